@@ -1,0 +1,354 @@
+//! The audit log's record format and its hash chain.
+//!
+//! One JSON object a line. Each line carries `prev`, the hash of the line
+//! before it, and ends with `hash`, the SHA-256 of the line's own text up to
+//! that field. Changing any byte breaks the line's own hash; removing or
+//! reordering lines breaks `seq` and `prev`; cutting the tail is caught by the
+//! *head* (the last `seq` and `hash`, kept beside the log).
+//!
+//! This module is pure: the relay supplies timestamps and does the writing.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// `prev` of the first record.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+const HASH_SUFFIX_START: &str = ",\"hash\":\"";
+/// `,"hash":"` + 64 hex digits + `"}`.
+const HASH_SUFFIX_LEN: usize = HASH_SUFFIX_START.len() + 64 + 2;
+
+/// Something that happened, as security staff will read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum AuditEvent {
+    RelayStarted {
+        version: String,
+        listen: String,
+    },
+    RelayStopped {
+        reason: String,
+    },
+    CodeIssued {
+        session: String,
+        locator: String,
+        host_ip: String,
+        host_name: String,
+        os_user: String,
+        expires_in_s: u64,
+    },
+    /// A code died without a session: expired, renewed, or its host left.
+    CodeClosed {
+        session: String,
+        reason: String,
+    },
+    JoinAttempt {
+        session: Option<String>,
+        technician: Option<String>,
+        ip: String,
+        locator: String,
+        ok: bool,
+        reason: Option<String>,
+    },
+    SessionStarted {
+        session: String,
+        technician: String,
+        host_ip: String,
+        viewer_ip: String,
+    },
+    /// What a peer reported (mode granted, refusal, wrong secret).
+    PeerReport {
+        session: String,
+        from: String,
+        report: String,
+        mode: Option<String>,
+    },
+    SessionEnded {
+        session: String,
+        reason: String,
+        duration_ms: u64,
+        bytes_host_to_viewer: u64,
+        bytes_viewer_to_host: u64,
+    },
+}
+
+impl AuditEvent {
+    /// The session this event belongs to, if any.
+    pub fn session(&self) -> Option<&str> {
+        match self {
+            AuditEvent::RelayStarted { .. } | AuditEvent::RelayStopped { .. } => None,
+            AuditEvent::JoinAttempt { session, .. } => session.as_deref(),
+            AuditEvent::CodeIssued { session, .. }
+            | AuditEvent::CodeClosed { session, .. }
+            | AuditEvent::SessionStarted { session, .. }
+            | AuditEvent::PeerReport { session, .. }
+            | AuditEvent::SessionEnded { session, .. } => Some(session),
+        }
+    }
+}
+
+/// One line of the log, without its trailing `hash`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub seq: u64,
+    pub ts: String,
+    pub prev: String,
+    #[serde(flatten)]
+    pub event: AuditEvent,
+}
+
+/// The last record's `seq` and `hash`: what the tail of the log must match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub seq: u64,
+    pub hash: String,
+}
+
+impl Head {
+    /// `SEQ HASH\n`, written to the head file.
+    pub fn to_line(&self) -> String {
+        format!("{} {}\n", self.seq, self.hash)
+    }
+
+    /// Parses what [`Head::to_line`] wrote.
+    pub fn parse(s: &str) -> Option<Self> {
+        let (seq, hash) = s.trim().split_once(' ')?;
+        let seq = seq.parse().ok()?;
+        is_hash(hash).then(|| Head { seq, hash: hash.to_owned() })
+    }
+}
+
+fn is_hash(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Where the chain stands: the next record's number and the last hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chain {
+    next_seq: u64,
+    prev: String,
+}
+
+impl Default for Chain {
+    fn default() -> Self {
+        Self { next_seq: 1, prev: GENESIS.to_owned() }
+    }
+}
+
+/// Why a line failed verification.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    #[error("line {line}: {what}")]
+    BadRecord { line: usize, seq: Option<u64>, what: String },
+    #[error("the log ends at record {last} but its head says {head}: records were removed from the end")]
+    Truncated { last: u64, head: u64 },
+    #[error("the head file does not match record {seq}: the log's end was changed")]
+    HeadMismatch { seq: u64 },
+    #[error("serialising an audit record failed: {0}")]
+    Encode(String),
+}
+
+/// A parsed, verified line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub record: Record,
+    pub hash: String,
+}
+
+/// Splits a line into its record text (with `hash` removed) and the hash;
+/// checks the hash.
+fn check_line(line: &str, lineno: usize) -> Result<Verified, ChainError> {
+    let bad = |seq: Option<u64>, what: &str| ChainError::BadRecord {
+        line: lineno,
+        seq,
+        what: what.to_owned(),
+    };
+    if line.len() < HASH_SUFFIX_LEN || !line.is_char_boundary(line.len() - HASH_SUFFIX_LEN) {
+        return Err(bad(None, "not an audit record (no hash)"));
+    }
+    let (body_part, suffix) = line.split_at(line.len() - HASH_SUFFIX_LEN);
+    let hash = suffix
+        .strip_prefix(HASH_SUFFIX_START)
+        .and_then(|s| s.strip_suffix("\"}"))
+        .filter(|h| is_hash(h))
+        .ok_or_else(|| bad(None, "not an audit record (no hash)"))?;
+    let body = format!("{body_part}}}");
+    let record: Record = serde_json::from_str(&body)
+        .map_err(|e| bad(None, &format!("not a valid record ({e})")))?;
+    if sha256_hex(body.as_bytes()) != hash {
+        return Err(bad(Some(record.seq), &format!("record {} was altered (hash mismatch)", record.seq)));
+    }
+    Ok(Verified { record, hash: hash.to_owned() })
+}
+
+impl Chain {
+    /// Seals `event` as the next record, returning the line to append
+    /// (without newline) and its hash. The chain advances only when the
+    /// caller confirms with [`Chain::advance`], after the line is durable.
+    pub fn seal(&self, ts: String, event: AuditEvent) -> Result<(String, String), ChainError> {
+        let record = Record { seq: self.next_seq, ts, prev: self.prev.clone(), event };
+        let body = serde_json::to_string(&record).map_err(|e| ChainError::Encode(e.to_string()))?;
+        let hash = sha256_hex(body.as_bytes());
+        let mut line = body;
+        line.pop(); // the closing brace; the hash goes before it
+        line.push_str(HASH_SUFFIX_START);
+        line.push_str(&hash);
+        line.push_str("\"}");
+        Ok((line, hash))
+    }
+
+    /// Moves past a sealed record.
+    pub fn advance(&mut self, hash: String) {
+        self.next_seq += 1;
+        self.prev = hash;
+    }
+
+    /// The head after the last advanced record.
+    pub fn head(&self) -> Head {
+        Head { seq: self.next_seq - 1, hash: self.prev.clone() }
+    }
+
+    /// Checks one line as the next in the chain and advances past it.
+    pub fn verify_next(&mut self, line: &str, lineno: usize) -> Result<Verified, ChainError> {
+        let v = check_line(line, lineno)?;
+        let seq = v.record.seq;
+        if seq != self.next_seq {
+            return Err(ChainError::BadRecord {
+                line: lineno,
+                seq: Some(seq),
+                what: format!(
+                    "record {seq} found where record {} was expected: records were removed or reordered",
+                    self.next_seq
+                ),
+            });
+        }
+        if v.record.prev != self.prev {
+            return Err(ChainError::BadRecord {
+                line: lineno,
+                seq: Some(seq),
+                what: format!("record {seq} does not follow the record before it (chain broken)"),
+            });
+        }
+        self.advance(v.hash.clone());
+        Ok(v)
+    }
+
+    /// Checks that the chain's end agrees with the head file, if any. A log
+    /// ahead of its head is fine: the relay writes the log first.
+    pub fn check_head(&self, head: Option<&Head>, hash_at: impl Fn(u64) -> Option<String>) -> Result<(), ChainError> {
+        let Some(head) = head else { return Ok(()) };
+        let last = self.next_seq - 1;
+        if last < head.seq {
+            return Err(ChainError::Truncated { last, head: head.seq });
+        }
+        match hash_at(head.seq) {
+            Some(h) if h == head.hash => Ok(()),
+            _ if head.seq == 0 => Ok(()),
+            _ => Err(ChainError::HeadMismatch { seq: head.seq }),
+        }
+    }
+}
+
+/// Verifies a whole log. Returns every record, or the first bad one.
+pub fn verify_log(text: &str, head: Option<&Head>) -> Result<Vec<Verified>, ChainError> {
+    let mut chain = Chain::default();
+    let mut out = Vec::new();
+    for (i, line) in text.split_terminator('\n').enumerate() {
+        out.push(chain.verify_next(line, i + 1)?);
+    }
+    chain.check_head(head, |seq| {
+        usize::try_from(seq).ok().and_then(|s| out.get(s.checked_sub(1)?)).map(|v| v.hash.clone())
+    })?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_log(n: u64) -> (String, Head) {
+        let mut chain = Chain::default();
+        let mut text = String::new();
+        for i in 0..n {
+            let (line, hash) = chain
+                .seal(
+                    format!("2026-01-01T00:00:{i:02}Z"),
+                    AuditEvent::CodeClosed { session: format!("s{i}"), reason: "expired".into() },
+                )
+                .unwrap();
+            chain.advance(hash);
+            text.push_str(&line);
+            text.push('\n');
+        }
+        (text, chain.head())
+    }
+
+    #[test]
+    fn line_format_is_stable() {
+        let chain = Chain::default();
+        let (line, hash) = chain
+            .seal("T".into(), AuditEvent::RelayStopped { reason: "signal".into() })
+            .unwrap();
+        assert_eq!(
+            line,
+            format!(
+                "{{\"seq\":1,\"ts\":\"T\",\"prev\":\"{GENESIS}\",\"event\":\"relay_stopped\",\"reason\":\"signal\",\"hash\":\"{hash}\"}}"
+            )
+        );
+    }
+
+    #[test]
+    fn intact_log_verifies() {
+        let (text, head) = sample_log(5);
+        let recs = verify_log(&text, Some(&head)).unwrap();
+        assert_eq!(recs.len(), 5);
+        assert_eq!(recs[4].record.event.session(), Some("s4"));
+        assert!(verify_log("", None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn any_changed_byte_is_caught_and_named() {
+        let (text, head) = sample_log(4);
+        let bytes = text.as_bytes();
+        for pos in 0..bytes.len() {
+            let mut changed = bytes.to_vec();
+            changed[pos] = if changed[pos] == b'x' { b'y' } else { b'x' };
+            let Ok(s) = String::from_utf8(changed) else { continue };
+            let lineno = text[..pos].matches('\n').count() + 1;
+            match verify_log(&s, Some(&head)) {
+                Err(ChainError::BadRecord { line, .. }) => assert!(line <= lineno + 1, "pos {pos}"),
+                Err(ChainError::Truncated { .. }) if bytes[pos] == b'\n' => {}
+                other => panic!("byte {pos} changed but verify said {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn removed_lines_are_caught() {
+        let (text, head) = sample_log(4);
+        let lines: Vec<&str> = text.lines().collect();
+        for skip in 0..4 {
+            let s: String = lines
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != skip)
+                .map(|(_, l)| format!("{l}\n"))
+                .collect();
+            assert!(verify_log(&s, Some(&head)).is_err(), "removing line {skip}");
+        }
+        // The last line removed: only the head can tell.
+        let cut: String = lines[..3].iter().map(|l| format!("{l}\n")).collect();
+        assert_eq!(verify_log(&cut, Some(&head)), Err(ChainError::Truncated { last: 3, head: 4 }));
+    }
+
+    #[test]
+    fn head_round_trips() {
+        let h = Head { seq: 7, hash: "ab".repeat(32) };
+        assert_eq!(Head::parse(&h.to_line()), Some(h));
+        assert_eq!(Head::parse("7 zz"), None);
+    }
+}

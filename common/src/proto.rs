@@ -1,0 +1,315 @@
+//! Messages between a peer (host or viewer) and the relay, on the first
+//! bidirectional QUIC stream of a connection (the *control stream*).
+//!
+//! Everything after pairing that host and viewer say to each other travels
+//! on further streams and datagrams that the relay forwards without reading.
+//!
+//! Every message is a [`crate::frame`] of postcard bytes. Variant order is
+//! part of the wire format: append new variants, never reorder.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::code::Locator;
+
+/// ALPN protocol id negotiated in the TLS handshake.
+pub const ALPN: &[u8] = b"lifeline/1";
+
+/// Version carried in [`Hello`]; bumped on any incompatible change.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Longest host name, OS user, technician name or reason the relay keeps.
+pub const MAX_TEXT: usize = 256;
+
+/// Which side a peer plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Role {
+    Host,
+    Viewer,
+}
+
+/// First frame on every control stream; its layout never changes so that a
+/// relay can always tell an old or new peer what it speaks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    pub version: u16,
+    pub role: Role,
+}
+
+/// What the user at the host allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Mode {
+    View,
+    Control,
+}
+
+impl Mode {
+    /// The word PRODUCT.md uses: `view` or `control`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::View => "view",
+            Mode::Control => "control",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Metadata a peer reports about its session, for the audit log only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SessionReport {
+    /// The host's user granted this mode.
+    ModeGranted(Mode),
+    /// The host's user refused the technician.
+    Refused,
+    /// The key exchange failed: the technician typed a wrong secret.
+    SecretMismatch,
+    /// The peer is ending the session, and why.
+    Ending { reason: String },
+}
+
+/// Host → relay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HostRequest {
+    /// Ask for a code; the name and user are for the audit log.
+    Register { host_name: String, os_user: String },
+    /// Drop the current code and issue a fresh one.
+    Renew,
+    Report(SessionReport),
+}
+
+/// Relay → host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HostEvent {
+    /// A code is live: the host appends its own secret digits to `locator`.
+    Registered { session: String, locator: Locator, expires_in_s: u32 },
+    /// The code died unused; ask for another with [`HostRequest::Renew`].
+    Expired,
+    /// A technician joined; from now on streams are forwarded.
+    Paired { session: String, technician: String },
+}
+
+/// Viewer → relay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ViewerRequest {
+    Join { token: String, locator: Locator },
+    Report(SessionReport),
+}
+
+/// Relay → viewer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ViewerEvent {
+    /// Paired with the host; streams are forwarded from now on.
+    Joined { session: String, host_name: String, os_user: String },
+    Refused(JoinRefusal),
+}
+
+/// Why the relay refused a join; each has one clear line for the technician.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JoinRefusal {
+    UnknownToken,
+    RevokedToken,
+    UnknownCode,
+    ExpiredCode,
+    UsedCode,
+    Throttled { retry_after_s: u32 },
+}
+
+impl JoinRefusal {
+    /// Short machine-friendly word used in the audit log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JoinRefusal::UnknownToken => "unknown token",
+            JoinRefusal::RevokedToken => "revoked token",
+            JoinRefusal::UnknownCode => "unknown code",
+            JoinRefusal::ExpiredCode => "expired code",
+            JoinRefusal::UsedCode => "code already used",
+            JoinRefusal::Throttled { .. } => "throttled",
+        }
+    }
+}
+
+impl fmt::Display for JoinRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinRefusal::UnknownToken => f.write_str(
+                "the relay does not know this technician token; check --token or LIFELINE_TOKEN",
+            ),
+            JoinRefusal::RevokedToken => f.write_str(
+                "this technician token was revoked; ask the relay's operator for a new one",
+            ),
+            JoinRefusal::UnknownCode => f.write_str(
+                "no host is waiting with this code; check it with the user or ask for a new one",
+            ),
+            JoinRefusal::ExpiredCode => {
+                f.write_str("this code has expired; ask the user for a new one")
+            }
+            JoinRefusal::UsedCode => f.write_str(
+                "this code was already used (codes work once); ask the user for a new one",
+            ),
+            JoinRefusal::Throttled { retry_after_s } => write!(
+                f,
+                "too many failed attempts; wait {retry_after_s} s before trying again"
+            ),
+        }
+    }
+}
+
+/// QUIC application close codes, so that the side left behind can say why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum CloseCode {
+    /// Normal end; the reason text says who ended it.
+    Ended = 0,
+    /// The peer sent something that is not this protocol.
+    ProtocolError = 1,
+    /// The peer speaks another protocol version.
+    Version = 2,
+    /// A join was refused; the control stream carried why.
+    Refused = 3,
+    /// The other side of the session went away without a word.
+    PeerGone = 4,
+    /// The relay is shutting down.
+    Shutdown = 5,
+    /// The relay is at a capacity limit.
+    Busy = 6,
+    /// The relay could not write its audit log and will not act unaudited.
+    AuditFailed = 7,
+    /// The peer took too long to say what it wants.
+    Timeout = 8,
+}
+
+impl CloseCode {
+    /// The code from its wire value, if known.
+    pub fn from_u32(v: u32) -> Option<Self> {
+        use CloseCode::*;
+        [Ended, ProtocolError, Version, Refused, PeerGone, Shutdown, Busy, AuditFailed, Timeout]
+            .into_iter()
+            .find(|c| *c as u32 == v)
+    }
+}
+
+/// Cuts peer-supplied text to [`MAX_TEXT`] bytes and drops control
+/// characters, so the audit log and terminals only ever show plain text.
+pub fn clean_text(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars().filter(|c| !c.is_control()) {
+        if out.len() + c.len_utf8() > MAX_TEXT {
+            break;
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::{MAX_CONTROL_FRAME, decode, encode};
+
+    /// Pins the exact bytes of `msg` (length prefix included) and checks it
+    /// decodes back to itself.
+    fn pin<T>(msg: T, hex_bytes: &str)
+    where
+        T: Serialize + serde::de::DeserializeOwned + PartialEq + fmt::Debug,
+    {
+        let bytes = encode(&msg, MAX_CONTROL_FRAME).unwrap();
+        assert_eq!(hex::encode(&bytes), hex_bytes, "encoding of {msg:?} changed");
+        assert_eq!(decode::<T>(&bytes[4..]).unwrap(), msg);
+    }
+
+    fn loc(v: u32) -> Locator {
+        Locator::new(v).unwrap()
+    }
+
+    #[test]
+    fn hello() {
+        pin(Hello { version: 1, role: Role::Host }, "000000020100");
+        pin(Hello { version: 1, role: Role::Viewer }, "000000020101");
+    }
+
+    #[test]
+    fn host_requests() {
+        pin(
+            HostRequest::Register { host_name: "pc".into(), os_user: "al".into() },
+            "000000070002706302616c",
+        );
+        pin(HostRequest::Renew, "0000000101");
+        pin(HostRequest::Report(SessionReport::ModeGranted(Mode::View)), "00000003020000");
+        pin(HostRequest::Report(SessionReport::ModeGranted(Mode::Control)), "00000003020001");
+        pin(HostRequest::Report(SessionReport::Refused), "000000020201");
+        pin(HostRequest::Report(SessionReport::SecretMismatch), "000000020202");
+        pin(
+            HostRequest::Report(SessionReport::Ending { reason: "bye".into() }),
+            "00000006020303627965",
+        );
+    }
+
+    #[test]
+    fn host_events() {
+        pin(
+            HostEvent::Registered { session: "s1".into(), locator: loc(300), expires_in_s: 600 },
+            "0000000800027331ac02d804",
+        );
+        pin(HostEvent::Expired, "0000000101");
+        pin(
+            HostEvent::Paired { session: "s1".into(), technician: "bo".into() },
+            "000000070202733102626f",
+        );
+    }
+
+    #[test]
+    fn viewer_messages() {
+        pin(
+            ViewerRequest::Join { token: "t".into(), locator: loc(5) },
+            "0000000400017405",
+        );
+        pin(ViewerRequest::Report(SessionReport::SecretMismatch), "000000020102");
+        pin(
+            ViewerEvent::Joined { session: "s".into(), host_name: "h".into(), os_user: "u".into() },
+            "0000000700017301680175",
+        );
+        pin(ViewerEvent::Refused(JoinRefusal::UnknownToken), "000000020100");
+        pin(ViewerEvent::Refused(JoinRefusal::RevokedToken), "000000020101");
+        pin(ViewerEvent::Refused(JoinRefusal::UnknownCode), "000000020102");
+        pin(ViewerEvent::Refused(JoinRefusal::ExpiredCode), "000000020103");
+        pin(ViewerEvent::Refused(JoinRefusal::UsedCode), "000000020104");
+        pin(ViewerEvent::Refused(JoinRefusal::Throttled { retry_after_s: 30 }), "0000000301051e");
+    }
+
+    #[test]
+    fn out_of_range_locator_is_malformed() {
+        // Join with locator 100000 (varint a08d06).
+        let bytes = hex::decode("000174a08d06").unwrap();
+        assert!(decode::<ViewerRequest>(&bytes).is_err());
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        for len in 0..64u8 {
+            let bytes: Vec<u8> = (0..len).map(|i| i.wrapping_mul(37).wrapping_add(len)).collect();
+            let _ = decode::<HostRequest>(&bytes);
+            let _ = decode::<ViewerRequest>(&bytes);
+            let _ = decode::<Hello>(&bytes);
+        }
+    }
+
+    #[test]
+    fn close_codes_round_trip() {
+        for v in 0..9 {
+            assert_eq!(CloseCode::from_u32(v).map(|c| c as u32), Some(v));
+        }
+        assert_eq!(CloseCode::from_u32(99), None);
+    }
+
+    #[test]
+    fn clean_text_strips_controls_and_caps_length() {
+        assert_eq!(clean_text("a\u{1b}[2Jb\n"), "a[2Jb");
+        assert_eq!(clean_text(&"é".repeat(500)).len(), 256);
+    }
+}
