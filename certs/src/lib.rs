@@ -10,8 +10,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
 };
 use rustls::RootCertStore;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -21,7 +21,10 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, thiserror::Error)]
 pub enum CertError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("generating a certificate failed: {0}")]
     Generate(#[from] rcgen::Error),
     #[error("{0}: no certificate found in this PEM file")]
@@ -35,7 +38,10 @@ pub enum CertError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CertError + '_ {
-    move |source| CertError::Io { path: path.to_owned(), source }
+    move |source| CertError::Io {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// Where the relay keeps its certificate files inside its data directory.
@@ -145,7 +151,11 @@ pub fn ensure_relay_certs(dir: &Path, names: &[String]) -> Result<Ensured, CertE
     }
     let ca = load_certs(&files.ca_cert)?;
     let ca_fingerprint = fingerprint(ca[0].as_ref());
-    Ok(Ensured { ca_created, cert_created, ca_fingerprint })
+    Ok(Ensured {
+        ca_created,
+        cert_created,
+        ca_fingerprint,
+    })
 }
 
 /// SHA-256 of a DER certificate as upper-case hex pairs joined by colons.
@@ -164,7 +174,10 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, CertError
     let pem = fs::read(path).map_err(io_err(path))?;
     let certs = rustls_pemfile::certs(&mut pem.as_slice())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| CertError::Pem { path: path.to_owned(), why: e.to_string() })?;
+        .map_err(|e| CertError::Pem {
+            path: path.to_owned(),
+            why: e.to_string(),
+        })?;
     if certs.is_empty() {
         return Err(CertError::NoCertificate(path.to_owned()));
     }
@@ -175,7 +188,10 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, CertError
 pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, CertError> {
     let pem = fs::read(path).map_err(io_err(path))?;
     rustls_pemfile::private_key(&mut pem.as_slice())
-        .map_err(|e| CertError::Pem { path: path.to_owned(), why: e.to_string() })?
+        .map_err(|e| CertError::Pem {
+            path: path.to_owned(),
+            why: e.to_string(),
+        })?
         .ok_or_else(|| CertError::NoKey(path.to_owned()))
 }
 
@@ -187,7 +203,10 @@ pub fn client_roots(ca: Option<&Path>) -> Result<RootCertStore, CertError> {
     match ca {
         Some(path) => {
             for cert in load_certs(path)? {
-                roots.add(cert).map_err(|e| CertError::Pem { path: path.to_owned(), why: e.to_string() })?;
+                roots.add(cert).map_err(|e| CertError::Pem {
+                    path: path.to_owned(),
+                    why: e.to_string(),
+                })?;
             }
         }
         None => {
@@ -208,7 +227,8 @@ mod tests {
     #[test]
     fn first_start_creates_then_reuses() {
         let dir = tempfile::tempdir().unwrap();
-        let first = ensure_relay_certs(dir.path(), &["localhost".into(), "127.0.0.1".into()]).unwrap();
+        let first =
+            ensure_relay_certs(dir.path(), &["localhost".into(), "127.0.0.1".into()]).unwrap();
         assert!(first.ca_created && first.cert_created);
         assert_eq!(first.ca_fingerprint.len(), 32 * 3 - 1);
         let again = ensure_relay_certs(dir.path(), &["localhost".into()]).unwrap();
@@ -234,7 +254,10 @@ mod tests {
         ensure_relay_certs(dir.path(), &["localhost".into()]).unwrap();
         let files = RelayFiles::in_dir(dir.path());
         for key in [files.ca_key, files.key] {
-            assert_eq!(fs::metadata(key).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                fs::metadata(key).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
     }
 

@@ -114,7 +114,10 @@ impl Head {
     pub fn parse(s: &str) -> Option<Self> {
         let (seq, hash) = s.trim().split_once(' ')?;
         let seq = seq.parse().ok()?;
-        is_hash(hash).then(|| Head { seq, hash: hash.to_owned() })
+        is_hash(hash).then(|| Head {
+            seq,
+            hash: hash.to_owned(),
+        })
     }
 }
 
@@ -135,7 +138,10 @@ pub struct Chain {
 
 impl Default for Chain {
     fn default() -> Self {
-        Self { next_seq: 1, prev: GENESIS.to_owned() }
+        Self {
+            next_seq: 1,
+            prev: GENESIS.to_owned(),
+        }
     }
 }
 
@@ -143,8 +149,14 @@ impl Default for Chain {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChainError {
     #[error("line {line}: {what}")]
-    BadRecord { line: usize, seq: Option<u64>, what: String },
-    #[error("the log ends at record {last} but its head says {head}: records were removed from the end")]
+    BadRecord {
+        line: usize,
+        seq: Option<u64>,
+        what: String,
+    },
+    #[error(
+        "the log ends at record {last} but its head says {head}: records were removed from the end"
+    )]
     Truncated { last: u64, head: u64 },
     #[error("the head file does not match record {seq}: the log's end was changed")]
     HeadMismatch { seq: u64 },
@@ -159,9 +171,8 @@ pub struct Verified {
     pub hash: String,
 }
 
-/// Splits a line into its record text (with `hash` removed) and the hash;
-/// checks the hash.
-fn check_line(line: &str, lineno: usize) -> Result<Verified, ChainError> {
+/// Parses one line and checks its own hash (not its place in the chain).
+pub fn check_line(line: &str, lineno: usize) -> Result<Verified, ChainError> {
     let bad = |seq: Option<u64>, what: &str| ChainError::BadRecord {
         line: lineno,
         seq,
@@ -177,12 +188,18 @@ fn check_line(line: &str, lineno: usize) -> Result<Verified, ChainError> {
         .filter(|h| is_hash(h))
         .ok_or_else(|| bad(None, "not an audit record (no hash)"))?;
     let body = format!("{body_part}}}");
-    let record: Record = serde_json::from_str(&body)
-        .map_err(|e| bad(None, &format!("not a valid record ({e})")))?;
+    let record: Record =
+        serde_json::from_str(&body).map_err(|e| bad(None, &format!("not a valid record ({e})")))?;
     if sha256_hex(body.as_bytes()) != hash {
-        return Err(bad(Some(record.seq), &format!("record {} was altered (hash mismatch)", record.seq)));
+        return Err(bad(
+            Some(record.seq),
+            &format!("record {} was altered (hash mismatch)", record.seq),
+        ));
     }
-    Ok(Verified { record, hash: hash.to_owned() })
+    Ok(Verified {
+        record,
+        hash: hash.to_owned(),
+    })
 }
 
 impl Chain {
@@ -190,7 +207,12 @@ impl Chain {
     /// (without newline) and its hash. The chain advances only when the
     /// caller confirms with [`Chain::advance`], after the line is durable.
     pub fn seal(&self, ts: String, event: AuditEvent) -> Result<(String, String), ChainError> {
-        let record = Record { seq: self.next_seq, ts, prev: self.prev.clone(), event };
+        let record = Record {
+            seq: self.next_seq,
+            ts,
+            prev: self.prev.clone(),
+            event,
+        };
         let body = serde_json::to_string(&record).map_err(|e| ChainError::Encode(e.to_string()))?;
         let hash = sha256_hex(body.as_bytes());
         let mut line = body;
@@ -201,6 +223,14 @@ impl Chain {
         Ok((line, hash))
     }
 
+    /// The chain after a record already on disk with this `seq` and `hash`.
+    pub fn resume_at(seq: u64, hash: String) -> Self {
+        Self {
+            next_seq: seq + 1,
+            prev: hash,
+        }
+    }
+
     /// Moves past a sealed record.
     pub fn advance(&mut self, hash: String) {
         self.next_seq += 1;
@@ -209,7 +239,10 @@ impl Chain {
 
     /// The head after the last advanced record.
     pub fn head(&self) -> Head {
-        Head { seq: self.next_seq - 1, hash: self.prev.clone() }
+        Head {
+            seq: self.next_seq - 1,
+            hash: self.prev.clone(),
+        }
     }
 
     /// Checks one line as the next in the chain and advances past it.
@@ -239,11 +272,18 @@ impl Chain {
 
     /// Checks that the chain's end agrees with the head file, if any. A log
     /// ahead of its head is fine: the relay writes the log first.
-    pub fn check_head(&self, head: Option<&Head>, hash_at: impl Fn(u64) -> Option<String>) -> Result<(), ChainError> {
+    pub fn check_head(
+        &self,
+        head: Option<&Head>,
+        hash_at: impl Fn(u64) -> Option<String>,
+    ) -> Result<(), ChainError> {
         let Some(head) = head else { return Ok(()) };
         let last = self.next_seq - 1;
         if last < head.seq {
-            return Err(ChainError::Truncated { last, head: head.seq });
+            return Err(ChainError::Truncated {
+                last,
+                head: head.seq,
+            });
         }
         match hash_at(head.seq) {
             Some(h) if h == head.hash => Ok(()),
@@ -261,7 +301,10 @@ pub fn verify_log(text: &str, head: Option<&Head>) -> Result<Vec<Verified>, Chai
         out.push(chain.verify_next(line, i + 1)?);
     }
     chain.check_head(head, |seq| {
-        usize::try_from(seq).ok().and_then(|s| out.get(s.checked_sub(1)?)).map(|v| v.hash.clone())
+        usize::try_from(seq)
+            .ok()
+            .and_then(|s| out.get(s.checked_sub(1)?))
+            .map(|v| v.hash.clone())
     })?;
     Ok(out)
 }
@@ -277,7 +320,10 @@ mod tests {
             let (line, hash) = chain
                 .seal(
                     format!("2026-01-01T00:00:{i:02}Z"),
-                    AuditEvent::CodeClosed { session: format!("s{i}"), reason: "expired".into() },
+                    AuditEvent::CodeClosed {
+                        session: format!("s{i}"),
+                        reason: "expired".into(),
+                    },
                 )
                 .unwrap();
             chain.advance(hash);
@@ -291,7 +337,12 @@ mod tests {
     fn line_format_is_stable() {
         let chain = Chain::default();
         let (line, hash) = chain
-            .seal("T".into(), AuditEvent::RelayStopped { reason: "signal".into() })
+            .seal(
+                "T".into(),
+                AuditEvent::RelayStopped {
+                    reason: "signal".into(),
+                },
+            )
             .unwrap();
         assert_eq!(
             line,
@@ -317,7 +368,9 @@ mod tests {
         for pos in 0..bytes.len() {
             let mut changed = bytes.to_vec();
             changed[pos] = if changed[pos] == b'x' { b'y' } else { b'x' };
-            let Ok(s) = String::from_utf8(changed) else { continue };
+            let Ok(s) = String::from_utf8(changed) else {
+                continue;
+            };
             let lineno = text[..pos].matches('\n').count() + 1;
             match verify_log(&s, Some(&head)) {
                 Err(ChainError::BadRecord { line, .. }) => assert!(line <= lineno + 1, "pos {pos}"),
@@ -342,12 +395,18 @@ mod tests {
         }
         // The last line removed: only the head can tell.
         let cut: String = lines[..3].iter().map(|l| format!("{l}\n")).collect();
-        assert_eq!(verify_log(&cut, Some(&head)), Err(ChainError::Truncated { last: 3, head: 4 }));
+        assert_eq!(
+            verify_log(&cut, Some(&head)),
+            Err(ChainError::Truncated { last: 3, head: 4 })
+        );
     }
 
     #[test]
     fn head_round_trips() {
-        let h = Head { seq: 7, hash: "ab".repeat(32) };
+        let h = Head {
+            seq: 7,
+            hash: "ab".repeat(32),
+        };
         assert_eq!(Head::parse(&h.to_line()), Some(h));
         assert_eq!(Head::parse("7 zz"), None);
     }

@@ -81,7 +81,9 @@ pub enum CodeError {
     WrongLength(usize),
     #[error("a session code holds only digits, dashes and spaces; found {0:?}")]
     BadCharacter(char),
-    #[error("this code has a typo (its check digit does not match); ask the user to read it out again")]
+    #[error(
+        "this code has a typo (its check digit does not match); ask the user to read it out again"
+    )]
     CheckDigit,
     #[error("locator out of range")]
     LocatorOutOfRange,
@@ -188,7 +190,13 @@ mod tests {
         assert!(shown.starts_with("123-456-789-01"));
         let back: SessionCode = shown.parse().unwrap();
         assert_eq!(back, c);
-        let spaced: SessionCode = c.digits().chars().flat_map(|d| [d, ' ']).collect::<String>().parse().unwrap();
+        let spaced: SessionCode = c
+            .digits()
+            .chars()
+            .flat_map(|d| [d, ' '])
+            .collect::<String>()
+            .parse()
+            .unwrap();
         assert_eq!(spaced, c);
         assert_eq!(back.secret_digits(), "678901");
         assert_eq!(back.locator().to_string(), "12345");
@@ -227,7 +235,10 @@ mod tests {
     #[test]
     fn bad_input_is_named() {
         assert_eq!("123".parse::<SessionCode>(), Err(CodeError::WrongLength(3)));
-        assert_eq!("123-456-789-01x".parse::<SessionCode>(), Err(CodeError::BadCharacter('x')));
+        assert_eq!(
+            "123-456-789-01x".parse::<SessionCode>(),
+            Err(CodeError::BadCharacter('x'))
+        );
         assert_eq!("".parse::<SessionCode>(), Err(CodeError::WrongLength(0)));
         assert!(SessionCode::new(Locator::new(1).unwrap(), 1_000_000).is_err());
         assert!(Locator::new(100_000).is_none());

@@ -45,7 +45,10 @@ pub fn encode<T: Serialize>(msg: &T, max: usize) -> Result<Vec<u8>, FrameError> 
 pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, FrameError> {
     match postcard::take_from_bytes::<T>(payload) {
         Ok((msg, [])) => Ok(msg),
-        Ok((_, rest)) => Err(FrameError::Malformed(format!("{} trailing bytes", rest.len()))),
+        Ok((_, rest)) => Err(FrameError::Malformed(format!(
+            "{} trailing bytes",
+            rest.len()
+        ))),
         Err(e) => Err(FrameError::Malformed(e.to_string())),
     }
 }
@@ -60,7 +63,10 @@ pub struct FrameDecoder {
 impl FrameDecoder {
     /// A decoder that refuses frames longer than `max` bytes.
     pub fn new(max: usize) -> Self {
-        Self { buf: Vec::new(), max }
+        Self {
+            buf: Vec::new(),
+            max,
+        }
     }
 
     /// Appends bytes received from the peer.
@@ -97,7 +103,9 @@ impl FrameDecoder {
         if self.buf.is_empty() {
             Ok(())
         } else {
-            Err(FrameError::Truncated { buffered: self.buf.len() })
+            Err(FrameError::Truncated {
+                buffered: self.buf.len(),
+            })
         }
     }
 }
@@ -129,7 +137,10 @@ mod tests {
     fn oversized_header_is_refused_before_payload() {
         let mut d = FrameDecoder::new(10);
         d.push(&[0, 0, 0, 11]);
-        assert_eq!(d.next_frame(), Err(FrameError::Oversized { len: 11, max: 10 }));
+        assert_eq!(
+            d.next_frame(),
+            Err(FrameError::Oversized { len: 11, max: 10 })
+        );
         let mut d = FrameDecoder::new(10);
         d.push(&[0xff, 0xff, 0xff, 0xff]);
         assert!(matches!(d.next_frame(), Err(FrameError::Oversized { .. })));
@@ -141,13 +152,22 @@ mod tests {
         d.push(&[0, 0, 0, 5, 1]);
         assert_eq!(d.next_frame(), Ok(None));
         assert_eq!(d.finish(), Err(FrameError::Truncated { buffered: 5 }));
-        assert!(matches!(decode::<u8>(&[1, 2]), Err(FrameError::Malformed(_))));
-        assert!(matches!(decode::<String>(&[5, b'a']), Err(FrameError::Malformed(_))));
+        assert!(matches!(
+            decode::<u8>(&[1, 2]),
+            Err(FrameError::Malformed(_))
+        ));
+        assert!(matches!(
+            decode::<String>(&[5, b'a']),
+            Err(FrameError::Malformed(_))
+        ));
     }
 
     #[test]
     fn encode_refuses_over_max() {
         let big = vec![0u8; 50];
-        assert!(matches!(encode(&big, 10), Err(FrameError::TooLargeToEncode { .. })));
+        assert!(matches!(
+            encode(&big, 10),
+            Err(FrameError::TooLargeToEncode { .. })
+        ));
     }
 }

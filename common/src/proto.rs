@@ -77,7 +77,10 @@ pub enum SessionReport {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HostRequest {
     /// Ask for a code; the name and user are for the audit log.
-    Register { host_name: String, os_user: String },
+    Register {
+        host_name: String,
+        os_user: String,
+    },
     /// Drop the current code and issue a fresh one.
     Renew,
     Report(SessionReport),
@@ -87,7 +90,11 @@ pub enum HostRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HostEvent {
     /// A code is live: the host appends its own secret digits to `locator`.
-    Registered { session: String, locator: Locator, expires_in_s: u32 },
+    Registered {
+        session: String,
+        locator: Locator,
+        expires_in_s: u32,
+    },
     /// The code died unused; ask for another with [`HostRequest::Renew`].
     Expired,
     /// A technician joined; from now on streams are forwarded.
@@ -105,7 +112,11 @@ pub enum ViewerRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ViewerEvent {
     /// Paired with the host; streams are forwarded from now on.
-    Joined { session: String, host_name: String, os_user: String },
+    Joined {
+        session: String,
+        host_name: String,
+        os_user: String,
+    },
     Refused(JoinRefusal),
 }
 
@@ -188,9 +199,19 @@ impl CloseCode {
     /// The code from its wire value, if known.
     pub fn from_u32(v: u32) -> Option<Self> {
         use CloseCode::*;
-        [Ended, ProtocolError, Version, Refused, PeerGone, Shutdown, Busy, AuditFailed, Timeout]
-            .into_iter()
-            .find(|c| *c as u32 == v)
+        [
+            Ended,
+            ProtocolError,
+            Version,
+            Refused,
+            PeerGone,
+            Shutdown,
+            Busy,
+            AuditFailed,
+            Timeout,
+        ]
+        .into_iter()
+        .find(|c| *c as u32 == v)
     }
 }
 
@@ -219,7 +240,11 @@ mod tests {
         T: Serialize + serde::de::DeserializeOwned + PartialEq + fmt::Debug,
     {
         let bytes = encode(&msg, MAX_CONTROL_FRAME).unwrap();
-        assert_eq!(hex::encode(&bytes), hex_bytes, "encoding of {msg:?} changed");
+        assert_eq!(
+            hex::encode(&bytes),
+            hex_bytes,
+            "encoding of {msg:?} changed"
+        );
         assert_eq!(decode::<T>(&bytes[4..]).unwrap(), msg);
     }
 
@@ -229,23 +254,49 @@ mod tests {
 
     #[test]
     fn hello() {
-        pin(Hello { version: 1, role: Role::Host }, "000000020100");
-        pin(Hello { version: 1, role: Role::Viewer }, "000000020101");
+        pin(
+            Hello {
+                version: 1,
+                role: Role::Host,
+            },
+            "000000020100",
+        );
+        pin(
+            Hello {
+                version: 1,
+                role: Role::Viewer,
+            },
+            "000000020101",
+        );
     }
 
     #[test]
     fn host_requests() {
         pin(
-            HostRequest::Register { host_name: "pc".into(), os_user: "al".into() },
+            HostRequest::Register {
+                host_name: "pc".into(),
+                os_user: "al".into(),
+            },
             "000000070002706302616c",
         );
         pin(HostRequest::Renew, "0000000101");
-        pin(HostRequest::Report(SessionReport::ModeGranted(Mode::View)), "00000003020000");
-        pin(HostRequest::Report(SessionReport::ModeGranted(Mode::Control)), "00000003020001");
-        pin(HostRequest::Report(SessionReport::Refused), "000000020201");
-        pin(HostRequest::Report(SessionReport::SecretMismatch), "000000020202");
         pin(
-            HostRequest::Report(SessionReport::Ending { reason: "bye".into() }),
+            HostRequest::Report(SessionReport::ModeGranted(Mode::View)),
+            "00000003020000",
+        );
+        pin(
+            HostRequest::Report(SessionReport::ModeGranted(Mode::Control)),
+            "00000003020001",
+        );
+        pin(HostRequest::Report(SessionReport::Refused), "000000020201");
+        pin(
+            HostRequest::Report(SessionReport::SecretMismatch),
+            "000000020202",
+        );
+        pin(
+            HostRequest::Report(SessionReport::Ending {
+                reason: "bye".into(),
+            }),
             "00000006020303627965",
         );
     }
@@ -253,12 +304,19 @@ mod tests {
     #[test]
     fn host_events() {
         pin(
-            HostEvent::Registered { session: "s1".into(), locator: loc(300), expires_in_s: 600 },
+            HostEvent::Registered {
+                session: "s1".into(),
+                locator: loc(300),
+                expires_in_s: 600,
+            },
             "0000000800027331ac02d804",
         );
         pin(HostEvent::Expired, "0000000101");
         pin(
-            HostEvent::Paired { session: "s1".into(), technician: "bo".into() },
+            HostEvent::Paired {
+                session: "s1".into(),
+                technician: "bo".into(),
+            },
             "000000070202733102626f",
         );
     }
@@ -266,20 +324,45 @@ mod tests {
     #[test]
     fn viewer_messages() {
         pin(
-            ViewerRequest::Join { token: "t".into(), locator: loc(5) },
+            ViewerRequest::Join {
+                token: "t".into(),
+                locator: loc(5),
+            },
             "0000000400017405",
         );
-        pin(ViewerRequest::Report(SessionReport::SecretMismatch), "000000020102");
         pin(
-            ViewerEvent::Joined { session: "s".into(), host_name: "h".into(), os_user: "u".into() },
+            ViewerRequest::Report(SessionReport::SecretMismatch),
+            "000000020102",
+        );
+        pin(
+            ViewerEvent::Joined {
+                session: "s".into(),
+                host_name: "h".into(),
+                os_user: "u".into(),
+            },
             "0000000700017301680175",
         );
-        pin(ViewerEvent::Refused(JoinRefusal::UnknownToken), "000000020100");
-        pin(ViewerEvent::Refused(JoinRefusal::RevokedToken), "000000020101");
-        pin(ViewerEvent::Refused(JoinRefusal::UnknownCode), "000000020102");
-        pin(ViewerEvent::Refused(JoinRefusal::ExpiredCode), "000000020103");
+        pin(
+            ViewerEvent::Refused(JoinRefusal::UnknownToken),
+            "000000020100",
+        );
+        pin(
+            ViewerEvent::Refused(JoinRefusal::RevokedToken),
+            "000000020101",
+        );
+        pin(
+            ViewerEvent::Refused(JoinRefusal::UnknownCode),
+            "000000020102",
+        );
+        pin(
+            ViewerEvent::Refused(JoinRefusal::ExpiredCode),
+            "000000020103",
+        );
         pin(ViewerEvent::Refused(JoinRefusal::UsedCode), "000000020104");
-        pin(ViewerEvent::Refused(JoinRefusal::Throttled { retry_after_s: 30 }), "0000000301051e");
+        pin(
+            ViewerEvent::Refused(JoinRefusal::Throttled { retry_after_s: 30 }),
+            "0000000301051e",
+        );
     }
 
     #[test]
@@ -292,7 +375,9 @@ mod tests {
     #[test]
     fn garbage_never_panics() {
         for len in 0..64u8 {
-            let bytes: Vec<u8> = (0..len).map(|i| i.wrapping_mul(37).wrapping_add(len)).collect();
+            let bytes: Vec<u8> = (0..len)
+                .map(|i| i.wrapping_mul(37).wrapping_add(len))
+                .collect();
             let _ = decode::<HostRequest>(&bytes);
             let _ = decode::<ViewerRequest>(&bytes);
             let _ = decode::<Hello>(&bytes);

@@ -1,0 +1,333 @@
+//! The peers' side of the relay protocol: connect, register as a host or
+//! join as a viewer. Host and viewer binaries build on this.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use lifeline_common::Locator;
+use lifeline_common::proto::{
+    CloseCode, Hello, HostEvent, HostRequest, JoinRefusal, PROTOCOL_VERSION, Role, SessionReport,
+    ViewerEvent, ViewerRequest,
+};
+use quinn::{Connection, ConnectionError, Endpoint};
+
+use crate::control::{Control, ControlError};
+use crate::tls::{TlsError, client_config};
+
+/// Everything that can go wrong talking to the relay, each with one line a
+/// person can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("--relay must be HOST:PORT (e.g. relay.example.com:4433); got {0:?}")]
+    BadAddress(String),
+    #[error("cannot find the relay {addr}: {why}")]
+    Resolve { addr: String, why: String },
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("cannot open a UDP socket: {0}")]
+    Socket(std::io::Error),
+    #[error("cannot connect to {addr}: {why}")]
+    Connect { addr: String, why: String },
+    #[error(
+        "the relay at {addr} did not answer: is it running, and is UDP port {port} open to you?"
+    )]
+    Unreachable { addr: String, port: u16 },
+    #[error("the relay at {addr} is not trusted ({why}); pass --ca with the relay's ca.pem")]
+    Untrusted { addr: String, why: String },
+    #[error("the relay refused the connection ({0}); it may be at capacity, try again shortly")]
+    ConnectionRefused(String),
+    #[error("{reason}")]
+    Closed {
+        code: Option<CloseCode>,
+        reason: String,
+    },
+    #[error("the relay's connection was lost: {0}")]
+    Lost(String),
+    #[error("{0}")]
+    Refused(JoinRefusal),
+    #[error("the relay sent something unexpected: {0}")]
+    Protocol(String),
+}
+
+impl ClientError {
+    /// Maps a connection error to what the user should hear.
+    pub fn from_connection(err: &ConnectionError) -> Self {
+        match err {
+            ConnectionError::ApplicationClosed(ac) => {
+                let code = u32::try_from(ac.error_code.into_inner())
+                    .ok()
+                    .and_then(CloseCode::from_u32);
+                let reason = String::from_utf8_lossy(&ac.reason).into_owned();
+                let reason = if reason.is_empty() {
+                    "the relay closed the connection".to_owned()
+                } else {
+                    reason
+                };
+                ClientError::Closed { code, reason }
+            }
+            ConnectionError::ConnectionClosed(cc)
+                if cc.error_code == quinn::TransportErrorCode::CONNECTION_REFUSED =>
+            {
+                ClientError::ConnectionRefused(cc.to_string())
+            }
+            ConnectionError::TimedOut => ClientError::Lost("the relay stopped answering".into()),
+            other => ClientError::Lost(other.to_string()),
+        }
+    }
+
+    fn from_control(conn: &Connection, err: ControlError) -> Self {
+        if let Some(reason) = conn.close_reason() {
+            return Self::from_connection(&reason);
+        }
+        match err {
+            ControlError::Read(quinn::ReadError::ConnectionLost(e))
+            | ControlError::Write(quinn::WriteError::ConnectionLost(e)) => {
+                Self::from_connection(&e)
+            }
+            other => ClientError::Protocol(other.to_string()),
+        }
+    }
+}
+
+/// Splits `HOST:PORT` (IPv6 in brackets) into the TLS server name and port.
+fn split_addr(relay: &str) -> Result<(String, u16), ClientError> {
+    let bad = || ClientError::BadAddress(relay.to_owned());
+    let (host, port) = relay.rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(bad());
+    }
+    Ok((host.to_owned(), port))
+}
+
+/// Opens a QUIC connection to the relay, verifying its certificate against
+/// `ca` (or the system's roots).
+pub async fn connect(
+    relay: &str,
+    ca: Option<&Path>,
+) -> Result<(Endpoint, Connection), ClientError> {
+    let (host, port) = split_addr(relay)?;
+    let addr: SocketAddr = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|e| ClientError::Resolve {
+            addr: relay.to_owned(),
+            why: e.to_string(),
+        })?
+        .next()
+        .ok_or_else(|| ClientError::Resolve {
+            addr: relay.to_owned(),
+            why: "no address found".into(),
+        })?;
+    let bind: SocketAddr = if addr.is_ipv6() {
+        "[::]:0"
+    } else {
+        "0.0.0.0:0"
+    }
+    .parse()
+    .map_err(|_| ClientError::BadAddress(relay.to_owned()))?;
+    let mut endpoint = Endpoint::client(bind).map_err(ClientError::Socket)?;
+    endpoint.set_default_client_config(client_config(ca)?);
+    let connecting = endpoint
+        .connect(addr, &host)
+        .map_err(|e| ClientError::Connect {
+            addr: relay.to_owned(),
+            why: e.to_string(),
+        })?;
+    match connecting.await {
+        Ok(conn) => Ok((endpoint, conn)),
+        Err(ConnectionError::TimedOut) => Err(ClientError::Unreachable {
+            addr: relay.to_owned(),
+            port,
+        }),
+        Err(ConnectionError::TransportError(te)) if te.to_string().contains("certificate") => {
+            Err(ClientError::Untrusted {
+                addr: relay.to_owned(),
+                why: te.reason.clone(),
+            })
+        }
+        Err(e) => Err(ClientError::from_connection(&e)),
+    }
+}
+
+async fn open_control(conn: &Connection, role: Role) -> Result<Control, ClientError> {
+    let (send, recv) = conn
+        .open_bi()
+        .await
+        .map_err(|e| ClientError::from_connection(&e))?;
+    let mut ctl = Control::new(send, recv);
+    ctl.send(&Hello {
+        version: PROTOCOL_VERSION,
+        role,
+    })
+    .await
+    .map_err(|e| ClientError::from_control(conn, e))?;
+    Ok(ctl)
+}
+
+/// A code the relay issued to this host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    pub session: String,
+    pub locator: Locator,
+    pub expires_in_s: u32,
+}
+
+/// A host's link to the relay.
+#[derive(Debug)]
+pub struct HostLink {
+    pub endpoint: Endpoint,
+    pub conn: Connection,
+    ctl: Control,
+}
+
+impl HostLink {
+    /// Connects and registers; returns the first code.
+    pub async fn register(
+        relay: &str,
+        ca: Option<&Path>,
+        host_name: &str,
+        os_user: &str,
+    ) -> Result<(Self, Registration), ClientError> {
+        let (endpoint, conn) = connect(relay, ca).await?;
+        let mut ctl = open_control(&conn, Role::Host).await?;
+        let req = HostRequest::Register {
+            host_name: host_name.into(),
+            os_user: os_user.into(),
+        };
+        ctl.send(&req)
+            .await
+            .map_err(|e| ClientError::from_control(&conn, e))?;
+        let mut link = Self {
+            endpoint,
+            conn,
+            ctl,
+        };
+        match link.next_event().await? {
+            HostEvent::Registered {
+                session,
+                locator,
+                expires_in_s,
+            } => Ok((
+                link,
+                Registration {
+                    session,
+                    locator,
+                    expires_in_s,
+                },
+            )),
+            other => Err(ClientError::Protocol(format!(
+                "expected a code, got {other:?}"
+            ))),
+        }
+    }
+
+    /// Asks for a fresh code; it arrives as [`HostEvent::Registered`].
+    pub async fn renew(&mut self) -> Result<(), ClientError> {
+        self.send(&HostRequest::Renew).await
+    }
+
+    /// Reports session metadata for the audit log.
+    pub async fn report(&mut self, report: SessionReport) -> Result<(), ClientError> {
+        self.send(&HostRequest::Report(report)).await
+    }
+
+    async fn send(&mut self, req: &HostRequest) -> Result<(), ClientError> {
+        self.ctl
+            .send(req)
+            .await
+            .map_err(|e| ClientError::from_control(&self.conn, e))
+    }
+
+    /// The next thing the relay says.
+    pub async fn next_event(&mut self) -> Result<HostEvent, ClientError> {
+        self.ctl
+            .recv()
+            .await
+            .map_err(|e| ClientError::from_control(&self.conn, e))
+    }
+}
+
+/// A viewer's link to the relay, paired with a host.
+#[derive(Debug)]
+pub struct ViewerLink {
+    pub endpoint: Endpoint,
+    pub conn: Connection,
+    ctl: Control,
+    pub session: String,
+    pub host_name: String,
+    pub os_user: String,
+}
+
+impl ViewerLink {
+    /// Connects and joins the host waiting under `locator`.
+    pub async fn join(
+        relay: &str,
+        ca: Option<&Path>,
+        token: &str,
+        locator: Locator,
+    ) -> Result<Self, ClientError> {
+        let (endpoint, conn) = connect(relay, ca).await?;
+        let mut ctl = open_control(&conn, Role::Viewer).await?;
+        let req = ViewerRequest::Join {
+            token: token.trim().into(),
+            locator,
+        };
+        ctl.send(&req)
+            .await
+            .map_err(|e| ClientError::from_control(&conn, e))?;
+        match ctl.recv::<ViewerEvent>().await {
+            Ok(ViewerEvent::Joined {
+                session,
+                host_name,
+                os_user,
+            }) => Ok(Self {
+                endpoint,
+                conn,
+                ctl,
+                session,
+                host_name,
+                os_user,
+            }),
+            Ok(ViewerEvent::Refused(r)) => {
+                conn.close(
+                    quinn::VarInt::from_u32(CloseCode::Ended as u32),
+                    b"join refused",
+                );
+                Err(ClientError::Refused(r))
+            }
+            Err(e) => Err(ClientError::from_control(&conn, e)),
+        }
+    }
+
+    /// Reports session metadata for the audit log.
+    pub async fn report(&mut self, report: SessionReport) -> Result<(), ClientError> {
+        self.ctl
+            .send(&ViewerRequest::Report(report))
+            .await
+            .map_err(|e| ClientError::from_control(&self.conn, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            split_addr("relay.example:4433").unwrap(),
+            ("relay.example".into(), 4433)
+        );
+        assert_eq!(split_addr("[::1]:9").unwrap(), ("::1".into(), 9));
+        assert!(matches!(
+            split_addr("nohost"),
+            Err(ClientError::BadAddress(_))
+        ));
+        assert!(matches!(split_addr(":80"), Err(ClientError::BadAddress(_))));
+        assert!(matches!(
+            split_addr("h:99999"),
+            Err(ClientError::BadAddress(_))
+        ));
+    }
+}

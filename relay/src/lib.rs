@@ -1,0 +1,18 @@
+//! The Lifeline relay: pairs a waiting host with a technician's viewer by a
+//! one-time code, then forwards their QUIC streams and datagrams blindly,
+//! writing every step to a tamper-evident audit log.
+//!
+//! Tests drive [`server::run`] in-process with their own endpoint and
+//! shutdown signal; the binary is a thin CLI around the same call.
+
+pub mod audit;
+pub mod client;
+pub mod control;
+pub mod registry;
+pub mod report;
+pub mod server;
+pub mod throttle;
+pub mod tls;
+pub mod tokens;
+
+pub use server::{Relay, RelayConfig, RelayError, run};

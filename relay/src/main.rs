@@ -1,0 +1,364 @@
+//! `lifeline-relay`: serve, manage technicians, read the audit log.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use lifeline_common::audit::Record;
+use lifeline_relay::audit::{self, read_verified};
+use lifeline_relay::report::{describe, summarize};
+use lifeline_relay::tokens::TechnicianStore;
+use lifeline_relay::{Relay, RelayConfig, tls};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "lifeline-relay",
+    version,
+    about = "Lifeline's relay: pairs hosts with technicians by one-time code, forwards what it cannot read, audits every session."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+struct DataDir {
+    /// Where the relay keeps its CA, certificate, technicians and audit log.
+    #[arg(long, env = "LIFELINE_DATA_DIR", default_value_os_t = default_data_dir())]
+    data_dir: PathBuf,
+}
+
+fn default_data_dir() -> PathBuf {
+    match std::env::var_os("HOME") {
+        Some(home) => Path::new(&home).join(".local/share/lifeline-relay"),
+        None => PathBuf::from("lifeline-relay-data"),
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the relay.
+    Serve(Serve),
+    /// Manage technicians (who may join a code).
+    #[command(subcommand)]
+    Technician(Technician),
+    /// Read and check the audit log.
+    #[command(subcommand)]
+    Audit(Audit),
+}
+
+#[derive(Args, Debug)]
+struct Serve {
+    /// UDP address to listen on.
+    #[arg(long, default_value = "0.0.0.0:4433")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    dir: DataDir,
+    /// Your own certificate chain (PEM) instead of the relay's CA; needs --key.
+    #[arg(long, requires = "key")]
+    cert: Option<PathBuf>,
+    /// The private key (PEM) for --cert.
+    #[arg(long, requires = "cert")]
+    key: Option<PathBuf>,
+    /// How long an unused code lives (e.g. 10m, 90s).
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    code_ttl: Duration,
+    /// Extra DNS names or IPs for the generated certificate (repeatable);
+    /// localhost, 127.0.0.1, ::1 and this machine's host name are always in.
+    #[arg(long = "name")]
+    names: Vec<String>,
+    /// Most hosts that may wait with a live code at once.
+    #[arg(long, default_value_t = 20_000)]
+    max_waiting_hosts: usize,
+    /// Most QUIC connections at once.
+    #[arg(long, default_value_t = 50_000)]
+    max_connections: usize,
+}
+
+#[derive(Subcommand, Debug)]
+enum Technician {
+    /// Add a technician; prints the token (the only line on stdout).
+    Add {
+        name: String,
+        #[command(flatten)]
+        dir: DataDir,
+    },
+    /// List technicians (never their tokens).
+    List {
+        #[command(flatten)]
+        dir: DataDir,
+        /// One JSON object a line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a technician's token; applies to the next join at once.
+    Revoke {
+        name: String,
+        #[command(flatten)]
+        dir: DataDir,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum Audit {
+    /// One line a session: when, who, mode, how it ended.
+    List {
+        #[command(flatten)]
+        dir: DataDir,
+        /// One JSON object a line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every record of one session.
+    Show {
+        session: String,
+        #[command(flatten)]
+        dir: DataDir,
+        /// The raw JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the hash chain; exit 0 only if the log is intact.
+    Verify {
+        #[command(flatten)]
+        dir: DataDir,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("lifeline-relay: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(s) => serve(s),
+        Command::Technician(Technician::Add { name, dir }) => {
+            let token = TechnicianStore::in_dir(&dir.data_dir).add(&name)?;
+            println!("{token}");
+            eprintln!(
+                "Technician {name:?} added. Give them this token privately; it is shown only once."
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Technician(Technician::List { dir, json }) => {
+            for t in TechnicianStore::in_dir(&dir.data_dir).list()? {
+                if json {
+                    let v = serde_json::json!({"name": t.name, "created": t.created, "revoked": t.revoked});
+                    println!("{v}");
+                } else {
+                    let state = t
+                        .revoked
+                        .map_or("active".to_owned(), |r| format!("revoked {r}"));
+                    println!("{:<24} added {}  {state}", t.name, t.created);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Technician(Technician::Revoke { name, dir }) => {
+            TechnicianStore::in_dir(&dir.data_dir).revoke(&name)?;
+            eprintln!("Technician {name:?} revoked; their next join is refused.");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(a) => audit_cmd(a),
+    }
+}
+
+fn serve(s: Serve) -> anyhow::Result<ExitCode> {
+    let dir = &s.dir.data_dir;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    let (chain, key, ca_note) = match (&s.cert, &s.key) {
+        (Some(cert), Some(key)) => (
+            lifeline_certs::load_certs(cert)?,
+            lifeline_certs::load_key(key)?,
+            None,
+        ),
+        _ => {
+            let mut names = vec![
+                "localhost".to_owned(),
+                "127.0.0.1".to_owned(),
+                "::1".to_owned(),
+            ];
+            if let Ok(h) = std::fs::read_to_string("/etc/hostname") {
+                let h = h.trim();
+                if !h.is_empty() {
+                    names.push(h.to_owned());
+                }
+            }
+            if !s.listen.ip().is_unspecified() {
+                names.push(s.listen.ip().to_string());
+            }
+            names.extend(s.names.iter().cloned());
+            names.dedup();
+            let ensured = lifeline_certs::ensure_relay_certs(dir, &names)?;
+            let files = lifeline_certs::RelayFiles::in_dir(dir);
+            let note = (
+                files.ca_cert.clone(),
+                ensured.ca_fingerprint,
+                ensured.ca_created,
+            );
+            (
+                lifeline_certs::load_certs(&files.cert)?,
+                lifeline_certs::load_key(&files.key)?,
+                Some(note),
+            )
+        }
+    };
+    let mut config = RelayConfig::new(dir.clone());
+    config.code_ttl = s.code_ttl;
+    config.max_waiting_hosts = s.max_waiting_hosts;
+    config.max_connections = s.max_connections;
+
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LIFELINE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let relay = Relay::open(config)?;
+        let server = tls::server_config(chain, key, Duration::from_secs(10))?;
+        let endpoint = quinn::Endpoint::server(server, s.listen)
+            .with_context(|| format!("cannot listen on UDP {}", s.listen))?;
+        let local = endpoint.local_addr()?;
+        println!("Lifeline relay listening on {local} (UDP, QUIC)");
+        match ca_note {
+            Some((ca, fp, created)) => {
+                let what = if created { "created" } else { "existing" };
+                println!("CA certificate ({what}): {}", ca.display());
+                println!("CA SHA-256 fingerprint: {fp}");
+                println!(
+                    "Give hosts and viewers that file (--ca) and check its fingerprint when you do."
+                );
+            }
+            None => println!(
+                "Using the certificate from --cert; clients need no --ca if a public CA issued it."
+            ),
+        }
+        println!("Audit log: {}", audit::log_path(&s.dir.data_dir).display());
+        lifeline_relay::run(endpoint, relay, shutdown_signal()).await?;
+        eprintln!("lifeline-relay: stopped");
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    r = tokio::signal::ctrl_c() => if let Err(e) = r { eprintln!("lifeline-relay: cannot watch Ctrl+C: {e}") },
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                eprintln!("lifeline-relay: cannot watch SIGTERM: {e}");
+                if let Err(e) = tokio::signal::ctrl_c().await {
+                    eprintln!("lifeline-relay: cannot watch Ctrl+C: {e}");
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        eprintln!("lifeline-relay: cannot watch Ctrl+C: {e}");
+    }
+}
+
+fn audit_cmd(a: Audit) -> anyhow::Result<ExitCode> {
+    match a {
+        Audit::Verify { dir } => match read_verified(&dir.data_dir) {
+            Ok(recs) => {
+                println!(
+                    "audit log intact: {} records ({})",
+                    recs.len(),
+                    audit::log_path(&dir.data_dir).display()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                println!("audit log FAILED verification: {e}");
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        Audit::List { dir, json } => {
+            let recs = records(&dir.data_dir)?;
+            for s in summarize(&recs) {
+                if json {
+                    println!("{}", serde_json::to_string(&s)?);
+                } else {
+                    let dur = s
+                        .duration_ms
+                        .map_or("-".to_owned(), |d| format!("{}s", d / 1000));
+                    println!(
+                        "{}  {}  host={} user={} ({})  technician={}  mode={}  {}  {}",
+                        s.session,
+                        s.code_issued,
+                        s.host_name,
+                        s.os_user,
+                        s.host_ip,
+                        s.technician.as_deref().unwrap_or("-"),
+                        s.mode.as_deref().unwrap_or("-"),
+                        dur,
+                        s.end_reason.as_deref().unwrap_or("(open)"),
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Audit::Show { session, dir, json } => {
+            let path = audit::log_path(&dir.data_dir);
+            let recs = records(&dir.data_dir)?;
+            let text = if json {
+                std::fs::read_to_string(&path)?
+            } else {
+                String::new()
+            };
+            let mut lines = text.lines();
+            let mut found = 0;
+            for r in &recs {
+                let raw = lines.next();
+                if r.event.session() == Some(session.as_str()) {
+                    found += 1;
+                    match (json, raw) {
+                        (true, Some(raw)) => println!("{raw}"),
+                        _ => println!("{}", describe(r)),
+                    }
+                }
+            }
+            if found == 0 {
+                bail!(
+                    "no records for session {session:?}; `lifeline-relay audit list` shows the sessions"
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// The log's records; a log that fails verification is refused with the
+/// reason, so nobody reads a forged history without knowing.
+fn records(dir: &Path) -> anyhow::Result<Vec<Record>> {
+    let recs = read_verified(dir)
+        .context("the audit log failed verification; see `lifeline-relay audit verify`")?;
+    Ok(recs.into_iter().map(|v| v.record).collect())
+}

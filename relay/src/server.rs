@@ -1,0 +1,821 @@
+//! The relay's async driver: accepts QUIC connections, runs the pairing
+//! handshake on each control stream, then forwards everything else between
+//! host and viewer without reading it.
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use lifeline_common::Locator;
+use lifeline_common::audit::AuditEvent;
+use lifeline_common::proto::{
+    CloseCode, Hello, HostEvent, HostRequest, JoinRefusal, PROTOCOL_VERSION, Role, SessionReport,
+    ViewerEvent, ViewerRequest, clean_text,
+};
+use quinn::{Connection, ConnectionError};
+use rand::Rng;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::audit::{AuditError, AuditLog};
+use crate::control::{Control, ControlError};
+use crate::registry::{Gone, Registry};
+use crate::throttle::Throttle;
+use crate::tokens::{Lookup, TechnicianStore, TokenCache, TokenError, token_hash};
+
+/// Tunables of a relay; [`RelayConfig::new`] gives the production defaults.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    pub data_dir: PathBuf,
+    /// How long an unused code lives.
+    pub code_ttl: Duration,
+    pub max_waiting_hosts: usize,
+    pub max_connections: usize,
+    /// How long a new connection may take to say who it is and what it wants.
+    pub hello_timeout: Duration,
+    /// Failed joins allowed at once per source IP and per token …
+    pub throttle_burst: u32,
+    /// … and how fast that allowance comes back (one per this).
+    pub throttle_drain: Duration,
+}
+
+impl RelayConfig {
+    /// Defaults: 10-minute codes, 20,000 waiting hosts, 50,000 connections,
+    /// 5 failed joins at once then one per 12 s.
+    pub fn new(data_dir: PathBuf) -> Self {
+        Self {
+            data_dir,
+            code_ttl: Duration::from_secs(600),
+            max_waiting_hosts: 20_000,
+            max_connections: 50_000,
+            hello_timeout: Duration::from_secs(10),
+            throttle_burst: 5,
+            throttle_drain: Duration::from_secs(12),
+        }
+    }
+}
+
+/// The relay could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    #[error(transparent)]
+    Tokens(#[from] TokenError),
+}
+
+/// A viewer that won a code, handed to the waiting host's task.
+#[derive(Debug)]
+struct PairRequest {
+    viewer: Connection,
+    ctl: Control,
+    technician: String,
+    viewer_ip: IpAddr,
+    token_key: String,
+}
+
+type HostHandle = mpsc::Sender<PairRequest>;
+
+/// Shared state of one running relay.
+#[derive(Debug)]
+pub struct Relay {
+    config: RelayConfig,
+    registry: Mutex<Registry<HostHandle>>,
+    ip_throttle: Mutex<Throttle<IpAddr>>,
+    token_throttle: Mutex<Throttle<String>>,
+    tokens: Mutex<TokenCache>,
+    audit: AuditLog,
+    connections: Arc<Semaphore>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+/// Locks a mutex; a panic elsewhere while holding it leaves plain data
+/// that is still consistent, so poisoning is ignored.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn close(conn: &Connection, code: CloseCode, reason: &str) {
+    conn.close(quinn::VarInt::from_u32(code as u32), reason.as_bytes());
+}
+
+impl Relay {
+    /// Opens the relay's audit log and technician store in `config.data_dir`.
+    pub fn open(config: RelayConfig) -> Result<Arc<Self>, RelayError> {
+        let audit = AuditLog::open(&config.data_dir)?;
+        let tokens = TokenCache::new(TechnicianStore::in_dir(&config.data_dir))?;
+        Ok(Arc::new(Self {
+            registry: Mutex::new(Registry::new(config.code_ttl, config.max_waiting_hosts)),
+            ip_throttle: Mutex::new(Throttle::new(config.throttle_burst, config.throttle_drain)),
+            token_throttle: Mutex::new(Throttle::new(config.throttle_burst, config.throttle_drain)),
+            tokens: Mutex::new(tokens),
+            audit,
+            connections: Arc::new(Semaphore::new(config.max_connections)),
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            config,
+        }))
+    }
+
+    /// Hosts waiting for a technician right now.
+    pub fn waiting_hosts(&self) -> usize {
+        lock(&self.registry).waiting()
+    }
+}
+
+/// Serves `endpoint` until `shutdown` resolves, then ends every session
+/// (writing its end record) and the relay's own run in the audit log.
+pub async fn run(
+    endpoint: quinn::Endpoint,
+    relay: Arc<Relay>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RelayError> {
+    let listen = endpoint
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|e| format!("unknown ({e})"));
+    relay
+        .audit
+        .append(AuditEvent::RelayStarted {
+            version: env!("CARGO_PKG_VERSION").into(),
+            listen,
+        })
+        .await?;
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            incoming = endpoint.accept() => {
+                let Some(incoming) = incoming else { break };
+                let Ok(permit) = relay.connections.clone().try_acquire_owned() else {
+                    tracing::warn!(peer = %incoming.remote_address(), "connection limit reached; refusing");
+                    incoming.refuse();
+                    continue;
+                };
+                let relay2 = relay.clone();
+                relay.tasks.spawn(async move {
+                    serve_connection(&relay2, incoming).await;
+                    drop(permit);
+                });
+            }
+        }
+    }
+    relay.shutdown.cancel();
+    relay.tasks.close();
+    if tokio::time::timeout(Duration::from_secs(10), relay.tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections did not end within 10 s of shutdown");
+    }
+    relay
+        .audit
+        .append(AuditEvent::RelayStopped {
+            reason: "shutdown requested".into(),
+        })
+        .await?;
+    endpoint.close(
+        quinn::VarInt::from_u32(CloseCode::Shutdown as u32),
+        b"relay shutting down",
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
+    Ok(())
+}
+
+async fn serve_connection(relay: &Arc<Relay>, incoming: quinn::Incoming) {
+    let peer = incoming.remote_address();
+    let conn = match incoming.await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::debug!(%peer, error = %e, "handshake failed");
+            return;
+        }
+    };
+    let greeting = tokio::time::timeout(relay.config.hello_timeout, async {
+        let (send, recv) = conn.accept_bi().await.map_err(|e| e.to_string())?;
+        let mut ctl = Control::new(send, recv);
+        let hello: Hello = ctl.recv().await.map_err(|e| e.to_string())?;
+        Ok::<_, String>((ctl, hello))
+    })
+    .await;
+    let (ctl, hello) = match greeting {
+        Ok(Ok(x)) => x,
+        Ok(Err(why)) => {
+            tracing::info!(%peer, %why, "dropping peer before hello");
+            close(
+                &conn,
+                CloseCode::ProtocolError,
+                &format!("expected a Lifeline hello: {why}"),
+            );
+            return;
+        }
+        Err(_) => {
+            close(&conn, CloseCode::Timeout, "no hello in time");
+            return;
+        }
+    };
+    if hello.version != PROTOCOL_VERSION {
+        close(
+            &conn,
+            CloseCode::Version,
+            &format!(
+                "this relay speaks Lifeline protocol {PROTOCOL_VERSION}, the client {}: update the older one",
+                hello.version
+            ),
+        );
+        return;
+    }
+    match hello.role {
+        Role::Host => serve_host(relay, conn, ctl).await,
+        Role::Viewer => serve_viewer(relay, conn, ctl).await,
+    }
+}
+
+/// Reads the first request with the hello deadline; closes the connection
+/// with a reason on anything else.
+async fn first_request<T: serde::de::DeserializeOwned>(
+    relay: &Relay,
+    conn: &Connection,
+    ctl: &mut Control,
+) -> Option<T> {
+    match tokio::time::timeout(relay.config.hello_timeout, ctl.recv::<T>()).await {
+        Ok(Ok(req)) => Some(req),
+        Ok(Err(ControlError::Frame(e))) => {
+            close(conn, CloseCode::ProtocolError, &e.to_string());
+            None
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "peer left before its first request");
+            None
+        }
+        Err(_) => {
+            close(conn, CloseCode::Timeout, "no request in time");
+            None
+        }
+    }
+}
+
+/// A live code held by a host task.
+struct LiveCode {
+    session: String,
+    locator: Locator,
+    expires: Instant,
+    rx: mpsc::Receiver<PairRequest>,
+}
+
+/// What the host told us about itself, for the audit log.
+struct HostInfo {
+    conn: Connection,
+    ip: IpAddr,
+    name: String,
+    user: String,
+}
+
+fn new_session_id() -> String {
+    format!("{:016x}", rand::rng().random::<u64>())
+}
+
+async fn issue_code(
+    relay: &Relay,
+    host: &HostInfo,
+    ctl: &mut Control,
+) -> Result<LiveCode, (CloseCode, String)> {
+    let session = new_session_id();
+    let (tx, rx) = mpsc::channel(1);
+    let registered = {
+        let mut reg = lock(&relay.registry);
+        let mut rng = rand::rng();
+        reg.register(Instant::now(), session.clone(), tx, || rng.random())
+    };
+    let (locator, expires) = registered.map_err(|full| (CloseCode::Busy, full.to_string()))?;
+    let ttl = relay.config.code_ttl.as_secs();
+    let event = AuditEvent::CodeIssued {
+        session: session.clone(),
+        locator: locator.to_string(),
+        host_ip: host.ip.to_string(),
+        host_name: host.name.clone(),
+        os_user: host.user.clone(),
+        expires_in_s: ttl,
+    };
+    if let Err(e) = relay.audit.append(event).await {
+        lock(&relay.registry).close(Instant::now(), locator, &session, Gone::Withdrawn);
+        return Err((
+            CloseCode::AuditFailed,
+            format!("relay cannot write its audit log: {e}"),
+        ));
+    }
+    let msg = HostEvent::Registered {
+        session: session.clone(),
+        locator,
+        expires_in_s: u32::try_from(ttl).unwrap_or(u32::MAX),
+    };
+    ctl.send(&msg)
+        .await
+        .map_err(|e| (CloseCode::ProtocolError, e.to_string()))?;
+    Ok(LiveCode {
+        session,
+        locator,
+        expires,
+        rx,
+    })
+}
+
+/// Ends a live code. If a viewer took it meanwhile, returns its request so
+/// the session still starts (the viewer won the race fairly).
+async fn retire(
+    relay: &Relay,
+    mut code: LiveCode,
+    why: Gone,
+    reason: &str,
+) -> Option<(String, PairRequest)> {
+    let closed = lock(&relay.registry).close(Instant::now(), code.locator, &code.session, why);
+    if closed {
+        let event = AuditEvent::CodeClosed {
+            session: code.session.clone(),
+            reason: reason.into(),
+        };
+        if let Err(e) = relay.audit.append(event).await {
+            tracing::error!(error = %e, "audit write failed for a closed code");
+        }
+        return None;
+    }
+    code.rx.recv().await.map(|pair| (code.session, pair))
+}
+
+async fn serve_host(relay: &Arc<Relay>, conn: Connection, mut ctl: Control) {
+    let Some(first) = first_request::<HostRequest>(relay, &conn, &mut ctl).await else {
+        return;
+    };
+    let HostRequest::Register { host_name, os_user } = first else {
+        close(
+            &conn,
+            CloseCode::ProtocolError,
+            "a host must register first",
+        );
+        return;
+    };
+    let host = HostInfo {
+        ip: conn.remote_address().ip(),
+        name: clean_text(&host_name),
+        user: clean_text(&os_user),
+        conn,
+    };
+    let mut code = match issue_code(relay, &host, &mut ctl).await {
+        Ok(c) => Some(c),
+        Err((cc, why)) => return close(&host.conn, cc, &why),
+    };
+    loop {
+        let far = Instant::now() + Duration::from_secs(86_400 * 365);
+        let deadline = tokio::time::Instant::from_std(code.as_ref().map_or(far, |c| c.expires));
+        let has_code = code.is_some();
+        tokio::select! {
+            biased;
+            pair = async {
+                match code.as_mut() {
+                    Some(c) => c.rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                let Some(c) = code.take() else { continue };
+                match pair {
+                    Some(pair) => return run_session(relay, host, ctl, c.session, pair).await,
+                    None => {
+                        // The viewer's task failed after taking the code.
+                        if let Err(e) = ctl.send(&HostEvent::Expired).await {
+                            tracing::debug!(error = %e, "host gone");
+                            return;
+                        }
+                    }
+                }
+            }
+            () = relay.shutdown.cancelled() => {
+                if let Some(c) = code.take() {
+                    if let Some((session, pair)) = retire(relay, c, Gone::Withdrawn, "relay shutting down").await {
+                        return run_session(relay, host, ctl, session, pair).await;
+                    }
+                }
+                return close(&host.conn, CloseCode::Shutdown, "relay shutting down");
+            }
+            () = tokio::time::sleep_until(deadline), if has_code => {
+                if let Some(c) = code.take() {
+                    if let Some((session, pair)) = retire(relay, c, Gone::Expired, "expired unused").await {
+                        return run_session(relay, host, ctl, session, pair).await;
+                    }
+                    if ctl.send(&HostEvent::Expired).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            req = ctl.recv::<HostRequest>() => {
+                let (why, reason, close_with) = match req {
+                    Ok(HostRequest::Renew) => (Gone::Withdrawn, "renewed by the host", None),
+                    Ok(_) => (Gone::Withdrawn, "host broke protocol", Some("unexpected message while waiting")),
+                    Err(ControlError::Frame(_)) => (Gone::Withdrawn, "host broke protocol", Some("malformed message")),
+                    Err(_) => (Gone::Withdrawn, "host left", None),
+                };
+                if let Some(c) = code.take() {
+                    if let Some((session, pair)) = retire(relay, c, why, reason).await {
+                        return run_session(relay, host, ctl, session, pair).await;
+                    }
+                }
+                if let Some(msg) = close_with {
+                    return close(&host.conn, CloseCode::ProtocolError, msg);
+                }
+                if reason == "host left" {
+                    return;
+                }
+                code = match issue_code(relay, &host, &mut ctl).await {
+                    Ok(c) => Some(c),
+                    Err((cc, why)) => return close(&host.conn, cc, &why),
+                };
+            }
+        }
+    }
+}
+
+/// The verdict on a join before any code is touched: throttles and token.
+fn check_join(
+    relay: &Relay,
+    now: Instant,
+    ip: IpAddr,
+    token_key: &str,
+    lookup: &Lookup,
+) -> Result<String, JoinRefusal> {
+    let throttled = lock(&relay.ip_throttle)
+        .check(now, &ip)
+        .and_then(|()| lock(&relay.token_throttle).check(now, &token_key.to_owned()));
+    if let Err(wait) = throttled {
+        let retry_after_s = u32::try_from(wait.as_secs() + 1).unwrap_or(u32::MAX);
+        return Err(JoinRefusal::Throttled { retry_after_s });
+    }
+    match lookup {
+        Lookup::Valid(name) => Ok(name.clone()),
+        Lookup::Revoked(_) => Err(JoinRefusal::RevokedToken),
+        Lookup::Unknown => Err(JoinRefusal::UnknownToken),
+    }
+}
+
+async fn serve_viewer(relay: &Arc<Relay>, conn: Connection, mut ctl: Control) {
+    let Some(first) = first_request::<ViewerRequest>(relay, &conn, &mut ctl).await else {
+        return;
+    };
+    let ViewerRequest::Join { token, locator } = first else {
+        close(&conn, CloseCode::ProtocolError, "a viewer must join first");
+        return;
+    };
+    let ip = conn.remote_address().ip();
+    let token_key = token_hash(&token);
+    let (lookup, store_err) = lock(&relay.tokens).lookup(&token);
+    if let Some(e) = store_err {
+        tracing::error!(error = %e, "technician store unreadable; serving the last good copy");
+    }
+    let technician = match &lookup {
+        Lookup::Valid(n) | Lookup::Revoked(n) => Some(n.clone()),
+        Lookup::Unknown => None,
+    };
+    let now = Instant::now();
+    let verdict = check_join(relay, now, ip, &token_key, &lookup)
+        .map_err(|r| (r, None))
+        .and_then(|name| lock(&relay.registry).take(now, locator).map(|w| (name, w)));
+    let attempt =
+        |session: Option<String>, ok: bool, reason: Option<&str>| AuditEvent::JoinAttempt {
+            session,
+            technician: technician.clone(),
+            ip: ip.to_string(),
+            locator: locator.to_string(),
+            ok,
+            reason: reason.map(str::to_owned),
+        };
+    match verdict {
+        Err((refusal, session)) => {
+            if !matches!(refusal, JoinRefusal::Throttled { .. }) {
+                lock(&relay.ip_throttle).fail(now, &ip);
+                lock(&relay.token_throttle).fail(now, &token_key);
+            }
+            if let Err(e) = relay
+                .audit
+                .append(attempt(session, false, Some(refusal.as_str())))
+                .await
+            {
+                return close(
+                    &conn,
+                    CloseCode::AuditFailed,
+                    &format!("relay cannot write its audit log: {e}"),
+                );
+            }
+            refuse(&conn, &mut ctl, refusal).await;
+        }
+        Ok((name, waiting)) => {
+            if let Err(e) = relay
+                .audit
+                .append(attempt(Some(waiting.session.clone()), true, None))
+                .await
+            {
+                // Dropping the handle tells the host task its code is gone.
+                return close(
+                    &conn,
+                    CloseCode::AuditFailed,
+                    &format!("relay cannot write its audit log: {e}"),
+                );
+            }
+            let request = PairRequest {
+                viewer: conn.clone(),
+                ctl,
+                technician: name,
+                viewer_ip: ip,
+                token_key,
+            };
+            if waiting.handle.send(request).await.is_err() {
+                close(
+                    &conn,
+                    CloseCode::PeerGone,
+                    "the host left just as you joined; ask for a new code",
+                );
+            }
+        }
+    }
+}
+
+async fn refuse(conn: &Connection, ctl: &mut Control, refusal: JoinRefusal) {
+    if let Err(e) = ctl.send(&ViewerEvent::Refused(refusal)).await {
+        tracing::debug!(error = %e, "viewer gone before hearing its refusal");
+    }
+    ctl.finish();
+    // Let the viewer read the refusal and hang up first; the close reason
+    // repeats it for a viewer that does not.
+    let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
+    close(conn, CloseCode::Refused, &refusal.to_string());
+}
+
+/// How one side's connection ended, for the audit log and the other side.
+fn describe_end(side: &str, err: &ConnectionError) -> (CloseCode, String, String) {
+    match err {
+        ConnectionError::ApplicationClosed(ac) => {
+            let said = clean_text(&String::from_utf8_lossy(&ac.reason));
+            let said = if said.is_empty() {
+                format!("the {side} disconnected")
+            } else {
+                said
+            };
+            (CloseCode::Ended, format!("{side}: {said}"), said)
+        }
+        ConnectionError::TimedOut => (
+            CloseCode::PeerGone,
+            format!("{side} vanished (no answer)"),
+            format!("the {side} vanished (its connection went silent)"),
+        ),
+        other => (
+            CloseCode::PeerGone,
+            format!("{side} connection lost: {other}"),
+            format!("the {side}'s connection was lost"),
+        ),
+    }
+}
+
+async fn run_session(
+    relay: &Arc<Relay>,
+    host: HostInfo,
+    mut host_ctl: Control,
+    session: String,
+    pair: PairRequest,
+) {
+    let PairRequest {
+        viewer,
+        ctl: mut viewer_ctl,
+        technician,
+        viewer_ip,
+        token_key,
+    } = pair;
+    let started = AuditEvent::SessionStarted {
+        session: session.clone(),
+        technician: technician.clone(),
+        host_ip: host.ip.to_string(),
+        viewer_ip: viewer_ip.to_string(),
+    };
+    if let Err(e) = relay.audit.append(started).await {
+        let why = format!("relay cannot write its audit log: {e}");
+        close(&host.conn, CloseCode::AuditFailed, &why);
+        close(&viewer, CloseCode::AuditFailed, &why);
+        return;
+    }
+    let start = Instant::now();
+    let h2v = Arc::new(AtomicU64::new(0));
+    let v2h = Arc::new(AtomicU64::new(0));
+    let paired = HostEvent::Paired {
+        session: session.clone(),
+        technician: technician.clone(),
+    };
+    let joined = ViewerEvent::Joined {
+        session: session.clone(),
+        host_name: host.name.clone(),
+        os_user: host.user.clone(),
+    };
+    let greeted = match host_ctl.send(&paired).await {
+        Ok(()) => viewer_ctl
+            .send(&joined)
+            .await
+            .map_err(|e| format!("viewer: {e}")),
+        Err(e) => Err(format!("host: {e}")),
+    };
+    let mut pumps = JoinSet::new();
+    pumps.spawn(forward_bi(
+        host.conn.clone(),
+        viewer.clone(),
+        h2v.clone(),
+        v2h.clone(),
+    ));
+    pumps.spawn(forward_bi(
+        viewer.clone(),
+        host.conn.clone(),
+        v2h.clone(),
+        h2v.clone(),
+    ));
+    pumps.spawn(forward_uni(host.conn.clone(), viewer.clone(), h2v.clone()));
+    pumps.spawn(forward_uni(viewer.clone(), host.conn.clone(), v2h.clone()));
+    pumps.spawn(forward_datagrams(
+        host.conn.clone(),
+        viewer.clone(),
+        h2v.clone(),
+    ));
+    pumps.spawn(forward_datagrams(
+        viewer.clone(),
+        host.conn.clone(),
+        v2h.clone(),
+    ));
+
+    let mut host_ctl_open = true;
+    let mut viewer_ctl_open = true;
+    let reason = if let Err(why) = greeted {
+        let why = format!("could not start: {why}");
+        close(&host.conn, CloseCode::PeerGone, &why);
+        close(&viewer, CloseCode::PeerGone, &why);
+        why
+    } else {
+        loop {
+            tokio::select! {
+                r = host_ctl.recv::<HostRequest>(), if host_ctl_open => match r {
+                    Ok(HostRequest::Report(rep)) => {
+                        report(relay, &session, "host", &rep, viewer_ip, &token_key).await;
+                    }
+                    Ok(_) | Err(ControlError::Frame(_)) => {
+                        close(&host.conn, CloseCode::ProtocolError, "unexpected control message during a session");
+                        close(&viewer, CloseCode::PeerGone, "the host broke protocol");
+                        break "host broke protocol".to_owned();
+                    }
+                    Err(_) => host_ctl_open = false,
+                },
+                r = viewer_ctl.recv::<ViewerRequest>(), if viewer_ctl_open => match r {
+                    Ok(ViewerRequest::Report(rep)) => {
+                        report(relay, &session, "viewer", &rep, viewer_ip, &token_key).await;
+                    }
+                    Ok(_) | Err(ControlError::Frame(_)) => {
+                        close(&viewer, CloseCode::ProtocolError, "unexpected control message during a session");
+                        close(&host.conn, CloseCode::PeerGone, "the viewer broke protocol");
+                        break "viewer broke protocol".to_owned();
+                    }
+                    Err(_) => viewer_ctl_open = false,
+                },
+                e = host.conn.closed() => {
+                    let (code, audit_reason, tell) = describe_end("host", &e);
+                    close(&viewer, code, &tell);
+                    break audit_reason;
+                }
+                e = viewer.closed() => {
+                    let (code, audit_reason, tell) = describe_end("viewer", &e);
+                    close(&host.conn, code, &tell);
+                    break audit_reason;
+                }
+                () = relay.shutdown.cancelled() => {
+                    close(&host.conn, CloseCode::Shutdown, "relay shutting down");
+                    close(&viewer, CloseCode::Shutdown, "relay shutting down");
+                    break "relay shutting down".to_owned();
+                }
+            }
+        }
+    };
+    pumps.abort_all();
+    let ended = AuditEvent::SessionEnded {
+        session,
+        reason,
+        duration_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
+        bytes_host_to_viewer: h2v.load(Ordering::Relaxed),
+        bytes_viewer_to_host: v2h.load(Ordering::Relaxed),
+    };
+    if let Err(e) = relay.audit.append(ended).await {
+        tracing::error!(error = %e, "audit write failed for a session end");
+    }
+}
+
+/// Files a peer's report; a wrong secret counts as a failed join for the
+/// viewer's IP and token, so guessing stays throttled.
+async fn report(
+    relay: &Relay,
+    session: &str,
+    from: &str,
+    rep: &SessionReport,
+    viewer_ip: IpAddr,
+    token_key: &str,
+) {
+    let (what, mode) = match rep {
+        SessionReport::ModeGranted(m) => ("mode granted".to_owned(), Some(m.as_str().to_owned())),
+        SessionReport::Refused => ("refused by the user".to_owned(), None),
+        SessionReport::SecretMismatch => {
+            let now = Instant::now();
+            lock(&relay.ip_throttle).fail(now, &viewer_ip);
+            lock(&relay.token_throttle).fail(now, &token_key.to_owned());
+            ("wrong secret (key exchange failed)".to_owned(), None)
+        }
+        SessionReport::Ending { reason } => (format!("ending: {}", clean_text(reason)), None),
+    };
+    let event = AuditEvent::PeerReport {
+        session: session.into(),
+        from: from.into(),
+        report: what,
+        mode,
+    };
+    if let Err(e) = relay.audit.append(event).await {
+        tracing::error!(error = %e, "audit write failed for a peer report");
+    }
+}
+
+/// Copies one stream until it ends, mirroring finish, reset and stop.
+async fn pipe(mut from: quinn::RecvStream, mut to: quinn::SendStream, counter: Arc<AtomicU64>) {
+    loop {
+        match from.read_chunk(usize::MAX, true).await {
+            Ok(Some(chunk)) => {
+                counter.fetch_add(chunk.bytes.len() as u64, Ordering::Relaxed);
+                if let Err(e) = to.write_chunk(chunk.bytes).await {
+                    let code = match e {
+                        quinn::WriteError::Stopped(code) => code,
+                        _ => quinn::VarInt::from_u32(0),
+                    };
+                    tracing::debug!(error = %e, "forward target closed");
+                    let _ = from.stop(code);
+                    return;
+                }
+            }
+            Ok(None) => {
+                let _ = to.finish();
+                return;
+            }
+            Err(quinn::ReadError::Reset(code)) => {
+                let _ = to.reset(code);
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "forward source ended");
+                return;
+            }
+        }
+    }
+}
+
+async fn forward_bi(from: Connection, to: Connection, fwd: Arc<AtomicU64>, back: Arc<AtomicU64>) {
+    let mut pipes = JoinSet::new();
+    loop {
+        let Ok((from_send, from_recv)) = from.accept_bi().await else {
+            break;
+        };
+        let Ok((to_send, to_recv)) = to.open_bi().await else {
+            break;
+        };
+        pipes.spawn(pipe(from_recv, to_send, fwd.clone()));
+        pipes.spawn(pipe(to_recv, from_send, back.clone()));
+        while pipes.try_join_next().is_some() {}
+    }
+    while pipes.join_next().await.is_some() {}
+}
+
+async fn forward_uni(from: Connection, to: Connection, counter: Arc<AtomicU64>) {
+    let mut pipes = JoinSet::new();
+    loop {
+        let Ok(from_recv) = from.accept_uni().await else {
+            break;
+        };
+        let Ok(to_send) = to.open_uni().await else {
+            break;
+        };
+        pipes.spawn(pipe(from_recv, to_send, counter.clone()));
+        while pipes.try_join_next().is_some() {}
+    }
+    while pipes.join_next().await.is_some() {}
+}
+
+async fn forward_datagrams(from: Connection, to: Connection, counter: Arc<AtomicU64>) {
+    while let Ok(d) = from.read_datagram().await {
+        counter.fetch_add(d.len() as u64, Ordering::Relaxed);
+        match to.send_datagram(d) {
+            Ok(()) => {}
+            Err(quinn::SendDatagramError::ConnectionLost(_)) => break,
+            // Datagrams are unreliable by contract; one that does not fit
+            // the other path is dropped, as the network would.
+            Err(e) => tracing::debug!(error = %e, "datagram dropped"),
+        }
+    }
+}

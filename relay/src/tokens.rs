@@ -1,0 +1,265 @@
+//! Technician accounts: a name and the SHA-256 of a random 128-bit token.
+//!
+//! The token itself is shown once, by `technician add`, and never stored:
+//! a stolen data directory does not yield usable tokens. Tokens are random,
+//! not passwords, so a fast hash is enough. The relay re-reads the file when
+//! it changes, so `technician revoke` takes effect on the next join.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Prefix that makes a Lifeline token recognisable in a config file or a leak scan.
+pub const TOKEN_PREFIX: &str = "llt_";
+
+/// Errors of the technician store.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a valid technician file ({why}); restore it from a backup")]
+    Corrupt { path: PathBuf, why: String },
+    #[error("technician names are 1-64 letters, digits, '.', '_', '-' or '@'; {0:?} is not")]
+    BadName(String),
+    #[error("technician {0:?} already exists; revoke it first or pick another name")]
+    Exists(String),
+    #[error("no technician is named {0:?}; see `lifeline-relay technician list`")]
+    NoSuch(String),
+}
+
+/// One technician as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Technician {
+    pub name: String,
+    pub token_sha256: String,
+    pub created: String,
+    pub revoked: Option<String>,
+}
+
+/// What a presented token turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    Valid(String),
+    Revoked(String),
+    Unknown,
+}
+
+/// SHA-256 of a token, hex.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.trim().as_bytes()))
+}
+
+fn now_text() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+}
+
+/// The technicians file in a relay's data directory.
+#[derive(Debug, Clone)]
+pub struct TechnicianStore {
+    path: PathBuf,
+}
+
+impl TechnicianStore {
+    /// The store at `DIR/technicians.json`.
+    pub fn in_dir(dir: &Path) -> Self {
+        Self {
+            path: dir.join("technicians.json"),
+        }
+    }
+
+    fn io(&self, source: std::io::Error) -> TokenError {
+        TokenError::Io {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Every technician, revoked ones included; empty when no file exists.
+    pub fn list(&self) -> Result<Vec<Technician>, TokenError> {
+        match fs::read(&self.path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| TokenError::Corrupt {
+                path: self.path.clone(),
+                why: e.to_string(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(self.io(e)),
+        }
+    }
+
+    fn save(&self, all: &[Technician]) -> Result<(), TokenError> {
+        if let Some(dir) = self.path.parent() {
+            fs::create_dir_all(dir).map_err(|e| self.io(e))?;
+        }
+        let tmp = self.path.with_extension("json.tmp");
+        let mut opts = fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(&tmp).map_err(|e| self.io(e))?;
+        let text = serde_json::to_vec_pretty(all).map_err(|e| TokenError::Corrupt {
+            path: self.path.clone(),
+            why: e.to_string(),
+        })?;
+        f.write_all(&text).map_err(|e| self.io(e))?;
+        f.sync_all().map_err(|e| self.io(e))?;
+        fs::rename(&tmp, &self.path).map_err(|e| self.io(e))
+    }
+
+    /// Adds a technician and returns the new token (shown once).
+    pub fn add(&self, name: &str) -> Result<String, TokenError> {
+        if !valid_name(name) {
+            return Err(TokenError::BadName(name.to_owned()));
+        }
+        let mut all = self.list()?;
+        if all.iter().any(|t| t.name == name && t.revoked.is_none()) {
+            return Err(TokenError::Exists(name.to_owned()));
+        }
+        let mut secret = [0u8; 16];
+        rand::rng().fill(&mut secret);
+        let token = format!("{TOKEN_PREFIX}{}", hex::encode(secret));
+        all.push(Technician {
+            name: name.to_owned(),
+            token_sha256: token_hash(&token),
+            created: now_text(),
+            revoked: None,
+        });
+        self.save(&all)?;
+        Ok(token)
+    }
+
+    /// Revokes every live token of `name`.
+    pub fn revoke(&self, name: &str) -> Result<(), TokenError> {
+        let mut all = self.list()?;
+        let mut hit = false;
+        for t in all
+            .iter_mut()
+            .filter(|t| t.name == name && t.revoked.is_none())
+        {
+            t.revoked = Some(now_text());
+            hit = true;
+        }
+        if !hit {
+            return Err(TokenError::NoSuch(name.to_owned()));
+        }
+        self.save(&all)
+    }
+
+    /// The file's identity, to notice changes cheaply.
+    fn stamp(&self) -> Option<(SystemTime, u64, u64)> {
+        let m = fs::metadata(&self.path).ok()?;
+        #[cfg(unix)]
+        let ino = std::os::unix::fs::MetadataExt::ino(&m);
+        #[cfg(not(unix))]
+        let ino = 0;
+        Some((m.modified().ok()?, m.len(), ino))
+    }
+}
+
+/// The relay's view of the store, re-read whenever the file changes.
+#[derive(Debug)]
+pub struct TokenCache {
+    store: TechnicianStore,
+    stamp: Option<(SystemTime, u64, u64)>,
+    by_hash: Vec<Technician>,
+}
+
+impl TokenCache {
+    /// A cache over `store`, read now.
+    pub fn new(store: TechnicianStore) -> Result<Self, TokenError> {
+        let stamp = store.stamp();
+        let by_hash = store.list()?;
+        Ok(Self {
+            store,
+            stamp,
+            by_hash,
+        })
+    }
+
+    /// Resolves a presented token, re-reading the file if it changed. If the
+    /// file became unreadable the last good copy keeps serving and the error
+    /// is returned for logging.
+    pub fn lookup(&mut self, token: &str) -> (Lookup, Option<TokenError>) {
+        let mut err = None;
+        let stamp = self.store.stamp();
+        if stamp != self.stamp {
+            match self.store.list() {
+                Ok(all) => {
+                    self.by_hash = all;
+                    self.stamp = stamp;
+                }
+                Err(e) => err = Some(e),
+            }
+        }
+        let h = token_hash(token);
+        let mut result = Lookup::Unknown;
+        for t in self.by_hash.iter().filter(|t| t.token_sha256 == h) {
+            result = match t.revoked {
+                None => return (Lookup::Valid(t.name.clone()), err),
+                Some(_) => Lookup::Revoked(t.name.clone()),
+            };
+        }
+        (result, err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn add_lookup_revoke() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TechnicianStore::in_dir(dir.path());
+        let mut cache = TokenCache::new(store.clone()).unwrap();
+        let token = store.add("alice").unwrap();
+        assert!(token.starts_with(TOKEN_PREFIX) && token.len() == TOKEN_PREFIX.len() + 32);
+        assert!(
+            !fs::read_to_string(dir.path().join("technicians.json"))
+                .unwrap()
+                .contains(&token)
+        );
+        assert_eq!(cache.lookup(&token).0, Lookup::Valid("alice".into()));
+        assert_eq!(cache.lookup("llt_nope").0, Lookup::Unknown);
+        assert!(matches!(store.add("alice"), Err(TokenError::Exists(_))));
+        store.revoke("alice").unwrap();
+        assert_eq!(cache.lookup(&token).0, Lookup::Revoked("alice".into()));
+        assert!(matches!(store.revoke("alice"), Err(TokenError::NoSuch(_))));
+        // A new token for the same name after revocation works; the old stays revoked.
+        let again = store.add("alice").unwrap();
+        assert_eq!(cache.lookup(&again).0, Lookup::Valid("alice".into()));
+        assert_eq!(cache.lookup(&token).0, Lookup::Revoked("alice".into()));
+    }
+
+    #[test]
+    fn bad_names_and_corrupt_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TechnicianStore::in_dir(dir.path());
+        for bad in ["", "a b", "x\n", &"a".repeat(65)] {
+            assert!(
+                matches!(store.add(bad), Err(TokenError::BadName(_))),
+                "{bad:?}"
+            );
+        }
+        fs::write(dir.path().join("technicians.json"), "{oops").unwrap();
+        let e = store.list().unwrap_err().to_string();
+        assert!(e.contains("not a valid technician file"), "{e}");
+    }
+}
