@@ -232,6 +232,12 @@ impl HostLink {
         self.send(&HostRequest::Report(report)).await
     }
 
+    /// Ends the session (or the wait for one) with `reason`, e.g. "ended by the user".
+    pub async fn end(mut self, reason: &str) {
+        end_session(&self.conn, &mut self.ctl, ViewerOrHost::Host, reason).await;
+        self.endpoint.wait_idle().await;
+    }
+
     async fn send(&mut self, req: &HostRequest) -> Result<(), ClientError> {
         self.ctl
             .send(req)
@@ -246,6 +252,39 @@ impl HostLink {
             .await
             .map_err(|e| ClientError::from_control(&self.conn, e))
     }
+}
+
+/// Ends a session on purpose: the relay hears `reason` after every report
+/// sent before it (same stream, in order), files it and closes both sides.
+async fn end_session(conn: &Connection, ctl: &mut Control, report: ViewerOrHost, reason: &str) {
+    let sent = match report {
+        ViewerOrHost::Host => {
+            ctl.send(&HostRequest::Report(SessionReport::Ending {
+                reason: reason.into(),
+            }))
+            .await
+        }
+        ViewerOrHost::Viewer => {
+            ctl.send(&ViewerRequest::Report(SessionReport::Ending {
+                reason: reason.into(),
+            }))
+            .await
+        }
+    };
+    if sent.is_ok() {
+        // The relay closes us once it has filed the end; do not wait forever.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), conn.closed()).await;
+    }
+    conn.close(
+        quinn::VarInt::from_u32(CloseCode::Ended as u32),
+        reason.as_bytes(),
+    );
+}
+
+#[derive(Debug, Clone, Copy)]
+enum ViewerOrHost {
+    Host,
+    Viewer,
 }
 
 /// A viewer's link to the relay, paired with a host.
@@ -298,6 +337,12 @@ impl ViewerLink {
             }
             Err(e) => Err(ClientError::from_control(&conn, e)),
         }
+    }
+
+    /// Ends the session with `reason`, e.g. "disconnected by the technician".
+    pub async fn end(mut self, reason: &str) {
+        end_session(&self.conn, &mut self.ctl, ViewerOrHost::Viewer, reason).await;
+        self.endpoint.wait_idle().await;
     }
 
     /// Reports session metadata for the audit log.

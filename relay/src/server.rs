@@ -553,6 +553,20 @@ async fn refuse(conn: &Connection, ctl: &mut Control, refusal: JoinRefusal) {
     close(conn, CloseCode::Refused, &refusal.to_string());
 }
 
+/// One side ended the session on purpose: both sides are closed with its
+/// reason, and the reason is returned for the audit log.
+fn end_by(ender: &Connection, other: &Connection, side: &str, reason: &str) -> String {
+    let said = clean_text(reason);
+    let said = if said.is_empty() {
+        format!("the {side} ended the session")
+    } else {
+        said
+    };
+    close(other, CloseCode::Ended, &said);
+    close(ender, CloseCode::Ended, &said);
+    format!("{side}: {said}")
+}
+
 /// How one side's connection ended, for the audit log and the other side.
 fn describe_end(side: &str, err: &ConnectionError) -> (CloseCode, String, String) {
     match err {
@@ -662,6 +676,9 @@ async fn run_session(
                 r = host_ctl.recv::<HostRequest>(), if host_ctl_open => match r {
                     Ok(HostRequest::Report(rep)) => {
                         report(relay, &session, "host", &rep, viewer_ip, &token_key).await;
+                        if let SessionReport::Ending { reason } = rep {
+                            break end_by(&host.conn, &viewer, "host", &reason);
+                        }
                     }
                     Ok(_) | Err(ControlError::Frame(_)) => {
                         close(&host.conn, CloseCode::ProtocolError, "unexpected control message during a session");
@@ -673,6 +690,9 @@ async fn run_session(
                 r = viewer_ctl.recv::<ViewerRequest>(), if viewer_ctl_open => match r {
                     Ok(ViewerRequest::Report(rep)) => {
                         report(relay, &session, "viewer", &rep, viewer_ip, &token_key).await;
+                        if let SessionReport::Ending { reason } = rep {
+                            break end_by(&viewer, &host.conn, "viewer", &reason);
+                        }
                     }
                     Ok(_) | Err(ControlError::Frame(_)) => {
                         close(&viewer, CloseCode::ProtocolError, "unexpected control message during a session");
@@ -731,7 +751,8 @@ async fn report(
             lock(&relay.token_throttle).fail(now, &token_key.to_owned());
             ("wrong secret (key exchange failed)".to_owned(), None)
         }
-        SessionReport::Ending { reason } => (format!("ending: {}", clean_text(reason)), None),
+        // The reason is filed with the session's end record.
+        SessionReport::Ending { .. } => return,
     };
     let event = AuditEvent::PeerReport {
         session: session.into(),

@@ -1,0 +1,246 @@
+//! The integration-test harness: real relays on loopback (in-process or as
+//! the real binary), and helpers to drive them. Tests live in `tests/it/`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_debug_implementations
+)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use lifeline_common::audit::{AuditEvent, Record};
+use lifeline_relay::tokens::TechnicianStore;
+use lifeline_relay::{Relay, RelayConfig, RelayError};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A relay served in this process on 127.0.0.1, with its own data dir.
+pub struct TestRelay {
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub ca: PathBuf,
+    pub relay: Arc<Relay>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), RelayError>>>,
+}
+
+impl TestRelay {
+    /// A relay with production defaults.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A relay whose configuration `tune` adjusts first.
+    pub async fn start_with(tune: impl FnOnce(&mut RelayConfig)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        lifeline_certs::ensure_relay_certs(dir.path(), &["localhost".into(), "127.0.0.1".into()])
+            .unwrap();
+        let files = lifeline_certs::RelayFiles::in_dir(dir.path());
+        let mut config = RelayConfig::new(dir.path().to_owned());
+        tune(&mut config);
+        let relay = Relay::open(config).unwrap();
+        let server = lifeline_relay::tls::server_config(
+            lifeline_certs::load_certs(&files.cert).unwrap(),
+            lifeline_certs::load_key(&files.key).unwrap(),
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        let endpoint = quinn::Endpoint::server(server, "127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = endpoint.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(lifeline_relay::run(endpoint, relay.clone(), async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            ca: files.ca_cert,
+            dir,
+            relay,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// `127.0.0.1:PORT`, as `--relay` takes it.
+    pub fn relay_arg(&self) -> String {
+        self.addr.to_string()
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Adds a technician and returns the token.
+    pub fn add_technician(&self, name: &str) -> String {
+        TechnicianStore::in_dir(self.dir.path()).add(name).unwrap()
+    }
+
+    pub fn revoke(&self, name: &str) {
+        TechnicianStore::in_dir(self.dir.path())
+            .revoke(name)
+            .unwrap();
+    }
+
+    /// Every record so far, verified.
+    pub fn records(&self) -> Vec<Record> {
+        audit_records(self.dir.path())
+    }
+
+    /// Waits until a record matches `pred` (records are written before the
+    /// relay acts, but a session's end is written after it closes both sides).
+    pub async fn wait_record(&self, what: &str, pred: impl Fn(&AuditEvent) -> bool) -> Record {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(r) = self.records().into_iter().find(|r| pred(&r.event)) {
+                return r;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no audit record {what} within 10 s: {:#?}",
+                self.records()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Shuts down as SIGTERM would and waits for it; the data dir stays.
+    pub async fn stop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.unwrap().unwrap();
+        }
+    }
+}
+
+/// The verified records of the log in `dir`.
+pub fn audit_records(dir: &Path) -> Vec<Record> {
+    lifeline_relay::audit::read_verified(dir)
+        .unwrap()
+        .into_iter()
+        .map(|v| v.record)
+        .collect()
+}
+
+/// Path of one of the workspace's binaries, built (once per test run) by
+/// the same cargo that runs the tests, so a stale binary is never used.
+pub fn bin(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().to_owned(); // target/<profile>
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        // Variables cargo sets for a test would look like a changed
+        // environment to build scripts and force a rebuild: drop them.
+        for (key, _) in std::env::vars_os() {
+            let k = key.to_string_lossy();
+            let keep = matches!(k.as_ref(), "CARGO_HOME" | "CARGO_TARGET_DIR")
+                || k.starts_with("CARGO_BUILD_");
+            if (k.starts_with("CARGO_") && !keep)
+                || matches!(k.as_ref(), "OUT_DIR" | "LD_LIBRARY_PATH" | "RUST_BACKTRACE")
+            {
+                cmd.env_remove(&key);
+            }
+        }
+        cmd.args(["build", "--quiet", "--workspace", "--bins"]);
+        if dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("running cargo build for the binaries");
+        assert!(status.success(), "cargo build --workspace --bins failed");
+    });
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} missing after cargo build",
+        path.display()
+    );
+    path
+}
+
+/// The relay binary, running as a child process.
+pub struct RelayProcess {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub dir: PathBuf,
+}
+
+impl RelayProcess {
+    /// Starts `lifeline-relay serve` on 127.0.0.1 with `dir` as data dir.
+    pub fn start(dir: &Path, extra: &[&str]) -> Self {
+        let mut child = Command::new(bin("lifeline-relay"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().expect("relay printed nothing").unwrap();
+        let addr = first
+            .strip_prefix("Lifeline relay listening on ")
+            .and_then(|r| r.split(' ').next())
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+            .parse()
+            .unwrap();
+        // Keep draining stdout so the relay never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self {
+            child,
+            addr,
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// Sends a signal (`"KILL"`, `"TERM"`, …) to the relay.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} failed");
+    }
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `lifeline-relay ARGS…` and returns (exit code, stdout, stderr).
+pub fn relay_cli(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(bin("lifeline-relay"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Deterministic pseudo-random bytes (xorshift), to stream and compare.
+pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}

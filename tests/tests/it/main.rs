@@ -1,0 +1,6 @@
+//! Lifeline's one integration-test binary. Each module proves one
+//! capability against real parts: a real QUIC relay on loopback, the real
+//! binaries, and (for host and viewer) a real X server.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod relay;
