@@ -101,53 +101,86 @@ fn split_addr(relay: &str) -> Result<(String, u16), ClientError> {
     Ok((host.to_owned(), port))
 }
 
-/// Opens a QUIC connection to the relay, verifying its certificate against
-/// `ca` (or the system's roots).
+/// A client endpoint aimed at one relay; many connections can share it
+/// (one UDP socket), which load tests and reconnects use.
+#[derive(Debug, Clone)]
+pub struct Connector {
+    endpoint: Endpoint,
+    addr: SocketAddr,
+    server_name: String,
+    relay: String,
+    port: u16,
+}
+
+impl Connector {
+    /// Resolves `relay` (`HOST:PORT`) and prepares an endpoint trusting `ca`
+    /// (or the system's roots).
+    pub async fn new(relay: &str, ca: Option<&Path>) -> Result<Self, ClientError> {
+        let (host, port) = split_addr(relay)?;
+        let resolve_err = |why: String| ClientError::Resolve {
+            addr: relay.to_owned(),
+            why,
+        };
+        let addr: SocketAddr = tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map_err(|e| resolve_err(e.to_string()))?
+            .next()
+            .ok_or_else(|| resolve_err("no address found".into()))?;
+        let bind = if addr.is_ipv6() {
+            SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0))
+        } else {
+            SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0))
+        };
+        let mut endpoint = crate::tls::endpoint(bind, None).map_err(ClientError::Socket)?;
+        endpoint.set_default_client_config(client_config(ca)?);
+        Ok(Self {
+            endpoint,
+            addr,
+            server_name: host,
+            relay: relay.to_owned(),
+            port,
+        })
+    }
+
+    /// The shared endpoint.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Opens one more connection to the relay.
+    pub async fn connect(&self) -> Result<Connection, ClientError> {
+        let connecting = self
+            .endpoint
+            .connect(self.addr, &self.server_name)
+            .map_err(|e| ClientError::Connect {
+                addr: self.relay.clone(),
+                why: e.to_string(),
+            })?;
+        match connecting.await {
+            Ok(conn) => Ok(conn),
+            Err(ConnectionError::TimedOut) => Err(ClientError::Unreachable {
+                addr: self.relay.clone(),
+                port: self.port,
+            }),
+            Err(ConnectionError::TransportError(te)) if te.to_string().contains("certificate") => {
+                Err(ClientError::Untrusted {
+                    addr: self.relay.clone(),
+                    why: te.reason.clone(),
+                })
+            }
+            Err(e) => Err(ClientError::from_connection(&e)),
+        }
+    }
+}
+
+/// Opens a QUIC connection to the relay on an endpoint of its own.
 pub async fn connect(
     relay: &str,
     ca: Option<&Path>,
 ) -> Result<(Endpoint, Connection), ClientError> {
-    let (host, port) = split_addr(relay)?;
-    let addr: SocketAddr = tokio::net::lookup_host((host.as_str(), port))
-        .await
-        .map_err(|e| ClientError::Resolve {
-            addr: relay.to_owned(),
-            why: e.to_string(),
-        })?
-        .next()
-        .ok_or_else(|| ClientError::Resolve {
-            addr: relay.to_owned(),
-            why: "no address found".into(),
-        })?;
-    let bind: SocketAddr = if addr.is_ipv6() {
-        "[::]:0"
-    } else {
-        "0.0.0.0:0"
-    }
-    .parse()
-    .map_err(|_| ClientError::BadAddress(relay.to_owned()))?;
-    let mut endpoint = Endpoint::client(bind).map_err(ClientError::Socket)?;
-    endpoint.set_default_client_config(client_config(ca)?);
-    let connecting = endpoint
-        .connect(addr, &host)
-        .map_err(|e| ClientError::Connect {
-            addr: relay.to_owned(),
-            why: e.to_string(),
-        })?;
-    match connecting.await {
-        Ok(conn) => Ok((endpoint, conn)),
-        Err(ConnectionError::TimedOut) => Err(ClientError::Unreachable {
-            addr: relay.to_owned(),
-            port,
-        }),
-        Err(ConnectionError::TransportError(te)) if te.to_string().contains("certificate") => {
-            Err(ClientError::Untrusted {
-                addr: relay.to_owned(),
-                why: te.reason.clone(),
-            })
-        }
-        Err(e) => Err(ClientError::from_connection(&e)),
-    }
+    let connector = Connector::new(relay, ca).await?;
+    let conn = connector.connect().await?;
+    Ok((connector.endpoint, conn))
 }
 
 async fn open_control(conn: &Connection, role: Role) -> Result<Control, ClientError> {
@@ -189,7 +222,17 @@ impl HostLink {
         host_name: &str,
         os_user: &str,
     ) -> Result<(Self, Registration), ClientError> {
-        let (endpoint, conn) = connect(relay, ca).await?;
+        Self::register_with(&Connector::new(relay, ca).await?, host_name, os_user).await
+    }
+
+    /// Registers over a connection from a shared [`Connector`].
+    pub async fn register_with(
+        connector: &Connector,
+        host_name: &str,
+        os_user: &str,
+    ) -> Result<(Self, Registration), ClientError> {
+        let endpoint = connector.endpoint().clone();
+        let conn = connector.connect().await?;
         let mut ctl = open_control(&conn, Role::Host).await?;
         let req = HostRequest::Register {
             host_name: host_name.into(),
@@ -235,7 +278,9 @@ impl HostLink {
     /// Ends the session (or the wait for one) with `reason`, e.g. "ended by the user".
     pub async fn end(mut self, reason: &str) {
         end_session(&self.conn, &mut self.ctl, ViewerOrHost::Host, reason).await;
-        self.endpoint.wait_idle().await;
+        // Let the close reach the relay; a shared endpoint may stay busy.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), self.endpoint.wait_idle())
+            .await;
     }
 
     async fn send(&mut self, req: &HostRequest) -> Result<(), ClientError> {
@@ -306,7 +351,17 @@ impl ViewerLink {
         token: &str,
         locator: Locator,
     ) -> Result<Self, ClientError> {
-        let (endpoint, conn) = connect(relay, ca).await?;
+        Self::join_with(&Connector::new(relay, ca).await?, token, locator).await
+    }
+
+    /// Joins over a connection from a shared [`Connector`].
+    pub async fn join_with(
+        connector: &Connector,
+        token: &str,
+        locator: Locator,
+    ) -> Result<Self, ClientError> {
+        let endpoint = connector.endpoint().clone();
+        let conn = connector.connect().await?;
         let mut ctl = open_control(&conn, Role::Viewer).await?;
         let req = ViewerRequest::Join {
             token: token.trim().into(),
@@ -342,7 +397,9 @@ impl ViewerLink {
     /// Ends the session with `reason`, e.g. "disconnected by the technician".
     pub async fn end(mut self, reason: &str) {
         end_session(&self.conn, &mut self.ctl, ViewerOrHost::Viewer, reason).await;
-        self.endpoint.wait_idle().await;
+        // Let the close reach the relay; a shared endpoint may stay busy.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), self.endpoint.wait_idle())
+            .await;
     }
 
     /// Reports session metadata for the audit log.

@@ -233,7 +233,7 @@ fn serve(s: Serve) -> anyhow::Result<ExitCode> {
     rt.block_on(async move {
         let relay = Relay::open(config)?;
         let server = tls::server_config(chain, key, Duration::from_secs(10))?;
-        let endpoint = quinn::Endpoint::server(server, s.listen)
+        let endpoint = tls::endpoint(s.listen, Some(server))
             .with_context(|| format!("cannot listen on UDP {}", s.listen))?;
         let local = endpoint.local_addr()?;
         println!("Lifeline relay listening on {local} (UDP, QUIC)");

@@ -20,8 +20,20 @@ pub enum TlsError {
     Quic(String),
 }
 
+/// ring's provider with AES-128-GCM/SHA-256 preferred: as strong as this
+/// use needs, and cheaper per packet and per handshake than AES-256/SHA-384,
+/// which matters on a relay that decrypts and re-encrypts every packet.
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    use rustls::crypto::ring::cipher_suite::{
+        TLS13_AES_128_GCM_SHA256, TLS13_AES_256_GCM_SHA384, TLS13_CHACHA20_POLY1305_SHA256,
+    };
+    let mut p = rustls::crypto::ring::default_provider();
+    p.cipher_suites = vec![
+        TLS13_AES_128_GCM_SHA256,
+        TLS13_CHACHA20_POLY1305_SHA256,
+        TLS13_AES_256_GCM_SHA384,
+    ];
+    Arc::new(p)
 }
 
 /// Flow-control windows large enough for a 1080p screen on a fast link.
@@ -79,4 +91,44 @@ pub fn client_config(ca: Option<&Path>) -> Result<quinn::ClientConfig, TlsError>
         Some(Duration::from_secs(1)),
     )?));
     Ok(cfg)
+}
+
+/// Socket buffer size asked for; the kernel caps it at `net.core.rmem_max`.
+const SOCKET_BUFFER: usize = 8 << 20;
+
+/// A UDP socket with large kernel buffers. With the default (~200 KiB) a
+/// burst of handshakes or keep-alives from thousands of peers overflows it
+/// and packets are dropped, which QUIC then sees as loss or dead peers.
+pub fn udp_socket(addr: std::net::SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        // Accept IPv4-mapped peers too when bound to [::].
+        socket.set_only_v6(false)?;
+    }
+    for (what, result) in [
+        ("receive", socket.set_recv_buffer_size(SOCKET_BUFFER)),
+        ("send", socket.set_send_buffer_size(SOCKET_BUFFER)),
+    ] {
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "cannot enlarge the UDP {what} buffer; keeping the default");
+        }
+    }
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
+/// A QUIC endpoint on [`udp_socket`]; a server when `server` is given.
+pub fn endpoint(
+    addr: std::net::SocketAddr,
+    server: Option<quinn::ServerConfig>,
+) -> std::io::Result<quinn::Endpoint> {
+    let runtime = quinn::default_runtime()
+        .ok_or_else(|| std::io::Error::other("no async runtime for QUIC"))?;
+    quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        server,
+        udp_socket(addr)?,
+        runtime,
+    )
 }

@@ -50,7 +50,8 @@ impl TestRelay {
             Duration::from_secs(10),
         )
         .unwrap();
-        let endpoint = quinn::Endpoint::server(server, "127.0.0.1:0".parse().unwrap()).unwrap();
+        let endpoint =
+            lifeline_relay::tls::endpoint("127.0.0.1:0".parse().unwrap(), Some(server)).unwrap();
         let addr = endpoint.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(lifeline_relay::run(endpoint, relay.clone(), async move {

@@ -1,0 +1,222 @@
+//! Relay capacity, measured against the real relay binary on loopback:
+//! forwarded MB/s per relay CPU-second, pairings per second, and resident
+//! memory with many hosts waiting.
+//!
+//! `cargo bench -p lifeline-relay --bench relay [-- --transfer-mb N --pairings N --waiting N]`
+//!
+//! The relay runs as its own process so its CPU time and RSS are read from
+//! /proc apart from the load generator's (which shares the machine).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lifeline_common::proto::HostEvent;
+use lifeline_relay::client::{Connector, HostLink, ViewerLink};
+
+struct RelayProc {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for RelayProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_relay(dir: &std::path::Path) -> RelayProc {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lifeline-relay"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--max-waiting-hosts",
+            "50000",
+            "--data-dir",
+        ])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let addr = first.split(' ').nth(4).unwrap().to_owned();
+    std::thread::spawn(move || for _ in lines {});
+    RelayProc { child, addr }
+}
+
+fn clock_ticks() -> f64 {
+    let out = Command::new("getconf").arg("CLK_TCK").output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(100.0)
+}
+
+/// User + system CPU seconds of a process.
+fn cpu_secs(pid: u32, ticks: f64) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = after_name.split(' ').collect();
+    (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / ticks
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb / 1024.0
+}
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+async fn pair(c: &Connector, token: &str) -> (HostLink, ViewerLink) {
+    let (mut h, reg) = HostLink::register_with(c, "bench", "bench").await.unwrap();
+    let v = ViewerLink::join_with(c, token, reg.locator).await.unwrap();
+    match h.next_event().await.unwrap() {
+        HostEvent::Paired { .. } => {}
+        other => panic!("{other:?}"),
+    }
+    (h, v)
+}
+
+async fn throughput(relay: &RelayProc, c: &Connector, token: &str, mb: usize, ticks: f64) {
+    let (h, v) = pair(c, token).await;
+    let chunk = bytes::Bytes::from(vec![0x5a; 1 << 20]);
+    let cpu0 = cpu_secs(relay.child.id(), ticks);
+    let t0 = Instant::now();
+    let (mut send, _) = v.conn.open_bi().await.unwrap();
+    let writer = tokio::spawn(async move {
+        for _ in 0..mb {
+            send.write_chunk(chunk.clone()).await.unwrap();
+        }
+        send.finish().unwrap();
+    });
+    let (_, mut recv) = h.conn.accept_bi().await.unwrap();
+    let mut got = 0usize;
+    while let Some(c) = recv.read_chunk(usize::MAX, false).await.unwrap() {
+        got += c.bytes.len();
+    }
+    writer.await.unwrap();
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu = cpu_secs(relay.child.id(), ticks) - cpu0;
+    assert_eq!(got, mb << 20);
+    let mbs = got as f64 / 1e6;
+    println!(
+        "| forward {mb} MiB viewer→host | {:.0} MB/s wall | {:.2} relay CPU-s | **{:.0} MB/s per relay CPU-second** |",
+        mbs / wall,
+        cpu,
+        mbs / cpu
+    );
+    h.end("bench done").await;
+    drop(v);
+}
+
+async fn pairings(relay: &RelayProc, c: &Connector, token: &str, n: usize, ticks: f64) {
+    let cpu0 = cpu_secs(relay.child.id(), ticks);
+    let t0 = Instant::now();
+    let token = Arc::new(token.to_owned());
+    let per_task = n / 32;
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let c = c.clone();
+        let token = token.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..per_task {
+                let (h, v) = pair(&c, &token).await;
+                h.conn.close(0u32.into(), b"done");
+                v.conn.close(0u32.into(), b"done");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let done = per_task * 32;
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu = cpu_secs(relay.child.id(), ticks) - cpu0;
+    println!(
+        "| {done} pairings (host register + viewer join, 32 at a time) | **{:.0} pairings/s** wall | {:.2} relay CPU-s | {:.0} pairings per relay CPU-second |",
+        done as f64 / wall,
+        cpu,
+        done as f64 / cpu
+    );
+}
+
+async fn waiting(relay: &RelayProc, ca: &std::path::Path, n: usize) {
+    let pid = relay.child.id();
+    let before = rss_mib(pid);
+    let sem = Arc::new(tokio::sync::Semaphore::new(64));
+    let mut tasks = Vec::with_capacity(n);
+    let mut connectors = Vec::new();
+    for _ in 0..n.div_ceil(250) {
+        connectors.push(Connector::new(&relay.addr, Some(ca)).await.unwrap());
+    }
+    for i in 0..n {
+        let c = connectors[i / 250].clone();
+        let sem = sem.clone();
+        tasks.push(tokio::spawn(async move {
+            let _p = sem.acquire().await.unwrap();
+            HostLink::register_with(&c, "bench", "bench")
+                .await
+                .unwrap()
+                .0
+        }));
+    }
+    let mut links = Vec::with_capacity(n);
+    for t in tasks {
+        links.push(t.await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = rss_mib(pid);
+    println!(
+        "| {n} hosts waiting | RSS {before:.0} MiB before → **{after:.0} MiB** | {:.1} KiB per waiting host | |",
+        (after - before) * 1024.0 / n as f64
+    );
+    for l in links {
+        l.conn.close(0u32.into(), b"done");
+    }
+}
+
+fn main() {
+    let transfer_mb = arg("--transfer-mb", 1024);
+    let n_pairings = arg("--pairings", 2048);
+    let n_waiting = arg("--waiting", 10_000);
+    let dir = tempfile::tempdir().unwrap();
+    let relay = start_relay(dir.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_lifeline-relay"))
+        .args(["technician", "add", "bench", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let ticks = clock_ticks();
+    let ca = dir.path().join("ca.pem");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = Connector::new(&relay.addr, Some(&ca)).await.unwrap();
+        println!("| measure | result | relay CPU | per relay CPU |");
+        println!("|---|---|---|---|");
+        throughput(&relay, &c, &token, transfer_mb, ticks).await;
+        pairings(&relay, &c, &token, n_pairings, ticks).await;
+        // Waiting hosts come from many sockets, as real hosts do.
+        waiting(&relay, &ca, n_waiting).await;
+    });
+}
