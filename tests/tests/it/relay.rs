@@ -472,11 +472,19 @@ async fn audit_verify_passes_on_a_real_log_and_names_any_tampering() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     relay.signal("TERM");
-    drop(relay);
+    let mut relay = relay;
+    assert!(
+        relay.child.wait().unwrap().success(),
+        "relay did not stop cleanly on SIGTERM"
+    );
 
     let (rc, out, _) = relay_cli(&["audit", "verify", "--data-dir", d]);
     assert_eq!(rc, 0, "{out}");
     assert!(out.contains("intact"), "{out}");
+    assert!(matches!(
+        audit_records(dir.path()).last().unwrap().event,
+        AuditEvent::RelayStopped { .. }
+    ));
     let (rc, out, _) = relay_cli(&["audit", "show", &session, "--data-dir", d]);
     assert_eq!(rc, 0);
     for kind in [
