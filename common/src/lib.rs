@@ -9,6 +9,8 @@ pub mod audit;
 pub mod code;
 pub mod frame;
 pub mod proto;
+pub mod screen;
+pub mod session;
 
 pub use code::{CodeError, Locator, SessionCode};
 pub use frame::{FrameDecoder, FrameError};

@@ -1,0 +1,471 @@
+//! Screen images and the frame updates that carry them, lossless.
+//!
+//! The screen is cut into 64×64 tiles. An update carries only the tiles that
+//! changed since the previous update (the viewer has every earlier one: the
+//! stream is reliable and ordered), each in the cheapest exact form:
+//! one colour, a palette of up to 16 (text, UI), or raw RGB, with the last
+//! two compressed by LZ4. A lossy or video path can join later as another
+//! [`TileData`] variant for photo-like or moving regions.
+
+use serde::{Deserialize, Serialize};
+
+/// Tile edge in pixels.
+pub const TILE: u32 = 64;
+/// Largest screen edge accepted from a peer.
+pub const MAX_EDGE: u32 = 16_384;
+const MAX_PALETTE: usize = 16;
+
+/// Why an image or update was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScreenError {
+    #[error("screen size {0}×{1} is not supported")]
+    BadSize(u32, u32),
+    #[error("pixel buffer of {got} bytes is too small for {need}")]
+    ShortBuffer { got: usize, need: usize },
+    #[error("tile at {x},{y} ({w}×{h}) lies outside the {width}×{height} screen or is not a tile")]
+    TileOutOfBounds { x: u32, y: u32, w: u32, h: u32, width: u32, height: u32 },
+    #[error("tile data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("a partial update arrived before any whole frame")]
+    NoBase,
+}
+
+/// A screen image: `0x00RRGGBB` pixels, row-major, no padding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    pub width: u32,
+    pub height: u32,
+    pub pixels: Vec<u32>,
+}
+
+fn check_size(width: u32, height: u32) -> Result<(), ScreenError> {
+    if width == 0 || height == 0 || width > MAX_EDGE || height > MAX_EDGE {
+        Err(ScreenError::BadSize(width, height))
+    } else {
+        Ok(())
+    }
+}
+
+impl Image {
+    /// A black image.
+    pub fn new(width: u32, height: u32) -> Result<Self, ScreenError> {
+        check_size(width, height)?;
+        Ok(Self { width, height, pixels: vec![0; width as usize * height as usize] })
+    }
+
+    /// Copies a BGRA (X11 ZPixmap, little-endian) buffer with `stride` bytes
+    /// a row into this image, resizing it if needed.
+    pub fn load_bgra(&mut self, width: u32, height: u32, stride: usize, bytes: &[u8]) -> Result<(), ScreenError> {
+        check_size(width, height)?;
+        let (w, h) = (width as usize, height as usize);
+        let need = stride.checked_mul(h - 1).and_then(|n| n.checked_add(w * 4)).unwrap_or(usize::MAX);
+        if bytes.len() < need || stride < w * 4 {
+            return Err(ScreenError::ShortBuffer { got: bytes.len(), need });
+        }
+        self.width = width;
+        self.height = height;
+        self.pixels.resize(w * h, 0);
+        for (row, out) in self.pixels.chunks_exact_mut(w).enumerate() {
+            let src = &bytes[row * stride..row * stride + w * 4];
+            for (px, bgra) in out.iter_mut().zip(src.chunks_exact(4)) {
+                *px = u32::from(bgra[2]) << 16 | u32::from(bgra[1]) << 8 | u32::from(bgra[0]);
+            }
+        }
+        Ok(())
+    }
+
+    /// The pixel at (x, y).
+    pub fn get(&self, x: u32, y: u32) -> u32 {
+        self.pixels[y as usize * self.width as usize + x as usize]
+    }
+
+    fn tile_rows(&self, tx: u32, ty: u32, tw: u32, th: u32) -> impl Iterator<Item = &[u32]> {
+        let w = self.width as usize;
+        (ty..ty + th).map(move |y| {
+            let start = y as usize * w + tx as usize;
+            &self.pixels[start..start + tw as usize]
+        })
+    }
+}
+
+/// How one tile's pixels travel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TileData {
+    /// Every pixel this colour.
+    Solid(u32),
+    /// Up to 16 colours; indices packed 1, 2 or 4 bits each (rows padded to
+    /// a byte), LZ4-compressed.
+    Palette {
+        colors: Vec<u32>,
+        #[serde(with = "serde_bytes")]
+        lz4: Vec<u8>,
+    },
+    /// RGB bytes, LZ4-compressed.
+    Raw {
+        #[serde(with = "serde_bytes")]
+        lz4: Vec<u8>,
+    },
+}
+
+/// One changed tile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tile {
+    pub x: u32,
+    pub y: u32,
+    pub w: u32,
+    pub h: u32,
+    pub data: TileData,
+}
+
+/// The tiles that changed, numbered so the viewer can acknowledge them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrameUpdate {
+    pub seq: u64,
+    pub width: u32,
+    pub height: u32,
+    /// Whole frame: every tile is present (first update, resize, or asked for).
+    pub full: bool,
+    pub tiles: Vec<Tile>,
+}
+
+impl FrameUpdate {
+    /// Bytes of pixel payload, for statistics.
+    pub fn payload_bytes(&self) -> usize {
+        self.tiles
+            .iter()
+            .map(|t| match &t.data {
+                TileData::Solid(_) => 4,
+                TileData::Palette { colors, lz4 } => colors.len() * 4 + lz4.len(),
+                TileData::Raw { lz4 } => lz4.len(),
+            })
+            .sum()
+    }
+}
+
+fn bits_for(colors: usize) -> u32 {
+    match colors {
+        0..=2 => 1,
+        3..=4 => 2,
+        _ => 4,
+    }
+}
+
+fn encode_tile(img: &Image, x: u32, y: u32, w: u32, h: u32) -> TileData {
+    let mut colors: Vec<u32> = Vec::with_capacity(MAX_PALETTE + 1);
+    'scan: for row in img.tile_rows(x, y, w, h) {
+        for &px in row {
+            if !colors.contains(&px) {
+                colors.push(px);
+                if colors.len() > MAX_PALETTE {
+                    break 'scan;
+                }
+            }
+        }
+    }
+    if colors.len() == 1 {
+        return TileData::Solid(colors[0]);
+    }
+    if colors.len() <= MAX_PALETTE {
+        let bits = bits_for(colors.len());
+        let per_byte = 8 / bits;
+        let row_bytes = (w as usize).div_ceil(per_byte as usize);
+        let mut packed = vec![0u8; row_bytes * h as usize];
+        let mut last = (colors[0], 0u8);
+        for (r, row) in img.tile_rows(x, y, w, h).enumerate() {
+            let out = &mut packed[r * row_bytes..(r + 1) * row_bytes];
+            for (c, &px) in row.iter().enumerate() {
+                let idx = if px == last.0 {
+                    last.1
+                } else {
+                    let i = colors.iter().position(|&k| k == px).unwrap_or(0) as u8;
+                    last = (px, i);
+                    i
+                };
+                let shift = 8 - bits * (c as u32 % per_byte + 1);
+                out[c / per_byte as usize] |= idx << shift;
+            }
+        }
+        return TileData::Palette { colors, lz4: lz4_flex::compress(&packed) };
+    }
+    let mut rgb = Vec::with_capacity(w as usize * h as usize * 3);
+    for row in img.tile_rows(x, y, w, h) {
+        for &px in row {
+            rgb.extend_from_slice(&[(px >> 16) as u8, (px >> 8) as u8, px as u8]);
+        }
+    }
+    TileData::Raw { lz4: lz4_flex::compress(&rgb) }
+}
+
+fn tiles_of(width: u32, height: u32) -> impl Iterator<Item = (u32, u32, u32, u32)> {
+    (0..height.div_ceil(TILE)).flat_map(move |ty| {
+        (0..width.div_ceil(TILE)).map(move |tx| {
+            let (x, y) = (tx * TILE, ty * TILE);
+            (x, y, TILE.min(width - x), TILE.min(height - y))
+        })
+    })
+}
+
+/// Turns successive screen images into updates of what changed.
+#[derive(Debug, Default)]
+pub struct Encoder {
+    /// The image as of the last update sent: what the viewer will have.
+    sent: Option<Image>,
+    seq: u64,
+}
+
+impl Encoder {
+    /// A fresh encoder; its first update is whole.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Forgets what the viewer has, so the next update is whole.
+    pub fn reset(&mut self) {
+        self.sent = None;
+    }
+
+    /// The update taking the viewer from the last sent image to `cur`, or
+    /// `None` when nothing changed (an idle screen costs no frame bytes).
+    pub fn encode(&mut self, cur: &Image) -> Option<FrameUpdate> {
+        let base = self.sent.as_ref().filter(|s| s.width == cur.width && s.height == cur.height);
+        let full = base.is_none();
+        let mut tiles = Vec::new();
+        for (x, y, w, h) in tiles_of(cur.width, cur.height) {
+            let changed = match base {
+                None => true,
+                Some(prev) => prev.tile_rows(x, y, w, h).ne(cur.tile_rows(x, y, w, h)),
+            };
+            if changed {
+                tiles.push(Tile { x, y, w, h, data: encode_tile(cur, x, y, w, h) });
+            }
+        }
+        if tiles.is_empty() {
+            return None;
+        }
+        match &mut self.sent {
+            Some(s) if !full => {
+                for t in &tiles {
+                    for row in t.y..t.y + t.h {
+                        let a = (row * cur.width + t.x) as usize;
+                        s.pixels[a..a + t.w as usize].copy_from_slice(&cur.pixels[a..a + t.w as usize]);
+                    }
+                }
+            }
+            _ => self.sent = Some(cur.clone()),
+        }
+        self.seq += 1;
+        Some(FrameUpdate { seq: self.seq, width: cur.width, height: cur.height, full, tiles })
+    }
+}
+
+/// The viewer's copy of the remote screen.
+#[derive(Debug, Default)]
+pub struct Framebuffer {
+    image: Option<Image>,
+}
+
+impl Framebuffer {
+    /// An empty framebuffer, waiting for a whole frame.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The current image, once a whole frame has arrived.
+    pub fn image(&self) -> Option<&Image> {
+        self.image.as_ref()
+    }
+
+    /// Applies an update; on error the framebuffer is left as it was.
+    pub fn apply(&mut self, upd: &FrameUpdate) -> Result<(), ScreenError> {
+        check_size(upd.width, upd.height)?;
+        let mut next = match (&self.image, upd.full) {
+            (_, true) => Image::new(upd.width, upd.height)?,
+            (Some(img), false) if img.width == upd.width && img.height == upd.height => img.clone(),
+            _ => return Err(ScreenError::NoBase),
+        };
+        for t in &upd.tiles {
+            let fits = t.w >= 1
+                && t.h >= 1
+                && t.w <= TILE
+                && t.h <= TILE
+                && t.x.checked_add(t.w).is_some_and(|r| r <= upd.width)
+                && t.y.checked_add(t.h).is_some_and(|b| b <= upd.height);
+            if !fits {
+                return Err(ScreenError::TileOutOfBounds {
+                    x: t.x,
+                    y: t.y,
+                    w: t.w,
+                    h: t.h,
+                    width: upd.width,
+                    height: upd.height,
+                });
+            }
+            decode_tile(&mut next, t)?;
+        }
+        self.image = Some(next);
+        Ok(())
+    }
+}
+
+fn decode_tile(img: &mut Image, t: &Tile) -> Result<(), ScreenError> {
+    let width = img.width as usize;
+    let (w, h) = (t.w as usize, t.h as usize);
+    let mut put = |r: usize, c: usize, px: u32| {
+        img.pixels[(t.y as usize + r) * width + t.x as usize + c] = px & 0x00ff_ffff;
+    };
+    match &t.data {
+        TileData::Solid(px) => {
+            for r in 0..h {
+                for c in 0..w {
+                    put(r, c, *px);
+                }
+            }
+        }
+        TileData::Palette { colors, lz4 } => {
+            if colors.len() < 2 || colors.len() > MAX_PALETTE {
+                return Err(ScreenError::Corrupt(format!("palette of {} colours", colors.len())));
+            }
+            let bits = bits_for(colors.len()) as usize;
+            let per_byte = 8 / bits;
+            let row_bytes = w.div_ceil(per_byte);
+            let packed = lz4_flex::decompress(lz4, row_bytes * h).map_err(|e| ScreenError::Corrupt(e.to_string()))?;
+            if packed.len() != row_bytes * h {
+                return Err(ScreenError::Corrupt("palette indices have the wrong length".into()));
+            }
+            let mask = (1u8 << bits) - 1;
+            for r in 0..h {
+                for c in 0..w {
+                    let byte = packed[r * row_bytes + c / per_byte];
+                    let idx = (byte >> (8 - bits * (c % per_byte + 1))) & mask;
+                    let px = *colors
+                        .get(idx as usize)
+                        .ok_or_else(|| ScreenError::Corrupt(format!("palette index {idx} out of range")))?;
+                    put(r, c, px);
+                }
+            }
+        }
+        TileData::Raw { lz4 } => {
+            let rgb = lz4_flex::decompress(lz4, w * h * 3).map_err(|e| ScreenError::Corrupt(e.to_string()))?;
+            if rgb.len() != w * h * 3 {
+                return Err(ScreenError::Corrupt("raw tile has the wrong length".into()));
+            }
+            for (i, p) in rgb.chunks_exact(3).enumerate() {
+                put(i / w, i % w, u32::from(p[0]) << 16 | u32::from(p[1]) << 8 | u32::from(p[2]));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noise(w: u32, h: u32, seed: u32) -> Image {
+        let mut x = seed | 1;
+        let pixels = (0..w * h)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x & 0x00ff_ffff
+            })
+            .collect();
+        Image { width: w, height: h, pixels }
+    }
+
+    fn text_like(w: u32, h: u32) -> Image {
+        let pixels = (0..w * h).map(|i| if (i * 7 / 3) % 5 == 0 { 0x00_20_20_20 } else { 0x00_f0_f0_f0 }).collect();
+        Image { width: w, height: h, pixels }
+    }
+
+    #[test]
+    fn first_update_is_whole_and_exact() {
+        // 150×70: edge tiles are partial.
+        for img in [noise(150, 70, 3), text_like(150, 70), Image::new(150, 70).unwrap()] {
+            let mut enc = Encoder::new();
+            let upd = enc.encode(&img).unwrap();
+            assert!(upd.full);
+            assert_eq!(upd.tiles.len(), 3 * 2);
+            let mut fb = Framebuffer::new();
+            fb.apply(&upd).unwrap();
+            assert_eq!(fb.image(), Some(&img));
+        }
+    }
+
+    #[test]
+    fn palettes_of_every_width_round_trip() {
+        for n in [2u32, 3, 4, 5, 16] {
+            let pixels = (0..100 * 40).map(|i| (i * 31 % n) * 0x010203).collect();
+            let img = Image { width: 100, height: 40, pixels };
+            let upd = Encoder::new().encode(&img).unwrap();
+            assert!(upd.tiles.iter().all(|t| matches!(t.data, TileData::Palette { .. })), "{n} colours");
+            let mut fb = Framebuffer::new();
+            fb.apply(&upd).unwrap();
+            assert_eq!(fb.image(), Some(&img));
+        }
+    }
+
+    #[test]
+    fn only_changed_tiles_travel_and_idle_sends_nothing() {
+        let mut img = text_like(640, 480);
+        let mut enc = Encoder::new();
+        let mut fb = Framebuffer::new();
+        fb.apply(&enc.encode(&img).unwrap()).unwrap();
+        assert_eq!(enc.encode(&img), None, "unchanged screen must produce no update");
+        // Change a 10×10 square straddling the tiles (64,64)-(128,128) and (128,64)-(192,128).
+        for y in 100..110 {
+            for x in 120..130 {
+                img.pixels[y * 640 + x] = 0x00ff0000;
+            }
+        }
+        let upd = enc.encode(&img).unwrap();
+        assert!(!upd.full);
+        let spots: Vec<(u32, u32)> = upd.tiles.iter().map(|t| (t.x, t.y)).collect();
+        assert_eq!(spots, [(64, 64), (128, 64)]);
+        fb.apply(&upd).unwrap();
+        assert_eq!(fb.image(), Some(&img));
+        assert_eq!(upd.seq, 2);
+    }
+
+    #[test]
+    fn resize_and_reset_send_whole_frames() {
+        let mut enc = Encoder::new();
+        enc.encode(&noise(100, 100, 1)).unwrap();
+        assert!(enc.encode(&noise(120, 100, 1)).unwrap().full);
+        enc.reset();
+        assert!(enc.encode(&noise(120, 100, 1)).unwrap().full);
+    }
+
+    #[test]
+    fn bgra_is_converted_with_stride() {
+        let bytes = [1, 2, 3, 255, 4, 5, 6, 255, 0, 0, /* pad */ 7, 8, 9, 255, 10, 11, 12, 255, 0, 0];
+        let mut img = Image::new(1, 1).unwrap();
+        img.load_bgra(2, 2, 10, &bytes).unwrap();
+        assert_eq!(img.pixels, [0x030201, 0x060504, 0x090807, 0x0c0b0a]);
+        assert!(matches!(img.load_bgra(2, 3, 10, &bytes), Err(ScreenError::ShortBuffer { .. })));
+    }
+
+    #[test]
+    fn hostile_updates_are_refused_without_panic() {
+        let mut fb = Framebuffer::new();
+        let tile = |x, y, w, h, data| Tile { x, y, w, h, data };
+        let upd = |full, tiles| FrameUpdate { seq: 1, width: 100, height: 100, full, tiles };
+        assert_eq!(fb.apply(&upd(false, vec![])), Err(ScreenError::NoBase));
+        let bad = [
+            tile(90, 0, 20, 10, TileData::Solid(0)),
+            tile(u32::MAX, 0, 10, 10, TileData::Solid(0)),
+            tile(0, 0, 0, 10, TileData::Solid(0)),
+            tile(0, 0, 10, 10, TileData::Raw { lz4: vec![1, 2, 3] }),
+            tile(0, 0, 10, 10, TileData::Raw { lz4: lz4_flex::compress(&[0; 10]) }),
+            tile(0, 0, 10, 10, TileData::Palette { colors: vec![1], lz4: vec![] }),
+            tile(0, 0, 8, 1, TileData::Palette { colors: vec![1, 2, 3], lz4: lz4_flex::compress(&[0xff, 0xff]) }),
+        ];
+        for t in bad {
+            assert!(fb.apply(&upd(true, vec![t.clone()])).is_err(), "{t:?}");
+        }
+        assert!(fb.image().is_none());
+        let huge = FrameUpdate { seq: 1, width: 100_000, height: 1, full: true, tiles: vec![] };
+        assert!(matches!(fb.apply(&huge), Err(ScreenError::BadSize(..))));
+    }
+}

@@ -1,0 +1,166 @@
+//! What host and viewer say to each other, end to end, over the streams the
+//! relay forwards without reading.
+
+use serde::{Deserialize, Serialize};
+
+use crate::proto::Mode;
+use crate::screen::FrameUpdate;
+
+/// Largest host↔viewer message: a whole 4K frame of noise fits.
+pub const MAX_SESSION_FRAME: usize = 64 * 1024 * 1024;
+
+/// How many frame updates may be unacknowledged at once: a slow link gets
+/// fewer, fresher frames instead of a growing queue.
+pub const FRAMES_IN_FLIGHT: u64 = 2;
+
+/// Host → viewer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HostMsg {
+    /// The user's decision; the first message of every session.
+    Mode(Mode),
+    Frame(FrameUpdate),
+    /// The pointer moved (remote pixels), sent apart from the pixels.
+    Cursor { x: i32, y: i32 },
+}
+
+/// Viewer → host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ViewerMsg {
+    /// Update `seq` is decoded; the host may send more.
+    Ack { seq: u64 },
+    /// The viewer lost track (resize, error): send a whole frame next.
+    RequestFull,
+    Input(InputEvent),
+}
+
+/// A mouse button.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MouseButton {
+    Left,
+    Middle,
+    Right,
+}
+
+/// A key, by what it does rather than where it sits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Key {
+    Char(char),
+    Return,
+    Escape,
+    Tab,
+    Backspace,
+    Delete,
+    Insert,
+    Home,
+    End,
+    PageUp,
+    PageDown,
+    Left,
+    Right,
+    Up,
+    Down,
+    Space,
+    /// F1 to F24.
+    F(u8),
+    Shift,
+    Control,
+    Alt,
+    Meta,
+}
+
+/// Why a key name was not understood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown key {0:?}; use a letter, Return, Escape, Tab, BackSpace, Delete, Home, End, Page_Up, Page_Down, Left, Right, Up, Down, space, F1-F24, optionally with ctrl+, alt+, shift+, super+")]
+pub struct KeyNameError(pub String);
+
+impl Key {
+    /// Parses one key name as X11 and most people write it (`Return`,
+    /// `BackSpace`, `Page_Up`, `F5`, `a`, `ctrl`…), case-insensitively.
+    pub fn parse(name: &str) -> Result<Key, KeyNameError> {
+        let mut chars = name.chars();
+        if let (Some(c), None) = (chars.next(), chars.next()) {
+            return Ok(Key::Char(c));
+        }
+        let lower = name.to_ascii_lowercase();
+        let key = match lower.as_str() {
+            "return" | "enter" => Key::Return,
+            "escape" | "esc" => Key::Escape,
+            "tab" => Key::Tab,
+            "backspace" => Key::Backspace,
+            "delete" | "del" => Key::Delete,
+            "insert" | "ins" => Key::Insert,
+            "home" => Key::Home,
+            "end" => Key::End,
+            "page_up" | "pageup" | "prior" => Key::PageUp,
+            "page_down" | "pagedown" | "next" => Key::PageDown,
+            "left" => Key::Left,
+            "right" => Key::Right,
+            "up" => Key::Up,
+            "down" => Key::Down,
+            "space" => Key::Space,
+            "shift" => Key::Shift,
+            "ctrl" | "control" => Key::Control,
+            "alt" => Key::Alt,
+            "super" | "meta" | "win" => Key::Meta,
+            f if f.starts_with('f') => match f[1..].parse::<u8>() {
+                Ok(n @ 1..=24) => Key::F(n),
+                _ => return Err(KeyNameError(name.to_owned())),
+            },
+            _ => return Err(KeyNameError(name.to_owned())),
+        };
+        Ok(key)
+    }
+
+    /// Parses a chord such as `ctrl+c` or `shift+Tab`: the modifiers, then
+    /// the key, in press order.
+    pub fn parse_chord(chord: &str) -> Result<Vec<Key>, KeyNameError> {
+        let parts: Vec<&str> = if chord == "+" { vec!["+"] } else { chord.split('+').collect() };
+        if parts.iter().any(|p| p.is_empty()) {
+            return Err(KeyNameError(chord.to_owned()));
+        }
+        parts.into_iter().map(Key::parse).collect()
+    }
+}
+
+/// One input event from the technician, in remote screen pixels.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InputEvent {
+    /// Absolute pointer position.
+    Move { x: u32, y: u32 },
+    Button { button: MouseButton, down: bool },
+    /// Wheel steps; positive is down or right.
+    Wheel { dx: i32, dy: i32 },
+    Key { key: Key, down: bool },
+    /// Text typed as a whole, whatever the keyboard layouts.
+    Text(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::{decode, encode};
+
+    #[test]
+    fn chords_parse() {
+        assert_eq!(Key::parse_chord("ctrl+c").unwrap(), [Key::Control, Key::Char('c')]);
+        assert_eq!(Key::parse_chord("shift+Tab").unwrap(), [Key::Shift, Key::Tab]);
+        assert_eq!(Key::parse_chord("Return").unwrap(), [Key::Return]);
+        assert_eq!(Key::parse_chord("F12").unwrap(), [Key::F(12)]);
+        assert_eq!(Key::parse_chord("+").unwrap(), [Key::Char('+')]);
+        assert!(Key::parse_chord("ctrl+").is_err());
+        assert!(Key::parse_chord("F25").is_err());
+        assert!(Key::parse("Hyper").unwrap_err().to_string().contains("unknown key \"Hyper\""));
+    }
+
+    #[test]
+    fn messages_round_trip_and_pin() {
+        let m = ViewerMsg::Input(InputEvent::Key { key: Key::Return, down: true });
+        let bytes = encode(&m, MAX_SESSION_FRAME).unwrap();
+        assert_eq!(hex::encode(&bytes), "0000000402030101");
+        assert_eq!(decode::<ViewerMsg>(&bytes[4..]).unwrap(), m);
+        let h = HostMsg::Cursor { x: -1, y: 2 };
+        let bytes = encode(&h, MAX_SESSION_FRAME).unwrap();
+        assert_eq!(hex::encode(&bytes), "00000003020104");
+        assert_eq!(decode::<HostMsg>(&bytes[4..]).unwrap(), h);
+    }
+}
