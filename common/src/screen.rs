@@ -23,7 +23,14 @@ pub enum ScreenError {
     #[error("pixel buffer of {got} bytes is too small for {need}")]
     ShortBuffer { got: usize, need: usize },
     #[error("tile at {x},{y} ({w}×{h}) lies outside the {width}×{height} screen or is not a tile")]
-    TileOutOfBounds { x: u32, y: u32, w: u32, h: u32, width: u32, height: u32 },
+    TileOutOfBounds {
+        x: u32,
+        y: u32,
+        w: u32,
+        h: u32,
+        width: u32,
+        height: u32,
+    },
     #[error("tile data is corrupt: {0}")]
     Corrupt(String),
     #[error("a partial update arrived before any whole frame")]
@@ -50,17 +57,33 @@ impl Image {
     /// A black image.
     pub fn new(width: u32, height: u32) -> Result<Self, ScreenError> {
         check_size(width, height)?;
-        Ok(Self { width, height, pixels: vec![0; width as usize * height as usize] })
+        Ok(Self {
+            width,
+            height,
+            pixels: vec![0; width as usize * height as usize],
+        })
     }
 
     /// Copies a BGRA (X11 ZPixmap, little-endian) buffer with `stride` bytes
     /// a row into this image, resizing it if needed.
-    pub fn load_bgra(&mut self, width: u32, height: u32, stride: usize, bytes: &[u8]) -> Result<(), ScreenError> {
+    pub fn load_bgra(
+        &mut self,
+        width: u32,
+        height: u32,
+        stride: usize,
+        bytes: &[u8],
+    ) -> Result<(), ScreenError> {
         check_size(width, height)?;
         let (w, h) = (width as usize, height as usize);
-        let need = stride.checked_mul(h - 1).and_then(|n| n.checked_add(w * 4)).unwrap_or(usize::MAX);
+        let need = stride
+            .checked_mul(h - 1)
+            .and_then(|n| n.checked_add(w * 4))
+            .unwrap_or(usize::MAX);
         if bytes.len() < need || stride < w * 4 {
-            return Err(ScreenError::ShortBuffer { got: bytes.len(), need });
+            return Err(ScreenError::ShortBuffer {
+                got: bytes.len(),
+                need,
+            });
         }
         self.width = width;
         self.height = height;
@@ -185,7 +208,10 @@ fn encode_tile(img: &Image, x: u32, y: u32, w: u32, h: u32) -> TileData {
                 out[c / per_byte as usize] |= idx << shift;
             }
         }
-        return TileData::Palette { colors, lz4: lz4_flex::compress(&packed) };
+        return TileData::Palette {
+            colors,
+            lz4: lz4_flex::compress(&packed),
+        };
     }
     let mut rgb = Vec::with_capacity(w as usize * h as usize * 3);
     for row in img.tile_rows(x, y, w, h) {
@@ -193,7 +219,9 @@ fn encode_tile(img: &Image, x: u32, y: u32, w: u32, h: u32) -> TileData {
             rgb.extend_from_slice(&[(px >> 16) as u8, (px >> 8) as u8, px as u8]);
         }
     }
-    TileData::Raw { lz4: lz4_flex::compress(&rgb) }
+    TileData::Raw {
+        lz4: lz4_flex::compress(&rgb),
+    }
 }
 
 fn tiles_of(width: u32, height: u32) -> impl Iterator<Item = (u32, u32, u32, u32)> {
@@ -227,7 +255,10 @@ impl Encoder {
     /// The update taking the viewer from the last sent image to `cur`, or
     /// `None` when nothing changed (an idle screen costs no frame bytes).
     pub fn encode(&mut self, cur: &Image) -> Option<FrameUpdate> {
-        let base = self.sent.as_ref().filter(|s| s.width == cur.width && s.height == cur.height);
+        let base = self
+            .sent
+            .as_ref()
+            .filter(|s| s.width == cur.width && s.height == cur.height);
         let full = base.is_none();
         let mut tiles = Vec::new();
         for (x, y, w, h) in tiles_of(cur.width, cur.height) {
@@ -236,7 +267,13 @@ impl Encoder {
                 Some(prev) => prev.tile_rows(x, y, w, h).ne(cur.tile_rows(x, y, w, h)),
             };
             if changed {
-                tiles.push(Tile { x, y, w, h, data: encode_tile(cur, x, y, w, h) });
+                tiles.push(Tile {
+                    x,
+                    y,
+                    w,
+                    h,
+                    data: encode_tile(cur, x, y, w, h),
+                });
             }
         }
         if tiles.is_empty() {
@@ -247,14 +284,21 @@ impl Encoder {
                 for t in &tiles {
                     for row in t.y..t.y + t.h {
                         let a = (row * cur.width + t.x) as usize;
-                        s.pixels[a..a + t.w as usize].copy_from_slice(&cur.pixels[a..a + t.w as usize]);
+                        s.pixels[a..a + t.w as usize]
+                            .copy_from_slice(&cur.pixels[a..a + t.w as usize]);
                     }
                 }
             }
             _ => self.sent = Some(cur.clone()),
         }
         self.seq += 1;
-        Some(FrameUpdate { seq: self.seq, width: cur.width, height: cur.height, full, tiles })
+        Some(FrameUpdate {
+            seq: self.seq,
+            width: cur.width,
+            height: cur.height,
+            full,
+            tiles,
+        })
     }
 }
 
@@ -323,34 +367,45 @@ fn decode_tile(img: &mut Image, t: &Tile) -> Result<(), ScreenError> {
         }
         TileData::Palette { colors, lz4 } => {
             if colors.len() < 2 || colors.len() > MAX_PALETTE {
-                return Err(ScreenError::Corrupt(format!("palette of {} colours", colors.len())));
+                return Err(ScreenError::Corrupt(format!(
+                    "palette of {} colours",
+                    colors.len()
+                )));
             }
             let bits = bits_for(colors.len()) as usize;
             let per_byte = 8 / bits;
             let row_bytes = w.div_ceil(per_byte);
-            let packed = lz4_flex::decompress(lz4, row_bytes * h).map_err(|e| ScreenError::Corrupt(e.to_string()))?;
+            let packed = lz4_flex::decompress(lz4, row_bytes * h)
+                .map_err(|e| ScreenError::Corrupt(e.to_string()))?;
             if packed.len() != row_bytes * h {
-                return Err(ScreenError::Corrupt("palette indices have the wrong length".into()));
+                return Err(ScreenError::Corrupt(
+                    "palette indices have the wrong length".into(),
+                ));
             }
             let mask = (1u8 << bits) - 1;
             for r in 0..h {
                 for c in 0..w {
                     let byte = packed[r * row_bytes + c / per_byte];
                     let idx = (byte >> (8 - bits * (c % per_byte + 1))) & mask;
-                    let px = *colors
-                        .get(idx as usize)
-                        .ok_or_else(|| ScreenError::Corrupt(format!("palette index {idx} out of range")))?;
+                    let px = *colors.get(idx as usize).ok_or_else(|| {
+                        ScreenError::Corrupt(format!("palette index {idx} out of range"))
+                    })?;
                     put(r, c, px);
                 }
             }
         }
         TileData::Raw { lz4 } => {
-            let rgb = lz4_flex::decompress(lz4, w * h * 3).map_err(|e| ScreenError::Corrupt(e.to_string()))?;
+            let rgb = lz4_flex::decompress(lz4, w * h * 3)
+                .map_err(|e| ScreenError::Corrupt(e.to_string()))?;
             if rgb.len() != w * h * 3 {
                 return Err(ScreenError::Corrupt("raw tile has the wrong length".into()));
             }
             for (i, p) in rgb.chunks_exact(3).enumerate() {
-                put(i / w, i % w, u32::from(p[0]) << 16 | u32::from(p[1]) << 8 | u32::from(p[2]));
+                put(
+                    i / w,
+                    i % w,
+                    u32::from(p[0]) << 16 | u32::from(p[1]) << 8 | u32::from(p[2]),
+                );
             }
         }
     }
@@ -371,18 +426,38 @@ mod tests {
                 x & 0x00ff_ffff
             })
             .collect();
-        Image { width: w, height: h, pixels }
+        Image {
+            width: w,
+            height: h,
+            pixels,
+        }
     }
 
     fn text_like(w: u32, h: u32) -> Image {
-        let pixels = (0..w * h).map(|i| if (i * 7 / 3) % 5 == 0 { 0x00_20_20_20 } else { 0x00_f0_f0_f0 }).collect();
-        Image { width: w, height: h, pixels }
+        let pixels = (0..w * h)
+            .map(|i| {
+                if (i * 7 / 3) % 5 == 0 {
+                    0x00_20_20_20
+                } else {
+                    0x00_f0_f0_f0
+                }
+            })
+            .collect();
+        Image {
+            width: w,
+            height: h,
+            pixels,
+        }
     }
 
     #[test]
     fn first_update_is_whole_and_exact() {
         // 150×70: edge tiles are partial.
-        for img in [noise(150, 70, 3), text_like(150, 70), Image::new(150, 70).unwrap()] {
+        for img in [
+            noise(150, 70, 3),
+            text_like(150, 70),
+            Image::new(150, 70).unwrap(),
+        ] {
             let mut enc = Encoder::new();
             let upd = enc.encode(&img).unwrap();
             assert!(upd.full);
@@ -397,9 +472,18 @@ mod tests {
     fn palettes_of_every_width_round_trip() {
         for n in [2u32, 3, 4, 5, 16] {
             let pixels = (0..100 * 40).map(|i| (i * 31 % n) * 0x010203).collect();
-            let img = Image { width: 100, height: 40, pixels };
+            let img = Image {
+                width: 100,
+                height: 40,
+                pixels,
+            };
             let upd = Encoder::new().encode(&img).unwrap();
-            assert!(upd.tiles.iter().all(|t| matches!(t.data, TileData::Palette { .. })), "{n} colours");
+            assert!(
+                upd.tiles
+                    .iter()
+                    .all(|t| matches!(t.data, TileData::Palette { .. })),
+                "{n} colours"
+            );
             let mut fb = Framebuffer::new();
             fb.apply(&upd).unwrap();
             assert_eq!(fb.image(), Some(&img));
@@ -412,7 +496,11 @@ mod tests {
         let mut enc = Encoder::new();
         let mut fb = Framebuffer::new();
         fb.apply(&enc.encode(&img).unwrap()).unwrap();
-        assert_eq!(enc.encode(&img), None, "unchanged screen must produce no update");
+        assert_eq!(
+            enc.encode(&img),
+            None,
+            "unchanged screen must produce no update"
+        );
         // Change a 10×10 square straddling the tiles (64,64)-(128,128) and (128,64)-(192,128).
         for y in 100..110 {
             for x in 120..130 {
@@ -439,33 +527,76 @@ mod tests {
 
     #[test]
     fn bgra_is_converted_with_stride() {
-        let bytes = [1, 2, 3, 255, 4, 5, 6, 255, 0, 0, /* pad */ 7, 8, 9, 255, 10, 11, 12, 255, 0, 0];
+        let bytes = [
+            1, 2, 3, 255, 4, 5, 6, 255, 0, 0, /* pad */ 7, 8, 9, 255, 10, 11, 12, 255, 0, 0,
+        ];
         let mut img = Image::new(1, 1).unwrap();
         img.load_bgra(2, 2, 10, &bytes).unwrap();
         assert_eq!(img.pixels, [0x030201, 0x060504, 0x090807, 0x0c0b0a]);
-        assert!(matches!(img.load_bgra(2, 3, 10, &bytes), Err(ScreenError::ShortBuffer { .. })));
+        assert!(matches!(
+            img.load_bgra(2, 3, 10, &bytes),
+            Err(ScreenError::ShortBuffer { .. })
+        ));
     }
 
     #[test]
     fn hostile_updates_are_refused_without_panic() {
         let mut fb = Framebuffer::new();
         let tile = |x, y, w, h, data| Tile { x, y, w, h, data };
-        let upd = |full, tiles| FrameUpdate { seq: 1, width: 100, height: 100, full, tiles };
+        let upd = |full, tiles| FrameUpdate {
+            seq: 1,
+            width: 100,
+            height: 100,
+            full,
+            tiles,
+        };
         assert_eq!(fb.apply(&upd(false, vec![])), Err(ScreenError::NoBase));
         let bad = [
             tile(90, 0, 20, 10, TileData::Solid(0)),
             tile(u32::MAX, 0, 10, 10, TileData::Solid(0)),
             tile(0, 0, 0, 10, TileData::Solid(0)),
             tile(0, 0, 10, 10, TileData::Raw { lz4: vec![1, 2, 3] }),
-            tile(0, 0, 10, 10, TileData::Raw { lz4: lz4_flex::compress(&[0; 10]) }),
-            tile(0, 0, 10, 10, TileData::Palette { colors: vec![1], lz4: vec![] }),
-            tile(0, 0, 8, 1, TileData::Palette { colors: vec![1, 2, 3], lz4: lz4_flex::compress(&[0xff, 0xff]) }),
+            tile(
+                0,
+                0,
+                10,
+                10,
+                TileData::Raw {
+                    lz4: lz4_flex::compress(&[0; 10]),
+                },
+            ),
+            tile(
+                0,
+                0,
+                10,
+                10,
+                TileData::Palette {
+                    colors: vec![1],
+                    lz4: vec![],
+                },
+            ),
+            tile(
+                0,
+                0,
+                8,
+                1,
+                TileData::Palette {
+                    colors: vec![1, 2, 3],
+                    lz4: lz4_flex::compress(&[0xff, 0xff]),
+                },
+            ),
         ];
         for t in bad {
             assert!(fb.apply(&upd(true, vec![t.clone()])).is_err(), "{t:?}");
         }
         assert!(fb.image().is_none());
-        let huge = FrameUpdate { seq: 1, width: 100_000, height: 1, full: true, tiles: vec![] };
+        let huge = FrameUpdate {
+            seq: 1,
+            width: 100_000,
+            height: 1,
+            full: true,
+            tiles: vec![],
+        };
         assert!(matches!(fb.apply(&huge), Err(ScreenError::BadSize(..))));
     }
 }

@@ -20,14 +20,19 @@ pub enum HostMsg {
     Mode(Mode),
     Frame(FrameUpdate),
     /// The pointer moved (remote pixels), sent apart from the pixels.
-    Cursor { x: i32, y: i32 },
+    Cursor {
+        x: i32,
+        y: i32,
+    },
 }
 
 /// Viewer → host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ViewerMsg {
     /// Update `seq` is decoded; the host may send more.
-    Ack { seq: u64 },
+    Ack {
+        seq: u64,
+    },
     /// The viewer lost track (resize, error): send a whole frame next.
     RequestFull,
     Input(InputEvent),
@@ -70,7 +75,9 @@ pub enum Key {
 
 /// Why a key name was not understood.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown key {0:?}; use a letter, Return, Escape, Tab, BackSpace, Delete, Home, End, Page_Up, Page_Down, Left, Right, Up, Down, space, F1-F24, optionally with ctrl+, alt+, shift+, super+")]
+#[error(
+    "unknown key {0:?}; use a letter, Return, Escape, Tab, BackSpace, Delete, Home, End, Page_Up, Page_Down, Left, Right, Up, Down, space, F1-F24, optionally with ctrl+, alt+, shift+, super+"
+)]
 pub struct KeyNameError(pub String);
 
 impl Key {
@@ -114,7 +121,11 @@ impl Key {
     /// Parses a chord such as `ctrl+c` or `shift+Tab`: the modifiers, then
     /// the key, in press order.
     pub fn parse_chord(chord: &str) -> Result<Vec<Key>, KeyNameError> {
-        let parts: Vec<&str> = if chord == "+" { vec!["+"] } else { chord.split('+').collect() };
+        let parts: Vec<&str> = if chord == "+" {
+            vec!["+"]
+        } else {
+            chord.split('+').collect()
+        };
         if parts.iter().any(|p| p.is_empty()) {
             return Err(KeyNameError(chord.to_owned()));
         }
@@ -126,11 +137,23 @@ impl Key {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum InputEvent {
     /// Absolute pointer position.
-    Move { x: u32, y: u32 },
-    Button { button: MouseButton, down: bool },
+    Move {
+        x: u32,
+        y: u32,
+    },
+    Button {
+        button: MouseButton,
+        down: bool,
+    },
     /// Wheel steps; positive is down or right.
-    Wheel { dx: i32, dy: i32 },
-    Key { key: Key, down: bool },
+    Wheel {
+        dx: i32,
+        dy: i32,
+    },
+    Key {
+        key: Key,
+        down: bool,
+    },
     /// Text typed as a whole, whatever the keyboard layouts.
     Text(String),
 }
@@ -142,19 +165,33 @@ mod tests {
 
     #[test]
     fn chords_parse() {
-        assert_eq!(Key::parse_chord("ctrl+c").unwrap(), [Key::Control, Key::Char('c')]);
-        assert_eq!(Key::parse_chord("shift+Tab").unwrap(), [Key::Shift, Key::Tab]);
+        assert_eq!(
+            Key::parse_chord("ctrl+c").unwrap(),
+            [Key::Control, Key::Char('c')]
+        );
+        assert_eq!(
+            Key::parse_chord("shift+Tab").unwrap(),
+            [Key::Shift, Key::Tab]
+        );
         assert_eq!(Key::parse_chord("Return").unwrap(), [Key::Return]);
         assert_eq!(Key::parse_chord("F12").unwrap(), [Key::F(12)]);
         assert_eq!(Key::parse_chord("+").unwrap(), [Key::Char('+')]);
         assert!(Key::parse_chord("ctrl+").is_err());
         assert!(Key::parse_chord("F25").is_err());
-        assert!(Key::parse("Hyper").unwrap_err().to_string().contains("unknown key \"Hyper\""));
+        assert!(
+            Key::parse("Hyper")
+                .unwrap_err()
+                .to_string()
+                .contains("unknown key \"Hyper\"")
+        );
     }
 
     #[test]
     fn messages_round_trip_and_pin() {
-        let m = ViewerMsg::Input(InputEvent::Key { key: Key::Return, down: true });
+        let m = ViewerMsg::Input(InputEvent::Key {
+            key: Key::Return,
+            down: true,
+        });
         let bytes = encode(&m, MAX_SESSION_FRAME).unwrap();
         assert_eq!(hex::encode(&bytes), "0000000402030101");
         assert_eq!(decode::<ViewerMsg>(&bytes[4..]).unwrap(), m);

@@ -75,16 +75,15 @@ impl ClientError {
         }
     }
 
-    fn from_control(conn: &Connection, err: ControlError) -> Self {
+    /// Maps a stream error, preferring the connection's close reason (what
+    /// the relay or the other side said) over the stream's symptom.
+    pub fn from_control(conn: &Connection, err: ControlError) -> Self {
         if let Some(reason) = conn.close_reason() {
             return Self::from_connection(&reason);
         }
-        match err {
-            ControlError::Read(quinn::ReadError::ConnectionLost(e))
-            | ControlError::Write(quinn::WriteError::ConnectionLost(e)) => {
-                Self::from_connection(&e)
-            }
-            other => ClientError::Protocol(other.to_string()),
+        match err.connection_lost() {
+            Some(e) => Self::from_connection(e),
+            None => ClientError::Protocol(err.to_string()),
         }
     }
 }

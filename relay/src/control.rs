@@ -1,46 +1,77 @@
-//! The control stream: framed messages over one QUIC bidirectional stream,
-//! used the same way by the relay and by its peers.
+//! Framed message streams over QUIC: the control stream between a peer and
+//! the relay, and (with a larger limit) the host↔viewer session stream.
 
 use lifeline_common::frame::{self, FrameDecoder, FrameError, MAX_CONTROL_FRAME};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// Why the control stream failed.
+/// Why a framed stream failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
-    #[error("the other side closed the control stream")]
+    #[error("the other side closed the stream")]
     Closed,
     #[error(transparent)]
     Frame(#[from] FrameError),
-    #[error("reading the control stream: {0}")]
+    #[error("reading: {0}")]
     Read(#[from] quinn::ReadError),
-    #[error("writing the control stream: {0}")]
+    #[error("writing: {0}")]
     Write(#[from] quinn::WriteError),
 }
 
-/// A framed message stream.
-#[derive(Debug)]
-pub struct Control {
-    send: quinn::SendStream,
-    recv: quinn::RecvStream,
-    decoder: FrameDecoder,
+impl ControlError {
+    /// The connection error behind this, if the whole connection ended.
+    pub fn connection_lost(&self) -> Option<&quinn::ConnectionError> {
+        match self {
+            ControlError::Read(quinn::ReadError::ConnectionLost(e))
+            | ControlError::Write(quinn::WriteError::ConnectionLost(e)) => Some(e),
+            _ => None,
+        }
+    }
 }
 
-impl Control {
-    /// Wraps an opened or accepted bidirectional stream.
-    pub fn new(send: quinn::SendStream, recv: quinn::RecvStream) -> Self {
-        Self {
-            send,
-            recv,
-            decoder: FrameDecoder::new(MAX_CONTROL_FRAME),
-        }
+/// The sending half: frames and writes messages.
+#[derive(Debug)]
+pub struct FramedSend {
+    send: quinn::SendStream,
+    max: usize,
+}
+
+impl FramedSend {
+    /// Frames at most `max` bytes a message.
+    pub fn new(send: quinn::SendStream, max: usize) -> Self {
+        Self { send, max }
     }
 
     /// Sends one message.
     pub async fn send<T: Serialize>(&mut self, msg: &T) -> Result<(), ControlError> {
-        let bytes = frame::encode(msg, MAX_CONTROL_FRAME)?;
+        let bytes = frame::encode(msg, self.max)?;
         self.send.write_all(&bytes).await?;
         Ok(())
+    }
+
+    /// Ends the stream (the peer reads end-of-stream).
+    pub fn finish(&mut self) {
+        // Already finished or reset: nothing left to end.
+        let _ = self.send.finish();
+    }
+}
+
+/// The receiving half: reads and unframes messages.
+#[derive(Debug)]
+pub struct FramedRecv {
+    recv: quinn::RecvStream,
+    decoder: FrameDecoder,
+    max: usize,
+}
+
+impl FramedRecv {
+    /// Refuses frames over `max` bytes before buffering them.
+    pub fn new(recv: quinn::RecvStream, max: usize) -> Self {
+        Self {
+            recv,
+            decoder: FrameDecoder::new(max),
+            max,
+        }
     }
 
     /// Receives one message. Cancel-safe: bytes already read stay buffered.
@@ -49,7 +80,7 @@ impl Control {
             if let Some(msg) = self.decoder.next_message()? {
                 return Ok(msg);
             }
-            match self.recv.read_chunk(MAX_CONTROL_FRAME, true).await? {
+            match self.recv.read_chunk(self.max, true).await? {
                 Some(chunk) => self.decoder.push(&chunk.bytes),
                 None => {
                     self.decoder.finish()?;
@@ -58,10 +89,36 @@ impl Control {
             }
         }
     }
+}
 
-    /// Ends our side of the stream (the peer reads end-of-stream).
+/// A framed bidirectional stream with the control-stream size limit.
+#[derive(Debug)]
+pub struct Control {
+    send: FramedSend,
+    recv: FramedRecv,
+}
+
+impl Control {
+    /// Wraps an opened or accepted bidirectional stream.
+    pub fn new(send: quinn::SendStream, recv: quinn::RecvStream) -> Self {
+        Self {
+            send: FramedSend::new(send, MAX_CONTROL_FRAME),
+            recv: FramedRecv::new(recv, MAX_CONTROL_FRAME),
+        }
+    }
+
+    /// Sends one message.
+    pub async fn send<T: Serialize>(&mut self, msg: &T) -> Result<(), ControlError> {
+        self.send.send(msg).await
+    }
+
+    /// Receives one message. Cancel-safe.
+    pub async fn recv<T: DeserializeOwned>(&mut self) -> Result<T, ControlError> {
+        self.recv.recv().await
+    }
+
+    /// Ends our side of the stream.
     pub fn finish(&mut self) {
-        // Already finished or reset: nothing left to end.
-        let _ = self.send.finish();
+        self.send.finish();
     }
 }

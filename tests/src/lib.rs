@@ -6,6 +6,9 @@
     missing_debug_implementations
 )]
 
+pub mod peers;
+pub mod x;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

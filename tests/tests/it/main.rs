@@ -3,4 +3,5 @@
 //! binaries, and (for host and viewer) a real X server.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod host;
 mod relay;

@@ -1,0 +1,72 @@
+//! The host's view of the machine: a screen to capture and an input device
+//! to drive, behind small traits. One implementation per OS is chosen here;
+//! nothing else in the host sees `cfg(target_os)`.
+
+use lifeline_common::screen::Image;
+use lifeline_common::session::InputEvent;
+
+/// The screen could not be captured.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error(
+        "no display to capture: $DISPLAY is not set; run lifeline-host inside your desktop session"
+    )]
+    NoDisplay,
+    #[error(
+        "cannot open the display {display}: {why}; is the X server running and may this user use it?"
+    )]
+    Open { display: String, why: String },
+    #[error("screen capture failed: {0}")]
+    Grab(String),
+    #[error("screen capture is not supported on this operating system yet")]
+    Unsupported,
+    #[error("the capture thread stopped")]
+    Stopped,
+}
+
+/// Input could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("cannot open the input device: {0}")]
+    Open(String),
+    #[error("applying input failed: {0}")]
+    Apply(String),
+    #[error("input injection is not supported on this operating system yet")]
+    Unsupported,
+}
+
+/// Something that captures the whole screen.
+pub trait ScreenSource {
+    /// Captures the current screen into `into`, resizing it if needed.
+    fn grab(&mut self, into: &mut Image) -> Result<(), CaptureError>;
+}
+
+/// Something that applies input events to the desktop.
+pub trait InputSink {
+    /// Applies one event.
+    fn apply(&mut self, event: &InputEvent) -> Result<(), InputError>;
+}
+
+/// Opens a screen source on the thread that will use it (X11 capture
+/// handles are not `Send`).
+pub type ScreenOpener = Box<dyn FnOnce() -> Result<Box<dyn ScreenSource>, CaptureError> + Send>;
+/// Opens an input sink on the thread that will use it.
+pub type InputOpener = Box<dyn FnOnce() -> Result<Box<dyn InputSink>, InputError> + Send>;
+
+/// This OS's screen capture.
+pub fn screen() -> ScreenOpener {
+    #[cfg(target_os = "linux")]
+    return Box::new(|| {
+        crate::x11::ScrapScreen::open().map(|s| Box::new(s) as Box<dyn ScreenSource>)
+    });
+    #[cfg(not(target_os = "linux"))]
+    return Box::new(|| Err(CaptureError::Unsupported));
+}
+
+/// This OS's input injection.
+pub fn input() -> InputOpener {
+    #[cfg(target_os = "linux")]
+    return Box::new(|| crate::x11::EnigoInput::open().map(|s| Box::new(s) as Box<dyn InputSink>));
+    #[cfg(not(target_os = "linux"))]
+    return Box::new(|| Err(InputError::Unsupported));
+}

@@ -1,0 +1,104 @@
+//! What the user at the host sees: plain sentences, or one JSON object a
+//! line with `--json` for scripts and tests.
+
+use lifeline_common::SessionCode;
+use lifeline_common::proto::Mode;
+use serde_json::json;
+
+/// Prints host events for a person or a program.
+#[derive(Debug, Clone, Copy)]
+pub struct Ui {
+    pub json: bool,
+}
+
+impl Ui {
+    fn emit(&self, value: serde_json::Value, human: &str) {
+        if self.json {
+            println!("{value}");
+        } else {
+            println!("{human}");
+        }
+    }
+
+    /// A new code to read out.
+    pub fn code(&self, code: &SessionCode, expires_in_s: u32) {
+        let shown = code.to_string();
+        let minutes = expires_in_s.div_ceil(60);
+        let line = "─".repeat(shown.len() + 8);
+        let human = format!(
+            "\n  ┌{line}┐\n  │    {shown}    │\n  └{line}┘\n\n  Your support code is {shown}.\n  Read it to your technician. It works once and expires in {minutes} minutes.\n  Waiting for your technician… (Ctrl+C to cancel)\n"
+        );
+        self.emit(
+            json!({"event": "code", "code": shown, "expires_in_s": expires_in_s}),
+            &human,
+        );
+    }
+
+    /// The code died unused.
+    pub fn expired(&self) {
+        self.emit(
+            json!({"event": "expired"}),
+            "This code expired unused. Press Enter for a new code, or Ctrl+C to quit.",
+        );
+    }
+
+    /// Asks the one question.
+    pub fn ask(&self, technician: &str) {
+        self.emit(
+            json!({"event": "request", "technician": technician}),
+            &format!(
+                "\nTechnician {technician} wants to connect to this computer.\n  v = let them see your screen only\n  c = let them see and control it\n  r = refuse\nYour answer [v/c/r]: "
+            ),
+        );
+    }
+
+    /// Sharing started.
+    pub fn joined(&self, technician: &str, mode: Mode) {
+        let what = match mode {
+            Mode::View => "can see your screen (view only)",
+            Mode::Control => "can see and control your screen",
+        };
+        self.emit(
+            json!({"event": "joined", "technician": technician, "mode": mode.as_str()}),
+            &format!("\n*** Sharing your screen with {technician}: they {what}. Press Ctrl+C to stop. ***"),
+        );
+    }
+
+    /// The session is over.
+    pub fn ended(&self, reason: &str) {
+        self.emit(
+            json!({"event": "ended", "reason": reason}),
+            &format!("\nSession ended: {reason}."),
+        );
+    }
+}
+
+/// What the user answered to [`Ui::ask`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Allow(Mode),
+    Refuse,
+}
+
+/// Reads an answer: `v`/`view`, `c`/`control`, `r`/`refuse`/`n`/`no`.
+pub fn parse_answer(line: &str) -> Option<Answer> {
+    match line.trim().to_ascii_lowercase().as_str() {
+        "v" | "view" | "view only" => Some(Answer::Allow(Mode::View)),
+        "c" | "control" => Some(Answer::Allow(Mode::Control)),
+        "r" | "refuse" | "n" | "no" => Some(Answer::Refuse),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers() {
+        assert_eq!(parse_answer(" V\n"), Some(Answer::Allow(Mode::View)));
+        assert_eq!(parse_answer("control"), Some(Answer::Allow(Mode::Control)));
+        assert_eq!(parse_answer("no"), Some(Answer::Refuse));
+        assert_eq!(parse_answer("yes"), None);
+    }
+}

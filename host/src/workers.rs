@@ -1,0 +1,145 @@
+//! Threads that own the platform handles: capture+encode, and input.
+//!
+//! X11 handles are not `Send`, and capture and encoding are CPU work that
+//! must not stall the async runtime; each lives on a thread of its own and
+//! talks to the session through channels.
+
+use std::sync::mpsc;
+use std::thread;
+
+use lifeline_common::screen::{Encoder, FrameUpdate, Image};
+use lifeline_common::session::InputEvent;
+use tokio::sync::oneshot;
+
+use crate::platform::{CaptureError, InputError, InputOpener, ScreenOpener};
+
+type GrabReply = oneshot::Sender<Result<Option<FrameUpdate>, CaptureError>>;
+
+enum CaptureCmd {
+    /// Capture and encode what changed; `full` forgets what the viewer has.
+    Grab { full: bool, reply: GrabReply },
+    /// Start over for a new viewer.
+    Reset,
+}
+
+/// Handle to the capture thread.
+#[derive(Debug)]
+pub struct CaptureWorker {
+    tx: mpsc::Sender<CaptureCmd>,
+}
+
+impl CaptureWorker {
+    /// Starts the thread and opens the screen on it; a screen that cannot be
+    /// opened is reported here, before anything else happens.
+    pub fn start(open: ScreenOpener) -> Result<Self, CaptureError> {
+        let (tx, rx) = mpsc::channel::<CaptureCmd>();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        thread::Builder::new()
+            .name("capture".into())
+            .spawn(move || {
+                let mut screen = match open() {
+                    Ok(s) => {
+                        let _ = ready_tx.send(Ok(()));
+                        s
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let mut image = Image {
+                    width: 0,
+                    height: 0,
+                    pixels: Vec::new(),
+                };
+                let mut encoder = Encoder::new();
+                while let Ok(cmd) = rx.recv() {
+                    match cmd {
+                        CaptureCmd::Reset => encoder = Encoder::new(),
+                        CaptureCmd::Grab { full, reply } => {
+                            if full {
+                                encoder.reset();
+                            }
+                            let result = screen.grab(&mut image).map(|()| encoder.encode(&image));
+                            // The session may have ended meanwhile; nobody to tell.
+                            let _ = reply.send(result);
+                        }
+                    }
+                }
+            })
+            .map_err(|e| CaptureError::Grab(format!("cannot start the capture thread: {e}")))?;
+        ready_rx.recv().map_err(|_| CaptureError::Stopped)??;
+        Ok(Self { tx })
+    }
+
+    /// Captures and encodes; `Ok(None)` when nothing changed.
+    pub fn grab(&self, full: bool) -> oneshot::Receiver<Result<Option<FrameUpdate>, CaptureError>> {
+        let (reply, rx) = oneshot::channel();
+        if let Err(mpsc::SendError(CaptureCmd::Grab { reply, .. })) =
+            self.tx.send(CaptureCmd::Grab { full, reply })
+        {
+            let _ = reply.send(Err(CaptureError::Stopped));
+        }
+        rx
+    }
+
+    /// Forgets what any earlier viewer had.
+    pub fn reset(&self) -> Result<(), CaptureError> {
+        self.tx
+            .send(CaptureCmd::Reset)
+            .map_err(|_| CaptureError::Stopped)
+    }
+}
+
+/// Handle to the input thread.
+#[derive(Debug)]
+pub struct InputWorker {
+    tx: mpsc::Sender<InputEvent>,
+    errors: tokio::sync::mpsc::UnboundedReceiver<InputError>,
+}
+
+impl InputWorker {
+    /// Starts the thread and opens the input device on it.
+    pub fn start(open: InputOpener) -> Result<Self, InputError> {
+        let (tx, rx) = mpsc::channel::<InputEvent>();
+        let (err_tx, errors) = tokio::sync::mpsc::unbounded_channel();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        thread::Builder::new()
+            .name("input".into())
+            .spawn(move || {
+                let mut sink = match open() {
+                    Ok(s) => {
+                        let _ = ready_tx.send(Ok(()));
+                        s
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                while let Ok(ev) = rx.recv() {
+                    if let Err(e) = sink.apply(&ev) {
+                        // Reported to the session, which logs and counts it.
+                        let _ = err_tx.send(e);
+                    }
+                }
+            })
+            .map_err(|e| InputError::Open(format!("cannot start the input thread: {e}")))?;
+        ready_rx
+            .recv()
+            .map_err(|_| InputError::Open("input thread stopped".into()))??;
+        Ok(Self { tx, errors })
+    }
+
+    /// Queues an event for the desktop.
+    pub fn apply(&self, event: InputEvent) -> Result<(), InputError> {
+        self.tx
+            .send(event)
+            .map_err(|_| InputError::Apply("the input thread stopped".into()))
+    }
+
+    /// The next failure applying input.
+    pub async fn next_error(&mut self) -> Option<InputError> {
+        self.errors.recv().await
+    }
+}

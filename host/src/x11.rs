@@ -1,0 +1,186 @@
+//! X11: capture with scrap (XShm), input with enigo (XTest via x11rb).
+
+use enigo::{Axis, Button, Coordinate, Direction, Enigo, Keyboard, Mouse, Settings};
+use lifeline_common::screen::Image;
+use lifeline_common::session::{InputEvent, Key, MouseButton};
+
+use crate::platform::{CaptureError, InputError, InputSink, ScreenSource};
+
+fn display_name() -> Result<String, CaptureError> {
+    match std::env::var("DISPLAY") {
+        Ok(d) if !d.is_empty() => Ok(d),
+        _ => Err(CaptureError::NoDisplay),
+    }
+}
+
+/// The X screen through scrap's XShm capturer.
+pub struct ScrapScreen {
+    capturer: scrap::Capturer,
+    width: u32,
+    height: u32,
+}
+
+impl std::fmt::Debug for ScrapScreen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScrapScreen")
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .finish()
+    }
+}
+
+impl ScrapScreen {
+    /// Connects to `$DISPLAY` and prepares shared-memory capture.
+    pub fn open() -> Result<Self, CaptureError> {
+        let display = display_name()?;
+        let open_err = |e: std::io::Error| CaptureError::Open {
+            display: display.clone(),
+            why: e.to_string(),
+        };
+        let primary = scrap::Display::primary().map_err(open_err)?;
+        let capturer = scrap::Capturer::new(primary).map_err(open_err)?;
+        let (w, h) = (capturer.width(), capturer.height());
+        let size_err = || CaptureError::Grab(format!("screen size {w}×{h} out of range"));
+        let width = u32::try_from(w).map_err(|_| size_err())?;
+        let height = u32::try_from(h).map_err(|_| size_err())?;
+        Ok(Self {
+            capturer,
+            width,
+            height,
+        })
+    }
+}
+
+impl ScreenSource for ScrapScreen {
+    fn grab(&mut self, into: &mut Image) -> Result<(), CaptureError> {
+        let (w, h) = (self.width, self.height);
+        let frame = self
+            .capturer
+            .frame()
+            .map_err(|e| CaptureError::Grab(e.to_string()))?;
+        let stride = if h == 0 { 0 } else { frame.len() / h as usize };
+        into.load_bgra(w, h, stride, &frame)
+            .map_err(|e| CaptureError::Grab(e.to_string()))
+    }
+}
+
+/// Input through enigo's X11 (XTest) backend.
+pub struct EnigoInput {
+    enigo: Enigo,
+}
+
+impl std::fmt::Debug for EnigoInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EnigoInput")
+    }
+}
+
+impl EnigoInput {
+    /// Connects to `$DISPLAY`.
+    pub fn open() -> Result<Self, InputError> {
+        let display = display_name().map_err(|e| InputError::Open(e.to_string()))?;
+        let settings = Settings {
+            x11_display: Some(display),
+            linux_delay: 0,
+            ..Settings::default()
+        };
+        let enigo = Enigo::new(&settings).map_err(|e| InputError::Open(e.to_string()))?;
+        Ok(Self { enigo })
+    }
+}
+
+fn key(k: Key) -> enigo::Key {
+    use enigo::Key as E;
+    match k {
+        Key::Char(c) => E::Unicode(c),
+        Key::Return => E::Return,
+        Key::Escape => E::Escape,
+        Key::Tab => E::Tab,
+        Key::Backspace => E::Backspace,
+        Key::Delete => E::Delete,
+        Key::Insert => E::Insert,
+        Key::Home => E::Home,
+        Key::End => E::End,
+        Key::PageUp => E::PageUp,
+        Key::PageDown => E::PageDown,
+        Key::Left => E::LeftArrow,
+        Key::Right => E::RightArrow,
+        Key::Up => E::UpArrow,
+        Key::Down => E::DownArrow,
+        Key::Space => E::Space,
+        Key::F(n) => match n {
+            1 => E::F1,
+            2 => E::F2,
+            3 => E::F3,
+            4 => E::F4,
+            5 => E::F5,
+            6 => E::F6,
+            7 => E::F7,
+            8 => E::F8,
+            9 => E::F9,
+            10 => E::F10,
+            11 => E::F11,
+            12 => E::F12,
+            13 => E::F13,
+            14 => E::F14,
+            15 => E::F15,
+            16 => E::F16,
+            17 => E::F17,
+            18 => E::F18,
+            19 => E::F19,
+            20 => E::F20,
+            21 => E::F21,
+            22 => E::F22,
+            23 => E::F23,
+            _ => E::F24,
+        },
+        Key::Shift => E::Shift,
+        Key::Control => E::Control,
+        Key::Alt => E::Alt,
+        Key::Meta => E::Meta,
+    }
+}
+
+impl InputSink for EnigoInput {
+    fn apply(&mut self, event: &InputEvent) -> Result<(), InputError> {
+        let err = |e: enigo::InputError| InputError::Apply(e.to_string());
+        match event {
+            InputEvent::Move { x, y } => {
+                let x = i32::try_from(*x).unwrap_or(i32::MAX);
+                let y = i32::try_from(*y).unwrap_or(i32::MAX);
+                self.enigo.move_mouse(x, y, Coordinate::Abs).map_err(err)
+            }
+            InputEvent::Button { button, down } => {
+                let b = match button {
+                    MouseButton::Left => Button::Left,
+                    MouseButton::Middle => Button::Middle,
+                    MouseButton::Right => Button::Right,
+                };
+                let d = if *down {
+                    Direction::Press
+                } else {
+                    Direction::Release
+                };
+                self.enigo.button(b, d).map_err(err)
+            }
+            InputEvent::Wheel { dx, dy } => {
+                if *dy != 0 {
+                    self.enigo.scroll(*dy, Axis::Vertical).map_err(err)?;
+                }
+                if *dx != 0 {
+                    self.enigo.scroll(*dx, Axis::Horizontal).map_err(err)?;
+                }
+                Ok(())
+            }
+            InputEvent::Key { key: k, down } => {
+                let d = if *down {
+                    Direction::Press
+                } else {
+                    Direction::Release
+                };
+                self.enigo.key(key(*k), d).map_err(err)
+            }
+            InputEvent::Text(text) => self.enigo.text(text).map_err(err),
+        }
+    }
+}

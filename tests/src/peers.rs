@@ -1,0 +1,176 @@
+//! The host binary as a child process, and a minimal viewer-side test
+//! client that speaks the session protocol from `common`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use lifeline_common::SessionCode;
+use lifeline_common::proto::Mode;
+use lifeline_common::screen::{FrameUpdate, Framebuffer, Image};
+use lifeline_common::session::{HostMsg, InputEvent, MAX_SESSION_FRAME, ViewerMsg};
+use lifeline_relay::client::ViewerLink;
+use lifeline_relay::control::{FramedRecv, FramedSend};
+
+use crate::{TestRelay, bin};
+
+/// `lifeline-host --json` running against a test relay on an X display.
+pub struct HostProcess {
+    pub child: Child,
+    pub stdin: Option<ChildStdin>,
+    events: mpsc::Receiver<serde_json::Value>,
+}
+
+impl HostProcess {
+    /// Starts the host with `--relay`, `--ca`, `--json` and `extra`.
+    pub fn start(relay: &TestRelay, display: &str, extra: &[&str]) -> Self {
+        let mut child = Command::new(bin("lifeline-host"))
+            .args(["--relay", &relay.relay_arg(), "--ca"])
+            .arg(&relay.ca)
+            .arg("--json")
+            .args(extra)
+            .env("DISPLAY", display)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, events) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let v = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("host printed non-JSON {line:?}: {e}"));
+                if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        Self {
+            child,
+            stdin,
+            events,
+        }
+    }
+
+    /// The next event the host printed, waiting up to 15 s.
+    pub fn next_event(&self) -> serde_json::Value {
+        self.events
+            .recv_timeout(Duration::from_secs(15))
+            .expect("host printed no event within 15 s")
+    }
+
+    /// Skips events until one named `name`.
+    pub fn wait_event(&self, name: &str) -> serde_json::Value {
+        loop {
+            let v = self.next_event();
+            if v["event"] == name {
+                return v;
+            }
+        }
+    }
+
+    /// The code from the host's first `code` event.
+    pub fn code(&self) -> SessionCode {
+        let v = self.wait_event("code");
+        v["code"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// Sends SIGINT, as Ctrl+C at the terminal would.
+    pub fn interrupt(&self) {
+        let ok = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+
+    /// Waits for the host to exit (up to 15 s).
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "host did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for HostProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A viewer-side test client: joins, decodes frames, sends input.
+pub struct TestViewer {
+    pub link: ViewerLink,
+    send: FramedSend,
+    recv: FramedRecv,
+    pub fb: Framebuffer,
+    pub mode: Mode,
+}
+
+impl TestViewer {
+    /// Joins `code` and waits for the host's decision.
+    pub async fn join(relay: &TestRelay, token: &str, code: &SessionCode) -> Self {
+        let link = ViewerLink::join(&relay.relay_arg(), Some(&relay.ca), token, code.locator())
+            .await
+            .unwrap();
+        let (send, recv) = tokio::time::timeout(Duration::from_secs(15), link.conn.accept_bi())
+            .await
+            .expect("host opened no session stream")
+            .unwrap();
+        let send = FramedSend::new(send, MAX_SESSION_FRAME);
+        let mut recv = FramedRecv::new(recv, MAX_SESSION_FRAME);
+        let mode = match recv.recv::<HostMsg>().await.unwrap() {
+            HostMsg::Mode(m) => m,
+            other => panic!("expected the mode first, got {other:?}"),
+        };
+        Self {
+            link,
+            send,
+            recv,
+            fb: Framebuffer::new(),
+            mode,
+        }
+    }
+
+    /// The next frame update, applied and acknowledged.
+    pub async fn next_frame(&mut self) -> FrameUpdate {
+        loop {
+            let msg = tokio::time::timeout(Duration::from_secs(10), self.recv.recv::<HostMsg>())
+                .await
+                .expect("no frame within 10 s")
+                .unwrap();
+            if let HostMsg::Frame(upd) = msg {
+                self.fb.apply(&upd).unwrap();
+                self.send
+                    .send(&ViewerMsg::Ack { seq: upd.seq })
+                    .await
+                    .unwrap();
+                return upd;
+            }
+        }
+    }
+
+    /// Reads updates until the framebuffer equals `want`; returns them.
+    pub async fn until_equal(&mut self, want: &Image) -> Vec<FrameUpdate> {
+        let mut got = Vec::new();
+        while self.fb.image() != Some(want) {
+            got.push(self.next_frame().await);
+        }
+        got
+    }
+
+    /// Sends input.
+    pub async fn input(&mut self, ev: InputEvent) {
+        self.send.send(&ViewerMsg::Input(ev)).await.unwrap();
+    }
+}

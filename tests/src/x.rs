@@ -1,0 +1,226 @@
+//! A real X server for tests: Xvfb on a free display number, plus a small
+//! X client (x11rb) to draw known pixels, read the screen back and ask where
+//! the pointer is.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lifeline_common::screen::Image;
+use x11rb::connection::Connection;
+use x11rb::protocol::xproto::{
+    ConnectionExt as _, CreateGCAux, CreateWindowAux, ImageFormat, Window, WindowClass,
+};
+use x11rb::rust_connection::RustConnection;
+
+/// An Xvfb server, killed on drop.
+pub struct Xvfb {
+    child: Child,
+    pub display: String,
+    pub width: u32,
+    pub height: u32,
+    conn: RustConnection,
+    root: Window,
+    depth: u8,
+}
+
+/// A window showing fixed pixels; it disappears when dropped.
+pub struct Shown {
+    _conn: RustConnection,
+}
+
+impl Xvfb {
+    /// Starts Xvfb at `width`×`height`×24 on the first free display ≥ 50.
+    pub fn start(width: u32, height: u32) -> Self {
+        for n in 50..400 {
+            if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+                || Path::new(&format!("/tmp/.X{n}-lock")).exists()
+            {
+                continue;
+            }
+            let display = format!(":{n}");
+            let mut child = Command::new("Xvfb")
+                .args([
+                    &display,
+                    "-screen",
+                    "0",
+                    &format!("{width}x{height}x24"),
+                    "-nolisten",
+                    "tcp",
+                    "-noreset",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("Xvfb not found: run scripts/install-deps");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break; // lost a race for this number; try the next
+                }
+                if let Ok((conn, screen)) = x11rb::connect(Some(&display)) {
+                    let root = conn.setup().roots[screen].root;
+                    let depth = conn.setup().roots[screen].root_depth;
+                    return Self {
+                        child,
+                        display,
+                        width,
+                        height,
+                        conn,
+                        root,
+                        depth,
+                    };
+                }
+                assert!(Instant::now() < deadline, "Xvfb {display} did not start");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        panic!("no free X display number");
+    }
+
+    /// The whole screen as the X server has it.
+    pub fn screenshot(&self) -> Image {
+        let reply = self
+            .conn
+            .get_image(
+                ImageFormat::Z_PIXMAP,
+                self.root,
+                0,
+                0,
+                self.width as u16,
+                self.height as u16,
+                !0,
+            )
+            .unwrap()
+            .reply()
+            .unwrap();
+        let mut img = Image::new(1, 1).unwrap();
+        img.load_bgra(
+            self.width,
+            self.height,
+            self.width as usize * 4,
+            &reply.data,
+        )
+        .unwrap();
+        img
+    }
+
+    /// Shows `img` in a borderless window at (x, y) and waits until the
+    /// server has drawn it.
+    pub fn show(&self, x: i16, y: i16, img: &Image) -> Shown {
+        let (conn, screen) = x11rb::connect(Some(&self.display)).unwrap();
+        let root = conn.setup().roots[screen].root;
+        let win = conn.generate_id().unwrap();
+        let aux = CreateWindowAux::new()
+            .override_redirect(1)
+            .background_pixel(0);
+        conn.create_window(
+            0,
+            win,
+            root,
+            x,
+            y,
+            img.width as u16,
+            img.height as u16,
+            0,
+            WindowClass::INPUT_OUTPUT,
+            0,
+            &aux,
+        )
+        .unwrap();
+        conn.map_window(win).unwrap();
+        let gc = conn.generate_id().unwrap();
+        conn.create_gc(gc, win, &CreateGCAux::new()).unwrap();
+        conn.get_input_focus().unwrap().reply().unwrap(); // mapped
+        // In bands, to stay under the core request size limit.
+        let rows_per_band = (60_000 / (img.width as usize * 4)).max(1);
+        for (band, rows) in img
+            .pixels
+            .chunks(img.width as usize * rows_per_band)
+            .enumerate()
+        {
+            let data: Vec<u8> = rows
+                .iter()
+                .flat_map(|p| [(*p) as u8, (*p >> 8) as u8, (*p >> 16) as u8, 0])
+                .collect();
+            let h = (rows.len() / img.width as usize) as u16;
+            let top = (band * rows_per_band) as i16;
+            conn.put_image(
+                ImageFormat::Z_PIXMAP,
+                win,
+                gc,
+                img.width as u16,
+                h,
+                0,
+                top,
+                0,
+                self.depth,
+                &data,
+            )
+            .unwrap();
+        }
+        conn.get_input_focus().unwrap().reply().unwrap(); // drawn
+        Shown { _conn: conn }
+    }
+
+    /// Where the pointer is.
+    pub fn pointer(&self) -> (i16, i16) {
+        let r = self.conn.query_pointer(self.root).unwrap().reply().unwrap();
+        (r.root_x, r.root_y)
+    }
+
+    /// Starts an X client (e.g. xterm) on this display; it is killed when
+    /// the returned guard drops.
+    pub fn spawn(&self, program: &str, args: &[&str]) -> XClient {
+        let child = Command::new(program)
+            .args(args)
+            .env("DISPLAY", &self.display)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+        XClient(child)
+    }
+}
+
+/// An X client process, killed and reaped on drop.
+pub struct XClient(pub Child);
+
+impl Drop for XClient {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Deterministic pixels: a pattern no real desktop shows by chance.
+pub fn pattern_image(width: u32, height: u32, seed: u32) -> Image {
+    let mut x = seed | 1;
+    let pixels = (0..width * height)
+        .map(|i| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            // Half noise (raw tiles), half stripes (palette tiles).
+            if (i / width) < height / 2 {
+                x & 0x00ff_ffff
+            } else if (i % width) / 3 % 2 == 0 {
+                0x00c0_1030
+            } else {
+                0x0000_f0a0
+            }
+        })
+        .collect();
+    Image {
+        width,
+        height,
+        pixels,
+    }
+}
