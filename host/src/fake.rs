@@ -6,20 +6,20 @@ use std::sync::{Arc, Mutex};
 use lifeline_common::screen::Image;
 use lifeline_common::session::InputEvent;
 
-use crate::platform::{CaptureError, InputError, InputSink, ScreenSource};
+use crate::platform::{CaptureError, Grab, InputError, InputSink, ScreenSource};
 
 /// A screen showing whatever the test last put in it.
 #[derive(Debug, Clone)]
 pub struct FakeScreen(pub Arc<Mutex<Image>>);
 
 impl ScreenSource for FakeScreen {
-    fn grab(&mut self, into: &mut Image) -> Result<(), CaptureError> {
+    fn grab(&mut self, into: &mut Image, _force: bool) -> Result<Grab, CaptureError> {
         let img = self
             .0
             .lock()
             .map_err(|_| CaptureError::Grab("fake screen poisoned".into()))?;
         into.clone_from(&img);
-        Ok(())
+        Ok(Grab::Captured)
     }
 }
 

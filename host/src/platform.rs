@@ -35,10 +35,21 @@ pub enum InputError {
     Unsupported,
 }
 
+/// What a grab found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grab {
+    /// The image now holds the current screen.
+    Captured,
+    /// Nothing was drawn since the last grab; the image was left as it was.
+    Unchanged,
+}
+
 /// Something that captures the whole screen.
 pub trait ScreenSource {
-    /// Captures the current screen into `into`, resizing it if needed.
-    fn grab(&mut self, into: &mut Image) -> Result<(), CaptureError>;
+    /// Captures the current screen into `into`, resizing it if needed. A
+    /// source that knows nothing changed may skip the work and say
+    /// [`Grab::Unchanged`]; `force` asks for a capture regardless.
+    fn grab(&mut self, into: &mut Image, force: bool) -> Result<Grab, CaptureError>;
 }
 
 /// Something that applies input events to the desktop.

@@ -11,7 +11,7 @@ use lifeline_common::screen::{Encoder, FrameUpdate, Image};
 use lifeline_common::session::InputEvent;
 use tokio::sync::oneshot;
 
-use crate::platform::{CaptureError, InputError, InputOpener, ScreenOpener};
+use crate::platform::{CaptureError, Grab, InputError, InputOpener, ScreenOpener};
 
 type GrabReply = oneshot::Sender<Result<Option<FrameUpdate>, CaptureError>>;
 
@@ -60,7 +60,10 @@ impl CaptureWorker {
                             if full {
                                 encoder.reset();
                             }
-                            let result = screen.grab(&mut image).map(|()| encoder.encode(&image));
+                            let result = screen.grab(&mut image, full).map(|grab| match grab {
+                                Grab::Captured => encoder.encode(&image),
+                                Grab::Unchanged => None,
+                            });
                             // The session may have ended meanwhile; nobody to tell.
                             let _ = reply.send(result);
                         }
@@ -141,5 +144,78 @@ impl InputWorker {
     /// The next failure applying input.
     pub async fn next_error(&mut self) -> Option<InputError> {
         self.errors.recv().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use lifeline_common::session::{InputEvent, Key};
+
+    use super::*;
+    use crate::fake::{FakeScreen, RecordingInput};
+    use crate::platform::ScreenSource;
+
+    fn opener(screen: &FakeScreen) -> ScreenOpener {
+        let s = screen.clone();
+        Box::new(move || Ok(Box::new(s) as Box<dyn ScreenSource>))
+    }
+
+    #[tokio::test]
+    async fn capture_sends_whole_then_changes_then_nothing() {
+        let screen = FakeScreen(Arc::new(Mutex::new(Image::new(130, 70).unwrap())));
+        let worker = CaptureWorker::start(opener(&screen)).unwrap();
+        let first = worker.grab(false).await.unwrap().unwrap().unwrap();
+        assert!(first.full);
+        assert_eq!(worker.grab(false).await.unwrap().unwrap(), None);
+        screen.0.lock().unwrap().pixels[69 * 130 + 129] = 0xffffff;
+        let change = worker.grab(false).await.unwrap().unwrap().unwrap();
+        assert!(!change.full);
+        assert_eq!(change.tiles.len(), 1);
+        assert_eq!((change.tiles[0].x, change.tiles[0].y), (128, 64));
+        assert!(
+            worker.grab(true).await.unwrap().unwrap().unwrap().full,
+            "asked for a whole frame"
+        );
+        worker.reset().unwrap();
+        assert!(
+            worker.grab(false).await.unwrap().unwrap().unwrap().full,
+            "a new viewer starts whole"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_screen_that_cannot_open_is_reported_at_start() {
+        let err = CaptureWorker::start(Box::new(|| Err(CaptureError::NoDisplay))).unwrap_err();
+        assert!(err.to_string().contains("$DISPLAY is not set"));
+    }
+
+    #[tokio::test]
+    async fn input_reaches_the_sink_in_order() {
+        let rec = RecordingInput::default();
+        let r = rec.clone();
+        let worker = InputWorker::start(Box::new(move || {
+            Ok(Box::new(r) as Box<dyn crate::platform::InputSink>)
+        }))
+        .unwrap();
+        let events = [
+            InputEvent::Move { x: 1, y: 2 },
+            InputEvent::Key {
+                key: Key::Return,
+                down: true,
+            },
+            InputEvent::Text("hé".into()),
+        ];
+        for e in &events {
+            worker.apply(e.clone()).unwrap();
+        }
+        for _ in 0..100 {
+            if rec.0.lock().unwrap().len() == 3 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert_eq!(*rec.0.lock().unwrap(), events);
     }
 }

@@ -4,7 +4,12 @@ use enigo::{Axis, Button, Coordinate, Direction, Enigo, Keyboard, Mouse, Setting
 use lifeline_common::screen::Image;
 use lifeline_common::session::{InputEvent, Key, MouseButton};
 
-use crate::platform::{CaptureError, InputError, InputSink, ScreenSource};
+use x11rb::connection::Connection as _;
+use x11rb::protocol::Event;
+use x11rb::protocol::damage::{ConnectionExt as _, ReportLevel};
+use x11rb::rust_connection::RustConnection;
+
+use crate::platform::{CaptureError, Grab, InputError, InputSink, ScreenSource};
 
 fn display_name() -> Result<String, CaptureError> {
     match std::env::var("DISPLAY") {
@@ -13,9 +18,48 @@ fn display_name() -> Result<String, CaptureError> {
     }
 }
 
-/// The X screen through scrap's XShm capturer.
+/// The X server's DAMAGE extension on the root window: tells us whether
+/// anything was drawn, so an idle screen costs no capture at all.
+struct Damage {
+    conn: RustConnection,
+    damage: u32,
+}
+
+impl Damage {
+    fn open(display: &str) -> Result<Self, String> {
+        let (conn, screen) = x11rb::connect(Some(display)).map_err(|e| e.to_string())?;
+        let root = conn.setup().roots[screen].root;
+        conn.damage_query_version(1, 1)
+            .map_err(|e| e.to_string())?
+            .reply()
+            .map_err(|e| e.to_string())?;
+        let damage = conn.generate_id().map_err(|e| e.to_string())?;
+        conn.damage_create(damage, root, ReportLevel::NON_EMPTY)
+            .map_err(|e| e.to_string())?;
+        conn.flush().map_err(|e| e.to_string())?;
+        Ok(Self { conn, damage })
+    }
+
+    /// Whether anything was drawn since the last call; re-arms the report.
+    fn take(&mut self) -> Result<bool, String> {
+        let mut damaged = false;
+        while let Some(ev) = self.conn.poll_for_event().map_err(|e| e.to_string())? {
+            damaged |= matches!(ev, Event::DamageNotify(_));
+        }
+        if damaged {
+            self.conn
+                .damage_subtract(self.damage, x11rb::NONE, x11rb::NONE)
+                .map_err(|e| e.to_string())?;
+            self.conn.flush().map_err(|e| e.to_string())?;
+        }
+        Ok(damaged)
+    }
+}
+
+/// The X screen through scrap's XShm capturer, driven by DAMAGE.
 pub struct ScrapScreen {
     capturer: scrap::Capturer,
+    damage: Option<Damage>,
     width: u32,
     height: u32,
 }
@@ -43,8 +87,16 @@ impl ScrapScreen {
         let size_err = || CaptureError::Grab(format!("screen size {w}×{h} out of range"));
         let width = u32::try_from(w).map_err(|_| size_err())?;
         let height = u32::try_from(h).map_err(|_| size_err())?;
+        let damage = match Damage::open(&display) {
+            Ok(d) => Some(d),
+            Err(why) => {
+                tracing::warn!(%why, "no DAMAGE extension: capturing every tick");
+                None
+            }
+        };
         Ok(Self {
             capturer,
+            damage,
             width,
             height,
         })
@@ -52,15 +104,29 @@ impl ScrapScreen {
 }
 
 impl ScreenSource for ScrapScreen {
-    fn grab(&mut self, into: &mut Image) -> Result<(), CaptureError> {
+    fn grab(&mut self, into: &mut Image, force: bool) -> Result<Grab, CaptureError> {
+        let damaged = match &mut self.damage {
+            Some(d) => d.take().map_err(CaptureError::Grab)?,
+            None => true,
+        };
+        if !damaged && !force && into.width == self.width && into.height == self.height {
+            return Ok(Grab::Unchanged);
+        }
         let (w, h) = (self.width, self.height);
+        // scrap hands back the image it requested on the previous call and
+        // requests the next: the first frame may predate the damage, the
+        // second was requested after it.
+        self.capturer
+            .frame()
+            .map_err(|e| CaptureError::Grab(e.to_string()))?;
         let frame = self
             .capturer
             .frame()
             .map_err(|e| CaptureError::Grab(e.to_string()))?;
         let stride = if h == 0 { 0 } else { frame.len() / h as usize };
         into.load_bgra(w, h, stride, &frame)
-            .map_err(|e| CaptureError::Grab(e.to_string()))
+            .map_err(|e| CaptureError::Grab(e.to_string()))?;
+        Ok(Grab::Captured)
     }
 }
 

@@ -15,7 +15,7 @@ use x11rb::rust_connection::RustConnection;
 
 /// An Xvfb server, killed on drop.
 pub struct Xvfb {
-    child: Child,
+    child: Option<Child>,
     pub display: String,
     pub width: u32,
     pub height: u32,
@@ -62,7 +62,7 @@ impl Xvfb {
                     let root = conn.setup().roots[screen].root;
                     let depth = conn.setup().roots[screen].root_depth;
                     return Self {
-                        child,
+                        child: Some(child),
                         display,
                         width,
                         height,
@@ -76,6 +76,22 @@ impl Xvfb {
             }
         }
         panic!("no free X display number");
+    }
+
+    /// Connects to an X server someone else started (not killed on drop).
+    pub fn attach(display: &str, width: u32, height: u32) -> Self {
+        let (conn, screen) = x11rb::connect(Some(display)).unwrap();
+        let root = conn.setup().roots[screen].root;
+        let depth = conn.setup().roots[screen].root_depth;
+        Self {
+            child: None,
+            display: display.to_owned(),
+            width,
+            height,
+            conn,
+            root,
+            depth,
+        }
     }
 
     /// The whole screen as the X server has it.
@@ -195,8 +211,10 @@ impl Drop for XClient {
 
 impl Drop for Xvfb {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 

@@ -1,0 +1,267 @@
+//! The host's per-update pipeline on a real 1920×1080 X server (Xvfb):
+//! capture (scrap, XShm), change detection and encoding, and the bytes each
+//! update costs, for an idle screen, typing in a terminal, scrolling text,
+//! and full-screen picture changes.
+//!
+//! `cargo bench -p lifeline-tests --bench host`
+//!
+//! It starts its own Xvfb, then runs itself again with `DISPLAY` set (the
+//! capturer reads `$DISPLAY`), so nothing on the machine's own display is
+//! touched.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use lifeline_common::screen::{Encoder, FrameUpdate, Image};
+use lifeline_host::platform::{Grab, ScreenSource};
+use lifeline_host::x11::ScrapScreen;
+use lifeline_tests::x::{Xvfb, pattern_image};
+
+const W: u32 = 1920;
+const H: u32 = 1080;
+
+struct Row {
+    name: &'static str,
+    updates: usize,
+    capture_ms: f64,
+    encode_ms: f64,
+    bytes: Vec<usize>,
+}
+
+impl Row {
+    fn print(&self) {
+        let n = self.bytes.len().max(1) as f64;
+        let mean = self.bytes.iter().sum::<usize>() as f64 / n;
+        let max = self.bytes.iter().max().copied().unwrap_or(0);
+        let per_update = self.capture_ms + self.encode_ms;
+        println!(
+            "| {} | {} | {:.2} | {:.2} | {:.0} | {} | {:.0} |",
+            self.name,
+            self.updates,
+            self.capture_ms,
+            self.encode_ms,
+            mean,
+            max,
+            1000.0 / per_update
+        );
+    }
+}
+
+/// Captures and encodes once; returns (capture ms, encode ms, update).
+fn step(
+    screen: &mut ScrapScreen,
+    img: &mut Image,
+    enc: &mut Encoder,
+) -> (f64, f64, Option<FrameUpdate>) {
+    let t0 = Instant::now();
+    let grab = screen.grab(img, false).unwrap();
+    let t1 = Instant::now();
+    // As the capture worker does: no drawing, no encoding.
+    let upd = match grab {
+        Grab::Captured => enc.encode(img),
+        Grab::Unchanged => None,
+    };
+    let t2 = Instant::now();
+    (
+        (t1 - t0).as_secs_f64() * 1e3,
+        (t2 - t1).as_secs_f64() * 1e3,
+        upd,
+    )
+}
+
+fn xdotool(display: &str, args: &[&str]) {
+    let ok = Command::new("xdotool")
+        .args(args)
+        .env("DISPLAY", display)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "xdotool {args:?}");
+}
+
+/// Runs `n` rounds of `act` then capture+encode; the first capture after
+/// each action is the update measured.
+fn workload(
+    name: &'static str,
+    n: usize,
+    screen: &mut ScrapScreen,
+    img: &mut Image,
+    enc: &mut Encoder,
+    mut act: impl FnMut(usize),
+) -> Row {
+    let (mut cap, mut encd, mut bytes) = (0.0, 0.0, Vec::new());
+    for i in 0..n {
+        act(i);
+        let (c, e, upd) = step(screen, img, enc);
+        cap += c;
+        encd += e;
+        bytes.push(upd.map_or(0, |u| postcard_len(&u)));
+    }
+    Row {
+        name,
+        updates: n,
+        capture_ms: cap / n as f64,
+        encode_ms: encd / n as f64,
+        bytes,
+    }
+}
+
+/// Bytes on the wire for an update (message framing included).
+fn postcard_len(u: &FrameUpdate) -> usize {
+    lifeline_common::frame::encode(
+        &lifeline_common::session::HostMsg::Frame(u.clone()),
+        usize::MAX,
+    )
+    .unwrap()
+    .len()
+}
+
+fn measure(display: &str) {
+    let mut screen = ScrapScreen::open().unwrap();
+    let mut img = Image::new(1, 1).unwrap();
+    let mut enc = Encoder::new();
+    println!(
+        "| workload (1920×1080) | updates | capture ms | detect+encode ms | mean bytes/update | max bytes | updates/s on one core |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+
+    // First whole frame of a busy desktop.
+    let first = step(&mut screen, &mut img, &mut enc);
+    let _ = first;
+    let row = workload(
+        "idle screen (nothing changes)",
+        200,
+        &mut screen,
+        &mut img,
+        &mut enc,
+        |_| {},
+    );
+    assert!(
+        row.bytes.iter().all(|b| *b == 0),
+        "an idle screen sent frame bytes"
+    );
+    row.print();
+
+    // Typing into an xterm: one character per update.
+    xdotool(display, &["mousemove", "400", "300"]);
+    let row = workload(
+        "typing in a terminal (one character)",
+        60,
+        &mut screen,
+        &mut img,
+        &mut enc,
+        |i| {
+            let c = ["a", "b", "c", "x", "y", "z"][i % 6];
+            xdotool(display, &["type", c]);
+            std::thread::sleep(Duration::from_millis(30));
+        },
+    );
+    row.print();
+
+    // Scrolling: each Return at the bottom of a full terminal scrolls every line.
+    let row = workload(
+        "scrolling text (one line)",
+        60,
+        &mut screen,
+        &mut img,
+        &mut enc,
+        |_| {
+            xdotool(display, &["key", "Return"]);
+            std::thread::sleep(Duration::from_millis(30));
+        },
+    );
+    row.print();
+
+    // Full-screen picture changes: alternate two different full-screen images.
+    let pics = [pattern_image(W, H, 11), pattern_image(W, H, 12)];
+    let x = Xvfb::attach(display, W, H);
+    let row = workload(
+        "full-screen picture change",
+        40,
+        &mut screen,
+        &mut img,
+        &mut enc,
+        |i| {
+            let shown = x.show(0, 0, &pics[i % 2]);
+            std::mem::forget(shown); // keep the window: the next one covers it
+        },
+    );
+    row.print();
+}
+
+/// User + system CPU seconds of a process, from /proc.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let f: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: f64 = String::from_utf8_lossy(
+        &Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .trim()
+    .parse()
+    .unwrap_or(100.0);
+    (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / ticks
+}
+
+/// The real host binary in a real session through a real relay, with
+/// nothing changing on screen for 10 s: its CPU share.
+fn idle_session_cpu(x: &Xvfb) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let relay = lifeline_tests::TestRelay::start().await;
+        let token = relay.add_technician("bench");
+        let host =
+            lifeline_tests::peers::HostProcess::start(&relay, &x.display, &["--allow", "view"]);
+        let mut viewer =
+            lifeline_tests::peers::TestViewer::join(&relay, &token, &host.code()).await;
+        viewer.next_frame().await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let pid = host.child.id();
+        let before = cpu_secs(pid);
+        let t0 = Instant::now();
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let share = (cpu_secs(pid) - before) / t0.elapsed().as_secs_f64() * 100.0;
+        println!("\nhost process CPU in an idle shared session (10 s): {share:.2}% of one core");
+    });
+}
+
+fn main() {
+    if let Ok(display) = std::env::var("LIFELINE_BENCH_DISPLAY") {
+        measure(&display);
+        return;
+    }
+    let x = Xvfb::start(W, H);
+    // A busy desktop: a picture, and a full-height terminal filled with text
+    // whose prompt sits at the bottom (so Return scrolls it).
+    let _bg = x.show(0, 0, &pattern_image(W, H, 5));
+    let _term = x.spawn(
+        "xterm",
+        &[
+            "-geometry",
+            "200x70+0+0",
+            "-e",
+            "sh",
+            "-c",
+            "seq 1 500; cat > /dev/null",
+        ],
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let status = Command::new(std::env::current_exe().unwrap())
+        .env("DISPLAY", &x.display)
+        .env("LIFELINE_BENCH_DISPLAY", &x.display)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    idle_session_cpu(&x);
+    println!(
+        "\nmachine: {} cores; command: cargo bench -p lifeline-tests --bench host",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+}
