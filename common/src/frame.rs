@@ -41,6 +41,24 @@ pub fn encode<T: Serialize>(msg: &T, max: usize) -> Result<Vec<u8>, FrameError> 
     Ok(out)
 }
 
+/// Serialises `msg` without a length prefix (for sealing before framing).
+pub fn serialize<T: Serialize>(msg: &T) -> Result<Vec<u8>, FrameError> {
+    postcard::to_allocvec(msg).map_err(|e| FrameError::Malformed(e.to_string()))
+}
+
+/// Prefixes raw `payload` with its length, refusing anything over `max`.
+pub fn encode_raw(payload: &[u8], max: usize) -> Result<Vec<u8>, FrameError> {
+    let len = payload.len();
+    if len > max {
+        return Err(FrameError::TooLargeToEncode { len, max });
+    }
+    let prefix = u32::try_from(len).map_err(|_| FrameError::TooLargeToEncode { len, max })?;
+    let mut out = Vec::with_capacity(HEADER_LEN + len);
+    out.extend_from_slice(&prefix.to_be_bytes());
+    out.extend_from_slice(payload);
+    Ok(out)
+}
+
 /// Decodes one message payload (without its length prefix).
 pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, FrameError> {
     match postcard::take_from_bytes::<T>(payload) {

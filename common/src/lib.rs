@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod code;
+pub mod e2e;
 pub mod frame;
 pub mod proto;
 pub mod screen;

@@ -6,14 +6,14 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use lifeline_common::SessionCode;
+use lifeline_common::e2e::{E2eError, Side};
 use lifeline_common::proto::{HostEvent, Mode, SessionReport};
-use lifeline_common::session::MAX_SESSION_FRAME;
 use lifeline_host::platform;
 use lifeline_host::session::{SessionEnd, share};
 use lifeline_host::ui::{Answer, Ui, parse_answer};
 use lifeline_host::workers::{CaptureWorker, InputWorker};
 use lifeline_relay::client::{ClientError, HostLink};
-use lifeline_relay::control::{FramedRecv, FramedSend};
+use lifeline_relay::e2e::{SecureError, handshake};
 use rand::Rng;
 use tokio::sync::mpsc;
 
@@ -107,15 +107,19 @@ fn new_code(locator: lifeline_common::Locator) -> anyhow::Result<SessionCode> {
     Ok(SessionCode::new(locator, secret)?)
 }
 
+/// How one code's life ended.
+enum Outcome {
+    /// The program is done (session over, refused, cancelled).
+    Done,
+    /// The technician typed a wrong code: start again with a fresh one.
+    WrongCode,
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let ui = Ui { json: cli.json };
     // Fail on a missing display before bothering the relay or the user.
     let capture = CaptureWorker::start(platform::screen()).context("cannot capture the screen")?;
     let mut input = InputWorker::start(platform::input()).context("cannot apply input")?;
-    let (mut link, reg) =
-        HostLink::register(&cli.relay, cli.ca.as_deref(), &host_name(), &os_user()).await?;
-    let mut code = new_code(reg.locator)?;
-    ui.code(&code, reg.expires_in_s);
     let mut stdin = stdin_lines();
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
@@ -124,14 +128,46 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     };
     tokio::pin!(ctrl_c);
+    let mut io = HostIo {
+        ui,
+        capture,
+        input: &mut input,
+        stdin: &mut stdin,
+    };
+    loop {
+        match serve_one(&cli, &mut io, &mut ctrl_c).await? {
+            Outcome::Done => return Ok(()),
+            Outcome::WrongCode => ui.wrong_code(),
+        }
+    }
+}
+
+struct HostIo<'a> {
+    ui: Ui,
+    capture: CaptureWorker,
+    input: &'a mut InputWorker,
+    stdin: &'a mut mpsc::UnboundedReceiver<String>,
+}
+
+/// One code, from registration to the end of its session.
+async fn serve_one(
+    cli: &Cli,
+    io: &mut HostIo<'_>,
+    ctrl_c: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) -> anyhow::Result<Outcome> {
+    let ui = io.ui;
+    let (mut link, reg) =
+        HostLink::register(&cli.relay, cli.ca.as_deref(), &host_name(), &os_user()).await?;
+    let mut code = new_code(reg.locator)?;
+    ui.code(&code, reg.expires_in_s);
 
     let mut expired = false;
-    let technician = loop {
+    let (session, technician) = loop {
         tokio::select! {
-            () = &mut ctrl_c => {
+            () = ctrl_c.as_mut() => {
                 link.end("cancelled by the user").await;
                 ui.ended("cancelled by the user");
-                return Ok(());
+                return Ok(Outcome::Done);
             }
             ev = link.next_event() => match ev? {
                 HostEvent::Registered { locator, expires_in_s, .. } => {
@@ -143,19 +179,48 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     expired = true;
                     ui.expired();
                 }
-                HostEvent::Paired { technician, .. } => break technician,
+                HostEvent::Paired { session, technician } => break (session, technician),
             },
-            line = stdin.recv(), if expired => match line {
+            line = io.stdin.recv(), if expired => match line {
                 Some(_) => link.renew().await?,
                 None => {
                     link.end("code expired").await;
                     ui.ended("code expired");
-                    return Ok(());
+                    return Ok(Outcome::Done);
                 }
             },
         }
     };
-    tracing::debug!(?code, "paired");
+
+    // Prove both sides hold the same code before the user is even asked.
+    let (send, recv) = link
+        .conn
+        .open_bi()
+        .await
+        .map_err(|e| ClientError::from_connection(&e))?;
+    let handshake = handshake(Side::Host, send, recv, &code, &session);
+    let (mut secure_send, secure_recv) = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
+        .await
+    {
+        Ok(Ok(pair)) => pair,
+        Ok(Err(SecureError::E2e(E2eError::WrongCode))) => {
+            link.report(SessionReport::SecretMismatch).await?;
+            link.end("wrong code").await;
+            return Ok(Outcome::WrongCode);
+        }
+        Ok(Err(e)) => {
+            let reason = format!("the secure connection failed: {}", explain(&link, e));
+            link.end(&reason).await;
+            ui.ended(&reason);
+            return Ok(Outcome::Done);
+        }
+        Err(_) => {
+            let reason = "the technician's viewer did not complete the secure connection in time";
+            link.end(reason).await;
+            ui.ended(reason);
+            return Ok(Outcome::Done);
+        }
+    };
 
     let answer = match cli.allow {
         Some(Allow::View) => Answer::Allow(Mode::View),
@@ -164,8 +229,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             ui.ask(&technician);
             loop {
                 tokio::select! {
-                    () = &mut ctrl_c => break Answer::Refuse,
-                    line = stdin.recv() => match line.as_deref().map(parse_answer) {
+                    () = ctrl_c.as_mut() => break Answer::Refuse,
+                    line = io.stdin.recv() => match line.as_deref().map(parse_answer) {
                         Some(Some(a)) => break a,
                         Some(None) => ui.ask(&technician),
                         None => break Answer::Refuse,
@@ -173,7 +238,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     closed = link.conn.closed() => {
                         let why = ClientError::from_connection(&closed).to_string();
                         ui.ended(&why);
-                        return Ok(());
+                        return Ok(Outcome::Done);
                     }
                 }
             }
@@ -182,28 +247,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let mode = match answer {
         Answer::Refuse => {
             link.report(SessionReport::Refused).await?;
+            secure_send.finish();
             link.end("refused by the user").await;
             ui.ended("refused by the user");
-            return Ok(());
+            return Ok(Outcome::Done);
         }
         Answer::Allow(mode) => mode,
     };
     link.report(SessionReport::ModeGranted(mode)).await?;
-    let (send, recv) = link
-        .conn
-        .open_bi()
-        .await
-        .map_err(|e| ClientError::from_connection(&e))?;
     ui.joined(&technician, mode);
     let conn = link.conn.clone();
     let result = share(
         &conn,
-        FramedSend::new(send, MAX_SESSION_FRAME),
-        FramedRecv::new(recv, MAX_SESSION_FRAME),
+        secure_send,
+        secure_recv,
         mode,
-        &capture,
-        &mut input,
-        &mut ctrl_c,
+        &io.capture,
+        io.input,
+        ctrl_c.as_mut(),
     )
     .await;
     match result {
@@ -211,18 +272,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!(?stats, "session over");
             link.end("ended by the user").await;
             ui.ended("ended by the user");
-            Ok(())
         }
         Ok((SessionEnd::Closed(reason), stats)) => {
             tracing::info!(?stats, "session over");
             ui.ended(&reason);
-            Ok(())
         }
         Err(e) => {
-            let reason = format!("the host failed: {e}");
+            let reason = format!("the host ended the session: {e}");
             link.end(&reason).await;
             ui.ended(&reason);
-            Err(e.into())
         }
+    }
+    Ok(Outcome::Done)
+}
+
+/// How long the viewer has to complete the key exchange.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+fn explain(link: &HostLink, e: SecureError) -> String {
+    match e {
+        SecureError::Stream(s) => ClientError::from_control(&link.conn, s).to_string(),
+        other => other.to_string(),
     }
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 use lifeline_common::proto::Mode;
 use lifeline_common::session::{FRAMES_IN_FLIGHT, HostMsg, ViewerMsg};
 use lifeline_relay::client::ClientError;
-use lifeline_relay::control::{ControlError, FramedRecv, FramedSend};
+use lifeline_relay::control::ControlError;
+use lifeline_relay::e2e::{SecureError, SecureRecv, SecureSend};
 use tokio::sync::mpsc;
 
 use crate::platform::CaptureError;
@@ -43,25 +44,29 @@ pub enum SessionError {
     Capture(#[from] CaptureError),
     #[error(transparent)]
     Input(#[from] crate::platform::InputError),
-    #[error("session stream: {0}")]
-    Stream(ControlError),
+    #[error(transparent)]
+    Secure(SecureError),
 }
 
 /// Shares the screen over `send`/`recv` until `stop` resolves or the other
 /// side leaves. `conn` only explains why the streams ended.
 pub async fn share(
     conn: &quinn::Connection,
-    send: FramedSend,
-    mut recv: FramedRecv,
+    send: SecureSend,
+    mut recv: SecureRecv,
     mode: Mode,
     capture: &CaptureWorker,
     input: &mut InputWorker,
     stop: impl Future<Output = ()>,
 ) -> Result<(SessionEnd, SessionStats), SessionError> {
     let mut stats = SessionStats::default();
-    let closed = |e: ControlError| match e {
-        ControlError::Frame(_) => Err(SessionError::Stream(e)),
-        other => Ok(SessionEnd::Closed(
+    // The stream ending is the other side leaving; anything else (a
+    // message that fails to open or parse) is an attack or a bug.
+    let closed = |e: SecureError| match e {
+        SecureError::Stream(ControlError::Frame(_))
+        | SecureError::E2e(_)
+        | SecureError::Frame(_) => Err(SessionError::Secure(e)),
+        SecureError::Stream(other) => Ok(SessionEnd::Closed(
             ClientError::from_control(conn, other).to_string(),
         )),
     };
@@ -73,9 +78,9 @@ pub async fn share(
             send.send(&msg).await?;
         }
         send.finish();
-        Ok::<(), ControlError>(())
+        Ok::<(), SecureError>(())
     });
-    let writer_gone = || SessionError::Stream(ControlError::Closed);
+    let writer_gone = || SessionError::Secure(SecureError::Stream(ControlError::Closed));
     out.send(HostMsg::Mode(mode))
         .await
         .map_err(|_| writer_gone())?;
@@ -131,7 +136,7 @@ pub async fn share(
                     Ok(Err(e)) => closed(e)?,
                     Err(e) => {
                         tracing::error!(error = %e, "session writer task failed");
-                        return Err(SessionError::Stream(ControlError::Closed));
+                        return Err(writer_gone());
                     }
                 };
             }

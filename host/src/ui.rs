@@ -34,6 +34,14 @@ impl Ui {
         );
     }
 
+    /// The technician typed a wrong code; a new one follows.
+    pub fn wrong_code(&self) {
+        self.emit(
+            json!({"event": "wrong_code", "reason": "the technician entered a wrong code"}),
+            "\nThe technician entered a wrong code, so that code no longer works.\nHere is a new one to read out:",
+        );
+    }
+
     /// The code died unused.
     pub fn expired(&self) {
         self.emit(

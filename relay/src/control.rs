@@ -49,6 +49,13 @@ impl FramedSend {
         Ok(())
     }
 
+    /// Sends one raw frame (already serialised, e.g. sealed).
+    pub async fn send_bytes(&mut self, payload: &[u8]) -> Result<(), ControlError> {
+        let bytes = frame::encode_raw(payload, self.max)?;
+        self.send.write_all(&bytes).await?;
+        Ok(())
+    }
+
     /// Ends the stream (the peer reads end-of-stream).
     pub fn finish(&mut self) {
         // Already finished or reset: nothing left to end.
@@ -76,9 +83,15 @@ impl FramedRecv {
 
     /// Receives one message. Cancel-safe: bytes already read stay buffered.
     pub async fn recv<T: DeserializeOwned>(&mut self) -> Result<T, ControlError> {
+        let payload = self.recv_bytes().await?;
+        Ok(frame::decode(&payload)?)
+    }
+
+    /// Receives one raw frame. Cancel-safe.
+    pub async fn recv_bytes(&mut self) -> Result<Vec<u8>, ControlError> {
         loop {
-            if let Some(msg) = self.decoder.next_message()? {
-                return Ok(msg);
+            if let Some(payload) = self.decoder.next_frame()? {
+                return Ok(payload);
             }
             match self.recv.read_chunk(self.max, true).await? {
                 Some(chunk) => self.decoder.push(&chunk.bytes),

@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod client;
 pub mod control;
+pub mod e2e;
 pub mod registry;
 pub mod report;
 pub mod server;
@@ -15,4 +16,4 @@ pub mod throttle;
 pub mod tls;
 pub mod tokens;
 
-pub use server::{Relay, RelayConfig, RelayError, run};
+pub use server::{Direction, ForwardHook, Relay, RelayConfig, RelayError, run};

@@ -42,6 +42,26 @@ pub struct RelayConfig {
     pub throttle_burst: u32,
     /// … and how fast that allowance comes back (one per this).
     pub throttle_drain: Duration,
+    /// Test-only: sees, and may change, every forwarded chunk, to play a
+    /// hostile relay. Nothing in the binary or its flags sets it.
+    pub forward_hook: Option<ForwardHook>,
+}
+
+/// Which way a forwarded chunk travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    HostToViewer,
+    ViewerToHost,
+}
+
+/// See [`RelayConfig::forward_hook`].
+#[derive(Clone)]
+pub struct ForwardHook(pub Arc<dyn Fn(Direction, bytes::Bytes) -> bytes::Bytes + Send + Sync>);
+
+impl std::fmt::Debug for ForwardHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ForwardHook")
+    }
 }
 
 impl RelayConfig {
@@ -56,6 +76,7 @@ impl RelayConfig {
             hello_timeout: Duration::from_secs(10),
             throttle_burst: 5,
             throttle_drain: Duration::from_secs(12),
+            forward_hook: None,
         }
     }
 }
@@ -637,30 +658,49 @@ async fn run_session(
             .map_err(|e| format!("viewer: {e}")),
         Err(e) => Err(format!("host: {e}")),
     };
+    let hook = relay.config.forward_hook.clone();
+    let to_viewer = Leg {
+        counter: h2v.clone(),
+        dir: Direction::HostToViewer,
+        hook: hook.clone(),
+    };
+    let to_host = Leg {
+        counter: v2h.clone(),
+        dir: Direction::ViewerToHost,
+        hook,
+    };
     let mut pumps = JoinSet::new();
     pumps.spawn(forward_bi(
         host.conn.clone(),
         viewer.clone(),
-        h2v.clone(),
-        v2h.clone(),
+        to_viewer.clone(),
+        to_host.clone(),
     ));
     pumps.spawn(forward_bi(
         viewer.clone(),
         host.conn.clone(),
-        v2h.clone(),
-        h2v.clone(),
+        to_host.clone(),
+        to_viewer.clone(),
     ));
-    pumps.spawn(forward_uni(host.conn.clone(), viewer.clone(), h2v.clone()));
-    pumps.spawn(forward_uni(viewer.clone(), host.conn.clone(), v2h.clone()));
+    pumps.spawn(forward_uni(
+        host.conn.clone(),
+        viewer.clone(),
+        to_viewer.clone(),
+    ));
+    pumps.spawn(forward_uni(
+        viewer.clone(),
+        host.conn.clone(),
+        to_host.clone(),
+    ));
     pumps.spawn(forward_datagrams(
         host.conn.clone(),
         viewer.clone(),
-        h2v.clone(),
+        to_viewer,
     ));
     pumps.spawn(forward_datagrams(
         viewer.clone(),
         host.conn.clone(),
-        v2h.clone(),
+        to_host,
     ));
 
     let mut host_ctl_open = true;
@@ -765,13 +805,31 @@ async fn report(
     }
 }
 
+/// One direction of a session: its byte counter, and the test hook.
+#[derive(Debug, Clone)]
+struct Leg {
+    counter: Arc<AtomicU64>,
+    dir: Direction,
+    hook: Option<ForwardHook>,
+}
+
+impl Leg {
+    fn pass(&self, bytes: bytes::Bytes) -> bytes::Bytes {
+        self.counter
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        match &self.hook {
+            Some(hook) => (hook.0)(self.dir, bytes),
+            None => bytes,
+        }
+    }
+}
+
 /// Copies one stream until it ends, mirroring finish, reset and stop.
-async fn pipe(mut from: quinn::RecvStream, mut to: quinn::SendStream, counter: Arc<AtomicU64>) {
+async fn pipe(mut from: quinn::RecvStream, mut to: quinn::SendStream, leg: Leg) {
     loop {
         match from.read_chunk(usize::MAX, true).await {
             Ok(Some(chunk)) => {
-                counter.fetch_add(chunk.bytes.len() as u64, Ordering::Relaxed);
-                if let Err(e) = to.write_chunk(chunk.bytes).await {
+                if let Err(e) = to.write_chunk(leg.pass(chunk.bytes)).await {
                     let code = match e {
                         quinn::WriteError::Stopped(code) => code,
                         _ => quinn::VarInt::from_u32(0),
@@ -797,7 +855,7 @@ async fn pipe(mut from: quinn::RecvStream, mut to: quinn::SendStream, counter: A
     }
 }
 
-async fn forward_bi(from: Connection, to: Connection, fwd: Arc<AtomicU64>, back: Arc<AtomicU64>) {
+async fn forward_bi(from: Connection, to: Connection, fwd: Leg, back: Leg) {
     let mut pipes = JoinSet::new();
     loop {
         let Ok((from_send, from_recv)) = from.accept_bi().await else {
@@ -813,7 +871,7 @@ async fn forward_bi(from: Connection, to: Connection, fwd: Arc<AtomicU64>, back:
     while pipes.join_next().await.is_some() {}
 }
 
-async fn forward_uni(from: Connection, to: Connection, counter: Arc<AtomicU64>) {
+async fn forward_uni(from: Connection, to: Connection, leg: Leg) {
     let mut pipes = JoinSet::new();
     loop {
         let Ok(from_recv) = from.accept_uni().await else {
@@ -822,16 +880,15 @@ async fn forward_uni(from: Connection, to: Connection, counter: Arc<AtomicU64>) 
         let Ok(to_send) = to.open_uni().await else {
             break;
         };
-        pipes.spawn(pipe(from_recv, to_send, counter.clone()));
+        pipes.spawn(pipe(from_recv, to_send, leg.clone()));
         while pipes.try_join_next().is_some() {}
     }
     while pipes.join_next().await.is_some() {}
 }
 
-async fn forward_datagrams(from: Connection, to: Connection, counter: Arc<AtomicU64>) {
+async fn forward_datagrams(from: Connection, to: Connection, leg: Leg) {
     while let Ok(d) = from.read_datagram().await {
-        counter.fetch_add(d.len() as u64, Ordering::Relaxed);
-        match to.send_datagram(d) {
+        match to.send_datagram(leg.pass(d)) {
             Ok(()) => {}
             Err(quinn::SendDatagramError::ConnectionLost(_)) => break,
             // Datagrams are unreliable by contract; one that does not fit

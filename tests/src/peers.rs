@@ -7,11 +7,12 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use lifeline_common::SessionCode;
+use lifeline_common::e2e::Side;
 use lifeline_common::proto::Mode;
 use lifeline_common::screen::{FrameUpdate, Framebuffer, Image};
-use lifeline_common::session::{HostMsg, InputEvent, MAX_SESSION_FRAME, ViewerMsg};
+use lifeline_common::session::{HostMsg, InputEvent, ViewerMsg};
 use lifeline_relay::client::ViewerLink;
-use lifeline_relay::control::{FramedRecv, FramedSend};
+use lifeline_relay::e2e::{SecureError, SecureRecv, SecureSend, handshake};
 
 use crate::{TestRelay, bin};
 
@@ -111,15 +112,41 @@ impl Drop for HostProcess {
 /// A viewer-side test client: joins, decodes frames, sends input.
 pub struct TestViewer {
     pub link: ViewerLink,
-    send: FramedSend,
-    recv: FramedRecv,
+    pub send: SecureSend,
+    pub recv: SecureRecv,
     pub fb: Framebuffer,
     pub mode: Mode,
 }
 
 impl TestViewer {
-    /// Joins `code` and waits for the host's decision.
+    /// Joins `code`, runs the key exchange and waits for the host's decision.
     pub async fn join(relay: &TestRelay, token: &str, code: &SessionCode) -> Self {
+        let (link, result) = Self::try_join(relay, token, code).await;
+        match result {
+            Ok((send, mut recv)) => {
+                let mode = match recv.recv::<HostMsg>().await.unwrap() {
+                    HostMsg::Mode(m) => m,
+                    other => panic!("expected the mode first, got {other:?}"),
+                };
+                Self {
+                    link,
+                    send,
+                    recv,
+                    fb: Framebuffer::new(),
+                    mode,
+                }
+            }
+            Err(e) => panic!("secure handshake failed: {e}"),
+        }
+    }
+
+    /// Joins and runs the key exchange; the handshake's result is returned
+    /// as is, for tests of wrong codes.
+    pub async fn try_join(
+        relay: &TestRelay,
+        token: &str,
+        code: &SessionCode,
+    ) -> (ViewerLink, Result<(SecureSend, SecureRecv), SecureError>) {
         let link = ViewerLink::join(&relay.relay_arg(), Some(&relay.ca), token, code.locator())
             .await
             .unwrap();
@@ -127,19 +154,8 @@ impl TestViewer {
             .await
             .expect("host opened no session stream")
             .unwrap();
-        let send = FramedSend::new(send, MAX_SESSION_FRAME);
-        let mut recv = FramedRecv::new(recv, MAX_SESSION_FRAME);
-        let mode = match recv.recv::<HostMsg>().await.unwrap() {
-            HostMsg::Mode(m) => m,
-            other => panic!("expected the mode first, got {other:?}"),
-        };
-        Self {
-            link,
-            send,
-            recv,
-            fb: Framebuffer::new(),
-            mode,
-        }
+        let result = handshake(Side::Viewer, send, recv, code, &link.session).await;
+        (link, result)
     }
 
     /// The next frame update, applied and acknowledged.

@@ -1,0 +1,326 @@
+//! End-to-end protection between host and viewer, keyed by the code's
+//! secret digits, so the relay in the middle can neither read nor forge.
+//!
+//! 1. Both sides run SPAKE2 (Ed25519 group) with the 6 secret digits as the
+//!    password; the identities bind the protocol, the session id and the
+//!    locator the relay used, so messages from another session or a
+//!    relay-swapped pairing cannot be spliced in.
+//! 2. HKDF-SHA256 over the SPAKE2 key, salted with the transcript, yields one
+//!    AES-256-GCM key per direction.
+//! 3. Each side's first sealed message is a fixed confirmation; a side that
+//!    typed a different code cannot produce it, so a wrong code is detected
+//!    before any pixel or input flows.
+//! 4. Every message is sealed with the next number of a per-direction
+//!    counter as its nonce; the receiver opens with the number it expects,
+//!    so a changed, dropped, replayed or reordered message fails to open.
+//!
+//! Pure: no I/O. The caller moves the bytes.
+
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::hkdf;
+use sha2::{Digest, Sha256};
+use spake2::{Ed25519Group, Identity, Password, Spake2};
+
+use crate::code::SessionCode;
+
+const PROTOCOL: &str = "lifeline/1 e2e";
+/// Plaintext of each side's first sealed message.
+pub const HOST_CONFIRM: &[u8] = b"lifeline/1 host confirms";
+/// See [`HOST_CONFIRM`].
+pub const VIEWER_CONFIRM: &[u8] = b"lifeline/1 viewer confirms";
+
+/// Which end we are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Host,
+    Viewer,
+}
+
+/// What went wrong end to end.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum E2eError {
+    #[error(
+        "the code did not match: the technician's code is wrong. This code is no longer valid; ask for a new one"
+    )]
+    WrongCode,
+    #[error(
+        "a message was changed, dropped, replayed or reordered in transit (tamper detected, message {seq}); the session was ended"
+    )]
+    Tampered { seq: u64 },
+    #[error("malformed key-exchange message from the other side")]
+    BadHandshake,
+    #[error("too many messages in one session")]
+    Exhausted,
+}
+
+/// A key exchange in progress.
+pub struct Handshake {
+    state: Spake2<Ed25519Group>,
+    side: Side,
+    mine: Vec<u8>,
+    context: Vec<u8>,
+}
+
+impl std::fmt::Debug for Handshake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handshake")
+            .field("side", &self.side)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Starts the exchange; send the returned bytes to the other side.
+pub fn start(side: Side, code: &SessionCode, session: &str) -> (Handshake, Vec<u8>) {
+    let context = format!("{PROTOCOL} session={session} locator={}", code.locator()).into_bytes();
+    let id_host = Identity::new(&[context.as_slice(), b" host"].concat());
+    let id_viewer = Identity::new(&[context.as_slice(), b" viewer"].concat());
+    let password = Password::new(code.secret_digits().as_bytes());
+    let (state, mine) = match side {
+        Side::Host => Spake2::<Ed25519Group>::start_a(&password, &id_host, &id_viewer),
+        Side::Viewer => Spake2::<Ed25519Group>::start_b(&password, &id_host, &id_viewer),
+    };
+    (
+        Handshake {
+            state,
+            side,
+            mine: mine.clone(),
+            context,
+        },
+        mine,
+    )
+}
+
+/// The keys of one session, split by direction.
+#[derive(Debug)]
+pub struct Keys {
+    pub sealer: Sealer,
+    pub opener: Opener,
+    /// What our first sealed message must say.
+    pub my_confirm: &'static [u8],
+    /// What the other side's first sealed message must say.
+    pub their_confirm: &'static [u8],
+}
+
+struct Len32;
+impl hkdf::KeyType for Len32 {
+    fn len(&self) -> usize {
+        32
+    }
+}
+
+fn derive(prk: &hkdf::Prk, label: &[u8]) -> Result<LessSafeKey, E2eError> {
+    let info = [label];
+    let okm = prk
+        .expand(&info, Len32)
+        .map_err(|_| E2eError::BadHandshake)?;
+    let mut key = [0u8; 32];
+    okm.fill(&mut key).map_err(|_| E2eError::BadHandshake)?;
+    let unbound = UnboundKey::new(&AES_256_GCM, &key).map_err(|_| E2eError::BadHandshake)?;
+    Ok(LessSafeKey::new(unbound))
+}
+
+impl Handshake {
+    /// Completes the exchange with the other side's message.
+    pub fn finish(self, theirs: &[u8]) -> Result<Keys, E2eError> {
+        let shared = self
+            .state
+            .finish(theirs)
+            .map_err(|_| E2eError::BadHandshake)?;
+        let (host_msg, viewer_msg) = match self.side {
+            Side::Host => (self.mine.as_slice(), theirs),
+            Side::Viewer => (theirs, self.mine.as_slice()),
+        };
+        let mut t = Sha256::new();
+        for part in [self.context.as_slice(), host_msg, viewer_msg] {
+            t.update((part.len() as u64).to_be_bytes());
+            t.update(part);
+        }
+        let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, &t.finalize());
+        let prk = salt.extract(&shared);
+        let h2v = derive(&prk, b"lifeline/1 host to viewer")?;
+        let v2h = derive(&prk, b"lifeline/1 viewer to host")?;
+        Ok(match self.side {
+            Side::Host => Keys {
+                sealer: Sealer { key: h2v, seq: 0 },
+                opener: Opener { key: v2h, seq: 0 },
+                my_confirm: HOST_CONFIRM,
+                their_confirm: VIEWER_CONFIRM,
+            },
+            Side::Viewer => Keys {
+                sealer: Sealer { key: v2h, seq: 0 },
+                opener: Opener { key: h2v, seq: 0 },
+                my_confirm: VIEWER_CONFIRM,
+                their_confirm: HOST_CONFIRM,
+            },
+        })
+    }
+}
+
+fn nonce(seq: u64) -> Nonce {
+    let mut n = [0u8; NONCE_LEN];
+    n[NONCE_LEN - 8..].copy_from_slice(&seq.to_be_bytes());
+    Nonce::assume_unique_for_key(n)
+}
+
+/// Seals our messages, numbering them.
+pub struct Sealer {
+    key: LessSafeKey,
+    seq: u64,
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sealer")
+            .field("seq", &self.seq)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sealer {
+    /// Seals `plaintext` as the next message.
+    pub fn seal(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, E2eError> {
+        let seq = self.seq;
+        self.seq = seq.checked_add(1).ok_or(E2eError::Exhausted)?;
+        let mut buf = Vec::with_capacity(plaintext.len() + AES_256_GCM.tag_len());
+        buf.extend_from_slice(plaintext);
+        self.key
+            .seal_in_place_append_tag(nonce(seq), Aad::empty(), &mut buf)
+            .map_err(|_| E2eError::Exhausted)?;
+        Ok(buf)
+    }
+}
+
+/// Opens the other side's messages, in order, each exactly once.
+pub struct Opener {
+    key: LessSafeKey,
+    seq: u64,
+}
+
+impl std::fmt::Debug for Opener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opener")
+            .field("seq", &self.seq)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Opener {
+    /// Opens the next message. Any failure is final: the caller must end
+    /// the session (the counter does not move on).
+    pub fn open(&mut self, sealed: &[u8]) -> Result<Vec<u8>, E2eError> {
+        let seq = self.seq;
+        let mut buf = sealed.to_vec();
+        let plain_len = self
+            .key
+            .open_in_place(nonce(seq), Aad::empty(), &mut buf)
+            .map_err(|_| E2eError::Tampered { seq })?
+            .len();
+        buf.truncate(plain_len);
+        self.seq = seq.checked_add(1).ok_or(E2eError::Exhausted)?;
+        Ok(buf)
+    }
+
+    /// Opens the other side's confirmation: a failure here means the two
+    /// sides hold different codes.
+    pub fn open_confirm(&mut self, sealed: &[u8], expected: &[u8]) -> Result<(), E2eError> {
+        match self.open(sealed) {
+            Ok(p) if p == expected => Ok(()),
+            _ => Err(E2eError::WrongCode),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::code::Locator;
+
+    fn code(secret: u32) -> SessionCode {
+        SessionCode::new(Locator::new(4242).unwrap(), secret).unwrap()
+    }
+
+    fn pair(host_secret: u32, viewer_secret: u32) -> (Keys, Keys) {
+        let (h, hm) = start(Side::Host, &code(host_secret), "s1");
+        let (v, vm) = start(Side::Viewer, &code(viewer_secret), "s1");
+        (h.finish(&vm).unwrap(), v.finish(&hm).unwrap())
+    }
+
+    #[test]
+    fn same_code_talks_both_ways() {
+        let (mut h, mut v) = pair(123456, 123456);
+        let c = h.sealer.seal(h.my_confirm).unwrap();
+        v.opener.open_confirm(&c, v.their_confirm).unwrap();
+        let c = v.sealer.seal(v.my_confirm).unwrap();
+        h.opener.open_confirm(&c, h.their_confirm).unwrap();
+        for i in 0..5u8 {
+            let s = h.sealer.seal(&[i; 100]).unwrap();
+            assert_ne!(
+                &s[..100],
+                &[i; 100][..],
+                "sealed bytes must not show the plaintext"
+            );
+            assert_eq!(v.opener.open(&s).unwrap(), vec![i; 100]);
+        }
+    }
+
+    #[test]
+    fn a_wrong_digit_fails_confirmation_on_both_sides() {
+        let (mut h, mut v) = pair(123456, 123457);
+        let hc = h.sealer.seal(h.my_confirm).unwrap();
+        let vc = v.sealer.seal(v.my_confirm).unwrap();
+        assert_eq!(
+            v.opener.open_confirm(&hc, v.their_confirm),
+            Err(E2eError::WrongCode)
+        );
+        assert_eq!(
+            h.opener.open_confirm(&vc, h.their_confirm),
+            Err(E2eError::WrongCode)
+        );
+    }
+
+    #[test]
+    fn another_session_cannot_be_spliced_in() {
+        let (h, hm) = start(Side::Host, &code(1), "s1");
+        let (v, vm) = start(Side::Viewer, &code(1), "s2");
+        let (mut h, mut v) = (h.finish(&vm).unwrap(), v.finish(&hm).unwrap());
+        let hc = h.sealer.seal(h.my_confirm).unwrap();
+        assert_eq!(
+            v.opener.open_confirm(&hc, v.their_confirm),
+            Err(E2eError::WrongCode)
+        );
+    }
+
+    #[test]
+    fn changed_replayed_reordered_and_dropped_messages_fail() {
+        let (mut h, mut v) = pair(1, 1);
+        let m0 = h.sealer.seal(b"zero").unwrap();
+        let m1 = h.sealer.seal(b"one").unwrap();
+        let m2 = h.sealer.seal(b"two").unwrap();
+        let mut flipped = m0.clone();
+        flipped[1] ^= 1;
+        assert_eq!(v.opener.open(&flipped), Err(E2eError::Tampered { seq: 0 }));
+        assert_eq!(
+            v.opener.open(&m1),
+            Err(E2eError::Tampered { seq: 0 }),
+            "reordered"
+        );
+        assert_eq!(v.opener.open(&m0).unwrap(), b"zero");
+        assert_eq!(
+            v.opener.open(&m0),
+            Err(E2eError::Tampered { seq: 1 }),
+            "replayed"
+        );
+        assert_eq!(
+            v.opener.open(&m2),
+            Err(E2eError::Tampered { seq: 1 }),
+            "one dropped"
+        );
+        assert_eq!(v.opener.open(&[]), Err(E2eError::Tampered { seq: 1 }));
+    }
+
+    #[test]
+    fn garbage_handshake_is_an_error_not_a_panic() {
+        let (h, _) = start(Side::Host, &code(1), "s");
+        assert_eq!(h.finish(&[1, 2, 3]).unwrap_err(), E2eError::BadHandshake);
+    }
+}

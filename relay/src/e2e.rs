@@ -1,0 +1,95 @@
+//! The end-to-end channel between host and viewer over the streams the
+//! relay forwards: the key exchange of [`lifeline_common::e2e`], then every
+//! message sealed. Used by the host and the viewer alike.
+
+use lifeline_common::SessionCode;
+use lifeline_common::e2e::{self, E2eError, Opener, Sealer, Side};
+use lifeline_common::frame::{self, FrameError};
+use lifeline_common::session::MAX_SESSION_FRAME;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::control::{ControlError, FramedRecv, FramedSend};
+
+/// Why the secure channel failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SecureError {
+    #[error(transparent)]
+    E2e(#[from] E2eError),
+    #[error(transparent)]
+    Stream(#[from] ControlError),
+    #[error("the other side sent a malformed message: {0}")]
+    Frame(#[from] FrameError),
+}
+
+/// Sends sealed messages.
+#[derive(Debug)]
+pub struct SecureSend {
+    framed: FramedSend,
+    sealer: Sealer,
+}
+
+impl SecureSend {
+    /// Seals and sends one message.
+    pub async fn send<T: Serialize>(&mut self, msg: &T) -> Result<(), SecureError> {
+        let sealed = self.sealer.seal(&frame::serialize(msg)?)?;
+        Ok(self.framed.send_bytes(&sealed).await?)
+    }
+
+    /// Ends the stream.
+    pub fn finish(&mut self) {
+        self.framed.finish();
+    }
+}
+
+/// Receives and opens sealed messages.
+#[derive(Debug)]
+pub struct SecureRecv {
+    framed: FramedRecv,
+    opener: Opener,
+}
+
+impl SecureRecv {
+    /// The next message; a message that fails to open is
+    /// [`E2eError::Tampered`] and the session must end. Cancel-safe.
+    pub async fn recv<T: DeserializeOwned>(&mut self) -> Result<T, SecureError> {
+        let sealed = self.framed.recv_bytes().await?;
+        let plain = self.opener.open(&sealed)?;
+        Ok(frame::decode(&plain)?)
+    }
+}
+
+/// Runs the key exchange and confirmation on a fresh session stream. The
+/// host opens the stream; the viewer accepts it. Nothing else flows until
+/// both sides proved they hold the same code.
+pub async fn handshake(
+    side: Side,
+    send: quinn::SendStream,
+    recv: quinn::RecvStream,
+    code: &SessionCode,
+    session: &str,
+) -> Result<(SecureSend, SecureRecv), SecureError> {
+    let mut framed_send = FramedSend::new(send, MAX_SESSION_FRAME);
+    let mut framed_recv = FramedRecv::new(recv, MAX_SESSION_FRAME);
+    let (hs, mine) = e2e::start(side, code, session);
+    framed_send.send_bytes(&mine).await?;
+    let theirs = framed_recv.recv_bytes().await?;
+    let keys = hs.finish(&theirs)?;
+    let mut sealer = keys.sealer;
+    let mut opener = keys.opener;
+    framed_send
+        .send_bytes(&sealer.seal(keys.my_confirm)?)
+        .await?;
+    let confirm = framed_recv.recv_bytes().await?;
+    opener.open_confirm(&confirm, keys.their_confirm)?;
+    Ok((
+        SecureSend {
+            framed: framed_send,
+            sealer,
+        },
+        SecureRecv {
+            framed: framed_recv,
+            opener,
+        },
+    ))
+}
