@@ -14,6 +14,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use lifeline_common::screen::{Encoder, FrameUpdate, Image};
+
 use lifeline_host::platform::{Grab, ScreenSource};
 use lifeline_host::x11::ScrapScreen;
 use lifeline_tests::x::{Xvfb, pattern_image};
@@ -26,6 +27,7 @@ struct Row {
     updates: usize,
     capture_ms: f64,
     encode_ms: f64,
+    seal_ms: f64,
     bytes: Vec<usize>,
 }
 
@@ -34,13 +36,15 @@ impl Row {
         let n = self.bytes.len().max(1) as f64;
         let mean = self.bytes.iter().sum::<usize>() as f64 / n;
         let max = self.bytes.iter().max().copied().unwrap_or(0);
-        let per_update = self.capture_ms + self.encode_ms;
+        let per_update = self.capture_ms + self.encode_ms + self.seal_ms;
+        let share = if per_update > 0.0 { self.seal_ms / per_update * 100.0 } else { 0.0 };
         println!(
-            "| {} | {} | {:.2} | {:.2} | {:.0} | {} | {:.0} |",
+            "| {} | {} | {:.2} | {:.2} | {:.3} ({share:.1}%) | {:.0} | {} | {:.0} |",
             self.name,
             self.updates,
             self.capture_ms,
             self.encode_ms,
+            self.seal_ms,
             mean,
             max,
             1000.0 / per_update

@@ -2,7 +2,6 @@
 //! X client (x11rb) to draw known pixels, read the screen back and ask where
 //! the pointer is.
 
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -30,52 +29,52 @@ pub struct Shown {
 }
 
 impl Xvfb {
-    /// Starts Xvfb at `width`×`height`×24 on the first free display ≥ 50.
+    /// Starts Xvfb at `width`×`height`×24 on a free display. Xvfb picks
+    /// the number itself (`-displayfd`), so parallel tests never race for one.
+    // Only the panicking paths leave the child unreaped; the test is over then.
+    #[allow(clippy::zombie_processes)]
     pub fn start(width: u32, height: u32) -> Self {
-        for n in 50..400 {
-            if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-                || Path::new(&format!("/tmp/.X{n}-lock")).exists()
-            {
-                continue;
+        let mut child = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                &format!("{width}x{height}x24"),
+                "-nolisten",
+                "tcp",
+                "-noreset",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb not found: run scripts/install-deps");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
+        let n: u32 = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("Xvfb did not report its display: {line:?}"));
+        let display = format!(":{n}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok((conn, screen)) = x11rb::connect(Some(&display)) {
+                let root = conn.setup().roots[screen].root;
+                let depth = conn.setup().roots[screen].root_depth;
+                return Self {
+                    child: Some(child),
+                    display,
+                    width,
+                    height,
+                    conn,
+                    root,
+                    depth,
+                };
             }
-            let display = format!(":{n}");
-            let mut child = Command::new("Xvfb")
-                .args([
-                    &display,
-                    "-screen",
-                    "0",
-                    &format!("{width}x{height}x24"),
-                    "-nolisten",
-                    "tcp",
-                    "-noreset",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("Xvfb not found: run scripts/install-deps");
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break; // lost a race for this number; try the next
-                }
-                if let Ok((conn, screen)) = x11rb::connect(Some(&display)) {
-                    let root = conn.setup().roots[screen].root;
-                    let depth = conn.setup().roots[screen].root_depth;
-                    return Self {
-                        child: Some(child),
-                        display,
-                        width,
-                        height,
-                        conn,
-                        root,
-                        depth,
-                    };
-                }
-                assert!(Instant::now() < deadline, "Xvfb {display} did not start");
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            assert!(Instant::now() < deadline, "Xvfb {display} did not start");
+            std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("no free X display number");
     }
 
     /// Connects to an X server someone else started (not killed on drop).

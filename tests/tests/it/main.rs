@@ -3,5 +3,6 @@
 //! binaries, and (for host and viewer) a real X server.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod e2e;
 mod host;
 mod relay;

@@ -1,0 +1,273 @@
+//! End-to-end encryption against a hostile relay (the relay's test-only
+//! forwarding hook): it sees no pixels or keystrokes, and cannot change,
+//! replay or splice messages, or guess a code.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use lifeline_common::SessionCode;
+use lifeline_common::audit::AuditEvent;
+use lifeline_common::e2e::E2eError;
+use lifeline_common::proto::JoinRefusal;
+use lifeline_common::screen::Encoder;
+use lifeline_common::session::{HostMsg, InputEvent, Key, MAX_SESSION_FRAME};
+use lifeline_relay::client::{ClientError, ViewerLink};
+use lifeline_relay::e2e::SecureError;
+use lifeline_relay::{Direction, ForwardHook};
+use lifeline_tests::TestRelay;
+use lifeline_tests::peers::{HostProcess, TestViewer};
+use lifeline_tests::x::{Xvfb, pattern_image};
+
+async fn poll<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Everything the relay forwarded, each direction.
+#[derive(Default)]
+struct Tap {
+    to_viewer: Mutex<Vec<u8>>,
+    to_host: Mutex<Vec<u8>>,
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_sees_neither_pixels_nor_keystrokes() {
+    let x = Xvfb::start(640, 480);
+    let pattern = pattern_image(300, 200, 7);
+    let _shown = x.show(37, 21, &pattern);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("typed.txt");
+    let cmd = format!("cat > '{}'", file.display());
+    let _xterm = x.spawn(
+        "xterm",
+        &["-geometry", "40x5+320+300", "-e", "sh", "-c", &cmd],
+    );
+    poll("xterm", || file.exists().then_some(())).await;
+
+    let tap = Arc::new(Tap::default());
+    let t = tap.clone();
+    let relay = TestRelay::start_with(move |c| {
+        c.forward_hook = Some(ForwardHook(Arc::new(move |dir, bytes: Bytes| {
+            let sink = match dir {
+                Direction::HostToViewer => &t.to_viewer,
+                Direction::ViewerToHost => &t.to_host,
+            };
+            sink.lock().unwrap().extend_from_slice(&bytes);
+            bytes
+        })));
+    })
+    .await;
+    let token = relay.add_technician("bob");
+    let host = HostProcess::start(&relay, &x.display, &["--allow", "control"]);
+    let mut viewer = TestViewer::join(&relay, &token, &host.code()).await;
+    let screen = x.screenshot();
+    viewer.until_equal(&screen).await;
+    viewer.input(InputEvent::Move { x: 400, y: 320 }).await;
+    poll("pointer", || (x.pointer() == (400, 320)).then_some(())).await;
+    let secret_text = "TOPSECRET-password-42";
+    viewer.input(InputEvent::Text(secret_text.into())).await;
+    viewer
+        .input(InputEvent::Key {
+            key: Key::Return,
+            down: true,
+        })
+        .await;
+    viewer
+        .input(InputEvent::Key {
+            key: Key::Return,
+            down: false,
+        })
+        .await;
+    let typed = poll("typing", || {
+        std::fs::read_to_string(&file)
+            .ok()
+            .filter(|s| s.ends_with('\n'))
+    })
+    .await;
+    assert_eq!(
+        typed,
+        format!("{secret_text}\n"),
+        "the keystrokes did arrive"
+    );
+
+    // 24 bytes of the noise half of the pattern, as they would travel in a
+    // raw tile. Without encryption they would be on the wire: check that on
+    // the plaintext encoding of the same screen first.
+    let row = 5;
+    let needle: Vec<u8> = (30..38)
+        .flat_map(|c| {
+            let p = pattern.pixels[row * 300 + c];
+            [(p >> 16) as u8, (p >> 8) as u8, p as u8]
+        })
+        .collect();
+    let plaintext = lifeline_common::frame::encode(
+        &HostMsg::Frame(Encoder::new().encode(&screen).unwrap()),
+        MAX_SESSION_FRAME,
+    )
+    .unwrap();
+    assert!(
+        contains(&plaintext, &needle),
+        "the probe must be visible in unencrypted frames"
+    );
+
+    let to_viewer = tap.to_viewer.lock().unwrap().clone();
+    let to_host = tap.to_host.lock().unwrap().clone();
+    assert!(
+        to_viewer.len() > 50_000,
+        "frames were forwarded ({} bytes)",
+        to_viewer.len()
+    );
+    assert!(
+        !contains(&to_viewer, &needle),
+        "screen pixels visible to the relay"
+    );
+    assert!(
+        !contains(&to_host, secret_text.as_bytes()),
+        "typed text visible to the relay"
+    );
+    assert!(!contains(&to_host, b"TOPSECRET"));
+}
+
+/// A relay that, once armed, meddles with the next viewer→host chunk.
+fn meddling(armed: Arc<AtomicBool>, how: fn(&Mutex<Option<Bytes>>, Bytes) -> Bytes) -> ForwardHook {
+    let memory = Arc::new(Mutex::new(None::<Bytes>));
+    ForwardHook(Arc::new(move |dir, bytes: Bytes| {
+        if dir == Direction::ViewerToHost && armed.load(Ordering::SeqCst) {
+            how(&memory, bytes)
+        } else {
+            bytes
+        }
+    }))
+}
+
+async fn expect_tamper_end(host: &HostProcess, viewer: &TestViewer) {
+    let ended = host.wait_event("ended");
+    let reason = ended["reason"].as_str().unwrap();
+    assert!(reason.contains("tamper detected"), "{reason}");
+    let why = ClientError::from_connection(&viewer.link.conn.closed().await).to_string();
+    assert!(why.contains("tamper detected"), "viewer heard: {why}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flipped_byte_ends_the_session_and_no_input_lands() {
+    let x = Xvfb::start(640, 480);
+    let armed = Arc::new(AtomicBool::new(false));
+    let a = armed.clone();
+    let relay = TestRelay::start_with(move |c| {
+        c.forward_hook = Some(meddling(a, |_, bytes| {
+            let mut v = bytes.to_vec();
+            if let Some(last) = v.last_mut() {
+                *last ^= 0x01;
+            }
+            Bytes::from(v)
+        }))
+    })
+    .await;
+    let token = relay.add_technician("bob");
+    let host = HostProcess::start(&relay, &x.display, &["--allow", "control"]);
+    let mut viewer = TestViewer::join(&relay, &token, &host.code()).await;
+    viewer.next_frame().await;
+    let before = x.pointer();
+    armed.store(true, Ordering::SeqCst);
+    viewer.input(InputEvent::Move { x: 222, y: 111 }).await;
+    expect_tamper_end(&host, &viewer).await;
+    assert_eq!(x.pointer(), before, "tampered input must not be applied");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_input_is_refused() {
+    let x = Xvfb::start(640, 480);
+    let armed = Arc::new(AtomicBool::new(false));
+    let a = armed.clone();
+    static SEEN: AtomicUsize = AtomicUsize::new(0);
+    let relay = TestRelay::start_with(move |c| {
+        c.forward_hook = Some(meddling(a, |memory, bytes| {
+            let mut m = memory.lock().unwrap();
+            match SEEN.fetch_add(1, Ordering::SeqCst) {
+                // Record the first message, pass it on.
+                0 => {
+                    *m = Some(bytes.clone());
+                    bytes
+                }
+                // Then send it again in place of the next.
+                _ => m.clone().unwrap_or(bytes),
+            }
+        }))
+    })
+    .await;
+    let token = relay.add_technician("bob");
+    let host = HostProcess::start(&relay, &x.display, &["--allow", "control"]);
+    let mut viewer = TestViewer::join(&relay, &token, &host.code()).await;
+    viewer.next_frame().await;
+    // Let the acknowledgement of that frame pass before the relay turns.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // From here the test reads no frames, so it sends no acks: only the
+    // input below flows viewer→host.
+    armed.store(true, Ordering::SeqCst);
+    viewer.input(InputEvent::Move { x: 200, y: 100 }).await;
+    poll("the first move", || {
+        (x.pointer() == (200, 100)).then_some(())
+    })
+    .await;
+    viewer.input(InputEvent::Move { x: 300, y: 150 }).await;
+    expect_tamper_end(&host, &viewer).await;
+    assert_eq!(
+        x.pointer(),
+        (200, 100),
+        "neither the replay nor the message it replaced was applied"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_secret_fails_on_both_sides_and_burns_the_code() {
+    let x = Xvfb::start(320, 240);
+    let relay = TestRelay::start().await;
+    let token = relay.add_technician("bob");
+    let host = HostProcess::start(&relay, &x.display, &["--allow", "control"]);
+    let code = host.code();
+    let secret: u32 = code.secret_digits().parse().unwrap();
+    let wrong = SessionCode::new(code.locator(), (secret + 1) % 1_000_000).unwrap();
+    let (link, result) = TestViewer::try_join(&relay, &token, &wrong).await;
+    match result {
+        Err(SecureError::E2e(E2eError::WrongCode)) => {}
+        Err(other) => panic!("expected a wrong-code error, got {other}"),
+        Ok(_) => panic!("a wrong secret completed the key exchange"),
+    }
+    assert!(E2eError::WrongCode.to_string().contains("code is wrong"));
+    let said = host.wait_event("wrong_code");
+    assert_eq!(said["reason"], "the technician entered a wrong code");
+    let fresh: SessionCode = host.wait_event("code")["code"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_ne!(fresh.locator(), code.locator());
+    drop(link);
+
+    // The right code no longer works: one guess per code.
+    let again = ViewerLink::join(&relay.relay_arg(), Some(&relay.ca), &token, code.locator()).await;
+    assert!(
+        matches!(again, Err(ClientError::Refused(JoinRefusal::UsedCode))),
+        "{again:?}"
+    );
+    relay
+        .wait_record("wrong secret report", |e| {
+            matches!(e, AuditEvent::PeerReport { from, report, .. } if from == "host" && report.contains("wrong secret"))
+        })
+        .await;
+    // And the fresh code works with the right digits.
+    let viewer = TestViewer::join(&relay, &token, &fresh).await;
+    assert!(!viewer.link.host_name.is_empty());
+}
