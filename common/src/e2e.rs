@@ -24,6 +24,8 @@ use spake2::{Ed25519Group, Identity, Password, Spake2};
 use crate::code::SessionCode;
 
 const PROTOCOL: &str = "lifeline/1 e2e";
+/// Bytes a seal adds to a message.
+pub const TAG_LEN: usize = 16;
 /// Plaintext of each side's first sealed message.
 pub const HOST_CONFIRM: &[u8] = b"lifeline/1 host confirms";
 /// See [`HOST_CONFIRM`].
@@ -179,14 +181,20 @@ impl std::fmt::Debug for Sealer {
 impl Sealer {
     /// Seals `plaintext` as the next message.
     pub fn seal(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, E2eError> {
+        let mut buf = Vec::with_capacity(plaintext.len() + TAG_LEN);
+        buf.extend_from_slice(plaintext);
+        self.seal_in_place(&mut buf)?;
+        Ok(buf)
+    }
+
+    /// Seals the plaintext in `buf` as the next message, in place (the tag
+    /// is appended; leave [`TAG_LEN`] spare capacity to avoid a copy).
+    pub fn seal_in_place(&mut self, buf: &mut Vec<u8>) -> Result<(), E2eError> {
         let seq = self.seq;
         self.seq = seq.checked_add(1).ok_or(E2eError::Exhausted)?;
-        let mut buf = Vec::with_capacity(plaintext.len() + AES_256_GCM.tag_len());
-        buf.extend_from_slice(plaintext);
         self.key
-            .seal_in_place_append_tag(nonce(seq), Aad::empty(), &mut buf)
-            .map_err(|_| E2eError::Exhausted)?;
-        Ok(buf)
+            .seal_in_place_append_tag(nonce(seq), Aad::empty(), buf)
+            .map_err(|_| E2eError::Exhausted)
     }
 }
 
@@ -208,8 +216,12 @@ impl Opener {
     /// Opens the next message. Any failure is final: the caller must end
     /// the session (the counter does not move on).
     pub fn open(&mut self, sealed: &[u8]) -> Result<Vec<u8>, E2eError> {
+        self.open_owned(sealed.to_vec())
+    }
+
+    /// [`Opener::open`] on a buffer we own, without copying it.
+    pub fn open_owned(&mut self, mut buf: Vec<u8>) -> Result<Vec<u8>, E2eError> {
         let seq = self.seq;
-        let mut buf = sealed.to_vec();
         let plain_len = self
             .key
             .open_in_place(nonce(seq), Aad::empty(), &mut buf)

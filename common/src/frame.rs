@@ -41,9 +41,13 @@ pub fn encode<T: Serialize>(msg: &T, max: usize) -> Result<Vec<u8>, FrameError> 
     Ok(out)
 }
 
-/// Serialises `msg` without a length prefix (for sealing before framing).
-pub fn serialize<T: Serialize>(msg: &T) -> Result<Vec<u8>, FrameError> {
-    postcard::to_allocvec(msg).map_err(|e| FrameError::Malformed(e.to_string()))
+/// Serialises `msg` without a length prefix (for sealing before framing),
+/// into a buffer sized exactly once with `spare` bytes of room left for a
+/// seal's tag, so multi-megabyte frames are never copied while growing.
+pub fn serialize<T: Serialize>(msg: &T, spare: usize) -> Result<Vec<u8>, FrameError> {
+    let err = |e: postcard::Error| FrameError::Malformed(e.to_string());
+    let size = postcard::experimental::serialized_size(msg).map_err(err)?;
+    postcard::to_extend(msg, Vec::with_capacity(size + spare)).map_err(err)
 }
 
 /// Prefixes raw `payload` with its length, refusing anything over `max`.

@@ -51,8 +51,16 @@ impl FramedSend {
 
     /// Sends one raw frame (already serialised, e.g. sealed).
     pub async fn send_bytes(&mut self, payload: &[u8]) -> Result<(), ControlError> {
-        let bytes = frame::encode_raw(payload, self.max)?;
-        self.send.write_all(&bytes).await?;
+        // Header and payload written apart: no copy of a large payload.
+        let len = u32::try_from(payload.len())
+            .ok()
+            .filter(|l| (*l as usize) <= self.max)
+            .ok_or(FrameError::TooLargeToEncode {
+                len: payload.len(),
+                max: self.max,
+            })?;
+        self.send.write_all(&len.to_be_bytes()).await?;
+        self.send.write_all(payload).await?;
         Ok(())
     }
 

@@ -32,8 +32,9 @@ pub struct SecureSend {
 impl SecureSend {
     /// Seals and sends one message.
     pub async fn send<T: Serialize>(&mut self, msg: &T) -> Result<(), SecureError> {
-        let sealed = self.sealer.seal(&frame::serialize(msg)?)?;
-        Ok(self.framed.send_bytes(&sealed).await?)
+        let mut buf = frame::serialize(msg, e2e::TAG_LEN)?;
+        self.sealer.seal_in_place(&mut buf)?;
+        Ok(self.framed.send_bytes(&buf).await?)
     }
 
     /// Ends the stream.
@@ -54,7 +55,7 @@ impl SecureRecv {
     /// [`E2eError::Tampered`] and the session must end. Cancel-safe.
     pub async fn recv<T: DeserializeOwned>(&mut self) -> Result<T, SecureError> {
         let sealed = self.framed.recv_bytes().await?;
-        let plain = self.opener.open(&sealed)?;
+        let plain = self.opener.open_owned(sealed)?;
         Ok(frame::decode(&plain)?)
     }
 }

@@ -110,9 +110,10 @@ fn workload(
             Some(u) => {
                 let t0 = Instant::now();
                 let msg = lifeline_common::session::HostMsg::Frame(u);
-                let plain = lifeline_common::frame::serialize(&msg).unwrap();
+                let mut sealed =
+                    lifeline_common::frame::serialize(&msg, lifeline_common::e2e::TAG_LEN).unwrap();
                 let t1 = Instant::now();
-                let sealed = sealer.seal(&plain).unwrap();
+                sealer.seal_in_place(&mut sealed).unwrap();
                 let t2 = Instant::now();
                 (
                     (t1 - t0).as_secs_f64() * 1e3,
