@@ -6,3 +6,4 @@
 mod e2e;
 mod host;
 mod relay;
+mod viewer;

@@ -1,0 +1,157 @@
+//! The viewer binary, headless: a scripted session against a real host on
+//! Xvfb through a real relay, and its error lines.
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use lifeline_common::screen::Image;
+use lifeline_tests::peers::HostProcess;
+use lifeline_tests::x::{Xvfb, pattern_image};
+use lifeline_tests::{TestRelay, bin};
+
+fn load_png(path: &std::path::Path) -> Image {
+    let img = image::open(path).unwrap().to_rgb8();
+    let pixels = img
+        .pixels()
+        .map(|p| u32::from(p[0]) << 16 | u32::from(p[1]) << 8 | u32::from(p[2]))
+        .collect();
+    Image {
+        width: img.width(),
+        height: img.height(),
+        pixels,
+    }
+}
+
+async fn viewer(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        Command::new(bin("lifeline-viewer"))
+            .args(args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+fn args(relay: &TestRelay, token: &str, code: &str, script: &std::path::Path) -> Vec<String> {
+    vec![
+        "--relay".into(),
+        relay.relay_arg(),
+        "--ca".into(),
+        relay.ca.display().to_string(),
+        "--token".into(),
+        token.into(),
+        "--code".into(),
+        code.into(),
+        "--headless".into(),
+        "--script".into(),
+        script.display().to_string(),
+        "--json".into(),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_headless_session_sees_the_screen_and_types_into_it() {
+    let x = Xvfb::start(800, 600);
+    let _pattern = x.show(400, 300, &pattern_image(200, 150, 3));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("typed.txt");
+    let cmd = format!("cat > '{}'", file.display());
+    let _xterm = x.spawn("xterm", &["-geometry", "40x8+0+0", "-e", "sh", "-c", &cmd]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !file.exists() {
+        assert!(Instant::now() < deadline, "xterm did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let relay = TestRelay::start().await;
+    let token = relay.add_technician("bob");
+    let host = HostProcess::start(&relay, &x.display, &["--allow", "control"]);
+    let code = host.code().to_string();
+    let shot = dir.path().join("screen.png");
+    let script = dir.path().join("script.txt");
+    std::fs::write(
+        &script,
+        format!(
+            "# a whole scripted session\nwait-frame\nscreenshot {}\nmove 60 40\nclick\ntype Hello, World! @#$\nkey Return\nsleep 300\nquit\n",
+            shot.display()
+        ),
+    )
+    .unwrap();
+    let expected = x.screenshot();
+    let out = viewer(args(&relay, &token, &code, &script)).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "viewer failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let joined = events
+        .iter()
+        .find(|e| e["event"] == "joined")
+        .expect("joined event");
+    assert_eq!(joined["mode"], "control");
+    assert!(events.iter().any(|e| e["event"] == "screenshot"));
+    assert_eq!(events.last().unwrap()["event"], "ended");
+
+    assert_eq!(
+        load_png(&shot),
+        expected,
+        "the screenshot equals the host's screen"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "Hello, World! @#$\n"
+    );
+    let ended = host.wait_event("ended");
+    assert_eq!(ended["reason"], "disconnected by the technician");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewer_errors_are_one_clear_line() {
+    let relay = TestRelay::start().await;
+    let token = relay.add_technician("bob");
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("s.txt");
+
+    std::fs::write(&script, "wait-frame\nfly away\n").unwrap();
+    let out = viewer(args(&relay, &token, "123-456-789-012", &script)).await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("script line 2: unknown command \"fly\""),
+        "{err}"
+    );
+
+    std::fs::write(&script, "quit\n").unwrap();
+    // A mistyped digit is caught before anything is sent.
+    let out = viewer(args(&relay, &token, "123-456-789-013", &script)).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("typo"), "{err}");
+    let mut good = String::from("12345678901");
+    good.push(
+        (0..10u8)
+            .map(|d| format!("{good}{d}"))
+            .find(|c| c.parse::<lifeline_common::SessionCode>().is_ok())
+            .unwrap()
+            .chars()
+            .last()
+            .unwrap(),
+    );
+    let out = viewer(args(&relay, &token, &good, &script)).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("no host is waiting with this code"),
+        "{err}"
+    );
+    let out = viewer(args(&relay, "llt_wrong", &good, &script)).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("does not know this technician token"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+}

@@ -1,0 +1,7 @@
+//! The technician's side of Lifeline: one client library ([`session`]) that
+//! joins a code, runs the end-to-end key exchange, keeps a decoded copy of
+//! the remote screen and sends input; the window and the headless scripted
+//! mode ([`script`]) are both thin layers over it.
+
+pub mod script;
+pub mod session;

@@ -1,0 +1,147 @@
+//! `lifeline-viewer`: the technician's side.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use lifeline_common::SessionCode;
+use lifeline_viewer::script::{self, Done};
+use lifeline_viewer::session::{Status, Viewer};
+use serde_json::json;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "lifeline-viewer",
+    version,
+    about = "See and control a Lifeline host, by the code its user reads to you."
+)]
+struct Cli {
+    /// The relay, HOST:PORT.
+    #[arg(long)]
+    relay: String,
+    /// The relay's CA certificate (ca.pem), if it runs its own.
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// Your technician token (from `lifeline-relay technician add`).
+    #[arg(long, env = "LIFELINE_TOKEN", hide_env_values = true)]
+    token: String,
+    /// The 12-digit code the user reads out (dashes and spaces allowed).
+    #[arg(long)]
+    code: Option<String>,
+    /// Run without a window, following --script.
+    #[arg(long, requires = "script")]
+    headless: bool,
+    /// Commands to run, one a line: wait-frame, screenshot PATH.png, move X Y,
+    /// click [left|right|middle], type TEXT, key NAME, sleep MS, quit.
+    #[arg(long)]
+    script: Option<PathBuf>,
+    /// Print one JSON object a line.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LIFELINE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let json = cli.json;
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start")
+        .and_then(|rt| rt.block_on(run(cli)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if json {
+                println!("{}", json!({"event": "error", "reason": format!("{e:#}")}));
+            }
+            eprintln!("lifeline-viewer: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    if !cli.headless {
+        bail!("the viewer window is not in this build yet; use --headless --script FILE");
+    }
+    let Some(script_path) = &cli.script else {
+        bail!("--headless needs --script FILE")
+    };
+    let text = std::fs::read_to_string(script_path)
+        .with_context(|| format!("cannot read the script {}", script_path.display()))?;
+    let commands = script::parse(&text)?;
+    let Some(code) = &cli.code else {
+        bail!("--headless needs --code CODE (the 12 digits the user reads out)")
+    };
+    let code: SessionCode = code.parse().context("that code is not right")?;
+    let json = cli.json;
+    let say = move |value: serde_json::Value, human: String| {
+        if json {
+            println!("{value}");
+        } else {
+            eprintln!("{human}");
+        }
+    };
+    let viewer = Viewer::connect(
+        &cli.relay,
+        cli.ca.as_deref(),
+        &cli.token,
+        &code,
+        |s| match s {
+            Status::Connecting => say(json!({"event": "connecting"}), "Connecting…".into()),
+            Status::WaitingForUser => say(
+                json!({"event": "waiting"}),
+                "Code accepted; waiting for the user to allow…".into(),
+            ),
+            Status::Sharing(_) | Status::Ended(_) => {}
+        },
+    )
+    .await?;
+    say(
+        json!({"event": "joined", "session": viewer.link_session, "host": viewer.host_name, "user": viewer.os_user, "mode": viewer.mode.as_str()}),
+        format!(
+            "Connected to {} ({}): {}",
+            viewer.host_name,
+            viewer.os_user,
+            match viewer.mode {
+                lifeline_common::proto::Mode::View => "view only",
+                lifeline_common::proto::Mode::Control => "control",
+            }
+        ),
+    );
+    for (line, cmd) in &commands {
+        match script::run(&viewer, cmd).await {
+            Ok(Done::Nothing) => {}
+            Ok(Done::Saved(path)) => say(
+                json!({"event": "screenshot", "path": path}),
+                format!("Saved {}", path.display()),
+            ),
+            Ok(Done::Quit) => break,
+            Err(e) => {
+                let reason = viewer.ended();
+                if let Some(r) = &reason {
+                    say(
+                        json!({"event": "ended", "reason": r}),
+                        format!("Session ended: {r}"),
+                    );
+                }
+                viewer.disconnect("the technician's script failed").await;
+                return Err(anyhow::anyhow!("line {line}: {e}"));
+            }
+        }
+    }
+    viewer.disconnect("disconnected by the technician").await;
+    say(
+        json!({"event": "ended", "reason": "disconnected by the technician"}),
+        "Disconnected.".into(),
+    );
+    Ok(())
+}

@@ -1,0 +1,205 @@
+//! Headless scripts: one command a line, run in order.
+//!
+//! `wait-frame`, `screenshot PATH.png`, `move X Y`, `click [left|right|middle]`,
+//! `type TEXT`, `key NAME` (e.g. `Return`, `ctrl+c`, `shift+Tab`),
+//! `sleep MS`, `quit`. Blank lines and lines starting with `#` are skipped.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lifeline_common::session::{InputEvent, Key, MouseButton};
+
+use crate::session::{Viewer, ViewerError};
+
+/// One script command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    WaitFrame,
+    Screenshot(PathBuf),
+    Move(u32, u32),
+    Click(MouseButton),
+    Type(String),
+    Key(Vec<Key>),
+    Sleep(u64),
+    Quit,
+}
+
+/// A line that is not a command, with its number.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("script line {line}: {why}")]
+pub struct ScriptError {
+    pub line: usize,
+    pub why: String,
+}
+
+/// Parses a whole script; the first bad line is an error.
+pub fn parse(text: &str) -> Result<Vec<(usize, Command)>, ScriptError> {
+    let mut out = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim_start();
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let bad = |why: String| ScriptError { line: i + 1, why };
+        let (word, rest) = line.split_once(' ').unwrap_or((line.trim_end(), ""));
+        let args = rest.trim();
+        let cmd = match word {
+            "wait-frame" => Command::WaitFrame,
+            "screenshot" if !args.is_empty() => Command::Screenshot(PathBuf::from(args)),
+            "screenshot" => {
+                return Err(bad(
+                    "screenshot needs a file name, e.g. screenshot out.png".into()
+                ));
+            }
+            "move" => {
+                let nums: Vec<&str> = args.split_whitespace().collect();
+                let parse = |s: &str| {
+                    s.parse::<u32>()
+                        .map_err(|_| bad(format!("move takes two whole numbers X Y, got {args:?}")))
+                };
+                match nums.as_slice() {
+                    [x, y] => Command::Move(parse(x)?, parse(y)?),
+                    _ => {
+                        return Err(bad(format!(
+                            "move takes two whole numbers X Y, got {args:?}"
+                        )));
+                    }
+                }
+            }
+            "click" => Command::Click(match args {
+                "" | "left" => MouseButton::Left,
+                "right" => MouseButton::Right,
+                "middle" => MouseButton::Middle,
+                other => {
+                    return Err(bad(format!(
+                        "click takes left, right or middle, not {other:?}"
+                    )));
+                }
+            }),
+            // The text is the rest of the line as written (spaces kept).
+            "type" => Command::Type(rest.to_owned()),
+            "key" => Command::Key(Key::parse_chord(args).map_err(|e| bad(e.to_string()))?),
+            "sleep" => Command::Sleep(
+                args.parse()
+                    .map_err(|_| bad(format!("sleep takes milliseconds, got {args:?}")))?,
+            ),
+            "quit" => Command::Quit,
+            other => {
+                return Err(bad(format!(
+                    "unknown command {other:?}; use wait-frame, screenshot, move, click, type, key, sleep or quit"
+                )));
+            }
+        };
+        out.push((i + 1, cmd));
+    }
+    Ok(out)
+}
+
+/// What running a command did, for `--json`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Done {
+    Nothing,
+    Saved(PathBuf),
+    Quit,
+}
+
+/// Runs one command against a connected viewer.
+pub async fn run(viewer: &Viewer, cmd: &Command) -> Result<Done, ViewerError> {
+    let press = |key: Key, down: bool| InputEvent::Key { key, down };
+    match cmd {
+        Command::WaitFrame => {
+            viewer
+                .settle(Duration::from_millis(250), Duration::from_secs(20))
+                .await?
+        }
+        Command::Screenshot(path) => {
+            viewer.screenshot(path)?;
+            return Ok(Done::Saved(path.clone()));
+        }
+        Command::Move(x, y) => viewer.input(InputEvent::Move { x: *x, y: *y }).await?,
+        Command::Click(button) => {
+            viewer
+                .input(InputEvent::Button {
+                    button: *button,
+                    down: true,
+                })
+                .await?;
+            viewer
+                .input(InputEvent::Button {
+                    button: *button,
+                    down: false,
+                })
+                .await?;
+        }
+        Command::Type(text) => viewer.input(InputEvent::Text(text.clone())).await?,
+        Command::Key(keys) => {
+            for k in keys {
+                viewer.input(press(*k, true)).await?;
+            }
+            for k in keys.iter().rev() {
+                viewer.input(press(*k, false)).await?;
+            }
+        }
+        Command::Sleep(ms) => {
+            let mut frames = viewer.frames();
+            let sleep = tokio::time::sleep(Duration::from_millis(*ms));
+            tokio::pin!(sleep);
+            loop {
+                tokio::select! {
+                    () = &mut sleep => break,
+                    changed = frames.changed() => if changed.is_err() || viewer.ended().is_some() {
+                        return Err(ViewerError::Ended(viewer.ended().unwrap_or_else(|| "connection closed".into())));
+                    },
+                }
+            }
+        }
+        Command::Quit => return Ok(Done::Quit),
+    }
+    if let Some(reason) = viewer.ended() {
+        return Err(ViewerError::Ended(reason));
+    }
+    Ok(Done::Nothing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_parses() {
+        let script = "# demo\nwait-frame\nscreenshot /tmp/a b.png\nmove 10 20\nclick\nclick right\n\ntype Hello, World! @#$\nkey ctrl+c\nkey Return\nsleep 50\nquit\n";
+        let cmds: Vec<Command> = parse(script).unwrap().into_iter().map(|(_, c)| c).collect();
+        assert_eq!(
+            cmds,
+            [
+                Command::WaitFrame,
+                Command::Screenshot("/tmp/a b.png".into()),
+                Command::Move(10, 20),
+                Command::Click(MouseButton::Left),
+                Command::Click(MouseButton::Right),
+                Command::Type("Hello, World! @#$".into()),
+                Command::Key(vec![Key::Control, Key::Char('c')]),
+                Command::Key(vec![Key::Return]),
+                Command::Sleep(50),
+                Command::Quit,
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_lines_are_named() {
+        let cases = [
+            ("move 1", 1, "two whole numbers"),
+            ("wait-frame\nfly", 2, "unknown command \"fly\""),
+            ("click sideways", 1, "left, right or middle"),
+            ("key hyper+x", 1, "unknown key"),
+            ("sleep soon", 1, "milliseconds"),
+            ("screenshot", 1, "needs a file name"),
+        ];
+        for (text, line, msg) in cases {
+            let e = parse(text).unwrap_err();
+            assert_eq!(e.line, line, "{text}");
+            assert!(e.to_string().contains(msg), "{e}");
+        }
+    }
+}
