@@ -51,11 +51,15 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let json = cli.json;
-    let result = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start")
-        .and_then(|rt| rt.block_on(run(cli)));
+    let result = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start").and_then(
+        |rt| {
+            if cli.headless {
+                rt.block_on(run(cli))
+            } else {
+                window(&rt, cli)
+            }
+        },
+    );
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -68,10 +72,19 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    if !cli.headless {
-        bail!("the viewer window is not in this build yet; use --headless --script FILE");
+/// The window, on this (main) thread; the session runs on `rt`.
+fn window(rt: &tokio::runtime::Runtime, cli: Cli) -> anyhow::Result<()> {
+    if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+        bail!("no display for the window ($DISPLAY is not set); use --headless --script FILE to run without one");
     }
+    if let Some(code) = &cli.code {
+        code.parse::<SessionCode>().context("that code is not right")?;
+    }
+    lifeline_viewer::window::run(rt.handle().clone(), cli.relay, cli.ca, cli.token, cli.code)
+        .map_err(anyhow::Error::msg)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let Some(script_path) = &cli.script else {
         bail!("--headless needs --script FILE")
     };

@@ -77,7 +77,7 @@ pub struct Viewer {
     shared: Arc<Mutex<Shared>>,
     frames: watch::Receiver<u64>,
     ended: watch::Receiver<Option<String>>,
-    link: ViewerLink,
+    link: tokio::sync::Mutex<Option<ViewerLink>>,
 }
 
 fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
@@ -217,7 +217,7 @@ impl Viewer {
             shared,
             frames,
             ended,
-            link,
+            link: tokio::sync::Mutex::new(Some(link)),
         })
     }
 
@@ -293,9 +293,11 @@ impl Viewer {
         save_png(&img, path)
     }
 
-    /// Ends the session on purpose.
-    pub async fn disconnect(self, reason: &str) {
-        self.link.end(reason).await;
+    /// Ends the session on purpose (once; later calls do nothing).
+    pub async fn disconnect(&self, reason: &str) {
+        if let Some(link) = self.link.lock().await.take() {
+            link.end(reason).await;
+        }
     }
 }
 

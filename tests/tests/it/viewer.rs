@@ -155,3 +155,91 @@ async fn viewer_errors_are_one_clear_line() {
     );
     assert_eq!(err.lines().count(), 1, "one line: {err}");
 }
+
+/// The bounding box of pixels of exactly `color`, if any.
+fn find(img: &Image, color: u32) -> Option<(u32, u32, u32, u32)> {
+    let mut bb: Option<(u32, u32, u32, u32)> = None;
+    for y in 0..img.height {
+        for x in 0..img.width {
+            if img.get(x, y) == color {
+                bb = Some(match bb {
+                    None => (x, y, x, y),
+                    Some((a, b, c, d)) => (a.min(x), b.min(y), c.max(x), d.max(y)),
+                });
+            }
+        }
+    }
+    bb
+}
+
+fn xdotool(display: &str, args: &[&str]) {
+    let ok = Command::new("xdotool").args(args).env("DISPLAY", display).status().unwrap().success();
+    assert!(ok, "xdotool {args:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_window_shows_the_remote_screen_and_forwards_clicks_and_typing() {
+    const MAGENTA: u32 = 0x00ff_00ff;
+    // The user's screen: a terminal at the top left, a magenta block to find.
+    let host_x = Xvfb::start(800, 600);
+    let block = Image { width: 240, height: 160, pixels: vec![MAGENTA; 240 * 160] };
+    let _block = host_x.show(500, 380, &block);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("typed.txt");
+    let cmd = format!("cat > '{}'", file.display());
+    let _xterm = host_x.spawn("xterm", &["-geometry", "40x8+0+0", "-e", "sh", "-c", &cmd]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !file.exists() {
+        assert!(Instant::now() < deadline, "xterm did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let relay = TestRelay::start().await;
+    let token = relay.add_technician("bob");
+    let host = HostProcess::start(&relay, &host_x.display, &["--allow", "control"]);
+    let code = host.code().to_string();
+
+    // The technician's screen, with the viewer window on it.
+    let tech_x = Xvfb::start(1280, 900);
+    let _window = lifeline_tests::x::XClient(
+        Command::new(bin("lifeline-viewer"))
+            .args(["--relay", &relay.relay_arg(), "--ca"])
+            .arg(&relay.ca)
+            .args(["--token", &token, "--code", &code])
+            .env("DISPLAY", &tech_x.display)
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (x0, y0, x1, y1) = loop {
+        let shot = tech_x.screenshot();
+        if let Some(bb) = find(&shot, MAGENTA).filter(|(a, b, c, d)| (c - a) > 50 && (d - b) > 30) {
+            break bb;
+        }
+        assert!(Instant::now() < deadline, "the window never showed the remote magenta block");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // Where the remote screen lies in the window, from the block's position.
+    let scale = f64::from(x1 - x0 + 1) / 240.0;
+    assert!((0.5..=2.0).contains(&scale), "scale {scale}");
+    let (ox, oy) = (f64::from(x0) - 500.0 * scale, f64::from(y0) - 380.0 * scale);
+    assert!((f64::from(y1 - y0 + 1) / 160.0 - scale).abs() < 0.05, "aspect kept");
+    // Click into the remote terminal, then type on the technician's keyboard.
+    let (tx, ty) = ((ox + 60.0 * scale) as i32, (oy + 30.0 * scale) as i32);
+    xdotool(&tech_x.display, &["mousemove", &tx.to_string(), &ty.to_string()]);
+    xdotool(&tech_x.display, &["click", "1"]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    xdotool(&tech_x.display, &["type", "--delay", "30", "hello window"]);
+    xdotool(&tech_x.display, &["key", "Return"]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let typed = std::fs::read_to_string(&file).unwrap();
+        if typed.ends_with('\n') {
+            assert_eq!(typed, "hello window\n");
+            break;
+        }
+        assert!(Instant::now() < deadline, "typing in the window did not reach the host: {typed:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (px, py) = host_x.pointer();
+    assert!((px - 60).abs() <= 3 && (py - 30).abs() <= 3, "the click landed at {px},{py} on the host");
+}

@@ -1,0 +1,604 @@
+//! The technician's window (eframe, glow renderer).
+//!
+//! [`ViewerUi`] is the whole interface as plain state: it draws one frame
+//! and returns what the technician asked for as [`Action`]s, without doing
+//! any I/O, so egui_kittest drives it in unit tests. [`run`] wires it to a
+//! real [`Viewer`] session.
+
+use std::sync::{Arc, Mutex};
+
+use eframe::egui::{self, Color32, RichText};
+use lifeline_common::SessionCode;
+use lifeline_common::proto::Mode;
+use lifeline_common::screen::Image;
+use lifeline_common::session::{InputEvent, Key, MouseButton};
+
+use crate::session::{Figures, Status, Viewer};
+
+/// What the technician asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Connect { relay: String, code: SessionCode, token: String },
+    Input(InputEvent),
+    Disconnect,
+}
+
+/// Where the window stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    Form,
+    Busy(String),
+    Sharing(Mode),
+    Ended(String),
+}
+
+/// The whole interface, as state.
+pub struct ViewerUi {
+    pub relay: String,
+    pub code: String,
+    pub token: String,
+    pub phase: Phase,
+    pub host: String,
+    pub figures: Figures,
+    screen: Option<(egui::TextureHandle, [u32; 2])>,
+    fullscreen: bool,
+    last_pointer: Option<(u32, u32)>,
+}
+
+impl std::fmt::Debug for ViewerUi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ViewerUi").field("phase", &self.phase).finish_non_exhaustive()
+    }
+}
+
+/// What the code field says about what was typed so far.
+pub fn code_hint(text: &str) -> Result<SessionCode, String> {
+    if text.trim().is_empty() {
+        return Err("Enter the 12-digit code the user reads out".into());
+    }
+    text.parse::<SessionCode>().map_err(|e| {
+        let typed = text.chars().filter(char::is_ascii_digit).count();
+        if typed < 12 && !matches!(e, lifeline_common::CodeError::BadCharacter(_)) {
+            format!("{typed} of 12 digits")
+        } else {
+            e.to_string()
+        }
+    })
+}
+
+fn key_of(key: egui::Key, with_modifier: bool) -> Option<Key> {
+    use egui::Key as E;
+    Some(match key {
+        E::Enter => Key::Return,
+        E::Escape => Key::Escape,
+        E::Tab => Key::Tab,
+        E::Backspace => Key::Backspace,
+        E::Delete => Key::Delete,
+        E::Insert => Key::Insert,
+        E::Home => Key::Home,
+        E::End => Key::End,
+        E::PageUp => Key::PageUp,
+        E::PageDown => Key::PageDown,
+        E::ArrowLeft => Key::Left,
+        E::ArrowRight => Key::Right,
+        E::ArrowUp => Key::Up,
+        E::ArrowDown => Key::Down,
+        other => {
+            let name = other.name();
+            if let Some(n) = name.strip_prefix('F').and_then(|n| n.parse::<u8>().ok()) {
+                return Some(Key::F(n));
+            }
+            // Printable keys travel as text, unless a modifier makes them a
+            // shortcut (ctrl+c).
+            let mut chars = name.chars();
+            match (chars.next(), chars.next(), with_modifier) {
+                (Some(c), None, true) if c.is_ascii_alphanumeric() => Key::Char(c.to_ascii_lowercase()),
+                (_, _, true) if other == E::Space => Key::Space,
+                _ => return None,
+            }
+        }
+    })
+}
+
+impl ViewerUi {
+    /// A fresh window with the connect form filled from the command line.
+    pub fn new(relay: String, code: String, token: String) -> Self {
+        Self {
+            relay,
+            code,
+            token,
+            phase: Phase::Form,
+            host: String::new(),
+            figures: Figures::default(),
+            screen: None,
+            fullscreen: false,
+            last_pointer: None,
+        }
+    }
+
+    /// Replaces the remote screen's texture.
+    pub fn set_screen(&mut self, ctx: &egui::Context, img: &Image) {
+        let rgb: Vec<u8> = img.pixels.iter().flat_map(|p| [(p >> 16) as u8, (p >> 8) as u8, *p as u8]).collect();
+        let color = egui::ColorImage::from_rgb([img.width as usize, img.height as usize], &rgb);
+        match &mut self.screen {
+            Some((tex, size)) => {
+                tex.set(color, egui::TextureOptions::LINEAR);
+                *size = [img.width, img.height];
+            }
+            None => {
+                let tex = ctx.load_texture("remote-screen", color, egui::TextureOptions::LINEAR);
+                self.screen = Some((tex, [img.width, img.height]));
+            }
+        }
+    }
+
+    /// Draws one frame; returns what the technician asked for.
+    pub fn show(&mut self, ui: &mut egui::Ui) -> Vec<Action> {
+        let mut actions = Vec::new();
+        match self.phase.clone() {
+            Phase::Form => self.form(ui, &mut actions),
+            Phase::Busy(status) => {
+                ui.add_space(40.0);
+                ui.vertical_centered(|ui| {
+                    ui.spinner();
+                    ui.label(RichText::new(status).size(18.0));
+                    if ui.button("Cancel").clicked() {
+                        actions.push(Action::Disconnect);
+                    }
+                });
+            }
+            Phase::Sharing(mode) => self.sharing(ui, mode, &mut actions),
+            Phase::Ended(reason) => {
+                ui.add_space(40.0);
+                ui.vertical_centered(|ui| {
+                    ui.label(RichText::new(format!("Session ended: {reason}")).size(18.0));
+                    if ui.button("New connection").clicked() {
+                        self.phase = Phase::Form;
+                        self.screen = None;
+                    }
+                });
+            }
+        }
+        actions
+    }
+
+    fn form(&mut self, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+        ui.add_space(24.0);
+        ui.vertical_centered(|ui| {
+            ui.heading("Connect to a user's computer");
+            ui.add_space(12.0);
+            egui::Grid::new("connect").num_columns(2).spacing([8.0, 8.0]).show(ui, |ui| {
+                let l = ui.label("Relay");
+                ui.text_edit_singleline(&mut self.relay).labelled_by(l.id);
+                ui.end_row();
+                let l = ui.label("Code");
+                ui.add(egui::TextEdit::singleline(&mut self.code).hint_text("123-456-789-012")).labelled_by(l.id);
+                ui.end_row();
+                ui.label("");
+                match code_hint(&self.code) {
+                    Ok(_) => ui.label(RichText::new("Code looks right").color(Color32::DARK_GREEN)),
+                    Err(why) => ui.label(RichText::new(why).color(Color32::DARK_RED)),
+                };
+                ui.end_row();
+                let l = ui.label("Token");
+                ui.add(egui::TextEdit::singleline(&mut self.token).password(true)).labelled_by(l.id);
+                ui.end_row();
+            });
+            ui.add_space(12.0);
+            let code = code_hint(&self.code).ok();
+            let ready = code.is_some() && !self.token.trim().is_empty() && !self.relay.trim().is_empty();
+            if ui.add_enabled(ready, egui::Button::new("Connect")).clicked()
+                && let Some(code) = code
+            {
+                actions.push(Action::Connect { relay: self.relay.trim().into(), code, token: self.token.trim().into() });
+            }
+        });
+    }
+
+    fn sharing(&mut self, ui: &mut egui::Ui, mode: Mode, actions: &mut Vec<Action>) {
+        let control = mode == Mode::Control;
+        ui.horizontal(|ui| {
+            let what = if control { "Control" } else { "View only" };
+            ui.label(RichText::new(format!("{} - {what}", self.host)).strong());
+            ui.separator();
+            if ui.add_enabled(control, egui::Button::new("Send Ctrl+Alt+Del")).clicked() {
+                for k in [Key::Control, Key::Alt, Key::Delete] {
+                    actions.push(Action::Input(InputEvent::Key { key: k, down: true }));
+                }
+                for k in [Key::Delete, Key::Alt, Key::Control] {
+                    actions.push(Action::Input(InputEvent::Key { key: k, down: false }));
+                }
+            }
+            if ui.button(if self.fullscreen { "Leave fullscreen" } else { "Fullscreen" }).clicked() {
+                self.fullscreen = !self.fullscreen;
+                ui.ctx().send_viewport_cmd(egui::ViewportCommand::Fullscreen(self.fullscreen));
+            }
+            if ui.button("Disconnect").clicked() {
+                actions.push(Action::Disconnect);
+            }
+            ui.separator();
+            let f = &self.figures;
+            let latency = f.input_to_update_ms.map_or("-".to_owned(), |ms| format!("{ms:.0} ms"));
+            ui.label(format!("{:.0} fps | latency {latency} | {:.0} kbit/s", f.fps, f.bytes_per_s * 8.0 / 1000.0));
+        });
+        let Some((tex, [w, h])) = &self.screen else {
+            ui.label("Waiting for the first picture...");
+            return;
+        };
+        let avail = ui.available_size();
+        let scale = (avail.x / *w as f32).min(avail.y / *h as f32).max(0.01);
+        let size = egui::vec2(*w as f32 * scale, *h as f32 * scale);
+        let (w, h) = (*w, *h);
+        let resp = ui
+            .centered_and_justified(|ui| {
+                ui.add(egui::Image::new((tex.id(), size)).sense(egui::Sense::click_and_drag()))
+            })
+            .inner;
+        if !control {
+            return;
+        }
+        let rect = resp.rect;
+        let to_remote = |p: egui::Pos2| -> Option<(u32, u32)> {
+            if !rect.contains(p) {
+                return None;
+            }
+            let x = ((p.x - rect.min.x) / rect.width() * w as f32).clamp(0.0, (w - 1) as f32);
+            let y = ((p.y - rect.min.y) / rect.height() * h as f32).clamp(0.0, (h - 1) as f32);
+            Some((x as u32, y as u32))
+        };
+        let events = ui.ctx().input(|i| i.events.clone());
+        for ev in events {
+            match ev {
+                egui::Event::PointerMoved(p) => {
+                    if let Some(xy) = to_remote(p)
+                        && self.last_pointer != Some(xy)
+                    {
+                        self.last_pointer = Some(xy);
+                        actions.push(Action::Input(InputEvent::Move { x: xy.0, y: xy.1 }));
+                    }
+                }
+                egui::Event::PointerButton { pos, button, pressed, .. } => {
+                    let Some((x, y)) = to_remote(pos) else { continue };
+                    let button = match button {
+                        egui::PointerButton::Primary => MouseButton::Left,
+                        egui::PointerButton::Secondary => MouseButton::Right,
+                        egui::PointerButton::Middle => MouseButton::Middle,
+                        _ => continue,
+                    };
+                    actions.push(Action::Input(InputEvent::Move { x, y }));
+                    actions.push(Action::Input(InputEvent::Button { button, down: pressed }));
+                }
+                egui::Event::MouseWheel { delta, .. } => {
+                    let (dx, dy) = (-delta.x.signum() as i32, -delta.y.signum() as i32);
+                    if dx != 0 || dy != 0 {
+                        actions.push(Action::Input(InputEvent::Wheel { dx, dy }));
+                    }
+                }
+                egui::Event::Text(t) => actions.push(Action::Input(InputEvent::Text(t))),
+                egui::Event::Key { key, pressed, modifiers, repeat: false, .. } => {
+                    let shortcut = modifiers.ctrl || modifiers.alt || modifiers.command;
+                    let Some(k) = key_of(key, shortcut) else { continue };
+                    let mods: Vec<Key> = [(modifiers.ctrl, Key::Control), (modifiers.alt, Key::Alt), (modifiers.shift, Key::Shift)]
+                        .into_iter()
+                        .filter(|(on, _)| *on && shortcut)
+                        .map(|(_, k)| k)
+                        .collect();
+                    if pressed {
+                        for m in &mods {
+                            actions.push(Action::Input(InputEvent::Key { key: *m, down: true }));
+                        }
+                        actions.push(Action::Input(InputEvent::Key { key: k, down: true }));
+                    } else {
+                        actions.push(Action::Input(InputEvent::Key { key: k, down: false }));
+                        for m in mods.iter().rev() {
+                            actions.push(Action::Input(InputEvent::Key { key: *m, down: false }));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The live connection behind the window, filled in by background tasks.
+#[derive(Default)]
+struct Link {
+    status: Option<Status>,
+    viewer: Option<Arc<Viewer>>,
+    error: Option<String>,
+    frames_seen: u64,
+}
+
+struct App {
+    ui: ViewerUi,
+    ca: Option<std::path::PathBuf>,
+    rt: tokio::runtime::Handle,
+    link: Arc<Mutex<Link>>,
+    input: Option<tokio::sync::mpsc::UnboundedSender<InputEvent>>,
+}
+
+fn lock(l: &Mutex<Link>) -> std::sync::MutexGuard<'_, Link> {
+    l.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl App {
+    fn connect(&mut self, ctx: &egui::Context, relay: String, code: SessionCode, token: String) {
+        *lock(&self.link) = Link::default();
+        self.ui.phase = Phase::Busy("Connecting to the relay...".into());
+        let (link, ctx2, ca) = (self.link.clone(), ctx.clone(), self.ca.clone());
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<InputEvent>();
+        self.input = Some(tx);
+        self.rt.spawn(async move {
+            let status_link = link.clone();
+            let status_ctx = ctx2.clone();
+            let result = Viewer::connect(&relay, ca.as_deref(), &token, &code, move |s| {
+                lock(&status_link).status = Some(s);
+                status_ctx.request_repaint();
+            })
+            .await;
+            match result {
+                Ok(v) => {
+                    let v = Arc::new(v);
+                    lock(&link).viewer = Some(v.clone());
+                    ctx2.request_repaint();
+                    let mut frames = v.frames();
+                    let v2 = v.clone();
+                    tokio::spawn(async move {
+                        while let Some(ev) = rx.recv().await {
+                            if let Err(e) = v2.input(ev).await {
+                                tracing::warn!(error = %e, "input not sent");
+                                break;
+                            }
+                        }
+                    });
+                    while frames.changed().await.is_ok() {
+                        ctx2.request_repaint();
+                    }
+                    ctx2.request_repaint();
+                }
+                Err(e) => {
+                    lock(&link).error = Some(e.to_string());
+                    ctx2.request_repaint();
+                }
+            }
+        });
+    }
+
+    fn sync(&mut self, ctx: &egui::Context) {
+        let mut link = lock(&self.link);
+        if let Some(err) = link.error.take() {
+            self.ui.phase = Phase::Ended(err);
+            return;
+        }
+        if let Some(v) = link.viewer.clone() {
+            if let Some(reason) = v.ended() {
+                self.ui.phase = Phase::Ended(reason);
+                link.viewer = None;
+                return;
+            }
+            self.ui.phase = Phase::Sharing(v.mode);
+            self.ui.host = format!("{} ({})", v.host_name, v.os_user);
+            self.ui.figures = v.figures();
+            let n = *v.frames().borrow();
+            if n != link.frames_seen {
+                link.frames_seen = n;
+                if let Some(img) = v.image() {
+                    self.ui.set_screen(ctx, &img);
+                }
+            }
+            // Keep the figures moving even when the screen is still.
+            ctx.request_repaint_after(std::time::Duration::from_millis(500));
+        } else if let (Phase::Busy(_), Some(s)) = (&self.ui.phase, &link.status) {
+            self.ui.phase = Phase::Busy(match s {
+                Status::Connecting => "Connecting to the relay...".into(),
+                Status::WaitingForUser => "Waiting for the user to allow...".into(),
+                Status::Sharing(_) => "Starting...".into(),
+                Status::Ended(r) => r.clone(),
+            });
+        }
+    }
+}
+
+impl eframe::App for App {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let ctx = ui.ctx().clone();
+        self.sync(&ctx);
+        let actions = egui::CentralPanel::default().show(ui, |ui| self.ui.show(ui)).inner;
+        for action in actions {
+            match action {
+                Action::Connect { relay, code, token } => self.connect(&ctx, relay, code, token),
+                Action::Input(ev) => {
+                    if let Some(tx) = &self.input
+                        && tx.send(ev).is_err()
+                    {
+                        tracing::warn!("input dropped: session gone");
+                    }
+                }
+                Action::Disconnect => {
+                    let viewer = lock(&self.link).viewer.take();
+                    self.input = None;
+                    if let Some(v) = viewer {
+                        self.rt.spawn(async move { v.disconnect("disconnected by the technician").await });
+                    }
+                    self.ui.phase = Phase::Ended("disconnected by the technician".into());
+                }
+            }
+        }
+    }
+}
+
+/// Opens the window and runs until it is closed. With a code given on the
+/// command line, it connects at once.
+pub fn run(
+    rt: tokio::runtime::Handle,
+    relay: String,
+    ca: Option<std::path::PathBuf>,
+    token: String,
+    code: Option<String>,
+) -> Result<(), String> {
+    let mut ui = ViewerUi::new(relay.clone(), code.clone().unwrap_or_default(), token.clone());
+    let auto = code.as_deref().and_then(|c| c.parse::<SessionCode>().ok());
+    if auto.is_some() {
+        ui.phase = Phase::Busy("Connecting to the relay...".into());
+    }
+    let options = eframe::NativeOptions {
+        renderer: eframe::Renderer::Glow,
+        viewport: egui::ViewportBuilder::default().with_title("Lifeline viewer").with_inner_size([1024.0, 700.0]),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "Lifeline viewer",
+        options,
+        Box::new(move |cc| {
+            let mut app = App { ui, ca, rt, link: Arc::default(), input: None };
+            if let Some(code) = auto {
+                app.connect(&cc.egui_ctx, relay, code, token);
+            }
+            Ok(Box::new(app))
+        }),
+    )
+    .map_err(|e| format!("cannot open the window: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use egui_kittest::Harness;
+    use egui_kittest::kittest::Queryable;
+
+    use super::*;
+
+    struct State {
+        ui: ViewerUi,
+        actions: Vec<Action>,
+    }
+
+    fn harness(ui: ViewerUi) -> Harness<'static, State> {
+        Harness::new_ui_state(
+            |ui, s: &mut State| {
+                let a = s.ui.show(ui);
+                s.actions.extend(a);
+            },
+            State { ui, actions: Vec::new() },
+        )
+    }
+
+    fn type_code(h: &mut Harness<'static, State>, text: &str) {
+        h.get_by_label("Code").focus();
+        h.run();
+        h.get_by_label("Code").type_text(text);
+        h.run();
+    }
+
+    #[test]
+    fn the_code_is_checked_as_typed_and_connect_waits_for_it() {
+        let mut h = harness(ViewerUi::new("relay.example:4433".into(), String::new(), "llt_token".into()));
+        h.run();
+        assert!(h.query_by_label("Enter the 12-digit code the user reads out").is_some());
+        type_code(&mut h, "123-45");
+        assert!(h.query_by_label("5 of 12 digits").is_some(), "partial code");
+        h.get_by_label("Connect").click();
+        h.run();
+        assert!(h.state().actions.is_empty(), "Connect must wait for a whole code");
+
+        // A typo in the last digit is caught by the check digit.
+        let good = SessionCode::new(lifeline_common::Locator::new(12345).unwrap(), 678901).unwrap().digits();
+        let mut typo = good.clone().into_bytes();
+        typo[11] = if typo[11] == b'0' { b'1' } else { b'0' };
+        h.state_mut().ui.code.clear();
+        type_code(&mut h, std::str::from_utf8(&typo).unwrap());
+        assert!(h.query_by_label_contains("typo").is_some());
+
+        h.state_mut().ui.code.clear();
+        type_code(&mut h, &good);
+        assert!(h.query_by_label("Code looks right").is_some());
+        h.get_by_label("Connect").click();
+        h.run();
+        match &h.state().actions[..] {
+            [Action::Connect { relay, code, token }] => {
+                assert_eq!((relay.as_str(), token.as_str()), ("relay.example:4433", "llt_token"));
+                assert_eq!(code.digits(), good);
+            }
+            other => panic!("expected one Connect, got {other:?}"),
+        }
+    }
+
+    fn sharing(mode: Mode) -> Harness<'static, State> {
+        let mut ui = ViewerUi::new(String::new(), String::new(), String::new());
+        ui.phase = Phase::Sharing(mode);
+        let mut h = harness(ui);
+        let img = Image::new(320, 200).unwrap();
+        let ctx = h.ctx.clone();
+        h.state_mut().ui.set_screen(&ctx, &img);
+        h.run();
+        h.state_mut().actions.clear();
+        h
+    }
+
+    fn poke(h: &mut Harness<'static, State>) {
+        let centre = h.ctx.content_rect().center();
+        h.event(egui::Event::PointerMoved(centre));
+        h.event(egui::Event::PointerButton {
+            pos: centre,
+            button: egui::PointerButton::Primary,
+            pressed: true,
+            modifiers: egui::Modifiers::NONE,
+        });
+        h.event(egui::Event::Text("x".into()));
+        h.key_press(egui::Key::Enter);
+        h.run();
+    }
+
+    #[test]
+    fn view_only_forwards_no_input() {
+        let mut h = sharing(Mode::View);
+        assert!(h.query_by_label_contains("View only").is_some());
+        poke(&mut h);
+        h.get_by_label("Send Ctrl+Alt+Del").click();
+        h.run();
+        assert!(h.state().actions.is_empty(), "view only sent {:?}", h.state().actions);
+    }
+
+    #[test]
+    fn control_forwards_pointer_text_keys_and_ctrl_alt_del() {
+        let mut h = sharing(Mode::Control);
+        poke(&mut h);
+        let inputs: Vec<InputEvent> = h
+            .state()
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Input(ev) => Some(ev.clone()),
+                _ => None,
+            })
+            .collect();
+        assert!(inputs.iter().any(|e| matches!(e, InputEvent::Move { .. })), "{inputs:?}");
+        assert!(inputs.contains(&InputEvent::Button { button: MouseButton::Left, down: true }), "{inputs:?}");
+        assert!(inputs.contains(&InputEvent::Text("x".into())), "{inputs:?}");
+        assert!(inputs.contains(&InputEvent::Key { key: Key::Return, down: true }), "{inputs:?}");
+        h.state_mut().actions.clear();
+        h.get_by_label("Send Ctrl+Alt+Del").click();
+        h.run();
+        assert_eq!(h.state().actions.len(), 6);
+        h.state_mut().actions.clear();
+        h.get_by_label("Disconnect").click();
+        h.run();
+        assert_eq!(h.state().actions, [Action::Disconnect]);
+    }
+
+    #[test]
+    fn every_state_is_said_plainly() {
+        let mut ui = ViewerUi::new(String::new(), String::new(), String::new());
+        ui.phase = Phase::Busy("Waiting for the user to allow...".into());
+        let mut h = harness(ui);
+        // A spinner repaints for ever: step instead of running to rest.
+        h.run_steps(2);
+        assert!(h.query_by_label("Waiting for the user to allow...").is_some());
+        h.state_mut().ui.phase = Phase::Ended("refused by the user".into());
+        h.run();
+        assert!(h.query_by_label("Session ended: refused by the user").is_some());
+        h.get_by_label("New connection").click();
+        h.run();
+        assert_eq!(h.state().ui.phase, Phase::Form);
+    }
+}
