@@ -74,7 +74,7 @@ pub fn server_config(
 /// How long a peer may go silent before the relay or peer gives up on it.
 /// Keep-alives every second keep a live link well inside it, and a vanished
 /// peer is noticed within this time.
-pub const CLIENT_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+pub const CLIENT_IDLE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A client configuration trusting `ca` (or the system's roots).
 pub fn client_config(ca: Option<&Path>) -> Result<quinn::ClientConfig, TlsError> {

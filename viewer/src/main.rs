@@ -46,20 +46,22 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("LIFELINE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,winit=error")),
         )
         .with_writer(std::io::stderr)
         .init();
     let json = cli.json;
-    let result = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start").and_then(
-        |rt| {
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start")
+        .and_then(|rt| {
             if cli.headless {
                 rt.block_on(run(cli))
             } else {
                 window(&rt, cli)
             }
-        },
-    );
+        });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -75,10 +77,13 @@ fn main() -> ExitCode {
 /// The window, on this (main) thread; the session runs on `rt`.
 fn window(rt: &tokio::runtime::Runtime, cli: Cli) -> anyhow::Result<()> {
     if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
-        bail!("no display for the window ($DISPLAY is not set); use --headless --script FILE to run without one");
+        bail!(
+            "no display for the window ($DISPLAY is not set); use --headless --script FILE to run without one"
+        );
     }
     if let Some(code) = &cli.code {
-        code.parse::<SessionCode>().context("that code is not right")?;
+        code.parse::<SessionCode>()
+            .context("that code is not right")?;
     }
     lifeline_viewer::window::run(rt.handle().clone(), cli.relay, cli.ca, cli.token, cli.code)
         .map_err(anyhow::Error::msg)

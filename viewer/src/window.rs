@@ -18,7 +18,11 @@ use crate::session::{Figures, Status, Viewer};
 /// What the technician asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    Connect { relay: String, code: SessionCode, token: String },
+    Connect {
+        relay: String,
+        code: SessionCode,
+        token: String,
+    },
     Input(InputEvent),
     Disconnect,
 }
@@ -47,7 +51,9 @@ pub struct ViewerUi {
 
 impl std::fmt::Debug for ViewerUi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ViewerUi").field("phase", &self.phase).finish_non_exhaustive()
+        f.debug_struct("ViewerUi")
+            .field("phase", &self.phase)
+            .finish_non_exhaustive()
     }
 }
 
@@ -92,7 +98,9 @@ fn key_of(key: egui::Key, with_modifier: bool) -> Option<Key> {
             // shortcut (ctrl+c).
             let mut chars = name.chars();
             match (chars.next(), chars.next(), with_modifier) {
-                (Some(c), None, true) if c.is_ascii_alphanumeric() => Key::Char(c.to_ascii_lowercase()),
+                (Some(c), None, true) if c.is_ascii_alphanumeric() => {
+                    Key::Char(c.to_ascii_lowercase())
+                }
                 (_, _, true) if other == E::Space => Key::Space,
                 _ => return None,
             }
@@ -118,7 +126,11 @@ impl ViewerUi {
 
     /// Replaces the remote screen's texture.
     pub fn set_screen(&mut self, ctx: &egui::Context, img: &Image) {
-        let rgb: Vec<u8> = img.pixels.iter().flat_map(|p| [(p >> 16) as u8, (p >> 8) as u8, *p as u8]).collect();
+        let rgb: Vec<u8> = img
+            .pixels
+            .iter()
+            .flat_map(|p| [(p >> 16) as u8, (p >> 8) as u8, *p as u8])
+            .collect();
         let color = egui::ColorImage::from_rgb([img.width as usize, img.height as usize], &rgb);
         match &mut self.screen {
             Some((tex, size)) => {
@@ -167,30 +179,44 @@ impl ViewerUi {
         ui.vertical_centered(|ui| {
             ui.heading("Connect to a user's computer");
             ui.add_space(12.0);
-            egui::Grid::new("connect").num_columns(2).spacing([8.0, 8.0]).show(ui, |ui| {
-                let l = ui.label("Relay");
-                ui.text_edit_singleline(&mut self.relay).labelled_by(l.id);
-                ui.end_row();
-                let l = ui.label("Code");
-                ui.add(egui::TextEdit::singleline(&mut self.code).hint_text("123-456-789-012")).labelled_by(l.id);
-                ui.end_row();
-                ui.label("");
-                match code_hint(&self.code) {
-                    Ok(_) => ui.label(RichText::new("Code looks right").color(Color32::DARK_GREEN)),
-                    Err(why) => ui.label(RichText::new(why).color(Color32::DARK_RED)),
-                };
-                ui.end_row();
-                let l = ui.label("Token");
-                ui.add(egui::TextEdit::singleline(&mut self.token).password(true)).labelled_by(l.id);
-                ui.end_row();
-            });
+            egui::Grid::new("connect")
+                .num_columns(2)
+                .spacing([8.0, 8.0])
+                .show(ui, |ui| {
+                    let l = ui.label("Relay");
+                    ui.text_edit_singleline(&mut self.relay).labelled_by(l.id);
+                    ui.end_row();
+                    let l = ui.label("Code");
+                    ui.add(egui::TextEdit::singleline(&mut self.code).hint_text("123-456-789-012"))
+                        .labelled_by(l.id);
+                    ui.end_row();
+                    ui.label("");
+                    match code_hint(&self.code) {
+                        Ok(_) => {
+                            ui.label(RichText::new("Code looks right").color(Color32::DARK_GREEN))
+                        }
+                        Err(why) => ui.label(RichText::new(why).color(Color32::DARK_RED)),
+                    };
+                    ui.end_row();
+                    let l = ui.label("Token");
+                    ui.add(egui::TextEdit::singleline(&mut self.token).password(true))
+                        .labelled_by(l.id);
+                    ui.end_row();
+                });
             ui.add_space(12.0);
             let code = code_hint(&self.code).ok();
-            let ready = code.is_some() && !self.token.trim().is_empty() && !self.relay.trim().is_empty();
-            if ui.add_enabled(ready, egui::Button::new("Connect")).clicked()
+            let ready =
+                code.is_some() && !self.token.trim().is_empty() && !self.relay.trim().is_empty();
+            if ui
+                .add_enabled(ready, egui::Button::new("Connect"))
+                .clicked()
                 && let Some(code) = code
             {
-                actions.push(Action::Connect { relay: self.relay.trim().into(), code, token: self.token.trim().into() });
+                actions.push(Action::Connect {
+                    relay: self.relay.trim().into(),
+                    code,
+                    token: self.token.trim().into(),
+                });
             }
         });
     }
@@ -201,25 +227,45 @@ impl ViewerUi {
             let what = if control { "Control" } else { "View only" };
             ui.label(RichText::new(format!("{} - {what}", self.host)).strong());
             ui.separator();
-            if ui.add_enabled(control, egui::Button::new("Send Ctrl+Alt+Del")).clicked() {
+            if ui
+                .add_enabled(control, egui::Button::new("Send Ctrl+Alt+Del"))
+                .clicked()
+            {
                 for k in [Key::Control, Key::Alt, Key::Delete] {
                     actions.push(Action::Input(InputEvent::Key { key: k, down: true }));
                 }
                 for k in [Key::Delete, Key::Alt, Key::Control] {
-                    actions.push(Action::Input(InputEvent::Key { key: k, down: false }));
+                    actions.push(Action::Input(InputEvent::Key {
+                        key: k,
+                        down: false,
+                    }));
                 }
             }
-            if ui.button(if self.fullscreen { "Leave fullscreen" } else { "Fullscreen" }).clicked() {
+            if ui
+                .button(if self.fullscreen {
+                    "Leave fullscreen"
+                } else {
+                    "Fullscreen"
+                })
+                .clicked()
+            {
                 self.fullscreen = !self.fullscreen;
-                ui.ctx().send_viewport_cmd(egui::ViewportCommand::Fullscreen(self.fullscreen));
+                ui.ctx()
+                    .send_viewport_cmd(egui::ViewportCommand::Fullscreen(self.fullscreen));
             }
             if ui.button("Disconnect").clicked() {
                 actions.push(Action::Disconnect);
             }
             ui.separator();
             let f = &self.figures;
-            let latency = f.input_to_update_ms.map_or("-".to_owned(), |ms| format!("{ms:.0} ms"));
-            ui.label(format!("{:.0} fps | latency {latency} | {:.0} kbit/s", f.fps, f.bytes_per_s * 8.0 / 1000.0));
+            let latency = f
+                .input_to_update_ms
+                .map_or("-".to_owned(), |ms| format!("{ms:.0} ms"));
+            ui.label(format!(
+                "{:.0} fps | latency {latency} | {:.0} kbit/s",
+                f.fps,
+                f.bytes_per_s * 8.0 / 1000.0
+            ));
         });
         let Some((tex, [w, h])) = &self.screen else {
             ui.label("Waiting for the first picture...");
@@ -237,7 +283,9 @@ impl ViewerUi {
         if !control {
             return;
         }
-        let rect = resp.rect;
+        // The response may be wider than the picture (justified layout):
+        // map against the picture itself.
+        let rect = egui::Rect::from_center_size(resp.rect.center(), size);
         let to_remote = |p: egui::Pos2| -> Option<(u32, u32)> {
             if !rect.contains(p) {
                 return None;
@@ -257,8 +305,15 @@ impl ViewerUi {
                         actions.push(Action::Input(InputEvent::Move { x: xy.0, y: xy.1 }));
                     }
                 }
-                egui::Event::PointerButton { pos, button, pressed, .. } => {
-                    let Some((x, y)) = to_remote(pos) else { continue };
+                egui::Event::PointerButton {
+                    pos,
+                    button,
+                    pressed,
+                    ..
+                } => {
+                    let Some((x, y)) = to_remote(pos) else {
+                        continue;
+                    };
                     let button = match button {
                         egui::PointerButton::Primary => MouseButton::Left,
                         egui::PointerButton::Secondary => MouseButton::Right,
@@ -266,7 +321,10 @@ impl ViewerUi {
                         _ => continue,
                     };
                     actions.push(Action::Input(InputEvent::Move { x, y }));
-                    actions.push(Action::Input(InputEvent::Button { button, down: pressed }));
+                    actions.push(Action::Input(InputEvent::Button {
+                        button,
+                        down: pressed,
+                    }));
                 }
                 egui::Event::MouseWheel { delta, .. } => {
                     let (dx, dy) = (-delta.x.signum() as i32, -delta.y.signum() as i32);
@@ -275,23 +333,44 @@ impl ViewerUi {
                     }
                 }
                 egui::Event::Text(t) => actions.push(Action::Input(InputEvent::Text(t))),
-                egui::Event::Key { key, pressed, modifiers, repeat: false, .. } => {
+                egui::Event::Key {
+                    key,
+                    pressed,
+                    modifiers,
+                    repeat: false,
+                    ..
+                } => {
                     let shortcut = modifiers.ctrl || modifiers.alt || modifiers.command;
-                    let Some(k) = key_of(key, shortcut) else { continue };
-                    let mods: Vec<Key> = [(modifiers.ctrl, Key::Control), (modifiers.alt, Key::Alt), (modifiers.shift, Key::Shift)]
-                        .into_iter()
-                        .filter(|(on, _)| *on && shortcut)
-                        .map(|(_, k)| k)
-                        .collect();
+                    let Some(k) = key_of(key, shortcut) else {
+                        continue;
+                    };
+                    let mods: Vec<Key> = [
+                        (modifiers.ctrl, Key::Control),
+                        (modifiers.alt, Key::Alt),
+                        (modifiers.shift, Key::Shift),
+                    ]
+                    .into_iter()
+                    .filter(|(on, _)| *on && shortcut)
+                    .map(|(_, k)| k)
+                    .collect();
                     if pressed {
                         for m in &mods {
-                            actions.push(Action::Input(InputEvent::Key { key: *m, down: true }));
+                            actions.push(Action::Input(InputEvent::Key {
+                                key: *m,
+                                down: true,
+                            }));
                         }
                         actions.push(Action::Input(InputEvent::Key { key: k, down: true }));
                     } else {
-                        actions.push(Action::Input(InputEvent::Key { key: k, down: false }));
+                        actions.push(Action::Input(InputEvent::Key {
+                            key: k,
+                            down: false,
+                        }));
                         for m in mods.iter().rev() {
-                            actions.push(Action::Input(InputEvent::Key { key: *m, down: false }));
+                            actions.push(Action::Input(InputEvent::Key {
+                                key: *m,
+                                down: false,
+                            }));
                         }
                     }
                 }
@@ -404,7 +483,9 @@ impl eframe::App for App {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
         self.sync(&ctx);
-        let actions = egui::CentralPanel::default().show(ui, |ui| self.ui.show(ui)).inner;
+        let actions = egui::CentralPanel::default()
+            .show(ui, |ui| self.ui.show(ui))
+            .inner;
         for action in actions {
             match action {
                 Action::Connect { relay, code, token } => self.connect(&ctx, relay, code, token),
@@ -419,7 +500,9 @@ impl eframe::App for App {
                     let viewer = lock(&self.link).viewer.take();
                     self.input = None;
                     if let Some(v) = viewer {
-                        self.rt.spawn(async move { v.disconnect("disconnected by the technician").await });
+                        self.rt.spawn(async move {
+                            v.disconnect("disconnected by the technician").await
+                        });
                     }
                     self.ui.phase = Phase::Ended("disconnected by the technician".into());
                 }
@@ -437,21 +520,33 @@ pub fn run(
     token: String,
     code: Option<String>,
 ) -> Result<(), String> {
-    let mut ui = ViewerUi::new(relay.clone(), code.clone().unwrap_or_default(), token.clone());
+    let mut ui = ViewerUi::new(
+        relay.clone(),
+        code.clone().unwrap_or_default(),
+        token.clone(),
+    );
     let auto = code.as_deref().and_then(|c| c.parse::<SessionCode>().ok());
     if auto.is_some() {
         ui.phase = Phase::Busy("Connecting to the relay...".into());
     }
     let options = eframe::NativeOptions {
         renderer: eframe::Renderer::Glow,
-        viewport: egui::ViewportBuilder::default().with_title("Lifeline viewer").with_inner_size([1024.0, 700.0]),
+        viewport: egui::ViewportBuilder::default()
+            .with_title("Lifeline viewer")
+            .with_inner_size([1024.0, 700.0]),
         ..Default::default()
     };
     eframe::run_native(
         "Lifeline viewer",
         options,
         Box::new(move |cc| {
-            let mut app = App { ui, ca, rt, link: Arc::default(), input: None };
+            let mut app = App {
+                ui,
+                ca,
+                rt,
+                link: Arc::default(),
+                input: None,
+            };
             if let Some(code) = auto {
                 app.connect(&cc.egui_ctx, relay, code, token);
             }
@@ -479,7 +574,10 @@ mod tests {
                 let a = s.ui.show(ui);
                 s.actions.extend(a);
             },
-            State { ui, actions: Vec::new() },
+            State {
+                ui,
+                actions: Vec::new(),
+            },
         )
     }
 
@@ -492,17 +590,29 @@ mod tests {
 
     #[test]
     fn the_code_is_checked_as_typed_and_connect_waits_for_it() {
-        let mut h = harness(ViewerUi::new("relay.example:4433".into(), String::new(), "llt_token".into()));
+        let mut h = harness(ViewerUi::new(
+            "relay.example:4433".into(),
+            String::new(),
+            "llt_token".into(),
+        ));
         h.run();
-        assert!(h.query_by_label("Enter the 12-digit code the user reads out").is_some());
+        assert!(
+            h.query_by_label("Enter the 12-digit code the user reads out")
+                .is_some()
+        );
         type_code(&mut h, "123-45");
         assert!(h.query_by_label("5 of 12 digits").is_some(), "partial code");
         h.get_by_label("Connect").click();
         h.run();
-        assert!(h.state().actions.is_empty(), "Connect must wait for a whole code");
+        assert!(
+            h.state().actions.is_empty(),
+            "Connect must wait for a whole code"
+        );
 
         // A typo in the last digit is caught by the check digit.
-        let good = SessionCode::new(lifeline_common::Locator::new(12345).unwrap(), 678901).unwrap().digits();
+        let good = SessionCode::new(lifeline_common::Locator::new(12345).unwrap(), 678901)
+            .unwrap()
+            .digits();
         let mut typo = good.clone().into_bytes();
         typo[11] = if typo[11] == b'0' { b'1' } else { b'0' };
         h.state_mut().ui.code.clear();
@@ -516,7 +626,10 @@ mod tests {
         h.run();
         match &h.state().actions[..] {
             [Action::Connect { relay, code, token }] => {
-                assert_eq!((relay.as_str(), token.as_str()), ("relay.example:4433", "llt_token"));
+                assert_eq!(
+                    (relay.as_str(), token.as_str()),
+                    ("relay.example:4433", "llt_token")
+                );
                 assert_eq!(code.digits(), good);
             }
             other => panic!("expected one Connect, got {other:?}"),
@@ -556,7 +669,11 @@ mod tests {
         poke(&mut h);
         h.get_by_label("Send Ctrl+Alt+Del").click();
         h.run();
-        assert!(h.state().actions.is_empty(), "view only sent {:?}", h.state().actions);
+        assert!(
+            h.state().actions.is_empty(),
+            "view only sent {:?}",
+            h.state().actions
+        );
     }
 
     #[test]
@@ -572,10 +689,25 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert!(inputs.iter().any(|e| matches!(e, InputEvent::Move { .. })), "{inputs:?}");
-        assert!(inputs.contains(&InputEvent::Button { button: MouseButton::Left, down: true }), "{inputs:?}");
+        assert!(
+            inputs.iter().any(|e| matches!(e, InputEvent::Move { .. })),
+            "{inputs:?}"
+        );
+        assert!(
+            inputs.contains(&InputEvent::Button {
+                button: MouseButton::Left,
+                down: true
+            }),
+            "{inputs:?}"
+        );
         assert!(inputs.contains(&InputEvent::Text("x".into())), "{inputs:?}");
-        assert!(inputs.contains(&InputEvent::Key { key: Key::Return, down: true }), "{inputs:?}");
+        assert!(
+            inputs.contains(&InputEvent::Key {
+                key: Key::Return,
+                down: true
+            }),
+            "{inputs:?}"
+        );
         h.state_mut().actions.clear();
         h.get_by_label("Send Ctrl+Alt+Del").click();
         h.run();
@@ -593,10 +725,16 @@ mod tests {
         let mut h = harness(ui);
         // A spinner repaints for ever: step instead of running to rest.
         h.run_steps(2);
-        assert!(h.query_by_label("Waiting for the user to allow...").is_some());
+        assert!(
+            h.query_by_label("Waiting for the user to allow...")
+                .is_some()
+        );
         h.state_mut().ui.phase = Phase::Ended("refused by the user".into());
         h.run();
-        assert!(h.query_by_label("Session ended: refused by the user").is_some());
+        assert!(
+            h.query_by_label("Session ended: refused by the user")
+                .is_some()
+        );
         h.get_by_label("New connection").click();
         h.run();
         assert_eq!(h.state().ui.phase, Phase::Form);

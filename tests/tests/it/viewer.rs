@@ -173,7 +173,12 @@ fn find(img: &Image, color: u32) -> Option<(u32, u32, u32, u32)> {
 }
 
 fn xdotool(display: &str, args: &[&str]) {
-    let ok = Command::new("xdotool").args(args).env("DISPLAY", display).status().unwrap().success();
+    let ok = Command::new("xdotool")
+        .args(args)
+        .env("DISPLAY", display)
+        .status()
+        .unwrap()
+        .success();
     assert!(ok, "xdotool {args:?}");
 }
 
@@ -182,7 +187,11 @@ async fn the_window_shows_the_remote_screen_and_forwards_clicks_and_typing() {
     const MAGENTA: u32 = 0x00ff_00ff;
     // The user's screen: a terminal at the top left, a magenta block to find.
     let host_x = Xvfb::start(800, 600);
-    let block = Image { width: 240, height: 160, pixels: vec![MAGENTA; 240 * 160] };
+    let block = Image {
+        width: 240,
+        height: 160,
+        pixels: vec![MAGENTA; 240 * 160],
+    };
     let _block = host_x.show(500, 380, &block);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("typed.txt");
@@ -215,17 +224,39 @@ async fn the_window_shows_the_remote_screen_and_forwards_clicks_and_typing() {
         if let Some(bb) = find(&shot, MAGENTA).filter(|(a, b, c, d)| (c - a) > 50 && (d - b) > 30) {
             break bb;
         }
-        assert!(Instant::now() < deadline, "the window never showed the remote magenta block");
+        assert!(
+            Instant::now() < deadline,
+            "the window never showed the remote magenta block"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     // Where the remote screen lies in the window, from the block's position.
     let scale = f64::from(x1 - x0 + 1) / 240.0;
     assert!((0.5..=2.0).contains(&scale), "scale {scale}");
     let (ox, oy) = (f64::from(x0) - 500.0 * scale, f64::from(y0) - 380.0 * scale);
-    assert!((f64::from(y1 - y0 + 1) / 160.0 - scale).abs() < 0.05, "aspect kept");
+    assert!(
+        (f64::from(y1 - y0 + 1) / 160.0 - scale).abs() < 0.05,
+        "aspect kept"
+    );
+    // No window manager runs here to give the window keyboard focus when
+    // it is clicked, so give it as one would.
+    let search = Command::new("xdotool")
+        .args(["search", "--name", "Lifeline viewer"])
+        .env("DISPLAY", &tech_x.display)
+        .output()
+        .unwrap();
+    let window = String::from_utf8_lossy(&search.stdout)
+        .lines()
+        .next()
+        .expect("viewer window")
+        .to_owned();
+    xdotool(&tech_x.display, &["windowfocus", "--sync", &window]);
     // Click into the remote terminal, then type on the technician's keyboard.
     let (tx, ty) = ((ox + 60.0 * scale) as i32, (oy + 30.0 * scale) as i32);
-    xdotool(&tech_x.display, &["mousemove", &tx.to_string(), &ty.to_string()]);
+    xdotool(
+        &tech_x.display,
+        &["mousemove", &tx.to_string(), &ty.to_string()],
+    );
     xdotool(&tech_x.display, &["click", "1"]);
     tokio::time::sleep(Duration::from_millis(500)).await;
     xdotool(&tech_x.display, &["type", "--delay", "30", "hello window"]);
@@ -237,9 +268,15 @@ async fn the_window_shows_the_remote_screen_and_forwards_clicks_and_typing() {
             assert_eq!(typed, "hello window\n");
             break;
         }
-        assert!(Instant::now() < deadline, "typing in the window did not reach the host: {typed:?}");
+        assert!(
+            Instant::now() < deadline,
+            "typing in the window did not reach the host: {typed:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let (px, py) = host_x.pointer();
-    assert!((px - 60).abs() <= 3 && (py - 30).abs() <= 3, "the click landed at {px},{py} on the host");
+    assert!(
+        (px - 60).abs() <= 3 && (py - 30).abs() <= 3,
+        "the click landed at {px},{py} on the host"
+    );
 }
