@@ -87,15 +87,24 @@ fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
 /// How long the user at the host has to answer.
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(300);
 
-fn secure_error(conn: &quinn::Connection, e: SecureError) -> ViewerError {
+async fn secure_error(conn: &quinn::Connection, e: SecureError) -> ViewerError {
     match e {
         SecureError::E2e(E2eError::WrongCode) => ViewerError::Secure(
             "the code is wrong (the secret digits do not match); it no longer works, ask the user for a new one"
                 .into(),
         ),
-        SecureError::Stream(s) => ViewerError::Relay(ClientError::from_control(conn, s)),
+        SecureError::Stream(s) => ViewerError::Relay(why_closed(conn, s).await),
         other => ViewerError::Secure(other.to_string()),
     }
+}
+
+/// The stream ended: the reason is in the connection's close, which may
+/// arrive just after the stream's end; wait a moment for it.
+async fn why_closed(conn: &quinn::Connection, e: ControlError) -> ClientError {
+    if matches!(e, ControlError::Closed) && conn.close_reason().is_none() {
+        let _ = tokio::time::timeout(Duration::from_secs(3), conn.closed()).await;
+    }
+    ClientError::from_control(conn, e)
 }
 
 impl Viewer {
@@ -126,7 +135,7 @@ impl Viewer {
         {
             Ok(pair) => pair,
             Err(e) => {
-                let err = secure_error(&conn, e);
+                let err = secure_error(&conn, e).await;
                 if matches!(&err, ViewerError::Secure(s) if s.starts_with("the code is wrong")) {
                     // One guess per code: tell the relay, for the audit log.
                     if let Err(e) = link.report(SessionReport::SecretMismatch).await {
@@ -144,7 +153,7 @@ impl Viewer {
                     "unexpected first message {other:?}"
                 )));
             }
-            Ok(Err(e)) => return Err(secure_error(&conn, e)),
+            Ok(Err(e)) => return Err(secure_error(&conn, e).await),
             Err(_) => return Err(ViewerError::NoAnswer(ANSWER_TIMEOUT.as_secs())),
         };
         status(Status::Sharing(mode));
@@ -188,12 +197,7 @@ impl Viewer {
                         frames_tx.send_modify(|n| *n += 1);
                     }
                     Ok(HostMsg::Cursor { .. }) | Ok(HostMsg::Mode(_)) => {}
-                    Err(SecureError::Stream(ControlError::Closed)) => {
-                        break "the host closed the session".to_owned();
-                    }
-                    Err(SecureError::Stream(e)) => {
-                        break ClientError::from_control(&conn2, e).to_string();
-                    }
+                    Err(SecureError::Stream(e)) => break why_closed(&conn2, e).await.to_string(),
                     Err(e) => {
                         let why = e.to_string();
                         conn2.close(

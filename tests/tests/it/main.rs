@@ -6,4 +6,5 @@
 mod e2e;
 mod host;
 mod relay;
+mod session;
 mod viewer;

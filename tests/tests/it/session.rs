@@ -1,0 +1,501 @@
+//! Whole sessions with every real binary spawned: relay, host on Xvfb,
+//! headless viewer; and every error a user can hit, each with its line.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use lifeline_common::screen::Image;
+use lifeline_tests::x::{Xvfb, pattern_image};
+use lifeline_tests::{RelayProcess, bin, relay_cli};
+
+fn load_png(path: &Path) -> Image {
+    let img = image::open(path).unwrap().to_rgb8();
+    let pixels = img
+        .pixels()
+        .map(|p| u32::from(p[0]) << 16 | u32::from(p[1]) << 8 | u32::from(p[2]))
+        .collect();
+    Image {
+        width: img.width(),
+        height: img.height(),
+        pixels,
+    }
+}
+
+/// The relay binary with a technician, and the pieces to reach it.
+struct Stack {
+    relay: RelayProcess,
+    dir: tempfile::TempDir,
+    token: String,
+}
+
+impl Stack {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let relay = RelayProcess::start(&self_dir(&dir), &[]);
+        let (rc, out, _) = relay_cli(&[
+            "technician",
+            "add",
+            "alice",
+            "--data-dir",
+            self_dir(&dir).to_str().unwrap(),
+        ]);
+        assert_eq!(rc, 0);
+        Self {
+            relay,
+            token: out.trim().to_owned(),
+            dir,
+        }
+    }
+    fn addr(&self) -> String {
+        self.relay.addr.to_string()
+    }
+    fn ca(&self) -> PathBuf {
+        self.dir.path().join("relay/ca.pem")
+    }
+    fn data(&self) -> String {
+        self.dir.path().join("relay").display().to_string()
+    }
+    fn host(&self, display: &str, extra: &[&str]) -> Host {
+        let mut child = Command::new(bin("lifeline-host"))
+            .args(["--relay", &self.addr(), "--ca"])
+            .arg(self.ca())
+            .arg("--json")
+            .args(extra)
+            .env("DISPLAY", display)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx
+                    .send(serde_json::from_str::<serde_json::Value>(&line).unwrap())
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+        Host { child, events: rx }
+    }
+    /// Runs the headless viewer with `script`; returns its output.
+    fn viewer(&self, code: &str, script: &str, token: Option<&str>) -> Output {
+        let path = self
+            .dir
+            .path()
+            .join(format!("script-{}.txt", rand_suffix()));
+        std::fs::write(&path, script).unwrap();
+        Command::new(bin("lifeline-viewer"))
+            .args(["--relay", &self.addr(), "--ca"])
+            .arg(self.ca())
+            .args([
+                "--token",
+                token.unwrap_or(&self.token),
+                "--code",
+                code,
+                "--headless",
+                "--json",
+                "--script",
+            ])
+            .arg(&path)
+            .output()
+            .unwrap()
+    }
+}
+
+fn self_dir(dir: &tempfile::TempDir) -> PathBuf {
+    dir.path().join("relay")
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::SeqCst)
+}
+
+struct Host {
+    child: std::process::Child,
+    events: std::sync::mpsc::Receiver<serde_json::Value>,
+}
+
+impl Host {
+    fn event(&self, name: &str) -> serde_json::Value {
+        loop {
+            let v = self
+                .events
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|_| panic!("no {name} event"));
+            if v["event"] == name {
+                return v;
+            }
+        }
+    }
+    fn code(&self) -> String {
+        self.event("code")["code"].as_str().unwrap().to_owned()
+    }
+    fn signal(&self, sig: &str) {
+        assert!(
+            Command::new("kill")
+                .args([sig, &self.child.id().to_string()])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn events(o: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn xterm_cat(x: &Xvfb, file: &Path) -> lifeline_tests::x::XClient {
+    let client = x.spawn(
+        "xterm",
+        &[
+            "-geometry",
+            "50x6+0+0",
+            "-e",
+            "sh",
+            "-c",
+            &format!("cat > '{}'", file.display()),
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !file.exists() {
+        assert!(Instant::now() < deadline, "xterm did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    client
+}
+
+/// One whole session in `mode`, ended by Ctrl+C on the host.
+fn whole_session(mode: &str) {
+    let x = Xvfb::start(800, 600);
+    let _pattern = x.show(420, 300, &pattern_image(180, 120, 9));
+    let stack = Stack::start();
+    let file = stack.dir.path().join("typed.txt");
+    let _xterm = xterm_cat(&x, &file);
+    let host = stack.host(&x.display, &["--allow", mode]);
+    let code = host.code();
+    let shot = stack.dir.path().join("shot.png");
+    let screen = x.screenshot();
+    let script = format!(
+        "wait-frame\nscreenshot {}\n{}sleep 30000\n",
+        shot.display(),
+        if mode == "control" {
+            "move 40 30\ntype Exactly this text!\nkey Return\n"
+        } else {
+            ""
+        }
+    );
+    let viewer = {
+        let (addr, ca, token, dir) = (
+            stack.addr(),
+            stack.ca(),
+            stack.token.clone(),
+            stack.dir.path().to_owned(),
+        );
+        std::thread::spawn(move || {
+            let path = dir.join("whole.txt");
+            std::fs::write(&path, script).unwrap();
+            Command::new(bin("lifeline-viewer"))
+                .args(["--relay", &addr, "--ca"])
+                .arg(ca)
+                .args([
+                    "--token",
+                    &token,
+                    "--code",
+                    &code,
+                    "--headless",
+                    "--json",
+                    "--script",
+                ])
+                .arg(&path)
+                .output()
+                .unwrap()
+        })
+    };
+    let joined = host.event("joined");
+    assert_eq!(joined["technician"], "alice");
+    assert_eq!(joined["mode"], mode);
+    // Wait for the screenshot (and the typing), then Ctrl+C on the host.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !shot.exists()
+        || (mode == "control" && !std::fs::read_to_string(&file).unwrap().ends_with('\n'))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "viewer did not screenshot/type in time"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    host.signal("-INT");
+    assert_eq!(host.event("ended")["reason"], "ended by the user");
+    let out = viewer.join().unwrap();
+    assert!(
+        !out.status.success(),
+        "the script was cut short, so the viewer fails"
+    );
+    let evs = events(&out);
+    assert_eq!(
+        evs.iter().find(|e| e["event"] == "ended").unwrap()["reason"],
+        "ended by the user",
+        "{evs:?}"
+    );
+    assert!(
+        stderr(&out).contains("ended by the user"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The screenshot equals the host's screen (taken before typing changed it).
+    assert_eq!(load_png(&shot), screen);
+    let typed = std::fs::read_to_string(&file).unwrap();
+    if mode == "control" {
+        assert_eq!(typed, "Exactly this text!\n");
+    } else {
+        assert_eq!(typed, "", "view only: nothing typed arrives");
+    }
+
+    // The audit trail of exactly this session, and an intact log.
+    let session = evs.iter().find(|e| e["event"] == "joined").unwrap()["session"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    std::thread::sleep(Duration::from_millis(300));
+    let (rc, shown, _) = relay_cli(&["audit", "show", &session, "--data-dir", &stack.data()]);
+    assert_eq!(rc, 0);
+    for kind in [
+        "code_issued",
+        "join_attempt",
+        "session_started",
+        "peer_report",
+        "session_ended",
+    ] {
+        assert!(shown.contains(kind), "{kind} missing:\n{shown}");
+    }
+    assert!(shown.contains(&format!("mode=\"{mode}\"")), "{shown}");
+    assert!(
+        shown.contains("reason=\"host: ended by the user\""),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("Exactly this text"),
+        "nothing typed is logged"
+    );
+    assert_eq!(
+        relay_cli(&["audit", "verify", "--data-dir", &stack.data()]).0,
+        0
+    );
+}
+
+#[test]
+fn a_whole_session_with_control() {
+    whole_session("control");
+}
+
+#[test]
+fn a_whole_session_view_only() {
+    whole_session("view");
+}
+
+#[test]
+fn every_error_a_user_can_hit_has_its_line() {
+    let x = Xvfb::start(320, 240);
+    let stack = Stack::start();
+    let quit = "wait-frame\nquit\n";
+
+    // Relay down or unreachable.
+    let dead = Command::new(bin("lifeline-host"))
+        .args(["--relay", "127.0.0.1:9", "--ca"])
+        .arg(stack.ca())
+        .env("DISPLAY", &x.display)
+        .output()
+        .unwrap();
+    assert!(!dead.status.success());
+    assert!(
+        stderr(&dead).contains("did not answer: is it running"),
+        "{}",
+        stderr(&dead)
+    );
+
+    // Wrong certificate.
+    let other = tempfile::tempdir().unwrap();
+    lifeline_certs::ensure_relay_certs(other.path(), &["localhost".into()]).unwrap();
+    let out = Command::new(bin("lifeline-host"))
+        .args(["--relay", &stack.addr(), "--ca"])
+        .arg(other.path().join("ca.pem"))
+        .env("DISPLAY", &x.display)
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success() && stderr(&out).contains("pass --ca with the relay's ca.pem"),
+        "{}",
+        stderr(&out)
+    );
+
+    // No display.
+    let out = Command::new(bin("lifeline-host"))
+        .args(["--relay", &stack.addr(), "--ca"])
+        .arg(stack.ca())
+        .env_remove("DISPLAY")
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success() && stderr(&out).contains("$DISPLAY is not set"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Wrong and revoked tokens.
+    let host = stack.host(&x.display, &["--allow", "view"]);
+    let code = host.code();
+    let out = stack.viewer(&code, quit, Some("llt_00000000000000000000000000000000"));
+    assert!(
+        !out.status.success() && stderr(&out).contains("does not know this technician token"),
+        "{}",
+        stderr(&out)
+    );
+    let (_, bob, _) = relay_cli(&["technician", "add", "bob", "--data-dir", &stack.data()]);
+    relay_cli(&["technician", "revoke", "bob", "--data-dir", &stack.data()]);
+    let out = stack.viewer(&code, quit, Some(bob.trim()));
+    assert!(
+        !out.status.success() && stderr(&out).contains("token was revoked"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Mistyped (check digit), unknown, then a good join, then reused.
+    let mut typo = code.clone().into_bytes();
+    let last = typo.len() - 1;
+    typo[last] = if typo[last] == b'0' { b'1' } else { b'0' };
+    let out = stack.viewer(std::str::from_utf8(&typo).unwrap(), quit, None);
+    assert!(
+        !out.status.success() && stderr(&out).contains("typo"),
+        "{}",
+        stderr(&out)
+    );
+    let out = stack.viewer(&code, quit, None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = stack.viewer(&code, quit, None);
+    assert!(
+        !out.status.success() && stderr(&out).contains("already used"),
+        "{}",
+        stderr(&out)
+    );
+    drop(host);
+
+    // The user refusing.
+    let mut host = stack.host(&x.display, &[]);
+    let code = host.code();
+    let viewer = {
+        let (addr, ca, token) = (stack.addr(), stack.ca(), stack.token.clone());
+        let path = stack.dir.path().join("refuse.txt");
+        std::fs::write(&path, quit).unwrap();
+        std::thread::spawn(move || {
+            Command::new(bin("lifeline-viewer"))
+                .args(["--relay", &addr, "--ca"])
+                .arg(ca)
+                .args(["--token", &token, "--code", &code, "--headless", "--script"])
+                .arg(path)
+                .output()
+                .unwrap()
+        })
+    };
+    assert_eq!(host.event("request")["technician"], "alice");
+    writeln!(host.child.stdin.as_mut().unwrap(), "r").unwrap();
+    assert_eq!(host.event("ended")["reason"], "refused by the user");
+    let out = viewer.join().unwrap();
+    assert!(
+        !out.status.success() && stderr(&out).contains("refused by the user"),
+        "{}",
+        stderr(&out)
+    );
+    drop(host);
+
+    // The host vanishing mid-session: the viewer says so within 5 s.
+    let host = stack.host(&x.display, &["--allow", "view"]);
+    let code = host.code();
+    let viewer = {
+        let (addr, ca, token) = (stack.addr(), stack.ca(), stack.token.clone());
+        let path = stack.dir.path().join("vanish.txt");
+        std::fs::write(&path, "wait-frame\nsleep 60000\n").unwrap();
+        std::thread::spawn(move || {
+            Command::new(bin("lifeline-viewer"))
+                .args(["--relay", &addr, "--ca"])
+                .arg(ca)
+                .args(["--token", &token, "--code", &code, "--headless", "--script"])
+                .arg(path)
+                .output()
+                .unwrap()
+        })
+    };
+    host.event("joined");
+    std::thread::sleep(Duration::from_millis(500));
+    host.signal("-KILL");
+    let killed = Instant::now();
+    let out = viewer.join().unwrap();
+    let took = killed.elapsed();
+    assert!(
+        !out.status.success() && stderr(&out).contains("the host vanished"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        took < Duration::from_secs(5),
+        "the viewer took {took:?} to notice"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let (_, list, _) = relay_cli(&["audit", "list", "--json", "--data-dir", &stack.data()]);
+    assert!(list.contains("host vanished"), "{list}");
+
+    // An expired code.
+    drop(stack);
+    let dir = tempfile::tempdir().unwrap();
+    let relay = RelayProcess::start(&self_dir(&dir), &["--code-ttl", "1s"]);
+    let (_, token, _) = relay_cli(&[
+        "technician",
+        "add",
+        "alice",
+        "--data-dir",
+        self_dir(&dir).to_str().unwrap(),
+    ]);
+    let stack = Stack {
+        relay,
+        dir,
+        token: token.trim().to_owned(),
+    };
+    let host = stack.host(&x.display, &["--allow", "view"]);
+    let code = host.code();
+    host.event("expired");
+    let out = stack.viewer(&code, quit, None);
+    assert!(
+        !out.status.success() && stderr(&out).contains("expired"),
+        "{}",
+        stderr(&out)
+    );
+}
