@@ -23,9 +23,10 @@ struct Cli {
     /// The relay's CA certificate (ca.pem), if it runs its own.
     #[arg(long)]
     ca: Option<PathBuf>,
-    /// Your technician token (from `lifeline-relay technician add`).
+    /// Your technician token (from `lifeline-relay technician add`); else
+    /// $LIFELINE_TOKEN, else the file ~/.config/lifeline/token.
     #[arg(long, env = "LIFELINE_TOKEN", hide_env_values = true)]
-    token: String,
+    token: Option<String>,
     /// The 12-digit code the user reads out (dashes and spaces allowed).
     #[arg(long)]
     code: Option<String>,
@@ -74,6 +75,36 @@ fn main() -> ExitCode {
     }
 }
 
+/// Where a token may be kept instead of the command line.
+fn token_file() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("lifeline").join("token"))
+}
+
+/// The token from --token, $LIFELINE_TOKEN or the token file.
+fn token(cli: &Cli) -> anyhow::Result<Option<String>> {
+    if let Some(t) = &cli.token {
+        return Ok(Some(t.trim().to_owned()));
+    }
+    let Some(path) = token_file() else {
+        return Ok(None);
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(t) if !t.trim().is_empty() => Ok(Some(t.trim().to_owned())),
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(anyhow::anyhow!(
+            "cannot read the token file {}: {e}",
+            path.display()
+        )),
+    }
+}
+
+const NO_TOKEN: &str =
+    "no technician token: pass --token, set LIFELINE_TOKEN, or put it in ~/.config/lifeline/token";
+
 /// The window, on this (main) thread; the session runs on `rt`.
 fn window(rt: &tokio::runtime::Runtime, cli: Cli) -> anyhow::Result<()> {
     if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
@@ -85,7 +116,9 @@ fn window(rt: &tokio::runtime::Runtime, cli: Cli) -> anyhow::Result<()> {
         code.parse::<SessionCode>()
             .context("that code is not right")?;
     }
-    lifeline_viewer::window::run(rt.handle().clone(), cli.relay, cli.ca, cli.token, cli.code)
+    // The window can take the token in its form, so none is needed here.
+    let token = token(&cli)?.unwrap_or_default();
+    lifeline_viewer::window::run(rt.handle().clone(), cli.relay, cli.ca, token, cli.code)
         .map_err(anyhow::Error::msg)
 }
 
@@ -108,20 +141,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("{human}");
         }
     };
-    let viewer = Viewer::connect(
-        &cli.relay,
-        cli.ca.as_deref(),
-        &cli.token,
-        &code,
-        |s| match s {
-            Status::Connecting => say(json!({"event": "connecting"}), "Connecting…".into()),
-            Status::WaitingForUser => say(
-                json!({"event": "waiting"}),
-                "Code accepted; waiting for the user to allow…".into(),
-            ),
-            Status::Sharing(_) | Status::Ended(_) => {}
-        },
-    )
+    let Some(token) = token(&cli)? else {
+        bail!(NO_TOKEN)
+    };
+    let viewer = Viewer::connect(&cli.relay, cli.ca.as_deref(), &token, &code, |s| match s {
+        Status::Connecting => say(json!({"event": "connecting"}), "Connecting…".into()),
+        Status::WaitingForUser => say(
+            json!({"event": "waiting"}),
+            "Code accepted; waiting for the user to allow…".into(),
+        ),
+        Status::Sharing(_) | Status::Ended(_) => {}
+    })
     .await?;
     say(
         json!({"event": "joined", "session": viewer.link_session, "host": viewer.host_name, "user": viewer.os_user, "mode": viewer.mode.as_str()}),

@@ -261,9 +261,17 @@ impl Viewer {
         lock(&self.shared).fb.image().cloned()
     }
 
-    /// The live figures.
+    /// The live figures; rates fall to zero when updates stop coming.
     pub fn figures(&self) -> Figures {
-        lock(&self.shared).figures.clone()
+        let s = lock(&self.shared);
+        let mut f = s.figures.clone();
+        if s.window_start
+            .is_some_and(|t| t.elapsed() > Duration::from_secs(2))
+        {
+            f.fps = 0.0;
+            f.bytes_per_s = 0.0;
+        }
+        f
     }
 
     /// Waits for the first whole screen, then until no update has arrived

@@ -280,3 +280,55 @@ async fn the_window_shows_the_remote_screen_and_forwards_clicks_and_typing() {
         "the click landed at {px},{py} on the host"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_comes_from_the_flag_the_environment_or_the_config_file() {
+    let relay = TestRelay::start().await;
+    let token = relay.add_technician("bob");
+    let home = tempfile::tempdir().unwrap();
+    let script = home.path().join("s.txt");
+    std::fs::write(&script, "quit\n").unwrap();
+    let code = lifeline_common::SessionCode::new(lifeline_common::Locator::new(54321).unwrap(), 1)
+        .unwrap()
+        .to_string();
+    let run = |home: std::path::PathBuf, env_token: Option<String>| {
+        let mut all = args(&relay, "unused", &code, &script);
+        let at = all.iter().position(|a| a == "--token").unwrap();
+        all.drain(at..at + 2);
+        let mut cmd = Command::new(bin("lifeline-viewer"));
+        cmd.args(all)
+            .env("HOME", home)
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("LIFELINE_TOKEN");
+        if let Some(t) = env_token {
+            cmd.env("LIFELINE_TOKEN", t);
+        }
+        cmd.output().unwrap()
+    };
+    let out = run(home.path().to_owned(), None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("no technician token"),
+        "{err}"
+    );
+    // From the environment, and from the file: the relay then judges the
+    // (valid) token and the code (no host waits with it).
+    let out = run(home.path().to_owned(), Some(token.clone()));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no host is waiting"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::create_dir_all(home.path().join(".config/lifeline")).unwrap();
+    std::fs::write(
+        home.path().join(".config/lifeline/token"),
+        format!("{token}\n"),
+    )
+    .unwrap();
+    let out = run(home.path().to_owned(), None);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no host is waiting"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
