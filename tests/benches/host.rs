@@ -78,16 +78,6 @@ fn step(
     )
 }
 
-fn xdotool(display: &str, args: &[&str]) {
-    let ok = Command::new("xdotool")
-        .args(args)
-        .env("DISPLAY", display)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "xdotool {args:?}");
-}
-
 /// Runs `n` rounds of `act` then capture+encode; the first capture after
 /// each action is the update measured.
 fn workload(
@@ -150,6 +140,7 @@ fn sealer() -> lifeline_common::e2e::Sealer {
 }
 
 fn measure(display: &str) {
+    let x = Xvfb::attach(display, W, H);
     let mut screen = ScrapScreen::open().unwrap();
     let mut img = Image::new(1, 1).unwrap();
     let mut enc = Encoder::new();
@@ -176,7 +167,7 @@ fn measure(display: &str) {
     row.print();
 
     // Typing into an xterm: one character per update.
-    xdotool(display, &["mousemove", "400", "300"]);
+    x.xdotool(&["mousemove", "400", "300"]);
     let row = workload(
         "typing in a terminal (one character)",
         60,
@@ -185,7 +176,7 @@ fn measure(display: &str) {
         &mut enc,
         |i| {
             let c = ["a", "b", "c", "x", "y", "z"][i % 6];
-            xdotool(display, &["type", c]);
+            x.xdotool(&["type", c]);
             std::thread::sleep(Duration::from_millis(30));
         },
     );
@@ -199,7 +190,7 @@ fn measure(display: &str) {
         &mut img,
         &mut enc,
         |_| {
-            xdotool(display, &["key", "Return"]);
+            x.xdotool(&["key", "Return"]);
             std::thread::sleep(Duration::from_millis(30));
         },
     );
@@ -207,7 +198,6 @@ fn measure(display: &str) {
 
     // Full-screen picture changes: alternate two different full-screen images.
     let pics = [pattern_image(W, H, 11), pattern_image(W, H, 12)];
-    let x = Xvfb::attach(display, W, H);
     let row = workload(
         "full-screen picture change",
         40,

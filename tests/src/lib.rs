@@ -236,6 +236,18 @@ pub fn relay_cli(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// Polls `f` every 50 ms until it yields, failing the test after 10 s.
+pub async fn poll<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Deterministic pseudo-random bytes (xorshift), to stream and compare.
 pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed | 1;

@@ -198,6 +198,47 @@ impl Xvfb {
     }
 }
 
+impl Xvfb {
+    /// An xterm at `geometry` (e.g. `40x8+0+0`) running `cat > FILE`, once
+    /// `cat` has started. With no window manager, keyboard focus follows
+    /// the pointer: point at it before typing.
+    pub fn xterm_cat(&self, geometry: &str, file: &std::path::Path) -> XClient {
+        let cmd = format!("cat > '{}'", file.display());
+        let client = self.spawn("xterm", &["-geometry", geometry, "-e", "sh", "-c", &cmd]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !file.exists() {
+            assert!(Instant::now() < deadline, "xterm did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        client
+    }
+
+    /// Runs xdotool on this display.
+    pub fn xdotool(&self, args: &[&str]) {
+        let ok = Command::new("xdotool")
+            .args(args)
+            .env("DISPLAY", &self.display)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "xdotool {args:?} failed");
+    }
+}
+
+/// Reads a PNG (e.g. a viewer's screenshot) as an [`Image`].
+pub fn load_png(path: &std::path::Path) -> Image {
+    let img = image::open(path).unwrap().to_rgb8();
+    let pixels = img
+        .pixels()
+        .map(|p| u32::from(p[0]) << 16 | u32::from(p[1]) << 8 | u32::from(p[2]))
+        .collect();
+    Image {
+        width: img.width(),
+        height: img.height(),
+        pixels,
+    }
+}
+
 /// An X client process, killed and reaped on drop.
 pub struct XClient(pub Child);
 

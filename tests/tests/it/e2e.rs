@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use lifeline_common::SessionCode;
@@ -16,20 +16,9 @@ use lifeline_common::session::{HostMsg, InputEvent, Key, MAX_SESSION_FRAME};
 use lifeline_relay::client::{ClientError, ViewerLink};
 use lifeline_relay::e2e::SecureError;
 use lifeline_relay::{Direction, ForwardHook};
-use lifeline_tests::TestRelay;
 use lifeline_tests::peers::{HostProcess, TestViewer};
 use lifeline_tests::x::{Xvfb, pattern_image};
-
-async fn poll<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use lifeline_tests::{TestRelay, poll};
 
 /// Everything the relay forwarded, each direction.
 #[derive(Default)]

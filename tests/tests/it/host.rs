@@ -2,26 +2,15 @@
 //! real relay, change-only updates, real input into a real xterm, view-only
 //! enforcement, and Ctrl+C.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lifeline_common::proto::Mode;
 use lifeline_common::screen::TILE;
 use lifeline_common::session::{InputEvent, Key};
 use lifeline_relay::client::ClientError;
-use lifeline_tests::TestRelay;
 use lifeline_tests::peers::{HostProcess, TestViewer};
 use lifeline_tests::x::{Xvfb, pattern_image};
-
-async fn poll<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use lifeline_tests::{TestRelay, poll};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_screen_arrives_pixel_exact_and_changes_travel_alone() {
@@ -69,19 +58,12 @@ async fn the_screen_arrives_pixel_exact_and_changes_travel_alone() {
     assert!(host.wait_exit().success());
 }
 
-/// An xterm at the top left running `cat > FILE`, focused by the pointer.
-fn xterm_cat(x: &Xvfb, file: &std::path::Path) -> lifeline_tests::x::XClient {
-    let cmd = format!("cat > '{}'", file.display());
-    x.spawn("xterm", &["-geometry", "80x10+0+0", "-e", "sh", "-c", &cmd])
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn control_moves_the_pointer_and_types_into_a_real_window() {
     let x = Xvfb::start(800, 600);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("typed.txt");
-    let _xterm = xterm_cat(&x, &file);
-    poll("xterm to start cat", || file.exists().then_some(())).await;
+    let _xterm = x.xterm_cat("80x10+0+0", &file);
     let relay = TestRelay::start().await;
     let token = relay.add_technician("bob");
     let host = HostProcess::start(&relay, &x.display, &["--allow", "control"]);
@@ -124,8 +106,7 @@ async fn view_only_drops_all_input() {
     let x = Xvfb::start(800, 600);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("typed.txt");
-    let _xterm = xterm_cat(&x, &file);
-    poll("xterm to start cat", || file.exists().then_some(())).await;
+    let _xterm = x.xterm_cat("80x10+0+0", &file);
     let relay = TestRelay::start().await;
     let token = relay.add_technician("bob");
     let host = HostProcess::start(&relay, &x.display, &["--allow", "view"]);

@@ -2,26 +2,12 @@
 //! headless viewer; and every error a user can hit, each with its line.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use lifeline_common::screen::Image;
-use lifeline_tests::x::{Xvfb, pattern_image};
+use lifeline_tests::x::{Xvfb, load_png, pattern_image};
 use lifeline_tests::{RelayProcess, bin, relay_cli};
-
-fn load_png(path: &Path) -> Image {
-    let img = image::open(path).unwrap().to_rgb8();
-    let pixels = img
-        .pixels()
-        .map(|p| u32::from(p[0]) << 16 | u32::from(p[1]) << 8 | u32::from(p[2]))
-        .collect();
-    Image {
-        width: img.width(),
-        height: img.height(),
-        pixels,
-    }
-}
 
 /// The relay binary with a technician, and the pieces to reach it.
 struct Stack {
@@ -171,33 +157,13 @@ fn events(o: &Output) -> Vec<serde_json::Value> {
         .collect()
 }
 
-fn xterm_cat(x: &Xvfb, file: &Path) -> lifeline_tests::x::XClient {
-    let client = x.spawn(
-        "xterm",
-        &[
-            "-geometry",
-            "50x6+0+0",
-            "-e",
-            "sh",
-            "-c",
-            &format!("cat > '{}'", file.display()),
-        ],
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !file.exists() {
-        assert!(Instant::now() < deadline, "xterm did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    client
-}
-
 /// One whole session in `mode`, ended by Ctrl+C on the host.
 fn whole_session(mode: &str) {
     let x = Xvfb::start(800, 600);
     let _pattern = x.show(420, 300, &pattern_image(180, 120, 9));
     let stack = Stack::start();
     let file = stack.dir.path().join("typed.txt");
-    let _xterm = xterm_cat(&x, &file);
+    let _xterm = x.xterm_cat("50x6+0+0", &file);
     let host = stack.host(&x.display, &["--allow", mode]);
     let code = host.code();
     let shot = stack.dir.path().join("shot.png");

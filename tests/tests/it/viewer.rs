@@ -6,21 +6,8 @@ use std::time::{Duration, Instant};
 
 use lifeline_common::screen::Image;
 use lifeline_tests::peers::HostProcess;
-use lifeline_tests::x::{Xvfb, pattern_image};
+use lifeline_tests::x::{Xvfb, load_png, pattern_image};
 use lifeline_tests::{TestRelay, bin};
-
-fn load_png(path: &std::path::Path) -> Image {
-    let img = image::open(path).unwrap().to_rgb8();
-    let pixels = img
-        .pixels()
-        .map(|p| u32::from(p[0]) << 16 | u32::from(p[1]) << 8 | u32::from(p[2]))
-        .collect();
-    Image {
-        width: img.width(),
-        height: img.height(),
-        pixels,
-    }
-}
 
 async fn viewer(args: Vec<String>) -> Output {
     tokio::task::spawn_blocking(move || {
@@ -56,13 +43,7 @@ async fn a_headless_session_sees_the_screen_and_types_into_it() {
     let _pattern = x.show(400, 300, &pattern_image(200, 150, 3));
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("typed.txt");
-    let cmd = format!("cat > '{}'", file.display());
-    let _xterm = x.spawn("xterm", &["-geometry", "40x8+0+0", "-e", "sh", "-c", &cmd]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !file.exists() {
-        assert!(Instant::now() < deadline, "xterm did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let _xterm = x.xterm_cat("40x8+0+0", &file);
     let relay = TestRelay::start().await;
     let token = relay.add_technician("bob");
     let host = HostProcess::start(&relay, &x.display, &["--allow", "control"]);
@@ -172,16 +153,6 @@ fn find(img: &Image, color: u32) -> Option<(u32, u32, u32, u32)> {
     bb
 }
 
-fn xdotool(display: &str, args: &[&str]) {
-    let ok = Command::new("xdotool")
-        .args(args)
-        .env("DISPLAY", display)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "xdotool {args:?}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_window_shows_the_remote_screen_and_forwards_clicks_and_typing() {
     const MAGENTA: u32 = 0x00ff_00ff;
@@ -195,13 +166,7 @@ async fn the_window_shows_the_remote_screen_and_forwards_clicks_and_typing() {
     let _block = host_x.show(500, 380, &block);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("typed.txt");
-    let cmd = format!("cat > '{}'", file.display());
-    let _xterm = host_x.spawn("xterm", &["-geometry", "40x8+0+0", "-e", "sh", "-c", &cmd]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !file.exists() {
-        assert!(Instant::now() < deadline, "xterm did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let _xterm = host_x.xterm_cat("40x8+0+0", &file);
     let relay = TestRelay::start().await;
     let token = relay.add_technician("bob");
     let host = HostProcess::start(&relay, &host_x.display, &["--allow", "control"]);
@@ -250,17 +215,14 @@ async fn the_window_shows_the_remote_screen_and_forwards_clicks_and_typing() {
         .next()
         .expect("viewer window")
         .to_owned();
-    xdotool(&tech_x.display, &["windowfocus", "--sync", &window]);
+    tech_x.xdotool(&["windowfocus", "--sync", &window]);
     // Click into the remote terminal, then type on the technician's keyboard.
     let (tx, ty) = ((ox + 60.0 * scale) as i32, (oy + 30.0 * scale) as i32);
-    xdotool(
-        &tech_x.display,
-        &["mousemove", &tx.to_string(), &ty.to_string()],
-    );
-    xdotool(&tech_x.display, &["click", "1"]);
+    tech_x.xdotool(&["mousemove", &tx.to_string(), &ty.to_string()]);
+    tech_x.xdotool(&["click", "1"]);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    xdotool(&tech_x.display, &["type", "--delay", "30", "hello window"]);
-    xdotool(&tech_x.display, &["key", "Return"]);
+    tech_x.xdotool(&["type", "--delay", "30", "hello window"]);
+    tech_x.xdotool(&["key", "Return"]);
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let typed = std::fs::read_to_string(&file).unwrap();
