@@ -46,13 +46,7 @@ enum Allow {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LIFELINE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,enigo=error")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    lifeline_relay::logging::init("warn,enigo=error");
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod client;
 pub mod control;
 pub mod e2e;
+pub mod logging;
 pub mod registry;
 pub mod report;
 pub mod server;

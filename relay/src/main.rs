@@ -219,13 +219,7 @@ fn serve(s: Serve) -> anyhow::Result<ExitCode> {
     config.max_waiting_hosts = s.max_waiting_hosts;
     config.max_connections = s.max_connections;
 
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LIFELINE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    lifeline_relay::logging::init("warn");
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -44,13 +44,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LIFELINE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,winit=error")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    lifeline_relay::logging::init("warn,winit=error");
     let json = cli.json;
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
