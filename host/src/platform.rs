@@ -50,6 +50,12 @@ pub trait ScreenSource {
     /// source that knows nothing changed may skip the work and say
     /// [`Grab::Unchanged`]; `force` asks for a capture regardless.
     fn grab(&mut self, into: &mut Image, force: bool) -> Result<Grab, CaptureError>;
+
+    /// Where the pointer is, when the source knows: captures usually leave
+    /// it out, so it travels beside the pixels.
+    fn pointer(&mut self) -> Option<(i32, i32)> {
+        None
+    }
 }
 
 /// Something that applies input events to the desktop.

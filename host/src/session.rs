@@ -91,6 +91,7 @@ pub async fn share(
     let (mut sent, mut acked) = (0u64, 0u64);
     let mut full = true;
     let mut grabbing: Option<tokio::sync::oneshot::Receiver<_>> = None;
+    let mut last_pointer = None;
     let end = loop {
         let can_send = grabbing.is_none() && sent - acked < FRAMES_IN_FLIGHT;
         tokio::select! {
@@ -122,7 +123,13 @@ pub async fn share(
                 }
             }, if grabbing.is_some() => {
                 grabbing = None;
-                let update = got.map_err(|_| CaptureError::Stopped)??;
+                let (update, pointer) = got.map_err(|_| CaptureError::Stopped)??;
+                if pointer.is_some() && pointer != last_pointer {
+                    last_pointer = pointer;
+                    if let Some((x, y)) = pointer {
+                        out.send(HostMsg::Cursor { x, y }).await.map_err(|_| writer_gone())?;
+                    }
+                }
                 if let Some(update) = update {
                     sent = update.seq;
                     stats.frames += 1;

@@ -13,7 +13,10 @@ use tokio::sync::oneshot;
 
 use crate::platform::{CaptureError, Grab, InputError, InputOpener, ScreenOpener};
 
-type GrabReply = oneshot::Sender<Result<Option<FrameUpdate>, CaptureError>>;
+/// What a grab produced: the update (if anything changed) and the pointer.
+pub type Grabbed = (Option<FrameUpdate>, Option<(i32, i32)>);
+
+type GrabReply = oneshot::Sender<Result<Grabbed, CaptureError>>;
 
 enum CaptureCmd {
     /// Capture and encode what changed; `full` forgets what the viewer has.
@@ -60,9 +63,12 @@ impl CaptureWorker {
                             if full {
                                 encoder.reset();
                             }
-                            let result = screen.grab(&mut image, full).map(|grab| match grab {
-                                Grab::Captured => encoder.encode(&image),
-                                Grab::Unchanged => None,
+                            let result = screen.grab(&mut image, full).map(|grab| {
+                                let update = match grab {
+                                    Grab::Captured => encoder.encode(&image),
+                                    Grab::Unchanged => None,
+                                };
+                                (update, screen.pointer())
                             });
                             // The session may have ended meanwhile; nobody to tell.
                             let _ = reply.send(result);
@@ -75,8 +81,8 @@ impl CaptureWorker {
         Ok(Self { tx })
     }
 
-    /// Captures and encodes; `Ok(None)` when nothing changed.
-    pub fn grab(&self, full: bool) -> oneshot::Receiver<Result<Option<FrameUpdate>, CaptureError>> {
+    /// Captures and encodes; no update when nothing changed.
+    pub fn grab(&self, full: bool) -> oneshot::Receiver<Result<Grabbed, CaptureError>> {
         let (reply, rx) = oneshot::channel();
         if let Err(mpsc::SendError(CaptureCmd::Grab { reply, .. })) =
             self.tx.send(CaptureCmd::Grab { full, reply })
@@ -166,21 +172,21 @@ mod tests {
     async fn capture_sends_whole_then_changes_then_nothing() {
         let screen = FakeScreen(Arc::new(Mutex::new(Image::new(130, 70).unwrap())));
         let worker = CaptureWorker::start(opener(&screen)).unwrap();
-        let first = worker.grab(false).await.unwrap().unwrap().unwrap();
+        let first = worker.grab(false).await.unwrap().unwrap().0.unwrap();
         assert!(first.full);
-        assert_eq!(worker.grab(false).await.unwrap().unwrap(), None);
+        assert_eq!(worker.grab(false).await.unwrap().unwrap().0, None);
         screen.0.lock().unwrap().pixels[69 * 130 + 129] = 0xffffff;
-        let change = worker.grab(false).await.unwrap().unwrap().unwrap();
+        let change = worker.grab(false).await.unwrap().unwrap().0.unwrap();
         assert!(!change.full);
         assert_eq!(change.tiles.len(), 1);
         assert_eq!((change.tiles[0].x, change.tiles[0].y), (128, 64));
         assert!(
-            worker.grab(true).await.unwrap().unwrap().unwrap().full,
+            worker.grab(true).await.unwrap().unwrap().0.unwrap().full,
             "asked for a whole frame"
         );
         worker.reset().unwrap();
         assert!(
-            worker.grab(false).await.unwrap().unwrap().unwrap().full,
+            worker.grab(false).await.unwrap().unwrap().0.unwrap().full,
             "a new viewer starts whole"
         );
     }

@@ -23,6 +23,7 @@ fn display_name() -> Result<String, CaptureError> {
 struct Damage {
     conn: RustConnection,
     damage: u32,
+    root: u32,
 }
 
 impl Damage {
@@ -37,7 +38,14 @@ impl Damage {
         conn.damage_create(damage, root, ReportLevel::NON_EMPTY)
             .map_err(|e| e.to_string())?;
         conn.flush().map_err(|e| e.to_string())?;
-        Ok(Self { conn, damage })
+        Ok(Self { conn, damage, root })
+    }
+
+    /// Where the pointer is (the X capture does not include it).
+    fn pointer(&self) -> Option<(i32, i32)> {
+        use x11rb::protocol::xproto::ConnectionExt as _;
+        let r = self.conn.query_pointer(self.root).ok()?.reply().ok()?;
+        Some((i32::from(r.root_x), i32::from(r.root_y)))
     }
 
     /// Whether anything was drawn since the last call; re-arms the report.
@@ -104,6 +112,10 @@ impl ScrapScreen {
 }
 
 impl ScreenSource for ScrapScreen {
+    fn pointer(&mut self) -> Option<(i32, i32)> {
+        self.damage.as_ref().and_then(Damage::pointer)
+    }
+
     fn grab(&mut self, into: &mut Image, force: bool) -> Result<Grab, CaptureError> {
         let damaged = match &mut self.damage {
             Some(d) => d.take().map_err(CaptureError::Grab)?,

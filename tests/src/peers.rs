@@ -116,6 +116,8 @@ pub struct TestViewer {
     pub recv: SecureRecv,
     pub fb: Framebuffer,
     pub mode: Mode,
+    /// The last pointer position the host reported.
+    pub cursor: Option<(i32, i32)>,
 }
 
 impl TestViewer {
@@ -134,6 +136,7 @@ impl TestViewer {
                     recv,
                     fb: Framebuffer::new(),
                     mode,
+                    cursor: None,
                 }
             }
             Err(e) => panic!("secure handshake failed: {e}"),
@@ -158,21 +161,43 @@ impl TestViewer {
         (link, result)
     }
 
-    /// The next frame update, applied and acknowledged.
+    /// The next frame update, applied and acknowledged (pointer reports
+    /// on the way are noted).
     pub async fn next_frame(&mut self) -> FrameUpdate {
         loop {
-            let msg = tokio::time::timeout(Duration::from_secs(10), self.recv.recv::<HostMsg>())
-                .await
-                .expect("no frame within 10 s")
-                .unwrap();
-            if let HostMsg::Frame(upd) = msg {
+            if let Some(upd) = self.next_message().await {
+                return upd;
+            }
+        }
+    }
+
+    /// Handles one message: a frame is applied, acknowledged and returned.
+    async fn next_message(&mut self) -> Option<FrameUpdate> {
+        let msg = tokio::time::timeout(Duration::from_secs(10), self.recv.recv::<HostMsg>())
+            .await
+            .expect("nothing from the host within 10 s")
+            .unwrap();
+        match msg {
+            HostMsg::Frame(upd) => {
                 self.fb.apply(&upd).unwrap();
                 self.send
                     .send(&ViewerMsg::Ack { seq: upd.seq })
                     .await
                     .unwrap();
-                return upd;
+                Some(upd)
             }
+            HostMsg::Cursor { x, y } => {
+                self.cursor = Some((x, y));
+                None
+            }
+            HostMsg::Mode(_) => None,
+        }
+    }
+
+    /// Reads messages until the host reports the pointer at (x, y).
+    pub async fn until_cursor(&mut self, x: i32, y: i32) {
+        while self.cursor != Some((x, y)) {
+            self.next_message().await;
         }
     }
 

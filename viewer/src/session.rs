@@ -64,6 +64,8 @@ struct Shared {
     window_frames: u64,
     window_bytes: u64,
     last_input: Option<Instant>,
+    /// The remote pointer, in remote pixels.
+    cursor: Option<(i32, i32)>,
 }
 
 /// A connected session.
@@ -76,6 +78,8 @@ pub struct Viewer {
     out: mpsc::Sender<ViewerMsg>,
     shared: Arc<Mutex<Shared>>,
     frames: watch::Receiver<u64>,
+    /// Bumped on every update and pointer move, to repaint a window.
+    changes: watch::Receiver<u64>,
     ended: watch::Receiver<Option<String>>,
     link: tokio::sync::Mutex<Option<ViewerLink>>,
 }
@@ -162,6 +166,7 @@ impl Viewer {
         let shared = Arc::new(Mutex::new(Shared::default()));
         let (frames_tx, frames) = watch::channel(0u64);
         let (ended_tx, ended) = watch::channel(None::<String>);
+        let (changes_tx, changes) = watch::channel(0u64);
         // Writer: acks and input, in order.
         tokio::spawn(async move {
             while let Some(msg) = out_rx.recv().await {
@@ -195,8 +200,13 @@ impl Viewer {
                             break "the session writer stopped".to_owned();
                         }
                         frames_tx.send_modify(|n| *n += 1);
+                        changes_tx.send_modify(|n| *n += 1);
                     }
-                    Ok(HostMsg::Cursor { .. }) | Ok(HostMsg::Mode(_)) => {}
+                    Ok(HostMsg::Cursor { x, y }) => {
+                        lock(&sh).cursor = Some((x, y));
+                        changes_tx.send_modify(|n| *n += 1);
+                    }
+                    Ok(HostMsg::Mode(_)) => {}
                     Err(SecureError::Stream(e)) => break why_closed(&conn2, e).await.to_string(),
                     Err(e) => {
                         let why = e.to_string();
@@ -220,6 +230,7 @@ impl Viewer {
             out,
             shared,
             frames,
+            changes,
             ended,
             link: tokio::sync::Mutex::new(Some(link)),
         })
@@ -254,6 +265,16 @@ impl Viewer {
     /// The number of updates received so far; changes on each.
     pub fn frames(&self) -> watch::Receiver<u64> {
         self.frames.clone()
+    }
+
+    /// Changes whenever something visible changed (screen or pointer).
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.clone()
+    }
+
+    /// Where the remote pointer is.
+    pub fn cursor(&self) -> Option<(i32, i32)> {
+        lock(&self.shared).cursor
     }
 
     /// A copy of the current remote screen.

@@ -47,6 +47,8 @@ pub struct ViewerUi {
     screen: Option<(egui::TextureHandle, [u32; 2])>,
     fullscreen: bool,
     last_pointer: Option<(u32, u32)>,
+    /// The remote pointer, drawn over the picture (captures leave it out).
+    pub cursor: Option<(i32, i32)>,
 }
 
 impl std::fmt::Debug for ViewerUi {
@@ -121,6 +123,7 @@ impl ViewerUi {
             screen: None,
             fullscreen: false,
             last_pointer: None,
+            cursor: None,
         }
     }
 
@@ -280,6 +283,15 @@ impl ViewerUi {
                 ui.add(egui::Image::new((tex.id(), size)).sense(egui::Sense::click_and_drag()))
             })
             .inner;
+        let picture = egui::Rect::from_center_size(resp.rect.center(), size);
+        if let Some((cx, cy)) = self.cursor {
+            let at = picture.min + egui::vec2(cx as f32 * scale, cy as f32 * scale);
+            if picture.contains(at) {
+                let p = ui.painter();
+                p.circle_filled(at, 4.0, Color32::WHITE);
+                p.circle_stroke(at, 4.0, egui::Stroke::new(1.5, Color32::BLACK));
+            }
+        }
         if !control {
             return;
         }
@@ -421,7 +433,7 @@ impl App {
                     let v = Arc::new(v);
                     lock(&link).viewer = Some(v.clone());
                     ctx2.request_repaint();
-                    let mut frames = v.frames();
+                    let mut changes = v.changes();
                     let v2 = v.clone();
                     tokio::spawn(async move {
                         while let Some(ev) = rx.recv().await {
@@ -431,7 +443,7 @@ impl App {
                             }
                         }
                     });
-                    while frames.changed().await.is_ok() {
+                    while changes.changed().await.is_ok() {
                         ctx2.request_repaint();
                     }
                     ctx2.request_repaint();
@@ -459,6 +471,7 @@ impl App {
             self.ui.phase = Phase::Sharing(v.mode);
             self.ui.host = format!("{} ({})", v.host_name, v.os_user);
             self.ui.figures = v.figures();
+            self.ui.cursor = v.cursor();
             let n = *v.frames().borrow();
             if n != link.frames_seen {
                 link.frames_seen = n;

@@ -76,6 +76,8 @@ async fn control_moves_the_pointer_and_types_into_a_real_window() {
         (x.pointer() == (123, 45)).then_some(())
     })
     .await;
+    // The pointer travels beside the pixels (X captures leave it out).
+    viewer.until_cursor(123, 45).await;
 
     viewer
         .input(InputEvent::Text("Hello, World! @#$".into()))
