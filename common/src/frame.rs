@@ -45,9 +45,24 @@ pub fn encode<T: Serialize>(msg: &T, max: usize) -> Result<Vec<u8>, FrameError> 
 /// into a buffer sized exactly once with `spare` bytes of room left for a
 /// seal's tag, so multi-megabyte frames are never copied while growing.
 pub fn serialize<T: Serialize>(msg: &T, spare: usize) -> Result<Vec<u8>, FrameError> {
+    let mut buf = Vec::new();
+    serialize_into(msg, &mut buf, spare)?;
+    Ok(buf)
+}
+
+/// [`serialize`] into a buffer the caller keeps: a sender that reuses it
+/// stops paying for fresh pages (page faults) on every multi-megabyte frame.
+pub fn serialize_into<T: Serialize>(
+    msg: &T,
+    buf: &mut Vec<u8>,
+    spare: usize,
+) -> Result<(), FrameError> {
     let err = |e: postcard::Error| FrameError::Malformed(e.to_string());
     let size = postcard::experimental::serialized_size(msg).map_err(err)?;
-    postcard::to_extend(msg, Vec::with_capacity(size + spare)).map_err(err)
+    buf.clear();
+    buf.reserve(size + spare);
+    *buf = postcard::to_extend(msg, std::mem::take(buf)).map_err(err)?;
+    Ok(())
 }
 
 /// Prefixes raw `payload` with its length, refusing anything over `max`.

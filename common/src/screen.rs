@@ -90,8 +90,10 @@ impl Image {
         self.pixels.resize(w * h, 0);
         for (row, out) in self.pixels.chunks_exact_mut(w).enumerate() {
             let src = &bytes[row * stride..row * stride + w * 4];
+            // BGRA read little-endian is 0xAARRGGBB: one load and a mask a
+            // pixel, which the compiler vectorises.
             for (px, bgra) in out.iter_mut().zip(src.chunks_exact(4)) {
-                *px = u32::from(bgra[2]) << 16 | u32::from(bgra[1]) << 8 | u32::from(bgra[0]);
+                *px = u32::from_le_bytes([bgra[0], bgra[1], bgra[2], bgra[3]]) & 0x00ff_ffff;
             }
         }
         Ok(())

@@ -25,6 +25,33 @@ enum CaptureCmd {
     Reset,
 }
 
+/// Asks where the pointer is every tick while it moves, and only every
+/// eighth tick once it has been still for a second: each question is a
+/// round trip to the X server, and an idle host should cost next to nothing.
+#[derive(Debug, Default)]
+struct PointerPoll {
+    tick: u64,
+    last: Option<(i32, i32)>,
+    still_ticks: u64,
+}
+
+impl PointerPoll {
+    fn next(&mut self, screen: &mut dyn crate::platform::ScreenSource) -> Option<(i32, i32)> {
+        self.tick += 1;
+        if self.still_ticks > 60 && self.tick % 8 != 0 {
+            return self.last;
+        }
+        let now = screen.pointer();
+        if now == self.last {
+            self.still_ticks += 1;
+        } else {
+            self.still_ticks = 0;
+            self.last = now;
+        }
+        now
+    }
+}
+
 /// Handle to the capture thread.
 #[derive(Debug)]
 pub struct CaptureWorker {
@@ -56,6 +83,7 @@ impl CaptureWorker {
                     pixels: Vec::new(),
                 };
                 let mut encoder = Encoder::new();
+                let mut pointer = PointerPoll::default();
                 while let Ok(cmd) = rx.recv() {
                     match cmd {
                         CaptureCmd::Reset => encoder = Encoder::new(),
@@ -68,7 +96,7 @@ impl CaptureWorker {
                                     Grab::Captured => encoder.encode(&image),
                                     Grab::Unchanged => None,
                                 };
-                                (update, screen.pointer())
+                                (update, pointer.next(&mut *screen))
                             });
                             // The session may have ended meanwhile; nobody to tell.
                             let _ = reply.send(result);

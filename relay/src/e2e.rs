@@ -27,14 +27,16 @@ pub enum SecureError {
 pub struct SecureSend {
     framed: FramedSend,
     sealer: Sealer,
+    /// Reused for every message, so large frames cost no fresh pages.
+    buf: Vec<u8>,
 }
 
 impl SecureSend {
     /// Seals and sends one message.
     pub async fn send<T: Serialize>(&mut self, msg: &T) -> Result<(), SecureError> {
-        let mut buf = frame::serialize(msg, e2e::TAG_LEN)?;
-        self.sealer.seal_in_place(&mut buf)?;
-        Ok(self.framed.send_bytes(&buf).await?)
+        frame::serialize_into(msg, &mut self.buf, e2e::TAG_LEN)?;
+        self.sealer.seal_in_place(&mut self.buf)?;
+        Ok(self.framed.send_bytes(&self.buf).await?)
     }
 
     /// Ends the stream.
@@ -87,6 +89,7 @@ pub async fn handshake(
         SecureSend {
             framed: framed_send,
             sealer,
+            buf: Vec::new(),
         },
         SecureRecv {
             framed: framed_recv,
