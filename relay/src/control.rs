@@ -29,6 +29,9 @@ impl ControlError {
     }
 }
 
+/// Messages up to this size are copied behind their header and written once.
+const SMALL_MESSAGE: usize = 16 * 1024;
+
 /// The sending half: frames and writes messages.
 #[derive(Debug)]
 pub struct FramedSend {
@@ -51,7 +54,14 @@ impl FramedSend {
 
     /// Sends one raw frame (already serialised, e.g. sealed).
     pub async fn send_bytes(&mut self, payload: &[u8]) -> Result<(), ControlError> {
-        // Header and payload written apart: no copy of a large payload.
+        // A small message goes out as one write (one STREAM frame: input
+        // events stay whole on the wire); a large one is written apart from
+        // its header, so its megabytes are not copied.
+        if payload.len() <= SMALL_MESSAGE {
+            let bytes = frame::encode_raw(payload, self.max)?;
+            self.send.write_all(&bytes).await?;
+            return Ok(());
+        }
         let len = u32::try_from(payload.len())
             .ok()
             .filter(|l| (*l as usize) <= self.max)

@@ -194,6 +194,21 @@ impl TestViewer {
         }
     }
 
+    /// The next frame, applied but not acknowledged, so the viewer sends
+    /// nothing of its own (tests that meddle with viewer→host traffic).
+    pub async fn next_frame_unacked(&mut self) -> FrameUpdate {
+        loop {
+            let msg = tokio::time::timeout(Duration::from_secs(10), self.recv.recv::<HostMsg>())
+                .await
+                .expect("nothing from the host within 10 s")
+                .unwrap();
+            if let HostMsg::Frame(upd) = msg {
+                self.fb.apply(&upd).unwrap();
+                return upd;
+            }
+        }
+    }
+
     /// Reads messages until the host reports the pointer at (x, y).
     pub async fn until_cursor(&mut self, x: i32, y: i32) {
         while self.cursor != Some((x, y)) {
