@@ -215,11 +215,12 @@ fn encode_tile(img: &Image, x: u32, y: u32, w: u32, h: u32) -> TileData {
             lz4: lz4_flex::compress(&packed),
         };
     }
-    let mut rgb = Vec::with_capacity(w as usize * h as usize * 3);
-    for row in img.tile_rows(x, y, w, h) {
-        for &px in row {
-            rgb.extend_from_slice(&[(px >> 16) as u8, (px >> 8) as u8, px as u8]);
-        }
+    let mut rgb = vec![0u8; w as usize * h as usize * 3];
+    for (out, &px) in rgb
+        .chunks_exact_mut(3)
+        .zip(img.tile_rows(x, y, w, h).flatten())
+    {
+        out.copy_from_slice(&[(px >> 16) as u8, (px >> 8) as u8, px as u8]);
     }
     TileData::Raw {
         lz4: lz4_flex::compress(&rgb),
