@@ -416,10 +416,10 @@ async fn serve_host(relay: &Arc<Relay>, conn: Connection, mut ctl: Control) {
                 }
             }
             () = relay.shutdown.cancelled() => {
-                if let Some(c) = code.take() {
-                    if let Some((session, pair)) = retire(relay, c, Gone::Withdrawn, "relay shutting down").await {
-                        return run_session(relay, host, ctl, session, pair).await;
-                    }
+                if let Some(c) = code.take()
+                    && let Some((session, pair)) = retire(relay, c, Gone::Withdrawn, "relay shutting down").await
+                {
+                    return run_session(relay, host, ctl, session, pair).await;
                 }
                 return close(&host.conn, CloseCode::Shutdown, "relay shutting down");
             }
@@ -440,10 +440,10 @@ async fn serve_host(relay: &Arc<Relay>, conn: Connection, mut ctl: Control) {
                     Err(ControlError::Frame(_)) => (Gone::Withdrawn, "host broke protocol", Some("malformed message")),
                     Err(_) => (Gone::Withdrawn, "host left", None),
                 };
-                if let Some(c) = code.take() {
-                    if let Some((session, pair)) = retire(relay, c, why, reason).await {
-                        return run_session(relay, host, ctl, session, pair).await;
-                    }
+                if let Some(c) = code.take()
+                    && let Some((session, pair)) = retire(relay, c, why, reason).await
+                {
+                    return run_session(relay, host, ctl, session, pair).await;
                 }
                 if let Some(msg) = close_with {
                     return close(&host.conn, CloseCode::ProtocolError, msg);
