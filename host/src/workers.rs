@@ -38,7 +38,7 @@ struct PointerPoll {
 impl PointerPoll {
     fn next(&mut self, screen: &mut dyn crate::platform::ScreenSource) -> Option<(i32, i32)> {
         self.tick += 1;
-        if self.still_ticks > 60 && self.tick % 8 != 0 {
+        if self.still_ticks > 60 && !self.tick.is_multiple_of(8) {
             return self.last;
         }
         let now = screen.pointer();

@@ -269,7 +269,7 @@ pub fn pattern_image(width: u32, height: u32, seed: u32) -> Image {
             // Half noise (raw tiles), half stripes (palette tiles).
             if (i / width) < height / 2 {
                 x & 0x00ff_ffff
-            } else if (i % width) / 3 % 2 == 0 {
+            } else if ((i % width) / 3).is_multiple_of(2) {
                 0x00c0_1030
             } else {
                 0x0000_f0a0
