@@ -73,15 +73,16 @@ impl Stack {
         });
         Host { child, events: rx }
     }
-    /// Runs the headless viewer with `script`; returns its output.
-    fn viewer(&self, code: &str, script: &str, token: Option<&str>) -> Output {
+    /// The headless viewer with `script`, `--json`, and this stack's token
+    /// unless another is given.
+    fn viewer_command(&self, code: &str, script: &str, token: Option<&str>) -> Command {
         let path = self
             .dir
             .path()
             .join(format!("script-{}.txt", rand_suffix()));
         std::fs::write(&path, script).unwrap();
-        Command::new(bin("lifeline-viewer"))
-            .args(["--relay", &self.addr(), "--ca"])
+        let mut cmd = Command::new(bin("lifeline-viewer"));
+        cmd.args(["--relay", &self.addr(), "--ca"])
             .arg(self.ca())
             .args([
                 "--token",
@@ -92,9 +93,20 @@ impl Stack {
                 "--json",
                 "--script",
             ])
-            .arg(&path)
-            .output()
-            .unwrap()
+            .arg(&path);
+        cmd
+    }
+
+    /// Runs the headless viewer to its end.
+    fn viewer(&self, code: &str, script: &str, token: Option<&str>) -> Output {
+        self.viewer_command(code, script, token).output().unwrap()
+    }
+
+    /// Runs the headless viewer on a thread, for sessions the test drives
+    /// from the host's side meanwhile.
+    fn viewer_in_background(&self, code: &str, script: &str) -> std::thread::JoinHandle<Output> {
+        let mut cmd = self.viewer_command(code, script, None);
+        std::thread::spawn(move || cmd.output().unwrap())
     }
 }
 
@@ -177,33 +189,7 @@ fn whole_session(mode: &str) {
             ""
         }
     );
-    let viewer = {
-        let (addr, ca, token, dir) = (
-            stack.addr(),
-            stack.ca(),
-            stack.token.clone(),
-            stack.dir.path().to_owned(),
-        );
-        std::thread::spawn(move || {
-            let path = dir.join("whole.txt");
-            std::fs::write(&path, script).unwrap();
-            Command::new(bin("lifeline-viewer"))
-                .args(["--relay", &addr, "--ca"])
-                .arg(ca)
-                .args([
-                    "--token",
-                    &token,
-                    "--code",
-                    &code,
-                    "--headless",
-                    "--json",
-                    "--script",
-                ])
-                .arg(&path)
-                .output()
-                .unwrap()
-        })
-    };
+    let viewer = stack.viewer_in_background(&code, &script);
     let joined = host.event("joined");
     assert_eq!(joined["technician"], "alice");
     assert_eq!(joined["mode"], mode);
@@ -378,20 +364,7 @@ fn every_error_a_user_can_hit_has_its_line() {
     // The user refusing.
     let mut host = stack.host(&x.display, &[]);
     let code = host.code();
-    let viewer = {
-        let (addr, ca, token) = (stack.addr(), stack.ca(), stack.token.clone());
-        let path = stack.dir.path().join("refuse.txt");
-        std::fs::write(&path, quit).unwrap();
-        std::thread::spawn(move || {
-            Command::new(bin("lifeline-viewer"))
-                .args(["--relay", &addr, "--ca"])
-                .arg(ca)
-                .args(["--token", &token, "--code", &code, "--headless", "--script"])
-                .arg(path)
-                .output()
-                .unwrap()
-        })
-    };
+    let viewer = stack.viewer_in_background(&code, quit);
     assert_eq!(host.event("request")["technician"], "alice");
     writeln!(host.child.stdin.as_mut().unwrap(), "r").unwrap();
     assert_eq!(host.event("ended")["reason"], "refused by the user");
@@ -406,20 +379,7 @@ fn every_error_a_user_can_hit_has_its_line() {
     // The host vanishing mid-session: the viewer says so within 5 s.
     let host = stack.host(&x.display, &["--allow", "view"]);
     let code = host.code();
-    let viewer = {
-        let (addr, ca, token) = (stack.addr(), stack.ca(), stack.token.clone());
-        let path = stack.dir.path().join("vanish.txt");
-        std::fs::write(&path, "wait-frame\nsleep 60000\n").unwrap();
-        std::thread::spawn(move || {
-            Command::new(bin("lifeline-viewer"))
-                .args(["--relay", &addr, "--ca"])
-                .arg(ca)
-                .args(["--token", &token, "--code", &code, "--headless", "--script"])
-                .arg(path)
-                .output()
-                .unwrap()
-        })
-    };
+    let viewer = stack.viewer_in_background(&code, "wait-frame\nsleep 60000\n");
     host.event("joined");
     std::thread::sleep(Duration::from_millis(500));
     host.signal("-KILL");
