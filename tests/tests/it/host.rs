@@ -58,46 +58,72 @@ async fn the_screen_arrives_pixel_exact_and_changes_travel_alone() {
     assert!(host.wait_exit().success());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn control_moves_the_pointer_and_types_into_a_real_window() {
+/// An xterm running `cat > FILE` on Xvfb, shared in `mode` through a real
+/// relay with a test viewer that has its first frame.
+struct TypingSession {
+    viewer: TestViewer,
+    _host: HostProcess,
+    _relay: TestRelay,
+    _xterm: lifeline_tests::x::XClient,
+    file: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+    x: Xvfb,
+}
+
+async fn typing_session(mode: Mode) -> TypingSession {
     let x = Xvfb::start(800, 600);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("typed.txt");
-    let _xterm = x.xterm_cat("80x10+0+0", &file);
+    let xterm = x.xterm_cat("80x10+0+0", &file);
     let relay = TestRelay::start().await;
     let token = relay.add_technician("bob");
-    let host = HostProcess::start(&relay, &x.display, &["--allow", "control"]);
+    let host = HostProcess::start(&relay, &x.display, &["--allow", mode.as_str()]);
     let mut viewer = TestViewer::join(&relay, &token, &host.code()).await;
-    assert_eq!(viewer.mode, Mode::Control);
+    assert_eq!(viewer.mode, mode);
     viewer.next_frame().await;
+    TypingSession {
+        viewer,
+        _host: host,
+        _relay: relay,
+        _xterm: xterm,
+        file,
+        _dir: dir,
+        x,
+    }
+}
 
-    viewer.input(InputEvent::Move { x: 123, y: 45 }).await;
+impl TypingSession {
+    /// Sends `text` then Return.
+    async fn type_line(&mut self, text: &str) {
+        self.viewer.input(InputEvent::Text(text.into())).await;
+        for down in [true, false] {
+            self.viewer
+                .input(InputEvent::Key {
+                    key: Key::Return,
+                    down,
+                })
+                .await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_moves_the_pointer_and_types_into_a_real_window() {
+    let mut s = typing_session(Mode::Control).await;
+    s.viewer.input(InputEvent::Move { x: 123, y: 45 }).await;
     poll("the pointer to move", || {
-        (x.pointer() == (123, 45)).then_some(())
+        (s.x.pointer() == (123, 45)).then_some(())
     })
     .await;
     // The pointer travels beside the pixels (X captures leave it out).
-    viewer.until_cursor(123, 45).await;
+    s.viewer.until_cursor(123, 45).await;
 
-    viewer
-        .input(InputEvent::Text("Hello, World! @#$".into()))
-        .await;
-    viewer
-        .input(InputEvent::Key {
-            key: Key::Return,
-            down: true,
-        })
-        .await;
-    viewer
-        .input(InputEvent::Key {
-            key: Key::Return,
-            down: false,
-        })
-        .await;
+    s.type_line("Hello, World! @#$").await;
+    let file = s.file.clone();
     let typed = poll("the typed line to reach the file", || {
         std::fs::read_to_string(&file)
             .ok()
-            .filter(|s| s.ends_with('\n'))
+            .filter(|t| t.ends_with('\n'))
     })
     .await;
     assert_eq!(typed, "Hello, World! @#$\n");
@@ -105,37 +131,13 @@ async fn control_moves_the_pointer_and_types_into_a_real_window() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn view_only_drops_all_input() {
-    let x = Xvfb::start(800, 600);
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("typed.txt");
-    let _xterm = x.xterm_cat("80x10+0+0", &file);
-    let relay = TestRelay::start().await;
-    let token = relay.add_technician("bob");
-    let host = HostProcess::start(&relay, &x.display, &["--allow", "view"]);
-    let mut viewer = TestViewer::join(&relay, &token, &host.code()).await;
-    assert_eq!(viewer.mode, Mode::View);
-    viewer.next_frame().await;
-    let before = x.pointer();
-
-    viewer.input(InputEvent::Move { x: 100, y: 40 }).await;
-    viewer
-        .input(InputEvent::Text("should not arrive".into()))
-        .await;
-    viewer
-        .input(InputEvent::Key {
-            key: Key::Return,
-            down: true,
-        })
-        .await;
-    viewer
-        .input(InputEvent::Key {
-            key: Key::Return,
-            down: false,
-        })
-        .await;
+    let mut s = typing_session(Mode::View).await;
+    let before = s.x.pointer();
+    s.viewer.input(InputEvent::Move { x: 100, y: 40 }).await;
+    s.type_line("should not arrive").await;
     // A control session on the same screen proves the same input would land
     // in this time; here, after it, nothing has moved or been typed.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(x.pointer(), before);
-    assert_eq!(std::fs::read_to_string(&file).unwrap(), "");
+    assert_eq!(s.x.pointer(), before);
+    assert_eq!(std::fs::read_to_string(&s.file).unwrap(), "");
 }
