@@ -13,6 +13,31 @@ use tokio::sync::oneshot;
 
 use crate::platform::{CaptureError, Grab, InputError, InputOpener, ScreenOpener};
 
+/// Starts a thread that opens a handle with `open` (on that thread, since
+/// platform handles need not be `Send`) and then runs `work` with it.
+/// Returns once the handle is open: `Ok(Some(Err))` if opening failed,
+/// `Ok(None)` if the thread died before saying.
+fn on_own_thread<H, E: Send + 'static>(
+    name: &str,
+    open: impl FnOnce() -> Result<H, E> + Send + 'static,
+    work: impl FnOnce(H) + Send + 'static,
+) -> std::io::Result<Option<Result<(), E>>> {
+    let (ready_tx, ready_rx) = mpsc::channel();
+    thread::Builder::new()
+        .name(name.into())
+        .spawn(move || match open() {
+            Ok(handle) => {
+                // The starter waits for this; it is gone only if it panicked.
+                let _ = ready_tx.send(Ok(()));
+                work(handle);
+            }
+            Err(e) => {
+                let _ = ready_tx.send(Err(e));
+            }
+        })?;
+    Ok(ready_rx.recv().ok())
+}
+
 /// What a grab produced: the update (if anything changed) and the pointer.
 pub type Grabbed = (Option<FrameUpdate>, Option<(i32, i32)>);
 
@@ -63,49 +88,37 @@ impl CaptureWorker {
     /// opened is reported here, before anything else happens.
     pub fn start(open: ScreenOpener) -> Result<Self, CaptureError> {
         let (tx, rx) = mpsc::channel::<CaptureCmd>();
-        let (ready_tx, ready_rx) = mpsc::channel();
-        thread::Builder::new()
-            .name("capture".into())
-            .spawn(move || {
-                let mut screen = match open() {
-                    Ok(s) => {
-                        let _ = ready_tx.send(Ok(()));
-                        s
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
-                let mut image = Image {
-                    width: 0,
-                    height: 0,
-                    pixels: Vec::new(),
-                };
-                let mut encoder = Encoder::new();
-                let mut pointer = PointerPoll::default();
-                while let Ok(cmd) = rx.recv() {
-                    match cmd {
-                        CaptureCmd::Reset => encoder = Encoder::new(),
-                        CaptureCmd::Grab { full, reply } => {
-                            if full {
-                                encoder.reset();
-                            }
-                            let result = screen.grab(&mut image, full).map(|grab| {
-                                let update = match grab {
-                                    Grab::Captured => encoder.encode(&image),
-                                    Grab::Unchanged => None,
-                                };
-                                (update, pointer.next(&mut *screen))
-                            });
-                            // The session may have ended meanwhile; nobody to tell.
-                            let _ = reply.send(result);
+        let started = on_own_thread("capture", open, move |mut screen| {
+            let mut image = Image {
+                width: 0,
+                height: 0,
+                pixels: Vec::new(),
+            };
+            let mut encoder = Encoder::new();
+            let mut pointer = PointerPoll::default();
+            while let Ok(cmd) = rx.recv() {
+                match cmd {
+                    CaptureCmd::Reset => encoder = Encoder::new(),
+                    CaptureCmd::Grab { full, reply } => {
+                        if full {
+                            encoder.reset();
                         }
+                        let result = screen.grab(&mut image, full).map(|grab| {
+                            let update = match grab {
+                                Grab::Captured => encoder.encode(&image),
+                                Grab::Unchanged => None,
+                            };
+                            (update, pointer.next(&mut *screen))
+                        });
+                        // The session may have ended meanwhile; nobody to tell.
+                        let _ = reply.send(result);
                     }
                 }
-            })
-            .map_err(|e| CaptureError::Grab(format!("cannot start the capture thread: {e}")))?;
-        ready_rx.recv().map_err(|_| CaptureError::Stopped)??;
+            }
+        });
+        started
+            .map_err(|e| CaptureError::Grab(format!("cannot start the capture thread: {e}")))?
+            .ok_or(CaptureError::Stopped)??;
         Ok(Self { tx })
     }
 
@@ -140,31 +153,17 @@ impl InputWorker {
     pub fn start(open: InputOpener) -> Result<Self, InputError> {
         let (tx, rx) = mpsc::channel::<InputEvent>();
         let (err_tx, errors) = tokio::sync::mpsc::unbounded_channel();
-        let (ready_tx, ready_rx) = mpsc::channel();
-        thread::Builder::new()
-            .name("input".into())
-            .spawn(move || {
-                let mut sink = match open() {
-                    Ok(s) => {
-                        let _ = ready_tx.send(Ok(()));
-                        s
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
-                while let Ok(ev) = rx.recv() {
-                    if let Err(e) = sink.apply(&ev) {
-                        // Reported to the session, which logs and counts it.
-                        let _ = err_tx.send(e);
-                    }
+        let started = on_own_thread("input", open, move |mut sink| {
+            while let Ok(ev) = rx.recv() {
+                if let Err(e) = sink.apply(&ev) {
+                    // Reported to the session, which logs and counts it.
+                    let _ = err_tx.send(e);
                 }
-            })
-            .map_err(|e| InputError::Open(format!("cannot start the input thread: {e}")))?;
-        ready_rx
-            .recv()
-            .map_err(|_| InputError::Open("input thread stopped".into()))??;
+            }
+        });
+        started
+            .map_err(|e| InputError::Open(format!("cannot start the input thread: {e}")))?
+            .ok_or_else(|| InputError::Open("input thread stopped".into()))??;
         Ok(Self { tx, errors })
     }
 

@@ -123,6 +123,15 @@ impl TestRelay {
     }
 }
 
+/// The audit records every completed session has, in order.
+pub const SESSION_RECORDS: [&str; 5] = [
+    "code_issued",
+    "join_attempt",
+    "session_started",
+    "peer_report",
+    "session_ended",
+];
+
 /// The verified records of the log in `dir`.
 pub fn audit_records(dir: &Path) -> Vec<Record> {
     lifeline_relay::audit::read_verified(dir)

@@ -109,16 +109,7 @@ async fn pairing_forwards_streams_and_datagrams_and_audits_the_session() {
                 .to_owned()
         })
         .collect();
-    assert_eq!(
-        kinds,
-        [
-            "code_issued",
-            "join_attempt",
-            "session_started",
-            "peer_report",
-            "session_ended"
-        ]
-    );
+    assert_eq!(kinds, lifeline_tests::SESSION_RECORDS);
     let issued = &relay.records()[1];
     assert!(
         matches!(&issued.event, AuditEvent::CodeIssued { host_ip, host_name, os_user, .. }
@@ -487,13 +478,7 @@ async fn audit_verify_passes_on_a_real_log_and_names_any_tampering() {
     ));
     let (rc, out, _) = relay_cli(&["audit", "show", &session, "--data-dir", d]);
     assert_eq!(rc, 0);
-    for kind in [
-        "code_issued",
-        "join_attempt",
-        "session_started",
-        "peer_report",
-        "session_ended",
-    ] {
+    for kind in lifeline_tests::SESSION_RECORDS {
         assert!(
             out.contains(kind),
             "{kind} missing from:\n{out}\nlog:\n{}",

@@ -241,13 +241,7 @@ fn whole_session(mode: &str) {
     std::thread::sleep(Duration::from_millis(300));
     let (rc, shown, _) = relay_cli(&["audit", "show", &session, "--data-dir", &stack.data()]);
     assert_eq!(rc, 0);
-    for kind in [
-        "code_issued",
-        "join_attempt",
-        "session_started",
-        "peer_report",
-        "session_ended",
-    ] {
+    for kind in lifeline_tests::SESSION_RECORDS {
         assert!(shown.contains(kind), "{kind} missing:\n{shown}");
     }
     assert!(shown.contains(&format!("mode=\"{mode}\"")), "{shown}");
