@@ -2,6 +2,7 @@
 //! client that speaks the session protocol from `common`.
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -24,11 +25,17 @@ pub struct HostProcess {
 }
 
 impl HostProcess {
-    /// Starts the host with `--relay`, `--ca`, `--json` and `extra`.
+    /// Starts the host against a test relay with `--relay`, `--ca`,
+    /// `--json` and `extra`.
     pub fn start(relay: &TestRelay, display: &str, extra: &[&str]) -> Self {
+        Self::spawn(&relay.relay_arg(), &relay.ca, display, extra)
+    }
+
+    /// Starts the host against any relay (`relay` as `--relay` takes it).
+    pub fn spawn(relay: &str, ca: &Path, display: &str, extra: &[&str]) -> Self {
         let mut child = Command::new(bin("lifeline-host"))
-            .args(["--relay", &relay.relay_arg(), "--ca"])
-            .arg(&relay.ca)
+            .args(["--relay", relay, "--ca"])
+            .arg(ca)
             .arg("--json")
             .args(extra)
             .env("DISPLAY", display)
@@ -81,8 +88,13 @@ impl HostProcess {
 
     /// Sends SIGINT, as Ctrl+C at the terminal would.
     pub fn interrupt(&self) {
+        self.signal("-INT");
+    }
+
+    /// Sends a signal (`"-INT"`, `"-KILL"`, …).
+    pub fn signal(&self, signal: &str) {
         let ok = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
+            .args([signal, &self.child.id().to_string()])
             .status()
             .unwrap()
             .success();

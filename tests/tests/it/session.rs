@@ -3,9 +3,10 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use lifeline_tests::peers::HostProcess;
 use lifeline_tests::x::{Xvfb, load_png, pattern_image};
 use lifeline_tests::{RelayProcess, bin, relay_cli};
 
@@ -43,35 +44,8 @@ impl Stack {
     fn data(&self) -> String {
         self.dir.path().join("relay").display().to_string()
     }
-    fn host(&self, display: &str, extra: &[&str]) -> Host {
-        let mut child = Command::new(bin("lifeline-host"))
-            .args(["--relay", &self.addr(), "--ca"])
-            .arg(self.ca())
-            .arg("--json")
-            .args(extra)
-            .env("DISPLAY", display)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if tx
-                    .send(serde_json::from_str::<serde_json::Value>(&line).unwrap())
-                    .is_err()
-                {
-                    break;
-                }
-            }
-        });
-        Host { child, events: rx }
+    fn host(&self, display: &str, extra: &[&str]) -> HostProcess {
+        HostProcess::spawn(&self.addr(), &self.ca(), display, extra)
     }
     /// The headless viewer with `script`, `--json`, and this stack's token
     /// unless another is given.
@@ -120,44 +94,6 @@ fn rand_suffix() -> u64 {
     N.fetch_add(1, Ordering::SeqCst)
 }
 
-struct Host {
-    child: std::process::Child,
-    events: std::sync::mpsc::Receiver<serde_json::Value>,
-}
-
-impl Host {
-    fn event(&self, name: &str) -> serde_json::Value {
-        loop {
-            let v = self
-                .events
-                .recv_timeout(Duration::from_secs(20))
-                .unwrap_or_else(|_| panic!("no {name} event"));
-            if v["event"] == name {
-                return v;
-            }
-        }
-    }
-    fn code(&self) -> String {
-        self.event("code")["code"].as_str().unwrap().to_owned()
-    }
-    fn signal(&self, sig: &str) {
-        assert!(
-            Command::new("kill")
-                .args([sig, &self.child.id().to_string()])
-                .status()
-                .unwrap()
-                .success()
-        );
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -177,7 +113,7 @@ fn whole_session(mode: &str) {
     let file = stack.dir.path().join("typed.txt");
     let _xterm = x.xterm_cat("50x6+0+0", &file);
     let host = stack.host(&x.display, &["--allow", mode]);
-    let code = host.code();
+    let code = host.code().to_string();
     let shot = stack.dir.path().join("shot.png");
     let screen = x.screenshot();
     let script = format!(
@@ -190,7 +126,7 @@ fn whole_session(mode: &str) {
         }
     );
     let viewer = stack.viewer_in_background(&code, &script);
-    let joined = host.event("joined");
+    let joined = host.wait_event("joined");
     assert_eq!(joined["technician"], "alice");
     assert_eq!(joined["mode"], mode);
     // Wait for the screenshot (and the typing), then Ctrl+C on the host.
@@ -206,7 +142,7 @@ fn whole_session(mode: &str) {
     }
     std::thread::sleep(Duration::from_millis(300));
     host.signal("-INT");
-    assert_eq!(host.event("ended")["reason"], "ended by the user");
+    assert_eq!(host.wait_event("ended")["reason"], "ended by the user");
     let out = viewer.join().unwrap();
     assert!(
         !out.status.success(),
@@ -319,7 +255,7 @@ fn every_error_a_user_can_hit_has_its_line() {
 
     // Wrong and revoked tokens.
     let host = stack.host(&x.display, &["--allow", "view"]);
-    let code = host.code();
+    let code = host.code().to_string();
     let out = stack.viewer(&code, quit, Some("llt_00000000000000000000000000000000"));
     assert!(
         !out.status.success() && stderr(&out).contains("does not know this technician token"),
@@ -357,11 +293,11 @@ fn every_error_a_user_can_hit_has_its_line() {
 
     // The user refusing.
     let mut host = stack.host(&x.display, &[]);
-    let code = host.code();
+    let code = host.code().to_string();
     let viewer = stack.viewer_in_background(&code, quit);
-    assert_eq!(host.event("request")["technician"], "alice");
-    writeln!(host.child.stdin.as_mut().unwrap(), "r").unwrap();
-    assert_eq!(host.event("ended")["reason"], "refused by the user");
+    assert_eq!(host.wait_event("request")["technician"], "alice");
+    writeln!(host.stdin.as_mut().unwrap(), "r").unwrap();
+    assert_eq!(host.wait_event("ended")["reason"], "refused by the user");
     let out = viewer.join().unwrap();
     assert!(
         !out.status.success() && stderr(&out).contains("refused by the user"),
@@ -372,9 +308,9 @@ fn every_error_a_user_can_hit_has_its_line() {
 
     // The host vanishing mid-session: the viewer says so within 5 s.
     let host = stack.host(&x.display, &["--allow", "view"]);
-    let code = host.code();
+    let code = host.code().to_string();
     let viewer = stack.viewer_in_background(&code, "wait-frame\nsleep 60000\n");
-    host.event("joined");
+    host.wait_event("joined");
     std::thread::sleep(Duration::from_millis(500));
     host.signal("-KILL");
     let killed = Instant::now();
@@ -410,8 +346,8 @@ fn every_error_a_user_can_hit_has_its_line() {
         token: token.trim().to_owned(),
     };
     let host = stack.host(&x.display, &["--allow", "view"]);
-    let code = host.code();
-    host.event("expired");
+    let code = host.code().to_string();
+    host.wait_event("expired");
     let out = stack.viewer(&code, quit, None);
     assert!(
         !out.status.success() && stderr(&out).contains("expired"),
