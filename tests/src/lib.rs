@@ -7,6 +7,7 @@
 )]
 
 pub mod peers;
+pub mod vnc;
 pub mod x;
 
 use std::io::{BufRead, BufReader};

@@ -47,7 +47,11 @@ pub enum Status {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Figures {
     pub frames: u64,
+    /// Screen data in the updates (tile payloads).
     pub bytes: u64,
+    /// Everything received on the session stream: sealed updates, pointer
+    /// reports, their framing; what the session costs the network above QUIC.
+    pub stream_bytes: u64,
     /// Frames in the last second.
     pub fps: f64,
     /// Bytes a second over the last second.
@@ -82,6 +86,7 @@ pub struct Viewer {
     changes: watch::Receiver<u64>,
     ended: watch::Receiver<Option<String>>,
     link: tokio::sync::Mutex<Option<ViewerLink>>,
+    conn: quinn::Connection,
 }
 
 fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
@@ -180,7 +185,9 @@ impl Viewer {
         let (sh, acks, conn2) = (shared.clone(), out.clone(), conn.clone());
         tokio::spawn(async move {
             let reason = loop {
-                match recv.recv::<HostMsg>().await {
+                let msg = recv.recv::<HostMsg>().await;
+                lock(&sh).figures.stream_bytes = recv.bytes_received();
+                match msg {
                     Ok(HostMsg::Frame(upd)) => {
                         let size = upd.payload_bytes() as u64;
                         let applied = {
@@ -233,6 +240,7 @@ impl Viewer {
             changes,
             ended,
             link: tokio::sync::Mutex::new(Some(link)),
+            conn,
         })
     }
 
@@ -275,6 +283,18 @@ impl Viewer {
     /// Where the remote pointer is.
     pub fn cursor(&self) -> Option<(i32, i32)> {
         lock(&self.shared).cursor
+    }
+
+    /// Runs `f` on the current remote screen without copying it (a
+    /// benchmark looks at one region after every update).
+    pub fn with_image<R>(&self, f: impl FnOnce(Option<&Image>) -> R) -> R {
+        f(lock(&self.shared).fb.image())
+    }
+
+    /// UDP bytes received on the connection to the relay, QUIC headers,
+    /// acknowledgements and keep-alives included.
+    pub fn udp_bytes_received(&self) -> u64 {
+        self.conn.stats().udp_rx.bytes
     }
 
     /// A copy of the current remote screen.

@@ -8,3 +8,4 @@ mod host;
 mod relay;
 mod session;
 mod viewer;
+mod vnc;
