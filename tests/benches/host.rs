@@ -17,6 +17,7 @@ use lifeline_common::screen::{Encoder, FrameUpdate, Image};
 
 use lifeline_host::platform::{Grab, ScreenSource};
 use lifeline_host::x11::ScrapScreen;
+use lifeline_tests::cpu_secs;
 use lifeline_tests::x::{Xvfb, pattern_image};
 
 const W: u32 = 1920;
@@ -216,23 +217,6 @@ fn measure(display: &str) {
         },
     );
     row.print();
-}
-
-/// User + system CPU seconds of a process, from /proc.
-fn cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let f: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
-    let ticks: f64 = String::from_utf8_lossy(
-        &Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .trim()
-    .parse()
-    .unwrap_or(100.0);
-    (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / ticks
 }
 
 /// The real host binary in a real session through a real relay, with
