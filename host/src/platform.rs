@@ -56,7 +56,19 @@ pub trait ScreenSource {
     fn pointer(&mut self) -> Option<(i32, i32)> {
         None
     }
+
+    /// Calls `wake` (from a thread of the source's own) whenever something
+    /// is drawn, so a capture follows a change at once instead of at the
+    /// next tick; the source stops calling once `wake` returns false.
+    /// Returns false when the source cannot tell, and the tick alone drives it.
+    fn watch(&mut self, wake: Wake) -> bool {
+        let _ = wake;
+        false
+    }
 }
+
+/// Told that the screen changed; returns false once nobody listens.
+pub type Wake = Box<dyn Fn() -> bool + Send>;
 
 /// Something that applies input events to the desktop.
 pub trait InputSink {

@@ -113,7 +113,12 @@ pub async fn share(
                 tracing::warn!(error = %e, "input not applied");
                 stats.input_errors += 1;
             }
+            // On the tick (which also follows the pointer), or at once when
+            // something was drawn: a typed key should not wait for a tick.
             _ = tick.tick(), if can_send => {
+                grabbing = Some(capture.grab(std::mem::take(&mut full)));
+            }
+            () = capture.changed(), if can_send => {
                 grabbing = Some(capture.grab(std::mem::take(&mut full)));
             }
             got = async {

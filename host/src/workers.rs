@@ -4,7 +4,7 @@
 //! must not stall the async runtime; each lives on a thread of its own and
 //! talks to the session through channels.
 
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::thread;
 
 use lifeline_common::screen::{Encoder, FrameUpdate, Image};
@@ -81,6 +81,8 @@ impl PointerPoll {
 #[derive(Debug)]
 pub struct CaptureWorker {
     tx: mpsc::Sender<CaptureCmd>,
+    /// Signalled when the screen source sees drawing.
+    changed: Arc<tokio::sync::Notify>,
 }
 
 impl CaptureWorker {
@@ -88,7 +90,12 @@ impl CaptureWorker {
     /// opened is reported here, before anything else happens.
     pub fn start(open: ScreenOpener) -> Result<Self, CaptureError> {
         let (tx, rx) = mpsc::channel::<CaptureCmd>();
+        let changed = Arc::new(tokio::sync::Notify::new());
+        let listener = Arc::downgrade(&changed);
         let started = on_own_thread("capture", open, move |mut screen| {
+            screen.watch(Box::new(move || {
+                listener.upgrade().map(|n| n.notify_one()).is_some()
+            }));
             let mut image = Image {
                 width: 0,
                 height: 0,
@@ -119,7 +126,13 @@ impl CaptureWorker {
         started
             .map_err(|e| CaptureError::Grab(format!("cannot start the capture thread: {e}")))?
             .ok_or(CaptureError::Stopped)??;
-        Ok(Self { tx })
+        Ok(Self { tx, changed })
+    }
+
+    /// Resolves once something was drawn since the last time it resolved
+    /// (never, for a source that cannot tell).
+    pub async fn changed(&self) {
+        self.changed.notified().await;
     }
 
     /// Captures and encodes; no update when nothing changed.

@@ -9,7 +9,7 @@ use x11rb::protocol::Event;
 use x11rb::protocol::damage::{ConnectionExt as _, ReportLevel};
 use x11rb::rust_connection::RustConnection;
 
-use crate::platform::{CaptureError, Grab, InputError, InputSink, ScreenSource};
+use crate::platform::{CaptureError, Grab, InputError, InputSink, ScreenSource, Wake};
 
 fn display_name() -> Result<String, CaptureError> {
     match std::env::var("DISPLAY") {
@@ -55,12 +55,17 @@ impl Damage {
             damaged |= matches!(ev, Event::DamageNotify(_));
         }
         if damaged {
-            self.conn
-                .damage_subtract(self.damage, x11rb::NONE, x11rb::NONE)
-                .map_err(|e| e.to_string())?;
-            self.conn.flush().map_err(|e| e.to_string())?;
+            self.rearm()?;
         }
         Ok(damaged)
+    }
+
+    /// Empties the damage region, so the next drawing reports again.
+    fn rearm(&self) -> Result<(), String> {
+        self.conn
+            .damage_subtract(self.damage, x11rb::NONE, x11rb::NONE)
+            .map_err(|e| e.to_string())?;
+        self.conn.flush().map_err(|e| e.to_string())
     }
 }
 
@@ -68,6 +73,7 @@ impl Damage {
 pub struct ScrapScreen {
     capturer: scrap::Capturer,
     damage: Option<Damage>,
+    display: String,
     width: u32,
     height: u32,
 }
@@ -105,6 +111,7 @@ impl ScrapScreen {
         Ok(Self {
             capturer,
             damage,
+            display,
             width,
             height,
         })
@@ -114,6 +121,41 @@ impl ScrapScreen {
 impl ScreenSource for ScrapScreen {
     fn pointer(&mut self) -> Option<(i32, i32)> {
         self.damage.as_ref().and_then(Damage::pointer)
+    }
+
+    /// A second DAMAGE report on a connection of its own, read by a thread
+    /// that blocks on it: the capture connection is polled, this one waits.
+    fn watch(&mut self, wake: Wake) -> bool {
+        let watcher = match Damage::open(&self.display) {
+            Ok(d) => d,
+            Err(why) => {
+                tracing::warn!(%why, "cannot watch for damage: capturing on the tick only");
+                return false;
+            }
+        };
+        let spawned = std::thread::Builder::new()
+            .name("damage".into())
+            .spawn(move || {
+                loop {
+                    match watcher.conn.wait_for_event() {
+                        Ok(Event::DamageNotify(_)) => {
+                            if let Err(why) = watcher.rearm() {
+                                tracing::warn!(%why, "damage watcher stopped");
+                                return;
+                            }
+                            if !wake() {
+                                return;
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "damage watcher stopped");
+                            return;
+                        }
+                    }
+                }
+            });
+        spawned.is_ok()
     }
 
     fn grab(&mut self, into: &mut Image, force: bool) -> Result<Grab, CaptureError> {
