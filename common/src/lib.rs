@@ -9,6 +9,7 @@ pub mod audit;
 pub mod code;
 pub mod e2e;
 pub mod frame;
+pub mod motion;
 pub mod proto;
 pub mod screen;
 pub mod session;

@@ -104,7 +104,13 @@ impl Image {
         self.pixels[y as usize * self.width as usize + x as usize]
     }
 
-    fn tile_rows(&self, tx: u32, ty: u32, tw: u32, th: u32) -> impl Iterator<Item = &[u32]> {
+    pub(crate) fn tile_rows(
+        &self,
+        tx: u32,
+        ty: u32,
+        tw: u32,
+        th: u32,
+    ) -> impl Iterator<Item = &[u32]> {
         let w = self.width as usize;
         (ty..ty + th).map(move |y| {
             let start = y as usize * w + tx as usize;
@@ -142,7 +148,20 @@ pub struct Tile {
     pub data: TileData,
 }
 
-/// The tiles that changed, numbered so the viewer can acknowledge them.
+/// Pixels that moved on screen (a scroll): the viewer copies them from
+/// where they were, so they need not travel again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyRect {
+    pub src_x: u32,
+    pub src_y: u32,
+    pub x: u32,
+    pub y: u32,
+    pub w: u32,
+    pub h: u32,
+}
+
+/// What changed, numbered so the viewer can acknowledge it: first the
+/// copies, applied in order, then the tiles.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FrameUpdate {
     pub seq: u64,
@@ -150,6 +169,9 @@ pub struct FrameUpdate {
     pub height: u32,
     /// Whole frame: every tile is present (first update, resize, or asked for).
     pub full: bool,
+    pub copies: Vec<CopyRect>,
+    /// Changed rectangles, each within one 64×64 tile and cut to the pixels
+    /// that differ.
     pub tiles: Vec<Tile>,
 }
 
@@ -258,50 +280,103 @@ impl Encoder {
     /// The update taking the viewer from the last sent image to `cur`, or
     /// `None` when nothing changed (an idle screen costs no frame bytes).
     pub fn encode(&mut self, cur: &Image) -> Option<FrameUpdate> {
-        let base = self
-            .sent
-            .as_ref()
-            .filter(|s| s.width == cur.width && s.height == cur.height);
-        let full = base.is_none();
-        let mut tiles = Vec::new();
-        for (x, y, w, h) in tiles_of(cur.width, cur.height) {
-            let changed = match base {
-                None => true,
-                Some(prev) => prev.tile_rows(x, y, w, h).ne(cur.tile_rows(x, y, w, h)),
-            };
-            if changed {
-                tiles.push(Tile {
-                    x,
-                    y,
-                    w,
-                    h,
-                    data: encode_tile(cur, x, y, w, h),
-                });
-            }
-        }
-        if tiles.is_empty() {
-            return None;
-        }
-        match &mut self.sent {
-            Some(s) if !full => {
-                for t in &tiles {
-                    for row in t.y..t.y + t.h {
-                        let a = (row * cur.width + t.x) as usize;
-                        s.pixels[a..a + t.w as usize]
-                            .copy_from_slice(&cur.pixels[a..a + t.w as usize]);
+        let (full, copies, tiles) = match &mut self.sent {
+            Some(sent) if sent.width == cur.width && sent.height == cur.height => {
+                let dirty: Vec<_> = tiles_of(cur.width, cur.height)
+                    .filter(|&(x, y, w, h)| {
+                        sent.tile_rows(x, y, w, h).ne(cur.tile_rows(x, y, w, h))
+                    })
+                    .collect();
+                if dirty.is_empty() {
+                    return None;
+                }
+                let copies: Vec<CopyRect> = crate::motion::find_scroll(sent, cur, &dirty)
+                    .into_iter()
+                    .collect();
+                for c in &copies {
+                    apply_copy(sent, c);
+                }
+                let mut tiles = Vec::new();
+                for (x, y, w, h) in dirty {
+                    if let Some((x, y, w, h)) = diff_box(sent, cur, x, y, w, h) {
+                        tiles.push(Tile {
+                            x,
+                            y,
+                            w,
+                            h,
+                            data: encode_tile(cur, x, y, w, h),
+                        });
+                        for row in y..y + h {
+                            let a = (row * cur.width + x) as usize;
+                            sent.pixels[a..a + w as usize]
+                                .copy_from_slice(&cur.pixels[a..a + w as usize]);
+                        }
                     }
                 }
+                (false, copies, tiles)
             }
-            _ => self.sent = Some(cur.clone()),
-        }
+            _ => {
+                let tiles = tiles_of(cur.width, cur.height)
+                    .map(|(x, y, w, h)| Tile {
+                        x,
+                        y,
+                        w,
+                        h,
+                        data: encode_tile(cur, x, y, w, h),
+                    })
+                    .collect();
+                self.sent = Some(cur.clone());
+                (true, Vec::new(), tiles)
+            }
+        };
         self.seq += 1;
         Some(FrameUpdate {
             seq: self.seq,
             width: cur.width,
             height: cur.height,
             full,
+            copies,
             tiles,
         })
+    }
+}
+
+/// The smallest rectangle of the tile at (x, y, w, h) holding every pixel
+/// where `a` and `b` differ; `None` if none do.
+fn diff_box(a: &Image, b: &Image, x: u32, y: u32, w: u32, h: u32) -> Option<(u32, u32, u32, u32)> {
+    let (mut top, mut bottom, mut left, mut right) = (None, 0, w, 0);
+    for (r, (ra, rb)) in a
+        .tile_rows(x, y, w, h)
+        .zip(b.tile_rows(x, y, w, h))
+        .enumerate()
+    {
+        if ra == rb {
+            continue;
+        }
+        let first = ra.iter().zip(rb).position(|(p, q)| p != q).unwrap_or(0) as u32;
+        let last = ra.iter().zip(rb).rposition(|(p, q)| p != q).unwrap_or(0) as u32;
+        top.get_or_insert(r as u32);
+        bottom = r as u32;
+        left = left.min(first);
+        right = right.max(last);
+    }
+    let top = top?;
+    Some((x + left, y + top, right - left + 1, bottom - top + 1))
+}
+
+/// Moves pixels within `img` as the viewer will; rows are copied in the
+/// order that keeps overlapping source rows intact.
+fn apply_copy(img: &mut Image, c: &CopyRect) {
+    let width = img.width as usize;
+    let rows: Box<dyn Iterator<Item = u32>> = if c.src_y >= c.y {
+        Box::new(0..c.h)
+    } else {
+        Box::new((0..c.h).rev())
+    };
+    for r in rows {
+        let src = (c.src_y + r) as usize * width + c.src_x as usize;
+        let dst = (c.y + r) as usize * width + c.x as usize;
+        img.pixels.copy_within(src..src + c.w as usize, dst);
     }
 }
 
@@ -322,35 +397,53 @@ impl Framebuffer {
         self.image.as_ref()
     }
 
-    /// Applies an update; on error the framebuffer is left as it was.
+    /// Applies an update. Everything is checked against the screen before
+    /// any pixel changes; tile data that turns out corrupt may leave the
+    /// image partly updated, and the viewer then asks for a whole frame.
     pub fn apply(&mut self, upd: &FrameUpdate) -> Result<(), ScreenError> {
         check_size(upd.width, upd.height)?;
-        let mut next = match (&self.image, upd.full) {
-            (_, true) => Image::new(upd.width, upd.height)?,
-            (Some(img), false) if img.width == upd.width && img.height == upd.height => img.clone(),
-            _ => return Err(ScreenError::NoBase),
+        let inside = |x: u32, y: u32, w: u32, h: u32, max_edge: u32| {
+            w >= 1
+                && h >= 1
+                && w <= max_edge
+                && h <= max_edge
+                && x.checked_add(w).is_some_and(|r| r <= upd.width)
+                && y.checked_add(h).is_some_and(|b| b <= upd.height)
         };
-        for t in &upd.tiles {
-            let fits = t.w >= 1
-                && t.h >= 1
-                && t.w <= TILE
-                && t.h <= TILE
-                && t.x.checked_add(t.w).is_some_and(|r| r <= upd.width)
-                && t.y.checked_add(t.h).is_some_and(|b| b <= upd.height);
-            if !fits {
-                return Err(ScreenError::TileOutOfBounds {
-                    x: t.x,
-                    y: t.y,
-                    w: t.w,
-                    h: t.h,
-                    width: upd.width,
-                    height: upd.height,
-                });
-            }
-            decode_tile(&mut next, t)?;
+        if let Some(t) = upd.tiles.iter().find(|t| !inside(t.x, t.y, t.w, t.h, TILE)) {
+            return Err(ScreenError::TileOutOfBounds {
+                x: t.x,
+                y: t.y,
+                w: t.w,
+                h: t.h,
+                width: upd.width,
+                height: upd.height,
+            });
         }
-        self.image = Some(next);
-        Ok(())
+        if let Some(c) = upd.copies.iter().find(|c| {
+            !inside(c.x, c.y, c.w, c.h, MAX_EDGE) || !inside(c.src_x, c.src_y, c.w, c.h, MAX_EDGE)
+        }) {
+            return Err(ScreenError::Corrupt(format!(
+                "copy {c:?} leaves the screen"
+            )));
+        }
+        let apply = |img: &mut Image| {
+            for c in &upd.copies {
+                apply_copy(img, c);
+            }
+            upd.tiles.iter().try_for_each(|t| decode_tile(img, t))
+        };
+        if upd.full {
+            // Rare and whole: built aside, so a bad one leaves the old screen.
+            let mut next = Image::new(upd.width, upd.height)?;
+            apply(&mut next)?;
+            self.image = Some(next);
+            return Ok(());
+        }
+        match &mut self.image {
+            Some(img) if img.width == upd.width && img.height == upd.height => apply(img),
+            _ => Err(ScreenError::NoBase),
+        }
     }
 }
 
@@ -512,8 +605,9 @@ mod tests {
         }
         let upd = enc.encode(&img).unwrap();
         assert!(!upd.full);
-        let spots: Vec<(u32, u32)> = upd.tiles.iter().map(|t| (t.x, t.y)).collect();
-        assert_eq!(spots, [(64, 64), (128, 64)]);
+        // Each cut to the changed pixels within its tile.
+        let spots: Vec<_> = upd.tiles.iter().map(|t| (t.x, t.y, t.w, t.h)).collect();
+        assert_eq!(spots, [(120, 100, 8, 10), (128, 100, 2, 10)]);
         fb.apply(&upd).unwrap();
         assert_eq!(fb.image(), Some(&img));
         assert_eq!(upd.seq, 2);
@@ -551,6 +645,7 @@ mod tests {
             width: 100,
             height: 100,
             full,
+            copies: vec![],
             tiles,
         };
         assert_eq!(fb.apply(&upd(false, vec![])), Err(ScreenError::NoBase));
@@ -598,6 +693,7 @@ mod tests {
             width: 100_000,
             height: 1,
             full: true,
+            copies: vec![],
             tiles: vec![],
         };
         assert!(matches!(fb.apply(&huge), Err(ScreenError::BadSize(..))));

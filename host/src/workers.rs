@@ -219,7 +219,7 @@ mod tests {
         let change = worker.grab(false).await.unwrap().unwrap().0.unwrap();
         assert!(!change.full);
         assert_eq!(change.tiles.len(), 1);
-        assert_eq!((change.tiles[0].x, change.tiles[0].y), (128, 64));
+        assert_eq!((change.tiles[0].x, change.tiles[0].y), (129, 69));
         assert!(
             worker.grab(true).await.unwrap().unwrap().0.unwrap().full,
             "asked for a whole frame"
