@@ -1,8 +1,9 @@
 //! Relay capacity, measured against the real relay binary on loopback:
-//! forwarded MB/s per relay CPU-second, pairings per second, and resident
-//! memory with many hosts waiting.
+//! forwarded MB/s per relay CPU-second, pairings per second, resident
+//! memory with many hosts waiting, and the most paired sessions held open
+//! under 1 GiB.
 //!
-//! `cargo bench -p lifeline-relay --bench relay [-- --transfer-mb N --pairings N --waiting N]`
+//! `cargo bench -p lifeline-relay --bench relay [-- --transfer-mb N --pairings N --waiting N --paired-step N --paired-max N]`
 //!
 //! The relay runs as its own process so its CPU time and RSS are read from
 //! /proc apart from the load generator's (which shares the machine).
@@ -192,10 +193,66 @@ async fn waiting(relay: &RelayProc, ca: &std::path::Path, n: usize) {
     }
 }
 
+/// Pairs sessions in steps and keeps them all open (host and viewer
+/// connected, keep-alives flowing) until the relay passes 1 GiB or `max`
+/// sessions are up: the most sessions that fit under 1 GiB.
+async fn paired(relay: &RelayProc, ca: &std::path::Path, token: &str, step: usize, max: usize) {
+    let pid = relay.child.id();
+    let before = rss_mib(pid);
+    let token = Arc::new(token.to_owned());
+    let mut held = Vec::new();
+    let mut under = (0usize, before);
+    let mut connectors = Vec::new();
+    while held.len() < max {
+        let sem = Arc::new(tokio::sync::Semaphore::new(32));
+        let mut tasks = Vec::with_capacity(step);
+        for i in held.len()..held.len() + step {
+            if i % 250 == 0 {
+                connectors.push(Connector::new(&relay.addr, Some(ca)).await.unwrap());
+            }
+            let c = connectors[i / 250].clone();
+            let (sem, token) = (sem.clone(), token.clone());
+            tasks.push(tokio::spawn(async move {
+                let _p = sem.acquire().await.unwrap();
+                pair(&c, &token).await
+            }));
+        }
+        for t in tasks {
+            held.push(t.await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let rss = rss_mib(pid);
+        eprintln!("  {} paired sessions: relay RSS {rss:.0} MiB", held.len());
+        if rss > 1024.0 {
+            break;
+        }
+        under = (held.len(), rss);
+    }
+    let per = (under.1 - before) * 1024.0 / under.0.max(1) as f64;
+    let reached = if under.0 == held.len() {
+        format!(
+            " (the load generator stopped at {max}; at {per:.0} KiB each, 1 GiB holds about {:.0})",
+            (1024.0 - before) * 1024.0 / per
+        )
+    } else {
+        String::new()
+    };
+    println!(
+        "| paired sessions held open | **{} under 1 GiB** (RSS {:.0} MiB){reached} | {per:.0} KiB per session | |",
+        under.0, under.1
+    );
+    for (h, v) in held {
+        h.conn.close(0u32.into(), b"done");
+        v.conn.close(0u32.into(), b"done");
+    }
+}
+
 fn main() {
     let transfer_mb = arg("--transfer-mb", 1024);
     let n_pairings = arg("--pairings", 2048);
     let n_waiting = arg("--waiting", 10_000);
+    let paired_step = arg("--paired-step", 2_000);
+    let paired_max = arg("--paired-max", 20_000);
     let dir = tempfile::tempdir().unwrap();
     let relay = start_relay(dir.path());
     let out = Command::new(env!("CARGO_BIN_EXE_lifeline-relay"))
@@ -219,4 +276,8 @@ fn main() {
         // Waiting hosts come from many sockets, as real hosts do.
         waiting(&relay, &ca, n_waiting).await;
     });
+    drop(relay);
+    // A fresh relay, so the waiting hosts' memory is not counted twice.
+    let relay = start_relay(dir.path());
+    rt.block_on(paired(&relay, &ca, &token, paired_step, paired_max));
 }
