@@ -57,9 +57,18 @@ pub fn serialize_into<T: Serialize>(
     buf: &mut Vec<u8>,
     spare: usize,
 ) -> Result<(), FrameError> {
+    buf.clear();
+    serialize_append(msg, buf, spare)
+}
+
+/// [`serialize_into`] after what `buf` already holds (a header byte).
+pub fn serialize_append<T: Serialize>(
+    msg: &T,
+    buf: &mut Vec<u8>,
+    spare: usize,
+) -> Result<(), FrameError> {
     let err = |e: postcard::Error| FrameError::Malformed(e.to_string());
     let size = postcard::experimental::serialized_size(msg).map_err(err)?;
-    buf.clear();
     buf.reserve(size + spare);
     *buf = postcard::to_extend(msg, std::mem::take(buf)).map_err(err)?;
     Ok(())

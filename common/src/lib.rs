@@ -13,6 +13,7 @@ pub mod motion;
 pub mod proto;
 pub mod screen;
 pub mod session;
+pub mod squeeze;
 
 pub use code::{CodeError, Locator, SessionCode};
 pub use frame::{FrameDecoder, FrameError};

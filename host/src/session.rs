@@ -65,7 +65,8 @@ pub async fn share(
     let closed = |e: SecureError| match e {
         SecureError::Stream(ControlError::Frame(_))
         | SecureError::E2e(_)
-        | SecureError::Frame(_) => Err(SessionError::Secure(e)),
+        | SecureError::Frame(_)
+        | SecureError::Squeeze(_) => Err(SessionError::Secure(e)),
         SecureError::Stream(other) => Ok(SessionEnd::Closed(
             ClientError::from_control(conn, other).to_string(),
         )),

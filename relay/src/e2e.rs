@@ -6,6 +6,7 @@ use lifeline_common::SessionCode;
 use lifeline_common::e2e::{self, E2eError, Opener, Sealer, Side};
 use lifeline_common::frame::{self, FrameError};
 use lifeline_common::session::MAX_SESSION_FRAME;
+use lifeline_common::squeeze::{self, Packer, SqueezeError, Unpacker};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -20,6 +21,8 @@ pub enum SecureError {
     Stream(#[from] ControlError),
     #[error("the other side sent a malformed message: {0}")]
     Frame(#[from] FrameError),
+    #[error("session compression failed: {0}")]
+    Squeeze(#[from] SqueezeError),
 }
 
 /// Sends sealed messages.
@@ -27,6 +30,7 @@ pub enum SecureError {
 pub struct SecureSend {
     framed: FramedSend,
     sealer: Sealer,
+    packer: Packer,
     /// Reused for every message, so large frames cost no fresh pages.
     buf: Vec<u8>,
 }
@@ -34,7 +38,10 @@ pub struct SecureSend {
 impl SecureSend {
     /// Seals and sends one message.
     pub async fn send<T: Serialize>(&mut self, msg: &T) -> Result<(), SecureError> {
-        frame::serialize_into(msg, &mut self.buf, e2e::TAG_LEN)?;
+        self.buf.clear();
+        self.buf.push(squeeze::PLAIN);
+        frame::serialize_append(msg, &mut self.buf, e2e::TAG_LEN)?;
+        self.packer.pack(&mut self.buf, e2e::TAG_LEN)?;
         self.sealer.seal_in_place(&mut self.buf)?;
         Ok(self.framed.send_bytes(&self.buf).await?)
     }
@@ -50,6 +57,7 @@ impl SecureSend {
 pub struct SecureRecv {
     framed: FramedRecv,
     opener: Opener,
+    unpacker: Unpacker,
     /// Sealed bytes received, length prefixes included: what the session
     /// costs on the stream, for figures and benchmarks.
     received: u64,
@@ -61,8 +69,8 @@ impl SecureRecv {
     pub async fn recv<T: DeserializeOwned>(&mut self) -> Result<T, SecureError> {
         let sealed = self.framed.recv_bytes().await?;
         self.received += sealed.len() as u64 + frame::HEADER_LEN as u64;
-        let plain = self.opener.open_owned(sealed)?;
-        Ok(frame::decode(&plain)?)
+        let packed = self.opener.open_owned(sealed)?;
+        Ok(frame::decode(self.unpacker.unpack(&packed)?)?)
     }
 
     /// Bytes received on the session stream so far (sealed messages with
@@ -99,11 +107,13 @@ pub async fn handshake(
         SecureSend {
             framed: framed_send,
             sealer,
+            packer: Packer::new(),
             buf: Vec::new(),
         },
         SecureRecv {
             framed: framed_recv,
             opener,
+            unpacker: Unpacker::new(MAX_SESSION_FRAME),
             received: 0,
         },
     ))
