@@ -10,6 +10,7 @@ pub mod code;
 pub mod e2e;
 pub mod frame;
 pub mod motion;
+pub mod picture;
 pub mod proto;
 pub mod screen;
 pub mod session;

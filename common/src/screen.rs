@@ -160,8 +160,21 @@ pub struct CopyRect {
     pub h: u32,
 }
 
+/// A changing photo-like region sent as a JPEG: much smaller than exact
+/// pixels while it keeps changing; the encoder resends it exact once the
+/// screen is still.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Picture {
+    pub x: u32,
+    pub y: u32,
+    pub w: u32,
+    pub h: u32,
+    #[serde(with = "serde_bytes")]
+    pub jpeg: Vec<u8>,
+}
+
 /// What changed, numbered so the viewer can acknowledge it: first the
-/// copies, applied in order, then the tiles.
+/// copies, applied in order, then the pictures, then the exact tiles.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FrameUpdate {
     pub seq: u64,
@@ -170,6 +183,7 @@ pub struct FrameUpdate {
     /// Whole frame: every tile is present (first update, resize, or asked for).
     pub full: bool,
     pub copies: Vec<CopyRect>,
+    pub pictures: Vec<Picture>,
     /// Changed rectangles, each within one 64×64 tile and cut to the pixels
     /// that differ.
     pub tiles: Vec<Tile>,
@@ -185,7 +199,8 @@ impl FrameUpdate {
                 TileData::Palette { colors, lz4 } => colors.len() * 4 + lz4.len(),
                 TileData::Raw { lz4 } => lz4.len(),
             })
-            .sum()
+            .sum::<usize>()
+            + self.pictures.iter().map(|p| p.jpeg.len()).sum::<usize>()
     }
 }
 
@@ -195,6 +210,23 @@ fn bits_for(colors: usize) -> u32 {
         3..=4 => 2,
         _ => 4,
     }
+}
+
+/// Whether the rectangle holds more than `n` distinct colours (stops
+/// looking as soon as it does).
+fn more_colours_than(img: &Image, x: u32, y: u32, w: u32, h: u32, n: usize) -> bool {
+    let mut seen: Vec<u32> = Vec::with_capacity(n + 1);
+    for row in img.tile_rows(x, y, w, h) {
+        for &px in row {
+            if seen.last() != Some(&px) && !seen.contains(&px) {
+                seen.push(px);
+                if seen.len() > n {
+                    return true;
+                }
+            }
+        }
+    }
+    false
 }
 
 fn encode_tile(img: &Image, x: u32, y: u32, w: u32, h: u32) -> TileData {
@@ -258,87 +290,278 @@ fn tiles_of(width: u32, height: u32) -> impl Iterator<Item = (u32, u32, u32, u32
     })
 }
 
+/// Changed photo-like (raw) tiles covering at least this many pixels in one
+/// update go as one JPEG picture while they keep changing: about a tenth
+/// of a 1080p screen, so video and slideshows, not a small icon.
+pub const PICTURE_MIN_PIXELS: usize = 200_000;
+/// Captures in a row that find nothing new before pictures are resent exact.
+pub const REFRESH_AFTER: u32 = 6;
+
 /// Turns successive screen images into updates of what changed.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Encoder {
-    /// The image as of the last update sent: what the viewer will have.
+    /// The screen as of the last update, exactly; where the viewer has a
+    /// JPEG approximation, `lossy` says so.
     sent: Option<Image>,
     seq: u64,
+    /// Per tile (row-major over the tile grid): the viewer holds a JPEG
+    /// approximation there, to be resent exact once the screen is still.
+    lossy: Vec<bool>,
+    /// Captures in a row that found nothing new.
+    quiet: u32,
+    /// Whether pictures may be sent lossy at all.
+    pictures: bool,
+}
+
+impl Default for Encoder {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Encoder {
-    /// A fresh encoder; its first update is whole.
+    /// A fresh encoder; its first update is whole and exact.
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            sent: None,
+            seq: 0,
+            lossy: Vec::new(),
+            quiet: 0,
+            pictures: true,
+        }
+    }
+
+    /// An encoder that never sends lossy pictures.
+    pub fn lossless() -> Self {
+        Self {
+            pictures: false,
+            ..Self::new()
+        }
     }
 
     /// Forgets what the viewer has, so the next update is whole.
     pub fn reset(&mut self) {
         self.sent = None;
+        self.lossy.clear();
+    }
+
+    fn tile_index(&self, x: u32, y: u32) -> usize {
+        let cols = self.sent.as_ref().map_or(0, |s| s.width.div_ceil(TILE));
+        ((y / TILE) * cols + x / TILE) as usize
+    }
+
+    /// A capture found the screen unchanged: once it has been still for
+    /// [`REFRESH_AFTER`] captures, the tiles sent as JPEG go again exact.
+    pub fn still(&mut self) -> Option<FrameUpdate> {
+        self.quiet = self.quiet.saturating_add(1);
+        if self.quiet < REFRESH_AFTER || !self.lossy.contains(&true) {
+            return None;
+        }
+        let sent = self.sent.as_ref()?;
+        let tiles: Vec<Tile> = tiles_of(sent.width, sent.height)
+            .filter(|&(x, y, _, _)| self.lossy[self.tile_index(x, y)])
+            .map(|(x, y, w, h)| Tile {
+                x,
+                y,
+                w,
+                h,
+                data: encode_tile(sent, x, y, w, h),
+            })
+            .collect();
+        self.lossy.fill(false);
+        let (width, height) = (sent.width, sent.height);
+        self.seq += 1;
+        Some(FrameUpdate {
+            seq: self.seq,
+            width,
+            height,
+            full: false,
+            copies: Vec::new(),
+            pictures: Vec::new(),
+            tiles,
+        })
     }
 
     /// The update taking the viewer from the last sent image to `cur`, or
     /// `None` when nothing changed (an idle screen costs no frame bytes).
     pub fn encode(&mut self, cur: &Image) -> Option<FrameUpdate> {
-        let (full, copies, tiles) = match &mut self.sent {
-            Some(sent) if sent.width == cur.width && sent.height == cur.height => {
-                let dirty: Vec<_> = tiles_of(cur.width, cur.height)
-                    .filter(|&(x, y, w, h)| {
-                        sent.tile_rows(x, y, w, h).ne(cur.tile_rows(x, y, w, h))
-                    })
-                    .collect();
-                if dirty.is_empty() {
-                    return None;
+        self.encode_hinted(cur, None)
+    }
+
+    /// [`Encoder::encode`] when only `rects` (x, y, w, h) can have changed:
+    /// only the tiles they touch are compared.
+    pub fn encode_within(
+        &mut self,
+        cur: &Image,
+        rects: &[(u32, u32, u32, u32)],
+    ) -> Option<FrameUpdate> {
+        self.encode_hinted(cur, Some(rects))
+    }
+
+    fn encode_hinted(
+        &mut self,
+        cur: &Image,
+        hint: Option<&[(u32, u32, u32, u32)]>,
+    ) -> Option<FrameUpdate> {
+        let same_size = self
+            .sent
+            .as_ref()
+            .is_some_and(|s| s.width == cur.width && s.height == cur.height);
+        if !same_size {
+            let tiles = tiles_of(cur.width, cur.height)
+                .map(|(x, y, w, h)| Tile {
+                    x,
+                    y,
+                    w,
+                    h,
+                    data: encode_tile(cur, x, y, w, h),
+                })
+                .collect();
+            self.sent = Some(cur.clone());
+            self.lossy = vec![false; tiles_of(cur.width, cur.height).count()];
+            self.quiet = 0;
+            return Some(self.update(cur, true, Vec::new(), Vec::new(), tiles));
+        }
+        let sent = self.sent.as_mut()?;
+        let touched = |&(x, y, w, h): &(u32, u32, u32, u32)| {
+            hint.is_none_or(|rects| {
+                rects
+                    .iter()
+                    .any(|r| r.0 < x + w && x < r.0 + r.2 && r.1 < y + h && y < r.1 + r.3)
+            })
+        };
+        let dirty: Vec<_> = tiles_of(cur.width, cur.height)
+            .filter(touched)
+            .filter(|&(x, y, w, h)| sent.tile_rows(x, y, w, h).ne(cur.tile_rows(x, y, w, h)))
+            .collect();
+        if dirty.is_empty() {
+            return self.still();
+        }
+        self.quiet = 0;
+        let cols = cur.width.div_ceil(TILE);
+        let index = |x: u32, y: u32| ((y / TILE) * cols + x / TILE) as usize;
+        // Photo-like tiles (more colours than a palette holds) changing over
+        // a large area: video or a slideshow. They go as one JPEG, and
+        // neither exact encoding nor scroll search is spent on them.
+        let photo: Vec<bool> = dirty
+            .iter()
+            .map(|&(x, y, w, h)| more_colours_than(cur, x, y, w, h, MAX_PALETTE))
+            .collect();
+        let photo_area: usize = dirty
+            .iter()
+            .zip(&photo)
+            .filter(|(_, p)| **p)
+            .map(|(d, _)| (d.2 * d.3) as usize)
+            .sum();
+        let as_picture = self.pictures && photo_area >= PICTURE_MIN_PIXELS;
+        let mut copies = Vec::new();
+        if !as_picture {
+            copies.extend(crate::motion::find_scroll(sent, cur, &dirty));
+        }
+        for c in &copies {
+            apply_copy(sent, c);
+            // Moving an approximation spreads it: the copy's destination is
+            // lossy wherever its source was.
+            let src_lossy =
+                tiles_touching(c.src_x, c.src_y, c.w, c.h).any(|(x, y)| self.lossy[index(x, y)]);
+            if src_lossy {
+                for (x, y) in tiles_touching(c.x, c.y, c.w, c.h) {
+                    self.lossy[index(x, y)] = true;
                 }
-                let copies: Vec<CopyRect> = crate::motion::find_scroll(sent, cur, &dirty)
-                    .into_iter()
-                    .collect();
-                for c in &copies {
-                    apply_copy(sent, c);
-                }
-                let mut tiles = Vec::new();
-                for (x, y, w, h) in dirty {
-                    if let Some((x, y, w, h)) = diff_box(sent, cur, x, y, w, h) {
-                        tiles.push(Tile {
-                            x,
-                            y,
-                            w,
-                            h,
-                            data: encode_tile(cur, x, y, w, h),
-                        });
-                        for row in y..y + h {
-                            let a = (row * cur.width + x) as usize;
-                            sent.pixels[a..a + w as usize]
-                                .copy_from_slice(&cur.pixels[a..a + w as usize]);
-                        }
+            }
+        }
+        let mut pictures = Vec::new();
+        if as_picture {
+            // One JPEG over the tile-aligned box of the photo-like tiles.
+            let boxes = || {
+                dirty
+                    .iter()
+                    .zip(&photo)
+                    .filter(|(_, p)| **p)
+                    .map(|(d, _)| d)
+            };
+            let x0 = boxes().map(|d| d.0).min().unwrap_or(0);
+            let y0 = boxes().map(|d| d.1).min().unwrap_or(0);
+            let x1 = boxes().map(|d| d.0 + d.2).max().unwrap_or(0);
+            let y1 = boxes().map(|d| d.1 + d.3).max().unwrap_or(0);
+            match crate::picture::encode(cur, x0, y0, x1 - x0, y1 - y0) {
+                Ok(jpeg) => {
+                    pictures.push(Picture {
+                        x: x0,
+                        y: y0,
+                        w: x1 - x0,
+                        h: y1 - y0,
+                        jpeg,
+                    });
+                    for (x, y) in tiles_touching(x0, y0, x1 - x0, y1 - y0) {
+                        self.lossy[index(x, y)] = true;
                     }
                 }
-                (false, copies, tiles)
+                // Cannot happen for a valid image; exact tiles still work.
+                Err(_) => pictures.clear(),
             }
-            _ => {
-                let tiles = tiles_of(cur.width, cur.height)
-                    .map(|(x, y, w, h)| Tile {
-                        x,
-                        y,
-                        w,
-                        h,
-                        data: encode_tile(cur, x, y, w, h),
-                    })
-                    .collect();
-                self.sent = Some(cur.clone());
-                (true, Vec::new(), tiles)
+        }
+        // Each changed tile, cut to what differs (whole, where the viewer
+        // holds an approximation: it all has to be replaced), unless the
+        // picture carries it.
+        let mut tiles = Vec::new();
+        for (&(x, y, w, h), &is_photo) in dirty.iter().zip(&photo) {
+            let covered = is_photo && !pictures.is_empty();
+            let rect = if covered || self.lossy[index(x, y)] {
+                Some((x, y, w, h))
+            } else {
+                diff_box(sent, cur, x, y, w, h)
+            };
+            let Some((x, y, w, h)) = rect else { continue };
+            if !covered {
+                tiles.push(Tile {
+                    x,
+                    y,
+                    w,
+                    h,
+                    data: encode_tile(cur, x, y, w, h),
+                });
+                if (w, h) == (TILE.min(cur.width - x), TILE.min(cur.height - y)) {
+                    self.lossy[index(x, y)] = false;
+                }
             }
-        };
+            for row in y..y + h {
+                let a = (row * cur.width + x) as usize;
+                sent.pixels[a..a + w as usize].copy_from_slice(&cur.pixels[a..a + w as usize]);
+            }
+        }
+        if copies.is_empty() && pictures.is_empty() && tiles.is_empty() {
+            return None;
+        }
+        Some(self.update(cur, false, copies, pictures, tiles))
+    }
+
+    fn update(
+        &mut self,
+        cur: &Image,
+        full: bool,
+        copies: Vec<CopyRect>,
+        pictures: Vec<Picture>,
+        tiles: Vec<Tile>,
+    ) -> FrameUpdate {
         self.seq += 1;
-        Some(FrameUpdate {
+        FrameUpdate {
             seq: self.seq,
             width: cur.width,
             height: cur.height,
             full,
             copies,
+            pictures,
             tiles,
-        })
+        }
     }
+}
+
+/// The top-left corners of the tiles a rectangle touches.
+fn tiles_touching(x: u32, y: u32, w: u32, h: u32) -> impl Iterator<Item = (u32, u32)> {
+    let (tx0, ty0) = (x / TILE, y / TILE);
+    let (tx1, ty1) = ((x + w).div_ceil(TILE), (y + h).div_ceil(TILE));
+    (ty0..ty1).flat_map(move |ty| (tx0..tx1).map(move |tx| (tx * TILE, ty * TILE)))
 }
 
 /// The smallest rectangle of the tile at (x, y, w, h) holding every pixel
@@ -427,9 +650,22 @@ impl Framebuffer {
                 "copy {c:?} leaves the screen"
             )));
         }
+        if let Some(p) = upd
+            .pictures
+            .iter()
+            .find(|p| !inside(p.x, p.y, p.w, p.h, MAX_EDGE))
+        {
+            return Err(ScreenError::Corrupt(format!(
+                "picture at {},{} ({}×{}) leaves the screen",
+                p.x, p.y, p.w, p.h
+            )));
+        }
         let apply = |img: &mut Image| {
             for c in &upd.copies {
                 apply_copy(img, c);
+            }
+            for p in &upd.pictures {
+                crate::picture::decode_into(img, p)?;
             }
             upd.tiles.iter().try_for_each(|t| decode_tile(img, t))
         };
@@ -614,6 +850,122 @@ mod tests {
     }
 
     #[test]
+    fn hostile_pictures_are_refused_without_panic() {
+        let mut fb = Framebuffer::new();
+        let img = noise(64, 64, 1);
+        let jpeg = crate::picture::encode(&img, 0, 0, 64, 64).unwrap();
+        let upd = |x, y, w, h, jpeg: &[u8]| FrameUpdate {
+            seq: 1,
+            width: 100,
+            height: 100,
+            full: true,
+            copies: vec![],
+            pictures: vec![Picture {
+                x,
+                y,
+                w,
+                h,
+                jpeg: jpeg.to_vec(),
+            }],
+            tiles: vec![],
+        };
+        assert!(fb.apply(&upd(0, 0, 64, 64, &jpeg)).is_ok());
+        for (x, y, w, h, data) in [
+            (50, 50, 64, 64, &jpeg[..]),       // leaves the screen
+            (0, 0, 32, 32, &jpeg[..]),         // larger than announced
+            (0, 0, 80, 80, &jpeg[..]),         // smaller than announced
+            (0, 0, 64, 64, &jpeg[..100]),      // truncated
+            (0, 0, 64, 64, &[0xff, 0xd8][..]), // a header and nothing
+            (0, 0, 64, 64, &[][..]),
+        ] {
+            assert!(fb.apply(&upd(x, y, w, h, data)).is_err(), "{x},{y} {w}×{h}");
+        }
+    }
+
+    #[test]
+    fn changing_pictures_go_as_jpeg_then_exact_once_still() {
+        let mut screen = text_like(1024, 640);
+        let mut enc = Encoder::new();
+        let mut fb = Framebuffer::new();
+        fb.apply(&enc.encode(&screen).unwrap()).unwrap();
+        // A photo-like 640×400 region changes: one JPEG, no raw tiles.
+        let photo = noise(640, 400, 9);
+        for y in 0..400 {
+            let at = (y + 100) * 1024 + 200;
+            screen.pixels[at..at + 640].copy_from_slice(&photo.pixels[y * 640..(y + 1) * 640]);
+        }
+        let upd = enc.encode(&screen).unwrap();
+        assert_eq!(upd.pictures.len(), 1);
+        assert!(
+            upd.tiles
+                .iter()
+                .all(|t| !matches!(t.data, TileData::Raw { .. }))
+        );
+        let exact_bytes = Encoder::lossless().encode(&screen).unwrap().payload_bytes();
+        assert!(
+            upd.payload_bytes() < exact_bytes,
+            "{} vs {exact_bytes}",
+            upd.payload_bytes()
+        );
+        fb.apply(&upd).unwrap();
+        assert!(fb.image() != Some(&screen), "a JPEG is not exact");
+        // Still: nothing until REFRESH_AFTER quiet captures, then exact.
+        for _ in 1..REFRESH_AFTER {
+            assert_eq!(enc.still(), None);
+        }
+        let refresh = enc.still().unwrap();
+        assert!(refresh.pictures.is_empty());
+        fb.apply(&refresh).unwrap();
+        assert!(fb.image() == Some(&screen), "not exact after the refresh");
+        assert!(enc.still().is_none(), "refreshed once");
+        assert_eq!(enc.encode(&screen), None);
+    }
+
+    #[test]
+    fn a_small_change_in_a_picture_region_replaces_the_whole_tile() {
+        let mut screen = text_like(1024, 640);
+        let mut enc = Encoder::new();
+        let mut fb = Framebuffer::new();
+        fb.apply(&enc.encode(&screen).unwrap()).unwrap();
+        let photo = noise(640, 400, 3);
+        for y in 0..400 {
+            let at = (y + 100) * 1024 + 200;
+            screen.pixels[at..at + 640].copy_from_slice(&photo.pixels[y * 640..(y + 1) * 640]);
+        }
+        fb.apply(&enc.encode(&screen).unwrap()).unwrap();
+        // One pixel changes inside the approximated area, then all goes still.
+        screen.pixels[300 * 1024 + 300] ^= 0x00ff_ffff;
+        let upd = enc.encode(&screen).unwrap();
+        assert_eq!(upd.tiles.len(), 1);
+        assert_eq!((upd.tiles[0].w, upd.tiles[0].h), (TILE, TILE));
+        fb.apply(&upd).unwrap();
+        for _ in 0..REFRESH_AFTER {
+            if let Some(u) = enc.still() {
+                fb.apply(&u).unwrap();
+            }
+        }
+        assert!(fb.image() == Some(&screen), "not exact after the refresh");
+    }
+
+    #[test]
+    fn a_hint_limits_what_is_compared() {
+        let mut img = text_like(640, 480);
+        let mut enc = Encoder::new();
+        enc.encode(&img).unwrap();
+        img.pixels[10 * 640 + 10] = 0x00ff_0000;
+        img.pixels[300 * 640 + 600] = 0x0000_ff00;
+        let upd = enc.encode_within(&img, &[(590, 290, 20, 20)]).unwrap();
+        let spots: Vec<_> = upd.tiles.iter().map(|t| (t.x, t.y)).collect();
+        assert_eq!(spots, [(600, 300)], "only the hinted change");
+        let upd = enc.encode(&img).unwrap();
+        assert_eq!(
+            (upd.tiles[0].x, upd.tiles[0].y),
+            (10, 10),
+            "found without a hint"
+        );
+    }
+
+    #[test]
     fn resize_and_reset_send_whole_frames() {
         let mut enc = Encoder::new();
         enc.encode(&noise(100, 100, 1)).unwrap();
@@ -646,6 +998,7 @@ mod tests {
             height: 100,
             full,
             copies: vec![],
+            pictures: vec![],
             tiles,
         };
         assert_eq!(fb.apply(&upd(false, vec![])), Err(ScreenError::NoBase));
@@ -694,6 +1047,7 @@ mod tests {
             height: 1,
             full: true,
             copies: vec![],
+            pictures: vec![],
             tiles: vec![],
         };
         assert!(matches!(fb.apply(&huge), Err(ScreenError::BadSize(..))));

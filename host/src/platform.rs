@@ -36,12 +36,15 @@ pub enum InputError {
 }
 
 /// What a grab found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Grab {
     /// The image now holds the current screen.
     Captured,
     /// Nothing was drawn since the last grab; the image was left as it was.
     Unchanged,
+    /// Only these rectangles (x, y, w, h) were drawn; the image was updated
+    /// there and is otherwise as it was.
+    Regions(Vec<(u32, u32, u32, u32)>),
 }
 
 /// Something that captures the whole screen.

@@ -113,7 +113,9 @@ impl CaptureWorker {
                         let result = screen.grab(&mut image, full).map(|grab| {
                             let update = match grab {
                                 Grab::Captured => encoder.encode(&image),
-                                Grab::Unchanged => None,
+                                Grab::Regions(rects) => encoder.encode_within(&image, &rects),
+                                // Still: time to make pictures exact?
+                                Grab::Unchanged => encoder.still(),
                             };
                             (update, pointer.next(&mut *screen))
                         });

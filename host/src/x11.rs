@@ -7,6 +7,8 @@ use lifeline_common::session::{InputEvent, Key, MouseButton};
 use x11rb::connection::Connection as _;
 use x11rb::protocol::Event;
 use x11rb::protocol::damage::{ConnectionExt as _, ReportLevel};
+use x11rb::protocol::xfixes::ConnectionExt as _;
+use x11rb::protocol::xproto::ImageOrder;
 use x11rb::rust_connection::RustConnection;
 
 use crate::platform::{CaptureError, Grab, InputError, InputSink, ScreenSource, Wake};
@@ -24,12 +26,36 @@ struct Damage {
     conn: RustConnection,
     damage: u32,
     root: u32,
+    /// An XFixes region that receives what was drawn, when we ask where.
+    parts: Option<u32>,
+    /// Whether the screen's pixels read back as 32-bit BGRX, so small
+    /// regions can be read with GetImage instead of a whole-screen capture.
+    bgrx: bool,
+}
+
+/// What was drawn since the last look.
+enum Damaged {
+    Nothing,
+    /// These rectangles (x, y, w, h), clipped to the screen.
+    Rects(Vec<(u32, u32, u32, u32)>),
+    /// Something, somewhere.
+    Unknown,
 }
 
 impl Damage {
-    fn open(display: &str) -> Result<Self, String> {
+    /// `regions`: also learn where drawing happened (the capture's own
+    /// connection wants this; the watcher only needs to know that it did).
+    fn open(display: &str, regions: bool) -> Result<Self, String> {
         let (conn, screen) = x11rb::connect(Some(display)).map_err(|e| e.to_string())?;
-        let root = conn.setup().roots[screen].root;
+        let setup = conn.setup();
+        let root = setup.roots[screen].root;
+        let depth = setup.roots[screen].root_depth;
+        let bgrx = depth == 24
+            && setup.image_byte_order == ImageOrder::LSB_FIRST
+            && setup
+                .pixmap_formats
+                .iter()
+                .any(|f| f.depth == depth && f.bits_per_pixel == 32);
         conn.damage_query_version(1, 1)
             .map_err(|e| e.to_string())?
             .reply()
@@ -37,8 +63,26 @@ impl Damage {
         let damage = conn.generate_id().map_err(|e| e.to_string())?;
         conn.damage_create(damage, root, ReportLevel::NON_EMPTY)
             .map_err(|e| e.to_string())?;
+        let parts = if regions {
+            let region = conn.generate_id().map_err(|e| e.to_string())?;
+            let made = conn
+                .xfixes_query_version(5, 0)
+                .map_err(|e| e.to_string())?
+                .reply()
+                .is_ok()
+                && conn.xfixes_create_region(region, &[]).is_ok();
+            made.then_some(region)
+        } else {
+            None
+        };
         conn.flush().map_err(|e| e.to_string())?;
-        Ok(Self { conn, damage, root })
+        Ok(Self {
+            conn,
+            damage,
+            root,
+            parts,
+            bgrx,
+        })
     }
 
     /// Where the pointer is (the X capture does not include it).
@@ -48,16 +92,80 @@ impl Damage {
         Some((i32::from(r.root_x), i32::from(r.root_y)))
     }
 
-    /// Whether anything was drawn since the last call; re-arms the report.
-    fn take(&mut self) -> Result<bool, String> {
+    /// What was drawn since the last call; re-arms the report.
+    fn take(&mut self, width: u32, height: u32) -> Result<Damaged, String> {
         let mut damaged = false;
         while let Some(ev) = self.conn.poll_for_event().map_err(|e| e.to_string())? {
             damaged |= matches!(ev, Event::DamageNotify(_));
         }
-        if damaged {
-            self.rearm()?;
+        if !damaged {
+            return Ok(Damaged::Nothing);
         }
-        Ok(damaged)
+        let Some(parts) = self.parts else {
+            self.rearm()?;
+            return Ok(Damaged::Unknown);
+        };
+        self.conn
+            .damage_subtract(self.damage, x11rb::NONE, parts)
+            .map_err(|e| e.to_string())?;
+        let reply = self
+            .conn
+            .xfixes_fetch_region(parts)
+            .map_err(|e| e.to_string())?
+            .reply()
+            .map_err(|e| e.to_string())?;
+        let rects = reply
+            .rectangles
+            .iter()
+            .filter_map(|r| {
+                let x0 = u32::try_from(r.x.max(0)).ok()?;
+                let y0 = u32::try_from(r.y.max(0)).ok()?;
+                let x1 = (i64::from(r.x) + i64::from(r.width)).clamp(0, i64::from(width)) as u32;
+                let y1 = (i64::from(r.y) + i64::from(r.height)).clamp(0, i64::from(height)) as u32;
+                (x1 > x0 && y1 > y0).then_some((x0, y0, x1 - x0, y1 - y0))
+            })
+            .collect();
+        Ok(Damaged::Rects(rects))
+    }
+
+    /// Reads `rects` of the screen into `into` with GetImage, all requests
+    /// sent before the first reply is awaited.
+    fn read_rects(&self, into: &mut Image, rects: &[(u32, u32, u32, u32)]) -> Result<(), String> {
+        use x11rb::protocol::xproto::{ConnectionExt as _, ImageFormat};
+        let mut cookies = Vec::with_capacity(rects.len());
+        for &(x, y, w, h) in rects {
+            let c = self
+                .conn
+                .get_image(
+                    ImageFormat::Z_PIXMAP,
+                    self.root,
+                    x as i16,
+                    y as i16,
+                    w as u16,
+                    h as u16,
+                    !0,
+                )
+                .map_err(|e| e.to_string())?;
+            cookies.push(c);
+        }
+        let width = into.width as usize;
+        for (&(x, y, w, h), cookie) in rects.iter().zip(cookies) {
+            let reply = cookie.reply().map_err(|e| e.to_string())?;
+            let (w, h) = (w as usize, h as usize);
+            if reply.data.len() != w * h * 4 {
+                return Err(format!(
+                    "GetImage returned {} bytes for {w}×{h}",
+                    reply.data.len()
+                ));
+            }
+            for (r, line) in reply.data.chunks_exact(w * 4).enumerate() {
+                let at = (y as usize + r) * width + x as usize;
+                for (dst, p) in into.pixels[at..at + w].iter_mut().zip(line.chunks_exact(4)) {
+                    *dst = u32::from_le_bytes([p[0], p[1], p[2], 0]);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Empties the damage region, so the next drawing reports again.
@@ -68,6 +176,9 @@ impl Damage {
         self.conn.flush().map_err(|e| e.to_string())
     }
 }
+
+/// More damaged rectangles than this are read with one whole-screen capture.
+const MAX_RECTS: usize = 64;
 
 /// The X screen through scrap's XShm capturer, driven by DAMAGE.
 pub struct ScrapScreen {
@@ -101,7 +212,7 @@ impl ScrapScreen {
         let size_err = || CaptureError::Grab(format!("screen size {w}×{h} out of range"));
         let width = u32::try_from(w).map_err(|_| size_err())?;
         let height = u32::try_from(h).map_err(|_| size_err())?;
-        let damage = match Damage::open(&display) {
+        let damage = match Damage::open(&display, true) {
             Ok(d) => Some(d),
             Err(why) => {
                 tracing::warn!(%why, "no DAMAGE extension: capturing every tick");
@@ -126,7 +237,7 @@ impl ScreenSource for ScrapScreen {
     /// A second DAMAGE report on a connection of its own, read by a thread
     /// that blocks on it: the capture connection is polled, this one waits.
     fn watch(&mut self, wake: Wake) -> bool {
-        let watcher = match Damage::open(&self.display) {
+        let watcher = match Damage::open(&self.display, false) {
             Ok(d) => d,
             Err(why) => {
                 tracing::warn!(%why, "cannot watch for damage: capturing on the tick only");
@@ -159,14 +270,25 @@ impl ScreenSource for ScrapScreen {
     }
 
     fn grab(&mut self, into: &mut Image, force: bool) -> Result<Grab, CaptureError> {
-        let damaged = match &mut self.damage {
-            Some(d) => d.take().map_err(CaptureError::Grab)?,
-            None => true,
-        };
-        if !damaged && !force && into.width == self.width && into.height == self.height {
-            return Ok(Grab::Unchanged);
-        }
         let (w, h) = (self.width, self.height);
+        let damaged = match &mut self.damage {
+            Some(d) => d.take(w, h).map_err(CaptureError::Grab)?,
+            None => Damaged::Unknown,
+        };
+        let sized = into.width == w && into.height == h;
+        match (&damaged, &self.damage) {
+            (Damaged::Nothing, _) if !force && sized => return Ok(Grab::Unchanged),
+            // A little drawing (typing, a cursor, a button): read just
+            // that, rather than the whole screen twice.
+            (Damaged::Rects(rects), Some(d)) if !force && sized && d.bgrx => {
+                let area: u64 = rects.iter().map(|r| u64::from(r.2) * u64::from(r.3)).sum();
+                if rects.len() <= MAX_RECTS && area <= u64::from(w) * u64::from(h) / 2 {
+                    d.read_rects(into, rects).map_err(CaptureError::Grab)?;
+                    return Ok(Grab::Regions(rects.clone()));
+                }
+            }
+            _ => {}
+        }
         // scrap hands back the image it requested on the previous call and
         // requests the next: the first frame may predate the damage, the
         // second was requested after it.

@@ -69,6 +69,7 @@ fn step(
     // As the capture worker does: no drawing, no encoding.
     let upd = match grab {
         Grab::Captured => enc.encode(img),
+        Grab::Regions(rects) => enc.encode_within(img, &rects),
         Grab::Unchanged => None,
     };
     let t2 = Instant::now();
