@@ -71,6 +71,7 @@ impl Rect {
 #[derive(Clone, Copy)]
 enum Press {
     Char(char),
+    Return,
     Down,
 }
 
@@ -109,6 +110,7 @@ impl Peer for Lifeline {
         let key = match key {
             Press::Char(' ') => Key::Space,
             Press::Char(c) => Key::Char(c),
+            Press::Return => Key::Return,
             Press::Down => Key::Down,
         };
         self.rt.block_on(async {
@@ -156,6 +158,7 @@ impl Peer for Vnc {
     fn press(&self, key: Press) {
         let sym = match key {
             Press::Char(c) => u32::from(c),
+            Press::Return => 0xff0d,
             Press::Down => 0xff54,
         };
         self.client.key(sym).unwrap();
@@ -268,22 +271,31 @@ fn workloads(p: &dyn Peer, x: &Xvfb, opts: &Opts, joined_ms: f64) -> RunFigures 
         ..Default::default()
     };
 
+    let stage = Instant::now();
     let m = mark(p);
     std::thread::sleep(Duration::from_secs(opts.idle_secs));
     out.idle = since(p, &m, &mut [], 0);
+    eprintln!("    idle done at {:.1} s", stage.elapsed().as_secs_f64());
 
     let (cx, cy) = TYPING.centre();
     p.point(cx, cy);
     settle(p, Duration::from_millis(300));
+    // A sentence, then Return (cat echoes the line back), over and over.
     let keys: Vec<Press> = TEXT
+        .trim_end()
         .chars()
+        .map(Press::Char)
+        .chain([Press::Return])
         .cycle()
         .take(opts.chars)
-        .map(Press::Char)
         .collect();
     let m = mark(p);
     let (mut lat, lost) = keys_with_latency(p, TYPING, &keys);
     out.typing = since(p, &m, &mut lat, lost);
+    eprintln!(
+        "    typing done at {:.1} s ({lost} keys lost)",
+        stage.elapsed().as_secs_f64()
+    );
 
     let (cx, cy) = SCROLLING.centre();
     p.point(cx, cy);
@@ -292,6 +304,10 @@ fn workloads(p: &dyn Peer, x: &Xvfb, opts: &Opts, joined_ms: f64) -> RunFigures 
     let m = mark(p);
     let (mut lat, lost) = keys_with_latency(p, SCROLLING, &keys);
     out.scrolling = since(p, &m, &mut lat, lost);
+    eprintln!(
+        "    scrolling done at {:.1} s ({lost} keys lost)",
+        stage.elapsed().as_secs_f64()
+    );
 
     let slideshow = Slideshow::start(x, opts.picture_hz);
     std::thread::sleep(Duration::from_millis(300));
@@ -306,7 +322,10 @@ fn workloads(p: &dyn Peer, x: &Xvfb, opts: &Opts, joined_ms: f64) -> RunFigures 
         updates_per_s: during.updates_per_s,
         ..since(p, &m, &mut [], 0)
     };
-    eprintln!("    slideshow drew {shown:.0} pictures/s");
+    eprintln!(
+        "    pictures done at {:.1} s; the slideshow drew {shown:.0} a second",
+        stage.elapsed().as_secs_f64()
+    );
     // Both must end with the screen exactly as the X server has it.
     let whole = Rect {
         x: 0,
@@ -453,7 +472,7 @@ impl Desktop {
         let geometry = |r: Rect, cols: u32, rows: u32| format!("{cols}x{rows}+{}+{}", r.x, r.y);
         let typing = x.spawn(
             "xterm",
-            &["-geometry", &geometry(TYPING, 210, 20), "-e", "cat"],
+            &["-geometry", &geometry(TYPING, 100, 20), "-e", "cat"],
         );
         let scrolling = x.spawn(
             "xterm",
@@ -473,6 +492,8 @@ impl Desktop {
 }
 
 struct Opts {
+    /// `lifeline` or `x11vnc` to measure one side only.
+    only: Option<&'static str>,
     runs: usize,
     idle_secs: u64,
     chars: usize,
@@ -638,7 +659,16 @@ fn report(life: &[RunFigures], vnc: &[RunFigures]) {
 }
 
 fn main() {
+    let only = std::env::args()
+        .skip_while(|a| a != "--only")
+        .nth(1)
+        .map(|v| match v.as_str() {
+            "lifeline" => "lifeline",
+            "x11vnc" => "x11vnc",
+            other => panic!("--only takes lifeline or x11vnc, not {other:?}"),
+        });
     let opts = Opts {
+        only,
         runs: arg("--runs", 5) as usize,
         idle_secs: arg("--idle-secs", 10),
         chars: arg("--chars", 200) as usize,
@@ -685,13 +715,13 @@ fn main() {
 
     let (mut life, mut vnc) = (Vec::new(), Vec::new());
     for run in 1..=opts.runs {
-        eprintln!("run {run}/{}: lifeline", opts.runs);
-        {
+        if opts.only != Some("x11vnc") {
+            eprintln!("run {run}/{}: lifeline", opts.runs);
             let _desk = Desktop::open(&x, &long_file);
             life.push(run_lifeline(&rt, &relay, &x, &opts));
         }
-        eprintln!("run {run}/{}: x11vnc", opts.runs);
-        {
+        if opts.only != Some("lifeline") {
+            eprintln!("run {run}/{}: x11vnc", opts.runs);
             let _desk = Desktop::open(&x, &long_file);
             vnc.push(run_vnc(&x, &opts));
         }
