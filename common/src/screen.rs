@@ -882,18 +882,25 @@ mod tests {
         }
     }
 
-    #[test]
-    fn changing_pictures_go_as_jpeg_then_exact_once_still() {
+    /// A text-like screen already sent, then a photo-like 640×400 region
+    /// pasted into it (not yet encoded).
+    fn screen_with_photo(seed: u32) -> (Image, Encoder, Framebuffer) {
         let mut screen = text_like(1024, 640);
         let mut enc = Encoder::new();
         let mut fb = Framebuffer::new();
         fb.apply(&enc.encode(&screen).unwrap()).unwrap();
-        // A photo-like 640×400 region changes: one JPEG, no raw tiles.
-        let photo = noise(640, 400, 9);
+        let photo = noise(640, 400, seed);
         for y in 0..400 {
             let at = (y + 100) * 1024 + 200;
             screen.pixels[at..at + 640].copy_from_slice(&photo.pixels[y * 640..(y + 1) * 640]);
         }
+        (screen, enc, fb)
+    }
+
+    #[test]
+    fn changing_pictures_go_as_jpeg_then_exact_once_still() {
+        // A photo-like region changes: one JPEG, no raw tiles.
+        let (screen, mut enc, mut fb) = screen_with_photo(9);
         let upd = enc.encode(&screen).unwrap();
         assert_eq!(upd.pictures.len(), 1);
         assert!(
@@ -923,15 +930,7 @@ mod tests {
 
     #[test]
     fn a_small_change_in_a_picture_region_replaces_the_whole_tile() {
-        let mut screen = text_like(1024, 640);
-        let mut enc = Encoder::new();
-        let mut fb = Framebuffer::new();
-        fb.apply(&enc.encode(&screen).unwrap()).unwrap();
-        let photo = noise(640, 400, 3);
-        for y in 0..400 {
-            let at = (y + 100) * 1024 + 200;
-            screen.pixels[at..at + 640].copy_from_slice(&photo.pixels[y * 640..(y + 1) * 640]);
-        }
+        let (mut screen, mut enc, mut fb) = screen_with_photo(3);
         fb.apply(&enc.encode(&screen).unwrap()).unwrap();
         // One pixel changes inside the approximated area, then all goes still.
         screen.pixels[300 * 1024 + 300] ^= 0x00ff_ffff;
