@@ -484,15 +484,9 @@ impl Encoder {
             let y0 = boxes().map(|d| d.1).min().unwrap_or(0);
             let x1 = boxes().map(|d| d.0 + d.2).max().unwrap_or(0);
             let y1 = boxes().map(|d| d.1 + d.3).max().unwrap_or(0);
-            match crate::picture::encode(cur, x0, y0, x1 - x0, y1 - y0) {
-                Ok(jpeg) => {
-                    pictures.push(Picture {
-                        x: x0,
-                        y: y0,
-                        w: x1 - x0,
-                        h: y1 - y0,
-                        jpeg,
-                    });
+            match crate::picture::encode_bands(cur, x0, y0, x1 - x0, y1 - y0) {
+                Ok(bands) => {
+                    pictures = bands;
                     for (x, y) in tiles_touching(x0, y0, x1 - x0, y1 - y0) {
                         self.lossy[index(x, y)] = true;
                     }
@@ -899,10 +893,12 @@ mod tests {
 
     #[test]
     fn changing_pictures_go_as_jpeg_then_exact_once_still() {
-        // A photo-like region changes: one JPEG, no raw tiles.
+        // A photo-like region changes (448 rows of tiles): two JPEG bands
+        // meeting on a 16-row boundary, no raw tiles.
         let (screen, mut enc, mut fb) = screen_with_photo(9);
         let upd = enc.encode(&screen).unwrap();
-        assert_eq!(upd.pictures.len(), 1);
+        let bands: Vec<_> = upd.pictures.iter().map(|p| (p.y, p.h)).collect();
+        assert_eq!(bands, [(64, 224), (288, 224)]);
         assert!(
             upd.tiles
                 .iter()
