@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use crate::screen::{CopyRect, Image};
+use crate::screen::{CopyRect, Image, diff_box};
 
 /// Fewer changed tiles than this are not worth looking for a scroll in.
 const MIN_TILES: usize = 6;
@@ -42,20 +42,9 @@ pub fn find_scroll(old: &Image, new: &Image, dirty: &[(u32, u32, u32, u32)]) -> 
         dirty.iter().map(|d| d.0).min()?,
         dirty.iter().map(|d| d.0 + d.2).max()?,
     );
-    let (mut x0, mut x1) = (tx1, tx0);
-    for y in y0..y1 {
-        let (a, b) = (row(old, y, tx0, tx1), row(new, y, tx0, tx1));
-        if a == b {
-            continue;
-        }
-        if let Some(first) = a.iter().zip(b).position(|(p, q)| p != q) {
-            x0 = x0.min(tx0 + first as u32);
-        }
-        if let Some(last) = a.iter().zip(b).rposition(|(p, q)| p != q) {
-            x1 = x1.max(tx0 + last as u32 + 1);
-        }
-    }
-    if x1 <= x0 || x1 - x0 < MIN_WIDTH || y1 - y0 < MIN_ROWS {
+    let (x0, _, w, _) = diff_box(old, new, tx0, y0, tx1 - tx0, y1 - y0)?;
+    let x1 = x0 + w;
+    if w < MIN_WIDTH || y1 - y0 < MIN_ROWS {
         return None;
     }
 

@@ -345,11 +345,6 @@ impl Encoder {
         self.lossy.clear();
     }
 
-    fn tile_index(&self, x: u32, y: u32) -> usize {
-        let cols = self.sent.as_ref().map_or(0, |s| s.width.div_ceil(TILE));
-        ((y / TILE) * cols + x / TILE) as usize
-    }
-
     /// A capture found the screen unchanged: once it has been still for
     /// [`REFRESH_AFTER`] captures, the tiles sent as JPEG go again exact.
     pub fn still(&mut self) -> Option<FrameUpdate> {
@@ -358,8 +353,9 @@ impl Encoder {
             return None;
         }
         let sent = self.sent.as_ref()?;
-        let tiles: Vec<Tile> = tiles_of(sent.width, sent.height)
-            .filter(|&(x, y, _, _)| self.lossy[self.tile_index(x, y)])
+        let (width, height) = (sent.width, sent.height);
+        let tiles: Vec<Tile> = tiles_of(width, height)
+            .filter(|&(x, y, _, _)| self.lossy[tile_index(width, x, y)])
             .map(|(x, y, w, h)| Tile {
                 x,
                 y,
@@ -369,17 +365,7 @@ impl Encoder {
             })
             .collect();
         self.lossy.fill(false);
-        let (width, height) = (sent.width, sent.height);
-        self.seq += 1;
-        Some(FrameUpdate {
-            seq: self.seq,
-            width,
-            height,
-            full: false,
-            copies: Vec::new(),
-            pictures: Vec::new(),
-            tiles,
-        })
+        Some(self.update((width, height), false, Vec::new(), Vec::new(), tiles))
     }
 
     /// The update taking the viewer from the last sent image to `cur`, or
@@ -420,7 +406,7 @@ impl Encoder {
             self.sent = Some(cur.clone());
             self.lossy = vec![false; tiles_of(cur.width, cur.height).count()];
             self.quiet = 0;
-            return Some(self.update(cur, true, Vec::new(), Vec::new(), tiles));
+            return Some(self.update((cur.width, cur.height), true, Vec::new(), Vec::new(), tiles));
         }
         let sent = self.sent.as_mut()?;
         let touched = |&(x, y, w, h): &(u32, u32, u32, u32)| {
@@ -438,8 +424,7 @@ impl Encoder {
             return self.still();
         }
         self.quiet = 0;
-        let cols = cur.width.div_ceil(TILE);
-        let index = |x: u32, y: u32| ((y / TILE) * cols + x / TILE) as usize;
+        let index = |x: u32, y: u32| tile_index(cur.width, x, y);
         // Photo-like tiles (more colours than a palette holds) changing over
         // a large area: video or a slideshow. They go as one JPEG, and
         // neither exact encoding nor scroll search is spent on them.
@@ -484,15 +469,13 @@ impl Encoder {
             let y0 = boxes().map(|d| d.1).min().unwrap_or(0);
             let x1 = boxes().map(|d| d.0 + d.2).max().unwrap_or(0);
             let y1 = boxes().map(|d| d.1 + d.3).max().unwrap_or(0);
-            match crate::picture::encode_bands(cur, x0, y0, x1 - x0, y1 - y0) {
-                Ok(bands) => {
-                    pictures = bands;
-                    for (x, y) in tiles_touching(x0, y0, x1 - x0, y1 - y0) {
-                        self.lossy[index(x, y)] = true;
-                    }
+            // Encoding a valid image cannot fail; if it did, the tiles below
+            // would simply go exact.
+            if let Ok(bands) = crate::picture::encode_bands(cur, x0, y0, x1 - x0, y1 - y0) {
+                pictures = bands;
+                for (x, y) in tiles_touching(x0, y0, x1 - x0, y1 - y0) {
+                    self.lossy[index(x, y)] = true;
                 }
-                // Cannot happen for a valid image; exact tiles still work.
-                Err(_) => pictures.clear(),
             }
         }
         // Each changed tile, cut to what differs (whole, where the viewer
@@ -527,12 +510,12 @@ impl Encoder {
         if copies.is_empty() && pictures.is_empty() && tiles.is_empty() {
             return None;
         }
-        Some(self.update(cur, false, copies, pictures, tiles))
+        Some(self.update((cur.width, cur.height), false, copies, pictures, tiles))
     }
 
     fn update(
         &mut self,
-        cur: &Image,
+        (width, height): (u32, u32),
         full: bool,
         copies: Vec<CopyRect>,
         pictures: Vec<Picture>,
@@ -541,14 +524,20 @@ impl Encoder {
         self.seq += 1;
         FrameUpdate {
             seq: self.seq,
-            width: cur.width,
-            height: cur.height,
+            width,
+            height,
             full,
             copies,
             pictures,
             tiles,
         }
     }
+}
+
+/// Where the tile holding (x, y) sits in a row-major list of a `width`-wide
+/// screen's tiles.
+fn tile_index(width: u32, x: u32, y: u32) -> usize {
+    ((y / TILE) * width.div_ceil(TILE) + x / TILE) as usize
 }
 
 /// The top-left corners of the tiles a rectangle touches.
@@ -558,9 +547,16 @@ fn tiles_touching(x: u32, y: u32, w: u32, h: u32) -> impl Iterator<Item = (u32, 
     (ty0..ty1).flat_map(move |ty| (tx0..tx1).map(move |tx| (tx * TILE, ty * TILE)))
 }
 
-/// The smallest rectangle of the tile at (x, y, w, h) holding every pixel
+/// The smallest rectangle within (x, y, w, h) holding every pixel
 /// where `a` and `b` differ; `None` if none do.
-fn diff_box(a: &Image, b: &Image, x: u32, y: u32, w: u32, h: u32) -> Option<(u32, u32, u32, u32)> {
+pub(crate) fn diff_box(
+    a: &Image,
+    b: &Image,
+    x: u32,
+    y: u32,
+    w: u32,
+    h: u32,
+) -> Option<(u32, u32, u32, u32)> {
     let (mut top, mut bottom, mut left, mut right) = (None, 0, w, 0);
     for (r, (ra, rb)) in a
         .tile_rows(x, y, w, h)
