@@ -264,6 +264,22 @@ fn keys_with_latency(p: &dyn Peer, area: Rect, keys: &[Press]) -> (Vec<f64>, usi
     (lat, lost)
 }
 
+/// Points at `area` (focus follows the pointer), then presses `keys` there
+/// one by one, timing each.
+fn keys_in(p: &dyn Peer, area: Rect, keys: &[Press], name: &str, stage: Instant) -> Figures {
+    let (cx, cy) = area.centre();
+    p.point(cx, cy);
+    settle(p, Duration::from_millis(300));
+    let m = mark(p);
+    let (mut lat, lost) = keys_with_latency(p, area, keys);
+    let figures = since(p, &m, &mut lat, lost);
+    eprintln!(
+        "    {name} done at {:.1} s ({lost} keys lost)",
+        stage.elapsed().as_secs_f64()
+    );
+    figures
+}
+
 fn workloads(p: &dyn Peer, x: &Xvfb, opts: &Opts, joined_ms: f64) -> RunFigures {
     settle(p, Duration::from_millis(500));
     let mut out = RunFigures {
@@ -277,9 +293,6 @@ fn workloads(p: &dyn Peer, x: &Xvfb, opts: &Opts, joined_ms: f64) -> RunFigures 
     out.idle = since(p, &m, &mut [], 0);
     eprintln!("    idle done at {:.1} s", stage.elapsed().as_secs_f64());
 
-    let (cx, cy) = TYPING.centre();
-    p.point(cx, cy);
-    settle(p, Duration::from_millis(300));
     // A sentence, then Return (cat echoes the line back), over and over.
     let keys: Vec<Press> = TEXT
         .trim_end()
@@ -289,24 +302,13 @@ fn workloads(p: &dyn Peer, x: &Xvfb, opts: &Opts, joined_ms: f64) -> RunFigures 
         .cycle()
         .take(opts.chars)
         .collect();
-    let m = mark(p);
-    let (mut lat, lost) = keys_with_latency(p, TYPING, &keys);
-    out.typing = since(p, &m, &mut lat, lost);
-    eprintln!(
-        "    typing done at {:.1} s ({lost} keys lost)",
-        stage.elapsed().as_secs_f64()
-    );
-
-    let (cx, cy) = SCROLLING.centre();
-    p.point(cx, cy);
-    settle(p, Duration::from_millis(300));
-    let keys = vec![Press::Down; opts.lines];
-    let m = mark(p);
-    let (mut lat, lost) = keys_with_latency(p, SCROLLING, &keys);
-    out.scrolling = since(p, &m, &mut lat, lost);
-    eprintln!(
-        "    scrolling done at {:.1} s ({lost} keys lost)",
-        stage.elapsed().as_secs_f64()
+    out.typing = keys_in(p, TYPING, &keys, "typing", stage);
+    out.scrolling = keys_in(
+        p,
+        SCROLLING,
+        &vec![Press::Down; opts.lines],
+        "scrolling",
+        stage,
     );
 
     let slideshow = Slideshow::start(x, opts.picture_hz);

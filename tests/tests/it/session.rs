@@ -19,8 +19,12 @@ struct Stack {
 
 impl Stack {
     fn start() -> Self {
+        Self::start_with(&[])
+    }
+    /// With extra `lifeline-relay serve` options.
+    fn start_with(serve: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let relay = RelayProcess::start(&self_dir(&dir), &[]);
+        let relay = RelayProcess::start(&self_dir(&dir), serve);
         let (rc, out, _) = relay_cli(&[
             "technician",
             "add",
@@ -331,20 +335,7 @@ fn every_error_a_user_can_hit_has_its_line() {
 
     // An expired code.
     drop(stack);
-    let dir = tempfile::tempdir().unwrap();
-    let relay = RelayProcess::start(&self_dir(&dir), &["--code-ttl", "1s"]);
-    let (_, token, _) = relay_cli(&[
-        "technician",
-        "add",
-        "alice",
-        "--data-dir",
-        self_dir(&dir).to_str().unwrap(),
-    ]);
-    let stack = Stack {
-        relay,
-        dir,
-        token: token.trim().to_owned(),
-    };
+    let stack = Stack::start_with(&["--code-ttl", "1s"]);
     let host = stack.host(&x.display, &["--allow", "view"]);
     let code = host.code().to_string();
     host.wait_event("expired");
