@@ -1,20 +1,11 @@
-//! Lifeline's shared vocabulary: the session code, the wire protocol and its
-//! framing, and the audit record format.
+//! QUIC plumbing shared by the relay and its peers: TLS and transport
+//! configuration, UDP sockets with large buffers, length-prefixed message
+//! streams over QUIC, and the logging setup of the three binaries.
 //!
-//! Nothing here performs I/O or depends on an async runtime, so every byte a
-//! peer can send is handled by code that can be unit-tested and fuzzed on its
-//! own. Decoders return typed errors; none of them panics on any input.
+//! It knows the control protocol's framing ([`lifeline_proto`]) but nothing
+//! of what host and viewer say to each other: the relay links this crate,
+//! and must never link the session codec or its cryptography.
 
-pub mod audit;
-pub mod code;
-pub mod e2e;
-pub mod frame;
-pub mod motion;
-pub mod picture;
-pub mod proto;
-pub mod screen;
-pub mod session;
-pub mod squeeze;
-
-pub use code::{CodeError, Locator, SessionCode};
-pub use frame::{FrameDecoder, FrameError};
+pub mod framed;
+pub mod logging;
+pub mod tls;

@@ -3,8 +3,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use lifeline_common::screen::Image;
-use lifeline_common::session::InputEvent;
+use lifeline_session::messages::InputEvent;
+use lifeline_session::screen::Image;
 
 use crate::platform::{CaptureError, Grab, InputError, InputSink, ScreenSource};
 

@@ -5,15 +5,15 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
-use lifeline_common::SessionCode;
-use lifeline_common::e2e::{E2eError, Side};
-use lifeline_common::proto::{HostEvent, Mode, SessionReport};
 use lifeline_host::platform;
 use lifeline_host::session::{SessionEnd, share};
 use lifeline_host::ui::{Answer, Ui, parse_answer};
 use lifeline_host::workers::{CaptureWorker, InputWorker};
-use lifeline_relay::client::{ClientError, HostLink};
-use lifeline_relay::e2e::{SecureError, handshake};
+use lifeline_net::client::{ClientError, HostLink};
+use lifeline_net::secure::{SecureError, handshake};
+use lifeline_proto::SessionCode;
+use lifeline_proto::control::{HostEvent, Mode, SessionReport};
+use lifeline_session::e2e::{E2eError, Side};
 use rand::Rng;
 use tokio::sync::mpsc;
 
@@ -46,7 +46,7 @@ enum Allow {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    lifeline_relay::logging::init("warn,enigo=error");
+    lifeline_common::logging::init("warn,enigo=error");
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -112,7 +112,7 @@ fn stdin_lines() -> mpsc::UnboundedReceiver<String> {
     rx
 }
 
-fn new_code(locator: lifeline_common::Locator) -> anyhow::Result<SessionCode> {
+fn new_code(locator: lifeline_proto::Locator) -> anyhow::Result<SessionCode> {
     // The secret never leaves this machine except as typed by the technician.
     let secret = rand::rng().random_range(0..1_000_000);
     Ok(SessionCode::new(locator, secret)?)

@@ -2,8 +2,8 @@
 //! to drive, behind small traits. One implementation per OS is chosen here;
 //! nothing else in the host sees `cfg(target_os)`.
 
-use lifeline_common::screen::Image;
-use lifeline_common::session::InputEvent;
+use lifeline_session::messages::InputEvent;
+use lifeline_session::screen::Image;
 
 /// The screen could not be captured.
 #[derive(Debug, thiserror::Error)]

@@ -4,11 +4,11 @@
 use std::future::Future;
 use std::time::Duration;
 
-use lifeline_common::proto::Mode;
-use lifeline_common::session::{FRAMES_IN_FLIGHT, HostMsg, ViewerMsg};
-use lifeline_relay::client::ClientError;
-use lifeline_relay::control::ControlError;
-use lifeline_relay::e2e::{SecureError, SecureRecv, SecureSend};
+use lifeline_common::framed::ControlError;
+use lifeline_net::client::ClientError;
+use lifeline_net::secure::{SecureError, SecureRecv, SecureSend};
+use lifeline_proto::control::Mode;
+use lifeline_session::messages::{FRAMES_IN_FLIGHT, HostMsg, ViewerMsg};
 use tokio::sync::mpsc;
 
 use crate::platform::CaptureError;

@@ -1,8 +1,8 @@
 //! What the user at the host sees: plain sentences, or one JSON object a
 //! line with `--json` for scripts and tests.
 
-use lifeline_common::SessionCode;
-use lifeline_common::proto::Mode;
+use lifeline_proto::SessionCode;
+use lifeline_proto::control::Mode;
 use serde_json::json;
 
 /// Prints host events for a person or a program.

@@ -7,8 +7,8 @@
 use std::sync::{Arc, mpsc};
 use std::thread;
 
-use lifeline_common::screen::{Encoder, FrameUpdate, Image};
-use lifeline_common::session::InputEvent;
+use lifeline_session::messages::InputEvent;
+use lifeline_session::screen::{Encoder, FrameUpdate, Image};
 use tokio::sync::oneshot;
 
 use crate::platform::{CaptureError, Grab, InputError, InputOpener, ScreenOpener};
@@ -199,7 +199,7 @@ impl InputWorker {
 mod tests {
     use std::sync::{Arc, Mutex};
 
-    use lifeline_common::session::{InputEvent, Key};
+    use lifeline_session::messages::{InputEvent, Key};
 
     use super::*;
     use crate::fake::{FakeScreen, RecordingInput};

@@ -1,8 +1,8 @@
 //! X11: capture with scrap (XShm), input with enigo (XTest via x11rb).
 
 use enigo::{Axis, Button, Coordinate, Direction, Enigo, Keyboard, Mouse, Settings};
-use lifeline_common::screen::Image;
-use lifeline_common::session::{InputEvent, Key, MouseButton};
+use lifeline_session::messages::{InputEvent, Key, MouseButton};
+use lifeline_session::screen::Image;
 
 use x11rb::connection::Connection as _;
 use x11rb::protocol::Event;

@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::SystemTime;
 
-use lifeline_common::audit::{
+use lifeline_proto::audit::{
     AuditEvent, Chain, ChainError, Head, Verified, check_line, verify_log,
 };
 use tokio::sync::oneshot;

@@ -6,15 +6,10 @@
 //! shutdown signal; the binary is a thin CLI around the same call.
 
 pub mod audit;
-pub mod client;
-pub mod control;
-pub mod e2e;
-pub mod logging;
 pub mod registry;
 pub mod report;
 pub mod server;
 pub mod throttle;
-pub mod tls;
 pub mod tokens;
 
 pub use server::{Direction, ForwardHook, Relay, RelayConfig, RelayError, run};

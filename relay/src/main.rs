@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use lifeline_common::audit::Record;
+use lifeline_common::tls;
+use lifeline_proto::audit::Record;
 use lifeline_relay::audit::{self, read_verified};
 use lifeline_relay::report::{describe, summarize};
 use lifeline_relay::tokens::TechnicianStore;
-use lifeline_relay::{Relay, RelayConfig, tls};
+use lifeline_relay::{Relay, RelayConfig};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -219,7 +220,7 @@ fn serve(s: Serve) -> anyhow::Result<ExitCode> {
     config.max_waiting_hosts = s.max_waiting_hosts;
     config.max_connections = s.max_connections;
 
-    lifeline_relay::logging::init("warn");
+    lifeline_common::logging::init("warn");
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

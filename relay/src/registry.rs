@@ -9,9 +9,9 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use lifeline_common::Locator;
-use lifeline_common::code::LOCATOR_SPACE;
-use lifeline_common::proto::JoinRefusal;
+use lifeline_proto::Locator;
+use lifeline_proto::code::LOCATOR_SPACE;
+use lifeline_proto::control::JoinRefusal;
 
 /// Why a locator is no longer live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! Summaries of the audit log for security staff: one row a session.
 
-use lifeline_common::audit::{AuditEvent, Record};
+use lifeline_proto::audit::{AuditEvent, Record};
 use serde::Serialize;
 
 /// What happened in one session, gathered from its records.

@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use lifeline_common::Locator;
-use lifeline_common::audit::AuditEvent;
-use lifeline_common::proto::{
+use lifeline_proto::Locator;
+use lifeline_proto::audit::AuditEvent;
+use lifeline_proto::control::{
     CloseCode, Hello, HostEvent, HostRequest, JoinRefusal, PROTOCOL_VERSION, Role, SessionReport,
     ViewerEvent, ViewerRequest, clean_text,
 };
@@ -23,10 +23,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::audit::{AuditError, AuditLog};
-use crate::control::{Control, ControlError};
 use crate::registry::{Gone, Registry};
 use crate::throttle::Throttle;
 use crate::tokens::{Lookup, TechnicianStore, TokenCache, TokenError, token_hash};
+use lifeline_common::framed::{Control, ControlError};
 
 /// Tunables of a relay; [`RelayConfig::new`] gives the production defaults.
 #[derive(Debug, Clone)]

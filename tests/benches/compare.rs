@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use lifeline_common::screen::Image;
-use lifeline_common::session::{InputEvent, Key};
+use lifeline_session::messages::{InputEvent, Key};
+use lifeline_session::screen::Image;
 use lifeline_tests::peers::HostProcess;
 use lifeline_tests::vnc::{VncClient, X11Vnc};
 use lifeline_tests::x::{XClient, Xvfb};

@@ -13,7 +13,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use lifeline_common::screen::{Encoder, FrameUpdate, Image};
+use lifeline_session::screen::{Encoder, FrameUpdate, Image};
 
 use lifeline_host::platform::{Grab, ScreenSource};
 use lifeline_host::x11::ScrapScreen;
@@ -102,12 +102,12 @@ fn workload(
         let (e2, s, wire) = match upd {
             Some(u) => {
                 let t0 = Instant::now();
-                let msg = lifeline_common::session::HostMsg::Frame(u);
+                let msg = lifeline_session::messages::HostMsg::Frame(u);
                 // As SecureSend does: one buffer reused for every frame.
-                lifeline_common::frame::serialize_into(
+                lifeline_proto::frame::serialize_into(
                     &msg,
                     &mut sealed,
-                    lifeline_common::e2e::TAG_LEN,
+                    lifeline_session::e2e::TAG_LEN,
                 )
                 .unwrap();
                 let t1 = Instant::now();
@@ -137,10 +137,10 @@ fn workload(
 }
 
 /// The host's sealer from a real key exchange.
-fn sealer() -> lifeline_common::e2e::Sealer {
-    use lifeline_common::e2e::{Side, start};
-    let code = lifeline_common::SessionCode::new(lifeline_common::Locator::new(1).unwrap(), 123456)
-        .unwrap();
+fn sealer() -> lifeline_session::e2e::Sealer {
+    use lifeline_session::e2e::{Side, start};
+    let code =
+        lifeline_proto::SessionCode::new(lifeline_proto::Locator::new(1).unwrap(), 123456).unwrap();
     let (h, hm) = start(Side::Host, &code, "bench");
     let (v, vm) = start(Side::Viewer, &code, "bench");
     v.finish(&hm).unwrap();

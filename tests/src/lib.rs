@@ -17,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use lifeline_common::audit::{AuditEvent, Record};
+use lifeline_proto::audit::{AuditEvent, Record};
 use lifeline_relay::tokens::TechnicianStore;
 use lifeline_relay::{Relay, RelayConfig, RelayError};
 use tokio::sync::oneshot;
@@ -48,14 +48,14 @@ impl TestRelay {
         let mut config = RelayConfig::new(dir.path().to_owned());
         tune(&mut config);
         let relay = Relay::open(config).unwrap();
-        let server = lifeline_relay::tls::server_config(
+        let server = lifeline_common::tls::server_config(
             lifeline_certs::load_certs(&files.cert).unwrap(),
             lifeline_certs::load_key(&files.key).unwrap(),
             Duration::from_secs(10),
         )
         .unwrap();
         let endpoint =
-            lifeline_relay::tls::endpoint("127.0.0.1:0".parse().unwrap(), Some(server)).unwrap();
+            lifeline_common::tls::endpoint("127.0.0.1:0".parse().unwrap(), Some(server)).unwrap();
         let addr = endpoint.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(lifeline_relay::run(endpoint, relay.clone(), async move {
@@ -142,38 +142,25 @@ pub fn audit_records(dir: &Path) -> Vec<Record> {
         .collect()
 }
 
-/// Path of one of the workspace's binaries, built (once per test run) by
-/// the same cargo that runs the tests, so a stale binary is never used.
+/// Path of one of the workspace's binaries: in `$LIFELINE_BIN_DIR` when
+/// set (scripts/test and scripts/bench build the binaries first and set
+/// it), else beside this test's own target directory. Tests never run
+/// cargo themselves: a nested build would fight the outer one for the
+/// target directory's lock.
 pub fn bin(name: &str) -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().to_owned(); // target/<profile>
-    BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        // Variables cargo sets for a test would look like a changed
-        // environment to build scripts and force a rebuild: drop them.
-        for (key, _) in std::env::vars_os() {
-            let k = key.to_string_lossy();
-            let keep = matches!(k.as_ref(), "CARGO_HOME" | "CARGO_TARGET_DIR")
-                || k.starts_with("CARGO_BUILD_");
-            if (k.starts_with("CARGO_") && !keep)
-                || matches!(k.as_ref(), "OUT_DIR" | "LD_LIBRARY_PATH" | "RUST_BACKTRACE")
-            {
-                cmd.env_remove(&key);
-            }
+    let dir = match std::env::var_os("LIFELINE_BIN_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => {
+            let exe = std::env::current_exe().unwrap();
+            // target/<profile>/deps/<test> -> target/<profile>
+            exe.parent().unwrap().parent().unwrap().to_owned()
         }
-        cmd.args(["build", "--quiet", "--workspace", "--bins"]);
-        if dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("running cargo build for the binaries");
-        assert!(status.success(), "cargo build --workspace --bins failed");
-    });
+    };
     let path = dir.join(name);
     assert!(
         path.exists(),
-        "{} missing after cargo build",
+        "{} is missing: build the binaries first (`cargo build --workspace --bins`, \
+         or run ./scripts/test, which does), or point LIFELINE_BIN_DIR at them",
         path.display()
     );
     path

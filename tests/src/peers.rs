@@ -7,13 +7,13 @@ use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use lifeline_common::SessionCode;
-use lifeline_common::e2e::Side;
-use lifeline_common::proto::Mode;
-use lifeline_common::screen::{FrameUpdate, Framebuffer, Image};
-use lifeline_common::session::{HostMsg, InputEvent, ViewerMsg};
-use lifeline_relay::client::ViewerLink;
-use lifeline_relay::e2e::{SecureError, SecureRecv, SecureSend, handshake};
+use lifeline_net::client::ViewerLink;
+use lifeline_net::secure::{SecureError, SecureRecv, SecureSend, handshake};
+use lifeline_proto::SessionCode;
+use lifeline_proto::control::Mode;
+use lifeline_session::e2e::Side;
+use lifeline_session::messages::{HostMsg, InputEvent, ViewerMsg};
+use lifeline_session::screen::{FrameUpdate, Framebuffer, Image};
 
 use crate::{TestRelay, bin};
 

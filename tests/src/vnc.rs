@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use lifeline_common::screen::Image;
+use lifeline_session::screen::Image;
 
 const ZRLE: i32 = 16;
 const COPY_RECT: i32 = 1;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use lifeline_common::SessionCode;
+use lifeline_proto::SessionCode;
 use lifeline_viewer::script::{self, Done};
 use lifeline_viewer::session::{Status, Viewer};
 use serde_json::json;
@@ -44,7 +44,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    lifeline_relay::logging::init("warn,winit=error");
+    lifeline_common::logging::init("warn,winit=error");
     let json = cli.json;
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -154,8 +154,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             viewer.host_name,
             viewer.os_user,
             match viewer.mode {
-                lifeline_common::proto::Mode::View => "view only",
-                lifeline_common::proto::Mode::Control => "control",
+                lifeline_proto::control::Mode::View => "view only",
+                lifeline_proto::control::Mode::Control => "control",
             }
         ),
     );

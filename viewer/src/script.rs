@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use lifeline_common::session::{InputEvent, Key, MouseButton};
+use lifeline_session::messages::{InputEvent, Key, MouseButton};
 
 use crate::session::{Viewer, ViewerError};
 

@@ -5,14 +5,14 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use lifeline_common::SessionCode;
-use lifeline_common::e2e::{E2eError, Side};
-use lifeline_common::proto::{CloseCode, Mode, SessionReport};
-use lifeline_common::screen::{Framebuffer, Image};
-use lifeline_common::session::{HostMsg, InputEvent, ViewerMsg};
-use lifeline_relay::client::{ClientError, ViewerLink};
-use lifeline_relay::control::ControlError;
-use lifeline_relay::e2e::{SecureError, handshake};
+use lifeline_common::framed::ControlError;
+use lifeline_net::client::{ClientError, ViewerLink};
+use lifeline_net::secure::{SecureError, handshake};
+use lifeline_proto::SessionCode;
+use lifeline_proto::control::{CloseCode, Mode, SessionReport};
+use lifeline_session::e2e::{E2eError, Side};
+use lifeline_session::messages::{HostMsg, InputEvent, ViewerMsg};
+use lifeline_session::screen::{Framebuffer, Image};
 use tokio::sync::{mpsc, watch};
 
 /// Everything that can stop a viewer, each with one line for the technician.

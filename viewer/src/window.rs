@@ -8,10 +8,10 @@
 use std::sync::{Arc, Mutex};
 
 use eframe::egui::{self, Color32, RichText};
-use lifeline_common::SessionCode;
-use lifeline_common::proto::Mode;
-use lifeline_common::screen::Image;
-use lifeline_common::session::{InputEvent, Key, MouseButton};
+use lifeline_proto::SessionCode;
+use lifeline_proto::control::Mode;
+use lifeline_session::messages::{InputEvent, Key, MouseButton};
+use lifeline_session::screen::Image;
 
 use crate::session::{Figures, Status, Viewer};
 
@@ -66,7 +66,7 @@ pub fn code_hint(text: &str) -> Result<SessionCode, String> {
     }
     text.parse::<SessionCode>().map_err(|e| {
         let typed = text.chars().filter(char::is_ascii_digit).count();
-        if typed < 12 && !matches!(e, lifeline_common::CodeError::BadCharacter(_)) {
+        if typed < 12 && !matches!(e, lifeline_proto::CodeError::BadCharacter(_)) {
             format!("{typed} of 12 digits")
         } else {
             e.to_string()
@@ -623,7 +623,7 @@ mod tests {
         );
 
         // A typo in the last digit is caught by the check digit.
-        let good = SessionCode::new(lifeline_common::Locator::new(12345).unwrap(), 678901)
+        let good = SessionCode::new(lifeline_proto::Locator::new(12345).unwrap(), 678901)
             .unwrap()
             .digits();
         let mut typo = good.clone().into_bytes();

@@ -6,15 +6,15 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use lifeline_common::SessionCode;
-use lifeline_common::audit::AuditEvent;
-use lifeline_common::e2e::E2eError;
-use lifeline_common::proto::JoinRefusal;
-use lifeline_common::screen::Encoder;
-use lifeline_common::session::{HostMsg, InputEvent, Key, MAX_SESSION_FRAME};
-use lifeline_relay::client::{ClientError, ViewerLink};
-use lifeline_relay::e2e::SecureError;
+use lifeline_net::client::{ClientError, ViewerLink};
+use lifeline_net::secure::SecureError;
+use lifeline_proto::SessionCode;
+use lifeline_proto::audit::AuditEvent;
+use lifeline_proto::control::JoinRefusal;
 use lifeline_relay::{Direction, ForwardHook};
+use lifeline_session::e2e::E2eError;
+use lifeline_session::messages::{HostMsg, InputEvent, Key, MAX_SESSION_FRAME};
+use lifeline_session::screen::Encoder;
 use lifeline_tests::peers::{HostProcess, TestViewer};
 use lifeline_tests::x::{Xvfb, pattern_image};
 use lifeline_tests::{TestRelay, poll};
@@ -100,7 +100,7 @@ async fn the_relay_sees_neither_pixels_nor_keystrokes() {
             [(p >> 16) as u8, (p >> 8) as u8, p as u8]
         })
         .collect();
-    let plaintext = lifeline_common::frame::encode(
+    let plaintext = lifeline_proto::frame::encode(
         &HostMsg::Frame(Encoder::new().encode(&screen).unwrap()),
         MAX_SESSION_FRAME,
     )

@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use lifeline_common::proto::Mode;
-use lifeline_common::screen::TILE;
-use lifeline_common::session::{InputEvent, Key};
-use lifeline_relay::client::ClientError;
+use lifeline_net::client::ClientError;
+use lifeline_proto::control::Mode;
+use lifeline_session::messages::{InputEvent, Key};
+use lifeline_session::screen::TILE;
 use lifeline_tests::peers::{HostProcess, TestViewer};
 use lifeline_tests::x::{Xvfb, pattern_image};
 use lifeline_tests::{TestRelay, poll};
@@ -35,7 +35,7 @@ async fn the_screen_arrives_pixel_exact_and_changes_travel_alone() {
     let screen = x.screenshot();
     let updates = viewer.until_equal(&screen).await;
     assert!(!updates.is_empty());
-    let touched = |t: &lifeline_common::screen::Tile| {
+    let touched = |t: &lifeline_session::screen::Tile| {
         let (x0, y0) = (300 / TILE * TILE, 130 / TILE * TILE);
         t.x >= x0 && t.x < 320 && t.y >= y0 && t.y < 150
     };

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use lifeline_common::audit::AuditEvent;
-use lifeline_common::proto::{CloseCode, HostEvent, JoinRefusal, Mode, SessionReport};
-use lifeline_relay::client::{ClientError, HostLink, Registration, ViewerLink};
+use lifeline_net::client::{ClientError, HostLink, Registration, ViewerLink};
+use lifeline_proto::audit::AuditEvent;
+use lifeline_proto::control::{CloseCode, HostEvent, JoinRefusal, Mode, SessionReport};
 use lifeline_tests::{RelayProcess, TestRelay, audit_records, pattern, relay_cli};
 use sha2::{Digest, Sha256};
 
@@ -216,7 +216,7 @@ async fn a_burst_of_wrong_codes_is_throttled() {
     let token = relay.add_technician("eve");
     let (_h, reg) = host(&relay).await;
     let wrong = Registration {
-        locator: lifeline_common::Locator::new((reg.locator.value() + 1) % 100_000).unwrap(),
+        locator: lifeline_proto::Locator::new((reg.locator.value() + 1) % 100_000).unwrap(),
         ..reg.clone()
     };
     let mut refusals = Vec::new();
@@ -307,7 +307,7 @@ async fn a_hundred_megabytes_each_way_arrive_intact() {
 
 /// Opens a raw connection and control stream, as a hostile peer would.
 async fn raw_peer(relay: &TestRelay) -> (quinn::Endpoint, quinn::Connection, quinn::SendStream) {
-    let (ep, conn) = lifeline_relay::client::connect(&relay.relay_arg(), Some(&relay.ca))
+    let (ep, conn) = lifeline_net::client::connect(&relay.relay_arg(), Some(&relay.ca))
         .await
         .unwrap();
     let (send, _recv) = conn.open_bi().await.unwrap();

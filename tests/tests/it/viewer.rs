@@ -4,7 +4,7 @@
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use lifeline_common::screen::Image;
+use lifeline_session::screen::Image;
 use lifeline_tests::peers::HostProcess;
 use lifeline_tests::x::{Xvfb, load_png, pattern_image};
 use lifeline_tests::{TestRelay, bin};
@@ -116,7 +116,7 @@ async fn viewer_errors_are_one_clear_line() {
     good.push(
         (0..10u8)
             .map(|d| format!("{good}{d}"))
-            .find(|c| c.parse::<lifeline_common::SessionCode>().is_ok())
+            .find(|c| c.parse::<lifeline_proto::SessionCode>().is_ok())
             .unwrap()
             .chars()
             .last()
@@ -250,7 +250,7 @@ async fn the_token_comes_from_the_flag_the_environment_or_the_config_file() {
     let home = tempfile::tempdir().unwrap();
     let script = home.path().join("s.txt");
     std::fs::write(&script, "quit\n").unwrap();
-    let code = lifeline_common::SessionCode::new(lifeline_common::Locator::new(54321).unwrap(), 1)
+    let code = lifeline_proto::SessionCode::new(lifeline_proto::Locator::new(54321).unwrap(), 1)
         .unwrap()
         .to_string();
     let run = |home: std::path::PathBuf, env_token: Option<String>| {

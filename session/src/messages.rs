@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::proto::Mode;
 use crate::screen::FrameUpdate;
+use lifeline_proto::control::Mode;
 
 /// Largest host↔viewer message: a whole 4K frame of noise fits.
 pub const MAX_SESSION_FRAME: usize = 64 * 1024 * 1024;
@@ -161,7 +161,7 @@ pub enum InputEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frame::{decode, encode};
+    use lifeline_proto::frame::{decode, encode};
 
     #[test]
     fn chords_parse() {

@@ -1,7 +1,7 @@
 //! Framed message streams over QUIC: the control stream between a peer and
 //! the relay, and (with a larger limit) the host↔viewer session stream.
 
-use lifeline_common::frame::{self, FrameDecoder, FrameError, MAX_CONTROL_FRAME};
+use lifeline_proto::frame::{self, FrameDecoder, FrameError, MAX_CONTROL_FRAME};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 

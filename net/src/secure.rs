@@ -1,16 +1,16 @@
 //! The end-to-end channel between host and viewer over the streams the
-//! relay forwards: the key exchange of [`lifeline_common::e2e`], then every
+//! relay forwards: the key exchange of [`lifeline_session::e2e`], then every
 //! message sealed. Used by the host and the viewer alike.
 
-use lifeline_common::SessionCode;
-use lifeline_common::e2e::{self, E2eError, Opener, Sealer, Side};
-use lifeline_common::frame::{self, FrameError};
-use lifeline_common::session::MAX_SESSION_FRAME;
-use lifeline_common::squeeze::{self, Packer, SqueezeError, Unpacker};
+use lifeline_proto::SessionCode;
+use lifeline_proto::frame::{self, FrameError};
+use lifeline_session::e2e::{self, E2eError, Opener, Sealer, Side};
+use lifeline_session::messages::MAX_SESSION_FRAME;
+use lifeline_session::squeeze::{self, Packer, SqueezeError, Unpacker};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::control::{ControlError, FramedRecv, FramedSend};
+use lifeline_common::framed::{ControlError, FramedRecv, FramedSend};
 
 /// Why the secure channel failed.
 #[derive(Debug, thiserror::Error)]

@@ -21,7 +21,7 @@ use ring::hkdf;
 use sha2::{Digest, Sha256};
 use spake2::{Ed25519Group, Identity, Password, Spake2};
 
-use crate::code::SessionCode;
+use lifeline_proto::code::SessionCode;
 
 const PROTOCOL: &str = "lifeline/1 e2e";
 /// Bytes a seal adds to a message.
@@ -245,7 +245,7 @@ impl Opener {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::code::Locator;
+    use lifeline_proto::code::Locator;
 
     fn code(secret: u32) -> SessionCode {
         SessionCode::new(Locator::new(4242).unwrap(), secret).unwrap()

@@ -3,7 +3,7 @@
 //! memory with many hosts waiting, and the most paired sessions held open
 //! under 1 GiB.
 //!
-//! `cargo bench -p lifeline-relay --bench relay [-- --transfer-mb N --pairings N --waiting N --paired-step N --paired-max N]`
+//! `cargo bench -p lifeline-tests --bench relay [-- --transfer-mb N --pairings N --waiting N --paired-step N --paired-max N]`
 //!
 //! The relay runs as its own process so its CPU time and RSS are read from
 //! /proc apart from the load generator's (which shares the machine).
@@ -14,8 +14,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lifeline_common::proto::HostEvent;
-use lifeline_relay::client::{Connector, HostLink, ViewerLink};
+use lifeline_net::client::{Connector, HostLink, ViewerLink};
+use lifeline_proto::control::HostEvent;
 
 struct RelayProc {
     child: Child,
@@ -30,7 +30,7 @@ impl Drop for RelayProc {
 }
 
 fn start_relay(dir: &std::path::Path) -> RelayProc {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lifeline-relay"))
+    let mut child = Command::new(lifeline_tests::bin("lifeline-relay"))
         .args([
             "serve",
             "--listen",
@@ -255,7 +255,7 @@ fn main() {
     let paired_max = arg("--paired-max", 20_000);
     let dir = tempfile::tempdir().unwrap();
     let relay = start_relay(dir.path());
-    let out = Command::new(env!("CARGO_BIN_EXE_lifeline-relay"))
+    let out = Command::new(lifeline_tests::bin("lifeline-relay"))
         .args(["technician", "add", "bench", "--data-dir"])
         .arg(dir.path())
         .output()

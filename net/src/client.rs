@@ -4,15 +4,15 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use lifeline_common::Locator;
-use lifeline_common::proto::{
+use lifeline_proto::Locator;
+use lifeline_proto::control::{
     CloseCode, Hello, HostEvent, HostRequest, JoinRefusal, PROTOCOL_VERSION, Role, SessionReport,
     ViewerEvent, ViewerRequest,
 };
 use quinn::{Connection, ConnectionError, Endpoint};
 
-use crate::control::{Control, ControlError};
-use crate::tls::{TlsError, client_config};
+use lifeline_common::framed::{Control, ControlError};
+use lifeline_common::tls::{TlsError, client_config};
 
 /// Everything that can go wrong talking to the relay, each with one line a
 /// person can act on.
@@ -130,7 +130,8 @@ impl Connector {
         } else {
             SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0))
         };
-        let mut endpoint = crate::tls::endpoint(bind, None).map_err(ClientError::Socket)?;
+        let mut endpoint =
+            lifeline_common::tls::endpoint(bind, None).map_err(ClientError::Socket)?;
         endpoint.set_default_client_config(client_config(ca)?);
         Ok(Self {
             endpoint,

@@ -1,0 +1,16 @@
+//! What the relay may read: the session code, length-prefixed framing, the
+//! control messages between a peer and the relay, and the audit log's
+//! records and hash chain.
+//!
+//! Nothing here performs I/O or depends on an async runtime, so every byte a
+//! peer can send the relay is handled by code that can be unit-tested and
+//! fuzzed on its own. Decoders return typed errors; none of them panics on
+//! any input.
+
+pub mod audit;
+pub mod code;
+pub mod control;
+pub mod frame;
+
+pub use code::{CodeError, Locator, SessionCode};
+pub use frame::{FrameDecoder, FrameError};
