@@ -1,0 +1,88 @@
+//! The viewer's side of the codec: applies updates from the host to its
+//! copy of the remote screen. Everything in an update comes from the other
+//! side, so every rectangle is checked against the screen before any pixel
+//! changes.
+
+use super::image::{apply_copy, check_size};
+use super::tile::decode_tile;
+use super::{FrameUpdate, Image, MAX_EDGE, ScreenError, TILE};
+
+/// The viewer's copy of the remote screen.
+#[derive(Debug, Default)]
+pub struct Framebuffer {
+    image: Option<Image>,
+}
+
+impl Framebuffer {
+    /// An empty framebuffer, waiting for a whole frame.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The current image, once a whole frame has arrived.
+    pub fn image(&self) -> Option<&Image> {
+        self.image.as_ref()
+    }
+
+    /// Applies an update. Everything is checked against the screen before
+    /// any pixel changes; tile data that turns out corrupt may leave the
+    /// image partly updated, and the viewer then asks for a whole frame.
+    pub fn apply(&mut self, upd: &FrameUpdate) -> Result<(), ScreenError> {
+        check_size(upd.width, upd.height)?;
+        let inside = |x: u32, y: u32, w: u32, h: u32, max_edge: u32| {
+            w >= 1
+                && h >= 1
+                && w <= max_edge
+                && h <= max_edge
+                && x.checked_add(w).is_some_and(|r| r <= upd.width)
+                && y.checked_add(h).is_some_and(|b| b <= upd.height)
+        };
+        if let Some(t) = upd.tiles.iter().find(|t| !inside(t.x, t.y, t.w, t.h, TILE)) {
+            return Err(ScreenError::TileOutOfBounds {
+                x: t.x,
+                y: t.y,
+                w: t.w,
+                h: t.h,
+                width: upd.width,
+                height: upd.height,
+            });
+        }
+        if let Some(c) = upd.copies.iter().find(|c| {
+            !inside(c.x, c.y, c.w, c.h, MAX_EDGE) || !inside(c.src_x, c.src_y, c.w, c.h, MAX_EDGE)
+        }) {
+            return Err(ScreenError::Corrupt(format!(
+                "copy {c:?} leaves the screen"
+            )));
+        }
+        if let Some(p) = upd
+            .pictures
+            .iter()
+            .find(|p| !inside(p.x, p.y, p.w, p.h, MAX_EDGE))
+        {
+            return Err(ScreenError::Corrupt(format!(
+                "picture at {},{} ({}×{}) leaves the screen",
+                p.x, p.y, p.w, p.h
+            )));
+        }
+        let apply = |img: &mut Image| {
+            for c in &upd.copies {
+                apply_copy(img, c);
+            }
+            for p in &upd.pictures {
+                crate::picture::decode_into(img, p)?;
+            }
+            upd.tiles.iter().try_for_each(|t| decode_tile(img, t))
+        };
+        if upd.full {
+            // Rare and whole: built aside, so a bad one leaves the old screen.
+            let mut next = Image::new(upd.width, upd.height)?;
+            apply(&mut next)?;
+            self.image = Some(next);
+            return Ok(());
+        }
+        match &mut self.image {
+            Some(img) if img.width == upd.width && img.height == upd.height => apply(img),
+            _ => Err(ScreenError::NoBase),
+        }
+    }
+}

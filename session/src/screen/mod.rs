@@ -1,0 +1,59 @@
+//! Screen images and the frame updates that carry them.
+//!
+//! The screen is cut into 64×64 tiles. An update carries only what changed
+//! since the previous one (the viewer has every earlier update: the stream
+//! is reliable and ordered): scrolls as copies ([`CopyRect`], found by
+//! [`crate::motion`]), photo-like regions that keep changing as JPEG
+//! pictures ([`Picture`], [`crate::picture`]), and every other changed tile
+//! cut to the pixels that differ, in the cheapest exact form: one colour, a
+//! palette of up to 16 (text, UI), or raw RGB, the last two with LZ4.
+//! Approximate pictures are resent exact once the screen is still.
+//!
+//! - [`image`]: the pixel buffer and the geometry of its tiles;
+//! - [`update`]: what travels (the wire types);
+//! - [`tile`]: one tile's exact coding, both ways;
+//! - [`encoder`]: successive images in, updates out (host side);
+//! - [`framebuffer`]: updates in, the remote screen out (viewer side), with
+//!   every rectangle checked against the screen before a pixel changes.
+
+pub mod encoder;
+pub mod framebuffer;
+pub mod image;
+pub mod tile;
+pub mod update;
+
+#[cfg(test)]
+mod tests;
+
+pub use encoder::{Encoder, PICTURE_MIN_PIXELS, REFRESH_AFTER};
+pub use framebuffer::Framebuffer;
+pub use image::Image;
+pub(crate) use image::diff_box;
+pub use update::{CopyRect, FrameUpdate, Picture, Tile, TileData};
+
+/// Tile edge in pixels.
+pub const TILE: u32 = 64;
+/// Largest screen edge accepted from a peer.
+pub const MAX_EDGE: u32 = 16_384;
+
+/// Why an image or update was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScreenError {
+    #[error("screen size {0}×{1} is not supported")]
+    BadSize(u32, u32),
+    #[error("pixel buffer of {got} bytes is too small for {need}")]
+    ShortBuffer { got: usize, need: usize },
+    #[error("tile at {x},{y} ({w}×{h}) lies outside the {width}×{height} screen or is not a tile")]
+    TileOutOfBounds {
+        x: u32,
+        y: u32,
+        w: u32,
+        h: u32,
+        width: u32,
+        height: u32,
+    },
+    #[error("tile data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("a partial update arrived before any whole frame")]
+    NoBase,
+}

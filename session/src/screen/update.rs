@@ -1,0 +1,90 @@
+//! What travels from host to viewer for the screen: one numbered update of
+//! copies, pictures and exact tiles. Variant and field order are part of
+//! the wire format (postcard): append, never reorder.
+
+use serde::{Deserialize, Serialize};
+
+/// How one tile's pixels travel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TileData {
+    /// Every pixel this colour.
+    Solid(u32),
+    /// Up to 16 colours; indices packed 1, 2 or 4 bits each (rows padded to
+    /// a byte), LZ4-compressed.
+    Palette {
+        colors: Vec<u32>,
+        #[serde(with = "serde_bytes")]
+        lz4: Vec<u8>,
+    },
+    /// RGB bytes, LZ4-compressed.
+    Raw {
+        #[serde(with = "serde_bytes")]
+        lz4: Vec<u8>,
+    },
+}
+
+/// One changed tile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tile {
+    pub x: u32,
+    pub y: u32,
+    pub w: u32,
+    pub h: u32,
+    pub data: TileData,
+}
+
+/// Pixels that moved on screen (a scroll): the viewer copies them from
+/// where they were, so they need not travel again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyRect {
+    pub src_x: u32,
+    pub src_y: u32,
+    pub x: u32,
+    pub y: u32,
+    pub w: u32,
+    pub h: u32,
+}
+
+/// A changing photo-like region sent as a JPEG: much smaller than exact
+/// pixels while it keeps changing; the encoder resends it exact once the
+/// screen is still.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Picture {
+    pub x: u32,
+    pub y: u32,
+    pub w: u32,
+    pub h: u32,
+    #[serde(with = "serde_bytes")]
+    pub jpeg: Vec<u8>,
+}
+
+/// What changed, numbered so the viewer can acknowledge it: first the
+/// copies, applied in order, then the pictures, then the exact tiles.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrameUpdate {
+    pub seq: u64,
+    pub width: u32,
+    pub height: u32,
+    /// Whole frame: every tile is present (first update, resize, or asked for).
+    pub full: bool,
+    pub copies: Vec<CopyRect>,
+    pub pictures: Vec<Picture>,
+    /// Changed rectangles, each within one 64×64 tile and cut to the pixels
+    /// that differ.
+    pub tiles: Vec<Tile>,
+}
+
+impl FrameUpdate {
+    /// Bytes of pixel payload, for statistics.
+    pub fn payload_bytes(&self) -> usize {
+        self.tiles
+            .iter()
+            .map(|t| match &t.data {
+                TileData::Solid(_) => 4,
+                TileData::Palette { colors, lz4 } => colors.len() * 4 + lz4.len(),
+                TileData::Raw { lz4 } => lz4.len(),
+            })
+            .sum::<usize>()
+            + self.pictures.iter().map(|p| p.jpeg.len()).sum::<usize>()
+    }
+}
