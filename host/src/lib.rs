@@ -1,14 +1,23 @@
 //! The Lifeline host agent: shows a code, asks the user, then shares the
 //! screen and (if allowed) applies the technician's input.
 //!
-//! Platform code sits behind [`platform::ScreenSource`] and
-//! [`platform::InputSink`]; the session logic in [`session`] works with any
-//! implementation, including the fakes in [`fake`].
+//! - [`session`]: one session as a sans-IO state machine (consent,
+//!   view-only, flow control), tested with plain calls;
+//! - [`agent`]: the thin async driver and the agent's whole life, which
+//!   the binary calls;
+//! - [`platform`]: the [`platform::ScreenSource`] and
+//!   [`platform::InputSink`] traits, one implementation per OS chosen
+//!   there ([`x11`] on Linux, [`scrap_screen`] elsewhere), and the fakes in [`fake`] for unit tests;
+//! - [`workers`]: the threads that own the platform handles;
+//! - [`ui`]: what the user reads; [`whoami`]: who and where, for the audit log.
 
+pub mod agent;
 pub mod fake;
 pub mod platform;
+pub mod scrap_screen;
 pub mod session;
 pub mod ui;
+pub mod whoami;
 pub mod workers;
 #[cfg(target_os = "linux")]
 pub mod x11;

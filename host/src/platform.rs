@@ -5,6 +5,9 @@
 use lifeline_session::messages::InputEvent;
 use lifeline_session::screen::Image;
 
+/// The error of a platform library (X11, enigo, …), kept as the source.
+pub type PlatformError = Box<dyn std::error::Error + Send + Sync>;
+
 /// The screen could not be captured.
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
@@ -13,11 +16,17 @@ pub enum CaptureError {
     )]
     NoDisplay,
     #[error(
-        "cannot open the display {display}: {why}; is the X server running and may this user use it?"
+        "cannot open the display {display}: {source}; is the X server running and may this user use it?"
     )]
-    Open { display: String, why: String },
+    Open {
+        display: String,
+        #[source]
+        source: PlatformError,
+    },
     #[error("screen capture failed: {0}")]
-    Grab(String),
+    Grab(#[source] PlatformError),
+    #[error("cannot start the capture thread: {0}")]
+    Thread(#[source] std::io::Error),
     #[error("screen capture is not supported on this operating system yet")]
     Unsupported,
     #[error("the capture thread stopped")]
@@ -28,9 +37,17 @@ pub enum CaptureError {
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     #[error("cannot open the input device: {0}")]
-    Open(String),
+    Open(#[source] PlatformError),
     #[error("applying input failed: {0}")]
-    Apply(String),
+    Apply(#[source] PlatformError),
+    #[error("there is no such key: {0}")]
+    NoSuchKey(String),
+    #[error("cannot start the input thread: {0}")]
+    Thread(#[source] std::io::Error),
+    #[error("the input thread stopped")]
+    Stopped,
+    #[error("more than {0} input events are waiting to be applied")]
+    Flooded(usize),
     #[error("input injection is not supported on this operating system yet")]
     Unsupported,
 }
@@ -89,9 +106,13 @@ pub type InputOpener = Box<dyn FnOnce() -> Result<Box<dyn InputSink>, InputError
 pub fn screen() -> ScreenOpener {
     #[cfg(target_os = "linux")]
     return Box::new(|| {
-        crate::x11::ScrapScreen::open().map(|s| Box::new(s) as Box<dyn ScreenSource>)
+        crate::x11::X11Screen::open().map(|s| Box::new(s) as Box<dyn ScreenSource>)
     });
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(any(target_os = "windows", target_os = "macos"))]
+    return Box::new(|| {
+        crate::scrap_screen::ScrapScreen::open().map(|s| Box::new(s) as Box<dyn ScreenSource>)
+    });
+    #[cfg(not(any(target_os = "linux", target_os = "windows", target_os = "macos")))]
     return Box::new(|| Err(CaptureError::Unsupported));
 }
 

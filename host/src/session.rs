@@ -1,29 +1,104 @@
-//! One shared session, host side: sends what changed on screen as fast as
-//! the viewer takes it, applies input if the user allowed control.
+//! One session, host side, as a sans-IO state machine: events in (the
+//! user's answer, the viewer's messages, captures, time), actions out
+//! (messages to send, reports for the audit log, captures to take, input
+//! to apply, how it ended). It owns the consent question, view-only,
+//! flow control and whole-frame requests; the async driver in
+//! [`crate::agent`] only moves bytes and calls the platform.
+//!
+//! It starts once the viewer's key confirmation has opened (nothing is
+//! sent or applied before), so every rule here is tested with plain calls
+//! and made-up times: no sockets, no threads, no sleeps.
 
-use std::future::Future;
-use std::time::Duration;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
-use lifeline_common::framed::ControlError;
-use lifeline_net::client::ClientError;
-use lifeline_net::secure::{SecureError, SecureRecv, SecureSend};
-use lifeline_proto::control::Mode;
+use lifeline_proto::control::{Mode, SessionReport};
 use lifeline_session::messages::{FRAMES_IN_FLIGHT, HostMsg, ViewerMsg};
-use tokio::sync::mpsc;
+use lifeline_session::screen::FrameUpdate;
 
-use crate::platform::CaptureError;
-use crate::workers::{CaptureWorker, InputWorker};
+use crate::ui::Answer;
 
-/// How often the screen is looked at when the viewer can take a frame.
+/// How often the screen is looked at (and the pointer followed) while the
+/// viewer can take a frame; drawing reported by the screen source is
+/// captured at once, without waiting for this.
 pub const CAPTURE_INTERVAL: Duration = Duration::from_millis(16);
 
-/// How a session ended without error.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SessionEnd {
-    /// The user stopped sharing (Ctrl+C).
-    ByUser,
-    /// The other side or the relay ended it, with their reason.
+/// How long the user has to answer the consent question before it counts
+/// as a refusal (the viewer gives up after the same time).
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Something that happened, for the session to react to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The user answered the consent question.
+    Answer(Answer),
+    /// The user stopped: Ctrl+C, or the window's "Stop sharing".
+    Stop,
+    /// A message from the viewer, opened and decoded.
+    Viewer(ViewerMsg),
+    /// The screen source saw drawing: capture now rather than at the tick.
+    Drawn,
+    /// A capture asked for by [`Action::Grab`] finished.
+    Grabbed {
+        update: Option<FrameUpdate>,
+        pointer: Option<(i32, i32)>,
+    },
+    /// The viewer sent input faster than the desktop takes it.
+    InputFlooded,
+    /// The viewer or the relay ended the session, saying this.
     Closed(String),
+    /// Something on our side failed (capture, sending); the session ends.
+    Failed(String),
+}
+
+/// Something the driver must do, in the order given.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Ask the user: see only, see and control, or refuse.
+    Ask { technician: String },
+    /// Tell the relay, for the audit log.
+    Report(SessionReport),
+    /// Seal and send to the viewer.
+    Send(HostMsg),
+    /// Forget what any earlier viewer had: the next update is whole.
+    ResetCapture,
+    /// Capture and encode what changed; `full` sends the whole screen.
+    Grab { full: bool },
+    /// Hand one input event to the desktop.
+    Apply(lifeline_session::messages::InputEvent),
+    /// Sharing started: tell the user with whom and how.
+    Sharing { technician: String, mode: Mode },
+    /// The session is over; nothing else follows.
+    End(Ending),
+}
+
+/// How a session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    /// The user refused, or did not answer in time (`reason` says which).
+    Refused { reason: String },
+    /// The user stopped sharing.
+    ByUser,
+    /// The viewer or the relay ended it; the relay already knows.
+    Closed(String),
+    /// This side ended it because of an error or a misbehaving viewer; the
+    /// relay should hear `reason`.
+    Failed(String),
+}
+
+impl Ending {
+    /// The sentence the user and the audit log get.
+    pub fn reason(&self) -> &str {
+        match self {
+            Ending::Refused { reason } | Ending::Closed(reason) | Ending::Failed(reason) => reason,
+            Ending::ByUser => "ended by the user",
+        }
+    }
+
+    /// Whether the relay must still be told (it told us otherwise).
+    pub fn tell_relay(&self) -> bool {
+        !matches!(self, Ending::Closed(_))
+    }
 }
 
 /// What happened during a session.
@@ -34,127 +109,570 @@ pub struct SessionStats {
     pub inputs_applied: u64,
     /// Input received in view-only mode and not applied.
     pub inputs_dropped: u64,
-    pub input_errors: u64,
+    /// Input naming something that does not exist (a key F0), refused.
+    pub inputs_refused: u64,
 }
 
-/// The session failed on our side.
-#[derive(Debug, thiserror::Error)]
-pub enum SessionError {
-    #[error(transparent)]
-    Capture(#[from] CaptureError),
-    #[error(transparent)]
-    Input(#[from] crate::platform::InputError),
-    #[error(transparent)]
-    Secure(SecureError),
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    Asking { since: Instant },
+    Sharing(Sharing),
+    Ended,
 }
 
-/// Shares the screen over `send`/`recv` until `stop` resolves or the other
-/// side leaves. `conn` only explains why the streams ended.
-pub async fn share(
-    conn: &quinn::Connection,
-    send: SecureSend,
-    mut recv: SecureRecv,
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Sharing {
     mode: Mode,
-    capture: &CaptureWorker,
-    input: &mut InputWorker,
-    stop: impl Future<Output = ()>,
-) -> Result<(SessionEnd, SessionStats), SessionError> {
-    let mut stats = SessionStats::default();
-    // The stream ending is the other side leaving; anything else (a
-    // message that fails to open or parse) is an attack or a bug.
-    let closed = |e: SecureError| match e {
-        SecureError::Stream(ControlError::Frame(_))
-        | SecureError::E2e(_)
-        | SecureError::Frame(_)
-        | SecureError::Squeeze(_) => Err(SessionError::Secure(e)),
-        SecureError::Stream(other) => Ok(SessionEnd::Closed(
-            ClientError::from_control(conn, other).to_string(),
-        )),
-    };
-    capture.reset()?;
-    let (out, mut out_rx) = mpsc::channel::<HostMsg>(4);
-    let mut writer = tokio::spawn(async move {
-        let mut send = send;
-        while let Some(msg) = out_rx.recv().await {
-            send.send(&msg).await?;
-        }
-        send.finish();
-        Ok::<(), SecureError>(())
-    });
-    let writer_gone = || SessionError::Secure(SecureError::Stream(ControlError::Closed));
-    out.send(HostMsg::Mode(mode))
-        .await
-        .map_err(|_| writer_gone())?;
+    /// Sequence number of the last update sent, and the last acknowledged.
+    sent: u64,
+    acked: u64,
+    /// The viewer asked for a whole frame (or has none yet).
+    full: bool,
+    /// A capture is under way; its result has not come back.
+    grabbing: bool,
+    next_tick: Instant,
+    pointer: Option<(i32, i32)>,
+}
 
-    tokio::pin!(stop);
-    let mut tick = tokio::time::interval(CAPTURE_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let (mut sent, mut acked) = (0u64, 0u64);
-    let mut full = true;
-    let mut grabbing: Option<tokio::sync::oneshot::Receiver<_>> = None;
-    let mut last_pointer = None;
-    let end = loop {
-        let can_send = grabbing.is_none() && sent - acked < FRAMES_IN_FLIGHT;
-        tokio::select! {
-            () = &mut stop => break SessionEnd::ByUser,
-            msg = recv.recv::<ViewerMsg>() => match msg {
-                Ok(ViewerMsg::Ack { seq }) => acked = acked.max(seq.min(sent)),
-                Ok(ViewerMsg::RequestFull) => full = true,
-                Ok(ViewerMsg::Input(ev)) => {
-                    if mode == Mode::Control {
-                        input.apply(ev)?;
-                        stats.inputs_applied += 1;
-                    } else {
-                        stats.inputs_dropped += 1;
-                    }
-                }
-                Err(e) => break closed(e)?,
+impl Sharing {
+    fn can_grab(&self) -> bool {
+        !self.grabbing && self.sent.saturating_sub(self.acked) < FRAMES_IN_FLIGHT
+    }
+}
+
+/// The host's side of one session.
+#[derive(Debug)]
+pub struct HostSession {
+    technician: String,
+    state: State,
+    actions: VecDeque<Action>,
+    stats: SessionStats,
+}
+
+impl HostSession {
+    /// A session whose viewer has just proved it holds the code. With
+    /// `allow`, the user answered in advance; otherwise they are asked.
+    pub fn new(technician: &str, allow: Option<Mode>, now: Instant) -> Self {
+        let mut s = Self {
+            technician: technician.to_owned(),
+            state: State::Asking { since: now },
+            actions: VecDeque::new(),
+            stats: SessionStats::default(),
+        };
+        match allow {
+            Some(mode) => s.answer(Answer::Allow(mode), now),
+            None => s.push(Action::Ask {
+                technician: technician.to_owned(),
+            }),
+        }
+        s
+    }
+
+    /// The mode granted, once sharing.
+    pub fn mode(&self) -> Option<Mode> {
+        match &self.state {
+            State::Sharing(sh) => Some(sh.mode),
+            _ => None,
+        }
+    }
+
+    /// Whether the session is over.
+    pub fn is_ended(&self) -> bool {
+        self.state == State::Ended
+    }
+
+    /// The figures so far.
+    pub fn stats(&self) -> &SessionStats {
+        &self.stats
+    }
+
+    /// The next thing to do, if any.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// When [`HostSession::handle_timeout`] wants to be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match &self.state {
+            State::Asking { since } => Some(*since + ANSWER_TIMEOUT),
+            State::Sharing(sh) if sh.can_grab() => Some(sh.next_tick),
+            _ => None,
+        }
+    }
+
+    /// Time passed: the capture tick, or the question's deadline.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match &mut self.state {
+            State::Asking { since } if now >= *since + ANSWER_TIMEOUT => {
+                let reason = format!(
+                    "refused: the user did not answer within {} minutes",
+                    ANSWER_TIMEOUT.as_secs() / 60
+                );
+                self.push(Action::Report(SessionReport::Refused));
+                self.end(Ending::Refused { reason });
+            }
+            State::Sharing(sh) if now >= sh.next_tick => self.grab(now),
+            _ => {}
+        }
+    }
+
+    /// Reacts to one event.
+    pub fn handle(&mut self, now: Instant, event: Event) {
+        match event {
+            Event::Answer(a) => self.answer(a, now),
+            Event::Stop => match self.state {
+                State::Asking { .. } => self.answer(Answer::Refuse, now),
+                State::Sharing(_) => self.end(Ending::ByUser),
+                State::Ended => {}
             },
-            Some(e) = input.next_error() => {
-                tracing::warn!(error = %e, "input not applied");
-                stats.input_errors += 1;
-            }
-            // On the tick (which also follows the pointer), or at once when
-            // something was drawn: a typed key should not wait for a tick.
-            _ = tick.tick(), if can_send => {
-                grabbing = Some(capture.grab(std::mem::take(&mut full)));
-            }
-            () = capture.changed(), if can_send => {
-                grabbing = Some(capture.grab(std::mem::take(&mut full)));
-            }
-            got = async {
-                match grabbing.as_mut() {
-                    Some(g) => g.await,
-                    None => std::future::pending().await,
-                }
-            }, if grabbing.is_some() => {
-                grabbing = None;
-                let (update, pointer) = got.map_err(|_| CaptureError::Stopped)??;
-                if pointer.is_some() && pointer != last_pointer {
-                    last_pointer = pointer;
-                    if let Some((x, y)) = pointer {
-                        out.send(HostMsg::Cursor { x, y }).await.map_err(|_| writer_gone())?;
-                    }
-                }
-                if let Some(update) = update {
-                    sent = update.seq;
-                    stats.frames += 1;
-                    stats.frame_bytes += update.payload_bytes() as u64;
-                    out.send(HostMsg::Frame(update)).await.map_err(|_| writer_gone())?;
+            Event::Viewer(msg) => self.viewer(msg, now),
+            Event::Drawn => {
+                if matches!(self.state, State::Sharing(_)) {
+                    self.grab(now);
                 }
             }
-            r = &mut writer => {
-                break match r {
-                    Ok(Ok(())) => SessionEnd::Closed("session stream ended".into()),
-                    Ok(Err(e)) => closed(e)?,
-                    Err(e) => {
-                        tracing::error!(error = %e, "session writer task failed");
-                        return Err(writer_gone());
-                    }
-                };
+            Event::Grabbed { update, pointer } => self.grabbed(update, pointer),
+            Event::InputFlooded => self.end(Ending::Failed(
+                "the technician's viewer sent input faster than this computer can apply it".into(),
+            )),
+            Event::Closed(reason) => self.end(Ending::Closed(reason)),
+            Event::Failed(reason) => self.end(Ending::Failed(reason)),
+        }
+    }
+
+    fn push(&mut self, a: Action) {
+        self.actions.push_back(a);
+    }
+
+    fn end(&mut self, ending: Ending) {
+        if self.state != State::Ended {
+            self.state = State::Ended;
+            self.push(Action::End(ending));
+        }
+    }
+
+    fn answer(&mut self, answer: Answer, now: Instant) {
+        if !matches!(self.state, State::Asking { .. }) {
+            return;
+        }
+        match answer {
+            Answer::Refuse => {
+                self.push(Action::Report(SessionReport::Refused));
+                self.end(Ending::Refused {
+                    reason: "refused by the user".into(),
+                });
+            }
+            Answer::Allow(mode) => {
+                self.push(Action::Report(SessionReport::ModeGranted(mode)));
+                self.push(Action::Send(HostMsg::Mode(mode)));
+                self.push(Action::Sharing {
+                    technician: self.technician.clone(),
+                    mode,
+                });
+                self.push(Action::ResetCapture);
+                self.state = State::Sharing(Sharing {
+                    mode,
+                    sent: 0,
+                    acked: 0,
+                    full: true,
+                    grabbing: false,
+                    next_tick: now,
+                    pointer: None,
+                });
+                self.grab(now);
             }
         }
-    };
-    writer.abort();
-    Ok((end, stats))
+    }
+
+    fn viewer(&mut self, msg: ViewerMsg, now: Instant) {
+        let State::Sharing(sh) = &mut self.state else {
+            // Before the answer the viewer has nothing to say.
+            return self.end(Ending::Failed(
+                "the technician's viewer spoke before the user answered".into(),
+            ));
+        };
+        match msg {
+            ViewerMsg::Ack { seq } => {
+                sh.acked = sh.acked.max(seq.min(sh.sent));
+                self.grab_if_due(now);
+            }
+            ViewerMsg::RequestFull => {
+                sh.full = true;
+                self.grab(now);
+            }
+            ViewerMsg::Input(ev) => {
+                if sh.mode != Mode::Control {
+                    self.stats.inputs_dropped += 1;
+                } else if ev.check().is_err() {
+                    self.stats.inputs_refused += 1;
+                } else {
+                    self.stats.inputs_applied += 1;
+                    self.push(Action::Apply(ev));
+                }
+            }
+        }
+    }
+
+    /// Captures now if the tick has come (an acknowledgement may have
+    /// opened the window while the tick was held back).
+    fn grab_if_due(&mut self, now: Instant) {
+        if let State::Sharing(sh) = &self.state
+            && now >= sh.next_tick
+        {
+            self.grab(now);
+        }
+    }
+
+    fn grab(&mut self, now: Instant) {
+        let State::Sharing(sh) = &mut self.state else {
+            return;
+        };
+        if !sh.can_grab() {
+            return;
+        }
+        sh.grabbing = true;
+        sh.next_tick = now + CAPTURE_INTERVAL;
+        let full = std::mem::take(&mut sh.full);
+        self.push(Action::Grab { full });
+    }
+
+    fn grabbed(&mut self, update: Option<FrameUpdate>, pointer: Option<(i32, i32)>) {
+        let State::Sharing(sh) = &mut self.state else {
+            return;
+        };
+        sh.grabbing = false;
+        let mut out = Vec::new();
+        if let Some((x, y)) = pointer
+            && sh.pointer != pointer
+        {
+            sh.pointer = pointer;
+            out.push(HostMsg::Cursor { x, y });
+        }
+        if let Some(update) = update {
+            sh.sent = update.seq;
+            self.stats.frames += 1;
+            self.stats.frame_bytes += update.payload_bytes() as u64;
+            out.push(HostMsg::Frame(update));
+        }
+        for m in out {
+            self.push(Action::Send(m));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lifeline_session::messages::{InputEvent, Key};
+
+    use super::*;
+
+    fn t0() -> Instant {
+        Instant::now()
+    }
+
+    fn drain(s: &mut HostSession) -> Vec<Action> {
+        std::iter::from_fn(|| s.poll_action()).collect()
+    }
+
+    fn update(seq: u64) -> FrameUpdate {
+        FrameUpdate {
+            seq,
+            width: 64,
+            height: 64,
+            full: seq == 1,
+            copies: vec![],
+            pictures: vec![],
+            tiles: vec![],
+        }
+    }
+
+    fn sharing(mode: Mode, now: Instant) -> HostSession {
+        let mut s = HostSession::new("bob", Some(mode), now);
+        let first = drain(&mut s);
+        assert_eq!(first.last(), Some(&Action::Grab { full: true }));
+        s
+    }
+
+    fn key(k: Key) -> ViewerMsg {
+        ViewerMsg::Input(InputEvent::Key { key: k, down: true })
+    }
+
+    #[test]
+    fn view_only_never_hands_input_to_the_desktop() {
+        let now = t0();
+        let mut s = sharing(Mode::View, now);
+        for msg in [
+            key(Key::Char('a')),
+            ViewerMsg::Input(InputEvent::Move { x: 1, y: 1 }),
+            ViewerMsg::Input(InputEvent::Text("rm -rf ~".into())),
+        ] {
+            s.handle(now, Event::Viewer(msg));
+        }
+        let actions = drain(&mut s);
+        assert!(
+            !actions.iter().any(|a| matches!(a, Action::Apply(_))),
+            "{actions:?}"
+        );
+        assert_eq!(s.stats().inputs_dropped, 3);
+        assert_eq!(s.stats().inputs_applied, 0);
+    }
+
+    #[test]
+    fn control_applies_input_in_order_and_refuses_unknown_keys() {
+        let now = t0();
+        let mut s = sharing(Mode::Control, now);
+        s.handle(now, Event::Viewer(key(Key::Char('a'))));
+        s.handle(now, Event::Viewer(key(Key::F(0))));
+        s.handle(now, Event::Viewer(key(Key::F(25))));
+        s.handle(now, Event::Viewer(key(Key::F(24))));
+        let applied: Vec<_> = drain(&mut s)
+            .into_iter()
+            .filter_map(|a| match a {
+                Action::Apply(InputEvent::Key { key, .. }) => Some(key),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(applied, [Key::Char('a'), Key::F(24)]);
+        assert_eq!(s.stats().inputs_refused, 2);
+    }
+
+    #[test]
+    fn consent_comes_first_and_refusal_is_reported() {
+        let now = t0();
+        let mut s = HostSession::new("bob", None, now);
+        assert_eq!(
+            drain(&mut s),
+            [Action::Ask {
+                technician: "bob".into()
+            }]
+        );
+        assert_eq!(s.poll_timeout(), Some(now + ANSWER_TIMEOUT));
+        s.handle(now, Event::Answer(Answer::Refuse));
+        assert_eq!(
+            drain(&mut s),
+            [
+                Action::Report(SessionReport::Refused),
+                Action::End(Ending::Refused {
+                    reason: "refused by the user".into()
+                })
+            ]
+        );
+        assert!(s.is_ended());
+    }
+
+    #[test]
+    fn a_viewer_speaking_before_the_answer_ends_the_session() {
+        let now = t0();
+        let mut s = HostSession::new("bob", None, now);
+        drain(&mut s);
+        s.handle(now, Event::Viewer(key(Key::Return)));
+        let actions = drain(&mut s);
+        assert!(matches!(
+            actions.as_slice(),
+            [Action::End(Ending::Failed(_))]
+        ));
+    }
+
+    #[test]
+    fn no_answer_in_time_is_a_refusal() {
+        let now = t0();
+        let mut s = HostSession::new("bob", None, now);
+        drain(&mut s);
+        s.handle_timeout(now + ANSWER_TIMEOUT - Duration::from_millis(1));
+        assert!(drain(&mut s).is_empty());
+        s.handle_timeout(now + ANSWER_TIMEOUT);
+        let actions = drain(&mut s);
+        assert_eq!(actions[0], Action::Report(SessionReport::Refused));
+        assert!(
+            matches!(&actions[1], Action::End(Ending::Refused { reason }) if reason.contains("did not answer"))
+        );
+    }
+
+    #[test]
+    fn allowing_sends_the_mode_first_then_a_whole_frame() {
+        let now = t0();
+        let mut s = HostSession::new("bob", None, now);
+        drain(&mut s);
+        s.handle(now, Event::Answer(Answer::Allow(Mode::Control)));
+        assert_eq!(
+            drain(&mut s),
+            [
+                Action::Report(SessionReport::ModeGranted(Mode::Control)),
+                Action::Send(HostMsg::Mode(Mode::Control)),
+                Action::Sharing {
+                    technician: "bob".into(),
+                    mode: Mode::Control
+                },
+                Action::ResetCapture,
+                Action::Grab { full: true },
+            ]
+        );
+        assert_eq!(s.mode(), Some(Mode::Control));
+    }
+
+    #[test]
+    fn at_most_two_updates_are_unacknowledged() {
+        let now = t0();
+        let mut s = sharing(Mode::View, now);
+        let tick = |n: u32| now + CAPTURE_INTERVAL * n;
+        s.handle(
+            now,
+            Event::Grabbed {
+                update: Some(update(1)),
+                pointer: None,
+            },
+        );
+        s.handle_timeout(tick(1));
+        s.handle(
+            tick(1),
+            Event::Grabbed {
+                update: Some(update(2)),
+                pointer: None,
+            },
+        );
+        let sent: Vec<_> = drain(&mut s);
+        assert_eq!(
+            sent.iter()
+                .filter(|a| matches!(a, Action::Send(HostMsg::Frame(_))))
+                .count(),
+            2
+        );
+        // Two in flight: neither the tick nor drawing starts a capture.
+        assert_eq!(s.poll_timeout(), None);
+        s.handle_timeout(tick(5));
+        s.handle(tick(5), Event::Drawn);
+        assert!(drain(&mut s).is_empty());
+        // An acknowledgement opens the window, and the overdue tick fires.
+        s.handle(tick(6), Event::Viewer(ViewerMsg::Ack { seq: 1 }));
+        assert_eq!(drain(&mut s), [Action::Grab { full: false }]);
+        // Only one capture at a time.
+        s.handle(tick(6), Event::Drawn);
+        assert!(drain(&mut s).is_empty());
+    }
+
+    #[test]
+    fn an_ack_for_an_update_never_sent_does_not_open_the_window() {
+        let now = t0();
+        let mut s = sharing(Mode::View, now);
+        s.handle(
+            now,
+            Event::Grabbed {
+                update: Some(update(1)),
+                pointer: None,
+            },
+        );
+        s.handle(now, Event::Viewer(ViewerMsg::Ack { seq: u64::MAX }));
+        s.handle(now, Event::Drawn);
+        s.handle(
+            now,
+            Event::Grabbed {
+                update: Some(update(2)),
+                pointer: None,
+            },
+        );
+        s.handle(now, Event::Drawn);
+        s.handle(
+            now,
+            Event::Grabbed {
+                update: Some(update(3)),
+                pointer: None,
+            },
+        );
+        drain(&mut s);
+        // Ack 1 was the most a lying viewer could claim: 2 and 3 are in flight.
+        s.handle(now + CAPTURE_INTERVAL, Event::Drawn);
+        assert!(drain(&mut s).is_empty());
+    }
+
+    #[test]
+    fn a_whole_frame_request_is_honoured_on_the_next_capture() {
+        let now = t0();
+        let mut s = sharing(Mode::View, now);
+        s.handle(
+            now,
+            Event::Grabbed {
+                update: Some(update(1)),
+                pointer: None,
+            },
+        );
+        s.handle(now, Event::Viewer(ViewerMsg::Ack { seq: 1 }));
+        drain(&mut s);
+        s.handle(now, Event::Viewer(ViewerMsg::RequestFull));
+        assert_eq!(drain(&mut s), [Action::Grab { full: true }]);
+        s.handle(
+            now,
+            Event::Grabbed {
+                update: None,
+                pointer: None,
+            },
+        );
+        s.handle_timeout(now + CAPTURE_INTERVAL);
+        assert_eq!(drain(&mut s), [Action::Grab { full: false }]);
+    }
+
+    #[test]
+    fn the_pointer_travels_only_when_it_moves() {
+        let now = t0();
+        let mut s = sharing(Mode::View, now);
+        for (i, p) in [Some((1, 2)), Some((1, 2)), None, Some((3, 4))]
+            .into_iter()
+            .enumerate()
+        {
+            let at = now + CAPTURE_INTERVAL * i as u32;
+            s.handle_timeout(at);
+            s.handle(
+                at,
+                Event::Grabbed {
+                    update: None,
+                    pointer: p,
+                },
+            );
+        }
+        let cursors: Vec<_> = drain(&mut s)
+            .into_iter()
+            .filter_map(|a| match a {
+                Action::Send(HostMsg::Cursor { x, y }) => Some((x, y)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(cursors, [(1, 2), (3, 4)]);
+    }
+
+    #[test]
+    fn stop_flood_and_close_end_once_with_the_right_reason() {
+        let now = t0();
+        let mut s = sharing(Mode::Control, now);
+        s.handle(now, Event::Stop);
+        s.handle(now, Event::Closed("late".into()));
+        assert_eq!(drain(&mut s), [Action::End(Ending::ByUser)]);
+        assert!(Ending::ByUser.tell_relay());
+
+        let mut s = sharing(Mode::Control, now);
+        s.handle(now, Event::InputFlooded);
+        let actions = drain(&mut s);
+        assert!(
+            matches!(actions.as_slice(), [Action::End(e)] if e.reason().contains("faster than")),
+            "{actions:?}"
+        );
+
+        let mut s = sharing(Mode::Control, now);
+        s.handle(now, Event::Closed("ended by the technician".into()));
+        let end = Ending::Closed("ended by the technician".into());
+        assert!(!end.tell_relay());
+        assert_eq!(drain(&mut s), [Action::End(end)]);
+        // Nothing happens after the end.
+        s.handle(now, Event::Viewer(key(Key::Return)));
+        s.handle_timeout(now + Duration::from_secs(1));
+        assert!(drain(&mut s).is_empty());
+        assert_eq!(s.poll_timeout(), None);
+    }
+
+    #[test]
+    fn stop_while_asking_refuses() {
+        let now = t0();
+        let mut s = HostSession::new("bob", None, now);
+        drain(&mut s);
+        s.handle(now, Event::Stop);
+        assert_eq!(drain(&mut s)[0], Action::Report(SessionReport::Refused));
+    }
 }

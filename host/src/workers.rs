@@ -126,7 +126,7 @@ impl CaptureWorker {
             }
         });
         started
-            .map_err(|e| CaptureError::Grab(format!("cannot start the capture thread: {e}")))?
+            .map_err(CaptureError::Thread)?
             .ok_or(CaptureError::Stopped)??;
         Ok(Self { tx, changed })
     }
@@ -156,17 +156,22 @@ impl CaptureWorker {
     }
 }
 
+/// Input events waiting for the desktop at most: a viewer that sends more
+/// than the desktop applies fills this, and the session ends instead of
+/// the host's memory growing.
+pub const INPUT_QUEUE: usize = 1024;
+
 /// Handle to the input thread.
 #[derive(Debug)]
 pub struct InputWorker {
-    tx: mpsc::Sender<InputEvent>,
+    tx: mpsc::SyncSender<InputEvent>,
     errors: tokio::sync::mpsc::UnboundedReceiver<InputError>,
 }
 
 impl InputWorker {
     /// Starts the thread and opens the input device on it.
     pub fn start(open: InputOpener) -> Result<Self, InputError> {
-        let (tx, rx) = mpsc::channel::<InputEvent>();
+        let (tx, rx) = mpsc::sync_channel::<InputEvent>(INPUT_QUEUE);
         let (err_tx, errors) = tokio::sync::mpsc::unbounded_channel();
         let started = on_own_thread("input", open, move |mut sink| {
             while let Ok(ev) = rx.recv() {
@@ -177,16 +182,18 @@ impl InputWorker {
             }
         });
         started
-            .map_err(|e| InputError::Open(format!("cannot start the input thread: {e}")))?
-            .ok_or_else(|| InputError::Open("input thread stopped".into()))??;
+            .map_err(InputError::Thread)?
+            .ok_or(InputError::Stopped)??;
         Ok(Self { tx, errors })
     }
 
-    /// Queues an event for the desktop.
+    /// Queues an event for the desktop; [`InputError::Flooded`] when
+    /// [`INPUT_QUEUE`] events already wait.
     pub fn apply(&self, event: InputEvent) -> Result<(), InputError> {
-        self.tx
-            .send(event)
-            .map_err(|_| InputError::Apply("the input thread stopped".into()))
+        self.tx.try_send(event).map_err(|e| match e {
+            mpsc::TrySendError::Full(_) => InputError::Flooded(INPUT_QUEUE),
+            mpsc::TrySendError::Disconnected(_) => InputError::Stopped,
+        })
     }
 
     /// The next failure applying input.
@@ -237,6 +244,39 @@ mod tests {
     async fn a_screen_that_cannot_open_is_reported_at_start() {
         let err = CaptureWorker::start(Box::new(|| Err(CaptureError::NoDisplay))).unwrap_err();
         assert!(err.to_string().contains("$DISPLAY is not set"));
+    }
+
+    /// A sink that applies nothing until the test lets it.
+    struct Blocked(std::sync::mpsc::Receiver<()>);
+
+    impl crate::platform::InputSink for Blocked {
+        fn apply(&mut self, _: &InputEvent) -> Result<(), InputError> {
+            let _ = self.0.recv();
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_input_is_refused_not_queued() {
+        let (release, held) = std::sync::mpsc::channel();
+        let worker = InputWorker::start(Box::new(move || {
+            Ok(Box::new(Blocked(held)) as Box<dyn crate::platform::InputSink>)
+        }))
+        .unwrap();
+        let ev = InputEvent::Move { x: 1, y: 1 };
+        // One is taken by the blocked sink, INPUT_QUEUE wait, then no more.
+        let accepted = (0..INPUT_QUEUE + 10)
+            .take_while(|_| worker.apply(ev.clone()).is_ok())
+            .count();
+        assert!(
+            (INPUT_QUEUE..=INPUT_QUEUE + 1).contains(&accepted),
+            "{accepted}"
+        );
+        assert!(matches!(
+            worker.apply(ev),
+            Err(InputError::Flooded(INPUT_QUEUE))
+        ));
+        drop(release);
     }
 
     #[tokio::test]

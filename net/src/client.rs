@@ -162,7 +162,7 @@ impl Connector {
                 addr: self.relay.clone(),
                 port: self.port,
             }),
-            Err(ConnectionError::TransportError(te)) if te.to_string().contains("certificate") => {
+            Err(ConnectionError::TransportError(te)) if is_certificate_alert(te.code) => {
                 Err(ClientError::Untrusted {
                     addr: self.relay.clone(),
                     why: te.reason.clone(),
@@ -171,6 +171,14 @@ impl Connector {
             Err(e) => Err(ClientError::from_connection(&e)),
         }
     }
+}
+
+/// Whether a failed handshake was TLS refusing the relay's certificate: a
+/// TLS alert (QUIC carries them as crypto errors, 0x100 + alert) about a
+/// certificate: bad (42) to unknown (46), or an unknown CA (48).
+fn is_certificate_alert(code: quinn::TransportErrorCode) -> bool {
+    let code = u64::from(code);
+    (0x100..=0x1ff).contains(&code) && matches!(code - 0x100, 42..=46 | 48)
 }
 
 /// Opens a QUIC connection to the relay on an endpoint of its own.

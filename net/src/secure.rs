@@ -5,7 +5,7 @@
 use lifeline_proto::SessionCode;
 use lifeline_proto::frame::{self, FrameError};
 use lifeline_session::e2e::{self, E2eError, Opener, Sealer, Side};
-use lifeline_session::messages::MAX_SESSION_FRAME;
+use lifeline_session::messages::max_frame_from;
 use lifeline_session::squeeze::{self, Packer, SqueezeError, Unpacker};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -90,8 +90,14 @@ pub async fn handshake(
     code: &SessionCode,
     session: &str,
 ) -> Result<(SecureSend, SecureRecv), SecureError> {
-    let mut framed_send = FramedSend::new(send, MAX_SESSION_FRAME);
-    let mut framed_recv = FramedRecv::new(recv, MAX_SESSION_FRAME);
+    // Each direction has its own limit: a viewer sends only small messages,
+    // so a host buffers at most that much of what a viewer says.
+    let theirs_max = max_frame_from(match side {
+        Side::Host => Side::Viewer,
+        Side::Viewer => Side::Host,
+    });
+    let mut framed_send = FramedSend::new(send, max_frame_from(side));
+    let mut framed_recv = FramedRecv::new(recv, theirs_max);
     let (hs, mine) = e2e::start(side, code, session);
     framed_send.send_bytes(&mine).await?;
     let theirs = framed_recv.recv_bytes().await?;
@@ -113,7 +119,7 @@ pub async fn handshake(
         SecureRecv {
             framed: framed_recv,
             opener,
-            unpacker: Unpacker::new(MAX_SESSION_FRAME),
+            unpacker: Unpacker::new(theirs_max),
             received: 0,
         },
     ))

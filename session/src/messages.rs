@@ -6,8 +6,21 @@ use serde::{Deserialize, Serialize};
 use crate::screen::FrameUpdate;
 use lifeline_proto::control::Mode;
 
-/// Largest host↔viewer message: a whole 4K frame of noise fits.
-pub const MAX_SESSION_FRAME: usize = 64 * 1024 * 1024;
+/// Largest host → viewer message: a whole 8K frame of noise fits.
+pub const MAX_SESSION_FRAME: usize = 160 * 1024 * 1024;
+
+/// Largest viewer → host message. The viewer sends acknowledgements and
+/// input; a typed text fits many times over, and a hostile viewer cannot
+/// make the host buffer more than this.
+pub const MAX_VIEWER_FRAME: usize = 64 * 1024;
+
+/// Which way a session stream carries messages, for its size limit.
+pub fn max_frame_from(side: crate::e2e::Side) -> usize {
+    match side {
+        crate::e2e::Side::Host => MAX_SESSION_FRAME,
+        crate::e2e::Side::Viewer => MAX_VIEWER_FRAME,
+    }
+}
 
 /// How many frame updates may be unacknowledged at once: a slow link gets
 /// fewer, fresher frames instead of a growing queue.
@@ -133,6 +146,13 @@ impl Key {
     }
 }
 
+/// An input event that names something no keyboard has.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadInput {
+    #[error("there is no key F{0}: function keys are F1 to F24")]
+    NoSuchKey(u8),
+}
+
 /// One input event from the technician, in remote screen pixels.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum InputEvent {
@@ -158,6 +178,20 @@ pub enum InputEvent {
     Text(String),
 }
 
+impl InputEvent {
+    /// Refuses what decodes but names nothing real (`F(0)`, `F(25)`):
+    /// the host applies only events that passed this.
+    pub fn check(&self) -> Result<(), BadInput> {
+        match self {
+            InputEvent::Key {
+                key: Key::F(n @ (0 | 25..)),
+                ..
+            } => Err(BadInput::NoSuchKey(*n)),
+            _ => Ok(()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,6 +212,14 @@ mod tests {
         assert_eq!(Key::parse_chord("+").unwrap(), [Key::Char('+')]);
         assert!(Key::parse_chord("ctrl+").is_err());
         assert!(Key::parse_chord("F25").is_err());
+        let f = |n| InputEvent::Key {
+            key: Key::F(n),
+            down: true,
+        };
+        assert_eq!(f(0).check(), Err(BadInput::NoSuchKey(0)));
+        assert_eq!(f(25).check(), Err(BadInput::NoSuchKey(25)));
+        assert_eq!(f(1).check(), Ok(()));
+        assert_eq!(f(24).check(), Ok(()));
         assert!(
             Key::parse("Hyper")
                 .unwrap_err()

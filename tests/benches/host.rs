@@ -1,5 +1,6 @@
 //! The host's per-update pipeline on a real 1920×1080 X server (Xvfb):
-//! capture (scrap, XShm), change detection and encoding, and the bytes each
+//! capture (x11rb: MIT-SHM or GetImage of the damage; scrap beside it for
+//! comparison), change detection and encoding, and the bytes each
 //! update costs, for an idle screen, typing in a terminal, scrolling text,
 //! and full-screen picture changes.
 //!
@@ -16,7 +17,8 @@ use std::time::{Duration, Instant};
 use lifeline_session::screen::{Encoder, FrameUpdate, Image};
 
 use lifeline_host::platform::{Grab, ScreenSource};
-use lifeline_host::x11::ScrapScreen;
+use lifeline_host::scrap_screen::ScrapScreen;
+use lifeline_host::x11::X11Screen;
 use lifeline_tests::cpu_secs;
 use lifeline_tests::x::{Xvfb, pattern_image};
 
@@ -59,7 +61,7 @@ impl Row {
 
 /// Captures and encodes once; returns (capture ms, encode ms, update).
 fn step(
-    screen: &mut ScrapScreen,
+    screen: &mut dyn ScreenSource,
     img: &mut Image,
     enc: &mut Encoder,
 ) -> (f64, f64, Option<FrameUpdate>) {
@@ -85,7 +87,7 @@ fn step(
 fn workload(
     name: &'static str,
     n: usize,
-    screen: &mut ScrapScreen,
+    screen: &mut dyn ScreenSource,
     img: &mut Image,
     enc: &mut Encoder,
     mut act: impl FnMut(usize),
@@ -147,9 +149,32 @@ fn sealer() -> lifeline_session::e2e::Sealer {
     h.finish(&vm).unwrap().sealer
 }
 
+/// Whole-screen capture, the same screen, one after the other: x11rb's
+/// MIT-SHM capture (one request) against scrap's (two frames a capture).
+fn compare_capture() {
+    const N: usize = 100;
+    let time = |screen: &mut dyn ScreenSource, img: &mut Image| {
+        screen.grab(img, true).unwrap();
+        let t0 = Instant::now();
+        for _ in 0..N {
+            screen.grab(img, true).unwrap();
+        }
+        t0.elapsed().as_secs_f64() * 1e3 / N as f64
+    };
+    let (mut a, mut b) = (Image::new(1, 1).unwrap(), Image::new(1, 1).unwrap());
+    let x11 = time(&mut X11Screen::open().unwrap(), &mut a);
+    let scrap = time(&mut ScrapScreen::open().unwrap(), &mut b);
+    assert!(a == b, "the two captures differ");
+    println!("| whole-screen capture (1920×1080, {N} grabs) | ms per capture |");
+    println!("|---|---|");
+    println!("| x11rb MIT-SHM, one request (used) | {x11:.2} |");
+    println!("| scrap XShm, two frames | {scrap:.2} |\n");
+}
+
 fn measure(display: &str) {
     let x = Xvfb::attach(display, W, H);
-    let mut screen = ScrapScreen::open().unwrap();
+    compare_capture();
+    let mut screen = X11Screen::open().unwrap();
     let mut img = Image::new(1, 1).unwrap();
     let mut enc = Encoder::new();
     println!(

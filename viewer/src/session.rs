@@ -20,8 +20,16 @@ use tokio::sync::{mpsc, watch};
 pub enum ViewerError {
     #[error(transparent)]
     Relay(#[from] ClientError),
-    #[error("{0}")]
-    Secure(String),
+    #[error(
+        "the code is wrong (the secret digits do not match); it no longer works, ask the user for a new one"
+    )]
+    WrongCode,
+    #[error("the secure connection failed: {0}")]
+    Secure(#[source] SecureError),
+    #[error("the host did not start the secure connection")]
+    NoHandshake,
+    #[error("the host broke protocol: its first message was not the user's answer")]
+    UnexpectedFirst,
     #[error("the user did not answer within {0} s")]
     NoAnswer(u64),
     #[error("the session ended: {0}")]
@@ -98,12 +106,9 @@ pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(300);
 
 async fn secure_error(conn: &quinn::Connection, e: SecureError) -> ViewerError {
     match e {
-        SecureError::E2e(E2eError::WrongCode) => ViewerError::Secure(
-            "the code is wrong (the secret digits do not match); it no longer works, ask the user for a new one"
-                .into(),
-        ),
+        SecureError::E2e(E2eError::WrongCode) => ViewerError::WrongCode,
         SecureError::Stream(s) => ViewerError::Relay(why_closed(conn, s).await),
-        other => ViewerError::Secure(other.to_string()),
+        other => ViewerError::Secure(other),
     }
 }
 
@@ -134,34 +139,27 @@ impl Viewer {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => return Err(ClientError::from_connection(&e).into()),
             Err(_) => {
-                return Err(ViewerError::Secure(
-                    "the host did not start the secure connection".into(),
-                ));
+                return Err(ViewerError::NoHandshake);
             }
         };
-        let (mut send, mut recv) = match handshake(Side::Viewer, send, recv, code, &link.session)
-            .await
-        {
-            Ok(pair) => pair,
-            Err(e) => {
-                let err = secure_error(&conn, e).await;
-                if matches!(&err, ViewerError::Secure(s) if s.starts_with("the code is wrong")) {
-                    // One guess per code: tell the relay, for the audit log.
-                    if let Err(e) = link.report(SessionReport::SecretMismatch).await {
-                        tracing::debug!(error = %e, "could not report the wrong code");
+        let (mut send, mut recv) =
+            match handshake(Side::Viewer, send, recv, code, &link.session).await {
+                Ok(pair) => pair,
+                Err(e) => {
+                    let err = secure_error(&conn, e).await;
+                    if matches!(err, ViewerError::WrongCode) {
+                        // One guess per code: tell the relay, for the audit log.
+                        if let Err(e) = link.report(SessionReport::SecretMismatch).await {
+                            tracing::debug!(error = %e, "could not report the wrong code");
+                        }
                     }
+                    return Err(err);
                 }
-                return Err(err);
-            }
-        };
+            };
         status(Status::WaitingForUser);
         let mode = match tokio::time::timeout(ANSWER_TIMEOUT, recv.recv::<HostMsg>()).await {
             Ok(Ok(HostMsg::Mode(m))) => m,
-            Ok(Ok(other)) => {
-                return Err(ViewerError::Secure(format!(
-                    "unexpected first message {other:?}"
-                )));
-            }
+            Ok(Ok(_)) => return Err(ViewerError::UnexpectedFirst),
             Ok(Err(e)) => return Err(secure_error(&conn, e).await),
             Err(_) => return Err(ViewerError::NoAnswer(ANSWER_TIMEOUT.as_secs())),
         };

@@ -1,0 +1,393 @@
+//! The host agent's whole life, as a library: register with the relay,
+//! show the code, wait for a technician, prove the code end to end, then
+//! drive a [`HostSession`] with the real streams, the capture thread and
+//! the input thread. The binary only parses options and calls [`run`].
+//!
+//! This is the thin async driver: every decision (consent, view-only,
+//! flow control, whole frames) is the session's; here bytes are moved and
+//! the platform is called.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use lifeline_common::framed::ControlError;
+use lifeline_net::client::{ClientError, HostLink};
+use lifeline_net::secure::{SecureError, SecureRecv, SecureSend, handshake};
+use lifeline_proto::control::{HostEvent, Mode, SessionReport};
+use lifeline_proto::{CodeError, Locator, SessionCode};
+use lifeline_session::e2e::{E2eError, Side};
+use lifeline_session::messages::{HostMsg, ViewerMsg};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::platform::{CaptureError, InputError, InputOpener, ScreenOpener};
+use crate::session::{Action, Ending, Event, HostSession};
+use crate::ui::{Ui, parse_answer};
+use crate::workers::{CaptureWorker, Grabbed, InputWorker};
+
+/// What the user (or their IT team) chose on the command line.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// The relay, `HOST:PORT`.
+    pub relay: String,
+    /// The relay's CA, when it runs its own.
+    pub ca: Option<PathBuf>,
+    /// The consent question answered in advance.
+    pub allow: Option<Mode>,
+    /// For the audit log: this machine's name and the OS user.
+    pub host_name: String,
+    pub os_user: String,
+}
+
+/// Why the agent stopped before or outside a session.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("cannot capture the screen: {0}")]
+    Capture(#[from] CaptureError),
+    #[error("cannot apply input: {0}")]
+    Input(#[from] InputError),
+    #[error(transparent)]
+    Relay(#[from] ClientError),
+    #[error("the relay issued an unusable code: {0}")]
+    Code(#[from] CodeError),
+}
+
+/// How long the viewer has to complete the key exchange.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The platform, opened on threads of its own.
+#[derive(Debug)]
+pub struct Desktop {
+    capture: CaptureWorker,
+    input: InputWorker,
+}
+
+impl Desktop {
+    /// Opens the screen and the input device; fails before anything else
+    /// happens (a missing display is said before the relay is bothered).
+    pub fn open(screen: ScreenOpener, input: InputOpener) -> Result<Self, AgentError> {
+        Ok(Self {
+            capture: CaptureWorker::start(screen)?,
+            input: InputWorker::start(input)?,
+        })
+    }
+}
+
+/// Lines the user typed (the answer to the question, Enter for a new code);
+/// `None` once input is closed.
+pub type Lines = mpsc::UnboundedReceiver<String>;
+
+/// Runs the agent until a session ends, the user cancels (`stop`), or the
+/// relay cannot be used. A technician who types a wrong code gets the user
+/// a fresh code, and the agent goes on.
+pub async fn run(
+    config: &HostConfig,
+    ui: Ui,
+    desktop: &mut Desktop,
+    lines: &mut Lines,
+    stop: impl Future<Output = ()>,
+) -> Result<(), AgentError> {
+    tokio::pin!(stop);
+    let mut io = Io {
+        ui,
+        desktop,
+        lines,
+        stop,
+    };
+    loop {
+        match serve_one(config, &mut io).await? {
+            Outcome::Done => return Ok(()),
+            Outcome::WrongCode => ui.wrong_code(),
+        }
+    }
+}
+
+struct Io<'a, S> {
+    ui: Ui,
+    desktop: &'a mut Desktop,
+    lines: &'a mut Lines,
+    stop: Pin<&'a mut S>,
+}
+
+/// How one code's life ended.
+enum Outcome {
+    /// The program is done (session over, refused, cancelled).
+    Done,
+    /// The technician typed a wrong code: start again with a fresh one.
+    WrongCode,
+}
+
+fn new_code(locator: Locator) -> Result<SessionCode, CodeError> {
+    use rand::Rng;
+    // The secret never leaves this machine except as typed by the technician.
+    SessionCode::new(locator, rand::rng().random_range(0..1_000_000))
+}
+
+/// A technician joined this code.
+struct Paired {
+    link: HostLink,
+    code: SessionCode,
+    session: String,
+    technician: String,
+}
+
+/// One code, from registration to the end of its session.
+async fn serve_one<S: Future<Output = ()>>(
+    config: &HostConfig,
+    io: &mut Io<'_, S>,
+) -> Result<Outcome, AgentError> {
+    let Some(paired) = wait_for_technician(config, io).await? else {
+        return Ok(Outcome::Done);
+    };
+    let Paired {
+        mut link,
+        code,
+        session,
+        technician,
+    } = paired;
+    // Prove both sides hold the same code before the user is even asked.
+    let (send, recv) = link
+        .conn
+        .open_bi()
+        .await
+        .map_err(|e| ClientError::from_connection(&e))?;
+    let secured = tokio::time::timeout(
+        HANDSHAKE_TIMEOUT,
+        handshake(Side::Host, send, recv, &code, &session),
+    )
+    .await;
+    let (send, recv) = match secured {
+        Ok(Ok(pair)) => pair,
+        Ok(Err(SecureError::E2e(E2eError::WrongCode))) => {
+            link.report(SessionReport::SecretMismatch).await?;
+            link.end("wrong code").await;
+            return Ok(Outcome::WrongCode);
+        }
+        Ok(Err(e)) => {
+            let reason = format!("the secure connection failed: {}", explain(&link, e));
+            link.end(&reason).await;
+            io.ui.ended(&reason);
+            return Ok(Outcome::Done);
+        }
+        Err(_) => {
+            let reason = "the technician's viewer did not complete the secure connection in time";
+            link.end(reason).await;
+            io.ui.ended(reason);
+            return Ok(Outcome::Done);
+        }
+    };
+    let session = HostSession::new(&technician, config.allow, Instant::now());
+    let ending = drive(session, &mut link, send, recv, io).await?;
+    tracing::info!(?ending, "session over");
+    if ending.tell_relay() {
+        link.end(ending.reason()).await;
+    }
+    io.ui.ended(ending.reason());
+    Ok(Outcome::Done)
+}
+
+/// Registers, shows the code (a new one on expiry when the user asks) and
+/// waits until a technician joins; `None` when the user gave up first.
+async fn wait_for_technician<S: Future<Output = ()>>(
+    config: &HostConfig,
+    io: &mut Io<'_, S>,
+) -> Result<Option<Paired>, AgentError> {
+    let ui = io.ui;
+    let (mut link, reg) = HostLink::register(
+        &config.relay,
+        config.ca.as_deref(),
+        &config.host_name,
+        &config.os_user,
+    )
+    .await?;
+    let mut code = new_code(reg.locator)?;
+    ui.code(&code, reg.expires_in_s);
+    let mut expired = false;
+    loop {
+        tokio::select! {
+            () = io.stop.as_mut() => {
+                link.end("cancelled by the user").await;
+                ui.ended("cancelled by the user");
+                return Ok(None);
+            }
+            ev = link.next_event() => match ev? {
+                HostEvent::Registered { locator, expires_in_s, .. } => {
+                    code = new_code(locator)?;
+                    expired = false;
+                    ui.code(&code, expires_in_s);
+                }
+                HostEvent::Expired => {
+                    expired = true;
+                    ui.expired();
+                }
+                HostEvent::Paired { session, technician } => {
+                    return Ok(Some(Paired { link, code, session, technician }));
+                }
+            },
+            line = io.lines.recv(), if expired => match line {
+                Some(_) => link.renew().await?,
+                None => {
+                    link.end("code expired").await;
+                    ui.ended("code expired");
+                    return Ok(None);
+                }
+            },
+        }
+    }
+}
+
+/// What the driver waits on besides the session's own timer.
+enum Wake {
+    Event(Event),
+    Timer,
+    /// The user typed a line that is not an answer: ask again.
+    AskAgain,
+}
+
+/// Runs `session` over the real streams until it ends.
+async fn drive<S: Future<Output = ()>>(
+    mut session: HostSession,
+    link: &mut HostLink,
+    send: SecureSend,
+    mut recv: SecureRecv,
+    io: &mut Io<'_, S>,
+) -> Result<Ending, AgentError> {
+    let conn = link.conn.clone();
+    let (out, writer) = spawn_writer(send);
+    let mut out = Some(out);
+    let mut grabbing: Option<oneshot::Receiver<Result<Grabbed, CaptureError>>> = None;
+    let mut asking: Option<String> = None;
+    loop {
+        while let Some(action) = session.poll_action() {
+            match action {
+                Action::Ask { technician } => {
+                    io.ui.ask(&technician);
+                    asking = Some(technician);
+                }
+                Action::Report(r) => link.report(r).await?,
+                Action::Send(msg) => {
+                    let sent = match &out {
+                        Some(tx) => tx.send(msg).await.is_ok(),
+                        None => false,
+                    };
+                    if !sent {
+                        session.handle(
+                            Instant::now(),
+                            Event::Failed("the session stream stopped".into()),
+                        );
+                    }
+                }
+                Action::ResetCapture => io.desktop.capture.reset()?,
+                Action::Grab { full } => grabbing = Some(io.desktop.capture.grab(full)),
+                Action::Apply(ev) => match io.desktop.input.apply(ev) {
+                    Ok(()) => {}
+                    Err(InputError::Flooded(_)) => {
+                        session.handle(Instant::now(), Event::InputFlooded)
+                    }
+                    Err(e) => session.handle(Instant::now(), Event::Failed(e.to_string())),
+                },
+                Action::Sharing { technician, mode } => {
+                    asking = None;
+                    io.ui.joined(&technician, mode);
+                }
+                Action::End(ending) => {
+                    // Refused or ended: the viewer's stream ends cleanly.
+                    drop(out.take());
+                    let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
+                    return Ok(ending);
+                }
+            }
+        }
+        let deadline = session.poll_timeout();
+        let wake = tokio::select! {
+            () = io.stop.as_mut() => Wake::Event(Event::Stop),
+            line = io.lines.recv(), if asking.is_some() => match line.as_deref().map(parse_answer) {
+                Some(Some(a)) => Wake::Event(Event::Answer(a)),
+                Some(None) => Wake::AskAgain,
+                // Nobody can answer any more: that is a no.
+                None => Wake::Event(Event::Answer(crate::ui::Answer::Refuse)),
+            },
+            msg = recv.recv::<ViewerMsg>() => Wake::Event(match msg {
+                Ok(m) => Event::Viewer(m),
+                Err(e) => viewer_gone(&conn, e),
+            }),
+            () = io.desktop.capture.changed() => Wake::Event(Event::Drawn),
+            got = async {
+                match grabbing.as_mut() {
+                    Some(g) => g.await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                grabbing = None;
+                Wake::Event(match got {
+                    Ok(Ok((update, pointer))) => Event::Grabbed { update, pointer },
+                    Ok(Err(e)) => Event::Failed(e.to_string()),
+                    Err(_) => Event::Failed(CaptureError::Stopped.to_string()),
+                })
+            }
+            Some(e) = io.desktop.input.next_error() => {
+                tracing::warn!(error = %e, "input not applied");
+                continue;
+            }
+            () = sleep_until(deadline) => Wake::Timer,
+        };
+        let now = Instant::now();
+        match wake {
+            Wake::Event(ev) => session.handle(now, ev),
+            Wake::Timer => session.handle_timeout(now),
+            Wake::AskAgain => {
+                if let Some(t) = &asking {
+                    io.ui.ask(t);
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A task that seals and sends, so a slow stream holds back the session
+/// (through the small channel) without blocking its other work.
+fn spawn_writer(
+    send: SecureSend,
+) -> (
+    mpsc::Sender<HostMsg>,
+    tokio::task::JoinHandle<Result<(), SecureError>>,
+) {
+    let (tx, mut rx) = mpsc::channel::<HostMsg>(4);
+    let task = tokio::spawn(async move {
+        let mut send = send;
+        while let Some(msg) = rx.recv().await {
+            send.send(&msg).await?;
+        }
+        send.finish();
+        Ok(())
+    });
+    (tx, task)
+}
+
+/// The viewer's stream failed: its end is the other side leaving (the
+/// relay says why); anything else (a message that fails to open or parse)
+/// is an attack or a bug, and this side ends the session.
+fn viewer_gone(conn: &quinn::Connection, e: SecureError) -> Event {
+    match e {
+        SecureError::Stream(s @ ControlError::Frame(_)) => {
+            Event::Failed(format!("the host ended the session: {s}"))
+        }
+        SecureError::Stream(s) => Event::Closed(ClientError::from_control(conn, s).to_string()),
+        other => Event::Failed(format!("the host ended the session: {other}")),
+    }
+}
+
+fn explain(link: &HostLink, e: SecureError) -> String {
+    match e {
+        SecureError::Stream(s) => ClientError::from_control(&link.conn, s).to_string(),
+        other => other.to_string(),
+    }
+}
