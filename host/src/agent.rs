@@ -22,7 +22,7 @@ use lifeline_session::messages::{HostMsg, ViewerMsg};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::platform::{CaptureError, InputError, InputOpener, ScreenOpener};
-use crate::session::{Action, Ending, Event, HostSession};
+use crate::session::{Action, Ending, Event, HostSession, SessionStats};
 use crate::ui::{Ui, parse_answer};
 use crate::workers::{CaptureWorker, Grabbed, InputWorker};
 
@@ -178,12 +178,12 @@ async fn serve_one<S: Future<Output = ()>>(
         }
     };
     let session = HostSession::new(&technician, config.allow, Instant::now());
-    let ending = drive(session, &mut link, send, recv, io).await?;
-    tracing::info!(?ending, "session over");
+    let (ending, stats) = drive(session, &mut link, send, recv, io).await?;
+    tracing::info!(?ending, ?stats, "session over");
     if ending.tell_relay() {
         link.end(ending.reason()).await;
     }
-    io.ui.ended(ending.reason());
+    io.ui.session_ended(ending.reason(), &stats);
     Ok(Outcome::Done)
 }
 
@@ -252,7 +252,7 @@ async fn drive<S: Future<Output = ()>>(
     send: SecureSend,
     mut recv: SecureRecv,
     io: &mut Io<'_, S>,
-) -> Result<Ending, AgentError> {
+) -> Result<(Ending, SessionStats), AgentError> {
     let conn = link.conn.clone();
     let (out, writer) = spawn_writer(send);
     let mut out = Some(out);
@@ -295,7 +295,7 @@ async fn drive<S: Future<Output = ()>>(
                     // Refused or ended: the viewer's stream ends cleanly.
                     drop(out.take());
                     let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
-                    return Ok(ending);
+                    return Ok((ending, session.stats().clone()));
                 }
             }
         }

@@ -5,6 +5,8 @@ use lifeline_proto::SessionCode;
 use lifeline_proto::control::Mode;
 use serde_json::json;
 
+use crate::session::SessionStats;
+
 /// Prints host events for a person or a program.
 #[derive(Debug, Clone, Copy)]
 pub struct Ui {
@@ -76,6 +78,22 @@ impl Ui {
     pub fn ended(&self, reason: &str) {
         self.emit(
             json!({"event": "ended", "reason": reason}),
+            &format!("\nSession ended: {reason}."),
+        );
+    }
+
+    /// A shared session is over; `--json` also counts what the technician's
+    /// input came to (applied, dropped in view-only, refused).
+    pub fn session_ended(&self, reason: &str, stats: &SessionStats) {
+        self.emit(
+            json!({
+                "event": "ended",
+                "reason": reason,
+                "frames": stats.frames,
+                "inputs_applied": stats.inputs_applied,
+                "inputs_dropped": stats.inputs_dropped,
+                "inputs_refused": stats.inputs_refused,
+            }),
             &format!("\nSession ended: {reason}."),
         );
     }

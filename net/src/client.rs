@@ -175,10 +175,11 @@ impl Connector {
 
 /// Whether a failed handshake was TLS refusing the relay's certificate: a
 /// TLS alert (QUIC carries them as crypto errors, 0x100 + alert) about a
-/// certificate: bad (42) to unknown (46), or an unknown CA (48).
+/// certificate: bad (42) to unknown (46), an unknown CA (48), or a
+/// signature that does not verify against the CA given (51).
 fn is_certificate_alert(code: quinn::TransportErrorCode) -> bool {
     let code = u64::from(code);
-    (0x100..=0x1ff).contains(&code) && matches!(code - 0x100, 42..=46 | 48)
+    (0x100..=0x1ff).contains(&code) && matches!(code - 0x100, 42..=46 | 48 | 51)
 }
 
 /// Opens a QUIC connection to the relay on an endpoint of its own.

@@ -11,5 +11,6 @@ pub mod report;
 pub mod server;
 pub mod throttle;
 pub mod tokens;
+pub mod waiting;
 
 pub use server::{Direction, ForwardHook, Relay, RelayConfig, RelayError, run};

@@ -26,6 +26,7 @@ use crate::audit::{AuditError, AuditLog};
 use crate::registry::{Gone, Registry};
 use crate::throttle::Throttle;
 use crate::tokens::{Lookup, TechnicianStore, TokenCache, TokenError, token_hash};
+use crate::waiting::{self, Then, WaitEvent};
 use lifeline_common::framed::{Control, ControlError};
 
 /// Tunables of a relay; [`RelayConfig::new`] gives the production defaults.
@@ -395,7 +396,7 @@ async fn serve_host(relay: &Arc<Relay>, conn: Connection, mut ctl: Control) {
         let far = Instant::now() + Duration::from_secs(86_400 * 365);
         let deadline = tokio::time::Instant::from_std(code.as_ref().map_or(far, |c| c.expires));
         let has_code = code.is_some();
-        tokio::select! {
+        let event = tokio::select! {
             biased;
             pair = async {
                 match code.as_mut() {
@@ -412,50 +413,39 @@ async fn serve_host(relay: &Arc<Relay>, conn: Connection, mut ctl: Control) {
                             tracing::debug!(error = %e, "host gone");
                             return;
                         }
+                        continue;
                     }
                 }
             }
-            () = relay.shutdown.cancelled() => {
-                if let Some(c) = code.take()
-                    && let Some((session, pair)) = retire(relay, c, Gone::Withdrawn, "relay shutting down").await
-                {
-                    return run_session(relay, host, ctl, session, pair).await;
-                }
-                return close(&host.conn, CloseCode::Shutdown, "relay shutting down");
-            }
-            () = tokio::time::sleep_until(deadline), if has_code => {
-                if let Some(c) = code.take() {
-                    if let Some((session, pair)) = retire(relay, c, Gone::Expired, "expired unused").await {
-                        return run_session(relay, host, ctl, session, pair).await;
-                    }
-                    if ctl.send(&HostEvent::Expired).await.is_err() {
-                        return;
-                    }
-                }
-            }
-            req = ctl.recv::<HostRequest>() => {
-                let (why, reason, close_with) = match req {
-                    Ok(HostRequest::Renew) => (Gone::Withdrawn, "renewed by the host", None),
-                    Ok(_) => (Gone::Withdrawn, "host broke protocol", Some("unexpected message while waiting")),
-                    Err(ControlError::Frame(_)) => (Gone::Withdrawn, "host broke protocol", Some("malformed message")),
-                    Err(_) => (Gone::Withdrawn, "host left", None),
-                };
-                if let Some(c) = code.take()
-                    && let Some((session, pair)) = retire(relay, c, why, reason).await
-                {
-                    return run_session(relay, host, ctl, session, pair).await;
-                }
-                if let Some(msg) = close_with {
-                    return close(&host.conn, CloseCode::ProtocolError, msg);
-                }
-                if reason == "host left" {
-                    return;
-                }
+            () = relay.shutdown.cancelled() => WaitEvent::Shutdown,
+            () = tokio::time::sleep_until(deadline), if has_code => WaitEvent::Expired,
+            req = ctl.recv::<HostRequest>() => match req {
+                Ok(HostRequest::Renew) => WaitEvent::Renew,
+                Ok(_) => WaitEvent::Unexpected,
+                Err(ControlError::Frame(_)) => WaitEvent::Malformed,
+                Err(_) => WaitEvent::Left,
+            },
+        };
+        let step = waiting::on(event);
+        if let Some(c) = code.take()
+            && let Some((session, pair)) = retire(relay, c, step.retire.0, step.retire.1).await
+        {
+            return run_session(relay, host, ctl, session, pair).await;
+        }
+        match step.then {
+            Then::Reissue => {
                 code = match issue_code(relay, &host, &mut ctl).await {
                     Ok(c) => Some(c),
                     Err((cc, why)) => return close(&host.conn, cc, &why),
                 };
             }
+            Then::TellExpired => {
+                if ctl.send(&HostEvent::Expired).await.is_err() {
+                    return;
+                }
+            }
+            Then::Close(cc, why) => return close(&host.conn, cc, why),
+            Then::Leave => return,
         }
     }
 }

@@ -237,6 +237,13 @@ impl TestViewer {
         got
     }
 
+    /// Asks for a whole frame and reads until it arrives: the host has
+    /// then handled every message sent before (they travel in order).
+    pub async fn round_trip(&mut self) {
+        self.send.send(&ViewerMsg::RequestFull).await.unwrap();
+        while !self.next_frame().await.full {}
+    }
+
     /// Sends input.
     pub async fn input(&mut self, ev: InputEvent) {
         self.send.send(&ViewerMsg::Input(ev)).await.unwrap();

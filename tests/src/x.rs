@@ -12,6 +12,26 @@ use x11rb::protocol::xproto::{
 };
 use x11rb::rust_connection::RustConnection;
 
+/// Whether a test that needs an X server must be skipped: true (after
+/// saying so on stderr) when Xvfb is not installed. Where X is required
+/// (`LIFELINE_REQUIRE_X` set, as scripts/test does after installing it), a
+/// missing Xvfb fails instead, so CI never passes by skipping.
+pub fn skip_without_xvfb() -> bool {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("Xvfb").is_file()));
+    if found {
+        return false;
+    }
+    assert!(
+        std::env::var_os("LIFELINE_REQUIRE_X").is_none(),
+        "Xvfb is not installed but LIFELINE_REQUIRE_X is set: run scripts/install-deps"
+    );
+    eprintln!(
+        "SKIPPED: this test needs Xvfb, which is not installed (scripts/install-deps installs it)"
+    );
+    true
+}
+
 /// An Xvfb server, killed on drop.
 pub struct Xvfb {
     child: Option<Child>,

@@ -5,7 +5,7 @@
 
 use super::image::{apply_copy, check_size};
 use super::tile::decode_tile;
-use super::{FrameUpdate, Image, MAX_EDGE, ScreenError, TILE};
+use super::{FrameUpdate, Image, MAX_COPIES, MAX_EDGE, MAX_PICTURES, ScreenError, TILE};
 
 /// The viewer's copy of the remote screen.
 #[derive(Debug, Default)]
@@ -29,6 +29,7 @@ impl Framebuffer {
     /// image partly updated, and the viewer then asks for a whole frame.
     pub fn apply(&mut self, upd: &FrameUpdate) -> Result<(), ScreenError> {
         check_size(upd.width, upd.height)?;
+        check_counts(upd)?;
         let inside = |x: u32, y: u32, w: u32, h: u32, max_edge: u32| {
             w >= 1
                 && h >= 1
@@ -85,4 +86,21 @@ impl Framebuffer {
             _ => Err(ScreenError::NoBase),
         }
     }
+}
+
+/// Bounds what one update can make the viewer do: a few copies and
+/// pictures, and no more tiles than the screen has (the encoder sends each
+/// tile at most once an update).
+fn check_counts(upd: &FrameUpdate) -> Result<(), ScreenError> {
+    let grid = upd.width.div_ceil(TILE) as usize * upd.height.div_ceil(TILE) as usize;
+    for (what, count, max) in [
+        ("copies", upd.copies.len(), MAX_COPIES),
+        ("pictures", upd.pictures.len(), MAX_PICTURES),
+        ("tiles", upd.tiles.len(), grid),
+    ] {
+        if count > max {
+            return Err(ScreenError::TooMany { what, count, max });
+        }
+    }
+    Ok(())
 }

@@ -2,7 +2,7 @@
 //! tiles, shared by the encoder and the framebuffer so both cut the screen
 //! the same way.
 
-use super::{CopyRect, MAX_EDGE, ScreenError, TILE};
+use super::{CopyRect, MAX_EDGE, MAX_PIXELS, ScreenError, TILE};
 
 /// A screen image: `0x00RRGGBB` pixels, row-major, no padding.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,7 +13,12 @@ pub struct Image {
 }
 
 pub(crate) fn check_size(width: u32, height: u32) -> Result<(), ScreenError> {
-    if width == 0 || height == 0 || width > MAX_EDGE || height > MAX_EDGE {
+    if width == 0
+        || height == 0
+        || width > MAX_EDGE
+        || height > MAX_EDGE
+        || u64::from(width) * u64::from(height) > MAX_PIXELS
+    {
         Err(ScreenError::BadSize(width, height))
     } else {
         Ok(())

@@ -33,8 +33,15 @@ pub use update::{CopyRect, FrameUpdate, Picture, Tile, TileData};
 
 /// Tile edge in pixels.
 pub const TILE: u32 = 64;
-/// Largest screen edge accepted from a peer.
-pub const MAX_EDGE: u32 = 16_384;
+/// Largest screen edge accepted from a peer (8K and a little more).
+pub const MAX_EDGE: u32 = 8_192;
+/// Most pixels a screen may have: 8K UHD (7680×4320) and a little more,
+/// so a hostile host cannot make a viewer allocate gigabytes.
+pub const MAX_PIXELS: u64 = 8_192 * 4_608;
+/// Most copies one update may carry (the encoder sends at most one scroll).
+pub const MAX_COPIES: usize = 16;
+/// Most pictures one update may carry (the encoder sends a few bands).
+pub const MAX_PICTURES: usize = 16;
 
 /// Why an image or update was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -56,4 +63,10 @@ pub enum ScreenError {
     Corrupt(String),
     #[error("a partial update arrived before any whole frame")]
     NoBase,
+    #[error("an update carries {count} {what}, more than the {max} allowed")]
+    TooMany {
+        what: &'static str,
+        count: usize,
+        max: usize,
+    },
 }

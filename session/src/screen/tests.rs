@@ -307,3 +307,81 @@ fn hostile_updates_are_refused_without_panic() {
     };
     assert!(matches!(fb.apply(&huge), Err(ScreenError::BadSize(..))));
 }
+
+#[test]
+fn updates_that_ask_too_much_are_refused_before_any_work() {
+    let mut fb = Framebuffer::new();
+    let base = FrameUpdate {
+        seq: 1,
+        width: 128,
+        height: 64,
+        full: true,
+        copies: vec![],
+        pictures: vec![],
+        tiles: vec![],
+    };
+    let copy = CopyRect {
+        src_x: 0,
+        src_y: 0,
+        x: 1,
+        y: 0,
+        w: 1,
+        h: 1,
+    };
+    let tile = Tile {
+        x: 0,
+        y: 0,
+        w: 1,
+        h: 1,
+        data: TileData::Solid(0),
+    };
+    let picture = Picture {
+        x: 0,
+        y: 0,
+        w: 1,
+        h: 1,
+        jpeg: vec![],
+    };
+    for (upd, what) in [
+        (
+            FrameUpdate {
+                copies: vec![copy; MAX_COPIES + 1],
+                ..base.clone()
+            },
+            "copies",
+        ),
+        (
+            FrameUpdate {
+                pictures: vec![picture; MAX_PICTURES + 1],
+                ..base.clone()
+            },
+            "pictures",
+        ),
+        // The screen has two tiles.
+        (
+            FrameUpdate {
+                tiles: vec![tile; 3],
+                ..base.clone()
+            },
+            "tiles",
+        ),
+    ] {
+        assert!(
+            matches!(fb.apply(&upd), Err(ScreenError::TooMany { what: w, .. }) if w == what),
+            "{what}"
+        );
+    }
+    // Beyond 8K, or a thin screen of more pixels than 8K holds.
+    for (w, h) in [(MAX_EDGE + 1, 1), (1, MAX_EDGE + 1), (MAX_EDGE, MAX_EDGE)] {
+        let upd = FrameUpdate {
+            width: w,
+            height: h,
+            ..base.clone()
+        };
+        assert!(
+            matches!(fb.apply(&upd), Err(ScreenError::BadSize(..))),
+            "{w}×{h}"
+        );
+    }
+    assert!(fb.apply(&base).is_ok());
+}

@@ -32,6 +32,9 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_relay_sees_neither_pixels_nor_keystrokes() {
+    if lifeline_tests::x::skip_without_xvfb() {
+        return;
+    }
     let x = Xvfb::start(640, 480);
     let pattern = pattern_image(300, 200, 7);
     let _shown = x.show(37, 21, &pattern);
@@ -150,6 +153,9 @@ async fn expect_tamper_end(host: &HostProcess, viewer: &TestViewer) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flipped_byte_ends_the_session_and_no_input_lands() {
+    if lifeline_tests::x::skip_without_xvfb() {
+        return;
+    }
     let x = Xvfb::start(640, 480);
     let armed = Arc::new(AtomicBool::new(false));
     let a = armed.clone();
@@ -176,6 +182,9 @@ async fn a_flipped_byte_ends_the_session_and_no_input_lands() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replayed_input_is_refused() {
+    if lifeline_tests::x::skip_without_xvfb() {
+        return;
+    }
     let x = Xvfb::start(640, 480);
     let armed = Arc::new(AtomicBool::new(false));
     let a = armed.clone();
@@ -217,6 +226,9 @@ async fn a_replayed_input_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_secret_fails_on_both_sides_and_burns_the_code() {
+    if lifeline_tests::x::skip_without_xvfb() {
+        return;
+    }
     let x = Xvfb::start(320, 240);
     let relay = TestRelay::start().await;
     let token = relay.add_technician("bob");

@@ -201,16 +201,25 @@ fn whole_session(mode: &str) {
 
 #[test]
 fn a_whole_session_with_control() {
+    if lifeline_tests::x::skip_without_xvfb() {
+        return;
+    }
     whole_session("control");
 }
 
 #[test]
 fn a_whole_session_view_only() {
+    if lifeline_tests::x::skip_without_xvfb() {
+        return;
+    }
     whole_session("view");
 }
 
 #[test]
 fn every_error_a_user_can_hit_has_its_line() {
+    if lifeline_tests::x::skip_without_xvfb() {
+        return;
+    }
     let x = Xvfb::start(320, 240);
     let stack = Stack::start();
     let quit = "wait-frame\nquit\n";

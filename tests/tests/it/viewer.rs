@@ -39,6 +39,9 @@ fn args(relay: &TestRelay, token: &str, code: &str, script: &std::path::Path) ->
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_headless_session_sees_the_screen_and_types_into_it() {
+    if lifeline_tests::x::skip_without_xvfb() {
+        return;
+    }
     let x = Xvfb::start(800, 600);
     let _pattern = x.show(400, 300, &pattern_image(200, 150, 3));
     let dir = tempfile::tempdir().unwrap();
@@ -155,6 +158,9 @@ fn find(img: &Image, color: u32) -> Option<(u32, u32, u32, u32)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_window_shows_the_remote_screen_and_forwards_clicks_and_typing() {
+    if lifeline_tests::x::skip_without_xvfb() {
+        return;
+    }
     const MAGENTA: u32 = 0x00ff_00ff;
     // The user's screen: a terminal at the top left, a magenta block to find.
     let host_x = Xvfb::start(800, 600);

@@ -9,6 +9,9 @@ use lifeline_tests::x::{Xvfb, pattern_image};
 
 #[test]
 fn the_vnc_client_decodes_x11vnc_exactly_and_types() {
+    if lifeline_tests::x::skip_without_xvfb() {
+        return;
+    }
     let x = Xvfb::start(640, 480);
     // Noise, stripes and flat colour: raw, palette and RLE tiles.
     let _pattern = x.show(37, 21, &pattern_image(300, 200, 7));
