@@ -393,6 +393,17 @@ mod tests {
         s
     }
 
+    /// The capture under way came back with update `seq`.
+    fn frame(s: &mut HostSession, at: Instant, seq: u64) {
+        s.handle(
+            at,
+            Event::Grabbed {
+                update: Some(update(seq)),
+                pointer: None,
+            },
+        );
+    }
+
     fn key(k: Key) -> ViewerMsg {
         ViewerMsg::Input(InputEvent::Key { key: k, down: true })
     }
@@ -515,21 +526,9 @@ mod tests {
         let now = t0();
         let mut s = sharing(Mode::View, now);
         let tick = |n: u32| now + CAPTURE_INTERVAL * n;
-        s.handle(
-            now,
-            Event::Grabbed {
-                update: Some(update(1)),
-                pointer: None,
-            },
-        );
+        frame(&mut s, now, 1);
         s.handle_timeout(tick(1));
-        s.handle(
-            tick(1),
-            Event::Grabbed {
-                update: Some(update(2)),
-                pointer: None,
-            },
-        );
+        frame(&mut s, tick(1), 2);
         let sent: Vec<_> = drain(&mut s);
         assert_eq!(
             sent.iter()
@@ -554,30 +553,12 @@ mod tests {
     fn an_ack_for_an_update_never_sent_does_not_open_the_window() {
         let now = t0();
         let mut s = sharing(Mode::View, now);
-        s.handle(
-            now,
-            Event::Grabbed {
-                update: Some(update(1)),
-                pointer: None,
-            },
-        );
+        frame(&mut s, now, 1);
         s.handle(now, Event::Viewer(ViewerMsg::Ack { seq: u64::MAX }));
         s.handle(now, Event::Drawn);
-        s.handle(
-            now,
-            Event::Grabbed {
-                update: Some(update(2)),
-                pointer: None,
-            },
-        );
+        frame(&mut s, now, 2);
         s.handle(now, Event::Drawn);
-        s.handle(
-            now,
-            Event::Grabbed {
-                update: Some(update(3)),
-                pointer: None,
-            },
-        );
+        frame(&mut s, now, 3);
         drain(&mut s);
         // Ack 1 was the most a lying viewer could claim: 2 and 3 are in flight.
         s.handle(now + CAPTURE_INTERVAL, Event::Drawn);
@@ -588,13 +569,7 @@ mod tests {
     fn a_whole_frame_request_is_honoured_on_the_next_capture() {
         let now = t0();
         let mut s = sharing(Mode::View, now);
-        s.handle(
-            now,
-            Event::Grabbed {
-                update: Some(update(1)),
-                pointer: None,
-            },
-        );
+        frame(&mut s, now, 1);
         s.handle(now, Event::Viewer(ViewerMsg::Ack { seq: 1 }));
         drain(&mut s);
         s.handle(now, Event::Viewer(ViewerMsg::RequestFull));

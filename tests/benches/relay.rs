@@ -50,22 +50,6 @@ fn start_relay(dir: &std::path::Path) -> RelayProc {
     RelayProc { child, addr }
 }
 
-fn clock_ticks() -> f64 {
-    let out = Command::new("getconf").arg("CLK_TCK").output().unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(100.0)
-}
-
-/// User + system CPU seconds of a process.
-fn cpu_secs(pid: u32, ticks: f64) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = after_name.split(' ').collect();
-    (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / ticks
-}
-
 fn rss_mib(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let kb: f64 = status
@@ -77,12 +61,7 @@ fn rss_mib(pid: u32) -> f64 {
 }
 
 fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    lifeline_tests::bench_arg(name, default)
 }
 
 async fn pair(c: &Connector, token: &str) -> (HostLink, ViewerLink) {
@@ -95,10 +74,10 @@ async fn pair(c: &Connector, token: &str) -> (HostLink, ViewerLink) {
     (h, v)
 }
 
-async fn throughput(relay: &RelayProc, c: &Connector, token: &str, mb: usize, ticks: f64) {
+async fn throughput(relay: &RelayProc, c: &Connector, token: &str, mb: usize) {
     let (h, v) = pair(c, token).await;
     let chunk = bytes::Bytes::from(vec![0x5a; 1 << 20]);
-    let cpu0 = cpu_secs(relay.child.id(), ticks);
+    let cpu0 = lifeline_tests::cpu_secs(relay.child.id());
     let t0 = Instant::now();
     let (mut send, _) = v.conn.open_bi().await.unwrap();
     let writer = tokio::spawn(async move {
@@ -114,7 +93,7 @@ async fn throughput(relay: &RelayProc, c: &Connector, token: &str, mb: usize, ti
     }
     writer.await.unwrap();
     let wall = t0.elapsed().as_secs_f64();
-    let cpu = cpu_secs(relay.child.id(), ticks) - cpu0;
+    let cpu = lifeline_tests::cpu_secs(relay.child.id()) - cpu0;
     assert_eq!(got, mb << 20);
     let mbs = got as f64 / 1e6;
     println!(
@@ -127,8 +106,8 @@ async fn throughput(relay: &RelayProc, c: &Connector, token: &str, mb: usize, ti
     drop(v);
 }
 
-async fn pairings(relay: &RelayProc, c: &Connector, token: &str, n: usize, ticks: f64) {
-    let cpu0 = cpu_secs(relay.child.id(), ticks);
+async fn pairings(relay: &RelayProc, c: &Connector, token: &str, n: usize) {
+    let cpu0 = lifeline_tests::cpu_secs(relay.child.id());
     let t0 = Instant::now();
     let token = Arc::new(token.to_owned());
     let per_task = n / 32;
@@ -149,7 +128,7 @@ async fn pairings(relay: &RelayProc, c: &Connector, token: &str, n: usize, ticks
     }
     let done = per_task * 32;
     let wall = t0.elapsed().as_secs_f64();
-    let cpu = cpu_secs(relay.child.id(), ticks) - cpu0;
+    let cpu = lifeline_tests::cpu_secs(relay.child.id()) - cpu0;
     println!(
         "| {done} pairings (host register + viewer join, 32 at a time) | **{:.0} pairings/s** wall | {:.2} relay CPU-s | {:.0} pairings per relay CPU-second |",
         done as f64 / wall,
@@ -261,7 +240,6 @@ fn main() {
         .output()
         .unwrap();
     let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    let ticks = clock_ticks();
     let ca = dir.path().join("ca.pem");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -271,8 +249,8 @@ fn main() {
         let c = Connector::new(&relay.addr, Some(&ca)).await.unwrap();
         println!("| measure | result | relay CPU | per relay CPU |");
         println!("|---|---|---|---|");
-        throughput(&relay, &c, &token, transfer_mb, ticks).await;
-        pairings(&relay, &c, &token, n_pairings, ticks).await;
+        throughput(&relay, &c, &token, transfer_mb).await;
+        pairings(&relay, &c, &token, n_pairings).await;
         // Waiting hosts come from many sockets, as real hosts do.
         waiting(&relay, &ca, n_waiting).await;
     });

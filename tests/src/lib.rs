@@ -258,6 +258,16 @@ pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// A benchmark's option `NAME VALUE` from the command line, else `default`.
+pub fn bench_arg<T: std::str::FromStr>(name: &str, default: T) -> T {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// User + system CPU seconds a process has used so far, from /proc.
 pub fn cpu_secs(pid: u32) -> f64 {
     static TICKS: OnceLock<f64> = OnceLock::new();
