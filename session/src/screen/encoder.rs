@@ -100,47 +100,20 @@ impl Encoder {
         self.encode_hinted(cur, Some(rects))
     }
 
-    fn encode_hinted(
-        &mut self,
-        cur: &Image,
-        hint: Option<&[(u32, u32, u32, u32)]>,
-    ) -> Option<FrameUpdate> {
+    fn encode_hinted(&mut self, cur: &Image, hint: Option<&[Rect]>) -> Option<FrameUpdate> {
         let same_size = self
             .sent
             .as_ref()
             .is_some_and(|s| s.width == cur.width && s.height == cur.height);
         if !same_size {
-            let tiles = tiles_of(cur.width, cur.height)
-                .map(|(x, y, w, h)| Tile {
-                    x,
-                    y,
-                    w,
-                    h,
-                    data: encode_tile(cur, x, y, w, h),
-                })
-                .collect();
-            self.sent = Some(cur.clone());
-            self.lossy = vec![false; tiles_of(cur.width, cur.height).count()];
-            self.quiet = 0;
-            return Some(self.update((cur.width, cur.height), true, Vec::new(), Vec::new(), tiles));
+            return Some(self.whole(cur));
         }
         let sent = self.sent.as_mut()?;
-        let touched = |&(x, y, w, h): &(u32, u32, u32, u32)| {
-            hint.is_none_or(|rects| {
-                rects
-                    .iter()
-                    .any(|r| r.0 < x + w && x < r.0 + r.2 && r.1 < y + h && y < r.1 + r.3)
-            })
-        };
-        let dirty: Vec<_> = tiles_of(cur.width, cur.height)
-            .filter(touched)
-            .filter(|&(x, y, w, h)| sent.tile_rows(x, y, w, h).ne(cur.tile_rows(x, y, w, h)))
-            .collect();
+        let dirty = dirty_tiles(sent, cur, hint);
         if dirty.is_empty() {
             return self.still();
         }
         self.quiet = 0;
-        let index = |x: u32, y: u32| tile_index(cur.width, x, y);
         // Photo-like tiles (more colours than a palette holds) changing over
         // a large area: video or a slideshow. They go as one JPEG, and
         // neither exact encoding nor scroll search is spent on them.
@@ -154,79 +127,34 @@ impl Encoder {
             .filter(|(_, p)| **p)
             .map(|(d, _)| (d.2 * d.3) as usize)
             .sum();
-        let as_picture = self.pictures && photo_area >= PICTURE_MIN_PIXELS;
-        let mut copies = Vec::new();
-        if !as_picture {
-            copies.extend(crate::motion::find_scroll(sent, cur, &dirty));
-        }
-        for c in &copies {
-            apply_copy(sent, c);
-            // Moving an approximation spreads it: the copy's destination is
-            // lossy wherever its source was.
-            let src_lossy =
-                tiles_touching(c.src_x, c.src_y, c.w, c.h).any(|(x, y)| self.lossy[index(x, y)]);
-            if src_lossy {
-                for (x, y) in tiles_touching(c.x, c.y, c.w, c.h) {
-                    self.lossy[index(x, y)] = true;
-                }
-            }
-        }
-        let mut pictures = Vec::new();
-        if as_picture {
-            // One JPEG over the tile-aligned box of the photo-like tiles.
-            let boxes = || {
-                dirty
-                    .iter()
-                    .zip(&photo)
-                    .filter(|(_, p)| **p)
-                    .map(|(d, _)| d)
-            };
-            let x0 = boxes().map(|d| d.0).min().unwrap_or(0);
-            let y0 = boxes().map(|d| d.1).min().unwrap_or(0);
-            let x1 = boxes().map(|d| d.0 + d.2).max().unwrap_or(0);
-            let y1 = boxes().map(|d| d.1 + d.3).max().unwrap_or(0);
-            // Encoding a valid image cannot fail; if it did, the tiles below
-            // would simply go exact.
-            if let Ok(bands) = crate::picture::encode_bands(cur, x0, y0, x1 - x0, y1 - y0) {
-                pictures = bands;
-                for (x, y) in tiles_touching(x0, y0, x1 - x0, y1 - y0) {
-                    self.lossy[index(x, y)] = true;
-                }
-            }
-        }
-        // Each changed tile, cut to what differs (whole, where the viewer
-        // holds an approximation: it all has to be replaced), unless the
-        // picture carries it.
-        let mut tiles = Vec::new();
-        for (&(x, y, w, h), &is_photo) in dirty.iter().zip(&photo) {
-            let covered = is_photo && !pictures.is_empty();
-            let rect = if covered || self.lossy[index(x, y)] {
-                Some((x, y, w, h))
-            } else {
-                diff_box(sent, cur, x, y, w, h)
-            };
-            let Some((x, y, w, h)) = rect else { continue };
-            if !covered {
-                tiles.push(Tile {
-                    x,
-                    y,
-                    w,
-                    h,
-                    data: encode_tile(cur, x, y, w, h),
-                });
-                if (w, h) == (TILE.min(cur.width - x), TILE.min(cur.height - y)) {
-                    self.lossy[index(x, y)] = false;
-                }
-            }
-            for row in y..y + h {
-                let a = (row * cur.width + x) as usize;
-                sent.pixels[a..a + w as usize].copy_from_slice(&cur.pixels[a..a + w as usize]);
-            }
-        }
+        let (copies, pictures) = if self.pictures && photo_area >= PICTURE_MIN_PIXELS {
+            (Vec::new(), picture(cur, &dirty, &photo, &mut self.lossy))
+        } else {
+            (scroll(sent, cur, &dirty, &mut self.lossy), Vec::new())
+        };
+        let covered = !pictures.is_empty();
+        let tiles = exact_tiles(sent, cur, &dirty, &photo, covered, &mut self.lossy);
         if copies.is_empty() && pictures.is_empty() && tiles.is_empty() {
             return None;
         }
         Some(self.update((cur.width, cur.height), false, copies, pictures, tiles))
+    }
+
+    /// The whole screen, exact: the first update, or after a resize.
+    fn whole(&mut self, cur: &Image) -> FrameUpdate {
+        let tiles = tiles_of(cur.width, cur.height)
+            .map(|(x, y, w, h)| Tile {
+                x,
+                y,
+                w,
+                h,
+                data: encode_tile(cur, x, y, w, h),
+            })
+            .collect();
+        self.sent = Some(cur.clone());
+        self.lossy = vec![false; tiles_of(cur.width, cur.height).count()];
+        self.quiet = 0;
+        self.update((cur.width, cur.height), true, Vec::new(), Vec::new(), tiles)
     }
 
     fn update(
@@ -248,4 +176,104 @@ impl Encoder {
             tiles,
         }
     }
+}
+
+/// A rectangle: x, y, width, height.
+type Rect = (u32, u32, u32, u32);
+
+/// The tiles that differ between what the viewer has and `cur`, looking
+/// only at those `hint` touches when given.
+fn dirty_tiles(sent: &Image, cur: &Image, hint: Option<&[Rect]>) -> Vec<Rect> {
+    let touched = |&(x, y, w, h): &Rect| {
+        hint.is_none_or(|rects| {
+            rects
+                .iter()
+                .any(|r| r.0 < x + w && x < r.0 + r.2 && r.1 < y + h && y < r.1 + r.3)
+        })
+    };
+    tiles_of(cur.width, cur.height)
+        .filter(touched)
+        .filter(|&(x, y, w, h)| sent.tile_rows(x, y, w, h).ne(cur.tile_rows(x, y, w, h)))
+        .collect()
+}
+
+/// A scroll among the dirty tiles, applied to `sent` as the viewer will
+/// apply it. Moving an approximation spreads it: the copy's destination is
+/// lossy wherever its source was.
+fn scroll(sent: &mut Image, cur: &Image, dirty: &[Rect], lossy: &mut [bool]) -> Vec<CopyRect> {
+    let index = |x: u32, y: u32| tile_index(cur.width, x, y);
+    let copies: Vec<CopyRect> = crate::motion::find_scroll(sent, cur, dirty)
+        .into_iter()
+        .collect();
+    for c in &copies {
+        apply_copy(sent, c);
+        if tiles_touching(c.src_x, c.src_y, c.w, c.h).any(|(x, y)| lossy[index(x, y)]) {
+            for (x, y) in tiles_touching(c.x, c.y, c.w, c.h) {
+                lossy[index(x, y)] = true;
+            }
+        }
+    }
+    copies
+}
+
+/// One JPEG (in bands) over the tile-aligned box of the photo-like tiles;
+/// the tiles under it become lossy. Empty if encoding failed, and the
+/// tiles then go exact.
+fn picture(cur: &Image, dirty: &[Rect], photo: &[bool], lossy: &mut [bool]) -> Vec<Picture> {
+    let boxes = || dirty.iter().zip(photo).filter(|(_, p)| **p).map(|(d, _)| d);
+    let x0 = boxes().map(|d| d.0).min().unwrap_or(0);
+    let y0 = boxes().map(|d| d.1).min().unwrap_or(0);
+    let x1 = boxes().map(|d| d.0 + d.2).max().unwrap_or(0);
+    let y1 = boxes().map(|d| d.1 + d.3).max().unwrap_or(0);
+    // Encoding a valid image cannot fail; if it did, the tiles go exact.
+    match crate::picture::encode_bands(cur, x0, y0, x1 - x0, y1 - y0) {
+        Ok(bands) => {
+            for (x, y) in tiles_touching(x0, y0, x1 - x0, y1 - y0) {
+                lossy[tile_index(cur.width, x, y)] = true;
+            }
+            bands
+        }
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Each changed tile, cut to what differs (whole, where the viewer holds an
+/// approximation: it all has to be replaced), unless a picture carries it
+/// (`covered`); `sent` catches up with `cur` wherever anything was sent.
+fn exact_tiles(
+    sent: &mut Image,
+    cur: &Image,
+    dirty: &[Rect],
+    photo: &[bool],
+    covered: bool,
+    lossy: &mut [bool],
+) -> Vec<Tile> {
+    let mut tiles = Vec::new();
+    for (&(x, y, w, h), &is_photo) in dirty.iter().zip(photo) {
+        let index = tile_index(cur.width, x, y);
+        let in_picture = is_photo && covered;
+        let rect = if in_picture || lossy[index] {
+            Some((x, y, w, h))
+        } else {
+            diff_box(sent, cur, x, y, w, h)
+        };
+        let Some((x, y, w, h)) = rect else { continue };
+        if !in_picture {
+            tiles.push(Tile {
+                x,
+                y,
+                w,
+                h,
+                data: encode_tile(cur, x, y, w, h),
+            });
+            if (w, h) == (TILE.min(cur.width - x), TILE.min(cur.height - y)) {
+                lossy[index] = false;
+            }
+        }
+        for row in y..y + h {
+            let a = (row * cur.width + x) as usize;
+            sent.pixels[a..a + w as usize].copy_from_slice(&cur.pixels[a..a + w as usize]);
+        }
+    }
+    tiles
 }
