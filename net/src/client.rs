@@ -20,14 +20,24 @@ use lifeline_common::tls::{TlsError, client_config};
 pub enum ClientError {
     #[error("--relay must be HOST:PORT (e.g. relay.example.com:4433); got {0:?}")]
     BadAddress(String),
-    #[error("cannot find the relay {addr}: {why}")]
-    Resolve { addr: String, why: String },
+    #[error("cannot find the relay {addr}: {source}")]
+    Resolve {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot find the relay {0}: the name has no address")]
+    NoAddress(String),
     #[error(transparent)]
     Tls(#[from] TlsError),
     #[error("cannot open a UDP socket: {0}")]
     Socket(std::io::Error),
-    #[error("cannot connect to {addr}: {why}")]
-    Connect { addr: String, why: String },
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        addr: String,
+        #[source]
+        source: quinn::ConnectError,
+    },
     #[error(
         "the relay at {addr} did not answer: is it running, and is UDP port {port} open to you?"
     )]
@@ -116,15 +126,14 @@ impl Connector {
     /// (or the system's roots).
     pub async fn new(relay: &str, ca: Option<&Path>) -> Result<Self, ClientError> {
         let (host, port) = split_addr(relay)?;
-        let resolve_err = |why: String| ClientError::Resolve {
-            addr: relay.to_owned(),
-            why,
-        };
         let addr: SocketAddr = tokio::net::lookup_host((host.as_str(), port))
             .await
-            .map_err(|e| resolve_err(e.to_string()))?
+            .map_err(|source| ClientError::Resolve {
+                addr: relay.to_owned(),
+                source,
+            })?
             .next()
-            .ok_or_else(|| resolve_err("no address found".into()))?;
+            .ok_or_else(|| ClientError::NoAddress(relay.to_owned()))?;
         let bind = if addr.is_ipv6() {
             SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0))
         } else {
@@ -152,9 +161,9 @@ impl Connector {
         let connecting = self
             .endpoint
             .connect(self.addr, &self.server_name)
-            .map_err(|e| ClientError::Connect {
+            .map_err(|source| ClientError::Connect {
                 addr: self.relay.clone(),
-                why: e.to_string(),
+                source,
             })?;
         match connecting.await {
             Ok(conn) => Ok(conn),

@@ -6,6 +6,7 @@
 //! shutdown signal; the binary is a thin CLI around the same call.
 
 pub mod audit;
+pub mod bridge;
 pub mod registry;
 pub mod report;
 pub mod server;

@@ -15,7 +15,7 @@ use lifeline_proto::control::{
     CloseCode, Hello, HostEvent, HostRequest, JoinRefusal, PROTOCOL_VERSION, Role, SessionReport,
     ViewerEvent, ViewerRequest, clean_text,
 };
-use quinn::{Connection, ConnectionError};
+use quinn::Connection;
 use rand::Rng;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::audit::{AuditError, AuditLog};
+use crate::bridge::{self, Heard, Peer, Step};
 use crate::registry::{Gone, Registry};
 use crate::throttle::Throttle;
 use crate::tokens::{Lookup, TechnicianStore, TokenCache, TokenError, token_hash};
@@ -564,45 +565,6 @@ async fn refuse(conn: &Connection, ctl: &mut Control, refusal: JoinRefusal) {
     close(conn, CloseCode::Refused, &refusal.to_string());
 }
 
-/// One side ended the session on purpose: both sides are closed with its
-/// reason, and the reason is returned for the audit log.
-fn end_by(ender: &Connection, other: &Connection, side: &str, reason: &str) -> String {
-    let said = clean_text(reason);
-    let said = if said.is_empty() {
-        format!("the {side} ended the session")
-    } else {
-        said
-    };
-    close(other, CloseCode::Ended, &said);
-    close(ender, CloseCode::Ended, &said);
-    format!("{side}: {said}")
-}
-
-/// How one side's connection ended, for the audit log and the other side.
-fn describe_end(side: &str, err: &ConnectionError) -> (CloseCode, String, String) {
-    match err {
-        ConnectionError::ApplicationClosed(ac) => {
-            let said = clean_text(&String::from_utf8_lossy(&ac.reason));
-            let said = if said.is_empty() {
-                format!("the {side} disconnected")
-            } else {
-                said
-            };
-            (CloseCode::Ended, format!("{side}: {said}"), said)
-        }
-        ConnectionError::TimedOut => (
-            CloseCode::PeerGone,
-            format!("{side} vanished (no answer)"),
-            format!("the {side} vanished (its connection went silent)"),
-        ),
-        other => (
-            CloseCode::PeerGone,
-            format!("{side} connection lost: {other}"),
-            format!("the {side}'s connection was lost"),
-        ),
-    }
-}
-
 async fn run_session(
     relay: &Arc<Relay>,
     host: HostInfo,
@@ -702,50 +664,59 @@ async fn run_session(
         why
     } else {
         loop {
-            tokio::select! {
-                r = host_ctl.recv::<HostRequest>(), if host_ctl_open => match r {
-                    Ok(HostRequest::Report(rep)) => {
-                        report(relay, &session, "host", &rep, viewer_ip, &token_key).await;
-                        if let SessionReport::Ending { reason } = rep {
-                            break end_by(&host.conn, &viewer, "host", &reason);
-                        }
-                    }
-                    Ok(_) | Err(ControlError::Frame(_)) => {
-                        close(&host.conn, CloseCode::ProtocolError, "unexpected control message during a session");
-                        close(&viewer, CloseCode::PeerGone, "the host broke protocol");
-                        break "host broke protocol".to_owned();
-                    }
-                    Err(_) => host_ctl_open = false,
-                },
-                r = viewer_ctl.recv::<ViewerRequest>(), if viewer_ctl_open => match r {
-                    Ok(ViewerRequest::Report(rep)) => {
-                        report(relay, &session, "viewer", &rep, viewer_ip, &token_key).await;
-                        if let SessionReport::Ending { reason } = rep {
-                            break end_by(&viewer, &host.conn, "viewer", &reason);
-                        }
-                    }
-                    Ok(_) | Err(ControlError::Frame(_)) => {
-                        close(&viewer, CloseCode::ProtocolError, "unexpected control message during a session");
-                        close(&host.conn, CloseCode::PeerGone, "the viewer broke protocol");
-                        break "viewer broke protocol".to_owned();
-                    }
-                    Err(_) => viewer_ctl_open = false,
-                },
+            let (peer, heard) = tokio::select! {
+                r = host_ctl.recv::<HostRequest>(), if host_ctl_open => (Peer::Host, match r {
+                    Ok(HostRequest::Report(rep)) => Heard::Report(rep),
+                    Ok(_) | Err(ControlError::Frame(_)) => Heard::Unexpected,
+                    Err(_) => Heard::Ended,
+                }),
+                r = viewer_ctl.recv::<ViewerRequest>(), if viewer_ctl_open => (Peer::Viewer, match r {
+                    Ok(ViewerRequest::Report(rep)) => Heard::Report(rep),
+                    Ok(_) | Err(ControlError::Frame(_)) => Heard::Unexpected,
+                    Err(_) => Heard::Ended,
+                }),
                 e = host.conn.closed() => {
-                    let (code, audit_reason, tell) = describe_end("host", &e);
-                    close(&viewer, code, &tell);
-                    break audit_reason;
+                    let gone = bridge::on_closed(Peer::Host, &e);
+                    close(&viewer, gone.code, &gone.tell);
+                    break gone.reason;
                 }
                 e = viewer.closed() => {
-                    let (code, audit_reason, tell) = describe_end("viewer", &e);
-                    close(&host.conn, code, &tell);
-                    break audit_reason;
+                    let gone = bridge::on_closed(Peer::Viewer, &e);
+                    close(&host.conn, gone.code, &gone.tell);
+                    break gone.reason;
                 }
                 () = relay.shutdown.cancelled() => {
                     close(&host.conn, CloseCode::Shutdown, "relay shutting down");
                     close(&viewer, CloseCode::Shutdown, "relay shutting down");
                     break "relay shutting down".to_owned();
                 }
+            };
+            let conn_of = |p: Peer| match p {
+                Peer::Host => &host.conn,
+                Peer::Viewer => &viewer,
+            };
+            match bridge::on_control(peer, heard) {
+                Step::File(rep) => {
+                    report(relay, &session, peer.name(), &rep, viewer_ip, &token_key).await;
+                }
+                Step::End { tell, reason } => {
+                    close(conn_of(peer.other()), CloseCode::Ended, &tell);
+                    close(conn_of(peer), CloseCode::Ended, &tell);
+                    break reason;
+                }
+                Step::BrokeProtocol { tell, reason } => {
+                    close(
+                        conn_of(peer),
+                        CloseCode::ProtocolError,
+                        "unexpected control message during a session",
+                    );
+                    close(conn_of(peer.other()), CloseCode::PeerGone, &tell);
+                    break reason;
+                }
+                Step::Quiet => match peer {
+                    Peer::Host => host_ctl_open = false,
+                    Peer::Viewer => viewer_ctl_open = false,
+                },
             }
         }
     };

@@ -233,6 +233,25 @@ pub fn relay_cli(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// Runs `lifeline-relay ARGS…` every 50 ms until it succeeds with `want`
+/// in its stdout (records are written as things happen, so a test polls
+/// rather than sleeps); returns that stdout, failing after 10 s.
+pub fn relay_cli_until(args: &[&str], want: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (rc, out, err) = relay_cli(args);
+        if rc == 0 && out.contains(want) {
+            return out;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "`lifeline-relay {}` never showed {want:?}: exit {rc}\n{out}\n{err}",
+            args.join(" ")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Polls `f` every 50 ms until it yields, failing the test after 10 s.
 pub async fn poll<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use lifeline_tests::peers::HostProcess;
 use lifeline_tests::x::{Xvfb, load_png, pattern_image};
-use lifeline_tests::{RelayProcess, bin, relay_cli};
+use lifeline_tests::{RelayProcess, bin, relay_cli, relay_cli_until};
 
 /// The relay binary with a technician, and the pieces to reach it.
 struct Stack {
@@ -178,9 +178,11 @@ fn whole_session(mode: &str) {
         .as_str()
         .unwrap()
         .to_owned();
-    std::thread::sleep(Duration::from_millis(300));
-    let (rc, shown, _) = relay_cli(&["audit", "show", &session, "--data-dir", &stack.data()]);
-    assert_eq!(rc, 0);
+    // The end record is written just after both sides are closed.
+    let shown = relay_cli_until(
+        &["audit", "show", &session, "--data-dir", &stack.data()],
+        "session_ended",
+    );
     for kind in lifeline_tests::SESSION_RECORDS {
         assert!(shown.contains(kind), "{kind} missing:\n{shown}");
     }
@@ -338,9 +340,10 @@ fn every_error_a_user_can_hit_has_its_line() {
         took < Duration::from_secs(5),
         "the viewer took {took:?} to notice"
     );
-    std::thread::sleep(Duration::from_millis(300));
-    let (_, list, _) = relay_cli(&["audit", "list", "--json", "--data-dir", &stack.data()]);
-    assert!(list.contains("host vanished"), "{list}");
+    relay_cli_until(
+        &["audit", "list", "--json", "--data-dir", &stack.data()],
+        "host vanished",
+    );
 
     // An expired code.
     drop(stack);

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use lifeline_session::screen::Image;
 use lifeline_tests::peers::HostProcess;
 use lifeline_tests::x::{Xvfb, load_png, pattern_image};
-use lifeline_tests::{TestRelay, bin};
+use lifeline_tests::{TestRelay, bin, poll};
 
 async fn viewer(args: Vec<String>) -> Output {
     tokio::task::spawn_blocking(move || {
@@ -226,7 +226,13 @@ async fn the_window_shows_the_remote_screen_and_forwards_clicks_and_typing() {
     let (tx, ty) = ((ox + 60.0 * scale) as i32, (oy + 30.0 * scale) as i32);
     tech_x.xdotool(&["mousemove", &tx.to_string(), &ty.to_string()]);
     tech_x.xdotool(&["click", "1"]);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Type once the pointer has reached the remote terminal (focus
+    // follows the pointer there).
+    poll("the click to reach the host", || {
+        let (px, py) = host_x.pointer();
+        ((px - 60).abs() <= 3 && (py - 30).abs() <= 3).then_some(())
+    })
+    .await;
     tech_x.xdotool(&["type", "--delay", "30", "hello window"]);
     tech_x.xdotool(&["key", "Return"]);
     let deadline = Instant::now() + Duration::from_secs(15);

@@ -1,0 +1,180 @@
+//! What the relay does with what a paired peer says on its control stream,
+//! and how a session's end is worded: pure decisions, so the bridging
+//! task in [`crate::server`] only forwards, files and closes.
+
+use lifeline_proto::control::{CloseCode, SessionReport, clean_text};
+use quinn::ConnectionError;
+
+/// One side of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    Host,
+    Viewer,
+}
+
+impl Peer {
+    /// `host` or `viewer`, as the audit log says it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Peer::Host => "host",
+            Peer::Viewer => "viewer",
+        }
+    }
+
+    /// The other side.
+    pub fn other(self) -> Peer {
+        match self {
+            Peer::Host => Peer::Viewer,
+            Peer::Viewer => Peer::Host,
+        }
+    }
+}
+
+/// What arrived on a peer's control stream during a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Heard {
+    Report(SessionReport),
+    /// A message that has no place in a session, or bytes that are none.
+    Unexpected,
+    /// The stream ended (the connection may live on).
+    Ended,
+}
+
+/// What the bridge does about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// File the report for the audit log and go on.
+    File(SessionReport),
+    /// The peer is ending the session on purpose: both sides are closed
+    /// with `tell`; the audit log's end record says `reason`.
+    End { tell: String, reason: String },
+    /// The peer broke protocol: it is closed with a protocol error, the
+    /// other side hears `tell`, the audit log says `reason`.
+    BrokeProtocol { tell: String, reason: String },
+    /// Stop listening to this stream.
+    Quiet,
+}
+
+/// Decides what to do with what `peer` said.
+pub fn on_control(peer: Peer, heard: Heard) -> Step {
+    let side = peer.name();
+    match heard {
+        Heard::Report(SessionReport::Ending { reason }) => {
+            let said = clean_text(&reason);
+            let tell = if said.is_empty() {
+                format!("the {side} ended the session")
+            } else {
+                said
+            };
+            Step::End {
+                reason: format!("{side}: {tell}"),
+                tell,
+            }
+        }
+        Heard::Report(r) => Step::File(r),
+        Heard::Unexpected => Step::BrokeProtocol {
+            tell: format!("the {side} broke protocol"),
+            reason: format!("{side} broke protocol"),
+        },
+        Heard::Ended => Step::Quiet,
+    }
+}
+
+/// How `peer`'s connection ended: the close code and words for the other
+/// side, and the audit log's reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gone {
+    pub code: CloseCode,
+    pub tell: String,
+    pub reason: String,
+}
+
+/// Words for a connection that ended under the session.
+pub fn on_closed(peer: Peer, err: &ConnectionError) -> Gone {
+    let side = peer.name();
+    match err {
+        ConnectionError::ApplicationClosed(ac) => {
+            let said = clean_text(&String::from_utf8_lossy(&ac.reason));
+            let tell = if said.is_empty() {
+                format!("the {side} disconnected")
+            } else {
+                said
+            };
+            Gone {
+                code: CloseCode::Ended,
+                reason: format!("{side}: {tell}"),
+                tell,
+            }
+        }
+        ConnectionError::TimedOut => Gone {
+            code: CloseCode::PeerGone,
+            tell: format!("the {side} vanished (its connection went silent)"),
+            reason: format!("{side} vanished (no answer)"),
+        },
+        other => Gone {
+            code: CloseCode::PeerGone,
+            tell: format!("the {side}'s connection was lost"),
+            reason: format!("{side} connection lost: {other}"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lifeline_proto::control::Mode;
+
+    use super::*;
+
+    #[test]
+    fn reports_are_filed_and_an_ending_ends_with_its_words() {
+        let granted = SessionReport::ModeGranted(Mode::View);
+        assert_eq!(
+            on_control(Peer::Host, Heard::Report(granted.clone())),
+            Step::File(granted)
+        );
+        let ending = |reason: &str| {
+            on_control(
+                Peer::Viewer,
+                Heard::Report(SessionReport::Ending {
+                    reason: reason.into(),
+                }),
+            )
+        };
+        assert_eq!(
+            ending("bye\u{1b}[2J"),
+            Step::End {
+                tell: "bye[2J".into(),
+                reason: "viewer: bye[2J".into()
+            }
+        );
+        assert_eq!(
+            ending(""),
+            Step::End {
+                tell: "the viewer ended the session".into(),
+                reason: "viewer: the viewer ended the session".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_peer_that_breaks_protocol_is_named() {
+        assert_eq!(
+            on_control(Peer::Host, Heard::Unexpected),
+            Step::BrokeProtocol {
+                tell: "the host broke protocol".into(),
+                reason: "host broke protocol".into()
+            }
+        );
+        assert_eq!(on_control(Peer::Viewer, Heard::Ended), Step::Quiet);
+        assert_eq!(Peer::Host.other(), Peer::Viewer);
+    }
+
+    #[test]
+    fn a_silent_connection_is_a_vanished_peer() {
+        let gone = on_closed(Peer::Host, &ConnectionError::TimedOut);
+        assert_eq!(gone.code, CloseCode::PeerGone);
+        assert_eq!(gone.reason, "host vanished (no answer)");
+        let gone = on_closed(Peer::Viewer, &ConnectionError::LocallyClosed);
+        assert_eq!(gone.tell, "the viewer's connection was lost");
+    }
+}
