@@ -383,6 +383,7 @@ mod tests {
             copies: vec![],
             pictures: vec![],
             tiles: vec![],
+            photos: vec![],
         }
     }
 

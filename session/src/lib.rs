@@ -11,6 +11,7 @@
 pub mod e2e;
 pub mod messages;
 pub mod motion;
+pub mod photo;
 pub mod picture;
 pub mod screen;
 pub mod squeeze;

@@ -237,6 +237,47 @@ mod tests {
         let bytes = encode(&m, MAX_SESSION_FRAME).unwrap();
         assert_eq!(hex::encode(&bytes), "0000000402030101");
         assert_eq!(decode::<ViewerMsg>(&bytes[4..]).unwrap(), m);
+        let f = HostMsg::Frame(FrameUpdate {
+            seq: 7,
+            width: 64,
+            height: 32,
+            full: true,
+            copies: vec![crate::screen::CopyRect {
+                src_x: 0,
+                src_y: 1,
+                x: 0,
+                y: 0,
+                w: 2,
+                h: 3,
+            }],
+            pictures: vec![crate::screen::Picture {
+                x: 1,
+                y: 2,
+                w: 3,
+                h: 4,
+                jpeg: vec![0xff, 0xd8],
+            }],
+            tiles: vec![crate::screen::Tile {
+                x: 0,
+                y: 0,
+                w: 64,
+                h: 32,
+                data: crate::screen::TileData::Solid(0x00ab_cdef),
+            }],
+            photos: vec![crate::screen::Photo {
+                x: 4,
+                y: 5,
+                w: 6,
+                h: 7,
+                zstd: vec![0x28, 0xb5],
+            }],
+        });
+        let bytes = encode(&f, MAX_SESSION_FRAME).unwrap();
+        assert_eq!(
+            hex::encode(&bytes),
+            "00000026010740200101000100000203010102030402ffd8010000402000ef9baf0501040506070228b5"
+        );
+        assert_eq!(decode::<HostMsg>(&bytes[4..]).unwrap(), f);
         let h = HostMsg::Cursor { x: -1, y: 2 };
         let bytes = encode(&h, MAX_SESSION_FRAME).unwrap();
         assert_eq!(hex::encode(&bytes), "00000003020104");

@@ -5,11 +5,19 @@
 
 use crate::screen::{Image, Picture, ScreenError};
 
-/// Good enough for moving pictures; exact pixels follow when they stop.
-const QUALITY: u8 = 70;
+/// Good enough for moving pictures on a fast link; exact pixels follow
+/// when they stop. A slow link gets a lower quality from the host.
+pub const QUALITY: u8 = 70;
 
 /// The rectangle (x, y, w, h) of `img` as a JPEG.
-pub fn encode(img: &Image, x: u32, y: u32, w: u32, h: u32) -> Result<Vec<u8>, ScreenError> {
+pub fn encode(
+    img: &Image,
+    x: u32,
+    y: u32,
+    w: u32,
+    h: u32,
+    quality: u8,
+) -> Result<Vec<u8>, ScreenError> {
     let (wu, hu) = (
         u16::try_from(w).map_err(|_| ScreenError::BadSize(w, h))?,
         u16::try_from(h).map_err(|_| ScreenError::BadSize(w, h))?,
@@ -21,7 +29,7 @@ pub fn encode(img: &Image, x: u32, y: u32, w: u32, h: u32) -> Result<Vec<u8>, Sc
         }
     }
     let mut out = Vec::with_capacity(rgb.len() / 10);
-    let mut enc = jpeg_encoder::Encoder::new(&mut out, QUALITY);
+    let mut enc = jpeg_encoder::Encoder::new(&mut out, quality.clamp(1, 100));
     enc.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
     enc.encode(&rgb, wu, hu, jpeg_encoder::ColorType::Rgb)
         .map_err(|e| ScreenError::Corrupt(format!("JPEG encoding failed: {e}")))?;
@@ -36,8 +44,10 @@ pub fn encode_bands(
     y: u32,
     w: u32,
     h: u32,
+    quality: u8,
 ) -> Result<Vec<Picture>, ScreenError> {
-    let picture = |y: u32, h: u32| encode(img, x, y, w, h).map(|jpeg| Picture { x, y, w, h, jpeg });
+    let picture =
+        |y: u32, h: u32| encode(img, x, y, w, h, quality).map(|jpeg| Picture { x, y, w, h, jpeg });
     if h < 256 {
         return Ok(vec![picture(y, h)?]);
     }

@@ -1,10 +1,14 @@
 //! The host's side of the codec: successive screen images in, updates of
 //! what changed out. It remembers what the viewer holds (exactly, and where
 //! only a JPEG approximation) so that a still screen always ends exact.
+//!
+//! How lossy it may be, and how much of the exact refinement may go in
+//! one update, is the host's choice from the link ([`Tuning`]); the
+//! encoder itself knows nothing of time or bandwidth.
 
 use super::image::{apply_copy, diff_box, tile_index, tiles_of, tiles_touching};
 use super::tile::{MAX_PALETTE, encode_tile, more_colours_than};
-use super::{CopyRect, FrameUpdate, Image, Picture, TILE, Tile};
+use super::{CopyRect, FrameUpdate, Image, Photo, Picture, TILE, Tile};
 
 /// Changed photo-like (raw) tiles covering at least this many pixels in one
 /// update go as one JPEG picture while they keep changing: about a tenth
@@ -25,8 +29,51 @@ pub struct Encoder {
     lossy: Vec<bool>,
     /// Captures in a row that found nothing new.
     quiet: u32,
-    /// Whether pictures may be sent lossy at all.
-    pictures: bool,
+    tuning: Tuning,
+}
+
+/// How the encoder trades exactness for bytes; the host sets it from the
+/// link and the technician's quality setting before each capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tuning {
+    /// JPEG quality for photo-like regions; `None`: never lossy.
+    pub jpeg_quality: Option<u8>,
+    /// Photo-like pixels changing in one update from which they go as a
+    /// picture rather than exact.
+    pub picture_min_pixels: usize,
+    /// Whether a whole frame (the first, or one asked for) may send its
+    /// photo-like areas as pictures too, refined afterwards: a slow link
+    /// then shows the screen in a second instead of many.
+    pub lossy_whole: bool,
+    /// Captures in a row that find nothing new before refinement starts.
+    pub refine_after: u32,
+    /// Most encoded bytes of refinement in one update (at least one tile
+    /// or band goes), so a refinement never holds the link for long.
+    pub refine_piece: usize,
+}
+
+impl Default for Tuning {
+    /// Pictures at quality 70 for large changing areas, refined exact at
+    /// once after [`REFRESH_AFTER`] quiet captures: right for a fast link.
+    fn default() -> Self {
+        Self {
+            jpeg_quality: Some(crate::picture::QUALITY),
+            picture_min_pixels: PICTURE_MIN_PIXELS,
+            lossy_whole: false,
+            refine_after: REFRESH_AFTER,
+            refine_piece: usize::MAX,
+        }
+    }
+}
+
+impl Tuning {
+    /// Never lossy: every update exact.
+    pub fn exact() -> Self {
+        Self {
+            jpeg_quality: None,
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for Encoder {
@@ -36,23 +83,27 @@ impl Default for Encoder {
 }
 
 impl Encoder {
-    /// A fresh encoder; its first update is whole and exact.
+    /// A fresh encoder with [`Tuning::default`]; its first update is whole.
     pub fn new() -> Self {
         Self {
             sent: None,
             seq: 0,
             lossy: Vec::new(),
             quiet: 0,
-            pictures: true,
+            tuning: Tuning::default(),
         }
     }
 
     /// An encoder that never sends lossy pictures.
     pub fn lossless() -> Self {
-        Self {
-            pictures: false,
-            ..Self::new()
-        }
+        let mut e = Self::new();
+        e.tune(Tuning::exact());
+        e
+    }
+
+    /// Sets how lossy the next updates may be.
+    pub fn tune(&mut self, tuning: Tuning) {
+        self.tuning = tuning;
     }
 
     /// Forgets what the viewer has, so the next update is whole.
@@ -61,29 +112,37 @@ impl Encoder {
         self.lossy.clear();
     }
 
+    /// Whether the viewer still holds an approximation somewhere.
+    pub fn refining(&self) -> bool {
+        self.lossy.contains(&true)
+    }
+
     /// A capture found the screen unchanged: once it has been still for
-    /// [`REFRESH_AFTER`] captures, the tiles sent as JPEG go again exact.
+    /// `refine_after` captures, the tiles sent as JPEG go again exact, top
+    /// to bottom, at most `refine_piece` bytes an update.
     pub fn still(&mut self) -> Option<FrameUpdate> {
         self.quiet = self.quiet.saturating_add(1);
-        if self.quiet < REFRESH_AFTER || !self.lossy.contains(&true) {
+        if self.quiet < self.tuning.refine_after || !self.refining() {
             return None;
         }
         let sent = self.sent.as_ref()?;
         let (width, height) = (sent.width, sent.height);
-        let tiles: Vec<Tile> = tiles_of(width, height)
-            .filter(|&(x, y, _, _)| self.lossy[tile_index(width, x, y)])
-            .map(|(x, y, w, h)| Tile {
-                x,
-                y,
-                w,
-                h,
-                data: encode_tile(sent, x, y, w, h),
-            })
-            .collect();
-        self.lossy.fill(false);
-        Some(self.update((width, height), false, Vec::new(), Vec::new(), tiles))
+        let mut budget = self.tuning.refine_piece;
+        let (mut tiles, mut photos) = (Vec::new(), Vec::new());
+        for run in lossy_runs(width, height, &self.lossy) {
+            if budget == 0 {
+                break;
+            }
+            let spent = exact_run(sent, run, &mut tiles, &mut photos);
+            budget = budget.saturating_sub(spent);
+            for (x, y) in tiles_touching(run.0, run.1, run.2, run.3) {
+                self.lossy[tile_index(width, x, y)] = false;
+            }
+        }
+        let mut upd = self.update((width, height), false, Vec::new(), Vec::new(), tiles);
+        upd.photos = photos;
+        Some(upd)
     }
-
     /// The update taking the viewer from the last sent image to `cur`, or
     /// `None` when nothing changed (an idle screen costs no frame bytes).
     pub fn encode(&mut self, cur: &Image) -> Option<FrameUpdate> {
@@ -127,34 +186,56 @@ impl Encoder {
             .filter(|(_, p)| **p)
             .map(|(d, _)| (d.2 * d.3) as usize)
             .sum();
-        let (copies, pictures) = if self.pictures && photo_area >= PICTURE_MIN_PIXELS {
-            (Vec::new(), picture(cur, &dirty, &photo, &mut self.lossy))
-        } else {
-            (scroll(sent, cur, &dirty, &mut self.lossy), Vec::new())
+        let t = self.tuning;
+        let (copies, pictures) = match t.jpeg_quality {
+            Some(q) if photo_area >= t.picture_min_pixels => {
+                (Vec::new(), picture(cur, &dirty, &photo, &mut self.lossy, q))
+            }
+            _ => (scroll(sent, cur, &dirty, &mut self.lossy), Vec::new()),
         };
         let covered = !pictures.is_empty();
-        let tiles = exact_tiles(sent, cur, &dirty, &photo, covered, &mut self.lossy);
-        if copies.is_empty() && pictures.is_empty() && tiles.is_empty() {
+        let (tiles, photos) = exact_tiles(sent, cur, &dirty, &photo, covered, &mut self.lossy);
+        if copies.is_empty() && pictures.is_empty() && tiles.is_empty() && photos.is_empty() {
             return None;
         }
-        Some(self.update((cur.width, cur.height), false, copies, pictures, tiles))
+        let mut upd = self.update((cur.width, cur.height), false, copies, pictures, tiles);
+        upd.photos = photos;
+        Some(upd)
     }
 
-    /// The whole screen, exact: the first update, or after a resize.
+    /// The whole screen: the first update, after a resize, or when the
+    /// viewer asks. Exact, but for photo-like areas when `lossy_whole`
+    /// allows a picture first (refined once the screen is still).
     fn whole(&mut self, cur: &Image) -> FrameUpdate {
-        let tiles = tiles_of(cur.width, cur.height)
-            .map(|(x, y, w, h)| Tile {
-                x,
-                y,
-                w,
-                h,
-                data: encode_tile(cur, x, y, w, h),
-            })
+        let all: Vec<Rect> = tiles_of(cur.width, cur.height).collect();
+        let photo: Vec<bool> = all
+            .iter()
+            .map(|&(x, y, w, h)| more_colours_than(cur, x, y, w, h, MAX_PALETTE))
             .collect();
-        self.sent = Some(cur.clone());
-        self.lossy = vec![false; tiles_of(cur.width, cur.height).count()];
+        self.lossy = vec![false; all.len()];
         self.quiet = 0;
-        self.update((cur.width, cur.height), true, Vec::new(), Vec::new(), tiles)
+        let t = self.tuning;
+        let photo_area: usize = all
+            .iter()
+            .zip(&photo)
+            .filter(|(_, p)| **p)
+            .map(|(d, _)| (d.2 * d.3) as usize)
+            .sum();
+        let pictures = match t.jpeg_quality {
+            Some(q) if t.lossy_whole && photo_area >= t.picture_min_pixels => {
+                picture(cur, &all, &photo, &mut self.lossy, q)
+            }
+            _ => Vec::new(),
+        };
+        let covered = !pictures.is_empty();
+        let (mut tiles, mut photos) = (Vec::new(), Vec::new());
+        for run in exact_runs(&all, &photo, covered) {
+            exact_run(cur, run, &mut tiles, &mut photos);
+        }
+        self.sent = Some(cur.clone());
+        let mut upd = self.update((cur.width, cur.height), true, Vec::new(), pictures, tiles);
+        upd.photos = photos;
+        upd
     }
 
     fn update(
@@ -174,6 +255,7 @@ impl Encoder {
             copies,
             pictures,
             tiles,
+            photos: vec![],
         }
     }
 }
@@ -219,14 +301,20 @@ fn scroll(sent: &mut Image, cur: &Image, dirty: &[Rect], lossy: &mut [bool]) -> 
 /// One JPEG (in bands) over the tile-aligned box of the photo-like tiles;
 /// the tiles under it become lossy. Empty if encoding failed, and the
 /// tiles then go exact.
-fn picture(cur: &Image, dirty: &[Rect], photo: &[bool], lossy: &mut [bool]) -> Vec<Picture> {
+fn picture(
+    cur: &Image,
+    dirty: &[Rect],
+    photo: &[bool],
+    lossy: &mut [bool],
+    quality: u8,
+) -> Vec<Picture> {
     let boxes = || dirty.iter().zip(photo).filter(|(_, p)| **p).map(|(d, _)| d);
     let x0 = boxes().map(|d| d.0).min().unwrap_or(0);
     let y0 = boxes().map(|d| d.1).min().unwrap_or(0);
     let x1 = boxes().map(|d| d.0 + d.2).max().unwrap_or(0);
     let y1 = boxes().map(|d| d.1 + d.3).max().unwrap_or(0);
     // Encoding a valid image cannot fail; if it did, the tiles go exact.
-    match crate::picture::encode_bands(cur, x0, y0, x1 - x0, y1 - y0) {
+    match crate::picture::encode_bands(cur, x0, y0, x1 - x0, y1 - y0, quality) {
         Ok(bands) => {
             for (x, y) in tiles_touching(x0, y0, x1 - x0, y1 - y0) {
                 lossy[tile_index(cur.width, x, y)] = true;
@@ -239,7 +327,8 @@ fn picture(cur: &Image, dirty: &[Rect], photo: &[bool], lossy: &mut [bool]) -> V
 
 /// Each changed tile, cut to what differs (whole, where the viewer holds an
 /// approximation: it all has to be replaced), unless a picture carries it
-/// (`covered`); `sent` catches up with `cur` wherever anything was sent.
+/// (`covered`): photo-like ones as [`Photo`]s, the rest as tiles. `sent`
+/// catches up with `cur` wherever anything was sent.
 fn exact_tiles(
     sent: &mut Image,
     cur: &Image,
@@ -247,8 +336,8 @@ fn exact_tiles(
     photo: &[bool],
     covered: bool,
     lossy: &mut [bool],
-) -> Vec<Tile> {
-    let mut tiles = Vec::new();
+) -> (Vec<Tile>, Vec<Photo>) {
+    let (mut tiles, mut photos) = (Vec::new(), Vec::new());
     for (&(x, y, w, h), &is_photo) in dirty.iter().zip(photo) {
         let index = tile_index(cur.width, x, y);
         let in_picture = is_photo && covered;
@@ -259,13 +348,11 @@ fn exact_tiles(
         };
         let Some((x, y, w, h)) = rect else { continue };
         if !in_picture {
-            tiles.push(Tile {
-                x,
-                y,
-                w,
-                h,
-                data: encode_tile(cur, x, y, w, h),
-            });
+            if is_photo {
+                push_photo(cur, (x, y, w, h), &mut tiles, &mut photos);
+            } else {
+                tiles.push(exact_tile(cur, x, y, w, h));
+            }
             if (w, h) == (TILE.min(cur.width - x), TILE.min(cur.height - y)) {
                 lossy[index] = false;
             }
@@ -275,5 +362,119 @@ fn exact_tiles(
             sent.pixels[a..a + w as usize].copy_from_slice(&cur.pixels[a..a + w as usize]);
         }
     }
-    tiles
+    (tiles, photos)
+}
+
+fn exact_tile(img: &Image, x: u32, y: u32, w: u32, h: u32) -> Tile {
+    Tile {
+        x,
+        y,
+        w,
+        h,
+        data: encode_tile(img, x, y, w, h),
+    }
+}
+
+/// One photo-like rectangle, exact; as raw tiles in the (never expected)
+/// case that compressing it failed. Returns the bytes it costs.
+fn push_photo(img: &Image, r: Rect, tiles: &mut Vec<Tile>, photos: &mut Vec<Photo>) -> usize {
+    match crate::photo::encode(img, r.0, r.1, r.2, r.3) {
+        Ok(p) => {
+            let n = p.zstd.len();
+            photos.push(p);
+            n
+        }
+        Err(_) => tiles_touching(r.0, r.1, r.2, r.3)
+            .map(|(x, y)| {
+                let (w, h) = (TILE.min(img.width - x), TILE.min(img.height - y));
+                let t = exact_tile(img, x, y, w, h);
+                tiles.push(t);
+                (w * h * 3) as usize
+            })
+            .sum(),
+    }
+}
+
+/// A run of neighbouring tiles in one tile row, all photo-like or all not
+/// (`true` for photo-like): exact as one band, or tile by tile.
+type Run = (u32, u32, u32, u32, bool);
+
+/// The runs of a whole frame's tiles that go exact (all but those a
+/// picture covers).
+fn exact_runs(all: &[Rect], photo: &[bool], covered: bool) -> Vec<Run> {
+    let mut runs: Vec<Run> = Vec::new();
+    for (&(x, y, w, h), &is_photo) in all.iter().zip(photo) {
+        if is_photo && covered {
+            continue;
+        }
+        match runs.last_mut() {
+            Some(r) if r.4 && is_photo && r.1 == y && r.0 + r.2 == x => r.2 += w,
+            _ => runs.push((x, y, w, h, is_photo)),
+        }
+    }
+    runs
+}
+
+/// The runs of tiles still held lossy, top to bottom; a run is photo-like
+/// (one band) unless the screen there has few colours.
+fn lossy_runs(width: u32, height: u32, lossy: &[bool]) -> Vec<(u32, u32, u32, u32)> {
+    let mut runs: Vec<(u32, u32, u32, u32)> = Vec::new();
+    for (x, y, w, h) in tiles_of(width, height) {
+        if !lossy[tile_index(width, x, y)] {
+            continue;
+        }
+        match runs.last_mut() {
+            Some(r) if r.1 == y && r.0 + r.2 == x => r.2 += w,
+            _ => runs.push((x, y, w, h)),
+        }
+    }
+    runs
+}
+
+/// Sends a run exact: as one [`Photo`] band where it is photo-like, else
+/// tile by tile. Returns the bytes it costs.
+fn exact_run(
+    img: &Image,
+    run: impl Into<Run5>,
+    tiles: &mut Vec<Tile>,
+    photos: &mut Vec<Photo>,
+) -> usize {
+    let Run5(x, y, w, h, photo) = run.into();
+    let photo = photo.unwrap_or_else(|| more_colours_than(img, x, y, w, h, MAX_PALETTE));
+    if photo {
+        return push_photo(img, (x, y, w, h), tiles, photos);
+    }
+    tiles_touching(x, y, w, h)
+        .map(|(tx, ty)| {
+            let (tw, th) = (TILE.min(img.width - tx), TILE.min(img.height - ty));
+            let t = exact_tile(img, tx, ty, tw, th);
+            let n = tile_bytes(&t);
+            tiles.push(t);
+            n
+        })
+        .sum()
+}
+
+/// A run, with whether it is photo-like when already known.
+struct Run5(u32, u32, u32, u32, Option<bool>);
+
+impl From<Run> for Run5 {
+    fn from(r: Run) -> Self {
+        Run5(r.0, r.1, r.2, r.3, Some(r.4))
+    }
+}
+
+impl From<Rect> for Run5 {
+    fn from(r: Rect) -> Self {
+        Run5(r.0, r.1, r.2, r.3, None)
+    }
+}
+
+fn tile_bytes(t: &Tile) -> usize {
+    use super::TileData;
+    match &t.data {
+        TileData::Solid(_) => 4,
+        TileData::Palette { colors, lz4 } => colors.len() * 4 + lz4.len(),
+        TileData::Raw { lz4 } => lz4.len(),
+    }
 }

@@ -55,14 +55,26 @@ impl Framebuffer {
                 "copy {c:?} leaves the screen"
             )));
         }
-        if let Some(p) = upd
+        let rects = upd
             .pictures
             .iter()
-            .find(|p| !inside(p.x, p.y, p.w, p.h, MAX_EDGE))
-        {
+            .map(|p| ("picture", p.x, p.y, p.w, p.h))
+            .chain(upd.photos.iter().map(|p| ("photo", p.x, p.y, p.w, p.h)));
+        let mut area = 0u64;
+        for (what, x, y, w, h) in rects {
+            if !inside(x, y, w, h, MAX_EDGE) {
+                return Err(ScreenError::Corrupt(format!(
+                    "{what} at {x},{y} ({w}×{h}) leaves the screen"
+                )));
+            }
+            area += u64::from(w) * u64::from(h);
+        }
+        // Each is decoded into a buffer of its own size: together they may
+        // not cover more than the screen twice (a picture and its refinement).
+        if area > 2 * u64::from(upd.width) * u64::from(upd.height) {
             return Err(ScreenError::Corrupt(format!(
-                "picture at {},{} ({}×{}) leaves the screen",
-                p.x, p.y, p.w, p.h
+                "pictures and photos cover {area} pixels of a {}×{} screen",
+                upd.width, upd.height
             )));
         }
         let apply = |img: &mut Image| {
@@ -71,6 +83,9 @@ impl Framebuffer {
             }
             for p in &upd.pictures {
                 crate::picture::decode_into(img, p)?;
+            }
+            for p in &upd.photos {
+                crate::photo::decode_into(img, p)?;
             }
             upd.tiles.iter().try_for_each(|t| decode_tile(img, t))
         };
@@ -96,6 +111,7 @@ fn check_counts(upd: &FrameUpdate) -> Result<(), ScreenError> {
     for (what, count, max) in [
         ("copies", upd.copies.len(), MAX_COPIES),
         ("pictures", upd.pictures.len(), MAX_PICTURES),
+        ("photos", upd.photos.len(), grid),
         ("tiles", upd.tiles.len(), grid),
     ] {
         if count > max {

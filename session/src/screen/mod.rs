@@ -29,7 +29,7 @@ pub use encoder::{Encoder, PICTURE_MIN_PIXELS, REFRESH_AFTER};
 pub use framebuffer::Framebuffer;
 pub use image::Image;
 pub(crate) use image::diff_box;
-pub use update::{CopyRect, FrameUpdate, Picture, Tile, TileData};
+pub use update::{CopyRect, FrameUpdate, Photo, Picture, Tile, TileData};
 
 /// Tile edge in pixels.
 pub const TILE: u32 = 64;

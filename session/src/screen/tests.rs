@@ -1,5 +1,6 @@
 //! Round trips through the encoder and the framebuffer, and hostile updates.
 
+use super::encoder::Tuning;
 use super::*;
 
 fn noise(w: u32, h: u32, seed: u32) -> Image {
@@ -47,7 +48,13 @@ fn first_update_is_whole_and_exact() {
         let mut enc = Encoder::new();
         let upd = enc.encode(&img).unwrap();
         assert!(upd.full);
-        assert_eq!(upd.tiles.len(), 3 * 2);
+        // Every tile once: as a tile, or within a photo band.
+        let in_photos: u32 = upd
+            .photos
+            .iter()
+            .map(|p| p.w.div_ceil(TILE) * p.h.div_ceil(TILE))
+            .sum();
+        assert_eq!(upd.tiles.len() as u32 + in_photos, 3 * 2);
         let mut fb = Framebuffer::new();
         fb.apply(&upd).unwrap();
         assert_eq!(fb.image(), Some(&img));
@@ -107,7 +114,7 @@ fn only_changed_tiles_travel_and_idle_sends_nothing() {
 fn hostile_pictures_are_refused_without_panic() {
     let mut fb = Framebuffer::new();
     let img = noise(64, 64, 1);
-    let jpeg = crate::picture::encode(&img, 0, 0, 64, 64).unwrap();
+    let jpeg = crate::picture::encode(&img, 0, 0, 64, 64, 70).unwrap();
     let upd = |x, y, w, h, jpeg: &[u8]| FrameUpdate {
         seq: 1,
         width: 100,
@@ -122,6 +129,7 @@ fn hostile_pictures_are_refused_without_panic() {
             jpeg: jpeg.to_vec(),
         }],
         tiles: vec![],
+        photos: vec![],
     };
     assert!(fb.apply(&upd(0, 0, 64, 64, &jpeg)).is_ok());
     for (x, y, w, h, data) in [
@@ -191,8 +199,10 @@ fn a_small_change_in_a_picture_region_replaces_the_whole_tile() {
     // One pixel changes inside the approximated area, then all goes still.
     screen.pixels[300 * 1024 + 300] ^= 0x00ff_ffff;
     let upd = enc.encode(&screen).unwrap();
-    assert_eq!(upd.tiles.len(), 1);
-    assert_eq!((upd.tiles[0].w, upd.tiles[0].h), (TILE, TILE));
+    // A photo-like tile: exact as one photo of the whole tile.
+    assert!(upd.tiles.is_empty(), "{:?}", upd.tiles);
+    assert_eq!(upd.photos.len(), 1);
+    assert_eq!((upd.photos[0].w, upd.photos[0].h), (TILE, TILE));
     fb.apply(&upd).unwrap();
     for _ in 0..REFRESH_AFTER {
         if let Some(u) = enc.still() {
@@ -255,6 +265,7 @@ fn hostile_updates_are_refused_without_panic() {
         copies: vec![],
         pictures: vec![],
         tiles,
+        photos: vec![],
     };
     assert_eq!(fb.apply(&upd(false, vec![])), Err(ScreenError::NoBase));
     let bad = [
@@ -304,6 +315,7 @@ fn hostile_updates_are_refused_without_panic() {
         copies: vec![],
         pictures: vec![],
         tiles: vec![],
+        photos: vec![],
     };
     assert!(matches!(fb.apply(&huge), Err(ScreenError::BadSize(..))));
 }
@@ -319,6 +331,7 @@ fn updates_that_ask_too_much_are_refused_before_any_work() {
         copies: vec![],
         pictures: vec![],
         tiles: vec![],
+        photos: vec![],
     };
     let copy = CopyRect {
         src_x: 0,
@@ -384,4 +397,109 @@ fn updates_that_ask_too_much_are_refused_before_any_work() {
         );
     }
     assert!(fb.apply(&base).is_ok());
+}
+
+/// Pictures everywhere a photo changes, refined a piece at a time.
+fn slow_link() -> Tuning {
+    Tuning {
+        jpeg_quality: Some(50),
+        picture_min_pixels: 64 * 64,
+        lossy_whole: true,
+        refine_after: 2,
+        refine_piece: 20_000,
+    }
+}
+
+#[test]
+fn a_slow_link_gets_a_lossy_whole_frame_then_exact_pieces() {
+    let (screen, _, _) = screen_with_photo(5);
+    let mut enc = Encoder::new();
+    enc.tune(slow_link());
+    let mut fb = Framebuffer::new();
+    let first = enc.encode(&screen).unwrap();
+    assert!(first.full && !first.pictures.is_empty());
+    let exact_bytes = Encoder::lossless().encode(&screen).unwrap().payload_bytes();
+    assert!(
+        first.payload_bytes() * 3 < exact_bytes,
+        "{} vs {exact_bytes}",
+        first.payload_bytes()
+    );
+    fb.apply(&first).unwrap();
+    assert!(fb.image() != Some(&screen));
+    assert_eq!(enc.still(), None, "not yet: refine_after is 2");
+    let mut pieces = 0;
+    while let Some(piece) = enc.still() {
+        // One band over the budget at most (a band is 640×64 here).
+        assert!(
+            piece.payload_bytes() < 20_000 + 640 * 64 * 3,
+            "{}",
+            piece.payload_bytes()
+        );
+        assert!(piece.pictures.is_empty());
+        fb.apply(&piece).unwrap();
+        pieces += 1;
+        assert!(pieces < 100, "refinement never ends");
+    }
+    assert!(pieces > 1, "refined in one piece");
+    assert!(fb.image() == Some(&screen), "not exact after refinement");
+    assert!(!enc.refining());
+}
+
+#[test]
+fn drawing_interrupts_a_refinement_which_then_goes_on() {
+    let (mut screen, _, _) = screen_with_photo(6);
+    let mut enc = Encoder::new();
+    enc.tune(slow_link());
+    let mut fb = Framebuffer::new();
+    fb.apply(&enc.encode(&screen).unwrap()).unwrap();
+    enc.still();
+    fb.apply(&enc.still().unwrap()).unwrap();
+    // Typing: a small change outside the photo goes at once, alone.
+    for x in 10..20 {
+        screen.pixels[5 * 1024 + x] = 0x00ff_0000;
+    }
+    let typed = enc.encode(&screen).unwrap();
+    assert!(typed.photos.is_empty() && typed.pictures.is_empty());
+    assert_eq!(typed.tiles.len(), 1);
+    fb.apply(&typed).unwrap();
+    assert!(enc.refining(), "the refinement waits, it is not dropped");
+    let mut n = 0;
+    while enc.refining() {
+        if let Some(u) = enc.still() {
+            fb.apply(&u).unwrap();
+        }
+        n += 1;
+        assert!(n < 200);
+    }
+    assert!(fb.image() == Some(&screen));
+}
+
+#[test]
+fn exact_photos_cost_far_less_than_raw_pixels() {
+    // A smooth gradient with grain, as photographs have.
+    let (w, h) = (640u32, 384u32);
+    let mut seed = 99u32;
+    let pixels = (0..w * h)
+        .map(|i| {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            let (x, y) = (i % w, i / w);
+            let base = (x * 255 / w) << 16 | (y * 255 / h) << 8 | ((x / 3 + y / 2) % 256);
+            (base ^ (seed & 0x0003_0303)) & 0x00ff_ffff
+        })
+        .collect();
+    let screen = Image {
+        width: w,
+        height: h,
+        pixels,
+    };
+    let upd = Encoder::lossless().encode(&screen).unwrap();
+    assert!(upd.tiles.is_empty(), "every tile is photo-like");
+    let photo_bytes: usize = upd.photos.iter().map(|p| p.zstd.len()).sum();
+    let raw = (w * h * 3) as usize;
+    assert!(photo_bytes * 2 < raw, "{photo_bytes} vs {raw}");
+    let mut fb = Framebuffer::new();
+    fb.apply(&upd).unwrap();
+    assert!(fb.image() == Some(&screen));
 }

@@ -58,8 +58,21 @@ pub struct Picture {
     pub jpeg: Vec<u8>,
 }
 
+/// An exact photo-like region, predicted and compressed
+/// ([`crate::photo`]): much smaller than raw tiles for photographs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Photo {
+    pub x: u32,
+    pub y: u32,
+    pub w: u32,
+    pub h: u32,
+    #[serde(with = "serde_bytes")]
+    pub zstd: Vec<u8>,
+}
+
 /// What changed, numbered so the viewer can acknowledge it: first the
-/// copies, applied in order, then the pictures, then the exact tiles.
+/// copies, applied in order, then the pictures, then the exact photo
+/// regions and the exact tiles (which never overlap in one update).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FrameUpdate {
     pub seq: u64,
@@ -72,6 +85,8 @@ pub struct FrameUpdate {
     /// Changed rectangles, each within one 64×64 tile and cut to the pixels
     /// that differ.
     pub tiles: Vec<Tile>,
+    /// Exact photo-like regions, a band of tiles each.
+    pub photos: Vec<Photo>,
 }
 
 impl FrameUpdate {
@@ -86,5 +101,6 @@ impl FrameUpdate {
             })
             .sum::<usize>()
             + self.pictures.iter().map(|p| p.jpeg.len()).sum::<usize>()
+            + self.photos.iter().map(|p| p.zstd.len()).sum::<usize>()
     }
 }
