@@ -279,7 +279,9 @@ async fn drive<S: Future<Output = ()>>(
                     }
                 }
                 Action::ResetCapture => io.desktop.capture.reset()?,
-                Action::Grab { full } => grabbing = Some(io.desktop.capture.grab(full)),
+                Action::Grab { full, tuning } => {
+                    grabbing = Some(io.desktop.capture.grab(full, tuning));
+                }
                 Action::Apply(ev) => match io.desktop.input.apply(ev) {
                     Ok(()) => {}
                     Err(InputError::Flooded(_)) => {
@@ -335,7 +337,10 @@ async fn drive<S: Future<Output = ()>>(
         let now = Instant::now();
         match wake {
             Wake::Event(ev) => session.handle(now, ev),
-            Wake::Timer => session.handle_timeout(now),
+            Wake::Timer => {
+                session.handle(now, Event::PathRtt(conn.rtt()));
+                session.handle_timeout(now);
+            }
             Wake::AskAgain => {
                 if let Some(t) = &asking {
                     io.ui.ask(t);

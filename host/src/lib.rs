@@ -8,12 +8,16 @@
 //! - [`platform`]: the [`platform::ScreenSource`] and
 //!   [`platform::InputSink`] traits, one implementation per OS chosen
 //!   there ([`x11`] on Linux, [`scrap_screen`] elsewhere), and the fakes in [`fake`] for unit tests;
+//! - [`rate`] and [`quality`]: what the link carries, and how lossy the
+//!   encoder may be for it (both pure);
 //! - [`workers`]: the threads that own the platform handles;
 //! - [`ui`]: what the user reads; [`whoami`]: who and where, for the audit log.
 
 pub mod agent;
 pub mod fake;
 pub mod platform;
+pub mod quality;
+pub mod rate;
 pub mod scrap_screen;
 pub mod session;
 pub mod ui;

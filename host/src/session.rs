@@ -13,9 +13,11 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use lifeline_proto::control::{Mode, SessionReport};
-use lifeline_session::messages::{FRAMES_IN_FLIGHT, HostMsg, ViewerMsg};
-use lifeline_session::screen::FrameUpdate;
+use lifeline_session::messages::{FRAMES_IN_FLIGHT, HostMsg, Quality, ViewerMsg};
+use lifeline_session::screen::{FrameUpdate, Tuning};
 
+use crate::quality::{self, Link};
+use crate::rate::RateEstimator;
 use crate::ui::Answer;
 
 /// How often the screen is looked at (and the pointer followed) while the
@@ -45,6 +47,8 @@ pub enum Event {
     },
     /// The viewer sent input faster than the desktop takes it.
     InputFlooded,
+    /// QUIC's round-trip estimate of the path to the viewer.
+    PathRtt(Duration),
     /// The viewer or the relay ended the session, saying this.
     Closed(String),
     /// Something on our side failed (capture, sending); the session ends.
@@ -62,8 +66,9 @@ pub enum Action {
     Send(HostMsg),
     /// Forget what any earlier viewer had: the next update is whole.
     ResetCapture,
-    /// Capture and encode what changed; `full` sends the whole screen.
-    Grab { full: bool },
+    /// Capture and encode what changed; `full` sends the whole screen,
+    /// `tuning` says how lossy it may be for this link.
+    Grab { full: bool, tuning: Tuning },
     /// Hand one input event to the desktop.
     Apply(lifeline_session::messages::InputEvent),
     /// Sharing started: tell the user with whom and how.
@@ -111,6 +116,8 @@ pub struct SessionStats {
     pub inputs_dropped: u64,
     /// Input naming something that does not exist (a key F0), refused.
     pub inputs_refused: u64,
+    /// The most update bytes ever sent and not yet acknowledged.
+    pub max_bytes_in_flight: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,6 +154,8 @@ pub struct HostSession {
     state: State,
     actions: VecDeque<Action>,
     stats: SessionStats,
+    quality: Quality,
+    link: RateEstimator,
 }
 
 impl HostSession {
@@ -158,6 +167,8 @@ impl HostSession {
             state: State::Asking { since: now },
             actions: VecDeque::new(),
             stats: SessionStats::default(),
+            quality: Quality::Auto,
+            link: RateEstimator::new(),
         };
         match allow {
             Some(mode) => s.answer(Answer::Allow(mode), now),
@@ -231,10 +242,11 @@ impl HostSession {
                     self.grab(now);
                 }
             }
-            Event::Grabbed { update, pointer } => self.grabbed(update, pointer),
+            Event::Grabbed { update, pointer } => self.grabbed(now, update, pointer),
             Event::InputFlooded => self.end(Ending::Failed(
                 "the technician's viewer sent input faster than this computer can apply it".into(),
             )),
+            Event::PathRtt(rtt) => self.link.on_path_rtt(now, rtt),
             Event::Closed(reason) => self.end(Ending::Closed(reason)),
             Event::Failed(reason) => self.end(Ending::Failed(reason)),
         }
@@ -294,8 +306,10 @@ impl HostSession {
         match msg {
             ViewerMsg::Ack { seq } => {
                 sh.acked = sh.acked.max(seq.min(sh.sent));
+                self.link.on_ack(now, sh.acked);
                 self.grab_if_due(now);
             }
+            ViewerMsg::Quality(q) => self.quality = q,
             ViewerMsg::RequestFull => {
                 sh.full = true;
                 self.grab(now);
@@ -333,10 +347,16 @@ impl HostSession {
         sh.grabbing = true;
         sh.next_tick = now + CAPTURE_INTERVAL;
         let full = std::mem::take(&mut sh.full);
-        self.push(Action::Grab { full });
+        let link = Link {
+            rate: self.link.rate(),
+            rtt: self.link.rtt(),
+            busy: sh.sent > sh.acked,
+        };
+        let tuning = quality::tuning(self.quality, &link);
+        self.push(Action::Grab { full, tuning });
     }
 
-    fn grabbed(&mut self, update: Option<FrameUpdate>, pointer: Option<(i32, i32)>) {
+    fn grabbed(&mut self, now: Instant, update: Option<FrameUpdate>, pointer: Option<(i32, i32)>) {
         let State::Sharing(sh) = &mut self.state else {
             return;
         };
@@ -350,8 +370,14 @@ impl HostSession {
         }
         if let Some(update) = update {
             sh.sent = update.seq;
+            let bytes = update.payload_bytes();
+            self.link.on_sent(now, update.seq, bytes);
             self.stats.frames += 1;
-            self.stats.frame_bytes += update.payload_bytes() as u64;
+            self.stats.frame_bytes += bytes as u64;
+            self.stats.max_bytes_in_flight = self
+                .stats
+                .max_bytes_in_flight
+                .max(self.link.bytes_in_flight() as u64);
             out.push(HostMsg::Frame(update));
         }
         for m in out {
@@ -370,8 +396,22 @@ mod tests {
         Instant::now()
     }
 
+    /// The actions so far; a capture's tuning is checked apart, so it is
+    /// blanked here.
     fn drain(s: &mut HostSession) -> Vec<Action> {
-        std::iter::from_fn(|| s.poll_action()).collect()
+        std::iter::from_fn(|| s.poll_action())
+            .map(|a| match a {
+                Action::Grab { full, .. } => grab(full),
+                other => other,
+            })
+            .collect()
+    }
+
+    fn grab(full: bool) -> Action {
+        Action::Grab {
+            full,
+            tuning: Tuning::default(),
+        }
     }
 
     fn update(seq: u64) -> FrameUpdate {
@@ -390,7 +430,7 @@ mod tests {
     fn sharing(mode: Mode, now: Instant) -> HostSession {
         let mut s = HostSession::new("bob", Some(mode), now);
         let first = drain(&mut s);
-        assert_eq!(first.last(), Some(&Action::Grab { full: true }));
+        assert_eq!(first.last(), Some(&grab(true)));
         s
     }
 
@@ -516,7 +556,7 @@ mod tests {
                     mode: Mode::Control
                 },
                 Action::ResetCapture,
-                Action::Grab { full: true },
+                grab(true),
             ]
         );
         assert_eq!(s.mode(), Some(Mode::Control));
@@ -544,7 +584,7 @@ mod tests {
         assert!(drain(&mut s).is_empty());
         // An acknowledgement opens the window, and the overdue tick fires.
         s.handle(tick(6), Event::Viewer(ViewerMsg::Ack { seq: 1 }));
-        assert_eq!(drain(&mut s), [Action::Grab { full: false }]);
+        assert_eq!(drain(&mut s), [grab(false)]);
         // Only one capture at a time.
         s.handle(tick(6), Event::Drawn);
         assert!(drain(&mut s).is_empty());
@@ -574,7 +614,7 @@ mod tests {
         s.handle(now, Event::Viewer(ViewerMsg::Ack { seq: 1 }));
         drain(&mut s);
         s.handle(now, Event::Viewer(ViewerMsg::RequestFull));
-        assert_eq!(drain(&mut s), [Action::Grab { full: true }]);
+        assert_eq!(drain(&mut s), [grab(true)]);
         s.handle(
             now,
             Event::Grabbed {
@@ -583,7 +623,7 @@ mod tests {
             },
         );
         s.handle_timeout(now + CAPTURE_INTERVAL);
-        assert_eq!(drain(&mut s), [Action::Grab { full: false }]);
+        assert_eq!(drain(&mut s), [grab(false)]);
     }
 
     #[test]
@@ -641,6 +681,42 @@ mod tests {
         s.handle_timeout(now + Duration::from_secs(1));
         assert!(drain(&mut s).is_empty());
         assert_eq!(s.poll_timeout(), None);
+    }
+
+    #[test]
+    fn the_technicians_quality_and_a_busy_link_shape_each_capture() {
+        let now = t0();
+        let mut s = HostSession::new("bob", Some(Mode::View), now);
+        let tunings = |s: &mut HostSession| -> Vec<Tuning> {
+            std::iter::from_fn(|| s.poll_action())
+                .filter_map(|a| match a {
+                    Action::Grab { tuning, .. } => Some(tuning),
+                    _ => None,
+                })
+                .collect()
+        };
+        s.handle(now, Event::PathRtt(Duration::from_millis(60)));
+        assert!(tunings(&mut s)[0].jpeg_quality.is_some());
+        frame(&mut s, now, 1);
+        // Far away and one update in flight: no refinement now.
+        s.handle(now, Event::Drawn);
+        let t = tunings(&mut s);
+        assert!(t[0].lossy_whole, "presumed slow: 60 ms away");
+        assert_eq!(t[0].refine_piece, 0);
+        s.handle(
+            now,
+            Event::Grabbed {
+                update: None,
+                pointer: None,
+            },
+        );
+        s.handle(now, Event::Viewer(ViewerMsg::Quality(Quality::Exact)));
+        s.handle(
+            now + CAPTURE_INTERVAL,
+            Event::Viewer(ViewerMsg::Ack { seq: 1 }),
+        );
+        let t = tunings(&mut s);
+        assert_eq!(t[0].jpeg_quality, None, "exact asked for");
     }
 
     #[test]

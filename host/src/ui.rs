@@ -93,6 +93,7 @@ impl Ui {
                 "inputs_applied": stats.inputs_applied,
                 "inputs_dropped": stats.inputs_dropped,
                 "inputs_refused": stats.inputs_refused,
+                "max_bytes_in_flight": stats.max_bytes_in_flight,
             }),
             &format!("\nSession ended: {reason}."),
         );

@@ -8,7 +8,7 @@ use std::sync::{Arc, mpsc};
 use std::thread;
 
 use lifeline_session::messages::InputEvent;
-use lifeline_session::screen::{Encoder, FrameUpdate, Image};
+use lifeline_session::screen::{Encoder, FrameUpdate, Image, Tuning};
 use tokio::sync::oneshot;
 
 use crate::platform::{CaptureError, Grab, InputError, InputOpener, ScreenOpener};
@@ -45,7 +45,11 @@ type GrabReply = oneshot::Sender<Result<Grabbed, CaptureError>>;
 
 enum CaptureCmd {
     /// Capture and encode what changed; `full` forgets what the viewer has.
-    Grab { full: bool, reply: GrabReply },
+    Grab {
+        full: bool,
+        tuning: Tuning,
+        reply: GrabReply,
+    },
     /// Start over for a new viewer.
     Reset,
 }
@@ -106,7 +110,12 @@ impl CaptureWorker {
             while let Ok(cmd) = rx.recv() {
                 match cmd {
                     CaptureCmd::Reset => encoder = Encoder::new(),
-                    CaptureCmd::Grab { full, reply } => {
+                    CaptureCmd::Grab {
+                        full,
+                        tuning,
+                        reply,
+                    } => {
+                        encoder.tune(tuning);
                         if full {
                             encoder.reset();
                         }
@@ -137,11 +146,20 @@ impl CaptureWorker {
         self.changed.notified().await;
     }
 
-    /// Captures and encodes; no update when nothing changed.
-    pub fn grab(&self, full: bool) -> oneshot::Receiver<Result<Grabbed, CaptureError>> {
+    /// Captures and encodes as `tuning` allows; no update when nothing
+    /// changed.
+    pub fn grab(
+        &self,
+        full: bool,
+        tuning: Tuning,
+    ) -> oneshot::Receiver<Result<Grabbed, CaptureError>> {
         let (reply, rx) = oneshot::channel();
         if let Err(mpsc::SendError(CaptureCmd::Grab { reply, .. })) =
-            self.tx.send(CaptureCmd::Grab { full, reply })
+            self.tx.send(CaptureCmd::Grab {
+                full,
+                tuning,
+                reply,
+            })
         {
             let _ = reply.send(Err(CaptureError::Stopped));
         }
@@ -221,21 +239,55 @@ mod tests {
     async fn capture_sends_whole_then_changes_then_nothing() {
         let screen = FakeScreen(Arc::new(Mutex::new(Image::new(130, 70).unwrap())));
         let worker = CaptureWorker::start(opener(&screen)).unwrap();
-        let first = worker.grab(false).await.unwrap().unwrap().0.unwrap();
+        let first = worker
+            .grab(false, Tuning::default())
+            .await
+            .unwrap()
+            .unwrap()
+            .0
+            .unwrap();
         assert!(first.full);
-        assert_eq!(worker.grab(false).await.unwrap().unwrap().0, None);
+        assert_eq!(
+            worker
+                .grab(false, Tuning::default())
+                .await
+                .unwrap()
+                .unwrap()
+                .0,
+            None
+        );
         screen.0.lock().unwrap().pixels[69 * 130 + 129] = 0xffffff;
-        let change = worker.grab(false).await.unwrap().unwrap().0.unwrap();
+        let change = worker
+            .grab(false, Tuning::default())
+            .await
+            .unwrap()
+            .unwrap()
+            .0
+            .unwrap();
         assert!(!change.full);
         assert_eq!(change.tiles.len(), 1);
         assert_eq!((change.tiles[0].x, change.tiles[0].y), (129, 69));
         assert!(
-            worker.grab(true).await.unwrap().unwrap().0.unwrap().full,
+            worker
+                .grab(true, Tuning::default())
+                .await
+                .unwrap()
+                .unwrap()
+                .0
+                .unwrap()
+                .full,
             "asked for a whole frame"
         );
         worker.reset().unwrap();
         assert!(
-            worker.grab(false).await.unwrap().unwrap().0.unwrap().full,
+            worker
+                .grab(false, Tuning::default())
+                .await
+                .unwrap()
+                .unwrap()
+                .0
+                .unwrap()
+                .full,
             "a new viewer starts whole"
         );
     }

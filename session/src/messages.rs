@@ -39,6 +39,32 @@ pub enum HostMsg {
     },
 }
 
+/// What the technician prefers when the link cannot carry everything.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Quality {
+    /// Follow the link: exact on a fast one, lighter pictures on a slow one.
+    #[default]
+    Auto,
+    /// Fluid before sharp: low-quality pictures, refined late.
+    Speed,
+    /// Pictures at good quality while things move, exact once still.
+    Balanced,
+    /// Every update exact, whatever it costs.
+    Exact,
+}
+
+impl Quality {
+    /// The word the command line and the toolbar use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Quality::Auto => "auto",
+            Quality::Speed => "speed",
+            Quality::Balanced => "balanced",
+            Quality::Exact => "exact",
+        }
+    }
+}
+
 /// Viewer → host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ViewerMsg {
@@ -49,6 +75,8 @@ pub enum ViewerMsg {
     /// The viewer lost track (resize, error): send a whole frame next.
     RequestFull,
     Input(InputEvent),
+    /// The technician's quality preference (until the next one).
+    Quality(Quality),
 }
 
 /// A mouse button.
@@ -278,6 +306,10 @@ mod tests {
             "00000026010740200101000100000203010102030402ffd8010000402000ef9baf0501040506070228b5"
         );
         assert_eq!(decode::<HostMsg>(&bytes[4..]).unwrap(), f);
+        let q = ViewerMsg::Quality(Quality::Exact);
+        let bytes = encode(&q, MAX_SESSION_FRAME).unwrap();
+        assert_eq!(hex::encode(&bytes), "000000020303");
+        assert_eq!(decode::<ViewerMsg>(&bytes[4..]).unwrap(), q);
         let h = HostMsg::Cursor { x: -1, y: 2 };
         let bytes = encode(&h, MAX_SESSION_FRAME).unwrap();
         assert_eq!(hex::encode(&bytes), "00000003020104");

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Parser;
 use lifeline_proto::SessionCode;
+use lifeline_session::messages::Quality;
 use lifeline_viewer::script::{self, Done};
 use lifeline_viewer::session::{Status, Viewer};
 use serde_json::json;
@@ -40,6 +41,29 @@ struct Cli {
     /// Print one JSON object a line.
     #[arg(long)]
     json: bool,
+    /// When the link is short: auto (follow it), speed (fluid first),
+    /// balanced (sharp once still), exact (never approximate).
+    #[arg(long, value_enum, default_value_t = QualityArg::Auto)]
+    quality: QualityArg,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum QualityArg {
+    Auto,
+    Speed,
+    Balanced,
+    Exact,
+}
+
+impl From<QualityArg> for Quality {
+    fn from(q: QualityArg) -> Self {
+        match q {
+            QualityArg::Auto => Quality::Auto,
+            QualityArg::Speed => Quality::Speed,
+            QualityArg::Balanced => Quality::Balanced,
+            QualityArg::Exact => Quality::Exact,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -112,8 +136,15 @@ fn window(rt: &tokio::runtime::Runtime, cli: Cli) -> anyhow::Result<()> {
     }
     // The window can take the token in its form, so none is needed here.
     let token = token(&cli)?.unwrap_or_default();
-    lifeline_viewer::window::run(rt.handle().clone(), cli.relay, cli.ca, token, cli.code)
-        .map_err(anyhow::Error::msg)
+    lifeline_viewer::window::run(
+        rt.handle().clone(),
+        cli.relay,
+        cli.ca,
+        token,
+        cli.code,
+        cli.quality.into(),
+    )
+    .map_err(anyhow::Error::msg)
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -147,6 +178,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Status::Sharing(_) | Status::Ended(_) => {}
     })
     .await?;
+    viewer.set_quality(cli.quality.into()).await?;
     say(
         json!({"event": "joined", "session": viewer.link_session, "host": viewer.host_name, "user": viewer.os_user, "mode": viewer.mode.as_str()}),
         format!(

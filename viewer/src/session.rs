@@ -11,7 +11,7 @@ use lifeline_net::secure::{SecureError, handshake};
 use lifeline_proto::SessionCode;
 use lifeline_proto::control::{CloseCode, Mode, SessionReport};
 use lifeline_session::e2e::{E2eError, Side};
-use lifeline_session::messages::{HostMsg, InputEvent, ViewerMsg};
+use lifeline_session::messages::{HostMsg, InputEvent, Quality, ViewerMsg};
 use lifeline_session::screen::{Framebuffer, Image};
 use tokio::sync::{mpsc, watch};
 
@@ -240,6 +240,15 @@ impl Viewer {
             link: tokio::sync::Mutex::new(Some(link)),
             conn,
         })
+    }
+
+    /// Tells the host what the technician prefers when the link is short:
+    /// `auto` follows the link, `exact` never approximates.
+    pub async fn set_quality(&self, quality: Quality) -> Result<(), ViewerError> {
+        self.out
+            .send(ViewerMsg::Quality(quality))
+            .await
+            .map_err(|_| self.ended_error())
     }
 
     /// Sends one input event (refused locally in view-only mode).

@@ -14,6 +14,7 @@ use lifeline_session::messages::{InputEvent, Key, MouseButton};
 use lifeline_session::screen::Image;
 
 use crate::session::{Figures, Status, Viewer};
+use lifeline_session::messages::Quality;
 
 /// What the technician asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +25,8 @@ pub enum Action {
         token: String,
     },
     Input(InputEvent),
+    /// The technician changed the quality setting.
+    Quality(Quality),
     Disconnect,
 }
 
@@ -49,6 +52,8 @@ pub struct ViewerUi {
     last_pointer: Option<(u32, u32)>,
     /// The remote pointer, drawn over the picture (captures leave it out).
     pub cursor: Option<(i32, i32)>,
+    /// What the host should favour when the link is short.
+    pub quality: Quality,
 }
 
 impl std::fmt::Debug for ViewerUi {
@@ -124,6 +129,7 @@ impl ViewerUi {
             fullscreen: false,
             last_pointer: None,
             cursor: None,
+            quality: Quality::Auto,
         }
     }
 
@@ -258,6 +264,23 @@ impl ViewerUi {
             }
             if ui.button("Disconnect").clicked() {
                 actions.push(Action::Disconnect);
+            }
+            ui.separator();
+            let before = self.quality;
+            egui::ComboBox::from_label("Quality")
+                .selected_text(self.quality.as_str())
+                .show_ui(ui, |ui| {
+                    for q in [
+                        Quality::Auto,
+                        Quality::Speed,
+                        Quality::Balanced,
+                        Quality::Exact,
+                    ] {
+                        ui.selectable_value(&mut self.quality, q, q.as_str());
+                    }
+                });
+            if self.quality != before {
+                actions.push(Action::Quality(self.quality));
             }
             ui.separator();
             let f = &self.figures;
@@ -418,6 +441,7 @@ impl App {
         *lock(&self.link) = Link::default();
         self.ui.phase = Phase::Busy("Connecting to the relay...".into());
         let (link, ctx2, ca) = (self.link.clone(), ctx.clone(), self.ca.clone());
+        let quality = self.ui.quality;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<InputEvent>();
         self.input = Some(tx);
         self.rt.spawn(async move {
@@ -430,6 +454,9 @@ impl App {
             .await;
             match result {
                 Ok(v) => {
+                    if let Err(e) = v.set_quality(quality).await {
+                        tracing::warn!(error = %e, "quality not sent");
+                    }
                     let v = Arc::new(v);
                     lock(&link).viewer = Some(v.clone());
                     ctx2.request_repaint();
@@ -509,6 +536,15 @@ impl eframe::App for App {
                         tracing::warn!("input dropped: session gone");
                     }
                 }
+                Action::Quality(q) => {
+                    if let Some(v) = lock(&self.link).viewer.clone() {
+                        self.rt.spawn(async move {
+                            if let Err(e) = v.set_quality(q).await {
+                                tracing::warn!(error = %e, "quality not sent");
+                            }
+                        });
+                    }
+                }
                 Action::Disconnect => {
                     let viewer = lock(&self.link).viewer.take();
                     self.input = None;
@@ -532,12 +568,14 @@ pub fn run(
     ca: Option<std::path::PathBuf>,
     token: String,
     code: Option<String>,
+    quality: Quality,
 ) -> Result<(), String> {
     let mut ui = ViewerUi::new(
         relay.clone(),
         code.clone().unwrap_or_default(),
         token.clone(),
     );
+    ui.quality = quality;
     let auto = code.as_deref().and_then(|c| c.parse::<SessionCode>().ok());
     if auto.is_some() {
         ui.phase = Phase::Busy("Connecting to the relay...".into());
@@ -673,6 +711,17 @@ mod tests {
         h.event(egui::Event::Text("x".into()));
         h.key_press(egui::Key::Enter);
         h.run();
+    }
+
+    #[test]
+    fn the_quality_menu_tells_the_host() {
+        let mut h = sharing(Mode::View);
+        h.get_by_label("Quality").click();
+        h.run();
+        h.get_by_label("exact").click();
+        h.run();
+        assert_eq!(h.state().actions, [Action::Quality(Quality::Exact)]);
+        assert_eq!(h.state().ui.quality, Quality::Exact);
     }
 
     #[test]

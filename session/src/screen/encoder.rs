@@ -48,7 +48,8 @@ pub struct Tuning {
     /// Captures in a row that find nothing new before refinement starts.
     pub refine_after: u32,
     /// Most encoded bytes of refinement in one update (at least one tile
-    /// or band goes), so a refinement never holds the link for long.
+    /// or band goes), so a refinement never holds the link for long; 0
+    /// holds refinement back (the link is busy).
     pub refine_piece: usize,
 }
 
@@ -122,7 +123,10 @@ impl Encoder {
     /// to bottom, at most `refine_piece` bytes an update.
     pub fn still(&mut self) -> Option<FrameUpdate> {
         self.quiet = self.quiet.saturating_add(1);
-        if self.quiet < self.tuning.refine_after || !self.refining() {
+        if self.quiet < self.tuning.refine_after
+            || self.tuning.refine_piece == 0
+            || !self.refining()
+        {
             return None;
         }
         let sent = self.sent.as_ref()?;

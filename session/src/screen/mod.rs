@@ -25,7 +25,7 @@ pub mod update;
 #[cfg(test)]
 mod tests;
 
-pub use encoder::{Encoder, PICTURE_MIN_PIXELS, REFRESH_AFTER};
+pub use encoder::{Encoder, PICTURE_MIN_PIXELS, REFRESH_AFTER, Tuning};
 pub use framebuffer::Framebuffer;
 pub use image::Image;
 pub(crate) use image::diff_box;

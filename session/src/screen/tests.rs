@@ -1,6 +1,5 @@
 //! Round trips through the encoder and the framebuffer, and hostile updates.
 
-use super::encoder::Tuning;
 use super::*;
 
 fn noise(w: u32, h: u32, seed: u32) -> Image {

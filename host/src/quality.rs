@@ -1,0 +1,150 @@
+//! How lossy the encoder may be, from the technician's quality setting and
+//! what the link can carry: a pure function, so each choice is tested with
+//! made-up links.
+//!
+//! On a fast link (or a LAN, before anything is measured) everything is
+//! exact but for pictures that keep changing, as before. On a slower one,
+//! photo-like areas go as JPEG even in a whole frame, at a quality that
+//! fits the link, and their exact refinement goes a small piece at a time
+//! and only while nothing else is in flight, so a keystroke's echo never
+//! waits behind more than one piece.
+
+use std::time::Duration;
+
+use lifeline_session::messages::Quality;
+use lifeline_session::screen::{PICTURE_MIN_PIXELS, REFRESH_AFTER, Tuning};
+
+/// A link at least this fast (bytes a second: 100 Mbit/s) is treated as
+/// free.
+const FAST: f64 = 100e6 / 8.0;
+/// Before any throughput is measured, a round trip below this is a LAN.
+const LAN_RTT: Duration = Duration::from_millis(5);
+/// A refinement piece takes at most this long on the link: what a
+/// keystroke's echo may wait behind it.
+const PIECE_TIME: Duration = Duration::from_millis(20);
+/// The smallest piece worth an update.
+const MIN_PIECE: usize = 8 * 1024;
+
+/// What is known of the link when the encoder is tuned.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Link {
+    /// Bytes a second, once measured.
+    pub rate: Option<f64>,
+    pub rtt: Option<Duration>,
+    /// Whether an update is sent and not yet acknowledged: refinement
+    /// waits for an idle link.
+    pub busy: bool,
+}
+
+/// JPEG quality that keeps a changing 1080p photo within a few hundred
+/// milliseconds of the link.
+fn jpeg_quality(rate: f64) -> u8 {
+    match rate * 8.0 {
+        r if r >= 25e6 => 75,
+        r if r >= 8e6 => 65,
+        r if r >= 3e6 => 50,
+        _ => 35,
+    }
+}
+
+/// Whether the link is known (or, before measuring, presumed) fast.
+fn fast(link: &Link) -> bool {
+    match (link.rate, link.rtt) {
+        (Some(rate), _) => rate >= FAST,
+        (None, Some(rtt)) => rtt < LAN_RTT,
+        (None, None) => false,
+    }
+}
+
+/// One refinement piece's bytes: `PIECE_TIME` of the link; nothing while
+/// the link is busy.
+fn piece(link: &Link) -> usize {
+    if link.busy {
+        return 0;
+    }
+    match link.rate {
+        Some(rate) => ((rate * PIECE_TIME.as_secs_f64()) as usize).max(MIN_PIECE),
+        None => MIN_PIECE * 4,
+    }
+}
+
+/// The encoder's tuning for `quality` on `link`.
+pub fn tuning(quality: Quality, link: &Link) -> Tuning {
+    let slow = !fast(link);
+    let rate = link.rate.unwrap_or(2.0 * 1024.0 * 1024.0);
+    match quality {
+        Quality::Exact => Tuning::exact(),
+        Quality::Auto if !slow => Tuning::default(),
+        Quality::Auto => Tuning {
+            jpeg_quality: Some(jpeg_quality(rate)),
+            picture_min_pixels: PICTURE_MIN_PIXELS / 4,
+            lossy_whole: true,
+            refine_after: REFRESH_AFTER,
+            refine_piece: piece(link),
+        },
+        Quality::Balanced => Tuning {
+            jpeg_quality: Some(lifeline_session::picture::QUALITY),
+            lossy_whole: slow,
+            refine_piece: if slow { piece(link) } else { usize::MAX },
+            ..Tuning::default()
+        },
+        Quality::Speed => Tuning {
+            jpeg_quality: Some(jpeg_quality(rate).min(45)),
+            picture_min_pixels: 64 * 64 * 4,
+            lossy_whole: true,
+            // About half a second of stillness before sharpening.
+            refine_after: REFRESH_AFTER * 5,
+            refine_piece: piece(link),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(mbit: Option<f64>, rtt_ms: u64, busy: bool) -> Link {
+        Link {
+            rate: mbit.map(|m| m * 1e6 / 8.0),
+            rtt: Some(Duration::from_millis(rtt_ms)),
+            busy,
+        }
+    }
+
+    #[test]
+    fn a_fast_link_or_a_lan_gets_exact_whole_frames() {
+        for l in [link(Some(900.0), 1, false), link(None, 0, false)] {
+            let t = tuning(Quality::Auto, &l);
+            assert_eq!(t, Tuning::default(), "{l:?}");
+        }
+    }
+
+    #[test]
+    fn a_slow_link_gets_light_pictures_and_small_pieces_only_when_idle() {
+        let ten = tuning(Quality::Auto, &link(Some(10.0), 60, false));
+        let two = tuning(Quality::Auto, &link(Some(2.0), 150, false));
+        assert!(ten.lossy_whole && two.lossy_whole);
+        assert!(two.jpeg_quality < ten.jpeg_quality);
+        // 20 ms of a 10 Mbit/s link.
+        assert_eq!(ten.refine_piece, 25_000);
+        assert_eq!(two.refine_piece, MIN_PIECE);
+        let busy = tuning(Quality::Auto, &link(Some(10.0), 60, true));
+        assert_eq!(
+            busy.refine_piece, 0,
+            "no refinement while an update is in flight"
+        );
+        // Unmeasured and far away: presumed slow.
+        assert!(tuning(Quality::Auto, &link(None, 80, false)).lossy_whole);
+    }
+
+    #[test]
+    fn exact_is_exact_and_speed_waits_longer_to_sharpen() {
+        let slow = link(Some(2.0), 150, false);
+        assert_eq!(tuning(Quality::Exact, &slow).jpeg_quality, None);
+        let speed = tuning(Quality::Speed, &slow);
+        assert!(speed.refine_after > REFRESH_AFTER);
+        assert!(speed.jpeg_quality <= Some(45));
+        let balanced = tuning(Quality::Balanced, &link(Some(900.0), 1, false));
+        assert!(!balanced.lossy_whole);
+    }
+}

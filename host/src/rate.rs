@@ -1,0 +1,213 @@
+//! How fast the path to the viewer is, learned from the host's own
+//! updates and the viewer's acknowledgements: sans-IO, time passed in.
+//!
+//! Round-trip time: the quickest acknowledgement of a small update (its
+//! transfer time is nil), or QUIC's own estimate when that is lower.
+//! Throughput: for each update large enough to say something, its bytes
+//! over the time the link spent carrying them, which starts when it was
+//! sent or when the update before it had left, whichever is later, and
+//! ends one round trip before its acknowledgement. The estimate is the
+//! best such sample of the last few seconds, as BBR keeps its bottleneck
+//! bandwidth: a sample can only understate the link (a viewer slow to
+//! decode, an update that had to wait), never overstate it.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// Updates smaller than this are too small to time the link by.
+const MIN_SAMPLE_BYTES: usize = 4 * 1024;
+/// Updates smaller than this measure the round trip.
+const MAX_RTT_PROBE_BYTES: usize = 2 * 1024;
+/// How long a throughput sample counts.
+const WINDOW: Duration = Duration::from_secs(4);
+/// How long the round-trip minimum counts before it is learned again.
+const RTT_WINDOW: Duration = Duration::from_secs(10);
+
+/// The path's estimate, updated as updates are sent and acknowledged.
+#[derive(Debug, Default)]
+pub struct RateEstimator {
+    /// Sent and not yet acknowledged: (seq, when, bytes).
+    in_flight: VecDeque<(u64, Instant, usize)>,
+    /// When the last acknowledgement came.
+    last_ack: Option<Instant>,
+    /// Lowest round trip seen, and when.
+    rtt: Option<(Duration, Instant)>,
+    /// Throughput samples (bytes a second) and when they were taken.
+    samples: VecDeque<(Instant, f64)>,
+}
+
+impl RateEstimator {
+    /// A fresh estimate: nothing known.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Update `seq` of `bytes` left at `now`.
+    pub fn on_sent(&mut self, now: Instant, seq: u64, bytes: usize) {
+        self.in_flight.push_back((seq, now, bytes));
+    }
+
+    /// The viewer acknowledged everything up to `seq`.
+    pub fn on_ack(&mut self, now: Instant, seq: u64) {
+        while let Some(&(s, sent, bytes)) = self.in_flight.front() {
+            if s > seq {
+                break;
+            }
+            self.in_flight.pop_front();
+            let elapsed = now.saturating_duration_since(sent);
+            if bytes <= MAX_RTT_PROBE_BYTES {
+                self.note_rtt(now, elapsed);
+            }
+            let rtt = self.rtt().unwrap_or(Duration::ZERO);
+            // The link began carrying this update when it was sent, or when
+            // the one before it had left (one round trip before its ack).
+            let busy_from = match self.last_ack {
+                Some(prev) => sent.max(prev.checked_sub(rtt).unwrap_or(prev)),
+                None => sent,
+            };
+            let carried = now.saturating_duration_since(busy_from).saturating_sub(rtt);
+            if bytes >= MIN_SAMPLE_BYTES && carried >= Duration::from_millis(1) {
+                self.samples
+                    .push_back((now, bytes as f64 / carried.as_secs_f64()));
+            }
+            self.last_ack = Some(now);
+        }
+        while self
+            .samples
+            .front()
+            .is_some_and(|(t, _)| now.saturating_duration_since(*t) > WINDOW)
+        {
+            self.samples.pop_front();
+        }
+    }
+
+    /// QUIC's own round-trip estimate, which knows the path before any
+    /// update was acknowledged.
+    pub fn on_path_rtt(&mut self, now: Instant, rtt: Duration) {
+        self.note_rtt(now, rtt);
+    }
+
+    fn note_rtt(&mut self, now: Instant, rtt: Duration) {
+        let stale = |(_, at): (Duration, Instant)| now.saturating_duration_since(at) > RTT_WINDOW;
+        match self.rtt {
+            Some(old) if !stale(old) && old.0 <= rtt => {}
+            _ => self.rtt = Some((rtt, now)),
+        }
+    }
+
+    /// The round trip, once known.
+    pub fn rtt(&self) -> Option<Duration> {
+        self.rtt.map(|(d, _)| d)
+    }
+
+    /// Bytes a second the path carried at best lately, once measured.
+    pub fn rate(&self) -> Option<f64> {
+        self.samples.iter().map(|(_, r)| *r).reduce(f64::max)
+    }
+
+    /// Bytes sent and not yet acknowledged.
+    pub fn bytes_in_flight(&self) -> usize {
+        self.in_flight.iter().map(|(_, _, b)| *b).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A link of `rate` bytes a second and `rtt`, carrying one update at a
+    /// time in order: when each update's acknowledgement arrives.
+    struct Link {
+        rate: f64,
+        rtt: Duration,
+        free_at: Instant,
+    }
+
+    impl Link {
+        fn ack_time(&mut self, sent: Instant, bytes: usize) -> Instant {
+            let start = sent.max(self.free_at);
+            let done = start + Duration::from_secs_f64(bytes as f64 / self.rate);
+            self.free_at = done;
+            done + self.rtt
+        }
+    }
+
+    fn run(rate: f64, rtt_ms: u64, sizes: &[usize]) -> RateEstimator {
+        let t0 = Instant::now();
+        let rtt = Duration::from_millis(rtt_ms);
+        let mut link = Link {
+            rate,
+            rtt,
+            free_at: t0,
+        };
+        let mut est = RateEstimator::new();
+        let mut now = t0;
+        // Two in flight at most, as the host sends.
+        let mut pending: VecDeque<(u64, Instant)> = VecDeque::new();
+        for (i, &bytes) in sizes.iter().enumerate() {
+            let seq = i as u64 + 1;
+            if pending.len() == 2 {
+                let (s, at) = pending.pop_front().unwrap();
+                now = now.max(at);
+                est.on_ack(now, s);
+            }
+            est.on_sent(now, seq, bytes);
+            pending.push_back((seq, link.ack_time(now, bytes)));
+        }
+        while let Some((s, at)) = pending.pop_front() {
+            now = now.max(at);
+            est.on_ack(now, s);
+        }
+        est
+    }
+
+    #[test]
+    fn a_ten_megabit_link_is_measured_within_a_tenth() {
+        let rate = 10e6 / 8.0;
+        let sizes: Vec<usize> = (0..30)
+            .map(|i| if i % 3 == 0 { 200 } else { 150_000 })
+            .collect();
+        let est = run(rate, 60, &sizes);
+        let got = est.rate().unwrap();
+        assert!((got / rate - 1.0).abs() < 0.1, "{got} vs {rate}");
+        let rtt = est.rtt().unwrap();
+        assert!(
+            rtt >= Duration::from_millis(60) && rtt < Duration::from_millis(62),
+            "{rtt:?}"
+        );
+    }
+
+    #[test]
+    fn queued_updates_do_not_make_the_link_look_slower() {
+        // Back-to-back large updates on a 2 Mbit/s, 150 ms link.
+        let rate = 2e6 / 8.0;
+        let est = run(rate, 150, &[300, 80_000, 80_000, 80_000, 80_000, 80_000]);
+        let got = est.rate().unwrap();
+        assert!((got / rate - 1.0).abs() < 0.1, "{got} vs {rate}");
+    }
+
+    #[test]
+    fn small_updates_alone_say_nothing_of_throughput() {
+        let est = run(1e6, 20, &[100, 300, 1000, 2000]);
+        assert_eq!(est.rate(), None);
+        assert!(est.rtt().is_some());
+        assert_eq!(est.bytes_in_flight(), 0);
+    }
+
+    #[test]
+    fn quic_knows_the_round_trip_first_and_old_samples_expire() {
+        let t0 = Instant::now();
+        let mut est = RateEstimator::new();
+        est.on_path_rtt(t0, Duration::from_millis(40));
+        assert_eq!(est.rtt(), Some(Duration::from_millis(40)));
+        est.on_path_rtt(t0, Duration::from_millis(90));
+        assert_eq!(est.rtt(), Some(Duration::from_millis(40)), "the minimum");
+        est.on_path_rtt(t0 + RTT_WINDOW * 2, Duration::from_millis(90));
+        assert_eq!(est.rtt(), Some(Duration::from_millis(90)), "relearned");
+        est.on_sent(t0, 1, 100_000);
+        est.on_ack(t0 + Duration::from_millis(200), 1);
+        assert!(est.rate().is_some());
+        est.on_ack(t0 + WINDOW * 3, 1);
+        assert_eq!(est.rate(), None, "a sample four seconds old is forgotten");
+    }
+}
