@@ -4,6 +4,13 @@
 //!
 //! `cargo bench -p lifeline-tests --bench compare [-- --runs N]`
 //!
+//! With `--link 50mbit|10mbit|2mbit` the host agent and x11vnc run in a
+//! network namespace of their own whose uplink is shaped (token bucket for
+//! the rate, a delaying forwarder for the round trip), so their screen
+//! traffic crosses a slow, distant link while the viewers stay on
+//! loopback ([`lifeline_tests::netem`]); `scripts/bench link` runs the
+//! three profiles.
+//!
 //! Each run, for each system in turn: join (time to the first whole
 //! screen), an idle screen, typing into an xterm, scrolling a long file in
 //! `less`, and full-screen picture changes. Latency is from sending a key to
@@ -19,7 +26,7 @@ use lifeline_session::messages::{InputEvent, Key};
 use lifeline_session::screen::Image;
 use lifeline_tests::peers::HostProcess;
 use lifeline_tests::vnc::{VncClient, X11Vnc};
-use lifeline_tests::x::{XClient, Xvfb};
+use lifeline_tests::x::{XClient, Xvfb, photo_image};
 use lifeline_tests::{RelayProcess, bin, cpu_secs, relay_cli};
 use lifeline_viewer::session::Viewer;
 use x11rb::connection::Connection;
@@ -190,6 +197,10 @@ struct Figures {
 #[derive(Default, Clone)]
 struct RunFigures {
     join_ms: f64,
+    /// From the pictures stopping to the viewer's screen being exact.
+    exact_ms: f64,
+    /// The host agent's most update bytes in flight (Lifeline only).
+    max_in_flight: Option<f64>,
     idle: Figures,
     typing: Figures,
     scrolling: Figures,
@@ -317,6 +328,7 @@ fn workloads(p: &dyn Peer, x: &Xvfb, opts: &Opts, joined_ms: f64) -> RunFigures 
     std::thread::sleep(Duration::from_secs(opts.picture_secs));
     let during = since(p, &m, &mut [], 0);
     let shown = slideshow.stop();
+    let stopped = Instant::now();
     // Bytes and CPU include what it takes to make the screen exact again
     // once the pictures stop (Lifeline resends JPEG regions exact).
     settle(p, Duration::from_millis(500));
@@ -335,7 +347,7 @@ fn workloads(p: &dyn Peer, x: &Xvfb, opts: &Opts, joined_ms: f64) -> RunFigures 
         w: W,
         h: H,
     };
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + opts.patience;
     while p.region(whole) != Some(x.screenshot().pixels) {
         assert!(
             Instant::now() < deadline,
@@ -343,6 +355,7 @@ fn workloads(p: &dyn Peer, x: &Xvfb, opts: &Opts, joined_ms: f64) -> RunFigures 
         );
         p.wait_update(p.updates(), Duration::from_millis(200));
     }
+    out.exact_ms = stopped.elapsed().as_secs_f64() * 1e3;
     out
 }
 
@@ -388,7 +401,7 @@ impl Slideshow {
                     let pm = conn.generate_id().unwrap();
                     conn.create_pixmap(depth, pm, win, W as u16, H as u16)
                         .unwrap();
-                    let img = picture(W, H, seed);
+                    let img = photo_image(W, H, seed);
                     let rows = 60_000 / (W as usize * 4);
                     for (band, px) in img.pixels.chunks(W as usize * rows).enumerate() {
                         let data: Vec<u8> = px.iter().flat_map(|p| p.to_le_bytes()).collect();
@@ -442,27 +455,6 @@ impl Slideshow {
 
 /// A photo-like picture: smooth gradients with a little grain; every pixel
 /// differs between seeds.
-fn picture(w: u32, h: u32, seed: u32) -> Image {
-    let mut g = seed.wrapping_mul(2_654_435_761) | 1;
-    let pixels = (0..w * h)
-        .map(|i| {
-            let (x, y) = (i % w, i / w);
-            g ^= g << 13;
-            g ^= g >> 17;
-            g ^= g << 5;
-            let r = (x * 255 / w + seed * 61) & 0xff;
-            let gr = (y * 255 / h + seed * 101) & 0xff;
-            let b = ((x + y) / 12 + seed * 37) & 0xff;
-            ((r << 16) | (gr << 8) | b) ^ (g & 0x0003_0303)
-        })
-        .collect();
-    Image {
-        width: w,
-        height: h,
-        pixels,
-    }
-}
-
 /// The desktop each system is measured on: a picture, a terminal to type
 /// into, and a long file open in `less` to scroll, all fresh.
 struct Desktop {
@@ -502,6 +494,19 @@ struct Opts {
     lines: usize,
     picture_secs: u64,
     picture_hz: u32,
+    /// How long a screen may take to become exact (longer on a slow link).
+    patience: Duration,
+    link: Option<Link>,
+}
+
+/// A constrained link: the namespace the host and x11vnc run in, and the
+/// forwarders that add the delay.
+struct Link {
+    profile: lifeline_tests::netem::Profile,
+    ns: lifeline_tests::netem::Netns,
+    /// Where the host reaches the relay (through the UDP forwarder).
+    relay_via: String,
+    _udp: lifeline_tests::netem::UdpDelay,
 }
 
 fn arg(name: &str, default: u64) -> u64 {
@@ -522,7 +527,11 @@ fn run_lifeline(
     x: &Xvfb,
     opts: &Opts,
 ) -> RunFigures {
-    let host = HostProcess::spawn(&relay.addr, &relay.ca, &x.display, &["--allow", "control"]);
+    let allow = ["--allow", "control"];
+    let host = match &opts.link {
+        Some(l) => HostProcess::spawn_in(&l.ns, &l.relay_via, &relay.ca, &x.display, &allow),
+        None => HostProcess::spawn(&relay.addr, &relay.ca, &x.display, &allow),
+    };
     let code = host.code();
     let t0 = Instant::now();
     let viewer = rt
@@ -543,7 +552,7 @@ fn run_lifeline(
         host,
     };
     let udp0 = peer.viewer.udp_bytes_received();
-    let figures = workloads(&peer, x, opts, join_ms);
+    let mut figures = workloads(&peer, x, opts, join_ms);
     eprintln!(
         "    lifeline: {:.1} MB of UDP for {:.1} MB on the session stream",
         (peer.viewer.udp_bytes_received() - udp0) as f64 / 1e6,
@@ -554,14 +563,33 @@ fn run_lifeline(
             / 1e6
     );
     rt.block_on(peer.viewer.disconnect("bench done"));
+    let ended = peer.host.wait_event("ended");
+    figures.max_in_flight = ended["max_bytes_in_flight"].as_f64();
     figures
 }
 
 fn run_vnc(x: &Xvfb, opts: &Opts) -> RunFigures {
-    let server = X11Vnc::start(&x.display);
-    let client = VncClient::connect(&server.addr).unwrap();
+    let (server, _proxy, addr) = match &opts.link {
+        Some(l) => {
+            let server = X11Vnc::start_in(&l.ns, &x.display);
+            let proxy = lifeline_tests::netem::TcpDelay::start(
+                "127.0.0.1:0".parse().unwrap(),
+                server.addr.parse().unwrap(),
+                l.profile.rtt / 2,
+            )
+            .unwrap();
+            let addr = proxy.addr.to_string();
+            (server, Some(proxy), addr)
+        }
+        None => {
+            let server = X11Vnc::start(&x.display);
+            let addr = server.addr.clone();
+            (server, None, addr)
+        }
+    };
+    let client = VncClient::connect(&addr).unwrap();
     assert!(
-        client.wait_until(Duration::from_secs(30), |s| s.first_full.is_some()),
+        client.wait_until(opts.patience, |s| s.first_full.is_some()),
         "x11vnc sent no whole screen"
     );
     let join_ms = {
@@ -629,6 +657,20 @@ fn report(life: &[RunFigures], vnc: &[RunFigures]) {
         "ms",
         0,
     );
+    row(
+        "pictures stop",
+        "until the screen is exact",
+        &|r| Some(r.exact_ms),
+        "ms",
+        0,
+    );
+    row(
+        "whole run",
+        "host's most bytes in flight",
+        &|r| r.max_in_flight.map(|b| b / 1e3),
+        "kB",
+        0,
+    );
     type Pick = fn(&RunFigures) -> &Figures;
     let loads: [(&str, Pick); 4] = [
         ("idle", |r| &r.idle),
@@ -664,6 +706,13 @@ fn main() {
             "x11vnc" => "x11vnc",
             other => panic!("--only takes lifeline or x11vnc, not {other:?}"),
         });
+    let profile = std::env::args()
+        .skip_while(|a| a != "--link")
+        .nth(1)
+        .map(|name| {
+            lifeline_tests::netem::profile(&name)
+                .unwrap_or_else(|| panic!("--link takes 50mbit, 10mbit or 2mbit, not {name:?}"))
+        });
     let opts = Opts {
         only,
         runs: arg("--runs", 5) as usize,
@@ -672,6 +721,21 @@ fn main() {
         lines: arg("--lines", 100) as usize,
         picture_secs: arg("--picture-secs", 5),
         picture_hz: arg("--picture-hz", 120) as u32,
+        patience: Duration::from_secs(match profile {
+            // Several whole exact screens' worth of the link, at least.
+            Some(p) => 30 + (8.0 * f64::from(W * H * 3) / p.bytes_per_s()) as u64,
+            None => 10,
+        }),
+        link: None,
+    };
+    let mut opts = opts;
+    let ns = match profile.map(|p| (p, lifeline_tests::netem::Netns::new(&p))) {
+        Some((p, Ok(ns))) => Some((p, ns)),
+        Some((_, Err(why))) => {
+            eprintln!("SKIPPED: cannot make a constrained link here: {why}");
+            return;
+        }
+        None => None,
     };
     let dir = tempfile::tempdir().unwrap();
     let long_file = dir.path().join("long.txt");
@@ -682,7 +746,12 @@ fn main() {
 
     let relay = {
         let rdir = tempfile::tempdir().unwrap();
-        let proc = RelayProcess::start(rdir.path(), &[]);
+        let outer = ns.as_ref().map(|(_, n)| n.outer.to_string());
+        let names: Vec<&str> = match &outer {
+            Some(o) => vec!["--name", o.as_str()],
+            None => vec![],
+        };
+        let proc = RelayProcess::start(rdir.path(), &names);
         let (rc, out, err) = relay_cli(&[
             "technician",
             "add",
@@ -700,6 +769,20 @@ fn main() {
         }
     };
     let _ = bin("lifeline-host");
+    if let Some((profile, ns)) = ns {
+        let udp = lifeline_tests::netem::UdpDelay::start(
+            std::net::SocketAddr::new(ns.outer.into(), 0),
+            relay.addr.parse().unwrap(),
+            profile.rtt / 2,
+        )
+        .unwrap();
+        opts.link = Some(Link {
+            relay_via: udp.addr.to_string(),
+            profile,
+            ns,
+            _udp: udp,
+        });
+    }
     let rt = Arc::new(
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -708,7 +791,7 @@ fn main() {
             .unwrap(),
     );
     let x = Xvfb::start(W, H);
-    let _background = x.show(0, 0, &picture(W, H, 0));
+    let _background = x.show(0, 0, &photo_image(W, H, 0));
 
     let (mut life, mut vnc) = (Vec::new(), Vec::new());
     for run in 1..=opts.runs {
@@ -723,8 +806,15 @@ fn main() {
             vnc.push(run_vnc(&x, &opts));
         }
     }
+    let link = opts.link.as_ref().map_or("loopback".to_owned(), |l| {
+        format!(
+            "host and x11vnc behind a {} Mbit/s, {} ms link",
+            l.profile.mbit,
+            l.profile.rtt.as_millis()
+        )
+    });
     println!(
-        "\n1920×1080 Xvfb, {} runs, medians (min–max); idle {} s, {} characters typed, {} lines scrolled, pictures changing {} times a second for {} s\n",
+        "\n1920×1080 Xvfb, {link}, {} runs, medians (min–max); idle {} s, {} characters typed, {} lines scrolled, pictures changing {} times a second for {} s\n",
         opts.runs, opts.idle_secs, opts.chars, opts.lines, opts.picture_hz, opts.picture_secs
     );
     report(&life, &vnc);

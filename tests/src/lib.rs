@@ -6,6 +6,7 @@
     missing_debug_implementations
 )]
 
+pub mod netem;
 pub mod peers;
 pub mod vnc;
 pub mod x;
@@ -41,9 +42,16 @@ impl TestRelay {
 
     /// A relay whose configuration `tune` adjusts first.
     pub async fn start_with(tune: impl FnOnce(&mut RelayConfig)) -> Self {
+        Self::start_named(&[], tune).await
+    }
+
+    /// A relay whose certificate also names `names` (an address a test's
+    /// forwarder gives it), configured by `tune`.
+    pub async fn start_named(names: &[&str], tune: impl FnOnce(&mut RelayConfig)) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        lifeline_certs::ensure_relay_certs(dir.path(), &["localhost".into(), "127.0.0.1".into()])
-            .unwrap();
+        let mut all: Vec<String> = vec!["localhost".into(), "127.0.0.1".into()];
+        all.extend(names.iter().map(|n| (*n).to_owned()));
+        lifeline_certs::ensure_relay_certs(dir.path(), &all).unwrap();
         let files = lifeline_certs::RelayFiles::in_dir(dir.path());
         let mut config = RelayConfig::new(dir.path().to_owned());
         tune(&mut config);

@@ -33,7 +33,28 @@ impl HostProcess {
 
     /// Starts the host against any relay (`relay` as `--relay` takes it).
     pub fn spawn(relay: &str, ca: &Path, display: &str, extra: &[&str]) -> Self {
-        let mut child = Command::new(bin("lifeline-host"))
+        Self::spawn_with(
+            Command::new(bin("lifeline-host")),
+            relay,
+            ca,
+            display,
+            extra,
+        )
+    }
+
+    /// Starts the host inside a network namespace (a constrained link).
+    pub fn spawn_in(
+        ns: &crate::netem::Netns,
+        relay: &str,
+        ca: &Path,
+        display: &str,
+        extra: &[&str],
+    ) -> Self {
+        Self::spawn_with(ns.command(&bin("lifeline-host")), relay, ca, display, extra)
+    }
+
+    fn spawn_with(mut cmd: Command, relay: &str, ca: &Path, display: &str, extra: &[&str]) -> Self {
+        let mut child = cmd
             .args(["--relay", relay, "--ca"])
             .arg(ca)
             .arg("--json")

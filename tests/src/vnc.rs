@@ -568,19 +568,37 @@ impl X11Vnc {
     /// Starts x11vnc with its defaults plus `-localhost -nopw -forever
     /// -shared` on a free port, and waits until it listens.
     pub fn start(display: &str) -> Self {
+        Self::start_with(std::process::Command::new("x11vnc"), display, "127.0.0.1")
+    }
+
+    /// Starts x11vnc inside a network namespace, listening on its side of
+    /// the veth pair (reached through a delaying forwarder).
+    pub fn start_in(ns: &crate::netem::Netns, display: &str) -> Self {
+        let inner = ns.inner.to_string();
+        Self::start_with(ns.command(std::path::Path::new("x11vnc")), display, &inner)
+    }
+
+    fn start_with(mut cmd: std::process::Command, display: &str, host: &str) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .unwrap();
-        let child = std::process::Command::new("x11vnc")
-            .args(["-display", display, "-localhost", "-rfbport"])
+        let listen = if host == "127.0.0.1" {
+            vec!["-localhost".to_owned()]
+        } else {
+            vec!["-listen".to_owned(), host.to_owned()]
+        };
+        let child = cmd
+            .args(["-display", display])
+            .args(&listen)
+            .arg("-rfbport")
             .arg(port.to_string())
             .args(["-nopw", "-forever", "-shared", "-quiet", "-norc"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("x11vnc not found: run scripts/install-deps");
-        let addr = format!("127.0.0.1:{port}");
+        let addr = format!("{host}:{port}");
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(&addr).is_err() {
             assert!(Instant::now() < deadline, "x11vnc did not listen on {addr}");

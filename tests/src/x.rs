@@ -302,3 +302,27 @@ pub fn pattern_image(width: u32, height: u32, seed: u32) -> Image {
         pixels,
     }
 }
+
+/// A photo-like picture: smooth gradients with a little grain, as camera
+/// pictures and wallpapers have (more colours than a palette tile holds,
+/// and no exact repeats); `seed` makes each one different.
+pub fn photo_image(w: u32, h: u32, seed: u32) -> Image {
+    let mut g = seed.wrapping_mul(2_654_435_761) | 1;
+    let pixels = (0..w * h)
+        .map(|i| {
+            let (x, y) = (i % w, i / w);
+            g ^= g << 13;
+            g ^= g >> 17;
+            g ^= g << 5;
+            let r = (x * 255 / w + seed * 61) & 0xff;
+            let gr = (y * 255 / h + seed * 101) & 0xff;
+            let b = ((x + y) / 12 + seed * 37) & 0xff;
+            ((r << 16) | (gr << 8) | b) ^ (g & 0x0003_0303)
+        })
+        .collect();
+    Image {
+        width: w,
+        height: h,
+        pixels,
+    }
+}

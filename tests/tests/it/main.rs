@@ -5,6 +5,7 @@
 
 mod e2e;
 mod host;
+mod link;
 mod relay;
 mod session;
 mod viewer;

@@ -1,0 +1,97 @@
+//! A session across a constrained link: the host agent in a network
+//! namespace of its own behind 10 Mbit/s and 60 ms (tc tbf and a
+//! delaying forwarder), the relay and viewer on loopback. A photo
+//! wallpaper arrives first as pictures and is refined exact afterwards;
+//! a keystroke typed meanwhile is not queued behind that refinement.
+
+use lifeline_proto::control::Mode;
+use lifeline_session::messages::{InputEvent, Key};
+use lifeline_tests::netem::{Netns, UdpDelay, profile};
+use lifeline_tests::peers::{HostProcess, TestViewer};
+use lifeline_tests::x::{Xvfb, photo_image};
+use lifeline_tests::{TestRelay, poll};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keystroke_echo_overtakes_a_pending_refinement_on_a_slow_link() {
+    if lifeline_tests::x::skip_without_xvfb() {
+        return;
+    }
+    let link = profile("10mbit").unwrap();
+    let ns = match Netns::new(&link) {
+        Ok(ns) => ns,
+        Err(why) => {
+            eprintln!("SKIPPED: cannot make a constrained link here: {why}");
+            return;
+        }
+    };
+    let (w, h) = (1920, 1080);
+    let x = Xvfb::start(w, h);
+    let _wallpaper = x.show(0, 0, &photo_image(w, h, 3));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("typed.txt");
+    let _xterm = x.xterm_cat("30x4+0+0", &file);
+    let outer = ns.outer.to_string();
+    let relay = TestRelay::start_named(&[&outer], |_| {}).await;
+    let token = relay.add_technician("bob");
+    let via = UdpDelay::start(
+        std::net::SocketAddr::new(ns.outer.into(), 0),
+        relay.addr,
+        link.rtt / 2,
+    )
+    .unwrap();
+    let host = HostProcess::spawn_in(
+        &ns,
+        &via.addr.to_string(),
+        &relay.ca,
+        &x.display,
+        &["--allow", "control"],
+    );
+    let mut viewer = TestViewer::join(&relay, &token, &host.code()).await;
+    assert_eq!(viewer.mode, Mode::Control);
+
+    // The first whole screen: the photo as pictures, to be refined.
+    let first = viewer.next_frame().await;
+    assert!(first.full);
+    assert!(
+        !first.pictures.is_empty(),
+        "a slow link gets its photo as a picture first"
+    );
+
+    // Type into the terminal while the refinement is under way.
+    viewer.input(InputEvent::Move { x: 60, y: 20 }).await;
+    poll("the pointer", || (x.pointer() == (60, 20)).then_some(())).await;
+    let typing_area = |img: &lifeline_session::screen::Image| -> Vec<u32> {
+        (0..60)
+            .flat_map(|yy| (0..200).map(move |xx| (xx, yy)))
+            .map(|(xx, yy)| img.get(xx, yy))
+            .collect()
+    };
+    let before = typing_area(viewer.fb.image().unwrap());
+    for down in [true, false] {
+        viewer
+            .input(InputEvent::Key {
+                key: Key::Char('Z'),
+                down,
+            })
+            .await;
+    }
+    // The refinement goes top to bottom: the bottom half is its last part.
+    let wallpaper = x.screenshot();
+    let bottom = |img: &lifeline_session::screen::Image| -> Vec<u32> {
+        img.pixels[(h as usize / 2) * w as usize..].to_vec()
+    };
+    loop {
+        viewer.next_frame().await;
+        if typing_area(viewer.fb.image().unwrap()) != before {
+            break;
+        }
+    }
+    assert!(
+        bottom(viewer.fb.image().unwrap()) != bottom(&wallpaper),
+        "the echo waited until the whole refinement had arrived"
+    );
+
+    // And the screen still ends exact.
+    let screen = x.screenshot();
+    viewer.until_equal(&screen).await;
+}
