@@ -270,11 +270,85 @@ fn idle_session_cpu(x: &Xvfb) {
     });
 }
 
+/// An exact refresh of a whole 1080p photo (ImageMagick's
+/// `plasma:fractal`, two pictures): Lifeline's photo bands against raw
+/// tiles with LZ4 (the coding before) and `cwebp -lossless` (the target).
+fn photo_refresh() {
+    let dir = tempfile::tempdir().unwrap();
+    println!("| exact 1920×1080 photo refresh | bytes | encode ms | vs cwebp -lossless |");
+    println!("|---|---|---|---|");
+    for seed in 1..=2 {
+        let png = dir.path().join(format!("plasma{seed}.png"));
+        let made = Command::new("convert")
+            .args([
+                "-seed",
+                &seed.to_string(),
+                "-size",
+                "1920x1080",
+                "plasma:fractal",
+                "-depth",
+                "8",
+            ])
+            .arg(&png)
+            .status();
+        let webp = dir.path().join(format!("plasma{seed}.webp"));
+        let cwebp = made.is_ok_and(|s| s.success())
+            && Command::new("cwebp")
+                .args(["-quiet", "-lossless"])
+                .arg(&png)
+                .arg("-o")
+                .arg(&webp)
+                .status()
+                .is_ok_and(|s| s.success());
+        if !cwebp {
+            println!(
+                "(skipped: ImageMagick's convert or cwebp is missing; scripts/install-deps installs them)"
+            );
+            return;
+        }
+        let webp_bytes = std::fs::metadata(&webp).unwrap().len() as f64;
+        let img = lifeline_tests::x::load_png(&png);
+        let t0 = Instant::now();
+        let upd = Encoder::lossless().encode(&img).unwrap();
+        let ms = t0.elapsed().as_secs_f64() * 1e3;
+        let bands = upd.payload_bytes() as f64;
+        let t0 = Instant::now();
+        let raw: usize = (0..H)
+            .step_by(64)
+            .flat_map(|y| (0..W).step_by(64).map(move |x| (x, y)))
+            .map(|(x, y)| {
+                let (w, h) = (64.min(W - x), 64.min(H - y));
+                let mut rgb = Vec::with_capacity((w * h * 3) as usize);
+                for yy in y..y + h {
+                    for xx in x..x + w {
+                        let p = img.get(xx, yy);
+                        rgb.extend_from_slice(&[(p >> 16) as u8, (p >> 8) as u8, p as u8]);
+                    }
+                }
+                lz4_flex::compress(&rgb).len()
+            })
+            .sum();
+        let raw_ms = t0.elapsed().as_secs_f64() * 1e3;
+        println!(
+            "| plasma {seed}: Lifeline photo bands (predictor + zstd) | {:.0} | {ms:.1} | {:.3} |",
+            bands,
+            bands / webp_bytes
+        );
+        println!(
+            "| plasma {seed}: raw tiles + LZ4 (before) | {raw} | {raw_ms:.1} | {:.3} |",
+            raw as f64 / webp_bytes
+        );
+        println!("| plasma {seed}: cwebp -lossless (default) | {webp_bytes:.0} | | 1.000 |");
+    }
+    println!();
+}
+
 fn main() {
     if let Ok(display) = std::env::var("LIFELINE_BENCH_DISPLAY") {
         measure(&display);
         return;
     }
+    photo_refresh();
     let x = Xvfb::start(W, H);
     // A busy desktop: a picture, and a full-height terminal filled with text
     // whose prompt sits at the bottom (so Return scrolls it).
