@@ -22,6 +22,9 @@ const LAN_RTT: Duration = Duration::from_millis(5);
 /// A refinement piece takes at most this long on the link: what a
 /// keystroke's echo may wait behind it.
 const PIECE_TIME: Duration = Duration::from_millis(20);
+/// JPEG quality of the sharpening pass that comes before the exact one
+/// on a slow link: close to exact at a fifth of its bytes.
+const SHARP: u8 = 90;
 /// The smallest piece worth an update.
 const MIN_PIECE: usize = 8 * 1024;
 
@@ -81,6 +84,7 @@ pub fn tuning(quality: Quality, link: &Link) -> Tuning {
             lossy_whole: true,
             refine_after: REFRESH_AFTER,
             refine_piece: piece(link),
+            refine_quality: Some(SHARP),
         },
         Quality::Balanced => Tuning {
             jpeg_quality: Some(lifeline_session::picture::QUALITY),
@@ -95,6 +99,7 @@ pub fn tuning(quality: Quality, link: &Link) -> Tuning {
             // About half a second of stillness before sharpening.
             refine_after: REFRESH_AFTER * 5,
             refine_piece: piece(link),
+            refine_quality: Some(SHARP),
         },
     }
 }

@@ -17,6 +17,24 @@ pub const PICTURE_MIN_PIXELS: usize = 200_000;
 /// Captures in a row that find nothing new before pictures are resent exact.
 pub const REFRESH_AFTER: u32 = 6;
 
+/// The viewer's copy of a tile is exact.
+const EXACT: u8 = 0;
+/// The viewer holds a good JPEG of the tile (quality [`FINE_QUALITY`] or more).
+const FINE: u8 = 1;
+/// The viewer holds a rough JPEG of the tile.
+const COARSE: u8 = 2;
+/// JPEG quality from which a picture counts as fine.
+pub const FINE_QUALITY: u8 = 85;
+
+/// How approximate a picture at `quality` leaves the viewer's copy.
+fn level(quality: u8) -> u8 {
+    if quality >= FINE_QUALITY {
+        FINE
+    } else {
+        COARSE
+    }
+}
+
 /// Turns successive screen images into updates of what changed.
 #[derive(Debug)]
 pub struct Encoder {
@@ -24,9 +42,10 @@ pub struct Encoder {
     /// JPEG approximation, `lossy` says so.
     sent: Option<Image>,
     seq: u64,
-    /// Per tile (row-major over the tile grid): the viewer holds a JPEG
-    /// approximation there, to be resent exact once the screen is still.
-    lossy: Vec<bool>,
+    /// Per tile (row-major over the tile grid): how approximate the
+    /// viewer's copy is there ([`EXACT`], [`FINE`] or [`COARSE`]); what is
+    /// not exact is resent once the screen is still.
+    lossy: Vec<u8>,
     /// Captures in a row that found nothing new.
     quiet: u32,
     tuning: Tuning,
@@ -51,6 +70,10 @@ pub struct Tuning {
     /// or band goes), so a refinement never holds the link for long; 0
     /// holds refinement back (the link is busy).
     pub refine_piece: usize,
+    /// Progressive refinement: coarse pictures are first resent as JPEG
+    /// at this quality (a slow link shows a sharp screen long before the
+    /// exact one), then exact. `None`: straight to exact.
+    pub refine_quality: Option<u8>,
 }
 
 impl Default for Tuning {
@@ -63,6 +86,7 @@ impl Default for Tuning {
             lossy_whole: false,
             refine_after: REFRESH_AFTER,
             refine_piece: usize::MAX,
+            refine_quality: None,
         }
     }
 }
@@ -115,7 +139,7 @@ impl Encoder {
 
     /// Whether the viewer still holds an approximation somewhere.
     pub fn refining(&self) -> bool {
-        self.lossy.contains(&true)
+        self.lossy.iter().any(|&l| l != EXACT)
     }
 
     /// A capture found the screen unchanged: once it has been still for
@@ -132,21 +156,39 @@ impl Encoder {
         let sent = self.sent.as_ref()?;
         let (width, height) = (sent.width, sent.height);
         let mut budget = self.tuning.refine_piece;
-        let (mut tiles, mut photos) = (Vec::new(), Vec::new());
-        for run in lossy_runs(width, height, &self.lossy) {
+        // Coarse pictures first become fine ones, when asked; then exact.
+        let sharpen = self
+            .tuning
+            .refine_quality
+            .filter(|_| self.lossy.contains(&COARSE));
+        let from = if sharpen.is_some() { COARSE } else { FINE };
+        let (mut tiles, mut photos, mut pictures) = (Vec::new(), Vec::new(), Vec::new());
+        for run in lossy_runs(width, height, &self.lossy, from) {
             if budget == 0 {
                 break;
             }
-            let spent = exact_run(sent, run, &mut tiles, &mut photos);
+            let (spent, now) = match sharpen {
+                Some(q) => match crate::picture::encode(sent, run.0, run.1, run.2, run.3, q) {
+                    Ok(jpeg) => {
+                        let n = jpeg.len();
+                        let (x, y, w, h) = run;
+                        pictures.push(Picture { x, y, w, h, jpeg });
+                        (n, level(q))
+                    }
+                    Err(_) => (exact_run(sent, run, &mut tiles, &mut photos), EXACT),
+                },
+                None => (exact_run(sent, run, &mut tiles, &mut photos), EXACT),
+            };
             budget = budget.saturating_sub(spent);
             for (x, y) in tiles_touching(run.0, run.1, run.2, run.3) {
-                self.lossy[tile_index(width, x, y)] = false;
+                self.lossy[tile_index(width, x, y)] = now;
             }
         }
-        let mut upd = self.update((width, height), false, Vec::new(), Vec::new(), tiles);
+        let mut upd = self.update((width, height), false, Vec::new(), pictures, tiles);
         upd.photos = photos;
         Some(upd)
     }
+
     /// The update taking the viewer from the last sent image to `cur`, or
     /// `None` when nothing changed (an idle screen costs no frame bytes).
     pub fn encode(&mut self, cur: &Image) -> Option<FrameUpdate> {
@@ -216,7 +258,7 @@ impl Encoder {
             .iter()
             .map(|&(x, y, w, h)| more_colours_than(cur, x, y, w, h, MAX_PALETTE))
             .collect();
-        self.lossy = vec![false; all.len()];
+        self.lossy = vec![EXACT; all.len()];
         self.quiet = 0;
         let t = self.tuning;
         let photo_area: usize = all
@@ -286,17 +328,20 @@ fn dirty_tiles(sent: &Image, cur: &Image, hint: Option<&[Rect]>) -> Vec<Rect> {
 /// A scroll among the dirty tiles, applied to `sent` as the viewer will
 /// apply it. Moving an approximation spreads it: the copy's destination is
 /// lossy wherever its source was.
-fn scroll(sent: &mut Image, cur: &Image, dirty: &[Rect], lossy: &mut [bool]) -> Vec<CopyRect> {
+fn scroll(sent: &mut Image, cur: &Image, dirty: &[Rect], lossy: &mut [u8]) -> Vec<CopyRect> {
     let index = |x: u32, y: u32| tile_index(cur.width, x, y);
     let copies: Vec<CopyRect> = crate::motion::find_scroll(sent, cur, dirty)
         .into_iter()
         .collect();
     for c in &copies {
         apply_copy(sent, c);
-        if tiles_touching(c.src_x, c.src_y, c.w, c.h).any(|(x, y)| lossy[index(x, y)]) {
-            for (x, y) in tiles_touching(c.x, c.y, c.w, c.h) {
-                lossy[index(x, y)] = true;
-            }
+        let worst = tiles_touching(c.src_x, c.src_y, c.w, c.h)
+            .map(|(x, y)| lossy[index(x, y)])
+            .max()
+            .unwrap_or(EXACT);
+        for (x, y) in tiles_touching(c.x, c.y, c.w, c.h) {
+            let l = &mut lossy[index(x, y)];
+            *l = (*l).max(worst);
         }
     }
     copies
@@ -309,7 +354,7 @@ fn picture(
     cur: &Image,
     dirty: &[Rect],
     photo: &[bool],
-    lossy: &mut [bool],
+    lossy: &mut [u8],
     quality: u8,
 ) -> Vec<Picture> {
     let boxes = || dirty.iter().zip(photo).filter(|(_, p)| **p).map(|(d, _)| d);
@@ -321,7 +366,7 @@ fn picture(
     match crate::picture::encode_bands(cur, x0, y0, x1 - x0, y1 - y0, quality) {
         Ok(bands) => {
             for (x, y) in tiles_touching(x0, y0, x1 - x0, y1 - y0) {
-                lossy[tile_index(cur.width, x, y)] = true;
+                lossy[tile_index(cur.width, x, y)] = level(quality);
             }
             bands
         }
@@ -339,13 +384,13 @@ fn exact_tiles(
     dirty: &[Rect],
     photo: &[bool],
     covered: bool,
-    lossy: &mut [bool],
+    lossy: &mut [u8],
 ) -> (Vec<Tile>, Vec<Photo>) {
     let (mut tiles, mut photos) = (Vec::new(), Vec::new());
     for (&(x, y, w, h), &is_photo) in dirty.iter().zip(photo) {
         let index = tile_index(cur.width, x, y);
         let in_picture = is_photo && covered;
-        let rect = if in_picture || lossy[index] {
+        let rect = if in_picture || lossy[index] != EXACT {
             Some((x, y, w, h))
         } else {
             diff_box(sent, cur, x, y, w, h)
@@ -358,7 +403,7 @@ fn exact_tiles(
                 tiles.push(exact_tile(cur, x, y, w, h));
             }
             if (w, h) == (TILE.min(cur.width - x), TILE.min(cur.height - y)) {
-                lossy[index] = false;
+                lossy[index] = EXACT;
             }
         }
         for row in y..y + h {
@@ -421,10 +466,10 @@ fn exact_runs(all: &[Rect], photo: &[bool], covered: bool) -> Vec<Run> {
 
 /// The runs of tiles still held lossy, top to bottom; a run is photo-like
 /// (one band) unless the screen there has few colours.
-fn lossy_runs(width: u32, height: u32, lossy: &[bool]) -> Vec<(u32, u32, u32, u32)> {
+fn lossy_runs(width: u32, height: u32, lossy: &[u8], from: u8) -> Vec<(u32, u32, u32, u32)> {
     let mut runs: Vec<(u32, u32, u32, u32)> = Vec::new();
     for (x, y, w, h) in tiles_of(width, height) {
-        if !lossy[tile_index(width, x, y)] {
+        if lossy[tile_index(width, x, y)] < from {
             continue;
         }
         match runs.last_mut() {

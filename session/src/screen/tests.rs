@@ -406,6 +406,7 @@ fn slow_link() -> Tuning {
         lossy_whole: true,
         refine_after: 2,
         refine_piece: 20_000,
+        refine_quality: None,
     }
 }
 
@@ -501,4 +502,35 @@ fn exact_photos_cost_far_less_than_raw_pixels() {
     let mut fb = Framebuffer::new();
     fb.apply(&upd).unwrap();
     assert!(fb.image() == Some(&screen));
+}
+
+#[test]
+fn progressive_refinement_sharpens_with_jpeg_before_going_exact() {
+    let (screen, _, _) = screen_with_photo(4);
+    let mut enc = Encoder::new();
+    enc.tune(Tuning {
+        refine_quality: Some(90),
+        ..slow_link()
+    });
+    let mut fb = Framebuffer::new();
+    fb.apply(&enc.encode(&screen).unwrap()).unwrap();
+    assert_eq!(enc.still(), None, "not yet: refine_after is 2");
+    let mut kinds = Vec::new();
+    while let Some(piece) = enc.still() {
+        fb.apply(&piece).unwrap();
+        if !piece.pictures.is_empty() {
+            assert!(piece.photos.is_empty() && piece.tiles.is_empty());
+            kinds.push("sharper");
+        } else if !piece.photos.is_empty() || !piece.tiles.is_empty() {
+            kinds.push("exact");
+        }
+        assert!(kinds.len() < 200, "refinement never ends");
+    }
+    let first_exact = kinds.iter().position(|k| *k == "exact").unwrap();
+    assert!(first_exact > 0, "{kinds:?}");
+    assert!(
+        kinds[first_exact..].iter().all(|k| *k == "exact"),
+        "every coarse picture was sharpened before any exact piece: {kinds:?}"
+    );
+    assert!(fb.image() == Some(&screen), "not exact in the end");
 }
