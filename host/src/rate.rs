@@ -7,15 +7,20 @@
 //! over the time the link spent carrying them, which starts when it was
 //! sent or when the update before it had left, whichever is later, and
 //! ends one round trip before its acknowledgement. The estimate is the
-//! best such sample of the last few seconds, as BBR keeps its bottleneck
-//! bandwidth: a sample can only understate the link (a viewer slow to
-//! decode, an update that had to wait), never overstate it.
+//! median of the samples of the last few seconds: a sample understates the
+//! link when the viewer was slow to decode or an update had to wait, and
+//! overstates it when the round trip was overestimated, and quality
+//! choices must follow neither one-off.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// Updates smaller than this are too small to time the link by.
-const MIN_SAMPLE_BYTES: usize = 4 * 1024;
+const MIN_SAMPLE_BYTES: usize = 16 * 1024;
+/// A sample must have kept the link busy at least this long.
+const MIN_SAMPLE_TIME: Duration = Duration::from_millis(4);
+/// Samples kept at most.
+const MAX_SAMPLES: usize = 32;
 /// Updates smaller than this measure the round trip.
 const MAX_RTT_PROBE_BYTES: usize = 2 * 1024;
 /// How long a throughput sample counts.
@@ -66,9 +71,13 @@ impl RateEstimator {
                 None => sent,
             };
             let carried = now.saturating_duration_since(busy_from).saturating_sub(rtt);
-            if bytes >= MIN_SAMPLE_BYTES && carried >= Duration::from_millis(1) {
+            // Long enough that an error in the round trip cannot dominate.
+            if bytes >= MIN_SAMPLE_BYTES && carried >= MIN_SAMPLE_TIME.max(rtt / 4) {
                 self.samples
                     .push_back((now, bytes as f64 / carried.as_secs_f64()));
+                if self.samples.len() > MAX_SAMPLES {
+                    self.samples.pop_front();
+                }
             }
             self.last_ack = Some(now);
         }
@@ -100,9 +109,12 @@ impl RateEstimator {
         self.rtt.map(|(d, _)| d)
     }
 
-    /// Bytes a second the path carried at best lately, once measured.
+    /// Bytes a second the path carried lately (the median sample), once
+    /// measured.
     pub fn rate(&self) -> Option<f64> {
-        self.samples.iter().map(|(_, r)| *r).reduce(f64::max)
+        let mut r: Vec<f64> = self.samples.iter().map(|(_, r)| *r).collect();
+        r.sort_by(f64::total_cmp);
+        r.get(r.len() / 2).copied()
     }
 
     /// Bytes sent and not yet acknowledged.
@@ -184,6 +196,22 @@ mod tests {
         let est = run(rate, 150, &[300, 80_000, 80_000, 80_000, 80_000, 80_000]);
         let got = est.rate().unwrap();
         assert!((got / rate - 1.0).abs() < 0.1, "{got} vs {rate}");
+    }
+
+    #[test]
+    fn one_wild_sample_does_not_move_the_estimate() {
+        let t0 = Instant::now();
+        let mut est = RateEstimator::new();
+        let mut now = t0;
+        // 100 kB each taking 100 ms on the link: 1 MB/s; one took 5 ms.
+        for (seq, ms) in [(1, 100), (2, 100), (3, 5), (4, 100), (5, 100)] {
+            est.on_sent(now, seq, 100_000);
+            now += Duration::from_millis(ms);
+            est.on_ack(now, seq);
+            now += Duration::from_millis(50);
+        }
+        let got = est.rate().unwrap();
+        assert!((got / 1e6 - 1.0).abs() < 0.05, "{got}");
     }
 
     #[test]
