@@ -267,6 +267,18 @@ async fn drive<S: Future<Output = ()>>(
                 }
                 Action::Report(r) => link.report(r).await?,
                 Action::Send(msg) => {
+                    if let HostMsg::Frame(u) = &msg {
+                        tracing::debug!(
+                            seq = u.seq,
+                            bytes = u.payload_bytes(),
+                            full = u.full,
+                            copies = u.copies.len(),
+                            pictures = u.pictures.len(),
+                            photos = u.photos.len(),
+                            tiles = u.tiles.len(),
+                            "update"
+                        );
+                    }
                     let sent = match &out {
                         Some(tx) => tx.send(msg).await.is_ok(),
                         None => false,

@@ -163,7 +163,13 @@ impl Encoder {
             .filter(|_| self.lossy.contains(&COARSE));
         let from = if sharpen.is_some() { COARSE } else { FINE };
         let (mut tiles, mut photos, mut pictures) = (Vec::new(), Vec::new(), Vec::new());
-        for run in lossy_runs(width, height, &self.lossy, from) {
+        // A run of tiles is cut so that one piece stays near the budget
+        // (an exact photo tile costs about 6 KB, a sharpened one less).
+        let most = (self.tuning.refine_piece / 6144).max(1);
+        let runs = lossy_runs(width, height, &self.lossy, from)
+            .into_iter()
+            .flat_map(|r| split_run(r, most));
+        for run in runs {
             if budget == 0 {
                 break;
             }
@@ -233,11 +239,15 @@ impl Encoder {
             .map(|(d, _)| (d.2 * d.3) as usize)
             .sum();
         let t = self.tuning;
-        let (copies, pictures) = match t.jpeg_quality {
-            Some(q) if photo_area >= t.picture_min_pixels => {
-                (Vec::new(), picture(cur, &dirty, &photo, &mut self.lossy, q))
+        // A scroll is looked for first: text with smooth edges has more
+        // colours than a palette holds, and a scrolled terminal must go as
+        // a copy, not as a picture of itself.
+        let copies = scroll(sent, cur, &dirty, &mut self.lossy);
+        let pictures = match t.jpeg_quality {
+            Some(q) if copies.is_empty() && photo_area >= t.picture_min_pixels => {
+                picture(cur, &dirty, &photo, &mut self.lossy, q)
             }
-            _ => (scroll(sent, cur, &dirty, &mut self.lossy), Vec::new()),
+            _ => Vec::new(),
         };
         let covered = !pictures.is_empty();
         let (tiles, photos) = exact_tiles(sent, cur, &dirty, &photo, covered, &mut self.lossy);
@@ -478,6 +488,16 @@ fn lossy_runs(width: u32, height: u32, lossy: &[u8], from: u8) -> Vec<(u32, u32,
         }
     }
     runs
+}
+
+/// `run` cut into runs of at most `most` tiles.
+fn split_run(run: (u32, u32, u32, u32), most: usize) -> Vec<(u32, u32, u32, u32)> {
+    let (x, y, w, h) = run;
+    let step = TILE.saturating_mul(u32::try_from(most).unwrap_or(u32::MAX));
+    (x..x + w)
+        .step_by(step as usize)
+        .map(|x0| (x0, y, step.min(x + w - x0), h))
+        .collect()
 }
 
 /// Sends a run exact: as one [`Photo`] band where it is photo-like, else

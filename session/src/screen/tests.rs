@@ -534,3 +534,45 @@ fn progressive_refinement_sharpens_with_jpeg_before_going_exact() {
     );
     assert!(fb.image() == Some(&screen), "not exact in the end");
 }
+
+#[test]
+fn smooth_text_that_scrolls_goes_as_a_copy_not_a_picture() {
+    // Lines of "glyphs" with 40 grey levels: more colours than a palette
+    // holds, as anti-aliased text has.
+    let (w, h) = (640u32, 480u32);
+    let line = |y: u32, n: u32| -> u32 {
+        let level = (y % 16) * 2 + (n % 7) * 5 + (n * 13 % 11);
+        0x0001_0101 * (0xe0 - level * 3)
+    };
+    let page = |first: u32| -> Image {
+        let pixels = (0..w * h)
+            .map(|i| {
+                let (x, y) = (i % w, i / w);
+                let n = (y + first * 16) / 16;
+                if (x / 7 + n).is_multiple_of(3) {
+                    0x00ff_ffff
+                } else {
+                    line(y, n + x / 7)
+                }
+            })
+            .collect();
+        Image {
+            width: w,
+            height: h,
+            pixels,
+        }
+    };
+    let mut enc = Encoder::new();
+    enc.tune(slow_link());
+    let mut fb = Framebuffer::new();
+    fb.apply(&enc.encode(&page(0)).unwrap()).unwrap();
+    while let Some(u) = enc.still() {
+        fb.apply(&u).unwrap();
+    }
+    let next = page(1);
+    let upd = enc.encode(&next).unwrap();
+    assert!(!upd.copies.is_empty(), "the scroll was found");
+    assert!(upd.pictures.is_empty(), "no picture of a scrolled page");
+    fb.apply(&upd).unwrap();
+    assert!(fb.image() == Some(&next));
+}
