@@ -335,7 +335,11 @@ async fn drive<S: Future<Output = ()>>(
             } => {
                 grabbing = None;
                 Wake::Event(match got {
-                    Ok(Ok((update, pointer))) => Event::Grabbed { update, pointer },
+                    Ok(Ok((update, pointer, refinement))) => Event::Grabbed {
+                        update,
+                        pointer,
+                        refinement,
+                    },
                     Ok(Err(e)) => Event::Failed(e.to_string()),
                     Err(_) => Event::Failed(CaptureError::Stopped.to_string()),
                 })

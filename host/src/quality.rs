@@ -34,8 +34,8 @@ pub struct Link {
     /// Bytes a second, once measured.
     pub rate: Option<f64>,
     pub rtt: Option<Duration>,
-    /// Whether an update is sent and not yet acknowledged: refinement
-    /// waits for an idle link.
+    /// Whether refinement must wait: drawing is in flight, or two pieces
+    /// already are.
     pub busy: bool,
 }
 
@@ -59,16 +59,18 @@ fn fast(link: &Link) -> bool {
     }
 }
 
-/// One refinement piece's bytes: `PIECE_TIME` of the link; nothing while
-/// the link is busy.
+/// One refinement piece's bytes: `PIECE_TIME` of the link, or half the
+/// bandwidth-delay product when that is more (two pieces in flight then
+/// keep a distant link full); nothing while the link is busy.
 fn piece(link: &Link) -> usize {
     if link.busy {
         return 0;
     }
-    match link.rate {
-        Some(rate) => ((rate * PIECE_TIME.as_secs_f64()) as usize).max(MIN_PIECE),
-        None => MIN_PIECE * 4,
-    }
+    let Some(rate) = link.rate else {
+        return MIN_PIECE * 4;
+    };
+    let half_bdp = link.rtt.map_or(0.0, |rtt| rate * rtt.as_secs_f64() / 2.0);
+    ((rate * PIECE_TIME.as_secs_f64()).max(half_bdp) as usize).max(MIN_PIECE)
 }
 
 /// The encoder's tuning for `quality` on `link`.
@@ -130,9 +132,11 @@ mod tests {
         let two = tuning(Quality::Auto, &link(Some(2.0), 150, false));
         assert!(ten.lossy_whole && two.lossy_whole);
         assert!(two.jpeg_quality < ten.jpeg_quality);
-        // 20 ms of a 10 Mbit/s link.
-        assert_eq!(ten.refine_piece, 25_000);
-        assert_eq!(two.refine_piece, MIN_PIECE);
+        // Half the bandwidth-delay product: 30 ms of a 10 Mbit/s link.
+        assert_eq!(ten.refine_piece, 37_500);
+        assert_eq!(two.refine_piece, 18_750);
+        let near = tuning(Quality::Auto, &link(Some(10.0), 2, false));
+        assert_eq!(near.refine_piece, 25_000, "20 ms of the link at least");
         let busy = tuning(Quality::Auto, &link(Some(10.0), 60, true));
         assert_eq!(
             busy.refine_piece, 0,

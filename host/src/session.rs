@@ -40,10 +40,12 @@ pub enum Event {
     Viewer(ViewerMsg),
     /// The screen source saw drawing: capture now rather than at the tick.
     Drawn,
-    /// A capture asked for by [`Action::Grab`] finished.
+    /// A capture asked for by [`Action::Grab`] finished; `refinement`:
+    /// the update only sharpens what the viewer has (nothing was drawn).
     Grabbed {
         update: Option<FrameUpdate>,
         pointer: Option<(i32, i32)>,
+        refinement: bool,
     },
     /// The viewer sent input faster than the desktop takes it.
     InputFlooded,
@@ -139,11 +141,36 @@ struct Sharing {
     grabbing: bool,
     next_tick: Instant,
     pointer: Option<(i32, i32)>,
+    /// Refinement updates sent and not yet acknowledged.
+    refining: VecDeque<u64>,
 }
 
+/// Refinement pieces that may be unacknowledged at once: two pieces of
+/// half the path's bandwidth-delay product keep it full.
+const REFINEMENTS_IN_FLIGHT: usize = 2;
+
 impl Sharing {
+    fn in_flight(&self) -> usize {
+        usize::try_from(self.sent.saturating_sub(self.acked)).unwrap_or(usize::MAX)
+    }
+
+    /// Updates of drawing in flight (not refinement).
+    fn drawing_in_flight(&self) -> usize {
+        self.in_flight().saturating_sub(self.refining.len())
+    }
+
+    /// Drawing may have [`FRAMES_IN_FLIGHT`] updates in flight whatever
+    /// refinement does: a keystroke's echo never waits for a slot.
     fn can_grab(&self) -> bool {
-        !self.grabbing && self.sent.saturating_sub(self.acked) < FRAMES_IN_FLIGHT
+        let max_drawing = usize::try_from(FRAMES_IN_FLIGHT).unwrap_or(2);
+        !self.grabbing
+            && self.drawing_in_flight() < max_drawing
+            && self.in_flight() < max_drawing + 1
+    }
+
+    /// Refinement only while no drawing is in flight, two pieces at most.
+    fn may_refine(&self) -> bool {
+        self.drawing_in_flight() == 0 && self.refining.len() < REFINEMENTS_IN_FLIGHT
     }
 }
 
@@ -242,7 +269,11 @@ impl HostSession {
                     self.grab(now);
                 }
             }
-            Event::Grabbed { update, pointer } => self.grabbed(now, update, pointer),
+            Event::Grabbed {
+                update,
+                pointer,
+                refinement,
+            } => self.grabbed(now, update, pointer, refinement),
             Event::InputFlooded => self.end(Ending::Failed(
                 "the technician's viewer sent input faster than this computer can apply it".into(),
             )),
@@ -290,6 +321,7 @@ impl HostSession {
                     grabbing: false,
                     next_tick: now,
                     pointer: None,
+                    refining: VecDeque::new(),
                 });
                 self.grab(now);
             }
@@ -306,6 +338,9 @@ impl HostSession {
         match msg {
             ViewerMsg::Ack { seq } => {
                 sh.acked = sh.acked.max(seq.min(sh.sent));
+                while sh.refining.front().is_some_and(|s| *s <= sh.acked) {
+                    sh.refining.pop_front();
+                }
                 self.link.on_ack(now, sh.acked);
                 self.grab_if_due(now);
             }
@@ -350,13 +385,19 @@ impl HostSession {
         let link = Link {
             rate: self.link.rate(),
             rtt: self.link.rtt(),
-            busy: sh.sent > sh.acked,
+            busy: !sh.may_refine(),
         };
         let tuning = quality::tuning(self.quality, &link);
         self.push(Action::Grab { full, tuning });
     }
 
-    fn grabbed(&mut self, now: Instant, update: Option<FrameUpdate>, pointer: Option<(i32, i32)>) {
+    fn grabbed(
+        &mut self,
+        now: Instant,
+        update: Option<FrameUpdate>,
+        pointer: Option<(i32, i32)>,
+        refinement: bool,
+    ) {
         let State::Sharing(sh) = &mut self.state else {
             return;
         };
@@ -370,6 +411,9 @@ impl HostSession {
         }
         if let Some(update) = update {
             sh.sent = update.seq;
+            if refinement {
+                sh.refining.push_back(update.seq);
+            }
             let bytes = update.payload_bytes();
             self.link.on_sent(now, update.seq, bytes);
             self.stats.frames += 1;
@@ -441,6 +485,7 @@ mod tests {
             Event::Grabbed {
                 update: Some(update(seq)),
                 pointer: None,
+                refinement: false,
             },
         );
     }
@@ -620,6 +665,7 @@ mod tests {
             Event::Grabbed {
                 update: None,
                 pointer: None,
+                refinement: false,
             },
         );
         s.handle_timeout(now + CAPTURE_INTERVAL);
@@ -641,6 +687,7 @@ mod tests {
                 Event::Grabbed {
                     update: None,
                     pointer: p,
+                    refinement: false,
                 },
             );
         }
@@ -708,6 +755,7 @@ mod tests {
             Event::Grabbed {
                 update: None,
                 pointer: None,
+                refinement: false,
             },
         );
         s.handle(now, Event::Viewer(ViewerMsg::Quality(Quality::Exact)));
@@ -717,6 +765,57 @@ mod tests {
         );
         let t = tunings(&mut s);
         assert_eq!(t[0].jpeg_quality, None, "exact asked for");
+    }
+
+    #[test]
+    fn refinement_takes_two_slots_at_most_and_drawing_always_has_one() {
+        let now = t0();
+        let mut s = sharing(Mode::View, now);
+        let tick = |n: u32| now + CAPTURE_INTERVAL * n;
+        let refine = |s: &mut HostSession, at, seq| {
+            s.handle(
+                at,
+                Event::Grabbed {
+                    update: Some(update(seq)),
+                    pointer: None,
+                    refinement: true,
+                },
+            );
+        };
+        let pieces = |s: &mut HostSession| -> Vec<usize> {
+            std::iter::from_fn(|| s.poll_action())
+                .filter_map(|a| match a {
+                    Action::Grab { tuning, .. } => Some(tuning.refine_piece),
+                    _ => None,
+                })
+                .collect()
+        };
+        refine(&mut s, now, 1);
+        s.handle_timeout(tick(1));
+        assert!(pieces(&mut s)[0] > 0, "a second piece may go");
+        refine(&mut s, tick(1), 2);
+        s.handle_timeout(tick(2));
+        assert_eq!(pieces(&mut s), [0], "two pieces in flight: drawing only");
+        // A keystroke's update takes the third slot.
+        frame(&mut s, tick(2), 3);
+        s.handle_timeout(tick(3));
+        s.handle(tick(3), Event::Drawn);
+        assert!(pieces(&mut s).is_empty(), "three in flight: nothing more");
+        s.handle(tick(4), Event::Viewer(ViewerMsg::Ack { seq: 1 }));
+        assert_eq!(pieces(&mut s), [0], "drawing in flight: no refinement");
+        s.handle(
+            tick(4),
+            Event::Grabbed {
+                update: None,
+                pointer: None,
+                refinement: false,
+            },
+        );
+        s.handle(tick(5), Event::Viewer(ViewerMsg::Ack { seq: 3 }));
+        assert!(
+            pieces(&mut s)[0] > 0,
+            "all acknowledged: refinement goes on"
+        );
     }
 
     #[test]

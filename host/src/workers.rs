@@ -38,8 +38,9 @@ fn on_own_thread<H, E: Send + 'static>(
     Ok(ready_rx.recv().ok())
 }
 
-/// What a grab produced: the update (if anything changed) and the pointer.
-pub type Grabbed = (Option<FrameUpdate>, Option<(i32, i32)>);
+/// What a grab produced: the update (if anything changed), the pointer,
+/// and whether the update only refines what the viewer has.
+pub type Grabbed = (Option<FrameUpdate>, Option<(i32, i32)>, bool);
 
 type GrabReply = oneshot::Sender<Result<Grabbed, CaptureError>>;
 
@@ -126,7 +127,8 @@ impl CaptureWorker {
                                 // Still: time to make pictures exact?
                                 Grab::Unchanged => encoder.still(),
                             };
-                            (update, pointer.next(&mut *screen))
+                            let refinement = update.is_some() && encoder.refined();
+                            (update, pointer.next(&mut *screen), refinement)
                         });
                         // The session may have ended meanwhile; nobody to tell.
                         let _ = reply.send(result);

@@ -70,13 +70,23 @@ pub enum AuditEvent {
         bytes_host_to_viewer: u64,
         bytes_viewer_to_host: u64,
     },
+    /// A technician's token failed on several different codes and is
+    /// refused for a while (someone may be guessing codes).
+    TokenSuspended {
+        technician: Option<String>,
+        ip: String,
+        codes: u32,
+        suspended_s: u64,
+    },
 }
 
 impl AuditEvent {
     /// The session this event belongs to, if any.
     pub fn session(&self) -> Option<&str> {
         match self {
-            AuditEvent::RelayStarted { .. } | AuditEvent::RelayStopped { .. } => None,
+            AuditEvent::RelayStarted { .. }
+            | AuditEvent::RelayStopped { .. }
+            | AuditEvent::TokenSuspended { .. } => None,
             AuditEvent::JoinAttempt { session, .. } => session.as_deref(),
             AuditEvent::CodeIssued { session, .. }
             | AuditEvent::CodeClosed { session, .. }

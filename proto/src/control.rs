@@ -128,7 +128,13 @@ pub enum JoinRefusal {
     UnknownCode,
     ExpiredCode,
     UsedCode,
-    Throttled { retry_after_s: u32 },
+    Throttled {
+        retry_after_s: u32,
+    },
+    /// The token failed on several different codes and is suspended.
+    Suspended {
+        retry_after_s: u32,
+    },
 }
 
 impl JoinRefusal {
@@ -141,6 +147,7 @@ impl JoinRefusal {
             JoinRefusal::ExpiredCode => "expired code",
             JoinRefusal::UsedCode => "code already used",
             JoinRefusal::Throttled { .. } => "throttled",
+            JoinRefusal::Suspended { .. } => "token suspended",
         }
     }
 }
@@ -166,6 +173,11 @@ impl fmt::Display for JoinRefusal {
             JoinRefusal::Throttled { retry_after_s } => write!(
                 f,
                 "too many failed attempts; wait {retry_after_s} s before trying again"
+            ),
+            JoinRefusal::Suspended { retry_after_s } => write!(
+                f,
+                "this token failed on several different codes and is suspended for {} more minutes; if that was not you, ask the relay's operator",
+                retry_after_s.div_ceil(60)
             ),
         }
     }
@@ -362,6 +374,10 @@ mod tests {
         pin(
             ViewerEvent::Refused(JoinRefusal::Throttled { retry_after_s: 30 }),
             "0000000301051e",
+        );
+        pin(
+            ViewerEvent::Refused(JoinRefusal::Suspended { retry_after_s: 90 }),
+            "0000000301065a",
         );
     }
 

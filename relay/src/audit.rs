@@ -95,7 +95,7 @@ fn resume(file: &mut File, path: &Path) -> Result<Chain, AuditError> {
 impl AuditLog {
     /// Opens (or creates) the log in `dir` and starts its writer thread.
     pub fn open(dir: &Path) -> Result<Self, AuditError> {
-        fs::create_dir_all(dir).map_err(io_at(dir))?;
+        crate::private::private_dir(dir).map_err(io_at(dir))?;
         let path = log_path(dir);
         let mut file = OpenOptions::new()
             .read(true)
@@ -111,6 +111,9 @@ impl AuditLog {
             .truncate(false)
             .open(&hpath)
             .map_err(io_at(&hpath))?;
+        for p in [&path, &hpath] {
+            crate::private::private_file(p).map_err(io_at(p))?;
+        }
         let (tx, rx) = mpsc::channel();
         let writer = Writer {
             file,
@@ -266,6 +269,18 @@ mod tests {
             session: format!("s{i}"),
             reason: "expired".into(),
         }
+    }
+
+    #[test]
+    fn the_log_and_its_directory_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let top = tempfile::tempdir().unwrap();
+        let dir = top.path().join("data");
+        drop(AuditLog::open(&dir).unwrap());
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&log_path(&dir)), 0o600);
+        assert_eq!(mode(&head_path(&dir)), 0o600);
     }
 
     #[tokio::test]

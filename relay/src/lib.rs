@@ -7,9 +7,12 @@
 
 pub mod audit;
 pub mod bridge;
+pub mod private;
+pub mod recovery;
 pub mod registry;
 pub mod report;
 pub mod server;
+pub mod suspicion;
 pub mod throttle;
 pub mod tokens;
 pub mod waiting;

@@ -112,6 +112,10 @@ enum Audit {
         /// One JSON object a line.
         #[arg(long)]
         json: bool,
+        /// Instead of sessions: technicians whose tokens failed on several
+        /// different codes (someone guessing codes), and suspensions.
+        #[arg(long)]
+        suspicious: bool,
     },
     /// Every record of one session.
     Show {
@@ -176,7 +180,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 fn serve(s: Serve) -> anyhow::Result<ExitCode> {
     let dir = &s.dir.data_dir;
-    std::fs::create_dir_all(dir)
+    lifeline_relay::private::private_dir(dir)
         .with_context(|| format!("cannot create data directory {}", dir.display()))?;
     let (chain, key, ca_note) = match (&s.cert, &s.key) {
         (Some(cert), Some(key)) => (
@@ -295,7 +299,29 @@ fn audit_cmd(a: Audit) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         },
-        Audit::List { dir, json } => {
+        Audit::List {
+            dir,
+            json,
+            suspicious: true,
+        } => {
+            let recs = records(&dir.data_dir)?;
+            let found = lifeline_relay::report::suspicious(&recs);
+            if found.is_empty() && !json {
+                println!("no technician failed on more than one code");
+            }
+            for s in found {
+                if json {
+                    println!("{}", serde_json::to_string(&s)?);
+                } else {
+                    println!(
+                        "{:<24} {} failed joins on {} different codes, suspended {} times, last {}",
+                        s.technician, s.failed_joins, s.codes, s.suspensions, s.last
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Audit::List { dir, json, .. } => {
             let recs = records(&dir.data_dir)?;
             for s in summarize(&recs) {
                 if json {

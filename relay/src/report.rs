@@ -84,9 +84,102 @@ pub fn summarize<'a>(records: impl IntoIterator<Item = &'a Record>) -> Vec<Sessi
                 s.bytes_host_to_viewer = Some(*bytes_host_to_viewer);
                 s.bytes_viewer_to_host = Some(*bytes_viewer_to_host);
             }
-            AuditEvent::RelayStarted { .. } | AuditEvent::RelayStopped { .. } => {}
+            AuditEvent::RelayStarted { .. }
+            | AuditEvent::RelayStopped { .. }
+            | AuditEvent::TokenSuspended { .. } => {}
         }
     }
+    out
+}
+
+/// A technician whose token failed on several different codes, or was
+/// suspended for it: someone may be guessing codes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Suspect {
+    pub technician: String,
+    /// Failed joins (no such code, expired, used, wrong secret).
+    pub failed_joins: u32,
+    /// Of those, on how many different codes.
+    pub codes: u32,
+    pub suspensions: u32,
+    pub last: String,
+}
+
+/// Whether the audit log's reason for a refused join is a failure on the
+/// code itself (the words are `JoinRefusal::as_str`'s).
+fn is_code_failure(why: &str) -> bool {
+    use lifeline_proto::control::JoinRefusal;
+    [
+        JoinRefusal::UnknownCode,
+        JoinRefusal::ExpiredCode,
+        JoinRefusal::UsedCode,
+    ]
+    .iter()
+    .any(|r| r.as_str() == why)
+}
+
+/// Every technician with failed joins on two or more codes, or suspended,
+/// most codes first.
+pub fn suspicious<'a>(records: impl IntoIterator<Item = &'a Record>) -> Vec<Suspect> {
+    use std::collections::{BTreeMap, BTreeSet, HashMap};
+    let mut joined: HashMap<String, (String, String)> = HashMap::new();
+    let mut by: BTreeMap<String, (Suspect, BTreeSet<String>)> = BTreeMap::new();
+    let mut note = |tech: &str, locator: Option<&str>, ts: &str, suspended: bool| {
+        let (s, codes) = by.entry(tech.to_owned()).or_default();
+        s.technician = tech.to_owned();
+        s.last = ts.to_owned();
+        match locator {
+            Some(l) => {
+                s.failed_joins += 1;
+                codes.insert(l.to_owned());
+            }
+            None if suspended => s.suspensions += 1,
+            None => {}
+        }
+    };
+    for r in records {
+        match &r.event {
+            AuditEvent::JoinAttempt {
+                session: Some(id),
+                technician: Some(t),
+                locator,
+                ok: true,
+                ..
+            } => {
+                joined.insert(id.clone(), (t.clone(), locator.clone()));
+            }
+            // Only failures on a code count (not a throttled, suspended or
+            // revoked token, which touched no code).
+            AuditEvent::JoinAttempt {
+                technician: Some(t),
+                locator,
+                ok: false,
+                reason: Some(why),
+                ..
+            } if is_code_failure(why) => note(t, Some(locator), &r.ts, false),
+            AuditEvent::PeerReport {
+                session, report, ..
+            } if report.starts_with("wrong secret") => {
+                if let Some((t, l)) = joined.get(session) {
+                    note(t, Some(l), &r.ts, false);
+                }
+            }
+            AuditEvent::TokenSuspended {
+                technician: Some(t),
+                ..
+            } => note(t, None, &r.ts, true),
+            _ => {}
+        }
+    }
+    let mut out: Vec<Suspect> = by
+        .into_values()
+        .map(|(mut s, codes)| {
+            s.codes = u32::try_from(codes.len()).unwrap_or(u32::MAX);
+            s
+        })
+        .filter(|s| s.codes >= 2 || s.suspensions > 0)
+        .collect();
+    out.sort_by(|a, b| b.codes.cmp(&a.codes).then(a.technician.cmp(&b.technician)));
     out
 }
 
@@ -114,6 +207,54 @@ pub fn describe(r: &Record) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn technicians_failing_on_several_codes_are_suspects() {
+        let attempt = |seq, tech: &str, loc: &str, ok, session: Option<&str>| {
+            rec(
+                seq,
+                AuditEvent::JoinAttempt {
+                    session: session.map(str::to_owned),
+                    technician: Some(tech.into()),
+                    ip: "ip".into(),
+                    locator: loc.into(),
+                    ok,
+                    reason: (!ok).then(|| "unknown code".into()),
+                },
+            )
+        };
+        let recs = vec![
+            // A typo, twice on the same code: not suspicious.
+            attempt(1, "honest", "00001", false, None),
+            attempt(2, "honest", "00001", false, None),
+            // Unknown codes and a wrong secret on a third one.
+            attempt(3, "mallory", "11111", false, None),
+            attempt(4, "mallory", "22222", false, None),
+            attempt(5, "mallory", "33333", true, Some("s3")),
+            rec(
+                6,
+                AuditEvent::PeerReport {
+                    session: "s3".into(),
+                    from: "viewer".into(),
+                    report: "wrong secret (key exchange failed)".into(),
+                    mode: None,
+                },
+            ),
+            rec(
+                7,
+                AuditEvent::TokenSuspended {
+                    technician: Some("mallory".into()),
+                    ip: "ip".into(),
+                    codes: 3,
+                    suspended_s: 1800,
+                },
+            ),
+        ];
+        let s = suspicious(&recs);
+        assert_eq!(s.len(), 1, "{s:?}");
+        assert_eq!(s[0].technician, "mallory");
+        assert_eq!((s[0].failed_joins, s[0].codes, s[0].suspensions), (3, 3, 1));
+    }
 
     fn rec(seq: u64, event: AuditEvent) -> Record {
         Record {

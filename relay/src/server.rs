@@ -25,6 +25,7 @@ use tokio_util::task::TaskTracker;
 use crate::audit::{AuditError, AuditLog};
 use crate::bridge::{self, Heard, Peer, Step};
 use crate::registry::{Gone, Registry};
+use crate::suspicion::{Suspicion, Verdict};
 use crate::throttle::Throttle;
 use crate::tokens::{Lookup, TechnicianStore, TokenCache, TokenError, token_hash};
 use crate::waiting::{self, Then, WaitEvent};
@@ -97,9 +98,16 @@ pub enum RelayError {
 struct PairRequest {
     viewer: Connection,
     ctl: Control,
+    joiner: Joiner,
+}
+
+/// Who joined, for the audit log and for counting their failures.
+#[derive(Debug, Clone)]
+struct Joiner {
     technician: String,
-    viewer_ip: IpAddr,
+    ip: IpAddr,
     token_key: String,
+    locator: Locator,
 }
 
 type HostHandle = mpsc::Sender<PairRequest>;
@@ -111,6 +119,7 @@ pub struct Relay {
     registry: Mutex<Registry<HostHandle>>,
     ip_throttle: Mutex<Throttle<IpAddr>>,
     token_throttle: Mutex<Throttle<String>>,
+    suspicion: Mutex<Suspicion>,
     tokens: Mutex<TokenCache>,
     audit: AuditLog,
     connections: Arc<Semaphore>,
@@ -137,6 +146,7 @@ impl Relay {
             registry: Mutex::new(Registry::new(config.code_ttl, config.max_waiting_hosts)),
             ip_throttle: Mutex::new(Throttle::new(config.throttle_burst, config.throttle_drain)),
             token_throttle: Mutex::new(Throttle::new(config.throttle_burst, config.throttle_drain)),
+            suspicion: Mutex::new(Suspicion::new()),
             tokens: Mutex::new(tokens),
             audit,
             connections: Arc::new(Semaphore::new(config.max_connections)),
@@ -163,6 +173,7 @@ pub async fn run(
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_else(|e| format!("unknown ({e})"));
+    close_left_open(&relay).await?;
     relay
         .audit
         .append(AuditEvent::RelayStarted {
@@ -208,6 +219,25 @@ pub async fn run(
         b"relay shutting down",
     );
     let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
+    Ok(())
+}
+
+/// Writes the end of every session and code a previous run left open (it
+/// was killed before it could), so the log never shows them open forever.
+async fn close_left_open(relay: &Relay) -> Result<(), RelayError> {
+    let records = match crate::audit::read_verified(&relay.config.data_dir) {
+        Ok(v) => v.into_iter().map(|v| v.record).collect::<Vec<_>>(),
+        Err(e) => {
+            // A log that does not verify is for `audit verify` to report;
+            // serving goes on, and nothing is guessed from it.
+            tracing::error!(error = %e, "audit log does not verify; not closing earlier sessions");
+            return Ok(());
+        }
+    };
+    for event in crate::recovery::close_left_open(&records) {
+        tracing::warn!(session = ?event.session(), "closing what the last run left open");
+        relay.audit.append(event).await?;
+    }
     Ok(())
 }
 
@@ -459,6 +489,10 @@ fn check_join(
     token_key: &str,
     lookup: &Lookup,
 ) -> Result<String, JoinRefusal> {
+    if let Err(wait) = lock(&relay.suspicion).check(now, token_key) {
+        let retry_after_s = u32::try_from(wait.as_secs() + 1).unwrap_or(u32::MAX);
+        return Err(JoinRefusal::Suspended { retry_after_s });
+    }
     let throttled = lock(&relay.ip_throttle)
         .check(now, &ip)
         .and_then(|()| lock(&relay.token_throttle).check(now, &token_key.to_owned()));
@@ -506,9 +540,15 @@ async fn serve_viewer(relay: &Arc<Relay>, conn: Connection, mut ctl: Control) {
         };
     match verdict {
         Err((refusal, session)) => {
-            if !matches!(refusal, JoinRefusal::Throttled { .. }) {
-                lock(&relay.ip_throttle).fail(now, &ip);
-                lock(&relay.token_throttle).fail(now, &token_key);
+            match refusal {
+                JoinRefusal::Throttled { .. } | JoinRefusal::Suspended { .. } => {}
+                JoinRefusal::UnknownToken | JoinRefusal::RevokedToken => {
+                    lock(&relay.ip_throttle).fail(now, &ip);
+                    lock(&relay.token_throttle).fail(now, &token_key);
+                }
+                JoinRefusal::UnknownCode | JoinRefusal::ExpiredCode | JoinRefusal::UsedCode => {
+                    failed_join(relay, now, ip, &token_key, technician.as_deref(), locator).await;
+                }
             }
             if let Err(e) = relay
                 .audit
@@ -539,9 +579,12 @@ async fn serve_viewer(relay: &Arc<Relay>, conn: Connection, mut ctl: Control) {
             let request = PairRequest {
                 viewer: conn.clone(),
                 ctl,
-                technician: name,
-                viewer_ip: ip,
-                token_key,
+                joiner: Joiner {
+                    technician: name,
+                    ip,
+                    token_key,
+                    locator,
+                },
             };
             if waiting.handle.send(request).await.is_err() {
                 close(
@@ -575,10 +618,9 @@ async fn run_session(
     let PairRequest {
         viewer,
         ctl: mut viewer_ctl,
-        technician,
-        viewer_ip,
-        token_key,
+        joiner,
     } = pair;
+    let (technician, viewer_ip) = (joiner.technician.clone(), joiner.ip);
     let started = AuditEvent::SessionStarted {
         session: session.clone(),
         technician: technician.clone(),
@@ -697,7 +739,7 @@ async fn run_session(
             };
             match bridge::on_control(peer, heard) {
                 Step::File(rep) => {
-                    report(relay, &session, peer.name(), &rep, viewer_ip, &token_key).await;
+                    report(relay, &session, peer.name(), &rep, &joiner).await;
                 }
                 Step::End { tell, reason } => {
                     close(conn_of(peer.other()), CloseCode::Ended, &tell);
@@ -733,23 +775,48 @@ async fn run_session(
     }
 }
 
+/// A join that failed on a code (none there, expired, used, or a wrong
+/// secret): throttled per IP and token, and counted per token across
+/// codes; a token failing on several is suspended, and the log says so.
+async fn failed_join(
+    relay: &Relay,
+    now: Instant,
+    ip: IpAddr,
+    token_key: &str,
+    technician: Option<&str>,
+    locator: Locator,
+) {
+    lock(&relay.ip_throttle).fail(now, &ip);
+    lock(&relay.token_throttle).fail(now, &token_key.to_owned());
+    let verdict = lock(&relay.suspicion).fail(now, token_key, locator);
+    if let Verdict::Suspended { codes, for_s } = verdict {
+        tracing::warn!(
+            ?technician,
+            codes,
+            "token suspended: failed joins on several codes"
+        );
+        let event = AuditEvent::TokenSuspended {
+            technician: technician.map(str::to_owned),
+            ip: ip.to_string(),
+            codes: u32::try_from(codes).unwrap_or(u32::MAX),
+            suspended_s: for_s,
+        };
+        if let Err(e) = relay.audit.append(event).await {
+            tracing::error!(error = %e, "audit write failed for a token suspension");
+        }
+    }
+}
+
 /// Files a peer's report; a wrong secret counts as a failed join for the
 /// viewer's IP and token, so guessing stays throttled.
-async fn report(
-    relay: &Relay,
-    session: &str,
-    from: &str,
-    rep: &SessionReport,
-    viewer_ip: IpAddr,
-    token_key: &str,
-) {
+async fn report(relay: &Relay, session: &str, from: &str, rep: &SessionReport, joiner: &Joiner) {
     let (what, mode) = match rep {
         SessionReport::ModeGranted(m) => ("mode granted".to_owned(), Some(m.as_str().to_owned())),
         SessionReport::Refused => ("refused by the user".to_owned(), None),
         SessionReport::SecretMismatch => {
-            let now = Instant::now();
-            lock(&relay.ip_throttle).fail(now, &viewer_ip);
-            lock(&relay.token_throttle).fail(now, &token_key.to_owned());
+            let j = joiner;
+            let who = Some(j.technician.as_str());
+            failed_join(relay, Instant::now(), j.ip, &j.token_key, who, j.locator).await;
             ("wrong secret (key exchange failed)".to_owned(), None)
         }
         // The reason is filed with the session's end record.

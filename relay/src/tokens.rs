@@ -103,7 +103,7 @@ impl TechnicianStore {
 
     fn save(&self, all: &[Technician]) -> Result<(), TokenError> {
         if let Some(dir) = self.path.parent() {
-            fs::create_dir_all(dir).map_err(|e| self.io(e))?;
+            crate::private::private_dir(dir).map_err(|e| self.io(e))?;
         }
         let tmp = self.path.with_extension("json.tmp");
         let mut opts = fs::OpenOptions::new();

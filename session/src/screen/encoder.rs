@@ -49,6 +49,8 @@ pub struct Encoder {
     /// Captures in a row that found nothing new.
     quiet: u32,
     tuning: Tuning,
+    /// The last update only refined what the viewer had.
+    refined: bool,
 }
 
 /// How the encoder trades exactness for bytes; the host sets it from the
@@ -116,6 +118,7 @@ impl Encoder {
             lossy: Vec::new(),
             quiet: 0,
             tuning: Tuning::default(),
+            refined: false,
         }
     }
 
@@ -135,6 +138,12 @@ impl Encoder {
     pub fn reset(&mut self) {
         self.sent = None;
         self.lossy.clear();
+    }
+
+    /// Whether the last update came from [`Encoder::still`]: it only
+    /// refines what the viewer has, nothing was drawn.
+    pub fn refined(&self) -> bool {
+        self.refined
     }
 
     /// Whether the viewer still holds an approximation somewhere.
@@ -192,6 +201,7 @@ impl Encoder {
         }
         let mut upd = self.update((width, height), false, Vec::new(), pictures, tiles);
         upd.photos = photos;
+        self.refined = true;
         Some(upd)
     }
 
@@ -303,6 +313,7 @@ impl Encoder {
         tiles: Vec<Tile>,
     ) -> FrameUpdate {
         self.seq += 1;
+        self.refined = false;
         FrameUpdate {
             seq: self.seq,
             width,

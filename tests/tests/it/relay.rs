@@ -247,6 +247,46 @@ async fn a_burst_of_wrong_codes_is_throttled() {
     assert_eq!(throttled, 4);
 }
 
+#[tokio::test]
+async fn a_token_trying_several_codes_is_suspended_and_audited() {
+    let relay = TestRelay::start().await;
+    let token = relay.add_technician("mallory");
+    let (_h, reg) = host(&relay).await;
+    let other = |n: u32| Registration {
+        locator: lifeline_proto::Locator::new((reg.locator.value() + n) % 100_000).unwrap(),
+        ..reg.clone()
+    };
+    for n in 1..=3 {
+        assert_eq!(
+            refusal(join(&relay, &token, &other(n)).await),
+            JoinRefusal::UnknownCode
+        );
+    }
+    // Three different codes failed: even the right one is refused now,
+    // and the user's code survives for an honest technician.
+    let r = refusal(join(&relay, &token, &reg).await);
+    assert!(matches!(r, JoinRefusal::Suspended { .. }), "{r:?}");
+    assert!(r.to_string().contains("suspended"), "{r}");
+    let honest = relay.add_technician("bob");
+    assert!(join(&relay, &honest, &reg).await.is_ok());
+    let suspended = relay.records().into_iter().find_map(|r| match r.event {
+        AuditEvent::TokenSuspended {
+            technician, codes, ..
+        } => Some((technician, codes)),
+        _ => None,
+    });
+    assert_eq!(suspended, Some((Some("mallory".into()), 3)));
+    let d = relay.data_dir().to_str().unwrap().to_owned();
+    let (rc, out, _) = relay_cli(&["audit", "list", "--suspicious", "--data-dir", &d]);
+    assert_eq!(rc, 0);
+    assert!(out.starts_with("mallory"), "{out}");
+    assert!(
+        out.contains("3 different codes") && out.contains("suspended 1 times"),
+        "{out}"
+    );
+    assert!(!out.contains("bob"), "{out}");
+}
+
 async fn pump(mut send: quinn::SendStream, data: Vec<u8>) {
     for chunk in data.chunks(1 << 20) {
         send.write_all(chunk).await.unwrap();
@@ -604,8 +644,30 @@ async fn a_relay_killed_mid_session_leaves_every_record_readable() {
         "the first session's end is kept"
     );
 
-    // A restarted relay continues the same chain.
+    assert!(
+        !of_session
+            .iter()
+            .any(|e| matches!(e, AuditEvent::SessionEnded { .. })),
+        "the killed relay wrote no end for the live session"
+    );
+
+    // A restarted relay continues the same chain, and first closes what
+    // the killed one left open: `audit list` shows no session open.
     let relay = RelayProcess::start(dir.path(), &[]);
+    let ended = lifeline_tests::poll("the restarted relay to close the session", || {
+        audit_records(dir.path())
+            .iter()
+            .find_map(|r| match &r.event {
+                AuditEvent::SessionEnded {
+                    session, reason, ..
+                } if *session == reg.session => Some(reason.clone()),
+                _ => None,
+            })
+    })
+    .await;
+    assert_eq!(ended, "relay stopped unexpectedly");
+    let (_, list, _) = relay_cli(&["audit", "list", "--data-dir", d]);
+    assert!(!list.contains("(open)"), "{list}");
     one_session(&relay.addr.to_string(), &ca, token.trim()).await;
     relay.signal("TERM");
     let mut relay = relay;

@@ -1,0 +1,39 @@
+//! The data directory and the audit log are private to the relay's user:
+//! the log names hosts, OS users, IP addresses and technicians.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+/// Creates `dir` (and its parents) if missing, and makes it `0700`.
+pub fn private_dir(dir: &Path) -> io::Result<()> {
+    fs::create_dir_all(dir)?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+}
+
+/// Makes an existing file `0600`.
+pub fn private_file(path: &Path) -> io::Result<()> {
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dirs_and_files_end_private_whatever_they_were() {
+        let top = tempfile::tempdir().unwrap();
+        let dir = top.path().join("a/b");
+        private_dir(&dir).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        private_dir(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700, "an existing open directory is closed");
+        let f = dir.join("f");
+        fs::write(&f, "x").unwrap();
+        private_file(&f).unwrap();
+        assert_eq!(mode(&f), 0o600);
+    }
+}

@@ -1,0 +1,161 @@
+//! After a crash: the sessions and codes a previous run of the relay left
+//! open in the audit log, and the records that close them. A pure function
+//! of the records; the relay appends what it returns before it serves.
+//!
+//! A relay killed with SIGKILL (or a power cut) writes no end records; the
+//! next run must not leave `audit list` showing those sessions open
+//! forever, nor lose how long they had lasted.
+
+use lifeline_proto::audit::{AuditEvent, Record};
+
+/// The reason written for what a previous run left open.
+pub const REASON: &str = "relay stopped unexpectedly";
+
+/// The end records for everything `records` leaves open: a session that
+/// started ends (its duration up to the last record the old run wrote), a
+/// code that never paired closes.
+pub fn close_left_open(records: &[Record]) -> Vec<AuditEvent> {
+    let last_ts = records.last().map(|r| r.ts.as_str());
+    let mut open: Vec<(String, Option<&str>)> = Vec::new();
+    for r in records {
+        let Some(id) = r.event.session() else {
+            continue;
+        };
+        match &r.event {
+            AuditEvent::CodeIssued { .. } => open.push((id.to_owned(), None)),
+            AuditEvent::SessionStarted { .. } => {
+                if let Some(o) = open.iter_mut().rev().find(|o| o.0 == id) {
+                    o.1 = Some(r.ts.as_str());
+                }
+            }
+            AuditEvent::CodeClosed { .. } | AuditEvent::SessionEnded { .. } => {
+                open.retain(|o| o.0 != id);
+            }
+            _ => {}
+        }
+    }
+    open.into_iter()
+        .map(|(session, started)| match started {
+            Some(start) => AuditEvent::SessionEnded {
+                session,
+                reason: REASON.into(),
+                duration_ms: last_ts.map_or(0, |end| millis_between(start, end)),
+                bytes_host_to_viewer: 0,
+                bytes_viewer_to_host: 0,
+            },
+            None => AuditEvent::CodeClosed {
+                session,
+                reason: REASON.into(),
+            },
+        })
+        .collect()
+}
+
+/// Milliseconds from one record's time to another's (0 if unreadable).
+fn millis_between(from: &str, to: &str) -> u64 {
+    let parse = |t: &str| humantime::parse_rfc3339(t).ok();
+    match (parse(from), parse(to)) {
+        (Some(a), Some(b)) => b
+            .duration_since(a)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+
+    fn ts(secs: u64) -> String {
+        humantime::format_rfc3339_millis(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+            .to_string()
+    }
+
+    fn rec(seq: u64, at: u64, event: AuditEvent) -> Record {
+        Record {
+            seq,
+            ts: ts(at),
+            prev: String::new(),
+            event,
+        }
+    }
+
+    fn issued(s: &str) -> AuditEvent {
+        AuditEvent::CodeIssued {
+            session: s.into(),
+            locator: "00001".into(),
+            host_ip: "ip".into(),
+            host_name: "h".into(),
+            os_user: "u".into(),
+            expires_in_s: 600,
+        }
+    }
+
+    fn started(s: &str) -> AuditEvent {
+        AuditEvent::SessionStarted {
+            session: s.into(),
+            technician: "bob".into(),
+            host_ip: "ip".into(),
+            viewer_ip: "ip".into(),
+        }
+    }
+
+    #[test]
+    fn what_a_killed_relay_left_open_is_closed_and_nothing_else() {
+        let records = vec![
+            rec(1, 100, issued("done")),
+            rec(2, 101, started("done")),
+            rec(
+                3,
+                102,
+                AuditEvent::SessionEnded {
+                    session: "done".into(),
+                    reason: "host: bye".into(),
+                    duration_ms: 1000,
+                    bytes_host_to_viewer: 1,
+                    bytes_viewer_to_host: 1,
+                },
+            ),
+            rec(4, 110, issued("live")),
+            rec(5, 120, started("live")),
+            rec(6, 130, issued("waiting")),
+            rec(
+                7,
+                135,
+                AuditEvent::RelayStarted {
+                    version: "x".into(),
+                    listen: "y".into(),
+                },
+            ),
+            rec(8, 140, issued("expired")),
+            rec(
+                9,
+                150,
+                AuditEvent::CodeClosed {
+                    session: "expired".into(),
+                    reason: "expired unused".into(),
+                },
+            ),
+        ];
+        let closes = close_left_open(&records);
+        assert_eq!(
+            closes,
+            [
+                AuditEvent::SessionEnded {
+                    session: "live".into(),
+                    reason: REASON.into(),
+                    duration_ms: 30_000,
+                    bytes_host_to_viewer: 0,
+                    bytes_viewer_to_host: 0,
+                },
+                AuditEvent::CodeClosed {
+                    session: "waiting".into(),
+                    reason: REASON.into(),
+                },
+            ]
+        );
+        assert!(close_left_open(&[]).is_empty());
+    }
+}
