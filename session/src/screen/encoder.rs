@@ -8,7 +8,7 @@
 
 use super::image::{apply_copy, diff_box, tile_index, tiles_of, tiles_touching};
 use super::tile::{MAX_PALETTE, encode_tile, more_colours_than};
-use super::{CopyRect, FrameUpdate, Image, Photo, Picture, TILE, Tile};
+use super::{CopyRect, FrameUpdate, Image, MAX_PICTURES, Photo, Picture, TILE, Tile};
 
 /// Changed photo-like (raw) tiles covering at least this many pixels in one
 /// update go as one JPEG picture while they keep changing: about a tenth
@@ -179,7 +179,8 @@ impl Encoder {
             .into_iter()
             .flat_map(|r| split_run(r, most));
         for run in runs {
-            if budget == 0 {
+            // A viewer takes at most MAX_PICTURES pictures an update.
+            if budget == 0 || pictures.len() == MAX_PICTURES {
                 break;
             }
             let (spent, now) = match sharpen {
@@ -297,6 +298,10 @@ impl Encoder {
         let (mut tiles, mut photos) = (Vec::new(), Vec::new());
         for run in exact_runs(&all, &photo, covered) {
             exact_run(cur, run, &mut tiles, &mut photos);
+            // Sent exact after the picture: nothing to refine there.
+            for (x, y) in tiles_touching(run.0, run.1, run.2, run.3) {
+                self.lossy[tile_index(cur.width, x, y)] = EXACT;
+            }
         }
         self.sent = Some(cur.clone());
         let mut upd = self.update((cur.width, cur.height), true, Vec::new(), pictures, tiles);

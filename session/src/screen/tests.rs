@@ -576,3 +576,51 @@ fn smooth_text_that_scrolls_goes_as_a_copy_not_a_picture() {
     fb.apply(&upd).unwrap();
     assert!(fb.image() == Some(&next));
 }
+
+#[test]
+fn a_sharpening_piece_never_carries_more_pictures_than_a_viewer_takes() {
+    // Photo-like tiles scattered one in two along every row: many short
+    // runs, each a small picture, and a budget that would take them all.
+    let (w, h) = (1024u32, 512u32);
+    let noise_tile = |x: u32, y: u32| (x / TILE + y / TILE).is_multiple_of(2);
+    let mut seed = 7u32;
+    let pixels = (0..w * h)
+        .map(|i| {
+            let (x, y) = (i % w, i / w);
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            if noise_tile(x, y) {
+                seed & 0x00ff_ffff
+            } else {
+                0x00f0_f0f0
+            }
+        })
+        .collect();
+    let screen = Image {
+        width: w,
+        height: h,
+        pixels,
+    };
+    let mut enc = Encoder::new();
+    enc.tune(Tuning {
+        refine_quality: Some(90),
+        refine_piece: usize::MAX / 2,
+        ..slow_link()
+    });
+    let mut fb = Framebuffer::new();
+    fb.apply(&enc.encode(&screen).unwrap()).unwrap();
+    enc.still();
+    let mut n = 0;
+    while let Some(piece) = enc.still() {
+        assert!(
+            piece.pictures.len() <= MAX_PICTURES,
+            "{}",
+            piece.pictures.len()
+        );
+        fb.apply(&piece).unwrap();
+        n += 1;
+        assert!(n < 100);
+    }
+    assert!(fb.image() == Some(&screen));
+}
