@@ -177,7 +177,8 @@ async fn serve_one<S: Future<Output = ()>>(
             return Ok(Outcome::Done);
         }
     };
-    let session = HostSession::new(&technician, config.allow, Instant::now());
+    let rtt = link.conn.rtt();
+    let session = HostSession::with_path_rtt(&technician, config.allow, Instant::now(), rtt);
     let (ending, stats) = drive(session, &mut link, send, recv, io).await?;
     tracing::info!(?ending, ?stats, "session over");
     if ending.tell_relay() {

@@ -189,13 +189,32 @@ impl HostSession {
     /// A session whose viewer has just proved it holds the code. With
     /// `allow`, the user answered in advance; otherwise they are asked.
     pub fn new(technician: &str, allow: Option<Mode>, now: Instant) -> Self {
+        Self::start(technician, allow, now, None)
+    }
+
+    /// [`HostSession::new`] on a path whose round trip QUIC already knows,
+    /// so even the first whole frame suits the link.
+    pub fn with_path_rtt(
+        technician: &str,
+        allow: Option<Mode>,
+        now: Instant,
+        rtt: Duration,
+    ) -> Self {
+        Self::start(technician, allow, now, Some(rtt))
+    }
+
+    fn start(technician: &str, allow: Option<Mode>, now: Instant, rtt: Option<Duration>) -> Self {
+        let mut link = RateEstimator::new();
+        if let Some(rtt) = rtt {
+            link.on_path_rtt(now, rtt);
+        }
         let mut s = Self {
             technician: technician.to_owned(),
             state: State::Asking { since: now },
             actions: VecDeque::new(),
             stats: SessionStats::default(),
             quality: Quality::Auto,
-            link: RateEstimator::new(),
+            link,
         };
         match allow {
             Some(mode) => s.answer(Answer::Allow(mode), now),

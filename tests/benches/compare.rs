@@ -717,6 +717,8 @@ fn report(life: &[RunFigures], vnc: &[RunFigures]) {
 }
 
 fn main() {
+    // The viewer library's warnings (a refused update) go to stderr.
+    lifeline_common::logging::init("warn");
     let only = std::env::args()
         .skip_while(|a| a != "--only")
         .nth(1)

@@ -7,7 +7,7 @@
 //! encoder itself knows nothing of time or bandwidth.
 
 use super::image::{apply_copy, diff_box, tile_index, tiles_of, tiles_touching};
-use super::tile::{MAX_PALETTE, encode_tile, more_colours_than};
+use super::tile::{MAX_PALETTE, encode_tile, more_colours_than, photographic};
 use super::{CopyRect, FrameUpdate, Image, MAX_PICTURES, Photo, Picture, TILE, Tile};
 
 /// Changed photo-like (raw) tiles covering at least this many pixels in one
@@ -236,19 +236,10 @@ impl Encoder {
             return self.still();
         }
         self.quiet = 0;
-        // Photo-like tiles (more colours than a palette holds) changing over
-        // a large area: video or a slideshow. They go as one JPEG, and
-        // neither exact encoding nor scroll search is spent on them.
-        let photo: Vec<bool> = dirty
-            .iter()
-            .map(|&(x, y, w, h)| more_colours_than(cur, x, y, w, h, MAX_PALETTE))
-            .collect();
-        let photo_area: usize = dirty
-            .iter()
-            .zip(&photo)
-            .filter(|(_, p)| **p)
-            .map(|(d, _)| (d.2 * d.3) as usize)
-            .sum();
+        // Photographic tiles changing over a large area: video or a
+        // slideshow. They go as one JPEG, not exact.
+        let (photo, pictured) = classify(cur, &dirty);
+        let photo_area = area_of(&dirty, &pictured);
         let t = self.tuning;
         // A scroll is looked for first: text with smooth edges has more
         // colours than a palette holds, and a scrolled terminal must go as
@@ -256,12 +247,15 @@ impl Encoder {
         let copies = scroll(sent, cur, &dirty, &mut self.lossy);
         let pictures = match t.jpeg_quality {
             Some(q) if copies.is_empty() && photo_area >= t.picture_min_pixels => {
-                picture(cur, &dirty, &photo, &mut self.lossy, q)
+                picture(cur, &dirty, &pictured, &mut self.lossy, q)
             }
             _ => Vec::new(),
         };
-        let covered = !pictures.is_empty();
-        let (tiles, photos) = exact_tiles(sent, cur, &dirty, &photo, covered, &mut self.lossy);
+        let covered: Vec<bool> = pictured
+            .iter()
+            .map(|p| *p && !pictures.is_empty())
+            .collect();
+        let (tiles, photos) = exact_tiles(sent, cur, &dirty, &photo, &covered, &mut self.lossy);
         if copies.is_empty() && pictures.is_empty() && tiles.is_empty() && photos.is_empty() {
             return None;
         }
@@ -275,28 +269,23 @@ impl Encoder {
     /// allows a picture first (refined once the screen is still).
     fn whole(&mut self, cur: &Image) -> FrameUpdate {
         let all: Vec<Rect> = tiles_of(cur.width, cur.height).collect();
-        let photo: Vec<bool> = all
-            .iter()
-            .map(|&(x, y, w, h)| more_colours_than(cur, x, y, w, h, MAX_PALETTE))
-            .collect();
+        let (photo, pictured) = classify(cur, &all);
         self.lossy = vec![EXACT; all.len()];
         self.quiet = 0;
         let t = self.tuning;
-        let photo_area: usize = all
-            .iter()
-            .zip(&photo)
-            .filter(|(_, p)| **p)
-            .map(|(d, _)| (d.2 * d.3) as usize)
-            .sum();
+        let photo_area = area_of(&all, &pictured);
         let pictures = match t.jpeg_quality {
             Some(q) if t.lossy_whole && photo_area >= t.picture_min_pixels => {
-                picture(cur, &all, &photo, &mut self.lossy, q)
+                picture(cur, &all, &pictured, &mut self.lossy, q)
             }
             _ => Vec::new(),
         };
-        let covered = !pictures.is_empty();
+        let covered: Vec<bool> = pictured
+            .iter()
+            .map(|p| *p && !pictures.is_empty())
+            .collect();
         let (mut tiles, mut photos) = (Vec::new(), Vec::new());
-        for run in exact_runs(&all, &photo, covered) {
+        for run in exact_runs(&all, &photo, &covered) {
             exact_run(cur, run, &mut tiles, &mut photos);
             // Sent exact after the picture: nothing to refine there.
             for (x, y) in tiles_touching(run.0, run.1, run.2, run.3) {
@@ -334,6 +323,29 @@ impl Encoder {
 
 /// A rectangle: x, y, width, height.
 type Rect = (u32, u32, u32, u32);
+
+/// For each tile: more colours than a palette holds (coded exact as a
+/// photo band rather than raw), and photographic (worth a picture while it
+/// changes; anti-aliased text is the first, not the second).
+fn classify(img: &Image, tiles: &[Rect]) -> (Vec<bool>, Vec<bool>) {
+    tiles
+        .iter()
+        .map(|&(x, y, w, h)| {
+            let rich = more_colours_than(img, x, y, w, h, MAX_PALETTE);
+            (rich, rich && photographic(img, x, y, w, h))
+        })
+        .unzip()
+}
+
+/// Pixels of the tiles flagged in `which`.
+fn area_of(tiles: &[Rect], which: &[bool]) -> usize {
+    tiles
+        .iter()
+        .zip(which)
+        .filter(|(_, p)| **p)
+        .map(|(d, _)| (d.2 * d.3) as usize)
+        .sum()
+}
 
 /// The tiles that differ between what the viewer has and `cur`, looking
 /// only at those `hint` touches when given.
@@ -409,13 +421,12 @@ fn exact_tiles(
     cur: &Image,
     dirty: &[Rect],
     photo: &[bool],
-    covered: bool,
+    covered: &[bool],
     lossy: &mut [u8],
 ) -> (Vec<Tile>, Vec<Photo>) {
     let (mut tiles, mut photos) = (Vec::new(), Vec::new());
-    for (&(x, y, w, h), &is_photo) in dirty.iter().zip(photo) {
+    for ((&(x, y, w, h), &is_photo), &in_picture) in dirty.iter().zip(photo).zip(covered) {
         let index = tile_index(cur.width, x, y);
-        let in_picture = is_photo && covered;
         let rect = if in_picture || lossy[index] != EXACT {
             Some((x, y, w, h))
         } else {
@@ -476,10 +487,10 @@ type Run = (u32, u32, u32, u32, bool);
 
 /// The runs of a whole frame's tiles that go exact (all but those a
 /// picture covers).
-fn exact_runs(all: &[Rect], photo: &[bool], covered: bool) -> Vec<Run> {
+fn exact_runs(all: &[Rect], photo: &[bool], covered: &[bool]) -> Vec<Run> {
     let mut runs: Vec<Run> = Vec::new();
-    for (&(x, y, w, h), &is_photo) in all.iter().zip(photo) {
-        if is_photo && covered {
+    for ((&(x, y, w, h), &is_photo), &in_picture) in all.iter().zip(photo).zip(covered) {
+        if in_picture {
             continue;
         }
         match runs.last_mut() {

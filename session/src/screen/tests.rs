@@ -575,6 +575,13 @@ fn smooth_text_that_scrolls_goes_as_a_copy_not_a_picture() {
     assert!(upd.pictures.is_empty(), "no picture of a scrolled page");
     fb.apply(&upd).unwrap();
     assert!(fb.image() == Some(&next));
+    // A whole new page (no scroll to find): still exact, not a picture:
+    // forty grey levels are text, not a photograph.
+    let other = page(37);
+    let upd = enc.encode(&other).unwrap();
+    assert!(upd.pictures.is_empty(), "smooth text went as a picture");
+    fb.apply(&upd).unwrap();
+    assert!(fb.image() == Some(&other));
 }
 
 #[test]

@@ -32,6 +32,46 @@ pub(crate) fn more_colours_than(img: &Image, x: u32, y: u32, w: u32, h: u32, n: 
     false
 }
 
+/// Distinct colours in a tile from which it counts as a photograph (worth a
+/// lossy picture while it changes): anti-aliased text and UI gradients
+/// stay below, photos and video go far above.
+pub(crate) const PHOTO_COLOURS: usize = 128;
+
+/// Whether the rectangle holds more than [`PHOTO_COLOURS`] distinct
+/// colours: a small open-addressed set, stopping as soon as it does.
+pub(crate) fn photographic(img: &Image, x: u32, y: u32, w: u32, h: u32) -> bool {
+    const SLOTS: usize = 512;
+    const EMPTY: u32 = u32::MAX;
+    let mut table = [EMPTY; SLOTS];
+    let mut count = 0;
+    let mut last = EMPTY;
+    for row in img.tile_rows(x, y, w, h) {
+        for &px in row {
+            if px == last {
+                continue;
+            }
+            last = px;
+            // Pixels are 24-bit, so EMPTY never collides with one.
+            let mut i = (px.wrapping_mul(0x9e37_79b9) >> 23) as usize % SLOTS;
+            loop {
+                match table[i] {
+                    EMPTY => {
+                        table[i] = px;
+                        count += 1;
+                        if count > PHOTO_COLOURS {
+                            return true;
+                        }
+                        break;
+                    }
+                    seen if seen == px => break,
+                    _ => i = (i + 1) % SLOTS,
+                }
+            }
+        }
+    }
+    false
+}
+
 pub(crate) fn encode_tile(img: &Image, x: u32, y: u32, w: u32, h: u32) -> TileData {
     let mut colors: Vec<u32> = Vec::with_capacity(MAX_PALETTE + 1);
     'scan: for row in img.tile_rows(x, y, w, h) {
