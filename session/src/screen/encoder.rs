@@ -239,22 +239,19 @@ impl Encoder {
         // Photographic tiles changing over a large area: video or a
         // slideshow. They go as one JPEG, not exact.
         let (photo, pictured) = classify(cur, &dirty);
-        let photo_area = area_of(&dirty, &pictured);
         let t = self.tuning;
         // A scroll is looked for first: text with smooth edges has more
         // colours than a palette holds, and a scrolled terminal must go as
         // a copy, not as a picture of itself.
         let copies = scroll(sent, cur, &dirty, &mut self.lossy);
-        let pictures = match t.jpeg_quality {
-            Some(q) if copies.is_empty() && photo_area >= t.picture_min_pixels => {
-                picture(cur, &dirty, &pictured, &mut self.lossy, q)
-            }
-            _ => Vec::new(),
-        };
-        let covered: Vec<bool> = pictured
-            .iter()
-            .map(|p| *p && !pictures.is_empty())
-            .collect();
+        let (pictures, covered) = pictures_over(
+            cur,
+            &dirty,
+            &pictured,
+            &mut self.lossy,
+            t,
+            copies.is_empty(),
+        );
         let (tiles, photos) = exact_tiles(sent, cur, &dirty, &photo, &covered, &mut self.lossy);
         if copies.is_empty() && pictures.is_empty() && tiles.is_empty() && photos.is_empty() {
             return None;
@@ -273,17 +270,8 @@ impl Encoder {
         self.lossy = vec![EXACT; all.len()];
         self.quiet = 0;
         let t = self.tuning;
-        let photo_area = area_of(&all, &pictured);
-        let pictures = match t.jpeg_quality {
-            Some(q) if t.lossy_whole && photo_area >= t.picture_min_pixels => {
-                picture(cur, &all, &pictured, &mut self.lossy, q)
-            }
-            _ => Vec::new(),
-        };
-        let covered: Vec<bool> = pictured
-            .iter()
-            .map(|p| *p && !pictures.is_empty())
-            .collect();
+        let (pictures, covered) =
+            pictures_over(cur, &all, &pictured, &mut self.lossy, t, t.lossy_whole);
         let (mut tiles, mut photos) = (Vec::new(), Vec::new());
         for run in exact_runs(&all, &photo, &covered) {
             exact_run(cur, run, &mut tiles, &mut photos);
@@ -335,6 +323,29 @@ fn classify(img: &Image, tiles: &[Rect]) -> (Vec<bool>, Vec<bool>) {
             (rich, rich && photographic(img, x, y, w, h))
         })
         .unzip()
+}
+
+/// Pictures over the photographic tiles among `tiles` when the tuning and
+/// `allowed` let them and they cover enough, and which tiles they cover.
+fn pictures_over(
+    cur: &Image,
+    tiles: &[Rect],
+    pictured: &[bool],
+    lossy: &mut [u8],
+    t: Tuning,
+    allowed: bool,
+) -> (Vec<Picture>, Vec<bool>) {
+    let pictures = match t.jpeg_quality {
+        Some(q) if allowed && area_of(tiles, pictured) >= t.picture_min_pixels => {
+            picture(cur, tiles, pictured, lossy, q)
+        }
+        _ => Vec::new(),
+    };
+    let covered = pictured
+        .iter()
+        .map(|p| *p && !pictures.is_empty())
+        .collect();
+    (pictures, covered)
 }
 
 /// Pixels of the tiles flagged in `which`.
