@@ -240,10 +240,17 @@ impl Encoder {
         // slideshow. They go as one JPEG, not exact.
         let (photo, pictured) = classify(cur, &dirty);
         let t = self.tuning;
-        // A scroll is looked for first: text with smooth edges has more
-        // colours than a palette holds, and a scrolled terminal must go as
-        // a copy, not as a picture of itself.
-        let copies = scroll(sent, cur, &dirty, &mut self.lossy);
+        // Nearly all photographs changing (video, a slideshow): no scroll
+        // search (it costs a hash of both images). Anything else, a
+        // terminal scrolled over a photo wallpaper among it, is searched
+        // for a scroll first.
+        let dirty_area = area_of(&dirty, &vec![true; dirty.len()]);
+        let moving_pictures = area_of(&dirty, &pictured) * 10 >= dirty_area * 9;
+        let copies = if moving_pictures {
+            Vec::new()
+        } else {
+            scroll(sent, cur, &dirty, &mut self.lossy)
+        };
         let (pictures, covered) = pictures_over(
             cur,
             &dirty,
