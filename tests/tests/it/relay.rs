@@ -675,3 +675,51 @@ async fn a_relay_killed_mid_session_leaves_every_record_readable() {
     let (rc, out, _) = relay_cli(&["audit", "verify", "--data-dir", d]);
     assert_eq!(rc, 0, "{out}");
 }
+
+/// `what`, or a failed test after 10 s.
+async fn within<F: std::future::Future>(what: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(10), what)
+        .await
+        .expect("nothing arrived after the address change")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_changes_address_keeps_its_session() {
+    // A laptop moving from Wi-Fi to 4G: the viewer's UDP socket (and so its
+    // address) changes mid-session; QUIC migrates the connection and the
+    // relay keeps forwarding to it.
+    let relay = TestRelay::start().await;
+    let token = relay.add_technician("bob");
+    let (mut h, reg) = host(&relay).await;
+    let v = join(&relay, &token, &reg).await.unwrap();
+    expect_paired(&mut h).await;
+    let (mut send, mut recv) = h.conn.open_bi().await.unwrap();
+    send.write_all(b"one").await.unwrap();
+    let (mut vs, mut vr) = v.conn.accept_bi().await.unwrap();
+    let mut buf = [0u8; 3];
+    vr.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"one");
+
+    let moved = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let new_port = moved.local_addr().unwrap().port();
+    v.endpoint.rebind(moved).unwrap();
+    // Both ways still flow, from and to the new address (the old socket
+    // is gone: without migration nothing would arrive).
+    send.write_all(b"two").await.unwrap();
+    within(vr.read_exact(&mut buf)).await.unwrap();
+    assert_eq!(&buf, b"two");
+    vs.write_all(b"back").await.unwrap();
+    let mut back = [0u8; 4];
+    within(recv.read_exact(&mut back)).await.unwrap();
+    assert_eq!(&back, b"back");
+    assert_eq!(v.endpoint.local_addr().unwrap().port(), new_port);
+    // The session was never ended.
+    assert!(h.conn.close_reason().is_none() && v.conn.close_reason().is_none());
+    assert!(
+        !relay
+            .records()
+            .iter()
+            .any(|r| matches!(r.event, AuditEvent::SessionEnded { .. })),
+        "the relay ended the session"
+    );
+}
