@@ -254,70 +254,122 @@ async fn drive<S: Future<Output = ()>>(
     mut recv: SecureRecv,
     io: &mut Io<'_, S>,
 ) -> Result<(Ending, SessionStats), AgentError> {
-    let conn = link.conn.clone();
     let (out, writer) = spawn_writer(send);
-    let mut out = Some(out);
-    let mut grabbing: Option<oneshot::Receiver<Result<Grabbed, CaptureError>>> = None;
-    let mut asking: Option<String> = None;
+    let mut d = Driver {
+        conn: link.conn.clone(),
+        link,
+        out: Some(out),
+        grabbing: None,
+        asking: None,
+    };
     loop {
         while let Some(action) = session.poll_action() {
-            match action {
-                Action::Ask { technician } => {
-                    io.ui.ask(&technician);
-                    asking = Some(technician);
-                }
-                Action::Report(r) => link.report(r).await?,
-                Action::Send(msg) => {
-                    if let HostMsg::Frame(u) = &msg {
-                        tracing::debug!(
-                            seq = u.seq,
-                            bytes = u.payload_bytes(),
-                            full = u.full,
-                            copies = u.copies.len(),
-                            pictures = u.pictures.len(),
-                            photos = u.photos.len(),
-                            tiles = u.tiles.len(),
-                            "update"
-                        );
-                    }
-                    let sent = match &out {
-                        Some(tx) => tx.send(msg).await.is_ok(),
-                        None => false,
-                    };
-                    if !sent {
-                        session.handle(
-                            Instant::now(),
-                            Event::Failed("the session stream stopped".into()),
-                        );
-                    }
-                }
-                Action::ResetCapture => io.desktop.capture.reset()?,
-                Action::Grab { full, tuning } => {
-                    grabbing = Some(io.desktop.capture.grab(full, tuning));
-                }
-                Action::Apply(ev) => match io.desktop.input.apply(ev) {
-                    Ok(()) => {}
-                    Err(InputError::Flooded(_)) => {
-                        session.handle(Instant::now(), Event::InputFlooded)
-                    }
-                    Err(e) => session.handle(Instant::now(), Event::Failed(e.to_string())),
-                },
-                Action::Sharing { technician, mode } => {
-                    asking = None;
-                    io.ui.joined(&technician, mode);
-                }
-                Action::End(ending) => {
-                    // Refused or ended: the viewer's stream ends cleanly.
-                    drop(out.take());
-                    let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
-                    return Ok((ending, session.stats().clone()));
+            if let Some(ending) = d.act(action, &mut session, io).await? {
+                // Refused or ended: the viewer's stream ends cleanly.
+                drop(d.out.take());
+                let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
+                return Ok((ending, session.stats().clone()));
+            }
+        }
+        let Some(wake) = d.wait(&session, &mut recv, io).await else {
+            continue;
+        };
+        let now = Instant::now();
+        match wake {
+            Wake::Event(ev) => session.handle(now, ev),
+            Wake::Timer => {
+                session.handle(now, Event::PathRtt(d.conn.rtt()));
+                session.handle_timeout(now);
+            }
+            Wake::AskAgain => {
+                if let Some(t) = &d.asking {
+                    io.ui.ask(t);
                 }
             }
         }
+    }
+}
+
+/// A capture under way on the capture thread.
+type Grabbing = oneshot::Receiver<Result<Grabbed, CaptureError>>;
+
+/// What the driver holds between the session's actions and its events.
+struct Driver<'l> {
+    link: &'l mut HostLink,
+    conn: quinn::Connection,
+    /// To the writer task; `None` once the session ended.
+    out: Option<mpsc::Sender<HostMsg>>,
+    grabbing: Option<Grabbing>,
+    /// The technician the user is being asked about.
+    asking: Option<String>,
+}
+
+impl Driver<'_> {
+    /// Carries out one action; the session's end, when that is what it was.
+    async fn act<S>(
+        &mut self,
+        action: Action,
+        session: &mut HostSession,
+        io: &mut Io<'_, S>,
+    ) -> Result<Option<Ending>, AgentError> {
+        match action {
+            Action::Ask { technician } => {
+                io.ui.ask(&technician);
+                self.asking = Some(technician);
+            }
+            Action::Report(r) => self.link.report(r).await?,
+            Action::Send(msg) => {
+                if let HostMsg::Frame(u) = &msg {
+                    tracing::debug!(
+                        seq = u.seq,
+                        bytes = u.payload_bytes(),
+                        full = u.full,
+                        copies = u.copies.len(),
+                        pictures = u.pictures.len(),
+                        photos = u.photos.len(),
+                        tiles = u.tiles.len(),
+                        "update"
+                    );
+                }
+                let sent = match &self.out {
+                    Some(tx) => tx.send(msg).await.is_ok(),
+                    None => false,
+                };
+                if !sent {
+                    let stopped = Event::Failed("the session stream stopped".into());
+                    session.handle(Instant::now(), stopped);
+                }
+            }
+            Action::ResetCapture => io.desktop.capture.reset()?,
+            Action::Grab { full, tuning } => {
+                self.grabbing = Some(io.desktop.capture.grab(full, tuning));
+            }
+            Action::Apply(ev) => match io.desktop.input.apply(ev) {
+                Ok(()) => {}
+                Err(InputError::Flooded(_)) => session.handle(Instant::now(), Event::InputFlooded),
+                Err(e) => session.handle(Instant::now(), Event::Failed(e.to_string())),
+            },
+            Action::Sharing { technician, mode } => {
+                self.asking = None;
+                io.ui.joined(&technician, mode);
+            }
+            Action::End(ending) => return Ok(Some(ending)),
+        }
+        Ok(None)
+    }
+
+    /// Waits for whatever happens first; `None` for something only logged.
+    async fn wait<S: Future<Output = ()>>(
+        &mut self,
+        session: &HostSession,
+        recv: &mut SecureRecv,
+        io: &mut Io<'_, S>,
+    ) -> Option<Wake> {
         let deadline = session.poll_timeout();
+        let asking = self.asking.is_some();
         let wake = tokio::select! {
             () = io.stop.as_mut() => Wake::Event(Event::Stop),
-            line = io.lines.recv(), if asking.is_some() => match line.as_deref().map(parse_answer) {
+            line = io.lines.recv(), if asking => match line.as_deref().map(parse_answer) {
                 Some(Some(a)) => Wake::Event(Event::Answer(a)),
                 Some(None) => Wake::AskAgain,
                 // Nobody can answer any more: that is a no.
@@ -325,16 +377,16 @@ async fn drive<S: Future<Output = ()>>(
             },
             msg = recv.recv::<ViewerMsg>() => Wake::Event(match msg {
                 Ok(m) => Event::Viewer(m),
-                Err(e) => viewer_gone(&conn, e),
+                Err(e) => viewer_gone(&self.conn, e),
             }),
             () = io.desktop.capture.changed() => Wake::Event(Event::Drawn),
             got = async {
-                match grabbing.as_mut() {
+                match self.grabbing.as_mut() {
                     Some(g) => g.await,
                     None => std::future::pending().await,
                 }
             } => {
-                grabbing = None;
+                self.grabbing = None;
                 Wake::Event(match got {
                     Ok(Ok((update, pointer, refinement))) => Event::Grabbed {
                         update,
@@ -347,23 +399,11 @@ async fn drive<S: Future<Output = ()>>(
             }
             Some(e) = io.desktop.input.next_error() => {
                 tracing::warn!(error = %e, "input not applied");
-                continue;
+                return None;
             }
             () = sleep_until(deadline) => Wake::Timer,
         };
-        let now = Instant::now();
-        match wake {
-            Wake::Event(ev) => session.handle(now, ev),
-            Wake::Timer => {
-                session.handle(now, Event::PathRtt(conn.rtt()));
-                session.handle_timeout(now);
-            }
-            Wake::AskAgain => {
-                if let Some(t) = &asking {
-                    io.ui.ask(t);
-                }
-            }
-        }
+        Some(wake)
     }
 }
 
