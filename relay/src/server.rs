@@ -652,114 +652,20 @@ async fn run_session(
             .map_err(|e| format!("viewer: {e}")),
         Err(e) => Err(format!("host: {e}")),
     };
-    let hook = relay.config.forward_hook.clone();
-    let to_viewer = Leg {
-        counter: h2v.clone(),
-        dir: Direction::HostToViewer,
-        hook: hook.clone(),
-    };
-    let to_host = Leg {
-        counter: v2h.clone(),
-        dir: Direction::ViewerToHost,
-        hook,
-    };
-    let mut pumps = JoinSet::new();
-    pumps.spawn(forward_bi(
-        host.conn.clone(),
-        viewer.clone(),
-        to_viewer.clone(),
-        to_host.clone(),
-    ));
-    pumps.spawn(forward_bi(
-        viewer.clone(),
-        host.conn.clone(),
-        to_host.clone(),
-        to_viewer.clone(),
-    ));
-    pumps.spawn(forward_uni(
-        host.conn.clone(),
-        viewer.clone(),
-        to_viewer.clone(),
-    ));
-    pumps.spawn(forward_uni(
-        viewer.clone(),
-        host.conn.clone(),
-        to_host.clone(),
-    ));
-    pumps.spawn(forward_datagrams(
-        host.conn.clone(),
-        viewer.clone(),
-        to_viewer,
-    ));
-    pumps.spawn(forward_datagrams(
-        viewer.clone(),
-        host.conn.clone(),
-        to_host,
-    ));
-
-    let mut host_ctl_open = true;
-    let mut viewer_ctl_open = true;
-    let reason = if let Err(why) = greeted {
-        let why = format!("could not start: {why}");
-        close(&host.conn, CloseCode::PeerGone, &why);
-        close(&viewer, CloseCode::PeerGone, &why);
-        why
-    } else {
-        loop {
-            let (peer, heard) = tokio::select! {
-                r = host_ctl.recv::<HostRequest>(), if host_ctl_open => (Peer::Host, match r {
-                    Ok(HostRequest::Report(rep)) => Heard::Report(rep),
-                    Ok(_) | Err(ControlError::Frame(_)) => Heard::Unexpected,
-                    Err(_) => Heard::Ended,
-                }),
-                r = viewer_ctl.recv::<ViewerRequest>(), if viewer_ctl_open => (Peer::Viewer, match r {
-                    Ok(ViewerRequest::Report(rep)) => Heard::Report(rep),
-                    Ok(_) | Err(ControlError::Frame(_)) => Heard::Unexpected,
-                    Err(_) => Heard::Ended,
-                }),
-                e = host.conn.closed() => {
-                    let gone = bridge::on_closed(Peer::Host, &e);
-                    close(&viewer, gone.code, &gone.tell);
-                    break gone.reason;
-                }
-                e = viewer.closed() => {
-                    let gone = bridge::on_closed(Peer::Viewer, &e);
-                    close(&host.conn, gone.code, &gone.tell);
-                    break gone.reason;
-                }
-                () = relay.shutdown.cancelled() => {
-                    close(&host.conn, CloseCode::Shutdown, "relay shutting down");
-                    close(&viewer, CloseCode::Shutdown, "relay shutting down");
-                    break "relay shutting down".to_owned();
-                }
+    let mut pumps = spawn_pumps(relay, &host.conn, &viewer, &h2v, &v2h);
+    let reason = match greeted {
+        Err(why) => {
+            let why = format!("could not start: {why}");
+            close(&host.conn, CloseCode::PeerGone, &why);
+            close(&viewer, CloseCode::PeerGone, &why);
+            why
+        }
+        Ok(()) => {
+            let sides = Sides {
+                host: &host.conn,
+                viewer: &viewer,
             };
-            let conn_of = |p: Peer| match p {
-                Peer::Host => &host.conn,
-                Peer::Viewer => &viewer,
-            };
-            match bridge::on_control(peer, heard) {
-                Step::File(rep) => {
-                    report(relay, &session, peer.name(), &rep, &joiner).await;
-                }
-                Step::End { tell, reason } => {
-                    close(conn_of(peer.other()), CloseCode::Ended, &tell);
-                    close(conn_of(peer), CloseCode::Ended, &tell);
-                    break reason;
-                }
-                Step::BrokeProtocol { tell, reason } => {
-                    close(
-                        conn_of(peer),
-                        CloseCode::ProtocolError,
-                        "unexpected control message during a session",
-                    );
-                    close(conn_of(peer.other()), CloseCode::PeerGone, &tell);
-                    break reason;
-                }
-                Step::Quiet => match peer {
-                    Peer::Host => host_ctl_open = false,
-                    Peer::Viewer => viewer_ctl_open = false,
-                },
-            }
+            bridge_controls(relay, &session, &joiner, sides, host_ctl, viewer_ctl).await
         }
     };
     pumps.abort_all();
@@ -772,6 +678,125 @@ async fn run_session(
     };
     if let Err(e) = relay.audit.append(ended).await {
         tracing::error!(error = %e, "audit write failed for a session end");
+    }
+}
+
+/// Both sides' connections of a session.
+#[derive(Clone, Copy)]
+struct Sides<'a> {
+    host: &'a Connection,
+    viewer: &'a Connection,
+}
+
+impl<'a> Sides<'a> {
+    fn of(&self, peer: Peer) -> &'a Connection {
+        match peer {
+            Peer::Host => self.host,
+            Peer::Viewer => self.viewer,
+        }
+    }
+}
+
+/// Starts forwarding every stream and datagram both ways, counting bytes.
+fn spawn_pumps(
+    relay: &Relay,
+    host: &Connection,
+    viewer: &Connection,
+    h2v: &Arc<AtomicU64>,
+    v2h: &Arc<AtomicU64>,
+) -> JoinSet<()> {
+    let hook = relay.config.forward_hook.clone();
+    let to_viewer = Leg {
+        counter: h2v.clone(),
+        dir: Direction::HostToViewer,
+        hook: hook.clone(),
+    };
+    let to_host = Leg {
+        counter: v2h.clone(),
+        dir: Direction::ViewerToHost,
+        hook,
+    };
+    let (h, v) = (host.clone(), viewer.clone());
+    let mut pumps = JoinSet::new();
+    pumps.spawn(forward_bi(
+        h.clone(),
+        v.clone(),
+        to_viewer.clone(),
+        to_host.clone(),
+    ));
+    pumps.spawn(forward_bi(
+        v.clone(),
+        h.clone(),
+        to_host.clone(),
+        to_viewer.clone(),
+    ));
+    pumps.spawn(forward_uni(h.clone(), v.clone(), to_viewer.clone()));
+    pumps.spawn(forward_uni(v.clone(), h.clone(), to_host.clone()));
+    pumps.spawn(forward_datagrams(h.clone(), v.clone(), to_viewer));
+    pumps.spawn(forward_datagrams(v, h, to_host));
+    pumps
+}
+
+/// Reads both control streams until the session ends; files reports on
+/// the way, and returns the end's reason for the audit log.
+async fn bridge_controls(
+    relay: &Relay,
+    session: &str,
+    joiner: &Joiner,
+    sides: Sides<'_>,
+    mut host_ctl: Control,
+    mut viewer_ctl: Control,
+) -> String {
+    let (mut host_ctl_open, mut viewer_ctl_open) = (true, true);
+    loop {
+        let (peer, heard) = tokio::select! {
+            r = host_ctl.recv::<HostRequest>(), if host_ctl_open => (Peer::Host, match r {
+                Ok(HostRequest::Report(rep)) => Heard::Report(rep),
+                Ok(_) | Err(ControlError::Frame(_)) => Heard::Unexpected,
+                Err(_) => Heard::Ended,
+            }),
+            r = viewer_ctl.recv::<ViewerRequest>(), if viewer_ctl_open => (Peer::Viewer, match r {
+                Ok(ViewerRequest::Report(rep)) => Heard::Report(rep),
+                Ok(_) | Err(ControlError::Frame(_)) => Heard::Unexpected,
+                Err(_) => Heard::Ended,
+            }),
+            e = sides.host.closed() => {
+                let gone = bridge::on_closed(Peer::Host, &e);
+                close(sides.viewer, gone.code, &gone.tell);
+                return gone.reason;
+            }
+            e = sides.viewer.closed() => {
+                let gone = bridge::on_closed(Peer::Viewer, &e);
+                close(sides.host, gone.code, &gone.tell);
+                return gone.reason;
+            }
+            () = relay.shutdown.cancelled() => {
+                close(sides.host, CloseCode::Shutdown, "relay shutting down");
+                close(sides.viewer, CloseCode::Shutdown, "relay shutting down");
+                return "relay shutting down".to_owned();
+            }
+        };
+        match bridge::on_control(peer, heard) {
+            Step::File(rep) => report(relay, session, peer.name(), &rep, joiner).await,
+            Step::End { tell, reason } => {
+                close(sides.of(peer.other()), CloseCode::Ended, &tell);
+                close(sides.of(peer), CloseCode::Ended, &tell);
+                return reason;
+            }
+            Step::BrokeProtocol { tell, reason } => {
+                close(
+                    sides.of(peer),
+                    CloseCode::ProtocolError,
+                    "unexpected control message during a session",
+                );
+                close(sides.of(peer.other()), CloseCode::PeerGone, &tell);
+                return reason;
+            }
+            Step::Quiet => match peer {
+                Peer::Host => host_ctl_open = false,
+                Peer::Viewer => viewer_ctl_open = false,
+            },
+        }
     }
 }
 
