@@ -197,17 +197,13 @@ impl ScreenSource for X11Screen {
                 let root = conn.setup().roots[screen].root;
                 Damage::open(conn, root, false)
             });
-        match watcher.map(|w| w.watch(wake)) {
-            Ok(Ok(())) => true,
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "cannot watch for damage: capturing on the tick only");
-                false
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot watch for damage: capturing on the tick only");
-                false
-            }
+        let watching = watcher
+            .map_err(|e| e.to_string())
+            .and_then(|w| w.watch(wake).map_err(|e| e.to_string()));
+        if let Err(why) = &watching {
+            tracing::warn!(%why, "cannot watch for damage: capturing on the tick only");
         }
+        watching.is_ok()
     }
 
     fn grab(&mut self, into: &mut Image, force: bool) -> Result<Grab, CaptureError> {

@@ -191,9 +191,9 @@ impl Encoder {
                         pictures.push(Picture { x, y, w, h, jpeg });
                         (n, level(q))
                     }
-                    Err(_) => (exact_run(sent, run, &mut tiles, &mut photos), EXACT),
+                    Err(_) => (exact_run(sent, run, None, &mut tiles, &mut photos), EXACT),
                 },
-                None => (exact_run(sent, run, &mut tiles, &mut photos), EXACT),
+                None => (exact_run(sent, run, None, &mut tiles, &mut photos), EXACT),
             };
             budget = budget.saturating_sub(spent);
             for (x, y) in tiles_touching(run.0, run.1, run.2, run.3) {
@@ -244,7 +244,7 @@ impl Encoder {
         // search (it costs a hash of both images). Anything else, a
         // terminal scrolled over a photo wallpaper among it, is searched
         // for a scroll first.
-        let dirty_area = area_of(&dirty, &vec![true; dirty.len()]);
+        let dirty_area: usize = dirty.iter().map(|d| (d.2 * d.3) as usize).sum();
         let moving_pictures = area_of(&dirty, &pictured) * 10 >= dirty_area * 9;
         let copies = if moving_pictures {
             Vec::new()
@@ -281,7 +281,8 @@ impl Encoder {
             pictures_over(cur, &all, &pictured, &mut self.lossy, t, t.lossy_whole);
         let (mut tiles, mut photos) = (Vec::new(), Vec::new());
         for run in exact_runs(&all, &photo, &covered) {
-            exact_run(cur, run, &mut tiles, &mut photos);
+            let (x, y, w, h, photo) = run;
+            exact_run(cur, (x, y, w, h), Some(photo), &mut tiles, &mut photos);
             // Sent exact after the picture: nothing to refine there.
             for (x, y) in tiles_touching(run.0, run.1, run.2, run.3) {
                 self.lossy[tile_index(cur.width, x, y)] = EXACT;
@@ -547,13 +548,14 @@ fn split_run(run: (u32, u32, u32, u32), most: usize) -> Vec<(u32, u32, u32, u32)
 
 /// Sends a run exact: as one [`Photo`] band where it is photo-like, else
 /// tile by tile. Returns the bytes it costs.
+/// `photo`: whether the run is photo-like, when already known.
 fn exact_run(
     img: &Image,
-    run: impl Into<Run5>,
+    (x, y, w, h): Rect,
+    photo: Option<bool>,
     tiles: &mut Vec<Tile>,
     photos: &mut Vec<Photo>,
 ) -> usize {
-    let Run5(x, y, w, h, photo) = run.into();
     let photo = photo.unwrap_or_else(|| more_colours_than(img, x, y, w, h, MAX_PALETTE));
     if photo {
         return push_photo(img, (x, y, w, h), tiles, photos);
@@ -562,33 +564,9 @@ fn exact_run(
         .map(|(tx, ty)| {
             let (tw, th) = (TILE.min(img.width - tx), TILE.min(img.height - ty));
             let t = exact_tile(img, tx, ty, tw, th);
-            let n = tile_bytes(&t);
+            let n = t.data.payload_bytes();
             tiles.push(t);
             n
         })
         .sum()
-}
-
-/// A run, with whether it is photo-like when already known.
-struct Run5(u32, u32, u32, u32, Option<bool>);
-
-impl From<Run> for Run5 {
-    fn from(r: Run) -> Self {
-        Run5(r.0, r.1, r.2, r.3, Some(r.4))
-    }
-}
-
-impl From<Rect> for Run5 {
-    fn from(r: Rect) -> Self {
-        Run5(r.0, r.1, r.2, r.3, None)
-    }
-}
-
-fn tile_bytes(t: &Tile) -> usize {
-    use super::TileData;
-    match &t.data {
-        TileData::Solid(_) => 4,
-        TileData::Palette { colors, lz4 } => colors.len() * 4 + lz4.len(),
-        TileData::Raw { lz4 } => lz4.len(),
-    }
 }

@@ -23,6 +23,17 @@ pub enum TileData {
     },
 }
 
+impl TileData {
+    /// Bytes of pixel payload, for statistics and refinement budgets.
+    pub fn payload_bytes(&self) -> usize {
+        match self {
+            TileData::Solid(_) => 4,
+            TileData::Palette { colors, lz4 } => colors.len() * 4 + lz4.len(),
+            TileData::Raw { lz4 } => lz4.len(),
+        }
+    }
+}
+
 /// One changed tile.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tile {
@@ -94,11 +105,7 @@ impl FrameUpdate {
     pub fn payload_bytes(&self) -> usize {
         self.tiles
             .iter()
-            .map(|t| match &t.data {
-                TileData::Solid(_) => 4,
-                TileData::Palette { colors, lz4 } => colors.len() * 4 + lz4.len(),
-                TileData::Raw { lz4 } => lz4.len(),
-            })
+            .map(|t| t.data.payload_bytes())
             .sum::<usize>()
             + self.pictures.iter().map(|p| p.jpeg.len()).sum::<usize>()
             + self.photos.iter().map(|p| p.zstd.len()).sum::<usize>()
