@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 
 use lifeline_common::framed::ControlError;
 use lifeline_net::client::{ClientError, HostLink};
-use lifeline_net::secure::{SecureError, SecureRecv, SecureSend, handshake};
+use lifeline_net::reconnect;
+use lifeline_net::secure::{self, SecureError, SecureRecv, SecureSend, Secured, handshake};
 use lifeline_proto::control::{HostEvent, Mode, SessionReport};
 use lifeline_proto::{CodeError, Locator, SessionCode};
-use lifeline_session::e2e::{E2eError, Side};
+use lifeline_session::e2e::{E2eError, ResumeSecret, Side};
 use lifeline_session::messages::{HostMsg, ViewerMsg};
 use tokio::sync::{mpsc, oneshot};
 
@@ -38,6 +39,9 @@ pub struct HostConfig {
     /// For the audit log: this machine's name and the OS user.
     pub host_name: String,
     pub os_user: String,
+    /// How long to keep reconnecting after the relay link is lost (zero:
+    /// the session ends instead).
+    pub resume_window: Duration,
 }
 
 /// Why the agent stopped before or outside a session.
@@ -157,8 +161,8 @@ async fn serve_one<S: Future<Output = ()>>(
         handshake(Side::Host, send, recv, &code, &session),
     )
     .await;
-    let (send, recv) = match secured {
-        Ok(Ok(pair)) => pair,
+    let Secured { send, recv, resume } = match secured {
+        Ok(Ok(secured)) => secured,
         Ok(Err(SecureError::E2e(E2eError::WrongCode))) => {
             link.report(SessionReport::SecretMismatch).await?;
             link.end("wrong code").await;
@@ -177,9 +181,19 @@ async fn serve_one<S: Future<Output = ()>>(
             return Ok(Outcome::Done);
         }
     };
+    let ticket = (!config.resume_window.is_zero()).then_some(Ticket {
+        session,
+        secret: resume,
+        window: config.resume_window,
+    });
+    if let Some(t) = &ticket {
+        let hash = t.secret.hash();
+        link.report(SessionReport::ResumeTicket { hash }).await?;
+    }
     let rtt = link.conn.rtt();
     let session = HostSession::with_path_rtt(&technician, config.allow, Instant::now(), rtt);
-    let (ending, stats) = drive(session, &mut link, send, recv, io).await?;
+    let streams = (send, recv);
+    let (ending, stats) = drive(session, &mut link, streams, ticket.as_ref(), io).await?;
     tracing::info!(?ending, ?stats, "session over");
     if ending.tell_relay() {
         link.end(ending.reason()).await;
@@ -225,6 +239,10 @@ async fn wait_for_technician<S: Future<Output = ()>>(
                 HostEvent::Paired { session, technician } => {
                     return Ok(Some(Paired { link, code, session, technician }));
                 }
+                other @ (HostEvent::Resumed | HostEvent::ResumeRefused(_)) => {
+                    let what = format!("{other:?} while waiting for a technician");
+                    return Err(ClientError::Protocol(what).into());
+                }
             },
             line = io.lines.recv(), if expired => match line {
                 Some(_) => link.renew().await?,
@@ -238,36 +256,46 @@ async fn wait_for_technician<S: Future<Output = ()>>(
     }
 }
 
+/// What lets this session continue after its link is lost.
+struct Ticket {
+    session: String,
+    secret: ResumeSecret,
+    window: Duration,
+}
+
 /// What the driver waits on besides the session's own timer.
 enum Wake {
     Event(Event),
     Timer,
     /// The user typed a line that is not an answer: ask again.
     AskAgain,
+    /// The link to the relay was lost in a way a resume may mend.
+    Lost(ClientError),
 }
 
 /// Runs `session` over the real streams until it ends.
 async fn drive<S: Future<Output = ()>>(
     mut session: HostSession,
     link: &mut HostLink,
-    send: SecureSend,
-    mut recv: SecureRecv,
+    (send, mut recv): (SecureSend, SecureRecv),
+    ticket: Option<&Ticket>,
     io: &mut Io<'_, S>,
 ) -> Result<(Ending, SessionStats), AgentError> {
-    let (out, writer) = spawn_writer(send);
+    let (out, mut writer) = spawn_writer(send);
     let mut d = Driver {
         conn: link.conn.clone(),
         link,
         out: Some(out),
         grabbing: None,
         asking: None,
+        resumable: ticket.is_some(),
     };
     loop {
         while let Some(action) = session.poll_action() {
             if let Some(ending) = d.act(action, &mut session, io).await? {
                 // Refused or ended: the viewer's stream ends cleanly.
                 drop(d.out.take());
-                let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
+                let _ = tokio::time::timeout(Duration::from_secs(1), &mut writer).await;
                 return Ok((ending, session.stats().clone()));
             }
         }
@@ -276,6 +304,28 @@ async fn drive<S: Future<Output = ()>>(
         };
         let now = Instant::now();
         match wake {
+            Wake::Lost(why) => {
+                let Some(ticket) = ticket else {
+                    session.handle(now, Event::Closed(why.to_string()));
+                    continue;
+                };
+                session.handle(now, Event::Interrupted);
+                drop(d.out.take());
+                let Ok(mut send) = (&mut writer).await else {
+                    session.handle(now, Event::Failed("the session writer failed".into()));
+                    continue;
+                };
+                let event = match d.resume(ticket, &mut send, &mut recv, io, &why).await {
+                    Ok(true) => Event::Resumed,
+                    Ok(false) => Event::Stop,
+                    Err(e) => Event::Closed(e.to_string()),
+                };
+                (d.out, writer) = {
+                    let (o, w) = spawn_writer(send);
+                    (Some(o), w)
+                };
+                session.handle(Instant::now(), event);
+            }
             Wake::Event(ev) => session.handle(now, ev),
             Wake::Timer => {
                 session.handle(now, Event::PathRtt(d.conn.rtt()));
@@ -302,6 +352,8 @@ struct Driver<'l> {
     grabbing: Option<Grabbing>,
     /// The technician the user is being asked about.
     asking: Option<String>,
+    /// A lost link is resumed rather than the end.
+    resumable: bool,
 }
 
 impl Driver<'_> {
@@ -335,7 +387,9 @@ impl Driver<'_> {
                     Some(tx) => tx.send(msg).await.is_ok(),
                     None => false,
                 };
-                if !sent {
+                // A writer stopped by a lost connection is the reader's to
+                // report (it may be resumed); anything else ends the session.
+                if !sent && self.conn.close_reason().is_none() {
                     let stopped = Event::Failed("the session stream stopped".into());
                     session.handle(Instant::now(), stopped);
                 }
@@ -358,6 +412,45 @@ impl Driver<'_> {
         Ok(None)
     }
 
+    /// Gets the session back after its link was lost: reconnects with
+    /// backoff, then resumes the sealed channel on a new stream, until the
+    /// window passes. `Ok(false)`: the user stopped meanwhile.
+    async fn resume<S: Future<Output = ()>>(
+        &mut self,
+        ticket: &Ticket,
+        send: &mut SecureSend,
+        recv: &mut SecureRecv,
+        io: &mut Io<'_, S>,
+        why: &ClientError,
+    ) -> Result<bool, ClientError> {
+        let started = Instant::now();
+        io.ui
+            .reconnecting(&why.to_string(), ticket.window.as_secs());
+        let deadline = started + ticket.window;
+        let connector = self.link.connector.clone();
+        let (session, secret) = (ticket.session.as_str(), ticket.secret.0);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let attempt = reconnect::retry(left, || HostLink::resume(&connector, session, secret));
+            let link = tokio::select! {
+                () = io.stop.as_mut() => return Ok(false),
+                link = attempt => link?,
+            };
+            *self.link = link;
+            self.conn = self.link.conn.clone();
+            match resume_stream(&self.conn, send, recv).await {
+                Ok(lost) => {
+                    tracing::info!(lost, "session resumed");
+                    let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    io.ui.resumed(ms);
+                    return Ok(true);
+                }
+                Err(SecureError::E2e(e)) => return Err(ClientError::Protocol(e.to_string())),
+                Err(e) => tracing::info!(error = %e, "resume interrupted; trying again"),
+            }
+        }
+    }
+
     /// Waits for whatever happens first; `None` for something only logged.
     async fn wait<S: Future<Output = ()>>(
         &mut self,
@@ -375,10 +468,10 @@ impl Driver<'_> {
                 // Nobody can answer any more: that is a no.
                 None => Wake::Event(Event::Answer(crate::ui::Answer::Refuse)),
             },
-            msg = recv.recv::<ViewerMsg>() => Wake::Event(match msg {
-                Ok(m) => Event::Viewer(m),
-                Err(e) => viewer_gone(&self.conn, e),
-            }),
+            msg = recv.recv::<ViewerMsg>() => match msg {
+                Ok(m) => Wake::Event(Event::Viewer(m)),
+                Err(e) => viewer_gone(&self.conn, e, self.resumable).await,
+            },
             () = io.desktop.capture.changed() => Wake::Event(Event::Drawn),
             got = async {
                 match self.grabbing.as_mut() {
@@ -407,6 +500,27 @@ impl Driver<'_> {
     }
 }
 
+/// Opens the session's new stream to the viewer and continues the sealed
+/// channel on it.
+async fn resume_stream(
+    conn: &quinn::Connection,
+    send: &mut SecureSend,
+    recv: &mut SecureRecv,
+) -> Result<u64, SecureError> {
+    let (s, r) = conn.open_bi().await.map_err(|e| {
+        SecureError::Stream(ControlError::Read(quinn::ReadError::ConnectionLost(e)))
+    })?;
+    match tokio::time::timeout(
+        HANDSHAKE_TIMEOUT,
+        secure::resume(Side::Host, send, recv, s, r),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(_) => Err(SecureError::Stream(ControlError::Closed)),
+    }
+}
+
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
@@ -416,35 +530,42 @@ async fn sleep_until(deadline: Option<Instant>) {
 
 /// A task that seals and sends, so a slow stream holds back the session
 /// (through the small channel) without blocking its other work.
-fn spawn_writer(
-    send: SecureSend,
-) -> (
-    mpsc::Sender<HostMsg>,
-    tokio::task::JoinHandle<Result<(), SecureError>>,
-) {
+/// The task hands the sealed channel back when it stops (the channel is
+/// closed, or sending failed), so a resumed session keeps its counters.
+fn spawn_writer(send: SecureSend) -> (mpsc::Sender<HostMsg>, tokio::task::JoinHandle<SecureSend>) {
     let (tx, mut rx) = mpsc::channel::<HostMsg>(4);
     let task = tokio::spawn(async move {
         let mut send = send;
         while let Some(msg) = rx.recv().await {
-            send.send(&msg).await?;
+            if let Err(e) = send.send(&msg).await {
+                tracing::debug!(error = %e, "session writer stopped");
+                return send;
+            }
         }
         send.finish();
-        Ok(())
+        send
     });
     (tx, task)
 }
 
 /// The viewer's stream failed: its end is the other side leaving (the
-/// relay says why); anything else (a message that fails to open or parse)
-/// is an attack or a bug, and this side ends the session.
-fn viewer_gone(conn: &quinn::Connection, e: SecureError) -> Event {
-    match e {
+/// relay says why) or a lost link (resumed when `resumable`); anything
+/// else (a message that fails to open or parse) is an attack or a bug, and
+/// this side ends the session.
+async fn viewer_gone(conn: &quinn::Connection, e: SecureError, resumable: bool) -> Wake {
+    Wake::Event(match e {
         SecureError::Stream(s @ ControlError::Frame(_)) => {
             Event::Failed(format!("the host ended the session: {s}"))
         }
-        SecureError::Stream(s) => Event::Closed(ClientError::from_control(conn, s).to_string()),
+        SecureError::Stream(s) => {
+            let why = ClientError::after_stream(conn, s).await;
+            if resumable && why.resumable() {
+                return Wake::Lost(why);
+            }
+            Event::Closed(why.to_string())
+        }
         other => Event::Failed(format!("the host ended the session: {other}")),
-    }
+    })
 }
 
 fn explain(link: &HostLink, e: SecureError) -> String {

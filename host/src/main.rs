@@ -30,6 +30,10 @@ struct Cli {
     /// Print one JSON object a line instead of sentences.
     #[arg(long)]
     json: bool,
+    /// When the connection to the relay is lost mid-session, keep trying
+    /// to reconnect for this long (e.g. 2m, 30s; 0 ends the session).
+    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+    resume_window: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -84,6 +88,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }),
         host_name: whoami::host_name(),
         os_user: whoami::os_user(),
+        resume_window: cli.resume_window,
     };
     // Fail on a missing display before bothering the relay or the user.
     let mut desktop = Desktop::open(platform::screen(), platform::input())?;

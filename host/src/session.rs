@@ -51,6 +51,12 @@ pub enum Event {
     InputFlooded,
     /// QUIC's round-trip estimate of the path to the viewer.
     PathRtt(Duration),
+    /// The link to the relay was lost; the driver is reconnecting. Nothing
+    /// is captured or sent, and an answer given meanwhile waits.
+    Interrupted,
+    /// The session continues on a new link: what was in flight is gone,
+    /// so the next update is whole.
+    Resumed,
     /// The viewer or the relay ended the session, saying this.
     Closed(String),
     /// Something on our side failed (capture, sending); the session ends.
@@ -183,6 +189,10 @@ pub struct HostSession {
     stats: SessionStats,
     quality: Quality,
     link: RateEstimator,
+    /// Reconnecting: see [`Event::Interrupted`].
+    interrupted: bool,
+    /// The user's answer given while reconnecting.
+    held_answer: Option<Answer>,
 }
 
 impl HostSession {
@@ -215,6 +225,8 @@ impl HostSession {
             stats: SessionStats::default(),
             quality: Quality::Auto,
             link,
+            interrupted: false,
+            held_answer: None,
         };
         match allow {
             Some(mode) => s.answer(Answer::Allow(mode), now),
@@ -252,6 +264,7 @@ impl HostSession {
     pub fn poll_timeout(&self) -> Option<Instant> {
         match &self.state {
             State::Asking { since } => Some(*since + ANSWER_TIMEOUT),
+            State::Sharing(_) if self.interrupted => None,
             State::Sharing(sh) if sh.can_grab() => Some(sh.next_tick),
             _ => None,
         }
@@ -276,6 +289,7 @@ impl HostSession {
     /// Reacts to one event.
     pub fn handle(&mut self, now: Instant, event: Event) {
         match event {
+            Event::Answer(a) if self.interrupted => self.held_answer = Some(a),
             Event::Answer(a) => self.answer(a, now),
             Event::Stop => match self.state {
                 State::Asking { .. } => self.answer(Answer::Refuse, now),
@@ -297,6 +311,8 @@ impl HostSession {
                 "the technician's viewer sent input faster than this computer can apply it".into(),
             )),
             Event::PathRtt(rtt) => self.link.on_path_rtt(now, rtt),
+            Event::Interrupted => self.interrupted = true,
+            Event::Resumed => self.resumed(now),
             Event::Closed(reason) => self.end(Ending::Closed(reason)),
             Event::Failed(reason) => self.end(Ending::Failed(reason)),
         }
@@ -344,6 +360,24 @@ impl HostSession {
                 });
                 self.grab(now);
             }
+        }
+    }
+
+    fn resumed(&mut self, now: Instant) {
+        if !std::mem::take(&mut self.interrupted) {
+            return;
+        }
+        if let Some(a) = self.held_answer.take() {
+            self.answer(a, now);
+        }
+        if let State::Sharing(sh) = &mut self.state {
+            // Updates in flight were lost with the link: none is awaited,
+            // the link is measured afresh, and the viewer gets a whole frame.
+            sh.acked = sh.sent;
+            sh.refining.clear();
+            sh.full = true;
+            self.link = RateEstimator::new();
+            self.grab(now);
         }
     }
 
@@ -395,7 +429,7 @@ impl HostSession {
         let State::Sharing(sh) = &mut self.state else {
             return;
         };
-        if !sh.can_grab() {
+        if self.interrupted || !sh.can_grab() {
             return;
         }
         sh.grabbing = true;
@@ -421,6 +455,10 @@ impl HostSession {
             return;
         };
         sh.grabbing = false;
+        if self.interrupted {
+            // Nowhere to send it; the whole frame after resuming covers it.
+            return;
+        }
         let mut out = Vec::new();
         if let Some((x, y)) = pointer
             && sh.pointer != pointer
@@ -844,5 +882,56 @@ mod tests {
         drain(&mut s);
         s.handle(now, Event::Stop);
         assert_eq!(drain(&mut s)[0], Action::Report(SessionReport::Refused));
+    }
+
+    #[test]
+    fn a_lost_link_pauses_sharing_and_resuming_sends_a_whole_frame() {
+        let now = t0();
+        let mut s = sharing(Mode::Control, now);
+        frame(&mut s, now, 1);
+        drain(&mut s);
+        // Two updates go out and are never acknowledged: the link dies.
+        s.handle(now, Event::Drawn);
+        frame(&mut s, now, 2);
+        s.handle(now, Event::Interrupted);
+        drain(&mut s);
+        s.handle(now, Event::Drawn);
+        s.handle_timeout(now + CAPTURE_INTERVAL);
+        assert_eq!(s.poll_timeout(), None, "no capture tick while reconnecting");
+        assert!(drain(&mut s).is_empty(), "nothing captured or sent");
+        // A capture that was under way comes back: dropped, not sent.
+        s.handle(
+            now,
+            Event::Grabbed {
+                update: Some(update(3)),
+                pointer: Some((1, 1)),
+                refinement: false,
+            },
+        );
+        assert!(drain(&mut s).is_empty());
+        s.handle(now, Event::Resumed);
+        assert_eq!(
+            drain(&mut s),
+            [grab(true)],
+            "the lost updates are not waited for; the next one is whole"
+        );
+        assert_eq!(s.mode(), Some(Mode::Control), "consent still in force");
+    }
+
+    #[test]
+    fn an_answer_given_while_reconnecting_counts_once_resumed() {
+        let now = t0();
+        let mut s = HostSession::new("bob", None, now);
+        drain(&mut s);
+        s.handle(now, Event::Interrupted);
+        s.handle(now, Event::Answer(Answer::Allow(Mode::View)));
+        assert!(drain(&mut s).is_empty(), "the relay cannot hear it yet");
+        s.handle(now, Event::Resumed);
+        let acts = drain(&mut s);
+        assert_eq!(
+            acts[0],
+            Action::Report(SessionReport::ModeGranted(Mode::View))
+        );
+        assert_eq!(s.mode(), Some(Mode::View));
     }
 }

@@ -74,6 +74,22 @@ impl Ui {
         );
     }
 
+    /// The link to the relay was lost; trying to get the session back.
+    pub fn reconnecting(&self, reason: &str, window_s: u64) {
+        self.emit(
+            json!({"event": "reconnecting", "reason": reason, "window_s": window_s}),
+            &format!("\nConnection lost ({reason}); reconnecting… (for up to {window_s} s)"),
+        );
+    }
+
+    /// The session continues after a reconnect, as it was before.
+    pub fn resumed(&self, after_ms: u64) {
+        self.emit(
+            json!({"event": "resumed", "after_ms": after_ms}),
+            "Reconnected: the session goes on as before.",
+        );
+    }
+
     /// The session is over.
     pub fn ended(&self, reason: &str) {
         self.emit(

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use lifeline_proto::Locator;
 use lifeline_proto::control::{
-    CloseCode, Hello, HostEvent, HostRequest, JoinRefusal, PROTOCOL_VERSION, Role, SessionReport,
-    ViewerEvent, ViewerRequest,
+    CloseCode, Hello, HostEvent, HostRequest, JoinRefusal, PROTOCOL_VERSION, ResumeRefusal,
+    ResumeRequest, Role, SessionReport, ViewerEvent, ViewerRequest,
 };
 use quinn::{Connection, ConnectionError, Endpoint};
 
@@ -57,6 +57,10 @@ pub enum ClientError {
     Refused(JoinRefusal),
     #[error("the relay sent something unexpected: {0}")]
     Protocol(String),
+    #[error("{0}")]
+    ResumeRefused(ResumeRefusal),
+    #[error("could not reconnect to the relay within {0} s; the session is over")]
+    ResumeGaveUp(u64),
 }
 
 impl ClientError {
@@ -83,6 +87,31 @@ impl ClientError {
             ConnectionError::TimedOut => ClientError::Lost("the relay stopped answering".into()),
             other => ClientError::Lost(other.to_string()),
         }
+    }
+
+    /// Whether a session that failed with this may be resumed: the link
+    /// was lost, or the relay asked us to reconnect or is restarting; not
+    /// when a side ended it on purpose or broke protocol.
+    pub fn resumable(&self) -> bool {
+        match self {
+            ClientError::Lost(_) | ClientError::Unreachable { .. } => true,
+            ClientError::ConnectionRefused(_) => true,
+            ClientError::Closed { code, .. } => {
+                matches!(code, Some(CloseCode::Reconnect | CloseCode::Shutdown))
+            }
+            _ => false,
+        }
+    }
+
+    /// [`ClientError::from_control`] for a stream that ended: the reason is
+    /// in the connection's close, which may arrive just after the stream's
+    /// end (the relay ends the stream, then closes); waits a moment for it.
+    pub async fn after_stream(conn: &Connection, err: ControlError) -> Self {
+        if matches!(err, ControlError::Closed) && conn.close_reason().is_none() {
+            let wait = std::time::Duration::from_secs(3);
+            let _ = tokio::time::timeout(wait, conn.closed()).await;
+        }
+        Self::from_control(conn, err)
     }
 
     /// Maps a stream error, preferring the connection's close reason (what
@@ -230,6 +259,8 @@ pub struct HostLink {
     pub endpoint: Endpoint,
     pub conn: Connection,
     ctl: Control,
+    /// To reconnect on the same endpoint.
+    pub connector: Connector,
 }
 
 impl HostLink {
@@ -263,6 +294,7 @@ impl HostLink {
             endpoint,
             conn,
             ctl,
+            connector: connector.clone(),
         };
         match link.next_event().await? {
             HostEvent::Registered {
@@ -279,6 +311,43 @@ impl HostLink {
             )),
             other => Err(ClientError::Protocol(format!(
                 "expected a code, got {other:?}"
+            ))),
+        }
+    }
+
+    /// Reconnects and asks the relay to continue `session`; returns once
+    /// the viewer is back too (the relay holds us until then).
+    pub async fn resume(
+        connector: &Connector,
+        session: &str,
+        secret: [u8; 32],
+    ) -> Result<Self, ClientError> {
+        let conn = connector.connect().await?;
+        let mut ctl = open_control(&conn, Role::Host).await?;
+        let req = HostRequest::Resume(ResumeRequest {
+            session: session.into(),
+            secret,
+        });
+        ctl.send(&req)
+            .await
+            .map_err(|e| ClientError::from_control(&conn, e))?;
+        let mut link = Self {
+            endpoint: connector.endpoint().clone(),
+            conn,
+            ctl,
+            connector: connector.clone(),
+        };
+        match link.next_event().await? {
+            HostEvent::Resumed => Ok(link),
+            HostEvent::ResumeRefused(r) => {
+                link.conn.close(
+                    quinn::VarInt::from_u32(CloseCode::Ended as u32),
+                    b"resume refused",
+                );
+                Err(ClientError::ResumeRefused(r))
+            }
+            other => Err(ClientError::Protocol(format!(
+                "expected the resume's answer, got {other:?}"
             ))),
         }
     }
@@ -356,6 +425,8 @@ pub struct ViewerLink {
     pub endpoint: Endpoint,
     pub conn: Connection,
     ctl: Control,
+    /// To reconnect on the same endpoint.
+    pub connector: Connector,
     pub session: String,
     pub host_name: String,
     pub os_user: String,
@@ -397,6 +468,7 @@ impl ViewerLink {
                 endpoint,
                 conn,
                 ctl,
+                connector: connector.clone(),
                 session,
                 host_name,
                 os_user,
@@ -408,7 +480,21 @@ impl ViewerLink {
                 );
                 Err(ClientError::Refused(r))
             }
+            Ok(other) => Err(ClientError::Protocol(format!(
+                "expected the join's answer, got {other:?}"
+            ))),
             Err(e) => Err(ClientError::from_control(&conn, e)),
+        }
+    }
+
+    /// What [`Resumer::resume`] needs, apart from the link itself (a
+    /// reconnecting viewer must not hold the link it may be asked to end).
+    pub fn resumer(&self) -> Resumer {
+        Resumer {
+            connector: self.connector.clone(),
+            session: self.session.clone(),
+            host_name: self.host_name.clone(),
+            os_user: self.os_user.clone(),
         }
     }
 
@@ -426,6 +512,53 @@ impl ViewerLink {
             .send(&ViewerRequest::Report(report))
             .await
             .map_err(|e| ClientError::from_control(&self.conn, e))
+    }
+}
+
+/// How a viewer reconnects to its session; see [`ViewerLink::resumer`].
+#[derive(Debug, Clone)]
+pub struct Resumer {
+    connector: Connector,
+    session: String,
+    host_name: String,
+    os_user: String,
+}
+
+impl Resumer {
+    /// Reconnects and asks the relay to continue the session; returns the
+    /// new link once the host is back too.
+    pub async fn resume(&self, secret: [u8; 32]) -> Result<ViewerLink, ClientError> {
+        let conn = self.connector.connect().await?;
+        let mut ctl = open_control(&conn, Role::Viewer).await?;
+        let req = ViewerRequest::Resume(ResumeRequest {
+            session: self.session.clone(),
+            secret,
+        });
+        ctl.send(&req)
+            .await
+            .map_err(|e| ClientError::from_control(&conn, e))?;
+        match ctl.recv::<ViewerEvent>().await {
+            Ok(ViewerEvent::Resumed) => Ok(ViewerLink {
+                endpoint: self.connector.endpoint().clone(),
+                conn,
+                ctl,
+                connector: self.connector.clone(),
+                session: self.session.clone(),
+                host_name: self.host_name.clone(),
+                os_user: self.os_user.clone(),
+            }),
+            Ok(ViewerEvent::ResumeRefused(r)) => {
+                conn.close(
+                    quinn::VarInt::from_u32(CloseCode::Ended as u32),
+                    b"resume refused",
+                );
+                Err(ClientError::ResumeRefused(r))
+            }
+            Ok(other) => Err(ClientError::Protocol(format!(
+                "expected the resume's answer, got {other:?}"
+            ))),
+            Err(e) => Err(ClientError::from_control(&conn, e)),
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 
 use lifeline_proto::SessionCode;
 use lifeline_proto::frame::{self, FrameError};
-use lifeline_session::e2e::{self, E2eError, Opener, Sealer, Side};
+use lifeline_session::e2e::{self, E2eError, Opener, ResumeSecret, Sealer, Side};
 use lifeline_session::messages::max_frame_from;
 use lifeline_session::squeeze::{self, Packer, SqueezeError, Unpacker};
 use serde::Serialize;
@@ -80,6 +80,37 @@ impl SecureRecv {
     }
 }
 
+/// A session's end-to-end channel, ready.
+#[derive(Debug)]
+pub struct Secured {
+    pub send: SecureSend,
+    pub recv: SecureRecv,
+    /// Both sides hold it; the relay gets its hash, to pair them again.
+    pub resume: ResumeSecret,
+}
+
+/// The other side of `side`.
+fn other(side: Side) -> Side {
+    match side {
+        Side::Host => Side::Viewer,
+        Side::Viewer => Side::Host,
+    }
+}
+
+/// Frames for a session stream; each direction has its own limit: a viewer
+/// sends only small messages, so a host buffers at most that much of what
+/// a viewer says.
+fn framed(
+    side: Side,
+    send: quinn::SendStream,
+    recv: quinn::RecvStream,
+) -> (FramedSend, FramedRecv) {
+    (
+        FramedSend::new(send, max_frame_from(side)),
+        FramedRecv::new(recv, max_frame_from(other(side))),
+    )
+}
+
 /// Runs the key exchange and confirmation on a fresh session stream. The
 /// host opens the stream; the viewer accepts it. Nothing else flows until
 /// both sides proved they hold the same code.
@@ -89,15 +120,9 @@ pub async fn handshake(
     recv: quinn::RecvStream,
     code: &SessionCode,
     session: &str,
-) -> Result<(SecureSend, SecureRecv), SecureError> {
-    // Each direction has its own limit: a viewer sends only small messages,
-    // so a host buffers at most that much of what a viewer says.
-    let theirs_max = max_frame_from(match side {
-        Side::Host => Side::Viewer,
-        Side::Viewer => Side::Host,
-    });
-    let mut framed_send = FramedSend::new(send, max_frame_from(side));
-    let mut framed_recv = FramedRecv::new(recv, theirs_max);
+) -> Result<Secured, SecureError> {
+    let theirs_max = max_frame_from(other(side));
+    let (mut framed_send, mut framed_recv) = framed(side, send, recv);
     let (hs, mine) = e2e::start(side, code, session);
     framed_send.send_bytes(&mine).await?;
     let theirs = framed_recv.recv_bytes().await?;
@@ -109,18 +134,63 @@ pub async fn handshake(
         .await?;
     let confirm = framed_recv.recv_bytes().await?;
     opener.open_confirm(&confirm, keys.their_confirm)?;
-    Ok((
-        SecureSend {
+    Ok(Secured {
+        send: SecureSend {
             framed: framed_send,
             sealer,
             packer: Packer::new(),
             buf: Vec::new(),
         },
-        SecureRecv {
+        recv: SecureRecv {
             framed: framed_recv,
             opener,
             unpacker: Unpacker::new(theirs_max),
             received: 0,
         },
-    ))
+        resume: keys.resume,
+    })
+}
+
+/// Continues a session on fresh streams after a reconnect, with the same
+/// keys and counters: each side sends its counter and, sealed under it,
+/// how many of the other's messages it opened. Both compression streams
+/// start afresh (what was in flight is gone from both). On success `send`
+/// and `recv` use the new streams; returns how many of our messages the
+/// lost connection swallowed. On failure they keep the dead ones, and a
+/// later attempt may try again.
+pub async fn resume(
+    side: Side,
+    send: &mut SecureSend,
+    recv: &mut SecureRecv,
+    new_send: quinn::SendStream,
+    new_recv: quinn::RecvStream,
+) -> Result<u64, SecureError> {
+    let (mine, theirs) = match side {
+        Side::Host => (e2e::HOST_RESUMES, e2e::VIEWER_RESUMES),
+        Side::Viewer => (e2e::VIEWER_RESUMES, e2e::HOST_RESUMES),
+    };
+    let (mut framed_send, mut framed_recv) = framed(side, new_send, new_recv);
+    let sent = send.sealer.seq();
+    let mut hello = sent.to_be_bytes().to_vec();
+    let said = [mine, &recv.opener.seq().to_be_bytes()].concat();
+    hello.extend_from_slice(&send.sealer.seal(&said)?);
+    framed_send.send_bytes(&hello).await?;
+    let heard = framed_recv.recv_bytes().await?;
+    let tampered = E2eError::Tampered {
+        seq: recv.opener.seq(),
+    };
+    let (seq, sealed) = heard.split_first_chunk::<8>().ok_or(tampered.clone())?;
+    let plain = recv
+        .opener
+        .open_resumed(u64::from_be_bytes(*seq), sealed.to_vec())?;
+    let got = plain
+        .strip_prefix(theirs)
+        .and_then(|n| <[u8; 8]>::try_from(n).ok())
+        .map(u64::from_be_bytes)
+        .ok_or(tampered)?;
+    send.framed = framed_send;
+    send.packer = Packer::new();
+    recv.framed = framed_recv;
+    recv.unpacker = Unpacker::new(max_frame_from(other(side)));
+    Ok(sent.saturating_sub(got))
 }

@@ -78,6 +78,26 @@ pub enum AuditEvent {
         codes: u32,
         suspended_s: u64,
     },
+    /// A side's connection was lost (or the relay restarted): the session
+    /// waits up to `window_s` for both sides to come back.
+    SessionInterrupted {
+        session: String,
+        reason: String,
+        window_s: u64,
+    },
+    /// Both sides came back with the session's resume secret.
+    SessionResumed {
+        session: String,
+        host_ip: String,
+        viewer_ip: String,
+    },
+    /// A resume was refused; `from` is `host` or `viewer`.
+    ResumeRefused {
+        session: String,
+        from: String,
+        ip: String,
+        reason: String,
+    },
 }
 
 impl AuditEvent {
@@ -92,7 +112,10 @@ impl AuditEvent {
             | AuditEvent::CodeClosed { session, .. }
             | AuditEvent::SessionStarted { session, .. }
             | AuditEvent::PeerReport { session, .. }
-            | AuditEvent::SessionEnded { session, .. } => Some(session),
+            | AuditEvent::SessionEnded { session, .. }
+            | AuditEvent::SessionInterrupted { session, .. }
+            | AuditEvent::SessionResumed { session, .. }
+            | AuditEvent::ResumeRefused { session, .. } => Some(session),
         }
     }
 }
@@ -360,6 +383,42 @@ mod tests {
                 "{{\"seq\":1,\"ts\":\"T\",\"prev\":\"{GENESIS}\",\"event\":\"relay_stopped\",\"reason\":\"signal\",\"hash\":\"{hash}\"}}"
             )
         );
+    }
+
+    #[test]
+    fn resume_records_are_stable() {
+        let chain = Chain::default();
+        let cases = [
+            (
+                AuditEvent::SessionInterrupted {
+                    session: "s".into(),
+                    reason: "r".into(),
+                    window_s: 120,
+                },
+                r#""event":"session_interrupted","session":"s","reason":"r","window_s":120"#,
+            ),
+            (
+                AuditEvent::SessionResumed {
+                    session: "s".into(),
+                    host_ip: "h".into(),
+                    viewer_ip: "v".into(),
+                },
+                r#""event":"session_resumed","session":"s","host_ip":"h","viewer_ip":"v""#,
+            ),
+            (
+                AuditEvent::ResumeRefused {
+                    session: "s".into(),
+                    from: "viewer".into(),
+                    ip: "i".into(),
+                    reason: "r".into(),
+                },
+                r#""event":"resume_refused","session":"s","from":"viewer","ip":"i","reason":"r""#,
+            ),
+        ];
+        for (event, body) in cases {
+            let (line, _) = chain.seal("T".into(), event).unwrap();
+            assert!(line.contains(body), "{line}");
+        }
     }
 
     #[test]

@@ -19,6 +19,10 @@ pub const ALPN: &[u8] = b"lifeline/1";
 /// Version carried in [`Hello`]; bumped on any incompatible change.
 pub const PROTOCOL_VERSION: u16 = 1;
 
+/// How long, by default, a session whose link was lost waits for its
+/// sides to come back (host, viewer and relay each take `--resume-window`).
+pub const RESUME_WINDOW: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// Longest host name, OS user, technician name or reason the relay keeps.
 pub const MAX_TEXT: usize = 256;
 
@@ -71,6 +75,78 @@ pub enum SessionReport {
     SecretMismatch,
     /// The peer is ending the session, and why.
     Ending { reason: String },
+    /// The SHA-256 of the session's resume secret (derived end to end; the
+    /// relay never sees the secret until a peer resumes with it). Sent by
+    /// the host once the key exchange succeeded; the relay keeps it on disk.
+    ResumeTicket { hash: [u8; 32] },
+}
+
+/// A peer whose connection to the relay was lost asks to continue its
+/// session: the session's id and the secret whose hash the relay holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResumeRequest {
+    pub session: String,
+    pub secret: [u8; 32],
+}
+
+/// Why the relay refused a resume; each has one clear line for the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ResumeRefusal {
+    /// No such session is known (never, or long gone).
+    UnknownSession,
+    /// The session was ended (by a side, or it was never resumable).
+    Ended,
+    /// The resume window passed before both sides came back.
+    WindowPassed,
+    /// The secret does not match the session's ticket.
+    WrongSecret,
+    /// The relay cannot write its audit log or resume state.
+    Unavailable,
+    /// Too many failed resumes from this address.
+    Throttled { retry_after_s: u32 },
+}
+
+impl ResumeRefusal {
+    /// Short machine-friendly words used in the audit log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResumeRefusal::UnknownSession => "unknown session",
+            ResumeRefusal::Ended => "session ended",
+            ResumeRefusal::WindowPassed => "resume window passed",
+            ResumeRefusal::WrongSecret => "wrong resume secret",
+            ResumeRefusal::Unavailable => "relay unavailable",
+            ResumeRefusal::Throttled { .. } => "throttled",
+        }
+    }
+}
+
+impl fmt::Display for ResumeRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let ResumeRefusal::Throttled { retry_after_s } = self {
+            return write!(
+                f,
+                "too many failed attempts to resume; wait {retry_after_s} s before trying again"
+            );
+        }
+        f.write_str(match self {
+            ResumeRefusal::UnknownSession => {
+                "the relay does not know this session any more; start a new one with a new code"
+            }
+            ResumeRefusal::Ended => {
+                "this session was ended and cannot be resumed; start a new one with a new code"
+            }
+            ResumeRefusal::WindowPassed => {
+                "the time to reconnect to this session has passed; start a new one with a new code"
+            }
+            ResumeRefusal::WrongSecret => {
+                "the relay refused to resume: the resume ticket does not match this session"
+            }
+            ResumeRefusal::Unavailable => {
+                "the relay cannot record the resume (its disk may be full); try again shortly"
+            }
+            ResumeRefusal::Throttled { .. } => "",
+        })
+    }
 }
 
 /// Host → relay.
@@ -84,6 +160,8 @@ pub enum HostRequest {
     /// Drop the current code and issue a fresh one.
     Renew,
     Report(SessionReport),
+    /// Instead of `Register`: continue a session whose connection was lost.
+    Resume(ResumeRequest),
 }
 
 /// Relay → host.
@@ -98,14 +176,25 @@ pub enum HostEvent {
     /// The code died unused; ask for another with [`HostRequest::Renew`].
     Expired,
     /// A technician joined; from now on streams are forwarded.
-    Paired { session: String, technician: String },
+    Paired {
+        session: String,
+        technician: String,
+    },
+    /// Both sides are back: streams are forwarded again.
+    Resumed,
+    ResumeRefused(ResumeRefusal),
 }
 
 /// Viewer → relay.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ViewerRequest {
-    Join { token: String, locator: Locator },
+    Join {
+        token: String,
+        locator: Locator,
+    },
     Report(SessionReport),
+    /// Instead of `Join`: continue a session whose connection was lost.
+    Resume(ResumeRequest),
 }
 
 /// Relay → viewer.
@@ -118,6 +207,9 @@ pub enum ViewerEvent {
         os_user: String,
     },
     Refused(JoinRefusal),
+    /// Both sides are back: streams are forwarded again.
+    Resumed,
+    ResumeRefused(ResumeRefusal),
 }
 
 /// Why the relay refused a join; each has one clear line for the technician.
@@ -205,6 +297,8 @@ pub enum CloseCode {
     AuditFailed = 7,
     /// The peer took too long to say what it wants.
     Timeout = 8,
+    /// The other side's connection was lost: reconnect and resume.
+    Reconnect = 9,
 }
 
 impl CloseCode {
@@ -221,6 +315,7 @@ impl CloseCode {
             Busy,
             AuditFailed,
             Timeout,
+            Reconnect,
         ]
         .into_iter()
         .find(|c| *c as u32 == v)
@@ -382,6 +477,46 @@ mod tests {
     }
 
     #[test]
+    fn resume_messages() {
+        let req = ResumeRequest {
+            session: "s".into(),
+            secret: [7; 32],
+        };
+        let sevens = "07".repeat(32);
+        pin(
+            HostRequest::Resume(req.clone()),
+            &format!("00000023030173{sevens}"),
+        );
+        pin(
+            ViewerRequest::Resume(req),
+            &format!("00000023020173{sevens}"),
+        );
+        pin(
+            HostRequest::Report(SessionReport::ResumeTicket { hash: [1; 32] }),
+            &format!("000000220204{}", "01".repeat(32)),
+        );
+        pin(HostEvent::Resumed, "0000000103");
+        pin(
+            HostEvent::ResumeRefused(ResumeRefusal::WrongSecret),
+            "000000020403",
+        );
+        pin(ViewerEvent::Resumed, "0000000102");
+        for (r, hex) in [
+            (ResumeRefusal::UnknownSession, "000000020300"),
+            (ResumeRefusal::Ended, "000000020301"),
+            (ResumeRefusal::WindowPassed, "000000020302"),
+            (ResumeRefusal::WrongSecret, "000000020303"),
+            (ResumeRefusal::Unavailable, "000000020304"),
+            (
+                ResumeRefusal::Throttled { retry_after_s: 9 },
+                "00000003030509",
+            ),
+        ] {
+            pin(ViewerEvent::ResumeRefused(r), hex);
+        }
+    }
+
+    #[test]
     fn out_of_range_locator_is_malformed() {
         // Join with locator 100000 (varint a08d06).
         let bytes = hex::decode("000174a08d06").unwrap();
@@ -402,7 +537,7 @@ mod tests {
 
     #[test]
     fn close_codes_round_trip() {
-        for v in 0..9 {
+        for v in 0..10 {
             assert_eq!(CloseCode::from_u32(v).map(|c| c as u32), Some(v));
         }
         assert_eq!(CloseCode::from_u32(99), None);

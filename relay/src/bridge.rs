@@ -87,11 +87,23 @@ pub struct Gone {
     pub code: CloseCode,
     pub tell: String,
     pub reason: String,
+    /// The session waits for both sides to resume instead of ending.
+    pub park: bool,
 }
 
-/// Words for a connection that ended under the session.
-pub fn on_closed(peer: Peer, err: &ConnectionError) -> Gone {
+/// Words for a connection that ended under the session. A link lost
+/// without a word (not closed on purpose) parks a `resumable` session:
+/// the other side is asked to reconnect too.
+pub fn on_closed(peer: Peer, err: &ConnectionError, resumable: bool) -> Gone {
     let side = peer.name();
+    if resumable && !matches!(err, ConnectionError::ApplicationClosed(_)) {
+        return Gone {
+            code: CloseCode::Reconnect,
+            tell: format!("the {side}'s connection was lost; reconnecting…"),
+            reason: format!("{side} connection lost: {err}"),
+            park: true,
+        };
+    }
     match err {
         ConnectionError::ApplicationClosed(ac) => {
             let said = clean_text(&String::from_utf8_lossy(&ac.reason));
@@ -104,17 +116,20 @@ pub fn on_closed(peer: Peer, err: &ConnectionError) -> Gone {
                 code: CloseCode::Ended,
                 reason: format!("{side}: {tell}"),
                 tell,
+                park: false,
             }
         }
         ConnectionError::TimedOut => Gone {
             code: CloseCode::PeerGone,
             tell: format!("the {side} vanished (its connection went silent)"),
             reason: format!("{side} vanished (no answer)"),
+            park: false,
         },
         other => Gone {
             code: CloseCode::PeerGone,
             tell: format!("the {side}'s connection was lost"),
             reason: format!("{side} connection lost: {other}"),
+            park: false,
         },
     }
 }
@@ -171,10 +186,26 @@ mod tests {
 
     #[test]
     fn a_silent_connection_is_a_vanished_peer() {
-        let gone = on_closed(Peer::Host, &ConnectionError::TimedOut);
+        let gone = on_closed(Peer::Host, &ConnectionError::TimedOut, false);
         assert_eq!(gone.code, CloseCode::PeerGone);
         assert_eq!(gone.reason, "host vanished (no answer)");
-        let gone = on_closed(Peer::Viewer, &ConnectionError::LocallyClosed);
+        assert!(!gone.park);
+        let gone = on_closed(Peer::Viewer, &ConnectionError::LocallyClosed, false);
         assert_eq!(gone.tell, "the viewer's connection was lost");
+    }
+
+    #[test]
+    fn a_lost_link_parks_a_resumable_session_but_a_goodbye_ends_it() {
+        let gone = on_closed(Peer::Host, &ConnectionError::TimedOut, true);
+        assert_eq!(gone.code, CloseCode::Reconnect);
+        assert!(gone.park);
+        let bye = ConnectionError::ApplicationClosed(quinn::ApplicationClose {
+            error_code: quinn::VarInt::from_u32(0),
+            reason: bytes::Bytes::from_static(b"ended by the user"),
+        });
+        let gone = on_closed(Peer::Host, &bye, true);
+        assert_eq!(gone.code, CloseCode::Ended);
+        assert_eq!(gone.tell, "ended by the user");
+        assert!(!gone.park);
     }
 }

@@ -67,6 +67,11 @@ struct Serve {
     /// How long an unused code lives (e.g. 10m, 90s).
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     code_ttl: Duration,
+    /// How long a session whose link was lost, or whose relay restarted,
+    /// waits for host and viewer to reconnect (e.g. 2m, 30s; 0 turns
+    /// resuming off).
+    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+    resume_window: Duration,
     /// Extra DNS names or IPs for the generated certificate (repeatable);
     /// localhost, 127.0.0.1, ::1 and this machine's host name are always in.
     #[arg(long = "name")]
@@ -221,6 +226,7 @@ fn serve(s: Serve) -> anyhow::Result<ExitCode> {
     };
     let mut config = RelayConfig::new(dir.clone());
     config.code_ttl = s.code_ttl;
+    config.resume_window = s.resume_window;
     config.max_waiting_hosts = s.max_waiting_hosts;
     config.max_connections = s.max_connections;
 
@@ -330,8 +336,18 @@ fn audit_cmd(a: Audit) -> anyhow::Result<ExitCode> {
                     let dur = s
                         .duration_ms
                         .map_or("-".to_owned(), |d| format!("{}s", d / 1000));
+                    let open = if s.interruptions > s.resumes {
+                        "(interrupted: waiting for its sides to resume)"
+                    } else {
+                        "(open)"
+                    };
+                    let resumed = if s.resumes > 0 {
+                        format!("  resumed {}x", s.resumes)
+                    } else {
+                        String::new()
+                    };
                     println!(
-                        "{}  {}  host={} user={} ({})  technician={}  mode={}  {}  {}",
+                        "{}  {}  host={} user={} ({})  technician={}  mode={}  {}  {}{}",
                         s.session,
                         s.code_issued,
                         s.host_name,
@@ -340,7 +356,8 @@ fn audit_cmd(a: Audit) -> anyhow::Result<ExitCode> {
                         s.technician.as_deref().unwrap_or("-"),
                         s.mode.as_deref().unwrap_or("-"),
                         dur,
-                        s.end_reason.as_deref().unwrap_or("(open)"),
+                        s.end_reason.as_deref().unwrap_or(open),
+                        resumed,
                     );
                 }
             }

@@ -13,8 +13,9 @@ pub const REASON: &str = "relay stopped unexpectedly";
 
 /// The end records for everything `records` leaves open: a session that
 /// started ends (its duration up to the last record the old run wrote), a
-/// code that never paired closes.
-pub fn close_left_open(records: &[Record]) -> Vec<AuditEvent> {
+/// code that never paired closes. Sessions in `resumable` stay open: the
+/// relay holds them (parked) until both sides resume or the window passes.
+pub fn close_left_open(records: &[Record], resumable: &[&str]) -> Vec<AuditEvent> {
     let last_ts = records.last().map(|r| r.ts.as_str());
     let mut open: Vec<(String, Option<&str>)> = Vec::new();
     for r in records {
@@ -35,6 +36,7 @@ pub fn close_left_open(records: &[Record]) -> Vec<AuditEvent> {
         }
     }
     open.into_iter()
+        .filter(|(session, started)| !(started.is_some() && resumable.contains(&session.as_str())))
         .map(|(session, started)| match started {
             Some(start) => AuditEvent::SessionEnded {
                 session,
@@ -139,7 +141,15 @@ mod tests {
                 },
             ),
         ];
-        let closes = close_left_open(&records);
+        assert_eq!(
+            close_left_open(&records, &["live"]),
+            [AuditEvent::CodeClosed {
+                session: "waiting".into(),
+                reason: REASON.into(),
+            }],
+            "a resumable session stays open for its sides to come back"
+        );
+        let closes = close_left_open(&records, &[]);
         assert_eq!(
             closes,
             [
@@ -156,6 +166,6 @@ mod tests {
                 },
             ]
         );
-        assert!(close_left_open(&[]).is_empty());
+        assert!(close_left_open(&[], &[]).is_empty());
     }
 }

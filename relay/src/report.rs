@@ -21,6 +21,9 @@ pub struct SessionSummary {
     pub duration_ms: Option<u64>,
     pub bytes_host_to_viewer: Option<u64>,
     pub bytes_viewer_to_host: Option<u64>,
+    /// Times the session was interrupted and resumed.
+    pub interruptions: u32,
+    pub resumes: u32,
 }
 
 /// One summary a session, in the order their codes were issued.
@@ -84,9 +87,12 @@ pub fn summarize<'a>(records: impl IntoIterator<Item = &'a Record>) -> Vec<Sessi
                 s.bytes_host_to_viewer = Some(*bytes_host_to_viewer);
                 s.bytes_viewer_to_host = Some(*bytes_viewer_to_host);
             }
+            AuditEvent::SessionInterrupted { .. } => s.interruptions += 1,
+            AuditEvent::SessionResumed { .. } => s.resumes += 1,
             AuditEvent::RelayStarted { .. }
             | AuditEvent::RelayStopped { .. }
-            | AuditEvent::TokenSuspended { .. } => {}
+            | AuditEvent::TokenSuspended { .. }
+            | AuditEvent::ResumeRefused { .. } => {}
         }
     }
     out

@@ -17,6 +17,7 @@ use lifeline_proto::control::{
 };
 use quinn::Connection;
 use rand::Rng;
+use std::collections::HashMap;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -25,6 +26,7 @@ use tokio_util::task::TaskTracker;
 use crate::audit::{AuditError, AuditLog};
 use crate::bridge::{self, Heard, Peer, Step};
 use crate::registry::{Gone, Registry};
+use crate::resuming::{self, SessionMeta};
 use crate::suspicion::{Suspicion, Verdict};
 use crate::throttle::Throttle;
 use crate::tokens::{Lookup, TechnicianStore, TokenCache, TokenError, token_hash};
@@ -45,6 +47,9 @@ pub struct RelayConfig {
     pub throttle_burst: u32,
     /// … and how fast that allowance comes back (one per this).
     pub throttle_drain: Duration,
+    /// How long a session whose link was lost (or whose relay restarted)
+    /// waits for both sides to come back.
+    pub resume_window: Duration,
     /// Test-only: sees, and may change, every forwarded chunk, to play a
     /// hostile relay. Nothing in the binary or its flags sets it.
     pub forward_hook: Option<ForwardHook>,
@@ -79,6 +84,7 @@ impl RelayConfig {
             hello_timeout: Duration::from_secs(10),
             throttle_burst: 5,
             throttle_drain: Duration::from_secs(12),
+            resume_window: lifeline_proto::control::RESUME_WINDOW,
             forward_hook: None,
         }
     }
@@ -103,11 +109,11 @@ struct PairRequest {
 
 /// Who joined, for the audit log and for counting their failures.
 #[derive(Debug, Clone)]
-struct Joiner {
-    technician: String,
-    ip: IpAddr,
-    token_key: String,
-    locator: Locator,
+pub(crate) struct Joiner {
+    pub technician: String,
+    pub ip: IpAddr,
+    pub token_key: String,
+    pub locator: Locator,
 }
 
 type HostHandle = mpsc::Sender<PairRequest>;
@@ -121,19 +127,22 @@ pub struct Relay {
     token_throttle: Mutex<Throttle<String>>,
     suspicion: Mutex<Suspicion>,
     tokens: Mutex<TokenCache>,
-    audit: AuditLog,
+    pub(crate) audit: AuditLog,
     connections: Arc<Semaphore>,
-    shutdown: CancellationToken,
+    pub(crate) shutdown: CancellationToken,
     tasks: TaskTracker,
+    pub(crate) resumes: Mutex<resuming::Table>,
+    /// Who each resumable session is between, by session id.
+    pub(crate) metas: Mutex<HashMap<String, Arc<SessionMeta>>>,
 }
 
 /// Locks a mutex; a panic elsewhere while holding it leaves plain data
 /// that is still consistent, so poisoning is ignored.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn close(conn: &Connection, code: CloseCode, reason: &str) {
+pub(crate) fn close(conn: &Connection, code: CloseCode, reason: &str) {
     conn.close(quinn::VarInt::from_u32(code as u32), reason.as_bytes());
 }
 
@@ -152,8 +161,31 @@ impl Relay {
             connections: Arc::new(Semaphore::new(config.max_connections)),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            resumes: Mutex::new(resuming::Table::new(config.resume_window)),
+            metas: Mutex::new(HashMap::new()),
             config,
         }))
+    }
+
+    /// The relay's settings.
+    pub fn config(&self) -> &RelayConfig {
+        &self.config
+    }
+
+    /// Whether `ip` may try again now (failed joins and resumes share one
+    /// allowance per address); how long to wait otherwise.
+    pub(crate) fn throttle_check(&self, now: Instant, ip: IpAddr) -> Result<(), Duration> {
+        lock(&self.ip_throttle).check(now, &ip)
+    }
+
+    /// Counts a failed attempt from `ip`.
+    pub(crate) fn throttle_fail(&self, now: Instant, ip: IpAddr) {
+        lock(&self.ip_throttle).fail(now, &ip);
+    }
+
+    /// Sessions waiting for their sides to resume right now.
+    pub fn parked_sessions(&self) -> usize {
+        lock(&self.resumes).parked()
     }
 
     /// Hosts waiting for a technician right now.
@@ -173,7 +205,8 @@ pub async fn run(
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_else(|e| format!("unknown ({e})"));
-    close_left_open(&relay).await?;
+    let restored = resuming::restore(&relay);
+    close_left_open(&relay, &restored).await?;
     relay
         .audit
         .append(AuditEvent::RelayStarted {
@@ -181,6 +214,8 @@ pub async fn run(
             listen,
         })
         .await?;
+    resuming::announce_restored(&relay, &restored).await?;
+    let sweeper = tokio::spawn(resuming::sweep(relay.clone()));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -201,6 +236,7 @@ pub async fn run(
         }
     }
     relay.shutdown.cancel();
+    sweeper.abort();
     relay.tasks.close();
     if tokio::time::timeout(Duration::from_secs(10), relay.tasks.wait())
         .await
@@ -224,7 +260,7 @@ pub async fn run(
 
 /// Writes the end of every session and code a previous run left open (it
 /// was killed before it could), so the log never shows them open forever.
-async fn close_left_open(relay: &Relay) -> Result<(), RelayError> {
+async fn close_left_open(relay: &Relay, resumable: &[String]) -> Result<(), RelayError> {
     let records = match crate::audit::read_verified(&relay.config.data_dir) {
         Ok(v) => v.into_iter().map(|v| v.record).collect::<Vec<_>>(),
         Err(e) => {
@@ -234,7 +270,8 @@ async fn close_left_open(relay: &Relay) -> Result<(), RelayError> {
             return Ok(());
         }
     };
-    for event in crate::recovery::close_left_open(&records) {
+    let resumable: Vec<&str> = resumable.iter().map(String::as_str).collect();
+    for event in crate::recovery::close_left_open(&records, &resumable) {
         tracing::warn!(session = ?event.session(), "closing what the last run left open");
         relay.audit.append(event).await?;
     }
@@ -405,13 +442,19 @@ async fn serve_host(relay: &Arc<Relay>, conn: Connection, mut ctl: Control) {
     let Some(first) = first_request::<HostRequest>(relay, &conn, &mut ctl).await else {
         return;
     };
-    let HostRequest::Register { host_name, os_user } = first else {
-        close(
-            &conn,
-            CloseCode::ProtocolError,
-            "a host must register first",
-        );
-        return;
+    let (host_name, os_user) = match first {
+        HostRequest::Register { host_name, os_user } => (host_name, os_user),
+        HostRequest::Resume(req) => {
+            return resuming::serve_resume(relay, conn, ctl, Peer::Host, req).await;
+        }
+        _ => {
+            close(
+                &conn,
+                CloseCode::ProtocolError,
+                "a host must register first",
+            );
+            return;
+        }
     };
     let host = HostInfo {
         ip: conn.remote_address().ip(),
@@ -511,9 +554,15 @@ async fn serve_viewer(relay: &Arc<Relay>, conn: Connection, mut ctl: Control) {
     let Some(first) = first_request::<ViewerRequest>(relay, &conn, &mut ctl).await else {
         return;
     };
-    let ViewerRequest::Join { token, locator } = first else {
-        close(&conn, CloseCode::ProtocolError, "a viewer must join first");
-        return;
+    let (token, locator) = match first {
+        ViewerRequest::Join { token, locator } => (token, locator),
+        ViewerRequest::Resume(req) => {
+            return resuming::serve_resume(relay, conn, ctl, Peer::Viewer, req).await;
+        }
+        ViewerRequest::Report(_) => {
+            close(&conn, CloseCode::ProtocolError, "a viewer must join first");
+            return;
+        }
     };
     let ip = conn.remote_address().ip();
     let token_key = token_hash(&token);
@@ -620,12 +669,11 @@ async fn run_session(
         ctl: mut viewer_ctl,
         joiner,
     } = pair;
-    let (technician, viewer_ip) = (joiner.technician.clone(), joiner.ip);
     let started = AuditEvent::SessionStarted {
         session: session.clone(),
-        technician: technician.clone(),
+        technician: joiner.technician.clone(),
         host_ip: host.ip.to_string(),
-        viewer_ip: viewer_ip.to_string(),
+        viewer_ip: joiner.ip.to_string(),
     };
     if let Err(e) = relay.audit.append(started).await {
         let why = format!("relay cannot write its audit log: {e}");
@@ -633,15 +681,13 @@ async fn run_session(
         close(&viewer, CloseCode::AuditFailed, &why);
         return;
     }
-    let start = Instant::now();
-    let h2v = Arc::new(AtomicU64::new(0));
-    let v2h = Arc::new(AtomicU64::new(0));
+    let meta = Arc::new(SessionMeta::new(session.clone(), joiner, host.ip));
     let paired = HostEvent::Paired {
         session: session.clone(),
-        technician: technician.clone(),
+        technician: meta.joiner.technician.clone(),
     };
     let joined = ViewerEvent::Joined {
-        session: session.clone(),
+        session,
         host_name: host.name.clone(),
         os_user: host.user.clone(),
     };
@@ -652,40 +698,54 @@ async fn run_session(
             .map_err(|e| format!("viewer: {e}")),
         Err(e) => Err(format!("host: {e}")),
     };
-    let mut pumps = spawn_pumps(relay, &host.conn, &viewer, &h2v, &v2h);
-    let reason = match greeted {
-        Err(why) => {
-            let why = format!("could not start: {why}");
-            close(&host.conn, CloseCode::PeerGone, &why);
-            close(&viewer, CloseCode::PeerGone, &why);
-            why
-        }
-        Ok(()) => {
-            let sides = Sides {
-                host: &host.conn,
-                viewer: &viewer,
-            };
-            bridge_controls(relay, &session, &joiner, sides, host_ctl, viewer_ctl).await
-        }
+    if let Err(why) = greeted {
+        let why = format!("could not start: {why}");
+        close(&host.conn, CloseCode::PeerGone, &why);
+        close(&viewer, CloseCode::PeerGone, &why);
+        return resuming::finish(relay, &meta, why).await;
+    }
+    let sides = Sides {
+        host: &host.conn,
+        viewer: &viewer,
     };
+    run_segment(relay, &meta, sides, host_ctl, viewer_ctl).await;
+}
+
+/// How a stretch of forwarding ended.
+#[derive(Debug)]
+pub(crate) enum Over {
+    /// The session is over; the audit log's reason.
+    Ended(String),
+    /// A link was lost (or the relay stops) and the session is resumable:
+    /// both sides were asked to reconnect.
+    Parked(String),
+}
+
+/// Forwards between two connected sides until the session ends or parks;
+/// files the end, or the interruption.
+pub(crate) async fn run_segment(
+    relay: &Arc<Relay>,
+    meta: &Arc<SessionMeta>,
+    sides: Sides<'_>,
+    host_ctl: Control,
+    viewer_ctl: Control,
+) {
+    let stop = CancellationToken::new();
+    lock(&relay.resumes).resumed(&meta.session, stop.clone());
+    let mut pumps = spawn_pumps(relay, sides.host, sides.viewer, &meta.h2v, &meta.v2h);
+    let over = bridge_controls(relay, meta, sides, host_ctl, viewer_ctl, &stop).await;
     pumps.abort_all();
-    let ended = AuditEvent::SessionEnded {
-        session,
-        reason,
-        duration_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
-        bytes_host_to_viewer: h2v.load(Ordering::Relaxed),
-        bytes_viewer_to_host: v2h.load(Ordering::Relaxed),
-    };
-    if let Err(e) = relay.audit.append(ended).await {
-        tracing::error!(error = %e, "audit write failed for a session end");
+    match over {
+        Over::Ended(reason) => resuming::finish(relay, meta, reason).await,
+        Over::Parked(reason) => resuming::park(relay, meta, reason).await,
     }
 }
 
 /// Both sides' connections of a session.
 #[derive(Clone, Copy)]
-struct Sides<'a> {
-    host: &'a Connection,
-    viewer: &'a Connection,
+pub(crate) struct Sides<'a> {
+    pub host: &'a Connection,
+    pub viewer: &'a Connection,
 }
 
 impl<'a> Sides<'a> {
@@ -737,17 +797,19 @@ fn spawn_pumps(
     pumps
 }
 
-/// Reads both control streams until the session ends; files reports on
-/// the way, and returns the end's reason for the audit log.
+/// Reads both control streams until the session ends or parks; files
+/// reports on the way. `stop` fires when a side came back on a new
+/// connection before the relay noticed the old one was lost.
 async fn bridge_controls(
     relay: &Relay,
-    session: &str,
-    joiner: &Joiner,
+    meta: &Arc<SessionMeta>,
     sides: Sides<'_>,
     mut host_ctl: Control,
     mut viewer_ctl: Control,
-) -> String {
+    stop: &CancellationToken,
+) -> Over {
     let (mut host_ctl_open, mut viewer_ctl_open) = (true, true);
+    let resumable = || lock(&relay.resumes).is_resumable(&meta.session);
     loop {
         let (peer, heard) = tokio::select! {
             r = host_ctl.recv::<HostRequest>(), if host_ctl_open => (Peer::Host, match r {
@@ -760,28 +822,31 @@ async fn bridge_controls(
                 Ok(_) | Err(ControlError::Frame(_)) => Heard::Unexpected,
                 Err(_) => Heard::Ended,
             }),
-            e = sides.host.closed() => {
-                let gone = bridge::on_closed(Peer::Host, &e);
-                close(sides.viewer, gone.code, &gone.tell);
-                return gone.reason;
-            }
-            e = sides.viewer.closed() => {
-                let gone = bridge::on_closed(Peer::Viewer, &e);
-                close(sides.host, gone.code, &gone.tell);
-                return gone.reason;
+            e = sides.host.closed() => return gone(sides, Peer::Host, &e, resumable()),
+            e = sides.viewer.closed() => return gone(sides, Peer::Viewer, &e, resumable()),
+            () = stop.cancelled() => {
+                let tell = "the other side reconnected; reconnecting…";
+                close(sides.host, CloseCode::Reconnect, tell);
+                close(sides.viewer, CloseCode::Reconnect, tell);
+                return Over::Parked("a side reconnected on a new connection".into());
             }
             () = relay.shutdown.cancelled() => {
-                close(sides.host, CloseCode::Shutdown, "relay shutting down");
-                close(sides.viewer, CloseCode::Shutdown, "relay shutting down");
-                return "relay shutting down".to_owned();
+                let why = "relay shutting down";
+                close(sides.host, CloseCode::Shutdown, why);
+                close(sides.viewer, CloseCode::Shutdown, why);
+                return if resumable() {
+                    Over::Parked(why.into())
+                } else {
+                    Over::Ended(why.into())
+                };
             }
         };
         match bridge::on_control(peer, heard) {
-            Step::File(rep) => report(relay, session, peer.name(), &rep, joiner).await,
+            Step::File(rep) => report(relay, meta, peer.name(), &rep, stop).await,
             Step::End { tell, reason } => {
                 close(sides.of(peer.other()), CloseCode::Ended, &tell);
                 close(sides.of(peer), CloseCode::Ended, &tell);
-                return reason;
+                return Over::Ended(reason);
             }
             Step::BrokeProtocol { tell, reason } => {
                 close(
@@ -790,13 +855,25 @@ async fn bridge_controls(
                     "unexpected control message during a session",
                 );
                 close(sides.of(peer.other()), CloseCode::PeerGone, &tell);
-                return reason;
+                return Over::Ended(reason);
             }
             Step::Quiet => match peer {
                 Peer::Host => host_ctl_open = false,
                 Peer::Viewer => viewer_ctl_open = false,
             },
         }
+    }
+}
+
+/// `peer`'s connection ended: the other side is told (asked to reconnect
+/// when the session parks).
+fn gone(sides: Sides<'_>, peer: Peer, e: &quinn::ConnectionError, resumable: bool) -> Over {
+    let gone = bridge::on_closed(peer, e, resumable);
+    close(sides.of(peer.other()), gone.code, &gone.tell);
+    if gone.park {
+        Over::Parked(gone.reason)
+    } else {
+        Over::Ended(gone.reason)
     }
 }
 
@@ -834,7 +911,14 @@ async fn failed_join(
 
 /// Files a peer's report; a wrong secret counts as a failed join for the
 /// viewer's IP and token, so guessing stays throttled.
-async fn report(relay: &Relay, session: &str, from: &str, rep: &SessionReport, joiner: &Joiner) {
+async fn report(
+    relay: &Relay,
+    meta: &Arc<SessionMeta>,
+    from: &str,
+    rep: &SessionReport,
+    stop: &CancellationToken,
+) {
+    let (session, joiner) = (meta.session.as_str(), &meta.joiner);
     let (what, mode) = match rep {
         SessionReport::ModeGranted(m) => ("mode granted".to_owned(), Some(m.as_str().to_owned())),
         SessionReport::Refused => ("refused by the user".to_owned(), None),
@@ -846,6 +930,10 @@ async fn report(relay: &Relay, session: &str, from: &str, rep: &SessionReport, j
         }
         // The reason is filed with the session's end record.
         SessionReport::Ending { .. } => return,
+        SessionReport::ResumeTicket { hash } if from == "host" => {
+            return resuming::file_ticket(relay, meta, *hash, stop).await;
+        }
+        SessionReport::ResumeTicket { .. } => return,
     };
     let event = AuditEvent::PeerReport {
         session: session.into(),

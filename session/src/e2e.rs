@@ -13,6 +13,13 @@
 //! 4. Every message is sealed with the next number of a per-direction
 //!    counter as its nonce; the receiver opens with the number it expects,
 //!    so a changed, dropped, replayed or reordered message fails to open.
+//! 5. A resume secret comes from the same key: both sides hold it and the
+//!    relay gets only its hash, so only these two can continue the session
+//!    after a lost connection. On a resumed stream each side's first
+//!    message names its counter in the clear and is sealed under it: the
+//!    receiver accepts a jump *forward* only there (what was in flight on
+//!    the lost connection is gone) and never a step back, so nothing old
+//!    can be replayed into the new stream.
 //!
 //! Pure: no I/O. The caller moves the bytes.
 
@@ -30,6 +37,27 @@ pub const TAG_LEN: usize = 16;
 pub const HOST_CONFIRM: &[u8] = b"lifeline/1 host confirms";
 /// See [`HOST_CONFIRM`].
 pub const VIEWER_CONFIRM: &[u8] = b"lifeline/1 viewer confirms";
+/// Plaintext that starts each side's first message on a resumed stream.
+pub const HOST_RESUMES: &[u8] = b"lifeline/1 host resumes";
+/// See [`HOST_RESUMES`].
+pub const VIEWER_RESUMES: &[u8] = b"lifeline/1 viewer resumes";
+
+/// The secret that lets both sides (and only they) resume a session.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ResumeSecret(pub [u8; 32]);
+
+impl ResumeSecret {
+    /// What the relay keeps: SHA-256 of the secret.
+    pub fn hash(&self) -> [u8; 32] {
+        Sha256::digest(self.0).into()
+    }
+}
+
+impl std::fmt::Debug for ResumeSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResumeSecret(..)")
+    }
+}
 
 /// Which end we are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +129,7 @@ pub struct Keys {
     pub my_confirm: &'static [u8],
     /// What the other side's first sealed message must say.
     pub their_confirm: &'static [u8],
+    pub resume: ResumeSecret,
 }
 
 struct Len32;
@@ -110,13 +139,18 @@ impl hkdf::KeyType for Len32 {
     }
 }
 
-fn derive(prk: &hkdf::Prk, label: &[u8]) -> Result<LessSafeKey, E2eError> {
+fn derive_bytes(prk: &hkdf::Prk, label: &[u8]) -> Result<[u8; 32], E2eError> {
     let info = [label];
     let okm = prk
         .expand(&info, Len32)
         .map_err(|_| E2eError::BadHandshake)?;
     let mut key = [0u8; 32];
     okm.fill(&mut key).map_err(|_| E2eError::BadHandshake)?;
+    Ok(key)
+}
+
+fn derive(prk: &hkdf::Prk, label: &[u8]) -> Result<LessSafeKey, E2eError> {
+    let key = derive_bytes(prk, label)?;
     let unbound = UnboundKey::new(&AES_256_GCM, &key).map_err(|_| E2eError::BadHandshake)?;
     Ok(LessSafeKey::new(unbound))
 }
@@ -141,18 +175,21 @@ impl Handshake {
         let prk = salt.extract(&shared);
         let h2v = derive(&prk, b"lifeline/1 host to viewer")?;
         let v2h = derive(&prk, b"lifeline/1 viewer to host")?;
+        let resume = ResumeSecret(derive_bytes(&prk, b"lifeline/1 resume")?);
         Ok(match self.side {
             Side::Host => Keys {
                 sealer: Sealer { key: h2v, seq: 0 },
                 opener: Opener { key: v2h, seq: 0 },
                 my_confirm: HOST_CONFIRM,
                 their_confirm: VIEWER_CONFIRM,
+                resume,
             },
             Side::Viewer => Keys {
                 sealer: Sealer { key: v2h, seq: 0 },
                 opener: Opener { key: h2v, seq: 0 },
                 my_confirm: VIEWER_CONFIRM,
                 their_confirm: HOST_CONFIRM,
+                resume,
             },
         })
     }
@@ -179,6 +216,11 @@ impl std::fmt::Debug for Sealer {
 }
 
 impl Sealer {
+    /// The number the next message gets.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
     /// Seals `plaintext` as the next message.
     pub fn seal(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, E2eError> {
         let mut buf = Vec::with_capacity(plaintext.len() + TAG_LEN);
@@ -230,6 +272,27 @@ impl Opener {
         buf.truncate(plain_len);
         self.seq = seq.checked_add(1).ok_or(E2eError::Exhausted)?;
         Ok(buf)
+    }
+
+    /// How many messages were opened so far.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Opens the first message of a resumed stream, sealed under `seq` (sent
+    /// in the clear beside it): a jump forward over what the lost
+    /// connection swallowed is allowed here, a step back never.
+    pub fn open_resumed(&mut self, seq: u64, sealed: Vec<u8>) -> Result<Vec<u8>, E2eError> {
+        if seq < self.seq {
+            return Err(E2eError::Tampered { seq: self.seq });
+        }
+        let saved = self.seq;
+        self.seq = seq;
+        let opened = self.open_owned(sealed);
+        if opened.is_err() {
+            self.seq = saved;
+        }
+        opened
     }
 
     /// Opens the other side's confirmation: a failure here means the two
@@ -328,6 +391,36 @@ mod tests {
             "one dropped"
         );
         assert_eq!(v.opener.open(&[]), Err(E2eError::Tampered { seq: 1 }));
+    }
+
+    #[test]
+    fn both_sides_derive_one_resume_secret_the_relay_sees_only_hashed() {
+        let (h, v) = pair(42, 42);
+        assert_eq!(h.resume, v.resume);
+        assert_ne!(h.resume.hash(), h.resume.0);
+        let (other, _) = pair(42, 42);
+        assert_ne!(other.resume, h.resume, "each session has its own");
+    }
+
+    #[test]
+    fn a_resumed_stream_may_skip_forward_never_back() {
+        let (mut h, mut v) = pair(1, 1);
+        let m0 = h.sealer.seal(b"zero").unwrap();
+        assert_eq!(v.opener.open(&m0).unwrap(), b"zero");
+        let lost = h.sealer.seal(b"lost in flight").unwrap();
+        let seq = h.sealer.seq();
+        let first = h.sealer.seal(b"resumed").unwrap();
+        // Claiming a number other than the one it was sealed under fails,
+        // and leaves the counter where it was.
+        assert!(v.opener.open_resumed(seq + 1, first.clone()).is_err());
+        assert_eq!(v.opener.seq(), 1);
+        assert_eq!(v.opener.open_resumed(seq, first).unwrap(), b"resumed");
+        assert_eq!(v.opener.seq(), seq + 1);
+        // The swallowed message cannot be replayed afterwards.
+        assert!(v.opener.open_resumed(1, lost.clone()).is_err());
+        assert!(v.opener.open(&lost).is_err());
+        let next = h.sealer.seal(b"next").unwrap();
+        assert_eq!(v.opener.open(&next).unwrap(), b"next");
     }
 
     #[test]

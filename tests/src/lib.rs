@@ -184,8 +184,14 @@ pub struct RelayProcess {
 impl RelayProcess {
     /// Starts `lifeline-relay serve` on 127.0.0.1 with `dir` as data dir.
     pub fn start(dir: &Path, extra: &[&str]) -> Self {
+        Self::start_on("127.0.0.1:0", dir, extra)
+    }
+
+    /// [`RelayProcess::start`] on a given address (a restart on the port
+    /// the clients know).
+    pub fn start_on(listen: &str, dir: &Path, extra: &[&str]) -> Self {
         let mut child = Command::new(bin("lifeline-relay"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["serve", "--listen", listen, "--data-dir"])
             .arg(dir)
             .args(extra)
             .stdout(Stdio::piped())

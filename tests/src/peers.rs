@@ -191,7 +191,7 @@ impl TestViewer {
             .expect("host opened no session stream")
             .unwrap();
         let result = handshake(Side::Viewer, send, recv, code, &link.session).await;
-        (link, result)
+        (link, result.map(|s| (s.send, s.recv)))
     }
 
     /// The next frame update, applied and acknowledged (pointer reports

@@ -45,6 +45,10 @@ struct Cli {
     /// balanced (sharp once still), exact (never approximate).
     #[arg(long, value_enum, default_value_t = QualityArg::Auto)]
     quality: QualityArg,
+    /// When the connection to the relay is lost mid-session, keep trying
+    /// to reconnect for this long (e.g. 2m, 30s; 0 ends the session).
+    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+    resume_window: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -147,6 +151,33 @@ fn window(rt: &tokio::runtime::Runtime, cli: Cli) -> anyhow::Result<()> {
     .map_err(anyhow::Error::msg)
 }
 
+/// Tells of each lost link and each resume, as they happen.
+async fn say_reconnects(
+    mut reconnecting: tokio::sync::watch::Receiver<Option<String>>,
+    say: impl Fn(serde_json::Value, String),
+) {
+    let mut since = None;
+    while reconnecting.changed().await.is_ok() {
+        let now = reconnecting.borrow_and_update().clone();
+        match now {
+            Some(reason) => {
+                since = Some(std::time::Instant::now());
+                say(
+                    json!({"event": "reconnecting", "reason": reason}),
+                    format!("Connection lost ({reason}); reconnecting…"),
+                );
+            }
+            None => {
+                let ms = since.take().map_or(0, |t| t.elapsed().as_millis());
+                say(
+                    json!({"event": "resumed", "after_ms": ms}),
+                    "Reconnected: the session goes on.".into(),
+                );
+            }
+        }
+    }
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let Some(script_path) = &cli.script else {
         bail!("--headless needs --script FILE")
@@ -169,7 +200,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let Some(token) = token(&cli)? else {
         bail!(NO_TOKEN)
     };
-    let viewer = Viewer::connect(&cli.relay, cli.ca.as_deref(), &token, &code, |s| match s {
+    let window = cli.resume_window;
+    let (relay, ca) = (&cli.relay, cli.ca.as_deref());
+    let viewer = Viewer::connect_with(relay, ca, &token, &code, window, |s| match s {
         Status::Connecting => say(json!({"event": "connecting"}), "Connecting…".into()),
         Status::WaitingForUser => say(
             json!({"event": "waiting"}),
@@ -178,6 +211,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Status::Sharing(_) | Status::Ended(_) => {}
     })
     .await?;
+    tokio::spawn(say_reconnects(viewer.reconnecting(), say));
     viewer.set_quality(cli.quality.into()).await?;
     say(
         json!({"event": "joined", "session": viewer.link_session, "host": viewer.host_name, "user": viewer.os_user, "mode": viewer.mode.as_str()}),

@@ -6,11 +6,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use lifeline_common::framed::ControlError;
-use lifeline_net::client::{ClientError, ViewerLink};
-use lifeline_net::secure::{SecureError, handshake};
+use lifeline_net::client::{ClientError, Resumer, ViewerLink};
+use lifeline_net::reconnect;
+use lifeline_net::secure::{self, SecureError, SecureRecv, SecureSend, Secured, handshake};
 use lifeline_proto::SessionCode;
 use lifeline_proto::control::{CloseCode, Mode, SessionReport};
-use lifeline_session::e2e::{E2eError, Side};
+use lifeline_session::e2e::{E2eError, ResumeSecret, Side};
 use lifeline_session::messages::{HostMsg, InputEvent, Quality, ViewerMsg};
 use lifeline_session::screen::{Framebuffer, Image};
 use tokio::sync::{mpsc, watch};
@@ -78,6 +79,8 @@ struct Shared {
     last_input: Option<Instant>,
     /// The remote pointer, in remote pixels.
     cursor: Option<(i32, i32)>,
+    /// The connection to the relay now (a new one after each resume).
+    conn: Option<quinn::Connection>,
 }
 
 /// A connected session.
@@ -93,8 +96,9 @@ pub struct Viewer {
     /// Bumped on every update and pointer move, to repaint a window.
     changes: watch::Receiver<u64>,
     ended: watch::Receiver<Option<String>>,
-    link: tokio::sync::Mutex<Option<ViewerLink>>,
-    conn: quinn::Connection,
+    /// Why the link was lost, while reconnecting; `None` while live.
+    reconnecting: watch::Receiver<Option<String>>,
+    link: Arc<tokio::sync::Mutex<Option<ViewerLink>>>,
 }
 
 fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
@@ -112,13 +116,8 @@ async fn secure_error(conn: &quinn::Connection, e: SecureError) -> ViewerError {
     }
 }
 
-/// The stream ended: the reason is in the connection's close, which may
-/// arrive just after the stream's end; wait a moment for it.
 async fn why_closed(conn: &quinn::Connection, e: ControlError) -> ClientError {
-    if matches!(e, ControlError::Closed) && conn.close_reason().is_none() {
-        let _ = tokio::time::timeout(Duration::from_secs(3), conn.closed()).await;
-    }
-    ClientError::from_control(conn, e)
+    ClientError::after_stream(conn, e).await
 }
 
 impl Viewer {
@@ -129,6 +128,19 @@ impl Viewer {
         ca: Option<&Path>,
         token: &str,
         code: &SessionCode,
+        status: impl Fn(Status),
+    ) -> Result<Self, ViewerError> {
+        Self::connect_with(relay, ca, token, code, reconnect::DEFAULT_WINDOW, status).await
+    }
+
+    /// [`Viewer::connect`], reconnecting for up to `resume_window` when the
+    /// link to the relay is lost (zero: the session ends instead).
+    pub async fn connect_with(
+        relay: &str,
+        ca: Option<&Path>,
+        token: &str,
+        code: &SessionCode,
+        resume_window: Duration,
         status: impl Fn(Status),
     ) -> Result<Self, ViewerError> {
         status(Status::Connecting);
@@ -142,20 +154,23 @@ impl Viewer {
                 return Err(ViewerError::NoHandshake);
             }
         };
-        let (mut send, mut recv) =
-            match handshake(Side::Viewer, send, recv, code, &link.session).await {
-                Ok(pair) => pair,
-                Err(e) => {
-                    let err = secure_error(&conn, e).await;
-                    if matches!(err, ViewerError::WrongCode) {
-                        // One guess per code: tell the relay, for the audit log.
-                        if let Err(e) = link.report(SessionReport::SecretMismatch).await {
-                            tracing::debug!(error = %e, "could not report the wrong code");
-                        }
+        let Secured {
+            send,
+            mut recv,
+            resume,
+        } = match handshake(Side::Viewer, send, recv, code, &link.session).await {
+            Ok(secured) => secured,
+            Err(e) => {
+                let err = secure_error(&conn, e).await;
+                if matches!(err, ViewerError::WrongCode) {
+                    // One guess per code: tell the relay, for the audit log.
+                    if let Err(e) = link.report(SessionReport::SecretMismatch).await {
+                        tracing::debug!(error = %e, "could not report the wrong code");
                     }
-                    return Err(err);
                 }
-            };
+                return Err(err);
+            }
+        };
         status(Status::WaitingForUser);
         let mode = match tokio::time::timeout(ANSWER_TIMEOUT, recv.recv::<HostMsg>()).await {
             Ok(Ok(HostMsg::Mode(m))) => m,
@@ -165,68 +180,33 @@ impl Viewer {
         };
         status(Status::Sharing(mode));
 
-        let (out, mut out_rx) = mpsc::channel::<ViewerMsg>(256);
-        let shared = Arc::new(Mutex::new(Shared::default()));
+        let (out, out_rx) = mpsc::channel::<ViewerMsg>(256);
+        let shared = Arc::new(Mutex::new(Shared {
+            conn: Some(conn.clone()),
+            ..Shared::default()
+        }));
         let (frames_tx, frames) = watch::channel(0u64);
         let (ended_tx, ended) = watch::channel(None::<String>);
         let (changes_tx, changes) = watch::channel(0u64);
-        // Writer: acks and input, in order.
-        tokio::spawn(async move {
-            while let Some(msg) = out_rx.recv().await {
-                if let Err(e) = send.send(&msg).await {
-                    tracing::debug!(error = %e, "session writer stopped");
-                    break;
-                }
-            }
-        });
-        // Reader: decode, acknowledge, count.
-        let (sh, acks, conn2) = (shared.clone(), out.clone(), conn.clone());
-        tokio::spawn(async move {
-            let reason = loop {
-                let msg = recv.recv::<HostMsg>().await;
-                lock(&sh).figures.stream_bytes = recv.bytes_received();
-                match msg {
-                    Ok(HostMsg::Frame(upd)) => {
-                        let size = upd.payload_bytes() as u64;
-                        let applied = {
-                            let mut s = lock(&sh);
-                            let r = s.fb.apply(&upd);
-                            note_frame(&mut s, size);
-                            r
-                        };
-                        let msg = match applied {
-                            Ok(()) => ViewerMsg::Ack { seq: upd.seq },
-                            Err(e) => {
-                                tracing::warn!(error = %e, "bad update; asking for a whole frame");
-                                ViewerMsg::RequestFull
-                            }
-                        };
-                        if acks.send(msg).await.is_err() {
-                            break "the session writer stopped".to_owned();
-                        }
-                        frames_tx.send_modify(|n| *n += 1);
-                        changes_tx.send_modify(|n| *n += 1);
-                    }
-                    Ok(HostMsg::Cursor { x, y }) => {
-                        lock(&sh).cursor = Some((x, y));
-                        changes_tx.send_modify(|n| *n += 1);
-                    }
-                    Ok(HostMsg::Mode(_)) => {}
-                    Err(SecureError::Stream(e)) => break why_closed(&conn2, e).await.to_string(),
-                    Err(e) => {
-                        let why = e.to_string();
-                        conn2.close(
-                            quinn::VarInt::from_u32(CloseCode::Ended as u32),
-                            why.as_bytes(),
-                        );
-                        break why;
-                    }
-                }
-            };
-            let _ = ended_tx.send(Some(reason));
-        });
+        let (reconnecting_tx, reconnecting) = watch::channel(None::<String>);
+        let keeper = Keeper {
+            shared: shared.clone(),
+            frames: frames_tx,
+            changes: changes_tx,
+            reconnecting: reconnecting_tx,
+            resumer: link.resumer(),
+            secret: (!resume_window.is_zero()).then_some(resume),
+            window: resume_window,
+            conn,
+        };
         let link_session = link.session.clone();
         let (host_name, os_user) = (link.host_name.clone(), link.os_user.clone());
+        let link = Arc::new(tokio::sync::Mutex::new(Some(link)));
+        let link2 = link.clone();
+        tokio::spawn(async move {
+            let reason = keeper.run(send, recv, out_rx, link2).await;
+            let _ = ended_tx.send(Some(reason));
+        });
         Ok(Self {
             link_session,
             host_name,
@@ -237,9 +217,14 @@ impl Viewer {
             frames,
             changes,
             ended,
-            link: tokio::sync::Mutex::new(Some(link)),
-            conn,
+            reconnecting,
+            link,
         })
+    }
+
+    /// Why the link to the relay was lost, while reconnecting to it.
+    pub fn reconnecting(&self) -> watch::Receiver<Option<String>> {
+        self.reconnecting.clone()
     }
 
     /// Tells the host what the technician prefers when the link is short:
@@ -301,7 +286,10 @@ impl Viewer {
     /// UDP bytes received on the connection to the relay, QUIC headers,
     /// acknowledgements and keep-alives included.
     pub fn udp_bytes_received(&self) -> u64 {
-        self.conn.stats().udp_rx.bytes
+        lock(&self.shared)
+            .conn
+            .as_ref()
+            .map_or(0, |c| c.stats().udp_rx.bytes)
     }
 
     /// A copy of the current remote screen.
@@ -357,6 +345,177 @@ impl Viewer {
     pub async fn disconnect(&self, reason: &str) {
         if let Some(link) = self.link.lock().await.take() {
             link.end(reason).await;
+        }
+    }
+}
+
+/// The session's one task: decodes what the host sends, acknowledges it,
+/// sends the technician's input, and gets the session back when the link
+/// to the relay is lost.
+struct Keeper {
+    shared: Arc<Mutex<Shared>>,
+    frames: watch::Sender<u64>,
+    changes: watch::Sender<u64>,
+    reconnecting: watch::Sender<Option<String>>,
+    resumer: Resumer,
+    /// `None`: a lost link ends the session.
+    secret: Option<ResumeSecret>,
+    window: Duration,
+    conn: quinn::Connection,
+}
+
+/// What stopped the keeper's loop.
+enum Stopped {
+    /// The session is over, for this reason.
+    Over(String),
+    /// The link was lost in a way a resume may mend.
+    Lost(ClientError),
+}
+
+impl Keeper {
+    /// Runs until the session is over; returns why.
+    async fn run(
+        mut self,
+        mut send: SecureSend,
+        mut recv: SecureRecv,
+        mut out: mpsc::Receiver<ViewerMsg>,
+        link: Arc<tokio::sync::Mutex<Option<ViewerLink>>>,
+    ) -> String {
+        loop {
+            let why = match self.serve(&mut send, &mut recv, &mut out).await {
+                Stopped::Over(reason) => return reason,
+                Stopped::Lost(why) => why,
+            };
+            let Some(secret) = self.secret.clone() else {
+                return why.to_string();
+            };
+            let _ = self.reconnecting.send(Some(why.to_string()));
+            match self.resume(&secret, &mut send, &mut recv).await {
+                Ok(new_link) => {
+                    self.conn = new_link.conn.clone();
+                    lock(&self.shared).conn = Some(self.conn.clone());
+                    match link.lock().await.as_mut() {
+                        Some(l) => *l = new_link,
+                        // The technician disconnected meanwhile.
+                        None => return "disconnected by the technician".into(),
+                    }
+                    let _ = self.reconnecting.send(None);
+                    // What was in flight is gone: start from a whole frame.
+                    if let Err(e) = send.send(&ViewerMsg::RequestFull).await {
+                        tracing::debug!(error = %e, "whole-frame request not sent");
+                    }
+                }
+                Err(e) => return e.to_string(),
+            }
+        }
+    }
+
+    /// Reconnects with backoff and continues the sealed channel on the
+    /// stream the host opens, until the window passes.
+    async fn resume(
+        &self,
+        secret: &ResumeSecret,
+        send: &mut SecureSend,
+        recv: &mut SecureRecv,
+    ) -> Result<ViewerLink, ClientError> {
+        let deadline = Instant::now() + self.window;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let link = reconnect::retry(left, || self.resumer.resume(secret.0)).await?;
+            let accepted = tokio::time::timeout(Duration::from_secs(20), link.conn.accept_bi());
+            let resumed = match accepted.await {
+                Ok(Ok((s, r))) => secure::resume(Side::Viewer, send, recv, s, r).await,
+                Ok(Err(e)) => {
+                    tracing::info!(error = %e, "resume interrupted; trying again");
+                    continue;
+                }
+                Err(_) => continue,
+            };
+            match resumed {
+                Ok(lost) => {
+                    tracing::info!(lost, "session resumed");
+                    return Ok(link);
+                }
+                Err(SecureError::E2e(e)) => return Err(ClientError::Protocol(e.to_string())),
+                Err(e) => tracing::info!(error = %e, "resume interrupted; trying again"),
+            }
+        }
+    }
+
+    /// Serves the live session until it ends or its link is lost.
+    async fn serve(
+        &mut self,
+        send: &mut SecureSend,
+        recv: &mut SecureRecv,
+        out: &mut mpsc::Receiver<ViewerMsg>,
+    ) -> Stopped {
+        loop {
+            tokio::select! {
+                msg = out.recv() => {
+                    let Some(msg) = msg else {
+                        return Stopped::Over("the session writer stopped".into());
+                    };
+                    if let Err(e) = send.send(&msg).await {
+                        // The reader hears why (a lost link may be resumed).
+                        tracing::debug!(error = %e, "session writer stopped");
+                    }
+                }
+                msg = recv.recv::<HostMsg>() => {
+                    lock(&self.shared).figures.stream_bytes = recv.bytes_received();
+                    match msg {
+                        Ok(m) => self.on_message(m, send).await,
+                        Err(SecureError::Stream(e)) => {
+                            let why = why_closed(&self.conn, e).await;
+                            if self.secret.is_some() && why.resumable() {
+                                return Stopped::Lost(why);
+                            }
+                            return Stopped::Over(why.to_string());
+                        }
+                        Err(e) => {
+                            let why = e.to_string();
+                            self.conn.close(
+                                quinn::VarInt::from_u32(CloseCode::Ended as u32),
+                                why.as_bytes(),
+                            );
+                            return Stopped::Over(why);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Decodes one message from the host and acknowledges it (directly:
+    /// the input queue may be full, and this task is what empties it).
+    async fn on_message(&mut self, msg: HostMsg, send: &mut SecureSend) {
+        match msg {
+            HostMsg::Frame(upd) => {
+                let size = upd.payload_bytes() as u64;
+                let applied = {
+                    let mut s = lock(&self.shared);
+                    let r = s.fb.apply(&upd);
+                    note_frame(&mut s, size);
+                    r
+                };
+                let msg = match applied {
+                    Ok(()) => ViewerMsg::Ack { seq: upd.seq },
+                    Err(e) => {
+                        tracing::warn!(error = %e, "bad update; asking for a whole frame");
+                        ViewerMsg::RequestFull
+                    }
+                };
+                if let Err(e) = send.send(&msg).await {
+                    // The reader hears why (a lost link may be resumed).
+                    tracing::debug!(error = %e, "acknowledgement not sent");
+                }
+                self.frames.send_modify(|n| *n += 1);
+                self.changes.send_modify(|n| *n += 1);
+            }
+            HostMsg::Cursor { x, y } => {
+                lock(&self.shared).cursor = Some((x, y));
+                self.changes.send_modify(|n| *n += 1);
+            }
+            HostMsg::Mode(_) => {}
         }
     }
 }

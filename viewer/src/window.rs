@@ -54,6 +54,8 @@ pub struct ViewerUi {
     pub cursor: Option<(i32, i32)>,
     /// What the host should favour when the link is short.
     pub quality: Quality,
+    /// Why the link was lost, while reconnecting.
+    pub reconnecting: Option<String>,
 }
 
 impl std::fmt::Debug for ViewerUi {
@@ -130,6 +132,7 @@ impl ViewerUi {
             last_pointer: None,
             cursor: None,
             quality: Quality::Auto,
+            reconnecting: None,
         }
     }
 
@@ -292,6 +295,13 @@ impl ViewerUi {
                 f.fps,
                 f.bytes_per_s * 8.0 / 1000.0
             ));
+            if let Some(why) = &self.reconnecting {
+                ui.separator();
+                ui.colored_label(
+                    egui::Color32::from_rgb(200, 120, 0),
+                    format!("Reconnecting… ({why})"),
+                );
+            }
         });
         let Some((tex, [w, h])) = &self.screen else {
             ui.label("Waiting for the first picture...");
@@ -499,6 +509,7 @@ impl App {
             self.ui.host = format!("{} ({})", v.host_name, v.os_user);
             self.ui.figures = v.figures();
             self.ui.cursor = v.cursor();
+            self.ui.reconnecting = v.reconnecting().borrow().clone();
             let n = *v.frames().borrow();
             if n != link.frames_seen {
                 link.frames_seen = n;

@@ -8,6 +8,7 @@ mod e2e;
 mod host;
 mod link;
 mod relay;
+mod resume;
 mod session;
 mod viewer;
 mod vnc;

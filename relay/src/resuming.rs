@@ -1,0 +1,363 @@
+//! The relay's async side of resuming (the decisions are
+//! [`crate::resume`]'s): filing a session's resume ticket, parking a
+//! session whose link was lost, pairing its sides again when both come
+//! back with the secret, ending it when the window passes, and restoring
+//! parked sessions from the data directory after a restart.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use lifeline_common::framed::Control;
+use lifeline_proto::Locator;
+use lifeline_proto::audit::AuditEvent;
+use lifeline_proto::control::{
+    CloseCode, HostEvent, ResumeRefusal, ResumeRequest, ViewerEvent, clean_text,
+};
+use quinn::Connection;
+use sha2::{Digest, Sha256};
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+use crate::bridge::Peer;
+use crate::resume::{Arrival, Resumes};
+use crate::resume_store::{self, Ticket};
+use crate::server::{Joiner, Relay, RelayError, Sides, close, lock, run_segment};
+
+/// A side that came back, handed to the task of the side that was first.
+#[derive(Debug)]
+pub(crate) struct Arrived {
+    peer: Peer,
+    conn: Connection,
+    ctl: Control,
+}
+
+/// The relay's table of resumable sessions.
+pub(crate) type Table = Resumes<oneshot::Sender<Arrived>, CancellationToken>;
+
+/// Who a session is between and what it has cost so far; outlives the
+/// connections of one stretch of forwarding.
+#[derive(Debug)]
+pub(crate) struct SessionMeta {
+    pub session: String,
+    pub joiner: Joiner,
+    pub host_ip: IpAddr,
+    pub started: Instant,
+    pub h2v: Arc<AtomicU64>,
+    pub v2h: Arc<AtomicU64>,
+}
+
+impl SessionMeta {
+    pub fn new(session: String, joiner: Joiner, host_ip: IpAddr) -> Self {
+        Self {
+            session,
+            joiner,
+            host_ip,
+            started: Instant::now(),
+            h2v: Arc::default(),
+            v2h: Arc::default(),
+        }
+    }
+
+    fn ticket(&self, hash: [u8; 32]) -> Ticket {
+        Ticket {
+            session: self.session.clone(),
+            hash: hex::encode(hash),
+            technician: self.joiner.technician.clone(),
+            token_key: self.joiner.token_key.clone(),
+            locator: self.joiner.locator.value(),
+            host_ip: self.host_ip.to_string(),
+            viewer_ip: self.joiner.ip.to_string(),
+        }
+    }
+
+    fn from_ticket(t: &Ticket) -> Option<Self> {
+        let ip = |s: &str| s.parse::<IpAddr>().ok();
+        let joiner = Joiner {
+            technician: t.technician.clone(),
+            ip: ip(&t.viewer_ip)?,
+            token_key: t.token_key.clone(),
+            locator: Locator::new(t.locator)?,
+        };
+        Some(Self::new(t.session.clone(), joiner, ip(&t.host_ip)?))
+    }
+}
+
+/// The host handed in the session's resume ticket: kept on disk first
+/// (so it survives a crash), then in the table. A disk that refuses it
+/// leaves the session running, just not resumable.
+pub(crate) async fn file_ticket(
+    relay: &Relay,
+    meta: &Arc<SessionMeta>,
+    hash: [u8; 32],
+    stop: &CancellationToken,
+) {
+    let off = relay.config().resume_window.is_zero();
+    if off || lock(&relay.resumes).is_resumable(&meta.session) {
+        return;
+    }
+    let dir = relay.config().data_dir.clone();
+    let ticket = meta.ticket(hash);
+    let saved = tokio::task::spawn_blocking(move || resume_store::save(&dir, &ticket)).await;
+    match saved {
+        Ok(Ok(())) => {
+            lock(&relay.metas).insert(meta.session.clone(), meta.clone());
+            lock(&relay.resumes).ticket(&meta.session, hash, stop.clone());
+        }
+        Ok(Err(e)) => tracing::error!(error = %e, "session will not be resumable"),
+        Err(e) => tracing::error!(error = %e, "session will not be resumable"),
+    }
+}
+
+/// Writes a session's end record from its totals.
+async fn write_end(relay: &Relay, meta: &SessionMeta, reason: String) {
+    let ended = AuditEvent::SessionEnded {
+        session: meta.session.clone(),
+        reason,
+        duration_ms: u64::try_from(meta.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        bytes_host_to_viewer: meta.h2v.load(Ordering::Relaxed),
+        bytes_viewer_to_host: meta.v2h.load(Ordering::Relaxed),
+    };
+    if let Err(e) = relay.audit.append(ended).await {
+        tracing::error!(error = %e, "audit write failed for a session end");
+    }
+}
+
+/// Forgets a session's resume state, on disk and in memory.
+fn forget(relay: &Relay, session: &str) {
+    lock(&relay.metas).remove(session);
+    if let Err(e) = resume_store::remove(&relay.config().data_dir, session) {
+        tracing::error!(error = %e, "a stale resume ticket stays on disk");
+    }
+}
+
+/// The session is over for good: the end record, and no more resumes (a
+/// side already back is told it ended).
+pub(crate) async fn finish(relay: &Relay, meta: &SessionMeta, reason: String) {
+    write_end(relay, meta, reason).await;
+    let waiting = lock(&relay.resumes).end(Instant::now(), &meta.session);
+    drop(waiting);
+    forget(relay, &meta.session);
+}
+
+/// A link was lost: the session waits for both sides (or ends, if it
+/// stopped being resumable meanwhile).
+pub(crate) async fn park(relay: &Relay, meta: &SessionMeta, reason: String) {
+    if !lock(&relay.resumes).interrupt(Instant::now(), &meta.session) {
+        return finish(relay, meta, reason).await;
+    }
+    tracing::info!(session = %meta.session, %reason, "session parked until its sides resume");
+    let event = AuditEvent::SessionInterrupted {
+        session: meta.session.clone(),
+        reason,
+        window_s: relay.config().resume_window.as_secs(),
+    };
+    if let Err(e) = relay.audit.append(event).await {
+        tracing::error!(error = %e, "audit write failed for an interruption");
+    }
+}
+
+/// A side asks to continue `req.session`.
+pub(crate) async fn serve_resume(
+    relay: &Arc<Relay>,
+    conn: Connection,
+    ctl: Control,
+    peer: Peer,
+    req: ResumeRequest,
+) {
+    let ip = conn.remote_address().ip();
+    let now = Instant::now();
+    let me = Arrived { peer, conn, ctl };
+    if let Err(wait) = relay.throttle_check(now, ip) {
+        let retry_after_s = u32::try_from(wait.as_secs() + 1).unwrap_or(u32::MAX);
+        let refusal = ResumeRefusal::Throttled { retry_after_s };
+        return refuse(relay, me, &req.session, refusal).await;
+    }
+    let hash: [u8; 32] = Sha256::digest(req.secret).into();
+    let (tx, rx) = oneshot::channel();
+    let arrival = lock(&relay.resumes).arrive(now, &req.session, &hash, peer, tx);
+    match arrival {
+        Err(refusal) => {
+            if matches!(
+                refusal,
+                ResumeRefusal::WrongSecret | ResumeRefusal::UnknownSession
+            ) {
+                relay.throttle_fail(now, ip);
+            }
+            refuse(relay, me, &req.session, refusal).await;
+        }
+        Ok(Arrival::Pair(first)) => {
+            if let Err(me) = first.send(me) {
+                // The first side's task is gone with its connection: park
+                // again and let this side try once more.
+                lock(&relay.resumes).interrupt(Instant::now(), &req.session);
+                close(
+                    &me.conn,
+                    CloseCode::Reconnect,
+                    "the other side is reconnecting",
+                );
+            }
+        }
+        Ok(Arrival::Wait { stop, replaced }) => {
+            if let Some(stop) = stop {
+                stop.cancel();
+            }
+            drop(replaced);
+            wait_for_other(relay, req.session, me, rx).await;
+        }
+    }
+}
+
+/// Holds the first side back until the second arrives, the session ends,
+/// the window passes, or the relay stops.
+async fn wait_for_other(
+    relay: &Arc<Relay>,
+    session: String,
+    me: Arrived,
+    rx: oneshot::Receiver<Arrived>,
+) {
+    tokio::select! {
+        other = rx => match other {
+            Ok(other) => resume_segment(relay, &session, me, other).await,
+            Err(_) => {
+                let why = lock(&relay.resumes).refusal(&session);
+                match why {
+                    Some(why) => tell_refused(me, why).await,
+                    None => close(&me.conn, CloseCode::Ended, "replaced by a newer attempt"),
+                }
+            }
+        },
+        _ = me.conn.closed() => {}
+        () = relay.shutdown.cancelled() => {
+            close(&me.conn, CloseCode::Shutdown, "relay shutting down");
+        }
+    }
+}
+
+/// Both sides are back: tell them, file it, and forward again.
+async fn resume_segment(relay: &Arc<Relay>, session: &str, a: Arrived, b: Arrived) {
+    let (mut host, mut viewer) = match a.peer {
+        Peer::Host => (a, b),
+        Peer::Viewer => (b, a),
+    };
+    let meta = lock(&relay.metas).get(session).cloned();
+    let Some(meta) = meta else {
+        for side in [&host, &viewer] {
+            close(&side.conn, CloseCode::Ended, "the session is over");
+        }
+        return;
+    };
+    let event = AuditEvent::SessionResumed {
+        session: session.to_owned(),
+        host_ip: host.conn.remote_address().ip().to_string(),
+        viewer_ip: viewer.conn.remote_address().ip().to_string(),
+    };
+    if let Err(e) = relay.audit.append(event).await {
+        let why = format!("relay cannot write its audit log: {e}");
+        close(&host.conn, CloseCode::AuditFailed, &why);
+        close(&viewer.conn, CloseCode::AuditFailed, &why);
+        return finish(relay, &meta, why).await;
+    }
+    let told = match host.ctl.send(&HostEvent::Resumed).await {
+        Ok(()) => viewer.ctl.send(&ViewerEvent::Resumed).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = told {
+        for side in [&host, &viewer] {
+            close(&side.conn, CloseCode::Reconnect, "reconnect again");
+        }
+        return park(relay, &meta, format!("lost again while resuming: {e}")).await;
+    }
+    tracing::info!(%session, "session resumed");
+    let sides = Sides {
+        host: &host.conn,
+        viewer: &viewer.conn,
+    };
+    run_segment(relay, &meta, sides, host.ctl, viewer.ctl).await;
+}
+
+/// Files a refused resume and tells the side why.
+async fn refuse(relay: &Relay, me: Arrived, session: &str, why: ResumeRefusal) {
+    let event = AuditEvent::ResumeRefused {
+        session: clean_text(session),
+        from: me.peer.name().into(),
+        ip: me.conn.remote_address().ip().to_string(),
+        reason: why.as_str().into(),
+    };
+    if let Err(e) = relay.audit.append(event).await {
+        let why = format!("relay cannot write its audit log: {e}");
+        return close(&me.conn, CloseCode::AuditFailed, &why);
+    }
+    tell_refused(me, why).await;
+}
+
+async fn tell_refused(mut me: Arrived, why: ResumeRefusal) {
+    let sent = match me.peer {
+        Peer::Host => me.ctl.send(&HostEvent::ResumeRefused(why)).await,
+        Peer::Viewer => me.ctl.send(&ViewerEvent::ResumeRefused(why)).await,
+    };
+    if let Err(e) = sent {
+        tracing::debug!(error = %e, "side gone before hearing its refusal");
+    }
+    me.ctl.finish();
+    let _ = tokio::time::timeout(Duration::from_secs(2), me.conn.closed()).await;
+    close(&me.conn, CloseCode::Refused, &why.to_string());
+}
+
+/// Loads the sessions a previous run left resumable: parked for a whole
+/// window from now. Returns their ids (their audit records stay open).
+pub(crate) fn restore(relay: &Relay) -> Vec<String> {
+    let (tickets, bad) = resume_store::load_all(&relay.config().data_dir);
+    for e in bad {
+        tracing::error!(error = %e, "resume state ignored");
+    }
+    let now = Instant::now();
+    let mut ids = Vec::new();
+    let mut metas: HashMap<String, Arc<SessionMeta>> = HashMap::new();
+    for t in tickets {
+        let (Some(hash), Some(meta)) = (t.hash_bytes(), SessionMeta::from_ticket(&t)) else {
+            tracing::error!(session = %t.session, "resume state unreadable; ignored");
+            continue;
+        };
+        lock(&relay.resumes).restore(now, &t.session, hash);
+        metas.insert(t.session.clone(), Arc::new(meta));
+        ids.push(t.session);
+    }
+    lock(&relay.metas).extend(metas);
+    ids
+}
+
+/// Says in the audit log that the restored sessions wait for their sides.
+pub(crate) async fn announce_restored(relay: &Relay, ids: &[String]) -> Result<(), RelayError> {
+    for id in ids {
+        let event = AuditEvent::SessionInterrupted {
+            session: id.clone(),
+            reason: "relay restarted".into(),
+            window_s: relay.config().resume_window.as_secs(),
+        };
+        relay.audit.append(event).await?;
+    }
+    Ok(())
+}
+
+/// Ends parked sessions whose window passed, once a second.
+pub(crate) async fn sweep(relay: Arc<Relay>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let over = lock(&relay.resumes).expire(Instant::now());
+        for (session, waiting) in over {
+            // The side that was waiting hears the window passed.
+            drop(waiting);
+            let meta = lock(&relay.metas).get(&session).cloned();
+            if let Some(meta) = meta {
+                let window = relay.config().resume_window.as_secs();
+                let reason = format!("connection lost and not resumed within {window} s");
+                write_end(&relay, &meta, reason).await;
+            }
+            forget(&relay, &session);
+        }
+    }
+}
