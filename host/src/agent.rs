@@ -426,12 +426,12 @@ impl Driver<'_> {
         let started = Instant::now();
         io.ui
             .reconnecting(&why.to_string(), ticket.window.as_secs());
-        let deadline = started + ticket.window;
         let connector = self.link.connector.clone();
         let (session, secret) = (ticket.session.as_str(), ticket.secret.0);
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let attempt = reconnect::retry(left, || HostLink::resume(&connector, session, secret));
+            let attempt = reconnect::retry(started, ticket.window, || {
+                HostLink::resume(&connector, session, secret)
+            });
             let link = tokio::select! {
                 () = io.stop.as_mut() => return Ok(false),
                 link = attempt => link?,

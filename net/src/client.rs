@@ -59,7 +59,9 @@ pub enum ClientError {
     Protocol(String),
     #[error("{0}")]
     ResumeRefused(ResumeRefusal),
-    #[error("could not reconnect to the relay within {0} s; the session is over")]
+    #[error(
+        "the session could not be resumed within {0} s (the relay or the other side did not come back); it is over"
+    )]
     ResumeGaveUp(u64),
 }
 
@@ -183,6 +185,21 @@ impl Connector {
     /// The shared endpoint.
     pub fn endpoint(&self) -> &Endpoint {
         &self.endpoint
+    }
+
+    /// [`Connector::connect`], giving up after `limit` (a relay that is
+    /// down answers nothing) as unreachable.
+    pub async fn connect_within(
+        &self,
+        limit: std::time::Duration,
+    ) -> Result<Connection, ClientError> {
+        match tokio::time::timeout(limit, self.connect()).await {
+            Ok(r) => r,
+            Err(_) => Err(ClientError::Unreachable {
+                addr: self.relay.clone(),
+                port: self.port,
+            }),
+        }
     }
 
     /// Opens one more connection to the relay.
@@ -322,7 +339,9 @@ impl HostLink {
         session: &str,
         secret: [u8; 32],
     ) -> Result<Self, ClientError> {
-        let conn = connector.connect().await?;
+        let conn = connector
+            .connect_within(crate::reconnect::CONNECT_TIMEOUT)
+            .await?;
         let mut ctl = open_control(&conn, Role::Host).await?;
         let req = HostRequest::Resume(ResumeRequest {
             session: session.into(),
@@ -528,7 +547,10 @@ impl Resumer {
     /// Reconnects and asks the relay to continue the session; returns the
     /// new link once the host is back too.
     pub async fn resume(&self, secret: [u8; 32]) -> Result<ViewerLink, ClientError> {
-        let conn = self.connector.connect().await?;
+        let conn = self
+            .connector
+            .connect_within(crate::reconnect::CONNECT_TIMEOUT)
+            .await?;
         let mut ctl = open_control(&conn, Role::Viewer).await?;
         let req = ViewerRequest::Resume(ResumeRequest {
             session: self.session.clone(),

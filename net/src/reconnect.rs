@@ -10,10 +10,11 @@ use crate::client::ClientError;
 /// How long the host and viewer keep trying to resume, unless told.
 pub const DEFAULT_WINDOW: Duration = lifeline_proto::control::RESUME_WINDOW;
 
-/// One attempt may take this long: a relay that is down answers nothing,
-/// and waiting for QUIC's own handshake timeout would delay the attempt
-/// that follows the relay's return.
-pub const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1500);
+/// Connecting may take this long in one attempt: a relay that is down
+/// answers nothing, and waiting for QUIC's own handshake timeout would
+/// delay the attempt that follows the relay's return. (Waiting at the
+/// relay for the other side is bounded by the window alone.)
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// Delays between attempts: 100 ms doubling to at most 1 s, so a relay
 /// back after a restart is found within about a second, and a relay that
@@ -55,16 +56,21 @@ impl Backoff {
 }
 
 /// Runs `attempt` until it succeeds, fails in a way no retry mends (the
-/// relay refused the resume), or `window` passes.
-pub async fn retry<T, F, Fut>(window: Duration, mut attempt: F) -> Result<T, ClientError>
+/// relay refused the resume), or the window that began at `since` passes
+/// (an attempt still waiting then is cut short).
+pub async fn retry<T, F, Fut>(
+    since: Instant,
+    window: Duration,
+    mut attempt: F,
+) -> Result<T, ClientError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, ClientError>>,
 {
-    let mut backoff = Backoff::new(Instant::now(), window);
+    let mut backoff = Backoff::new(since, window);
     loop {
         let left = backoff.deadline().saturating_duration_since(Instant::now());
-        match tokio::time::timeout(ATTEMPT_TIMEOUT.min(left), attempt()).await {
+        match tokio::time::timeout(left, attempt()).await {
             Ok(Ok(v)) => return Ok(v),
             Ok(Err(e)) if !e.resumable() => return Err(e),
             Ok(Err(e)) => tracing::debug!(error = %e, "resume attempt failed; retrying"),
@@ -98,7 +104,7 @@ mod tests {
     #[tokio::test]
     async fn a_refusal_stops_at_once_and_a_lost_link_is_retried() {
         let mut tries = 0;
-        let r: Result<(), _> = retry(Duration::from_secs(5), || {
+        let r: Result<(), _> = retry(Instant::now(), Duration::from_secs(5), || {
             tries += 1;
             let n = tries;
             async move {

@@ -202,11 +202,7 @@ impl Viewer {
         let link_session = link.session.clone();
         let (host_name, os_user) = (link.host_name.clone(), link.os_user.clone());
         let link = Arc::new(tokio::sync::Mutex::new(Some(link)));
-        let link2 = link.clone();
-        tokio::spawn(async move {
-            let reason = keeper.run(send, recv, out_rx, link2).await;
-            let _ = ended_tx.send(Some(reason));
-        });
+        tokio::spawn(keeper.run(send, recv, out_rx, link.clone(), ended_tx));
         Ok(Self {
             link_session,
             host_name,
@@ -373,9 +369,25 @@ enum Stopped {
 }
 
 impl Keeper {
-    /// Runs until the session is over; returns why.
+    /// Runs until the session is over, then says why (before the frame
+    /// counter closes, so whoever wakes on that finds the reason).
     async fn run(
         mut self,
+        send: SecureSend,
+        recv: SecureRecv,
+        out: mpsc::Receiver<ViewerMsg>,
+        link: Arc<tokio::sync::Mutex<Option<ViewerLink>>>,
+        ended: watch::Sender<Option<String>>,
+    ) {
+        let reason = self.keep(send, recv, out, link).await;
+        let _ = ended.send(Some(reason));
+        drop(self);
+    }
+
+    /// Serves the session, resuming it after each lost link; returns why
+    /// it ended.
+    async fn keep(
+        &mut self,
         mut send: SecureSend,
         mut recv: SecureRecv,
         mut out: mpsc::Receiver<ViewerMsg>,
@@ -418,10 +430,10 @@ impl Keeper {
         send: &mut SecureSend,
         recv: &mut SecureRecv,
     ) -> Result<ViewerLink, ClientError> {
-        let deadline = Instant::now() + self.window;
+        let started = Instant::now();
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let link = reconnect::retry(left, || self.resumer.resume(secret.0)).await?;
+            let link =
+                reconnect::retry(started, self.window, || self.resumer.resume(secret.0)).await?;
             let accepted = tokio::time::timeout(Duration::from_secs(20), link.conn.accept_bi());
             let resumed = match accepted.await {
                 Ok(Ok((s, r))) => secure::resume(Side::Viewer, send, recv, s, r).await,

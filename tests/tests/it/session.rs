@@ -1,9 +1,9 @@
 //! Whole sessions with every real binary spawned: relay, host on Xvfb,
 //! headless viewer; and every error a user can hit, each with its line.
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use lifeline_tests::peers::HostProcess;
@@ -321,28 +321,54 @@ fn every_error_a_user_can_hit_has_its_line() {
     );
     drop(host);
 
-    // The host vanishing mid-session: the viewer says so within 5 s.
+    // The host vanishing mid-session: the viewer says so within 5 s and
+    // waits for it to come back (a sleeping laptop looks the same), then
+    // gives up at the end of its resume window; so does the relay.
+    drop(stack);
+    let stack = Stack::start_with(&["--resume-window", "3s"]);
     let host = stack.host(&x.display, &["--allow", "view"]);
     let code = host.code().to_string();
-    let viewer = stack.viewer_in_background(&code, "wait-frame\nsleep 60000\n");
+    let mut cmd = stack.viewer_command(&code, "wait-frame\nsleep 60000\n", None);
+    cmd.args(["--resume-window", "3s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut viewer = cmd.spawn().unwrap();
     host.wait_event("joined");
     std::thread::sleep(Duration::from_millis(500));
     host.signal("-KILL");
     let killed = Instant::now();
-    let out = viewer.join().unwrap();
+    let (tx, events) = std::sync::mpsc::channel::<serde_json::Value>();
+    let stdout = viewer.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(serde_json::from_str(&line).unwrap());
+        }
+    });
+    let reconnecting = events
+        .iter()
+        .find(|e| e["event"] == "reconnecting")
+        .expect("the viewer said nothing of the lost host");
     let took = killed.elapsed();
     assert!(
-        !out.status.success() && stderr(&out).contains("the host vanished"),
-        "{}",
-        stderr(&out)
+        reconnecting["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the host's connection was lost"),
+        "{reconnecting}"
     );
     assert!(
         took < Duration::from_secs(5),
         "the viewer took {took:?} to notice"
     );
+    let out = viewer.wait_with_output().unwrap();
+    assert!(
+        !out.status.success() && stderr(&out).contains("could not be resumed within 3 s"),
+        "{}",
+        stderr(&out)
+    );
     relay_cli_until(
         &["audit", "list", "--json", "--data-dir", &stack.data()],
-        "host vanished",
+        "not resumed within 3 s",
     );
 
     // An expired code.
