@@ -24,6 +24,10 @@ pub struct Ticket {
     pub locator: u32,
     pub host_ip: String,
     pub viewer_ip: String,
+    /// When the session started (Unix milliseconds), so that its duration
+    /// counts from then even after a restart.
+    #[serde(default)]
+    pub started_unix_ms: u64,
 }
 
 impl Ticket {
@@ -158,6 +162,7 @@ mod tests {
             locator: 42,
             host_ip: "127.0.0.1".into(),
             viewer_ip: "127.0.0.2".into(),
+            started_unix_ms: 1,
         }
     }
 

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use lifeline_common::framed::Control;
 use lifeline_proto::Locator;
@@ -45,6 +45,8 @@ pub(crate) struct SessionMeta {
     pub joiner: Joiner,
     pub host_ip: IpAddr,
     pub started: Instant,
+    /// The same moment by the wall clock, kept with a resume ticket.
+    pub started_wall: SystemTime,
     pub h2v: Arc<AtomicU64>,
     pub v2h: Arc<AtomicU64>,
 }
@@ -56,6 +58,7 @@ impl SessionMeta {
             joiner,
             host_ip,
             started: Instant::now(),
+            started_wall: SystemTime::now(),
             h2v: Arc::default(),
             v2h: Arc::default(),
         }
@@ -70,6 +73,10 @@ impl SessionMeta {
             locator: self.joiner.locator.value(),
             host_ip: self.host_ip.to_string(),
             viewer_ip: self.joiner.ip.to_string(),
+            started_unix_ms: self
+                .started_wall
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         }
     }
 
@@ -81,7 +88,16 @@ impl SessionMeta {
             token_key: t.token_key.clone(),
             locator: Locator::new(t.locator)?,
         };
-        Some(Self::new(t.session.clone(), joiner, ip(&t.host_ip)?))
+        let mut meta = Self::new(t.session.clone(), joiner, ip(&t.host_ip)?);
+        // The duration counts from the session's start, not the restart.
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_millis(t.started_unix_ms);
+        if let Ok(ago) = SystemTime::now().duration_since(wall)
+            && let Some(started) = Instant::now().checked_sub(ago)
+        {
+            meta.started = started;
+            meta.started_wall = wall;
+        }
+        Some(meta)
     }
 }
 
