@@ -10,23 +10,39 @@ use lifeline_proto::audit::{AuditEvent, Record};
 
 /// The reason written for what a previous run left open.
 pub const REASON: &str = "relay stopped unexpectedly";
+/// Why a resumable session a previous run held is interrupted.
+pub const RESTARTED: &str = "relay restarted";
 
 /// The end records for everything `records` leaves open: a session that
 /// started ends (its duration up to the last record the old run wrote), a
 /// code that never paired closes. Sessions in `resumable` stay open: the
-/// relay holds them (parked) until both sides resume or the window passes.
-pub fn close_left_open(records: &[Record], resumable: &[&str]) -> Vec<AuditEvent> {
+/// relay holds them (parked) until both sides resume or `window_s` passes;
+/// those not yet marked interrupted get a record saying so.
+pub fn close_left_open(records: &[Record], resumable: &[&str], window_s: u64) -> Vec<AuditEvent> {
     let last_ts = records.last().map(|r| r.ts.as_str());
-    let mut open: Vec<(String, Option<&str>)> = Vec::new();
+    // Per session still open: when it started (if it did), and whether its
+    // last word was an interruption.
+    let mut open: Vec<(String, Option<&str>, bool)> = Vec::new();
     for r in records {
         let Some(id) = r.event.session() else {
             continue;
         };
+        let entry = |open: &mut Vec<(String, Option<&str>, bool)>| {
+            open.iter_mut()
+                .rev()
+                .position(|o| o.0 == id)
+                .map(|i| open.len() - 1 - i)
+        };
         match &r.event {
-            AuditEvent::CodeIssued { .. } => open.push((id.to_owned(), None)),
+            AuditEvent::CodeIssued { .. } => open.push((id.to_owned(), None, false)),
             AuditEvent::SessionStarted { .. } => {
-                if let Some(o) = open.iter_mut().rev().find(|o| o.0 == id) {
-                    o.1 = Some(r.ts.as_str());
+                if let Some(i) = entry(&mut open) {
+                    open[i].1 = Some(r.ts.as_str());
+                }
+            }
+            AuditEvent::SessionInterrupted { .. } | AuditEvent::SessionResumed { .. } => {
+                if let Some(i) = entry(&mut open) {
+                    open[i].2 = matches!(r.event, AuditEvent::SessionInterrupted { .. });
                 }
             }
             AuditEvent::CodeClosed { .. } | AuditEvent::SessionEnded { .. } => {
@@ -36,19 +52,25 @@ pub fn close_left_open(records: &[Record], resumable: &[&str]) -> Vec<AuditEvent
         }
     }
     open.into_iter()
-        .filter(|(session, started)| !(started.is_some() && resumable.contains(&session.as_str())))
-        .map(|(session, started)| match started {
-            Some(start) => AuditEvent::SessionEnded {
+        .filter_map(|(session, started, interrupted)| match started {
+            Some(_) if resumable.contains(&session.as_str()) => {
+                (!interrupted).then(|| AuditEvent::SessionInterrupted {
+                    session,
+                    reason: RESTARTED.into(),
+                    window_s,
+                })
+            }
+            Some(start) => Some(AuditEvent::SessionEnded {
                 session,
                 reason: REASON.into(),
                 duration_ms: last_ts.map_or(0, |end| millis_between(start, end)),
                 bytes_host_to_viewer: 0,
                 bytes_viewer_to_host: 0,
-            },
-            None => AuditEvent::CodeClosed {
+            }),
+            None => Some(AuditEvent::CodeClosed {
                 session,
                 reason: REASON.into(),
-            },
+            }),
         })
         .collect()
 }
@@ -142,14 +164,36 @@ mod tests {
             ),
         ];
         assert_eq!(
-            close_left_open(&records, &["live"]),
-            [AuditEvent::CodeClosed {
-                session: "waiting".into(),
-                reason: REASON.into(),
-            }],
+            close_left_open(&records, &["live"], 120),
+            [
+                AuditEvent::SessionInterrupted {
+                    session: "live".into(),
+                    reason: RESTARTED.into(),
+                    window_s: 120,
+                },
+                AuditEvent::CodeClosed {
+                    session: "waiting".into(),
+                    reason: REASON.into(),
+                }
+            ],
             "a resumable session stays open for its sides to come back"
         );
-        let closes = close_left_open(&records, &[]);
+        let mut parked = records.clone();
+        parked.push(rec(
+            10,
+            160,
+            AuditEvent::SessionInterrupted {
+                session: "live".into(),
+                reason: "relay shutting down".into(),
+                window_s: 120,
+            },
+        ));
+        assert_eq!(
+            close_left_open(&parked, &["live"], 120).len(),
+            1,
+            "a session already marked interrupted is not marked twice"
+        );
+        let closes = close_left_open(&records, &[], 120);
         assert_eq!(
             closes,
             [
@@ -166,6 +210,6 @@ mod tests {
                 },
             ]
         );
-        assert!(close_left_open(&[], &[]).is_empty());
+        assert!(close_left_open(&[], &[], 120).is_empty());
     }
 }

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::bridge::Peer;
 use crate::resume::{Arrival, Resumes};
 use crate::resume_store::{self, Ticket};
-use crate::server::{Joiner, Relay, RelayError, Sides, close, lock, run_segment};
+use crate::server::{Joiner, Relay, Sides, close, lock, run_segment};
 
 /// A side that came back, handed to the task of the side that was first.
 #[derive(Debug)]
@@ -343,19 +343,6 @@ pub(crate) fn restore(relay: &Relay) -> Vec<String> {
     }
     lock(&relay.metas).extend(metas);
     ids
-}
-
-/// Says in the audit log that the restored sessions wait for their sides.
-pub(crate) async fn announce_restored(relay: &Relay, ids: &[String]) -> Result<(), RelayError> {
-    for id in ids {
-        let event = AuditEvent::SessionInterrupted {
-            session: id.clone(),
-            reason: "relay restarted".into(),
-            window_s: relay.config().resume_window.as_secs(),
-        };
-        relay.audit.append(event).await?;
-    }
-    Ok(())
 }
 
 /// Ends parked sessions whose window passed, once a second.

@@ -214,7 +214,6 @@ pub async fn run(
             listen,
         })
         .await?;
-    resuming::announce_restored(&relay, &restored).await?;
     let sweeper = tokio::spawn(resuming::sweep(relay.clone()));
     tokio::pin!(shutdown);
     loop {
@@ -271,8 +270,9 @@ async fn close_left_open(relay: &Relay, resumable: &[String]) -> Result<(), Rela
         }
     };
     let resumable: Vec<&str> = resumable.iter().map(String::as_str).collect();
-    for event in crate::recovery::close_left_open(&records, &resumable) {
-        tracing::warn!(session = ?event.session(), "closing what the last run left open");
+    let window_s = relay.config.resume_window.as_secs();
+    for event in crate::recovery::close_left_open(&records, &resumable, window_s) {
+        tracing::warn!(session = ?event.session(), "closing (or holding) what the last run left open");
         relay.audit.append(event).await?;
     }
     Ok(())

@@ -6,6 +6,7 @@
     missing_debug_implementations
 )]
 
+pub mod chaos;
 pub mod netem;
 pub mod peers;
 pub mod vnc;
@@ -190,12 +191,17 @@ impl RelayProcess {
     /// [`RelayProcess::start`] on a given address (a restart on the port
     /// the clients know).
     pub fn start_on(listen: &str, dir: &Path, extra: &[&str]) -> Self {
+        Self::start_logged(listen, dir, extra, Stdio::inherit())
+    }
+
+    /// [`RelayProcess::start_on`] with its log (stderr) going to `log`.
+    pub fn start_logged(listen: &str, dir: &Path, extra: &[&str], log: Stdio) -> Self {
         let mut child = Command::new(bin("lifeline-relay"))
             .args(["serve", "--listen", listen, "--data-dir"])
             .arg(dir)
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(log)
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
@@ -232,6 +238,25 @@ impl Drop for RelayProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A log file to hand a child process as its stderr (appended to).
+pub fn log_to(path: &Path) -> Stdio {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map(Stdio::from)
+        .unwrap_or_else(|e| panic!("cannot open the log {}: {e}", path.display()))
+}
+
+/// A process's resident memory in KiB (`VmRSS`), if it still runs.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// Runs `lifeline-relay ARGS…` and returns (exit code, stdout, stderr).

@@ -33,13 +33,16 @@ impl HostProcess {
 
     /// Starts the host against any relay (`relay` as `--relay` takes it).
     pub fn spawn(relay: &str, ca: &Path, display: &str, extra: &[&str]) -> Self {
-        Self::spawn_with(
-            Command::new(bin("lifeline-host")),
-            relay,
-            ca,
-            display,
-            extra,
-        )
+        let mut cmd = Command::new(bin("lifeline-host"));
+        cmd.stderr(Stdio::inherit());
+        Self::spawn_with(cmd, relay, ca, display, extra)
+    }
+
+    /// [`HostProcess::spawn`] with its log (stderr) going to `log`.
+    pub fn spawn_logged(relay: &str, ca: &Path, display: &str, extra: &[&str], log: Stdio) -> Self {
+        let mut cmd = Command::new(bin("lifeline-host"));
+        cmd.stderr(log);
+        Self::spawn_with(cmd, relay, ca, display, extra)
     }
 
     /// Starts the host inside a network namespace (a constrained link).
@@ -50,7 +53,9 @@ impl HostProcess {
         display: &str,
         extra: &[&str],
     ) -> Self {
-        Self::spawn_with(ns.command(&bin("lifeline-host")), relay, ca, display, extra)
+        let mut cmd = ns.command(&bin("lifeline-host"));
+        cmd.stderr(Stdio::inherit());
+        Self::spawn_with(cmd, relay, ca, display, extra)
     }
 
     fn spawn_with(mut cmd: Command, relay: &str, ca: &Path, display: &str, extra: &[&str]) -> Self {
@@ -62,7 +67,6 @@ impl HostProcess {
             .env("DISPLAY", display)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();

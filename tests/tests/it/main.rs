@@ -10,5 +10,6 @@ mod link;
 mod relay;
 mod resume;
 mod session;
+mod soak;
 mod viewer;
 mod vnc;
