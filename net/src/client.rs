@@ -262,6 +262,38 @@ async fn open_control(conn: &Connection, role: Role) -> Result<Control, ClientEr
     Ok(ctl)
 }
 
+/// Connects and asks the relay to continue `session` as `role`; the
+/// relay's answer is the caller's to read.
+async fn ask_resume(
+    connector: &Connector,
+    role: Role,
+    session: &str,
+    secret: [u8; 32],
+) -> Result<(Connection, Control), ClientError> {
+    let conn = connector
+        .connect_within(crate::reconnect::CONNECT_TIMEOUT)
+        .await?;
+    let mut ctl = open_control(&conn, role).await?;
+    let req = ResumeRequest {
+        session: session.into(),
+        secret,
+    };
+    let sent = match role {
+        Role::Host => ctl.send(&HostRequest::Resume(req)).await,
+        Role::Viewer => ctl.send(&ViewerRequest::Resume(req)).await,
+    };
+    sent.map_err(|e| ClientError::from_control(&conn, e))?;
+    Ok((conn, ctl))
+}
+
+/// Hangs up after the relay said no.
+fn close_refused(conn: &Connection, why: &str) {
+    conn.close(
+        quinn::VarInt::from_u32(CloseCode::Ended as u32),
+        why.as_bytes(),
+    );
+}
+
 /// A code the relay issued to this host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registration {
@@ -339,17 +371,7 @@ impl HostLink {
         session: &str,
         secret: [u8; 32],
     ) -> Result<Self, ClientError> {
-        let conn = connector
-            .connect_within(crate::reconnect::CONNECT_TIMEOUT)
-            .await?;
-        let mut ctl = open_control(&conn, Role::Host).await?;
-        let req = HostRequest::Resume(ResumeRequest {
-            session: session.into(),
-            secret,
-        });
-        ctl.send(&req)
-            .await
-            .map_err(|e| ClientError::from_control(&conn, e))?;
+        let (conn, ctl) = ask_resume(connector, Role::Host, session, secret).await?;
         let mut link = Self {
             endpoint: connector.endpoint().clone(),
             conn,
@@ -359,10 +381,7 @@ impl HostLink {
         match link.next_event().await? {
             HostEvent::Resumed => Ok(link),
             HostEvent::ResumeRefused(r) => {
-                link.conn.close(
-                    quinn::VarInt::from_u32(CloseCode::Ended as u32),
-                    b"resume refused",
-                );
+                close_refused(&link.conn, "resume refused");
                 Err(ClientError::ResumeRefused(r))
             }
             other => Err(ClientError::Protocol(format!(
@@ -493,10 +512,7 @@ impl ViewerLink {
                 os_user,
             }),
             Ok(ViewerEvent::Refused(r)) => {
-                conn.close(
-                    quinn::VarInt::from_u32(CloseCode::Ended as u32),
-                    b"join refused",
-                );
+                close_refused(&conn, "join refused");
                 Err(ClientError::Refused(r))
             }
             Ok(other) => Err(ClientError::Protocol(format!(
@@ -547,18 +563,8 @@ impl Resumer {
     /// Reconnects and asks the relay to continue the session; returns the
     /// new link once the host is back too.
     pub async fn resume(&self, secret: [u8; 32]) -> Result<ViewerLink, ClientError> {
-        let conn = self
-            .connector
-            .connect_within(crate::reconnect::CONNECT_TIMEOUT)
-            .await?;
-        let mut ctl = open_control(&conn, Role::Viewer).await?;
-        let req = ViewerRequest::Resume(ResumeRequest {
-            session: self.session.clone(),
-            secret,
-        });
-        ctl.send(&req)
-            .await
-            .map_err(|e| ClientError::from_control(&conn, e))?;
+        let (conn, mut ctl) =
+            ask_resume(&self.connector, Role::Viewer, &self.session, secret).await?;
         match ctl.recv::<ViewerEvent>().await {
             Ok(ViewerEvent::Resumed) => Ok(ViewerLink {
                 endpoint: self.connector.endpoint().clone(),
@@ -570,10 +576,7 @@ impl Resumer {
                 os_user: self.os_user.clone(),
             }),
             Ok(ViewerEvent::ResumeRefused(r)) => {
-                conn.close(
-                    quinn::VarInt::from_u32(CloseCode::Ended as u32),
-                    b"resume refused",
-                );
+                close_refused(&conn, "resume refused");
                 Err(ClientError::ResumeRefused(r))
             }
             Ok(other) => Err(ClientError::Protocol(format!(

@@ -218,6 +218,15 @@ impl Viewer {
         })
     }
 
+    /// Moves the session to a new local UDP socket (a laptop on a new
+    /// network): QUIC migrates the connection at once, no reconnect.
+    pub async fn rebind(&self, socket: std::net::UdpSocket) -> std::io::Result<()> {
+        match self.link.lock().await.as_ref() {
+            Some(link) => link.endpoint.rebind(socket),
+            None => Err(std::io::Error::other("the session is over")),
+        }
+    }
+
     /// Why the link to the relay was lost, while reconnecting to it.
     pub fn reconnecting(&self) -> watch::Receiver<Option<String>> {
         self.reconnecting.clone()
@@ -406,11 +415,18 @@ impl Keeper {
                 Ok(new_link) => {
                     self.conn = new_link.conn.clone();
                     lock(&self.shared).conn = Some(self.conn.clone());
-                    match link.lock().await.as_mut() {
+                    let mut current = link.lock().await;
+                    match current.as_mut() {
                         Some(l) => *l = new_link,
-                        // The technician disconnected meanwhile.
-                        None => return "disconnected by the technician".into(),
+                        None => {
+                            // The technician disconnected meanwhile.
+                            drop(current);
+                            let reason = "disconnected by the technician";
+                            new_link.end(reason).await;
+                            return reason.into();
+                        }
                     }
+                    drop(current);
                     let _ = self.reconnecting.send(None);
                     // What was in flight is gone: start from a whole frame.
                     if let Err(e) = send.send(&ViewerMsg::RequestFull).await {
