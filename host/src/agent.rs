@@ -22,7 +22,8 @@ use lifeline_session::e2e::{E2eError, ResumeSecret, Side};
 use lifeline_session::messages::{HostMsg, ViewerMsg};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::platform::{CaptureError, InputError, InputOpener, ScreenOpener};
+use crate::clipboard::ClipboardWorker;
+use crate::platform::{CaptureError, ClipboardOpener, InputError, InputOpener, ScreenOpener};
 use crate::session::{Action, Ending, Event, HostSession, SessionStats};
 use crate::ui::{Ui, parse_answer};
 use crate::workers::{CaptureWorker, Grabbed, InputWorker};
@@ -55,6 +56,8 @@ pub enum AgentError {
     Relay(#[from] ClientError),
     #[error("the relay issued an unusable code: {0}")]
     Code(#[from] CodeError),
+    #[error("cannot start a thread: {0}")]
+    Thread(#[source] std::io::Error),
 }
 
 /// How long the viewer has to complete the key exchange.
@@ -65,15 +68,22 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 pub struct Desktop {
     capture: CaptureWorker,
     input: InputWorker,
+    clipboard: ClipboardWorker,
 }
 
 impl Desktop {
     /// Opens the screen and the input device; fails before anything else
     /// happens (a missing display is said before the relay is bothered).
-    pub fn open(screen: ScreenOpener, input: InputOpener) -> Result<Self, AgentError> {
+    /// The clipboard opens when first used.
+    pub fn open(
+        screen: ScreenOpener,
+        input: InputOpener,
+        clipboard: ClipboardOpener,
+    ) -> Result<Self, AgentError> {
         Ok(Self {
             capture: CaptureWorker::start(screen)?,
             input: InputWorker::start(input)?,
+            clipboard: ClipboardWorker::start(clipboard).map_err(AgentError::Thread)?,
         })
     }
 }
@@ -282,6 +292,7 @@ async fn drive<S: Future<Output = ()>>(
     io: &mut Io<'_, S>,
 ) -> Result<(Ending, SessionStats), AgentError> {
     let (out, mut writer) = spawn_writer(send);
+    let (side_tx, side_rx) = mpsc::unbounded_channel();
     let mut d = Driver {
         conn: link.conn.clone(),
         link,
@@ -289,6 +300,9 @@ async fn drive<S: Future<Output = ()>>(
         grabbing: None,
         asking: None,
         resumable: ticket.is_some(),
+        side_tx,
+        side_rx,
+        lines_open: true,
     };
     loop {
         while let Some(action) = session.poll_action() {
@@ -354,6 +368,11 @@ struct Driver<'l> {
     asking: Option<String>,
     /// A lost link is resumed rather than the end.
     resumable: bool,
+    /// Results of work done beside the session (the clipboard).
+    side_tx: mpsc::UnboundedSender<Event>,
+    side_rx: mpsc::UnboundedReceiver<Event>,
+    /// Whether the user's typing can still be read.
+    lines_open: bool,
 }
 
 impl Driver<'_> {
@@ -407,6 +426,23 @@ impl Driver<'_> {
                 self.asking = None;
                 io.ui.joined(&technician, mode);
             }
+            Action::SetClipboard(text) => {
+                let (clip, tx) = (io.desktop.clipboard.clone(), self.side_tx.clone());
+                tokio::spawn(async move {
+                    let bytes = text.len() as u64;
+                    let r = clip.set(text).await.map(|()| bytes);
+                    let _ = tx.send(Event::ClipboardSet(r.map_err(|e| e.to_string())));
+                });
+            }
+            Action::GetClipboard => {
+                let (clip, tx) = (io.desktop.clipboard.clone(), self.side_tx.clone());
+                tokio::spawn(async move {
+                    let r = clip.get().await.map_err(|e| e.to_string());
+                    let _ = tx.send(Event::ClipboardGot(r));
+                });
+            }
+            Action::ClipboardMoved { to_host, bytes } => io.ui.clipboard(to_host, bytes),
+            Action::Chat(text) => io.ui.chat(&text),
             Action::End(ending) => return Ok(Some(ending)),
         }
         Ok(None)
@@ -462,12 +498,21 @@ impl Driver<'_> {
         let asking = self.asking.is_some();
         let wake = tokio::select! {
             () = io.stop.as_mut() => Wake::Event(Event::Stop),
-            line = io.lines.recv(), if asking => match line.as_deref().map(parse_answer) {
-                Some(Some(a)) => Wake::Event(Event::Answer(a)),
-                Some(None) => Wake::AskAgain,
+            line = io.lines.recv(), if self.lines_open => match (asking, line) {
+                (true, Some(l)) => match parse_answer(&l) {
+                    Some(a) => Wake::Event(Event::Answer(a)),
+                    None => Wake::AskAgain,
+                },
                 // Nobody can answer any more: that is a no.
-                None => Wake::Event(Event::Answer(crate::ui::Answer::Refuse)),
+                (true, None) => Wake::Event(Event::Answer(crate::ui::Answer::Refuse)),
+                // While sharing, a line is a message for the technician.
+                (false, Some(l)) => Wake::Event(Event::UserChat(l)),
+                (false, None) => {
+                    self.lines_open = false;
+                    return None;
+                }
             },
+            Some(ev) = self.side_rx.recv() => Wake::Event(ev),
             msg = recv.recv::<ViewerMsg>() => match msg {
                 Ok(m) => Wake::Event(Event::Viewer(m)),
                 Err(e) => viewer_gone(&self.conn, e, self.resumable).await,

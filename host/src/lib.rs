@@ -14,6 +14,7 @@
 //! - [`ui`]: what the user reads; [`whoami`]: who and where, for the audit log.
 
 pub mod agent;
+pub mod clipboard;
 pub mod fake;
 pub mod platform;
 pub mod quality;

@@ -91,7 +91,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         resume_window: cli.resume_window,
     };
     // Fail on a missing display before bothering the relay or the user.
-    let mut desktop = Desktop::open(platform::screen(), platform::input())?;
+    let mut desktop = Desktop::open(platform::screen(), platform::input(), platform::clipboard())?;
     let mut lines = stdin_lines();
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {

@@ -52,6 +52,21 @@ pub enum InputError {
     Unsupported,
 }
 
+/// The clipboard could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ClipboardError {
+    #[error("cannot open this computer's clipboard: {0}")]
+    Open(#[source] PlatformError),
+    #[error("this computer's clipboard holds no text")]
+    Empty,
+    #[error("this computer's clipboard failed: {0}")]
+    Access(#[source] PlatformError),
+    #[error("the clipboard thread stopped")]
+    Stopped,
+    #[error("the clipboard is not supported on this operating system yet")]
+    Unsupported,
+}
+
 /// What a grab found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Grab {
@@ -96,6 +111,17 @@ pub trait InputSink {
     fn apply(&mut self, event: &InputEvent) -> Result<(), InputError>;
 }
 
+/// The desktop's clipboard (text). Setting it makes this program the
+/// clipboard's owner, serving its text to other programs while it runs.
+pub trait ClipboardAccess {
+    fn get_text(&mut self) -> Result<String, ClipboardError>;
+    fn set_text(&mut self, text: &str) -> Result<(), ClipboardError>;
+}
+
+/// Opens the clipboard on the thread that will use it.
+pub type ClipboardOpener =
+    Box<dyn FnOnce() -> Result<Box<dyn ClipboardAccess>, ClipboardError> + Send>;
+
 /// Opens a screen source on the thread that will use it (X11 capture
 /// handles are not `Send`).
 pub type ScreenOpener = Box<dyn FnOnce() -> Result<Box<dyn ScreenSource>, CaptureError> + Send>;
@@ -114,6 +140,16 @@ pub fn screen() -> ScreenOpener {
     });
     #[cfg(not(any(target_os = "linux", target_os = "windows", target_os = "macos")))]
     return Box::new(|| Err(CaptureError::Unsupported));
+}
+
+/// This OS's clipboard.
+pub fn clipboard() -> ClipboardOpener {
+    #[cfg(target_os = "linux")]
+    return Box::new(|| {
+        crate::x11::X11Clipboard::open().map(|c| Box::new(c) as Box<dyn ClipboardAccess>)
+    });
+    #[cfg(not(target_os = "linux"))]
+    return Box::new(|| Err(ClipboardError::Unsupported));
 }
 
 /// This OS's input injection.

@@ -12,8 +12,10 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use lifeline_proto::control::{Mode, SessionReport};
-use lifeline_session::messages::{FRAMES_IN_FLIGHT, HostMsg, Quality, ViewerMsg};
+use lifeline_proto::control::{Mode, SessionReport, Transfer, TransferKind};
+use lifeline_session::messages::{
+    FRAMES_IN_FLIGHT, HostMsg, MAX_CHAT, MAX_CLIPBOARD, Quality, ViewerMsg,
+};
 use lifeline_session::screen::{FrameUpdate, Tuning};
 
 use crate::quality::{self, Link};
@@ -57,6 +59,12 @@ pub enum Event {
     /// The session continues on a new link: what was in flight is gone,
     /// so the next update is whole.
     Resumed,
+    /// The clipboard now holds the viewer's text (its size), or why not.
+    ClipboardSet(Result<u64, String>),
+    /// The clipboard's text, as asked for, or why there is none.
+    ClipboardGot(Result<String, String>),
+    /// The user typed a message for the technician.
+    UserChat(String),
     /// The viewer or the relay ended the session, saying this.
     Closed(String),
     /// Something on our side failed (capture, sending); the session ends.
@@ -81,6 +89,15 @@ pub enum Action {
     Apply(lifeline_session::messages::InputEvent),
     /// Sharing started: tell the user with whom and how.
     Sharing { technician: String, mode: Mode },
+    /// Put this text on the desktop's clipboard.
+    SetClipboard(String),
+    /// Read the desktop's clipboard text.
+    GetClipboard,
+    /// Tell the user the clipboard was handed across (`to_host`: the
+    /// technician's text is on it now).
+    ClipboardMoved { to_host: bool, bytes: u64 },
+    /// Show the user a message from the technician.
+    Chat(String),
     /// The session is over; nothing else follows.
     End(Ending),
 }
@@ -149,6 +166,31 @@ struct Sharing {
     pointer: Option<(i32, i32)>,
     /// Refinement updates sent and not yet acknowledged.
     refining: VecDeque<u64>,
+}
+
+/// Why the clipboard is not shared in view-only mode.
+const VIEW_ONLY_CLIPBOARD: &str =
+    "the user allowed view only: the clipboard is shared in control mode only";
+
+fn too_large(bytes: usize) -> String {
+    format!(
+        "the clipboard text is {} KiB; at most {} KiB is sent",
+        bytes.div_ceil(1024),
+        MAX_CLIPBOARD / 1024
+    )
+}
+
+/// A chat message as shown: no control characters (nothing may move a
+/// terminal's cursor or colour it), at most [`MAX_CHAT`] bytes.
+pub fn plain(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars().filter(|c| !c.is_control()) {
+        if out.len() + c.len_utf8() > MAX_CHAT {
+            break;
+        }
+        out.push(c);
+    }
+    out.trim().to_owned()
 }
 
 /// Refinement pieces that may be unacknowledged at once: two pieces of
@@ -313,6 +355,14 @@ impl HostSession {
             Event::PathRtt(rtt) => self.link.on_path_rtt(now, rtt),
             Event::Interrupted => self.interrupted = true,
             Event::Resumed => self.resumed(now),
+            Event::ClipboardSet(r) => self.clipboard_set(r),
+            Event::ClipboardGot(r) => self.clipboard_got(r),
+            Event::UserChat(text) => {
+                let text = plain(&text);
+                if matches!(self.state, State::Sharing(_)) && !text.is_empty() {
+                    self.push(Action::Send(HostMsg::Chat(text)));
+                }
+            }
             Event::Closed(reason) => self.end(Ending::Closed(reason)),
             Event::Failed(reason) => self.end(Ending::Failed(reason)),
         }
@@ -402,6 +452,33 @@ impl HostSession {
                 sh.full = true;
                 self.grab(now);
             }
+            ViewerMsg::ClipboardSet(text) => {
+                let refuse = if sh.mode != Mode::Control {
+                    Some(VIEW_ONLY_CLIPBOARD.to_owned())
+                } else if text.len() > MAX_CLIPBOARD {
+                    Some(too_large(text.len()))
+                } else {
+                    None
+                };
+                self.push(match refuse {
+                    Some(why) => Action::Send(HostMsg::Refused(why)),
+                    None => Action::SetClipboard(text),
+                });
+            }
+            ViewerMsg::ClipboardGet => {
+                let control = sh.mode == Mode::Control;
+                self.push(if control {
+                    Action::GetClipboard
+                } else {
+                    Action::Send(HostMsg::Refused(VIEW_ONLY_CLIPBOARD.into()))
+                });
+            }
+            ViewerMsg::Chat(text) => {
+                let text = plain(&text);
+                if !text.is_empty() {
+                    self.push(Action::Chat(text));
+                }
+            }
             ViewerMsg::Input(ev) => {
                 if sh.mode != Mode::Control {
                     self.stats.inputs_dropped += 1;
@@ -413,6 +490,39 @@ impl HostSession {
                 }
             }
         }
+    }
+
+    fn clipboard_set(&mut self, r: Result<u64, String>) {
+        match r {
+            Ok(bytes) => self.moved(true, bytes, HostMsg::ClipboardSet),
+            Err(why) => self.push(Action::Send(HostMsg::Refused(why))),
+        }
+    }
+
+    fn clipboard_got(&mut self, r: Result<String, String>) {
+        match r {
+            Ok(text) if text.len() > MAX_CLIPBOARD => {
+                self.push(Action::Send(HostMsg::Refused(too_large(text.len()))));
+            }
+            Ok(text) => {
+                let bytes = text.len() as u64;
+                self.moved(false, bytes, HostMsg::Clipboard(text));
+            }
+            Err(why) => self.push(Action::Send(HostMsg::Refused(why))),
+        }
+    }
+
+    /// The clipboard was handed across: answer, audit, tell the user.
+    fn moved(&mut self, to_host: bool, bytes: u64, answer: HostMsg) {
+        self.push(Action::Send(answer));
+        self.push(Action::Report(SessionReport::Transfer(Transfer {
+            kind: TransferKind::Clipboard,
+            to_host,
+            bytes,
+            name: None,
+            sha256: None,
+        })));
+        self.push(Action::ClipboardMoved { to_host, bytes });
     }
 
     /// Captures now if the tick has come (an acknowledgement may have
@@ -933,5 +1043,64 @@ mod tests {
             Action::Report(SessionReport::ModeGranted(Mode::View))
         );
         assert_eq!(s.mode(), Some(Mode::View));
+    }
+
+    #[test]
+    fn the_clipboard_moves_in_control_mode_only_and_is_audited_without_content() {
+        let now = t0();
+        let mut s = sharing(Mode::View, now);
+        s.handle(now, Event::Viewer(ViewerMsg::ClipboardSet("secret".into())));
+        s.handle(now, Event::Viewer(ViewerMsg::ClipboardGet));
+        let refused = drain(&mut s);
+        assert_eq!(refused.len(), 2);
+        assert!(refused.iter().all(
+            |a| matches!(a, Action::Send(HostMsg::Refused(why)) if why.contains("view only"))
+        ));
+
+        let mut s = sharing(Mode::Control, now);
+        s.handle(now, Event::Viewer(ViewerMsg::ClipboardSet("héllo".into())));
+        assert_eq!(drain(&mut s), [Action::SetClipboard("héllo".into())]);
+        s.handle(now, Event::ClipboardSet(Ok(6)));
+        let acts = drain(&mut s);
+        assert_eq!(acts[0], Action::Send(HostMsg::ClipboardSet));
+        assert!(matches!(
+            &acts[1],
+            Action::Report(SessionReport::Transfer(Transfer {
+                to_host: true,
+                bytes: 6,
+                name: None,
+                ..
+            }))
+        ));
+        s.handle(now, Event::Viewer(ViewerMsg::ClipboardGet));
+        assert_eq!(drain(&mut s), [Action::GetClipboard]);
+        s.handle(now, Event::ClipboardGot(Err("empty".into())));
+        assert_eq!(
+            drain(&mut s),
+            [Action::Send(HostMsg::Refused("empty".into()))]
+        );
+        let big = "x".repeat(MAX_CLIPBOARD + 1);
+        s.handle(now, Event::ClipboardGot(Ok(big)));
+        assert!(
+            matches!(&drain(&mut s)[..], [Action::Send(HostMsg::Refused(why))] if why.contains("at most 1024 KiB"))
+        );
+    }
+
+    #[test]
+    fn chat_goes_both_ways_as_plain_text() {
+        let now = t0();
+        let mut s = sharing(Mode::View, now);
+        s.handle(
+            now,
+            Event::Viewer(ViewerMsg::Chat("hi\u{1b}[2J there".into())),
+        );
+        assert_eq!(drain(&mut s), [Action::Chat("hi[2J there".into())]);
+        s.handle(now, Event::UserChat("  thanks ".into()));
+        assert_eq!(
+            drain(&mut s),
+            [Action::Send(HostMsg::Chat("thanks".into()))]
+        );
+        s.handle(now, Event::UserChat("   ".into()));
+        assert!(drain(&mut s).is_empty(), "an empty line is no message");
     }
 }

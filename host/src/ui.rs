@@ -70,7 +70,34 @@ impl Ui {
         };
         self.emit(
             json!({"event": "joined", "technician": technician, "mode": mode.as_str()}),
-            &format!("\n*** Sharing your screen with {technician}: they {what}. Press Ctrl+C to stop. ***"),
+            &format!("\n*** Sharing your screen with {technician}: they {what}. Press Ctrl+C to stop. ***\nType a message and press Enter to send it to {technician}."),
+        );
+    }
+
+    /// The clipboard was handed across.
+    pub fn clipboard(&self, to_host: bool, bytes: u64) {
+        let (direction, human) = if to_host {
+            (
+                "to_host",
+                format!("The technician put {bytes} bytes of text on your clipboard."),
+            )
+        } else {
+            (
+                "to_viewer",
+                format!("The technician copied the text on your clipboard ({bytes} bytes)."),
+            )
+        };
+        self.emit(
+            json!({"event": "clipboard", "direction": direction, "bytes": bytes}),
+            &human,
+        );
+    }
+
+    /// A message from the technician.
+    pub fn chat(&self, text: &str) {
+        self.emit(
+            json!({"event": "chat", "from": "technician", "text": text}),
+            &format!("\nMessage from the technician: {text}"),
         );
     }
 

@@ -91,6 +91,17 @@ pub enum AuditEvent {
         host_ip: String,
         viewer_ip: String,
     },
+    /// Something was handed across: `kind` clipboard or file, `direction`
+    /// to host or to viewer, its size, and for files name and SHA-256.
+    /// Never the content.
+    Transfer {
+        session: String,
+        kind: String,
+        direction: String,
+        bytes: u64,
+        name: Option<String>,
+        sha256: Option<String>,
+    },
     /// A resume was refused; `from` is `host` or `viewer`.
     ResumeRefused {
         session: String,
@@ -115,7 +126,8 @@ impl AuditEvent {
             | AuditEvent::SessionEnded { session, .. }
             | AuditEvent::SessionInterrupted { session, .. }
             | AuditEvent::SessionResumed { session, .. }
-            | AuditEvent::ResumeRefused { session, .. } => Some(session),
+            | AuditEvent::ResumeRefused { session, .. }
+            | AuditEvent::Transfer { session, .. } => Some(session),
         }
     }
 }

@@ -79,6 +79,44 @@ pub enum SessionReport {
     /// relay never sees the secret until a peer resumes with it). Sent by
     /// the host once the key exchange succeeded; the relay keeps it on disk.
     ResumeTicket { hash: [u8; 32] },
+    /// Something was handed across (never its content): for the audit log.
+    Transfer(Transfer),
+}
+
+/// What was handed across in a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TransferKind {
+    Clipboard,
+    File,
+}
+
+impl TransferKind {
+    /// `clipboard` or `file`, as the audit log says it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransferKind::Clipboard => "clipboard",
+            TransferKind::File => "file",
+        }
+    }
+}
+
+/// A transfer the host reports for the audit log: what, which way, how
+/// much, and for files the name and SHA-256; never the content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transfer {
+    pub kind: TransferKind,
+    /// Technician → user (`true`) or user → technician.
+    pub to_host: bool,
+    pub bytes: u64,
+    pub name: Option<String>,
+    pub sha256: Option<[u8; 32]>,
+}
+
+impl Transfer {
+    /// `to host` or `to viewer`, as the audit log says it.
+    pub fn direction(&self) -> &'static str {
+        if self.to_host { "to host" } else { "to viewer" }
+    }
 }
 
 /// A peer whose connection to the relay was lost asks to continue its
@@ -494,6 +532,26 @@ mod tests {
         pin(
             HostRequest::Report(SessionReport::ResumeTicket { hash: [1; 32] }),
             &format!("000000220204{}", "01".repeat(32)),
+        );
+        pin(
+            HostRequest::Report(SessionReport::Transfer(Transfer {
+                kind: TransferKind::Clipboard,
+                to_host: true,
+                bytes: 300,
+                name: None,
+                sha256: None,
+            })),
+            "0000000802050001ac020000",
+        );
+        pin(
+            HostRequest::Report(SessionReport::Transfer(Transfer {
+                kind: TransferKind::File,
+                to_host: false,
+                bytes: 1,
+                name: Some("a".into()),
+                sha256: Some([2; 32]),
+            })),
+            &format!("00000029020501000101016101{}", "02".repeat(32)),
         );
         pin(HostEvent::Resumed, "0000000103");
         pin(

@@ -24,6 +24,8 @@ pub struct SessionSummary {
     /// Times the session was interrupted and resumed.
     pub interruptions: u32,
     pub resumes: u32,
+    /// Clipboard and file transfers.
+    pub transfers: u32,
 }
 
 /// One summary a session, in the order their codes were issued.
@@ -89,6 +91,7 @@ pub fn summarize<'a>(records: impl IntoIterator<Item = &'a Record>) -> Vec<Sessi
             }
             AuditEvent::SessionInterrupted { .. } => s.interruptions += 1,
             AuditEvent::SessionResumed { .. } => s.resumes += 1,
+            AuditEvent::Transfer { .. } => s.transfers += 1,
             AuditEvent::RelayStarted { .. }
             | AuditEvent::RelayStopped { .. }
             | AuditEvent::TokenSuspended { .. }

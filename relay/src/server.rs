@@ -934,6 +934,22 @@ async fn report(
             return resuming::file_ticket(relay, meta, *hash, stop).await;
         }
         SessionReport::ResumeTicket { .. } => return,
+        SessionReport::Transfer(t) if from == "host" => {
+            let event = AuditEvent::Transfer {
+                session: session.into(),
+                kind: t.kind.as_str().into(),
+                direction: t.direction().into(),
+                bytes: t.bytes,
+                name: t.name.as_deref().map(clean_text),
+                sha256: t.sha256.map(hex::encode),
+            };
+            if let Err(e) = relay.audit.append(event).await {
+                tracing::error!(error = %e, "audit write failed for a transfer");
+            }
+            return;
+        }
+        // Only the host reports transfers (it applies them).
+        SessionReport::Transfer(_) => return,
     };
     let event = AuditEvent::PeerReport {
         session: session.into(),

@@ -9,10 +9,16 @@ use lifeline_proto::control::Mode;
 /// Largest host → viewer message: a whole 8K frame of noise fits.
 pub const MAX_SESSION_FRAME: usize = 160 * 1024 * 1024;
 
-/// Largest viewer → host message. The viewer sends acknowledgements and
-/// input; a typed text fits many times over, and a hostile viewer cannot
+/// Longest clipboard text either way; longer is refused with a clear line.
+pub const MAX_CLIPBOARD: usize = 1024 * 1024;
+
+/// Longest chat message, in bytes.
+pub const MAX_CHAT: usize = 4 * 1024;
+
+/// Largest viewer → host message. The viewer sends acknowledgements,
+/// input, chat and at most a clipboard's text; a hostile viewer cannot
 /// make the host buffer more than this.
-pub const MAX_VIEWER_FRAME: usize = 64 * 1024;
+pub const MAX_VIEWER_FRAME: usize = MAX_CLIPBOARD + 1024;
 
 /// Which way a session stream carries messages, for its size limit.
 pub fn max_frame_from(side: crate::e2e::Side) -> usize {
@@ -37,6 +43,14 @@ pub enum HostMsg {
         x: i32,
         y: i32,
     },
+    /// The host's clipboard text, as the viewer asked.
+    Clipboard(String),
+    /// The viewer's text is on the host's clipboard now.
+    ClipboardSet,
+    /// A request was refused (view only, too large, no clipboard), and why.
+    Refused(String),
+    /// A message from the user.
+    Chat(String),
 }
 
 /// What the technician prefers when the link cannot carry everything.
@@ -77,6 +91,12 @@ pub enum ViewerMsg {
     Input(InputEvent),
     /// The technician's quality preference (until the next one).
     Quality(Quality),
+    /// Put this text on the host's clipboard (control mode only).
+    ClipboardSet(String),
+    /// Send the host's clipboard text.
+    ClipboardGet,
+    /// A message for the user.
+    Chat(String),
 }
 
 /// A mouse button.
@@ -314,5 +334,24 @@ mod tests {
         let bytes = encode(&h, MAX_SESSION_FRAME).unwrap();
         assert_eq!(hex::encode(&bytes), "00000003020104");
         assert_eq!(decode::<HostMsg>(&bytes[4..]).unwrap(), h);
+    }
+
+    #[test]
+    fn toolkit_messages_pin() {
+        fn pin<T>(m: T, hex_bytes: &str)
+        where
+            T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+        {
+            let bytes = encode(&m, MAX_SESSION_FRAME).unwrap();
+            assert_eq!(hex::encode(&bytes), hex_bytes, "{m:?}");
+            assert_eq!(decode::<T>(&bytes[4..]).unwrap(), m);
+        }
+        pin(ViewerMsg::ClipboardSet("é".into()), "000000040402c3a9");
+        pin(ViewerMsg::ClipboardGet, "0000000105");
+        pin(ViewerMsg::Chat("hi".into()), "0000000406026869");
+        pin(HostMsg::Clipboard("x".into()), "00000003030178");
+        pin(HostMsg::ClipboardSet, "0000000104");
+        pin(HostMsg::Refused("no".into()), "0000000405026e6f");
+        pin(HostMsg::Chat("ok".into()), "0000000406026f6b");
     }
 }

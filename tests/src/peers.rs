@@ -227,7 +227,11 @@ impl TestViewer {
                 self.cursor = Some((x, y));
                 None
             }
-            HostMsg::Mode(_) => None,
+            HostMsg::Mode(_)
+            | HostMsg::Clipboard(_)
+            | HostMsg::ClipboardSet
+            | HostMsg::Refused(_)
+            | HostMsg::Chat(_) => None,
         }
     }
 

@@ -35,7 +35,8 @@ struct Cli {
     #[arg(long, requires = "script")]
     headless: bool,
     /// Commands to run, one a line: wait-frame, screenshot PATH.png, move X Y,
-    /// click [left|right|middle], type TEXT, key NAME, sleep MS, quit.
+    /// click [left|right|middle], type TEXT, key NAME, sleep MS,
+    /// clipboard-set TEXT, clipboard-get PATH, chat TEXT, quit.
     #[arg(long)]
     script: Option<PathBuf>,
     /// Print one JSON object a line.
@@ -151,6 +152,27 @@ fn window(rt: &tokio::runtime::Runtime, cli: Cli) -> anyhow::Result<()> {
     .map_err(anyhow::Error::msg)
 }
 
+/// Shows each message from the user as it comes.
+async fn say_chats(
+    mut chats: tokio::sync::broadcast::Receiver<String>,
+    say: impl Fn(serde_json::Value, String),
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        match chats.recv().await {
+            Ok(text) => say(
+                json!({"event": "chat", "from": "user", "text": text}),
+                format!("Message from the user: {text}"),
+            ),
+            Err(RecvError::Lagged(n)) => say(
+                json!({"event": "chat_lost", "count": n}),
+                format!("({n} messages from the user were missed)"),
+            ),
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
 /// Tells of each lost link and each resume, as they happen.
 async fn say_reconnects(
     mut reconnecting: tokio::sync::watch::Receiver<Option<String>>,
@@ -212,6 +234,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     })
     .await?;
     tokio::spawn(say_reconnects(viewer.reconnecting(), say));
+    tokio::spawn(say_chats(viewer.chats(), say));
     viewer.set_quality(cli.quality.into()).await?;
     say(
         json!({"event": "joined", "session": viewer.link_session, "host": viewer.host_name, "user": viewer.os_user, "mode": viewer.mode.as_str()}),
@@ -233,6 +256,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 format!("Saved {}", path.display()),
             ),
             Ok(Done::Quit) => break,
+            Ok(Done::Clipboard {
+                to_host,
+                bytes,
+                path,
+            }) => say(
+                json!({"event": "clipboard", "direction": if to_host { "to_host" } else { "to_viewer" }, "bytes": bytes, "path": path}),
+                match &path {
+                    Some(p) => format!(
+                        "Saved the host's clipboard ({bytes} bytes) to {}",
+                        p.display()
+                    ),
+                    None => format!("Put {bytes} bytes of text on the host's clipboard"),
+                },
+            ),
             Err(e) => {
                 let reason = viewer.ended();
                 if let Some(r) = &reason {

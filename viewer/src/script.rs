@@ -22,6 +22,12 @@ pub enum Command {
     Key(Vec<Key>),
     Sleep(u64),
     Quit,
+    /// Put the text on the host's clipboard.
+    ClipboardSet(String),
+    /// Write the host's clipboard text to this file.
+    ClipboardGet(PathBuf),
+    /// Send the user a message.
+    Chat(String),
 }
 
 /// A line that is not a command, with its number.
@@ -84,9 +90,22 @@ pub fn parse(text: &str) -> Result<Vec<(usize, Command)>, ScriptError> {
                     .map_err(|_| bad(format!("sleep takes milliseconds, got {args:?}")))?,
             ),
             "quit" => Command::Quit,
+            "clipboard-set" => Command::ClipboardSet(rest.to_owned()),
+            "clipboard-get" if !args.is_empty() => Command::ClipboardGet(PathBuf::from(args)),
+            "clipboard-get" => {
+                return Err(bad(
+                    "clipboard-get needs a file name, e.g. clipboard-get clip.txt".into(),
+                ));
+            }
+            "chat" if !args.is_empty() => Command::Chat(rest.to_owned()),
+            "chat" => {
+                return Err(bad(
+                    "chat needs a message, e.g. chat One moment please".into()
+                ));
+            }
             other => {
                 return Err(bad(format!(
-                    "unknown command {other:?}; use wait-frame, screenshot, move, click, type, key, sleep or quit"
+                    "unknown command {other:?}; use wait-frame, screenshot, move, click, type, key, sleep, clipboard-set, clipboard-get, chat or quit"
                 )));
             }
         };
@@ -101,6 +120,12 @@ pub enum Done {
     Nothing,
     Saved(PathBuf),
     Quit,
+    /// The clipboard was handed across (`path`: where the host's went).
+    Clipboard {
+        to_host: bool,
+        bytes: usize,
+        path: Option<PathBuf>,
+    },
 }
 
 /// Runs one command against a connected viewer.
@@ -154,6 +179,27 @@ pub async fn run(viewer: &Viewer, cmd: &Command) -> Result<Done, ViewerError> {
             }
         }
         Command::Quit => return Ok(Done::Quit),
+        Command::ClipboardSet(text) => {
+            viewer.clipboard_set(text).await?;
+            return Ok(Done::Clipboard {
+                to_host: true,
+                bytes: text.len(),
+                path: None,
+            });
+        }
+        Command::ClipboardGet(path) => {
+            let text = viewer.clipboard_get().await?;
+            std::fs::write(path, &text).map_err(|e| ViewerError::Save {
+                path: path.display().to_string(),
+                why: e.to_string(),
+            })?;
+            return Ok(Done::Clipboard {
+                to_host: false,
+                bytes: text.len(),
+                path: Some(path.clone()),
+            });
+        }
+        Command::Chat(text) => viewer.chat(text).await?,
     }
     if let Some(reason) = viewer.ended() {
         return Err(ViewerError::Ended(reason));

@@ -12,9 +12,9 @@ use lifeline_net::secure::{self, SecureError, SecureRecv, SecureSend, Secured, h
 use lifeline_proto::SessionCode;
 use lifeline_proto::control::{CloseCode, Mode, SessionReport};
 use lifeline_session::e2e::{E2eError, ResumeSecret, Side};
-use lifeline_session::messages::{HostMsg, InputEvent, Quality, ViewerMsg};
+use lifeline_session::messages::{HostMsg, InputEvent, MAX_CLIPBOARD, Quality, ViewerMsg};
 use lifeline_session::screen::{Framebuffer, Image};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 /// Everything that can stop a viewer, each with one line for the technician.
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +41,26 @@ pub enum ViewerError {
     ViewOnly,
     #[error("cannot save the screenshot to {path}: {why}")]
     Save { path: String, why: String },
+    #[error("the host refused: {0}")]
+    Refused(String),
+    #[error("the host did not answer within {0} s")]
+    NoReply(u64),
+    #[error("the clipboard text is {0} KiB; at most 1024 KiB is sent")]
+    TooLarge(usize),
+    #[error("another clipboard request is still waiting for its answer")]
+    Busy,
 }
+
+/// The host's answer to a clipboard request.
+#[derive(Debug)]
+enum Reply {
+    Clipboard(String),
+    Set,
+    Refused(String),
+}
+
+/// Where the answer to the request under way goes.
+type Pending = Arc<Mutex<Option<oneshot::Sender<Reply>>>>;
 
 /// Where the session stands, for the window's status line and `--json`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +118,8 @@ pub struct Viewer {
     /// Why the link was lost, while reconnecting; `None` while live.
     reconnecting: watch::Receiver<Option<String>>,
     link: Arc<tokio::sync::Mutex<Option<ViewerLink>>>,
+    pending: Pending,
+    chats: broadcast::Sender<String>,
 }
 
 fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
@@ -189,7 +210,11 @@ impl Viewer {
         let (ended_tx, ended) = watch::channel(None::<String>);
         let (changes_tx, changes) = watch::channel(0u64);
         let (reconnecting_tx, reconnecting) = watch::channel(None::<String>);
+        let pending = Pending::default();
+        let (chats, _) = broadcast::channel(64);
         let keeper = Keeper {
+            pending: pending.clone(),
+            chats: chats.clone(),
             shared: shared.clone(),
             frames: frames_tx,
             changes: changes_tx,
@@ -215,7 +240,64 @@ impl Viewer {
             ended,
             reconnecting,
             link,
+            pending,
+            chats,
         })
+    }
+
+    /// Puts `text` on the host's clipboard (control mode only); returns
+    /// once the host has it.
+    pub async fn clipboard_set(&self, text: &str) -> Result<(), ViewerError> {
+        // View-only is the host's to enforce (and to word).
+        if text.len() > MAX_CLIPBOARD {
+            return Err(ViewerError::TooLarge(text.len().div_ceil(1024)));
+        }
+        match self.ask(ViewerMsg::ClipboardSet(text.to_owned())).await? {
+            Reply::Set => Ok(()),
+            Reply::Refused(why) => Err(ViewerError::Refused(why)),
+            Reply::Clipboard(_) => Err(ViewerError::Refused("unexpected answer".into())),
+        }
+    }
+
+    /// The text on the host's clipboard.
+    pub async fn clipboard_get(&self) -> Result<String, ViewerError> {
+        match self.ask(ViewerMsg::ClipboardGet).await? {
+            Reply::Clipboard(text) => Ok(text),
+            Reply::Refused(why) => Err(ViewerError::Refused(why)),
+            Reply::Set => Err(ViewerError::Refused("unexpected answer".into())),
+        }
+    }
+
+    /// Sends a request and waits for the host's answer (one at a time).
+    async fn ask(&self, msg: ViewerMsg) -> Result<Reply, ViewerError> {
+        const WAIT: Duration = Duration::from_secs(30);
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            if p.as_ref().is_some_and(|s| !s.is_closed()) {
+                return Err(ViewerError::Busy);
+            }
+            *p = Some(tx);
+        }
+        self.out.send(msg).await.map_err(|_| self.ended_error())?;
+        match tokio::time::timeout(WAIT, rx).await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(_)) => Err(self.ended_error()),
+            Err(_) => Err(ViewerError::NoReply(WAIT.as_secs())),
+        }
+    }
+
+    /// Sends the user a message.
+    pub async fn chat(&self, text: &str) -> Result<(), ViewerError> {
+        self.out
+            .send(ViewerMsg::Chat(text.to_owned()))
+            .await
+            .map_err(|_| self.ended_error())
+    }
+
+    /// Messages from the user, as they come.
+    pub fn chats(&self) -> broadcast::Receiver<String> {
+        self.chats.subscribe()
     }
 
     /// Moves the session to a new local UDP socket (a laptop on a new
@@ -359,6 +441,8 @@ impl Viewer {
 /// to the relay is lost.
 struct Keeper {
     shared: Arc<Mutex<Shared>>,
+    pending: Pending,
+    chats: broadcast::Sender<String>,
     frames: watch::Sender<u64>,
     changes: watch::Sender<u64>,
     reconnecting: watch::Sender<Option<String>>,
@@ -544,6 +628,27 @@ impl Keeper {
                 self.changes.send_modify(|n| *n += 1);
             }
             HostMsg::Mode(_) => {}
+            HostMsg::Clipboard(text) => self.answer(Reply::Clipboard(text)),
+            HostMsg::ClipboardSet => self.answer(Reply::Set),
+            HostMsg::Refused(why) => self.answer(Reply::Refused(why)),
+            HostMsg::Chat(text) => {
+                // Nobody listening is fine: the message is not kept.
+                let _ = self.chats.send(text);
+                self.changes.send_modify(|n| *n += 1);
+            }
+        }
+    }
+
+    /// Hands the host's answer to the request waiting for it (an answer
+    /// nobody asked for is dropped).
+    fn answer(&self, reply: Reply) {
+        let waiting = self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(tx) = waiting {
+            let _ = tx.send(reply);
         }
     }
 }

@@ -11,5 +11,6 @@ mod relay;
 mod resume;
 mod session;
 mod soak;
+mod toolkit;
 mod viewer;
 mod vnc;
