@@ -10,6 +10,7 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lifeline_common::framed::ControlError;
@@ -23,6 +24,7 @@ use lifeline_session::messages::{HostMsg, ViewerMsg};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clipboard::ClipboardWorker;
+use crate::files::{self, FetchPolicy, FetchQuestion, FileDone, Transfers};
 use crate::platform::{CaptureError, ClipboardOpener, InputError, InputOpener, ScreenOpener};
 use crate::session::{Action, Ending, Event, HostSession, SessionStats};
 use crate::ui::{Ui, parse_answer};
@@ -43,6 +45,10 @@ pub struct HostConfig {
     /// How long to keep reconnecting after the relay link is lost (zero:
     /// the session ends instead).
     pub resume_window: Duration,
+    /// Where files from the technician are saved.
+    pub download_dir: PathBuf,
+    /// Whether the technician may fetch files.
+    pub allow_fetch: FetchPolicy,
 }
 
 /// Why the agent stopped before or outside a session.
@@ -171,7 +177,12 @@ async fn serve_one<S: Future<Output = ()>>(
         handshake(Side::Host, send, recv, &code, &session),
     )
     .await;
-    let Secured { send, recv, resume } = match secured {
+    let Secured {
+        send,
+        recv,
+        resume,
+        files,
+    } = match secured {
         Ok(Ok(secured)) => secured,
         Ok(Err(SecureError::E2e(E2eError::WrongCode))) => {
             link.report(SessionReport::SecretMismatch).await?;
@@ -203,7 +214,12 @@ async fn serve_one<S: Future<Output = ()>>(
     let rtt = link.conn.rtt();
     let session = HostSession::with_path_rtt(&technician, config.allow, Instant::now(), rtt);
     let streams = (send, recv);
-    let (ending, stats) = drive(session, &mut link, streams, ticket.as_ref(), io).await?;
+    let extras = Extras {
+        ticket: ticket.as_ref(),
+        files,
+        config,
+    };
+    let (ending, stats) = drive(session, &mut link, streams, extras, io).await?;
     tracing::info!(?ending, ?stats, "session over");
     if ending.tell_relay() {
         link.end(ending.reason()).await;
@@ -273,6 +289,19 @@ struct Ticket {
     window: Duration,
 }
 
+/// What a session has beside its streams.
+struct Extras<'a> {
+    ticket: Option<&'a Ticket>,
+    files: lifeline_session::e2e::FilesRoot,
+    config: &'a HostConfig,
+}
+
+/// File transfers, once sharing started.
+struct FileSide {
+    transfers: Arc<Transfers>,
+    task: tokio::task::JoinHandle<()>,
+}
+
 /// What the driver waits on besides the session's own timer.
 enum Wake {
     Event(Event),
@@ -288,11 +317,14 @@ async fn drive<S: Future<Output = ()>>(
     mut session: HostSession,
     link: &mut HostLink,
     (send, mut recv): (SecureSend, SecureRecv),
-    ticket: Option<&Ticket>,
+    extras: Extras<'_>,
     io: &mut Io<'_, S>,
 ) -> Result<(Ending, SessionStats), AgentError> {
+    let ticket = extras.ticket;
     let (out, mut writer) = spawn_writer(send);
     let (side_tx, side_rx) = mpsc::unbounded_channel();
+    let (fetch_tx, fetch_rx) = mpsc::unbounded_channel();
+    let (done_tx, done_rx) = mpsc::unbounded_channel();
     let mut d = Driver {
         conn: link.conn.clone(),
         link,
@@ -303,11 +335,22 @@ async fn drive<S: Future<Output = ()>>(
         side_tx,
         side_rx,
         lines_open: true,
+        files_root: extras.files,
+        config: extras.config,
+        files: None,
+        fetch_tx,
+        fetch_rx,
+        done_tx,
+        done_rx,
+        fetch_pending: None,
     };
     loop {
         while let Some(action) = session.poll_action() {
             if let Some(ending) = d.act(action, &mut session, io).await? {
                 // Refused or ended: the viewer's stream ends cleanly.
+                if let Some(f) = d.files.take() {
+                    f.task.abort();
+                }
                 drop(d.out.take());
                 let _ = tokio::time::timeout(Duration::from_secs(1), &mut writer).await;
                 return Ok((ending, session.stats().clone()));
@@ -330,7 +373,10 @@ async fn drive<S: Future<Output = ()>>(
                     continue;
                 };
                 let event = match d.resume(ticket, &mut send, &mut recv, io, &why).await {
-                    Ok(true) => Event::Resumed,
+                    Ok(true) => {
+                        d.serve_files_again();
+                        Event::Resumed
+                    }
                     Ok(false) => Event::Stop,
                     Err(e) => Event::Closed(e.to_string()),
                 };
@@ -359,6 +405,15 @@ type Grabbing = oneshot::Receiver<Result<Grabbed, CaptureError>>;
 
 /// What the driver holds between the session's actions and its events.
 struct Driver<'l> {
+    files_root: lifeline_session::e2e::FilesRoot,
+    config: &'l HostConfig,
+    files: Option<FileSide>,
+    fetch_tx: mpsc::UnboundedSender<FetchQuestion>,
+    fetch_rx: mpsc::UnboundedReceiver<FetchQuestion>,
+    done_tx: mpsc::UnboundedSender<FileDone>,
+    done_rx: mpsc::UnboundedReceiver<FileDone>,
+    /// The user is being asked whether the technician may fetch a file.
+    fetch_pending: Option<tokio::sync::oneshot::Sender<bool>>,
     link: &'l mut HostLink,
     conn: quinn::Connection,
     /// To the writer task; `None` once the session ended.
@@ -425,7 +480,14 @@ impl Driver<'_> {
             Action::Sharing { technician, mode } => {
                 self.asking = None;
                 io.ui.joined(&technician, mode);
+                self.serve_files(mode);
             }
+            Action::FileMoved {
+                to_host,
+                path,
+                bytes,
+                sha256,
+            } => io.ui.file(to_host, &path, bytes, &sha256),
             Action::SetClipboard(text) => {
                 let (clip, tx) = (io.desktop.clipboard.clone(), self.side_tx.clone());
                 tokio::spawn(async move {
@@ -446,6 +508,61 @@ impl Driver<'_> {
             Action::End(ending) => return Ok(Some(ending)),
         }
         Ok(None)
+    }
+
+    /// A line the user typed: the answer to a fetch question, to the
+    /// consent question, or else a message for the technician.
+    fn on_line(&mut self, asking: bool, line: Option<String>) -> Option<Wake> {
+        if let Some(answer) = self.fetch_pending.take() {
+            let yes = line
+                .as_deref()
+                .is_some_and(|l| matches!(l.trim().to_ascii_lowercase().as_str(), "y" | "yes"));
+            let _ = answer.send(yes);
+            self.lines_open = line.is_some();
+            return None;
+        }
+        match (asking, line) {
+            (true, Some(l)) => Some(match parse_answer(&l) {
+                Some(a) => Wake::Event(Event::Answer(a)),
+                None => Wake::AskAgain,
+            }),
+            // Nobody can answer any more: that is a no.
+            (true, None) => Some(Wake::Event(Event::Answer(crate::ui::Answer::Refuse))),
+            // While sharing, a line is a message for the technician.
+            (false, Some(l)) => Some(Wake::Event(Event::UserChat(l))),
+            (false, None) => {
+                self.lines_open = false;
+                None
+            }
+        }
+    }
+
+    /// Starts serving the viewer's file transfers (refused unless `mode`
+    /// is control).
+    fn serve_files(&mut self, mode: Mode) {
+        let transfers = Arc::new(Transfers {
+            root: self.files_root.clone(),
+            dir: self.config.download_dir.clone(),
+            fetch: self.config.allow_fetch,
+            control: mode == Mode::Control,
+            seen: std::sync::Mutex::default(),
+            done: self.done_tx.clone(),
+            ask: self.fetch_tx.clone(),
+        });
+        let task = tokio::spawn(files::serve(self.conn.clone(), transfers.clone()));
+        self.files = Some(FileSide { transfers, task });
+    }
+
+    /// After a resume: transfers come on the new connection.
+    fn serve_files_again(&mut self) {
+        if let Some(f) = self.files.take() {
+            f.task.abort();
+            let task = tokio::spawn(files::serve(self.conn.clone(), f.transfers.clone()));
+            self.files = Some(FileSide {
+                transfers: f.transfers,
+                task,
+            });
+        }
     }
 
     /// Gets the session back after its link was lost: reconnects with
@@ -498,19 +615,25 @@ impl Driver<'_> {
         let asking = self.asking.is_some();
         let wake = tokio::select! {
             () = io.stop.as_mut() => Wake::Event(Event::Stop),
-            line = io.lines.recv(), if self.lines_open => match (asking, line) {
-                (true, Some(l)) => match parse_answer(&l) {
-                    Some(a) => Wake::Event(Event::Answer(a)),
-                    None => Wake::AskAgain,
-                },
-                // Nobody can answer any more: that is a no.
-                (true, None) => Wake::Event(Event::Answer(crate::ui::Answer::Refuse)),
-                // While sharing, a line is a message for the technician.
-                (false, Some(l)) => Wake::Event(Event::UserChat(l)),
-                (false, None) => {
-                    self.lines_open = false;
-                    return None;
+            Some(q) = self.fetch_rx.recv() => {
+                if self.fetch_pending.is_some() {
+                    // One question at a time; the technician may ask again.
+                    let _ = q.answer.send(false);
+                } else {
+                    io.ui.ask_fetch(&q.path, q.bytes);
+                    self.fetch_pending = Some(q.answer);
                 }
+                return None;
+            }
+            Some(done) = self.done_rx.recv() => Wake::Event(Event::FileMoved {
+                to_host: done.to_host,
+                path: done.path,
+                bytes: done.bytes,
+                sha256: done.sha256,
+            }),
+            line = io.lines.recv(), if self.lines_open => match self.on_line(asking, line) {
+                Some(w) => w,
+                None => return None,
             },
             Some(ev) = self.side_rx.recv() => Wake::Event(ev),
             msg = recv.recv::<ViewerMsg>() => match msg {

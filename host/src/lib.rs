@@ -16,6 +16,7 @@
 pub mod agent;
 pub mod clipboard;
 pub mod fake;
+pub mod files;
 pub mod platform;
 pub mod quality;
 pub mod rate;

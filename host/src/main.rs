@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 use lifeline_host::agent::{self, Desktop, HostConfig};
+use lifeline_host::files::FetchPolicy;
 use lifeline_host::ui::Ui;
 use lifeline_host::{platform, whoami};
 use lifeline_proto::control::Mode;
@@ -34,6 +35,21 @@ struct Cli {
     /// to reconnect for this long (e.g. 2m, 30s; 0 ends the session).
     #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
     resume_window: std::time::Duration,
+    /// May the technician copy files from this computer: yes, no, or ask
+    /// each time.
+    #[arg(long, value_enum, default_value_t = AllowFetch::Ask)]
+    allow_fetch: AllowFetch,
+    /// Where files from the technician are saved (default
+    /// ~/Downloads/Lifeline); nothing there is ever overwritten.
+    #[arg(long)]
+    download_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum AllowFetch {
+    Yes,
+    No,
+    Ask,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -89,6 +105,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         host_name: whoami::host_name(),
         os_user: whoami::os_user(),
         resume_window: cli.resume_window,
+        download_dir: cli
+            .download_dir
+            .unwrap_or_else(lifeline_host::files::default_dir),
+        allow_fetch: match cli.allow_fetch {
+            AllowFetch::Yes => FetchPolicy::Yes,
+            AllowFetch::No => FetchPolicy::No,
+            AllowFetch::Ask => FetchPolicy::Ask,
+        },
     };
     // Fail on a missing display before bothering the relay or the user.
     let mut desktop = Desktop::open(platform::screen(), platform::input(), platform::clipboard())?;

@@ -65,6 +65,14 @@ pub enum Event {
     ClipboardGot(Result<String, String>),
     /// The user typed a message for the technician.
     UserChat(String),
+    /// A file was handed across (`to_host`: saved at `path` on this
+    /// machine; else sent from `path`).
+    FileMoved {
+        to_host: bool,
+        path: String,
+        bytes: u64,
+        sha256: [u8; 32],
+    },
     /// The viewer or the relay ended the session, saying this.
     Closed(String),
     /// Something on our side failed (capture, sending); the session ends.
@@ -98,6 +106,13 @@ pub enum Action {
     ClipboardMoved { to_host: bool, bytes: u64 },
     /// Show the user a message from the technician.
     Chat(String),
+    /// Tell the user a file was handed across.
+    FileMoved {
+        to_host: bool,
+        path: String,
+        bytes: u64,
+        sha256: [u8; 32],
+    },
     /// The session is over; nothing else follows.
     End(Ending),
 }
@@ -357,6 +372,26 @@ impl HostSession {
             Event::Resumed => self.resumed(now),
             Event::ClipboardSet(r) => self.clipboard_set(r),
             Event::ClipboardGot(r) => self.clipboard_got(r),
+            Event::FileMoved {
+                to_host,
+                path,
+                bytes,
+                sha256,
+            } => {
+                self.push(Action::Report(SessionReport::Transfer(Transfer {
+                    kind: TransferKind::File,
+                    to_host,
+                    bytes,
+                    name: Some(path.clone()),
+                    sha256: Some(sha256),
+                })));
+                self.push(Action::FileMoved {
+                    to_host,
+                    path,
+                    bytes,
+                    sha256,
+                });
+            }
             Event::UserChat(text) => {
                 let text = plain(&text);
                 if matches!(self.state, State::Sharing(_)) && !text.is_empty() {

@@ -93,6 +93,36 @@ impl Ui {
         );
     }
 
+    /// A file was handed across.
+    pub fn file(&self, to_host: bool, path: &str, bytes: u64, sha256: &[u8; 32]) {
+        let sha = hex::encode(sha256);
+        let (event, human) = if to_host {
+            (
+                "file_received",
+                format!("The technician sent you a file ({bytes} bytes): saved as {path}"),
+            )
+        } else {
+            (
+                "file_sent",
+                format!("The technician fetched {path} ({bytes} bytes)."),
+            )
+        };
+        self.emit(
+            json!({"event": event, "path": path, "bytes": bytes, "sha256": sha}),
+            &human,
+        );
+    }
+
+    /// The technician wants a file; the answer is the next line.
+    pub fn ask_fetch(&self, path: &str, bytes: u64) {
+        self.emit(
+            json!({"event": "fetch_request", "path": path, "bytes": bytes}),
+            &format!(
+                "\nThe technician wants to copy {path} ({bytes} bytes) from this computer.\nAllow? [y/n]: "
+            ),
+        );
+    }
+
     /// A message from the technician.
     pub fn chat(&self, text: &str) {
         self.emit(

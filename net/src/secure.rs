@@ -4,7 +4,8 @@
 
 use lifeline_proto::SessionCode;
 use lifeline_proto::frame::{self, FrameError};
-use lifeline_session::e2e::{self, E2eError, Opener, ResumeSecret, Sealer, Side};
+use lifeline_session::e2e::{self, E2eError, FilesRoot, Opener, ResumeSecret, Sealer, Side};
+use lifeline_session::files::MAX_FILE_FRAME;
 use lifeline_session::messages::max_frame_from;
 use lifeline_session::squeeze::{self, Packer, SqueezeError, Unpacker};
 use serde::Serialize;
@@ -87,6 +88,8 @@ pub struct Secured {
     pub recv: SecureRecv,
     /// Both sides hold it; the relay gets its hash, to pair them again.
     pub resume: ResumeSecret,
+    /// Keys file transfers, each on a stream of its own.
+    pub files: FilesRoot,
 }
 
 /// The other side of `side`.
@@ -148,7 +151,63 @@ pub async fn handshake(
             received: 0,
         },
         resume: keys.resume,
+        files: keys.files,
     })
+}
+
+fn transfer_channel(
+    side: Side,
+    root: &FilesRoot,
+    id: u32,
+    framed_send: FramedSend,
+    framed_recv: FramedRecv,
+) -> Result<(SecureSend, SecureRecv), SecureError> {
+    let (sealer, opener) = e2e::transfer_keys(root, id, side)?;
+    Ok((
+        SecureSend {
+            framed: framed_send,
+            sealer,
+            packer: Packer::new(),
+            buf: Vec::new(),
+        },
+        SecureRecv {
+            framed: framed_recv,
+            opener,
+            unpacker: Unpacker::new(MAX_FILE_FRAME),
+            received: 0,
+        },
+    ))
+}
+
+/// The viewer's side of a new transfer stream: the transfer's id goes
+/// first, in the clear (it only picks the keys), then sealed messages.
+pub async fn start_transfer(
+    root: &FilesRoot,
+    id: u32,
+    send: quinn::SendStream,
+    recv: quinn::RecvStream,
+) -> Result<(SecureSend, SecureRecv), SecureError> {
+    let mut framed_send = FramedSend::new(send, MAX_FILE_FRAME);
+    framed_send.send_bytes(&id.to_be_bytes()).await?;
+    let framed_recv = FramedRecv::new(recv, MAX_FILE_FRAME);
+    transfer_channel(Side::Viewer, root, id, framed_send, framed_recv)
+}
+
+/// The host's side of a transfer stream the viewer opened: reads the id
+/// and keys the channel with it.
+pub async fn accept_transfer(
+    root: &FilesRoot,
+    send: quinn::SendStream,
+    recv: quinn::RecvStream,
+) -> Result<(u32, SecureSend, SecureRecv), SecureError> {
+    let mut framed_recv = FramedRecv::new(recv, MAX_FILE_FRAME);
+    let first = framed_recv.recv_bytes().await?;
+    let id = <[u8; 4]>::try_from(first.as_slice())
+        .map(u32::from_be_bytes)
+        .map_err(|_| E2eError::Tampered { seq: 0 })?;
+    let framed_send = FramedSend::new(send, MAX_FILE_FRAME);
+    let (send, recv) = transfer_channel(Side::Host, root, id, framed_send, framed_recv)?;
+    Ok((id, send, recv))
 }
 
 /// Continues a session on fresh streams after a reconnect, with the same

@@ -130,6 +130,32 @@ pub struct Keys {
     /// What the other side's first sealed message must say.
     pub their_confirm: &'static [u8],
     pub resume: ResumeSecret,
+    /// Keys each file transfer's own stream (see [`transfer_keys`]).
+    pub files: FilesRoot,
+}
+
+/// The secret each file transfer's keys come from.
+#[derive(Clone)]
+pub struct FilesRoot([u8; 32]);
+
+impl std::fmt::Debug for FilesRoot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FilesRoot(..)")
+    }
+}
+
+/// The keys of transfer `id`'s stream, for `side`: each transfer has its
+/// own keys, so its counters start at zero without ever reusing a nonce
+/// (the viewer never reuses an id; the host refuses one it saw).
+pub fn transfer_keys(root: &FilesRoot, id: u32, side: Side) -> Result<(Sealer, Opener), E2eError> {
+    let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, &id.to_be_bytes());
+    let prk = salt.extract(&root.0);
+    let h2v = derive(&prk, b"lifeline/1 file host to viewer")?;
+    let v2h = derive(&prk, b"lifeline/1 file viewer to host")?;
+    Ok(match side {
+        Side::Host => (Sealer { key: h2v, seq: 0 }, Opener { key: v2h, seq: 0 }),
+        Side::Viewer => (Sealer { key: v2h, seq: 0 }, Opener { key: h2v, seq: 0 }),
+    })
 }
 
 struct Len32;
@@ -176,13 +202,15 @@ impl Handshake {
         let h2v = derive(&prk, b"lifeline/1 host to viewer")?;
         let v2h = derive(&prk, b"lifeline/1 viewer to host")?;
         let resume = ResumeSecret(derive_bytes(&prk, b"lifeline/1 resume")?);
+        let files = FilesRoot(derive_bytes(&prk, b"lifeline/1 files")?);
         Ok(match self.side {
             Side::Host => Keys {
                 sealer: Sealer { key: h2v, seq: 0 },
                 opener: Opener { key: v2h, seq: 0 },
                 my_confirm: HOST_CONFIRM,
                 their_confirm: VIEWER_CONFIRM,
-                resume,
+                resume: resume.clone(),
+                files: files.clone(),
             },
             Side::Viewer => Keys {
                 sealer: Sealer { key: v2h, seq: 0 },
@@ -190,6 +218,7 @@ impl Handshake {
                 my_confirm: VIEWER_CONFIRM,
                 their_confirm: HOST_CONFIRM,
                 resume,
+                files,
             },
         })
     }
@@ -421,6 +450,20 @@ mod tests {
         assert!(v.opener.open(&lost).is_err());
         let next = h.sealer.seal(b"next").unwrap();
         assert_eq!(v.opener.open(&next).unwrap(), b"next");
+    }
+
+    #[test]
+    fn each_transfer_has_its_own_keys() {
+        let (h, v) = pair(7, 7);
+        let (mut hs, mut ho) = transfer_keys(&h.files, 1, Side::Host).unwrap();
+        let (mut vs, mut vo) = transfer_keys(&v.files, 1, Side::Viewer).unwrap();
+        let sealed = vs.seal(b"chunk").unwrap();
+        assert_eq!(ho.open(&sealed).unwrap(), b"chunk");
+        assert_eq!(vo.open(&hs.seal(b"ok").unwrap()).unwrap(), b"ok");
+        // Transfer 2's first message cannot pass for transfer 1's.
+        let (mut other, _) = transfer_keys(&v.files, 2, Side::Viewer).unwrap();
+        let (_, mut ho1) = transfer_keys(&h.files, 1, Side::Host).unwrap();
+        assert!(ho1.open(&other.seal(b"chunk").unwrap()).is_err());
     }
 
     #[test]

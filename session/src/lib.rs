@@ -9,6 +9,7 @@
 //! async runtime; every decoder returns a typed error and never panics.
 
 pub mod e2e;
+pub mod files;
 pub mod messages;
 pub mod motion;
 pub mod photo;

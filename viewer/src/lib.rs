@@ -3,6 +3,7 @@
 //! the remote screen and sends input; the window and the headless scripted
 //! mode ([`script`]) are both thin layers over it.
 
+pub mod files;
 pub mod script;
 pub mod session;
 pub mod window;

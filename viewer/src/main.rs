@@ -36,7 +36,8 @@ struct Cli {
     headless: bool,
     /// Commands to run, one a line: wait-frame, screenshot PATH.png, move X Y,
     /// click [left|right|middle], type TEXT, key NAME, sleep MS,
-    /// clipboard-set TEXT, clipboard-get PATH, chat TEXT, quit.
+    /// clipboard-set TEXT, clipboard-get PATH, chat TEXT, put PATH,
+    /// get REMOTE LOCAL, quit.
     #[arg(long)]
     script: Option<PathBuf>,
     /// Print one JSON object a line.
@@ -256,6 +257,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 format!("Saved {}", path.display()),
             ),
             Ok(Done::Quit) => break,
+            Ok(Done::Put(files)) => {
+                for f in files {
+                    say(
+                        json!({"event": "put", "path": f.path, "bytes": f.bytes, "sha256": hex::encode(f.sha256)}),
+                        format!(
+                            "Sent {} bytes; the user's computer saved it as {}",
+                            f.bytes, f.path
+                        ),
+                    );
+                }
+            }
+            Ok(Done::Got(f)) => say(
+                json!({"event": "get", "path": f.path, "bytes": f.bytes, "sha256": hex::encode(f.sha256)}),
+                format!("Fetched {} bytes into {}", f.bytes, f.path),
+            ),
             Ok(Done::Clipboard {
                 to_host,
                 bytes,

@@ -28,6 +28,10 @@ pub enum Command {
     ClipboardGet(PathBuf),
     /// Send the user a message.
     Chat(String),
+    /// Send a file or folder to the user's download folder.
+    Put(PathBuf),
+    /// Fetch the user's file (first) into a local file (second).
+    Get(String, PathBuf),
 }
 
 /// A line that is not a command, with its number.
@@ -97,6 +101,16 @@ pub fn parse(text: &str) -> Result<Vec<(usize, Command)>, ScriptError> {
                     "clipboard-get needs a file name, e.g. clipboard-get clip.txt".into(),
                 ));
             }
+            "put" if !args.is_empty() => Command::Put(PathBuf::from(args)),
+            "put" => return Err(bad("put needs a file or folder, e.g. put setup.exe".into())),
+            "get" => match args.split_whitespace().collect::<Vec<_>>().as_slice() {
+                [remote, local] => Command::Get((*remote).to_owned(), PathBuf::from(local)),
+                _ => {
+                    return Err(bad(format!(
+                        "get takes the user's file and where to save it, e.g. get /var/log/syslog syslog.txt; got {args:?}"
+                    )));
+                }
+            },
             "chat" if !args.is_empty() => Command::Chat(rest.to_owned()),
             "chat" => {
                 return Err(bad(
@@ -120,6 +134,10 @@ pub enum Done {
     Nothing,
     Saved(PathBuf),
     Quit,
+    /// Files sent: where the user's machine saved each.
+    Put(Vec<crate::files::Moved>),
+    /// A file fetched, and where it is now.
+    Got(crate::files::Moved),
     /// The clipboard was handed across (`path`: where the host's went).
     Clipboard {
         to_host: bool,
@@ -200,6 +218,8 @@ pub async fn run(viewer: &Viewer, cmd: &Command) -> Result<Done, ViewerError> {
             });
         }
         Command::Chat(text) => viewer.chat(text).await?,
+        Command::Put(path) => return Ok(Done::Put(viewer.put(path).await?)),
+        Command::Get(remote, local) => return Ok(Done::Got(viewer.get(remote, local).await?)),
     }
     if let Some(reason) = viewer.ended() {
         return Err(ViewerError::Ended(reason));

@@ -49,6 +49,8 @@ pub enum ViewerError {
     TooLarge(usize),
     #[error("another clipboard request is still waiting for its answer")]
     Busy,
+    #[error("the file transfer failed: {0}")]
+    Transfer(String),
 }
 
 /// The host's answer to a clipboard request.
@@ -120,6 +122,9 @@ pub struct Viewer {
     link: Arc<tokio::sync::Mutex<Option<ViewerLink>>>,
     pending: Pending,
     chats: broadcast::Sender<String>,
+    pub(crate) files_root: lifeline_session::e2e::FilesRoot,
+    /// The next file transfer's id (never reused in a session).
+    pub(crate) next_transfer: std::sync::atomic::AtomicU32,
 }
 
 fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
@@ -179,6 +184,7 @@ impl Viewer {
             send,
             mut recv,
             resume,
+            files,
         } = match handshake(Side::Viewer, send, recv, code, &link.session).await {
             Ok(secured) => secured,
             Err(e) => {
@@ -242,7 +248,14 @@ impl Viewer {
             link,
             pending,
             chats,
+            files_root: files,
+            next_transfer: std::sync::atomic::AtomicU32::new(1),
         })
+    }
+
+    /// The connection to the relay now (a new one after each resume).
+    pub(crate) fn connection(&self) -> Option<quinn::Connection> {
+        lock(&self.shared).conn.clone()
     }
 
     /// Puts `text` on the host's clipboard (control mode only); returns
@@ -335,7 +348,7 @@ impl Viewer {
             .map_err(|_| self.ended_error())
     }
 
-    fn ended_error(&self) -> ViewerError {
+    pub(crate) fn ended_error(&self) -> ViewerError {
         ViewerError::Ended(
             self.ended
                 .borrow()

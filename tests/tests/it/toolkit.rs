@@ -1,7 +1,10 @@
 //! The technician's toolkit with the real binaries on Xvfb: the clipboard
 //! both ways (checked with xclip on the host's display, Unicode exact),
-//! chat both ways, view-only refusing the clipboard, and the audit records
-//! of each transfer (never the content).
+//! chat both ways, files both ways (50 MB, SHA-256 identical, never
+//! overwriting, a cut transfer leaving nothing, fetches refused by the
+//! user or by policy, names that would escape the folder refused),
+//! view-only refusing the clipboard and files, and the audit records of
+//! each transfer (never the content).
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
@@ -9,7 +12,8 @@ use std::process::{Command, Output, Stdio};
 use lifeline_proto::audit::AuditEvent;
 use lifeline_tests::peers::HostProcess;
 use lifeline_tests::x::Xvfb;
-use lifeline_tests::{RelayProcess, audit_records, bin, relay_cli};
+use lifeline_tests::{RelayProcess, audit_records, bin, pattern, poll, relay_cli};
+use sha2::{Digest, Sha256};
 
 /// The host display's CLIPBOARD text, as another program reads it.
 fn xclip_get(display: &str) -> Output {
@@ -59,13 +63,12 @@ impl Stack {
     }
 
     fn host(&self, x: &Xvfb, mode: &str) -> HostProcess {
+        self.host_with(x, &["--allow", mode])
+    }
+
+    fn host_with(&self, x: &Xvfb, args: &[&str]) -> HostProcess {
         let ca = self.data.path().join("ca.pem");
-        HostProcess::spawn(
-            &self.relay.addr.to_string(),
-            &ca,
-            &x.display,
-            &["--allow", mode],
-        )
+        HostProcess::spawn(&self.relay.addr.to_string(), &ca, &x.display, args)
     }
 
     /// The headless viewer running `script` on a thread.
@@ -210,4 +213,270 @@ fn view_only_refuses_the_clipboard_both_ways() {
         "nothing was put on the clipboard"
     );
     assert!(!std::path::Path::new("/tmp/never.txt").exists());
+}
+
+fn sha(path: &std::path::Path) -> String {
+    hex::encode(Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+#[test]
+fn files_go_both_ways_exactly_and_are_never_overwritten() {
+    if lifeline_tests::x::skip_without_xvfb() {
+        return;
+    }
+    let x = Xvfb::start(640, 480);
+    let stack = Stack::start();
+    let work = tempfile::tempdir().unwrap();
+    let downloads = work.path().join("Downloads");
+    let big = work.path().join("big.bin");
+    std::fs::write(&big, pattern(7, 50 * 1024 * 1024)).unwrap();
+    let remote = work.path().join("user-log.txt");
+    std::fs::write(&remote, pattern(8, 3 * 1024 * 1024 + 17)).unwrap();
+    let fetched = work.path().join("fetched.txt");
+    let dl = downloads.display().to_string();
+    let mut host = stack.host_with(
+        &x,
+        &[
+            "--allow",
+            "control",
+            "--allow-fetch",
+            "yes",
+            "--download-dir",
+            &dl,
+        ],
+    );
+    let code = host.code().to_string();
+    let out = stack
+        .viewer(
+            &code,
+            &format!(
+                "wait-frame\nput {}\nput {}\nget {} {}\nquit\n",
+                big.display(),
+                big.display(),
+                remote.display(),
+                fetched.display()
+            ),
+        )
+        .join()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "viewer failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let evs = events(&out);
+    let puts: Vec<&serde_json::Value> = evs.iter().filter(|e| e["event"] == "put").collect();
+    assert_eq!(puts.len(), 2, "{evs:?}");
+    let first = downloads.join("big.bin");
+    let second = downloads.join("big (1).bin");
+    assert_eq!(puts[0]["path"], first.display().to_string());
+    assert_eq!(
+        puts[1]["path"],
+        second.display().to_string(),
+        "never overwritten"
+    );
+    for saved in [&first, &second] {
+        assert_eq!(sha(saved), sha(&big), "{}", saved.display());
+    }
+    assert_eq!(sha(&fetched), sha(&remote));
+    let leftovers: Vec<_> = std::fs::read_dir(&downloads)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(leftovers.len(), 2, "{leftovers:?}");
+    let received = host.wait_event("file_received");
+    assert_eq!(received["path"], first.display().to_string());
+    assert_eq!(received["sha256"], sha(&big));
+    host.wait_event("file_received");
+    let sent = host.wait_event("file_sent");
+    assert_eq!(sent["path"], remote.display().to_string());
+    host.wait_event("ended");
+    host.wait_exit();
+
+    let recs = audit_records(stack.data.path());
+    let files: Vec<(String, u64, Option<String>, Option<String>)> = recs
+        .iter()
+        .filter_map(|r| match &r.event {
+            AuditEvent::Transfer {
+                kind,
+                direction,
+                bytes,
+                name,
+                sha256,
+                ..
+            } if kind == "file" => Some((direction.clone(), *bytes, name.clone(), sha256.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(files.len(), 3, "{files:?}");
+    assert_eq!(files[0].0, "to host");
+    assert_eq!(files[0].1, 50 * 1024 * 1024);
+    assert_eq!(files[0].3.as_deref(), Some(sha(&big).as_str()));
+    assert_eq!(files[2].0, "to viewer");
+    assert_eq!(
+        files[2].2.as_deref(),
+        Some(remote.display().to_string().as_str())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_transfer_leaves_nothing_and_fetches_and_view_only_are_refused() {
+    if lifeline_tests::x::skip_without_xvfb() {
+        return;
+    }
+    let x = Xvfb::start(640, 480);
+    let stack = Stack::start();
+    let work = tempfile::tempdir().unwrap();
+    let downloads = work.path().join("Downloads");
+    let dl = downloads.display().to_string();
+    let big = work.path().join("big.bin");
+    std::fs::write(&big, pattern(9, 50 * 1024 * 1024)).unwrap();
+
+    // Cut half way: the viewer is killed while the file flows.
+    let host = stack.host_with(&x, &["--allow", "control", "--download-dir", &dl]);
+    let code = host.code().to_string();
+    let script = stack.data.path().join("cut.txt");
+    std::fs::write(&script, format!("wait-frame\nput {}\n", big.display())).unwrap();
+    let mut viewer = Command::new(bin("lifeline-viewer"))
+        .args(["--relay", &stack.relay.addr.to_string(), "--ca"])
+        .arg(stack.data.path().join("ca.pem"))
+        .args([
+            "--token",
+            &stack.token,
+            "--code",
+            &code,
+            "--headless",
+            "--script",
+        ])
+        .arg(&script)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let part = downloads.join(".lifeline-1.part");
+    poll("the transfer to be under way", || {
+        let len = std::fs::metadata(&part).ok()?.len();
+        (len > 1024 * 1024).then_some(())
+    })
+    .await;
+    viewer.kill().unwrap();
+    viewer.wait().unwrap();
+    poll("the partial file to be removed", || {
+        (!part.exists()).then_some(())
+    })
+    .await;
+    let left: Vec<_> = std::fs::read_dir(&downloads).unwrap().collect();
+    assert!(left.is_empty(), "a cut transfer left {left:?}");
+    drop(host);
+
+    // A fetch the user refuses, then one the policy refuses.
+    let remote = work.path().join("private.txt");
+    std::fs::write(&remote, "private").unwrap();
+    let mut host = stack.host_with(&x, &["--allow", "control", "--allow-fetch", "ask"]);
+    let code = host.code().to_string();
+    let fetched = work.path().join("never.txt");
+    let viewer = stack.viewer(
+        &code,
+        &format!(
+            "wait-frame\nget {} {}\n",
+            remote.display(),
+            fetched.display()
+        ),
+    );
+    let asked = host.wait_event("fetch_request");
+    assert_eq!(asked["path"], remote.display().to_string());
+    writeln!(host.stdin.as_mut().unwrap(), "n").unwrap();
+    let out = viewer.join().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("the user refused to send"),
+        "{err}"
+    );
+    assert!(!fetched.exists());
+    drop(host);
+    for (args, why) in [
+        (
+            vec!["--allow", "control", "--allow-fetch", "no"],
+            "does not allow fetching",
+        ),
+        (vec!["--allow", "view", "--allow-fetch", "yes"], "view only"),
+    ] {
+        let host = stack.host_with(&x, &args);
+        let code = host.code().to_string();
+        let out = stack
+            .viewer(
+                &code,
+                &format!(
+                    "wait-frame\nget {} {}\n",
+                    remote.display(),
+                    fetched.display()
+                ),
+            )
+            .join()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(why), "{why}: {err}");
+        assert!(!fetched.exists());
+    }
+    // View only: no put either.
+    let host = stack.host_with(&x, &["--allow", "view", "--download-dir", &dl]);
+    let code = host.code().to_string();
+    let out = stack
+        .viewer(&code, &format!("wait-frame\nput {}\n", remote.display()))
+        .join()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("view only"), "{err}");
+    assert!(std::fs::read_dir(&downloads).unwrap().next().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_that_would_leave_the_download_folder_are_refused() {
+    if lifeline_tests::x::skip_without_xvfb() {
+        return;
+    }
+    let x = Xvfb::start(640, 480);
+    let stack = Stack::start();
+    let work = tempfile::tempdir().unwrap();
+    let downloads = work.path().join("a/b/Downloads");
+    let dl = downloads.display().to_string();
+    let _host = stack.host_with(&x, &["--allow", "control", "--download-dir", &dl]);
+    let code = _host.code();
+    let ca = stack.data.path().join("ca.pem");
+    let v = lifeline_viewer::session::Viewer::connect(
+        &stack.relay.addr.to_string(),
+        Some(&ca),
+        &stack.token,
+        &code,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let payload = work.path().join("payload");
+    std::fs::write(&payload, "owned").unwrap();
+    for evil in [
+        "../../etc/passwd",
+        "../escape.txt",
+        "/tmp/lifeline-evil",
+        "x/../../y",
+    ] {
+        let r = v.put_file(&payload, evil).await;
+        match r {
+            Err(lifeline_viewer::session::ViewerError::Refused(why)) => {
+                assert!(why.contains("out of the download folder"), "{evil}: {why}");
+            }
+            other => panic!("{evil}: {other:?}"),
+        }
+    }
+    assert!(!work.path().join("a/escape.txt").exists());
+    assert!(!work.path().join("a/b/escape.txt").exists());
+    assert!(!std::path::Path::new("/tmp/lifeline-evil").exists());
+    // A plain name and a sub-folder are fine.
+    let ok = v.put_file(&payload, "logs/today.txt").await.unwrap();
+    assert_eq!(
+        ok.path,
+        downloads.join("logs/today.txt").display().to_string()
+    );
+    v.disconnect("done").await;
 }

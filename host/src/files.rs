@@ -1,0 +1,261 @@
+//! The user's side of file transfers: each transfer stream the viewer
+//! opens is served here. A put is written to a hidden temporary file in
+//! the download folder, checked against its SHA-256, and only then given
+//! its final name (a new one if taken, never overwriting); a transfer cut
+//! short leaves nothing behind. A get (fetch) sends a file the technician
+//! names, if the user allows it (`--allow-fetch`). Only in control mode.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use lifeline_net::secure::{SecureRecv, SecureSend, accept_transfer};
+use lifeline_session::e2e::FilesRoot;
+use lifeline_session::files::{CHUNK, FileMsg, check_name, unique_path};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+
+/// Whether the technician may fetch files from this machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchPolicy {
+    Yes,
+    No,
+    /// Ask the user each time (the default).
+    Ask,
+}
+
+/// What a transfer came to, for the audit log and the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileDone {
+    /// `true`: the technician's file was saved here.
+    pub to_host: bool,
+    pub path: String,
+    pub bytes: u64,
+    pub sha256: [u8; 32],
+}
+
+/// The technician wants a file: may they have it?
+#[derive(Debug)]
+pub struct FetchQuestion {
+    pub path: String,
+    pub bytes: u64,
+    pub answer: oneshot::Sender<bool>,
+}
+
+/// Everything serving transfers needs.
+#[derive(Debug)]
+pub struct Transfers {
+    pub root: FilesRoot,
+    pub dir: PathBuf,
+    pub fetch: FetchPolicy,
+    /// Transfers are for control mode only.
+    pub control: bool,
+    /// Transfer ids seen: one replayed by the relay is refused.
+    pub seen: Mutex<HashSet<u32>>,
+    pub done: mpsc::UnboundedSender<FileDone>,
+    pub ask: mpsc::UnboundedSender<FetchQuestion>,
+}
+
+/// Serves every transfer stream opened on `conn` until it closes.
+pub async fn serve(conn: quinn::Connection, t: Arc<Transfers>) {
+    while let Ok((send, recv)) = conn.accept_bi().await {
+        tokio::spawn(one(t.clone(), send, recv));
+    }
+}
+
+async fn one(t: Arc<Transfers>, send: quinn::SendStream, recv: quinn::RecvStream) {
+    let (id, mut send, mut recv) = match accept_transfer(&t.root, send, recv).await {
+        Ok(x) => x,
+        Err(e) => return tracing::warn!(error = %e, "transfer stream refused"),
+    };
+    let fresh = t.seen.lock().unwrap_or_else(|e| e.into_inner()).insert(id);
+    if !fresh {
+        return tracing::warn!(id, "a transfer id came twice; refused");
+    }
+    let result = match recv.recv::<FileMsg>().await {
+        Ok(_) if !t.control => Err(VIEW_ONLY.to_owned()),
+        Ok(FileMsg::Put { name, size }) => receive(&t, &mut send, &mut recv, &name, size, id).await,
+        Ok(FileMsg::Get { path }) => fetch(&t, &mut send, &path).await,
+        Ok(other) => Err(format!("unexpected first message {other:?}")),
+        Err(e) => Err(e.to_string()),
+    };
+    match result {
+        Ok(done) => {
+            let _ = t.done.send(done);
+        }
+        Err(why) => {
+            tracing::info!(%why, "transfer refused or failed");
+            if let Err(e) = send.send(&FileMsg::Refused(why)).await {
+                tracing::debug!(error = %e, "the viewer left before hearing why");
+            }
+        }
+    }
+    send.finish();
+}
+
+const VIEW_ONLY: &str = "the user allowed view only: files are sent in control mode only";
+
+/// A temporary file that is removed unless it was given its final name.
+struct Partial {
+    path: PathBuf,
+    kept: bool,
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        if !self.kept {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// A put: the technician's file into the download folder.
+async fn receive(
+    t: &Transfers,
+    send: &mut SecureSend,
+    recv: &mut SecureRecv,
+    name: &str,
+    size: u64,
+    id: u32,
+) -> Result<FileDone, String> {
+    let rel = check_name(name).map_err(|e| e.to_string())?;
+    let io = |e: std::io::Error| format!("cannot save the file: {e}");
+    tokio::fs::create_dir_all(&t.dir).await.map_err(io)?;
+    let mut partial = Partial {
+        path: t.dir.join(format!(".lifeline-{id}.part")),
+        kept: false,
+    };
+    let mut file = tokio::fs::File::create(&partial.path).await.map_err(io)?;
+    send.send(&FileMsg::Ready)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut hash = Sha256::new();
+    let mut got = 0u64;
+    let sha256 = loop {
+        match recv.recv::<FileMsg>().await.map_err(|e| e.to_string())? {
+            FileMsg::Chunk(data) => {
+                got += data.len() as u64;
+                if got > size {
+                    return Err(format!("more data than the {size} bytes announced"));
+                }
+                hash.update(&data);
+                file.write_all(&data).await.map_err(io)?;
+            }
+            FileMsg::End { sha256 } => break sha256,
+            other => return Err(format!("unexpected {other:?} in a put")),
+        }
+    };
+    let ours: [u8; 32] = hash.finalize().into();
+    if got != size || ours != sha256 {
+        return Err(format!(
+            "the file arrived damaged ({got} of {size} bytes, SHA-256 {})",
+            if ours == sha256 { "matches" } else { "differs" }
+        ));
+    }
+    file.sync_all().await.map_err(io)?;
+    drop(file);
+    let dest = unique_path(&t.dir, &rel, |p| p.exists());
+    if let Some(parent) = dest.parent() {
+        tokio::fs::create_dir_all(parent).await.map_err(io)?;
+    }
+    tokio::fs::rename(&partial.path, &dest).await.map_err(io)?;
+    partial.kept = true;
+    let path = dest.display().to_string();
+    send.send(&FileMsg::Saved { path: path.clone() })
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(FileDone {
+        to_host: true,
+        path,
+        bytes: got,
+        sha256,
+    })
+}
+
+/// A get: a file of the user's to the technician, if allowed.
+async fn fetch(t: &Transfers, send: &mut SecureSend, path: &str) -> Result<FileDone, String> {
+    let full = resolve(path);
+    let meta = tokio::fs::metadata(&full)
+        .await
+        .map_err(|e| format!("cannot read {}: {e}", full.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{} is not a file", full.display()));
+    }
+    let shown = full.display().to_string();
+    match t.fetch {
+        FetchPolicy::Yes => {}
+        FetchPolicy::No => {
+            return Err("the user does not allow fetching files (--allow-fetch no)".into());
+        }
+        FetchPolicy::Ask => {
+            let (answer, heard) = oneshot::channel();
+            let q = FetchQuestion {
+                path: shown.clone(),
+                bytes: meta.len(),
+                answer,
+            };
+            let asked = t.ask.send(q).is_ok();
+            if !(asked && heard.await.unwrap_or(false)) {
+                return Err(format!("the user refused to send {shown}"));
+            }
+        }
+    }
+    let mut file = tokio::fs::File::open(&full)
+        .await
+        .map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let name = full
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let size = meta.len();
+    let sent = |e: lifeline_net::secure::SecureError| e.to_string();
+    send.send(&FileMsg::Offer { name, size })
+        .await
+        .map_err(sent)?;
+    let mut hash = Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    let mut done = 0u64;
+    while done < size {
+        let n = file
+            .read(&mut buf)
+            .await
+            .map_err(|e| format!("cannot read {shown}: {e}"))?;
+        if n == 0 {
+            return Err(format!("{shown} shrank while it was being sent"));
+        }
+        let n = n.min(usize::try_from(size - done).unwrap_or(usize::MAX));
+        hash.update(&buf[..n]);
+        send.send(&FileMsg::Chunk(buf[..n].to_vec()))
+            .await
+            .map_err(sent)?;
+        done += n as u64;
+    }
+    let sha256: [u8; 32] = hash.finalize().into();
+    send.send(&FileMsg::End { sha256 }).await.map_err(sent)?;
+    Ok(FileDone {
+        to_host: false,
+        path: shown,
+        bytes: size,
+        sha256,
+    })
+}
+
+/// A path the technician named: absolute as given, relative to the
+/// user's home folder otherwise.
+fn resolve(path: &str) -> PathBuf {
+    let p = Path::new(path);
+    if p.is_absolute() {
+        return p.to_path_buf();
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => Path::new(&home).join(p),
+        None => p.to_path_buf(),
+    }
+}
+
+/// The default download folder: `~/Downloads/Lifeline`.
+pub fn default_dir() -> PathBuf {
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    home.join("Downloads").join("Lifeline")
+}

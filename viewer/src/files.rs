@@ -1,0 +1,196 @@
+//! The technician's side of file transfers: `put` sends a file (or every
+//! file of a folder) to the user's download folder, `get` fetches a file
+//! the technician names. Each transfer opens a stream of its own, sealed
+//! with keys of its own, so screen updates and input never queue behind
+//! file data. A transfer cut short (the viewer quits, the link is lost)
+//! leaves no file behind on the receiving side.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+use lifeline_net::secure::{SecureRecv, SecureSend, start_transfer};
+use lifeline_session::files::{CHUNK, FileMsg};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::session::{Viewer, ViewerError};
+
+/// A file handed across.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moved {
+    /// Where it is now: on the user's machine for a put, here for a get.
+    pub path: String,
+    pub bytes: u64,
+    pub sha256: [u8; 32],
+}
+
+fn failed(why: impl std::fmt::Display) -> ViewerError {
+    ViewerError::Transfer(why.to_string())
+}
+
+impl Viewer {
+    /// Opens transfer stream number `id`.
+    async fn transfer(&self) -> Result<(SecureSend, SecureRecv), ViewerError> {
+        let conn = self.connection().ok_or_else(|| self.ended_error())?;
+        let (s, r) = conn.open_bi().await.map_err(failed)?;
+        let id = self.next_transfer.fetch_add(1, Ordering::Relaxed);
+        start_transfer(&self.files_root, id, s, r)
+            .await
+            .map_err(failed)
+    }
+
+    /// Sends `local` (a file, or each file in a folder) to the user's
+    /// download folder; returns where each was saved.
+    pub async fn put(&self, local: &Path) -> Result<Vec<Moved>, ViewerError> {
+        let meta = tokio::fs::metadata(local)
+            .await
+            .map_err(|e| failed(format!("cannot read {}: {e}", local.display())))?;
+        let base = local
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| failed(format!("{} has no file name", local.display())))?;
+        if meta.is_file() {
+            return Ok(vec![self.put_file(local, &base).await?]);
+        }
+        let mut out = Vec::new();
+        for (path, rel) in walk(local, &base)? {
+            out.push(self.put_file(&path, &rel).await?);
+        }
+        Ok(out)
+    }
+
+    /// Sends one file, to be saved as `name` (relative) on the user's side.
+    pub async fn put_file(&self, local: &Path, name: &str) -> Result<Moved, ViewerError> {
+        let mut file = tokio::fs::File::open(local)
+            .await
+            .map_err(|e| failed(format!("cannot read {}: {e}", local.display())))?;
+        let size = file.metadata().await.map_err(failed)?.len();
+        let (mut send, mut recv) = self.transfer().await?;
+        let put = FileMsg::Put {
+            name: name.to_owned(),
+            size,
+        };
+        send.send(&put).await.map_err(failed)?;
+        match recv.recv::<FileMsg>().await.map_err(failed)? {
+            FileMsg::Ready => {}
+            FileMsg::Refused(why) => return Err(ViewerError::Refused(why)),
+            other => return Err(failed(format!("unexpected answer {other:?}"))),
+        }
+        let mut hash = Sha256::new();
+        let mut buf = vec![0u8; CHUNK];
+        let mut done = 0u64;
+        while done < size {
+            let n = file.read(&mut buf).await.map_err(failed)?;
+            if n == 0 {
+                return Err(failed(format!("{} shrank while sending", local.display())));
+            }
+            hash.update(&buf[..n]);
+            send.send(&FileMsg::Chunk(buf[..n].to_vec()))
+                .await
+                .map_err(failed)?;
+            done += n as u64;
+        }
+        let sha256: [u8; 32] = hash.finalize().into();
+        send.send(&FileMsg::End { sha256 }).await.map_err(failed)?;
+        send.finish();
+        match recv.recv::<FileMsg>().await.map_err(failed)? {
+            FileMsg::Saved { path } => Ok(Moved {
+                path,
+                bytes: done,
+                sha256,
+            }),
+            FileMsg::Refused(why) => Err(ViewerError::Refused(why)),
+            other => Err(failed(format!("unexpected answer {other:?}"))),
+        }
+    }
+
+    /// Fetches `remote` from the user's machine into `local` (written
+    /// under a temporary name, renamed once its SHA-256 checks out).
+    pub async fn get(&self, remote: &str, local: &Path) -> Result<Moved, ViewerError> {
+        let (mut send, mut recv) = self.transfer().await?;
+        let get = FileMsg::Get {
+            path: remote.to_owned(),
+        };
+        send.send(&get).await.map_err(failed)?;
+        send.finish();
+        let size = match recv.recv::<FileMsg>().await.map_err(failed)? {
+            FileMsg::Offer { size, .. } => size,
+            FileMsg::Refused(why) => return Err(ViewerError::Refused(why)),
+            other => return Err(failed(format!("unexpected answer {other:?}"))),
+        };
+        let part = PathBuf::from(format!("{}.lifeline-part", local.display()));
+        let io = |e: std::io::Error| failed(format!("cannot write {}: {e}", part.display()));
+        let mut file = tokio::fs::File::create(&part).await.map_err(io)?;
+        let received = receive(&mut recv, &mut file, size).await;
+        let sha256 = match received {
+            Ok(sha) => sha,
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&part).await;
+                return Err(e);
+            }
+        };
+        file.sync_all().await.map_err(io)?;
+        tokio::fs::rename(&part, local).await.map_err(io)?;
+        Ok(Moved {
+            path: local.display().to_string(),
+            bytes: size,
+            sha256,
+        })
+    }
+}
+
+/// Writes a fetched file's chunks; its SHA-256 once it checks out.
+async fn receive(
+    recv: &mut SecureRecv,
+    file: &mut tokio::fs::File,
+    size: u64,
+) -> Result<[u8; 32], ViewerError> {
+    let mut hash = Sha256::new();
+    let mut got = 0u64;
+    loop {
+        match recv.recv::<FileMsg>().await.map_err(failed)? {
+            FileMsg::Chunk(data) => {
+                got += data.len() as u64;
+                if got > size {
+                    return Err(failed("the host sent more than it announced"));
+                }
+                hash.update(&data);
+                file.write_all(&data).await.map_err(failed)?;
+            }
+            FileMsg::End { sha256 } => {
+                let ours: [u8; 32] = hash.finalize().into();
+                if got != size || ours != sha256 {
+                    return Err(failed("the file arrived damaged (SHA-256 or size differ)"));
+                }
+                return Ok(sha256);
+            }
+            FileMsg::Refused(why) => return Err(ViewerError::Refused(why)),
+            other => return Err(failed(format!("unexpected {other:?} in a fetch"))),
+        }
+    }
+}
+
+/// Every file under `dir`, with its name relative to the folder's parent
+/// (`base/sub/file`), in a stable order.
+fn walk(dir: &Path, base: &str) -> Result<Vec<(PathBuf, String)>, ViewerError> {
+    let mut out = Vec::new();
+    let mut todo = vec![(dir.to_path_buf(), base.to_owned())];
+    while let Some((d, rel)) = todo.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&d)
+            .map_err(|e| failed(format!("cannot read {}: {e}", d.display())))?
+            .filter_map(Result::ok)
+            .collect();
+        entries.sort_by_key(std::fs::DirEntry::file_name);
+        for e in entries {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let path = e.path();
+            let kind = e.file_type().map_err(failed)?;
+            if kind.is_dir() {
+                todo.push((path, format!("{rel}/{name}")));
+            } else if kind.is_file() {
+                out.push((path, format!("{rel}/{name}")));
+            }
+        }
+    }
+    Ok(out)
+}
