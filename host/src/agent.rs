@@ -24,7 +24,7 @@ use lifeline_session::messages::{HostMsg, ViewerMsg};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clipboard::ClipboardWorker;
-use crate::files::{self, FetchPolicy, FetchQuestion, FileDone, Transfers};
+use crate::files::{self, FetchPolicy, FetchQuestion, FileDone, Progress, Transfers};
 use crate::platform::{CaptureError, ClipboardOpener, InputError, InputOpener, ScreenOpener};
 use crate::session::{Action, Ending, Event, HostSession, SessionStats};
 use crate::ui::{Ui, parse_answer};
@@ -325,6 +325,7 @@ async fn drive<S: Future<Output = ()>>(
     let (side_tx, side_rx) = mpsc::unbounded_channel();
     let (fetch_tx, fetch_rx) = mpsc::unbounded_channel();
     let (done_tx, done_rx) = mpsc::unbounded_channel();
+    let (progress_tx, progress_rx) = mpsc::unbounded_channel();
     let mut d = Driver {
         conn: link.conn.clone(),
         link,
@@ -342,6 +343,8 @@ async fn drive<S: Future<Output = ()>>(
         fetch_rx,
         done_tx,
         done_rx,
+        progress_tx,
+        progress_rx,
         fetch_pending: None,
     };
     loop {
@@ -412,6 +415,8 @@ struct Driver<'l> {
     fetch_rx: mpsc::UnboundedReceiver<FetchQuestion>,
     done_tx: mpsc::UnboundedSender<FileDone>,
     done_rx: mpsc::UnboundedReceiver<FileDone>,
+    progress_tx: mpsc::UnboundedSender<Progress>,
+    progress_rx: mpsc::UnboundedReceiver<Progress>,
     /// The user is being asked whether the technician may fetch a file.
     fetch_pending: Option<tokio::sync::oneshot::Sender<bool>>,
     link: &'l mut HostLink,
@@ -548,6 +553,7 @@ impl Driver<'_> {
             seen: std::sync::Mutex::default(),
             done: self.done_tx.clone(),
             ask: self.fetch_tx.clone(),
+            progress: self.progress_tx.clone(),
         });
         let task = tokio::spawn(files::serve(self.conn.clone(), transfers.clone()));
         self.files = Some(FileSide { transfers, task });
@@ -623,6 +629,10 @@ impl Driver<'_> {
                     io.ui.ask_fetch(&q.path, q.bytes);
                     self.fetch_pending = Some(q.answer);
                 }
+                return None;
+            }
+            Some(p) = self.progress_rx.recv() => {
+                io.ui.file_progress(&p);
                 return None;
             }
             Some(done) = self.done_rx.recv() => Wake::Event(Event::FileMoved {

@@ -43,6 +43,48 @@ pub struct FetchQuestion {
     pub answer: oneshot::Sender<bool>,
 }
 
+/// How far a transfer is, told now and then (at most once a second).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    pub to_host: bool,
+    pub name: String,
+    pub bytes: u64,
+    pub of: u64,
+}
+
+/// Says a transfer's progress at most once a second, and at its end.
+struct Meter<'a> {
+    tx: &'a mpsc::UnboundedSender<Progress>,
+    to_host: bool,
+    name: String,
+    of: u64,
+    last: std::time::Instant,
+}
+
+impl<'a> Meter<'a> {
+    fn new(tx: &'a mpsc::UnboundedSender<Progress>, to_host: bool, name: &str, of: u64) -> Self {
+        Self {
+            tx,
+            to_host,
+            name: name.to_owned(),
+            of,
+            last: std::time::Instant::now(),
+        }
+    }
+
+    fn at(&mut self, bytes: u64) {
+        if bytes == self.of || self.last.elapsed() >= std::time::Duration::from_secs(1) {
+            self.last = std::time::Instant::now();
+            let _ = self.tx.send(Progress {
+                to_host: self.to_host,
+                name: self.name.clone(),
+                bytes,
+                of: self.of,
+            });
+        }
+    }
+}
+
 /// Everything serving transfers needs.
 #[derive(Debug)]
 pub struct Transfers {
@@ -55,6 +97,7 @@ pub struct Transfers {
     pub seen: Mutex<HashSet<u32>>,
     pub done: mpsc::UnboundedSender<FileDone>,
     pub ask: mpsc::UnboundedSender<FetchQuestion>,
+    pub progress: mpsc::UnboundedSender<Progress>,
 }
 
 /// Serves every transfer stream opened on `conn` until it closes.
@@ -132,6 +175,7 @@ async fn receive(
         .map_err(|e| e.to_string())?;
     let mut hash = Sha256::new();
     let mut got = 0u64;
+    let mut meter = Meter::new(&t.progress, true, name, size);
     let sha256 = loop {
         match recv.recv::<FileMsg>().await.map_err(|e| e.to_string())? {
             FileMsg::Chunk(data) => {
@@ -141,6 +185,7 @@ async fn receive(
                 }
                 hash.update(&data);
                 file.write_all(&data).await.map_err(io)?;
+                meter.at(got);
             }
             FileMsg::End { sha256 } => break sha256,
             other => return Err(format!("unexpected {other:?} in a put")),
@@ -216,6 +261,7 @@ async fn fetch(t: &Transfers, send: &mut SecureSend, path: &str) -> Result<FileD
     let mut hash = Sha256::new();
     let mut buf = vec![0u8; CHUNK];
     let mut done = 0u64;
+    let mut meter = Meter::new(&t.progress, false, &shown, size);
     while done < size {
         let n = file
             .read(&mut buf)
@@ -230,6 +276,7 @@ async fn fetch(t: &Transfers, send: &mut SecureSend, path: &str) -> Result<FileD
             .await
             .map_err(sent)?;
         done += n as u64;
+        meter.at(done);
     }
     let sha256: [u8; 32] = hash.finalize().into();
     send.send(&FileMsg::End { sha256 }).await.map_err(sent)?;

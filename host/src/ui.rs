@@ -113,6 +113,20 @@ impl Ui {
         );
     }
 
+    /// How far a transfer is.
+    pub fn file_progress(&self, p: &crate::files::Progress) {
+        let pct = (p.bytes * 100).checked_div(p.of).unwrap_or(100);
+        let (direction, verb) = if p.to_host {
+            ("to_host", "Receiving")
+        } else {
+            ("to_viewer", "Sending")
+        };
+        self.emit(
+            json!({"event": "file_progress", "direction": direction, "name": p.name, "bytes": p.bytes, "of": p.of}),
+            &format!("{verb} {}: {pct}% ({} of {} bytes)", p.name, p.bytes, p.of),
+        );
+    }
+
     /// The technician wants a file; the answer is the next line.
     pub fn ask_fetch(&self, path: &str, bytes: u64) {
         self.emit(

@@ -24,11 +24,55 @@ pub struct Moved {
     pub sha256: [u8; 32],
 }
 
+/// How far the transfer under way is (told at most once a second).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    pub to_host: bool,
+    pub name: String,
+    pub bytes: u64,
+    pub of: u64,
+}
+
+/// Tells `tx` of progress at most once a second, and at the end.
+struct Meter<'a> {
+    tx: &'a tokio::sync::watch::Sender<Option<Progress>>,
+    p: Progress,
+    last: std::time::Instant,
+}
+
+impl Meter<'_> {
+    fn at(&mut self, bytes: u64) {
+        if bytes == self.p.of || self.last.elapsed() >= std::time::Duration::from_secs(1) {
+            self.last = std::time::Instant::now();
+            self.p.bytes = bytes;
+            self.tx.send_replace(Some(self.p.clone()));
+        }
+    }
+}
+
 fn failed(why: impl std::fmt::Display) -> ViewerError {
     ViewerError::Transfer(why.to_string())
 }
 
 impl Viewer {
+    fn meter(&self, to_host: bool, name: &str, of: u64) -> Meter<'_> {
+        Meter {
+            tx: &self.progress,
+            p: Progress {
+                to_host,
+                name: name.to_owned(),
+                bytes: 0,
+                of,
+            },
+            last: std::time::Instant::now(),
+        }
+    }
+
+    /// The transfer under way, as it goes.
+    pub fn progress(&self) -> tokio::sync::watch::Receiver<Option<Progress>> {
+        self.progress.subscribe()
+    }
+
     /// Opens transfer stream number `id`.
     async fn transfer(&self) -> Result<(SecureSend, SecureRecv), ViewerError> {
         let conn = self.connection().ok_or_else(|| self.ended_error())?;
@@ -79,6 +123,7 @@ impl Viewer {
         let mut hash = Sha256::new();
         let mut buf = vec![0u8; CHUNK];
         let mut done = 0u64;
+        let mut meter = self.meter(true, name, size);
         while done < size {
             let n = file.read(&mut buf).await.map_err(failed)?;
             if n == 0 {
@@ -89,6 +134,7 @@ impl Viewer {
                 .await
                 .map_err(failed)?;
             done += n as u64;
+            meter.at(done);
         }
         let sha256: [u8; 32] = hash.finalize().into();
         send.send(&FileMsg::End { sha256 }).await.map_err(failed)?;
@@ -121,7 +167,8 @@ impl Viewer {
         let part = PathBuf::from(format!("{}.lifeline-part", local.display()));
         let io = |e: std::io::Error| failed(format!("cannot write {}: {e}", part.display()));
         let mut file = tokio::fs::File::create(&part).await.map_err(io)?;
-        let received = receive(&mut recv, &mut file, size).await;
+        let mut meter = self.meter(false, remote, size);
+        let received = receive(&mut recv, &mut file, size, &mut meter).await;
         let sha256 = match received {
             Ok(sha) => sha,
             Err(e) => {
@@ -144,6 +191,7 @@ async fn receive(
     recv: &mut SecureRecv,
     file: &mut tokio::fs::File,
     size: u64,
+    meter: &mut Meter<'_>,
 ) -> Result<[u8; 32], ViewerError> {
     let mut hash = Sha256::new();
     let mut got = 0u64;
@@ -156,6 +204,7 @@ async fn receive(
                 }
                 hash.update(&data);
                 file.write_all(&data).await.map_err(failed)?;
+                meter.at(got);
             }
             FileMsg::End { sha256 } => {
                 let ours: [u8; 32] = hash.finalize().into();

@@ -153,6 +153,24 @@ fn window(rt: &tokio::runtime::Runtime, cli: Cli) -> anyhow::Result<()> {
     .map_err(anyhow::Error::msg)
 }
 
+/// Tells how far each transfer is, as it goes.
+async fn say_progress(
+    mut progress: tokio::sync::watch::Receiver<Option<lifeline_viewer::files::Progress>>,
+    say: impl Fn(serde_json::Value, String),
+) {
+    while progress.changed().await.is_ok() {
+        let Some(p) = progress.borrow_and_update().clone() else {
+            continue;
+        };
+        let pct = (p.bytes * 100).checked_div(p.of).unwrap_or(100);
+        let direction = if p.to_host { "to_host" } else { "to_viewer" };
+        say(
+            json!({"event": "progress", "direction": direction, "name": p.name, "bytes": p.bytes, "of": p.of}),
+            format!("{}: {pct}% ({} of {} bytes)", p.name, p.bytes, p.of),
+        );
+    }
+}
+
 /// Shows each message from the user as it comes.
 async fn say_chats(
     mut chats: tokio::sync::broadcast::Receiver<String>,
@@ -236,6 +254,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     .await?;
     tokio::spawn(say_reconnects(viewer.reconnecting(), say));
     tokio::spawn(say_chats(viewer.chats(), say));
+    tokio::spawn(say_progress(viewer.progress(), say));
     viewer.set_quality(cli.quality.into()).await?;
     say(
         json!({"event": "joined", "session": viewer.link_session, "host": viewer.host_name, "user": viewer.os_user, "mode": viewer.mode.as_str()}),

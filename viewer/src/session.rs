@@ -125,6 +125,7 @@ pub struct Viewer {
     pub(crate) files_root: lifeline_session::e2e::FilesRoot,
     /// The next file transfer's id (never reused in a session).
     pub(crate) next_transfer: std::sync::atomic::AtomicU32,
+    pub(crate) progress: watch::Sender<Option<crate::files::Progress>>,
 }
 
 fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
@@ -250,6 +251,7 @@ impl Viewer {
             chats,
             files_root: files,
             next_transfer: std::sync::atomic::AtomicU32::new(1),
+            progress: watch::Sender::new(None),
         })
     }
 

@@ -285,6 +285,9 @@ fn files_go_both_ways_exactly_and_are_never_overwritten() {
         .map(|e| e.file_name())
         .collect();
     assert_eq!(leftovers.len(), 2, "{leftovers:?}");
+    let progress = host.wait_event("file_progress");
+    assert_eq!(progress["direction"], "to_host");
+    assert_eq!(progress["of"], 50 * 1024 * 1024);
     let received = host.wait_event("file_received");
     assert_eq!(received["path"], first.display().to_string());
     assert_eq!(received["sha256"], sha(&big));
