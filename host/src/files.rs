@@ -186,6 +186,8 @@ async fn receive(
                 hash.update(&data);
                 file.write_all(&data).await.map_err(io)?;
                 meter.at(got);
+                // Let the session (input, capture) run between chunks.
+                tokio::task::yield_now().await;
             }
             FileMsg::End { sha256 } => break sha256,
             other => return Err(format!("unexpected {other:?} in a put")),
@@ -277,6 +279,7 @@ async fn fetch(t: &Transfers, send: &mut SecureSend, path: &str) -> Result<FileD
             .map_err(sent)?;
         done += n as u64;
         meter.at(done);
+        tokio::task::yield_now().await;
     }
     let sha256: [u8; 32] = hash.finalize().into();
     send.send(&FileMsg::End { sha256 }).await.map_err(sent)?;

@@ -179,6 +179,14 @@ fn transfer_channel(
     ))
 }
 
+/// File data goes after everything else this side sends (the session
+/// stream keeps the default priority).
+fn bulk(send: &quinn::SendStream) {
+    if let Err(e) = send.set_priority(-1) {
+        tracing::debug!(error = %e, "transfer stream closed before its priority was set");
+    }
+}
+
 /// The viewer's side of a new transfer stream: the transfer's id goes
 /// first, in the clear (it only picks the keys), then sealed messages.
 pub async fn start_transfer(
@@ -187,6 +195,7 @@ pub async fn start_transfer(
     send: quinn::SendStream,
     recv: quinn::RecvStream,
 ) -> Result<(SecureSend, SecureRecv), SecureError> {
+    bulk(&send);
     let mut framed_send = FramedSend::new(send, MAX_FILE_FRAME);
     framed_send.send_bytes(&id.to_be_bytes()).await?;
     let framed_recv = FramedRecv::new(recv, MAX_FILE_FRAME);
@@ -205,6 +214,7 @@ pub async fn accept_transfer(
     let id = <[u8; 4]>::try_from(first.as_slice())
         .map(u32::from_be_bytes)
         .map_err(|_| E2eError::Tampered { seq: 0 })?;
+    bulk(&send);
     let framed_send = FramedSend::new(send, MAX_FILE_FRAME);
     let (send, recv) = transfer_channel(Side::Host, root, id, framed_send, framed_recv)?;
     Ok((id, send, recv))

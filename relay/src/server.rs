@@ -1012,8 +1012,16 @@ async fn pipe(mut from: quinn::RecvStream, mut to: quinn::SendStream, leg: Leg) 
     }
 }
 
+/// Forwards every bidirectional stream `from` opens. Streams the host
+/// opens carry the session (screen, input) and go before the viewer's,
+/// which carry bulk file data: a scheduling hint from who opened the
+/// stream, never from what it carries.
 async fn forward_bi(from: Connection, to: Connection, fwd: Leg, back: Leg) {
     let mut pipes = JoinSet::new();
+    let priority = match fwd.dir {
+        Direction::HostToViewer => 1,
+        Direction::ViewerToHost => 0,
+    };
     loop {
         let Ok((from_send, from_recv)) = from.accept_bi().await else {
             break;
@@ -1021,6 +1029,11 @@ async fn forward_bi(from: Connection, to: Connection, fwd: Leg, back: Leg) {
         let Ok((to_send, to_recv)) = to.open_bi().await else {
             break;
         };
+        for s in [&to_send, &from_send] {
+            if let Err(e) = s.set_priority(priority) {
+                tracing::debug!(error = %e, "stream closed before its priority was set");
+            }
+        }
         pipes.spawn(pipe(from_recv, to_send, fwd.clone()));
         pipes.spawn(pipe(to_recv, from_send, back.clone()));
         while pipes.try_join_next().is_some() {}

@@ -135,6 +135,8 @@ impl Viewer {
                 .map_err(failed)?;
             done += n as u64;
             meter.at(done);
+            // Let the session's own task (screen, acks) run between chunks.
+            tokio::task::yield_now().await;
         }
         let sha256: [u8; 32] = hash.finalize().into();
         send.send(&FileMsg::End { sha256 }).await.map_err(failed)?;
