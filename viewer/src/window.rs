@@ -28,6 +28,12 @@ pub enum Action {
     /// The technician changed the quality setting.
     Quality(Quality),
     Disconnect,
+    /// Send the user a message.
+    Chat(String),
+    /// Put this computer's clipboard text on the user's clipboard.
+    ClipboardToHost,
+    /// Copy the user's clipboard text onto this computer's clipboard.
+    ClipboardFromHost,
 }
 
 /// Where the window stands.
@@ -56,6 +62,12 @@ pub struct ViewerUi {
     pub quality: Quality,
     /// Why the link was lost, while reconnecting.
     pub reconnecting: Option<String>,
+    /// Chat so far: (from the user?, text).
+    pub chat_log: Vec<(bool, String)>,
+    /// The message being written.
+    pub chat_draft: String,
+    /// How the last clipboard request went.
+    pub notice: Option<String>,
 }
 
 impl std::fmt::Debug for ViewerUi {
@@ -133,6 +145,9 @@ impl ViewerUi {
             cursor: None,
             quality: Quality::Auto,
             reconnecting: None,
+            chat_log: Vec::new(),
+            chat_draft: String::new(),
+            notice: None,
         }
     }
 
@@ -233,6 +248,48 @@ impl ViewerUi {
         });
     }
 
+    /// The clipboard buttons and the chat line; whether the chat field
+    /// has the keyboard.
+    fn toolkit(&mut self, ui: &mut egui::Ui, control: bool, actions: &mut Vec<Action>) -> bool {
+        let mut typing = false;
+        ui.horizontal(|ui| {
+            let to_host = ui
+                .add_enabled(control, egui::Button::new("Paste to remote"))
+                .on_hover_text("Put the text on this computer's clipboard on the user's clipboard");
+            if to_host.clicked() {
+                actions.push(Action::ClipboardToHost);
+            }
+            let from_host = ui
+                .add_enabled(control, egui::Button::new("Copy from remote"))
+                .on_hover_text(
+                    "Copy the text on the user's clipboard to this computer's clipboard",
+                );
+            if from_host.clicked() {
+                actions.push(Action::ClipboardFromHost);
+            }
+            if let Some(n) = &self.notice {
+                ui.label(n);
+            }
+            ui.separator();
+            let label = ui.label("Message to the user:");
+            let edit = ui
+                .add(egui::TextEdit::singleline(&mut self.chat_draft).desired_width(240.0))
+                .labelled_by(label.id);
+            typing = edit.has_focus();
+            let entered = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            if (ui.button("Send").clicked() || entered) && !self.chat_draft.trim().is_empty() {
+                let text = std::mem::take(&mut self.chat_draft);
+                self.chat_log.push((false, text.clone()));
+                actions.push(Action::Chat(text));
+            }
+        });
+        for (from_user, text) in self.chat_log.iter().rev().take(3).rev() {
+            let who = if *from_user { "User" } else { "You" };
+            ui.label(format!("{who}: {text}"));
+        }
+        typing
+    }
+
     fn sharing(&mut self, ui: &mut egui::Ui, mode: Mode, actions: &mut Vec<Action>) {
         let control = mode == Mode::Control;
         ui.horizontal(|ui| {
@@ -303,6 +360,7 @@ impl ViewerUi {
                 );
             }
         });
+        let typing_chat = self.toolkit(ui, control, actions);
         let Some((tex, [w, h])) = &self.screen else {
             ui.label("Waiting for the first picture...");
             return;
@@ -341,6 +399,10 @@ impl ViewerUi {
         };
         let events = ui.ctx().input(|i| i.events.clone());
         for ev in events {
+            if typing_chat && matches!(ev, egui::Event::Key { .. } | egui::Event::Text(_)) {
+                // Keys go to the chat field, not the remote machine.
+                continue;
+            }
             match ev {
                 egui::Event::PointerMoved(p) => {
                     if let Some(xy) = to_remote(p)
@@ -432,6 +494,10 @@ struct Link {
     viewer: Option<Arc<Viewer>>,
     error: Option<String>,
     frames_seen: u64,
+    /// Messages from the user, as the session hands them on.
+    chats: Option<tokio::sync::broadcast::Receiver<String>>,
+    /// How the last clipboard request went.
+    notice: Option<String>,
 }
 
 struct App {
@@ -440,6 +506,9 @@ struct App {
     rt: tokio::runtime::Handle,
     link: Arc<Mutex<Link>>,
     input: Option<tokio::sync::mpsc::UnboundedSender<InputEvent>>,
+    /// This computer's clipboard, kept open: on X11 the text copied from
+    /// the user lives only as long as its owner.
+    clipboard: Arc<Mutex<Option<arboard::Clipboard>>>,
 }
 
 fn lock(l: &Mutex<Link>) -> std::sync::MutexGuard<'_, Link> {
@@ -503,12 +572,20 @@ impl App {
             if let Some(reason) = v.ended() {
                 self.ui.phase = Phase::Ended(reason);
                 link.viewer = None;
+                link.chats = None;
                 return;
             }
             self.ui.phase = Phase::Sharing(v.mode);
             self.ui.host = format!("{} ({})", v.host_name, v.os_user);
             self.ui.figures = v.figures();
             self.ui.cursor = v.cursor();
+            let chats = link.chats.get_or_insert_with(|| v.chats());
+            while let Ok(text) = chats.try_recv() {
+                self.ui.chat_log.push((true, text));
+            }
+            if let Some(n) = link.notice.take() {
+                self.ui.notice = Some(n);
+            }
             self.ui.reconnecting = v.reconnecting().borrow().clone();
             let n = *v.frames().borrow();
             if n != link.frames_seen {
@@ -556,6 +633,51 @@ impl eframe::App for App {
                         });
                     }
                 }
+                Action::Chat(text) => self.with_viewer(|v| async move {
+                    if let Err(e) = v.chat(&text).await {
+                        tracing::warn!(error = %e, "message not sent");
+                    }
+                    None
+                }),
+                Action::ClipboardToHost => {
+                    let clip = self.clipboard.clone();
+                    self.with_viewer(|v| async move {
+                        let text =
+                            tokio::task::spawn_blocking(move || local_clipboard(&clip, None))
+                                .await
+                                .unwrap_or_else(|e| Err(e.to_string()));
+                        Some(match text {
+                            Ok(Some(t)) => match v.clipboard_set(&t).await {
+                                Ok(()) => {
+                                    format!("Pasted {} bytes to the remote clipboard", t.len())
+                                }
+                                Err(e) => e.to_string(),
+                            },
+                            Ok(None) => "nothing to paste".into(),
+                            Err(e) => format!("this computer's clipboard: {e}"),
+                        })
+                    });
+                }
+                Action::ClipboardFromHost => {
+                    let clip = self.clipboard.clone();
+                    self.with_viewer(|v| async move {
+                        Some(match v.clipboard_get().await {
+                            Ok(t) => {
+                                let n = t.len();
+                                let put = tokio::task::spawn_blocking(move || {
+                                    local_clipboard(&clip, Some(t))
+                                })
+                                .await
+                                .unwrap_or_else(|e| Err(e.to_string()));
+                                match put {
+                                    Ok(_) => format!("Copied {n} bytes from the remote clipboard"),
+                                    Err(e) => format!("this computer's clipboard: {e}"),
+                                }
+                            }
+                            Err(e) => e.to_string(),
+                        })
+                    });
+                }
                 Action::Disconnect => {
                     let viewer = lock(&self.link).viewer.take();
                     self.input = None;
@@ -568,6 +690,49 @@ impl eframe::App for App {
                 }
             }
         }
+    }
+}
+
+impl App {
+    /// Runs `job` with the session, if there is one; its answer (if any)
+    /// shows beside the clipboard buttons.
+    fn with_viewer<F, Fut>(&self, job: F)
+    where
+        F: FnOnce(Arc<Viewer>) -> Fut,
+        Fut: std::future::Future<Output = Option<String>> + Send + 'static,
+    {
+        let Some(v) = lock(&self.link).viewer.clone() else {
+            return;
+        };
+        let link = self.link.clone();
+        let fut = job(v);
+        self.rt.spawn(async move {
+            if let Some(notice) = fut.await {
+                lock(&link).notice = Some(notice);
+            }
+        });
+    }
+}
+
+/// Reads (`put` is `None`) or sets this computer's clipboard text.
+fn local_clipboard(
+    clip: &Mutex<Option<arboard::Clipboard>>,
+    put: Option<String>,
+) -> Result<Option<String>, String> {
+    let mut guard = clip.lock().unwrap_or_else(|e| e.into_inner());
+    if guard.is_none() {
+        *guard = Some(arboard::Clipboard::new().map_err(|e| e.to_string())?);
+    }
+    let Some(c) = guard.as_mut() else {
+        return Ok(None);
+    };
+    match put {
+        Some(text) => c.set_text(text).map(|()| None).map_err(|e| e.to_string()),
+        None => match c.get_text() {
+            Ok(t) => Ok(Some(t)),
+            Err(arboard::Error::ContentNotAvailable) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        },
     }
 }
 
@@ -608,6 +773,7 @@ pub fn run(
                 rt,
                 link: Arc::default(),
                 input: None,
+                clipboard: Arc::default(),
             };
             if let Some(code) = auto {
                 app.connect(&cc.egui_ctx, relay, code, token);
@@ -747,6 +913,44 @@ mod tests {
             "view only sent {:?}",
             h.state().actions
         );
+    }
+
+    #[test]
+    fn chat_is_sent_and_its_keys_stay_out_of_the_remote_machine() {
+        let mut h = sharing(Mode::Control);
+        h.get_by_label("Message to the user:").click();
+        h.run();
+        h.event(egui::Event::Text("on my way".into()));
+        h.run();
+        h.get_by_label("Send").click();
+        h.run();
+        let acts = &h.state().actions;
+        assert!(acts.contains(&Action::Chat("on my way".into())), "{acts:?}");
+        assert!(
+            !acts
+                .iter()
+                .any(|a| matches!(a, Action::Input(InputEvent::Text(_)))),
+            "typing a message is not typing on the remote machine: {acts:?}"
+        );
+        assert_eq!(h.state().ui.chat_log, [(false, "on my way".to_owned())]);
+    }
+
+    #[test]
+    fn the_clipboard_buttons_work_in_control_mode_only() {
+        let mut h = sharing(Mode::Control);
+        h.get_by_label("Paste to remote").click();
+        h.run();
+        h.get_by_label("Copy from remote").click();
+        h.run();
+        assert_eq!(
+            h.state().actions,
+            [Action::ClipboardToHost, Action::ClipboardFromHost]
+        );
+        let mut h = sharing(Mode::View);
+        h.get_by_label("Paste to remote").click();
+        h.get_by_label("Copy from remote").click();
+        h.run();
+        assert!(h.state().actions.is_empty(), "{:?}", h.state().actions);
     }
 
     #[test]
