@@ -24,11 +24,12 @@ use lifeline_session::messages::{HostMsg, ViewerMsg};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clipboard::ClipboardWorker;
-use crate::files::{self, FetchPolicy, FetchQuestion, FileDone, Progress, Transfers};
+use crate::files::{self, FetchPolicy, FetchQuestion, FileDone, Transfers};
 use crate::platform::{CaptureError, ClipboardOpener, InputError, InputOpener, ScreenOpener};
 use crate::session::{Action, Ending, Event, HostSession, SessionStats};
 use crate::ui::{Ui, parse_answer};
 use crate::workers::{CaptureWorker, Grabbed, InputWorker};
+use lifeline_session::files::Progress;
 
 /// What the user (or their IT team) chose on the command line.
 #[derive(Debug, Clone)]
@@ -321,41 +322,12 @@ async fn drive<S: Future<Output = ()>>(
     io: &mut Io<'_, S>,
 ) -> Result<(Ending, SessionStats), AgentError> {
     let ticket = extras.ticket;
-    let (out, mut writer) = spawn_writer(send);
-    let (side_tx, side_rx) = mpsc::unbounded_channel();
-    let (fetch_tx, fetch_rx) = mpsc::unbounded_channel();
-    let (done_tx, done_rx) = mpsc::unbounded_channel();
-    let (progress_tx, progress_rx) = mpsc::unbounded_channel();
-    let mut d = Driver {
-        conn: link.conn.clone(),
-        link,
-        out: Some(out),
-        grabbing: None,
-        asking: None,
-        resumable: ticket.is_some(),
-        side_tx,
-        side_rx,
-        lines_open: true,
-        files_root: extras.files,
-        config: extras.config,
-        files: None,
-        fetch_tx,
-        fetch_rx,
-        done_tx,
-        done_rx,
-        progress_tx,
-        progress_rx,
-        fetch_pending: None,
-    };
+    let mut d = Driver::new(link, send, extras);
     loop {
         while let Some(action) = session.poll_action() {
             if let Some(ending) = d.act(action, &mut session, io).await? {
                 // Refused or ended: the viewer's stream ends cleanly.
-                if let Some(f) = d.files.take() {
-                    f.task.abort();
-                }
-                drop(d.out.take());
-                let _ = tokio::time::timeout(Duration::from_secs(1), &mut writer).await;
+                d.close().await;
                 return Ok((ending, session.stats().clone()));
             }
         }
@@ -370,23 +342,7 @@ async fn drive<S: Future<Output = ()>>(
                     continue;
                 };
                 session.handle(now, Event::Interrupted);
-                drop(d.out.take());
-                let Ok(mut send) = (&mut writer).await else {
-                    session.handle(now, Event::Failed("the session writer failed".into()));
-                    continue;
-                };
-                let event = match d.resume(ticket, &mut send, &mut recv, io, &why).await {
-                    Ok(true) => {
-                        d.serve_files_again();
-                        Event::Resumed
-                    }
-                    Ok(false) => Event::Stop,
-                    Err(e) => Event::Closed(e.to_string()),
-                };
-                (d.out, writer) = {
-                    let (o, w) = spawn_writer(send);
-                    (Some(o), w)
-                };
+                let event = d.recover(ticket, &mut recv, io, &why).await;
                 session.handle(Instant::now(), event);
             }
             Wake::Event(ev) => session.handle(now, ev),
@@ -423,6 +379,8 @@ struct Driver<'l> {
     conn: quinn::Connection,
     /// To the writer task; `None` once the session ended.
     out: Option<mpsc::Sender<HostMsg>>,
+    /// The writer task; it hands the sealed channel back when it stops.
+    writer: Option<tokio::task::JoinHandle<SecureSend>>,
     grabbing: Option<Grabbing>,
     /// The technician the user is being asked about.
     asking: Option<String>,
@@ -435,7 +393,77 @@ struct Driver<'l> {
     lines_open: bool,
 }
 
-impl Driver<'_> {
+impl<'l> Driver<'l> {
+    fn new(link: &'l mut HostLink, send: SecureSend, extras: Extras<'l>) -> Self {
+        let (out, writer) = spawn_writer(send);
+        let (side_tx, side_rx) = mpsc::unbounded_channel();
+        let (fetch_tx, fetch_rx) = mpsc::unbounded_channel();
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let (progress_tx, progress_rx) = mpsc::unbounded_channel();
+        Self {
+            conn: link.conn.clone(),
+            link,
+            out: Some(out),
+            writer: Some(writer),
+            grabbing: None,
+            asking: None,
+            resumable: extras.ticket.is_some(),
+            side_tx,
+            side_rx,
+            lines_open: true,
+            files_root: extras.files,
+            config: extras.config,
+            files: None,
+            fetch_tx,
+            fetch_rx,
+            done_tx,
+            done_rx,
+            progress_tx,
+            progress_rx,
+            fetch_pending: None,
+        }
+    }
+
+    /// The session is over: transfers stop, the viewer's stream ends.
+    async fn close(&mut self) {
+        if let Some(f) = self.files.take() {
+            f.task.abort();
+        }
+        drop(self.out.take());
+        if let Some(writer) = self.writer.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
+        }
+    }
+
+    /// After a lost link: takes the sealed channel back from the writer,
+    /// resumes, and starts a new writer; the event for the session.
+    async fn recover<S: Future<Output = ()>>(
+        &mut self,
+        ticket: &Ticket,
+        recv: &mut SecureRecv,
+        io: &mut Io<'_, S>,
+        why: &ClientError,
+    ) -> Event {
+        drop(self.out.take());
+        let Some(Ok(mut send)) = (match self.writer.take() {
+            Some(w) => Some(w.await),
+            None => None,
+        }) else {
+            return Event::Failed("the session writer failed".into());
+        };
+        let event = match self.resume(ticket, &mut send, recv, io, why).await {
+            Ok(true) => {
+                self.serve_files_again();
+                Event::Resumed
+            }
+            Ok(false) => Event::Stop,
+            Err(e) => Event::Closed(e.to_string()),
+        };
+        let (out, writer) = spawn_writer(send);
+        (self.out, self.writer) = (Some(out), Some(writer));
+        event
+    }
+
     /// Carries out one action; the session's end, when that is what it was.
     async fn act<S>(
         &mut self,

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use lifeline_net::secure::{SecureRecv, SecureSend, accept_transfer};
 use lifeline_session::e2e::FilesRoot;
-use lifeline_session::files::{CHUNK, FileMsg, check_name, unique_path};
+use lifeline_session::files::{CHUNK, FileMsg, Pace, Progress, check_name, unique_path};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
@@ -43,44 +43,29 @@ pub struct FetchQuestion {
     pub answer: oneshot::Sender<bool>,
 }
 
-/// How far a transfer is, told now and then (at most once a second).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Progress {
-    pub to_host: bool,
-    pub name: String,
-    pub bytes: u64,
-    pub of: u64,
-}
-
 /// Says a transfer's progress at most once a second, and at its end.
 struct Meter<'a> {
     tx: &'a mpsc::UnboundedSender<Progress>,
-    to_host: bool,
-    name: String,
-    of: u64,
-    last: std::time::Instant,
+    p: Progress,
+    pace: Pace,
 }
 
 impl<'a> Meter<'a> {
     fn new(tx: &'a mpsc::UnboundedSender<Progress>, to_host: bool, name: &str, of: u64) -> Self {
-        Self {
-            tx,
+        let p = Progress {
             to_host,
             name: name.to_owned(),
+            bytes: 0,
             of,
-            last: std::time::Instant::now(),
-        }
+        };
+        let pace = Pace::new(std::time::Instant::now(), std::time::Duration::from_secs(1));
+        Self { tx, p, pace }
     }
 
     fn at(&mut self, bytes: u64) {
-        if bytes == self.of || self.last.elapsed() >= std::time::Duration::from_secs(1) {
-            self.last = std::time::Instant::now();
-            let _ = self.tx.send(Progress {
-                to_host: self.to_host,
-                name: self.name.clone(),
-                bytes,
-                of: self.of,
-            });
+        if self.pace.due(std::time::Instant::now(), bytes, self.p.of) {
+            self.p.bytes = bytes;
+            let _ = self.tx.send(self.p.clone());
         }
     }
 }

@@ -114,7 +114,7 @@ impl Ui {
     }
 
     /// How far a transfer is.
-    pub fn file_progress(&self, p: &crate::files::Progress) {
+    pub fn file_progress(&self, p: &lifeline_session::files::Progress) {
         let pct = (p.bytes * 100).checked_div(p.of).unwrap_or(100);
         let (direction, verb) = if p.to_host {
             ("to_host", "Receiving")

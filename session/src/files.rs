@@ -10,6 +10,7 @@
 //! which the receiver checks before the file takes its final name.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -54,6 +55,39 @@ pub enum FileMsg {
     },
     /// Either way: the transfer is refused or failed, and why.
     Refused(String),
+}
+
+/// How far a transfer is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    /// Technician → user.
+    pub to_host: bool,
+    pub name: String,
+    pub bytes: u64,
+    pub of: u64,
+}
+
+/// When progress is worth telling: at most once per `every`, and always
+/// at the end (time is passed in).
+#[derive(Debug, Clone)]
+pub struct Pace {
+    every: Duration,
+    last: Instant,
+}
+
+impl Pace {
+    pub fn new(now: Instant, every: Duration) -> Self {
+        Self { every, last: now }
+    }
+
+    /// Whether to tell `bytes` of `of` now.
+    pub fn due(&mut self, now: Instant, bytes: u64, of: u64) -> bool {
+        let due = bytes >= of || now.duration_since(self.last) >= self.every;
+        if due {
+            self.last = now;
+        }
+        due
+    }
 }
 
 /// Why a name the technician sent is refused.
@@ -150,6 +184,16 @@ mod tests {
         assert!(matches!(check_name("a\nb"), Err(NameError::Odd(_))));
         assert_eq!(check_name(""), Err(NameError::Empty));
         assert_eq!(check_name(&"x".repeat(5000)), Err(NameError::TooLong));
+    }
+
+    #[test]
+    fn progress_is_told_once_a_second_and_at_the_end() {
+        let t = Instant::now();
+        let mut p = Pace::new(t, Duration::from_secs(1));
+        assert!(!p.due(t + Duration::from_millis(500), 10, 100));
+        assert!(p.due(t + Duration::from_millis(1000), 20, 100));
+        assert!(!p.due(t + Duration::from_millis(1500), 30, 100));
+        assert!(p.due(t + Duration::from_millis(1600), 100, 100), "the end");
     }
 
     #[test]

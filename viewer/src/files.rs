@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
 use lifeline_net::secure::{SecureRecv, SecureSend, start_transfer};
-use lifeline_session::files::{CHUNK, FileMsg};
+use lifeline_session::files::{CHUNK, FileMsg, Pace, Progress};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -24,26 +24,16 @@ pub struct Moved {
     pub sha256: [u8; 32],
 }
 
-/// How far the transfer under way is (told at most once a second).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Progress {
-    pub to_host: bool,
-    pub name: String,
-    pub bytes: u64,
-    pub of: u64,
-}
-
 /// Tells `tx` of progress at most once a second, and at the end.
 struct Meter<'a> {
     tx: &'a tokio::sync::watch::Sender<Option<Progress>>,
     p: Progress,
-    last: std::time::Instant,
+    pace: Pace,
 }
 
 impl Meter<'_> {
     fn at(&mut self, bytes: u64) {
-        if bytes == self.p.of || self.last.elapsed() >= std::time::Duration::from_secs(1) {
-            self.last = std::time::Instant::now();
+        if self.pace.due(std::time::Instant::now(), bytes, self.p.of) {
             self.p.bytes = bytes;
             self.tx.send_replace(Some(self.p.clone()));
         }
@@ -64,7 +54,7 @@ impl Viewer {
                 bytes: 0,
                 of,
             },
-            last: std::time::Instant::now(),
+            pace: Pace::new(std::time::Instant::now(), std::time::Duration::from_secs(1)),
         }
     }
 

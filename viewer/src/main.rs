@@ -155,7 +155,7 @@ fn window(rt: &tokio::runtime::Runtime, cli: Cli) -> anyhow::Result<()> {
 
 /// Tells how far each transfer is, as it goes.
 async fn say_progress(
-    mut progress: tokio::sync::watch::Receiver<Option<lifeline_viewer::files::Progress>>,
+    mut progress: tokio::sync::watch::Receiver<Option<lifeline_session::files::Progress>>,
     say: impl Fn(serde_json::Value, String),
 ) {
     while progress.changed().await.is_ok() {

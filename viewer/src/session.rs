@@ -125,7 +125,7 @@ pub struct Viewer {
     pub(crate) files_root: lifeline_session::e2e::FilesRoot,
     /// The next file transfer's id (never reused in a session).
     pub(crate) next_transfer: std::sync::atomic::AtomicU32,
-    pub(crate) progress: watch::Sender<Option<crate::files::Progress>>,
+    pub(crate) progress: watch::Sender<Option<lifeline_session::files::Progress>>,
 }
 
 fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
