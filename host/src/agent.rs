@@ -428,6 +428,7 @@ impl<'l> Driver<'l> {
     async fn close(&mut self) {
         if let Some(f) = self.files.take() {
             f.task.abort();
+            f.transfers.discard_kept();
         }
         drop(self.out.take());
         if let Some(writer) = self.writer.take() {
@@ -582,6 +583,7 @@ impl<'l> Driver<'l> {
             done: self.done_tx.clone(),
             ask: self.fetch_tx.clone(),
             progress: self.progress_tx.clone(),
+            kept: std::sync::Mutex::default(),
         });
         let task = tokio::spawn(files::serve(self.conn.clone(), transfers.clone()));
         self.files = Some(FileSide { transfers, task });

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use lifeline_net::secure::{SecureRecv, SecureSend, accept_transfer};
+use lifeline_net::secure::{SecureError, SecureRecv, SecureSend, accept_transfer};
 use lifeline_session::e2e::FilesRoot;
 use lifeline_session::files::{CHUNK, FileMsg, Pace, Progress, check_name, unique_path};
 use sha2::{Digest, Sha256};
@@ -83,6 +83,8 @@ pub struct Transfers {
     pub done: mpsc::UnboundedSender<FileDone>,
     pub ask: mpsc::UnboundedSender<FetchQuestion>,
     pub progress: mpsc::UnboundedSender<Progress>,
+    /// Puts the link cut, by transfer id, to be continued.
+    pub kept: Mutex<std::collections::HashMap<u32, Incoming>>,
 }
 
 /// Serves every transfer stream opened on `conn` until it closes.
@@ -104,6 +106,7 @@ async fn one(t: Arc<Transfers>, send: quinn::SendStream, recv: quinn::RecvStream
     let result = match recv.recv::<FileMsg>().await {
         Ok(_) if !t.control => Err(VIEW_ONLY.to_owned()),
         Ok(FileMsg::Put { name, size }) => receive(&t, &mut send, &mut recv, &name, size, id).await,
+        Ok(FileMsg::Continue { id: old }) => resume_put(&t, &mut send, &mut recv, old).await,
         Ok(FileMsg::Get { path }) => fetch(&t, &mut send, &path).await,
         Ok(other) => Err(format!("unexpected first message {other:?}")),
         Err(e) => Err(e.to_string()),
@@ -124,16 +127,39 @@ async fn one(t: Arc<Transfers>, send: quinn::SendStream, recv: quinn::RecvStream
 
 const VIEW_ONLY: &str = "the user allowed view only: files are sent in control mode only";
 
-/// A temporary file that is removed unless it was given its final name.
-struct Partial {
-    path: PathBuf,
-    kept: bool,
+/// A put under way: its hidden temporary file and how far it got. Kept
+/// when the link is lost mid-transfer, so the viewer can continue it after
+/// the session resumes; removed when the session ends.
+#[derive(Debug)]
+pub struct Incoming {
+    temp: PathBuf,
+    rel: PathBuf,
+    name: String,
+    size: u64,
+    got: u64,
+    hash: Sha256,
 }
 
-impl Drop for Partial {
-    fn drop(&mut self) {
-        if !self.kept {
-            let _ = std::fs::remove_file(&self.path);
+/// How a put's data stopped before its end.
+enum Stopped {
+    /// The stream broke (the link was lost): the put may continue.
+    Lost(String),
+    /// Refused or damaged: the temporary file goes.
+    Failed(String),
+}
+
+impl Transfers {
+    /// Removes every put kept for continuing (the session is over).
+    pub fn discard_kept(&self) {
+        let kept: Vec<Incoming> = self
+            .kept
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .map(|(_, v)| v)
+            .collect();
+        for k in kept {
+            let _ = std::fs::remove_file(&k.temp);
         }
     }
 }
@@ -148,51 +174,142 @@ async fn receive(
     id: u32,
 ) -> Result<FileDone, String> {
     let rel = check_name(name).map_err(|e| e.to_string())?;
-    let io = |e: std::io::Error| format!("cannot save the file: {e}");
     tokio::fs::create_dir_all(&t.dir).await.map_err(io)?;
-    let mut partial = Partial {
-        path: t.dir.join(format!(".lifeline-{id}.part")),
-        kept: false,
+    let temp = t.dir.join(format!(".lifeline-{id}.part"));
+    tokio::fs::File::create(&temp).await.map_err(io)?;
+    let put = Incoming {
+        temp,
+        rel,
+        name: name.to_owned(),
+        size,
+        got: 0,
+        hash: Sha256::new(),
     };
-    let mut file = tokio::fs::File::create(&partial.path).await.map_err(io)?;
-    send.send(&FileMsg::Ready)
+    if let Err(e) = send.send(&FileMsg::Ready).await {
+        let _ = tokio::fs::remove_file(&put.temp).await;
+        return Err(e.to_string());
+    }
+    finish_put(t, send, recv, put, id).await
+}
+
+/// A put the link cut, continued on a new stream: tells the viewer how
+/// much is saved, then takes the rest.
+async fn resume_put(
+    t: &Transfers,
+    send: &mut SecureSend,
+    recv: &mut SecureRecv,
+    id: u32,
+) -> Result<FileDone, String> {
+    let put = t
+        .kept
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&id)
+        .ok_or_else(|| format!("no transfer {id} to continue"))?;
+    let have = FileMsg::Have { bytes: put.got };
+    if let Err(e) = send.send(&have).await {
+        t.kept
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, put);
+        return Err(e.to_string());
+    }
+    finish_put(t, send, recv, put, id).await
+}
+
+fn io(e: std::io::Error) -> String {
+    format!("cannot save the file: {e}")
+}
+
+/// Takes a put's data to its end and gives the file its final name; if
+/// the link is lost on the way, keeps it for continuing.
+async fn finish_put(
+    t: &Transfers,
+    send: &mut SecureSend,
+    recv: &mut SecureRecv,
+    mut put: Incoming,
+    id: u32,
+) -> Result<FileDone, String> {
+    match take_data(t, recv, &mut put).await {
+        Ok(sha256) => save(t, send, put, sha256).await,
+        Err(Stopped::Lost(why)) => {
+            tracing::info!(%why, got = put.got, "put cut; kept to continue");
+            t.kept
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id, put);
+            Err(why)
+        }
+        Err(Stopped::Failed(why)) => {
+            let _ = tokio::fs::remove_file(&put.temp).await;
+            Err(why)
+        }
+    }
+}
+
+/// Appends chunks until the end; the SHA-256 the viewer sent.
+async fn take_data(
+    t: &Transfers,
+    recv: &mut SecureRecv,
+    put: &mut Incoming,
+) -> Result<[u8; 32], Stopped> {
+    let failed = |e: std::io::Error| Stopped::Failed(io(e));
+    let mut file = tokio::fs::OpenOptions::new()
+        .append(true)
+        .open(&put.temp)
         .await
-        .map_err(|e| e.to_string())?;
-    let mut hash = Sha256::new();
-    let mut got = 0u64;
-    let mut meter = Meter::new(&t.progress, true, name, size);
-    let sha256 = loop {
-        match recv.recv::<FileMsg>().await.map_err(|e| e.to_string())? {
+        .map_err(failed)?;
+    let mut meter = Meter::new(&t.progress, true, &put.name, put.size);
+    loop {
+        let msg = match recv.recv::<FileMsg>().await {
+            Ok(m) => m,
+            Err(SecureError::Stream(e)) => return Err(Stopped::Lost(e.to_string())),
+            Err(e) => return Err(Stopped::Failed(e.to_string())),
+        };
+        match msg {
             FileMsg::Chunk(data) => {
-                got += data.len() as u64;
-                if got > size {
-                    return Err(format!("more data than the {size} bytes announced"));
+                if put.got + data.len() as u64 > put.size {
+                    let why = format!("more data than the {} bytes announced", put.size);
+                    return Err(Stopped::Failed(why));
                 }
-                hash.update(&data);
-                file.write_all(&data).await.map_err(io)?;
-                meter.at(got);
+                file.write_all(&data).await.map_err(failed)?;
+                put.got += data.len() as u64;
+                put.hash.update(&data);
+                meter.at(put.got);
                 // Let the session (input, capture) run between chunks.
                 tokio::task::yield_now().await;
             }
-            FileMsg::End { sha256 } => break sha256,
-            other => return Err(format!("unexpected {other:?} in a put")),
+            FileMsg::End { sha256 } => {
+                file.sync_all().await.map_err(failed)?;
+                return Ok(sha256);
+            }
+            other => return Err(Stopped::Failed(format!("unexpected {other:?} in a put"))),
         }
-    };
-    let ours: [u8; 32] = hash.finalize().into();
-    if got != size || ours != sha256 {
+    }
+}
+
+/// Checks the whole file's SHA-256 and gives it its final name.
+async fn save(
+    t: &Transfers,
+    send: &mut SecureSend,
+    put: Incoming,
+    sha256: [u8; 32],
+) -> Result<FileDone, String> {
+    let ours: [u8; 32] = put.hash.finalize().into();
+    if put.got != put.size || ours != sha256 {
+        let _ = tokio::fs::remove_file(&put.temp).await;
         return Err(format!(
-            "the file arrived damaged ({got} of {size} bytes, SHA-256 {})",
+            "the file arrived damaged ({} of {} bytes, SHA-256 {})",
+            put.got,
+            put.size,
             if ours == sha256 { "matches" } else { "differs" }
         ));
     }
-    file.sync_all().await.map_err(io)?;
-    drop(file);
-    let dest = unique_path(&t.dir, &rel, |p| p.exists());
+    let dest = unique_path(&t.dir, &put.rel, |p| p.exists());
     if let Some(parent) = dest.parent() {
         tokio::fs::create_dir_all(parent).await.map_err(io)?;
     }
-    tokio::fs::rename(&partial.path, &dest).await.map_err(io)?;
-    partial.kept = true;
+    tokio::fs::rename(&put.temp, &dest).await.map_err(io)?;
     let path = dest.display().to_string();
     send.send(&FileMsg::Saved { path: path.clone() })
         .await
@@ -200,7 +317,7 @@ async fn receive(
     Ok(FileDone {
         to_host: true,
         path,
-        bytes: got,
+        bytes: put.got,
         sha256,
     })
 }

@@ -55,6 +55,15 @@ pub enum FileMsg {
     },
     /// Either way: the transfer is refused or failed, and why.
     Refused(String),
+    /// Viewer → host, first on a new stream after a lost link: continue
+    /// put `id` (the transfer the link cut).
+    Continue {
+        id: u32,
+    },
+    /// Host → viewer: this much of that put is saved; send the rest.
+    Have {
+        bytes: u64,
+    },
 }
 
 /// How far a transfer is.
@@ -214,7 +223,9 @@ mod tests {
 
     #[test]
     fn messages_pin() {
-        let cases: [(FileMsg, &str); 8] = [
+        let cases: [(FileMsg, &str); 10] = [
+            (FileMsg::Continue { id: 3 }, "000000020803"),
+            (FileMsg::Have { bytes: 300 }, "0000000309ac02"),
             (
                 FileMsg::Put {
                     name: "a".into(),

@@ -7,8 +7,9 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
-use lifeline_net::secure::{SecureRecv, SecureSend, start_transfer};
+use lifeline_net::secure::{SecureError, SecureRecv, SecureSend, start_transfer};
 use lifeline_session::files::{CHUNK, FileMsg, Pace, Progress};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -40,6 +41,22 @@ impl Meter<'_> {
     }
 }
 
+/// Why sending a put's data stopped.
+enum Cut {
+    /// The stream broke: the session may resume and the put continue.
+    Lost(String),
+    Fatal(ViewerError),
+}
+
+impl From<SecureError> for Cut {
+    fn from(e: SecureError) -> Self {
+        match e {
+            SecureError::Stream(s) => Cut::Lost(s.to_string()),
+            other => Cut::Fatal(failed(other)),
+        }
+    }
+}
+
 fn failed(why: impl std::fmt::Display) -> ViewerError {
     ViewerError::Transfer(why.to_string())
 }
@@ -63,14 +80,15 @@ impl Viewer {
         self.progress.subscribe()
     }
 
-    /// Opens transfer stream number `id`.
-    async fn transfer(&self) -> Result<(SecureSend, SecureRecv), ViewerError> {
+    /// Opens a new transfer stream; its id too.
+    async fn transfer(&self) -> Result<(SecureSend, SecureRecv, u32), ViewerError> {
         let conn = self.connection().ok_or_else(|| self.ended_error())?;
         let (s, r) = conn.open_bi().await.map_err(failed)?;
         let id = self.next_transfer.fetch_add(1, Ordering::Relaxed);
-        start_transfer(&self.files_root, id, s, r)
+        let (send, recv) = start_transfer(&self.files_root, id, s, r)
             .await
-            .map_err(failed)
+            .map_err(failed)?;
+        Ok((send, recv, id))
     }
 
     /// Sends `local` (a file, or each file in a folder) to the user's
@@ -93,13 +111,15 @@ impl Viewer {
         Ok(out)
     }
 
-    /// Sends one file, to be saved as `name` (relative) on the user's side.
+    /// Sends one file, to be saved as `name` (relative) on the user's
+    /// side. If the link is lost on the way and the session resumes, the
+    /// put continues where the user's side says it stopped.
     pub async fn put_file(&self, local: &Path, name: &str) -> Result<Moved, ViewerError> {
-        let mut file = tokio::fs::File::open(local)
+        let size = tokio::fs::metadata(local)
             .await
-            .map_err(|e| failed(format!("cannot read {}: {e}", local.display())))?;
-        let size = file.metadata().await.map_err(failed)?.len();
-        let (mut send, mut recv) = self.transfer().await?;
+            .map_err(|e| failed(format!("cannot read {}: {e}", local.display())))?
+            .len();
+        let (mut send, mut recv, id) = self.transfer().await?;
         let put = FileMsg::Put {
             name: name.to_owned(),
             size,
@@ -110,42 +130,110 @@ impl Viewer {
             FileMsg::Refused(why) => return Err(ViewerError::Refused(why)),
             other => return Err(failed(format!("unexpected answer {other:?}"))),
         }
+        let mut from = 0;
+        loop {
+            match self
+                .send_data(local, name, size, from, &mut send, &mut recv)
+                .await
+            {
+                Ok(moved) => return Ok(moved),
+                Err(Cut::Fatal(e)) => return Err(e),
+                Err(Cut::Lost(why)) => {
+                    tracing::info!(%why, "put cut; continuing once the session is back");
+                    self.back().await?;
+                    let (s, r, _) = self.transfer().await?;
+                    (send, recv) = (s, r);
+                    send.send(&FileMsg::Continue { id }).await.map_err(failed)?;
+                    from = match recv.recv::<FileMsg>().await.map_err(failed)? {
+                        FileMsg::Have { bytes } if bytes <= size => bytes,
+                        FileMsg::Refused(why) => return Err(ViewerError::Refused(why)),
+                        other => return Err(failed(format!("unexpected answer {other:?}"))),
+                    };
+                }
+            }
+        }
+    }
+
+    /// Waits until the session is live again after a lost link (or over).
+    async fn back(&self) -> Result<(), ViewerError> {
+        let mut r = self.reconnecting();
+        let wait = async {
+            loop {
+                if self.ended().is_some() {
+                    return Err(self.ended_error());
+                }
+                // The keeper may not have noticed the loss yet.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                if r.borrow_and_update().is_none() && self.ended().is_none() {
+                    return Ok(());
+                }
+                let _ = tokio::time::timeout(Duration::from_secs(1), r.changed()).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(300), wait)
+            .await
+            .map_err(|_| failed("the session did not come back"))?
+    }
+
+    /// Sends the file's bytes from `from` on (hashing all of it), the end,
+    /// and waits for the saved path.
+    async fn send_data(
+        &self,
+        local: &Path,
+        name: &str,
+        size: u64,
+        from: u64,
+        send: &mut SecureSend,
+        recv: &mut SecureRecv,
+    ) -> Result<Moved, Cut> {
+        let fatal =
+            |e: std::io::Error| Cut::Fatal(failed(format!("cannot read {}: {e}", local.display())));
+        let mut file = tokio::fs::File::open(local).await.map_err(fatal)?;
         let mut hash = Sha256::new();
         let mut buf = vec![0u8; CHUNK];
         let mut done = 0u64;
         let mut meter = self.meter(true, name, size);
         while done < size {
-            let n = file.read(&mut buf).await.map_err(failed)?;
+            let n = file.read(&mut buf).await.map_err(fatal)?;
             if n == 0 {
-                return Err(failed(format!("{} shrank while sending", local.display())));
+                let why = format!("{} shrank while sending", local.display());
+                return Err(Cut::Fatal(failed(why)));
             }
             hash.update(&buf[..n]);
-            send.send(&FileMsg::Chunk(buf[..n].to_vec()))
-                .await
-                .map_err(failed)?;
+            let start = done;
             done += n as u64;
+            if done <= from {
+                continue;
+            }
+            // Only what the user's side does not have yet.
+            let skip = usize::try_from(from.saturating_sub(start)).unwrap_or(0);
+            send.send(&FileMsg::Chunk(buf[skip..n].to_vec()))
+                .await
+                .map_err(Cut::from)?;
             meter.at(done);
             // Let the session's own task (screen, acks) run between chunks.
             tokio::task::yield_now().await;
         }
         let sha256: [u8; 32] = hash.finalize().into();
-        send.send(&FileMsg::End { sha256 }).await.map_err(failed)?;
+        send.send(&FileMsg::End { sha256 })
+            .await
+            .map_err(Cut::from)?;
         send.finish();
-        match recv.recv::<FileMsg>().await.map_err(failed)? {
+        match recv.recv::<FileMsg>().await.map_err(Cut::from)? {
             FileMsg::Saved { path } => Ok(Moved {
                 path,
                 bytes: done,
                 sha256,
             }),
-            FileMsg::Refused(why) => Err(ViewerError::Refused(why)),
-            other => Err(failed(format!("unexpected answer {other:?}"))),
+            FileMsg::Refused(why) => Err(Cut::Fatal(ViewerError::Refused(why))),
+            other => Err(Cut::Fatal(failed(format!("unexpected answer {other:?}")))),
         }
     }
 
     /// Fetches `remote` from the user's machine into `local` (written
     /// under a temporary name, renamed once its SHA-256 checks out).
     pub async fn get(&self, remote: &str, local: &Path) -> Result<Moved, ViewerError> {
-        let (mut send, mut recv) = self.transfer().await?;
+        let (mut send, mut recv, _) = self.transfer().await?;
         let get = FileMsg::Get {
             path: remote.to_owned(),
         };

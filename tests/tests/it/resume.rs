@@ -226,3 +226,65 @@ async fn a_wrong_secret_and_a_late_resume_are_refused_and_audited() {
     assert!(recs.iter().any(|r| matches!(&r.event,
         AuditEvent::SessionEnded { reason, .. } if reason == "connection lost and not resumed within 1 s")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_put_cut_by_a_relay_restart_continues_where_it_stopped() {
+    if lifeline_tests::x::skip_without_xvfb() {
+        return;
+    }
+    let x = Xvfb::start(640, 480);
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path().to_str().unwrap().to_owned();
+    let relay = RelayProcess::start(data.path(), &[]);
+    let addr = relay.addr.to_string();
+    let (_, token, _) = relay_cli(&["technician", "add", "bob", "--data-dir", &d]);
+    let ca = data.path().join("ca.pem");
+    let work = tempfile::tempdir().unwrap();
+    let downloads = work.path().join("Downloads");
+    let dl = downloads.display().to_string();
+    let host = HostProcess::spawn(
+        &addr,
+        &ca,
+        &x.display,
+        &["--allow", "control", "--download-dir", &dl],
+    );
+    let code = host.code();
+    let v = std::sync::Arc::new(
+        lifeline_viewer::session::Viewer::connect(&addr, Some(&ca), token.trim(), &code, |_| {})
+            .await
+            .unwrap(),
+    );
+    let big = work.path().join("big.bin");
+    let bytes = lifeline_tests::pattern(11, 200 * 1024 * 1024);
+    std::fs::write(&big, &bytes).unwrap();
+    let (v2, src) = (v.clone(), big.clone());
+    let put = tokio::spawn(async move { v2.put_file(&src, "big.bin").await });
+    let part = downloads.join(".lifeline-1.part");
+    poll("the put to be under way", || {
+        let len = std::fs::metadata(&part).ok()?.len();
+        (len > 8 * 1024 * 1024).then_some(())
+    })
+    .await;
+    relay.signal("KILL");
+    drop(relay);
+    let cut_at = std::fs::metadata(&part).unwrap().len();
+    let relay = RelayProcess::start_on(&addr, data.path(), &[]);
+    let moved = tokio::time::timeout(Duration::from_secs(60), put)
+        .await
+        .expect("the put did not finish within 60 s of the restart")
+        .unwrap()
+        .unwrap();
+    let saved = downloads.join("big.bin");
+    assert_eq!(moved.path, saved.display().to_string());
+    assert_eq!(
+        hex::encode(Sha256::digest(std::fs::read(&saved).unwrap())),
+        hex::encode(Sha256::digest(&bytes)),
+        "the whole file, exact"
+    );
+    assert!(cut_at < bytes.len() as u64, "the cut came before the end");
+    let left: Vec<_> = std::fs::read_dir(&downloads).unwrap().collect();
+    assert_eq!(left.len(), 1, "no partial file stays: {left:?}");
+    v.disconnect("done").await;
+    drop(relay);
+    drop(host);
+}

@@ -336,8 +336,20 @@ async fn a_cut_transfer_leaves_nothing_and_fetches_and_view_only_are_refused() {
     let big = work.path().join("big.bin");
     std::fs::write(&big, pattern(9, 50 * 1024 * 1024)).unwrap();
 
-    // Cut half way: the viewer is killed while the file flows.
-    let host = stack.host_with(&x, &["--allow", "control", "--download-dir", &dl]);
+    // Cut half way: the viewer is killed while the file flows. The user's
+    // side keeps the hidden partial file while the session may resume (a
+    // short window here), and removes it when the session ends.
+    let host = stack.host_with(
+        &x,
+        &[
+            "--allow",
+            "control",
+            "--download-dir",
+            &dl,
+            "--resume-window",
+            "2s",
+        ],
+    );
     let code = host.code().to_string();
     let script = stack.data.path().join("cut.txt");
     std::fs::write(&script, format!("wait-frame\nput {}\n", big.display())).unwrap();
