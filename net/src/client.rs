@@ -87,6 +87,11 @@ impl ClientError {
                 ClientError::ConnectionRefused(cc.to_string())
             }
             ConnectionError::TimedOut => ClientError::Lost("the relay stopped answering".into()),
+            // We closed it ourselves (ending the session): nothing to resume.
+            ConnectionError::LocallyClosed => ClientError::Closed {
+                code: Some(CloseCode::Ended),
+                reason: "this side ended the session".into(),
+            },
             other => ClientError::Lost(other.to_string()),
         }
     }
@@ -590,6 +595,13 @@ impl Resumer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connection_we_closed_is_not_resumed_one_that_vanished_is() {
+        assert!(!ClientError::from_connection(&ConnectionError::LocallyClosed).resumable());
+        assert!(ClientError::from_connection(&ConnectionError::TimedOut).resumable());
+        assert!(ClientError::from_connection(&ConnectionError::Reset).resumable());
+    }
 
     #[test]
     fn addresses() {

@@ -98,6 +98,14 @@ async fn a_control_session_resumes_after_its_relay_is_killed_and_typing_still_ar
     assert_eq!(ended["reason"], "disconnected by the technician");
     host.wait_exit();
 
+    // The relay closes both sides, then files the end: wait for it.
+    poll("the session's end record", || {
+        audit_records(data.path())
+            .iter()
+            .any(|r| matches!(r.event, AuditEvent::SessionEnded { .. }))
+            .then_some(())
+    })
+    .await;
     let recs = audit_records(data.path());
     let session = recs
         .iter()
@@ -115,8 +123,11 @@ async fn a_control_session_resumes_after_its_relay_is_killed_and_typing_still_ar
         AuditEvent::SessionInterrupted { reason, .. } if reason == "relay restarted")));
     assert!(events.iter().any(|e| matches!(e,
         AuditEvent::SessionResumed { host_ip, viewer_ip, .. } if host_ip == "127.0.0.1" && viewer_ip == "127.0.0.1")));
-    assert!(matches!(events.last(),
-        Some(AuditEvent::SessionEnded { reason, .. }) if reason.contains("disconnected by the technician")));
+    assert!(
+        matches!(events.last(),
+            Some(AuditEvent::SessionEnded { reason, .. }) if reason.contains("disconnected by the technician")),
+        "{events:?}"
+    );
     assert!(
         !events
             .iter()
