@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use lifeline_net::secure::{SecureError, SecureRecv, SecureSend, accept_transfer};
+use lifeline_net::transfer::{SendChunksError, send_chunks};
 use lifeline_session::e2e::FilesRoot;
-use lifeline_session::files::{CHUNK, FileMsg, Pace, Progress, check_name, unique_path};
+use lifeline_session::files::{FileMsg, Pace, Progress, check_name, unique_path};
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, oneshot};
 
 /// Whether the technician may fetch files from this machine.
@@ -358,33 +359,17 @@ async fn fetch(t: &Transfers, send: &mut SecureSend, path: &str) -> Result<FileD
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let size = meta.len();
-    let sent = |e: lifeline_net::secure::SecureError| e.to_string();
     send.send(&FileMsg::Offer { name, size })
         .await
-        .map_err(sent)?;
-    let mut hash = Sha256::new();
-    let mut buf = vec![0u8; CHUNK];
-    let mut done = 0u64;
+        .map_err(|e| e.to_string())?;
     let mut meter = Meter::new(&t.progress, false, &shown, size);
-    while done < size {
-        let n = file
-            .read(&mut buf)
-            .await
-            .map_err(|e| format!("cannot read {shown}: {e}"))?;
-        if n == 0 {
-            return Err(format!("{shown} shrank while it was being sent"));
-        }
-        let n = n.min(usize::try_from(size - done).unwrap_or(usize::MAX));
-        hash.update(&buf[..n]);
-        send.send(&FileMsg::Chunk(buf[..n].to_vec()))
-            .await
-            .map_err(sent)?;
-        done += n as u64;
-        meter.at(done);
-        tokio::task::yield_now().await;
-    }
-    let sha256: [u8; 32] = hash.finalize().into();
-    send.send(&FileMsg::End { sha256 }).await.map_err(sent)?;
+    let sha256 = send_chunks(send, &mut file, size, 0, |done| meter.at(done))
+        .await
+        .map_err(|e| match e {
+            SendChunksError::Read(e) => format!("cannot read {shown}: {e}"),
+            SendChunksError::Shrank => format!("{shown} shrank while it was being sent"),
+            SendChunksError::Send(e) => e.to_string(),
+        })?;
     Ok(FileDone {
         to_host: false,
         path: shown,

@@ -8,3 +8,4 @@
 pub mod client;
 pub mod reconnect;
 pub mod secure;
+pub mod transfer;

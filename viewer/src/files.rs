@@ -10,9 +10,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use lifeline_net::secure::{SecureError, SecureRecv, SecureSend, start_transfer};
-use lifeline_session::files::{CHUNK, FileMsg, Pace, Progress};
+use lifeline_net::transfer::{SendChunksError, send_chunks};
+use lifeline_session::files::{FileMsg, Pace, Progress};
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use crate::session::{Viewer, ViewerError};
 
@@ -186,43 +187,25 @@ impl Viewer {
         send: &mut SecureSend,
         recv: &mut SecureRecv,
     ) -> Result<Moved, Cut> {
-        let fatal =
-            |e: std::io::Error| Cut::Fatal(failed(format!("cannot read {}: {e}", local.display())));
-        let mut file = tokio::fs::File::open(local).await.map_err(fatal)?;
-        let mut hash = Sha256::new();
-        let mut buf = vec![0u8; CHUNK];
-        let mut done = 0u64;
-        let mut meter = self.meter(true, name, size);
-        while done < size {
-            let n = file.read(&mut buf).await.map_err(fatal)?;
-            if n == 0 {
-                let why = format!("{} shrank while sending", local.display());
-                return Err(Cut::Fatal(failed(why)));
-            }
-            hash.update(&buf[..n]);
-            let start = done;
-            done += n as u64;
-            if done <= from {
-                continue;
-            }
-            // Only what the user's side does not have yet.
-            let skip = usize::try_from(from.saturating_sub(start)).unwrap_or(0);
-            send.send(&FileMsg::Chunk(buf[skip..n].to_vec()))
-                .await
-                .map_err(Cut::from)?;
-            meter.at(done);
-            // Let the session's own task (screen, acks) run between chunks.
-            tokio::task::yield_now().await;
-        }
-        let sha256: [u8; 32] = hash.finalize().into();
-        send.send(&FileMsg::End { sha256 })
+        let fatal = |why: String| Cut::Fatal(failed(why));
+        let mut file = tokio::fs::File::open(local)
             .await
-            .map_err(Cut::from)?;
+            .map_err(|e| fatal(format!("cannot read {}: {e}", local.display())))?;
+        let mut meter = self.meter(true, name, size);
+        let sha256 = send_chunks(send, &mut file, size, from, |done| meter.at(done))
+            .await
+            .map_err(|e| match e {
+                SendChunksError::Read(e) => fatal(format!("cannot read {}: {e}", local.display())),
+                SendChunksError::Shrank => {
+                    fatal(format!("{} shrank while sending", local.display()))
+                }
+                SendChunksError::Send(e) => Cut::from(e),
+            })?;
         send.finish();
         match recv.recv::<FileMsg>().await.map_err(Cut::from)? {
             FileMsg::Saved { path } => Ok(Moved {
                 path,
-                bytes: done,
+                bytes: size,
                 sha256,
             }),
             FileMsg::Refused(why) => Err(Cut::Fatal(ViewerError::Refused(why))),
