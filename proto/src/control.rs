@@ -160,30 +160,29 @@ impl ResumeRefusal {
 
 impl fmt::Display for ResumeRefusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let ResumeRefusal::Throttled { retry_after_s } = self {
-            return write!(
-                f,
-                "too many failed attempts to resume; wait {retry_after_s} s before trying again"
-            );
-        }
-        f.write_str(match self {
+        let again = "start a new one with a new code";
+        match self {
             ResumeRefusal::UnknownSession => {
-                "the relay does not know this session any more; start a new one with a new code"
+                write!(f, "the relay does not know this session any more; {again}")
             }
             ResumeRefusal::Ended => {
-                "this session was ended and cannot be resumed; start a new one with a new code"
+                write!(f, "this session was ended and cannot be resumed; {again}")
             }
-            ResumeRefusal::WindowPassed => {
-                "the time to reconnect to this session has passed; start a new one with a new code"
-            }
-            ResumeRefusal::WrongSecret => {
-                "the relay refused to resume: the resume ticket does not match this session"
-            }
-            ResumeRefusal::Unavailable => {
-                "the relay cannot record the resume (its disk may be full); try again shortly"
-            }
-            ResumeRefusal::Throttled { .. } => "",
-        })
+            ResumeRefusal::WindowPassed => write!(
+                f,
+                "the time to reconnect to this session has passed; {again}"
+            ),
+            ResumeRefusal::WrongSecret => f.write_str(
+                "the relay refused to resume: the resume ticket does not match this session",
+            ),
+            ResumeRefusal::Unavailable => f.write_str(
+                "the relay cannot record the resume (its disk may be full); try again shortly",
+            ),
+            ResumeRefusal::Throttled { retry_after_s } => write!(
+                f,
+                "too many failed attempts to resume; wait {retry_after_s} s before trying again"
+            ),
+        }
     }
 }
 

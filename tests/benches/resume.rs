@@ -53,22 +53,13 @@ impl Painter {
     }
 }
 
-async fn wait_live(v: &Viewer) {
+/// Waits until the viewer is reconnecting (`lost`) or live again.
+async fn wait_reconnecting(v: &Viewer, lost: bool, limit: Duration, what: &str) {
     let mut r = v.reconnecting();
-    while r.borrow_and_update().is_some() {
-        tokio::time::timeout(Duration::from_secs(60), r.changed())
+    while r.borrow_and_update().is_some() != lost {
+        tokio::time::timeout(limit, r.changed())
             .await
-            .expect("not resumed within 60 s")
-            .unwrap();
-    }
-}
-
-async fn wait_lost(v: &Viewer) {
-    let mut r = v.reconnecting();
-    while r.borrow_and_update().is_none() {
-        tokio::time::timeout(Duration::from_secs(30), r.changed())
-            .await
-            .expect("the viewer never noticed the relay was gone")
+            .unwrap_or_else(|_| panic!("{what}"))
             .unwrap();
     }
 }
@@ -106,12 +97,20 @@ async fn main() {
             let _ = relay.child.wait();
             // Both sides noticed (a kill is noticed at each side's idle
             // timeout, up to a keep-alive apart): measure from there.
-            wait_lost(&v).await;
+            let limit = Duration::from_secs(30);
+            let what = "the viewer never noticed the relay was gone";
+            wait_reconnecting(&v, true, limit, what).await;
             host.wait_event("reconnecting");
             relay = RelayProcess::start_on(&listen, data.path(), &[]);
             // The relay printed its address: it is up.
             let up = Instant::now();
-            wait_live(&v).await;
+            wait_reconnecting(
+                &v,
+                false,
+                Duration::from_secs(60),
+                "not resumed within 60 s",
+            )
+            .await;
             resumed.push(ms(up.elapsed()));
             eprintln!(
                 "resume: {signal}: resumed {:.0} ms after the relay was up",
