@@ -503,6 +503,7 @@ impl<'l> Driver<'l> {
                 }
             }
             Action::ResetCapture => io.desktop.capture.reset()?,
+            Action::Show(showing) => io.desktop.capture.show(showing)?,
             Action::Grab { full, tuning } => {
                 self.grabbing = Some(io.desktop.capture.grab(full, tuning));
             }
@@ -689,10 +690,11 @@ impl<'l> Driver<'l> {
             } => {
                 self.grabbing = None;
                 Wake::Event(match got {
-                    Ok(Ok((update, pointer, refinement))) => Event::Grabbed {
-                        update,
-                        pointer,
-                        refinement,
+                    Ok(Ok(g)) => Event::Grabbed {
+                        update: g.update,
+                        pointer: g.pointer,
+                        refinement: g.refinement,
+                        view: g.view,
                     },
                     Ok(Err(e)) => Event::Failed(e.to_string()),
                     Err(_) => Event::Failed(CaptureError::Stopped.to_string()),

@@ -23,6 +23,7 @@ pub mod rate;
 pub mod scrap_screen;
 pub mod session;
 pub mod ui;
+pub mod view;
 pub mod whoami;
 pub mod workers;
 #[cfg(target_os = "linux")]

@@ -2,7 +2,7 @@
 //! to drive, behind small traits. One implementation per OS is chosen here;
 //! nothing else in the host sees `cfg(target_os)`.
 
-use lifeline_session::messages::InputEvent;
+use lifeline_session::messages::{InputEvent, MonitorInfo};
 use lifeline_session::screen::Image;
 
 /// The error of a platform library (X11, enigo, …), kept as the source.
@@ -99,6 +99,12 @@ pub trait ScreenSource {
     fn watch(&mut self, wake: Wake) -> bool {
         let _ = wake;
         false
+    }
+
+    /// The monitors, in screen coordinates; empty when the source knows
+    /// none, and the whole screen is then shown as one.
+    fn monitors(&mut self) -> Result<Vec<MonitorInfo>, CaptureError> {
+        Ok(Vec::new())
     }
 }
 

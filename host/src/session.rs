@@ -14,13 +14,14 @@ use std::time::{Duration, Instant};
 
 use lifeline_proto::control::{Mode, SessionReport, Transfer, TransferKind};
 use lifeline_session::messages::{
-    FRAMES_IN_FLIGHT, HostMsg, MAX_CHAT, MAX_CLIPBOARD, Quality, ViewerMsg,
+    FRAMES_IN_FLIGHT, HostMsg, MAX_CHAT, MAX_CLIPBOARD, Quality, Showing, ViewerMsg,
 };
 use lifeline_session::screen::{FrameUpdate, Tuning};
 
 use crate::quality::{self, Link};
 use crate::rate::RateEstimator;
 use crate::ui::Answer;
+use crate::view::{self, ViewReport};
 
 /// How often the screen is looked at (and the pointer followed) while the
 /// viewer can take a frame; drawing reported by the screen source is
@@ -48,6 +49,8 @@ pub enum Event {
         update: Option<FrameUpdate>,
         pointer: Option<(i32, i32)>,
         refinement: bool,
+        /// What is shown, when it changed.
+        view: Option<ViewReport>,
     },
     /// The viewer sent input faster than the desktop takes it.
     InputFlooded,
@@ -93,6 +96,8 @@ pub enum Action {
     /// Capture and encode what changed; `full` sends the whole screen,
     /// `tuning` says how lossy it may be for this link.
     Grab { full: bool, tuning: Tuning },
+    /// Show this part of the screen from the next grab on.
+    Show(Showing),
     /// Hand one input event to the desktop.
     Apply(lifeline_session::messages::InputEvent),
     /// Sharing started: tell the user with whom and how.
@@ -181,6 +186,8 @@ struct Sharing {
     pointer: Option<(i32, i32)>,
     /// Refinement updates sent and not yet acknowledged.
     refining: VecDeque<u64>,
+    /// What the viewer is shown, once the capture said.
+    view: Option<ViewReport>,
 }
 
 /// Why the clipboard is not shared in view-only mode.
@@ -206,6 +213,27 @@ pub fn plain(text: &str) -> String {
         out.push(c);
     }
     out.trim().to_owned()
+}
+
+/// What the viewer is told of the monitors.
+fn monitors_msg(v: &ViewReport) -> HostMsg {
+    HostMsg::Monitors {
+        monitors: v.monitors.clone(),
+        showing: v.showing,
+    }
+}
+
+/// The refusal of a monitor the host does not have (numbered from 1, as
+/// the technician sees them).
+fn no_such_monitor(showing: Showing, count: usize) -> String {
+    let n = match showing {
+        Showing::Monitor(i) => usize::from(i) + 1,
+        Showing::All | Showing::Primary => 0,
+    };
+    match count {
+        0 | 1 => format!("there is no monitor {n}: this computer shows one screen"),
+        _ => format!("there is no monitor {n}: this computer has monitors 1 to {count}"),
+    }
 }
 
 /// Refinement pieces that may be unacknowledged at once: two pieces of
@@ -363,7 +391,8 @@ impl HostSession {
                 update,
                 pointer,
                 refinement,
-            } => self.grabbed(now, update, pointer, refinement),
+                view,
+            } => self.grabbed(now, update, pointer, refinement, view),
             Event::InputFlooded => self.end(Ending::Failed(
                 "the technician's viewer sent input faster than this computer can apply it".into(),
             )),
@@ -442,6 +471,7 @@ impl HostSession {
                     next_tick: now,
                     pointer: None,
                     refining: VecDeque::new(),
+                    view: None,
                 });
                 self.grab(now);
             }
@@ -461,6 +491,11 @@ impl HostSession {
             sh.acked = sh.sent;
             sh.refining.clear();
             sh.full = true;
+            // What is shown may have been told on the lost link.
+            if let Some(v) = &sh.view {
+                let told = monitors_msg(v);
+                self.actions.push_back(Action::Send(told));
+            }
             self.link = RateEstimator::new();
             self.grab(now);
         }
@@ -521,7 +556,19 @@ impl HostSession {
                     self.stats.inputs_refused += 1;
                 } else {
                     self.stats.inputs_applied += 1;
-                    self.push(Action::Apply(ev));
+                    let origin = sh.view.as_ref().map_or((0, 0), |v| v.origin);
+                    self.push(Action::Apply(view::to_screen(ev, origin)));
+                }
+            }
+            ViewerMsg::Show(showing) => {
+                let monitors = sh.view.as_ref().map_or(&[][..], |v| &v.monitors[..]);
+                if view::exists(monitors, showing) {
+                    sh.full = true;
+                    self.push(Action::Show(showing));
+                    self.grab(now);
+                } else {
+                    let why = no_such_monitor(showing, monitors.len());
+                    self.push(Action::Send(HostMsg::Refused(why)));
                 }
             }
         }
@@ -595,16 +642,22 @@ impl HostSession {
         update: Option<FrameUpdate>,
         pointer: Option<(i32, i32)>,
         refinement: bool,
+        view: Option<ViewReport>,
     ) {
         let State::Sharing(sh) = &mut self.state else {
             return;
         };
         sh.grabbing = false;
+        let view_news = view.map(|v| {
+            let told = monitors_msg(&v);
+            sh.view = Some(v);
+            told
+        });
         if self.interrupted {
             // Nowhere to send it; the whole frame after resuming covers it.
             return;
         }
-        let mut out = Vec::new();
+        let mut out: Vec<HostMsg> = view_news.into_iter().collect();
         if let Some((x, y)) = pointer
             && sh.pointer != pointer
         {
@@ -688,6 +741,7 @@ mod tests {
                 update: Some(update(seq)),
                 pointer: None,
                 refinement: false,
+                view: None,
             },
         );
     }
@@ -868,6 +922,7 @@ mod tests {
                 update: None,
                 pointer: None,
                 refinement: false,
+                view: None,
             },
         );
         s.handle_timeout(now + CAPTURE_INTERVAL);
@@ -890,6 +945,7 @@ mod tests {
                     update: None,
                     pointer: p,
                     refinement: false,
+                    view: None,
                 },
             );
         }
@@ -958,6 +1014,7 @@ mod tests {
                 update: None,
                 pointer: None,
                 refinement: false,
+                view: None,
             },
         );
         s.handle(now, Event::Viewer(ViewerMsg::Quality(Quality::Exact)));
@@ -981,6 +1038,7 @@ mod tests {
                     update: Some(update(seq)),
                     pointer: None,
                     refinement: true,
+                    view: None,
                 },
             );
         };
@@ -1011,6 +1069,7 @@ mod tests {
                 update: None,
                 pointer: None,
                 refinement: false,
+                view: None,
             },
         );
         s.handle(tick(5), Event::Viewer(ViewerMsg::Ack { seq: 3 }));
@@ -1051,6 +1110,7 @@ mod tests {
                 update: Some(update(3)),
                 pointer: Some((1, 1)),
                 refinement: false,
+                view: None,
             },
         );
         assert!(drain(&mut s).is_empty());
@@ -1137,5 +1197,106 @@ mod tests {
         );
         s.handle(now, Event::UserChat("   ".into()));
         assert!(drain(&mut s).is_empty(), "an empty line is no message");
+    }
+
+    #[test]
+    fn monitors_are_told_before_their_frames_and_input_follows_the_shown_one() {
+        use lifeline_session::messages::MonitorInfo;
+        let now = t0();
+        let mut s = sharing(Mode::Control, now);
+        let monitors = vec![
+            MonitorInfo {
+                name: "A".into(),
+                x: 0,
+                y: 0,
+                width: 64,
+                height: 64,
+                primary: true,
+            },
+            MonitorInfo {
+                name: "B".into(),
+                x: 64,
+                y: 0,
+                width: 32,
+                height: 64,
+                primary: false,
+            },
+        ];
+        let report = |showing, origin| ViewReport {
+            monitors: monitors.clone(),
+            showing,
+            origin,
+        };
+        s.handle(
+            now,
+            Event::Grabbed {
+                update: Some(update(1)),
+                pointer: None,
+                refinement: false,
+                view: Some(report(Showing::Primary, (0, 0))),
+            },
+        );
+        let told = drain(&mut s);
+        assert!(matches!(
+            &told[..],
+            [Action::Send(HostMsg::Monitors { monitors: m, showing: Showing::Primary }), Action::Send(HostMsg::Frame(_))] if m.len() == 2
+        ));
+        // A monitor that is not there is refused, and nothing changes.
+        s.handle(now, Event::Viewer(ViewerMsg::Show(Showing::Monitor(2))));
+        assert_eq!(
+            drain(&mut s),
+            [Action::Send(HostMsg::Refused(
+                "there is no monitor 3: this computer has monitors 1 to 2".into()
+            ))]
+        );
+        s.handle(now, Event::Viewer(ViewerMsg::Ack { seq: 1 }));
+        drain(&mut s);
+        s.handle(now, Event::Viewer(ViewerMsg::Show(Showing::Monitor(1))));
+        assert_eq!(
+            drain(&mut s),
+            [Action::Show(Showing::Monitor(1)), grab(true)],
+            "the switch comes with a whole frame"
+        );
+        s.handle(
+            now,
+            Event::Grabbed {
+                update: Some(update(2)),
+                pointer: Some((1, 2)),
+                refinement: false,
+                view: Some(report(Showing::Monitor(1), (64, 0))),
+            },
+        );
+        assert!(matches!(
+            &drain(&mut s)[..],
+            [
+                Action::Send(HostMsg::Monitors {
+                    showing: Showing::Monitor(1),
+                    ..
+                }),
+                Action::Send(HostMsg::Cursor { x: 1, y: 2 }),
+                Action::Send(HostMsg::Frame(_))
+            ]
+        ));
+        s.handle(
+            now,
+            Event::Viewer(ViewerMsg::Input(InputEvent::Move { x: 5, y: 6 })),
+        );
+        assert_eq!(
+            drain(&mut s),
+            [Action::Apply(InputEvent::Move { x: 69, y: 6 })]
+        );
+        // After a lost link the viewer is told again.
+        s.handle(now, Event::Interrupted);
+        s.handle(now, Event::Resumed);
+        assert!(matches!(
+            &drain(&mut s)[..],
+            [
+                Action::Send(HostMsg::Monitors {
+                    showing: Showing::Monitor(1),
+                    ..
+                }),
+                Action::Grab { full: true, .. }
+            ]
+        ));
     }
 }

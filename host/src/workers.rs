@@ -7,11 +7,12 @@
 use std::sync::{Arc, mpsc};
 use std::thread;
 
-use lifeline_session::messages::InputEvent;
+use lifeline_session::messages::{InputEvent, Showing};
 use lifeline_session::screen::{Encoder, FrameUpdate, Image, Tuning};
 use tokio::sync::oneshot;
 
 use crate::platform::{CaptureError, Grab, InputError, InputOpener, ScreenOpener};
+use crate::view::{Framing, ViewReport};
 
 /// Starts a thread that opens a handle with `open` (on that thread, since
 /// platform handles need not be `Send`) and then runs `work` with it.
@@ -38,9 +39,18 @@ fn on_own_thread<H, E: Send + 'static>(
     Ok(ready_rx.recv().ok())
 }
 
-/// What a grab produced: the update (if anything changed), the pointer,
-/// and whether the update only refines what the viewer has.
-pub type Grabbed = (Option<FrameUpdate>, Option<(i32, i32)>, bool);
+/// What a grab produced.
+#[derive(Debug)]
+pub struct Grabbed {
+    /// The update, if anything changed.
+    pub update: Option<FrameUpdate>,
+    /// The pointer, on what is shown.
+    pub pointer: Option<(i32, i32)>,
+    /// The update only refines what the viewer has.
+    pub refinement: bool,
+    /// What is shown, when it is news.
+    pub view: Option<ViewReport>,
+}
 
 type GrabReply = oneshot::Sender<Result<Grabbed, CaptureError>>;
 
@@ -53,6 +63,8 @@ enum CaptureCmd {
     },
     /// Start over for a new viewer.
     Reset,
+    /// Show this part of the screen from the next grab on.
+    Show(Showing),
 }
 
 /// Asks where the pointer is every tick while it moves, and only every
@@ -108,9 +120,14 @@ impl CaptureWorker {
             };
             let mut encoder = Encoder::new();
             let mut pointer = PointerPoll::default();
+            let mut framing = Framing::default();
             while let Ok(cmd) = rx.recv() {
                 match cmd {
-                    CaptureCmd::Reset => encoder = Encoder::new(),
+                    CaptureCmd::Reset => {
+                        encoder = Encoder::new();
+                        framing.reset();
+                    }
+                    CaptureCmd::Show(showing) => framing.show(showing),
                     CaptureCmd::Grab {
                         full,
                         tuning,
@@ -120,15 +137,20 @@ impl CaptureWorker {
                         if full {
                             encoder.reset();
                         }
-                        let result = screen.grab(&mut image, full).map(|grab| {
+                        let grabbed = framing.grab(&mut *screen, &mut image, full);
+                        let result = grabbed.map(|(grab, view)| {
                             let update = match grab {
                                 Grab::Captured => encoder.encode(&image),
                                 Grab::Regions(rects) => encoder.encode_within(&image, &rects),
                                 // Still: time to make pictures exact?
                                 Grab::Unchanged => encoder.still(),
                             };
-                            let refinement = update.is_some() && encoder.refined();
-                            (update, pointer.next(&mut *screen), refinement)
+                            Grabbed {
+                                refinement: update.is_some() && encoder.refined(),
+                                update,
+                                pointer: framing.pointer(pointer.next(&mut *screen)),
+                                view,
+                            }
                         });
                         // The session may have ended meanwhile; nobody to tell.
                         let _ = reply.send(result);
@@ -166,6 +188,14 @@ impl CaptureWorker {
             let _ = reply.send(Err(CaptureError::Stopped));
         }
         rx
+    }
+
+    /// Shows this part of the screen from the next grab on (ask for a whole
+    /// frame with it).
+    pub fn show(&self, showing: Showing) -> Result<(), CaptureError> {
+        self.tx
+            .send(CaptureCmd::Show(showing))
+            .map_err(|_| CaptureError::Stopped)
     }
 
     /// Forgets what any earlier viewer had.
@@ -246,7 +276,7 @@ mod tests {
             .await
             .unwrap()
             .unwrap()
-            .0
+            .update
             .unwrap();
         assert!(first.full);
         assert_eq!(
@@ -255,7 +285,7 @@ mod tests {
                 .await
                 .unwrap()
                 .unwrap()
-                .0,
+                .update,
             None
         );
         screen.0.lock().unwrap().pixels[69 * 130 + 129] = 0xffffff;
@@ -264,7 +294,7 @@ mod tests {
             .await
             .unwrap()
             .unwrap()
-            .0
+            .update
             .unwrap();
         assert!(!change.full);
         assert_eq!(change.tiles.len(), 1);
@@ -275,7 +305,7 @@ mod tests {
                 .await
                 .unwrap()
                 .unwrap()
-                .0
+                .update
                 .unwrap()
                 .full,
             "asked for a whole frame"
@@ -287,7 +317,7 @@ mod tests {
                 .await
                 .unwrap()
                 .unwrap()
-                .0
+                .update
                 .unwrap()
                 .full,
             "a new viewer starts whole"

@@ -51,7 +51,40 @@ pub enum HostMsg {
     Refused(String),
     /// A message from the user.
     Chat(String),
+    /// The host's monitors and which the viewer is shown; sent before the
+    /// first frame of a new view, so the frames after it are of that view.
+    Monitors {
+        monitors: Vec<MonitorInfo>,
+        showing: Showing,
+    },
 }
+
+/// One of the host's monitors, in the host's screen coordinates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonitorInfo {
+    /// The name the host's system gives it (`HDMI-1`, `eDP-1`).
+    pub name: String,
+    pub x: i32,
+    pub y: i32,
+    pub width: u32,
+    pub height: u32,
+    pub primary: bool,
+}
+
+/// What part of the host's screen the viewer sees.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Showing {
+    /// The primary monitor (the whole screen where there is only one).
+    #[default]
+    Primary,
+    /// Every monitor at once: the whole screen.
+    All,
+    /// One monitor, by its place in the host's list (from 0).
+    Monitor(u8),
+}
+
+/// At most this many monitors are listed (more are not shown separately).
+pub const MAX_MONITORS: usize = 16;
 
 /// What the technician prefers when the link cannot carry everything.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -97,6 +130,8 @@ pub enum ViewerMsg {
     ClipboardGet,
     /// A message for the user.
     Chat(String),
+    /// Show this part of the host's screen from the next frame on.
+    Show(Showing),
 }
 
 /// A mouse button.
@@ -353,5 +388,21 @@ mod tests {
         pin(HostMsg::ClipboardSet, "0000000104");
         pin(HostMsg::Refused("no".into()), "0000000405026e6f");
         pin(HostMsg::Chat("ok".into()), "0000000406026f6b");
+        pin(ViewerMsg::Show(Showing::Monitor(1)), "00000003070201");
+        pin(ViewerMsg::Show(Showing::All), "000000020701");
+        pin(
+            HostMsg::Monitors {
+                monitors: vec![MonitorInfo {
+                    name: "A".into(),
+                    x: 1280,
+                    y: -1,
+                    width: 1024,
+                    height: 768,
+                    primary: true,
+                }],
+                showing: Showing::Primary,
+            },
+            "0000000d07010141801401800880060100",
+        );
     }
 }

@@ -231,7 +231,8 @@ impl TestViewer {
             | HostMsg::Clipboard(_)
             | HostMsg::ClipboardSet
             | HostMsg::Refused(_)
-            | HostMsg::Chat(_) => None,
+            | HostMsg::Chat(_)
+            | HostMsg::Monitors { .. } => None,
         }
     }
 

@@ -19,15 +19,21 @@ use x11rb::rust_connection::RustConnection;
 pub fn skip_without_xvfb() -> bool {
     let found = std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("Xvfb").is_file()));
+    skip_unless(found, "Xvfb")
+}
+
+/// False when `found`; else true (after saying so) or, where X is
+/// required, a failure.
+fn skip_unless(found: bool, what: &str) -> bool {
     if found {
         return false;
     }
     assert!(
         std::env::var_os("LIFELINE_REQUIRE_X").is_none(),
-        "Xvfb is not installed but LIFELINE_REQUIRE_X is set: run scripts/install-deps"
+        "{what} is not installed but LIFELINE_REQUIRE_X is set: run scripts/install-deps"
     );
     eprintln!(
-        "SKIPPED: this test needs Xvfb, which is not installed (scripts/install-deps installs it)"
+        "SKIPPED: this test needs {what}, which is not installed (scripts/install-deps installs it)"
     );
     true
 }
@@ -35,6 +41,8 @@ pub fn skip_without_xvfb() -> bool {
 /// An Xvfb server, killed on drop.
 pub struct Xvfb {
     child: Option<Child>,
+    /// The configuration of an Xorg server, removed on drop.
+    _config: Option<tempfile::TempDir>,
     pub display: String,
     pub width: u32,
     pub height: u32,
@@ -84,6 +92,7 @@ impl Xvfb {
                 let depth = conn.setup().roots[screen].root_depth;
                 return Self {
                     child: Some(child),
+                    _config: None,
                     display,
                     width,
                     height,
@@ -104,6 +113,7 @@ impl Xvfb {
         let depth = conn.setup().roots[screen].root_depth;
         Self {
             child: None,
+            _config: None,
             display: display.to_owned(),
             width,
             height,
@@ -218,7 +228,106 @@ impl Xvfb {
     }
 }
 
+/// The two monitors of [`Xvfb::start_two_monitors`]: (name, x, y, w, h).
+pub const TWO_MONITORS: [(&str, u32, u32, u32, u32); 2] =
+    [("DUMMY0", 0, 0, 1280, 720), ("DUMMY1", 1280, 0, 1024, 768)];
+
+/// Xorg with the dummy video driver: RandR outputs that can be switched
+/// on, which Xvfb lacks. No input devices: XTest alone drives it.
+const DUMMY_CONFIG: &str = r#"
+Section "ServerFlags"
+  Option "AutoAddDevices" "false"
+  Option "AutoEnableDevices" "false"
+EndSection
+Section "Device"
+  Identifier "dummy"
+  Driver "dummy"
+  VideoRam 64000
+EndSection
+Section "Monitor"
+  Identifier "monitor"
+  HorizSync 5.0-1000.0
+  VertRefresh 5.0-200.0
+  Modeline "1280x720" 74.25 1280 1390 1430 1650 720 725 730 750 +hsync +vsync
+EndSection
+Section "Screen"
+  Identifier "screen"
+  Device "dummy"
+  Monitor "monitor"
+  DefaultDepth 24
+  SubSection "Display"
+    Depth 24
+    Virtual 2304 768
+    Modes "1280x720"
+  EndSubSection
+EndSection
+"#;
+
+/// Whether a test that needs Xorg's dummy driver must be skipped (as
+/// [`skip_without_xvfb`], failing instead where X is required).
+pub fn skip_without_xorg_dummy() -> bool {
+    let found = std::path::Path::new("/usr/lib/xorg/modules/drivers/dummy_drv.so").is_file();
+    skip_unless(found, "Xorg with the dummy video driver")
+}
+
 impl Xvfb {
+    /// Starts Xorg (dummy driver) with the two monitors of
+    /// [`TWO_MONITORS`] side by side, the second one primary: a laptop
+    /// with a screen plugged in. Needs root, as CI has.
+    // Only the panicking paths leave the child unreaped; the test is over then.
+    #[allow(clippy::zombie_processes)]
+    pub fn start_two_monitors() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("xorg.conf");
+        std::fs::write(&config, DUMMY_CONFIG).unwrap();
+        let mut child = Command::new("Xorg")
+            .args(["-displayfd", "1", "-nolisten", "tcp", "-noreset", "-config"])
+            .arg(&config)
+            .arg("-configdir")
+            .arg(dir.path())
+            .arg("-logfile")
+            .arg(dir.path().join("xorg.log"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xorg not found: run scripts/install-deps");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
+        let n: u32 = line.trim().parse().unwrap_or_else(|_| {
+            let log = std::fs::read_to_string(dir.path().join("xorg.log")).unwrap_or_default();
+            panic!("Xorg did not report its display: {line:?}\n{log}")
+        });
+        let display = format!(":{n}");
+        let [(first, ..), (second, sx, _, sw, sh)] = TWO_MONITORS;
+        let mode = format!("{sw}x{sh}");
+        for args in [
+            vec!["--addmode", second, &mode],
+            vec![
+                "--output",
+                second,
+                "--mode",
+                &mode,
+                "--pos",
+                &format!("{sx}x0"),
+            ],
+            vec!["--output", second, "--primary"],
+            vec!["--output", first, "--pos", "0x0"],
+        ] {
+            let ok = Command::new("xrandr")
+                .args(&args)
+                .env("DISPLAY", &display)
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "xrandr {args:?} failed");
+        }
+        let mut x = Self::attach(&display, sx + sw, sh);
+        x.child = Some(child);
+        x._config = Some(dir);
+        x
+    }
+
     /// An xterm at `geometry` (e.g. `40x8+0+0`) running `cat > FILE`, once
     /// `cat` has started. With no window manager, keyboard focus follows
     /// the pointer: point at it before typing.

@@ -4,6 +4,7 @@
 //! mode ([`script`]) are both thin layers over it.
 
 pub mod files;
+pub mod monitors;
 pub mod script;
 pub mod session;
 pub mod window;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Parser;
 use lifeline_proto::SessionCode;
-use lifeline_session::messages::Quality;
+use lifeline_session::messages::{Quality, Showing};
 use lifeline_viewer::script::{self, Done};
 use lifeline_viewer::session::{Status, Viewer};
 use serde_json::json;
@@ -154,6 +154,44 @@ fn window(rt: &tokio::runtime::Runtime, cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Tells how far each transfer is, as it goes.
+/// The host's monitors, as `monitors` lists them or `monitor` switched.
+fn say_screens(
+    screens: &lifeline_viewer::monitors::Screens,
+    switched: bool,
+    say: impl Fn(serde_json::Value, String),
+) {
+    let list: Vec<_> = screens
+        .monitors
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            json!({"number": i + 1, "name": m.name, "x": m.x, "y": m.y, "width": m.width, "height": m.height, "primary": m.primary, "shown": screens.is_shown(i)})
+        })
+        .collect();
+    let one = match screens.showing {
+        Showing::All => None,
+        Showing::Monitor(i) => Some(usize::from(i)),
+        Showing::Primary => screens.primary(),
+    };
+    let human = if switched {
+        match one {
+            None => "Showing all monitors".to_owned(),
+            Some(i) => format!(
+                "Showing monitor {}",
+                screens.label(i).trim_end_matches(" (shown)")
+            ),
+        }
+    } else {
+        screens.lines().join("\n")
+    };
+    let event = if switched { "monitor" } else { "monitors" };
+    let shown = one.map_or(json!("all"), |i| json!(i + 1));
+    say(
+        json!({"event": event, "monitors": list, "shown": shown}),
+        human,
+    );
+}
+
 async fn say_progress(
     mut progress: tokio::sync::watch::Receiver<Option<lifeline_session::files::Progress>>,
     say: impl Fn(serde_json::Value, String),
@@ -287,6 +325,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     );
                 }
             }
+            Ok(Done::Screens { screens, switched }) => say_screens(&screens, switched, say),
             Ok(Done::Got(f)) => say(
                 json!({"event": "get", "path": f.path, "bytes": f.bytes, "sha256": hex::encode(f.sha256)}),
                 format!("Fetched {} bytes into {}", f.bytes, f.path),

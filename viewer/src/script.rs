@@ -2,12 +2,15 @@
 //!
 //! `wait-frame`, `screenshot PATH.png`, `move X Y`, `click [left|right|middle]`,
 //! `type TEXT`, `key NAME` (e.g. `Return`, `ctrl+c`, `shift+Tab`),
-//! `sleep MS`, `quit`. Blank lines and lines starting with `#` are skipped.
+//! `sleep MS`, `quit`, and the toolkit's `clipboard-set TEXT`,
+//! `clipboard-get PATH`, `put PATH`, `get REMOTE LOCAL`, `chat TEXT`,
+//! `monitors`, `monitor N|all`. Blank lines and lines starting with `#` are
+//! skipped.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use lifeline_session::messages::{InputEvent, Key, MouseButton};
+use lifeline_session::messages::{InputEvent, Key, MouseButton, Showing};
 
 use crate::session::{Viewer, ViewerError};
 
@@ -32,6 +35,10 @@ pub enum Command {
     Put(PathBuf),
     /// Fetch the user's file (first) into a local file (second).
     Get(String, PathBuf),
+    /// List the host's monitors.
+    Monitors,
+    /// Show one monitor, or all.
+    Monitor(Showing),
 }
 
 /// A line that is not a command, with its number.
@@ -111,6 +118,13 @@ pub fn parse(text: &str) -> Result<Vec<(usize, Command)>, ScriptError> {
                     )));
                 }
             },
+            "monitors" if args.is_empty() => Command::Monitors,
+            "monitors" => {
+                return Err(bad(
+                    "monitors takes nothing; to show one, use monitor N".into()
+                ));
+            }
+            "monitor" => Command::Monitor(crate::monitors::parse_choice(args).map_err(bad)?),
             "chat" if !args.is_empty() => Command::Chat(rest.to_owned()),
             "chat" => {
                 return Err(bad(
@@ -119,7 +133,7 @@ pub fn parse(text: &str) -> Result<Vec<(usize, Command)>, ScriptError> {
             }
             other => {
                 return Err(bad(format!(
-                    "unknown command {other:?}; use wait-frame, screenshot, move, click, type, key, sleep, clipboard-set, clipboard-get, chat or quit"
+                    "unknown command {other:?}; use wait-frame, screenshot, move, click, type, key, sleep, clipboard-set, clipboard-get, put, get, chat, monitors, monitor or quit"
                 )));
             }
         };
@@ -138,6 +152,11 @@ pub enum Done {
     Put(Vec<crate::files::Moved>),
     /// A file fetched, and where it is now.
     Got(crate::files::Moved),
+    /// The host's monitors (`switched`: after `monitor`).
+    Screens {
+        screens: crate::monitors::Screens,
+        switched: bool,
+    },
     /// The clipboard was handed across (`path`: where the host's went).
     Clipboard {
         to_host: bool,
@@ -220,6 +239,25 @@ pub async fn run(viewer: &Viewer, cmd: &Command) -> Result<Done, ViewerError> {
         Command::Chat(text) => viewer.chat(text).await?,
         Command::Put(path) => return Ok(Done::Put(viewer.put(path).await?)),
         Command::Get(remote, local) => return Ok(Done::Got(viewer.get(remote, local).await?)),
+        Command::Monitors => {
+            let mut told = viewer.screens_rx();
+            let wait = told.wait_for(Option::is_some);
+            let screens = match tokio::time::timeout(Duration::from_secs(20), wait).await {
+                Ok(Ok(s)) => s.clone().ok_or(ViewerError::NoFrame)?,
+                Ok(Err(_)) => return Err(ViewerError::Ended(viewer.ended().unwrap_or_default())),
+                Err(_) => return Err(ViewerError::NoFrame),
+            };
+            return Ok(Done::Screens {
+                screens,
+                switched: false,
+            });
+        }
+        Command::Monitor(showing) => {
+            return Ok(Done::Screens {
+                screens: viewer.show(*showing).await?,
+                switched: true,
+            });
+        }
     }
     if let Some(reason) = viewer.ended() {
         return Err(ViewerError::Ended(reason));
@@ -261,6 +299,9 @@ mod tests {
             ("key hyper+x", 1, "unknown key"),
             ("sleep soon", 1, "milliseconds"),
             ("screenshot", 1, "needs a file name"),
+            ("monitor 0", 1, "a number from 1"),
+            ("monitor", 1, "a number from 1"),
+            ("monitors 2", 1, "use monitor N"),
         ];
         for (text, line, msg) in cases {
             let e = parse(text).unwrap_err();

@@ -16,6 +16,8 @@ use lifeline_session::messages::{HostMsg, InputEvent, MAX_CLIPBOARD, Quality, Vi
 use lifeline_session::screen::{Framebuffer, Image};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+use crate::monitors::Screens;
+
 /// Everything that can stop a viewer, each with one line for the technician.
 #[derive(Debug, thiserror::Error)]
 pub enum ViewerError {
@@ -53,9 +55,9 @@ pub enum ViewerError {
     Transfer(String),
 }
 
-/// The host's answer to a clipboard request.
+/// The host's answer to a request.
 #[derive(Debug)]
-enum Reply {
+pub(crate) enum Reply {
     Clipboard(String),
     Set,
     Refused(String),
@@ -119,6 +121,7 @@ pub struct Viewer {
     ended: watch::Receiver<Option<String>>,
     /// Why the link was lost, while reconnecting; `None` while live.
     reconnecting: watch::Receiver<Option<String>>,
+    screens: watch::Receiver<Option<Screens>>,
     link: Arc<tokio::sync::Mutex<Option<ViewerLink>>>,
     pending: Pending,
     chats: broadcast::Sender<String>,
@@ -217,6 +220,7 @@ impl Viewer {
         let (ended_tx, ended) = watch::channel(None::<String>);
         let (changes_tx, changes) = watch::channel(0u64);
         let (reconnecting_tx, reconnecting) = watch::channel(None::<String>);
+        let (screens_tx, screens) = watch::channel(None::<Screens>);
         let pending = Pending::default();
         let (chats, _) = broadcast::channel(64);
         let keeper = Keeper {
@@ -226,6 +230,7 @@ impl Viewer {
             frames: frames_tx,
             changes: changes_tx,
             reconnecting: reconnecting_tx,
+            screens: screens_tx,
             resumer: link.resumer(),
             secret: (!resume_window.is_zero()).then_some(resume),
             window: resume_window,
@@ -246,6 +251,7 @@ impl Viewer {
             changes,
             ended,
             reconnecting,
+            screens,
             link,
             pending,
             chats,
@@ -286,6 +292,20 @@ impl Viewer {
     /// Sends a request and waits for the host's answer (one at a time).
     async fn ask(&self, msg: ViewerMsg) -> Result<Reply, ViewerError> {
         const WAIT: Duration = Duration::from_secs(30);
+        let rx = self.request(msg).await?;
+        match tokio::time::timeout(WAIT, rx).await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(_)) => Err(self.ended_error()),
+            Err(_) => Err(ViewerError::NoReply(WAIT.as_secs())),
+        }
+    }
+
+    /// Sends a request whose answer (or refusal) comes on the receiver;
+    /// one request waits at a time.
+    pub(crate) async fn request(
+        &self,
+        msg: ViewerMsg,
+    ) -> Result<oneshot::Receiver<Reply>, ViewerError> {
         let (tx, rx) = oneshot::channel();
         {
             let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
@@ -295,11 +315,12 @@ impl Viewer {
             *p = Some(tx);
         }
         self.out.send(msg).await.map_err(|_| self.ended_error())?;
-        match tokio::time::timeout(WAIT, rx).await {
-            Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(_)) => Err(self.ended_error()),
-            Err(_) => Err(ViewerError::NoReply(WAIT.as_secs())),
-        }
+        Ok(rx)
+    }
+
+    /// What the host said of its monitors, as it changes.
+    pub fn screens_rx(&self) -> watch::Receiver<Option<Screens>> {
+        self.screens.clone()
     }
 
     /// Sends the user a message.
@@ -461,6 +482,7 @@ struct Keeper {
     frames: watch::Sender<u64>,
     changes: watch::Sender<u64>,
     reconnecting: watch::Sender<Option<String>>,
+    screens: watch::Sender<Option<Screens>>,
     resumer: Resumer,
     /// `None`: a lost link ends the session.
     secret: Option<ResumeSecret>,
@@ -649,6 +671,11 @@ impl Keeper {
             HostMsg::Chat(text) => {
                 // Nobody listening is fine: the message is not kept.
                 let _ = self.chats.send(text);
+                self.changes.send_modify(|n| *n += 1);
+            }
+            HostMsg::Monitors { monitors, showing } => {
+                self.screens
+                    .send_replace(Some(Screens { monitors, showing }));
                 self.changes.send_modify(|n| *n += 1);
             }
         }

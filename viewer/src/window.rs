@@ -14,7 +14,9 @@ use lifeline_session::messages::{InputEvent, Key, MouseButton};
 use lifeline_session::screen::Image;
 
 use crate::session::{Figures, Status, Viewer};
-use lifeline_session::messages::Quality;
+use lifeline_session::messages::{Quality, Showing};
+
+use crate::monitors::Screens;
 
 /// What the technician asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +36,8 @@ pub enum Action {
     ClipboardToHost,
     /// Copy the user's clipboard text onto this computer's clipboard.
     ClipboardFromHost,
+    /// Show another of the host's monitors, or all.
+    Show(Showing),
 }
 
 /// Where the window stands.
@@ -68,6 +72,8 @@ pub struct ViewerUi {
     pub chat_draft: String,
     /// How the last clipboard request went.
     pub notice: Option<String>,
+    /// The host's monitors, once it said.
+    pub screens: Option<Screens>,
 }
 
 impl std::fmt::Debug for ViewerUi {
@@ -148,6 +154,7 @@ impl ViewerUi {
             chat_log: Vec::new(),
             chat_draft: String::new(),
             notice: None,
+            screens: None,
         }
     }
 
@@ -290,6 +297,39 @@ impl ViewerUi {
         typing
     }
 
+    /// The monitor switcher, when the host has more than one.
+    fn monitor_menu(&mut self, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+        let Some(screens) = self.screens.as_ref().filter(|s| s.monitors.len() > 1) else {
+            return;
+        };
+        let name = |i: usize| {
+            let m = &screens.monitors[i];
+            format!("{}: {} {}×{}", i + 1, m.name, m.width, m.height)
+        };
+        let all = "All monitors".to_owned();
+        let shown = (0..screens.monitors.len())
+            .find(|&i| screens.is_shown(i))
+            .map_or(all.clone(), name);
+        let mut chosen = None;
+        egui::ComboBox::from_label("Monitor")
+            .selected_text(shown)
+            .show_ui(ui, |ui| {
+                for i in 0..screens.monitors.len() {
+                    let label = name(i);
+                    if ui.selectable_label(screens.is_shown(i), label).clicked() {
+                        chosen = u8::try_from(i).ok().map(Showing::Monitor);
+                    }
+                }
+                let all_shown = screens.showing == Showing::All;
+                if ui.selectable_label(all_shown, all).clicked() {
+                    chosen = Some(Showing::All);
+                }
+            });
+        if let Some(c) = chosen.filter(|c| *c != screens.showing) {
+            actions.push(Action::Show(c));
+        }
+    }
+
     fn sharing(&mut self, ui: &mut egui::Ui, mode: Mode, actions: &mut Vec<Action>) {
         let control = mode == Mode::Control;
         ui.horizontal(|ui| {
@@ -342,6 +382,7 @@ impl ViewerUi {
             if self.quality != before {
                 actions.push(Action::Quality(self.quality));
             }
+            self.monitor_menu(ui, actions);
             ui.separator();
             let f = &self.figures;
             let latency = f
@@ -579,6 +620,7 @@ impl App {
             self.ui.host = format!("{} ({})", v.host_name, v.os_user);
             self.ui.figures = v.figures();
             self.ui.cursor = v.cursor();
+            self.ui.screens = v.screens();
             let chats = link.chats.get_or_insert_with(|| v.chats());
             while let Ok(text) = chats.try_recv() {
                 self.ui.chat_log.push((true, text));
@@ -633,6 +675,9 @@ impl eframe::App for App {
                         });
                     }
                 }
+                Action::Show(showing) => self.with_viewer(move |v| async move {
+                    v.show(showing).await.err().map(|e| e.to_string())
+                }),
                 Action::Chat(text) => self.with_viewer(|v| async move {
                     if let Err(e) = v.chat(&text).await {
                         tracing::warn!(error = %e, "message not sent");
@@ -899,6 +944,28 @@ mod tests {
         h.run();
         assert_eq!(h.state().actions, [Action::Quality(Quality::Exact)]);
         assert_eq!(h.state().ui.quality, Quality::Exact);
+    }
+
+    #[test]
+    fn the_monitor_menu_switches_and_shows_only_with_several() {
+        let mut h = sharing(Mode::View);
+        assert!(
+            h.query_by_label("Monitor").is_none(),
+            "no monitors told yet"
+        );
+        h.state_mut().ui.screens = Some(crate::monitors::sample(Showing::Primary));
+        h.run();
+        h.get_by_label("Monitor").click();
+        h.run();
+        h.get_by_label("2: HDMI-1 1280×720").click();
+        h.run();
+        assert_eq!(h.state().actions, [Action::Show(Showing::Monitor(1))]);
+        h.state_mut().actions.clear();
+        h.get_by_label("Monitor").click();
+        h.run();
+        h.get_by_label("All monitors").click();
+        h.run();
+        assert_eq!(h.state().actions, [Action::Show(Showing::All)]);
     }
 
     #[test]

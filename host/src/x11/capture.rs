@@ -10,8 +10,10 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt as _;
 
+use lifeline_session::messages::MonitorInfo;
 use lifeline_session::screen::Image;
-use x11rb::connection::Connection as _;
+use x11rb::connection::{Connection as _, RequestConnection as _};
+use x11rb::protocol::randr::{self, ConnectionExt as _};
 use x11rb::protocol::shm::ConnectionExt as _;
 use x11rb::protocol::xproto::{ConnectionExt as _, ImageFormat, ImageOrder};
 use x11rb::rust_connection::RustConnection;
@@ -183,7 +185,49 @@ fn read_rects(
     Ok(())
 }
 
+impl X11Screen {
+    /// The active RandR monitors; none on a server without RandR 1.5.
+    fn list_monitors(&self) -> Result<Vec<MonitorInfo>, X11Error> {
+        let conn = &self.damage.conn;
+        if conn
+            .extension_information(randr::X11_EXTENSION_NAME)?
+            .is_none()
+        {
+            return Ok(Vec::new());
+        }
+        let version = conn.randr_query_version(1, 5)?.reply()?;
+        if (version.major_version, version.minor_version) < (1, 5) {
+            return Ok(Vec::new());
+        }
+        let listed = conn.randr_get_monitors(self.damage.root, true)?.reply()?;
+        let names: Vec<_> = listed
+            .monitors
+            .iter()
+            .map(|m| conn.get_atom_name(m.name))
+            .collect::<Result<_, _>>()?;
+        listed
+            .monitors
+            .iter()
+            .zip(names)
+            .map(|(m, name)| {
+                Ok(MonitorInfo {
+                    name: String::from_utf8_lossy(&name.reply()?.name).into_owned(),
+                    x: i32::from(m.x),
+                    y: i32::from(m.y),
+                    width: u32::from(m.width),
+                    height: u32::from(m.height),
+                    primary: m.primary,
+                })
+            })
+            .collect()
+    }
+}
+
 impl ScreenSource for X11Screen {
+    fn monitors(&mut self) -> Result<Vec<MonitorInfo>, CaptureError> {
+        Ok(self.list_monitors()?)
+    }
+
     fn pointer(&mut self) -> Option<(i32, i32)> {
         self.damage.pointer()
     }

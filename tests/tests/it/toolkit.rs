@@ -3,8 +3,9 @@
 //! chat both ways, files both ways (50 MB, SHA-256 identical, never
 //! overwriting, a cut transfer leaving nothing, fetches refused by the
 //! user or by policy, names that would escape the folder refused),
-//! view-only refusing the clipboard and files, and the audit records of
-//! each transfer (never the content).
+//! view-only refusing the clipboard and files, the audit records of
+//! each transfer (never the content), and two monitors (Xorg's dummy
+//! driver) listed, switched, and the pointer landing on the shown one.
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
@@ -494,4 +495,92 @@ async fn names_that_would_leave_the_download_folder_are_refused() {
         downloads.join("logs/today.txt").display().to_string()
     );
     v.disconnect("done").await;
+}
+
+/// `(x, y, w, h)` of `img`.
+fn crop(img: &lifeline_session::screen::Image, (x, y, w, h): (u32, u32, u32, u32)) -> Vec<u32> {
+    (y..y + h)
+        .flat_map(|row| {
+            let at = (row * img.width + x) as usize;
+            img.pixels[at..at + w as usize].to_vec()
+        })
+        .collect()
+}
+
+#[test]
+fn monitors_are_listed_switched_and_the_pointer_lands_on_the_shown_one() {
+    use lifeline_tests::x::{TWO_MONITORS, load_png, pattern_image};
+    if lifeline_tests::x::skip_without_xvfb() || lifeline_tests::x::skip_without_xorg_dummy() {
+        return;
+    }
+    let x = Xvfb::start_two_monitors();
+    // Different pixels near each monitor's corner, and across the seam.
+    let _a = x.show(0, 0, &pattern_image(300, 200, 1));
+    let _b = x.show(1280, 0, &pattern_image(300, 200, 2));
+    let _seam = x.show(1180, 400, &pattern_image(200, 100, 3));
+    let stack = Stack::start();
+    let mut host = stack.host(&x, "control");
+    let code = host.code().to_string();
+    let dir = stack.data.path();
+    let shot = |n: &str| dir.join(format!("{n}.png"));
+    let script = format!(
+        "wait-frame\nmonitors\nscreenshot {}\nmonitor 1\nwait-frame\nscreenshot {}\n\
+         monitor all\nwait-frame\nscreenshot {}\nmonitor 2\nwait-frame\nmove 5 6\nsleep 300\nmonitor 3\n",
+        shot("primary").display(),
+        shot("first").display(),
+        shot("all").display(),
+    );
+    let out = stack.viewer(&code, &script).join().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "monitor 3 is refused");
+    assert!(
+        stderr.contains("line 14") && stderr.contains("there is no monitor 3"),
+        "{stderr}"
+    );
+    let evs = events(&out);
+    let listed = evs.iter().find(|e| e["event"] == "monitors").unwrap();
+    let monitors = listed["monitors"].as_array().unwrap();
+    assert_eq!(monitors.len(), 2, "{listed}");
+    for (m, (name, mx, my, w, h)) in monitors.iter().zip(TWO_MONITORS) {
+        assert_eq!(m["name"], name);
+        assert_eq!(
+            (m["x"].as_u64(), m["y"].as_u64()),
+            (Some(mx.into()), Some(my.into()))
+        );
+        assert_eq!(
+            (m["width"].as_u64(), m["height"].as_u64()),
+            (Some(w.into()), Some(h.into()))
+        );
+    }
+    assert_eq!(monitors[1]["primary"], true);
+    assert_eq!(listed["shown"], 2, "the primary is shown first");
+    let switches: Vec<_> = evs
+        .iter()
+        .filter(|e| e["event"] == "monitor")
+        .map(|e| e["shown"].clone())
+        .collect();
+    assert_eq!(switches, [serde_json::json!(1), "all".into(), 2.into()]);
+
+    // Each screenshot is exactly its part of the X screen.
+    let screen = x.screenshot();
+    let rect = |i: usize| {
+        let (_, mx, my, w, h) = TWO_MONITORS[i];
+        (mx, my, w, h)
+    };
+    for (name, part) in [
+        ("primary", rect(1)),
+        ("first", rect(0)),
+        ("all", (0, 0, x.width, x.height)),
+    ] {
+        let got = load_png(&shot(name));
+        assert_eq!((got.width, got.height), (part.2, part.3), "{name}");
+        assert!(
+            got.pixels == crop(&screen, part),
+            "{name} differs from the X screen"
+        );
+    }
+    // The technician's (5, 6) on monitor 2 is (1285, 6) on the screen.
+    assert_eq!(x.pointer(), (1285, 6));
+    host.wait_event("ended");
+    host.wait_exit();
 }
