@@ -17,6 +17,7 @@ use lifeline_common::framed::ControlError;
 use lifeline_net::client::{ClientError, HostLink};
 use lifeline_net::reconnect;
 use lifeline_net::secure::{self, SecureError, SecureRecv, SecureSend, Secured, handshake};
+use lifeline_net::transfer::Cancels;
 use lifeline_proto::control::{HostEvent, Mode, SessionReport};
 use lifeline_proto::{CodeError, Locator, SessionCode};
 use lifeline_session::e2e::{E2eError, ResumeSecret, Side};
@@ -24,7 +25,7 @@ use lifeline_session::messages::{HostMsg, ViewerMsg};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clipboard::ClipboardWorker;
-use crate::files::{self, FetchPolicy, FetchQuestion, FileDone, Transfers};
+use crate::files::{self, FetchPolicy, FetchQuestion, FileDone, FileStopped, Transfers};
 use crate::platform::{CaptureError, ClipboardOpener, InputError, InputOpener, ScreenOpener};
 use crate::session::{Action, Ending, Event, HostSession, SessionStats};
 use crate::ui::{Ui, parse_answer};
@@ -66,6 +67,10 @@ pub enum AgentError {
     #[error("cannot start a thread: {0}")]
     Thread(#[source] std::io::Error),
 }
+
+/// The line that cancels the transfers under way (anything else typed
+/// while sharing is a message for the technician).
+pub const CANCEL_LINE: &str = "/cancel";
 
 /// How long the viewer has to complete the key exchange.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -373,6 +378,10 @@ struct Driver<'l> {
     done_rx: mpsc::UnboundedReceiver<FileDone>,
     progress_tx: mpsc::UnboundedSender<Progress>,
     progress_rx: mpsc::UnboundedReceiver<Progress>,
+    stopped_tx: mpsc::UnboundedSender<FileStopped>,
+    stopped_rx: mpsc::UnboundedReceiver<FileStopped>,
+    /// The user's cancel of transfers under way.
+    cancels: Cancels,
     /// The user is being asked whether the technician may fetch a file.
     fetch_pending: Option<tokio::sync::oneshot::Sender<bool>>,
     link: &'l mut HostLink,
@@ -400,6 +409,7 @@ impl<'l> Driver<'l> {
         let (fetch_tx, fetch_rx) = mpsc::unbounded_channel();
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let (progress_tx, progress_rx) = mpsc::unbounded_channel();
+        let (stopped_tx, stopped_rx) = mpsc::unbounded_channel();
         Self {
             conn: link.conn.clone(),
             link,
@@ -420,6 +430,9 @@ impl<'l> Driver<'l> {
             done_rx,
             progress_tx,
             progress_rx,
+            stopped_tx,
+            stopped_rx,
+            cancels: Cancels::default(),
             fetch_pending: None,
         }
     }
@@ -563,6 +576,10 @@ impl<'l> Driver<'l> {
             }),
             // Nobody can answer any more: that is a no.
             (true, None) => Some(Wake::Event(Event::Answer(crate::ui::Answer::Refuse))),
+            (false, Some(l)) if l.trim() == CANCEL_LINE => {
+                self.cancels.cancel_all();
+                None
+            }
             // While sharing, a line is a message for the technician.
             (false, Some(l)) => Some(Wake::Event(Event::UserChat(l))),
             (false, None) => {
@@ -585,6 +602,9 @@ impl<'l> Driver<'l> {
             ask: self.fetch_tx.clone(),
             progress: self.progress_tx.clone(),
             kept: std::sync::Mutex::default(),
+            kept_fetches: std::sync::Mutex::default(),
+            cancels: self.cancels.clone(),
+            stopped: self.stopped_tx.clone(),
         });
         let task = tokio::spawn(files::serve(self.conn.clone(), transfers.clone()));
         self.files = Some(FileSide { transfers, task });
@@ -660,6 +680,10 @@ impl<'l> Driver<'l> {
                     io.ui.ask_fetch(&q.path, q.bytes);
                     self.fetch_pending = Some(q.answer);
                 }
+                return None;
+            }
+            Some(f) = self.stopped_rx.recv() => {
+                io.ui.file_stopped(&f);
                 return None;
             }
             Some(p) = self.progress_rx.recv() => {

@@ -10,9 +10,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use lifeline_net::secure::{SecureError, SecureRecv, SecureSend, accept_transfer};
-use lifeline_net::transfer::{SendChunksError, send_chunks};
+use lifeline_net::transfer::{CancelWatch, Cancels, SendChunksError, Stop, send_chunks};
 use lifeline_session::e2e::FilesRoot;
-use lifeline_session::files::{FileMsg, Pace, Progress, check_name, unique_path};
+use lifeline_session::files::{
+    CANCELLED_BY_USER, FileMsg, Pace, Progress, check_name, unique_path,
+};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, oneshot};
@@ -34,6 +36,16 @@ pub struct FileDone {
     pub path: String,
     pub bytes: u64,
     pub sha256: [u8; 32],
+}
+
+/// A transfer that stopped before its end (cancelled, refused, failed),
+/// for the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStopped {
+    /// `true`: the technician's file was coming here.
+    pub to_host: bool,
+    pub name: String,
+    pub why: String,
 }
 
 /// The technician wants a file: may they have it?
@@ -86,6 +98,45 @@ pub struct Transfers {
     pub progress: mpsc::UnboundedSender<Progress>,
     /// Puts the link cut, by transfer id, to be continued.
     pub kept: Mutex<std::collections::HashMap<u32, Incoming>>,
+    /// Fetches the link cut, by transfer id: allowed already, continued
+    /// without asking again.
+    pub kept_fetches: Mutex<std::collections::HashMap<u32, Outgoing>>,
+    /// The user's cancel.
+    pub cancels: Cancels,
+    pub stopped: mpsc::UnboundedSender<FileStopped>,
+}
+
+/// A fetch the user allowed.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    full: PathBuf,
+    size: u64,
+}
+
+/// Why a transfer did not complete: what the viewer hears, and (once the
+/// file is known) what the user is told.
+struct Failure {
+    why: String,
+    to_host: bool,
+    name: Option<String>,
+}
+
+impl From<String> for Failure {
+    fn from(why: String) -> Self {
+        Self {
+            why,
+            to_host: true,
+            name: None,
+        }
+    }
+}
+
+fn named(to_host: bool, name: &str) -> impl Fn(String) -> Failure + '_ {
+    move |why| Failure {
+        why,
+        to_host,
+        name: Some(name.to_owned()),
+    }
 }
 
 /// Serves every transfer stream opened on `conn` until it closes.
@@ -104,26 +155,48 @@ async fn one(t: Arc<Transfers>, send: quinn::SendStream, recv: quinn::RecvStream
     if !fresh {
         return tracing::warn!(id, "a transfer id came twice; refused");
     }
-    let result = match recv.recv::<FileMsg>().await {
-        Ok(_) if !t.control => Err(VIEW_ONLY.to_owned()),
-        Ok(FileMsg::Put { name, size }) => receive(&t, &mut send, &mut recv, &name, size, id).await,
-        Ok(FileMsg::Continue { id: old }) => resume_put(&t, &mut send, &mut recv, old).await,
-        Ok(FileMsg::Get { path }) => fetch(&t, &mut send, &path).await,
-        Ok(other) => Err(format!("unexpected first message {other:?}")),
-        Err(e) => Err(e.to_string()),
+    let cancel = t.cancels.watch();
+    let (s, r) = (&mut send, &mut recv);
+    let result = match recv_first(r).await {
+        Ok(_) if !t.control => Err(VIEW_ONLY.to_owned().into()),
+        Ok(FileMsg::Put { name, size }) => {
+            let f = named(true, &name);
+            receive(&t, s, r, (&name, size), id, cancel)
+                .await
+                .map_err(f)
+        }
+        Ok(FileMsg::Continue { id: old }) => resume_put(&t, s, r, old, cancel).await,
+        Ok(FileMsg::Get { path }) => fetch(&t, s, r, &path, id, cancel).await,
+        Ok(FileMsg::ContinueGet { id: old, from }) => {
+            resume_fetch(&t, s, r, (old, from), id, cancel).await
+        }
+        Ok(other) => Err(format!("unexpected first message {other:?}").into()),
+        Err(e) => Err(e.into()),
     };
     match result {
         Ok(done) => {
             let _ = t.done.send(done);
         }
-        Err(why) => {
-            tracing::info!(%why, "transfer refused or failed");
-            if let Err(e) = send.send(&FileMsg::Refused(why)).await {
+        Err(f) => {
+            tracing::info!(why = %f.why, "transfer refused or failed");
+            if let Some(name) = f.name {
+                let stopped = FileStopped {
+                    to_host: f.to_host,
+                    name,
+                    why: f.why.clone(),
+                };
+                let _ = t.stopped.send(stopped);
+            }
+            if let Err(e) = send.send(&FileMsg::Refused(f.why)).await {
                 tracing::debug!(error = %e, "the viewer left before hearing why");
             }
         }
     }
     send.finish();
+}
+
+async fn recv_first(recv: &mut SecureRecv) -> Result<FileMsg, String> {
+    recv.recv::<FileMsg>().await.map_err(|e| e.to_string())
 }
 
 const VIEW_ONLY: &str = "the user allowed view only: files are sent in control mode only";
@@ -145,7 +218,7 @@ pub struct Incoming {
 enum Stopped {
     /// The stream broke (the link was lost): the put may continue.
     Lost(String),
-    /// Refused or damaged: the temporary file goes.
+    /// Refused, cancelled or damaged: the temporary file goes.
     Failed(String),
 }
 
@@ -162,6 +235,10 @@ impl Transfers {
         for k in kept {
             let _ = std::fs::remove_file(&k.temp);
         }
+        self.kept_fetches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 }
 
@@ -170,9 +247,9 @@ async fn receive(
     t: &Transfers,
     send: &mut SecureSend,
     recv: &mut SecureRecv,
-    name: &str,
-    size: u64,
+    (name, size): (&str, u64),
     id: u32,
+    cancel: CancelWatch,
 ) -> Result<FileDone, String> {
     let rel = check_name(name).map_err(|e| e.to_string())?;
     tokio::fs::create_dir_all(&t.dir).await.map_err(io)?;
@@ -190,7 +267,7 @@ async fn receive(
         let _ = tokio::fs::remove_file(&put.temp).await;
         return Err(e.to_string());
     }
-    finish_put(t, send, recv, put, id).await
+    finish_put(t, send, recv, put, id, cancel).await
 }
 
 /// A put the link cut, continued on a new stream: tells the viewer how
@@ -200,22 +277,25 @@ async fn resume_put(
     send: &mut SecureSend,
     recv: &mut SecureRecv,
     id: u32,
-) -> Result<FileDone, String> {
+    cancel: CancelWatch,
+) -> Result<FileDone, Failure> {
     let put = t
         .kept
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .remove(&id)
         .ok_or_else(|| format!("no transfer {id} to continue"))?;
+    let name = put.name.clone();
     let have = FileMsg::Have { bytes: put.got };
     if let Err(e) = send.send(&have).await {
         t.kept
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(id, put);
-        return Err(e.to_string());
+        return Err(e.to_string().into());
     }
-    finish_put(t, send, recv, put, id).await
+    let f = named(true, &name);
+    finish_put(t, send, recv, put, id, cancel).await.map_err(f)
 }
 
 fn io(e: std::io::Error) -> String {
@@ -230,8 +310,9 @@ async fn finish_put(
     recv: &mut SecureRecv,
     mut put: Incoming,
     id: u32,
+    cancel: CancelWatch,
 ) -> Result<FileDone, String> {
-    match take_data(t, recv, &mut put).await {
+    match take_data(t, recv, &mut put, cancel).await {
         Ok(sha256) => save(t, send, put, sha256).await,
         Err(Stopped::Lost(why)) => {
             tracing::info!(%why, got = put.got, "put cut; kept to continue");
@@ -253,6 +334,7 @@ async fn take_data(
     t: &Transfers,
     recv: &mut SecureRecv,
     put: &mut Incoming,
+    mut cancel: CancelWatch,
 ) -> Result<[u8; 32], Stopped> {
     let failed = |e: std::io::Error| Stopped::Failed(io(e));
     let mut file = tokio::fs::OpenOptions::new()
@@ -262,7 +344,11 @@ async fn take_data(
         .map_err(failed)?;
     let mut meter = Meter::new(&t.progress, true, &put.name, put.size);
     loop {
-        let msg = match recv.recv::<FileMsg>().await {
+        let got = tokio::select! {
+            got = recv.recv::<FileMsg>() => got,
+            () = cancel.cancelled() => return Err(Stopped::Failed(CANCELLED_BY_USER.into())),
+        };
+        let msg = match got {
             Ok(m) => m,
             Err(SecureError::Stream(e)) => return Err(Stopped::Lost(e.to_string())),
             Err(e) => return Err(Stopped::Failed(e.to_string())),
@@ -284,6 +370,7 @@ async fn take_data(
                 file.sync_all().await.map_err(failed)?;
                 return Ok(sha256);
             }
+            FileMsg::Refused(why) => return Err(Stopped::Failed(why)),
             other => return Err(Stopped::Failed(format!("unexpected {other:?} in a put"))),
         }
     }
@@ -324,19 +411,29 @@ async fn save(
 }
 
 /// A get: a file of the user's to the technician, if allowed.
-async fn fetch(t: &Transfers, send: &mut SecureSend, path: &str) -> Result<FileDone, String> {
+async fn fetch(
+    t: &Transfers,
+    send: &mut SecureSend,
+    recv: &mut SecureRecv,
+    path: &str,
+    id: u32,
+    cancel: CancelWatch,
+) -> Result<FileDone, Failure> {
     let full = resolve(path);
+    let shown = full.display().to_string();
+    let f = named(false, &shown);
     let meta = tokio::fs::metadata(&full)
         .await
-        .map_err(|e| format!("cannot read {}: {e}", full.display()))?;
+        .map_err(|e| format!("cannot read {shown}: {e}"))?;
     if !meta.is_file() {
-        return Err(format!("{} is not a file", full.display()));
+        return Err(format!("{shown} is not a file").into());
     }
-    let shown = full.display().to_string();
     match t.fetch {
         FetchPolicy::Yes => {}
         FetchPolicy::No => {
-            return Err("the user does not allow fetching files (--allow-fetch no)".into());
+            return Err(f(
+                "the user does not allow fetching files (--allow-fetch no)".into(),
+            ));
         }
         FetchPolicy::Ask => {
             let (answer, heard) = oneshot::channel();
@@ -347,29 +444,89 @@ async fn fetch(t: &Transfers, send: &mut SecureSend, path: &str) -> Result<FileD
             };
             let asked = t.ask.send(q).is_ok();
             if !(asked && heard.await.unwrap_or(false)) {
-                return Err(format!("the user refused to send {shown}"));
+                // The user said no: they know.
+                return Err(format!("the user refused to send {shown}").into());
             }
         }
     }
-    let mut file = tokio::fs::File::open(&full)
+    let out = Outgoing {
+        full,
+        size: meta.len(),
+    };
+    send_file(t, (send, recv), out, (0, id), cancel)
+        .await
+        .map_err(f)
+}
+
+/// A fetch the link cut, continued on a new stream from where the viewer
+/// says it stopped (the user allowed it already).
+async fn resume_fetch(
+    t: &Transfers,
+    send: &mut SecureSend,
+    recv: &mut SecureRecv,
+    (old, from): (u32, u64),
+    id: u32,
+    cancel: CancelWatch,
+) -> Result<FileDone, Failure> {
+    let out = t
+        .kept_fetches
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&old)
+        .ok_or_else(|| format!("no fetch {old} to continue"))?;
+    let shown = out.full.display().to_string();
+    let f = named(false, &shown);
+    let now = tokio::fs::metadata(&out.full)
+        .await
+        .map_err(|e| f(format!("cannot read {shown}: {e}")))?;
+    if now.len() != out.size || from > out.size {
+        return Err(f(format!("{shown} changed while the link was down")));
+    }
+    send_file(t, (send, recv), out, (from, id), cancel)
+        .await
+        .map_err(f)
+}
+
+/// Offers the file and sends it from `from` on; a fetch the link cuts is
+/// kept under `id` for continuing.
+async fn send_file(
+    t: &Transfers,
+    (send, recv): (&mut SecureSend, &mut SecureRecv),
+    out: Outgoing,
+    (from, id): (u64, u32),
+    cancel: CancelWatch,
+) -> Result<FileDone, String> {
+    let shown = out.full.display().to_string();
+    let mut file = tokio::fs::File::open(&out.full)
         .await
         .map_err(|e| format!("cannot read {shown}: {e}"))?;
-    let name = full
+    let name = out
+        .full
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let size = meta.len();
+    let size = out.size;
     send.send(&FileMsg::Offer { name, size })
         .await
         .map_err(|e| e.to_string())?;
     let mut meter = Meter::new(&t.progress, false, &shown, size);
-    let sha256 = send_chunks(send, &mut file, size, 0, |done| meter.at(done))
-        .await
-        .map_err(|e| match e {
-            SendChunksError::Read(e) => format!("cannot read {shown}: {e}"),
-            SendChunksError::Shrank => format!("{shown} shrank while it was being sent"),
-            SendChunksError::Send(e) => e.to_string(),
-        })?;
+    let stop = Stop {
+        watch: &cancel,
+        why: CANCELLED_BY_USER,
+    };
+    let sent = send_chunks(send, recv, &mut file, (size, from), |d| meter.at(d), stop).await;
+    let sha256 = sent.map_err(|e| match e {
+        SendChunksError::Read(e) => format!("cannot read {shown}: {e}"),
+        SendChunksError::Shrank => format!("{shown} shrank while it was being sent"),
+        SendChunksError::Send(SecureError::Stream(e)) => {
+            tracing::info!(error = %e, "fetch cut; kept to continue");
+            let mut kept = t.kept_fetches.lock().unwrap_or_else(|e| e.into_inner());
+            kept.insert(id, out.clone());
+            e.to_string()
+        }
+        SendChunksError::Send(e) => e.to_string(),
+        SendChunksError::Cancelled(why) | SendChunksError::Refused(why) => why,
+    })?;
     Ok(FileDone {
         to_host: false,
         path: shown,

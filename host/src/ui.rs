@@ -123,7 +123,37 @@ impl Ui {
         };
         self.emit(
             json!({"event": "file_progress", "direction": direction, "name": p.name, "bytes": p.bytes, "of": p.of}),
-            &format!("{verb} {}: {pct}% ({} of {} bytes)", p.name, p.bytes, p.of),
+            &format!(
+                "{verb} {}: {pct}% ({} of {} bytes){}",
+                p.name,
+                p.bytes,
+                p.of,
+                if p.bytes < p.of {
+                    " (type /cancel and Enter to stop it)"
+                } else {
+                    ""
+                }
+            ),
+        );
+    }
+
+    /// A transfer stopped before its end: cancelled by either side,
+    /// refused, or failed.
+    pub fn file_stopped(&self, f: &crate::files::FileStopped) {
+        let (direction, human) = if f.to_host {
+            (
+                "to_host",
+                format!("Receiving {} stopped: {}", f.name, f.why),
+            )
+        } else {
+            (
+                "to_viewer",
+                format!("Sending {} stopped: {}", f.name, f.why),
+            )
+        };
+        self.emit(
+            json!({"event": "file_stopped", "direction": direction, "name": f.name, "reason": f.why}),
+            &human,
         );
     }
 

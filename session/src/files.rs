@@ -64,7 +64,21 @@ pub enum FileMsg {
     Have {
         bytes: u64,
     },
+    /// Viewer → host, first on a new stream after a lost link: continue
+    /// fetch `id` from byte `from` (the viewer has the bytes before it).
+    /// The host answers with the [`FileMsg::Offer`] again and the rest.
+    ContinueGet {
+        id: u32,
+        from: u64,
+    },
 }
+
+/// Why a transfer stopped at someone's request: sent in a
+/// [`FileMsg::Refused`], sealed like the data, so only the two ends can
+/// cancel (a relay can only cut, and a cut may be continued).
+pub const CANCELLED_BY_TECHNICIAN: &str = "cancelled by the technician";
+/// See [`CANCELLED_BY_TECHNICIAN`].
+pub const CANCELLED_BY_USER: &str = "cancelled by the user";
 
 /// How far a transfer is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,8 +237,12 @@ mod tests {
 
     #[test]
     fn messages_pin() {
-        let cases: [(FileMsg, &str); 10] = [
+        let cases: [(FileMsg, &str); 11] = [
             (FileMsg::Continue { id: 3 }, "000000020803"),
+            (
+                FileMsg::ContinueGet { id: 3, from: 300 },
+                "000000040a03ac02",
+            ),
             (FileMsg::Have { bytes: 300 }, "0000000309ac02"),
             (
                 FileMsg::Put {

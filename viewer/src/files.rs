@@ -2,16 +2,17 @@
 //! file of a folder) to the user's download folder, `get` fetches a file
 //! the technician names. Each transfer opens a stream of its own, sealed
 //! with keys of its own, so screen updates and input never queue behind
-//! file data. A transfer cut short (the viewer quits, the link is lost)
-//! leaves no file behind on the receiving side.
+//! file data. A transfer cut by a lost link continues once the session
+//! resumes; one cancelled (by either side) or failed leaves no file
+//! behind on the receiving side.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use lifeline_net::secure::{SecureError, SecureRecv, SecureSend, start_transfer};
-use lifeline_net::transfer::{SendChunksError, send_chunks};
-use lifeline_session::files::{FileMsg, Pace, Progress};
+use lifeline_net::transfer::{CancelWatch, SendChunksError, Stop, send_chunks};
+use lifeline_session::files::{CANCELLED_BY_TECHNICIAN, FileMsg, Pace, Progress};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
@@ -76,6 +77,12 @@ impl Viewer {
         }
     }
 
+    /// Stops every transfer under way (the user hears *cancelled by the
+    /// technician*; nothing is left on the receiving side).
+    pub fn cancel_transfers(&self) {
+        self.cancels.cancel_all();
+    }
+
     /// The transfer under way, as it goes.
     pub fn progress(&self) -> tokio::sync::watch::Receiver<Option<Progress>> {
         self.progress.subscribe()
@@ -120,6 +127,7 @@ impl Viewer {
             .await
             .map_err(|e| failed(format!("cannot read {}: {e}", local.display())))?
             .len();
+        let cancel = self.cancels.watch();
         let (mut send, mut recv, id) = self.transfer().await?;
         let put = FileMsg::Put {
             name: name.to_owned(),
@@ -133,8 +141,9 @@ impl Viewer {
         }
         let mut from = 0;
         loop {
+            let streams = (&mut send, &mut recv);
             match self
-                .send_data(local, name, size, from, &mut send, &mut recv)
+                .send_data(local, (name, size, from), streams, &cancel)
                 .await
             {
                 Ok(moved) => return Ok(moved),
@@ -181,26 +190,37 @@ impl Viewer {
     async fn send_data(
         &self,
         local: &Path,
-        name: &str,
-        size: u64,
-        from: u64,
-        send: &mut SecureSend,
-        recv: &mut SecureRecv,
+        (name, size, from): (&str, u64, u64),
+        (send, recv): (&mut SecureSend, &mut SecureRecv),
+        cancel: &CancelWatch,
     ) -> Result<Moved, Cut> {
         let fatal = |why: String| Cut::Fatal(failed(why));
         let mut file = tokio::fs::File::open(local)
             .await
             .map_err(|e| fatal(format!("cannot read {}: {e}", local.display())))?;
         let mut meter = self.meter(true, name, size);
-        let sha256 = send_chunks(send, &mut file, size, from, |done| meter.at(done))
-            .await
-            .map_err(|e| match e {
-                SendChunksError::Read(e) => fatal(format!("cannot read {}: {e}", local.display())),
-                SendChunksError::Shrank => {
-                    fatal(format!("{} shrank while sending", local.display()))
-                }
-                SendChunksError::Send(e) => Cut::from(e),
-            })?;
+        let stop = Stop {
+            watch: cancel,
+            why: CANCELLED_BY_TECHNICIAN,
+        };
+        let sent = send_chunks(send, recv, &mut file, (size, from), |d| meter.at(d), stop).await;
+        let sha256 = match sent {
+            Ok(sha) => sha,
+            Err(SendChunksError::Read(e)) => {
+                return Err(fatal(format!("cannot read {}: {e}", local.display())));
+            }
+            Err(SendChunksError::Shrank) => {
+                return Err(fatal(format!("{} shrank while sending", local.display())));
+            }
+            Err(SendChunksError::Send(e)) => return Err(Cut::from(e)),
+            Err(SendChunksError::Cancelled(why)) => {
+                say_stop(send, &why).await;
+                return Err(Cut::Fatal(ViewerError::Stopped(why)));
+            }
+            Err(SendChunksError::Refused(why)) => {
+                return Err(Cut::Fatal(ViewerError::Stopped(why)));
+            }
+        };
         send.finish();
         match recv.recv::<FileMsg>().await.map_err(Cut::from)? {
             FileMsg::Saved { path } => Ok(Moved {
@@ -214,24 +234,53 @@ impl Viewer {
     }
 
     /// Fetches `remote` from the user's machine into `local` (written
-    /// under a temporary name, renamed once its SHA-256 checks out).
+    /// under a temporary name, renamed once its SHA-256 checks out). If
+    /// the link is lost on the way and the session resumes, the fetch
+    /// continues where it stopped.
     pub async fn get(&self, remote: &str, local: &Path) -> Result<Moved, ViewerError> {
-        let (mut send, mut recv, _) = self.transfer().await?;
+        let mut cancel = self.cancels.watch();
+        let (mut send, mut recv, id) = self.transfer().await?;
         let get = FileMsg::Get {
             path: remote.to_owned(),
         };
         send.send(&get).await.map_err(failed)?;
-        send.finish();
-        let size = match recv.recv::<FileMsg>().await.map_err(failed)? {
-            FileMsg::Offer { size, .. } => size,
-            FileMsg::Refused(why) => return Err(ViewerError::Refused(why)),
-            other => return Err(failed(format!("unexpected answer {other:?}"))),
-        };
+        // The send side stays open: a cancel is said on it.
+        let size = offered(&mut recv).await?;
         let part = PathBuf::from(format!("{}.lifeline-part", local.display()));
         let io = |e: std::io::Error| failed(format!("cannot write {}: {e}", part.display()));
-        let mut file = tokio::fs::File::create(&part).await.map_err(io)?;
+        let mut into = Fetching {
+            file: tokio::fs::File::create(&part).await.map_err(io)?,
+            hash: Sha256::new(),
+            got: 0,
+            size,
+        };
         let mut meter = self.meter(false, remote, size);
-        let received = receive(&mut recv, &mut file, size, &mut meter).await;
+        let received = loop {
+            let streams = (&mut send, &mut recv);
+            match receive(streams, &mut into, &mut meter, &mut cancel).await {
+                Err(Cut::Lost(why)) => {
+                    tracing::info!(%why, "fetch cut; continuing once the session is back");
+                    let again = async {
+                        self.back().await?;
+                        let (mut s, mut r, _) = self.transfer().await?;
+                        let from = into.got;
+                        s.send(&FileMsg::ContinueGet { id, from })
+                            .await
+                            .map_err(failed)?;
+                        match offered(&mut r).await? {
+                            n if n == size => Ok((s, r)),
+                            _ => Err(failed("the file changed size while the link was down")),
+                        }
+                    };
+                    match again.await {
+                        Ok((s, r)) => (send, recv) = (s, r),
+                        Err(e) => break Err(e),
+                    }
+                }
+                Err(Cut::Fatal(e)) => break Err(e),
+                Ok(sha) => break Ok(sha),
+            }
+        };
         let sha256 = match received {
             Ok(sha) => sha,
             Err(e) => {
@@ -239,7 +288,8 @@ impl Viewer {
                 return Err(e);
             }
         };
-        file.sync_all().await.map_err(io)?;
+        send.finish();
+        into.file.sync_all().await.map_err(io)?;
         tokio::fs::rename(&part, local).await.map_err(io)?;
         Ok(Moved {
             path: local.display().to_string(),
@@ -249,35 +299,73 @@ impl Viewer {
     }
 }
 
+/// Tells the other side this side stopped the transfer, and why.
+async fn say_stop(send: &mut SecureSend, why: &str) {
+    if let Err(e) = send.send(&FileMsg::Refused(why.to_owned())).await {
+        tracing::debug!(error = %e, "the other side left before hearing why");
+    }
+    send.finish();
+}
+
+/// The host's answer to a fetch: the file's size, or why not.
+async fn offered(recv: &mut SecureRecv) -> Result<u64, ViewerError> {
+    match recv.recv::<FileMsg>().await.map_err(failed)? {
+        FileMsg::Offer { size, .. } => Ok(size),
+        FileMsg::Refused(why) => Err(ViewerError::Refused(why)),
+        other => Err(failed(format!("unexpected answer {other:?}"))),
+    }
+}
+
+/// A fetch being written: its file, its hash so far, how much came.
+struct Fetching {
+    file: tokio::fs::File,
+    hash: Sha256,
+    got: u64,
+    size: u64,
+}
+
 /// Writes a fetched file's chunks; its SHA-256 once it checks out.
 async fn receive(
-    recv: &mut SecureRecv,
-    file: &mut tokio::fs::File,
-    size: u64,
+    (send, recv): (&mut SecureSend, &mut SecureRecv),
+    into: &mut Fetching,
     meter: &mut Meter<'_>,
-) -> Result<[u8; 32], ViewerError> {
-    let mut hash = Sha256::new();
-    let mut got = 0u64;
+    cancel: &mut CancelWatch,
+) -> Result<[u8; 32], Cut> {
     loop {
-        match recv.recv::<FileMsg>().await.map_err(failed)? {
+        let msg = tokio::select! {
+            msg = recv.recv::<FileMsg>() => msg.map_err(Cut::from)?,
+            () = cancel.cancelled() => {
+                say_stop(send, CANCELLED_BY_TECHNICIAN).await;
+                return Err(Cut::Fatal(ViewerError::Stopped(CANCELLED_BY_TECHNICIAN.into())));
+            }
+        };
+        match msg {
             FileMsg::Chunk(data) => {
-                got += data.len() as u64;
-                if got > size {
-                    return Err(failed("the host sent more than it announced"));
+                into.got += data.len() as u64;
+                if into.got > into.size {
+                    return Err(Cut::Fatal(failed("the host sent more than it announced")));
                 }
-                hash.update(&data);
-                file.write_all(&data).await.map_err(failed)?;
-                meter.at(got);
+                into.hash.update(&data);
+                into.file
+                    .write_all(&data)
+                    .await
+                    .map_err(|e| Cut::Fatal(failed(e)))?;
+                meter.at(into.got);
             }
             FileMsg::End { sha256 } => {
-                let ours: [u8; 32] = hash.finalize().into();
-                if got != size || ours != sha256 {
-                    return Err(failed("the file arrived damaged (SHA-256 or size differ)"));
+                let ours: [u8; 32] = into.hash.clone().finalize().into();
+                if into.got != into.size || ours != sha256 {
+                    let why = "the file arrived damaged (SHA-256 or size differ)";
+                    return Err(Cut::Fatal(failed(why)));
                 }
                 return Ok(sha256);
             }
-            FileMsg::Refused(why) => return Err(ViewerError::Refused(why)),
-            other => return Err(failed(format!("unexpected {other:?} in a fetch"))),
+            FileMsg::Refused(why) => return Err(Cut::Fatal(ViewerError::Stopped(why))),
+            other => {
+                return Err(Cut::Fatal(failed(format!(
+                    "unexpected {other:?} in a fetch"
+                ))));
+            }
         }
     }
 }

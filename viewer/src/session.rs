@@ -53,6 +53,8 @@ pub enum ViewerError {
     Busy,
     #[error("the file transfer failed: {0}")]
     Transfer(String),
+    #[error("the file transfer stopped: {0}")]
+    Stopped(String),
 }
 
 /// The host's answer to a request.
@@ -129,6 +131,8 @@ pub struct Viewer {
     /// The next file transfer's id (never reused in a session).
     pub(crate) next_transfer: std::sync::atomic::AtomicU32,
     pub(crate) progress: watch::Sender<Option<lifeline_session::files::Progress>>,
+    /// The technician's cancel of transfers under way.
+    pub(crate) cancels: lifeline_net::transfer::Cancels,
 }
 
 fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
@@ -258,6 +262,7 @@ impl Viewer {
             files_root: files,
             next_transfer: std::sync::atomic::AtomicU32::new(1),
             progress: watch::Sender::new(None),
+            cancels: lifeline_net::transfer::Cancels::default(),
         })
     }
 

@@ -38,6 +38,12 @@ pub enum Action {
     ClipboardFromHost,
     /// Show another of the host's monitors, or all.
     Show(Showing),
+    /// Send these files or folders (dropped on the window) to the user.
+    Put(Vec<std::path::PathBuf>),
+    /// Fetch this file of the user's into this computer's downloads.
+    Get(String),
+    /// Stop the transfers under way.
+    CancelTransfers,
 }
 
 /// Where the window stands.
@@ -74,6 +80,10 @@ pub struct ViewerUi {
     pub notice: Option<String>,
     /// The host's monitors, once it said.
     pub screens: Option<Screens>,
+    /// The user's file the technician is typing the path of.
+    pub fetch_path: String,
+    /// The transfer under way, if any.
+    pub transfer: Option<lifeline_session::files::Progress>,
 }
 
 impl std::fmt::Debug for ViewerUi {
@@ -153,6 +163,8 @@ impl ViewerUi {
             reconnecting: None,
             chat_log: Vec::new(),
             chat_draft: String::new(),
+            fetch_path: String::new(),
+            transfer: None,
             notice: None,
             screens: None,
         }
@@ -290,9 +302,63 @@ impl ViewerUi {
                 actions.push(Action::Chat(text));
             }
         });
+        if control {
+            typing |= self.files(ui, actions);
+        }
         for (from_user, text) in self.chat_log.iter().rev().take(3).rev() {
             let who = if *from_user { "User" } else { "You" };
             ui.label(format!("{who}: {text}"));
+        }
+        typing
+    }
+
+    /// Files: dropped on the window they go to the user; a path typed
+    /// here is fetched; the transfer under way, with Cancel. Whether the
+    /// path field has the keyboard.
+    fn files(&mut self, ui: &mut egui::Ui, actions: &mut Vec<Action>) -> bool {
+        let dropped: Vec<_> = ui.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .collect()
+        });
+        if !dropped.is_empty() {
+            actions.push(Action::Put(dropped));
+        }
+        let mut typing = false;
+        ui.horizontal(|ui| {
+            ui.label("Drop files here to send them to the user.");
+            ui.separator();
+            let label = ui.label("Fetch from the user:");
+            let edit = ui
+                .add(
+                    egui::TextEdit::singleline(&mut self.fetch_path)
+                        .hint_text("Documents/report.pdf")
+                        .desired_width(200.0),
+                )
+                .labelled_by(label.id);
+            typing = edit.has_focus();
+            let entered = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            if (ui.button("Fetch").clicked() || entered) && !self.fetch_path.trim().is_empty() {
+                actions.push(Action::Get(self.fetch_path.trim().to_owned()));
+                self.fetch_path.clear();
+            }
+        });
+        if let Some(p) = &self.transfer {
+            ui.horizontal(|ui| {
+                let verb = if p.to_host { "Sending" } else { "Fetching" };
+                let done = p.bytes as f32 / p.of.max(1) as f32;
+                ui.label(format!("{verb} {}", p.name));
+                ui.add(
+                    egui::ProgressBar::new(done)
+                        .desired_width(120.0)
+                        .show_percentage(),
+                );
+                if ui.button("Cancel").clicked() {
+                    actions.push(Action::CancelTransfers);
+                }
+            });
         }
         typing
     }
@@ -621,6 +687,7 @@ impl App {
             self.ui.figures = v.figures();
             self.ui.cursor = v.cursor();
             self.ui.screens = v.screens();
+            self.ui.transfer = v.progress().borrow().clone().filter(|p| p.bytes < p.of);
             let chats = link.chats.get_or_insert_with(|| v.chats());
             while let Ok(text) = chats.try_recv() {
                 self.ui.chat_log.push((true, text));
@@ -673,6 +740,31 @@ impl eframe::App for App {
                                 tracing::warn!(error = %e, "quality not sent");
                             }
                         });
+                    }
+                }
+                Action::Put(paths) => self.with_viewer(|v| async move {
+                    let mut said = Vec::new();
+                    for p in paths {
+                        said.push(match v.put(&p).await {
+                            Ok(moved) => match &moved[..] {
+                                [one] => format!("Sent {}: saved as {}", p.display(), one.path),
+                                many => format!("Sent {} files from {}", many.len(), p.display()),
+                            },
+                            Err(e) => format!("{}: {e}", p.display()),
+                        });
+                    }
+                    Some(said.join("; "))
+                }),
+                Action::Get(remote) => self.with_viewer(|v| async move {
+                    let local = fetch_target(&remote);
+                    Some(match v.get(&remote, &local).await {
+                        Ok(m) => format!("Fetched {remote} into {}", m.path),
+                        Err(e) => format!("{remote}: {e}"),
+                    })
+                }),
+                Action::CancelTransfers => {
+                    if let Some(v) = lock(&self.link).viewer.clone() {
+                        v.cancel_transfers();
                     }
                 }
                 Action::Show(showing) => self.with_viewer(move |v| async move {
@@ -757,6 +849,20 @@ impl App {
             }
         });
     }
+}
+
+/// Where a fetched file goes: this computer's `~/Downloads`, under the
+/// remote file's name, never over an existing file.
+fn fetch_target(remote: &str) -> std::path::PathBuf {
+    let home = std::env::var_os("HOME").map_or_else(|| ".".into(), std::path::PathBuf::from);
+    let dir = home.join("Downloads");
+    let name = std::path::Path::new(remote)
+        .file_name()
+        .map_or_else(|| "fetched".into(), std::path::PathBuf::from);
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        tracing::warn!(error = %e, dir = %dir.display(), "cannot make the downloads folder");
+    }
+    lifeline_session::files::unique_path(&dir, &name, |p| p.exists())
 }
 
 /// Reads (`put` is `None`) or sets this computer's clipboard text.
@@ -966,6 +1072,57 @@ mod tests {
         h.get_by_label("All monitors").click();
         h.run();
         assert_eq!(h.state().actions, [Action::Show(Showing::All)]);
+    }
+
+    /// A file dropped on the window, as the windowing system hands it.
+    #[derive(Debug)]
+    struct Dropped(std::path::PathBuf);
+
+    impl egui::DroppedFile for Dropped {
+        fn path(&self) -> &std::path::Path {
+            &self.0
+        }
+
+        fn bytes(&self) -> Result<Vec<u8>, String> {
+            std::fs::read(&self.0).map_err(|e| e.to_string())
+        }
+    }
+
+    #[test]
+    fn files_are_sent_by_dropping_fetched_by_path_and_cancelled() {
+        let mut h = sharing(Mode::Control);
+        let file = std::path::PathBuf::from("/tmp/setup.exe");
+        h.input_mut()
+            .dropped_files
+            .push(std::sync::Arc::new(Dropped(file.clone())));
+        h.run();
+        assert_eq!(h.state().actions, [Action::Put(vec![file])]);
+        h.state_mut().actions.clear();
+        h.get_by_label("Fetch from the user:").click();
+        h.run();
+        h.get_by_label("Fetch from the user:")
+            .type_text("Documents/log.txt");
+        h.run();
+        h.get_by_label("Fetch").click();
+        h.run();
+        assert_eq!(
+            h.state().actions,
+            [Action::Get("Documents/log.txt".into())],
+            "typing the path is not typing on the remote machine"
+        );
+        h.state_mut().actions.clear();
+        assert!(h.query_by_label("Cancel").is_none(), "nothing under way");
+        h.state_mut().ui.transfer = Some(lifeline_session::files::Progress {
+            to_host: true,
+            name: "setup.exe".into(),
+            bytes: 10,
+            of: 100,
+        });
+        h.run();
+        h.get_by_label("Sending setup.exe");
+        h.get_by_label("Cancel").click();
+        h.run();
+        assert_eq!(h.state().actions, [Action::CancelTransfers]);
     }
 
     #[test]

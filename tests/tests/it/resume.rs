@@ -238,53 +238,100 @@ async fn a_wrong_secret_and_a_late_resume_are_refused_and_audited() {
         AuditEvent::SessionEnded { reason, .. } if reason == "connection lost and not resumed within 1 s")));
 }
 
+/// A session with the real host binary for moving files, whose relay
+/// can be killed and restarted on the same address.
+struct FileSession {
+    _x: Xvfb,
+    data: tempfile::TempDir,
+    relay: Option<RelayProcess>,
+    addr: String,
+    work: tempfile::TempDir,
+    host: HostProcess,
+    v: std::sync::Arc<lifeline_viewer::session::Viewer>,
+}
+
+impl FileSession {
+    async fn start(host_args: &[&str]) -> Self {
+        let x = Xvfb::start(640, 480);
+        let data = tempfile::tempdir().unwrap();
+        let d = data.path().to_str().unwrap().to_owned();
+        let relay = RelayProcess::start(data.path(), &[]);
+        let addr = relay.addr.to_string();
+        let (_, token, _) = relay_cli(&["technician", "add", "bob", "--data-dir", &d]);
+        let ca = data.path().join("ca.pem");
+        let work = tempfile::tempdir().unwrap();
+        let dl = work.path().join("Downloads").display().to_string();
+        let mut args = vec!["--allow", "control", "--download-dir", &dl];
+        args.extend_from_slice(host_args);
+        let host = HostProcess::spawn(&addr, &ca, &x.display, &args);
+        let code = host.code();
+        let v = lifeline_viewer::session::Viewer::connect(
+            &addr,
+            Some(&ca),
+            token.trim(),
+            &code,
+            |_| {},
+        )
+        .await
+        .unwrap();
+        Self {
+            _x: x,
+            data,
+            relay: Some(relay),
+            addr,
+            work,
+            host,
+            v: std::sync::Arc::new(v),
+        }
+    }
+
+    fn downloads(&self) -> std::path::PathBuf {
+        self.work.path().join("Downloads")
+    }
+
+    /// Once `part` holds 8 MiB, kills the relay (kill -9) and starts it
+    /// again on its address; how much `part` held at the cut.
+    async fn cut_at(&mut self, part: &std::path::Path) -> u64 {
+        poll("the transfer to be under way", || {
+            let len = std::fs::metadata(part).ok()?.len();
+            (len > 8 * 1024 * 1024).then_some(())
+        })
+        .await;
+        if let Some(relay) = self.relay.take() {
+            relay.signal("KILL");
+        }
+        let cut_at = std::fs::metadata(part).unwrap().len();
+        self.relay = Some(RelayProcess::start_on(&self.addr, self.data.path(), &[]));
+        cut_at
+    }
+
+    async fn end(self) {
+        self.v.disconnect("done").await;
+    }
+}
+
+/// The transfer's result, within 60 s of the restart.
+async fn within_a_minute<T>(task: tokio::task::JoinHandle<T>) -> T {
+    tokio::time::timeout(Duration::from_secs(60), task)
+        .await
+        .expect("the transfer did not finish within 60 s of the restart")
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_put_cut_by_a_relay_restart_continues_where_it_stopped() {
     if lifeline_tests::x::skip_without_xvfb() {
         return;
     }
-    let x = Xvfb::start(640, 480);
-    let data = tempfile::tempdir().unwrap();
-    let d = data.path().to_str().unwrap().to_owned();
-    let relay = RelayProcess::start(data.path(), &[]);
-    let addr = relay.addr.to_string();
-    let (_, token, _) = relay_cli(&["technician", "add", "bob", "--data-dir", &d]);
-    let ca = data.path().join("ca.pem");
-    let work = tempfile::tempdir().unwrap();
-    let downloads = work.path().join("Downloads");
-    let dl = downloads.display().to_string();
-    let host = HostProcess::spawn(
-        &addr,
-        &ca,
-        &x.display,
-        &["--allow", "control", "--download-dir", &dl],
-    );
-    let code = host.code();
-    let v = std::sync::Arc::new(
-        lifeline_viewer::session::Viewer::connect(&addr, Some(&ca), token.trim(), &code, |_| {})
-            .await
-            .unwrap(),
-    );
-    let big = work.path().join("big.bin");
+    let mut s = FileSession::start(&[]).await;
+    let downloads = s.downloads();
+    let big = s.work.path().join("big.bin");
     let bytes = lifeline_tests::pattern(11, 200 * 1024 * 1024);
     std::fs::write(&big, &bytes).unwrap();
-    let (v2, src) = (v.clone(), big.clone());
+    let (v2, src) = (s.v.clone(), big.clone());
     let put = tokio::spawn(async move { v2.put_file(&src, "big.bin").await });
-    let part = downloads.join(".lifeline-1.part");
-    poll("the put to be under way", || {
-        let len = std::fs::metadata(&part).ok()?.len();
-        (len > 8 * 1024 * 1024).then_some(())
-    })
-    .await;
-    relay.signal("KILL");
-    drop(relay);
-    let cut_at = std::fs::metadata(&part).unwrap().len();
-    let relay = RelayProcess::start_on(&addr, data.path(), &[]);
-    let moved = tokio::time::timeout(Duration::from_secs(60), put)
-        .await
-        .expect("the put did not finish within 60 s of the restart")
-        .unwrap()
-        .unwrap();
+    let cut_at = s.cut_at(&downloads.join(".lifeline-1.part")).await;
+    let moved = within_a_minute(put).await.unwrap();
     let saved = downloads.join("big.bin");
     assert_eq!(moved.path, saved.display().to_string());
     assert_eq!(
@@ -295,7 +342,34 @@ async fn a_put_cut_by_a_relay_restart_continues_where_it_stopped() {
     assert!(cut_at < bytes.len() as u64, "the cut came before the end");
     let left: Vec<_> = std::fs::read_dir(&downloads).unwrap().collect();
     assert_eq!(left.len(), 1, "no partial file stays: {left:?}");
-    v.disconnect("done").await;
-    drop(relay);
-    drop(host);
+    s.end().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_cut_by_a_relay_restart_continues_where_it_stopped() {
+    if lifeline_tests::x::skip_without_xvfb() {
+        return;
+    }
+    let mut s = FileSession::start(&["--allow-fetch", "yes"]).await;
+    let remote = s.work.path().join("remote.bin");
+    let bytes = lifeline_tests::pattern(12, 200 * 1024 * 1024);
+    std::fs::write(&remote, &bytes).unwrap();
+    let local = s.work.path().join("fetched.bin");
+    let (v2, from, to) = (s.v.clone(), remote.display().to_string(), local.clone());
+    let get = tokio::spawn(async move { v2.get(&from, &to).await });
+    let part = s.work.path().join("fetched.bin.lifeline-part");
+    let cut_at = s.cut_at(&part).await;
+    let moved = within_a_minute(get).await.unwrap();
+    assert_eq!(moved.bytes, bytes.len() as u64);
+    assert_eq!(
+        hex::encode(Sha256::digest(std::fs::read(&local).unwrap())),
+        hex::encode(Sha256::digest(&bytes)),
+        "the whole file, exact"
+    );
+    assert_eq!(moved.sha256.as_slice(), Sha256::digest(&bytes).as_slice());
+    assert!(cut_at < bytes.len() as u64, "the cut came before the end");
+    assert!(!part.exists(), "no partial file stays");
+    let sent = s.host.wait_event("file_sent");
+    assert_eq!(sent["path"], remote.display().to_string());
+    s.end().await;
 }

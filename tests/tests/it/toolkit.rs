@@ -584,3 +584,97 @@ fn monitors_are_listed_switched_and_the_pointer_lands_on_the_shown_one() {
     host.wait_event("ended");
     host.wait_exit();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn either_side_cancels_a_transfer_and_nothing_is_left() {
+    use lifeline_session::files::{CANCELLED_BY_TECHNICIAN, CANCELLED_BY_USER};
+    use lifeline_viewer::session::{Viewer, ViewerError};
+    if lifeline_tests::x::skip_without_xvfb() {
+        return;
+    }
+    let x = Xvfb::start(640, 480);
+    let stack = Stack::start();
+    let work = tempfile::tempdir().unwrap();
+    let downloads = work.path().join("Downloads");
+    let dl = downloads.display().to_string();
+    let big = work.path().join("big.bin");
+    std::fs::write(&big, pattern(13, 200 * 1024 * 1024)).unwrap();
+    let mut host = stack.host_with(
+        &x,
+        &[
+            "--allow",
+            "control",
+            "--download-dir",
+            &dl,
+            "--allow-fetch",
+            "yes",
+        ],
+    );
+    let code = host.code();
+    let addr = stack.relay.addr.to_string();
+    let ca = stack.data.path().join("ca.pem");
+    let v = std::sync::Arc::new(
+        Viewer::connect(&addr, Some(&ca), &stack.token, &code, |_| {})
+            .await
+            .unwrap(),
+    );
+    let fetched = work.path().join("fetched.bin");
+    let fetch_part = work.path().join("fetched.bin.lifeline-part");
+    // (put?, the user cancels?), each cut once the data flows.
+    for (n, (put, by_user)) in [(true, true), (true, false), (false, true), (false, false)]
+        .into_iter()
+        .enumerate()
+    {
+        let (v2, src, dst) = (v.clone(), big.clone(), fetched.clone());
+        let task = tokio::spawn(async move {
+            if put {
+                v2.put_file(&src, "big.bin").await.map(|_| ())
+            } else {
+                v2.get(&src.display().to_string(), &dst).await.map(|_| ())
+            }
+        });
+        let part = if put {
+            downloads.join(format!(".lifeline-{}.part", n + 1))
+        } else {
+            fetch_part.clone()
+        };
+        poll("the transfer to be under way", || {
+            let len = std::fs::metadata(&part).ok()?.len();
+            (len > 4 * 1024 * 1024).then_some(())
+        })
+        .await;
+        if by_user {
+            writeln!(host.stdin.as_mut().unwrap(), "/cancel").unwrap();
+        } else {
+            v.cancel_transfers();
+        }
+        let why = if by_user {
+            CANCELLED_BY_USER
+        } else {
+            CANCELLED_BY_TECHNICIAN
+        };
+        match tokio::time::timeout(std::time::Duration::from_secs(30), task)
+            .await
+            .expect("the cancel took effect")
+            .unwrap()
+        {
+            Err(ViewerError::Stopped(said)) => assert_eq!(said, why, "case {n}"),
+            other => panic!("case {n}: expected a stop, got {other:?}"),
+        }
+        let stopped = host.wait_event("file_stopped");
+        assert_eq!(stopped["reason"], why, "case {n}");
+        let direction = if put { "to_host" } else { "to_viewer" };
+        assert_eq!(stopped["direction"], direction, "case {n}");
+        poll("the partial file to go", || (!part.exists()).then_some(())).await;
+        assert!(!fetched.exists(), "case {n}");
+        let left: Vec<_> = std::fs::read_dir(&downloads).unwrap().collect();
+        assert!(left.is_empty(), "case {n} left {left:?}");
+    }
+    // The session goes on: a small put after the cancels arrives whole.
+    let small = work.path().join("small.txt");
+    std::fs::write(&small, "after").unwrap();
+    let moved = v.put_file(&small, "small.txt").await.unwrap();
+    assert_eq!(std::fs::read_to_string(&moved.path).unwrap(), "after");
+    v.disconnect("done").await;
+    host.wait_event("ended");
+}
