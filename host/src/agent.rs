@@ -17,7 +17,7 @@ use lifeline_common::framed::ControlError;
 use lifeline_net::client::{ClientError, HostLink};
 use lifeline_net::reconnect;
 use lifeline_net::secure::{self, SecureError, SecureRecv, SecureSend, Secured, handshake};
-use lifeline_net::transfer::Cancels;
+use lifeline_net::transfer::{Cancels, Interactive};
 use lifeline_proto::control::{HostEvent, Mode, SessionReport};
 use lifeline_proto::{CodeError, Locator, SessionCode};
 use lifeline_session::e2e::{E2eError, ResumeSecret, Side};
@@ -382,6 +382,8 @@ struct Driver<'l> {
     stopped_rx: mpsc::UnboundedReceiver<FileStopped>,
     /// The user's cancel of transfers under way.
     cancels: Cancels,
+    /// When the technician's input last came.
+    interactive: Arc<Interactive>,
     /// The user is being asked whether the technician may fetch a file.
     fetch_pending: Option<tokio::sync::oneshot::Sender<bool>>,
     link: &'l mut HostLink,
@@ -433,6 +435,7 @@ impl<'l> Driver<'l> {
             stopped_tx,
             stopped_rx,
             cancels: Cancels::default(),
+            interactive: Arc::default(),
             fetch_pending: None,
         }
     }
@@ -520,11 +523,16 @@ impl<'l> Driver<'l> {
             Action::Grab { full, tuning } => {
                 self.grabbing = Some(io.desktop.capture.grab(full, tuning));
             }
-            Action::Apply(ev) => match io.desktop.input.apply(ev) {
-                Ok(()) => {}
-                Err(InputError::Flooded(_)) => session.handle(Instant::now(), Event::InputFlooded),
-                Err(e) => session.handle(Instant::now(), Event::Failed(e.to_string())),
-            },
+            Action::Apply(ev) => {
+                self.interactive.touch();
+                match io.desktop.input.apply(ev) {
+                    Ok(()) => {}
+                    Err(InputError::Flooded(_)) => {
+                        session.handle(Instant::now(), Event::InputFlooded);
+                    }
+                    Err(e) => session.handle(Instant::now(), Event::Failed(e.to_string())),
+                }
+            }
             Action::Sharing { technician, mode } => {
                 self.asking = None;
                 io.ui.joined(&technician, mode);
@@ -604,6 +612,7 @@ impl<'l> Driver<'l> {
             kept: std::sync::Mutex::default(),
             kept_fetches: std::sync::Mutex::default(),
             cancels: self.cancels.clone(),
+            interactive: self.interactive.clone(),
             stopped: self.stopped_tx.clone(),
         });
         let task = tokio::spawn(files::serve(self.conn.clone(), transfers.clone()));

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use lifeline_net::secure::{SecureError, SecureRecv, SecureSend, accept_transfer};
-use lifeline_net::transfer::{CancelWatch, Cancels, SendChunksError, Stop, send_chunks};
+use lifeline_net::transfer::{
+    CancelWatch, Cancels, Interactive, SendChunksError, Stop, send_chunks,
+};
 use lifeline_session::e2e::FilesRoot;
 use lifeline_session::files::{
     CANCELLED_BY_USER, FileMsg, Pace, Progress, check_name, unique_path,
@@ -103,6 +105,8 @@ pub struct Transfers {
     pub kept_fetches: Mutex<std::collections::HashMap<u32, Outgoing>>,
     /// The user's cancel.
     pub cancels: Cancels,
+    /// When the technician's input last came: transfers make room.
+    pub interactive: Arc<Interactive>,
     pub stopped: mpsc::UnboundedSender<FileStopped>,
 }
 
@@ -364,7 +368,10 @@ async fn take_data(
                 put.hash.update(&data);
                 meter.at(put.got);
                 // Let the session (input, capture) run between chunks.
-                tokio::task::yield_now().await;
+                match t.interactive.pause() {
+                    Some(pause) => tokio::time::sleep(pause).await,
+                    None => tokio::task::yield_now().await,
+                }
             }
             FileMsg::End { sha256 } => {
                 file.sync_all().await.map_err(failed)?;
@@ -513,6 +520,7 @@ async fn send_file(
     let stop = Stop {
         watch: &cancel,
         why: CANCELLED_BY_USER,
+        pace: Some(&t.interactive),
     };
     let sent = send_chunks(send, recv, &mut file, (size, from), |d| meter.at(d), stop).await;
     let sha256 = sent.map_err(|e| match e {

@@ -6,6 +6,8 @@
 //! by sending one while the data flows.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use lifeline_session::files::{CHUNK, FileMsg};
 use sha2::{Digest, Sha256};
@@ -72,12 +74,61 @@ impl CancelWatch {
     }
 }
 
-/// This side's say in a transfer: whether it was cancelled, and the words
-/// the other side hears then.
+/// This side's say in a transfer: whether it was cancelled, the words
+/// the other side hears then, and whether typing goes on meanwhile.
 #[derive(Debug, Clone)]
 pub struct Stop<'a> {
     pub watch: &'a CancelWatch,
     pub why: &'a str,
+    pub pace: Option<&'a Interactive>,
+}
+
+/// How long after the last keystroke or click transfers make room.
+pub const INTERACTIVE_WINDOW: Duration = Duration::from_millis(300);
+/// The pause between two chunks meanwhile: at most 64 KiB per 2 ms
+/// (32 MiB/s), leaving the cores to the session.
+pub const INTERACTIVE_PAUSE: Duration = Duration::from_millis(2);
+
+/// When the technician last typed or clicked. On a machine whose cores a
+/// transfer keeps busy (hashing, sealing, writing at 150 MiB/s), a
+/// keystroke's echo waits for a turn; while someone is typing, transfers
+/// slow down and the echo does not wait.
+#[derive(Debug)]
+pub struct Interactive {
+    start: Instant,
+    /// Milliseconds after `start`, plus one (0: never).
+    last: AtomicU64,
+}
+
+impl Default for Interactive {
+    fn default() -> Self {
+        Self {
+            start: Instant::now(),
+            last: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Interactive {
+    /// Someone typed or clicked just now.
+    pub fn touch(&self) {
+        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last.store(ms.saturating_add(1), Ordering::Relaxed);
+    }
+
+    /// The pause a transfer takes before its next chunk.
+    pub fn pause(&self) -> Option<Duration> {
+        pause_at(self.last.load(Ordering::Relaxed), self.start.elapsed())
+    }
+}
+
+/// The pause at `now` (since the start) after the last touch (`last`: its
+/// milliseconds plus one, 0 for never).
+fn pause_at(last: u64, now: Duration) -> Option<Duration> {
+    let since = last
+        .checked_sub(1)
+        .map(|ms| now.saturating_sub(Duration::from_millis(ms)))?;
+    (since < INTERACTIVE_WINDOW).then_some(INTERACTIVE_PAUSE)
 }
 
 /// Sends `size` bytes of `file` after the first `from` (the other side has
@@ -141,7 +192,10 @@ async fn chunks(
         send.send(&FileMsg::Chunk(buf[skip..n].to_vec())).await?;
         progress(done);
         // Let the session's own tasks (screen, input) run between chunks.
-        tokio::task::yield_now().await;
+        match stop.pace.and_then(Interactive::pause) {
+            Some(pause) => tokio::time::sleep(pause).await,
+            None => tokio::task::yield_now().await,
+        }
     }
     let sha256: [u8; 32] = hash.finalize().into();
     send.send(&FileMsg::End { sha256 }).await?;
@@ -160,5 +214,20 @@ mod tests {
         cancels.cancel_all();
         assert!(before.is_cancelled());
         assert!(!cancels.watch().is_cancelled(), "a later transfer runs");
+    }
+
+    #[test]
+    fn transfers_pause_only_while_someone_types() {
+        let ms = Duration::from_millis;
+        assert_eq!(pause_at(0, ms(5)), None, "nobody typed yet");
+        assert_eq!(pause_at(0, ms(0)), None);
+        // Typed at 1000 ms.
+        assert_eq!(pause_at(1001, ms(1000)), Some(INTERACTIVE_PAUSE));
+        assert_eq!(pause_at(1001, ms(1299)), Some(INTERACTIVE_PAUSE));
+        assert_eq!(pause_at(1001, ms(1300)), None);
+        let i = Interactive::default();
+        assert_eq!(i.pause(), None);
+        i.touch();
+        assert_eq!(i.pause(), Some(INTERACTIVE_PAUSE));
     }
 }

@@ -202,6 +202,7 @@ impl Viewer {
         let stop = Stop {
             watch: cancel,
             why: CANCELLED_BY_TECHNICIAN,
+            pace: Some(&self.interactive),
         };
         let sent = send_chunks(send, recv, &mut file, (size, from), |d| meter.at(d), stop).await;
         let sha256 = match sent {

@@ -133,6 +133,8 @@ pub struct Viewer {
     pub(crate) progress: watch::Sender<Option<lifeline_session::files::Progress>>,
     /// The technician's cancel of transfers under way.
     pub(crate) cancels: lifeline_net::transfer::Cancels,
+    /// When the technician last typed or clicked: puts make room.
+    pub(crate) interactive: lifeline_net::transfer::Interactive,
 }
 
 fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
@@ -263,6 +265,7 @@ impl Viewer {
             next_transfer: std::sync::atomic::AtomicU32::new(1),
             progress: watch::Sender::new(None),
             cancels: lifeline_net::transfer::Cancels::default(),
+            interactive: lifeline_net::transfer::Interactive::default(),
         })
     }
 
@@ -370,6 +373,7 @@ impl Viewer {
             return Err(ViewerError::ViewOnly);
         }
         lock(&self.shared).last_input = Some(Instant::now());
+        self.interactive.touch();
         self.out
             .send(ViewerMsg::Input(ev))
             .await
