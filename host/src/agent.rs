@@ -11,6 +11,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use lifeline_common::framed::ControlError;
@@ -18,7 +19,7 @@ use lifeline_net::client::{ClientError, HostLink};
 use lifeline_net::reconnect;
 use lifeline_net::secure::{self, SecureError, SecureRecv, SecureSend, Secured, handshake};
 use lifeline_net::transfer::{Cancels, Interactive};
-use lifeline_proto::control::{HostEvent, Mode, SessionReport};
+use lifeline_proto::control::{HostEvent, Mode, SessionPolicy, SessionReport};
 use lifeline_proto::{CodeError, Locator, SessionCode};
 use lifeline_session::e2e::{E2eError, ResumeSecret, Side};
 use lifeline_session::messages::{HostMsg, ViewerMsg};
@@ -28,7 +29,7 @@ use crate::clipboard::ClipboardWorker;
 use crate::files::{self, FetchPolicy, FetchQuestion, FileDone, FileStopped, Transfers};
 use crate::platform::{CaptureError, ClipboardOpener, InputError, InputOpener, ScreenOpener};
 use crate::session::{Action, Ending, Event, HostSession, SessionStats};
-use crate::ui::{Ui, parse_answer};
+use crate::ui::{Answer, Said, Ui, parse_answer, parse_yes};
 use crate::workers::{CaptureWorker, Grabbed, InputWorker};
 use lifeline_session::files::Progress;
 
@@ -100,9 +101,10 @@ impl Desktop {
     }
 }
 
-/// Lines the user typed (the answer to the question, Enter for a new code);
-/// `None` once input is closed.
-pub type Lines = mpsc::UnboundedReceiver<String>;
+/// What the user says: lines typed at the terminal (the answer to the
+/// question, Enter for a new code), or the window's buttons; `None` once
+/// input is closed.
+pub type Lines = mpsc::UnboundedReceiver<Said>;
 
 /// Runs the agent until a session ends, the user cancels (`stop`), or the
 /// relay cannot be used. A technician who types a wrong code gets the user
@@ -124,7 +126,7 @@ pub async fn run(
     loop {
         match serve_one(config, &mut io).await? {
             Outcome::Done => return Ok(()),
-            Outcome::WrongCode => ui.wrong_code(),
+            Outcome::WrongCode => io.ui.wrong_code(),
         }
     }
 }
@@ -156,6 +158,8 @@ struct Paired {
     code: SessionCode,
     session: String,
     technician: String,
+    /// The relay's rules for the session.
+    policy: Option<SessionPolicy>,
 }
 
 /// One code, from registration to the end of its session.
@@ -171,6 +175,7 @@ async fn serve_one<S: Future<Output = ()>>(
         code,
         session,
         technician,
+        policy,
     } = paired;
     // Prove both sides hold the same code before the user is even asked.
     let (send, recv) = link
@@ -218,7 +223,13 @@ async fn serve_one<S: Future<Output = ()>>(
         link.report(SessionReport::ResumeTicket { hash }).await?;
     }
     let rtt = link.conn.rtt();
-    let session = HostSession::with_path_rtt(&technician, config.allow, Instant::now(), rtt);
+    let now = Instant::now();
+    let mut session = HostSession::with_path_rtt(&technician, config.allow, now, rtt);
+    if let Some(p) = policy {
+        let every = Duration::from_secs(u64::from(p.confirm_every_s));
+        let within = Duration::from_secs(u64::from(p.answer_within_s));
+        session = session.confirm_every(every, within, now);
+    }
     let streams = (send, recv);
     let extras = Extras {
         ticket: ticket.as_ref(),
@@ -240,7 +251,7 @@ async fn wait_for_technician<S: Future<Output = ()>>(
     config: &HostConfig,
     io: &mut Io<'_, S>,
 ) -> Result<Option<Paired>, AgentError> {
-    let ui = io.ui;
+    let ui = io.ui.clone();
     let (mut link, reg) = HostLink::register(
         &config.relay,
         config.ca.as_deref(),
@@ -251,6 +262,7 @@ async fn wait_for_technician<S: Future<Output = ()>>(
     let mut code = new_code(reg.locator)?;
     ui.code(&code, reg.expires_in_s);
     let mut expired = false;
+    let mut policy = None;
     loop {
         tokio::select! {
             () = io.stop.as_mut() => {
@@ -268,8 +280,9 @@ async fn wait_for_technician<S: Future<Output = ()>>(
                     expired = true;
                     ui.expired();
                 }
+                HostEvent::Policy(p) => policy = Some(p),
                 HostEvent::Paired { session, technician } => {
-                    return Ok(Some(Paired { link, code, session, technician }));
+                    return Ok(Some(Paired { link, code, session, technician, policy }));
                 }
                 other @ (HostEvent::Resumed | HostEvent::ResumeRefused(_)) => {
                     let what = format!("{other:?} while waiting for a technician");
@@ -358,6 +371,8 @@ async fn drive<S: Future<Output = ()>>(
             Wake::AskAgain => {
                 if let Some(t) = &d.asking {
                     io.ui.ask(t);
+                } else if let Some((minutes, within_s)) = d.confirming {
+                    io.ui.ask_continue(minutes, within_s);
                 }
             }
         }
@@ -384,6 +399,8 @@ struct Driver<'l> {
     cancels: Cancels,
     /// When the technician's input last came.
     interactive: Arc<Interactive>,
+    /// The continue question is open: (minutes of control, seconds left).
+    confirming: Option<(u64, u64)>,
     /// The user is being asked whether the technician may fetch a file.
     fetch_pending: Option<tokio::sync::oneshot::Sender<bool>>,
     link: &'l mut HostLink,
@@ -436,6 +453,7 @@ impl<'l> Driver<'l> {
             stopped_rx,
             cancels: Cancels::default(),
             interactive: Arc::default(),
+            confirming: None,
             fetch_pending: None,
         }
     }
@@ -536,7 +554,18 @@ impl<'l> Driver<'l> {
             Action::Sharing { technician, mode } => {
                 self.asking = None;
                 io.ui.joined(&technician, mode);
-                self.serve_files(mode);
+                match &self.files {
+                    // The user took control back: no more files, and
+                    // those under way stop.
+                    Some(f) => {
+                        let control = mode == Mode::Control;
+                        f.transfers.control.store(control, Ordering::Relaxed);
+                        if !control {
+                            self.cancels.cancel_all();
+                        }
+                    }
+                    None => self.serve_files(mode),
+                }
             }
             Action::FileMoved {
                 to_host,
@@ -561,40 +590,72 @@ impl<'l> Driver<'l> {
             }
             Action::ClipboardMoved { to_host, bytes } => io.ui.clipboard(to_host, bytes),
             Action::Chat(text) => io.ui.chat(&text),
+            Action::AskContinue { minutes, within_s } => {
+                self.confirming = Some((minutes, within_s));
+                io.ui.ask_continue(minutes, within_s);
+            }
             Action::End(ending) => return Ok(Some(ending)),
         }
         Ok(None)
     }
 
-    /// A line the user typed: the answer to a fetch question, to the
-    /// consent question, or else a message for the technician.
-    fn on_line(&mut self, asking: bool, line: Option<String>) -> Option<Wake> {
-        if let Some(answer) = self.fetch_pending.take() {
-            let yes = line
-                .as_deref()
-                .is_some_and(|l| matches!(l.trim().to_ascii_lowercase().as_str(), "y" | "yes"));
-            let _ = answer.send(yes);
-            self.lines_open = line.is_some();
-            return None;
-        }
-        match (asking, line) {
-            (true, Some(l)) => Some(match parse_answer(&l) {
-                Some(a) => Wake::Event(Event::Answer(a)),
-                None => Wake::AskAgain,
-            }),
+    /// What the user said: the answer to an open question (a fetch, going
+    /// on, the consent question), a cancel, or a message for the technician.
+    fn on_line(&mut self, asking: bool, said: Option<Said>) -> Option<Wake> {
+        let Some(said) = said else {
+            self.lines_open = false;
+            if let Some(answer) = self.fetch_pending.take() {
+                let _ = answer.send(false);
+            }
             // Nobody can answer any more: that is a no.
-            (true, None) => Some(Wake::Event(Event::Answer(crate::ui::Answer::Refuse))),
-            (false, Some(l)) if l.trim() == CANCEL_LINE => {
+            return asking.then_some(Wake::Event(Event::Answer(Answer::Refuse)));
+        };
+        let said = match said {
+            Said::Line(l) => match self.read_line(asking, &l) {
+                Some(s) => s,
+                None => return Some(Wake::AskAgain),
+            },
+            other => other,
+        };
+        match said {
+            Said::Answer(a) if asking => Some(Wake::Event(Event::Answer(a))),
+            Said::Fetch(yes) => {
+                if let Some(answer) = self.fetch_pending.take() {
+                    let _ = answer.send(yes);
+                }
+                None
+            }
+            Said::Continue(go_on) => {
+                self.confirming = None;
+                Some(Wake::Event(Event::Continue(go_on)))
+            }
+            Said::CancelTransfers => {
                 self.cancels.cancel_all();
                 None
             }
-            // While sharing, a line is a message for the technician.
-            (false, Some(l)) => Some(Wake::Event(Event::UserChat(l))),
-            (false, None) => {
-                self.lines_open = false;
-                None
-            }
+            Said::ViewOnly => Some(Wake::Event(Event::ViewOnly)),
+            Said::Chat(text) => Some(Wake::Event(Event::UserChat(text))),
+            Said::Answer(_) | Said::NewCode | Said::Line(_) => None,
         }
+    }
+
+    /// What a typed line means now; `None` for a line that answers the
+    /// open question with nothing it knows (the question is asked again).
+    fn read_line(&self, asking: bool, line: &str) -> Option<Said> {
+        if self.fetch_pending.is_some() {
+            return Some(Said::Fetch(parse_yes(line) == Some(true)));
+        }
+        if self.confirming.is_some() {
+            return parse_yes(line).map(Said::Continue);
+        }
+        if asking {
+            return parse_answer(line).map(Said::Answer);
+        }
+        if line.trim() == CANCEL_LINE {
+            return Some(Said::CancelTransfers);
+        }
+        // While sharing, a line is a message for the technician.
+        Some(Said::Chat(line.to_owned()))
     }
 
     /// Starts serving the viewer's file transfers (refused unless `mode`
@@ -604,7 +665,7 @@ impl<'l> Driver<'l> {
             root: self.files_root.clone(),
             dir: self.config.download_dir.clone(),
             fetch: self.config.allow_fetch,
-            control: mode == Mode::Control,
+            control: (mode == Mode::Control).into(),
             seen: std::sync::Mutex::default(),
             done: self.done_tx.clone(),
             ask: self.fetch_tx.clone(),

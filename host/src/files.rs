@@ -92,7 +92,7 @@ pub struct Transfers {
     pub dir: PathBuf,
     pub fetch: FetchPolicy,
     /// Transfers are for control mode only.
-    pub control: bool,
+    pub control: std::sync::atomic::AtomicBool,
     /// Transfer ids seen: one replayed by the relay is refused.
     pub seen: Mutex<HashSet<u32>>,
     pub done: mpsc::UnboundedSender<FileDone>,
@@ -162,7 +162,9 @@ async fn one(t: Arc<Transfers>, send: quinn::SendStream, recv: quinn::RecvStream
     let cancel = t.cancels.watch();
     let (s, r) = (&mut send, &mut recv);
     let result = match recv_first(r).await {
-        Ok(_) if !t.control => Err(VIEW_ONLY.to_owned().into()),
+        Ok(_) if !t.control.load(std::sync::atomic::Ordering::Relaxed) => {
+            Err(VIEW_ONLY.to_owned().into())
+        }
         Ok(FileMsg::Put { name, size }) => {
             let f = named(true, &name);
             receive(&t, s, r, (&name, size), id, cancel)

@@ -15,6 +15,7 @@
 
 pub mod agent;
 pub mod clipboard;
+pub mod confirm;
 pub mod fake;
 pub mod files;
 pub mod platform;
@@ -25,6 +26,8 @@ pub mod session;
 pub mod ui;
 pub mod view;
 pub mod whoami;
+pub mod window;
+pub mod words;
 pub mod workers;
 #[cfg(target_os = "linux")]
 pub mod x11;

@@ -7,10 +7,12 @@ use std::process::ExitCode;
 use clap::{Parser, ValueEnum};
 use lifeline_host::agent::{self, Desktop, HostConfig};
 use lifeline_host::files::FetchPolicy;
-use lifeline_host::ui::Ui;
+use lifeline_host::ui::{Notice, Said, Ui};
+use lifeline_host::window;
 use lifeline_host::{platform, whoami};
 use lifeline_proto::control::Mode;
-use tokio::sync::mpsc;
+use std::sync::Arc;
+use tokio::sync::{Notify, mpsc};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -43,6 +45,10 @@ struct Cli {
     /// ~/Downloads/Lifeline); nothing there is ever overwritten.
     #[arg(long)]
     download_dir: Option<PathBuf>,
+    /// Stay in the terminal (the default with no display); otherwise a
+    /// window opens.
+    #[arg(long)]
+    cli: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -71,7 +77,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(cli)) {
+    let windowed = !cli.cli && has_display();
+    let result = if windowed {
+        with_window(&rt, cli)
+    } else {
+        rt.block_on(run(cli, None))
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("lifeline-host: {e:#}");
@@ -80,21 +92,73 @@ fn main() -> ExitCode {
     }
 }
 
-/// Lines typed at the terminal; closed at end of input.
-fn stdin_lines() -> mpsc::UnboundedReceiver<String> {
-    let (tx, rx) = mpsc::unbounded_channel();
+/// Runs the agent on the runtime and the window on this (the main) thread;
+/// closing the window stops the agent, which then tells the relay.
+fn with_window(rt: &tokio::runtime::Runtime, cli: Cli) -> anyhow::Result<()> {
+    let (notice_tx, notices) = mpsc::unbounded_channel();
+    let (said, lines) = mpsc::unbounded_channel();
+    let stop = Arc::new(Notify::new());
+    // Typed lines count too (a terminal the user started it from, a test).
+    stdin_lines(said.clone());
+    let window = Window {
+        notices: notice_tx.clone(),
+        lines,
+        stop: stop.clone(),
+    };
+    let agent = rt.spawn(async move {
+        let result = run(cli, Some(window)).await;
+        if let Err(e) = &result {
+            // The window says it too, for a user who never sees stderr.
+            let _ = notice_tx.send(Notice::Ended {
+                reason: format!("{e:#}"),
+            });
+        }
+        result
+    });
+    let links = window::app::Links {
+        notices,
+        said,
+        stop: stop.clone(),
+    };
+    let shown = window::app::run(links);
+    stop.notify_one();
+    let ended =
+        rt.block_on(async { tokio::time::timeout(std::time::Duration::from_secs(3), agent).await });
+    shown.map_err(anyhow::Error::msg)?;
+    match ended {
+        Ok(Ok(result)) => result,
+        Ok(Err(e)) => Err(anyhow::anyhow!("the agent stopped: {e}")),
+        Err(_) => Ok(()),
+    }
+}
+
+/// The window's side of the agent's I/O.
+struct Window {
+    notices: mpsc::UnboundedSender<Notice>,
+    lines: mpsc::UnboundedReceiver<Said>,
+    stop: Arc<Notify>,
+}
+
+/// Lines typed at the terminal, into `tx`; it closes at end of input.
+fn stdin_lines(tx: mpsc::UnboundedSender<Said>) {
     std::thread::spawn(move || {
         for line in std::io::stdin().lines() {
             let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
+            if tx.send(Said::Line(line)).is_err() {
                 break;
             }
         }
     });
-    rx
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+/// Whether a window can open: a desktop session says where its display is.
+fn has_display() -> bool {
+    ["DISPLAY", "WAYLAND_DISPLAY"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|d| !d.is_empty()))
+}
+
+async fn run(cli: Cli, window: Option<Window>) -> anyhow::Result<()> {
     let config = HostConfig {
         relay: cli.relay,
         ca: cli.ca,
@@ -116,14 +180,37 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     // Fail on a missing display before bothering the relay or the user.
     let mut desktop = Desktop::open(platform::screen(), platform::input(), platform::clipboard())?;
-    let mut lines = stdin_lines();
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot watch Ctrl+C");
-            std::future::pending::<()>().await;
+    let (ui, mut lines, stopped) = match window {
+        Some(w) => {
+            let ui = Ui {
+                json: cli.json,
+                window: Some(w.notices),
+            };
+            (ui, w.lines, Some(w.stop))
+        }
+        None => {
+            let (tx, rx) = mpsc::unbounded_channel();
+            stdin_lines(tx);
+            (Ui::terminal(cli.json), rx, None)
         }
     };
-    let ui = Ui { json: cli.json };
-    agent::run(&config, ui, &mut desktop, &mut lines, ctrl_c).await?;
+    let stop = async {
+        let window_stop = async {
+            match &stopped {
+                Some(n) => n.notified().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => {
+                if let Err(e) = r {
+                    tracing::error!(error = %e, "cannot watch Ctrl+C");
+                    std::future::pending::<()>().await;
+                }
+            }
+            () = window_stop => {}
+        }
+    };
+    agent::run(&config, ui, &mut desktop, &mut lines, stop).await?;
     Ok(())
 }

@@ -18,10 +18,12 @@ use lifeline_session::messages::{
 };
 use lifeline_session::screen::{FrameUpdate, Tuning};
 
+use crate::confirm::{Confirm, Step};
 use crate::quality::{self, Link};
 use crate::rate::RateEstimator;
 use crate::ui::Answer;
 use crate::view::{self, ViewReport};
+use crate::words;
 
 /// How often the screen is looked at (and the pointer followed) while the
 /// viewer can take a frame; drawing reported by the screen source is
@@ -39,6 +41,10 @@ pub enum Event {
     Answer(Answer),
     /// The user stopped: Ctrl+C, or the window's "Stop sharing".
     Stop,
+    /// The user took control back: see only from now on.
+    ViewOnly,
+    /// The user answered whether to go on after a long stretch of control.
+    Continue(bool),
     /// A message from the viewer, opened and decoded.
     Viewer(ViewerMsg),
     /// The screen source saw drawing: capture now rather than at the tick.
@@ -98,6 +104,8 @@ pub enum Action {
     Grab { full: bool, tuning: Tuning },
     /// Show this part of the screen from the next grab on.
     Show(Showing),
+    /// Ask the user whether to go on (control has lasted `minutes`).
+    AskContinue { minutes: u64, within_s: u64 },
     /// Hand one input event to the desktop.
     Apply(lifeline_session::messages::InputEvent),
     /// Sharing started: tell the user with whom and how.
@@ -134,6 +142,9 @@ pub enum Ending {
     /// This side ended it because of an error or a misbehaving viewer; the
     /// relay should hear `reason`.
     Failed(String),
+    /// Asked whether to go on after a long stretch of control, the user
+    /// did not answer in time.
+    NotConfirmed,
 }
 
 impl Ending {
@@ -141,7 +152,8 @@ impl Ending {
     pub fn reason(&self) -> &str {
         match self {
             Ending::Refused { reason } | Ending::Closed(reason) | Ending::Failed(reason) => reason,
-            Ending::ByUser => "ended by the user",
+            Ending::ByUser => words::ENDED_BY_USER,
+            Ending::NotConfirmed => words::NOT_CONFIRMED,
         }
     }
 
@@ -278,6 +290,8 @@ pub struct HostSession {
     interrupted: bool,
     /// The user's answer given while reconnecting.
     held_answer: Option<Answer>,
+    /// Whether to go on after a long stretch of control.
+    confirm: Confirm,
 }
 
 impl HostSession {
@@ -312,6 +326,7 @@ impl HostSession {
             link,
             interrupted: false,
             held_answer: None,
+            confirm: Confirm::new(None),
         };
         match allow {
             Some(mode) => s.answer(Answer::Allow(mode), now),
@@ -320,6 +335,17 @@ impl HostSession {
             }),
         }
         s
+    }
+
+    /// Follows the relay's policy: after `every` of control the user is
+    /// asked whether to go on, with `within` to answer. Before the first
+    /// event.
+    pub fn confirm_every(mut self, every: Duration, within: Duration, now: Instant) -> Self {
+        self.confirm = Confirm::answer_within(Some(every), within);
+        if self.mode() == Some(Mode::Control) {
+            self.confirm.start(now);
+        }
+        self
     }
 
     /// The mode granted, once sharing.
@@ -347,11 +373,15 @@ impl HostSession {
 
     /// When [`HostSession::handle_timeout`] wants to be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match &self.state {
+        let own = match &self.state {
             State::Asking { since } => Some(*since + ANSWER_TIMEOUT),
             State::Sharing(_) if self.interrupted => None,
             State::Sharing(sh) if sh.can_grab() => Some(sh.next_tick),
             _ => None,
+        };
+        match (own, self.confirm.deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -369,6 +399,13 @@ impl HostSession {
             State::Sharing(sh) if now >= sh.next_tick => self.grab(now),
             _ => {}
         }
+        match self.confirm.on_timeout(now) {
+            Some(Step::Ask { minutes, within_s }) => {
+                self.push(Action::AskContinue { minutes, within_s });
+            }
+            Some(Step::Unanswered) => self.end(Ending::NotConfirmed),
+            None => {}
+        }
     }
 
     /// Reacts to one event.
@@ -382,6 +419,12 @@ impl HostSession {
                 State::Ended => {}
             },
             Event::Viewer(msg) => self.viewer(msg, now),
+            Event::ViewOnly => self.view_only(),
+            Event::Continue(go_on) => {
+                if self.confirm.answer(now, go_on) && !go_on {
+                    self.end(Ending::ByUser);
+                }
+            }
             Event::Drawn => {
                 if matches!(self.state, State::Sharing(_)) {
                     self.grab(now);
@@ -436,7 +479,26 @@ impl HostSession {
         self.actions.push_back(a);
     }
 
+    /// From control down to see-only, told to the viewer and the relay.
+    fn view_only(&mut self) {
+        let State::Sharing(sh) = &mut self.state else {
+            return;
+        };
+        if sh.mode != Mode::Control {
+            return;
+        }
+        sh.mode = Mode::View;
+        self.confirm.stop();
+        self.push(Action::Report(SessionReport::ModeGranted(Mode::View)));
+        self.push(Action::Send(HostMsg::Mode(Mode::View)));
+        self.push(Action::Sharing {
+            technician: self.technician.clone(),
+            mode: Mode::View,
+        });
+    }
+
     fn end(&mut self, ending: Ending) {
+        self.confirm.stop();
         if self.state != State::Ended {
             self.state = State::Ended;
             self.push(Action::End(ending));
@@ -451,10 +513,13 @@ impl HostSession {
             Answer::Refuse => {
                 self.push(Action::Report(SessionReport::Refused));
                 self.end(Ending::Refused {
-                    reason: "refused by the user".into(),
+                    reason: words::REFUSED_BY_USER.into(),
                 });
             }
             Answer::Allow(mode) => {
+                if mode == Mode::Control {
+                    self.confirm.start(now);
+                }
                 self.push(Action::Report(SessionReport::ModeGranted(mode)));
                 self.push(Action::Send(HostMsg::Mode(mode)));
                 self.push(Action::Sharing {
@@ -1298,5 +1363,70 @@ mod tests {
                 Action::Grab { full: true, .. }
             ]
         ));
+    }
+
+    #[test]
+    fn the_user_takes_control_back_and_input_stops() {
+        let now = t0();
+        let mut s = sharing(Mode::Control, now);
+        s.handle(now, Event::ViewOnly);
+        assert_eq!(
+            drain(&mut s),
+            [
+                Action::Report(SessionReport::ModeGranted(Mode::View)),
+                Action::Send(HostMsg::Mode(Mode::View)),
+                Action::Sharing {
+                    technician: "bob".into(),
+                    mode: Mode::View
+                },
+            ]
+        );
+        s.handle(now, Event::Viewer(key(Key::Char('x'))));
+        assert_eq!(drain(&mut s), []);
+        assert_eq!(s.stats().inputs_dropped, 1);
+        s.handle(now, Event::ViewOnly);
+        assert_eq!(drain(&mut s), [], "already view only");
+    }
+
+    #[test]
+    fn a_long_stretch_of_control_asks_to_go_on_and_ends_unanswered() {
+        let min = Duration::from_secs(60);
+        let within = Duration::from_secs(5);
+        let now = t0();
+        let mut s = sharing(Mode::Control, now).confirm_every(min, within, now);
+        assert!(s.poll_timeout().unwrap() <= now + min);
+        s.handle_timeout(now + min);
+        let asked: Vec<_> = drain(&mut s)
+            .into_iter()
+            .filter(|a| matches!(a, Action::AskContinue { .. }))
+            .collect();
+        assert_eq!(
+            asked,
+            [Action::AskContinue {
+                minutes: 1,
+                within_s: 5
+            }]
+        );
+        // Yes: asked again a minute later.
+        s.handle(now + min, Event::Continue(true));
+        s.handle_timeout(now + 2 * min);
+        assert!(
+            drain(&mut s)
+                .iter()
+                .any(|a| matches!(a, Action::AskContinue { minutes: 2, .. }))
+        );
+        // No answer: the session ends.
+        s.handle_timeout(now + 2 * min + within);
+        assert!(drain(&mut s).contains(&Action::End(Ending::NotConfirmed)));
+        assert!(s.is_ended());
+        assert_eq!(Ending::NotConfirmed.reason(), words::NOT_CONFIRMED);
+        // View only never asks.
+        let mut v = sharing(Mode::View, now).confirm_every(min, within, now);
+        v.handle_timeout(now + 2 * min);
+        assert!(
+            !drain(&mut v)
+                .iter()
+                .any(|a| matches!(a, Action::AskContinue { .. }))
+        );
     }
 }

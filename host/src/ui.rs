@@ -1,24 +1,87 @@
-//! What the user at the host sees: plain sentences, or one JSON object a
-//! line with `--json` for scripts and tests.
+//! What the user at the host sees: plain sentences at the terminal, or one
+//! JSON object a line with `--json` for scripts and tests, and (when the
+//! host has a window) the same news as a [`Notice`] for the window. The
+//! words themselves are in [`crate::words`].
 
 use lifeline_proto::SessionCode;
 use lifeline_proto::control::Mode;
+use lifeline_session::files::Progress;
 use serde_json::json;
+use tokio::sync::mpsc;
 
+use crate::files::FileStopped;
 use crate::session::SessionStats;
+use crate::words;
 
-/// Prints host events for a person or a program.
-#[derive(Debug, Clone, Copy)]
+/// News for the window, one per thing the user should know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    Code {
+        code: String,
+        expires_in_s: u32,
+    },
+    WrongCode,
+    Expired,
+    Ask {
+        technician: String,
+    },
+    Joined {
+        technician: String,
+        mode: Mode,
+    },
+    Clipboard {
+        to_host: bool,
+        bytes: u64,
+    },
+    File {
+        to_host: bool,
+        path: String,
+        bytes: u64,
+    },
+    Progress(Progress),
+    FileStopped(FileStopped),
+    AskFetch {
+        path: String,
+        bytes: u64,
+    },
+    Chat(String),
+    Reconnecting {
+        reason: String,
+        window_s: u64,
+    },
+    Resumed,
+    AskContinue {
+        minutes: u64,
+        within_s: u64,
+    },
+    Ended {
+        reason: String,
+    },
+}
+
+/// Prints host events for a person or a program, and tells the window.
+#[derive(Debug, Clone)]
 pub struct Ui {
     pub json: bool,
+    /// The window, when there is one.
+    pub window: Option<mpsc::UnboundedSender<Notice>>,
 }
 
 impl Ui {
-    fn emit(&self, value: serde_json::Value, human: &str) {
+    /// Terminal only (`--cli`, or no display).
+    pub fn terminal(json: bool) -> Self {
+        Self { json, window: None }
+    }
+
+    fn emit(&self, value: serde_json::Value, human: &str, notice: Notice) {
         if self.json {
             println!("{value}");
-        } else {
+        } else if self.window.is_none() {
             println!("{human}");
+        }
+        if let Some(w) = &self.window {
+            // A closed window is the user leaving; the stop says so.
+            let _ = w.send(notice);
         }
     }
 
@@ -28,11 +91,18 @@ impl Ui {
         let minutes = expires_in_s.div_ceil(60);
         let line = "─".repeat(shown.len() + 8);
         let human = format!(
-            "\n  ┌{line}┐\n  │    {shown}    │\n  └{line}┘\n\n  Your support code is {shown}.\n  Read it to your technician. It works once and expires in {minutes} minutes.\n  Waiting for your technician… (Ctrl+C to cancel)\n"
+            "\n  ┌{line}┐\n  │    {shown}    │\n  └{line}┘\n\n  {} is {shown}.\n  {}\n  {} (Ctrl+C to cancel)\n",
+            words::code_intro(),
+            words::code_read_out(minutes),
+            words::WAITING,
         );
         self.emit(
             json!({"event": "code", "code": shown, "expires_in_s": expires_in_s}),
             &human,
+            Notice::Code {
+                code: shown.clone(),
+                expires_in_s,
+            },
         );
     }
 
@@ -40,7 +110,8 @@ impl Ui {
     pub fn wrong_code(&self) {
         self.emit(
             json!({"event": "wrong_code", "reason": "the technician entered a wrong code"}),
-            "\nThe technician entered a wrong code, so that code no longer works.\nHere is a new one to read out:",
+            &format!("\n{}", words::WRONG_CODE),
+            Notice::WrongCode,
         );
     }
 
@@ -48,7 +119,8 @@ impl Ui {
     pub fn expired(&self) {
         self.emit(
             json!({"event": "expired"}),
-            "This code expired unused. Press Enter for a new code, or Ctrl+C to quit.",
+            words::EXPIRED_TERMINAL,
+            Notice::Expired,
         );
     }
 
@@ -56,104 +128,77 @@ impl Ui {
     pub fn ask(&self, technician: &str) {
         self.emit(
             json!({"event": "request", "technician": technician}),
-            &format!(
-                "\nTechnician {technician} wants to connect to this computer.\n  v = let them see your screen only\n  c = let them see and control it\n  r = refuse\nYour answer [v/c/r]: "
-            ),
+            &words::asking_terminal(technician),
+            Notice::Ask {
+                technician: technician.into(),
+            },
         );
     }
 
-    /// Sharing started.
+    /// Sharing started, or its mode changed.
     pub fn joined(&self, technician: &str, mode: Mode) {
-        let what = match mode {
-            Mode::View => "can see your screen (view only)",
-            Mode::Control => "can see and control your screen",
-        };
         self.emit(
             json!({"event": "joined", "technician": technician, "mode": mode.as_str()}),
-            &format!("\n*** Sharing your screen with {technician}: they {what}. Press Ctrl+C to stop. ***\nType a message and press Enter to send it to {technician}."),
+            &words::sharing_terminal(technician, mode),
+            Notice::Joined {
+                technician: technician.into(),
+                mode,
+            },
         );
     }
 
     /// The clipboard was handed across.
     pub fn clipboard(&self, to_host: bool, bytes: u64) {
-        let (direction, human) = if to_host {
-            (
-                "to_host",
-                format!("The technician put {bytes} bytes of text on your clipboard."),
-            )
-        } else {
-            (
-                "to_viewer",
-                format!("The technician copied the text on your clipboard ({bytes} bytes)."),
-            )
-        };
+        let direction = if to_host { "to_host" } else { "to_viewer" };
         self.emit(
             json!({"event": "clipboard", "direction": direction, "bytes": bytes}),
-            &human,
+            &words::clipboard(to_host, bytes),
+            Notice::Clipboard { to_host, bytes },
         );
     }
 
     /// A file was handed across.
     pub fn file(&self, to_host: bool, path: &str, bytes: u64, sha256: &[u8; 32]) {
         let sha = hex::encode(sha256);
-        let (event, human) = if to_host {
-            (
-                "file_received",
-                format!("The technician sent you a file ({bytes} bytes): saved as {path}"),
-            )
+        let event = if to_host {
+            "file_received"
         } else {
-            (
-                "file_sent",
-                format!("The technician fetched {path} ({bytes} bytes)."),
-            )
+            "file_sent"
         };
         self.emit(
             json!({"event": event, "path": path, "bytes": bytes, "sha256": sha}),
-            &human,
+            &words::file(to_host, path, bytes),
+            Notice::File {
+                to_host,
+                path: path.into(),
+                bytes,
+            },
         );
     }
 
     /// How far a transfer is.
-    pub fn file_progress(&self, p: &lifeline_session::files::Progress) {
-        let pct = (p.bytes * 100).checked_div(p.of).unwrap_or(100);
-        let (direction, verb) = if p.to_host {
-            ("to_host", "Receiving")
+    pub fn file_progress(&self, p: &Progress) {
+        let direction = if p.to_host { "to_host" } else { "to_viewer" };
+        let hint = if p.bytes < p.of {
+            words::CANCEL_HINT_TERMINAL
         } else {
-            ("to_viewer", "Sending")
+            ""
         };
         self.emit(
             json!({"event": "file_progress", "direction": direction, "name": p.name, "bytes": p.bytes, "of": p.of}),
-            &format!(
-                "{verb} {}: {pct}% ({} of {} bytes){}",
-                p.name,
-                p.bytes,
-                p.of,
-                if p.bytes < p.of {
-                    " (type /cancel and Enter to stop it)"
-                } else {
-                    ""
-                }
-            ),
+            &format!("{}{hint}", words::progress(p.to_host, &p.name, p.bytes, p.of)),
+            Notice::Progress(p.clone()),
         );
     }
 
     /// A transfer stopped before its end: cancelled by either side,
     /// refused, or failed.
-    pub fn file_stopped(&self, f: &crate::files::FileStopped) {
-        let (direction, human) = if f.to_host {
-            (
-                "to_host",
-                format!("Receiving {} stopped: {}", f.name, f.why),
-            )
-        } else {
-            (
-                "to_viewer",
-                format!("Sending {} stopped: {}", f.name, f.why),
-            )
-        };
+    pub fn file_stopped(&self, f: &FileStopped) {
+        let direction = if f.to_host { "to_host" } else { "to_viewer" };
         self.emit(
             json!({"event": "file_stopped", "direction": direction, "name": f.name, "reason": f.why}),
-            &human,
+            &words::file_stopped(f.to_host, &f.name, &f.why),
+            Notice::FileStopped(f.clone()),
         );
     }
 
@@ -161,9 +206,11 @@ impl Ui {
     pub fn ask_fetch(&self, path: &str, bytes: u64) {
         self.emit(
             json!({"event": "fetch_request", "path": path, "bytes": bytes}),
-            &format!(
-                "\nThe technician wants to copy {path} ({bytes} bytes) from this computer.\nAllow? [y/n]: "
-            ),
+            &words::ask_fetch_terminal(path, bytes),
+            Notice::AskFetch {
+                path: path.into(),
+                bytes,
+            },
         );
     }
 
@@ -171,7 +218,8 @@ impl Ui {
     pub fn chat(&self, text: &str) {
         self.emit(
             json!({"event": "chat", "from": "technician", "text": text}),
-            &format!("\nMessage from the technician: {text}"),
+            &words::chat(text),
+            Notice::Chat(text.into()),
         );
     }
 
@@ -179,7 +227,11 @@ impl Ui {
     pub fn reconnecting(&self, reason: &str, window_s: u64) {
         self.emit(
             json!({"event": "reconnecting", "reason": reason, "window_s": window_s}),
-            &format!("\nConnection lost ({reason}); reconnecting… (for up to {window_s} s)"),
+            &format!("\n{}", words::reconnecting(reason, window_s)),
+            Notice::Reconnecting {
+                reason: reason.into(),
+                window_s,
+            },
         );
     }
 
@@ -187,7 +239,17 @@ impl Ui {
     pub fn resumed(&self, after_ms: u64) {
         self.emit(
             json!({"event": "resumed", "after_ms": after_ms}),
-            "Reconnected: the session goes on as before.",
+            words::RECONNECTED,
+            Notice::Resumed,
+        );
+    }
+
+    /// The technician has had control a long while: go on?
+    pub fn ask_continue(&self, minutes: u64, within_s: u64) {
+        self.emit(
+            json!({"event": "continue_request", "minutes": minutes, "within_s": within_s}),
+            &words::ask_continue_terminal(minutes, within_s),
+            Notice::AskContinue { minutes, within_s },
         );
     }
 
@@ -195,7 +257,10 @@ impl Ui {
     pub fn ended(&self, reason: &str) {
         self.emit(
             json!({"event": "ended", "reason": reason}),
-            &format!("\nSession ended: {reason}."),
+            &format!("\n{}", words::ended(reason)),
+            Notice::Ended {
+                reason: reason.into(),
+            },
         );
     }
 
@@ -212,7 +277,10 @@ impl Ui {
                 "inputs_refused": stats.inputs_refused,
                 "max_bytes_in_flight": stats.max_bytes_in_flight,
             }),
-            &format!("\nSession ended: {reason}."),
+            &format!("\n{}", words::ended(reason)),
+            Notice::Ended {
+                reason: reason.into(),
+            },
         );
     }
 }
@@ -234,6 +302,32 @@ pub fn parse_answer(line: &str) -> Option<Answer> {
     }
 }
 
+/// Reads a yes or no (`y`, `yes`, `n`, `no`); anything else is no answer.
+pub fn parse_yes(line: &str) -> Option<bool> {
+    match line.trim().to_ascii_lowercase().as_str() {
+        "y" | "yes" => Some(true),
+        "n" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+/// What the user said: a line at the terminal (its meaning depends on the
+/// question open), or a press of one of the window's buttons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Said {
+    Line(String),
+    Answer(Answer),
+    /// May the technician have the file asked for?
+    Fetch(bool),
+    Chat(String),
+    CancelTransfers,
+    NewCode,
+    /// From control down to see-only.
+    ViewOnly,
+    /// Go on sharing (or not) after the technician has had control a while.
+    Continue(bool),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,5 +338,36 @@ mod tests {
         assert_eq!(parse_answer("control"), Some(Answer::Allow(Mode::Control)));
         assert_eq!(parse_answer("no"), Some(Answer::Refuse));
         assert_eq!(parse_answer("yes"), None);
+        assert_eq!(parse_yes(" Y "), Some(true));
+        assert_eq!(parse_yes("no"), Some(false));
+        assert_eq!(parse_yes("maybe"), None);
+    }
+
+    #[test]
+    fn the_window_hears_what_the_terminal_hears() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let ui = Ui {
+            json: true,
+            window: Some(tx),
+        };
+        ui.ask("tess");
+        ui.joined("tess", Mode::Control);
+        ui.ended("ended by the user");
+        let got: Vec<Notice> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+        assert_eq!(
+            got,
+            [
+                Notice::Ask {
+                    technician: "tess".into()
+                },
+                Notice::Joined {
+                    technician: "tess".into(),
+                    mode: Mode::Control
+                },
+                Notice::Ended {
+                    reason: "ended by the user".into()
+                },
+            ]
+        );
     }
 }

@@ -220,6 +220,19 @@ pub enum HostEvent {
     /// Both sides are back: streams are forwarded again.
     Resumed,
     ResumeRefused(ResumeRefusal),
+    /// The relay's rules for the session about to start; sent just before
+    /// [`HostEvent::Paired`].
+    Policy(SessionPolicy),
+}
+
+/// What the relay's operator asks of every session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionPolicy {
+    /// After this many seconds of control the host asks the user whether
+    /// to go on; 0: never.
+    pub confirm_every_s: u32,
+    /// How long the user has to answer before the session ends.
+    pub answer_within_s: u32,
 }
 
 /// Viewer → relay.
@@ -462,6 +475,13 @@ mod tests {
                 technician: "bo".into(),
             },
             "000000070202733102626f",
+        );
+        pin(
+            HostEvent::Policy(SessionPolicy {
+                confirm_every_s: 1800,
+                answer_within_s: 60,
+            }),
+            "0000000405880e3c",
         );
     }
 

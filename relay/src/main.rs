@@ -72,6 +72,14 @@ struct Serve {
     /// resuming off).
     #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
     resume_window: Duration,
+    /// After this long in control, the user's side asks whether to go on
+    /// and ends the session if nobody answers within 60 s (e.g. 30m,
+    /// 15m; 0 never asks).
+    #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
+    confirm_every: Duration,
+    /// Test-only: how long the user has to answer that question (60 s).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration, hide = true)]
+    confirm_answer_within: Duration,
     /// Extra DNS names or IPs for the generated certificate (repeatable);
     /// localhost, 127.0.0.1, ::1 and this machine's host name are always in.
     #[arg(long = "name")]
@@ -227,6 +235,8 @@ fn serve(s: Serve) -> anyhow::Result<ExitCode> {
     let mut config = RelayConfig::new(dir.clone());
     config.code_ttl = s.code_ttl;
     config.resume_window = s.resume_window;
+    config.confirm_every = s.confirm_every;
+    config.confirm_answer_within = s.confirm_answer_within;
     config.max_waiting_hosts = s.max_waiting_hosts;
     config.max_connections = s.max_connections;
 

@@ -50,6 +50,11 @@ pub struct RelayConfig {
     /// How long a session whose link was lost (or whose relay restarted)
     /// waits for both sides to come back.
     pub resume_window: Duration,
+    /// How long control lasts before the user is asked whether to go on
+    /// (zero: never).
+    pub confirm_every: Duration,
+    /// How long the user has to answer it (60 s; shorter in tests).
+    pub confirm_answer_within: Duration,
     /// Test-only: sees, and may change, every forwarded chunk, to play a
     /// hostile relay. Nothing in the binary or its flags sets it.
     pub forward_hook: Option<ForwardHook>,
@@ -85,6 +90,8 @@ impl RelayConfig {
             throttle_burst: 5,
             throttle_drain: Duration::from_secs(12),
             resume_window: lifeline_proto::control::RESUME_WINDOW,
+            confirm_every: Duration::from_secs(30 * 60),
+            confirm_answer_within: Duration::from_secs(60),
             forward_hook: None,
         }
     }
@@ -691,7 +698,16 @@ async fn run_session(
         host_name: host.name.clone(),
         os_user: host.user.clone(),
     };
-    let greeted = match host_ctl.send(&paired).await {
+    let policy = HostEvent::Policy(lifeline_proto::control::SessionPolicy {
+        confirm_every_s: secs(relay.config.confirm_every),
+        answer_within_s: secs(relay.config.confirm_answer_within),
+    });
+    let greeted = match async {
+        host_ctl.send(&policy).await?;
+        host_ctl.send(&paired).await
+    }
+    .await
+    {
         Ok(()) => viewer_ctl
             .send(&joined)
             .await
@@ -960,6 +976,11 @@ async fn report(
     if let Err(e) = relay.audit.append(event).await {
         tracing::error!(error = %e, "audit write failed for a peer report");
     }
+}
+
+/// Whole seconds, saturating.
+fn secs(d: Duration) -> u32 {
+    u32::try_from(d.as_secs()).unwrap_or(u32::MAX)
 }
 
 /// One direction of a session: its byte counter, and the test hook.

@@ -58,7 +58,30 @@ impl HostProcess {
         Self::spawn_with(cmd, relay, ca, display, extra)
     }
 
-    fn spawn_with(mut cmd: Command, relay: &str, ca: &Path, display: &str, extra: &[&str]) -> Self {
+    /// [`HostProcess::spawn`] with its window open on `display` (the
+    /// others stay in the terminal, `--cli`, so no window covers what a
+    /// test captures).
+    pub fn spawn_windowed(relay: &str, ca: &Path, display: &str, extra: &[&str]) -> Self {
+        let mut cmd = Command::new(bin("lifeline-host"));
+        cmd.stderr(Stdio::inherit());
+        Self::spawn_mode(cmd, relay, ca, display, extra, false)
+    }
+
+    fn spawn_with(cmd: Command, relay: &str, ca: &Path, display: &str, extra: &[&str]) -> Self {
+        Self::spawn_mode(cmd, relay, ca, display, extra, true)
+    }
+
+    fn spawn_mode(
+        mut cmd: Command,
+        relay: &str,
+        ca: &Path,
+        display: &str,
+        extra: &[&str],
+        cli: bool,
+    ) -> Self {
+        if cli {
+            cmd.arg("--cli");
+        }
         let mut child = cmd
             .args(["--relay", relay, "--ca"])
             .arg(ca)

@@ -154,6 +154,24 @@ fn window(rt: &tokio::runtime::Runtime, cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Tells how far each transfer is, as it goes.
+/// The user changed what the technician may do (took control back).
+async fn say_modes(
+    mut modes: tokio::sync::watch::Receiver<lifeline_proto::control::Mode>,
+    say: impl Fn(serde_json::Value, String),
+) {
+    modes.borrow_and_update();
+    while modes.changed().await.is_ok() {
+        let m = *modes.borrow_and_update();
+        let human = match m {
+            lifeline_proto::control::Mode::View => {
+                "The user switched to view only: input is no longer sent."
+            }
+            lifeline_proto::control::Mode::Control => "The user gave you control.",
+        };
+        say(json!({"event": "mode", "mode": m.as_str()}), human.into());
+    }
+}
+
 /// The host's monitors, as `monitors` lists them or `monitor` switched.
 fn say_screens(
     screens: &lifeline_viewer::monitors::Screens,
@@ -291,16 +309,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     })
     .await?;
     tokio::spawn(say_reconnects(viewer.reconnecting(), say));
+    tokio::spawn(say_modes(viewer.modes(), say));
     tokio::spawn(say_chats(viewer.chats(), say));
     tokio::spawn(say_progress(viewer.progress(), say));
     viewer.set_quality(cli.quality.into()).await?;
     say(
-        json!({"event": "joined", "session": viewer.link_session, "host": viewer.host_name, "user": viewer.os_user, "mode": viewer.mode.as_str()}),
+        json!({"event": "joined", "session": viewer.link_session, "host": viewer.host_name, "user": viewer.os_user, "mode": viewer.mode().as_str()}),
         format!(
             "Connected to {} ({}): {}",
             viewer.host_name,
             viewer.os_user,
-            match viewer.mode {
+            match viewer.mode() {
                 lifeline_proto::control::Mode::View => "view only",
                 lifeline_proto::control::Mode::Control => "control",
             }

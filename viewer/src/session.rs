@@ -114,7 +114,8 @@ pub struct Viewer {
     pub link_session: String,
     pub host_name: String,
     pub os_user: String,
-    pub mode: Mode,
+    /// The mode the user allows now (they may take control back).
+    mode: watch::Receiver<Mode>,
     out: mpsc::Sender<ViewerMsg>,
     shared: Arc<Mutex<Shared>>,
     frames: watch::Receiver<u64>,
@@ -227,6 +228,7 @@ impl Viewer {
         let (changes_tx, changes) = watch::channel(0u64);
         let (reconnecting_tx, reconnecting) = watch::channel(None::<String>);
         let (screens_tx, screens) = watch::channel(None::<Screens>);
+        let (mode_tx, mode_rx) = watch::channel(mode);
         let pending = Pending::default();
         let (chats, _) = broadcast::channel(64);
         let keeper = Keeper {
@@ -237,6 +239,7 @@ impl Viewer {
             changes: changes_tx,
             reconnecting: reconnecting_tx,
             screens: screens_tx,
+            mode: mode_tx,
             resumer: link.resumer(),
             secret: (!resume_window.is_zero()).then_some(resume),
             window: resume_window,
@@ -250,7 +253,7 @@ impl Viewer {
             link_session,
             host_name,
             os_user,
-            mode,
+            mode: mode_rx,
             out,
             shared,
             frames,
@@ -326,6 +329,16 @@ impl Viewer {
         Ok(rx)
     }
 
+    /// The mode the user allows now.
+    pub fn mode(&self) -> Mode {
+        *self.mode.borrow()
+    }
+
+    /// The mode, as the user changes it.
+    pub fn modes(&self) -> watch::Receiver<Mode> {
+        self.mode.clone()
+    }
+
     /// What the host said of its monitors, as it changes.
     pub fn screens_rx(&self) -> watch::Receiver<Option<Screens>> {
         self.screens.clone()
@@ -369,7 +382,7 @@ impl Viewer {
 
     /// Sends one input event (refused locally in view-only mode).
     pub async fn input(&self, ev: InputEvent) -> Result<(), ViewerError> {
-        if self.mode == Mode::View {
+        if self.mode() == Mode::View {
             return Err(ViewerError::ViewOnly);
         }
         lock(&self.shared).last_input = Some(Instant::now());
@@ -492,6 +505,7 @@ struct Keeper {
     changes: watch::Sender<u64>,
     reconnecting: watch::Sender<Option<String>>,
     screens: watch::Sender<Option<Screens>>,
+    mode: watch::Sender<Mode>,
     resumer: Resumer,
     /// `None`: a lost link ends the session.
     secret: Option<ResumeSecret>,
@@ -673,7 +687,11 @@ impl Keeper {
                 lock(&self.shared).cursor = Some((x, y));
                 self.changes.send_modify(|n| *n += 1);
             }
-            HostMsg::Mode(_) => {}
+            HostMsg::Mode(m) => {
+                // The user took control back (or gave it): input follows.
+                self.mode.send_replace(m);
+                self.changes.send_modify(|n| *n += 1);
+            }
             HostMsg::Clipboard(text) => self.answer(Reply::Clipboard(text)),
             HostMsg::ClipboardSet => self.answer(Reply::Set),
             HostMsg::Refused(why) => self.answer(Reply::Refused(why)),

@@ -682,7 +682,7 @@ impl App {
                 link.chats = None;
                 return;
             }
-            self.ui.phase = Phase::Sharing(v.mode);
+            self.ui.phase = Phase::Sharing(v.mode());
             self.ui.host = format!("{} ({})", v.host_name, v.os_user);
             self.ui.figures = v.figures();
             self.ui.cursor = v.cursor();

@@ -14,3 +14,4 @@ mod soak;
 mod toolkit;
 mod viewer;
 mod vnc;
+mod window;

@@ -11,18 +11,18 @@ use lifeline_tests::x::{Xvfb, load_png, pattern_image};
 use lifeline_tests::{RelayProcess, bin, relay_cli, relay_cli_until};
 
 /// The relay binary with a technician, and the pieces to reach it.
-struct Stack {
+pub(crate) struct Stack {
     relay: RelayProcess,
     dir: tempfile::TempDir,
     token: String,
 }
 
 impl Stack {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         Self::start_with(&[])
     }
     /// With extra `lifeline-relay serve` options.
-    fn start_with(serve: &[&str]) -> Self {
+    pub(crate) fn start_with(serve: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let relay = RelayProcess::start(&self_dir(&dir), serve);
         let (rc, out, _) = relay_cli(&[
@@ -39,21 +39,21 @@ impl Stack {
             dir,
         }
     }
-    fn addr(&self) -> String {
+    pub(crate) fn addr(&self) -> String {
         self.relay.addr.to_string()
     }
-    fn ca(&self) -> PathBuf {
+    pub(crate) fn ca(&self) -> PathBuf {
         self.dir.path().join("relay/ca.pem")
     }
-    fn data(&self) -> String {
+    pub(crate) fn data(&self) -> String {
         self.dir.path().join("relay").display().to_string()
     }
-    fn host(&self, display: &str, extra: &[&str]) -> HostProcess {
+    pub(crate) fn host(&self, display: &str, extra: &[&str]) -> HostProcess {
         HostProcess::spawn(&self.addr(), &self.ca(), display, extra)
     }
     /// The headless viewer with `script`, `--json`, and this stack's token
     /// unless another is given.
-    fn viewer_command(&self, code: &str, script: &str, token: Option<&str>) -> Command {
+    pub(crate) fn viewer_command(&self, code: &str, script: &str, token: Option<&str>) -> Command {
         let path = self
             .dir
             .path()
@@ -76,13 +76,17 @@ impl Stack {
     }
 
     /// Runs the headless viewer to its end.
-    fn viewer(&self, code: &str, script: &str, token: Option<&str>) -> Output {
+    pub(crate) fn viewer(&self, code: &str, script: &str, token: Option<&str>) -> Output {
         self.viewer_command(code, script, token).output().unwrap()
     }
 
     /// Runs the headless viewer on a thread, for sessions the test drives
     /// from the host's side meanwhile.
-    fn viewer_in_background(&self, code: &str, script: &str) -> std::thread::JoinHandle<Output> {
+    pub(crate) fn viewer_in_background(
+        &self,
+        code: &str,
+        script: &str,
+    ) -> std::thread::JoinHandle<Output> {
         let mut cmd = self.viewer_command(code, script, None);
         std::thread::spawn(move || cmd.output().unwrap())
     }
@@ -98,11 +102,11 @@ fn rand_suffix() -> u64 {
     N.fetch_add(1, Ordering::SeqCst)
 }
 
-fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-fn events(o: &Output) -> Vec<serde_json::Value> {
+pub(crate) fn events(o: &Output) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(&o.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -228,7 +232,7 @@ fn every_error_a_user_can_hit_has_its_line() {
 
     // Relay down or unreachable.
     let dead = Command::new(bin("lifeline-host"))
-        .args(["--relay", "127.0.0.1:9", "--ca"])
+        .args(["--cli", "--relay", "127.0.0.1:9", "--ca"])
         .arg(stack.ca())
         .env("DISPLAY", &x.display)
         .output()
@@ -244,7 +248,7 @@ fn every_error_a_user_can_hit_has_its_line() {
     let other = tempfile::tempdir().unwrap();
     lifeline_certs::ensure_relay_certs(other.path(), &["localhost".into()]).unwrap();
     let out = Command::new(bin("lifeline-host"))
-        .args(["--relay", &stack.addr(), "--ca"])
+        .args(["--cli", "--relay", &stack.addr(), "--ca"])
         .arg(other.path().join("ca.pem"))
         .env("DISPLAY", &x.display)
         .output()
@@ -257,7 +261,7 @@ fn every_error_a_user_can_hit_has_its_line() {
 
     // No display.
     let out = Command::new(bin("lifeline-host"))
-        .args(["--relay", &stack.addr(), "--ca"])
+        .args(["--cli", "--relay", &stack.addr(), "--ca"])
         .arg(stack.ca())
         .env_remove("DISPLAY")
         .output()

@@ -1,0 +1,96 @@
+//! Runs the [`HostWindow`] with eframe (glow) on the main thread while the
+//! agent runs on the tokio runtime: notices in, the user's words out, and
+//! a stop (the window closed, "Stop sharing", "Cancel") as Ctrl+C would.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use eframe::egui;
+use tokio::sync::{Notify, mpsc};
+
+use super::{Act, HostWindow};
+use crate::ui::{Notice, Said};
+use crate::words;
+
+/// The window's ends of its channels to the agent.
+#[derive(Debug)]
+pub struct Links {
+    pub notices: mpsc::UnboundedReceiver<Notice>,
+    pub said: mpsc::UnboundedSender<Said>,
+    /// Told when the user stops (once is enough).
+    pub stop: Arc<Notify>,
+}
+
+struct App {
+    window: HostWindow,
+    links: Links,
+}
+
+impl App {
+    fn act(&mut self, ctx: &egui::Context, act: Act) {
+        match act {
+            Act::Say(said) => {
+                // The agent is gone once the session ended; nothing to tell.
+                let _ = self.links.said.send(said);
+            }
+            Act::Stop => self.links.stop.notify_one(),
+            Act::Copy(code) => ctx.copy_text(code),
+            Act::OnTop(on) => {
+                let level = if on {
+                    egui::WindowLevel::AlwaysOnTop
+                } else {
+                    egui::WindowLevel::Normal
+                };
+                ctx.send_viewport_cmd(egui::ViewportCommand::WindowLevel(level));
+            }
+            Act::Close => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
+        }
+    }
+}
+
+impl eframe::App for App {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let ctx = ui.ctx().clone();
+        let now = Instant::now();
+        while let Ok(n) = self.links.notices.try_recv() {
+            if let Some(act) = self.window.apply(n, now) {
+                self.act(&ctx, act);
+            }
+        }
+        if ctx.input(|i| i.viewport().close_requested()) {
+            // Closing the window is stopping: the session (or the code)
+            // ends as with Ctrl+C.
+            self.links.stop.notify_one();
+        }
+        let acts = egui::CentralPanel::default()
+            .show(ui, |ui| self.window.show(ui, now))
+            .inner;
+        for act in acts {
+            self.act(&ctx, act);
+        }
+        // The time left, and news from the agent, without waiting for input.
+        ctx.request_repaint_after(Duration::from_millis(250));
+    }
+}
+
+/// Opens the window and runs it until the user closes it.
+pub fn run(links: Links) -> Result<(), String> {
+    let options = eframe::NativeOptions {
+        renderer: eframe::Renderer::Glow,
+        viewport: egui::ViewportBuilder::default()
+            .with_title(words::TITLE)
+            .with_inner_size([560.0, 420.0]),
+        ..Default::default()
+    };
+    eframe::run_native(
+        words::TITLE,
+        options,
+        Box::new(move |_cc| {
+            Ok(Box::new(App {
+                window: HostWindow::new(),
+                links,
+            }))
+        }),
+    )
+    .map_err(|e| format!("cannot open the window: {e}"))
+}

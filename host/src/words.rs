@@ -1,0 +1,162 @@
+//! Every sentence the user at the host reads, in one place: the terminal,
+//! `--json`'s human twin and the window all take their words from here,
+//! so a translation touches this file only. Plain words: the person asking
+//! for help is not expected to know what a relay or a session is.
+
+use lifeline_proto::control::Mode;
+
+/// The window's title.
+pub const TITLE: &str = "Lifeline - get help";
+
+/// The code grouped for reading aloud: `123 456 789 012`.
+pub fn code_grouped(code: &str) -> String {
+    code.replace('-', " ")
+}
+
+pub fn code_intro() -> &'static str {
+    "Your support code"
+}
+
+pub fn code_read_out(minutes: u32) -> String {
+    format!("Read it to your technician. It works once and expires in {minutes} minutes.")
+}
+
+pub fn code_time_left(secs: u64) -> String {
+    format!("Expires in {}:{:02}", secs / 60, secs % 60)
+}
+
+pub const COPY: &str = "Copy";
+pub const COPIED: &str = "Copied";
+pub const WAITING: &str = "Waiting for your technician…";
+pub const CANCEL: &str = "Cancel";
+pub const CONNECTING: &str = "Connecting to the support service…";
+
+pub const WRONG_CODE: &str =
+    "The technician entered a wrong code, so that code no longer works. Here is a new one.";
+
+pub const EXPIRED: &str = "This code expired before anyone used it.";
+pub const NEW_CODE: &str = "Get a new code";
+pub const EXPIRED_TERMINAL: &str =
+    "This code expired unused. Press Enter for a new code, or Ctrl+C to quit.";
+
+pub fn asking(technician: &str) -> String {
+    format!("{technician} wants to connect to this computer.")
+}
+
+pub const ALLOW_VIEW: &str = "See only";
+pub const ALLOW_VIEW_MEANS: &str = "They see your screen, but cannot click or type.";
+pub const ALLOW_CONTROL: &str = "See and control";
+pub const ALLOW_CONTROL_MEANS: &str = "They see your screen and use your mouse and keyboard.";
+pub const REFUSE: &str = "Refuse";
+pub const REFUSE_MEANS: &str = "Nobody connects. This code stops working.";
+
+/// The question at the terminal, with its one-letter answers.
+pub fn asking_terminal(technician: &str) -> String {
+    format!(
+        "\nTechnician {technician} wants to connect to this computer.\n  v = let them see your screen only\n  c = let them see and control it\n  r = refuse\nYour answer [v/c/r]: "
+    )
+}
+
+pub fn sharing(technician: &str, mode: Mode) -> String {
+    match mode {
+        Mode::View => format!("Sharing with {technician} (see only)"),
+        Mode::Control => format!("Sharing with {technician} (control)"),
+    }
+}
+
+pub fn sharing_terminal(technician: &str, mode: Mode) -> String {
+    let what = match mode {
+        Mode::View => "can see your screen (view only)",
+        Mode::Control => "can see and control your screen",
+    };
+    format!(
+        "\n*** Sharing your screen with {technician}: they {what}. Press Ctrl+C to stop. ***\nType a message and press Enter to send it to {technician}."
+    )
+}
+
+pub const STOP_SHARING: &str = "Stop sharing";
+pub const SWITCH_TO_VIEW: &str = "Switch to view only";
+pub const NOW_VIEW_ONLY: &str = "They can now only see your screen.";
+pub const MESSAGE: &str = "Message to your technician:";
+pub const SEND: &str = "Send";
+pub const YOU: &str = "You";
+pub const TECHNICIAN: &str = "Technician";
+
+pub fn clipboard(to_host: bool, bytes: u64) -> String {
+    if to_host {
+        format!("The technician put {bytes} bytes of text on your clipboard.")
+    } else {
+        format!("The technician copied the text on your clipboard ({bytes} bytes).")
+    }
+}
+
+pub fn file(to_host: bool, path: &str, bytes: u64) -> String {
+    if to_host {
+        format!("The technician sent you a file ({bytes} bytes): saved as {path}")
+    } else {
+        format!("The technician fetched {path} ({bytes} bytes).")
+    }
+}
+
+pub fn progress(to_host: bool, name: &str, bytes: u64, of: u64) -> String {
+    let pct = (bytes * 100).checked_div(of).unwrap_or(100);
+    let verb = if to_host { "Receiving" } else { "Sending" };
+    format!("{verb} {name}: {pct}% ({bytes} of {of} bytes)")
+}
+
+pub const CANCEL_HINT_TERMINAL: &str = " (type /cancel and Enter to stop it)";
+pub const STOP_TRANSFER: &str = "Stop the transfer";
+
+pub fn file_stopped(to_host: bool, name: &str, why: &str) -> String {
+    if to_host {
+        format!("Receiving {name} stopped: {why}")
+    } else {
+        format!("Sending {name} stopped: {why}")
+    }
+}
+
+pub fn ask_fetch(path: &str, bytes: u64) -> String {
+    format!("The technician wants to copy {path} ({bytes} bytes) from this computer.")
+}
+
+pub fn ask_fetch_terminal(path: &str, bytes: u64) -> String {
+    format!("\n{}\nAllow? [y/n]: ", ask_fetch(path, bytes))
+}
+
+pub const ALLOW: &str = "Allow";
+pub const DENY: &str = "Do not allow";
+
+pub fn chat(text: &str) -> String {
+    format!("\nMessage from the technician: {text}")
+}
+
+pub fn reconnecting(reason: &str, window_s: u64) -> String {
+    format!("Connection lost ({reason}); reconnecting… (for up to {window_s} s)")
+}
+
+pub const RECONNECTED: &str = "Reconnected: the session goes on as before.";
+
+pub fn ask_continue(minutes: u64, within_s: u64) -> String {
+    format!(
+        "The technician has had control for {minutes} minutes. Continue sharing? Without an answer the session ends in {within_s} s."
+    )
+}
+
+pub fn ask_continue_terminal(minutes: u64, within_s: u64) -> String {
+    format!("\n{} [y/n]: ", ask_continue(minutes, within_s))
+}
+
+pub const CONTINUE: &str = "Continue";
+
+pub fn ended(reason: &str) -> String {
+    format!("Session ended: {reason}.")
+}
+
+pub const CLOSE: &str = "Close";
+
+/// Why a session ended, in the user's words.
+pub const REFUSED_BY_USER: &str = "refused by the user";
+pub const ENDED_BY_USER: &str = "ended by the user";
+pub const CANCELLED_BY_USER: &str = "cancelled by the user";
+pub const CODE_EXPIRED: &str = "code expired";
+pub const NOT_CONFIRMED: &str = "the user did not confirm to continue in time";

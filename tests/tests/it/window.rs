@@ -1,0 +1,160 @@
+//! The user's window with the real binaries on Xvfb: the host opens its
+//! window, the technician joins, "See and control" is pressed with the
+//! keyboard alone (xdotool: Tab, Return) and the viewer gets control; then
+//! "Switch to view only" takes it back, the viewer hears so, and the audit
+//! log has both modes. The continue question ends a session nobody
+//! answers (a relay whose policy asks after 2 s). With
+//! `LIFELINE_SCREENSHOTS=DIR` the window's states are saved there as PNGs
+//! (scripts/screenshots makes README's pictures so).
+
+use std::process::Command;
+use std::time::Duration;
+
+use lifeline_proto::audit::AuditEvent;
+use lifeline_tests::audit_records;
+use lifeline_tests::peers::HostProcess;
+use lifeline_tests::x::Xvfb;
+
+use crate::session::{Stack, events, stderr};
+
+/// The host window's id and its rectangle on the screen.
+fn find_window(x: &Xvfb) -> (String, (u32, u32, u32, u32)) {
+    let run = |args: &[&str]| {
+        let out = Command::new("xdotool")
+            .args(args)
+            .env("DISPLAY", &x.display)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "xdotool {args:?}: {}", stderr(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let id = run(&["search", "--sync", "--name", "Lifeline - get help"]);
+    let id = id.lines().next().unwrap().trim().to_owned();
+    let geometry = run(&["getwindowgeometry", "--shell", &id]);
+    let get = |k: &str| -> u32 {
+        geometry
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {k} in {geometry}"))
+    };
+    (id, (get("X"), get("Y"), get("WIDTH"), get("HEIGHT")))
+}
+
+/// Presses keys in the host's window (focused first: no window manager
+/// here gives it the focus).
+fn keys(x: &Xvfb, id: &str, keys: &[&str]) {
+    x.xdotool(&["windowfocus", "--sync", id]);
+    for k in keys {
+        x.xdotool(&["key", k]);
+        std::thread::sleep(Duration::from_millis(150));
+    }
+}
+
+/// Saves the window as DIR/NAME.png when `LIFELINE_SCREENSHOTS` is set,
+/// once it has had time to draw.
+fn picture(x: &Xvfb, rect: (u32, u32, u32, u32), name: &str) {
+    let Some(dir) = std::env::var_os("LIFELINE_SCREENSHOTS") else {
+        return;
+    };
+    std::thread::sleep(Duration::from_millis(800));
+    let screen = x.screenshot();
+    let (rx, ry, w, h) = rect;
+    let mut out = image::RgbImage::new(w, h);
+    for (px, py, p) in out.enumerate_pixels_mut() {
+        let v = screen.get(rx + px, ry + py);
+        *p = image::Rgb([(v >> 16) as u8, (v >> 8) as u8, v as u8]);
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    out.save(std::path::Path::new(&dir).join(format!("{name}.png")))
+        .unwrap();
+}
+
+#[test]
+fn the_window_asks_and_the_keyboard_grants_then_takes_back_control() {
+    if lifeline_tests::x::skip_without_xvfb() {
+        return;
+    }
+    let x = Xvfb::start(1024, 768);
+    let stack = Stack::start();
+    let mut host = HostProcess::spawn_windowed(&stack.addr(), &stack.ca(), &x.display, &[]);
+    let code = host.code().to_string();
+    let (id, rect) = find_window(&x);
+    picture(&x, rect, "host-code");
+    let viewer = stack.viewer_in_background(&code, "wait-frame\nsleep 5000\nquit\n");
+    host.wait_event("request");
+    // The question is drawn within a repaint (250 ms); focus starts on
+    // "See only": Tab moves to "See and control", Return presses it.
+    std::thread::sleep(Duration::from_millis(800));
+    picture(&x, rect, "host-asking");
+    keys(&x, &id, &["Tab", "Return"]);
+    let joined = host.wait_event("joined");
+    assert_eq!(joined["mode"], "control", "{joined}");
+    picture(&x, rect, "host-sharing");
+    // While sharing: Tab to "Stop sharing", Tab to "Switch to view only".
+    keys(&x, &id, &["Tab", "Tab", "Return"]);
+    let switched = host.wait_event("joined");
+    assert_eq!(switched["mode"], "view", "{switched}");
+    let out = viewer.join().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let evs = events(&out);
+    let joined = evs.iter().find(|e| e["event"] == "joined").unwrap();
+    assert_eq!(joined["mode"], "control");
+    assert!(
+        evs.iter()
+            .any(|e| e["event"] == "mode" && e["mode"] == "view"),
+        "the viewer heard control was taken back: {evs:?}"
+    );
+    host.wait_event("ended");
+    picture(&x, rect, "host-ended");
+    // The ended window closes with Escape, and the host exits cleanly.
+    keys(&x, &id, &["Escape"]);
+    assert!(host.wait_exit().success());
+    let modes: Vec<Option<String>> = audit_records(std::path::Path::new(&stack.data()))
+        .into_iter()
+        .filter_map(|r| match r.event {
+            AuditEvent::PeerReport { mode, .. } if mode.is_some() => Some(mode),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        modes,
+        [Some("control".to_owned()), Some("view".to_owned())],
+        "both modes audited"
+    );
+}
+
+#[test]
+fn a_continue_question_nobody_answers_ends_the_session() {
+    if lifeline_tests::x::skip_without_xvfb() {
+        return;
+    }
+    let x = Xvfb::start(320, 240);
+    let stack = Stack::start_with(&["--confirm-every", "2s", "--confirm-answer-within", "2s"]);
+    let mut host = stack.host(&x.display, &["--allow", "control"]);
+    let code = host.code().to_string();
+    let viewer = stack.viewer_in_background(&code, "wait-frame\nsleep 30000\nquit\n");
+    // Answered the first time: the session goes on and asks again.
+    let asked = host.wait_event("continue_request");
+    assert_eq!(asked["within_s"], 2);
+    use std::io::Write;
+    writeln!(host.stdin.as_mut().unwrap(), "y").unwrap();
+    host.wait_event("continue_request");
+    // Not the second time.
+    let ended = host.wait_event("ended");
+    assert_eq!(
+        ended["reason"],
+        "the user did not confirm to continue in time"
+    );
+    assert!(host.wait_exit().success());
+    let out = viewer.join().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("did not confirm to continue"),
+        "{}",
+        stderr(&out)
+    );
+    let recs = audit_records(std::path::Path::new(&stack.data()));
+    assert!(recs.iter().any(|r| matches!(&r.event,
+        AuditEvent::SessionEnded { reason, .. } if reason.contains("did not confirm"))));
+}
