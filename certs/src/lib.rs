@@ -184,6 +184,26 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, CertError
     Ok(certs)
 }
 
+/// The roots in PEM text (a CA built into a program); `source` names it
+/// in errors.
+pub fn roots_from_pem(pem: &[u8], source: &Path) -> Result<RootCertStore, CertError> {
+    let bad = |why: String| CertError::Pem {
+        path: source.to_owned(),
+        why,
+    };
+    let certs = rustls_pemfile::certs(&mut &pem[..])
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(CertError::NoCertificate(source.to_owned()));
+    }
+    let mut roots = RootCertStore::empty();
+    for cert in certs {
+        roots.add(cert).map_err(|e| bad(e.to_string()))?;
+    }
+    Ok(roots)
+}
+
 /// The first private key in a PEM file.
 pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, CertError> {
     let pem = fs::read(path).map_err(io_err(path))?;
@@ -202,12 +222,8 @@ pub fn client_roots(ca: Option<&Path>) -> Result<RootCertStore, CertError> {
     let mut roots = RootCertStore::empty();
     match ca {
         Some(path) => {
-            for cert in load_certs(path)? {
-                roots.add(cert).map_err(|e| CertError::Pem {
-                    path: path.to_owned(),
-                    why: e.to_string(),
-                })?;
-            }
+            let pem = fs::read(path).map_err(io_err(path))?;
+            return roots_from_pem(&pem, path);
         }
         None => {
             let found = rustls_native_certs::load_native_certs();

@@ -81,7 +81,11 @@ pub const CLIENT_INITIAL_RTT: Duration = Duration::from_millis(100);
 
 /// A client configuration trusting `ca` (or the system's roots).
 pub fn client_config(ca: Option<&Path>) -> Result<quinn::ClientConfig, TlsError> {
-    let roots = lifeline_certs::client_roots(ca)?;
+    client_config_with(lifeline_certs::client_roots(ca)?)
+}
+
+/// A client configuration trusting exactly `roots`.
+pub fn client_config_with(roots: rustls::RootCertStore) -> Result<quinn::ClientConfig, TlsError> {
     let mut tls = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_root_certificates(roots)

@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use lifeline_common::framed::ControlError;
-use lifeline_net::client::{ClientError, HostLink};
+use lifeline_net::client::{ClientError, Connector, HostLink};
 use lifeline_net::reconnect;
 use lifeline_net::secure::{self, SecureError, SecureRecv, SecureSend, Secured, handshake};
 use lifeline_net::transfer::{Cancels, Interactive};
@@ -26,6 +26,7 @@ use lifeline_session::messages::{HostMsg, ViewerMsg};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clipboard::ClipboardWorker;
+use crate::config::Trust;
 use crate::files::{self, FetchPolicy, FetchQuestion, FileDone, FileStopped, Transfers};
 use crate::platform::{CaptureError, ClipboardOpener, InputError, InputOpener, ScreenOpener};
 use crate::session::{Action, Ending, Event, HostSession, SessionStats};
@@ -38,8 +39,8 @@ use lifeline_session::files::Progress;
 pub struct HostConfig {
     /// The relay, `HOST:PORT`.
     pub relay: String,
-    /// The relay's CA, when it runs its own.
-    pub ca: Option<PathBuf>,
+    /// Whom the connection to the relay trusts.
+    pub trust: Trust,
     /// The consent question answered in advance.
     pub allow: Option<Mode>,
     /// For the audit log: this machine's name and the OS user.
@@ -252,13 +253,10 @@ async fn wait_for_technician<S: Future<Output = ()>>(
     io: &mut Io<'_, S>,
 ) -> Result<Option<Paired>, AgentError> {
     let ui = io.ui.clone();
-    let (mut link, reg) = HostLink::register(
-        &config.relay,
-        config.ca.as_deref(),
-        &config.host_name,
-        &config.os_user,
-    )
-    .await?;
+    let tls = config.trust.client_config().map_err(ClientError::from)?;
+    let connector = Connector::with_config(&config.relay, tls).await?;
+    let (mut link, reg) =
+        HostLink::register_with(&connector, &config.host_name, &config.os_user).await?;
     let mut code = new_code(reg.locator)?;
     ui.code(&code, reg.expires_in_s);
     let mut expired = false;

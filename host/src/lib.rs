@@ -14,7 +14,10 @@
 //! - [`ui`]: what the user reads; [`whoami`]: who and where, for the audit log.
 
 pub mod agent;
+#[cfg(test)]
+mod builtin_source;
 pub mod clipboard;
+pub mod config;
 pub mod confirm;
 pub mod fake;
 pub mod files;

@@ -4,8 +4,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
 use lifeline_host::agent::{self, Desktop, HostConfig};
+use lifeline_host::config::{self, Builtin, Settings};
 use lifeline_host::files::FetchPolicy;
 use lifeline_host::ui::{Notice, Said, Ui};
 use lifeline_host::window;
@@ -21,12 +23,17 @@ use tokio::sync::{Notify, mpsc};
     about = "Get help from a technician: shows a one-time code, asks you before anyone sees or controls your screen."
 )]
 struct Cli {
-    /// The relay, HOST:PORT (your IT team tells you).
+    /// The relay, HOST:PORT (your IT team tells you). Without it: the one
+    /// saved with --save, else the one built into this program.
     #[arg(long)]
-    relay: String,
+    relay: Option<String>,
     /// The relay's CA certificate (ca.pem), if your IT team runs its own.
     #[arg(long)]
     ca: Option<PathBuf>,
+    /// Remember --relay and --ca in ~/.config/lifeline/host.toml, so next
+    /// time no options are needed.
+    #[arg(long)]
+    save: bool,
     /// Answer the question in advance: view (see only) or control.
     #[arg(long, value_enum)]
     allow: Option<Allow>,
@@ -109,7 +116,7 @@ fn with_window(rt: &tokio::runtime::Runtime, cli: Cli) -> anyhow::Result<()> {
         let result = run(cli, Some(window)).await;
         if let Err(e) = &result {
             // The window says it too, for a user who never sees stderr.
-            let _ = notice_tx.send(Notice::Ended {
+            let _ = notice_tx.send(Notice::Failed {
                 reason: format!("{e:#}"),
             });
         }
@@ -158,10 +165,38 @@ fn has_display() -> bool {
         .any(|v| std::env::var_os(v).is_some_and(|d| !d.is_empty()))
 }
 
+/// The relay and trust to use, saving them first with `--save`.
+fn settings(cli: &Cli) -> anyhow::Result<Settings> {
+    let path = config::saved_path();
+    if cli.save {
+        let relay = cli
+            .relay
+            .as_deref()
+            .context("--save remembers --relay (and --ca): give them with it")?;
+        let path = path.as_deref().ok_or(config::ConfigError::NoHome)?;
+        config::save(path, relay, cli.ca.as_deref())?;
+        eprintln!(
+            "Saved to {}: next time, just run lifeline-host.",
+            path.display()
+        );
+    }
+    let saved = match &path {
+        Some(p) => config::load(p)?,
+        None => None,
+    };
+    Ok(config::resolve(
+        cli.relay.clone(),
+        cli.ca.clone(),
+        saved,
+        Builtin::this(),
+    )?)
+}
+
 async fn run(cli: Cli, window: Option<Window>) -> anyhow::Result<()> {
+    let Settings { relay, trust } = settings(&cli)?;
     let config = HostConfig {
-        relay: cli.relay,
-        ca: cli.ca,
+        relay,
+        trust,
         allow: cli.allow.map(|a| match a {
             Allow::View => Mode::View,
             Allow::Control => Mode::Control,

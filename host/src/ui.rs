@@ -57,6 +57,10 @@ pub enum Notice {
     Ended {
         reason: String,
     },
+    /// The program cannot go on (no relay, relay unreachable).
+    Failed {
+        reason: String,
+    },
 }
 
 /// Prints host events for a person or a program, and tells the window.

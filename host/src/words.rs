@@ -154,6 +154,10 @@ pub fn ended(reason: &str) -> String {
 
 pub const CLOSE: &str = "Close";
 
+pub fn failed(reason: &str) -> String {
+    format!("Lifeline cannot connect you: {reason}")
+}
+
 /// Why a session ended, in the user's words.
 pub const REFUSED_BY_USER: &str = "refused by the user";
 pub const ENDED_BY_USER: &str = "ended by the user";

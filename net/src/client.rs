@@ -161,6 +161,15 @@ impl Connector {
     /// Resolves `relay` (`HOST:PORT`) and prepares an endpoint trusting `ca`
     /// (or the system's roots).
     pub async fn new(relay: &str, ca: Option<&Path>) -> Result<Self, ClientError> {
+        Self::with_config(relay, client_config(ca)?).await
+    }
+
+    /// [`Connector::new`] with a client configuration made elsewhere (a
+    /// CA built into the program).
+    pub async fn with_config(
+        relay: &str,
+        config: quinn::ClientConfig,
+    ) -> Result<Self, ClientError> {
         let (host, port) = split_addr(relay)?;
         let addr: SocketAddr = tokio::net::lookup_host((host.as_str(), port))
             .await
@@ -177,7 +186,7 @@ impl Connector {
         };
         let mut endpoint =
             lifeline_common::tls::endpoint(bind, None).map_err(ClientError::Socket)?;
-        endpoint.set_default_client_config(client_config(ca)?);
+        endpoint.set_default_client_config(config);
         Ok(Self {
             endpoint,
             addr,

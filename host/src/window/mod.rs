@@ -136,8 +136,17 @@ impl HostWindow {
                 self.confirm = Some((minutes, now + Duration::from_secs(within_s)));
                 self.focus_first = true;
             }
+            Notice::Failed { reason } => {
+                self.phase = Phase::Ended {
+                    reason: words::failed(&reason),
+                };
+                self.focus_first = true;
+                return Some(Act::OnTop(false));
+            }
             Notice::Ended { reason } => {
-                self.phase = Phase::Ended { reason };
+                self.phase = Phase::Ended {
+                    reason: words::ended(&reason),
+                };
                 self.fetch = None;
                 self.confirm = None;
                 self.transfer = None;
@@ -382,7 +391,7 @@ impl HostWindow {
     fn ended(&mut self, ui: &mut egui::Ui, reason: &str, acts: &mut Vec<Act>) {
         let escape = ui.input(|i| i.key_pressed(egui::Key::Escape));
         ui.vertical_centered(|ui| {
-            ui.label(RichText::new(words::ended(reason)).size(18.0));
+            ui.add(egui::Label::new(RichText::new(reason).size(18.0)).wrap());
             for line in &self.activity {
                 ui.label(line);
             }

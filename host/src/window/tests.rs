@@ -256,6 +256,10 @@ fn the_end_says_why_and_closes_by_keyboard() {
     });
     let mut h = harness(notices);
     h.get_by_label(&words::ended("ended by the technician"));
+    let failed = harness(vec![Notice::Failed {
+        reason: "no relay given".into(),
+    }]);
+    failed.get_by_label(&words::failed("no relay given"));
     h.run();
     h.key_press(egui::Key::Enter);
     h.run();

@@ -158,3 +158,55 @@ fn a_continue_question_nobody_answers_ends_the_session() {
     assert!(recs.iter().any(|r| matches!(&r.event,
         AuditEvent::SessionEnded { reason, .. } if reason.contains("did not confirm"))));
 }
+
+#[test]
+fn relay_settings_are_saved_once_and_the_next_run_needs_no_options() {
+    if lifeline_tests::x::skip_without_xvfb() {
+        return;
+    }
+    let x = Xvfb::start(320, 240);
+    let stack = Stack::start();
+    let home = tempfile::tempdir().unwrap();
+    let host = |args: &[&str]| {
+        Command::new(lifeline_tests::bin("lifeline-host"))
+            .args(["--cli", "--json"])
+            .args(args)
+            .env("HOME", home.path())
+            .env_remove("XDG_CONFIG_HOME")
+            .env("DISPLAY", &x.display)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // Nothing saved, nothing built in: one sentence saying what to do.
+    let out = host(&[]).wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("no relay given"), "{}", stderr(&out));
+    // --save without a relay is refused.
+    let out = host(&["--save"]).wait_with_output().unwrap();
+    assert!(!out.status.success() && stderr(&out).contains("--save remembers --relay"));
+    // Saved with the first run (which goes on to show a code) …
+    let ca = stack.ca();
+    let ca_arg = ca.to_str().unwrap();
+    let relay = stack.addr();
+    let first = host(&["--relay", &relay, "--ca", ca_arg, "--save"]);
+    let saved = home.path().join(".config/lifeline/host.toml");
+    let shows_code = |mut child: std::process::Child| {
+        let stdout = child.stdout.take().unwrap();
+        let line = std::io::BufRead::lines(std::io::BufReader::new(stdout))
+            .next()
+            .unwrap()
+            .unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["event"], "code", "{v}");
+    };
+    shows_code(first);
+    let text = std::fs::read_to_string(&saved).unwrap();
+    assert!(text.contains(&relay), "{text}");
+    // … and the next run needs nothing.
+    shows_code(host(&[]));
+}
