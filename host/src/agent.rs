@@ -571,21 +571,8 @@ impl<'l> Driver<'l> {
                 bytes,
                 sha256,
             } => io.ui.file(to_host, &path, bytes, &sha256),
-            Action::SetClipboard(text) => {
-                let (clip, tx) = (io.desktop.clipboard.clone(), self.side_tx.clone());
-                tokio::spawn(async move {
-                    let bytes = text.len() as u64;
-                    let r = clip.set(text).await.map(|()| bytes);
-                    let _ = tx.send(Event::ClipboardSet(r.map_err(|e| e.to_string())));
-                });
-            }
-            Action::GetClipboard => {
-                let (clip, tx) = (io.desktop.clipboard.clone(), self.side_tx.clone());
-                tokio::spawn(async move {
-                    let r = clip.get().await.map_err(|e| e.to_string());
-                    let _ = tx.send(Event::ClipboardGot(r));
-                });
-            }
+            Action::SetClipboard(text) => self.clipboard(&io.desktop.clipboard, Some(text)),
+            Action::GetClipboard => self.clipboard(&io.desktop.clipboard, None),
             Action::ClipboardMoved { to_host, bytes } => io.ui.clipboard(to_host, bytes),
             Action::Chat(text) => io.ui.chat(&text),
             Action::AskContinue { minutes, within_s } => {
@@ -595,6 +582,24 @@ impl<'l> Driver<'l> {
             Action::End(ending) => return Ok(Some(ending)),
         }
         Ok(None)
+    }
+
+    /// Sets (`Some`) or reads the desktop's clipboard beside the session;
+    /// the outcome comes back as an event.
+    fn clipboard(&self, clip: &ClipboardWorker, set: Option<String>) {
+        let (clip, tx) = (clip.clone(), self.side_tx.clone());
+        tokio::spawn(async move {
+            let event = match set {
+                Some(text) => {
+                    let bytes = text.len() as u64;
+                    let r = clip.set(text).await.map(|()| bytes);
+                    Event::ClipboardSet(r.map_err(|e| e.to_string()))
+                }
+                None => Event::ClipboardGot(clip.get().await.map_err(|e| e.to_string())),
+            };
+            // The session may have ended meanwhile; nobody to tell.
+            let _ = tx.send(event);
+        });
     }
 
     /// What the user said: the answer to an open question (a fetch, going

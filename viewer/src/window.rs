@@ -724,109 +724,127 @@ impl eframe::App for App {
             .show(ui, |ui| self.ui.show(ui))
             .inner;
         for action in actions {
-            match action {
-                Action::Connect { relay, code, token } => self.connect(&ctx, relay, code, token),
-                Action::Input(ev) => {
-                    if let Some(tx) = &self.input
-                        && tx.send(ev).is_err()
-                    {
-                        tracing::warn!("input dropped: session gone");
-                    }
-                }
-                Action::Quality(q) => {
-                    if let Some(v) = lock(&self.link).viewer.clone() {
-                        self.rt.spawn(async move {
-                            if let Err(e) = v.set_quality(q).await {
-                                tracing::warn!(error = %e, "quality not sent");
-                            }
-                        });
-                    }
-                }
-                Action::Put(paths) => self.with_viewer(|v| async move {
-                    let mut said = Vec::new();
-                    for p in paths {
-                        said.push(match v.put(&p).await {
-                            Ok(moved) => match &moved[..] {
-                                [one] => format!("Sent {}: saved as {}", p.display(), one.path),
-                                many => format!("Sent {} files from {}", many.len(), p.display()),
-                            },
-                            Err(e) => format!("{}: {e}", p.display()),
-                        });
-                    }
-                    Some(said.join("; "))
-                }),
-                Action::Get(remote) => self.with_viewer(|v| async move {
-                    let local = fetch_target(&remote);
-                    Some(match v.get(&remote, &local).await {
-                        Ok(m) => format!("Fetched {remote} into {}", m.path),
-                        Err(e) => format!("{remote}: {e}"),
-                    })
-                }),
-                Action::CancelTransfers => {
-                    if let Some(v) = lock(&self.link).viewer.clone() {
-                        v.cancel_transfers();
-                    }
-                }
-                Action::Show(showing) => self.with_viewer(move |v| async move {
-                    v.show(showing).await.err().map(|e| e.to_string())
-                }),
-                Action::Chat(text) => self.with_viewer(|v| async move {
-                    if let Err(e) = v.chat(&text).await {
-                        tracing::warn!(error = %e, "message not sent");
-                    }
-                    None
-                }),
-                Action::ClipboardToHost => {
-                    let clip = self.clipboard.clone();
-                    self.with_viewer(|v| async move {
-                        let text =
-                            tokio::task::spawn_blocking(move || local_clipboard(&clip, None))
-                                .await
-                                .unwrap_or_else(|e| Err(e.to_string()));
-                        Some(match text {
-                            Ok(Some(t)) => match v.clipboard_set(&t).await {
-                                Ok(()) => {
-                                    format!("Pasted {} bytes to the remote clipboard", t.len())
-                                }
-                                Err(e) => e.to_string(),
-                            },
-                            Ok(None) => "nothing to paste".into(),
-                            Err(e) => format!("this computer's clipboard: {e}"),
-                        })
-                    });
-                }
-                Action::ClipboardFromHost => {
-                    let clip = self.clipboard.clone();
-                    self.with_viewer(|v| async move {
-                        Some(match v.clipboard_get().await {
-                            Ok(t) => {
-                                let n = t.len();
-                                let put = tokio::task::spawn_blocking(move || {
-                                    local_clipboard(&clip, Some(t))
-                                })
-                                .await
-                                .unwrap_or_else(|e| Err(e.to_string()));
-                                match put {
-                                    Ok(_) => format!("Copied {n} bytes from the remote clipboard"),
-                                    Err(e) => format!("this computer's clipboard: {e}"),
-                                }
-                            }
-                            Err(e) => e.to_string(),
-                        })
-                    });
-                }
-                Action::Disconnect => {
-                    let viewer = lock(&self.link).viewer.take();
-                    self.input = None;
-                    if let Some(v) = viewer {
-                        self.rt.spawn(async move {
-                            v.disconnect("disconnected by the technician").await
-                        });
-                    }
-                    self.ui.phase = Phase::Ended("disconnected by the technician".into());
+            self.handle(&ctx, action);
+        }
+    }
+}
+
+impl App {
+    /// Carries out what the technician asked for.
+    fn handle(&mut self, ctx: &egui::Context, action: Action) {
+        match action {
+            Action::Connect { relay, code, token } => self.connect(ctx, relay, code, token),
+            Action::Input(ev) => {
+                if let Some(tx) = &self.input
+                    && tx.send(ev).is_err()
+                {
+                    tracing::warn!("input dropped: session gone");
                 }
             }
+            Action::Quality(q) => {
+                if let Some(v) = lock(&self.link).viewer.clone() {
+                    self.rt.spawn(async move {
+                        if let Err(e) = v.set_quality(q).await {
+                            tracing::warn!(error = %e, "quality not sent");
+                        }
+                    });
+                }
+            }
+            Action::CancelTransfers => {
+                if let Some(v) = lock(&self.link).viewer.clone() {
+                    v.cancel_transfers();
+                }
+            }
+            Action::Show(showing) => self.with_viewer(move |v| async move {
+                v.show(showing).await.err().map(|e| e.to_string())
+            }),
+            Action::Chat(text) => self.with_viewer(|v| async move {
+                if let Err(e) = v.chat(&text).await {
+                    tracing::warn!(error = %e, "message not sent");
+                }
+                None
+            }),
+            Action::Disconnect => {
+                let viewer = lock(&self.link).viewer.take();
+                self.input = None;
+                if let Some(v) = viewer {
+                    self.rt
+                        .spawn(async move { v.disconnect("disconnected by the technician").await });
+                }
+                self.ui.phase = Phase::Ended("disconnected by the technician".into());
+            }
+            Action::Put(paths) => self.put(paths),
+            Action::Get(remote) => self.get(remote),
+            Action::ClipboardToHost => self.paste_to_remote(),
+            Action::ClipboardFromHost => self.copy_from_remote(),
         }
+    }
+
+    /// Sends dropped files or folders; the outcome shows beside the
+    /// toolkit's buttons.
+    fn put(&self, paths: Vec<std::path::PathBuf>) {
+        self.with_viewer(|v| async move {
+            let mut said = Vec::new();
+            for p in paths {
+                said.push(match v.put(&p).await {
+                    Ok(moved) => match &moved[..] {
+                        [one] => format!("Sent {}: saved as {}", p.display(), one.path),
+                        many => format!("Sent {} files from {}", many.len(), p.display()),
+                    },
+                    Err(e) => format!("{}: {e}", p.display()),
+                });
+            }
+            Some(said.join("; "))
+        });
+    }
+
+    /// Fetches the user's file into this computer's downloads.
+    fn get(&self, remote: String) {
+        self.with_viewer(|v| async move {
+            let local = fetch_target(&remote);
+            Some(match v.get(&remote, &local).await {
+                Ok(m) => format!("Fetched {remote} into {}", m.path),
+                Err(e) => format!("{remote}: {e}"),
+            })
+        });
+    }
+
+    /// This computer's clipboard text onto the user's.
+    fn paste_to_remote(&self) {
+        let clip = self.clipboard.clone();
+        self.with_viewer(|v| async move {
+            let text = tokio::task::spawn_blocking(move || local_clipboard(&clip, None))
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
+            Some(match text {
+                Ok(Some(t)) => match v.clipboard_set(&t).await {
+                    Ok(()) => format!("Pasted {} bytes to the remote clipboard", t.len()),
+                    Err(e) => e.to_string(),
+                },
+                Ok(None) => "nothing to paste".into(),
+                Err(e) => format!("this computer's clipboard: {e}"),
+            })
+        });
+    }
+
+    /// The user's clipboard text onto this computer's.
+    fn copy_from_remote(&self) {
+        let clip = self.clipboard.clone();
+        self.with_viewer(|v| async move {
+            Some(match v.clipboard_get().await {
+                Ok(t) => {
+                    let n = t.len();
+                    let put = tokio::task::spawn_blocking(move || local_clipboard(&clip, Some(t)))
+                        .await
+                        .unwrap_or_else(|e| Err(e.to_string()));
+                    match put {
+                        Ok(_) => format!("Copied {n} bytes from the remote clipboard"),
+                        Err(e) => format!("this computer's clipboard: {e}"),
+                    }
+                }
+                Err(e) => e.to_string(),
+            })
+        });
     }
 }
 
