@@ -260,7 +260,6 @@ async fn wait_for_technician<S: Future<Output = ()>>(
     let mut code = new_code(reg.locator)?;
     ui.code(&code, reg.expires_in_s);
     let mut expired = false;
-    let mut policy = None;
     loop {
         tokio::select! {
             () = io.stop.as_mut() => {
@@ -278,11 +277,11 @@ async fn wait_for_technician<S: Future<Output = ()>>(
                     expired = true;
                     ui.expired();
                 }
-                HostEvent::Policy(p) => policy = Some(p),
                 HostEvent::Paired { session, technician } => {
+                    let policy = link.policy();
                     return Ok(Some(Paired { link, code, session, technician, policy }));
                 }
-                other @ (HostEvent::Resumed | HostEvent::ResumeRefused(_)) => {
+                other @ (HostEvent::Resumed | HostEvent::ResumeRefused(_) | HostEvent::Policy(_)) => {
                     let what = format!("{other:?} while waiting for a technician");
                     return Err(ClientError::Protocol(what).into());
                 }

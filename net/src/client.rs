@@ -7,7 +7,7 @@ use std::path::Path;
 use lifeline_proto::Locator;
 use lifeline_proto::control::{
     CloseCode, Hello, HostEvent, HostRequest, JoinRefusal, PROTOCOL_VERSION, ResumeRefusal,
-    ResumeRequest, Role, SessionReport, ViewerEvent, ViewerRequest,
+    ResumeRequest, Role, SessionPolicy, SessionReport, ViewerEvent, ViewerRequest,
 };
 use quinn::{Connection, ConnectionError, Endpoint};
 
@@ -324,6 +324,8 @@ pub struct HostLink {
     ctl: Control,
     /// To reconnect on the same endpoint.
     pub connector: Connector,
+    /// The relay's rules for the session, once it said them.
+    policy: Option<SessionPolicy>,
 }
 
 impl HostLink {
@@ -358,6 +360,7 @@ impl HostLink {
             conn,
             ctl,
             connector: connector.clone(),
+            policy: None,
         };
         match link.next_event().await? {
             HostEvent::Registered {
@@ -391,6 +394,7 @@ impl HostLink {
             conn,
             ctl,
             connector: connector.clone(),
+            policy: None,
         };
         match link.next_event().await? {
             HostEvent::Resumed => Ok(link),
@@ -429,12 +433,25 @@ impl HostLink {
             .map_err(|e| ClientError::from_control(&self.conn, e))
     }
 
-    /// The next thing the relay says.
+    /// The next thing the relay says. Its policy is kept, not returned
+    /// (see [`HostLink::policy`]).
     pub async fn next_event(&mut self) -> Result<HostEvent, ClientError> {
-        self.ctl
-            .recv()
-            .await
-            .map_err(|e| ClientError::from_control(&self.conn, e))
+        loop {
+            let event = self
+                .ctl
+                .recv()
+                .await
+                .map_err(|e| ClientError::from_control(&self.conn, e))?;
+            match event {
+                HostEvent::Policy(p) => self.policy = Some(p),
+                other => return Ok(other),
+            }
+        }
+    }
+
+    /// The relay's rules for the session (sent before it pairs).
+    pub fn policy(&self) -> Option<SessionPolicy> {
+        self.policy
     }
 }
 
