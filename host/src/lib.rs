@@ -30,6 +30,8 @@ pub mod ui;
 pub mod view;
 pub mod whoami;
 pub mod window;
+#[cfg(target_os = "linux")]
+pub mod wlr;
 pub mod words;
 pub mod workers;
 #[cfg(target_os = "linux")]

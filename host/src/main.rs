@@ -9,9 +9,10 @@ use clap::{Parser, ValueEnum};
 use lifeline_host::agent::{self, Desktop, HostConfig};
 use lifeline_host::config::{self, Builtin, Settings};
 use lifeline_host::files::FetchPolicy;
+use lifeline_host::platform::{self, Backend};
 use lifeline_host::ui::{Notice, Said, Ui};
+use lifeline_host::whoami;
 use lifeline_host::window;
-use lifeline_host::{platform, whoami};
 use lifeline_proto::control::Mode;
 use std::sync::Arc;
 use tokio::sync::{Notify, mpsc};
@@ -56,6 +57,17 @@ struct Cli {
     /// window opens.
     #[arg(long)]
     cli: bool,
+    /// The desktop to share: x11, wlroots (sway, Hyprland, river) or
+    /// portal; by default Wayland when WAYLAND_DISPLAY is set, else X11.
+    #[arg(long, value_enum)]
+    backend: Option<BackendArg>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum BackendArg {
+    X11,
+    Portal,
+    Wlroots,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -214,7 +226,14 @@ async fn run(cli: Cli, window: Option<Window>) -> anyhow::Result<()> {
         },
     };
     // Fail on a missing display before bothering the relay or the user.
-    let mut desktop = Desktop::open(platform::screen(), platform::input(), platform::clipboard())?;
+    let backend = match cli.backend {
+        Some(BackendArg::X11) => Backend::X11,
+        Some(BackendArg::Portal) => Backend::Portal,
+        Some(BackendArg::Wlroots) => Backend::Wlroots,
+        None => Backend::detect(),
+    };
+    let o = platform::openers(backend);
+    let mut desktop = Desktop::open(o.screen, o.input, o.clipboard)?;
     let (ui, mut lines, stopped) = match window {
         Some(w) => {
             let ui = Ui {

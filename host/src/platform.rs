@@ -134,8 +134,79 @@ pub type ScreenOpener = Box<dyn FnOnce() -> Result<Box<dyn ScreenSource>, Captur
 /// Opens an input sink on the thread that will use it.
 pub type InputOpener = Box<dyn FnOnce() -> Result<Box<dyn InputSink>, InputError> + Send>;
 
-/// This OS's screen capture.
-pub fn screen() -> ScreenOpener {
+/// Which desktop technology to drive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// X11 (and the X server of other platforms' capture libraries).
+    X11,
+    /// A Wayland desktop through xdg-desktop-portal (GNOME, KDE).
+    Portal,
+    /// A wlroots compositor (sway, Hyprland, river).
+    Wlroots,
+}
+
+impl Backend {
+    /// The desktop this session runs: Wayland when `WAYLAND_DISPLAY` is
+    /// set (a wlroots compositor is what this version drives there),
+    /// else X11.
+    pub fn detect() -> Self {
+        let wayland = std::env::var_os("WAYLAND_DISPLAY").is_some_and(|d| !d.is_empty());
+        if wayland {
+            Backend::Wlroots
+        } else {
+            Backend::X11
+        }
+    }
+}
+
+/// The platform's openers for one backend.
+pub struct Openers {
+    pub screen: ScreenOpener,
+    pub input: InputOpener,
+    pub clipboard: ClipboardOpener,
+}
+
+impl std::fmt::Debug for Openers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Openers")
+    }
+}
+
+/// This OS's screen, input and clipboard for `backend`.
+pub fn openers(backend: Backend) -> Openers {
+    Openers {
+        screen: screen(backend),
+        input: input(backend),
+        clipboard: clipboard(),
+    }
+}
+
+/// Why a backend cannot run here.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct NotHere(&'static str);
+
+const PORTAL_NOT_YET: &str = "the portal backend (GNOME, KDE) is not in this version yet: on a wlroots compositor use --backend wlroots, elsewhere log in to an X11 session";
+
+fn screen(backend: Backend) -> ScreenOpener {
+    match backend {
+        Backend::X11 => x11_screen(),
+        #[cfg(target_os = "linux")]
+        Backend::Wlroots => {
+            Box::new(|| crate::wlr::WlrScreen::open().map(|s| Box::new(s) as Box<dyn ScreenSource>))
+        }
+        Backend::Portal => Box::new(|| {
+            Err(CaptureError::Open {
+                display: std::env::var("WAYLAND_DISPLAY").unwrap_or_default(),
+                source: Box::new(NotHere(PORTAL_NOT_YET)),
+            })
+        }),
+        #[cfg(not(target_os = "linux"))]
+        Backend::Wlroots => Box::new(|| Err(CaptureError::Unsupported)),
+    }
+}
+
+fn x11_screen() -> ScreenOpener {
     #[cfg(target_os = "linux")]
     return Box::new(|| {
         crate::x11::X11Screen::open().map(|s| Box::new(s) as Box<dyn ScreenSource>)
@@ -148,8 +219,9 @@ pub fn screen() -> ScreenOpener {
     return Box::new(|| Err(CaptureError::Unsupported));
 }
 
-/// This OS's clipboard.
-pub fn clipboard() -> ClipboardOpener {
+/// This OS's clipboard (X11, or Wayland's data-control where the
+/// compositor has it: arboard picks by `WAYLAND_DISPLAY`).
+fn clipboard() -> ClipboardOpener {
     #[cfg(target_os = "linux")]
     return Box::new(|| {
         crate::x11::X11Clipboard::open().map(|c| Box::new(c) as Box<dyn ClipboardAccess>)
@@ -158,10 +230,18 @@ pub fn clipboard() -> ClipboardOpener {
     return Box::new(|| Err(ClipboardError::Unsupported));
 }
 
-/// This OS's input injection.
-pub fn input() -> InputOpener {
-    #[cfg(target_os = "linux")]
-    return Box::new(|| crate::x11::EnigoInput::open().map(|s| Box::new(s) as Box<dyn InputSink>));
-    #[cfg(not(target_os = "linux"))]
-    return Box::new(|| Err(InputError::Unsupported));
+fn input(backend: Backend) -> InputOpener {
+    match backend {
+        #[cfg(target_os = "linux")]
+        Backend::X11 => {
+            Box::new(|| crate::x11::EnigoInput::open().map(|s| Box::new(s) as Box<dyn InputSink>))
+        }
+        #[cfg(target_os = "linux")]
+        Backend::Wlroots => {
+            Box::new(|| crate::wlr::WlrInput::open().map(|s| Box::new(s) as Box<dyn InputSink>))
+        }
+        Backend::Portal => Box::new(|| Err(InputError::Open(Box::new(NotHere(PORTAL_NOT_YET))))),
+        #[cfg(not(target_os = "linux"))]
+        _ => Box::new(|| Err(InputError::Unsupported)),
+    }
 }

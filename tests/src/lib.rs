@@ -9,6 +9,7 @@
 pub mod chaos;
 pub mod netem;
 pub mod peers;
+pub mod sway;
 pub mod vnc;
 pub mod x;
 

@@ -63,22 +63,27 @@ impl HostProcess {
     /// test captures).
     pub fn spawn_windowed(relay: &str, ca: &Path, display: &str, extra: &[&str]) -> Self {
         let mut cmd = Command::new(bin("lifeline-host"));
-        cmd.stderr(Stdio::inherit());
-        Self::spawn_mode(cmd, relay, ca, display, extra, false)
+        cmd.stderr(Stdio::inherit()).env("DISPLAY", display);
+        Self::spawn_mode(cmd, relay, ca, extra, false)
     }
 
-    fn spawn_with(cmd: Command, relay: &str, ca: &Path, display: &str, extra: &[&str]) -> Self {
-        Self::spawn_mode(cmd, relay, ca, display, extra, true)
+    fn spawn_with(mut cmd: Command, relay: &str, ca: &Path, display: &str, extra: &[&str]) -> Self {
+        cmd.env("DISPLAY", display);
+        Self::spawn_mode(cmd, relay, ca, extra, true)
     }
 
-    fn spawn_mode(
-        mut cmd: Command,
-        relay: &str,
-        ca: &Path,
-        display: &str,
-        extra: &[&str],
-        cli: bool,
-    ) -> Self {
+    /// Starts the host on a Wayland compositor (`env`: its runtime
+    /// directory and display), with no X display in sight.
+    pub fn spawn_wayland(relay: &str, ca: &Path, env: &[(&str, String)], extra: &[&str]) -> Self {
+        let mut cmd = Command::new(bin("lifeline-host"));
+        cmd.stderr(Stdio::inherit()).env_remove("DISPLAY");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Self::spawn_mode(cmd, relay, ca, extra, true)
+    }
+
+    fn spawn_mode(mut cmd: Command, relay: &str, ca: &Path, extra: &[&str], cli: bool) -> Self {
         if cli {
             cmd.arg("--cli");
         }
@@ -87,7 +92,6 @@ impl HostProcess {
             .arg(ca)
             .arg("--json")
             .args(extra)
-            .env("DISPLAY", display)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()

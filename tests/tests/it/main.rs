@@ -14,4 +14,5 @@ mod soak;
 mod toolkit;
 mod viewer;
 mod vnc;
+mod wayland;
 mod window;

@@ -1,0 +1,40 @@
+//! wlroots compositors (sway, Hyprland, river): capture through
+//! `wlr-screencopy` with damage, input through `wlr-virtual-pointer` and
+//! `virtual-keyboard`, over wayland-client (pure Rust, no C library).
+
+mod capture;
+mod input;
+pub mod keymap;
+mod outputs;
+
+pub use capture::WlrScreen;
+pub use input::WlrInput;
+
+/// Something the compositor or the connection to it refused.
+#[derive(Debug, thiserror::Error)]
+pub enum WlError {
+    #[error("cannot connect to the Wayland compositor ($WAYLAND_DISPLAY): {0}")]
+    Connect(#[from] wayland_client::ConnectError),
+    #[error("cannot list the compositor's globals: {0}")]
+    Globals(#[from] wayland_client::globals::GlobalError),
+    #[error("the Wayland connection failed: {0}")]
+    Dispatch(#[from] wayland_client::DispatchError),
+    #[error("the Wayland connection failed: {0}")]
+    Backend(#[from] wayland_client::backend::WaylandError),
+    #[error("the compositor offers no {0}")]
+    Missing(&'static str),
+    #[error(
+        "this compositor has no wlr-screencopy: it is not a wlroots one (sway, Hyprland, river); use --backend portal"
+    )]
+    NoScreencopy,
+    #[error(
+        "this compositor has no {0} (wlroots virtual input): it is not a wlroots one; use --backend portal"
+    )]
+    NoVirtualInput(&'static str),
+    #[error("the compositor could not copy the screen")]
+    CopyFailed,
+    #[error("the compositor offers pixels in {0}, not 32-bit XRGB")]
+    Format(String),
+    #[error("shared memory: {0}")]
+    Shm(#[source] std::io::Error),
+}

@@ -1,0 +1,177 @@
+//! A real Wayland compositor for tests: sway, headless (no GPU, no input
+//! devices), in a private runtime directory, with foot terminals on it
+//! and grim to read the screen back. sway refuses to run as root; as root
+//! the harness runs it (and its clients) as `nobody`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lifeline_session::screen::Image;
+
+use crate::x::XClient;
+
+/// Whether a test that needs sway must be skipped (as
+/// [`crate::x::skip_without_xvfb`]: where X is required, a missing sway
+/// fails instead).
+pub fn skip_without_sway() -> bool {
+    let found = ["sway", "foot", "grim"].iter().all(|b| {
+        std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(b).is_file()))
+    });
+    if found {
+        return false;
+    }
+    assert!(
+        std::env::var_os("LIFELINE_REQUIRE_X").is_none(),
+        "sway, foot or grim is not installed but LIFELINE_REQUIRE_X is set: run scripts/install-deps"
+    );
+    eprintln!("SKIPPED: this test needs sway, foot and grim (scripts/install-deps installs them)");
+    true
+}
+
+/// A headless sway, killed on drop.
+pub struct Sway {
+    child: Child,
+    dir: tempfile::TempDir,
+    /// `XDG_RUNTIME_DIR` and `WAYLAND_DISPLAY` for clients.
+    pub runtime: PathBuf,
+    pub display: String,
+    pub width: u32,
+    pub height: u32,
+}
+
+fn is_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
+}
+
+impl Sway {
+    /// Starts sway with one headless output of `width`×`height`.
+    pub fn start(width: u32, height: u32) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = dir.path().join("runtime");
+        let shared = dir.path().join("shared");
+        std::fs::create_dir(&runtime).unwrap();
+        std::fs::create_dir(&shared).unwrap();
+        let config = dir.path().join("config");
+        std::fs::write(
+            &config,
+            format!(
+                "output HEADLESS-1 resolution {width}x{height} position 0 0\ndefault_border none\n"
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        for (p, mode) in [(dir.path(), 0o755), (&shared, 0o777), (&runtime, 0o700)] {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        if is_root() {
+            let ok = Command::new("chown")
+                .args(["nobody:nogroup"])
+                .arg(&runtime)
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "cannot hand the runtime directory to nobody");
+        }
+        let mut cmd = user_command("sway", &runtime);
+        cmd.arg("-c").arg(&config);
+        cmd.env("WLR_BACKENDS", "headless")
+            .env("WLR_LIBINPUT_NO_DEVICES", "1")
+            .env("WLR_RENDERER", "pixman")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = cmd
+            .spawn()
+            .expect("sway not found: run scripts/install-deps");
+        let socket = runtime.join("wayland-1");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !socket.exists() {
+            assert!(Instant::now() < deadline, "sway did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // The output is configured just after the socket appears.
+        std::thread::sleep(Duration::from_millis(300));
+        Self {
+            child,
+            dir,
+            runtime,
+            display: "wayland-1".into(),
+            width,
+            height,
+        }
+    }
+
+    /// A folder every client (running as another user) may write.
+    pub fn shared(&self) -> PathBuf {
+        self.dir.path().join("shared")
+    }
+
+    /// A foot terminal running `cat > FILE` (FILE in [`Sway::shared`]),
+    /// once `cat` has started. It takes the whole output and the focus.
+    pub fn foot_cat(&self, file: &Path) -> XClient {
+        let cmd = format!("cat > '{}'", file.display());
+        let mut c = user_command("foot", &self.runtime);
+        c.env("WAYLAND_DISPLAY", &self.display)
+            .args(["sh", "-c", &cmd])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = c.spawn().expect("foot not found: run scripts/install-deps");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !file.exists() {
+            assert!(Instant::now() < deadline, "foot did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Drawn and focused.
+        std::thread::sleep(Duration::from_millis(500));
+        XClient(child)
+    }
+
+    /// The screen as grim reads it.
+    pub fn grim(&self) -> Image {
+        let out = self.dir.path().join("grim.png");
+        let ok = Command::new("grim")
+            .arg(&out)
+            .env("XDG_RUNTIME_DIR", &self.runtime)
+            .env("WAYLAND_DISPLAY", &self.display)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "grim failed");
+        crate::x::load_png(&out)
+    }
+
+    /// The environment a Wayland client of this compositor needs.
+    pub fn env(&self) -> [(&'static str, String); 2] {
+        [
+            ("XDG_RUNTIME_DIR", self.runtime.display().to_string()),
+            ("WAYLAND_DISPLAY", self.display.clone()),
+        ]
+    }
+}
+
+/// `program` run as the compositor's user (nobody, when we are root) with
+/// a clean environment but for the runtime directory.
+fn user_command(program: &str, runtime: &Path) -> Command {
+    let mut cmd = if is_root() {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", program]);
+        c
+    } else {
+        Command::new(program)
+    };
+    cmd.env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", runtime)
+        .env("XDG_RUNTIME_DIR", runtime);
+    cmd
+}
+
+impl Drop for Sway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
