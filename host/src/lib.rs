@@ -19,6 +19,8 @@ mod builtin_source;
 pub mod clipboard;
 pub mod config;
 pub mod confirm;
+#[cfg(target_os = "linux")]
+pub mod desktop_clipboard;
 pub mod fake;
 pub mod files;
 pub mod platform;

@@ -170,11 +170,10 @@ fn stdin_lines(tx: mpsc::UnboundedSender<Said>) {
     });
 }
 
-/// Whether a window can open: a desktop session says where its display is.
+/// Whether a window can open: the window draws through X11, which a
+/// Wayland desktop offers as XWayland (and says so in `DISPLAY`).
 fn has_display() -> bool {
-    ["DISPLAY", "WAYLAND_DISPLAY"]
-        .iter()
-        .any(|v| std::env::var_os(v).is_some_and(|d| !d.is_empty()))
+    std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty())
 }
 
 /// The relay and trust to use, saving them first with `--save`.

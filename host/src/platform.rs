@@ -65,6 +65,8 @@ pub enum ClipboardError {
     Stopped,
     #[error("the clipboard is not supported on this operating system yet")]
     Unsupported,
+    #[error("no desktop to share a clipboard with: neither $DISPLAY nor $WAYLAND_DISPLAY is set")]
+    NoDesktop,
 }
 
 /// What a grab found.
@@ -224,7 +226,8 @@ fn x11_screen() -> ScreenOpener {
 fn clipboard() -> ClipboardOpener {
     #[cfg(target_os = "linux")]
     return Box::new(|| {
-        crate::x11::X11Clipboard::open().map(|c| Box::new(c) as Box<dyn ClipboardAccess>)
+        crate::desktop_clipboard::DesktopClipboard::open()
+            .map(|c| Box::new(c) as Box<dyn ClipboardAccess>)
     });
     #[cfg(not(target_os = "linux"))]
     return Box::new(|| Err(ClipboardError::Unsupported));

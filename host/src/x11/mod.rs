@@ -1,14 +1,12 @@
 //! X11: capture through x11rb (MIT-SHM for the whole screen, GetImage for
 //! small damaged regions, DAMAGE to know when and where anything was
-//! drawn), input through enigo (XTest), the clipboard through arboard.
+//! drawn), input through enigo (XTest).
 
 mod capture;
-mod clipboard;
 mod damage;
 mod input;
 
 pub use capture::X11Screen;
-pub use clipboard::X11Clipboard;
 pub use input::EnigoInput;
 
 use crate::platform::CaptureError;

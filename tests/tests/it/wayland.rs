@@ -3,7 +3,7 @@
 //! virtual pointer and keyboard, a real relay, an in-process viewer. The
 //! viewer's picture equals grim's; text typed arrives in the terminal
 //! exactly, whatever its script; the compositor's output is listed as a
-//! monitor.
+//! monitor; the clipboard works through data-control (read with wl-paste).
 
 use std::time::Duration;
 
@@ -83,6 +83,19 @@ async fn a_session_on_sway_sees_the_screen_and_types_into_foot() {
         .unwrap();
     let after = v.image().unwrap();
     assert!(after.pixels != seen.pixels, "the echo was drawn");
+    // The clipboard, through the compositor's data-control: what the
+    // technician puts there, another program pastes.
+    let clip = "licence KEY-42 ✓";
+    v.clipboard_set(clip).await.unwrap();
+    let mut paste = std::process::Command::new("wl-paste");
+    paste.arg("--no-newline");
+    for (k, val) in &env {
+        paste.env(k, val);
+    }
+    let out = paste
+        .output()
+        .expect("wl-paste is installed by scripts/install-deps");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), clip);
     v.disconnect("done").await;
     host.wait_event("ended");
 }

@@ -1,24 +1,31 @@
-//! The X11 CLIPBOARD selection, through arboard: reading asks the owner
-//! for UTF-8 text; writing makes this process the owner, and arboard's
-//! thread serves the text to other programs for as long as it lives.
+//! The desktop's clipboard through arboard: X11's CLIPBOARD selection, or
+//! on Wayland the compositor's data-control protocol (wlroots; arboard
+//! picks by `WAYLAND_DISPLAY`). Reading asks the owner for UTF-8 text;
+//! writing makes this process the owner, and arboard's thread serves the
+//! text to other programs for as long as it lives.
 
 use crate::platform::{ClipboardAccess, ClipboardError};
 
 /// The desktop's clipboard.
-pub struct X11Clipboard {
+pub struct DesktopClipboard {
     inner: arboard::Clipboard,
 }
 
-impl std::fmt::Debug for X11Clipboard {
+impl std::fmt::Debug for DesktopClipboard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("X11Clipboard")
+        f.write_str("DesktopClipboard")
     }
 }
 
-impl X11Clipboard {
-    /// Connects to `$DISPLAY`'s clipboard.
+impl DesktopClipboard {
+    /// Connects to the desktop's clipboard.
     pub fn open() -> Result<Self, ClipboardError> {
-        super::display_name().map_err(|e| ClipboardError::Open(Box::new(e)))?;
+        let desktop = ["DISPLAY", "WAYLAND_DISPLAY"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some_and(|d| !d.is_empty()));
+        if !desktop {
+            return Err(ClipboardError::NoDesktop);
+        }
         let inner = arboard::Clipboard::new().map_err(|e| ClipboardError::Open(Box::new(e)))?;
         Ok(Self { inner })
     }
@@ -31,7 +38,7 @@ fn access(e: arboard::Error) -> ClipboardError {
     }
 }
 
-impl ClipboardAccess for X11Clipboard {
+impl ClipboardAccess for DesktopClipboard {
     fn get_text(&mut self) -> Result<String, ClipboardError> {
         self.inner.get_text().map_err(access)
     }
