@@ -147,7 +147,14 @@ fn main() {
     let x = Xvfb::start(W, H);
     let _xterm = x.spawn(
         "xterm",
-        &["-geometry", "200x70+0+0", "-e", "sh", "-c", "seq 1 500; cat > /dev/null"],
+        &[
+            "-geometry",
+            "200x70+0+0",
+            "-e",
+            "sh",
+            "-c",
+            "seq 1 500; cat > /dev/null",
+        ],
     );
     let sway = Sway::start(W, H);
     let _foot = sway.foot_cat(&sway.shared().join("bench.txt"));
