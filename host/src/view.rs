@@ -172,8 +172,10 @@ impl Framing {
         } else {
             self.cropper.whole()
         };
+        // A screen that changed size has other monitors.
+        let resized = (grabbed.width, grabbed.height) != self.size;
         self.size = (grabbed.width, grabbed.height);
-        if relist {
+        if relist || resized {
             let listed = screen.monitors().unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "cannot list the monitors; showing the whole screen");
                 Vec::new()
@@ -488,5 +490,21 @@ mod tests {
         let (_, report) = f.grab(&mut screen, &mut img, false).unwrap();
         assert_eq!((img.width, img.height), (20, 10));
         assert_eq!(report.unwrap().showing, Showing::Primary);
+        // The screen shrinks (a monitor unplugged): listed again at once.
+        screen.monitors.truncate(1);
+        screen.image = Image::new(40, 30).unwrap();
+        f.show(Showing::All);
+        f.grab(&mut screen, &mut img, false).unwrap();
+        let forced_before = screen.forced.len();
+        screen.image = Image::new(30, 20).unwrap();
+        screen.monitors[0].width = 30;
+        screen.monitors[0].height = 20;
+        let (_, report) = f.grab(&mut screen, &mut img, false).unwrap();
+        assert_eq!(screen.forced.len(), forced_before + 1);
+        let report = report.expect("a new size is news");
+        assert_eq!(
+            (report.monitors[0].width, report.monitors[0].height),
+            (30, 20)
+        );
     }
 }

@@ -113,6 +113,22 @@ impl X11Screen {
         })
     }
 
+    /// The screen changed size: a shared-memory segment of the new size.
+    fn resize(&mut self, (width, height): (u32, u32)) -> Result<(), X11Error> {
+        let bytes = width
+            .checked_mul(height)
+            .and_then(|p| p.checked_mul(4))
+            .filter(|_| width > 0 && height > 0)
+            .ok_or(X11Error::Size(width, height))?;
+        if let Some(old) = self.shm.take() {
+            self.damage.conn.shm_detach(old.seg)?;
+        }
+        self.shm = Shm::open(&self.damage.conn, bytes)?;
+        (self.width, self.height) = (width, height);
+        tracing::info!(width, height, "the screen changed size");
+        Ok(())
+    }
+
     /// Reads the whole screen into `into`.
     fn read_all(&self, into: &mut Image) -> Result<(), X11Error> {
         let (w, h) = (self.width, self.height);
@@ -251,8 +267,40 @@ impl ScreenSource for X11Screen {
     }
 
     fn grab(&mut self, into: &mut Image, force: bool) -> Result<Grab, CaptureError> {
+        match self.capture(into, force) {
+            Ok(grab) => Ok(grab),
+            // The screen may have changed size between the damage report
+            // and the read (a monitor unplugged): a read of the old size is
+            // refused. Then read the screen as it is now.
+            Err(e) => match self.root_size() {
+                Ok(now) if now != (self.width, self.height) => {
+                    self.resize(now)?;
+                    self.read_all(into)?;
+                    Ok(Grab::Captured)
+                }
+                _ => Err(e.into()),
+            },
+        }
+    }
+}
+
+impl X11Screen {
+    /// The root window's size now.
+    fn root_size(&self) -> Result<(u32, u32), X11Error> {
+        let g = self.damage.conn.get_geometry(self.damage.root)?.reply()?;
+        Ok((u32::from(g.width), u32::from(g.height)))
+    }
+
+    fn capture(&mut self, into: &mut Image, force: bool) -> Result<Grab, X11Error> {
+        let damaged = self.damage.take(self.width, self.height)?;
+        if let Some(size) = self.damage.take_resize()
+            && size != (self.width, self.height)
+        {
+            self.resize(size)?;
+            self.read_all(into)?;
+            return Ok(Grab::Captured);
+        }
         let (w, h) = (self.width, self.height);
-        let damaged = self.damage.take(w, h)?;
         let sized = into.width == w && into.height == h;
         match &damaged {
             Damaged::Nothing if !force && sized => return Ok(Grab::Unchanged),

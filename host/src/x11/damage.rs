@@ -6,6 +6,7 @@ use x11rb::connection::Connection as _;
 use x11rb::protocol::Event;
 use x11rb::protocol::damage::{ConnectionExt as _, ReportLevel};
 use x11rb::protocol::xfixes::ConnectionExt as _;
+use x11rb::protocol::xproto::{ChangeWindowAttributesAux, ConnectionExt as _, EventMask};
 use x11rb::rust_connection::RustConnection;
 
 use super::X11Error;
@@ -18,6 +19,9 @@ pub(super) struct Damage {
     pub(super) root: u32,
     /// An XFixes region that receives what was drawn, when we ask where.
     parts: Option<u32>,
+    /// The screen's new size, when it changed (a monitor plugged in or
+    /// out, a laptop docked): the root window was reconfigured.
+    resized: Option<(u32, u32)>,
 }
 
 /// What was drawn since the last look.
@@ -36,6 +40,9 @@ impl Damage {
         conn.damage_query_version(1, 1)?.reply()?;
         let damage = conn.generate_id()?;
         conn.damage_create(damage, root, ReportLevel::NON_EMPTY)?;
+        // The root window's size changes with the monitors (RandR).
+        let notify = ChangeWindowAttributesAux::new().event_mask(EventMask::STRUCTURE_NOTIFY);
+        conn.change_window_attributes(root, &notify)?;
         let parts = if regions {
             let region = conn.generate_id()?;
             let made = conn.xfixes_query_version(5, 0)?.reply().is_ok()
@@ -50,12 +57,17 @@ impl Damage {
             damage,
             root,
             parts,
+            resized: None,
         })
+    }
+
+    /// The screen's new size, once, if it changed since the last call.
+    pub(super) fn take_resize(&mut self) -> Option<(u32, u32)> {
+        self.resized.take()
     }
 
     /// Where the pointer is (the X capture does not include it).
     pub(super) fn pointer(&self) -> Option<(i32, i32)> {
-        use x11rb::protocol::xproto::ConnectionExt as _;
         let r = self.conn.query_pointer(self.root).ok()?.reply().ok()?;
         Some((i32::from(r.root_x), i32::from(r.root_y)))
     }
@@ -64,7 +76,14 @@ impl Damage {
     pub(super) fn take(&mut self, width: u32, height: u32) -> Result<Damaged, X11Error> {
         let mut damaged = false;
         while let Some(ev) = self.conn.poll_for_event()? {
-            damaged |= matches!(ev, Event::DamageNotify(_));
+            match ev {
+                Event::DamageNotify(_) => damaged = true,
+                Event::ConfigureNotify(c) if c.window == self.root => {
+                    self.resized = Some((u32::from(c.width), u32::from(c.height)));
+                    damaged = true;
+                }
+                _ => {}
+            }
         }
         if !damaged {
             return Ok(Damaged::Nothing);
@@ -110,6 +129,12 @@ impl Damage {
                                 tracing::warn!(error = %e, "damage watcher stopped");
                                 return;
                             }
+                            if !wake() {
+                                return;
+                            }
+                        }
+                        // The screen changed size: capture it whole now.
+                        Ok(Event::ConfigureNotify(_)) => {
                             if !wake() {
                                 return;
                             }

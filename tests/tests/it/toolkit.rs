@@ -678,3 +678,55 @@ async fn either_side_cancels_a_transfer_and_nothing_is_left() {
     v.disconnect("done").await;
     host.wait_event("ended");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unplugging_a_monitor_mid_session_shows_the_smaller_screen() {
+    use lifeline_session::messages::Showing;
+    use std::time::Duration;
+    if lifeline_tests::x::skip_without_xvfb() || lifeline_tests::x::skip_without_xorg_dummy() {
+        return;
+    }
+    let x = Xvfb::start_two_monitors();
+    let _a = x.show(0, 0, &lifeline_tests::x::pattern_image(300, 200, 4));
+    let stack = Stack::start();
+    let host = stack.host(&x, "control");
+    let code = host.code();
+    let addr = stack.relay.addr.to_string();
+    let ca = stack.data.path().join("ca.pem");
+    let v =
+        lifeline_viewer::session::Viewer::connect(&addr, Some(&ca), &stack.token, &code, |_| {})
+            .await
+            .unwrap();
+    v.settle(Duration::from_millis(300), Duration::from_secs(20))
+        .await
+        .unwrap();
+    v.show(Showing::All).await.unwrap();
+    poll("the whole desktop", || {
+        let img = v.image()?;
+        ((img.width, img.height) == (2304, 768)).then_some(())
+    })
+    .await;
+    // The laptop is undocked: the second monitor goes, the screen shrinks.
+    let ok = Command::new("xrandr")
+        .args(["--output", "DUMMY1", "--off", "--fb", "1280x720"])
+        .env("DISPLAY", &x.display)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "xrandr could not unplug the monitor");
+    poll("the smaller screen", || {
+        let img = v.image()?;
+        let screens = v.screens()?;
+        ((img.width, img.height) == (1280, 720) && screens.monitors.len() == 1).then_some(())
+    })
+    .await;
+    v.settle(Duration::from_millis(300), Duration::from_secs(20))
+        .await
+        .unwrap();
+    let now = Xvfb::attach(&x.display, 1280, 720).screenshot();
+    assert!(
+        v.image().unwrap() == now,
+        "the viewer shows the screen as it is now"
+    );
+    v.disconnect("done").await;
+}
