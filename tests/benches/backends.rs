@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 use lifeline_host::platform::{Grab, InputSink, ScreenSource};
 use lifeline_session::messages::InputEvent;
 use lifeline_session::screen::{Encoder, Image};
-use lifeline_tests::cpu_secs;
 use lifeline_tests::peers::HostProcess;
 use lifeline_tests::sway::Sway;
 use lifeline_tests::x::Xvfb;
@@ -109,25 +108,8 @@ fn measure(backend: &str) {
 
 /// The real host binary, shared and idle for 10 s: its CPU share.
 fn idle_cpu(label: &str, start: impl FnOnce(&lifeline_tests::TestRelay) -> HostProcess) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let relay = lifeline_tests::TestRelay::start().await;
-        let token = relay.add_technician("bench");
-        let host = start(&relay);
-        let mut viewer =
-            lifeline_tests::peers::TestViewer::join(&relay, &token, &host.code()).await;
-        viewer.next_frame().await;
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let pid = host.child.id();
-        let before = cpu_secs(pid);
-        let t0 = Instant::now();
-        tokio::time::sleep(Duration::from_secs(10)).await;
-        let share = (cpu_secs(pid) - before) / t0.elapsed().as_secs_f64() * 100.0;
-        println!("| {label} | {share:.2}% of one core |");
-    });
+    let share = lifeline_tests::peers::idle_host_cpu(start);
+    println!("| {label} | {share:.2}% of one core |");
 }
 
 fn child(backend: &str, env: &[(&str, String)]) {

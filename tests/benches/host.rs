@@ -19,7 +19,6 @@ use lifeline_session::screen::{Encoder, FrameUpdate, Image};
 use lifeline_host::platform::{Grab, ScreenSource};
 use lifeline_host::scrap_screen::ScrapScreen;
 use lifeline_host::x11::X11Screen;
-use lifeline_tests::cpu_secs;
 use lifeline_tests::x::{Xvfb, pattern_image};
 
 const W: u32 = 1920;
@@ -248,26 +247,10 @@ fn measure(display: &str) {
 /// The real host binary in a real session through a real relay, with
 /// nothing changing on screen for 10 s: its CPU share.
 fn idle_session_cpu(x: &Xvfb) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let relay = lifeline_tests::TestRelay::start().await;
-        let token = relay.add_technician("bench");
-        let host =
-            lifeline_tests::peers::HostProcess::start(&relay, &x.display, &["--allow", "view"]);
-        let mut viewer =
-            lifeline_tests::peers::TestViewer::join(&relay, &token, &host.code()).await;
-        viewer.next_frame().await;
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let pid = host.child.id();
-        let before = cpu_secs(pid);
-        let t0 = Instant::now();
-        tokio::time::sleep(Duration::from_secs(10)).await;
-        let share = (cpu_secs(pid) - before) / t0.elapsed().as_secs_f64() * 100.0;
-        println!("\nhost process CPU in an idle shared session (10 s): {share:.2}% of one core");
+    let share = lifeline_tests::peers::idle_host_cpu(|relay| {
+        lifeline_tests::peers::HostProcess::start(relay, &x.display, &["--allow", "view"])
     });
+    println!("\nhost process CPU in an idle shared session (10 s): {share:.2}% of one core");
 }
 
 /// An exact refresh of a whole 1080p photo (ImageMagick's

@@ -306,3 +306,25 @@ impl TestViewer {
         self.send.send(&ViewerMsg::Input(ev)).await.unwrap();
     }
 }
+
+/// The real host binary, started by `start` against an in-process relay,
+/// shared with a viewer and idle for 10 s: its CPU, in percent of one core.
+pub fn idle_host_cpu(start: impl FnOnce(&crate::TestRelay) -> HostProcess) -> f64 {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    rt.block_on(async {
+        let relay = crate::TestRelay::start().await;
+        let token = relay.add_technician("bench");
+        let host = start(&relay);
+        let mut viewer = TestViewer::join(&relay, &token, &host.code()).await;
+        viewer.next_frame().await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let pid = host.child.id();
+        let before = crate::cpu_secs(pid);
+        let t0 = Instant::now();
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        (crate::cpu_secs(pid) - before) / t0.elapsed().as_secs_f64() * 100.0
+    })
+}

@@ -8,9 +8,9 @@ use std::os::fd::AsFd as _;
 use std::time::Instant;
 
 use lifeline_session::messages::{InputEvent, Key, MouseButton};
-use wayland_client::globals::{GlobalListContents, registry_queue_init};
-use wayland_client::protocol::{wl_pointer, wl_registry, wl_seat};
-use wayland_client::{Connection, Dispatch, EventQueue, QueueHandle, delegate_noop};
+use wayland_client::globals::registry_queue_init;
+use wayland_client::protocol::{wl_pointer, wl_seat};
+use wayland_client::{Connection, EventQueue, delegate_noop};
 use wayland_protocols_misc::zwp_virtual_keyboard_v1::client::{
     zwp_virtual_keyboard_manager_v1 as kb_manager, zwp_virtual_keyboard_v1 as kb,
 };
@@ -206,17 +206,7 @@ impl InputSink for WlrInput {
     }
 }
 
-impl Dispatch<wl_registry::WlRegistry, GlobalListContents> for State {
-    fn event(
-        _: &mut Self,
-        _: &wl_registry::WlRegistry,
-        _: wl_registry::Event,
-        _: &GlobalListContents,
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-    }
-}
+super::ignore_registry!(State);
 
 delegate_noop!(State: ignore wl_seat::WlSeat);
 delegate_noop!(State: ignore ptr_manager::ZwlrVirtualPointerManagerV1);

@@ -2,6 +2,30 @@
 //! `wlr-screencopy` with damage, input through `wlr-virtual-pointer` and
 //! `virtual-keyboard`, over wayland-client (pure Rust, no C library).
 
+/// Globals coming and going after start are not followed: outputs plugged
+/// in later show up at the next session.
+macro_rules! ignore_registry {
+    ($state:ty) => {
+        impl
+            wayland_client::Dispatch<
+                wayland_client::protocol::wl_registry::WlRegistry,
+                wayland_client::globals::GlobalListContents,
+            > for $state
+        {
+            fn event(
+                _: &mut Self,
+                _: &wayland_client::protocol::wl_registry::WlRegistry,
+                _: wayland_client::protocol::wl_registry::Event,
+                _: &wayland_client::globals::GlobalListContents,
+                _: &wayland_client::Connection,
+                _: &wayland_client::QueueHandle<Self>,
+            ) {
+            }
+        }
+    };
+}
+use ignore_registry;
+
 mod capture;
 mod input;
 pub mod keymap;

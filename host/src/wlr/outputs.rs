@@ -2,8 +2,8 @@
 //! its size, as `wl_output` describes them. The capture copies each; input
 //! needs the layout's size for absolute pointer motion.
 
-use wayland_client::globals::{GlobalListContents, registry_queue_init};
-use wayland_client::protocol::{wl_output, wl_registry};
+use wayland_client::globals::registry_queue_init;
+use wayland_client::protocol::wl_output;
 use wayland_client::{Connection, Dispatch, QueueHandle, WEnum};
 
 use super::WlError;
@@ -74,17 +74,7 @@ pub fn list(conn: &Connection) -> Result<Vec<Output>, WlError> {
 
 struct Lister(Vec<(wl_output::WlOutput, Output)>);
 
-impl Dispatch<wl_registry::WlRegistry, GlobalListContents> for Lister {
-    fn event(
-        _: &mut Self,
-        _: &wl_registry::WlRegistry,
-        _: wl_registry::Event,
-        _: &GlobalListContents,
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-    }
-}
+super::ignore_registry!(Lister);
 
 impl Dispatch<wl_output::WlOutput, ()> for Lister {
     fn event(
