@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use lifeline_net::secure::{SecureError, SecureRecv, SecureSend, accept_transfer};
 use lifeline_net::transfer::{
-    CancelWatch, Cancels, Interactive, SendChunksError, Stop, send_chunks,
+    CancelWatch, Cancels, Interactive, SendChunksError, Stop, between_chunks, send_chunks,
 };
 use lifeline_session::e2e::FilesRoot;
 use lifeline_session::files::{
@@ -369,11 +369,7 @@ async fn take_data(
                 put.got += data.len() as u64;
                 put.hash.update(&data);
                 meter.at(put.got);
-                // Let the session (input, capture) run between chunks.
-                match t.interactive.pause() {
-                    Some(pause) => tokio::time::sleep(pause).await,
-                    None => tokio::task::yield_now().await,
-                }
+                between_chunks(Some(&t.interactive)).await;
             }
             FileMsg::End { sha256 } => {
                 file.sync_all().await.map_err(failed)?;

@@ -122,6 +122,15 @@ impl Interactive {
     }
 }
 
+/// Between two chunks: the session's own tasks (screen, input) get a turn,
+/// and while someone types (`pace`), the cores a little while.
+pub async fn between_chunks(pace: Option<&Interactive>) {
+    match pace.and_then(Interactive::pause) {
+        Some(pause) => tokio::time::sleep(pause).await,
+        None => tokio::task::yield_now().await,
+    }
+}
+
 /// The pause at `now` (since the start) after the last touch (`last`: its
 /// milliseconds plus one, 0 for never).
 fn pause_at(last: u64, now: Duration) -> Option<Duration> {
@@ -144,20 +153,43 @@ pub async fn send_chunks(
     stop: Stop<'_>,
 ) -> Result<[u8; 32], SendChunksError> {
     let refused = async {
-        loop {
-            match recv.recv::<FileMsg>().await {
-                Ok(FileMsg::Refused(why)) => return why,
-                // Nothing else is said while the data flows.
-                Ok(other) => tracing::debug!(?other, "ignored during a transfer"),
-                // A stream the other side finished, or broke: a break
-                // shows on the sending side too.
-                Err(_) => std::future::pending::<()>().await,
-            }
+        match next_refusal(recv).await {
+            Some(why) => why,
+            // A stream the other side finished, or broke: a break shows
+            // on the sending side too.
+            None => std::future::pending().await,
         }
     };
-    tokio::select! {
+    let sent = tokio::select! {
         sent = chunks(send, file, (size, from), progress, &stop) => sent,
         why = refused => Err(SendChunksError::Refused(why)),
+    };
+    match sent {
+        // The other side may have stopped reading on purpose (a cancel)
+        // before its reason was read here: the reason is on its way, and
+        // a stop is not a lost link to be continued.
+        Err(SendChunksError::Send(SecureError::Stream(e))) => {
+            match tokio::time::timeout(REASON_WAIT, next_refusal(recv)).await {
+                Ok(Some(why)) => Err(SendChunksError::Refused(why)),
+                _ => Err(SendChunksError::Send(SecureError::Stream(e))),
+            }
+        }
+        other => other,
+    }
+}
+
+/// How long a sender whose stream was stopped waits for the reason.
+const REASON_WAIT: Duration = Duration::from_secs(2);
+
+/// The other side's refusal, if it sends one before its stream ends.
+async fn next_refusal(recv: &mut SecureRecv) -> Option<String> {
+    loop {
+        match recv.recv::<FileMsg>().await {
+            Ok(FileMsg::Refused(why)) => return Some(why),
+            // Nothing else is said while the data flows.
+            Ok(other) => tracing::debug!(?other, "ignored during a transfer"),
+            Err(_) => return None,
+        }
     }
 }
 
@@ -191,11 +223,7 @@ async fn chunks(
         let skip = usize::try_from(from.saturating_sub(start)).unwrap_or(0);
         send.send(&FileMsg::Chunk(buf[skip..n].to_vec())).await?;
         progress(done);
-        // Let the session's own tasks (screen, input) run between chunks.
-        match stop.pace.and_then(Interactive::pause) {
-            Some(pause) => tokio::time::sleep(pause).await,
-            None => tokio::task::yield_now().await,
-        }
+        between_chunks(stop.pace).await;
     }
     let sha256: [u8; 32] = hash.finalize().into();
     send.send(&FileMsg::End { sha256 }).await?;
