@@ -22,7 +22,7 @@ impl DesktopClipboard {
     pub fn open() -> Result<Self, ClipboardError> {
         let desktop = ["DISPLAY", "WAYLAND_DISPLAY"]
             .iter()
-            .any(|v| std::env::var_os(v).is_some_and(|d| !d.is_empty()));
+            .any(|v| crate::platform::desktop_var(v).is_some());
         if !desktop {
             return Err(ClipboardError::NoDesktop);
         }

@@ -173,7 +173,7 @@ fn stdin_lines(tx: mpsc::UnboundedSender<Said>) {
 /// Whether a window can open: the window draws through X11, which a
 /// Wayland desktop offers as XWayland (and says so in `DISPLAY`).
 fn has_display() -> bool {
-    std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty())
+    platform::desktop_var("DISPLAY").is_some()
 }
 
 /// The relay and trust to use, saving them first with `--save`.

@@ -136,6 +136,12 @@ pub type ScreenOpener = Box<dyn FnOnce() -> Result<Box<dyn ScreenSource>, Captur
 /// Opens an input sink on the thread that will use it.
 pub type InputOpener = Box<dyn FnOnce() -> Result<Box<dyn InputSink>, InputError> + Send>;
 
+/// A desktop session's variable (`DISPLAY`, `WAYLAND_DISPLAY`), when it
+/// is set and not empty.
+pub fn desktop_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
 /// Which desktop technology to drive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -152,11 +158,9 @@ impl Backend {
     /// set (a wlroots compositor is what this version drives there),
     /// else X11.
     pub fn detect() -> Self {
-        let wayland = std::env::var_os("WAYLAND_DISPLAY").is_some_and(|d| !d.is_empty());
-        if wayland {
-            Backend::Wlroots
-        } else {
-            Backend::X11
+        match desktop_var("WAYLAND_DISPLAY") {
+            Some(_) => Backend::Wlroots,
+            None => Backend::X11,
         }
     }
 }

@@ -127,17 +127,7 @@ fn main() {
         return;
     }
     let x = Xvfb::start(W, H);
-    let _xterm = x.spawn(
-        "xterm",
-        &[
-            "-geometry",
-            "200x70+0+0",
-            "-e",
-            "sh",
-            "-c",
-            "seq 1 500; cat > /dev/null",
-        ],
-    );
+    let _term = x.full_terminal();
     let sway = Sway::start(W, H);
     let _foot = sway.foot_cat(&sway.shared().join("bench.txt"));
     std::thread::sleep(Duration::from_secs(2));

@@ -336,17 +336,7 @@ fn main() {
     // A busy desktop: a picture, and a full-height terminal filled with text
     // whose prompt sits at the bottom (so Return scrolls it).
     let _bg = x.show(0, 0, &pattern_image(W, H, 5));
-    let _term = x.spawn(
-        "xterm",
-        &[
-            "-geometry",
-            "200x70+0+0",
-            "-e",
-            "sh",
-            "-c",
-            "seq 1 500; cat > /dev/null",
-        ],
-    );
+    let _term = x.full_terminal();
     std::thread::sleep(Duration::from_secs(2));
     let status = Command::new(std::env::current_exe().unwrap())
         .env("DISPLAY", &x.display)

@@ -342,6 +342,23 @@ impl Xvfb {
         client
     }
 
+    /// A full-height xterm at the top left filled with 500 lines of text,
+    /// its prompt at the bottom (so Return scrolls it), reading what is
+    /// typed into nowhere: the benchmarks' busy terminal.
+    pub fn full_terminal(&self) -> XClient {
+        self.spawn(
+            "xterm",
+            &[
+                "-geometry",
+                "200x70+0+0",
+                "-e",
+                "sh",
+                "-c",
+                "seq 1 500; cat > /dev/null",
+            ],
+        )
+    }
+
     /// Runs xdotool on this display.
     pub fn xdotool(&self, args: &[&str]) {
         let ok = Command::new("xdotool")

@@ -295,56 +295,59 @@ impl Copier {
         })
     }
 
-    /// Reads the copied pixels (the damaged rows, or all) into the layout.
+    /// Reads the copied pixels (the damaged rectangles, or all) into the
+    /// layout: read from shared memory first, so a grab never waits on
+    /// the reads, then written under the lock.
     fn take_pixels(&self, b: &Buffer, whole: bool) -> Result<(), WlError> {
         let (width, height, stride, _) = b.shape;
         let o = &self.state.output.1;
         let (ox, oy) = (o.x.max(0) as u32, o.y.max(0) as u32);
         let frame = &self.state.frame;
-        let rects: Vec<(u32, u32, u32, u32)> = if whole || frame.damage.is_empty() {
+        let damage = if whole || frame.damage.is_empty() {
             vec![(0, 0, width, height)]
         } else {
             frame.damage.clone()
         };
-        let mut row = vec![0u8; stride as usize];
+        // Each rectangle clipped to the buffer, with its pixels.
+        let mut read = Vec::with_capacity(damage.len());
+        for (x, y, w, h) in damage {
+            let (x0, y0) = (x.min(width), y.min(height));
+            let (w, h) = ((x + w).min(width) - x0, (y + h).min(height) - y0);
+            let mut bytes = vec![0u8; w as usize * 4];
+            let mut pixels = Vec::with_capacity(w as usize * h as usize);
+            for row in y0..y0 + h {
+                let src_row = if frame.y_invert {
+                    height - 1 - row
+                } else {
+                    row
+                };
+                let at = u64::from(src_row) * u64::from(stride) + u64::from(x0) * 4;
+                b.file.read_exact_at(&mut bytes, at).map_err(WlError::Shm)?;
+                pixels.extend(
+                    bytes
+                        .chunks_exact(4)
+                        .map(|p| u32::from_le_bytes([p[0], p[1], p[2], 0])),
+                );
+            }
+            read.push(((ox + x0, oy + y0, w, h), pixels));
+        }
         let mut s = lock(&self.shared);
         let Some(image) = s.image.as_mut() else {
             return Ok(());
         };
-        for &(x, y, w, h) in &rects {
-            let (x1, y1) = ((x + w).min(width), (y + h).min(height));
-            for sy in y.min(height)..y1 {
-                let src_row = if frame.y_invert { height - 1 - sy } else { sy };
-                b.file
-                    .read_exact_at(&mut row, u64::from(src_row) * u64::from(stride))
-                    .map_err(WlError::Shm)?;
-                let (dx, dy) = (ox + x, oy + sy);
-                if dy >= image.height {
+        for ((x, y, w, _), pixels) in &read {
+            let (x, y, w) = (*x, *y, *w);
+            for (r, line) in pixels.chunks_exact(w.max(1) as usize).enumerate() {
+                let dy = y + r as u32;
+                if dy >= image.height || x >= image.width {
                     break;
                 }
-                let at = dy as usize * image.width as usize;
-                for sx in x.min(width)..x1 {
-                    let p = sx as usize * 4;
-                    let px = u32::from_le_bytes([row[p], row[p + 1], row[p + 2], 0]);
-                    let col = dx + (sx - x);
-                    if col < image.width {
-                        image.pixels[at + col as usize] = px;
-                    }
-                }
+                let n = (w.min(image.width - x)) as usize;
+                let at = dy as usize * image.width as usize + x as usize;
+                image.pixels[at..at + n].copy_from_slice(&line[..n]);
             }
         }
-        let moved: Vec<_> = rects
-            .iter()
-            .map(|&(x, y, w, h)| {
-                (
-                    ox + x,
-                    oy + y,
-                    w.min(width - x.min(width)),
-                    h.min(height - y.min(height)),
-                )
-            })
-            .collect();
-        s.damage.extend(moved);
+        s.damage.extend(read.into_iter().map(|(rect, _)| rect));
         if whole {
             s.whole = true;
         }
@@ -358,13 +361,12 @@ impl ScreenSource for WlrScreen {
         if let Some(why) = &s.failed {
             return Err(CaptureError::Grab(why.clone().into()));
         }
+        let whole = std::mem::take(&mut s.whole);
+        let damage = std::mem::take(&mut s.damage);
         let Some(image) = s.image.as_ref() else {
             return Ok(Grab::Unchanged);
         };
         let sized = into.width == image.width && into.height == image.height;
-        let whole = std::mem::take(&mut s.whole);
-        let damage = std::mem::take(&mut s.damage);
-        let image = s.image.as_ref().ok_or(CaptureError::Stopped)?;
         if force || whole || !sized {
             into.clone_from(image);
             return Ok(Grab::Captured);

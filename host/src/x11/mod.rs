@@ -40,8 +40,5 @@ impl From<X11Error> for CaptureError {
 
 /// `$DISPLAY`, or the error that says to run inside a desktop session.
 fn display_name() -> Result<String, CaptureError> {
-    match std::env::var("DISPLAY") {
-        Ok(d) if !d.is_empty() => Ok(d),
-        _ => Err(CaptureError::NoDisplay),
-    }
+    crate::platform::desktop_var("DISPLAY").ok_or(CaptureError::NoDisplay)
 }
