@@ -508,7 +508,16 @@ impl<'l> Driver<'l> {
                 io.ui.ask(&technician);
                 self.asking = Some(technician);
             }
-            Action::Report(r) => self.link.report(r).await?,
+            Action::Report(r) => {
+                if let Err(e) = self.link.report(r).await {
+                    // The relay closed the session meanwhile (the viewer
+                    // disconnected): the session is over, not the agent.
+                    if e.resumable() || self.conn.close_reason().is_none() {
+                        return Err(e.into());
+                    }
+                    session.handle(Instant::now(), Event::Closed(e.to_string()));
+                }
+            }
             Action::Send(msg) => {
                 if let HostMsg::Frame(u) = &msg {
                     tracing::debug!(
