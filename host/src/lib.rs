@@ -7,7 +7,9 @@
 //!   the binary calls;
 //! - [`platform`]: the [`platform::ScreenSource`] and
 //!   [`platform::InputSink`] traits, one implementation per OS chosen
-//!   there ([`x11`] on Linux, [`scrap_screen`] elsewhere), and the fakes in [`fake`] for unit tests;
+//!   there ([`x11`] and [`wlr`] on Linux, [`scrap_screen`]
+//!   elsewhere), and the fakes in [`fake`] for unit tests; [`layout`]: the
+//!   screen that the Wayland backends' copying threads fill;
 //! - [`rate`] and [`quality`]: what the link carries, and how lossy the
 //!   encoder may be for it (both pure);
 //! - [`workers`]: the threads that own the platform handles;
@@ -23,6 +25,7 @@ pub mod confirm;
 pub mod desktop_clipboard;
 pub mod fake;
 pub mod files;
+pub mod layout;
 pub mod platform;
 pub mod quality;
 pub mod rate;

@@ -7,10 +7,8 @@
 use std::fs::File;
 use std::os::fd::AsFd as _;
 use std::os::unix::fs::FileExt as _;
-use std::sync::{Arc, Mutex, MutexGuard};
 
 use lifeline_session::messages::MonitorInfo;
-use lifeline_session::screen::Image;
 use wayland_client::globals::registry_queue_init;
 use wayland_client::protocol::{wl_buffer, wl_output, wl_shm, wl_shm_pool};
 use wayland_client::{Connection, Dispatch, EventQueue, QueueHandle, WEnum, delegate_noop};
@@ -20,29 +18,13 @@ use wayland_protocols_wlr::screencopy::v1::client::{
 
 use super::WlError;
 use super::outputs::{Output, layout_size};
+use crate::layout::Layout;
 use crate::platform::{CaptureError, Grab, ScreenSource, Wake};
-
-/// What the copying thread leaves for grabs.
-#[derive(Default)]
-struct Shared {
-    /// The whole layout.
-    image: Option<Image>,
-    /// Drawn since the last grab (layout coordinates).
-    damage: Vec<(u32, u32, u32, u32)>,
-    /// Everything changed (first frame, new size).
-    whole: bool,
-    /// The copying thread stopped, and why.
-    failed: Option<String>,
-    wake: Option<Wake>,
-}
-
-fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+use lifeline_session::screen::Image;
 
 /// The compositor's screen, copied with damage.
 pub struct WlrScreen {
-    shared: Arc<Mutex<Shared>>,
+    layout: Layout,
     monitors: Vec<MonitorInfo>,
 }
 
@@ -93,10 +75,9 @@ impl WlrScreen {
         if outputs.is_empty() {
             return Err(open(WlError::Missing("wl_output")));
         }
-        let shared = Arc::new(Mutex::new(Shared::default()));
         let copiers = outputs
             .into_iter()
-            .map(|(name, version)| Copier::connect(name, version, shared.clone()))
+            .map(|(name, version)| Copier::connect(name, version))
             .collect::<Result<Vec<_>, _>>()
             .map_err(open)?;
         let monitors = copiers
@@ -117,22 +98,15 @@ impl WlrScreen {
             })
             .collect();
         let (w, h) = layout_size(copiers.iter().map(|c| &c.state.output.1));
-        {
-            let mut s = lock(&shared);
-            s.image = Some(Image {
-                width: w,
-                height: h,
-                pixels: vec![0; w as usize * h as usize],
-            });
-            s.whole = true;
-        }
+        let layout = Layout::new(w, h);
         for c in copiers {
+            let layout = layout.clone();
             std::thread::Builder::new()
                 .name("wlr-screencopy".into())
-                .spawn(move || c.run())
+                .spawn(move || c.run(&layout))
                 .map_err(CaptureError::Thread)?;
         }
-        Ok(Self { shared, monitors })
+        Ok(Self { layout, monitors })
     }
 }
 
@@ -142,7 +116,6 @@ struct Copier {
     state: State,
     shm: wl_shm::WlShm,
     manager: manager::ZwlrScreencopyManagerV1,
-    shared: Arc<Mutex<Shared>>,
 }
 
 impl Drop for Buffer {
@@ -164,7 +137,7 @@ struct Buffer {
 impl Copier {
     /// Its own connection, bound to the output with global `name`, which
     /// has described itself by the time this returns.
-    fn connect(name: u32, version: u32, shared: Arc<Mutex<Shared>>) -> Result<Self, WlError> {
+    fn connect(name: u32, version: u32) -> Result<Self, WlError> {
         let conn = Connection::connect_to_env()?;
         let (globals, mut queue) = registry_queue_init::<State>(&conn)?;
         let qh = queue.handle();
@@ -185,41 +158,34 @@ impl Copier {
             state,
             shm,
             manager,
-            shared,
         })
     }
 
-    fn run(mut self) {
-        if let Err(e) = self.copy_forever() {
+    fn run(mut self, layout: &Layout) {
+        if let Err(e) = self.copy_forever(layout) {
             tracing::warn!(error = %e, "screen copying stopped");
-            lock(&self.shared).failed = Some(e.to_string());
-        }
-        let wake = lock(&self.shared).wake.take();
-        if let Some(w) = wake {
-            w();
+            layout.fail(e.to_string());
         }
     }
 
-    fn copy_forever(&mut self) -> Result<(), WlError> {
+    fn copy_forever(&mut self, layout: &Layout) -> Result<(), WlError> {
         let mut buffer = None;
         // The first copy is whole; later ones wait for damage (the
         // compositor answers when something was drawn).
         let mut whole = true;
         loop {
-            self.copy_output(&mut buffer, whole)?;
+            self.copy_output(layout, &mut buffer, whole)?;
             whole = false;
-            let wake = {
-                let s = lock(&self.shared);
-                s.wake.as_ref().map(|w| w())
-            };
-            if wake == Some(false) {
-                lock(&self.shared).wake = None;
-            }
         }
     }
 
     /// Copies the output into the layout image once.
-    fn copy_output(&mut self, buf: &mut Option<Buffer>, whole: bool) -> Result<(), WlError> {
+    fn copy_output(
+        &mut self,
+        layout: &Layout,
+        buf: &mut Option<Buffer>,
+        whole: bool,
+    ) -> Result<(), WlError> {
         let qh = self.queue.handle();
         let output = self.state.output.0.clone();
         self.state.frame = FrameState::default();
@@ -257,7 +223,7 @@ impl Copier {
             }
         }
         frame.destroy();
-        self.take_pixels(b, whole)
+        self.take_pixels(layout, b, whole)
     }
 
     /// With version 3 the compositor lists every buffer type, then says
@@ -298,7 +264,7 @@ impl Copier {
     /// Reads the copied pixels (the damaged rectangles, or all) into the
     /// layout: read from shared memory first, so a grab never waits on
     /// the reads, then written under the lock.
-    fn take_pixels(&self, b: &Buffer, whole: bool) -> Result<(), WlError> {
+    fn take_pixels(&self, layout: &Layout, b: &Buffer, whole: bool) -> Result<(), WlError> {
         let (width, height, stride, _) = b.shape;
         let o = &self.state.output.1;
         let (ox, oy) = (o.x.max(0) as u32, o.y.max(0) as u32);
@@ -331,61 +297,18 @@ impl Copier {
             }
             read.push(((ox + x0, oy + y0, w, h), pixels));
         }
-        let mut s = lock(&self.shared);
-        let Some(image) = s.image.as_mut() else {
-            return Ok(());
-        };
-        for ((x, y, w, _), pixels) in &read {
-            let (x, y, w) = (*x, *y, *w);
-            for (r, line) in pixels.chunks_exact(w.max(1) as usize).enumerate() {
-                let dy = y + r as u32;
-                if dy >= image.height || x >= image.width {
-                    break;
-                }
-                let n = (w.min(image.width - x)) as usize;
-                let at = dy as usize * image.width as usize + x as usize;
-                image.pixels[at..at + n].copy_from_slice(&line[..n]);
-            }
-        }
-        s.damage.extend(read.into_iter().map(|(rect, _)| rect));
-        if whole {
-            s.whole = true;
-        }
+        layout.paste(read, whole);
         Ok(())
     }
 }
 
 impl ScreenSource for WlrScreen {
     fn grab(&mut self, into: &mut Image, force: bool) -> Result<Grab, CaptureError> {
-        let mut s = lock(&self.shared);
-        if let Some(why) = &s.failed {
-            return Err(CaptureError::Grab(why.clone().into()));
-        }
-        let whole = std::mem::take(&mut s.whole);
-        let damage = std::mem::take(&mut s.damage);
-        let Some(image) = s.image.as_ref() else {
-            return Ok(Grab::Unchanged);
-        };
-        let sized = into.width == image.width && into.height == image.height;
-        if force || whole || !sized {
-            into.clone_from(image);
-            return Ok(Grab::Captured);
-        }
-        if damage.is_empty() {
-            return Ok(Grab::Unchanged);
-        }
-        for &(x, y, w, h) in &damage {
-            for row in y..(y + h).min(image.height) {
-                let at = row as usize * image.width as usize;
-                let (a, b) = (at + x as usize, at + (x + w).min(image.width) as usize);
-                into.pixels[a..b].copy_from_slice(&image.pixels[a..b]);
-            }
-        }
-        Ok(Grab::Regions(damage))
+        self.layout.grab(into, force)
     }
 
     fn watch(&mut self, wake: Wake) -> bool {
-        lock(&self.shared).wake = Some(wake);
+        self.layout.watch(wake);
         true
     }
 
