@@ -83,9 +83,18 @@ pub struct Desktop {
     capture: CaptureWorker,
     input: InputWorker,
     clipboard: ClipboardWorker,
+    /// The desktop asks the user itself once sharing starts (a portal).
+    second_dialog: bool,
 }
 
 impl Desktop {
+    /// Says that the desktop shows a dialog of its own when sharing starts,
+    /// so the user is told what it is.
+    pub fn with_second_dialog(mut self, yes: bool) -> Self {
+        self.second_dialog = yes;
+        self
+    }
+
     /// Opens the screen and the input device; fails before anything else
     /// happens (a missing display is said before the relay is bothered).
     /// The clipboard opens when first used.
@@ -98,6 +107,7 @@ impl Desktop {
             capture: CaptureWorker::start(screen)?,
             input: InputWorker::start(input)?,
             clipboard: ClipboardWorker::start(clipboard).map_err(AgentError::Thread)?,
+            second_dialog: false,
         })
     }
 }
@@ -570,7 +580,12 @@ impl<'l> Driver<'l> {
                             self.cancels.cancel_all();
                         }
                     }
-                    None => self.serve_files(mode),
+                    None => {
+                        if io.desktop.second_dialog {
+                            io.ui.desktop_asks();
+                        }
+                        self.serve_files(mode);
+                    }
                 }
             }
             Action::FileMoved {

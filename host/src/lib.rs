@@ -7,7 +7,7 @@
 //!   the binary calls;
 //! - [`platform`]: the [`platform::ScreenSource`] and
 //!   [`platform::InputSink`] traits, one implementation per OS chosen
-//!   there ([`x11`] and [`wlr`] on Linux, [`scrap_screen`]
+//!   there ([`x11`], [`wlr`] and [`portal`] on Linux, [`scrap_screen`]
 //!   elsewhere), and the fakes in [`fake`] for unit tests; [`layout`]: the
 //!   screen that the Wayland backends' copying threads fill;
 //! - [`rate`] and [`quality`]: what the link carries, and how lossy the
@@ -27,6 +27,8 @@ pub mod fake;
 pub mod files;
 pub mod layout;
 pub mod platform;
+#[cfg(target_os = "linux")]
+pub mod portal;
 pub mod quality;
 pub mod rate;
 pub mod scrap_screen;

@@ -58,7 +58,8 @@ struct Cli {
     #[arg(long)]
     cli: bool,
     /// The desktop to share: x11, wlroots (sway, Hyprland, river) or
-    /// portal; by default Wayland when WAYLAND_DISPLAY is set, else X11.
+    /// portal (GNOME, KDE); by default, with WAYLAND_DISPLAY set, wlroots
+    /// where the compositor has wlr-screencopy, else the portal; else X11.
     #[arg(long, value_enum)]
     backend: Option<BackendArg>,
 }
@@ -85,7 +86,7 @@ enum Allow {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    lifeline_common::logging::init("warn,enigo=error");
+    lifeline_common::logging::init("warn,enigo=error,zbus=error");
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -232,7 +233,8 @@ async fn run(cli: Cli, window: Option<Window>) -> anyhow::Result<()> {
         None => Backend::detect(),
     };
     let o = platform::openers(backend);
-    let mut desktop = Desktop::open(o.screen, o.input, o.clipboard)?;
+    let mut desktop = Desktop::open(o.screen, o.input, o.clipboard)?
+        .with_second_dialog(backend == Backend::Portal);
     let (ui, mut lines, stopped) = match window {
         Some(w) => {
             let ui = Ui {

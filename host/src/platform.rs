@@ -154,14 +154,18 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// The desktop this session runs: Wayland when `WAYLAND_DISPLAY` is
-    /// set (a wlroots compositor is what this version drives there),
-    /// else X11.
+    /// The desktop this session runs: on Wayland (`WAYLAND_DISPLAY`
+    /// set), the wlroots backend where the compositor has wlr-screencopy
+    /// (sway, Hyprland, river), else the portal (GNOME, KDE); else X11.
     pub fn detect() -> Self {
-        match desktop_var("WAYLAND_DISPLAY") {
-            Some(_) => Backend::Wlroots,
-            None => Backend::X11,
+        if desktop_var("WAYLAND_DISPLAY").is_none() {
+            return Backend::X11;
         }
+        #[cfg(target_os = "linux")]
+        if crate::wlr::has_screencopy() {
+            return Backend::Wlroots;
+        }
+        Backend::Portal
     }
 }
 
@@ -180,19 +184,27 @@ impl std::fmt::Debug for Openers {
 
 /// This OS's screen, input and clipboard for `backend`.
 pub fn openers(backend: Backend) -> Openers {
+    #[cfg(target_os = "linux")]
+    if backend == Backend::Portal {
+        // One portal session serves both, so the user answers once.
+        let portal = crate::portal::Portal::default();
+        let for_input = portal.clone();
+        return Openers {
+            screen: Box::new(move || {
+                portal
+                    .screen()
+                    .map(|s| Box::new(s) as Box<dyn ScreenSource>)
+            }),
+            input: Box::new(move || for_input.input().map(|s| Box::new(s) as Box<dyn InputSink>)),
+            clipboard: clipboard(),
+        };
+    }
     Openers {
         screen: screen(backend),
         input: input(backend),
         clipboard: clipboard(),
     }
 }
-
-/// Why a backend cannot run here.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct NotHere(&'static str);
-
-const PORTAL_NOT_YET: &str = "the portal backend (GNOME, KDE) is not in this version yet: on a wlroots compositor use --backend wlroots, elsewhere log in to an X11 session";
 
 fn screen(backend: Backend) -> ScreenOpener {
     match backend {
@@ -201,14 +213,7 @@ fn screen(backend: Backend) -> ScreenOpener {
         Backend::Wlroots => {
             Box::new(|| crate::wlr::WlrScreen::open().map(|s| Box::new(s) as Box<dyn ScreenSource>))
         }
-        Backend::Portal => Box::new(|| {
-            Err(CaptureError::Open {
-                display: std::env::var("WAYLAND_DISPLAY").unwrap_or_default(),
-                source: Box::new(NotHere(PORTAL_NOT_YET)),
-            })
-        }),
-        #[cfg(not(target_os = "linux"))]
-        Backend::Wlroots => Box::new(|| Err(CaptureError::Unsupported)),
+        _ => Box::new(|| Err(CaptureError::Unsupported)),
     }
 }
 
@@ -247,8 +252,6 @@ fn input(backend: Backend) -> InputOpener {
         Backend::Wlroots => {
             Box::new(|| crate::wlr::WlrInput::open().map(|s| Box::new(s) as Box<dyn InputSink>))
         }
-        Backend::Portal => Box::new(|| Err(InputError::Open(Box::new(NotHere(PORTAL_NOT_YET))))),
-        #[cfg(not(target_os = "linux"))]
         _ => Box::new(|| Err(InputError::Unsupported)),
     }
 }

@@ -50,6 +50,8 @@ pub enum Notice {
         window_s: u64,
     },
     Resumed,
+    /// The desktop's own sharing dialog comes next.
+    DesktopAsks,
     AskContinue {
         minutes: u64,
         within_s: u64,
@@ -245,6 +247,15 @@ impl Ui {
             json!({"event": "resumed", "after_ms": after_ms}),
             words::RECONNECTED,
             Notice::Resumed,
+        );
+    }
+
+    /// The desktop's portal is about to ask which screen to share.
+    pub fn desktop_asks(&self) {
+        self.emit(
+            json!({"event": "desktop_asks"}),
+            words::DESKTOP_ASKS,
+            Notice::DesktopAsks,
         );
     }
 

@@ -74,6 +74,8 @@ pub fn sharing_terminal(technician: &str, mode: Mode) -> String {
     )
 }
 
+/// Said when sharing starts on a desktop that asks through its portal.
+pub const DESKTOP_ASKS: &str = "Your desktop now asks too: choose the screen to share and press Share. That second window is your desktop's own, not Lifeline's; until you answer it, your technician sees nothing.";
 pub const STOP_SHARING: &str = "Stop sharing";
 pub const SWITCH_TO_VIEW: &str = "Switch to view only";
 pub const NOW_VIEW_ONLY: &str = "They can now only see your screen.";

@@ -9,8 +9,10 @@
 pub mod chaos;
 pub mod netem;
 pub mod peers;
+pub mod portal;
 pub mod sway;
 pub mod vnc;
+pub mod wlproxy;
 pub mod x;
 
 use std::io::{BufRead, BufReader};

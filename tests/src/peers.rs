@@ -83,6 +83,12 @@ impl HostProcess {
         Self::spawn_mode(cmd, relay, ca, extra, true)
     }
 
+    /// Starts the host from `cmd` (a program and environment of the
+    /// test's making), at the terminal.
+    pub fn spawn_command(cmd: Command, relay: &str, ca: &Path, extra: &[&str]) -> Self {
+        Self::spawn_mode(cmd, relay, ca, extra, true)
+    }
+
     fn spawn_mode(mut cmd: Command, relay: &str, ca: &Path, extra: &[&str], cli: bool) -> Self {
         if cli {
             cmd.arg("--cli");

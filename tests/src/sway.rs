@@ -154,7 +154,7 @@ impl Sway {
 
 /// `program` run as the compositor's user (nobody, when we are root) with
 /// a clean environment but for the runtime directory.
-fn user_command(program: &str, runtime: &Path) -> Command {
+pub fn user_command(program: &str, runtime: &Path) -> Command {
     let mut cmd = if is_root() {
         let mut c = Command::new("setpriv");
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups", program]);

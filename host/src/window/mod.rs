@@ -132,6 +132,7 @@ impl HostWindow {
                 self.reconnecting = Some(words::reconnecting(&reason, window_s));
             }
             Notice::Resumed => self.reconnecting = None,
+            Notice::DesktopAsks => self.note(words::DESKTOP_ASKS.into()),
             Notice::AskContinue { minutes, within_s } => {
                 self.confirm = Some((minutes, now + Duration::from_secs(within_s)));
                 self.focus_first = true;

@@ -62,3 +62,20 @@ pub enum WlError {
     #[error("shared memory: {0}")]
     Shm(#[source] std::io::Error),
 }
+
+/// Whether the compositor at `$WAYLAND_DISPLAY` has wlr-screencopy, the
+/// mark of a wlroots one; false when it cannot be asked.
+pub fn has_screencopy() -> bool {
+    struct Probe;
+    ignore_registry!(Probe);
+    let Ok(conn) = wayland_client::Connection::connect_to_env() else {
+        return false;
+    };
+    let Ok((globals, _queue)) = wayland_client::globals::registry_queue_init::<Probe>(&conn) else {
+        return false;
+    };
+    globals.contents().with_list(|list| {
+        list.iter()
+            .any(|g| g.interface == "zwlr_screencopy_manager_v1")
+    })
+}

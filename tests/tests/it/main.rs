@@ -7,6 +7,7 @@ mod diskfull;
 mod e2e;
 mod host;
 mod link;
+mod portal;
 mod relay;
 mod resume;
 mod session;
