@@ -145,13 +145,19 @@ pub enum Ending {
     /// Asked whether to go on after a long stretch of control, the user
     /// did not answer in time.
     NotConfirmed,
+    /// The technician ended it (their viewer said goodbye, with this
+    /// reason); the relay hears it from this side.
+    ByTechnician(String),
 }
 
 impl Ending {
     /// The sentence the user and the audit log get.
     pub fn reason(&self) -> &str {
         match self {
-            Ending::Refused { reason } | Ending::Closed(reason) | Ending::Failed(reason) => reason,
+            Ending::Refused { reason }
+            | Ending::Closed(reason)
+            | Ending::Failed(reason)
+            | Ending::ByTechnician(reason) => reason,
             Ending::ByUser => words::ENDED_BY_USER,
             Ending::NotConfirmed => words::NOT_CONFIRMED,
         }
@@ -567,6 +573,15 @@ impl HostSession {
     }
 
     fn viewer(&mut self, msg: ViewerMsg, now: Instant) {
+        if let ViewerMsg::Bye(reason) = msg {
+            let reason = lifeline_proto::control::clean_text(&reason);
+            let reason = if reason.is_empty() {
+                "the technician ended the session".to_owned()
+            } else {
+                reason
+            };
+            return self.end(Ending::ByTechnician(reason));
+        }
         let State::Sharing(sh) = &mut self.state else {
             // Before the answer the viewer has nothing to say.
             return self.end(Ending::Failed(
@@ -636,6 +651,8 @@ impl HostSession {
                     self.push(Action::Send(HostMsg::Refused(why)));
                 }
             }
+            // Handled before the state is looked at.
+            ViewerMsg::Bye(_) => {}
         }
     }
 

@@ -132,6 +132,9 @@ pub enum ViewerMsg {
     Chat(String),
     /// Show this part of the host's screen from the next frame on.
     Show(Showing),
+    /// The technician ends the session, for this reason: the host ends it
+    /// (closing its recording first), so nothing recorded is cut off.
+    Bye(String),
 }
 
 /// A mouse button.
@@ -390,6 +393,7 @@ mod tests {
         pin(HostMsg::Chat("ok".into()), "0000000406026f6b");
         pin(ViewerMsg::Show(Showing::Monitor(1)), "00000003070201");
         pin(ViewerMsg::Show(Showing::All), "000000020701");
+        pin(ViewerMsg::Bye("ok".into()), "0000000408026f6b");
         pin(
             HostMsg::Monitors {
                 monitors: vec![MonitorInfo {

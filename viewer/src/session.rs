@@ -488,6 +488,19 @@ impl Viewer {
 
     /// Ends the session on purpose (once; later calls do nothing).
     pub async fn disconnect(&self, reason: &str) {
+        // Goodbye through the host first: it ends the session itself, after
+        // closing its recording. The relay is told directly if the host
+        // has not ended it within 2 s.
+        if self
+            .out
+            .send(ViewerMsg::Bye(reason.to_owned()))
+            .await
+            .is_ok()
+        {
+            let mut ended = self.ended.clone();
+            let said = ended.wait_for(Option::is_some);
+            let _ = tokio::time::timeout(Duration::from_secs(2), said).await;
+        }
         if let Some(link) = self.link.lock().await.take() {
             link.end(reason).await;
         }
