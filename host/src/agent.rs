@@ -19,7 +19,10 @@ use lifeline_net::client::{ClientError, Connector, HostLink};
 use lifeline_net::reconnect;
 use lifeline_net::secure::{self, SecureError, SecureRecv, SecureSend, Secured, handshake};
 use lifeline_net::transfer::{Cancels, Interactive};
-use lifeline_proto::control::{HostEvent, Mode, SessionPolicy, SessionReport};
+use lifeline_proto::control::{HostEvent, Mode, RecordingPolicy, SessionPolicy, SessionReport};
+use lifeline_session::recording::Event as RecEvent;
+
+use crate::recorder::RecordTap;
 use lifeline_proto::{CodeError, Locator, SessionCode};
 use lifeline_session::e2e::{E2eError, ResumeSecret, Side};
 use lifeline_session::messages::{HostMsg, ViewerMsg};
@@ -224,6 +227,10 @@ async fn serve_one<S: Future<Output = ()>>(
             return Ok(Outcome::Done);
         }
     };
+    let recording = match policy.as_ref().and_then(|p| p.recording.as_ref()) {
+        Some(rp) => Some(Recording::start(&session, rp, io)?),
+        None => None,
+    };
     let ticket = (!config.resume_window.is_zero()).then_some(Ticket {
         session,
         secret: resume,
@@ -236,7 +243,7 @@ async fn serve_one<S: Future<Output = ()>>(
     let rtt = link.conn.rtt();
     let now = Instant::now();
     let mut session = HostSession::with_path_rtt(&technician, config.allow, now, rtt);
-    if let Some(p) = policy {
+    if let Some(p) = &policy {
         let every = Duration::from_secs(u64::from(p.confirm_every_s));
         let within = Duration::from_secs(u64::from(p.answer_within_s));
         session = session.confirm_every(every, within, now);
@@ -246,9 +253,13 @@ async fn serve_one<S: Future<Output = ()>>(
         ticket: ticket.as_ref(),
         files,
         config,
+        recording,
     };
-    let (ending, stats) = drive(session, &mut link, streams, extras, io).await?;
+    let (ending, stats, recording) = drive(session, &mut link, streams, extras, io).await?;
     tracing::info!(?ending, ?stats, "session over");
+    if let Some(r) = recording {
+        r.finish(ending.reason(), &mut link, io).await;
+    }
     if ending.tell_relay() {
         link.end(ending.reason()).await;
     }
@@ -320,6 +331,46 @@ struct Extras<'a> {
     ticket: Option<&'a Ticket>,
     files: lifeline_session::e2e::FilesRoot,
     config: &'a HostConfig,
+    recording: Option<Recording>,
+}
+
+/// The session's recording: who records, and its sealed chunks on their
+/// way to the relay.
+struct Recording {
+    tap: RecordTap,
+    chunks: mpsc::UnboundedReceiver<Vec<u8>>,
+}
+
+impl Recording {
+    /// Starts recording as the relay's policy says; the user is told who
+    /// will be able to watch it.
+    fn start<S>(
+        session: &str,
+        policy: &RecordingPolicy,
+        io: &mut Io<'_, S>,
+    ) -> Result<Self, AgentError> {
+        let (tap, chunks) = RecordTap::start(session, policy);
+        io.ui.recording = Some(tap.clone());
+        let names: Vec<String> = policy.auditors.iter().map(|a| a.name.clone()).collect();
+        io.ui.recorded(&names, policy.keys);
+        io.desktop.capture.record(Some(tap.clone()))?;
+        Ok(Self { tap, chunks })
+    }
+
+    /// Records the end and hands the relay what is left.
+    async fn finish<S>(mut self, reason: &str, link: &mut HostLink, io: &mut Io<'_, S>) {
+        io.ui.recording = None;
+        if let Err(e) = io.desktop.capture.record(None) {
+            tracing::warn!(error = %e, "the capture thread stopped before the recording ended");
+        }
+        self.tap.finish(reason);
+        while let Ok(chunk) = self.chunks.try_recv() {
+            if let Err(e) = link.record(chunk).await {
+                tracing::warn!(error = %e, "the recording's last chunks did not reach the relay");
+                break;
+            }
+        }
+    }
 }
 
 /// File transfers, once sharing started.
@@ -345,7 +396,7 @@ async fn drive<S: Future<Output = ()>>(
     (send, mut recv): (SecureSend, SecureRecv),
     extras: Extras<'_>,
     io: &mut Io<'_, S>,
-) -> Result<(Ending, SessionStats), AgentError> {
+) -> Result<(Ending, SessionStats, Option<Recording>), AgentError> {
     let ticket = extras.ticket;
     let mut d = Driver::new(link, send, extras);
     loop {
@@ -353,7 +404,7 @@ async fn drive<S: Future<Output = ()>>(
             if let Some(ending) = d.act(action, &mut session, io).await? {
                 // Refused or ended: the viewer's stream ends cleanly.
                 d.close().await;
-                return Ok((ending, session.stats().clone()));
+                return Ok((ending, session.stats().clone(), d.recording.take()));
             }
         }
         let Some(wake) = d.wait(&session, &mut recv, io).await else {
@@ -426,6 +477,7 @@ struct Driver<'l> {
     side_rx: mpsc::UnboundedReceiver<Event>,
     /// Whether the user's typing can still be read.
     lines_open: bool,
+    recording: Option<Recording>,
 }
 
 impl<'l> Driver<'l> {
@@ -462,6 +514,7 @@ impl<'l> Driver<'l> {
             interactive: Arc::default(),
             confirming: None,
             fetch_pending: None,
+            recording: extras.recording,
         }
     }
 
@@ -559,6 +612,9 @@ impl<'l> Driver<'l> {
             }
             Action::Apply(ev) => {
                 self.interactive.touch();
+                if let Some(r) = &self.recording {
+                    r.tap.record(RecEvent::Input(ev.clone()));
+                }
                 match io.desktop.input.apply(ev) {
                     Ok(()) => {}
                     Err(InputError::Flooded(_)) => {
@@ -766,8 +822,22 @@ impl<'l> Driver<'l> {
     ) -> Option<Wake> {
         let deadline = session.poll_timeout();
         let asking = self.asking.is_some();
+        if let Some(r) = &self.recording {
+            r.tap.tick();
+        }
         let wake = tokio::select! {
             () = io.stop.as_mut() => Wake::Event(Event::Stop),
+            Some(chunk) = async {
+                match self.recording.as_mut() {
+                    Some(r) => r.chunks.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if let Err(e) = self.link.record(chunk).await {
+                    tracing::warn!(error = %e, "a recording chunk did not reach the relay");
+                }
+                return None;
+            }
             Some(q) = self.fetch_rx.recv() => {
                 if self.fetch_pending.is_some() {
                     // One question at a time; the technician may ask again.

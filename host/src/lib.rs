@@ -31,6 +31,7 @@ pub mod platform;
 pub mod portal;
 pub mod quality;
 pub mod rate;
+pub mod recorder;
 pub mod scrap_screen;
 pub mod session;
 pub mod ui;

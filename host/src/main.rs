@@ -240,6 +240,7 @@ async fn run(cli: Cli, window: Option<Window>) -> anyhow::Result<()> {
             let ui = Ui {
                 json: cli.json,
                 window: Some(w.notices),
+                recording: None,
             };
             (ui, w.lines, Some(w.stop))
         }

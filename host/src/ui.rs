@@ -52,6 +52,8 @@ pub enum Notice {
     Resumed,
     /// The desktop's own sharing dialog comes next.
     DesktopAsks,
+    /// The session is recorded (who may watch it).
+    Recorded(String),
     AskContinue {
         minutes: u64,
         within_s: u64,
@@ -71,15 +73,25 @@ pub struct Ui {
     pub json: bool,
     /// The window, when there is one.
     pub window: Option<mpsc::UnboundedSender<Notice>>,
+    /// The session's recording, which keeps what the user is told as its
+    /// timeline.
+    pub recording: Option<crate::recorder::RecordTap>,
 }
 
 impl Ui {
     /// Terminal only (`--cli`, or no display).
     pub fn terminal(json: bool) -> Self {
-        Self { json, window: None }
+        Self {
+            json,
+            window: None,
+            recording: None,
+        }
     }
 
     fn emit(&self, value: serde_json::Value, human: &str, notice: Notice) {
+        if let Some(r) = &self.recording {
+            r.record(lifeline_session::recording::Event::Note(value.to_string()));
+        }
         if self.json {
             println!("{value}");
         } else if self.window.is_none() {
@@ -250,6 +262,16 @@ impl Ui {
         );
     }
 
+    /// The session is recorded for these auditors.
+    pub fn recorded(&self, auditors: &[String], keys: bool) {
+        let line = words::recorded(auditors, keys);
+        self.emit(
+            json!({"event": "recorded", "auditors": auditors, "keys": keys}),
+            &line,
+            Notice::Recorded(line.clone()),
+        );
+    }
+
     /// The desktop's portal is about to ask which screen to share.
     pub fn desktop_asks(&self) {
         self.emit(
@@ -364,6 +386,7 @@ mod tests {
         let ui = Ui {
             json: true,
             window: Some(tx),
+            recording: None,
         };
         ui.ask("tess");
         ui.joined("tess", Mode::Control);

@@ -74,6 +74,17 @@ pub fn sharing_terminal(technician: &str, mode: Mode) -> String {
     )
 }
 
+/// Said when the relay records the session.
+pub fn recorded(auditors: &[String], keys: bool) -> String {
+    let who = auditors.join(", ");
+    let what = if keys {
+        "the screen, clicks and everything typed"
+    } else {
+        "the screen and clicks (not what is typed)"
+    };
+    format!("This session is recorded for {who}: {what}. Only they can open the recording.")
+}
+
 /// Said when sharing starts on a desktop that asks through its portal.
 pub const DESKTOP_ASKS: &str = "Your desktop now asks too: choose the screen to share and press Share. That second window is your desktop's own, not Lifeline's; until you answer it, your technician sees nothing.";
 pub const STOP_SHARING: &str = "Stop sharing";

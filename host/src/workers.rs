@@ -12,7 +12,9 @@ use lifeline_session::screen::{Encoder, FrameUpdate, Image, Tuning};
 use tokio::sync::oneshot;
 
 use crate::platform::{CaptureError, Grab, InputError, InputOpener, ScreenOpener};
+use crate::recorder::{KEYFRAME_EVERY, RecordTap};
 use crate::view::{Framing, ViewReport};
+use lifeline_session::recording::Event as RecEvent;
 
 /// Starts a thread that opens a handle with `open` (on that thread, since
 /// platform handles need not be `Send`) and then runs `work` with it.
@@ -65,6 +67,57 @@ enum CaptureCmd {
     Reset,
     /// Show this part of the screen from the next grab on.
     Show(Showing),
+    /// Record what is shown from now on (`None`: stop).
+    Record(Option<RecordTap>),
+}
+
+/// The recording's side of the capture thread: an exact encoder of its
+/// own, restarted with a whole frame every [`KEYFRAME_EVERY`].
+struct RecordSide {
+    tap: RecordTap,
+    encoder: Encoder,
+    keyframe: Option<std::time::Instant>,
+    pointer: Option<(i32, i32)>,
+}
+
+impl RecordSide {
+    fn new(tap: RecordTap) -> Self {
+        Self {
+            tap,
+            encoder: Encoder::lossless(),
+            keyframe: None,
+            pointer: None,
+        }
+    }
+
+    /// Records what this grab found (a keyframe when one is due).
+    fn frame(&mut self, grab: &Grab, image: &Image) {
+        let due = self.keyframe.is_none_or(|t| t.elapsed() >= KEYFRAME_EVERY);
+        let (update, keyframe) = if due {
+            self.encoder = Encoder::lossless();
+            self.keyframe = Some(std::time::Instant::now());
+            (self.encoder.encode(image), true)
+        } else {
+            let u = match grab {
+                Grab::Captured => self.encoder.encode(image),
+                Grab::Regions(rects) => self.encoder.encode_within(image, rects),
+                Grab::Unchanged => None,
+            };
+            (u, false)
+        };
+        if let Some(update) = update {
+            self.tap.record(RecEvent::Frame { update, keyframe });
+        }
+    }
+
+    fn pointer(&mut self, at: Option<(i32, i32)>) {
+        if let Some((x, y)) = at
+            && self.pointer != at
+        {
+            self.pointer = at;
+            self.tap.record(RecEvent::Pointer { x, y });
+        }
+    }
 }
 
 /// Asks where the pointer is every tick while it moves, and only every
@@ -121,8 +174,10 @@ impl CaptureWorker {
             let mut encoder = Encoder::new();
             let mut pointer = PointerPoll::default();
             let mut framing = Framing::default();
+            let mut recording: Option<RecordSide> = None;
             while let Ok(cmd) = rx.recv() {
                 match cmd {
+                    CaptureCmd::Record(tap) => recording = tap.map(RecordSide::new),
                     CaptureCmd::Reset => {
                         encoder = Encoder::new();
                         framing.reset();
@@ -139,16 +194,23 @@ impl CaptureWorker {
                         }
                         let grabbed = framing.grab(&mut *screen, &mut image, full);
                         let result = grabbed.map(|(grab, view)| {
+                            if let Some(r) = recording.as_mut() {
+                                r.frame(&grab, &image);
+                            }
                             let update = match grab {
                                 Grab::Captured => encoder.encode(&image),
                                 Grab::Regions(rects) => encoder.encode_within(&image, &rects),
                                 // Still: time to make pictures exact?
                                 Grab::Unchanged => encoder.still(),
                             };
+                            let pointer = framing.pointer(pointer.next(&mut *screen));
+                            if let Some(r) = recording.as_mut() {
+                                r.pointer(pointer);
+                            }
                             Grabbed {
                                 refinement: update.is_some() && encoder.refined(),
                                 update,
-                                pointer: framing.pointer(pointer.next(&mut *screen)),
+                                pointer,
                                 view,
                             }
                         });
@@ -195,6 +257,13 @@ impl CaptureWorker {
     pub fn show(&self, showing: Showing) -> Result<(), CaptureError> {
         self.tx
             .send(CaptureCmd::Show(showing))
+            .map_err(|_| CaptureError::Stopped)
+    }
+
+    /// Records what is shown from now on (`None`: stops).
+    pub fn record(&self, tap: Option<RecordTap>) -> Result<(), CaptureError> {
+        self.tx
+            .send(CaptureCmd::Record(tap))
             .map_err(|_| CaptureError::Stopped)
     }
 

@@ -418,6 +418,11 @@ impl HostLink {
         self.send(&HostRequest::Report(report)).await
     }
 
+    /// Hands the relay the next sealed piece of the session's recording.
+    pub async fn record(&mut self, chunk: Vec<u8>) -> Result<(), ClientError> {
+        self.send(&HostRequest::Record(chunk)).await
+    }
+
     /// Ends the session (or the wait for one) with `reason`, e.g. "ended by the user".
     pub async fn end(mut self, reason: &str) {
         end_session(&self.conn, &mut self.ctl, ViewerOrHost::Host, reason).await;
@@ -451,7 +456,7 @@ impl HostLink {
 
     /// The relay's rules for the session (sent before it pairs).
     pub fn policy(&self) -> Option<SessionPolicy> {
-        self.policy
+        self.policy.clone()
     }
 }
 

@@ -109,6 +109,22 @@ pub enum AuditEvent {
         ip: String,
         reason: String,
     },
+    /// The session's recording is complete: its file, chunk count, size
+    /// and the end of the hash chain over its chunks (`audit verify`
+    /// checks the file against them without opening it).
+    RecordingSealed {
+        session: String,
+        file: String,
+        chunks: u64,
+        bytes: u64,
+        sha256: String,
+    },
+    /// The session's recording could not be written; a required one ends
+    /// the session.
+    RecordingFailed {
+        session: String,
+        reason: String,
+    },
 }
 
 impl AuditEvent {
@@ -127,7 +143,9 @@ impl AuditEvent {
             | AuditEvent::SessionInterrupted { session, .. }
             | AuditEvent::SessionResumed { session, .. }
             | AuditEvent::ResumeRefused { session, .. }
-            | AuditEvent::Transfer { session, .. } => Some(session),
+            | AuditEvent::Transfer { session, .. }
+            | AuditEvent::RecordingSealed { session, .. }
+            | AuditEvent::RecordingFailed { session, .. } => Some(session),
         }
     }
 }
@@ -425,6 +443,23 @@ mod tests {
                     reason: "r".into(),
                 },
                 r#""event":"resume_refused","session":"s","from":"viewer","ip":"i","reason":"r""#,
+            ),
+            (
+                AuditEvent::RecordingSealed {
+                    session: "s".into(),
+                    file: "recordings/s.llrec".into(),
+                    chunks: 3,
+                    bytes: 99,
+                    sha256: "ab".into(),
+                },
+                r#""event":"recording_sealed","session":"s","file":"recordings/s.llrec","chunks":3,"bytes":99,"sha256":"ab""#,
+            ),
+            (
+                AuditEvent::RecordingFailed {
+                    session: "s".into(),
+                    reason: "r".into(),
+                },
+                r#""event":"recording_failed","session":"s","reason":"r""#,
             ),
         ];
         for (event, body) in cases {

@@ -199,6 +199,9 @@ pub enum HostRequest {
     Report(SessionReport),
     /// Instead of `Register`: continue a session whose connection was lost.
     Resume(ResumeRequest),
+    /// The next piece of the session's recording, sealed for the auditors:
+    /// the relay stores it and cannot read it.
+    Record(#[serde(with = "serde_bytes")] Vec<u8>),
 }
 
 /// Relay → host.
@@ -226,13 +229,33 @@ pub enum HostEvent {
 }
 
 /// What the relay's operator asks of every session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionPolicy {
     /// After this many seconds of control the host asks the user whether
     /// to go on; 0: never.
     pub confirm_every_s: u32,
     /// How long the user has to answer before the session ends.
     pub answer_within_s: u32,
+    /// Record the session for these auditors; `None`: not recorded.
+    pub recording: Option<RecordingPolicy>,
+}
+
+/// How a session is recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordingPolicy {
+    /// Who can open the recording: names and X25519 public keys.
+    pub auditors: Vec<Auditor>,
+    /// Keystrokes and typed text are recorded too (the user is told).
+    pub keys: bool,
+    /// A session whose recording cannot be written ends.
+    pub required: bool,
+}
+
+/// An auditor a recording is sealed to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Auditor {
+    pub name: String,
+    pub public_key: [u8; 32],
 }
 
 /// Viewer → relay.
@@ -456,6 +479,7 @@ mod tests {
             }),
             "00000006020303627965",
         );
+        pin(HostRequest::Record(vec![1, 2]), "0000000404020102");
     }
 
     #[test]
@@ -480,8 +504,27 @@ mod tests {
             HostEvent::Policy(SessionPolicy {
                 confirm_every_s: 1800,
                 answer_within_s: 60,
+                recording: None,
             }),
-            "0000000405880e3c",
+            "0000000505880e3c00",
+        );
+        let mut recorded = "0000002b05880e3c0101026175".to_owned();
+        recorded.push_str(&"07".repeat(32));
+        recorded.push_str("0001");
+        pin(
+            HostEvent::Policy(SessionPolicy {
+                confirm_every_s: 1800,
+                answer_within_s: 60,
+                recording: Some(RecordingPolicy {
+                    auditors: vec![Auditor {
+                        name: "au".into(),
+                        public_key: [7; 32],
+                    }],
+                    keys: false,
+                    required: true,
+                }),
+            }),
+            &recorded,
         );
     }
 

@@ -34,6 +34,8 @@ impl Peer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Heard {
     Report(SessionReport),
+    /// A piece of the session's recording (the host's only).
+    Record(Vec<u8>),
     /// A message that has no place in a session, or bytes that are none.
     Unexpected,
     /// The stream ended (the connection may live on).
@@ -45,6 +47,8 @@ pub enum Heard {
 pub enum Step {
     /// File the report for the audit log and go on.
     File(SessionReport),
+    /// Store the recording's next chunk and go on.
+    Record(Vec<u8>),
     /// The peer is ending the session on purpose: both sides are closed
     /// with `tell`; the audit log's end record says `reason`.
     End { tell: String, reason: String },
@@ -72,6 +76,7 @@ pub fn on_control(peer: Peer, heard: Heard) -> Step {
             }
         }
         Heard::Report(r) => Step::File(r),
+        Heard::Record(chunk) => Step::Record(chunk),
         Heard::Unexpected => Step::BrokeProtocol {
             tell: format!("the {side} broke protocol"),
             reason: format!("{side} broke protocol"),

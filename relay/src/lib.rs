@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod bridge;
 pub mod private;
+pub mod recording;
 pub mod recovery;
 pub mod registry;
 pub mod report;

@@ -8,8 +8,10 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use lifeline_common::tls;
+use lifeline_proto::audit::AuditEvent;
 use lifeline_proto::audit::Record;
 use lifeline_relay::audit::{self, read_verified};
+use lifeline_relay::recording::{self, AuditorStore, RecordingMode};
 use lifeline_relay::report::{describe, summarize};
 use lifeline_relay::tokens::TechnicianStore;
 use lifeline_relay::{Relay, RelayConfig};
@@ -49,6 +51,49 @@ enum Command {
     /// Read and check the audit log.
     #[command(subcommand)]
     Audit(Audit),
+    /// Manage the auditors whose keys open session recordings.
+    #[command(subcommand)]
+    Auditor(AuditorCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditorCmd {
+    /// Make an auditor's key pair: writes the secret key to FILE (mode
+    /// 600; keep it away from the relay) and prints the public key.
+    Keygen {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Add an auditor: every later session is recorded for them too.
+    Add {
+        name: String,
+        /// The file with the public key `auditor keygen` printed.
+        #[arg(long)]
+        public_key: PathBuf,
+        #[command(flatten)]
+        dir: DataDir,
+    },
+    /// List auditors and their keys' fingerprints.
+    List {
+        #[command(flatten)]
+        dir: DataDir,
+        /// One JSON object a line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an auditor: later sessions are not sealed to them.
+    Remove {
+        name: String,
+        #[command(flatten)]
+        dir: DataDir,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum RecordingArg {
+    Required,
+    Optional,
+    Off,
 }
 
 #[derive(Args, Debug)]
@@ -90,6 +135,14 @@ struct Serve {
     /// Most QUIC connections at once.
     #[arg(long, default_value_t = 50_000)]
     max_connections: usize,
+    /// Record sessions for the auditors (`auditor add`): required (a
+    /// session whose recording cannot be written ends), optional, or off.
+    /// Default: required when an auditor exists, else off.
+    #[arg(long, value_enum)]
+    recording: Option<RecordingArg>,
+    /// Recordings include keystrokes and typed text (the user is told).
+    #[arg(long)]
+    record_keys: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -188,7 +241,68 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(a) => audit_cmd(a),
+        Command::Auditor(a) => auditor_cmd(a),
     }
+}
+
+fn auditor_cmd(a: AuditorCmd) -> anyhow::Result<ExitCode> {
+    match a {
+        AuditorCmd::Keygen { out } => {
+            let secret = lifeline_record::AuditorSecret::generate();
+            write_secret(&out, &secret.to_text())
+                .with_context(|| format!("cannot write the secret key to {}", out.display()))?;
+            println!("{}", secret.public().to_text());
+            eprintln!(
+                "Secret key written to {} (only you can read it): it opens every recording made for this key, so keep it offline. The line above is the public key: save it to a file and give it to `lifeline-relay auditor add NAME --public-key FILE`.",
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditorCmd::Add {
+            name,
+            public_key,
+            dir,
+        } => {
+            let text = std::fs::read_to_string(&public_key)
+                .with_context(|| format!("cannot read {}", public_key.display()))?;
+            let e = AuditorStore::in_dir(&dir.data_dir).add(&name, &text)?;
+            eprintln!(
+                "Auditor {name:?} added (key {}): every session from now on is recorded for them.",
+                e.fingerprint()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditorCmd::List { dir, json } => {
+            for e in AuditorStore::in_dir(&dir.data_dir).list()? {
+                if json {
+                    let v = serde_json::json!({"name": e.name, "fingerprint": e.fingerprint(), "added": e.added, "public_key": e.public_key});
+                    println!("{v}");
+                } else {
+                    println!("{:<24} key {}  added {}", e.name, e.fingerprint(), e.added);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditorCmd::Remove { name, dir } => {
+            AuditorStore::in_dir(&dir.data_dir).remove(&name)?;
+            eprintln!(
+                "Auditor {name:?} removed: later sessions are not recorded for them; their key still opens earlier recordings."
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Writes a new file only its owner can read; never overwrites one.
+fn write_secret(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut opts = std::fs::File::options();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()
 }
 
 fn serve(s: Serve) -> anyhow::Result<ExitCode> {
@@ -239,6 +353,18 @@ fn serve(s: Serve) -> anyhow::Result<ExitCode> {
     config.confirm_answer_within = s.confirm_answer_within;
     config.max_waiting_hosts = s.max_waiting_hosts;
     config.max_connections = s.max_connections;
+    config.record_keys = s.record_keys;
+    config.recording = s.recording.map(|r| match r {
+        RecordingArg::Required => RecordingMode::Required,
+        RecordingArg::Optional => RecordingMode::Optional,
+        RecordingArg::Off => RecordingMode::Off,
+    });
+    let auditors = AuditorStore::in_dir(dir).list()?;
+    if config.recording.is_some_and(|m| m != RecordingMode::Off) && auditors.is_empty() {
+        bail!(
+            "--recording needs an auditor to record for: make a key with `lifeline-relay auditor keygen --out FILE` and add it with `lifeline-relay auditor add NAME --public-key FILE`"
+        );
+    }
 
     lifeline_common::logging::init("warn");
 
@@ -308,6 +434,23 @@ fn audit_cmd(a: Audit) -> anyhow::Result<ExitCode> {
                     recs.len(),
                     audit::log_path(&dir.data_dir).display()
                 );
+                let sealed: Vec<_> = recs
+                    .iter()
+                    .filter(|r| matches!(r.record.event, AuditEvent::RecordingSealed { .. }))
+                    .collect();
+                let mut bad = 0;
+                for r in &sealed {
+                    if let Some(why) = recording::verify(&dir.data_dir, &r.record.event) {
+                        println!("recording FAILED verification: {why}");
+                        bad += 1;
+                    }
+                }
+                if bad > 0 {
+                    return Ok(ExitCode::FAILURE);
+                }
+                if !sealed.is_empty() {
+                    println!("recordings intact: {}", sealed.len());
+                }
                 Ok(ExitCode::SUCCESS)
             }
             Err(e) => {

@@ -26,6 +26,8 @@ pub struct SessionSummary {
     pub resumes: u32,
     /// Clipboard and file transfers.
     pub transfers: u32,
+    /// The recording's file once sealed, or why it failed.
+    pub recording: Option<String>,
 }
 
 /// One summary a session, in the order their codes were issued.
@@ -92,6 +94,10 @@ pub fn summarize<'a>(records: impl IntoIterator<Item = &'a Record>) -> Vec<Sessi
             AuditEvent::SessionInterrupted { .. } => s.interruptions += 1,
             AuditEvent::SessionResumed { .. } => s.resumes += 1,
             AuditEvent::Transfer { .. } => s.transfers += 1,
+            AuditEvent::RecordingSealed { file, .. } => s.recording = Some(file.clone()),
+            AuditEvent::RecordingFailed { reason, .. } => {
+                s.recording = Some(format!("failed: {reason}"));
+            }
             AuditEvent::RelayStarted { .. }
             | AuditEvent::RelayStopped { .. }
             | AuditEvent::TokenSuspended { .. }

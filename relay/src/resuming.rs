@@ -49,6 +49,10 @@ pub(crate) struct SessionMeta {
     pub started_wall: SystemTime,
     pub h2v: Arc<AtomicU64>,
     pub v2h: Arc<AtomicU64>,
+    /// The session's recording while it is written.
+    pub recording: std::sync::Mutex<Option<crate::recording::RecordingFile>>,
+    /// A recording that cannot be written ends the session.
+    pub recording_required: bool,
 }
 
 impl SessionMeta {
@@ -61,6 +65,8 @@ impl SessionMeta {
             started_wall: SystemTime::now(),
             h2v: Arc::default(),
             v2h: Arc::default(),
+            recording: std::sync::Mutex::new(None),
+            recording_required: false,
         }
     }
 
@@ -141,6 +147,20 @@ async fn write_end(relay: &Relay, meta: &SessionMeta, reason: String) {
     }
 }
 
+/// Seals the session's recording into the audit log.
+async fn seal_recording(relay: &Relay, meta: &SessionMeta) {
+    let Some(file) = lock(&meta.recording).take() else {
+        return;
+    };
+    let event = file.seal().unwrap_or_else(|e| AuditEvent::RecordingFailed {
+        session: meta.session.clone(),
+        reason: format!("the relay cannot make the recording durable: {e}"),
+    });
+    if let Err(e) = relay.audit.append(event).await {
+        tracing::error!(error = %e, "audit write failed for a recording's seal");
+    }
+}
+
 /// Forgets a session's resume state, on disk and in memory.
 fn forget(relay: &Relay, session: &str) {
     lock(&relay.metas).remove(session);
@@ -152,6 +172,7 @@ fn forget(relay: &Relay, session: &str) {
 /// The session is over for good: the end record, and no more resumes (a
 /// side already back is told it ended).
 pub(crate) async fn finish(relay: &Relay, meta: &SessionMeta, reason: String) {
+    seal_recording(relay, meta).await;
     write_end(relay, meta, reason).await;
     let waiting = lock(&relay.resumes).end(Instant::now(), &meta.session);
     drop(waiting);

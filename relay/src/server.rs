@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use lifeline_proto::Locator;
 use lifeline_proto::audit::AuditEvent;
 use lifeline_proto::control::{
-    CloseCode, Hello, HostEvent, HostRequest, JoinRefusal, PROTOCOL_VERSION, Role, SessionReport,
-    ViewerEvent, ViewerRequest, clean_text,
+    CloseCode, Hello, HostEvent, HostRequest, JoinRefusal, PROTOCOL_VERSION, RecordingPolicy, Role,
+    SessionReport, ViewerEvent, ViewerRequest, clean_text,
 };
 use quinn::Connection;
 use rand::Rng;
@@ -25,6 +25,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::audit::{AuditError, AuditLog};
 use crate::bridge::{self, Heard, Peer, Step};
+use crate::recording::{AuditorStore, RecordingFile, RecordingMode};
 use crate::registry::{Gone, Registry};
 use crate::resuming::{self, SessionMeta};
 use crate::suspicion::{Suspicion, Verdict};
@@ -55,6 +56,11 @@ pub struct RelayConfig {
     pub confirm_every: Duration,
     /// How long the user has to answer it (60 s; shorter in tests).
     pub confirm_answer_within: Duration,
+    /// Whether sessions are recorded; `None`: required when an auditor
+    /// key exists, else off.
+    pub recording: Option<RecordingMode>,
+    /// Recordings include keystrokes and typed text (the user is told).
+    pub record_keys: bool,
     /// Test-only: sees, and may change, every forwarded chunk, to play a
     /// hostile relay. Nothing in the binary or its flags sets it.
     pub forward_hook: Option<ForwardHook>,
@@ -92,6 +98,8 @@ impl RelayConfig {
             resume_window: lifeline_proto::control::RESUME_WINDOW,
             confirm_every: Duration::from_secs(30 * 60),
             confirm_answer_within: Duration::from_secs(60),
+            recording: None,
+            record_keys: false,
             forward_hook: None,
         }
     }
@@ -688,7 +696,16 @@ async fn run_session(
         close(&viewer, CloseCode::AuditFailed, &why);
         return;
     }
-    let meta = Arc::new(SessionMeta::new(session.clone(), joiner, host.ip));
+    let mut meta = SessionMeta::new(session.clone(), joiner, host.ip);
+    let recording = match start_recording(relay, &mut meta).await {
+        Ok(r) => r,
+        Err(why) => {
+            close(&host.conn, CloseCode::Ended, &why);
+            close(&viewer, CloseCode::Ended, &why);
+            return resuming::finish(relay, &meta, why).await;
+        }
+    };
+    let meta = Arc::new(meta);
     let paired = HostEvent::Paired {
         session: session.clone(),
         technician: meta.joiner.technician.clone(),
@@ -701,6 +718,7 @@ async fn run_session(
     let policy = HostEvent::Policy(lifeline_proto::control::SessionPolicy {
         confirm_every_s: secs(relay.config.confirm_every),
         answer_within_s: secs(relay.config.confirm_answer_within),
+        recording,
     });
     let greeted = match async {
         host_ctl.send(&policy).await?;
@@ -725,6 +743,80 @@ async fn run_session(
         viewer: &viewer,
     };
     run_segment(relay, &meta, sides, host_ctl, viewer_ctl).await;
+}
+
+/// Opens the session's recording as the relay's settings say: the policy
+/// for the host, or (when a required recording cannot be written) why
+/// the session cannot start. Every failure is audited.
+async fn start_recording(
+    relay: &Relay,
+    meta: &mut SessionMeta,
+) -> Result<Option<RecordingPolicy>, String> {
+    let dir = &relay.config.data_dir;
+    let auditors = AuditorStore::in_dir(dir).auditors();
+    let mode = match (&relay.config.recording, &auditors) {
+        (Some(m), _) => *m,
+        (None, Ok(a)) if a.is_empty() => RecordingMode::Off,
+        (None, _) => RecordingMode::Required,
+    };
+    if mode == RecordingMode::Off {
+        return Ok(None);
+    }
+    let opened = auditors.and_then(|a| {
+        if a.is_empty() {
+            return Err(crate::recording::RecordingError::NoSuch("(any)".into()));
+        }
+        RecordingFile::create(dir, &meta.session).map(|f| (a, f))
+    });
+    match opened {
+        Ok((auditors, file)) => {
+            meta.recording = std::sync::Mutex::new(Some(file));
+            meta.recording_required = mode == RecordingMode::Required;
+            Ok(Some(RecordingPolicy {
+                auditors,
+                keys: relay.config.record_keys,
+                required: mode == RecordingMode::Required,
+            }))
+        }
+        Err(e) => {
+            let reason = format!("the relay cannot record this session: {e}");
+            let failed = AuditEvent::RecordingFailed {
+                session: meta.session.clone(),
+                reason: reason.clone(),
+            };
+            if let Err(e) = relay.audit.append(failed).await {
+                tracing::error!(error = %e, "audit write failed for a recording failure");
+            }
+            match mode {
+                RecordingMode::Required => Err(format!(
+                    "{reason}; recording is required, so the session cannot start"
+                )),
+                _ => Ok(None),
+            }
+        }
+    }
+}
+
+/// Writes a recording chunk from the host; `Some(reason)` when the
+/// session must end for it (a required recording that cannot be written).
+async fn record_chunk(relay: &Relay, meta: &SessionMeta, chunk: &[u8]) -> Option<String> {
+    let failed = {
+        let mut slot = lock(&meta.recording);
+        let file = slot.as_mut()?;
+        let e = file.append(chunk).err()?;
+        *slot = None;
+        e
+    };
+    let reason = format!("the relay cannot write this session's recording: {failed}");
+    let event = AuditEvent::RecordingFailed {
+        session: meta.session.clone(),
+        reason: reason.clone(),
+    };
+    if let Err(e) = relay.audit.append(event).await {
+        tracing::error!(error = %e, "audit write failed for a recording failure");
+    }
+    meta.recording_required
+        .then(|| format!("{reason}; recording is required, so the session ends"))
 }
 
 /// How a stretch of forwarding ended.
@@ -830,6 +922,7 @@ async fn bridge_controls(
         let (peer, heard) = tokio::select! {
             r = host_ctl.recv::<HostRequest>(), if host_ctl_open => (Peer::Host, match r {
                 Ok(HostRequest::Report(rep)) => Heard::Report(rep),
+                Ok(HostRequest::Record(chunk)) => Heard::Record(chunk),
                 Ok(_) | Err(ControlError::Frame(_)) => Heard::Unexpected,
                 Err(_) => Heard::Ended,
             }),
@@ -859,6 +952,13 @@ async fn bridge_controls(
         };
         match bridge::on_control(peer, heard) {
             Step::File(rep) => report(relay, meta, peer.name(), &rep, stop).await,
+            Step::Record(chunk) => {
+                if let Some(tell) = record_chunk(relay, meta, &chunk).await {
+                    close(sides.host, CloseCode::Ended, &tell);
+                    close(sides.viewer, CloseCode::Ended, &tell);
+                    return Over::Ended(tell);
+                }
+            }
             Step::End { tell, reason } => {
                 close(sides.of(peer.other()), CloseCode::Ended, &tell);
                 close(sides.of(peer), CloseCode::Ended, &tell);

@@ -61,7 +61,8 @@ fn now_text() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
-fn valid_name(name: &str) -> bool {
+/// Names of technicians and auditors: short, plain, safe in a file name.
+pub(crate) fn valid_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name
             .chars()

@@ -14,5 +14,6 @@ pub mod messages;
 pub mod motion;
 pub mod photo;
 pub mod picture;
+pub mod recording;
 pub mod screen;
 pub mod squeeze;

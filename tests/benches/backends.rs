@@ -1,12 +1,16 @@
 //! The host's capture on each backend, side by side in one run: X11
-//! (Xvfb, an xterm) and wlroots (a headless sway, a foot terminal), both
+//! (Xvfb, an xterm), wlroots (a headless sway, a foot terminal) and the
+//! portal (xdg-desktop-portal-wlr and PipeWire on that sway), all
 //! 1920×1080, both driven through the host's own `ScreenSource` and
 //! `InputSink`: a whole-screen grab, an idle screen, typing one character
 //! (the time from the key to the first grab that has its echo, and that
 //! grab's cost), and the real host binary's CPU in an idle shared
 //! session. On wlroots the compositor's copy runs on a thread of the
 //! host's own, so a grab only hands over what it copied: the key-to-echo
-//! time is the fair comparison.
+//! time is the fair comparison. The portal backend runs as the
+//! compositor's user on the portal's D-Bus session; its keystrokes go
+//! through the wlroots virtual keyboard (Debian's portal has no remote
+//! input), so its row measures the PipeWire capture path.
 //!
 //! `cargo bench -p lifeline-tests --bench backends`
 //!
@@ -21,7 +25,8 @@ use lifeline_host::platform::{Grab, InputSink, ScreenSource};
 use lifeline_session::messages::InputEvent;
 use lifeline_session::screen::{Encoder, Image};
 use lifeline_tests::peers::HostProcess;
-use lifeline_tests::sway::Sway;
+use lifeline_tests::portal::{Chooser, PortalStack};
+use lifeline_tests::sway::{Sway, user_command};
 use lifeline_tests::x::Xvfb;
 
 const W: u32 = 1920;
@@ -32,6 +37,10 @@ fn open(backend: &str) -> (Box<dyn ScreenSource>, Box<dyn InputSink>) {
         "x11" => (
             Box::new(lifeline_host::x11::X11Screen::open().unwrap()),
             Box::new(lifeline_host::x11::EnigoInput::open().unwrap()),
+        ),
+        "portal" => (
+            Box::new(lifeline_host::portal::Portal::default().screen().unwrap()),
+            Box::new(lifeline_host::wlr::WlrInput::open().unwrap()),
         ),
         _ => (
             Box::new(lifeline_host::wlr::WlrScreen::open().unwrap()),
@@ -46,6 +55,9 @@ fn measure(backend: &str) {
     let mut img = Image::new(1, 1).unwrap();
     let mut enc = Encoder::new();
     // Let the first frame arrive (wlroots copies on a thread of its own).
+    std::thread::sleep(Duration::from_millis(500));
+    // (The portal's session starts at the first grab.)
+    screen.grab(&mut img, true).unwrap();
     std::thread::sleep(Duration::from_millis(500));
     screen.grab(&mut img, true).unwrap();
     let t0 = Instant::now();
@@ -113,7 +125,10 @@ fn idle_cpu(label: &str, start: impl FnOnce(&lifeline_tests::TestRelay) -> HostP
 }
 
 fn child(backend: &str, env: &[(&str, String)]) {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    child_from(Command::new(std::env::current_exe().unwrap()), backend, env);
+}
+
+fn child_from(mut cmd: Command, backend: &str, env: &[(&str, String)]) {
     cmd.env("LIFELINE_BENCH_BACKEND", backend);
     for (k, v) in env {
         cmd.env(k, v);
@@ -139,6 +154,16 @@ fn main() {
     let mut wl: Vec<(&str, String)> = sway.env().into_iter().collect();
     wl.push(("DISPLAY", String::new()));
     child("wlroots", &wl);
+    let stack = PortalStack::start(&sway, Chooser::Shares);
+    let exe = std::env::current_exe().unwrap();
+    let mut portal = wl.clone();
+    portal.push(("DBUS_SESSION_BUS_ADDRESS", stack.bus.clone()));
+    portal.push(("XDG_STATE_HOME", sway.shared().display().to_string()));
+    child_from(
+        user_command(exe.to_str().unwrap(), &sway.runtime),
+        "portal",
+        &portal,
+    );
     println!("\n| idle shared session | host CPU |\n|---|---|");
     idle_cpu("x11", |relay| {
         HostProcess::start(relay, &x.display, &["--allow", "view"])
@@ -146,6 +171,19 @@ fn main() {
     let env = sway.env();
     idle_cpu("wlroots", |relay| {
         HostProcess::spawn_wayland(&relay.relay_arg(), &relay.ca, &env, &["--allow", "view"])
+    });
+    idle_cpu("portal", |relay| {
+        let ca = sway.shared().join("ca.pem");
+        std::fs::copy(&relay.ca, &ca).unwrap();
+        let mut cmd = user_command(
+            lifeline_tests::bin("lifeline-host").to_str().unwrap(),
+            &sway.runtime,
+        );
+        for (k, v) in &portal {
+            cmd.env(k, v);
+        }
+        let extra = ["--backend", "portal", "--allow", "view"];
+        HostProcess::spawn_command(cmd, &relay.relay_arg(), &ca, &extra)
     });
     println!(
         "\nmachine: {} cores; command: cargo bench -p lifeline-tests --bench backends",

@@ -1,10 +1,12 @@
 //! The technician's side of Lifeline: one client library ([`session`]) that
 //! joins a code, runs the end-to-end key exchange, keeps a decoded copy of
 //! the remote screen and sends input; the window and the headless scripted
-//! mode ([`script`]) are both thin layers over it.
+//! mode ([`script`]) are both thin layers over it. [`play`] opens a
+//! session recording with an auditor's key.
 
 pub mod files;
 pub mod monitors;
+pub mod play;
 pub mod script;
 pub mod session;
 pub mod window;

@@ -72,7 +72,98 @@ impl From<QualityArg> for Quality {
     }
 }
 
+/// `lifeline-viewer play`: a session recording, with an auditor's key.
+#[derive(Parser, Debug)]
+#[command(
+    name = "lifeline-viewer play",
+    about = "Play a session recording back (an auditor's secret key opens it)."
+)]
+struct PlayCli {
+    /// The recording (from the relay's recordings folder).
+    recording: PathBuf,
+    /// The auditor's secret key file (from `lifeline-relay auditor keygen`).
+    #[arg(long)]
+    identity: PathBuf,
+    /// The moment to show, in seconds from the start.
+    #[arg(long, requires = "screenshot")]
+    at: Option<f64>,
+    /// Write the screen at --at to this PNG file.
+    #[arg(long, requires = "at")]
+    screenshot: Option<PathBuf>,
+    /// Print one JSON object a line.
+    #[arg(long)]
+    json: bool,
+}
+
+fn play(cli: &PlayCli) -> anyhow::Result<ExitCode> {
+    let p = lifeline_viewer::play::Playback::open(&cli.recording, &cli.identity)?;
+    if let Some(d) = &p.damage {
+        eprintln!("lifeline-viewer: the recording is damaged: {d}");
+    }
+    let secs = |ms: u64| ms as f64 / 1000.0;
+    match (cli.at, &cli.screenshot) {
+        (Some(at), Some(out)) => {
+            if !at.is_finite() || at < 0.0 {
+                bail!("--at takes seconds from the start, e.g. --at 12.5");
+            }
+            let img = p.screen_at((at * 1000.0) as u64)?;
+            lifeline_viewer::session::save_png(&img, out)?;
+            if cli.json {
+                println!("{}", json!({"event": "screenshot", "at": at, "path": out}));
+            } else {
+                println!("Saved the screen at {at:.1} s to {}", out.display());
+            }
+        }
+        _ => {
+            let h = &p.header;
+            let names: Vec<&str> = h.stanzas.iter().map(|s| s.name.as_str()).collect();
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({"event": "recording", "session": h.session, "auditors": names, "duration_s": secs(p.duration_ms()), "damage": p.damage})
+                );
+                for (at, note) in p.timeline() {
+                    println!("{}", json!({"event": "note", "at": secs(at), "note": note}));
+                }
+            } else {
+                println!(
+                    "Session {} recorded for {}: {:.1} s",
+                    h.session,
+                    names.join(", "),
+                    secs(p.duration_ms())
+                );
+                for (at, note) in p.timeline() {
+                    println!("{:>9.1} s  {note}", secs(at));
+                }
+                println!("(--at SECONDS --screenshot OUT.png saves the screen at a moment)");
+            }
+        }
+    }
+    Ok(if p.damage.is_some() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "play") {
+        let args = std::env::args_os()
+            .enumerate()
+            .filter(|(i, _)| *i != 1)
+            .map(|(_, a)| a);
+        let cli = PlayCli::parse_from(args);
+        return match play(&cli) {
+            Ok(code) => code,
+            Err(e) => {
+                if cli.json {
+                    println!("{}", json!({"event": "error", "reason": format!("{e:#}")}));
+                }
+                eprintln!("lifeline-viewer: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let cli = Cli::parse();
     lifeline_common::logging::init("warn,winit=error");
     let json = cli.json;

@@ -133,6 +133,7 @@ impl HostWindow {
             }
             Notice::Resumed => self.reconnecting = None,
             Notice::DesktopAsks => self.note(words::DESKTOP_ASKS.into()),
+            Notice::Recorded(line) => self.note(line),
             Notice::AskContinue { minutes, within_s } => {
                 self.confirm = Some((minutes, now + Duration::from_secs(within_s)));
                 self.focus_first = true;

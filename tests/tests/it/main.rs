@@ -8,6 +8,7 @@ mod e2e;
 mod host;
 mod link;
 mod portal;
+mod recording;
 mod relay;
 mod resume;
 mod session;

@@ -1,0 +1,301 @@
+//! Session recordings that only auditors can open, with the real relay,
+//! host and viewer binaries under Xvfb: the relay stores a file in which
+//! neither the screen's pattern nor the typed text can be found; `play
+//! --at` renders the host's screen as it was; `audit verify` proves the
+//! file whole and catches it altered or cut, and playback says where; a
+//! wrong key is refused by name; a required recording that cannot be
+//! written stops the session, audited.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use lifeline_session::messages::{InputEvent, Key};
+use lifeline_tests::peers::HostProcess;
+use lifeline_tests::x::{Xvfb, load_png, pattern_image};
+use lifeline_tests::{RelayProcess, bin, poll, relay_cli, relay_cli_until};
+use lifeline_viewer::session::Viewer;
+
+/// An auditor's key pair, made by the relay's command, in `dir`.
+fn auditor(dir: &Path, data: &Path, name: &str) -> std::path::PathBuf {
+    let secret = dir.join(format!("{name}.key"));
+    let (rc, public, err) = relay_cli(&["auditor", "keygen", "--out", secret.to_str().unwrap()]);
+    assert_eq!(rc, 0, "{err}");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&secret).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "the secret key is private");
+    let pubfile = dir.join(format!("{name}.pub"));
+    std::fs::write(&pubfile, public).unwrap();
+    let d = data.to_str().unwrap();
+    let (rc, _, err) = relay_cli(&[
+        "auditor",
+        "add",
+        name,
+        "--public-key",
+        pubfile.to_str().unwrap(),
+        "--data-dir",
+        d,
+    ]);
+    assert_eq!(rc, 0, "{err}");
+    secret
+}
+
+fn play(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(bin("lifeline-viewer"))
+        .arg("play")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_session_only_the_auditor_can_open() {
+    if lifeline_tests::x::skip_without_xvfb() {
+        return;
+    }
+    let x = Xvfb::start(640, 480);
+    let pattern = pattern_image(200, 120, 11);
+    let _shown = x.show(400, 300, &pattern);
+    let typed = tempfile::tempdir().unwrap();
+    let typed_file = typed.path().join("typed.txt");
+    let _term = x.xterm_cat("60x10+0+0", &typed_file);
+    let data = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let alice = auditor(keys.path(), data.path(), "alice");
+    let d = data.path().to_str().unwrap();
+    let (_, list, _) = relay_cli(&["auditor", "list", "--data-dir", d]);
+    assert!(list.contains("alice"), "{list}");
+    let relay = RelayProcess::start(data.path(), &["--record-keys"]);
+    let (_, token, _) = relay_cli(&["technician", "add", "wendy", "--data-dir", d]);
+    let ca = data.path().join("ca.pem");
+    let host = HostProcess::spawn(
+        &relay.addr.to_string(),
+        &ca,
+        &x.display,
+        &["--allow", "control"],
+    );
+    let code = host.code();
+    let v = Viewer::connect(
+        &relay.addr.to_string(),
+        Some(&ca),
+        token.trim(),
+        &code,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let told = host.wait_event("recorded");
+    assert_eq!(told["auditors"][0], "alice");
+    v.settle(Duration::from_millis(300), Duration::from_secs(20))
+        .await
+        .unwrap();
+    v.input(InputEvent::Move { x: 100, y: 50 }).await.unwrap();
+    let secret_text = "hunter2-SECRET-words";
+    v.input(InputEvent::Text(secret_text.into())).await.unwrap();
+    for down in [true, false] {
+        v.input(InputEvent::Key {
+            key: Key::Return,
+            down,
+        })
+        .await
+        .unwrap();
+    }
+    poll("the typing to reach the terminal", || {
+        std::fs::read_to_string(&typed_file)
+            .ok()?
+            .contains(secret_text)
+            .then_some(())
+    })
+    .await;
+    v.settle(Duration::from_millis(500), Duration::from_secs(20))
+        .await
+        .unwrap();
+    let screen = x.screenshot();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    v.disconnect("done").await;
+    host.wait_event("ended");
+
+    // The relay sealed it into the audit log; the file is whole.
+    let sealed = relay_cli_until(
+        &["audit", "show", &host_session(d), "--json", "--data-dir", d],
+        "recording_sealed",
+    );
+    let rec: serde_json::Value = sealed
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|r| r["event"] == "recording_sealed")
+        .unwrap();
+    let file = data.path().join(rec["file"].as_str().unwrap());
+    let (rc, out, _) = relay_cli(&["audit", "verify", "--data-dir", d]);
+    assert_eq!(rc, 0, "{out}");
+    assert!(out.contains("recordings intact: 1"), "{out}");
+
+    // What the relay holds shows nothing of the session.
+    let bytes = std::fs::read(&file).unwrap();
+    assert!(
+        !contains(&bytes, secret_text.as_bytes()),
+        "typed text in the clear"
+    );
+    let row: Vec<u8> = pattern.pixels[..32]
+        .iter()
+        .flat_map(|p| p.to_le_bytes())
+        .collect();
+    assert!(!contains(&bytes, &row), "screen pixels in the clear");
+
+    // The auditor sees the screen as it was, and what was typed.
+    let (ok, out, err) = play(&[
+        file.to_str().unwrap(),
+        "--identity",
+        alice.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(ok, "{out}{err}");
+    let summary: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    let duration = summary["duration_s"].as_f64().unwrap();
+    assert!(out.contains("joined") && out.contains("wendy"), "{out}");
+    let shot = keys.path().join("at.png");
+    let at = format!("{:.3}", duration - 0.5);
+    let (ok, out, err) = play(&[
+        file.to_str().unwrap(),
+        "--identity",
+        alice.to_str().unwrap(),
+        "--at",
+        &at,
+        "--screenshot",
+        shot.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}{err}");
+    let replayed = load_png(&shot);
+    assert_eq!(
+        (replayed.width, replayed.height),
+        (screen.width, screen.height)
+    );
+    assert!(
+        replayed.pixels == screen.pixels,
+        "the replayed screen differs from the host's"
+    );
+
+    // A wrong key is refused, naming who can open it.
+    let mallory = keys.path().join("mallory.key");
+    relay_cli(&["auditor", "keygen", "--out", mallory.to_str().unwrap()]);
+    let (ok, _, err) = play(&[
+        file.to_str().unwrap(),
+        "--identity",
+        mallory.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("not for this key") && err.contains("alice"),
+        "{err}"
+    );
+
+    // Altered: verify fails, playback says where.
+    let mut altered = bytes.clone();
+    let mid = altered.len() / 2;
+    altered[mid] ^= 0x40;
+    std::fs::write(&file, &altered).unwrap();
+    let (rc, out, _) = relay_cli(&["audit", "verify", "--data-dir", d]);
+    assert_ne!(rc, 0);
+    assert!(out.contains("recording FAILED"), "{out}");
+    let (ok, _, err) = play(&[
+        file.to_str().unwrap(),
+        "--identity",
+        alice.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("altered") && err.contains("whole up to"),
+        "{err}"
+    );
+    // Cut: the same.
+    std::fs::write(&file, &bytes[..bytes.len() - 10]).unwrap();
+    let (rc, out, _) = relay_cli(&["audit", "verify", "--data-dir", d]);
+    assert_ne!(rc, 0, "{out}");
+    let (ok, _, err) = play(&[
+        file.to_str().unwrap(),
+        "--identity",
+        alice.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(err.contains("cut") && err.contains("whole up to"), "{err}");
+}
+
+/// The one session the log knows, by its sealed recording's record.
+fn host_session(d: &str) -> String {
+    let (_, out, _) = relay_cli(&["audit", "list", "--json", "--data-dir", d]);
+    let last = out.lines().last().unwrap();
+    let v: serde_json::Value = serde_json::from_str(last).unwrap();
+    v["session"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_required_recording_that_cannot_be_written_stops_the_session() {
+    if lifeline_tests::x::skip_without_xvfb() {
+        return;
+    }
+    let x = Xvfb::start(320, 240);
+    let data = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    auditor(keys.path(), data.path(), "alice");
+    // Where recordings go is taken by a file: nothing can be written.
+    std::fs::write(data.path().join("recordings"), b"in the way").unwrap();
+    let relay = RelayProcess::start(data.path(), &["--recording", "required"]);
+    let d = data.path().to_str().unwrap();
+    let (_, token, _) = relay_cli(&["technician", "add", "wendy", "--data-dir", d]);
+    let ca = data.path().join("ca.pem");
+    let host = HostProcess::spawn(
+        &relay.addr.to_string(),
+        &ca,
+        &x.display,
+        &["--allow", "control"],
+    );
+    let code = host.code();
+    let joined = Viewer::connect(
+        &relay.addr.to_string(),
+        Some(&ca),
+        token.trim(),
+        &code,
+        |_| {},
+    )
+    .await;
+    // Both sides are told why, in one line; the host exits with it.
+    let Err(e) = joined else {
+        panic!("a session started that could not be recorded");
+    };
+    assert!(e.to_string().contains("recording is required"), "{e}");
+    let mut host = host;
+    assert!(!host.wait_exit().success());
+    relay_cli_until(
+        &["audit", "list", "--json", "--data-dir", d],
+        "failed: the relay cannot record",
+    );
+}
+
+#[test]
+fn recording_required_without_an_auditor_is_refused_at_start() {
+    let data = tempfile::tempdir().unwrap();
+    let out = Command::new(bin("lifeline-relay"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--recording",
+            "required",
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("auditor keygen"), "{err}");
+}

@@ -1,0 +1,163 @@
+//! Playing a session recording back with an auditor's secret key: the
+//! file as the relay stored it, opened chunk by chunk (anything altered,
+//! moved or cut off is named, with the time up to which the recording is
+//! whole), its events read back, and the screen at any moment rebuilt
+//! from the last whole frame (keyframe) before it.
+
+use std::path::Path;
+
+use lifeline_record::AuditorSecret;
+use lifeline_record::chain::split;
+use lifeline_record::open::{OpenError, Opener};
+use lifeline_record::seal::Header;
+use lifeline_session::recording::{Event, Reader, Timed};
+use lifeline_session::screen::{Framebuffer, Image};
+
+/// Why a recording cannot be played.
+#[derive(Debug, thiserror::Error)]
+pub enum PlayError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the identity file: {0}")]
+    Identity(#[from] lifeline_record::KeyError),
+    #[error("{0}")]
+    Open(#[from] OpenError),
+    #[error("the recording is empty")]
+    Empty,
+    #[error(
+        "nothing of the screen was recorded by {0:.1} s (the recording starts its picture at {1:.1} s)"
+    )]
+    TooEarly(f64, f64),
+    #[error("the recorded screen cannot be rebuilt: {0}")]
+    Screen(String),
+}
+
+/// An opened recording.
+#[derive(Debug)]
+pub struct Playback {
+    pub header: Header,
+    pub events: Vec<Timed>,
+    /// Where the recording stops being whole, if it does.
+    pub damage: Option<String>,
+}
+
+fn seconds(ms: u64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+impl Playback {
+    /// Opens the file at `path` with the auditor's secret key file.
+    pub fn open(path: &Path, identity: &Path) -> Result<Self, PlayError> {
+        let read = |p: &Path| {
+            std::fs::read(p).map_err(|source| PlayError::Read {
+                path: p.display().to_string(),
+                source,
+            })
+        };
+        let text = String::from_utf8_lossy(&read(identity)?).into_owned();
+        let secret = AuditorSecret::from_text(&text)?;
+        Self::from_bytes(&read(path)?, &secret)
+    }
+
+    /// Opens a recording's bytes.
+    pub fn from_bytes(file: &[u8], secret: &AuditorSecret) -> Result<Self, PlayError> {
+        let (chunks, mut damage) = match split(file) {
+            Ok(c) => (c, None),
+            Err(e) => {
+                // Play what came before the cut.
+                let whole = &file[..e.offset];
+                (split(whole).unwrap_or_default(), Some(e.to_string()))
+            }
+        };
+        let (head, body) = chunks.split_first().ok_or(PlayError::Empty)?;
+        let (header, mut opener) = Opener::new(head, secret)?;
+        let mut reader = Reader::default();
+        let mut events = Vec::new();
+        for chunk in body {
+            match opener.open(chunk) {
+                Ok((plain, _)) => reader.push(&plain),
+                Err(e) => {
+                    damage.get_or_insert(e.to_string());
+                    break;
+                }
+            }
+            while let Some(e) = reader.next_event() {
+                match e {
+                    Ok(t) => events.push(t),
+                    Err(bad) => {
+                        damage.get_or_insert(bad.to_string());
+                        break;
+                    }
+                }
+            }
+        }
+        if damage.is_none() && !opener.ended() {
+            damage = Some("the recording was cut off: its last chunk is missing".into());
+        }
+        let damage = damage.map(|d| {
+            let upto = events.last().map_or(0, |t| t.at_ms);
+            format!("{d}; it is whole up to {:.1} s", seconds(upto))
+        });
+        Ok(Self {
+            header,
+            events,
+            damage,
+        })
+    }
+
+    /// How long the recording runs.
+    pub fn duration_ms(&self) -> u64 {
+        self.events.last().map_or(0, |t| t.at_ms)
+    }
+
+    /// The screen as it was at `at_ms`: the last keyframe before, and
+    /// every update after it up to then.
+    pub fn screen_at(&self, at_ms: u64) -> Result<Image, PlayError> {
+        let upto = self.events.partition_point(|t| t.at_ms <= at_ms);
+        let start = self.events[..upto]
+            .iter()
+            .rposition(|t| matches!(t.event, Event::Frame { keyframe: true, .. }));
+        let Some(start) = start else {
+            let first = self
+                .events
+                .iter()
+                .find(|t| matches!(t.event, Event::Frame { .. }))
+                .map_or(0, |t| t.at_ms);
+            return Err(PlayError::TooEarly(seconds(at_ms), seconds(first)));
+        };
+        let mut fb = Framebuffer::new();
+        for t in &self.events[start..upto] {
+            if let Event::Frame { update, .. } = &t.event {
+                fb.apply(update)
+                    .map_err(|e| PlayError::Screen(e.to_string()))?;
+            }
+        }
+        fb.image()
+            .cloned()
+            .ok_or_else(|| PlayError::Screen("no picture".into()))
+    }
+
+    /// The timeline: each note (mode, clipboard, files, chat, the end)
+    /// with its time, and how many frames and input events came between.
+    pub fn timeline(&self) -> Vec<(u64, String)> {
+        let mut out = Vec::new();
+        let (mut frames, mut inputs) = (0u64, 0u64);
+        for t in &self.events {
+            match &t.event {
+                Event::Frame { .. } => frames += 1,
+                Event::Input(_) => inputs += 1,
+                Event::Pointer { .. } => {}
+                Event::Note(n) => {
+                    out.push((
+                        t.at_ms,
+                        format!("{n}  ({frames} screen updates, {inputs} input events before)"),
+                    ));
+                }
+            }
+        }
+        out
+    }
+}
