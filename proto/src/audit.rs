@@ -125,6 +125,11 @@ pub enum AuditEvent {
         session: String,
         reason: String,
     },
+    /// The recording's file was deleted: older than the relay's retention.
+    RecordingExpired {
+        session: String,
+        file: String,
+    },
 }
 
 impl AuditEvent {
@@ -145,7 +150,8 @@ impl AuditEvent {
             | AuditEvent::ResumeRefused { session, .. }
             | AuditEvent::Transfer { session, .. }
             | AuditEvent::RecordingSealed { session, .. }
-            | AuditEvent::RecordingFailed { session, .. } => Some(session),
+            | AuditEvent::RecordingFailed { session, .. }
+            | AuditEvent::RecordingExpired { session, .. } => Some(session),
         }
     }
 }
@@ -460,6 +466,13 @@ mod tests {
                     reason: "r".into(),
                 },
                 r#""event":"recording_failed","session":"s","reason":"r""#,
+            ),
+            (
+                AuditEvent::RecordingExpired {
+                    session: "s".into(),
+                    file: "recordings/s.llrec".into(),
+                },
+                r#""event":"recording_expired","session":"s","file":"recordings/s.llrec""#,
             ),
         ];
         for (event, body) in cases {

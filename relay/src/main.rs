@@ -143,6 +143,9 @@ struct Serve {
     /// Recordings include keystrokes and typed text (the user is told).
     #[arg(long)]
     record_keys: bool,
+    /// Delete recordings older than this (e.g. 90d, 12h; 0 keeps them).
+    #[arg(long, default_value = "90d", value_parser = humantime::parse_duration)]
+    recording_retention: Duration,
 }
 
 #[derive(Subcommand, Debug)]
@@ -354,6 +357,8 @@ fn serve(s: Serve) -> anyhow::Result<ExitCode> {
     config.max_waiting_hosts = s.max_waiting_hosts;
     config.max_connections = s.max_connections;
     config.record_keys = s.record_keys;
+    config.recording_retention =
+        (!s.recording_retention.is_zero()).then_some(s.recording_retention);
     config.recording = s.recording.map(|r| match r {
         RecordingArg::Required => RecordingMode::Required,
         RecordingArg::Optional => RecordingMode::Optional,
@@ -434,9 +439,17 @@ fn audit_cmd(a: Audit) -> anyhow::Result<ExitCode> {
                     recs.len(),
                     audit::log_path(&dir.data_dir).display()
                 );
+                // A recording deleted by the retention is not missing.
+                let expired: std::collections::HashSet<&str> = recs
+                    .iter()
+                    .filter_map(|r| match &r.record.event {
+                        AuditEvent::RecordingExpired { session, .. } => Some(session.as_str()),
+                        _ => None,
+                    })
+                    .collect();
                 let sealed: Vec<_> = recs
                     .iter()
-                    .filter(|r| matches!(r.record.event, AuditEvent::RecordingSealed { .. }))
+                    .filter(|r| matches!(&r.record.event, AuditEvent::RecordingSealed { session, .. } if !expired.contains(session.as_str())))
                     .collect();
                 let mut bad = 0;
                 for r in &sealed {

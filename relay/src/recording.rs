@@ -229,6 +229,35 @@ impl RecordingFile {
     }
 }
 
+/// Recordings whose files are older than `keep` at `now`: (session, file
+/// name relative to the data directory, path).
+pub fn expired(
+    data_dir: &Path,
+    keep: std::time::Duration,
+    now: std::time::SystemTime,
+) -> Vec<(String, String, PathBuf)> {
+    let Ok(entries) = fs::read_dir(data_dir.join("recordings")) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let path = e.path();
+            let session = path
+                .file_name()?
+                .to_str()?
+                .strip_suffix(".llrec")?
+                .to_owned();
+            let age = now
+                .duration_since(e.metadata().ok()?.modified().ok()?)
+                .ok()?;
+            (age > keep)
+                .then(|| (file_name(&session), path))
+                .map(|(name, path)| (session, name, path))
+        })
+        .collect()
+}
+
 /// Checks a sealed recording against its audit record: `None` when whole,
 /// else what is wrong.
 pub fn verify(data_dir: &Path, event: &AuditEvent) -> Option<String> {

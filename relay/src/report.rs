@@ -98,6 +98,7 @@ pub fn summarize<'a>(records: impl IntoIterator<Item = &'a Record>) -> Vec<Sessi
             AuditEvent::RecordingFailed { reason, .. } => {
                 s.recording = Some(format!("failed: {reason}"));
             }
+            AuditEvent::RecordingExpired { .. } => s.recording = Some("expired".into()),
             AuditEvent::RelayStarted { .. }
             | AuditEvent::RelayStopped { .. }
             | AuditEvent::TokenSuspended { .. }

@@ -61,6 +61,8 @@ pub struct RelayConfig {
     pub recording: Option<RecordingMode>,
     /// Recordings include keystrokes and typed text (the user is told).
     pub record_keys: bool,
+    /// Recordings older than this are deleted (audited); `None`: kept.
+    pub recording_retention: Option<Duration>,
     /// Test-only: sees, and may change, every forwarded chunk, to play a
     /// hostile relay. Nothing in the binary or its flags sets it.
     pub forward_hook: Option<ForwardHook>,
@@ -100,6 +102,7 @@ impl RelayConfig {
             confirm_answer_within: Duration::from_secs(60),
             recording: None,
             record_keys: false,
+            recording_retention: None,
             forward_hook: None,
         }
     }
@@ -230,6 +233,7 @@ pub async fn run(
         })
         .await?;
     let sweeper = tokio::spawn(resuming::sweep(relay.clone()));
+    let retention = tokio::spawn(expire_recordings(relay.clone()));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -251,6 +255,7 @@ pub async fn run(
     }
     relay.shutdown.cancel();
     sweeper.abort();
+    retention.abort();
     relay.tasks.close();
     if tokio::time::timeout(Duration::from_secs(10), relay.tasks.wait())
         .await
@@ -270,6 +275,30 @@ pub async fn run(
     );
     let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
     Ok(())
+}
+
+/// Deletes recordings past the retention, now and then from time to time
+/// (a quarter of the retention, between a second and an hour); each
+/// deletion is audited.
+async fn expire_recordings(relay: Arc<Relay>) {
+    let Some(keep) = relay.config.recording_retention else {
+        return;
+    };
+    let every = (keep / 4).clamp(Duration::from_secs(1), Duration::from_secs(3600));
+    loop {
+        let now = std::time::SystemTime::now();
+        for (session, file, path) in crate::recording::expired(&relay.config.data_dir, keep, now) {
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::error!(path = %path.display(), error = %e, "cannot delete an expired recording");
+                continue;
+            }
+            let event = AuditEvent::RecordingExpired { session, file };
+            if let Err(e) = relay.audit.append(event).await {
+                tracing::error!(error = %e, "audit write failed for an expired recording");
+            }
+        }
+        tokio::time::sleep(every).await;
+    }
 }
 
 /// Writes the end of every session and code a previous run left open (it

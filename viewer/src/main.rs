@@ -90,6 +90,13 @@ struct PlayCli {
     /// Write the screen at --at to this PNG file.
     #[arg(long, requires = "at")]
     screenshot: Option<PathBuf>,
+    /// Write the whole recording as PNG frames into this folder
+    /// (frame-000001.png, …).
+    #[arg(long, conflicts_with = "at")]
+    export_frames: Option<PathBuf>,
+    /// Frames a second for --export-frames.
+    #[arg(long, default_value_t = 2.0)]
+    fps: f64,
     /// Print one JSON object a line.
     #[arg(long)]
     json: bool,
@@ -101,6 +108,31 @@ fn play(cli: &PlayCli) -> anyhow::Result<ExitCode> {
         eprintln!("lifeline-viewer: the recording is damaged: {d}");
     }
     let secs = |ms: u64| ms as f64 / 1000.0;
+    if let Some(dir) = &cli.export_frames {
+        if !(cli.fps > 0.0 && cli.fps <= 60.0) {
+            bail!("--fps takes 0 to 60 frames a second, e.g. --fps 2");
+        }
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let mut n = 0u64;
+        let written = p.frames(cli.fps, |_, img| {
+            n += 1;
+            let path = dir.join(format!("frame-{n:06}.png"));
+            lifeline_viewer::session::save_png(img, &path)
+        })?;
+        if cli.json {
+            println!(
+                "{}",
+                json!({"event": "frames", "count": written, "dir": dir})
+            );
+        } else {
+            println!("Wrote {written} frames to {}", dir.display());
+        }
+        return Ok(if p.damage.is_some() {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
     match (cli.at, &cli.screenshot) {
         (Some(at), Some(out)) => {
             if !at.is_finite() || at < 0.0 {

@@ -140,6 +140,38 @@ impl Playback {
             .ok_or_else(|| PlayError::Screen("no picture".into()))
     }
 
+    /// The screen every `1/fps` s from the first picture to the end, in
+    /// order, each handed to `each` with its time: one pass over the
+    /// events.
+    pub fn frames<E>(
+        &self,
+        fps: f64,
+        mut each: impl FnMut(u64, &Image) -> Result<(), E>,
+    ) -> Result<u64, E> {
+        let step = (1000.0 / fps).max(1.0);
+        let mut fb = Framebuffer::new();
+        let mut next = 0.0f64;
+        let mut written = 0;
+        let end = self.duration_ms() as f64;
+        let mut events = self.events.iter().peekable();
+        while next <= end {
+            while let Some(t) = events.next_if(|t| t.at_ms as f64 <= next) {
+                if let Event::Frame { update, .. } = &t.event
+                    && fb.apply(update).is_err()
+                {
+                    // A frame that does not apply: the next keyframe mends it.
+                    fb = Framebuffer::new();
+                }
+            }
+            if let Some(img) = fb.image() {
+                each(next as u64, img)?;
+                written += 1;
+            }
+            next += step;
+        }
+        Ok(written)
+    }
+
     /// The timeline: each note (mode, clipboard, files, chat, the end)
     /// with its time, and how many frames and input events came between.
     pub fn timeline(&self) -> Vec<(u64, String)> {

@@ -184,6 +184,26 @@ async fn a_recorded_session_only_the_auditor_can_open() {
         "the replayed screen differs from the host's"
     );
 
+    // The whole recording as frames: the last is the screen at the end.
+    let frames = keys.path().join("frames");
+    let (ok, out, err) = play(&[
+        file.to_str().unwrap(),
+        "--identity",
+        alice.to_str().unwrap(),
+        "--export-frames",
+        frames.to_str().unwrap(),
+        "--fps",
+        "4",
+    ]);
+    assert!(ok, "{out}{err}");
+    let mut written: Vec<_> = std::fs::read_dir(&frames)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    written.sort();
+    assert!(written.len() >= 4, "{out}");
+    assert!(load_png(written.last().unwrap()).pixels == screen.pixels);
+
     // A wrong key is refused, naming who can open it.
     let mallory = keys.path().join("mallory.key");
     relay_cli(&["auditor", "keygen", "--out", mallory.to_str().unwrap()]);
@@ -298,4 +318,55 @@ fn recording_required_without_an_auditor_is_refused_at_start() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("auditor keygen"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recordings_past_the_retention_are_deleted_and_audited() {
+    if lifeline_tests::x::skip_without_xvfb() {
+        return;
+    }
+    let x = Xvfb::start(320, 240);
+    let data = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    auditor(keys.path(), data.path(), "alice");
+    let relay = RelayProcess::start(data.path(), &["--recording-retention", "3s"]);
+    let d = data.path().to_str().unwrap();
+    let (_, token, _) = relay_cli(&["technician", "add", "wendy", "--data-dir", d]);
+    let ca = data.path().join("ca.pem");
+    let host = HostProcess::spawn(
+        &relay.addr.to_string(),
+        &ca,
+        &x.display,
+        &["--allow", "view"],
+    );
+    let code = host.code();
+    let v = Viewer::connect(
+        &relay.addr.to_string(),
+        Some(&ca),
+        token.trim(),
+        &code,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    v.settle(Duration::from_millis(300), Duration::from_secs(20))
+        .await
+        .unwrap();
+    v.disconnect("done").await;
+    host.wait_event("ended");
+    let session = host_session(d);
+    let file = data.path().join(format!("recordings/{session}.llrec"));
+    relay_cli_until(
+        &["audit", "show", &session, "--data-dir", d],
+        "recording_sealed",
+    );
+    assert!(file.exists());
+    relay_cli_until(
+        &["audit", "show", &session, "--data-dir", d],
+        "recording_expired",
+    );
+    assert!(!file.exists(), "the expired recording was deleted");
+    // Deleted on purpose is not missing.
+    let (rc, out, _) = relay_cli(&["audit", "verify", "--data-dir", d]);
+    assert_eq!(rc, 0, "{out}");
 }
