@@ -46,8 +46,11 @@ fn step(kind: &str, img: &mut Image, i: u32, photo: &Image) -> Vec<(u32, u32, u3
             let (x, y) = (40 + (i % 150) * 8, 40 + (i / 150 % 60) * 16);
             for r in y..y + 16 {
                 for c in x..x + 8 {
-                    img.pixels[(r * W + c) as usize] =
-                        if (r + c + i).is_multiple_of(3) { 0 } else { 0x00ff_ffff };
+                    img.pixels[(r * W + c) as usize] = if (r + c + i).is_multiple_of(3) {
+                        0
+                    } else {
+                        0x00ff_ffff
+                    };
                 }
             }
             vec![(x, y, 8, 16)]

@@ -2,11 +2,12 @@
 //! joins a code, runs the end-to-end key exchange, keeps a decoded copy of
 //! the remote screen and sends input; the window and the headless scripted
 //! mode ([`script`]) are both thin layers over it. [`play`] opens a
-//! session recording with an auditor's key.
+//! session recording with an auditor's key; [`player`] is its window.
 
 pub mod files;
 pub mod monitors;
 pub mod play;
+pub mod player;
 pub mod script;
 pub mod session;
 pub mod window;

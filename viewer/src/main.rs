@@ -97,7 +97,10 @@ struct PlayCli {
     /// Frames a second for --export-frames.
     #[arg(long, default_value_t = 2.0)]
     fps: f64,
-    /// Print one JSON object a line.
+    /// Print the timeline instead of opening the player window.
+    #[arg(long)]
+    timeline: bool,
+    /// Print one JSON object a line (the timeline, as --timeline).
     #[arg(long)]
     json: bool,
 }
@@ -128,6 +131,17 @@ fn play(cli: &PlayCli) -> anyhow::Result<ExitCode> {
             println!("Wrote {written} frames to {}", dir.display());
         }
         return Ok(if p.damage.is_some() {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
+    let display = std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty())
+        || std::env::var_os("WAYLAND_DISPLAY").is_some_and(|d| !d.is_empty());
+    if cli.at.is_none() && !cli.timeline && !cli.json && display {
+        let damaged = p.damage.is_some();
+        lifeline_viewer::player::run(p).map_err(anyhow::Error::msg)?;
+        return Ok(if damaged {
             ExitCode::FAILURE
         } else {
             ExitCode::SUCCESS

@@ -13,6 +13,51 @@ use lifeline_record::seal::Header;
 use lifeline_session::recording::{Event, Reader, Timed};
 use lifeline_session::screen::{Framebuffer, Image};
 
+/// A playhead: the screen as of some moment, moved forward by applying
+/// the updates in between, and rebuilt from the last keyframe when it
+/// jumps back (or far ahead).
+#[derive(Debug, Default)]
+pub struct Cursor {
+    fb: Framebuffer,
+    /// The next event to apply.
+    next: usize,
+    at_ms: u64,
+}
+
+impl Cursor {
+    /// Moves to `at_ms`; whether the picture changed.
+    pub fn seek(&mut self, p: &Playback, at_ms: u64) -> bool {
+        let upto = p.events.partition_point(|t| t.at_ms <= at_ms);
+        let key = p.events[..upto]
+            .iter()
+            .rposition(|t| matches!(t.event, Event::Frame { keyframe: true, .. }));
+        // Back, or past a keyframe ahead of the playhead: start there.
+        let restart = at_ms < self.at_ms || key.is_some_and(|k| k >= self.next);
+        let mut changed = false;
+        if restart {
+            self.fb = Framebuffer::new();
+            self.next = key.unwrap_or(upto);
+            changed = true;
+        }
+        for t in &p.events[self.next.min(upto)..upto] {
+            if let Event::Frame { update, .. } = &t.event {
+                changed = true;
+                if self.fb.apply(update).is_err() {
+                    self.fb = Framebuffer::new();
+                }
+            }
+        }
+        self.next = upto;
+        self.at_ms = at_ms;
+        changed
+    }
+
+    /// The screen at the playhead, once there is one.
+    pub fn image(&self) -> Option<&Image> {
+        self.fb.image()
+    }
+}
+
 /// Why a recording cannot be played.
 #[derive(Debug, thiserror::Error)]
 pub enum PlayError {
@@ -138,6 +183,14 @@ impl Playback {
         fb.image()
             .cloned()
             .ok_or_else(|| PlayError::Screen("no picture".into()))
+    }
+
+    /// The first moment the recording has a picture.
+    pub fn first_picture_ms(&self) -> Option<u64> {
+        self.events
+            .iter()
+            .find(|t| matches!(t.event, Event::Frame { keyframe: true, .. }))
+            .map(|t| t.at_ms)
     }
 
     /// The screen every `1/fps` s from the first picture to the end, in

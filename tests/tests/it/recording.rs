@@ -204,6 +204,33 @@ async fn a_recorded_session_only_the_auditor_can_open() {
     assert!(written.len() >= 4, "{out}");
     assert!(load_png(written.last().unwrap()).pixels == screen.pixels);
 
+    // Without options and with a display, the player window opens.
+    let mut player = Command::new(bin("lifeline-viewer"))
+        .args([
+            "play",
+            file.to_str().unwrap(),
+            "--identity",
+            alice.to_str().unwrap(),
+        ])
+        .env("DISPLAY", &x.display)
+        .spawn()
+        .unwrap();
+    poll("the player window", || {
+        let found = Command::new("xdotool")
+            .args(["search", "--name", "Lifeline recording"])
+            .env("DISPLAY", &x.display)
+            .output()
+            .ok()?;
+        (found.status.success() && !found.stdout.is_empty()).then_some(())
+    })
+    .await;
+    assert!(
+        player.try_wait().unwrap().is_none(),
+        "the player is running"
+    );
+    player.kill().unwrap();
+    player.wait().unwrap();
+
     // A wrong key is refused, naming who can open it.
     let mallory = keys.path().join("mallory.key");
     relay_cli(&["auditor", "keygen", "--out", mallory.to_str().unwrap()]);
