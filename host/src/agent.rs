@@ -339,6 +339,9 @@ struct Extras<'a> {
 struct Recording {
     tap: RecordTap,
     chunks: mpsc::UnboundedReceiver<Vec<u8>>,
+    /// Chunks the relay did not take (the link was lost): sent again, in
+    /// order, once it is back, so a resumed session's recording has no gap.
+    unsent: std::collections::VecDeque<Vec<u8>>,
 }
 
 impl Recording {
@@ -354,7 +357,23 @@ impl Recording {
         let names: Vec<String> = policy.auditors.iter().map(|a| a.name.clone()).collect();
         io.ui.recorded(&names, policy.keys);
         io.desktop.capture.record(Some(tap.clone()))?;
-        Ok(Self { tap, chunks })
+        Ok(Self {
+            tap,
+            chunks,
+            unsent: std::collections::VecDeque::new(),
+        })
+    }
+
+    /// Sends what waits, then `chunk`; keeps what the link did not take.
+    async fn send(&mut self, link: &mut HostLink, chunk: Option<Vec<u8>>) {
+        self.unsent.extend(chunk);
+        while let Some(next) = self.unsent.pop_front() {
+            if let Err(e) = link.record(next.clone()).await {
+                tracing::warn!(error = %e, "a recording chunk waits for the link to the relay");
+                self.unsent.push_front(next);
+                return;
+            }
+        }
     }
 
     /// Records the end and hands the relay what is left.
@@ -365,10 +384,14 @@ impl Recording {
         }
         self.tap.finish(reason);
         while let Ok(chunk) = self.chunks.try_recv() {
-            if let Err(e) = link.record(chunk).await {
-                tracing::warn!(error = %e, "the recording's last chunks did not reach the relay");
-                break;
-            }
+            self.unsent.push_back(chunk);
+        }
+        self.send(link, None).await;
+        if !self.unsent.is_empty() {
+            tracing::warn!(
+                left = self.unsent.len(),
+                "the recording's last chunks did not reach the relay"
+            );
         }
     }
 }
@@ -549,6 +572,9 @@ impl<'l> Driver<'l> {
         let event = match self.resume(ticket, &mut send, recv, io, why).await {
             Ok(true) => {
                 self.serve_files_again();
+                if let Some(r) = self.recording.as_mut() {
+                    r.send(self.link, None).await;
+                }
                 Event::Resumed
             }
             Ok(false) => Event::Stop,
@@ -833,8 +859,8 @@ impl<'l> Driver<'l> {
                     None => std::future::pending().await,
                 }
             } => {
-                if let Err(e) = self.link.record(chunk).await {
-                    tracing::warn!(error = %e, "a recording chunk did not reach the relay");
+                if let Some(r) = self.recording.as_mut() {
+                    r.send(self.link, Some(chunk)).await;
                 }
                 return None;
             }

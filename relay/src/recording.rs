@@ -209,6 +209,39 @@ impl RecordingFile {
         })
     }
 
+    /// Opens a session's file again after a restart, to go on where the
+    /// killed run stopped: the chain is taken up again over what is there,
+    /// and a chunk the kill cut short is dropped (the host sends it again).
+    /// `None` when the session has no recording.
+    pub fn reopen(data_dir: &Path, session: &str) -> Result<Option<Self>, RecordingError> {
+        let name = file_name(session);
+        let path = data_dir.join(&name);
+        let data = match fs::read(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(&path)(e)),
+        };
+        let (chunks, whole) = match split(&data) {
+            Ok(c) => (c, data.len()),
+            Err(cut) => (split(&data[..cut.offset]).unwrap_or_default(), cut.offset),
+        };
+        let mut chain = Chain::new(session);
+        for c in &chunks {
+            chain.push(c);
+        }
+        let file = File::options().write(true).open(&path).map_err(io(&path))?;
+        file.set_len(whole as u64).map_err(io(&path))?;
+        let mut file = file;
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::End(0)).map_err(io(&path))?;
+        Ok(Some(Self {
+            session: session.to_owned(),
+            name,
+            path,
+            file,
+            chain,
+        }))
+    }
+
     /// Writes the next chunk as it came.
     pub fn append(&mut self, chunk: &[u8]) -> Result<(), RecordingError> {
         self.file.write_all(&frame(chunk)).map_err(io(&self.path))?;

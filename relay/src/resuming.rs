@@ -358,6 +358,21 @@ pub(crate) fn restore(relay: &Relay) -> Vec<String> {
             tracing::error!(session = %t.session, "resume state unreadable; ignored");
             continue;
         };
+        let mut meta = meta;
+        match crate::recording::RecordingFile::reopen(&relay.config().data_dir, &t.session) {
+            Ok(Some(file)) => {
+                meta.recording = std::sync::Mutex::new(Some(file));
+                meta.recording_required = relay
+                    .config()
+                    .recording
+                    .unwrap_or(crate::recording::RecordingMode::Required)
+                    == crate::recording::RecordingMode::Required;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(session = %t.session, error = %e, "its recording cannot go on")
+            }
+        }
         lock(&relay.resumes).restore(now, &t.session, hash);
         metas.insert(t.session.clone(), Arc::new(meta));
         ids.push(t.session);
@@ -379,6 +394,7 @@ pub(crate) async fn sweep(relay: Arc<Relay>) {
             if let Some(meta) = meta {
                 let window = relay.config().resume_window.as_secs();
                 let reason = format!("connection lost and not resumed within {window} s");
+                seal_recording(&relay, &meta).await;
                 write_end(&relay, &meta, reason).await;
             }
             forget(&relay, &session);

@@ -397,3 +397,74 @@ async fn recordings_past_the_retention_are_deleted_and_audited() {
     let (rc, out, _) = relay_cli(&["audit", "verify", "--data-dir", d]);
     assert_eq!(rc, 0, "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_goes_on_across_a_relay_restart() {
+    if lifeline_tests::x::skip_without_xvfb() {
+        return;
+    }
+    let x = Xvfb::start(320, 240);
+    let data = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let alice = auditor(keys.path(), data.path(), "alice");
+    let relay = RelayProcess::start(data.path(), &[]);
+    let addr = relay.addr.to_string();
+    let d = data.path().to_str().unwrap();
+    let (_, token, _) = relay_cli(&["technician", "add", "wendy", "--data-dir", d]);
+    let ca = data.path().join("ca.pem");
+    let host = HostProcess::spawn(&addr, &ca, &x.display, &["--allow", "view"]);
+    let code = host.code();
+    let v = Viewer::connect(&addr, Some(&ca), token.trim(), &code, |_| {})
+        .await
+        .unwrap();
+    v.settle(Duration::from_millis(300), Duration::from_secs(20))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    relay.signal("KILL");
+    drop(relay);
+    host.wait_event("reconnecting");
+    let _relay = RelayProcess::start_on(&addr, data.path(), &[]);
+    host.wait_event("resumed");
+    // Drawn after the restart: in the recording too.
+    let _late = x.show(40, 40, &pattern_image(120, 80, 5));
+    v.settle(Duration::from_millis(500), Duration::from_secs(20))
+        .await
+        .unwrap();
+    let screen = x.screenshot();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    v.disconnect("done").await;
+    host.wait_event("ended");
+    let session = host_session(d);
+    relay_cli_until(
+        &["audit", "show", &session, "--data-dir", d],
+        "recording_sealed",
+    );
+    let (rc, out, _) = relay_cli(&["audit", "verify", "--data-dir", d]);
+    assert_eq!(rc, 0, "{out}");
+    let file = data.path().join(format!("recordings/{session}.llrec"));
+    let (ok, out, err) = play(&[
+        file.to_str().unwrap(),
+        "--identity",
+        alice.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(ok, "the recording is whole across the restart: {out}{err}");
+    let summary: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    let at = format!("{:.3}", summary["duration_s"].as_f64().unwrap() - 0.3);
+    let shot = keys.path().join("end.png");
+    let (ok, out, err) = play(&[
+        file.to_str().unwrap(),
+        "--identity",
+        alice.to_str().unwrap(),
+        "--at",
+        &at,
+        "--screenshot",
+        shot.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        load_png(&shot).pixels == screen.pixels,
+        "what was drawn after the restart is recorded"
+    );
+}
