@@ -112,12 +112,7 @@ impl PlayerUi {
         let Some(img) = self.cursor.image() else {
             return;
         };
-        let rgb: Vec<u8> = img
-            .pixels
-            .iter()
-            .flat_map(|p| [(p >> 16) as u8, (p >> 8) as u8, *p as u8])
-            .collect();
-        let color = egui::ColorImage::from_rgb([img.width as usize, img.height as usize], &rgb);
+        let color = crate::window::color_image(img);
         match &mut self.screen {
             Some(tex) => tex.set(color, egui::TextureOptions::LINEAR),
             None => {

@@ -172,12 +172,7 @@ impl ViewerUi {
 
     /// Replaces the remote screen's texture.
     pub fn set_screen(&mut self, ctx: &egui::Context, img: &Image) {
-        let rgb: Vec<u8> = img
-            .pixels
-            .iter()
-            .flat_map(|p| [(p >> 16) as u8, (p >> 8) as u8, *p as u8])
-            .collect();
-        let color = egui::ColorImage::from_rgb([img.width as usize, img.height as usize], &rgb);
+        let color = color_image(img);
         match &mut self.screen {
             Some((tex, size)) => {
                 tex.set(color, egui::TextureOptions::LINEAR);
@@ -903,6 +898,16 @@ fn local_clipboard(
             Err(e) => Err(e.to_string()),
         },
     }
+}
+
+/// A screen image as egui takes it.
+pub(crate) fn color_image(img: &Image) -> egui::ColorImage {
+    let rgb: Vec<u8> = img
+        .pixels
+        .iter()
+        .flat_map(|p| [(p >> 16) as u8, (p >> 8) as u8, *p as u8])
+        .collect();
+    egui::ColorImage::from_rgb([img.width as usize, img.height as usize], &rgb)
 }
 
 /// Opens the window and runs until it is closed. With a code given on the

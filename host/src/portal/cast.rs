@@ -7,7 +7,9 @@ use std::os::fd::OwnedFd;
 use ashpd::desktop::remote_desktop::{
     Axis, DeviceType, KeyState, RemoteDesktop, SelectDevicesOptions,
 };
-use ashpd::desktop::screencast::{CursorMode, Screencast, SelectSourcesOptions, SourceType};
+use ashpd::desktop::screencast::{
+    CursorMode, IsScreencastSession, Screencast, SelectSourcesOptions, SourceType,
+};
 use ashpd::desktop::{PersistMode, ResponseError, Session};
 use ashpd::enumflags2::BitFlags;
 
@@ -90,7 +92,7 @@ pub async fn start(restore: Option<&str>, remote: bool) -> Result<Granted, Porta
         .set_cursor_mode(cursor)
         .set_sources(BitFlags::from(SourceType::Monitor))
         .set_multiple(true);
-    let (held, granted) = if remote {
+    let (held, streams, restore_token, fd) = if remote {
         let proxy = RemoteDesktop::new().await.map_err(no_portal)?;
         let session = proxy
             .create_session(Default::default())
@@ -105,22 +107,15 @@ pub async fn start(restore: Option<&str>, remote: bool) -> Result<Granted, Porta
             .await
             .and_then(|r| r.response())
             .map_err(failed("choosing input devices"))?;
-        cast.select_sources(&session, sources)
-            .await
-            .and_then(|r| r.response())
-            .map_err(failed("choosing screens"))?;
+        choose(&cast, &session, sources).await?;
         let started = proxy
             .start(&session, None, Default::default())
             .await
             .and_then(|r| r.response())
             .map_err(failed("starting"))?;
-        let streams = started.streams().iter().map(shared).collect();
-        let token = started.restore_token().map(str::to_owned);
-        let fd = cast
-            .open_pipe_wire_remote(&session, Default::default())
-            .await
-            .map_err(failed("opening PipeWire"))?;
-        (Held::Remote { proxy, session }, (streams, token, fd))
+        let (streams, token) = shared(started.streams(), started.restore_token());
+        let fd = pipewire(&cast, &session).await?;
+        (Held::Remote { proxy, session }, streams, token, fd)
     } else {
         let session = cast
             .create_session(Default::default())
@@ -129,24 +124,16 @@ pub async fn start(restore: Option<&str>, remote: bool) -> Result<Granted, Porta
         let sources = sources
             .set_persist_mode(PersistMode::ExplicitlyRevoked)
             .set_restore_token(restore);
-        cast.select_sources(&session, sources)
-            .await
-            .and_then(|r| r.response())
-            .map_err(failed("choosing screens"))?;
+        choose(&cast, &session, sources).await?;
         let started = cast
             .start(&session, None, Default::default())
             .await
             .and_then(|r| r.response())
             .map_err(failed("starting"))?;
-        let streams = started.streams().iter().map(shared).collect();
-        let token = started.restore_token().map(str::to_owned);
-        let fd = cast
-            .open_pipe_wire_remote(&session, Default::default())
-            .await
-            .map_err(failed("opening PipeWire"))?;
-        (Held::Cast { _session: session }, (streams, token, fd))
+        let (streams, token) = shared(started.streams(), started.restore_token());
+        let fd = pipewire(&cast, &session).await?;
+        (Held::Cast { _session: session }, streams, token, fd)
     };
-    let (streams, restore_token, fd): (Vec<Shared>, _, _) = granted;
     if streams.is_empty() {
         return Err(PortalError::NoStreams);
     }
@@ -159,12 +146,42 @@ pub async fn start(restore: Option<&str>, remote: bool) -> Result<Granted, Porta
     })
 }
 
-fn shared(s: &ashpd::desktop::screencast::Stream) -> Shared {
-    Shared {
-        node: s.pipe_wire_node_id(),
-        position: s.position(),
-        size: s.size(),
-    }
+/// The screens the user chose, and the token to skip the dialog next time.
+fn shared(
+    streams: &[ashpd::desktop::screencast::Stream],
+    token: Option<&str>,
+) -> (Vec<Shared>, Option<String>) {
+    let streams = streams
+        .iter()
+        .map(|s| Shared {
+            node: s.pipe_wire_node_id(),
+            position: s.position(),
+            size: s.size(),
+        })
+        .collect();
+    (streams, token.map(str::to_owned))
+}
+
+/// Asks for the screens on a session of either kind.
+async fn choose<T: IsScreencastSession>(
+    cast: &Screencast,
+    session: &Session<T>,
+    sources: SelectSourcesOptions,
+) -> Result<(), PortalError> {
+    cast.select_sources(session, sources)
+        .await
+        .and_then(|r| r.response())
+        .map_err(failed("choosing screens"))
+}
+
+/// The PipeWire connection that carries the session's screens.
+async fn pipewire<T: IsScreencastSession>(
+    cast: &Screencast,
+    session: &Session<T>,
+) -> Result<OwnedFd, PortalError> {
+    cast.open_pipe_wire_remote(session, Default::default())
+        .await
+        .map_err(failed("opening PipeWire"))
 }
 
 /// Makes one input call on a RemoteDesktop session.

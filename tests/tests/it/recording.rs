@@ -6,7 +6,7 @@
 //! wrong key is refused by name; a required recording that cannot be
 //! written stops the session, audited.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -57,6 +57,67 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
+/// A relay with the auditor alice and the technician wendy.
+struct Relayed {
+    data: tempfile::TempDir,
+    keys: tempfile::TempDir,
+    alice: PathBuf,
+    relay: RelayProcess,
+    addr: String,
+    token: String,
+    ca: PathBuf,
+}
+
+impl Relayed {
+    /// `prepare` runs on the data directory before the relay starts.
+    fn start(extra: &[&str], prepare: impl FnOnce(&Path)) -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let keys = tempfile::tempdir().unwrap();
+        let alice = auditor(keys.path(), data.path(), "alice");
+        prepare(data.path());
+        let relay = RelayProcess::start(data.path(), extra);
+        let d = data.path().to_str().unwrap();
+        let (_, token, _) = relay_cli(&["technician", "add", "wendy", "--data-dir", d]);
+        Self {
+            addr: relay.addr.to_string(),
+            ca: data.path().join("ca.pem"),
+            token: token.trim().to_owned(),
+            data,
+            keys,
+            alice,
+            relay,
+        }
+    }
+
+    fn d(&self) -> &str {
+        self.data.path().to_str().unwrap()
+    }
+
+    fn host(&self, display: &str, allow: &str) -> HostProcess {
+        HostProcess::spawn(&self.addr, &self.ca, display, &["--allow", allow])
+    }
+
+    /// The host on `display` and a viewer joined to it.
+    async fn session(&self, display: &str, allow: &str) -> (HostProcess, Viewer) {
+        let host = self.host(display, allow);
+        let code = host.code();
+        let v = Viewer::connect(&self.addr, Some(&self.ca), &self.token, &code, |_| {})
+            .await
+            .unwrap();
+        (host, v)
+    }
+
+    /// The session's recording, once the relay sealed it.
+    fn sealed(&self) -> PathBuf {
+        let session = host_session(self.d());
+        relay_cli_until(
+            &["audit", "show", &session, "--data-dir", self.d()],
+            "recording_sealed",
+        );
+        self.data.path().join(format!("recordings/{session}.llrec"))
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recorded_session_only_the_auditor_can_open() {
     if lifeline_tests::x::skip_without_xvfb() {
@@ -68,31 +129,10 @@ async fn a_recorded_session_only_the_auditor_can_open() {
     let typed = tempfile::tempdir().unwrap();
     let typed_file = typed.path().join("typed.txt");
     let _term = x.xterm_cat("60x10+0+0", &typed_file);
-    let data = tempfile::tempdir().unwrap();
-    let keys = tempfile::tempdir().unwrap();
-    let alice = auditor(keys.path(), data.path(), "alice");
-    let d = data.path().to_str().unwrap();
-    let (_, list, _) = relay_cli(&["auditor", "list", "--data-dir", d]);
+    let r = Relayed::start(&["--record-keys"], |_| {});
+    let (_, list, _) = relay_cli(&["auditor", "list", "--data-dir", r.d()]);
     assert!(list.contains("alice"), "{list}");
-    let relay = RelayProcess::start(data.path(), &["--record-keys"]);
-    let (_, token, _) = relay_cli(&["technician", "add", "wendy", "--data-dir", d]);
-    let ca = data.path().join("ca.pem");
-    let host = HostProcess::spawn(
-        &relay.addr.to_string(),
-        &ca,
-        &x.display,
-        &["--allow", "control"],
-    );
-    let code = host.code();
-    let v = Viewer::connect(
-        &relay.addr.to_string(),
-        Some(&ca),
-        token.trim(),
-        &code,
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let (host, v) = r.session(&x.display, "control").await;
     let told = host.wait_event("recorded");
     assert_eq!(told["auditors"][0], "alice");
     v.settle(Duration::from_millis(300), Duration::from_secs(20))
@@ -125,17 +165,8 @@ async fn a_recorded_session_only_the_auditor_can_open() {
     host.wait_event("ended");
 
     // The relay sealed it into the audit log; the file is whole.
-    let sealed = relay_cli_until(
-        &["audit", "show", &host_session(d), "--json", "--data-dir", d],
-        "recording_sealed",
-    );
-    let rec: serde_json::Value = sealed
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .find(|r| r["event"] == "recording_sealed")
-        .unwrap();
-    let file = data.path().join(rec["file"].as_str().unwrap());
-    let (rc, out, _) = relay_cli(&["audit", "verify", "--data-dir", d]);
+    let file = r.sealed();
+    let (rc, out, _) = relay_cli(&["audit", "verify", "--data-dir", r.d()]);
     assert_eq!(rc, 0, "{out}");
     assert!(out.contains("recordings intact: 1"), "{out}");
 
@@ -151,23 +182,20 @@ async fn a_recorded_session_only_the_auditor_can_open() {
         .collect();
     assert!(!contains(&bytes, &row), "screen pixels in the clear");
 
-    // The auditor sees the screen as it was, and what was typed.
-    let (ok, out, err) = play(&[
-        file.to_str().unwrap(),
-        "--identity",
-        alice.to_str().unwrap(),
-        "--json",
-    ]);
+    // The auditor sees the timeline, and the screen as it was.
+    let rec = file.to_str().unwrap();
+    let alice = r.alice.to_str().unwrap();
+    let (ok, out, err) = play(&[rec, "--identity", alice, "--json"]);
     assert!(ok, "{out}{err}");
     let summary: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
     let duration = summary["duration_s"].as_f64().unwrap();
     assert!(out.contains("joined") && out.contains("wendy"), "{out}");
-    let shot = keys.path().join("at.png");
+    let shot = r.keys.path().join("at.png");
     let at = format!("{:.3}", duration - 0.5);
     let (ok, out, err) = play(&[
-        file.to_str().unwrap(),
+        rec,
         "--identity",
-        alice.to_str().unwrap(),
+        alice,
         "--at",
         &at,
         "--screenshot",
@@ -185,11 +213,11 @@ async fn a_recorded_session_only_the_auditor_can_open() {
     );
 
     // The whole recording as frames: the last is the screen at the end.
-    let frames = keys.path().join("frames");
+    let frames = r.keys.path().join("frames");
     let (ok, out, err) = play(&[
-        file.to_str().unwrap(),
+        rec,
         "--identity",
-        alice.to_str().unwrap(),
+        alice,
         "--export-frames",
         frames.to_str().unwrap(),
         "--fps",
@@ -206,12 +234,7 @@ async fn a_recorded_session_only_the_auditor_can_open() {
 
     // Without options and with a display, the player window opens.
     let mut player = Command::new(bin("lifeline-viewer"))
-        .args([
-            "play",
-            file.to_str().unwrap(),
-            "--identity",
-            alice.to_str().unwrap(),
-        ])
+        .args(["play", rec, "--identity", alice])
         .env("DISPLAY", &x.display)
         .spawn()
         .unwrap();
@@ -232,13 +255,9 @@ async fn a_recorded_session_only_the_auditor_can_open() {
     player.wait().unwrap();
 
     // A wrong key is refused, naming who can open it.
-    let mallory = keys.path().join("mallory.key");
+    let mallory = r.keys.path().join("mallory.key");
     relay_cli(&["auditor", "keygen", "--out", mallory.to_str().unwrap()]);
-    let (ok, _, err) = play(&[
-        file.to_str().unwrap(),
-        "--identity",
-        mallory.to_str().unwrap(),
-    ]);
+    let (ok, _, err) = play(&[rec, "--identity", mallory.to_str().unwrap()]);
     assert!(!ok);
     assert!(
         err.contains("not for this key") && err.contains("alice"),
@@ -250,14 +269,10 @@ async fn a_recorded_session_only_the_auditor_can_open() {
     let mid = altered.len() / 2;
     altered[mid] ^= 0x40;
     std::fs::write(&file, &altered).unwrap();
-    let (rc, out, _) = relay_cli(&["audit", "verify", "--data-dir", d]);
+    let (rc, out, _) = relay_cli(&["audit", "verify", "--data-dir", r.d()]);
     assert_ne!(rc, 0);
     assert!(out.contains("recording FAILED"), "{out}");
-    let (ok, _, err) = play(&[
-        file.to_str().unwrap(),
-        "--identity",
-        alice.to_str().unwrap(),
-    ]);
+    let (ok, _, err) = play(&[rec, "--identity", alice, "--timeline"]);
     assert!(!ok);
     assert!(
         err.contains("altered") && err.contains("whole up to"),
@@ -265,13 +280,9 @@ async fn a_recorded_session_only_the_auditor_can_open() {
     );
     // Cut: the same.
     std::fs::write(&file, &bytes[..bytes.len() - 10]).unwrap();
-    let (rc, out, _) = relay_cli(&["audit", "verify", "--data-dir", d]);
+    let (rc, out, _) = relay_cli(&["audit", "verify", "--data-dir", r.d()]);
     assert_ne!(rc, 0, "{out}");
-    let (ok, _, err) = play(&[
-        file.to_str().unwrap(),
-        "--identity",
-        alice.to_str().unwrap(),
-    ]);
+    let (ok, _, err) = play(&[rec, "--identity", alice, "--timeline"]);
     assert!(!ok);
     assert!(err.contains("cut") && err.contains("whole up to"), "{err}");
 }
@@ -290,39 +301,21 @@ async fn a_required_recording_that_cannot_be_written_stops_the_session() {
         return;
     }
     let x = Xvfb::start(320, 240);
-    let data = tempfile::tempdir().unwrap();
-    let keys = tempfile::tempdir().unwrap();
-    auditor(keys.path(), data.path(), "alice");
     // Where recordings go is taken by a file: nothing can be written.
-    std::fs::write(data.path().join("recordings"), b"in the way").unwrap();
-    let relay = RelayProcess::start(data.path(), &["--recording", "required"]);
-    let d = data.path().to_str().unwrap();
-    let (_, token, _) = relay_cli(&["technician", "add", "wendy", "--data-dir", d]);
-    let ca = data.path().join("ca.pem");
-    let host = HostProcess::spawn(
-        &relay.addr.to_string(),
-        &ca,
-        &x.display,
-        &["--allow", "control"],
-    );
+    let r = Relayed::start(&["--recording", "required"], |data| {
+        std::fs::write(data.join("recordings"), b"in the way").unwrap();
+    });
+    let mut host = r.host(&x.display, "control");
     let code = host.code();
-    let joined = Viewer::connect(
-        &relay.addr.to_string(),
-        Some(&ca),
-        token.trim(),
-        &code,
-        |_| {},
-    )
-    .await;
+    let joined = Viewer::connect(&r.addr, Some(&r.ca), &r.token, &code, |_| {}).await;
     // Both sides are told why, in one line; the host exits with it.
     let Err(e) = joined else {
         panic!("a session started that could not be recorded");
     };
     assert!(e.to_string().contains("recording is required"), "{e}");
-    let mut host = host;
     assert!(!host.wait_exit().success());
     relay_cli_until(
-        &["audit", "list", "--json", "--data-dir", d],
+        &["audit", "list", "--json", "--data-dir", r.d()],
         "failed: the relay cannot record",
     );
 }
@@ -353,48 +346,23 @@ async fn recordings_past_the_retention_are_deleted_and_audited() {
         return;
     }
     let x = Xvfb::start(320, 240);
-    let data = tempfile::tempdir().unwrap();
-    let keys = tempfile::tempdir().unwrap();
-    auditor(keys.path(), data.path(), "alice");
-    let relay = RelayProcess::start(data.path(), &["--recording-retention", "3s"]);
-    let d = data.path().to_str().unwrap();
-    let (_, token, _) = relay_cli(&["technician", "add", "wendy", "--data-dir", d]);
-    let ca = data.path().join("ca.pem");
-    let host = HostProcess::spawn(
-        &relay.addr.to_string(),
-        &ca,
-        &x.display,
-        &["--allow", "view"],
-    );
-    let code = host.code();
-    let v = Viewer::connect(
-        &relay.addr.to_string(),
-        Some(&ca),
-        token.trim(),
-        &code,
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let r = Relayed::start(&["--recording-retention", "3s"], |_| {});
+    let (host, v) = r.session(&x.display, "view").await;
     v.settle(Duration::from_millis(300), Duration::from_secs(20))
         .await
         .unwrap();
     v.disconnect("done").await;
     host.wait_event("ended");
-    let session = host_session(d);
-    let file = data.path().join(format!("recordings/{session}.llrec"));
-    relay_cli_until(
-        &["audit", "show", &session, "--data-dir", d],
-        "recording_sealed",
-    );
+    let file = r.sealed();
     assert!(file.exists());
+    let session = host_session(r.d());
     relay_cli_until(
-        &["audit", "show", &session, "--data-dir", d],
+        &["audit", "show", &session, "--data-dir", r.d()],
         "recording_expired",
     );
     assert!(!file.exists(), "the expired recording was deleted");
     // Deleted on purpose is not missing.
-    let (rc, out, _) = relay_cli(&["audit", "verify", "--data-dir", d]);
+    let (rc, out, _) = relay_cli(&["audit", "verify", "--data-dir", r.d()]);
     assert_eq!(rc, 0, "{out}");
 }
 
@@ -404,27 +372,15 @@ async fn a_recording_goes_on_across_a_relay_restart() {
         return;
     }
     let x = Xvfb::start(320, 240);
-    let data = tempfile::tempdir().unwrap();
-    let keys = tempfile::tempdir().unwrap();
-    let alice = auditor(keys.path(), data.path(), "alice");
-    let relay = RelayProcess::start(data.path(), &[]);
-    let addr = relay.addr.to_string();
-    let d = data.path().to_str().unwrap();
-    let (_, token, _) = relay_cli(&["technician", "add", "wendy", "--data-dir", d]);
-    let ca = data.path().join("ca.pem");
-    let host = HostProcess::spawn(&addr, &ca, &x.display, &["--allow", "view"]);
-    let code = host.code();
-    let v = Viewer::connect(&addr, Some(&ca), token.trim(), &code, |_| {})
-        .await
-        .unwrap();
+    let r = Relayed::start(&[], |_| {});
+    let (host, v) = r.session(&x.display, "view").await;
     v.settle(Duration::from_millis(300), Duration::from_secs(20))
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    relay.signal("KILL");
-    drop(relay);
+    r.relay.signal("KILL");
     host.wait_event("reconnecting");
-    let _relay = RelayProcess::start_on(&addr, data.path(), &[]);
+    let _relay = RelayProcess::start_on(&r.addr, r.data.path(), &[]);
     host.wait_event("resumed");
     // Drawn after the restart: in the recording too.
     let _late = x.show(40, 40, &pattern_image(120, 80, 5));
@@ -435,28 +391,20 @@ async fn a_recording_goes_on_across_a_relay_restart() {
     tokio::time::sleep(Duration::from_millis(1200)).await;
     v.disconnect("done").await;
     host.wait_event("ended");
-    let session = host_session(d);
-    relay_cli_until(
-        &["audit", "show", &session, "--data-dir", d],
-        "recording_sealed",
-    );
-    let (rc, out, _) = relay_cli(&["audit", "verify", "--data-dir", d]);
+    let file = r.sealed();
+    let (rc, out, _) = relay_cli(&["audit", "verify", "--data-dir", r.d()]);
     assert_eq!(rc, 0, "{out}");
-    let file = data.path().join(format!("recordings/{session}.llrec"));
-    let (ok, out, err) = play(&[
-        file.to_str().unwrap(),
-        "--identity",
-        alice.to_str().unwrap(),
-        "--json",
-    ]);
+    let rec = file.to_str().unwrap();
+    let alice = r.alice.to_str().unwrap();
+    let (ok, out, err) = play(&[rec, "--identity", alice, "--json"]);
     assert!(ok, "the recording is whole across the restart: {out}{err}");
     let summary: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
     let at = format!("{:.3}", summary["duration_s"].as_f64().unwrap() - 0.3);
-    let shot = keys.path().join("end.png");
+    let shot = r.keys.path().join("end.png");
     let (ok, out, err) = play(&[
-        file.to_str().unwrap(),
+        rec,
         "--identity",
-        alice.to_str().unwrap(),
+        alice,
         "--at",
         &at,
         "--screenshot",
