@@ -71,12 +71,16 @@ enum CaptureCmd {
     Record(Option<RecordTap>),
 }
 
-/// The recording's side of the capture thread: an exact encoder of its
-/// own, restarted with a whole frame every [`KEYFRAME_EVERY`].
+/// The recording's side of the capture thread: the viewer's own updates
+/// (no second encoding), and a whole exact frame (a keyframe) to start
+/// from, then again every [`KEYFRAME_EVERY`] while the screen changes,
+/// so playback can start anywhere. Updates are whole on their own: a
+/// viewer's delta applies to a keyframe as to the viewer's screen.
 struct RecordSide {
     tap: RecordTap,
-    encoder: Encoder,
     keyframe: Option<std::time::Instant>,
+    /// Updates were recorded since the last keyframe.
+    changed: bool,
     pointer: Option<(i32, i32)>,
 }
 
@@ -84,29 +88,36 @@ impl RecordSide {
     fn new(tap: RecordTap) -> Self {
         Self {
             tap,
-            encoder: Encoder::lossless(),
             keyframe: None,
+            changed: false,
             pointer: None,
         }
     }
 
-    /// Records what this grab found (a keyframe when one is due).
-    fn frame(&mut self, grab: &Grab, image: &Image) {
-        let due = self.keyframe.is_none_or(|t| t.elapsed() >= KEYFRAME_EVERY);
-        let (update, keyframe) = if due {
-            self.encoder = Encoder::lossless();
-            self.keyframe = Some(std::time::Instant::now());
-            (self.encoder.encode(image), true)
-        } else {
-            let u = match grab {
-                Grab::Captured => self.encoder.encode(image),
-                Grab::Regions(rects) => self.encoder.encode_within(image, rects),
-                Grab::Unchanged => None,
-            };
-            (u, false)
+    /// Records this grab's update for the viewer, or a keyframe (which
+    /// holds it) when one is due.
+    fn frame(&mut self, update: Option<&FrameUpdate>, image: &Image) {
+        let due = match self.keyframe {
+            None => true,
+            Some(t) => (self.changed || update.is_some()) && t.elapsed() >= KEYFRAME_EVERY,
         };
-        if let Some(update) = update {
-            self.tap.record(RecEvent::Frame { update, keyframe });
+        if due {
+            if let Some(whole) = Encoder::lossless().encode(image) {
+                self.tap.record(RecEvent::Frame {
+                    update: whole,
+                    keyframe: true,
+                });
+                self.keyframe = Some(std::time::Instant::now());
+                self.changed = false;
+            }
+            return;
+        }
+        if let Some(u) = update {
+            self.tap.record(RecEvent::Frame {
+                update: u.clone(),
+                keyframe: false,
+            });
+            self.changed = true;
         }
     }
 
@@ -194,15 +205,15 @@ impl CaptureWorker {
                         }
                         let grabbed = framing.grab(&mut *screen, &mut image, full);
                         let result = grabbed.map(|(grab, view)| {
-                            if let Some(r) = recording.as_mut() {
-                                r.frame(&grab, &image);
-                            }
                             let update = match grab {
                                 Grab::Captured => encoder.encode(&image),
                                 Grab::Regions(rects) => encoder.encode_within(&image, &rects),
                                 // Still: time to make pictures exact?
                                 Grab::Unchanged => encoder.still(),
                             };
+                            if let Some(r) = recording.as_mut() {
+                                r.frame(update.as_ref(), &image);
+                            }
                             let pointer = framing.pointer(pointer.next(&mut *screen));
                             if let Some(r) = recording.as_mut() {
                                 r.pointer(pointer);

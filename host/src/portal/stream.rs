@@ -317,6 +317,9 @@ struct StreamData {
     format: Option<Format>,
     negotiation: Rc<RefCell<Negotiation>>,
     first: bool,
+    /// The last frame's rows, packed, to find what changed when the
+    /// producer sends no damage.
+    last: Vec<u8>,
 }
 
 fn listen<'s>(
@@ -332,6 +335,7 @@ fn listen<'s>(
         format: None,
         negotiation,
         first: true,
+        last: Vec::new(),
     };
     let listener = stream
         .add_local_listener_with_user_data(data)
@@ -411,12 +415,19 @@ fn frame(buffer: &mut pw::buffer::Buffer<'_>, data: &mut StreamData) {
     }
     let (offset, stride) = (chunk.offset() as usize, chunk.stride());
     let Some(bytes) = d.data() else { return };
-    let whole = data.first || damage.is_empty();
-    let rects = if whole {
-        vec![(0, 0, format.width, format.height)]
-    } else {
+    let whole = data.first;
+    let rects = if !damage.is_empty() && !whole {
         damage
+    } else {
+        // No damage said (or the first frame): find it, against the last.
+        match changed(&mut data.last, bytes, offset, stride, format) {
+            Some(r) if !whole => r,
+            _ => vec![(0, 0, format.width, format.height)],
+        }
     };
+    if rects.is_empty() {
+        return;
+    }
     tracing::trace!(stream = data.index, ?rects, "frame");
     let Some(parts) = read(bytes, offset, stride, format, &rects) else {
         tracing::warn!("a screen frame does not fit its buffer; skipped");
@@ -444,6 +455,56 @@ fn frame(buffer: &mut pw::buffer::Buffer<'_>, data: &mut StreamData) {
         }
         _ => {}
     }
+}
+
+/// What changed since `last` (the previous frame's rows, packed), which
+/// then holds this frame: one rectangle per run of changed rows, as wide
+/// as the changes in it. `None` when there is no previous frame of this
+/// size, or the buffer is short (then `last` is refilled when it can be).
+fn changed(
+    last: &mut Vec<u8>,
+    bytes: &[u8],
+    offset: usize,
+    stride: i32,
+    format: Format,
+) -> Option<Vec<Rect>> {
+    let stride = usize::try_from(stride).ok()?;
+    let (w, h) = (format.width as usize, format.height as usize);
+    let row_bytes = w * 4;
+    if stride < row_bytes || bytes.len() < offset + (h.max(1) - 1) * stride + row_bytes {
+        return None;
+    }
+    let row = |y: usize| &bytes[offset + y * stride..offset + y * stride + row_bytes];
+    if last.len() != row_bytes * h {
+        last.clear();
+        for y in 0..h {
+            last.extend_from_slice(row(y));
+        }
+        return None;
+    }
+    let mut out: Vec<Rect> = Vec::new();
+    let mut band: Option<(usize, usize, usize, usize)> = None; // y0, y1, x0, x1
+    for y in 0..h {
+        let (new, old) = (row(y), &mut last[y * row_bytes..(y + 1) * row_bytes]);
+        if new == &old[..] {
+            if let Some((y0, y1, x0, x1)) = band.take() {
+                out.push((x0 as u32, y0 as u32, (x1 - x0) as u32, (y1 - y0) as u32));
+            }
+            continue;
+        }
+        let differs = |i: &usize| new[i * 4..i * 4 + 4] != old[i * 4..i * 4 + 4];
+        let first = (0..w).find(differs).unwrap_or(0);
+        let end = (0..w).rev().find(differs).map_or(w, |i| i + 1);
+        old.copy_from_slice(new);
+        band = Some(match band {
+            Some((y0, _, x0, x1)) => (y0, y + 1, x0.min(first), x1.max(end)),
+            None => (y, y + 1, first, end),
+        });
+    }
+    if let Some((y0, y1, x0, x1)) = band {
+        out.push((x0 as u32, y0 as u32, (x1 - x0) as u32, (y1 - y0) as u32));
+    }
+    Some(out)
 }
 
 /// The rectangles' pixels, `0x00RRGGBB`, clipped to the frame; `None`
@@ -517,6 +578,36 @@ mod tests {
         let got = read(&[0; 24], 0, 12, BGR, &[(2, 1, 9, 9), (5, 5, 1, 1)]).unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].0, (2, 1, 1, 1));
+    }
+
+    #[test]
+    fn without_damage_the_change_is_found_against_the_last_frame() {
+        let f = Format {
+            width: 4,
+            height: 3,
+            rgb: false,
+        };
+        let mut last = Vec::new();
+        let mut frame = vec![0u8; 48];
+        assert_eq!(
+            changed(&mut last, &frame, 0, 16, f),
+            None,
+            "no last frame yet"
+        );
+        assert_eq!(changed(&mut last, &frame, 0, 16, f), Some(vec![]));
+        // Pixel (1,0) and (2,1): one band, rows 0-1, columns 1-2.
+        frame[4] = 9;
+        frame[16 + 8] = 9;
+        assert_eq!(
+            changed(&mut last, &frame, 0, 16, f),
+            Some(vec![(1, 0, 2, 2)])
+        );
+        assert_eq!(changed(&mut last, &frame, 0, 16, f), Some(vec![]));
+        assert_eq!(
+            changed(&mut last, &frame[..40], 0, 16, f),
+            None,
+            "short buffer"
+        );
     }
 
     #[test]
