@@ -55,6 +55,9 @@ pub struct HostWindow {
     pub draft: String,
     /// What the technician did with the clipboard and files, newest last.
     pub activity: Vec<String>,
+    /// Who the session is recorded for, shown with the question and
+    /// while sharing.
+    pub recorded: Option<String>,
     pub transfer: Option<Progress>,
     /// The technician asks for this file (path, bytes).
     pub fetch: Option<(String, u64)>,
@@ -81,6 +84,7 @@ impl HostWindow {
             chat: Vec::new(),
             draft: String::new(),
             activity: Vec::new(),
+            recorded: None,
             transfer: None,
             fetch: None,
             confirm: None,
@@ -133,7 +137,7 @@ impl HostWindow {
             }
             Notice::Resumed => self.reconnecting = None,
             Notice::DesktopAsks => self.note(words::DESKTOP_ASKS.into()),
-            Notice::Recorded(line) => self.note(line),
+            Notice::Recorded(line) => self.recorded = Some(line),
             Notice::AskContinue { minutes, within_s } => {
                 self.confirm = Some((minutes, now + Duration::from_secs(within_s)));
                 self.focus_first = true;
@@ -254,6 +258,9 @@ impl HostWindow {
         let escape = ui.input(|i| i.key_pressed(egui::Key::Escape));
         ui.vertical_centered(|ui| {
             ui.label(RichText::new(words::asking(technician)).size(20.0).strong());
+            if let Some(r) = &self.recorded {
+                ui.label(RichText::new(r).strong());
+            }
         });
         ui.add_space(12.0);
         let mut answer = None;
@@ -310,6 +317,9 @@ impl HostWindow {
         });
         if let Some(r) = &self.reconnecting {
             ui.label(RichText::new(r).color(Color32::DARK_RED));
+        }
+        if let Some(r) = &self.recorded {
+            ui.label(r);
         }
         self.questions(ui, now, acts);
         self.transfers(ui, acts);

@@ -265,3 +265,26 @@ fn the_end_says_why_and_closes_by_keyboard() {
     h.run();
     assert_eq!(h.state().acts, [Act::Close]);
 }
+
+#[test]
+fn a_recorded_session_says_so_with_the_question_and_while_sharing() {
+    let line = words::recorded(&["alice".into()], false);
+    let mut h = harness(vec![
+        Notice::Recorded(line.clone()),
+        Notice::Ask {
+            technician: "wendy".into(),
+        },
+    ]);
+    assert!(h.query_by_label(&line).is_some(), "shown with the question");
+    let now = h.state().now;
+    h.state_mut().w.apply(
+        Notice::Joined {
+            technician: "wendy".into(),
+            mode: Mode::View,
+        },
+        now,
+    );
+    h.run();
+    assert!(h.query_by_label(&line).is_some(), "shown while sharing");
+    assert!(line.contains("alice") && line.contains("not what is typed"));
+}
