@@ -19,7 +19,8 @@ use tokio::sync::mpsc;
 const CHUNK: usize = 48 * 1024;
 /// Events wait at most this long before they are sealed and sent.
 const FLUSH_AFTER: Duration = Duration::from_secs(1);
-/// A whole screen at least this often, so playback can seek.
+/// Whole screens (keyframes) come no more often than this, so playback
+/// can seek without a keyframe costing much of the recording.
 pub const KEYFRAME_EVERY: Duration = Duration::from_secs(10);
 
 /// The recorder, shared by the capture thread (frames) and the session

@@ -73,14 +73,17 @@ enum CaptureCmd {
 
 /// The recording's side of the capture thread: the viewer's own updates
 /// (no second encoding), and a whole exact frame (a keyframe) to start
-/// from, then again every [`KEYFRAME_EVERY`] while the screen changes,
-/// so playback can start anywhere. Updates are whole on their own: a
-/// viewer's delta applies to a keyframe as to the viewer's screen.
+/// from. Another keyframe comes once [`KEYFRAME_EVERY`] has passed and
+/// the updates since the last add up to twice its size: seeking then
+/// never replays more than that, and keyframes stay a small part of the
+/// recording however little changes. A viewer's delta applies to a
+/// keyframe as to the viewer's screen.
 struct RecordSide {
     tap: RecordTap,
     keyframe: Option<std::time::Instant>,
-    /// Updates were recorded since the last keyframe.
-    changed: bool,
+    /// The last keyframe's size, and the updates' since.
+    key_bytes: usize,
+    since_bytes: usize,
     pointer: Option<(i32, i32)>,
 }
 
@@ -89,7 +92,8 @@ impl RecordSide {
         Self {
             tap,
             keyframe: None,
-            changed: false,
+            key_bytes: 0,
+            since_bytes: 0,
             pointer: None,
         }
     }
@@ -99,25 +103,28 @@ impl RecordSide {
     fn frame(&mut self, update: Option<&FrameUpdate>, image: &Image) {
         let due = match self.keyframe {
             None => true,
-            Some(t) => (self.changed || update.is_some()) && t.elapsed() >= KEYFRAME_EVERY,
-        };
-        if due {
-            if let Some(whole) = Encoder::lossless().encode(image) {
-                self.tap.record(RecEvent::Frame {
-                    update: whole,
-                    keyframe: true,
-                });
-                self.keyframe = Some(std::time::Instant::now());
-                self.changed = false;
+            Some(t) => {
+                update.is_some()
+                    && t.elapsed() >= KEYFRAME_EVERY
+                    && self.since_bytes >= 2 * self.key_bytes
             }
+        };
+        if due && let Some(whole) = Encoder::lossless().encode(image) {
+            self.key_bytes = whole.payload_bytes();
+            self.since_bytes = 0;
+            self.tap.record(RecEvent::Frame {
+                update: whole,
+                keyframe: true,
+            });
+            self.keyframe = Some(std::time::Instant::now());
             return;
         }
         if let Some(u) = update {
+            self.since_bytes += u.payload_bytes();
             self.tap.record(RecEvent::Frame {
                 update: u.clone(),
                 keyframe: false,
             });
-            self.changed = true;
         }
     }
 
