@@ -1,10 +1,9 @@
 //! What a session recording holds, before sealing and after opening:
 //! timestamped events, each a 4-byte big-endian length and its postcard
 //! bytes, one stream cut into chunks anywhere (an event may span chunks).
-//! Frames are the host's exact updates from an encoder of the recording's
-//! own, restarted with a whole frame (a keyframe) every few seconds, so
-//! playback can start at any keyframe. Keystrokes are in only when the
-//! relay's policy says so.
+//! Frames are the updates the viewer got, and whole exact screens
+//! (keyframes) from a fresh encoder now and then, so playback can start at
+//! any keyframe. Keystrokes are in only when the relay's policy says so.
 
 use serde::{Deserialize, Serialize};
 
