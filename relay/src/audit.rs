@@ -53,6 +53,8 @@ type Ack = oneshot::Sender<Result<u64, String>>;
 pub struct AuditLog {
     tx: mpsc::Sender<(AuditEvent, Ack)>,
     path: PathBuf,
+    /// The sequence number of the last durable record.
+    written: tokio::sync::watch::Receiver<u64>,
 }
 
 fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> AuditError + '_ {
@@ -115,18 +117,25 @@ impl AuditLog {
             crate::private::private_file(p).map_err(io_at(p))?;
         }
         let (tx, rx) = mpsc::channel();
+        let (written_tx, written) = tokio::sync::watch::channel(chain.head().seq);
         let writer = Writer {
             file,
             head,
             chain,
             path: path.clone(),
             head_path: hpath,
+            written: written_tx,
         };
         thread::Builder::new()
             .name("audit-writer".into())
             .spawn(move || writer.run(rx))
             .map_err(io_at(&path))?;
-        Ok(Self { tx, path })
+        Ok(Self { tx, path, written })
+    }
+
+    /// Changes after every durable batch (to the last record's number).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.written.clone()
     }
 
     /// Appends `event` and returns its sequence number once it is durable.
@@ -152,6 +161,7 @@ struct Writer {
     chain: Chain,
     path: PathBuf,
     head_path: PathBuf,
+    written: tokio::sync::watch::Sender<u64>,
 }
 
 impl Writer {
@@ -192,6 +202,7 @@ impl Writer {
         match self.persist(&text, &chain) {
             Ok(()) => {
                 self.chain = chain;
+                self.written.send_replace(self.chain.head().seq);
                 for (ack, seq) in acks {
                     // A caller that gave up waiting needs no answer.
                     let _ = ack.send(Ok(seq));

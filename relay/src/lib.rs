@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod bridge;
+pub mod export;
 pub mod private;
 pub mod recording;
 pub mod recovery;

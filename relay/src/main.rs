@@ -143,6 +143,11 @@ struct Serve {
     /// Recordings include keystrokes and typed text (the user is told).
     #[arg(long)]
     record_keys: bool,
+    /// Ship every audit record as it is written: syslog://HOST:PORT (RFC
+    /// 5424 over TCP), syslog+udp://HOST:PORT, or stdout-json; each once,
+    /// in order, going on after a restart where it stopped.
+    #[arg(long)]
+    audit_export: Option<lifeline_relay::export::ExportTarget>,
     /// Delete recordings older than this (e.g. 90d, 12h; 0 keeps them).
     #[arg(long, default_value = "90d", value_parser = humantime::parse_duration)]
     recording_retention: Duration,
@@ -357,6 +362,7 @@ fn serve(s: Serve) -> anyhow::Result<ExitCode> {
     config.max_waiting_hosts = s.max_waiting_hosts;
     config.max_connections = s.max_connections;
     config.record_keys = s.record_keys;
+    config.audit_export = s.audit_export.clone();
     config.recording_retention =
         (!s.recording_retention.is_zero()).then_some(s.recording_retention);
     config.recording = s.recording.map(|r| match r {

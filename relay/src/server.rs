@@ -63,6 +63,8 @@ pub struct RelayConfig {
     pub record_keys: bool,
     /// Recordings older than this are deleted (audited); `None`: kept.
     pub recording_retention: Option<Duration>,
+    /// Where audit records are shipped as they are written.
+    pub audit_export: Option<crate::export::ExportTarget>,
     /// Test-only: sees, and may change, every forwarded chunk, to play a
     /// hostile relay. Nothing in the binary or its flags sets it.
     pub forward_hook: Option<ForwardHook>,
@@ -103,6 +105,7 @@ impl RelayConfig {
             recording: None,
             record_keys: false,
             recording_retention: None,
+            audit_export: None,
             forward_hook: None,
         }
     }
@@ -234,6 +237,10 @@ pub async fn run(
         .await?;
     let sweeper = tokio::spawn(resuming::sweep(relay.clone()));
     let retention = tokio::spawn(expire_recordings(relay.clone()));
+    let exporter = relay.config.audit_export.clone().map(|target| {
+        let dir = relay.config.data_dir.clone();
+        tokio::spawn(crate::export::run(dir, target, relay.audit.subscribe()))
+    });
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -274,6 +281,14 @@ pub async fn run(
         b"relay shutting down",
     );
     let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
+    if let Some(e) = exporter {
+        // Ship the last records (the stop) while the sink takes them;
+        // what it does not is shipped by the next start.
+        let dir = relay.config.data_dir.clone();
+        let caught_up = crate::export::caught_up(&dir);
+        let _ = tokio::time::timeout(Duration::from_secs(2), caught_up).await;
+        e.abort();
+    }
     Ok(())
 }
 

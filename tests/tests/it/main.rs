@@ -5,6 +5,7 @@
 
 mod diskfull;
 mod e2e;
+mod export;
 mod host;
 mod link;
 mod portal;

@@ -1,0 +1,295 @@
+//! Audit records shipped to the security team's SIEM as they are written:
+//! `--audit-export syslog://HOST:PORT` (RFC 5424 over TCP, each message
+//! octet-counted as RFC 6587 says), `syslog+udp://HOST:PORT` (one datagram
+//! a record) or `stdout-json` (the log's own lines). Each record once, in
+//! order, at least once across restarts: the exporter tails the log file
+//! and remembers the hash of the last record it handed over
+//! (`DIR/audit-export.state`), so a restarted relay goes on after it. A
+//! sink that is down is retried; nothing is skipped.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lifeline_proto::audit::check_line;
+use tokio::io::AsyncWriteExt as _;
+use tokio::sync::watch;
+
+/// Where records go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExportTarget {
+    SyslogTcp(String),
+    SyslogUdp(String),
+    StdoutJson,
+}
+
+/// A target that is not one of the three forms.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "--audit-export takes syslog://HOST:PORT (TCP), syslog+udp://HOST:PORT or stdout-json, not {0:?}"
+)]
+pub struct BadTarget(pub String);
+
+impl std::str::FromStr for ExportTarget {
+    type Err = BadTarget;
+
+    fn from_str(s: &str) -> Result<Self, BadTarget> {
+        let bad = || BadTarget(s.to_owned());
+        let addr = |rest: &str| {
+            let ok = rest
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+            ok.then(|| rest.to_owned()).ok_or_else(bad)
+        };
+        if s == "stdout-json" {
+            Ok(Self::StdoutJson)
+        } else if let Some(rest) = s.strip_prefix("syslog+udp://") {
+            addr(rest).map(Self::SyslogUdp)
+        } else if let Some(rest) = s.strip_prefix("syslog://") {
+            addr(rest).map(Self::SyslogTcp)
+        } else {
+            Err(bad())
+        }
+    }
+}
+
+/// The file that remembers the last record handed over.
+pub fn state_path(dir: &Path) -> PathBuf {
+    dir.join("audit-export.state")
+}
+
+/// One log line as a syslog message (RFC 5424): facility "log audit"
+/// (13), severity informational; the record's event as MSGID; the line
+/// itself as MSG.
+pub fn syslog_message(line: &str, host: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+    let ts = v["ts"].as_str().unwrap_or("-");
+    let event = v["event"].as_str().unwrap_or("-");
+    format!("<110>1 {ts} {host} lifeline-relay - {event} - {line}")
+}
+
+/// The records after the one whose hash is `after` (all when `None`, or
+/// when it is not in the log: the log was replaced), each with its hash.
+pub fn pending<'a>(log: &'a str, after: Option<&str>) -> Vec<(&'a str, String)> {
+    let lines: Vec<(&str, String)> = log
+        .lines()
+        .enumerate()
+        .filter_map(|(i, l)| check_line(l, i + 1).ok().map(|v| (l, v.hash)))
+        .collect();
+    let start = after
+        .and_then(|h| lines.iter().position(|(_, hash)| hash == h))
+        .map_or(0, |i| i + 1);
+    lines.into_iter().skip(start).collect()
+}
+
+/// A connected sink.
+enum Sink {
+    Tcp(tokio::net::TcpStream),
+    Udp(tokio::net::UdpSocket),
+    Stdout,
+}
+
+impl Sink {
+    async fn open(target: &ExportTarget) -> std::io::Result<Self> {
+        Ok(match target {
+            ExportTarget::SyslogTcp(a) => Self::Tcp(tokio::net::TcpStream::connect(a).await?),
+            ExportTarget::SyslogUdp(a) => {
+                let s = tokio::net::UdpSocket::bind("0.0.0.0:0").await?;
+                s.connect(a).await?;
+                Self::Udp(s)
+            }
+            ExportTarget::StdoutJson => Self::Stdout,
+        })
+    }
+
+    async fn send(&mut self, line: &str, host: &str) -> std::io::Result<()> {
+        match self {
+            Self::Tcp(s) => {
+                let msg = syslog_message(line, host);
+                s.write_all(format!("{} {msg}", msg.len()).as_bytes()).await
+            }
+            Self::Udp(s) => s
+                .send(syslog_message(line, host).as_bytes())
+                .await
+                .map(|_| ()),
+            Self::Stdout => {
+                use std::io::Write as _;
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{line}")?;
+                out.flush()
+            }
+        }
+    }
+}
+
+/// Where the first record after `after` starts in the log (its end when
+/// every record was sent; the start when `after` is not in it).
+fn start_of(log: &str, after: Option<&str>) -> usize {
+    let Some(after) = after else { return 0 };
+    let mut at = 0;
+    for (i, line) in log.split_inclusive('\n').enumerate() {
+        at += line.len();
+        if check_line(line.trim_end(), i + 1).is_ok_and(|v| v.hash == after) {
+            return at;
+        }
+    }
+    0
+}
+
+/// Ships every record after the remembered one, then each new one as the
+/// log grows (`written` changes after every durable batch), until the
+/// relay stops. The log is read from where the last read ended.
+pub async fn run(dir: PathBuf, target: ExportTarget, mut written: watch::Receiver<u64>) {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "-".into());
+    let state = state_path(&dir);
+    let path = crate::audit::log_path(&dir);
+    let last = std::fs::read_to_string(&state)
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty());
+    let log = std::fs::read_to_string(&path).unwrap_or_default();
+    let mut offset = start_of(&log, last.as_deref());
+    drop(log);
+    let mut sink: Option<Sink> = None;
+    loop {
+        for (line, hash) in new_lines(&path, offset) {
+            deliver(&mut sink, &target, &line, &host).await;
+            if let Err(e) = std::fs::write(&state, &hash) {
+                tracing::error!(error = %e, "audit export: cannot remember the last record sent");
+            }
+            offset += line.len() + 1;
+        }
+        if written.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The whole lines from `offset` on, each with its hash.
+fn new_lines(path: &Path, offset: usize) -> Vec<(String, String)> {
+    use std::io::{Read as _, Seek as _};
+    let mut text = String::new();
+    let read = std::fs::File::open(path).and_then(|mut f| {
+        f.seek(std::io::SeekFrom::Start(offset as u64))?;
+        f.read_to_string(&mut text)
+    });
+    if let Err(e) = read {
+        tracing::error!(error = %e, "audit export: cannot read the log");
+        return Vec::new();
+    }
+    let whole = text.rfind('\n').map_or(0, |i| i + 1);
+    text[..whole]
+        .lines()
+        .map(|l| {
+            let hash = check_line(l, 0).map(|v| v.hash).unwrap_or_default();
+            (l.to_owned(), hash)
+        })
+        .collect()
+}
+
+/// Hands one line over, retrying (and reconnecting) until the sink takes it.
+async fn deliver(sink: &mut Option<Sink>, target: &ExportTarget, line: &str, host: &str) {
+    loop {
+        let s = match sink {
+            Some(s) => s,
+            None => match Sink::open(target).await {
+                Ok(s) => sink.insert(s),
+                Err(e) => {
+                    tracing::warn!(error = %e, "audit export: the sink is down; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
+        };
+        match s.send(line, host).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "audit export: sending failed; retrying");
+                *sink = None;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+/// Resolves once the last record in the log has been handed over.
+pub async fn caught_up(dir: &Path) {
+    loop {
+        let log = std::fs::read_to_string(crate::audit::log_path(dir)).unwrap_or_default();
+        let last = std::fs::read_to_string(state_path(dir)).unwrap_or_default();
+        if pending(&log, Some(last.trim())).is_empty() || log.is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lifeline_proto::audit::{AuditEvent, Chain};
+
+    use super::*;
+
+    fn log(n: usize) -> (String, Vec<String>) {
+        let mut chain = Chain::default();
+        let (mut text, mut hashes) = (String::new(), Vec::new());
+        for i in 0..n {
+            let event = AuditEvent::RelayStopped {
+                reason: format!("r{i}"),
+            };
+            let (line, hash) = chain.seal("2026-11-23T00:00:00Z".into(), event).unwrap();
+            chain.advance(hash.clone());
+            text.push_str(&line);
+            text.push('\n');
+            hashes.push(hash);
+        }
+        (text, hashes)
+    }
+
+    #[test]
+    fn export_goes_on_after_the_last_record_sent() {
+        let (text, hashes) = log(4);
+        assert_eq!(pending(&text, None).len(), 4);
+        assert_eq!(start_of(&text, Some(&hashes[3])), text.len());
+        assert_eq!(start_of(&text, Some("00")), 0);
+        let rest = pending(&text, Some(&hashes[1]));
+        assert_eq!(
+            rest.iter().map(|(_, h)| h.clone()).collect::<Vec<_>>(),
+            hashes[2..]
+        );
+        assert!(pending(&text, Some(&hashes[3])).is_empty());
+        // A hash the log does not have: the log was replaced, send it all.
+        assert_eq!(pending(&text, Some("00")).len(), 4);
+    }
+
+    #[test]
+    fn targets_and_messages() {
+        assert_eq!(
+            "syslog://siem.example:514".parse(),
+            Ok(ExportTarget::SyslogTcp("siem.example:514".into()))
+        );
+        assert_eq!(
+            "syslog+udp://10.0.0.1:514".parse(),
+            Ok(ExportTarget::SyslogUdp("10.0.0.1:514".into()))
+        );
+        assert_eq!("stdout-json".parse(), Ok(ExportTarget::StdoutJson));
+        for bad in [
+            "syslog://nohost",
+            "http://x:1",
+            "syslog://:514",
+            "syslog://h:0",
+        ] {
+            assert!(bad.parse::<ExportTarget>().is_err(), "{bad}");
+        }
+        let (text, _) = log(1);
+        let line = text.lines().next().unwrap();
+        let msg = syslog_message(line, "relay1");
+        assert!(
+            msg.starts_with(
+                "<110>1 2026-11-23T00:00:00Z relay1 lifeline-relay - relay_stopped - {"
+            )
+        );
+        assert!(msg.ends_with(line));
+    }
+}
