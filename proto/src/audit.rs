@@ -130,6 +130,12 @@ pub enum AuditEvent {
         session: String,
         file: String,
     },
+    /// Someone on the relay's machine took a copy of the recording.
+    RecordingFetched {
+        session: String,
+        by: String,
+        to: String,
+    },
 }
 
 impl AuditEvent {
@@ -151,7 +157,8 @@ impl AuditEvent {
             | AuditEvent::Transfer { session, .. }
             | AuditEvent::RecordingSealed { session, .. }
             | AuditEvent::RecordingFailed { session, .. }
-            | AuditEvent::RecordingExpired { session, .. } => Some(session),
+            | AuditEvent::RecordingExpired { session, .. }
+            | AuditEvent::RecordingFetched { session, .. } => Some(session),
         }
     }
 }
@@ -473,6 +480,14 @@ mod tests {
                     file: "recordings/s.llrec".into(),
                 },
                 r#""event":"recording_expired","session":"s","file":"recordings/s.llrec""#,
+            ),
+            (
+                AuditEvent::RecordingFetched {
+                    session: "s".into(),
+                    by: "root".into(),
+                    to: "/tmp/s.llrec".into(),
+                },
+                r#""event":"recording_fetched","session":"s","by":"root","to":"/tmp/s.llrec""#,
             ),
         ];
         for (event, body) in cases {

@@ -34,6 +34,8 @@ pub enum AuditError {
     Chain(#[from] ChainError),
     #[error("the audit writer has stopped")]
     Stopped,
+    #[error("another lifeline-relay uses the data directory {0} (it holds relay.lock)")]
+    Busy(PathBuf),
 }
 
 /// The log's file names inside a data directory.
@@ -53,6 +55,8 @@ type Ack = oneshot::Sender<Result<u64, String>>;
 pub struct AuditLog {
     tx: mpsc::Sender<(AuditEvent, Ack)>,
     path: PathBuf,
+    /// Held while the log is open: one writer a data directory.
+    _lock: File,
     /// The sequence number of the last durable record.
     written: tokio::sync::watch::Receiver<u64>,
 }
@@ -62,6 +66,29 @@ fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> AuditError + '_ {
         path: path.to_owned(),
         source,
     }
+}
+
+/// Takes the data directory's lock (`relay.lock`), waiting up to 2 s for
+/// a writer that is closing; one audit writer a directory, or the chain
+/// would fork.
+fn lock_dir(dir: &Path) -> Result<File, AuditError> {
+    let path = dir.join("relay.lock");
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io_at(&path))?;
+    for _ in 0..20 {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(fs::TryLockError::WouldBlock) => {
+                thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io_at(&path)(e)),
+        }
+    }
+    Err(AuditError::Busy(dir.to_owned()))
 }
 
 /// Reads the last line of the log to continue its chain. A final line with
@@ -98,6 +125,7 @@ impl AuditLog {
     /// Opens (or creates) the log in `dir` and starts its writer thread.
     pub fn open(dir: &Path) -> Result<Self, AuditError> {
         crate::private::private_dir(dir).map_err(io_at(dir))?;
+        let lock = lock_dir(dir)?;
         let path = log_path(dir);
         let mut file = OpenOptions::new()
             .read(true)
@@ -130,7 +158,12 @@ impl AuditLog {
             .name("audit-writer".into())
             .spawn(move || writer.run(rx))
             .map_err(io_at(&path))?;
-        Ok(Self { tx, path, written })
+        Ok(Self {
+            tx,
+            path,
+            _lock: lock,
+            written,
+        })
     }
 
     /// Changes after every durable batch (to the last record's number).

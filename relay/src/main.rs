@@ -54,6 +54,22 @@ enum Command {
     /// Manage the auditors whose keys open session recordings.
     #[command(subcommand)]
     Auditor(AuditorCmd),
+    /// Session recordings.
+    #[command(subcommand)]
+    Recording(RecordingCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum RecordingCmd {
+    /// Copy a session's recording to FILE; the copy is audited (who, where)
+    /// before it is made.
+    Fetch {
+        session: String,
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        dir: DataDir,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -250,6 +266,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Audit(a) => audit_cmd(a),
         Command::Auditor(a) => auditor_cmd(a),
+        Command::Recording(RecordingCmd::Fetch { session, out, dir }) => {
+            fetch(&session, &out, &dir.data_dir)
+        }
     }
 }
 
@@ -299,6 +318,65 @@ fn auditor_cmd(a: AuditorCmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Copies a recording, audited first: by the running relay when there is
+/// one (it holds the audit log), else straight into the log.
+fn fetch(session: &str, out: &Path, dir: &Path) -> anyhow::Result<ExitCode> {
+    let src = dir.join(recording::file_name(session));
+    if !src.is_file() {
+        bail!(
+            "no recording for session {session:?} in {}; `lifeline-relay audit list` shows each session's recording",
+            dir.display()
+        );
+    }
+    if out.exists() {
+        bail!("{} exists; pick a new file for the copy", out.display());
+    }
+    let to = std::path::absolute(out).unwrap_or_else(|_| out.to_owned());
+    let req = recording::FetchRequest {
+        session: session.to_owned(),
+        by: whoami(),
+        to: to.display().to_string(),
+    };
+    match audit::AuditLog::open(dir) {
+        Ok(log) => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(log.append(req.event()))?;
+        }
+        Err(audit::AuditError::Busy(_)) => {
+            let name = req.submit(dir)?;
+            let ok = name.with_extension("ok");
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while !ok.exists() {
+                if std::time::Instant::now() > deadline {
+                    let _ = std::fs::remove_file(&name);
+                    bail!(
+                        "the running relay did not record the fetch within 10 s; nothing was copied"
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            std::fs::remove_file(&ok)?;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    std::fs::copy(&src, out).with_context(|| format!("cannot copy to {}", out.display()))?;
+    eprintln!(
+        "Copied the recording of session {session} to {} (the fetch is in the audit log). Open it with `lifeline-viewer play FILE --identity KEY`.",
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Who runs this command, for the audit log.
+fn whoami() -> String {
+    ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| "unknown user".into())
 }
 
 /// Writes a new file only its owner can read; never overwrites one.

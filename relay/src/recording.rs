@@ -334,3 +334,63 @@ pub fn verify(data_dir: &Path, event: &AuditEvent) -> Option<String> {
     }
     None
 }
+
+/// A copy of a recording asked for while the relay runs: `recording
+/// fetch` leaves one in `fetches/` (NAME.req), the running relay audits it
+/// and answers NAME.ok; only then is the file copied. (The audit log has
+/// one writer, the running relay.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchRequest {
+    pub session: String,
+    pub by: String,
+    pub to: String,
+}
+
+/// Where fetch requests wait for the running relay.
+pub fn fetch_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("fetches")
+}
+
+impl FetchRequest {
+    /// The audit record of this fetch.
+    pub fn event(&self) -> AuditEvent {
+        AuditEvent::RecordingFetched {
+            session: self.session.clone(),
+            by: self.by.clone(),
+            to: self.to.clone(),
+        }
+    }
+
+    /// Leaves the request for the running relay; its name.
+    pub fn submit(&self, data_dir: &Path) -> Result<PathBuf, RecordingError> {
+        let dir = fetch_dir(data_dir);
+        crate::private::private_dir(&dir).map_err(io(&dir))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io(&dir))?;
+        let text = serde_json::to_string(self).map_err(|e| RecordingError::Corrupt {
+            path: dir.clone(),
+            why: e.to_string(),
+        })?;
+        tmp.write_all(text.as_bytes()).map_err(io(&dir))?;
+        let name = dir.join(format!("{:016x}.req", rand::random::<u64>()));
+        tmp.persist(&name).map_err(|e| io(&name)(e.error))?;
+        Ok(name)
+    }
+}
+
+/// The requests waiting in `fetches/`, each with its file.
+pub fn waiting_fetches(data_dir: &Path) -> Vec<(PathBuf, Option<FetchRequest>)> {
+    let Ok(entries) = fs::read_dir(fetch_dir(data_dir)) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "req"))
+        .map(|p| {
+            let req = fs::read_to_string(&p)
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok());
+            (p, req)
+        })
+        .collect()
+}

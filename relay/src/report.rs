@@ -99,6 +99,7 @@ pub fn summarize<'a>(records: impl IntoIterator<Item = &'a Record>) -> Vec<Sessi
                 s.recording = Some(format!("failed: {reason}"));
             }
             AuditEvent::RecordingExpired { .. } => s.recording = Some("expired".into()),
+            AuditEvent::RecordingFetched { .. } => {}
             AuditEvent::RelayStarted { .. }
             | AuditEvent::RelayStopped { .. }
             | AuditEvent::TokenSuspended { .. }

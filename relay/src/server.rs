@@ -237,6 +237,7 @@ pub async fn run(
         .await?;
     let sweeper = tokio::spawn(resuming::sweep(relay.clone()));
     let retention = tokio::spawn(expire_recordings(relay.clone()));
+    let fetches = tokio::spawn(audit_fetches(relay.clone()));
     let exporter = relay.config.audit_export.clone().map(|target| {
         let dir = relay.config.data_dir.clone();
         tokio::spawn(crate::export::run(dir, target, relay.audit.subscribe()))
@@ -263,6 +264,7 @@ pub async fn run(
     relay.shutdown.cancel();
     sweeper.abort();
     retention.abort();
+    fetches.abort();
     relay.tasks.close();
     if tokio::time::timeout(Duration::from_secs(10), relay.tasks.wait())
         .await
@@ -313,6 +315,29 @@ async fn expire_recordings(relay: Arc<Relay>) {
             }
         }
         tokio::time::sleep(every).await;
+    }
+}
+
+/// Audits the recording fetches `recording fetch` asks of the running
+/// relay, answering each once its record is durable.
+async fn audit_fetches(relay: Arc<Relay>) {
+    loop {
+        for (path, req) in crate::recording::waiting_fetches(&relay.config.data_dir) {
+            let answer = match req {
+                Some(req) => match relay.audit.append(req.event()).await {
+                    Ok(_) => path.with_extension("ok"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "audit write failed for a recording fetch");
+                        path.with_extension("failed")
+                    }
+                },
+                None => path.with_extension("bad"),
+            };
+            if let Err(e) = std::fs::rename(&path, &answer) {
+                tracing::error!(path = %path.display(), error = %e, "cannot answer a recording fetch");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

@@ -416,3 +416,67 @@ async fn a_recording_goes_on_across_a_relay_restart() {
         "what was drawn after the restart is recorded"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetching_a_recording_is_audited_with_or_without_the_relay_running() {
+    if lifeline_tests::x::skip_without_xvfb() {
+        return;
+    }
+    let x = Xvfb::start(320, 240);
+    let mut r = Relayed::start(&[], |_| {});
+    let (host, v) = r.session(&x.display, "view").await;
+    v.settle(Duration::from_millis(300), Duration::from_secs(20))
+        .await
+        .unwrap();
+    v.disconnect("done").await;
+    host.wait_event("ended");
+    let file = r.sealed();
+    let session = host_session(r.d());
+    let out = r.keys.path().join("copy.llrec");
+    let d = r.d().to_owned();
+    let fetch = |to: &Path| {
+        relay_cli(&[
+            "recording",
+            "fetch",
+            &session,
+            "--out",
+            to.to_str().unwrap(),
+            "--data-dir",
+            &d,
+        ])
+    };
+    // The relay runs: it audits the fetch, then the copy is made.
+    let (rc, _, err) = fetch(&out);
+    assert_eq!(rc, 0, "{err}");
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&file).unwrap());
+    let (_, shown, _) = relay_cli(&["audit", "show", &session, "--data-dir", r.d()]);
+    assert!(
+        shown.contains("recording_fetched") && shown.contains("copy.llrec"),
+        "{shown}"
+    );
+    // A copy never overwrites, and an unknown session is said plainly.
+    let (rc, _, err) = fetch(&out);
+    assert_ne!(rc, 0);
+    assert!(err.contains("exists"), "{err}");
+    let (rc, _, err) = relay_cli(&[
+        "recording",
+        "fetch",
+        "nosuch",
+        "--out",
+        "/tmp/x",
+        "--data-dir",
+        r.d(),
+    ]);
+    assert_ne!(rc, 0);
+    assert!(err.contains("no recording for session"), "{err}");
+    // The relay stopped: the command writes the record itself, and the
+    // chain stays one.
+    r.relay.signal("TERM");
+    r.relay.child.wait().unwrap();
+    let (rc, _, err) = fetch(&r.keys.path().join("copy2.llrec"));
+    assert_eq!(rc, 0, "{err}");
+    let (_, shown, _) = relay_cli(&["audit", "show", &session, "--data-dir", r.d()]);
+    assert_eq!(shown.matches("recording_fetched").count(), 2, "{shown}");
+    let (rc, out, _) = relay_cli(&["audit", "verify", "--data-dir", r.d()]);
+    assert_eq!(rc, 0, "{out}");
+}
