@@ -119,3 +119,20 @@ async fn every_record_reaches_syslog_once_in_order_across_a_restart() {
     let (rc, out, _) = relay_cli(&["audit", "verify", "--data-dir", d]);
     assert_eq!(rc, 0, "{out}");
 }
+
+#[test]
+fn records_also_go_over_udp() {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let target = format!("syslog+udp://{}", sock.local_addr().unwrap());
+    let data = tempfile::tempdir().unwrap();
+    let _relay = RelayProcess::start(data.path(), &["--audit-export", &target]);
+    let mut buf = [0u8; 4096];
+    let n = sock.recv(&mut buf).expect("a datagram within 10 s");
+    let msg = std::str::from_utf8(&buf[..n]).unwrap();
+    assert!(
+        msg.starts_with("<110>1 ") && msg.contains(" relay_started - {"),
+        "{msg}"
+    );
+}
