@@ -143,6 +143,28 @@ impl Sway {
         crate::x::load_png(&out)
     }
 
+    /// Makes the compositor draw the whole output anew (a new background
+    /// colour, through swaymsg), so every screen reader gets a fresh frame.
+    pub fn repaint(&self, colour: &str) {
+        let sock = std::fs::read_dir(&self.runtime)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("sway-ipc."))
+            })
+            .expect("sway's IPC socket");
+        let ok = user_command("swaymsg", &self.runtime)
+            .env("SWAYSOCK", &sock)
+            .args(["output", "*", "background", colour, "solid_color"])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "swaymsg failed");
+    }
+
     /// The environment a Wayland client of this compositor needs.
     pub fn env(&self) -> [(&'static str, String); 2] {
         [

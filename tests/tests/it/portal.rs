@@ -74,6 +74,7 @@ impl Setup {
 /// drawing when the test looks first).
 async fn sees_the_screen(v: &Viewer, sway: &Sway, stack: &PortalStack) {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut repainted = false;
     loop {
         v.settle(Duration::from_millis(300), Duration::from_secs(30))
             .await
@@ -99,6 +100,11 @@ async fn sees_the_screen(v: &Viewer, sway: &Sway, stack: &PortalStack) {
             std::time::Instant::now() < deadline,
             "the viewer's picture still differs from grim's in {differ} pixels"
         );
+        // xdg-desktop-portal-wlr sends a frame only when something is
+        // drawn: one it lost (a failed copy) is not sent again on an idle
+        // screen. Draw the whole output anew, then compare again.
+        sway.repaint(if repainted { "#203040" } else { "#304050" });
+        repainted = !repainted;
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
