@@ -23,6 +23,42 @@ const FLUSH_AFTER: Duration = Duration::from_secs(1);
 /// can seek without a keyframe costing much of the recording.
 pub const KEYFRAME_EVERY: Duration = Duration::from_secs(10);
 
+/// When the recording takes a whole exact screen (a keyframe) instead of
+/// the viewer's update: at the start, then once [`KEYFRAME_EVERY`] has
+/// passed and the updates since add up to twice the last keyframe, so
+/// seeking never replays more than that and keyframes stay a small part
+/// of a recording where little changes. Time is passed in (the session's
+/// time since the recording started).
+#[derive(Debug, Default, Clone)]
+pub struct Keyframes {
+    last: Option<Duration>,
+    key_bytes: usize,
+    since_bytes: usize,
+}
+
+impl Keyframes {
+    /// Whether to take a keyframe now; `changed`: this grab has an update.
+    pub fn due(&self, now: Duration, changed: bool) -> bool {
+        self.last.is_none_or(|t| {
+            changed
+                && now.saturating_sub(t) >= KEYFRAME_EVERY
+                && self.since_bytes >= 2 * self.key_bytes
+        })
+    }
+
+    /// A keyframe of `bytes` was recorded at `now`.
+    pub fn took(&mut self, now: Duration, bytes: usize) {
+        self.last = Some(now);
+        self.key_bytes = bytes;
+        self.since_bytes = 0;
+    }
+
+    /// An update of `bytes` was recorded.
+    pub fn recorded(&mut self, bytes: usize) {
+        self.since_bytes += bytes;
+    }
+}
+
 /// The recorder, shared by the capture thread (frames) and the session
 /// driver (input, timeline).
 #[derive(Debug, Clone)]
@@ -195,6 +231,22 @@ mod tests {
         assert!(matches!(&got[1], Event::Note(n) if n.contains("ended")));
         let got = opened(true, vec![click, key.clone(), text.clone()]);
         assert_eq!(got[1..3], [key, text]);
+    }
+
+    #[test]
+    fn keyframes_wait_for_time_and_for_twice_their_size_in_updates() {
+        let s = Duration::from_secs;
+        let mut k = Keyframes::default();
+        assert!(k.due(s(0), false), "the first is always due");
+        k.took(s(0), 1000);
+        k.recorded(1500);
+        assert!(!k.due(s(30), true), "updates short of twice the keyframe");
+        k.recorded(500);
+        assert!(!k.due(s(9), true), "too soon");
+        assert!(!k.due(s(30), false), "nothing changed");
+        assert!(k.due(s(30), true));
+        k.took(s(30), 10);
+        assert!(!k.due(s(35), true));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use lifeline_session::screen::{Encoder, FrameUpdate, Image, Tuning};
 use tokio::sync::oneshot;
 
 use crate::platform::{CaptureError, Grab, InputError, InputOpener, ScreenOpener};
-use crate::recorder::{KEYFRAME_EVERY, RecordTap};
+use crate::recorder::{Keyframes, RecordTap};
 use crate::view::{Framing, ViewReport};
 use lifeline_session::recording::Event as RecEvent;
 
@@ -72,18 +72,13 @@ enum CaptureCmd {
 }
 
 /// The recording's side of the capture thread: the viewer's own updates
-/// (no second encoding), and a whole exact frame (a keyframe) to start
-/// from. Another keyframe comes once [`KEYFRAME_EVERY`] has passed and
-/// the updates since the last add up to twice its size: seeking then
-/// never replays more than that, and keyframes stay a small part of the
-/// recording however little changes. A viewer's delta applies to a
-/// keyframe as to the viewer's screen.
+/// (no second encoding), and whole exact frames (keyframes) as
+/// [`Keyframes`] says. A viewer's delta applies to a keyframe as to the
+/// viewer's screen.
 struct RecordSide {
     tap: RecordTap,
-    keyframe: Option<std::time::Instant>,
-    /// The last keyframe's size, and the updates' since.
-    key_bytes: usize,
-    since_bytes: usize,
+    started: std::time::Instant,
+    keyframes: Keyframes,
     pointer: Option<(i32, i32)>,
 }
 
@@ -91,9 +86,8 @@ impl RecordSide {
     fn new(tap: RecordTap) -> Self {
         Self {
             tap,
-            keyframe: None,
-            key_bytes: 0,
-            since_bytes: 0,
+            started: std::time::Instant::now(),
+            keyframes: Keyframes::default(),
             pointer: None,
         }
     }
@@ -101,26 +95,19 @@ impl RecordSide {
     /// Records this grab's update for the viewer, or a keyframe (which
     /// holds it) when one is due.
     fn frame(&mut self, update: Option<&FrameUpdate>, image: &Image) {
-        let due = match self.keyframe {
-            None => true,
-            Some(t) => {
-                update.is_some()
-                    && t.elapsed() >= KEYFRAME_EVERY
-                    && self.since_bytes >= 2 * self.key_bytes
-            }
-        };
-        if due && let Some(whole) = Encoder::lossless().encode(image) {
-            self.key_bytes = whole.payload_bytes();
-            self.since_bytes = 0;
+        let now = self.started.elapsed();
+        if self.keyframes.due(now, update.is_some())
+            && let Some(whole) = Encoder::lossless().encode(image)
+        {
+            self.keyframes.took(now, whole.payload_bytes());
             self.tap.record(RecEvent::Frame {
                 update: whole,
                 keyframe: true,
             });
-            self.keyframe = Some(std::time::Instant::now());
             return;
         }
         if let Some(u) = update {
-            self.since_bytes += u.payload_bytes();
+            self.keyframes.recorded(u.payload_bytes());
             self.tap.record(RecEvent::Frame {
                 update: u.clone(),
                 keyframe: false,

@@ -18,6 +18,7 @@
 
 use std::time::{Duration, Instant};
 
+use lifeline_host::recorder::Keyframes;
 use lifeline_proto::control::{Auditor, RecordingPolicy};
 use lifeline_record::AuditorSecret;
 use lifeline_record::chain::frame;
@@ -109,8 +110,7 @@ fn overhead(kind: &str, updates: u32, every: Duration) {
             lifeline_host::recorder::RecordTap::start("bench", &policy(&secret));
         let mut viewer = Encoder::new();
         let (mut to_viewer, mut to_relay) = (0usize, 0usize);
-        let mut last_key: Option<Duration> = None;
-        let (mut key_bytes, mut since_bytes) = (0usize, 0usize);
+        let mut keyframes = Keyframes::default();
         let t0 = Instant::now();
         for i in 0..=updates {
             let rects = if i == 0 {
@@ -130,22 +130,15 @@ fn overhead(kind: &str, updates: u32, every: Duration) {
                 // As the capture thread does: the viewer's update, or a
                 // whole exact frame when one is due.
                 let now = every * i;
-                let due = last_key.is_none_or(|k| {
-                    update.is_some()
-                        && now - k >= lifeline_host::recorder::KEYFRAME_EVERY
-                        && since_bytes >= 2 * key_bytes
-                });
-                if due {
+                if keyframes.due(now, update.is_some()) {
                     let whole = Encoder::lossless().encode(&img).unwrap();
-                    key_bytes = whole.payload_bytes();
-                    since_bytes = 0;
+                    keyframes.took(now, whole.payload_bytes());
                     tap.record(Event::Frame {
                         update: whole,
                         keyframe: true,
                     });
-                    last_key = Some(now);
                 } else if let Some(u) = update {
-                    since_bytes += u.payload_bytes();
+                    keyframes.recorded(u.payload_bytes());
                     tap.record(Event::Frame {
                         update: u,
                         keyframe: false,
@@ -183,21 +176,19 @@ fn hour(secret: &AuditorSecret) -> Vec<u8> {
     let mut img = desktop();
     let mut viewer = Encoder::new();
     let mut pending = Vec::new();
-    let (mut last_key, mut key_bytes, mut since_bytes) = (None::<u64>, 0usize, 0usize);
+    let mut keyframes = Keyframes::default();
     // Ten updates a second for an hour; keyframes by the host's rule.
     for i in 0..36_000u32 {
         let at_ms = u64::from(i) * 100;
+        let now = Duration::from_millis(at_ms);
         let rects = step("typing", &mut img, i, &photo);
         let update = viewer.encode_within(&img, &rects);
-        let due = last_key.is_none_or(|k| at_ms - k >= 10_000 && since_bytes >= 2 * key_bytes);
-        let (update, keyframe) = if due {
+        let (update, keyframe) = if keyframes.due(now, update.is_some()) {
             let whole = Encoder::lossless().encode(&img);
-            key_bytes = whole.as_ref().map_or(0, |w| w.payload_bytes());
-            since_bytes = 0;
-            last_key = Some(at_ms);
+            keyframes.took(now, whole.as_ref().map_or(0, |w| w.payload_bytes()));
             (whole, true)
         } else {
-            since_bytes += update.as_ref().map_or(0, |u| u.payload_bytes());
+            keyframes.recorded(update.as_ref().map_or(0, |u| u.payload_bytes()));
             (update, false)
         };
         if let Some(update) = update {
