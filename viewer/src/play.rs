@@ -27,10 +27,7 @@ pub struct Cursor {
 impl Cursor {
     /// Moves to `at_ms`; whether the picture changed.
     pub fn seek(&mut self, p: &Playback, at_ms: u64) -> bool {
-        let upto = p.events.partition_point(|t| t.at_ms <= at_ms);
-        let key = p.events[..upto]
-            .iter()
-            .rposition(|t| matches!(t.event, Event::Frame { keyframe: true, .. }));
+        let (key, upto) = p.keyframe_before(at_ms);
         // Back, or past a keyframe ahead of the playhead: start there.
         let restart = at_ms < self.at_ms || key.is_some_and(|k| k >= self.next);
         let mut changed = false;
@@ -161,10 +158,7 @@ impl Playback {
     /// The screen as it was at `at_ms`: the last keyframe before, and
     /// every update after it up to then.
     pub fn screen_at(&self, at_ms: u64) -> Result<Image, PlayError> {
-        let upto = self.events.partition_point(|t| t.at_ms <= at_ms);
-        let start = self.events[..upto]
-            .iter()
-            .rposition(|t| matches!(t.event, Event::Frame { keyframe: true, .. }));
+        let (start, upto) = self.keyframe_before(at_ms);
         let Some(start) = start else {
             let first = self
                 .events
@@ -185,6 +179,16 @@ impl Playback {
             .ok_or_else(|| PlayError::Screen("no picture".into()))
     }
 
+    /// The last keyframe at or before `at_ms` (its index), and how many
+    /// events came by then.
+    fn keyframe_before(&self, at_ms: u64) -> (Option<usize>, usize) {
+        let upto = self.events.partition_point(|t| t.at_ms <= at_ms);
+        let key = self.events[..upto]
+            .iter()
+            .rposition(|t| matches!(t.event, Event::Frame { keyframe: true, .. }));
+        (key, upto)
+    }
+
     /// The first moment the recording has a picture.
     pub fn first_picture_ms(&self) -> Option<u64> {
         self.events
@@ -194,29 +198,21 @@ impl Playback {
     }
 
     /// The screen every `1/fps` s from the first picture to the end, in
-    /// order, each handed to `each` with its time: one pass over the
-    /// events.
+    /// order, each handed to `each` with its time: one playhead moving
+    /// forward.
     pub fn frames<E>(
         &self,
         fps: f64,
         mut each: impl FnMut(u64, &Image) -> Result<(), E>,
     ) -> Result<u64, E> {
         let step = (1000.0 / fps).max(1.0);
-        let mut fb = Framebuffer::new();
+        let mut cursor = Cursor::default();
         let mut next = 0.0f64;
         let mut written = 0;
         let end = self.duration_ms() as f64;
-        let mut events = self.events.iter().peekable();
         while next <= end {
-            while let Some(t) = events.next_if(|t| t.at_ms as f64 <= next) {
-                if let Event::Frame { update, .. } = &t.event
-                    && fb.apply(update).is_err()
-                {
-                    // A frame that does not apply: the next keyframe mends it.
-                    fb = Framebuffer::new();
-                }
-            }
-            if let Some(img) = fb.image() {
+            cursor.seek(self, next as u64);
+            if let Some(img) = cursor.image() {
                 each(next as u64, img)?;
                 written += 1;
             }
