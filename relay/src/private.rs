@@ -12,6 +12,20 @@ pub fn private_dir(dir: &Path) -> io::Result<()> {
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
 }
 
+/// Writes `bytes` as `path`, whole or not at all: a `0600` file beside it
+/// (its folder made private), synced, then renamed over it.
+pub fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write as _;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    private_dir(dir)?;
+    // tempfile makes its files 0600.
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
 /// Makes an existing file `0600`.
 pub fn private_file(path: &Path) -> io::Result<()> {
     fs::set_permissions(path, fs::Permissions::from_mode(0o600))
@@ -35,5 +49,11 @@ mod tests {
         fs::write(&f, "x").unwrap();
         private_file(&f).unwrap();
         assert_eq!(mode(&f), 0o600);
+        let g = top.path().join("c/g.json");
+        replace_file(&g, b"one").unwrap();
+        replace_file(&g, b"two").unwrap();
+        assert_eq!(fs::read(&g).unwrap(), b"two");
+        assert_eq!(mode(&g), 0o600);
+        assert_eq!(mode(&top.path().join("c")), 0o700);
     }
 }

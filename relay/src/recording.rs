@@ -122,18 +122,11 @@ impl AuditorStore {
     }
 
     fn write(&self, entries: &[AuditorEntry]) -> Result<(), RecordingError> {
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        crate::private::private_dir(dir).map_err(io(dir))?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
-        let text = serde_json::to_string_pretty(entries).map_err(|e| RecordingError::Corrupt {
+        let text = serde_json::to_vec_pretty(entries).map_err(|e| RecordingError::Corrupt {
             path: self.path.clone(),
             why: e.to_string(),
         })?;
-        tmp.write_all(text.as_bytes()).map_err(io(&self.path))?;
-        tmp.as_file().sync_all().map_err(io(&self.path))?;
-        tmp.persist(&self.path)
-            .map_err(|e| io(&self.path)(e.error))?;
-        Ok(())
+        crate::private::replace_file(&self.path, &text).map_err(io(&self.path))
     }
 
     /// Adds an auditor with the public key in `text`.
@@ -364,15 +357,12 @@ impl FetchRequest {
     /// Leaves the request for the running relay; its name.
     pub fn submit(&self, data_dir: &Path) -> Result<PathBuf, RecordingError> {
         let dir = fetch_dir(data_dir);
-        crate::private::private_dir(&dir).map_err(io(&dir))?;
-        let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io(&dir))?;
-        let text = serde_json::to_string(self).map_err(|e| RecordingError::Corrupt {
+        let text = serde_json::to_vec(self).map_err(|e| RecordingError::Corrupt {
             path: dir.clone(),
             why: e.to_string(),
         })?;
-        tmp.write_all(text.as_bytes()).map_err(io(&dir))?;
         let name = dir.join(format!("{:016x}.req", rand::random::<u64>()));
-        tmp.persist(&name).map_err(|e| io(&name)(e.error))?;
+        crate::private::replace_file(&name, &text).map_err(io(&name))?;
         Ok(name)
     }
 }

@@ -6,7 +6,6 @@
 //! it changes, so `technician revoke` takes effect on the next join.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -103,25 +102,11 @@ impl TechnicianStore {
     }
 
     fn save(&self, all: &[Technician]) -> Result<(), TokenError> {
-        if let Some(dir) = self.path.parent() {
-            crate::private::private_dir(dir).map_err(|e| self.io(e))?;
-        }
-        let tmp = self.path.with_extension("json.tmp");
-        let mut opts = fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut f = opts.open(&tmp).map_err(|e| self.io(e))?;
         let text = serde_json::to_vec_pretty(all).map_err(|e| TokenError::Corrupt {
             path: self.path.clone(),
             why: e.to_string(),
         })?;
-        f.write_all(&text).map_err(|e| self.io(e))?;
-        f.sync_all().map_err(|e| self.io(e))?;
-        fs::rename(&tmp, &self.path).map_err(|e| self.io(e))
+        crate::private::replace_file(&self.path, &text).map_err(|e| self.io(e))
     }
 
     /// Adds a technician and returns the new token (shown once).
