@@ -100,17 +100,23 @@ pub enum ConfigError {
     },
 }
 
-/// `$XDG_CONFIG_HOME/lifeline/host.toml`, else `~/.config/lifeline/host.toml`.
-pub fn saved_path() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
+/// The user's `lifeline` folder of one XDG kind: `$VAR/lifeline`, else
+/// `~/FALLBACK/lifeline`; `None` without either.
+pub fn user_dir(var: &str, fallback: &str) -> Option<PathBuf> {
+    let base = std::env::var_os(var)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .or_else(|| {
             std::env::var_os("HOME")
                 .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".config"))
+                .map(|h| PathBuf::from(h).join(fallback))
         })?;
-    Some(base.join("lifeline").join("host.toml"))
+    Some(base.join("lifeline"))
+}
+
+/// `$XDG_CONFIG_HOME/lifeline/host.toml`, else `~/.config/lifeline/host.toml`.
+pub fn saved_path() -> Option<PathBuf> {
+    Some(user_dir("XDG_CONFIG_HOME", ".config")?.join("host.toml"))
 }
 
 /// The saved settings; none when the file does not exist.

@@ -9,15 +9,7 @@ use std::path::PathBuf;
 /// `$XDG_STATE_HOME/lifeline/portal-restore-token`, else under
 /// `~/.local/state`; `None` without either.
 pub fn path() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_STATE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".local/state"))
-        })?;
-    Some(base.join("lifeline").join("portal-restore-token"))
+    Some(crate::config::user_dir("XDG_STATE_HOME", ".local/state")?.join("portal-restore-token"))
 }
 
 /// The stored token, if any. One that cannot be read is as none: the
