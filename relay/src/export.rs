@@ -70,15 +70,10 @@ pub fn syslog_message(line: &str, host: &str) -> String {
 /// The records after the one whose hash is `after` (all when `None`, or
 /// when it is not in the log: the log was replaced), each with its hash.
 pub fn pending<'a>(log: &'a str, after: Option<&str>) -> Vec<(&'a str, String)> {
-    let lines: Vec<(&str, String)> = log
+    log[start_of(log, after)..]
         .lines()
-        .enumerate()
-        .filter_map(|(i, l)| check_line(l, i + 1).ok().map(|v| (l, v.hash)))
-        .collect();
-    let start = after
-        .and_then(|h| lines.iter().position(|(_, hash)| hash == h))
-        .map_or(0, |i| i + 1);
-    lines.into_iter().skip(start).collect()
+        .filter_map(|l| check_line(l, 0).ok().map(|v| (l, v.hash)))
+        .collect()
 }
 
 /// A connected sink.

@@ -277,9 +277,8 @@ pub fn expired(
             let age = now
                 .duration_since(e.metadata().ok()?.modified().ok()?)
                 .ok()?;
-            (age > keep)
-                .then(|| (file_name(&session), path))
-                .map(|(name, path)| (session, name, path))
+            let file = file_name(&session);
+            (age > keep).then_some((session, file, path))
         })
         .collect()
 }
