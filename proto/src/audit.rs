@@ -136,6 +136,22 @@ pub enum AuditEvent {
         by: String,
         to: String,
     },
+    /// A login to the web console: the name as typed, from where, and
+    /// why it was refused (wrong password, throttled, second factor).
+    ConsoleLogin {
+        user: String,
+        ip: String,
+        ok: bool,
+        reason: Option<String>,
+    },
+    /// Something a console user did (log out, change their password,
+    /// add or revoke a technician, run a verify), and on what.
+    ConsoleAction {
+        user: String,
+        ip: String,
+        action: String,
+        target: Option<String>,
+    },
 }
 
 impl AuditEvent {
@@ -144,7 +160,9 @@ impl AuditEvent {
         match self {
             AuditEvent::RelayStarted { .. }
             | AuditEvent::RelayStopped { .. }
-            | AuditEvent::TokenSuspended { .. } => None,
+            | AuditEvent::TokenSuspended { .. }
+            | AuditEvent::ConsoleLogin { .. }
+            | AuditEvent::ConsoleAction { .. } => None,
             AuditEvent::JoinAttempt { session, .. } => session.as_deref(),
             AuditEvent::CodeIssued { session, .. }
             | AuditEvent::CodeClosed { session, .. }
@@ -488,6 +506,24 @@ mod tests {
                     to: "/tmp/s.llrec".into(),
                 },
                 r#""event":"recording_fetched","session":"s","by":"root","to":"/tmp/s.llrec""#,
+            ),
+            (
+                AuditEvent::ConsoleLogin {
+                    user: "ann".into(),
+                    ip: "i".into(),
+                    ok: false,
+                    reason: Some("r".into()),
+                },
+                r#""event":"console_login","user":"ann","ip":"i","ok":false,"reason":"r""#,
+            ),
+            (
+                AuditEvent::ConsoleAction {
+                    user: "ann".into(),
+                    ip: "i".into(),
+                    action: "technician_revoked".into(),
+                    target: Some("bob".into()),
+                },
+                r#""event":"console_action","user":"ann","ip":"i","action":"technician_revoked","target":"bob""#,
             ),
         ];
         for (event, body) in cases {

@@ -7,7 +7,9 @@
 
 pub mod audit;
 pub mod bridge;
+pub mod console;
 pub mod export;
+pub mod integrity;
 pub mod private;
 pub mod recording;
 pub mod recovery;

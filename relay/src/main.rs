@@ -8,7 +8,6 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use lifeline_common::tls;
-use lifeline_proto::audit::AuditEvent;
 use lifeline_proto::audit::Record;
 use lifeline_relay::audit::{self, read_verified};
 use lifeline_relay::recording::{self, AuditorStore, RecordingMode};
@@ -44,7 +43,7 @@ fn default_data_dir() -> PathBuf {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the relay.
-    Serve(Serve),
+    Serve(Box<Serve>),
     /// Manage technicians (who may join a code).
     #[command(subcommand)]
     Technician(Technician),
@@ -57,6 +56,45 @@ enum Command {
     /// Session recordings.
     #[command(subcommand)]
     Recording(RecordingCmd),
+    /// Manage the web console's accounts (`serve --console`).
+    #[command(subcommand, name = "console-user")]
+    ConsoleUser(ConsoleUserCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum ConsoleUserCmd {
+    /// Add an account; prints a one-time password (the only line on
+    /// stdout) that must be changed at the first login.
+    Add {
+        name: String,
+        /// auditor: reads everything, downloads recordings; admin: also
+        /// adds and revokes technicians.
+        #[arg(long, value_enum)]
+        role: lifeline_relay::console::users::Role,
+        /// Also ask for a code from an authenticator app at every login
+        /// (prints the otpauth:// URI to add to the app).
+        #[arg(long)]
+        totp: bool,
+        #[command(flatten)]
+        dir: DataDir,
+    },
+    /// List accounts (never their passwords).
+    List {
+        #[command(flatten)]
+        dir: DataDir,
+    },
+    /// Remove an account; its open console sessions end at once.
+    Remove {
+        name: String,
+        #[command(flatten)]
+        dir: DataDir,
+    },
+    /// A new one-time password for an account (a forgotten password).
+    Reset {
+        name: String,
+        #[command(flatten)]
+        dir: DataDir,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -164,6 +202,11 @@ struct Serve {
     /// in order, going on after a restart where it stopped.
     #[arg(long)]
     audit_export: Option<lifeline_relay::export::ExportTarget>,
+    /// Serve the web console for security staff on this TCP address
+    /// (e.g. 127.0.0.1:8443), over HTTPS with the relay's certificate;
+    /// accounts come from `console-user add`. Off by default.
+    #[arg(long)]
+    console: Option<SocketAddr>,
     /// Delete recordings older than this (e.g. 90d, 12h; 0 keeps them).
     #[arg(long, default_value = "90d", value_parser = humantime::parse_duration)]
     recording_retention: Duration,
@@ -236,7 +279,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve(s) => serve(s),
+        Command::Serve(s) => serve(*s),
         Command::Technician(Technician::Add { name, dir }) => {
             let token = TechnicianStore::in_dir(&dir.data_dir).add(&name)?;
             println!("{token}");
@@ -269,6 +312,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Recording(RecordingCmd::Fetch { session, out, dir }) => {
             fetch(&session, &out, &dir.data_dir)
         }
+        Command::ConsoleUser(c) => console_user_cmd(c),
     }
 }
 
@@ -314,6 +358,63 @@ fn auditor_cmd(a: AuditorCmd) -> anyhow::Result<ExitCode> {
             AuditorStore::in_dir(&dir.data_dir).remove(&name)?;
             eprintln!(
                 "Auditor {name:?} removed: later sessions are not recorded for them; their key still opens earlier recordings."
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn console_user_cmd(c: ConsoleUserCmd) -> anyhow::Result<ExitCode> {
+    use lifeline_relay::console::users::UserStore;
+    match c {
+        ConsoleUserCmd::Add {
+            name,
+            role,
+            totp,
+            dir,
+        } => {
+            let e = UserStore::in_dir(&dir.data_dir).add(&name, role, totp)?;
+            println!("{}", e.password);
+            eprintln!(
+                "Console user {name:?} added as {}. Give them the password above privately: it works once, and the first login chooses a new one.",
+                role.as_str()
+            );
+            if let Some(uri) = e.totp_uri {
+                eprintln!(
+                    "Second factor: add this to their authenticator app (or show it as a QR code):\n{uri}"
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ConsoleUserCmd::List { dir } => {
+            for u in UserStore::in_dir(&dir.data_dir).list()? {
+                let totp = if u.totp.is_some() { "  with TOTP" } else { "" };
+                let fresh = if u.must_change {
+                    "  (one-time password not yet changed)"
+                } else {
+                    ""
+                };
+                println!(
+                    "{:<24} {:<8} added {}{totp}{fresh}",
+                    u.name,
+                    u.role.as_str(),
+                    u.created
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ConsoleUserCmd::Remove { name, dir } => {
+            UserStore::in_dir(&dir.data_dir).remove(&name)?;
+            eprintln!(
+                "Console user {name:?} removed; their console sessions end at their next click."
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        ConsoleUserCmd::Reset { name, dir } => {
+            let p = UserStore::in_dir(&dir.data_dir).reset(&name)?;
+            println!("{p}");
+            eprintln!(
+                "New one-time password for {name:?} above; their next login chooses a new one."
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -457,6 +558,13 @@ fn serve(s: Serve) -> anyhow::Result<ExitCode> {
 
     lifeline_common::logging::init("warn");
 
+    let console_tls = match s.console {
+        Some(_) => Some(lifeline_relay::console::tls_config(
+            chain.clone(),
+            key.clone_key(),
+        )?),
+        None => None,
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -480,8 +588,29 @@ fn serve(s: Serve) -> anyhow::Result<ExitCode> {
                 "Using the certificate from --cert; clients need no --ca if a public CA issued it."
             ),
         }
+        let stop_console = tokio_util::sync::CancellationToken::new();
+        if let (Some(addr), Some(tls)) = (s.console, console_tls) {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on TCP {addr} for the console"))?;
+            let at = listener.local_addr()?;
+            println!("Console: https://{at}/ (accounts: lifeline-relay console-user add NAME --role auditor|admin)");
+            let console = lifeline_relay::console::Console::new(relay.clone());
+            let stop = stop_console.clone();
+            tokio::spawn(lifeline_relay::console::serve(
+                listener,
+                tls,
+                console,
+                async move { stop.cancelled().await },
+            ));
+        }
         println!("Audit log: {}", audit::log_path(&s.dir.data_dir).display());
-        lifeline_relay::run(endpoint, relay, shutdown_signal()).await?;
+        // The console stops first: nothing it does follows the relay's stop record.
+        let shutdown = async move {
+            shutdown_signal().await;
+            stop_console.cancel();
+        };
+        lifeline_relay::run(endpoint, relay, shutdown).await?;
         eprintln!("lifeline-relay: stopped");
         Ok::<_, anyhow::Error>(())
     })?;
@@ -516,45 +645,28 @@ async fn shutdown_signal() {
 
 fn audit_cmd(a: Audit) -> anyhow::Result<ExitCode> {
     match a {
-        Audit::Verify { dir } => match read_verified(&dir.data_dir) {
-            Ok(recs) => {
-                println!(
-                    "audit log intact: {} records ({})",
-                    recs.len(),
-                    audit::log_path(&dir.data_dir).display()
-                );
-                // A recording deleted by the retention is not missing.
-                let expired: std::collections::HashSet<&str> = recs
-                    .iter()
-                    .filter_map(|r| match &r.record.event {
-                        AuditEvent::RecordingExpired { session, .. } => Some(session.as_str()),
-                        _ => None,
-                    })
-                    .collect();
-                let sealed: Vec<_> = recs
-                    .iter()
-                    .filter(|r| matches!(&r.record.event, AuditEvent::RecordingSealed { session, .. } if !expired.contains(session.as_str())))
-                    .collect();
-                let mut bad = 0;
-                for r in &sealed {
-                    if let Some(why) = recording::verify(&dir.data_dir, &r.record.event) {
-                        println!("recording FAILED verification: {why}");
-                        bad += 1;
-                    }
-                }
-                if bad > 0 {
-                    return Ok(ExitCode::FAILURE);
-                }
-                if !sealed.is_empty() {
-                    println!("recordings intact: {}", sealed.len());
-                }
-                Ok(ExitCode::SUCCESS)
+        Audit::Verify { dir } => {
+            let found = lifeline_relay::integrity::check(&dir.data_dir);
+            if let Some(why) = &found.chain {
+                println!("audit log FAILED verification: {why}");
+                return Ok(ExitCode::FAILURE);
             }
-            Err(e) => {
-                println!("audit log FAILED verification: {e}");
-                Ok(ExitCode::FAILURE)
+            println!(
+                "audit log intact: {} records ({})",
+                found.records,
+                audit::log_path(&dir.data_dir).display()
+            );
+            for why in &found.bad_recordings {
+                println!("recording FAILED verification: {why}");
             }
-        },
+            if !found.bad_recordings.is_empty() {
+                return Ok(ExitCode::FAILURE);
+            }
+            if found.recordings > 0 {
+                println!("recordings intact: {}", found.recordings);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Audit::List {
             dir,
             json,

@@ -30,83 +30,167 @@ pub struct SessionSummary {
     pub recording: Option<String>,
 }
 
-/// One summary a session, in the order their codes were issued.
-pub fn summarize<'a>(records: impl IntoIterator<Item = &'a Record>) -> Vec<SessionSummary> {
-    let mut out: Vec<SessionSummary> = Vec::new();
-    let find = |out: &mut Vec<SessionSummary>, id: &str| out.iter().rposition(|s| s.session == id);
-    for r in records {
-        let Some(id) = r.event.session() else {
-            continue;
-        };
-        let idx = match (&r.event, find(&mut out, id)) {
+/// How a session turned out, for filtering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The code is live; nobody has joined yet.
+    Waiting,
+    /// Joined and not ended (or interrupted, waiting to resume).
+    Open,
+    /// Ended after the host granted a mode.
+    Completed,
+    /// Joined but ended before any mode was granted (refused by the user,
+    /// wrong secret).
+    Refused,
+    /// The code died unused (expired, renewed, host left).
+    NoSession,
+}
+
+impl Outcome {
+    /// Every outcome, in the order a filter lists them.
+    pub const ALL: [Outcome; 5] = [
+        Outcome::Completed,
+        Outcome::Refused,
+        Outcome::NoSession,
+        Outcome::Open,
+        Outcome::Waiting,
+    ];
+
+    /// The word used in URLs and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Waiting => "waiting",
+            Outcome::Open => "open",
+            Outcome::Completed => "completed",
+            Outcome::Refused => "refused",
+            Outcome::NoSession => "no_session",
+        }
+    }
+}
+
+impl SessionSummary {
+    /// How the session turned out so far.
+    pub fn outcome(&self) -> Outcome {
+        match (&self.started, &self.ended) {
+            (None, None) => Outcome::Waiting,
+            (Some(_), None) => Outcome::Open,
+            (None, Some(_)) => Outcome::NoSession,
+            (Some(_), Some(_)) if self.mode.is_some() => Outcome::Completed,
+            (Some(_), Some(_)) => Outcome::Refused,
+        }
+    }
+}
+
+/// One summary a session, built one record at a time (the console keeps
+/// one up to date as the log grows; `audit list` folds the whole log).
+#[derive(Debug, Default)]
+pub struct Summaries {
+    rows: Vec<SessionSummary>,
+    /// The latest row of each session id.
+    by_id: std::collections::HashMap<String, usize>,
+}
+
+impl Summaries {
+    /// The sessions so far, in the order their codes were issued.
+    pub fn rows(&self) -> &[SessionSummary] {
+        &self.rows
+    }
+
+    /// The latest session with this id.
+    pub fn get(&self, id: &str) -> Option<(usize, &SessionSummary)> {
+        let i = *self.by_id.get(id)?;
+        Some((i, &self.rows[i]))
+    }
+
+    /// Folds one record in; returns the row it touched, if any.
+    pub fn apply(&mut self, r: &Record) -> Option<usize> {
+        let id = r.event.session()?;
+        let idx = match (&r.event, self.by_id.get(id)) {
             (AuditEvent::CodeIssued { .. }, _) | (_, None) => {
-                out.push(SessionSummary {
+                self.rows.push(SessionSummary {
                     session: id.to_owned(),
                     ..Default::default()
                 });
-                out.len() - 1
+                self.by_id.insert(id.to_owned(), self.rows.len() - 1);
+                self.rows.len() - 1
             }
-            (_, Some(i)) => i,
+            (_, Some(i)) => *i,
         };
-        let s = &mut out[idx];
-        match &r.event {
-            AuditEvent::CodeIssued {
-                host_ip,
-                host_name,
-                os_user,
-                ..
-            } => {
-                s.code_issued.clone_from(&r.ts);
-                s.host_ip.clone_from(host_ip);
-                s.host_name.clone_from(host_name);
-                s.os_user.clone_from(os_user);
-            }
-            AuditEvent::JoinAttempt { ok: false, .. } => s.failed_joins += 1,
-            AuditEvent::JoinAttempt { ok: true, .. } => {}
-            AuditEvent::SessionStarted {
-                technician,
-                viewer_ip,
-                ..
-            } => {
-                s.started = Some(r.ts.clone());
-                s.technician = Some(technician.clone());
-                s.viewer_ip = Some(viewer_ip.clone());
-            }
-            AuditEvent::PeerReport { mode: Some(m), .. } => s.mode = Some(m.clone()),
-            AuditEvent::PeerReport { .. } => {}
-            AuditEvent::CodeClosed { reason, .. } => {
-                s.ended = Some(r.ts.clone());
-                s.end_reason = Some(format!("no session: {reason}"));
-            }
-            AuditEvent::SessionEnded {
-                reason,
-                duration_ms,
-                bytes_host_to_viewer,
-                bytes_viewer_to_host,
-                ..
-            } => {
-                s.ended = Some(r.ts.clone());
-                s.end_reason = Some(reason.clone());
-                s.duration_ms = Some(*duration_ms);
-                s.bytes_host_to_viewer = Some(*bytes_host_to_viewer);
-                s.bytes_viewer_to_host = Some(*bytes_viewer_to_host);
-            }
-            AuditEvent::SessionInterrupted { .. } => s.interruptions += 1,
-            AuditEvent::SessionResumed { .. } => s.resumes += 1,
-            AuditEvent::Transfer { .. } => s.transfers += 1,
-            AuditEvent::RecordingSealed { file, .. } => s.recording = Some(file.clone()),
-            AuditEvent::RecordingFailed { reason, .. } => {
-                s.recording = Some(format!("failed: {reason}"));
-            }
-            AuditEvent::RecordingExpired { .. } => s.recording = Some("expired".into()),
-            AuditEvent::RecordingFetched { .. } => {}
-            AuditEvent::RelayStarted { .. }
-            | AuditEvent::RelayStopped { .. }
-            | AuditEvent::TokenSuspended { .. }
-            | AuditEvent::ResumeRefused { .. } => {}
-        }
+        fold(&mut self.rows[idx], r);
+        Some(idx)
     }
-    out
+}
+
+/// One summary a session, in the order their codes were issued.
+pub fn summarize<'a>(records: impl IntoIterator<Item = &'a Record>) -> Vec<SessionSummary> {
+    let mut all = Summaries::default();
+    for r in records {
+        all.apply(r);
+    }
+    all.rows
+}
+
+/// Applies one of a session's records to its summary.
+fn fold(s: &mut SessionSummary, r: &Record) {
+    match &r.event {
+        AuditEvent::CodeIssued {
+            host_ip,
+            host_name,
+            os_user,
+            ..
+        } => {
+            s.code_issued.clone_from(&r.ts);
+            s.host_ip.clone_from(host_ip);
+            s.host_name.clone_from(host_name);
+            s.os_user.clone_from(os_user);
+        }
+        AuditEvent::JoinAttempt { ok: false, .. } => s.failed_joins += 1,
+        AuditEvent::JoinAttempt { ok: true, .. } => {}
+        AuditEvent::SessionStarted {
+            technician,
+            viewer_ip,
+            ..
+        } => {
+            s.started = Some(r.ts.clone());
+            s.technician = Some(technician.clone());
+            s.viewer_ip = Some(viewer_ip.clone());
+        }
+        AuditEvent::PeerReport { mode: Some(m), .. } => s.mode = Some(m.clone()),
+        AuditEvent::PeerReport { .. } => {}
+        AuditEvent::CodeClosed { reason, .. } => {
+            s.ended = Some(r.ts.clone());
+            s.end_reason = Some(format!("no session: {reason}"));
+        }
+        AuditEvent::SessionEnded {
+            reason,
+            duration_ms,
+            bytes_host_to_viewer,
+            bytes_viewer_to_host,
+            ..
+        } => {
+            s.ended = Some(r.ts.clone());
+            s.end_reason = Some(reason.clone());
+            s.duration_ms = Some(*duration_ms);
+            s.bytes_host_to_viewer = Some(*bytes_host_to_viewer);
+            s.bytes_viewer_to_host = Some(*bytes_viewer_to_host);
+        }
+        AuditEvent::SessionInterrupted { .. } => s.interruptions += 1,
+        AuditEvent::SessionResumed { .. } => s.resumes += 1,
+        AuditEvent::Transfer { .. } => s.transfers += 1,
+        AuditEvent::RecordingSealed { file, .. } => s.recording = Some(file.clone()),
+        AuditEvent::RecordingFailed { reason, .. } => {
+            s.recording = Some(format!("failed: {reason}"));
+        }
+        AuditEvent::RecordingExpired { .. } => s.recording = Some("expired".into()),
+        AuditEvent::RecordingFetched { .. } => {}
+        AuditEvent::RelayStarted { .. }
+        | AuditEvent::RelayStopped { .. }
+        | AuditEvent::TokenSuspended { .. }
+        | AuditEvent::ResumeRefused { .. }
+        | AuditEvent::ConsoleLogin { .. }
+        | AuditEvent::ConsoleAction { .. } => {}
+    }
 }
 
 /// A technician whose token failed on several different codes, or was

@@ -193,6 +193,16 @@ impl Relay {
         &self.config
     }
 
+    /// Its data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.config.data_dir
+    }
+
+    /// Its audit log (the console writes its logins and actions there).
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
     /// Whether `ip` may try again now (failed joins and resumes share one
     /// allowance per address); how long to wait otherwise.
     pub(crate) fn throttle_check(&self, now: Instant, ip: IpAddr) -> Result<(), Duration> {

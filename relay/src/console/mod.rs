@@ -1,0 +1,80 @@
+//! The security team's web console (`serve --console ADDR`): sessions,
+//! timelines, the chain's integrity, technicians and recordings, over
+//! HTTPS with the relay's certificate.
+//!
+//! Pieces: [`users`] (accounts, Argon2id, TOTP), [`auth`] (sessions and
+//! CSRF tokens, sans-IO), [`index`] (the audit log indexed as it grows,
+//! sans-IO core), [`pages`] (pure HTML rendering), [`routes`] (the HTTP
+//! handlers), [`serve`] (TLS accept loop, mini-redis style
+//! `serve(listener, …, shutdown)`). Every login and every change is an
+//! audit record, written before the change is made.
+
+pub mod auth;
+pub mod index;
+pub mod pages;
+pub mod routes;
+pub mod serve;
+pub mod users;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::server::{Relay, lock};
+use crate::throttle::Throttle;
+use crate::tokens::TechnicianStore;
+
+pub use serve::{serve, tls_config};
+
+/// Failed logins allowed at once per name and per address …
+pub const LOGIN_BURST: u32 = 5;
+/// … and how fast that allowance comes back (one per this).
+pub const LOGIN_DRAIN: Duration = Duration::from_secs(60);
+
+/// The console's shared state.
+#[derive(Debug)]
+pub struct Console {
+    dir: PathBuf,
+    relay: Arc<Relay>,
+    users: users::UserStore,
+    technicians: TechnicianStore,
+    index: Mutex<index::AuditIndex>,
+    sessions: Mutex<auth::Sessions>,
+    throttle: Mutex<Throttle<String>>,
+    /// The last integrity check's failure, shown on every page.
+    failed_check: Mutex<Option<String>>,
+}
+
+impl Console {
+    /// A console over `relay`'s data directory; sessions end after 30
+    /// minutes idle or 12 hours.
+    pub fn new(relay: Arc<Relay>) -> Arc<Self> {
+        let dir = relay.data_dir().to_owned();
+        Arc::new(Self {
+            users: users::UserStore::in_dir(&dir),
+            technicians: TechnicianStore::in_dir(&dir),
+            index: Mutex::new(index::AuditIndex::default()),
+            sessions: Mutex::new(auth::Sessions::new(
+                Duration::from_secs(30 * 60),
+                Duration::from_secs(12 * 3600),
+            )),
+            throttle: Mutex::new(Throttle::new(LOGIN_BURST, LOGIN_DRAIN)),
+            failed_check: Mutex::new(None),
+            dir,
+            relay,
+        })
+    }
+
+    /// Brings the index up to date with the log (blocking: call it off
+    /// the async threads).
+    pub fn refresh_index(&self) -> std::io::Result<()> {
+        lock(&self.index).refresh(&crate::audit::log_path(&self.dir))
+    }
+
+    /// Runs `f` on the up-to-date index.
+    pub fn with_index<T>(&self, f: impl FnOnce(&index::AuditIndex) -> T) -> std::io::Result<T> {
+        let mut idx = lock(&self.index);
+        idx.refresh(&crate::audit::log_path(&self.dir))?;
+        Ok(f(&idx))
+    }
+}
