@@ -6,6 +6,7 @@
     missing_debug_implementations
 )]
 
+pub mod browser;
 pub mod chaos;
 pub mod netem;
 pub mod peers;
@@ -183,6 +184,8 @@ pub struct RelayProcess {
     pub child: Child,
     pub addr: SocketAddr,
     pub dir: PathBuf,
+    /// The web console's URL, when started with `--console`.
+    pub console: Option<String>,
 }
 
 impl RelayProcess {
@@ -216,12 +219,27 @@ impl RelayProcess {
             .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
             .parse()
             .unwrap();
+        // The banner ends with the audit log's path.
+        let mut console = None;
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if let Some(rest) = line.strip_prefix("Console: ") {
+                console = rest
+                    .split(' ')
+                    .next()
+                    .map(|u| u.trim_end_matches('/').to_owned());
+            }
+            if line.starts_with("Audit log: ") {
+                break;
+            }
+        }
         // Keep draining stdout so the relay never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         Self {
             child,
             addr,
             dir: dir.to_owned(),
+            console,
         }
     }
 

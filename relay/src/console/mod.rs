@@ -26,10 +26,14 @@ use crate::tokens::TechnicianStore;
 
 pub use serve::{serve, tls_config};
 
-/// Failed logins allowed at once per name and per address …
+/// Failed logins allowed at once per account name …
 pub const LOGIN_BURST: u32 = 5;
 /// … and how fast that allowance comes back (one per this).
 pub const LOGIN_DRAIN: Duration = Duration::from_secs(60);
+/// Failed logins allowed at once per address (across names: guessing
+/// many accounts), coming back one per [`ADDRESS_DRAIN`].
+pub const ADDRESS_BURST: u32 = 20;
+pub const ADDRESS_DRAIN: Duration = Duration::from_secs(15);
 
 /// The console's shared state.
 #[derive(Debug)]
@@ -40,7 +44,10 @@ pub struct Console {
     technicians: TechnicianStore,
     index: Mutex<index::AuditIndex>,
     sessions: Mutex<auth::Sessions>,
+    /// Failed logins by account name.
     throttle: Mutex<Throttle<String>>,
+    /// Failed logins by client address.
+    address_throttle: Mutex<Throttle<std::net::IpAddr>>,
     /// The last integrity check's failure, shown on every page.
     failed_check: Mutex<Option<String>>,
 }
@@ -59,6 +66,7 @@ impl Console {
                 Duration::from_secs(12 * 3600),
             )),
             throttle: Mutex::new(Throttle::new(LOGIN_BURST, LOGIN_DRAIN)),
+            address_throttle: Mutex::new(Throttle::new(ADDRESS_BURST, ADDRESS_DRAIN)),
             failed_check: Mutex::new(None),
             dir,
             relay,

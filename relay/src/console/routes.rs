@@ -311,11 +311,11 @@ async fn login_inner(
         ok,
         reason: reason.map(str::to_owned),
     };
-    let keys = [format!("user:{}", f.user), format!("ip:{ip}")];
     let now = Instant::now();
     let wait = {
-        let t = lock(&c.throttle);
-        keys.iter().filter_map(|k| t.check(now, k).err()).max()
+        let by_name = lock(&c.throttle).check(now, &f.user).err();
+        let by_address = lock(&c.address_throttle).check(now, &ip).err();
+        by_name.max(by_address)
     };
     if let Some(wait) = wait {
         audit(c, record(false, Some("throttled: too many failed logins"))).await?;
@@ -353,12 +353,8 @@ async fn login_inner(
     let user = match checked {
         Ok(u) => u,
         Err(refusal) => {
-            {
-                let mut t = lock(&c.throttle);
-                for k in &keys {
-                    t.fail(now, k);
-                }
-            }
+            lock(&c.throttle).fail(now, &f.user);
+            lock(&c.address_throttle).fail(now, &ip);
             audit(c, record(false, Some(refusal.as_str()))).await?;
             let message = match refusal {
                 Refusal::NeedsCode => "Enter the code from your authenticator app too.",
@@ -801,6 +797,7 @@ async fn download_inner(
     let file = tokio::fs::File::open(c.dir.join(&meta.file))
         .await
         .map_err(|_| gone())?;
+    let len = file.metadata().await.map_err(|_| gone())?.len();
     audit(
         c,
         AuditEvent::RecordingFetched {
@@ -821,7 +818,7 @@ async fn download_inner(
                     id.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_")
                 ),
             ),
-            (header::CONTENT_LENGTH, meta.bytes.to_string()),
+            (header::CONTENT_LENGTH, len.to_string()),
         ],
         body,
     )

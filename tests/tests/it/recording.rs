@@ -17,7 +17,7 @@ use lifeline_tests::{RelayProcess, bin, poll, relay_cli, relay_cli_until};
 use lifeline_viewer::session::Viewer;
 
 /// An auditor's key pair, made by the relay's command, in `dir`.
-fn auditor(dir: &Path, data: &Path, name: &str) -> std::path::PathBuf {
+pub(crate) fn auditor(dir: &Path, data: &Path, name: &str) -> std::path::PathBuf {
     let secret = dir.join(format!("{name}.key"));
     let (rc, public, err) = relay_cli(&["auditor", "keygen", "--out", secret.to_str().unwrap()]);
     assert_eq!(rc, 0, "{err}");
@@ -288,7 +288,7 @@ async fn a_recorded_session_only_the_auditor_can_open() {
 }
 
 /// The one session the log knows, by its sealed recording's record.
-fn host_session(d: &str) -> String {
+pub(crate) fn host_session(d: &str) -> String {
     let (_, out, _) = relay_cli(&["audit", "list", "--json", "--data-dir", d]);
     let last = out.lines().last().unwrap();
     let v: serde_json::Value = serde_json::from_str(last).unwrap();

@@ -1,0 +1,255 @@
+//! A real headless Chromium driven over the DevTools protocol: a small
+//! synchronous client (one WebSocket, one page) with what the console's
+//! tests need: open a page, fill and submit forms, read text and the
+//! response status, take screenshots, allow downloads.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use tungstenite::{Message, WebSocket};
+
+/// One Chromium with one tab.
+pub struct Browser {
+    child: Child,
+    ws: WebSocket<TcpStream>,
+    next: u64,
+    session: String,
+    _profile: tempfile::TempDir,
+}
+
+/// Whether Debian's chromium is installed (scripts/install-deps installs it).
+pub fn chromium() -> Option<&'static str> {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+}
+
+impl Browser {
+    /// Starts headless Chromium (trusting any certificate: the relay's is
+    /// made by its own CA) and opens a blank tab.
+    pub fn start() -> Self {
+        let exe = chromium().expect("chromium is not installed; run scripts/install-deps");
+        let profile = tempfile::tempdir().unwrap();
+        let mut child = Command::new(exe)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-extensions",
+                "--disable-background-networking",
+                "--disable-dev-shm-usage",
+                "--ignore-certificate-errors",
+                "--window-size=1280,860",
+                "--remote-debugging-port=0",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let url = loop {
+            let line = lines
+                .next()
+                .expect("chromium exited before it listened")
+                .unwrap();
+            if let Some(u) = line.strip_prefix("DevTools listening on ") {
+                break u.trim().to_owned();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        let hostport = url
+            .strip_prefix("ws://")
+            .and_then(|r| r.split('/').next())
+            .unwrap()
+            .to_owned();
+        let tcp = TcpStream::connect(&hostport).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let (ws, _) = tungstenite::client(url.as_str(), tcp).unwrap();
+        let mut b = Self {
+            child,
+            ws,
+            next: 0,
+            session: String::new(),
+            _profile: profile,
+        };
+        let target = b.call("Target.createTarget", json!({"url": "about:blank"}));
+        let id = target["targetId"].as_str().unwrap().to_owned();
+        let attached = b.call(
+            "Target.attachToTarget",
+            json!({"targetId": id, "flatten": true}),
+        );
+        b.session = attached["sessionId"].as_str().unwrap().to_owned();
+        b
+    }
+
+    /// Sends a command (to the tab once attached) and waits for its answer.
+    pub fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next += 1;
+        let id = self.next;
+        let mut msg = json!({"id": id, "method": method, "params": params});
+        if !self.session.is_empty()
+            && !method.starts_with("Target.")
+            && !method.starts_with("Browser.")
+        {
+            msg["sessionId"] = json!(self.session);
+        }
+        self.ws.send(Message::text(msg.to_string())).unwrap();
+        loop {
+            let Message::Text(text) = self.ws.read().unwrap() else {
+                continue;
+            };
+            let v: Value = serde_json::from_str(&text).unwrap();
+            if v["id"] == json!(id) {
+                assert!(v.get("error").is_none(), "{method}: {v}");
+                return v["result"].clone();
+            }
+        }
+    }
+
+    /// Evaluates JavaScript in the page; returns its value.
+    pub fn eval(&mut self, js: &str) -> Value {
+        let r = self.call(
+            "Runtime.evaluate",
+            json!({"expression": js, "returnByValue": true, "awaitPromise": true}),
+        );
+        assert!(r.get("exceptionDetails").is_none(), "{js}: {r}");
+        r["result"]["value"].clone()
+    }
+
+    /// Runs `act` (which starts a navigation) and waits for the next page.
+    fn navigating(&mut self, act: &str) {
+        self.eval("window.__stale = true");
+        self.eval(act);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let v = self.eval("window.__stale === undefined && document.readyState === 'complete'");
+            if v == json!(true) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "no new page after {act}");
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Opens `url` and waits until it has loaded.
+    pub fn goto(&mut self, url: &str) {
+        self.navigating(&format!("location.href = {}", json!(url)));
+    }
+
+    /// Sets a form field's value.
+    pub fn fill(&mut self, selector: &str, value: &str) {
+        let js = format!(
+            "(() => {{ const e = document.querySelector({}); if (!e) throw new Error('no ' + {0}); e.value = {}; }})()",
+            json!(selector),
+            json!(value)
+        );
+        self.eval(&js);
+    }
+
+    /// Submits the form `selector` names (as its button would) and waits.
+    pub fn submit(&mut self, selector: &str) {
+        let js = format!(
+            "(() => {{ const f = document.querySelector({}); if (!f) throw new Error('no ' + {0}); f.requestSubmit(); }})()",
+            json!(selector)
+        );
+        self.navigating(&js);
+    }
+
+    /// Clicks the first element `selector` matches (a link) and waits.
+    pub fn click(&mut self, selector: &str) {
+        let js = format!(
+            "(() => {{ const e = document.querySelector({}); if (!e) throw new Error('no ' + {0}); e.click(); }})()",
+            json!(selector)
+        );
+        self.navigating(&js);
+    }
+
+    /// Runs `js`, which starts a navigation, and waits for the new page.
+    pub fn run_to_page(&mut self, js: &str) {
+        self.navigating(js);
+    }
+
+    /// The text of the first element `selector` matches ("" if none).
+    pub fn text(&mut self, selector: &str) -> String {
+        let js = format!(
+            "(() => {{ const e = document.querySelector({}); return e ? e.textContent : ''; }})()",
+            json!(selector)
+        );
+        self.eval(&js).as_str().unwrap_or_default().to_owned()
+    }
+
+    /// How many elements `selector` matches.
+    pub fn count(&mut self, selector: &str) -> u64 {
+        self.eval(&format!(
+            "document.querySelectorAll({}).length",
+            json!(selector)
+        ))
+        .as_u64()
+        .unwrap()
+    }
+
+    /// The page's path and query.
+    pub fn path(&mut self) -> String {
+        self.eval("location.pathname + location.search")
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// The HTTP status the current page came with.
+    pub fn status(&mut self) -> u64 {
+        self.eval("performance.getEntriesByType('navigation')[0].responseStatus")
+            .as_u64()
+            .unwrap()
+    }
+
+    /// Saves a PNG of the viewport (the whole page's height).
+    pub fn screenshot(&mut self, path: &Path) {
+        let h = self
+            .eval("Math.max(document.documentElement.scrollHeight, 400)")
+            .as_u64()
+            .unwrap_or(860);
+        let r = self.call(
+            "Page.captureScreenshot",
+            json!({"format": "png", "captureBeyondViewport": true,
+                   "clip": {"x": 0, "y": 0, "width": 1280, "height": h.min(2000), "scale": 1}}),
+        );
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(r["data"].as_str().unwrap())
+            .unwrap();
+        std::fs::write(path, png).unwrap();
+    }
+
+    /// Lets downloads land in `dir`.
+    pub fn download_to(&mut self, dir: &Path) {
+        self.call(
+            "Browser.setDownloadBehavior",
+            json!({"behavior": "allow", "downloadPath": dir.to_str().unwrap()}),
+        );
+    }
+
+    /// Submits a form whose answer is a download (the page stays).
+    pub fn submit_download(&mut self, selector: &str) {
+        let js = format!(
+            "document.querySelector({}).requestSubmit()",
+            json!(selector)
+        );
+        self.eval(&js);
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
