@@ -291,7 +291,7 @@ pub fn describe(r: &Record) -> String {
         _ => serde_json::Map::new(),
     };
     let event = fields
-        .remove("event")
+        .shift_remove("event")
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default();
     let rest: Vec<String> = fields

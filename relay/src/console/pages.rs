@@ -130,7 +130,12 @@ fn opt(v: &Option<String>) -> &str {
 }
 
 fn seconds(ms: Option<u64>) -> String {
-    ms.map_or("–".into(), |ms| format!("{} s", ms / 1000))
+    match ms {
+        None => "–".into(),
+        Some(ms) if ms < 10_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        Some(ms) if ms < 3_600_000 => format!("{} min {} s", ms / 60_000, ms / 1000 % 60),
+        Some(ms) => format!("{} h {} min", ms / 3_600_000, ms / 60_000 % 60),
+    }
 }
 
 fn bytes(b: Option<u64>) -> String {
@@ -246,10 +251,10 @@ fn fields(r: &Record) -> (String, Vec<(String, String)>) {
         _ => serde_json::Map::new(),
     };
     let event = map
-        .remove("event")
+        .shift_remove("event")
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default();
-    map.remove("session");
+    map.shift_remove("session");
     let rest = map
         .into_iter()
         .filter(|(_, v)| !v.is_null())
