@@ -284,19 +284,25 @@ pub fn suspicious<'a>(records: impl IntoIterator<Item = &'a Record>) -> Vec<Susp
     out
 }
 
-/// A record as one readable line: time, event, then its fields.
-pub fn describe(r: &Record) -> String {
-    let mut fields = match serde_json::to_value(&r.event) {
+/// An event's name and its non-empty fields, in the record's order.
+pub fn fields(event: &AuditEvent) -> (String, Vec<(String, serde_json::Value)>) {
+    let mut map = match serde_json::to_value(event) {
         Ok(serde_json::Value::Object(m)) => m,
         _ => serde_json::Map::new(),
     };
-    let event = fields
+    let name = map
         .shift_remove("event")
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default();
-    let rest: Vec<String> = fields
+    let rest = map.into_iter().filter(|(_, v)| !v.is_null()).collect();
+    (name, rest)
+}
+
+/// A record as one readable line: time, event, then its fields.
+pub fn describe(r: &Record) -> String {
+    let (event, rest) = fields(&r.event);
+    let rest: Vec<String> = rest
         .into_iter()
-        .filter(|(_, v)| !v.is_null())
         .map(|(k, v)| match v {
             serde_json::Value::String(s) => format!("{k}={s:?}"),
             other => format!("{k}={other}"),

@@ -334,3 +334,18 @@ pub fn idle_host_cpu(start: impl FnOnce(&crate::TestRelay) -> HostProcess) -> f6
         (crate::cpu_secs(pid) - before) / t0.elapsed().as_secs_f64() * 100.0
     })
 }
+
+/// One whole view-only session with the real host binary on `display`
+/// and a viewer: joined, first screen settled, disconnected, ended.
+pub async fn one_view_session(relay: &str, ca: &Path, display: &str, token: &str) {
+    let host = HostProcess::spawn(relay, ca, display, &["--allow", "view"]);
+    let code = host.code();
+    let v = lifeline_viewer::session::Viewer::connect(relay, Some(ca), token.trim(), &code, |_| {})
+        .await
+        .unwrap();
+    v.settle(Duration::from_millis(200), Duration::from_secs(20))
+        .await
+        .unwrap();
+    v.disconnect("done").await;
+    host.wait_event("ended");
+}

@@ -244,20 +244,12 @@ pub fn sessions(
     layout("Sessions", Some(v), banner, body)
 }
 
-/// A record's fields as `name: value` pairs (event name first).
+/// A record's event name and fields (the session's id is the page's title).
 fn fields(r: &Record) -> (String, Vec<(String, String)>) {
-    let mut map = match serde_json::to_value(&r.event) {
-        Ok(serde_json::Value::Object(m)) => m,
-        _ => serde_json::Map::new(),
-    };
-    let event = map
-        .shift_remove("event")
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
-    map.shift_remove("session");
-    let rest = map
+    let (event, rest) = crate::report::fields(&r.event);
+    let rest = rest
         .into_iter()
-        .filter(|(_, v)| !v.is_null())
+        .filter(|(k, _)| k != "session")
         .map(|(k, v)| match v {
             serde_json::Value::String(s) => (k, s),
             other => (k, other.to_string()),

@@ -12,10 +12,9 @@ use std::time::Duration;
 
 use lifeline_net::client::HostLink;
 use lifeline_tests::browser::{Browser, chromium};
-use lifeline_tests::peers::HostProcess;
+use lifeline_tests::peers::one_view_session;
 use lifeline_tests::x::Xvfb;
 use lifeline_tests::{RelayProcess, poll, relay_cli};
-use lifeline_viewer::session::Viewer;
 
 use crate::recording::{auditor, host_session};
 
@@ -128,16 +127,7 @@ async fn security_staff_review_a_real_session_in_the_browser() {
     let ca = data.path().join("ca.pem");
 
     // A whole session with the real host and a viewer, recorded.
-    let host = HostProcess::spawn(&addr, &ca, &x.display, &["--allow", "view"]);
-    let code = host.code();
-    let v = Viewer::connect(&addr, Some(&ca), token.trim(), &code, |_| {})
-        .await
-        .unwrap();
-    v.settle(Duration::from_millis(200), Duration::from_secs(20))
-        .await
-        .unwrap();
-    v.disconnect("done").await;
-    host.wait_event("ended");
+    one_view_session(&addr, &ca, &x.display, &token).await;
     let session = host_session(&d);
     poll("the recording's seal", || {
         let log = std::fs::read_to_string(data.path().join("audit.jsonl")).ok()?;

@@ -8,10 +8,9 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lifeline_tests::peers::HostProcess;
+use lifeline_tests::peers::one_view_session;
 use lifeline_tests::x::Xvfb;
 use lifeline_tests::{RelayProcess, poll, relay_cli};
-use lifeline_viewer::session::Viewer;
 
 /// A syslog listener: every message's MSG (the audit line), in order.
 fn listener() -> (String, Arc<Mutex<Vec<String>>>) {
@@ -78,16 +77,7 @@ async fn every_record_reaches_syslog_once_in_order_across_a_restart() {
     let relay = RelayProcess::start(data.path(), &["--audit-export", &target]);
     let relay_addr = relay.addr.to_string();
     let ca = data.path().join("ca.pem");
-    let host = HostProcess::spawn(&relay_addr, &ca, &x.display, &["--allow", "view"]);
-    let code = host.code();
-    let v = Viewer::connect(&relay_addr, Some(&ca), token.trim(), &code, |_| {})
-        .await
-        .unwrap();
-    v.settle(Duration::from_millis(200), Duration::from_secs(20))
-        .await
-        .unwrap();
-    v.disconnect("done").await;
-    host.wait_event("ended");
+    one_view_session(&relay_addr, &ca, &x.display, &token).await;
     same_as_log(data.path(), &got).await;
     let first = got.lock().unwrap().len();
     assert!(
