@@ -93,6 +93,14 @@ impl Browser {
 
     /// Sends a command (to the tab once attached) and waits for its answer.
     pub fn call(&mut self, method: &str, params: Value) -> Value {
+        match self.try_call(method, params) {
+            Ok(v) => v,
+            Err(e) => panic!("{method}: {e}"),
+        }
+    }
+
+    /// [`Browser::call`], with the protocol's error as `Err`.
+    fn try_call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
         self.next += 1;
         let id = self.next;
         let mut msg = json!({"id": id, "method": method, "params": params});
@@ -109,8 +117,10 @@ impl Browser {
             };
             let v: Value = serde_json::from_str(&text).unwrap();
             if v["id"] == json!(id) {
-                assert!(v.get("error").is_none(), "{method}: {v}");
-                return v["result"].clone();
+                return match v.get("error") {
+                    Some(e) => Err(e.clone()),
+                    None => Ok(v["result"].clone()),
+                };
             }
         }
     }
@@ -125,14 +135,35 @@ impl Browser {
         r["result"]["value"].clone()
     }
 
+    /// Evaluates JavaScript that may race a navigation: `None` when the
+    /// page went away under it.
+    fn try_eval(&mut self, js: &str) -> Option<Value> {
+        let r = self
+            .try_call(
+                "Runtime.evaluate",
+                json!({"expression": js, "returnByValue": true, "awaitPromise": true}),
+            )
+            .ok()?;
+        r.get("exceptionDetails")
+            .is_none()
+            .then(|| r["result"]["value"].clone())
+    }
+
     /// Runs `act` (which starts a navigation) and waits for the next page.
     fn navigating(&mut self, act: &str) {
         self.eval("window.__stale = true");
-        self.eval(act);
+        // The page may be gone before the answer comes back.
+        if let Err(e) = self.try_call(
+            "Runtime.evaluate",
+            json!({"expression": act, "returnByValue": true}),
+        ) {
+            assert!(e.to_string().contains("navigated"), "{act}: {e}");
+        }
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let v = self.eval("window.__stale === undefined && document.readyState === 'complete'");
-            if v == json!(true) {
+            let v =
+                self.try_eval("window.__stale === undefined && document.readyState === 'complete'");
+            if v == Some(json!(true)) {
                 return;
             }
             assert!(Instant::now() < deadline, "no new page after {act}");

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
-use super::users::Role;
+use super::users::{ConsoleUser, Role};
 
 /// One logged-in browser.
 #[derive(Debug, Clone)]
@@ -18,6 +18,9 @@ pub struct Session {
     pub csrf: String,
     /// Still on the one-time password: only the password page is open.
     pub must_change: bool,
+    /// The password hash this login was checked against: once the
+    /// account's differs (reset, changed elsewhere) the session ends.
+    pub password: String,
     created: Instant,
     seen: Instant,
 }
@@ -57,7 +60,7 @@ impl Sessions {
     }
 
     /// Starts a session; returns its cookie id.
-    pub fn open(&mut self, now: Instant, user: &str, role: Role, must_change: bool) -> String {
+    pub fn open(&mut self, now: Instant, user: &ConsoleUser) -> String {
         self.live.retain(|_, s| {
             now.duration_since(s.seen) < self.idle && now.duration_since(s.created) < self.max_age
         });
@@ -65,10 +68,11 @@ impl Sessions {
         self.live.insert(
             id.clone(),
             Session {
-                user: user.to_owned(),
-                role,
+                user: user.name.clone(),
+                role: user.role,
                 csrf: random_token(),
-                must_change,
+                must_change: user.must_change,
+                password: user.password.clone(),
                 created: now,
                 seen: now,
             },
@@ -93,11 +97,16 @@ impl Sessions {
         self.live.remove(id);
     }
 
-    /// The user chose their own password: the rest of the console opens.
-    pub fn password_changed(&mut self, id: &str) {
-        if let Some(s) = self.live.get_mut(id) {
-            s.must_change = false;
-        }
+    /// The user chose their own password (now `hash`) in this session: the
+    /// rest of the console opens, and their other sessions end.
+    pub fn password_changed(&mut self, id: &str, hash: &str) {
+        let Some(mut s) = self.live.remove(id) else {
+            return;
+        };
+        self.end_user(&s.user);
+        s.must_change = false;
+        s.password = hash.to_owned();
+        self.live.insert(id.to_owned(), s);
     }
 
     /// Ends every session of `user` (removed, or password reset).
@@ -110,17 +119,28 @@ impl Sessions {
 mod tests {
     use super::*;
 
+    fn user(name: &str, role: Role, must_change: bool) -> ConsoleUser {
+        ConsoleUser {
+            name: name.into(),
+            role,
+            password: "hash".into(),
+            must_change,
+            totp: None,
+            created: "t".into(),
+        }
+    }
+
     #[test]
     fn sessions_expire_when_idle_or_old() {
         let t0 = Instant::now();
         let min = Duration::from_secs(60);
         let mut s = Sessions::new(30 * min, 12 * 60 * min);
-        let id = s.open(t0, "ann", Role::Admin, false);
+        let id = s.open(t0, &user("ann", Role::Admin, false));
         assert_eq!(s.get(t0 + 29 * min, &id).unwrap().user, "ann");
         // Used at 29 min: idle counts from then.
         assert!(s.get(t0 + 58 * min, &id).is_some());
         assert!(s.get(t0 + 89 * min, &id).is_none(), "idle for 31 min");
-        let id = s.open(t0, "ann", Role::Admin, false);
+        let id = s.open(t0, &user("ann", Role::Admin, false));
         for m in (0..12 * 60).step_by(20) {
             assert!(s.get(t0 + m * min, &id).is_some());
         }
@@ -132,14 +152,18 @@ mod tests {
     fn each_session_has_its_own_csrf_token_and_logout_ends_it() {
         let t0 = Instant::now();
         let mut s = Sessions::new(Duration::from_secs(60), Duration::from_secs(600));
-        let a = s.open(t0, "ann", Role::Auditor, true);
-        let b = s.open(t0, "bob", Role::Admin, false);
+        let a = s.open(t0, &user("ann", Role::Auditor, true));
+        let a2 = s.open(t0, &user("ann", Role::Auditor, true));
+        let b = s.open(t0, &user("bob", Role::Admin, false));
         let (sa, sb) = (s.get(t0, &a).unwrap(), s.get(t0, &b).unwrap());
         assert_ne!(sa.csrf, sb.csrf);
         assert_eq!(sa.csrf.len(), 64);
         assert!(sa.must_change);
-        s.password_changed(&a);
-        assert!(!s.get(t0, &a).unwrap().must_change);
+        s.password_changed(&a, "new hash");
+        let sa = s.get(t0, &a).unwrap();
+        assert!(!sa.must_change);
+        assert_eq!(sa.password, "new hash");
+        assert!(s.get(t0, &a2).is_none(), "the user's other session ended");
         s.close(&a);
         assert!(s.get(t0, &a).is_none());
         s.end_user("bob");

@@ -48,6 +48,8 @@ pub struct Console {
     throttle: Mutex<Throttle<String>>,
     /// Failed logins by client address.
     address_throttle: Mutex<Throttle<std::net::IpAddr>>,
+    /// The last second-factor step each account logged in with.
+    totp_steps: Mutex<std::collections::HashMap<String, u64>>,
     /// The last integrity check's failure, shown on every page.
     failed_check: Mutex<Option<String>>,
 }
@@ -67,6 +69,7 @@ impl Console {
             )),
             throttle: Mutex::new(Throttle::new(LOGIN_BURST, LOGIN_DRAIN)),
             address_throttle: Mutex::new(Throttle::new(ADDRESS_BURST, ADDRESS_DRAIN)),
+            totp_steps: Mutex::new(std::collections::HashMap::new()),
             failed_check: Mutex::new(None),
             dir,
             relay,

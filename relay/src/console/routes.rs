@@ -220,7 +220,12 @@ impl FromRequestParts<Arc<Console>> for Authed {
             .get(Instant::now(), &sid)
             .ok_or_else(to_login)?;
         match c.users.get(&session.user) {
-            Ok(Some(u)) => session.role = u.role,
+            Ok(Some(u)) if u.password == session.password => session.role = u.role,
+            Ok(Some(_)) => {
+                // The password was reset or changed elsewhere.
+                lock(&c.sessions).close(&sid);
+                return Err(to_login());
+            }
             Ok(None) => {
                 lock(&c.sessions).end_user(&session.user);
                 return Err(to_login());
@@ -350,6 +355,16 @@ async fn login_inner(
                     &e.to_string(),
                 )
             })?;
+    let checked = checked.and_then(|(user, step)| {
+        // A code logs in once: an overheard one is no use afterwards.
+        let Some(step) = step else { return Ok(user) };
+        let mut used = lock(&c.totp_steps);
+        if used.get(&user.name).is_some_and(|last| step <= *last) {
+            return Err(Refusal::CodeReused);
+        }
+        used.insert(user.name.clone(), step);
+        Ok(user)
+    });
     let user = match checked {
         Ok(u) => u,
         Err(refusal) => {
@@ -364,7 +379,7 @@ async fn login_inner(
         }
     };
     audit(c, record(true, None)).await?;
-    let sid = lock(&c.sessions).open(Instant::now(), &user.name, user.role, user.must_change);
+    let sid = lock(&c.sessions).open(Instant::now(), &user);
     let to = if user.must_change {
         "/password"
     } else {
@@ -439,23 +454,15 @@ async fn change_password(State(c): C, a: Authed, Form(f): Form<PasswordForm>) ->
             ),
         );
     }
-    let users = c.users.clone();
-    let name = a.session.user.clone();
-    let checked = tokio::task::spawn_blocking(move || {
+    let (users, name, current) = (c.users.clone(), a.session.user.clone(), f.current);
+    let current_ok = tokio::task::spawn_blocking(move || {
         // The second factor was checked at login; here only the password.
         users
             .get(&name)
-            .map(|u| u.is_some_and(|u| super::users::password_ok(&u, &f.current)))
-            .and_then(|ok| {
-                if ok {
-                    users.set_password(&name, &f.new).map(|()| true)
-                } else {
-                    Ok(false)
-                }
-            })
+            .map(|u| u.is_some_and(|u| super::users::password_ok(&u, &current)))
     })
     .await;
-    match checked {
+    match current_ok {
         Ok(Ok(true)) => {}
         Ok(Ok(false)) => return again(StatusCode::BAD_REQUEST, "The current password is wrong."),
         Ok(Err(e)) => return again(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
@@ -464,7 +471,30 @@ async fn change_password(State(c): C, a: Authed, Form(f): Form<PasswordForm>) ->
     if let Err(r) = a.action(&c, "password_changed", None).await {
         return r;
     }
-    lock(&c.sessions).password_changed(&a.sid);
+    let (users, name, new) = (c.users.clone(), a.session.user.clone(), f.new);
+    let set = tokio::task::spawn_blocking(move || {
+        users.set_password(&name, &new)?;
+        Ok::<_, super::users::UserError>(users.get(&name)?.map(|u| u.password))
+    })
+    .await;
+    let hash = match set {
+        Ok(Ok(Some(hash))) => hash,
+        other => {
+            let why = match other {
+                Ok(Err(e)) => e.to_string(),
+                Err(e) => e.to_string(),
+                _ => "the account was removed meanwhile".to_owned(),
+            };
+            if let Err(r) = a
+                .action(&c, "failed", Some(format!("change password: {why}")))
+                .await
+            {
+                return r;
+            }
+            return again(StatusCode::INTERNAL_SERVER_ERROR, &why);
+        }
+    };
+    lock(&c.sessions).password_changed(&a.sid, &hash);
     if forced {
         return Redirect::to("/sessions").into_response();
     }

@@ -88,6 +88,8 @@ pub enum Refusal {
     WrongPassword,
     NeedsCode,
     WrongCode,
+    /// The code was right but already used for a login.
+    CodeReused,
 }
 
 impl Refusal {
@@ -98,6 +100,7 @@ impl Refusal {
             Refusal::WrongPassword => "wrong password",
             Refusal::NeedsCode => "second factor missing",
             Refusal::WrongCode => "wrong second-factor code",
+            Refusal::CodeReused => "second-factor code used before",
         }
     }
 }
@@ -282,14 +285,16 @@ impl UserStore {
     }
 
     /// Checks a login: password, then the TOTP code when the account has
-    /// one (`unix_time` passed in, so tests pick the moment).
+    /// one (`unix_time` passed in, so tests pick the moment). Returns the
+    /// account and the code's time step (the caller refuses a step used
+    /// before, so an overheard code does not log in twice).
     pub fn check(
         &self,
         name: &str,
         password: &str,
         code: &str,
         unix_time: u64,
-    ) -> Result<Result<ConsoleUser, Refusal>, UserError> {
+    ) -> Result<Result<(ConsoleUser, Option<u64>), Refusal>, UserError> {
         let Some(user) = self.get(name)? else {
             let _ = password_matches(decoy(), password);
             return Ok(Err(Refusal::NoSuchUser));
@@ -302,13 +307,23 @@ impl UserStore {
             if code.is_empty() {
                 return Ok(Err(Refusal::NeedsCode));
             }
-            let ok = totp(secret).is_some_and(|t| t.check(code, unix_time.max(60)));
-            if !ok {
-                return Ok(Err(Refusal::WrongCode));
-            }
+            return Ok(match totp_step(secret, code, unix_time) {
+                Some(step) => Ok((user, Some(step))),
+                None => Err(Refusal::WrongCode),
+            });
         }
-        Ok(Ok(user))
+        Ok(Ok((user, None)))
     }
+}
+
+/// The 30-second step whose code `code` is, allowing one step of clock
+/// skew either way.
+fn totp_step(secret_b32: &str, code: &str, unix_time: u64) -> Option<u64> {
+    let t = totp(secret_b32)?;
+    let now = unix_time / 30;
+    [now.saturating_sub(1), now, now + 1]
+        .into_iter()
+        .find(|step| super::auth::same(&t.generate(step * 30), code))
 }
 
 /// Whether `password` is the account's (for changing it).
@@ -336,8 +351,9 @@ mod tests {
         let store = UserStore::in_dir(dir.path());
         let e = store.add("ann", Role::Admin, false).unwrap();
         assert!(e.totp_uri.is_none());
-        let u = store.check("ann", &e.password, "", 0).unwrap().unwrap();
+        let (u, step) = store.check("ann", &e.password, "", 0).unwrap().unwrap();
         assert!(u.must_change);
+        assert_eq!(step, None);
         assert!(matches!(
             store.set_password("ann", "short"),
             Err(UserError::ShortPassword)
@@ -347,7 +363,7 @@ mod tests {
             store.check("ann", &e.password, "", 0).unwrap().unwrap_err(),
             Refusal::WrongPassword
         );
-        let u = store
+        let (u, _) = store
             .check("ann", "a long new password", "", 0)
             .unwrap()
             .unwrap();
@@ -381,9 +397,9 @@ mod tests {
         let check = |code: &str, t| store.check("eve", &e.password, code, t).unwrap();
         assert_eq!(check("", now).unwrap_err(), Refusal::NeedsCode);
         assert_eq!(check("000000x", now).unwrap_err(), Refusal::WrongCode);
-        assert!(check(&code, now).is_ok());
+        assert_eq!(check(&code, now).unwrap().1, Some(now / 30));
         // One step of clock skew is allowed, ten minutes is not.
-        assert!(check(&code, now + 30).is_ok());
+        assert_eq!(check(&code, now + 30).unwrap().1, Some(now / 30));
         assert_eq!(check(&code, now + 600).unwrap_err(), Refusal::WrongCode);
     }
 
@@ -394,7 +410,14 @@ mod tests {
         store.add("ann", Role::Auditor, false).unwrap();
         store.set_password("ann", "a long new password").unwrap();
         let p = store.reset("ann").unwrap();
-        assert!(store.check("ann", &p, "", 0).unwrap().unwrap().must_change);
+        assert!(
+            store
+                .check("ann", &p, "", 0)
+                .unwrap()
+                .unwrap()
+                .0
+                .must_change
+        );
         store.remove("ann").unwrap();
         assert!(matches!(store.remove("ann"), Err(UserError::NoSuch(_))));
         assert!(matches!(store.reset("ann"), Err(UserError::NoSuch(_))));

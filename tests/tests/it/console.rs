@@ -347,6 +347,23 @@ fn accounts(url: &str, data: &Path, ann: &str, audrey: &str, tess: &str, secret:
     let code = lifeline_relay::console::users::totp_code(secret, now).unwrap();
     first_login(&mut b, url, "tess", tess, &code);
     b.submit("form.logout");
+    // A code logs in once.
+    log_in(&mut b, url, "tess", "tess's own passphrase", &code);
+    assert_eq!(b.status(), 401);
+
+    // A password reset on the relay ends the account's console sessions.
+    log_in(&mut b, url, "audrey", "audrey's own passphrase", "");
+    assert_eq!(b.path(), "/sessions");
+    let (rc, _, err) = relay_cli(&[
+        "console-user",
+        "reset",
+        "audrey",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    assert_eq!(rc, 0, "{err}");
+    b.goto(&format!("{url}/sessions"));
+    assert_eq!(b.path(), "/login");
 
     // Five wrong passwords, then even the right one waits.
     for _ in 0..5 {
@@ -394,6 +411,12 @@ fn accounts(url: &str, data: &Path, ann: &str, audrey: &str, tess: &str, secret:
         count(&|r| r["event"] == "console_action"
             && r["action"] == "technician_revoked"
             && r["target"] == "bob"),
+        1
+    );
+    assert_eq!(
+        count(&|r| r["event"] == "console_login"
+            && r["user"] == "tess"
+            && r["reason"] == "second-factor code used before"),
         1
     );
     let (rc, out, _) = relay_cli(&["audit", "verify", "--data-dir", data.to_str().unwrap()]);
