@@ -192,6 +192,12 @@ fn main() {
     users.add("bench", Role::Auditor, false).unwrap();
     users.set_password("bench", "bench password 1").unwrap();
 
+    // The relay alone on this log, for the memory the console adds.
+    let plain = RelayProcess::start(dir.path(), &[]);
+    std::thread::sleep(Duration::from_secs(3));
+    let plain_rss = rss_kib(plain.child.id()).unwrap_or(0);
+    drop(plain);
+
     let started = Instant::now();
     let relay = RelayProcess::start(dir.path(), &["--console", "127.0.0.1:0"]);
     let url = relay.console.clone().unwrap();
@@ -246,9 +252,10 @@ fn main() {
         ms(verify)
     );
     println!(
-        "\nStart to first sessions page (relay start, index of the whole log built): {:.2} s (that first page {}). Relay resident memory with the index: {} MB.",
+        "\nStart to first sessions page (relay start, index of the whole log built): {:.2} s (that first page {}). Relay resident memory: {} MB with the console's index, {} MB without the console on the same log.",
         indexed.as_secs_f64(),
         ms(first),
-        rss / 1024
+        rss / 1024,
+        plain_rss / 1024
     );
 }
