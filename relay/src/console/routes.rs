@@ -22,7 +22,7 @@ use super::auth::{Session, random_token, same};
 use super::index::{Filter, read_back};
 use super::pages::{self, RecordingMeta, TechnicianRow, Viewer};
 use super::serve::ClientIp;
-use super::users::{Refusal, Role};
+use super::users::{ConsoleUser, Refusal, Role};
 use crate::server::lock;
 
 /// The session cookie (`__Host-`: HTTPS only, this host only, path `/`).
@@ -294,6 +294,39 @@ async fn login(State(c): C, Ip(ip): Ip, headers: HeaderMap, Form(f): Form<LoginF
     }
 }
 
+/// Checks name, password and second factor off the async threads; a
+/// TOTP code logs in once (an overheard one is no use afterwards).
+async fn credentials(c: &Console, f: &LoginForm) -> Result<Result<ConsoleUser, Refusal>, Response> {
+    let (users, name, password, code) = (
+        c.users.clone(),
+        f.user.clone(),
+        f.password.clone(),
+        f.code.clone(),
+    );
+    let checked =
+        tokio::task::spawn_blocking(move || users.check(&name, &password, &code, unix_now()))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+            .map_err(|e| {
+                failure(
+                    None,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Accounts unreadable",
+                    &e,
+                )
+            })?;
+    Ok(checked.and_then(|(user, step)| {
+        let Some(step) = step else { return Ok(user) };
+        let mut used = lock(&c.totp_steps);
+        if used.get(&user.name).is_some_and(|last| step <= *last) {
+            return Err(Refusal::CodeReused);
+        }
+        used.insert(user.name.clone(), step);
+        Ok(user)
+    }))
+}
+
 async fn login_inner(
     c: &Arc<Console>,
     ip: IpAddr,
@@ -330,41 +363,7 @@ async fn login_inner(
             &format!("Too many failed logins for this name or address. Try again in {secs} s."),
         ));
     }
-    let (users, name, password, code) = (
-        c.users.clone(),
-        f.user.clone(),
-        f.password.clone(),
-        f.code.clone(),
-    );
-    let checked =
-        tokio::task::spawn_blocking(move || users.check(&name, &password, &code, unix_now()))
-            .await
-            .map_err(|e| {
-                failure(
-                    None,
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Login failed",
-                    &e.to_string(),
-                )
-            })?
-            .map_err(|e| {
-                failure(
-                    None,
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Accounts unreadable",
-                    &e.to_string(),
-                )
-            })?;
-    let checked = checked.and_then(|(user, step)| {
-        // A code logs in once: an overheard one is no use afterwards.
-        let Some(step) = step else { return Ok(user) };
-        let mut used = lock(&c.totp_steps);
-        if used.get(&user.name).is_some_and(|last| step <= *last) {
-            return Err(Refusal::CodeReused);
-        }
-        used.insert(user.name.clone(), step);
-        Ok(user)
-    });
+    let checked = credentials(c, &f).await?;
     let user = match checked {
         Ok(u) => u,
         Err(refusal) => {
@@ -536,7 +535,22 @@ async fn on_index<T: Send + 'static>(
         })
 }
 
-async fn sessions(State(c): C, a: Authed, Query(f): Query<Filter>) -> Response {
+async fn sessions(
+    State(c): C,
+    a: Authed,
+    query: Result<Query<Filter>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let f = match query {
+        Ok(Query(f)) => f,
+        Err(e) => {
+            return failure(
+                Some(&a.viewer()),
+                StatusCode::BAD_REQUEST,
+                "Bad search",
+                &format!("{} (page is a number from 1).", e.body_text()),
+            );
+        }
+    };
     let v = (
         a.session.user.clone(),
         a.session.role,

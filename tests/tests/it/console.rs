@@ -167,7 +167,13 @@ fn review(url: &str, data: &Path, session: &str, hostname: &str, once: &str) {
     first_login(&mut b, url, "ann", once, "");
     assert_eq!(b.count("table.sessions tbody tr"), 2);
     shot(&mut b, "sessions");
+    review_sessions(&mut b, url, hostname);
+    review_session(&mut b, url, data, session);
+    review_integrity(&mut b, url, data);
+}
 
+/// Filters, a bad search, markup as text.
+fn review_sessions(b: &mut Browser, url: &str, hostname: &str) {
     // Filter to the technician's session.
     b.fill("input[name=technician]", "wendy");
     b.fill("select[name=outcome]", "completed");
@@ -179,12 +185,26 @@ fn review(url: &str, data: &Path, session: &str, hostname: &str, once: &str) {
     );
     assert!(b.text("td.host").contains(hostname));
 
+    // A bad search says what is wrong.
+    b.goto(&format!("{url}/sessions?from=yesterday"));
+    assert!(
+        b.text("#error").contains("YYYY-MM-DD"),
+        "{}",
+        b.text("main")
+    );
+    b.goto(&format!("{url}/sessions?page=last"));
+    assert_eq!(b.status(), 400);
+    assert!(b.text("#error").contains("page"), "{}", b.text("main"));
+
     // The host name that is markup is shown as text, and runs nothing.
     b.goto(&format!("{url}/sessions?q=alert"));
     assert_eq!(b.count("table.sessions tbody tr"), 1);
     assert!(b.text("td.host").contains("<script>alert(1)</script>"));
     assert_eq!(b.count("main script"), 0);
+}
 
+/// A session's timeline and its recording's audited download.
+fn review_session(b: &mut Browser, url: &str, data: &Path, session: &str) {
     // The timeline: every record of the session.
     b.goto(&format!("{url}/sessions?technician=wendy"));
     b.click("table.sessions tbody a");
@@ -201,12 +221,12 @@ fn review(url: &str, data: &Path, session: &str, hostname: &str, once: &str) {
         assert!(timeline.contains(step), "{step} missing from {timeline}");
     }
     assert!(b.text("dl.summary").contains("host → viewer"));
-    shot(&mut b, "timeline");
+    shot(b, "timeline");
 
     // The recording: facts, and a download that is audited first.
     b.click("dl.summary a");
     assert_eq!(b.path(), format!("/sessions/{session}/recording"));
-    shot(&mut b, "recording");
+    shot(b, "recording");
     let downloads = tempfile::tempdir().unwrap();
     b.download_to(downloads.path());
     b.submit_download("main form");
@@ -233,11 +253,14 @@ fn review(url: &str, data: &Path, session: &str, hostname: &str, once: &str) {
             && r["session"] == session),
         "the download is in the audit log"
     );
+}
 
+/// The integrity check, before and after the log is edited.
+fn review_integrity(b: &mut Browser, url: &str, data: &Path) {
     // Integrity: intact, then red naming the record edited.
     b.goto(&format!("{url}/integrity"));
     assert_eq!(b.count("p.verdict.good"), 1, "{}", b.text("main"));
-    shot(&mut b, "integrity");
+    shot(b, "integrity");
     let seq = tamper(
         data,
         "code_issued",
@@ -251,7 +274,7 @@ fn review(url: &str, data: &Path, session: &str, hostname: &str, once: &str) {
         verdict.contains(&format!("record {seq} was altered")),
         "{verdict}"
     );
-    shot(&mut b, "integrity-failed");
+    shot(b, "integrity-failed");
     b.goto(&format!("{url}/sessions"));
     assert!(b.text("#banner").contains("FAILED"), "every page says so");
 
@@ -296,8 +319,16 @@ fn bob_state(data: &Path) -> String {
 
 fn accounts(url: &str, data: &Path, ann: &str, audrey: &str, tess: &str, secret: &str) {
     let mut b = Browser::start();
+    roles(&mut b, url, data, audrey);
+    csrf(&mut b, url, data, ann);
+    second_factor(&mut b, url, data, tess, secret);
+    throttling(&mut b, url, data);
+}
+
+/// An auditor reads but may not revoke.
+fn roles(b: &mut Browser, url: &str, data: &Path, audrey: &str) {
     // An auditor reads but may not revoke: no button, and a forged post is 403.
-    first_login(&mut b, url, "audrey", audrey, "");
+    first_login(b, url, "audrey", audrey, "");
     b.goto(&format!("{url}/technicians"));
     assert!(b.text("table.technicians").contains("bob"));
     assert_eq!(b.count("button.danger"), 0);
@@ -316,11 +347,14 @@ fn accounts(url: &str, data: &Path, ann: &str, audrey: &str, tess: &str, secret:
     assert!(bob_state(data).contains("active"));
     b.submit("form.logout");
     assert_eq!(b.path(), "/login");
+}
 
+/// An admin's revoke, without and with its CSRF token.
+fn csrf(b: &mut Browser, url: &str, data: &Path, ann: &str) {
     // An admin's form without its CSRF token is refused; with it, it works.
-    first_login(&mut b, url, "ann", ann, "");
+    first_login(b, url, "ann", ann, "");
     b.goto(&format!("{url}/technicians"));
-    shot(&mut b, "technicians");
+    shot(b, "technicians");
     let form = "form[action='/technicians/bob/revoke']";
     b.eval(&format!(
         "document.querySelector(\"{form} input[name=csrf]\").remove()"
@@ -335,9 +369,12 @@ fn accounts(url: &str, data: &Path, ann: &str, audrey: &str, tess: &str, secret:
     assert!(b.text("table.technicians").contains("revoked"));
     assert!(bob_state(data).contains("revoked"));
     b.submit("form.logout");
+}
 
+/// TOTP, code reuse, and a reset that logs the browser out.
+fn second_factor(b: &mut Browser, url: &str, data: &Path, tess: &str, secret: &str) {
     // The second factor: the password alone is not enough.
-    log_in(&mut b, url, "tess", tess, "");
+    log_in(b, url, "tess", tess, "");
     assert_eq!(b.status(), 401);
     assert!(b.text("#error").contains("code"), "{}", b.text("main"));
     let now = std::time::SystemTime::now()
@@ -345,14 +382,14 @@ fn accounts(url: &str, data: &Path, ann: &str, audrey: &str, tess: &str, secret:
         .unwrap()
         .as_secs();
     let code = lifeline_relay::console::users::totp_code(secret, now).unwrap();
-    first_login(&mut b, url, "tess", tess, &code);
+    first_login(b, url, "tess", tess, &code);
     b.submit("form.logout");
     // A code logs in once.
-    log_in(&mut b, url, "tess", "tess's own passphrase", &code);
+    log_in(b, url, "tess", "tess's own passphrase", &code);
     assert_eq!(b.status(), 401);
 
     // A password reset on the relay ends the account's console sessions.
-    log_in(&mut b, url, "audrey", "audrey's own passphrase", "");
+    log_in(b, url, "audrey", "audrey's own passphrase", "");
     assert_eq!(b.path(), "/sessions");
     let (rc, _, err) = relay_cli(&[
         "console-user",
@@ -364,14 +401,17 @@ fn accounts(url: &str, data: &Path, ann: &str, audrey: &str, tess: &str, secret:
     assert_eq!(rc, 0, "{err}");
     b.goto(&format!("{url}/sessions"));
     assert_eq!(b.path(), "/login");
+}
 
+/// Throttling, then what the audit log says of it all.
+fn throttling(b: &mut Browser, url: &str, data: &Path) {
     // Five wrong passwords, then even the right one waits.
     for _ in 0..5 {
-        log_in(&mut b, url, "ann", "not the password", "");
+        log_in(b, url, "ann", "not the password", "");
         assert_eq!(b.status(), 401);
         assert_eq!(b.text("#error"), "Wrong name, password or code.");
     }
-    log_in(&mut b, url, "ann", "ann's own passphrase", "");
+    log_in(b, url, "ann", "ann's own passphrase", "");
     assert_eq!(b.status(), 429);
     assert!(
         b.text("#error").contains("Too many failed logins"),
