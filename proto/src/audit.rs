@@ -144,6 +144,15 @@ pub enum AuditEvent {
         ok: bool,
         reason: Option<String>,
     },
+    /// A command on the relay's machine changing who may do what
+    /// (`technician add`, `auditor remove`, `console-user reset`, …), run
+    /// by the OS user `by`, written before the change; a change that then
+    /// fails is followed by one with `ACTION failed`.
+    AdminAction {
+        by: String,
+        action: String,
+        target: String,
+    },
     /// Something a console user did (log out, change their password,
     /// add or revoke a technician, run a verify), and on what.
     ConsoleAction {
@@ -162,6 +171,7 @@ impl AuditEvent {
             | AuditEvent::RelayStopped { .. }
             | AuditEvent::TokenSuspended { .. }
             | AuditEvent::ConsoleLogin { .. }
+            | AuditEvent::AdminAction { .. }
             | AuditEvent::ConsoleAction { .. } => None,
             AuditEvent::JoinAttempt { session, .. } => session.as_deref(),
             AuditEvent::CodeIssued { session, .. }
@@ -515,6 +525,14 @@ mod tests {
                     reason: Some("r".into()),
                 },
                 r#""event":"console_login","user":"ann","ip":"i","ok":false,"reason":"r""#,
+            ),
+            (
+                AuditEvent::AdminAction {
+                    by: "root".into(),
+                    action: "technician add".into(),
+                    target: "bob".into(),
+                },
+                r#""event":"admin_action","by":"root","action":"technician add","target":"bob""#,
             ),
             (
                 AuditEvent::ConsoleAction {

@@ -19,6 +19,7 @@ pub mod resume;
 pub mod resume_store;
 mod resuming;
 pub mod server;
+pub mod spool;
 pub mod suspicion;
 pub mod throttle;
 pub mod tokens;

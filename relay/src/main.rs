@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use lifeline_common::tls;
+use lifeline_proto::audit::AuditEvent;
 use lifeline_proto::audit::Record;
 use lifeline_relay::audit::{self, read_verified};
 use lifeline_relay::recording::{self, AuditorStore, RecordingMode};
@@ -281,7 +282,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(s) => serve(*s),
         Command::Technician(Technician::Add { name, dir }) => {
-            let token = TechnicianStore::in_dir(&dir.data_dir).add(&name)?;
+            let token = admin(&dir.data_dir, "technician add", &name, || {
+                Ok(TechnicianStore::in_dir(&dir.data_dir).add(&name)?)
+            })?;
             println!("{token}");
             eprintln!(
                 "Technician {name:?} added. Give them this token privately; it is shown only once."
@@ -303,7 +306,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Technician(Technician::Revoke { name, dir }) => {
-            TechnicianStore::in_dir(&dir.data_dir).revoke(&name)?;
+            admin(&dir.data_dir, "technician revoke", &name, || {
+                Ok(TechnicianStore::in_dir(&dir.data_dir).revoke(&name)?)
+            })?;
             eprintln!("Technician {name:?} revoked; their next join is refused.");
             Ok(ExitCode::SUCCESS)
         }
@@ -336,7 +341,9 @@ fn auditor_cmd(a: AuditorCmd) -> anyhow::Result<ExitCode> {
         } => {
             let text = std::fs::read_to_string(&public_key)
                 .with_context(|| format!("cannot read {}", public_key.display()))?;
-            let e = AuditorStore::in_dir(&dir.data_dir).add(&name, &text)?;
+            let e = admin(&dir.data_dir, "auditor add", &name, || {
+                Ok(AuditorStore::in_dir(&dir.data_dir).add(&name, &text)?)
+            })?;
             eprintln!(
                 "Auditor {name:?} added (key {}): every session from now on is recorded for them.",
                 e.fingerprint()
@@ -355,7 +362,9 @@ fn auditor_cmd(a: AuditorCmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         AuditorCmd::Remove { name, dir } => {
-            AuditorStore::in_dir(&dir.data_dir).remove(&name)?;
+            admin(&dir.data_dir, "auditor remove", &name, || {
+                Ok(AuditorStore::in_dir(&dir.data_dir).remove(&name)?)
+            })?;
             eprintln!(
                 "Auditor {name:?} removed: later sessions are not recorded for them; their key still opens earlier recordings."
             );
@@ -373,7 +382,10 @@ fn console_user_cmd(c: ConsoleUserCmd) -> anyhow::Result<ExitCode> {
             totp,
             dir,
         } => {
-            let e = UserStore::in_dir(&dir.data_dir).add(&name, role, totp)?;
+            let what = format!("{name} as {}", role.as_str());
+            let e = admin(&dir.data_dir, "console-user add", &what, || {
+                Ok(UserStore::in_dir(&dir.data_dir).add(&name, role, totp)?)
+            })?;
             println!("{}", e.password);
             eprintln!(
                 "Console user {name:?} added as {}. Give them the password above privately: it works once, and the first login chooses a new one.",
@@ -404,14 +416,18 @@ fn console_user_cmd(c: ConsoleUserCmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ConsoleUserCmd::Remove { name, dir } => {
-            UserStore::in_dir(&dir.data_dir).remove(&name)?;
+            admin(&dir.data_dir, "console-user remove", &name, || {
+                Ok(UserStore::in_dir(&dir.data_dir).remove(&name)?)
+            })?;
             eprintln!(
                 "Console user {name:?} removed; their console sessions end at their next click."
             );
             Ok(ExitCode::SUCCESS)
         }
         ConsoleUserCmd::Reset { name, dir } => {
-            let p = UserStore::in_dir(&dir.data_dir).reset(&name)?;
+            let p = admin(&dir.data_dir, "console-user reset", &name, || {
+                Ok(UserStore::in_dir(&dir.data_dir).reset(&name)?)
+            })?;
             println!("{p}");
             eprintln!(
                 "New one-time password for {name:?} above; their next login chooses a new one."
@@ -435,28 +451,40 @@ fn fetch(session: &str, out: &Path, dir: &Path) -> anyhow::Result<ExitCode> {
         bail!("{} exists; pick a new file for the copy", out.display());
     }
     let to = std::path::absolute(out).unwrap_or_else(|_| out.to_owned());
-    let req = recording::FetchRequest {
+    let event = AuditEvent::RecordingFetched {
         session: session.to_owned(),
         by: whoami(),
         to: to.display().to_string(),
     };
+    audit_cli(dir, event).context("nothing was copied")?;
+    std::fs::copy(&src, out).with_context(|| format!("cannot copy to {}", out.display()))?;
+    eprintln!(
+        "Copied the recording of session {session} to {} (the fetch is in the audit log). Open it with `lifeline-viewer play FILE --identity KEY`.",
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `event` to the audit log in `dir`: straight into it when no relay
+/// runs, else through the running relay (which holds the log), waiting up
+/// to 10 s for the record to be durable.
+fn audit_cli(dir: &Path, event: AuditEvent) -> anyhow::Result<()> {
     match audit::AuditLog::open(dir) {
         Ok(log) => {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            rt.block_on(log.append(req.event()))?;
+            rt.block_on(log.append(event))?;
         }
         Err(audit::AuditError::Busy(_)) => {
-            let name = req.submit(dir)?;
+            let name = lifeline_relay::spool::submit(dir, &event)
+                .with_context(|| format!("cannot leave a request in {}", dir.display()))?;
             let ok = name.with_extension("ok");
             let deadline = std::time::Instant::now() + Duration::from_secs(10);
             while !ok.exists() {
                 if std::time::Instant::now() > deadline {
                     let _ = std::fs::remove_file(&name);
-                    bail!(
-                        "the running relay did not record the fetch within 10 s; nothing was copied"
-                    );
+                    bail!("the running relay did not write the audit record within 10 s");
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
@@ -464,12 +492,32 @@ fn fetch(session: &str, out: &Path, dir: &Path) -> anyhow::Result<ExitCode> {
         }
         Err(e) => return Err(e.into()),
     }
-    std::fs::copy(&src, out).with_context(|| format!("cannot copy to {}", out.display()))?;
-    eprintln!(
-        "Copied the recording of session {session} to {} (the fetch is in the audit log). Open it with `lifeline-viewer play FILE --identity KEY`.",
-        out.display()
-    );
-    Ok(ExitCode::SUCCESS)
+    Ok(())
+}
+
+/// Runs a command that changes who may do what, audited before it takes
+/// effect (`admin_action`, by whoever runs it); a change that then fails
+/// is audited as `ACTION failed` with the reason.
+fn admin<T>(
+    dir: &Path,
+    action: &str,
+    target: &str,
+    change: impl FnOnce() -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let record = |action: String, target: String| AuditEvent::AdminAction {
+        by: whoami(),
+        action,
+        target,
+    };
+    audit_cli(dir, record(action.into(), target.into()))
+        .context("nothing was changed: the audit log could not be written")?;
+    change().map_err(|e| {
+        let failed = record(format!("{action} failed"), format!("{target}: {e:#}"));
+        if let Err(a) = audit_cli(dir, failed) {
+            eprintln!("lifeline-relay: the failure could not be audited either: {a:#}");
+        }
+        e
+    })
 }
 
 /// Who runs this command, for the audit log.

@@ -189,6 +189,7 @@ fn fold(s: &mut SessionSummary, r: &Record) {
         | AuditEvent::TokenSuspended { .. }
         | AuditEvent::ResumeRefused { .. }
         | AuditEvent::ConsoleLogin { .. }
+        | AuditEvent::AdminAction { .. }
         | AuditEvent::ConsoleAction { .. } => {}
     }
 }

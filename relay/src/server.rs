@@ -328,23 +328,24 @@ async fn expire_recordings(relay: Arc<Relay>) {
     }
 }
 
-/// Audits the recording fetches `recording fetch` asks of the running
-/// relay, answering each once its record is durable.
+/// Writes the records commands on this machine ask for (`recording
+/// fetch`, changes to technicians, auditors, console accounts), answering
+/// each once it is durable.
 async fn audit_fetches(relay: Arc<Relay>) {
     loop {
-        for (path, req) in crate::recording::waiting_fetches(&relay.config.data_dir) {
-            let answer = match req {
-                Some(req) => match relay.audit.append(req.event()).await {
+        for (path, event) in crate::spool::waiting(&relay.config.data_dir) {
+            let answer = match event {
+                Some(event) => match relay.audit.append(event).await {
                     Ok(_) => path.with_extension("ok"),
                     Err(e) => {
-                        tracing::error!(error = %e, "audit write failed for a recording fetch");
+                        tracing::error!(error = %e, "audit write failed for a command's record");
                         path.with_extension("failed")
                     }
                 },
                 None => path.with_extension("bad"),
             };
             if let Err(e) = std::fs::rename(&path, &answer) {
-                tracing::error!(path = %path.display(), error = %e, "cannot answer a recording fetch");
+                tracing::error!(path = %path.display(), error = %e, "cannot answer a command's audit request");
             }
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

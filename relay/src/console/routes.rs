@@ -288,12 +288,6 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-async fn login(State(c): C, Ip(ip): Ip, headers: HeaderMap, Form(f): Form<LoginForm>) -> Response {
-    match login_inner(&c, ip, &headers, f).await {
-        Ok(r) | Err(r) => r,
-    }
-}
-
 /// Checks name, password and second factor off the async threads; a
 /// TOTP code logs in once (an overheard one is no use afterwards).
 async fn credentials(c: &Console, f: &LoginForm) -> Result<Result<ConsoleUser, Refusal>, Response> {
@@ -327,13 +321,14 @@ async fn credentials(c: &Console, f: &LoginForm) -> Result<Result<ConsoleUser, R
     }))
 }
 
-async fn login_inner(
-    c: &Arc<Console>,
-    ip: IpAddr,
-    headers: &HeaderMap,
-    f: LoginForm,
+async fn login(
+    State(c): C,
+    Ip(ip): Ip,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
 ) -> Result<Response, Response> {
-    let login_token = cookie(headers, LOGIN_COOKIE).unwrap_or_default();
+    let c = &c;
+    let login_token = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
     if login_token.is_empty() || !same(&f.csrf, &login_token) {
         return Err(failure(
             None,
@@ -669,13 +664,12 @@ struct AddForm {
     csrf: String,
 }
 
-async fn add_technician(State(c): C, a: Authed, Form(f): Form<AddForm>) -> Response {
-    match add_inner(&c, &a, f).await {
-        Ok(r) | Err(r) => r,
-    }
-}
-
-async fn add_inner(c: &Arc<Console>, a: &Authed, f: AddForm) -> Result<Response, Response> {
+async fn add_technician(
+    State(c): C,
+    a: Authed,
+    Form(f): Form<AddForm>,
+) -> Result<Response, Response> {
+    let (c, a) = (&c, &a);
     a.check_csrf(c, &f.csrf, "add technician").await?;
     a.need_admin(c, &format!("add technician {}", f.name))
         .await?;
@@ -711,18 +705,8 @@ async fn revoke_technician(
     a: Authed,
     Path(name): Path<String>,
     Form(f): Form<CsrfForm>,
-) -> Response {
-    match revoke_inner(&c, &a, name, f).await {
-        Ok(r) | Err(r) => r,
-    }
-}
-
-async fn revoke_inner(
-    c: &Arc<Console>,
-    a: &Authed,
-    name: String,
-    f: CsrfForm,
 ) -> Result<Response, Response> {
+    let (c, a) = (&c, &a);
     a.check_csrf(c, &f.csrf, &format!("revoke technician {name}"))
         .await?;
     a.need_admin(c, &format!("revoke technician {name}"))
@@ -812,18 +796,8 @@ async fn download(
     a: Authed,
     Path(id): Path<String>,
     Form(f): Form<CsrfForm>,
-) -> Response {
-    match download_inner(&c, &a, id, f).await {
-        Ok(r) | Err(r) => r,
-    }
-}
-
-async fn download_inner(
-    c: &Arc<Console>,
-    a: &Authed,
-    id: String,
-    f: CsrfForm,
 ) -> Result<Response, Response> {
+    let (c, a) = (&c, &a);
     a.check_csrf(c, &f.csrf, &format!("download the recording of {id}"))
         .await?;
     let gone = || {

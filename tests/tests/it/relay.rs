@@ -723,3 +723,64 @@ async fn a_client_that_changes_address_keeps_its_session() {
         "the relay ended the session"
     );
 }
+
+/// Commands that change who may do what are audit records, written before
+/// the change: straight into the log with no relay running, through the
+/// running relay otherwise; a change that fails is followed by its failure.
+#[test]
+fn changes_to_who_may_do_what_are_audited_with_or_without_a_relay() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let (rc, _, err) = relay_cli(&["technician", "add", "bob", "--data-dir", d]);
+    assert_eq!(rc, 0, "{err}");
+    let relay = RelayProcess::start(dir.path(), &[]);
+    let (rc, _, err) = relay_cli(&["technician", "revoke", "bob", "--data-dir", d]);
+    assert_eq!(rc, 0, "{err}");
+    let (rc, _, err) = relay_cli(&["technician", "revoke", "nobody", "--data-dir", d]);
+    assert_eq!(rc, 1);
+    assert!(err.contains("no technician is named \"nobody\""), "{err}");
+    let (rc, _, err) = relay_cli(&[
+        "console-user",
+        "add",
+        "ann",
+        "--role",
+        "auditor",
+        "--data-dir",
+        d,
+    ]);
+    assert_eq!(rc, 0, "{err}");
+    drop(relay);
+
+    let recs = audit_records(dir.path());
+    let admin: Vec<(String, String)> = recs
+        .iter()
+        .filter_map(|r| match &r.event {
+            AuditEvent::AdminAction { by, action, target } => {
+                assert!(!by.is_empty());
+                Some((action.clone(), target.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    let want = [
+        ("technician add", "bob"),
+        ("technician revoke", "bob"),
+        ("technician revoke", "nobody"),
+        (
+            "technician revoke failed",
+            "nobody: no technician is named \"nobody\"; see `lifeline-relay technician list`",
+        ),
+        ("console-user add", "ann as auditor"),
+    ];
+    assert_eq!(
+        admin,
+        want.map(|(a, t)| (a.to_owned(), t.to_owned())).to_vec()
+    );
+    assert!(
+        matches!(recs[0].event, AuditEvent::AdminAction { .. })
+            && matches!(recs[1].event, AuditEvent::RelayStarted { .. }),
+        "the first add went straight into the log, before the relay started"
+    );
+    let (rc, out, _) = relay_cli(&["audit", "verify", "--data-dir", d]);
+    assert_eq!(rc, 0, "{out}");
+}
