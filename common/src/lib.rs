@@ -1,6 +1,7 @@
 //! QUIC plumbing shared by the relay and its peers: TLS and transport
 //! configuration, UDP sockets with large buffers, length-prefixed message
-//! streams over QUIC, and the logging setup of the three binaries.
+//! streams over QUIC, the logging setup of the three binaries, and who
+//! and where a command runs.
 //!
 //! It knows the control protocol's framing ([`lifeline_proto`]) but nothing
 //! of what host and viewer say to each other: the relay links this crate,
@@ -9,3 +10,4 @@
 pub mod framed;
 pub mod logging;
 pub mod tls;
+pub mod whoami;

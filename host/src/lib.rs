@@ -36,7 +36,7 @@ pub mod scrap_screen;
 pub mod session;
 pub mod ui;
 pub mod view;
-pub mod whoami;
+pub use lifeline_common::whoami;
 pub mod window;
 #[cfg(target_os = "linux")]
 pub mod wlr;

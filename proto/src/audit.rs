@@ -164,6 +164,32 @@ pub enum AuditEvent {
 }
 
 impl AuditEvent {
+    /// The record's `event` field (its kind), as serialised.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AuditEvent::RelayStarted { .. } => "relay_started",
+            AuditEvent::RelayStopped { .. } => "relay_stopped",
+            AuditEvent::CodeIssued { .. } => "code_issued",
+            AuditEvent::CodeClosed { .. } => "code_closed",
+            AuditEvent::JoinAttempt { .. } => "join_attempt",
+            AuditEvent::SessionStarted { .. } => "session_started",
+            AuditEvent::PeerReport { .. } => "peer_report",
+            AuditEvent::SessionEnded { .. } => "session_ended",
+            AuditEvent::TokenSuspended { .. } => "token_suspended",
+            AuditEvent::SessionInterrupted { .. } => "session_interrupted",
+            AuditEvent::SessionResumed { .. } => "session_resumed",
+            AuditEvent::Transfer { .. } => "transfer",
+            AuditEvent::ResumeRefused { .. } => "resume_refused",
+            AuditEvent::RecordingSealed { .. } => "recording_sealed",
+            AuditEvent::RecordingFailed { .. } => "recording_failed",
+            AuditEvent::RecordingExpired { .. } => "recording_expired",
+            AuditEvent::RecordingFetched { .. } => "recording_fetched",
+            AuditEvent::ConsoleLogin { .. } => "console_login",
+            AuditEvent::AdminAction { .. } => "admin_action",
+            AuditEvent::ConsoleAction { .. } => "console_action",
+        }
+    }
+
     /// The session this event belongs to, if any.
     pub fn session(&self) -> Option<&str> {
         match self {
@@ -545,8 +571,10 @@ mod tests {
             ),
         ];
         for (event, body) in cases {
+            let name = format!("\"event\":\"{}\"", event.name());
             let (line, _) = chain.seal("T".into(), event).unwrap();
             assert!(line.contains(body), "{line}");
+            assert!(line.contains(&name), "{name} in {line}");
         }
     }
 

@@ -453,7 +453,7 @@ fn fetch(session: &str, out: &Path, dir: &Path) -> anyhow::Result<ExitCode> {
     let to = std::path::absolute(out).unwrap_or_else(|_| out.to_owned());
     let event = AuditEvent::RecordingFetched {
         session: session.to_owned(),
-        by: whoami(),
+        by: lifeline_common::whoami::os_user(),
         to: to.display().to_string(),
     };
     audit_cli(dir, event).context("nothing was copied")?;
@@ -505,7 +505,7 @@ fn admin<T>(
     change: impl FnOnce() -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
     let record = |action: String, target: String| AuditEvent::AdminAction {
-        by: whoami(),
+        by: lifeline_common::whoami::os_user(),
         action,
         target,
     };
@@ -518,14 +518,6 @@ fn admin<T>(
         }
         e
     })
-}
-
-/// Who runs this command, for the audit log.
-fn whoami() -> String {
-    ["USER", "LOGNAME"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
-        .unwrap_or_else(|| "unknown user".into())
 }
 
 /// Writes a new file only its owner can read; never overwrites one.

@@ -30,6 +30,9 @@ pub struct AuditIndex {
     /// Each summary row's records.
     spans: Vec<Vec<Span>>,
     last_use: HashMap<String, String>,
+    /// Records of no session (relay runs, suspensions, refused joins on
+    /// unknown codes, console logins, changes), with their kind.
+    others: Vec<(Span, &'static str)>,
     chain: Chain,
     records: u64,
     /// Bytes of the log read so far (whole lines only).
@@ -166,14 +169,18 @@ impl AuditIndex {
 
     fn add(&mut self, r: &Record, len: usize) {
         self.records += 1;
-        if let Some(row) = self.summaries.apply(r) {
-            self.spans
-                .resize_with(self.summaries.rows().len(), Vec::new);
-            self.spans[row].push(Span {
-                offset: self.offset,
-                len: u32::try_from(len).unwrap_or(u32::MAX),
-                seq: r.seq,
-            });
+        let span = Span {
+            offset: self.offset,
+            len: u32::try_from(len).unwrap_or(u32::MAX),
+            seq: r.seq,
+        };
+        match self.summaries.apply(r) {
+            Some(row) => {
+                self.spans
+                    .resize_with(self.summaries.rows().len(), Vec::new);
+                self.spans[row].push(span);
+            }
+            None => self.others.push((span, r.event.name())),
         }
         if let AuditEvent::SessionStarted { technician, .. } = &r.event {
             self.last_use.insert(technician.clone(), r.ts.clone());
@@ -262,6 +269,25 @@ impl AuditIndex {
             page: want,
             pages: total.div_ceil(per_page).max(1),
         }
+    }
+
+    /// Records of no session, newest first, of one kind (all when
+    /// `kind` is empty): one page of them, how many in all.
+    pub fn events(&self, kind: &str, page: usize, per_page: usize) -> (Vec<Span>, usize) {
+        let per_page = per_page.max(1);
+        let skip = page.max(1).saturating_sub(1).saturating_mul(per_page);
+        let matching = self
+            .others
+            .iter()
+            .rev()
+            .filter(|(_, k)| kind.is_empty() || *k == kind);
+        let total = matching.clone().count();
+        let spans = matching
+            .skip(skip)
+            .take(per_page)
+            .map(|(s, _)| *s)
+            .collect();
+        (spans, total)
     }
 
     /// A session's summary and where its records are.

@@ -71,6 +71,7 @@ pub fn layout(
                     @if let Some(v) = viewer {
                         nav {
                             a href="/sessions" { "Sessions" }
+                            a href="/events" { "Events" }
                             a href="/integrity" { "Integrity" }
                             a href="/technicians" { "Technicians" }
                             a href="/password" { "Password" }
@@ -258,6 +259,73 @@ fn fields(r: &Record) -> (String, Vec<(String, String)>) {
     (event.replace('_', " "), rest)
 }
 
+/// Records as a numbered list, each with its fields; one that no longer
+/// matches its hash says so.
+fn record_list(records: &[Result<Record, String>]) -> Markup {
+    html! {
+        ol.timeline {
+            @for r in records {
+                @match r {
+                    Ok(r) => {
+                        @let (event, rest) = fields(r);
+                        li {
+                            span.ts { (r.ts) } " " span.event { (event) }
+                            @if !rest.is_empty() {
+                                dl.fields { @for (k, v) in &rest { dt { (k) } dd { (v) } } }
+                            }
+                        }
+                    }
+                    Err(e) => li.bad { "This record no longer matches its hash: " (e) }
+                }
+            }
+        }
+    }
+}
+
+/// The kinds of record that belong to no session.
+pub const EVENT_KINDS: [&str; 7] = [
+    "console_login",
+    "console_action",
+    "admin_action",
+    "join_attempt",
+    "token_suspended",
+    "relay_started",
+    "relay_stopped",
+];
+
+/// One page of the records of no session, newest first.
+#[derive(Debug)]
+pub struct EventsPage<'a> {
+    pub kind: &'a str,
+    pub page: usize,
+    pub pages: usize,
+    pub total: usize,
+    pub records: &'a [Result<Record, String>],
+}
+
+/// Logins, changes, refused joins on no code, relay runs.
+pub fn events(v: &Viewer<'_>, banner: Option<&str>, e: &EventsPage<'_>) -> Markup {
+    let link = |page: usize| format!("/events?kind={}&page={page}", url_escape(e.kind));
+    let body = html! {
+        form.filter method="get" action="/events" {
+            label { "Kind" select name="kind" {
+                option value="" { "any" }
+                @for k in EVENT_KINDS {
+                    option value=(k) selected[e.kind == k] { (k.replace('_', " ")) }
+                }
+            } }
+            button type="submit" { "Show" }
+        }
+        p.count id="count" { (e.total) " records" @if e.pages > 1 { ", page " (e.page) " of " (e.pages) } }
+        (record_list(e.records))
+        nav.pager {
+            @if e.page > 1 { a rel="prev" href=(link(e.page - 1)) { "← Newer" } }
+            @if e.page < e.pages { a rel="next" href=(link(e.page + 1)) { "Older →" } }
+        }
+    };
+    layout("Events", Some(v), banner, body)
+}
+
 /// One session's records.
 pub fn timeline(
     v: &Viewer<'_>,
@@ -280,22 +348,7 @@ pub fn timeline(
                 }
             }
         }
-        ol.timeline {
-            @for r in records {
-                @match r {
-                    Ok(r) => {
-                        @let (event, rest) = fields(r);
-                        li {
-                            span.ts { (r.ts) } " " span.event { (event) }
-                            @if !rest.is_empty() {
-                                dl.fields { @for (k, v) in &rest { dt { (k) } dd { (v) } } }
-                            }
-                        }
-                    }
-                    Err(e) => li.bad { "This record no longer matches its hash: " (e) }
-                }
-            }
-        }
+        (record_list(records))
     };
     layout(&format!("Session {}", s.session), Some(v), banner, body)
 }

@@ -45,6 +45,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/sessions", get(sessions))
         .route("/sessions/{id}", get(timeline))
         .route("/sessions/{id}/recording", get(recording).post(download))
+        .route("/events", get(events))
         .route("/integrity", get(integrity))
         .route("/technicians", get(technicians).post(add_technician))
         .route("/technicians/{name}/revoke", post(revoke_technician))
@@ -570,6 +571,71 @@ async fn sessions(
     match page {
         Ok(m) => html(StatusCode::OK, m),
         Err(r) => r,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct EventsQuery {
+    #[serde(default)]
+    kind: String,
+    page: Option<usize>,
+}
+
+async fn events(
+    State(c): C,
+    a: Authed,
+    query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let q = match query {
+        Ok(Query(q)) if q.kind.is_empty() || pages::EVENT_KINDS.contains(&q.kind.as_str()) => q,
+        Ok(q) => {
+            let why = format!(
+                "{:?} is not a kind of record: one of {}.",
+                q.kind,
+                pages::EVENT_KINDS.join(", ")
+            );
+            return failure(
+                Some(&a.viewer()),
+                StatusCode::BAD_REQUEST,
+                "Bad search",
+                &why,
+            );
+        }
+        Err(e) => {
+            return failure(
+                Some(&a.viewer()),
+                StatusCode::BAD_REQUEST,
+                "Bad search",
+                &format!("{} (page is a number from 1).", e.body_text()),
+            );
+        }
+    };
+    let page = q.page.unwrap_or(1).max(1);
+    let kind = q.kind.clone();
+    let found = on_index(&c, move |c, idx| {
+        let (spans, total) = idx.events(&kind, page, PER_PAGE);
+        let recs = read_back(&crate::audit::log_path(&c.dir), &spans);
+        (recs, total, banner(c, idx.broken()))
+    })
+    .await;
+    match found {
+        Err(r) => r,
+        Ok((Err(e), _, _)) => failure(
+            Some(&a.viewer()),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Audit log unreadable",
+            &e.to_string(),
+        ),
+        Ok((Ok(records), total, b)) => {
+            let e = pages::EventsPage {
+                kind: &q.kind,
+                page,
+                pages: total.div_ceil(PER_PAGE).max(1),
+                total,
+                records: &records,
+            };
+            html(StatusCode::OK, pages::events(&a.viewer(), b.as_deref(), &e))
+        }
     }
 }
 

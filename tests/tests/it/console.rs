@@ -169,6 +169,7 @@ fn review(url: &str, data: &Path, session: &str, hostname: &str, once: &str) {
     shot(&mut b, "sessions");
     review_sessions(&mut b, url, hostname);
     review_session(&mut b, url, data, session);
+    review_events(&mut b, url);
     review_integrity(&mut b, url, data);
 }
 
@@ -253,6 +254,25 @@ fn review_session(b: &mut Browser, url: &str, data: &Path, session: &str) {
             && r["session"] == session),
         "the download is in the audit log"
     );
+}
+
+/// The records of no session: the console's logins.
+fn review_events(b: &mut Browser, url: &str) {
+    b.goto(&format!("{url}/events"));
+    let all = b.text("ol.timeline");
+    for kind in ["admin action", "relay started", "console login"] {
+        assert!(all.contains(kind), "{kind} missing from {all}");
+    }
+    shot(b, "events");
+    b.goto(&format!("{url}/events?kind=console_login"));
+    let logins = b.text("ol.timeline");
+    assert!(
+        logins.contains("console login") && logins.contains("ann"),
+        "{logins}"
+    );
+    assert!(!logins.contains("relay started"));
+    b.goto(&format!("{url}/events?kind=nonsense"));
+    assert_eq!(b.status(), 400);
 }
 
 /// The integrity check, before and after the log is edited.

@@ -127,6 +127,36 @@ fn newest_first_filtered_and_paged() {
 }
 
 #[test]
+fn records_of_no_session_are_listed_by_kind_newest_first() {
+    let mut log = sample();
+    for (i, user) in ["ann", "bob", "cy"].iter().enumerate() {
+        log.push(
+            &format!("2026-11-05T00:00:0{i}.000Z"),
+            AuditEvent::ConsoleLogin {
+                user: (*user).into(),
+                ip: "127.0.0.1".into(),
+                ok: true,
+                reason: None,
+            },
+        );
+    }
+    log.push(
+        "2026-11-06T00:00:00.000Z",
+        AuditEvent::RelayStopped { reason: "x".into() },
+    );
+    let mut idx = AuditIndex::default();
+    idx.feed(&log.text);
+    assert_eq!(idx.broken(), None);
+    let (all, total) = idx.events("", 1, 50);
+    assert_eq!((all.len(), total), (4, 4));
+    assert_eq!(all[0].seq, 17, "newest first");
+    let (logins, total) = idx.events("console_login", 2, 2);
+    assert_eq!(total, 3);
+    assert_eq!(logins.iter().map(|s| s.seq).collect::<Vec<_>>(), [14]);
+    assert_eq!(idx.events("token_suspended", 1, 50).1, 0);
+}
+
+#[test]
 fn bad_filters_are_named() {
     assert!(
         filter(|f| f.from = "1 Nov".into())

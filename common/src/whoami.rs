@@ -1,5 +1,6 @@
-//! This machine's name and the OS account running the host, for the
-//! relay's audit log ("code issued by USER on HOST").
+//! This machine's name and the OS account running a command: the host
+//! reports them for "code issued by USER on HOST", the relay's commands
+//! for who changed what.
 
 /// The machine's name: `/etc/hostname`, else `$HOSTNAME`, else "unknown".
 pub fn host_name() -> String {
