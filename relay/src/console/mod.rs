@@ -76,16 +76,14 @@ impl Console {
         })
     }
 
-    /// Brings the index up to date with the log (blocking: call it off
-    /// the async threads).
-    pub fn refresh_index(&self) -> std::io::Result<()> {
-        lock(&self.index).refresh(&crate::audit::log_path(&self.dir))
-    }
-
-    /// Runs `f` on the up-to-date index.
-    pub fn with_index<T>(&self, f: impl FnOnce(&index::AuditIndex) -> T) -> std::io::Result<T> {
+    /// Runs `f` on the index brought up to date with the log (blocking:
+    /// call it off the async threads); `f` may read the log too.
+    pub fn with_index<T>(
+        &self,
+        f: impl FnOnce(&index::AuditIndex) -> std::io::Result<T>,
+    ) -> std::io::Result<T> {
         let mut idx = lock(&self.index);
         idx.refresh(&crate::audit::log_path(&self.dir))?;
-        Ok(f(&idx))
+        f(&idx)
     }
 }

@@ -13,7 +13,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use lifeline_proto::audit::AuditEvent;
+use lifeline_proto::audit::{AuditEvent, Record};
 use maud::Markup;
 use serde::Deserialize;
 
@@ -23,6 +23,7 @@ use super::index::{Filter, read_back};
 use super::pages::{self, RecordingMeta, TechnicianRow, Viewer};
 use super::serve::ClientIp;
 use super::users::{ConsoleUser, Refusal, Role};
+use crate::report::SessionSummary;
 use crate::server::lock;
 
 /// The session cookie (`__Host-`: HTTPS only, this host only, path `/`).
@@ -511,10 +512,29 @@ fn banner(c: &Console, broken: Option<&str>) -> Option<String> {
         .map(|f| format!("The last integrity check FAILED: {f}. See Integrity."))
 }
 
-/// Runs `f` off the async threads on the up-to-date index.
+/// The query string, or what is wrong with it.
+fn query_or_why<T>(
+    query: Result<Query<T>, axum::extract::rejection::QueryRejection>,
+) -> Result<T, String> {
+    query
+        .map(|Query(q)| q)
+        .map_err(|e| format!("{} (page is a number from 1).", e.body_text()))
+}
+
+fn bad_search(a: &Authed, why: &str) -> Response {
+    failure(
+        Some(&a.viewer()),
+        StatusCode::BAD_REQUEST,
+        "Bad search",
+        why,
+    )
+}
+
+/// Runs `f` off the async threads on the up-to-date index; an unreadable
+/// log (while indexing or reading records back) is the error page.
 async fn on_index<T: Send + 'static>(
     c: &Arc<Console>,
-    f: impl FnOnce(&Console, &super::index::AuditIndex) -> T + Send + 'static,
+    f: impl FnOnce(&Console, &super::index::AuditIndex) -> std::io::Result<T> + Send + 'static,
 ) -> Result<T, Response> {
     let c2 = c.clone();
     tokio::task::spawn_blocking(move || c2.with_index(|idx| f(&c2, idx)))
@@ -536,16 +556,9 @@ async fn sessions(
     a: Authed,
     query: Result<Query<Filter>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let f = match query {
-        Ok(Query(f)) => f,
-        Err(e) => {
-            return failure(
-                Some(&a.viewer()),
-                StatusCode::BAD_REQUEST,
-                "Bad search",
-                &format!("{} (page is a number from 1).", e.body_text()),
-            );
-        }
+    let f = match query_or_why(query) {
+        Ok(f) => f,
+        Err(why) => return bad_search(&a, &why),
     };
     let v = (
         a.session.user.clone(),
@@ -565,7 +578,7 @@ async fn sessions(
             Ok(p) => Ok(p),
             Err(e) => Err(e.as_str()),
         };
-        pages::sessions(&viewer, b.as_deref(), &f, found)
+        Ok(pages::sessions(&viewer, b.as_deref(), &f, found))
     })
     .await;
     match page {
@@ -586,47 +599,29 @@ async fn events(
     a: Authed,
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let q = match query {
-        Ok(Query(q)) if q.kind.is_empty() || pages::EVENT_KINDS.contains(&q.kind.as_str()) => q,
-        Ok(q) => {
-            let why = format!(
-                "{:?} is not a kind of record: one of {}.",
-                q.kind,
-                pages::EVENT_KINDS.join(", ")
-            );
-            return failure(
-                Some(&a.viewer()),
-                StatusCode::BAD_REQUEST,
-                "Bad search",
-                &why,
-            );
-        }
-        Err(e) => {
-            return failure(
-                Some(&a.viewer()),
-                StatusCode::BAD_REQUEST,
-                "Bad search",
-                &format!("{} (page is a number from 1).", e.body_text()),
-            );
-        }
+    let q = match query_or_why(query) {
+        Ok(q) => q,
+        Err(why) => return bad_search(&a, &why),
     };
+    if !q.kind.is_empty() && !pages::EVENT_KINDS.contains(&q.kind.as_str()) {
+        let why = format!(
+            "{:?} is not a kind of record: one of {}.",
+            q.kind,
+            pages::EVENT_KINDS.join(", ")
+        );
+        return bad_search(&a, &why);
+    }
     let page = q.page.unwrap_or(1).max(1);
     let kind = q.kind.clone();
     let found = on_index(&c, move |c, idx| {
         let (spans, total) = idx.events(&kind, page, PER_PAGE);
-        let recs = read_back(&crate::audit::log_path(&c.dir), &spans);
-        (recs, total, banner(c, idx.broken()))
+        let recs = read_back(&crate::audit::log_path(&c.dir), &spans)?;
+        Ok((recs, total, banner(c, idx.broken())))
     })
     .await;
     match found {
         Err(r) => r,
-        Ok((Err(e), _, _)) => failure(
-            Some(&a.viewer()),
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Audit log unreadable",
-            &e.to_string(),
-        ),
-        Ok((Ok(records), total, b)) => {
+        Ok((records, total, b)) => {
             let e = pages::EventsPage {
                 kind: &q.kind,
                 page,
@@ -639,14 +634,23 @@ async fn events(
     }
 }
 
-async fn timeline(State(c): C, a: Authed, Path(id): Path<String>) -> Response {
-    let found = on_index(&c, move |c, idx| {
-        let (s, spans) = idx.session(&id)?;
-        let recs = read_back(&crate::audit::log_path(&c.dir), spans);
-        Some((s.clone(), recs, banner(c, idx.broken())))
+/// A session's summary, its records read back from the log (each checked
+/// against its hash), and the page's banner; `None`: no such session.
+type SessionRecords = (SessionSummary, Vec<Result<Record, String>>, Option<String>);
+
+async fn session_records(c: &Arc<Console>, id: String) -> Result<Option<SessionRecords>, Response> {
+    on_index(c, move |c, idx| {
+        let Some((s, spans)) = idx.session(&id) else {
+            return Ok(None);
+        };
+        let recs = read_back(&crate::audit::log_path(&c.dir), spans)?;
+        Ok(Some((s.clone(), recs, banner(c, idx.broken()))))
     })
-    .await;
-    match found {
+    .await
+}
+
+async fn timeline(State(c): C, a: Authed, Path(id): Path<String>) -> Response {
+    match session_records(&c, id).await {
         Err(r) => r,
         Ok(None) => failure(
             Some(&a.viewer()),
@@ -654,13 +658,7 @@ async fn timeline(State(c): C, a: Authed, Path(id): Path<String>) -> Response {
             "No such session",
             "The audit log has no session with that id.",
         ),
-        Ok(Some((_, Err(e), _))) => failure(
-            Some(&a.viewer()),
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Audit log unreadable",
-            &e.to_string(),
-        ),
-        Ok(Some((s, Ok(recs), b))) => html(
+        Ok(Some((s, recs, b))) => html(
             StatusCode::OK,
             pages::timeline(&a.viewer(), b.as_deref(), &s, &recs),
         ),
@@ -700,14 +698,15 @@ async fn technician_rows(c: &Arc<Console>) -> Result<Vec<TechnicianRow>, Respons
         )
     })?;
     on_index(c, move |_, idx| {
-        list.into_iter()
+        Ok(list
+            .into_iter()
             .map(|t| TechnicianRow {
                 last_use: idx.last_use(&t.name).map(str::to_owned),
                 name: t.name,
                 added: t.created,
                 revoked: t.revoked,
             })
-            .collect()
+            .collect())
     })
     .await
 }
@@ -793,20 +792,9 @@ async fn revoke_technician(
 
 /// The recording's facts from the session's records.
 async fn recording_meta(c: &Arc<Console>, id: String) -> Result<Option<RecordingMeta>, Response> {
-    let found = on_index(c, move |c, idx| {
-        let (_, spans) = idx.session(&id)?;
-        Some(read_back(&crate::audit::log_path(&c.dir), spans))
-    })
-    .await?;
-    let Some(recs) = found else { return Ok(None) };
-    let recs = recs.map_err(|e| {
-        failure(
-            None,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Audit log unreadable",
-            &e.to_string(),
-        )
-    })?;
+    let Some((_, recs, _)) = session_records(c, id).await? else {
+        return Ok(None);
+    };
     let mut meta: Option<RecordingMeta> = None;
     for r in recs.iter().flatten() {
         match &r.event {

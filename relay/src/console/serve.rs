@@ -54,8 +54,11 @@ pub async fn serve(
     // Index the log now, not on the first page someone opens.
     let warm = console.clone();
     tasks.spawn(async move {
-        if let Err(e) = tokio::task::spawn_blocking(move || warm.refresh_index()).await {
-            tracing::error!(error = %e, "indexing the audit log failed");
+        // A failure here is logged; each page tries again and says why.
+        match tokio::task::spawn_blocking(move || warm.with_index(|_| Ok(()))).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "indexing the audit log failed"),
+            Err(e) => tracing::error!(error = %e, "indexing the audit log failed"),
         }
     });
     tokio::pin!(shutdown);

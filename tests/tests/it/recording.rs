@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use lifeline_session::messages::{InputEvent, Key};
-use lifeline_tests::peers::HostProcess;
+use lifeline_tests::peers::{HostProcess, one_view_session};
 use lifeline_tests::x::{Xvfb, load_png, pattern_image};
 use lifeline_tests::{RelayProcess, bin, poll, relay_cli, relay_cli_until};
 use lifeline_viewer::session::Viewer;
@@ -347,12 +347,7 @@ async fn recordings_past_the_retention_are_deleted_and_audited() {
     }
     let x = Xvfb::start(320, 240);
     let r = Relayed::start(&["--recording-retention", "3s"], |_| {});
-    let (host, v) = r.session(&x.display, "view").await;
-    v.settle(Duration::from_millis(300), Duration::from_secs(20))
-        .await
-        .unwrap();
-    v.disconnect("done").await;
-    host.wait_event("ended");
+    one_view_session(&r.addr, &r.ca, &x.display, &r.token).await;
     let file = r.sealed();
     assert!(file.exists());
     let session = host_session(r.d());
@@ -424,12 +419,7 @@ async fn fetching_a_recording_is_audited_with_or_without_the_relay_running() {
     }
     let x = Xvfb::start(320, 240);
     let mut r = Relayed::start(&[], |_| {});
-    let (host, v) = r.session(&x.display, "view").await;
-    v.settle(Duration::from_millis(300), Duration::from_secs(20))
-        .await
-        .unwrap();
-    v.disconnect("done").await;
-    host.wait_event("ended");
+    one_view_session(&r.addr, &r.ca, &x.display, &r.token).await;
     let file = r.sealed();
     let session = host_session(r.d());
     let out = r.keys.path().join("copy.llrec");
