@@ -17,6 +17,8 @@ use rustls::RootCertStore;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
 
+pub mod cluster;
+
 /// Why certificate material could not be made or read.
 #[derive(Debug, thiserror::Error)]
 pub enum CertError {

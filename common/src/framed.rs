@@ -152,4 +152,10 @@ impl Control {
     pub fn finish(&mut self) {
         self.send.finish();
     }
+
+    /// The two halves, to read and write from different tasks; bytes read
+    /// ahead of the next frame stay with the receiving half.
+    pub fn into_parts(self) -> (FramedSend, FramedRecv) {
+        (self.send, self.recv)
+    }
 }

@@ -102,6 +102,46 @@ pub fn client_config_with(roots: rustls::RootCertStore) -> Result<quinn::ClientC
     Ok(cfg)
 }
 
+/// The name every relay's link certificate carries: on a link, who a relay
+/// is matters less than that the cluster's CA signed it.
+pub const LINK_SERVER_NAME: &str = "lifeline-link";
+
+/// Both ends of a relay-to-relay link: mutual TLS, each side's certificate
+/// signed by the cluster's CA (`ca`), ALPN `lifeline-link/1`. Keep-alives
+/// on both ends, so a dead relay is noticed within the client idle timeout.
+pub fn link_configs(
+    ca: CertificateDer<'static>,
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<(quinn::ServerConfig, quinn::ClientConfig), TlsError> {
+    use lifeline_proto::link::LINK_ALPN;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca)?;
+    let roots = Arc::new(roots);
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(roots.clone(), provider())
+            .build()
+            .map_err(|e| TlsError::Quic(format!("link client verifier: {e}")))?;
+    let mut server = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain.clone(), key.clone_key())?;
+    server.alpn_protocols = vec![LINK_ALPN.to_vec()];
+    let mut client = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)?;
+    client.alpn_protocols = vec![LINK_ALPN.to_vec()];
+    let link = || transport(CLIENT_IDLE_TIMEOUT, Some(Duration::from_secs(1)));
+    let crypto = QuicServerConfig::try_from(server).map_err(|e| TlsError::Quic(e.to_string()))?;
+    let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    server.transport_config(Arc::new(link()?));
+    let crypto = QuicClientConfig::try_from(client).map_err(|e| TlsError::Quic(e.to_string()))?;
+    let mut client = quinn::ClientConfig::new(Arc::new(crypto));
+    client.transport_config(Arc::new(link()?));
+    Ok((server, client))
+}
+
 /// Socket buffer size asked for; the kernel caps it at `net.core.rmem_max`.
 const SOCKET_BUFFER: usize = 8 << 20;
 

@@ -409,13 +409,13 @@ pub fn clean_text(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::frame::{MAX_CONTROL_FRAME, decode, encode};
 
     /// Pins the exact bytes of `msg` (length prefix included) and checks it
     /// decodes back to itself.
-    fn pin<T>(msg: T, hex_bytes: &str)
+    pub(crate) fn pin<T>(msg: T, hex_bytes: &str)
     where
         T: Serialize + serde::de::DeserializeOwned + PartialEq + fmt::Debug,
     {

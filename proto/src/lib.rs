@@ -1,5 +1,6 @@
 //! What the relay may read: the session code, length-prefixed framing, the
-//! control messages between a peer and the relay, and the audit log's
+//! control messages between a peer and the relay, what one relay of a
+//! cluster asks another, and the audit log's
 //! records and hash chain.
 //!
 //! Nothing here performs I/O or depends on an async runtime, so every byte a
@@ -11,6 +12,7 @@ pub mod audit;
 pub mod code;
 pub mod control;
 pub mod frame;
+pub mod link;
 
 pub use code::{CodeError, Locator, SessionCode};
 pub use frame::{FrameDecoder, FrameError};

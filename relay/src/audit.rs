@@ -36,6 +36,8 @@ pub enum AuditError {
     Stopped,
     #[error("another lifeline-relay uses the data directory {0} (it holds relay.lock)")]
     Busy(PathBuf),
+    #[error("audit log in the database: {0}")]
+    Database(String),
 }
 
 /// The log's file names inside a data directory.
@@ -50,15 +52,24 @@ pub fn head_path(dir: &Path) -> PathBuf {
 
 type Ack = oneshot::Sender<Result<u64, String>>;
 
-/// Handle to the writer thread; cheap to share behind an `Arc`.
+/// Handle to the writer; cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct AuditLog {
-    tx: mpsc::Sender<(AuditEvent, Ack)>,
-    path: PathBuf,
-    /// Held while the log is open: one writer a data directory.
-    _lock: File,
+    sink: Sink,
     /// The sequence number of the last durable record.
     written: tokio::sync::watch::Receiver<u64>,
+}
+
+/// Where records go: the data directory's file, or a cluster's database.
+#[derive(Debug)]
+enum Sink {
+    File {
+        tx: mpsc::Sender<(AuditEvent, Ack)>,
+        path: PathBuf,
+        /// Held while the log is open: one writer a data directory.
+        _lock: File,
+    },
+    Database(crate::cluster::audit::Queue),
 }
 
 fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> AuditError + '_ {
@@ -71,7 +82,7 @@ fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> AuditError + '_ {
 /// Takes the data directory's lock (`relay.lock`), waiting up to 2 s for
 /// a writer that is closing; one audit writer a directory, or the chain
 /// would fork.
-fn lock_dir(dir: &Path) -> Result<File, AuditError> {
+pub(crate) fn lock_dir(dir: &Path) -> Result<File, AuditError> {
     let path = dir.join("relay.lock");
     let file = OpenOptions::new()
         .write(true)
@@ -159,11 +170,30 @@ impl AuditLog {
             .spawn(move || writer.run(rx))
             .map_err(io_at(&path))?;
         Ok(Self {
-            tx,
-            path,
-            _lock: lock,
+            sink: Sink::File {
+                tx,
+                path,
+                _lock: lock,
+            },
             written,
         })
+    }
+
+    /// Opens the cluster's log in the database at `url` (one chain for
+    /// every relay) and starts a writer on a connection of its own.
+    pub async fn open_database(url: &str) -> Result<Self, AuditError> {
+        let (tx, written) = crate::cluster::audit::spawn(url)
+            .await
+            .map_err(|e| AuditError::Database(e.to_string()))?;
+        Ok(Self {
+            sink: Sink::Database(tx),
+            written,
+        })
+    }
+
+    /// Whether records go to a cluster's database rather than a file.
+    pub fn in_database(&self) -> bool {
+        matches!(self.sink, Sink::Database(_))
     }
 
     /// Changes after every durable batch (to the last record's number).
@@ -174,16 +204,21 @@ impl AuditLog {
     /// Appends `event` and returns its sequence number once it is durable.
     pub async fn append(&self, event: AuditEvent) -> Result<u64, AuditError> {
         let (ack, done) = oneshot::channel();
-        self.tx
-            .send((event, ack))
-            .map_err(|_| AuditError::Stopped)?;
-        match done.await {
-            Ok(Ok(seq)) => Ok(seq),
-            Ok(Err(why)) => Err(AuditError::Io {
-                path: self.path.clone(),
+        let sent = match &self.sink {
+            Sink::File { tx, .. } => tx.send((event, ack)).is_ok(),
+            Sink::Database(tx) => tx.send((event, ack)).is_ok(),
+        };
+        if !sent {
+            return Err(AuditError::Stopped);
+        }
+        match (done.await, &self.sink) {
+            (Ok(Ok(seq)), _) => Ok(seq),
+            (Ok(Err(why)), Sink::File { path, .. }) => Err(AuditError::Io {
+                path: path.clone(),
                 source: std::io::Error::other(why),
             }),
-            Err(_) => Err(AuditError::Stopped),
+            (Ok(Err(why)), Sink::Database(_)) => Err(AuditError::Database(why)),
+            (Err(_), _) => Err(AuditError::Stopped),
         }
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod bridge;
+pub mod cluster;
 pub mod console;
 pub mod export;
 pub mod integrity;

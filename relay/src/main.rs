@@ -16,6 +16,8 @@ use lifeline_relay::report::{describe, summarize};
 use lifeline_relay::tokens::TechnicianStore;
 use lifeline_relay::{Relay, RelayConfig};
 
+mod cli_cluster;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "lifeline-relay",
@@ -32,6 +34,14 @@ struct DataDir {
     /// Where the relay keeps its CA, certificate, technicians and audit log.
     #[arg(long, env = "LIFELINE_DATA_DIR", default_value_os_t = default_data_dir())]
     data_dir: PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+struct Database {
+    /// A cluster's PostgreSQL (postgres://USER:PASSWORD@HOST/DB): its
+    /// technicians and audit log instead of the data directory's.
+    #[arg(long, env = "LIFELINE_DATABASE")]
+    database: Option<String>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -60,6 +70,19 @@ enum Command {
     /// Manage the web console's accounts (`serve --console`).
     #[command(subcommand, name = "console-user")]
     ConsoleUser(ConsoleUserCmd),
+    /// Restart a relay of a cluster without cutting anyone off: it takes
+    /// no new hosts, its waiting hosts move to other relays keeping their
+    /// codes, and it exits when its last session ends.
+    Drain {
+        /// The relay to drain (its DIR/node-id); default: the one whose
+        /// data directory this is.
+        #[arg(long)]
+        node: Option<String>,
+        #[command(flatten)]
+        dir: DataDir,
+        #[arg(long, env = "LIFELINE_DATABASE", required = true)]
+        database: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -177,6 +200,9 @@ struct Serve {
     /// 15m; 0 never asks).
     #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
     confirm_every: Duration,
+    /// Test-only: failed joins allowed at once per address and token (5).
+    #[arg(long, default_value_t = 5, hide = true)]
+    throttle_burst: u32,
     /// Test-only: how long the user has to answer that question (60 s).
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration, hide = true)]
     confirm_answer_within: Duration,
@@ -211,6 +237,23 @@ struct Serve {
     /// Delete recordings older than this (e.g. 90d, 12h; 0 keeps them).
     #[arg(long, default_value = "90d", value_parser = humantime::parse_duration)]
     recording_retention: Duration,
+    /// Join a cluster of relays sharing this PostgreSQL
+    /// (postgres://USER:PASSWORD@HOST/DB): technicians, live codes and
+    /// one audit chain live there. Default: this data directory alone.
+    #[arg(long, env = "LIFELINE_DATABASE")]
+    database: Option<String>,
+    /// With --database: UDP address other relays reach this one on
+    /// (mutual TLS with the cluster's CA). Default: --listen's port + 1.
+    #[arg(long, requires = "database")]
+    link: Option<SocketAddr>,
+    /// With --database: the address to file for other relays when --link
+    /// binds all interfaces (HOST:PORT).
+    #[arg(long, requires = "database")]
+    link_advertise: Option<String>,
+    /// With --database: a relay silent this long is taken for dead and
+    /// its waiting codes are released.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    node_timeout: Duration,
 }
 
 #[derive(Subcommand, Debug)]
@@ -220,11 +263,15 @@ enum Technician {
         name: String,
         #[command(flatten)]
         dir: DataDir,
+        #[command(flatten)]
+        db: Database,
     },
     /// List technicians (never their tokens).
     List {
         #[command(flatten)]
         dir: DataDir,
+        #[command(flatten)]
+        db: Database,
         /// One JSON object a line.
         #[arg(long)]
         json: bool,
@@ -234,6 +281,8 @@ enum Technician {
         name: String,
         #[command(flatten)]
         dir: DataDir,
+        #[command(flatten)]
+        db: Database,
     },
 }
 
@@ -264,6 +313,8 @@ enum Audit {
     Verify {
         #[command(flatten)]
         dir: DataDir,
+        #[command(flatten)]
+        db: Database,
     },
 }
 
@@ -281,9 +332,11 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(s) => serve(*s),
-        Command::Technician(Technician::Add { name, dir }) => {
-            let token = admin(&dir.data_dir, "technician add", &name, || {
-                Ok(TechnicianStore::in_dir(&dir.data_dir).add(&name)?)
+        Command::Technician(Technician::Add { name, dir, db }) => {
+            let log = LogAt::of(&dir, &db);
+            let token = admin(&log, "technician add", &name, || match &db.database {
+                Some(url) => cli_cluster::technician_add(url, &name),
+                None => Ok(TechnicianStore::in_dir(&dir.data_dir).add(&name)?),
             })?;
             println!("{token}");
             eprintln!(
@@ -291,8 +344,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Technician(Technician::List { dir, json }) => {
-            for t in TechnicianStore::in_dir(&dir.data_dir).list()? {
+        Command::Technician(Technician::List { dir, db, json }) => {
+            let all = match &db.database {
+                Some(url) => cli_cluster::technician_list(url)?,
+                None => TechnicianStore::in_dir(&dir.data_dir).list()?,
+            };
+            for t in all {
                 if json {
                     let v = serde_json::json!({"name": t.name, "created": t.created, "revoked": t.revoked});
                     println!("{v}");
@@ -305,9 +362,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Technician(Technician::Revoke { name, dir }) => {
-            admin(&dir.data_dir, "technician revoke", &name, || {
-                Ok(TechnicianStore::in_dir(&dir.data_dir).revoke(&name)?)
+        Command::Technician(Technician::Revoke { name, dir, db }) => {
+            let log = LogAt::of(&dir, &db);
+            admin(&log, "technician revoke", &name, || match &db.database {
+                Some(url) => cli_cluster::technician_revoke(url, &name),
+                None => Ok(TechnicianStore::in_dir(&dir.data_dir).revoke(&name)?),
             })?;
             eprintln!("Technician {name:?} revoked; their next join is refused.");
             Ok(ExitCode::SUCCESS)
@@ -318,6 +377,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             fetch(&session, &out, &dir.data_dir)
         }
         Command::ConsoleUser(c) => console_user_cmd(c),
+        Command::Drain {
+            node,
+            dir,
+            database,
+        } => {
+            let node = match node {
+                Some(n) => n,
+                None => lifeline_relay::cluster::node_id_of(&dir.data_dir)?,
+            };
+            cli_cluster::drain(&database, &node)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -341,7 +412,7 @@ fn auditor_cmd(a: AuditorCmd) -> anyhow::Result<ExitCode> {
         } => {
             let text = std::fs::read_to_string(&public_key)
                 .with_context(|| format!("cannot read {}", public_key.display()))?;
-            let e = admin(&dir.data_dir, "auditor add", &name, || {
+            let e = admin(&LogAt::Dir(&dir.data_dir), "auditor add", &name, || {
                 Ok(AuditorStore::in_dir(&dir.data_dir).add(&name, &text)?)
             })?;
             eprintln!(
@@ -362,7 +433,7 @@ fn auditor_cmd(a: AuditorCmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         AuditorCmd::Remove { name, dir } => {
-            admin(&dir.data_dir, "auditor remove", &name, || {
+            admin(&LogAt::Dir(&dir.data_dir), "auditor remove", &name, || {
                 Ok(AuditorStore::in_dir(&dir.data_dir).remove(&name)?)
             })?;
             eprintln!(
@@ -383,9 +454,12 @@ fn console_user_cmd(c: ConsoleUserCmd) -> anyhow::Result<ExitCode> {
             dir,
         } => {
             let what = format!("{name} as {}", role.as_str());
-            let e = admin(&dir.data_dir, "console-user add", &what, || {
-                Ok(UserStore::in_dir(&dir.data_dir).add(&name, role, totp)?)
-            })?;
+            let e = admin(
+                &LogAt::Dir(&dir.data_dir),
+                "console-user add",
+                &what,
+                || Ok(UserStore::in_dir(&dir.data_dir).add(&name, role, totp)?),
+            )?;
             println!("{}", e.password);
             eprintln!(
                 "Console user {name:?} added as {}. Give them the password above privately: it works once, and the first login chooses a new one.",
@@ -416,18 +490,24 @@ fn console_user_cmd(c: ConsoleUserCmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ConsoleUserCmd::Remove { name, dir } => {
-            admin(&dir.data_dir, "console-user remove", &name, || {
-                Ok(UserStore::in_dir(&dir.data_dir).remove(&name)?)
-            })?;
+            admin(
+                &LogAt::Dir(&dir.data_dir),
+                "console-user remove",
+                &name,
+                || Ok(UserStore::in_dir(&dir.data_dir).remove(&name)?),
+            )?;
             eprintln!(
                 "Console user {name:?} removed; their console sessions end at their next click."
             );
             Ok(ExitCode::SUCCESS)
         }
         ConsoleUserCmd::Reset { name, dir } => {
-            let p = admin(&dir.data_dir, "console-user reset", &name, || {
-                Ok(UserStore::in_dir(&dir.data_dir).reset(&name)?)
-            })?;
+            let p = admin(
+                &LogAt::Dir(&dir.data_dir),
+                "console-user reset",
+                &name,
+                || Ok(UserStore::in_dir(&dir.data_dir).reset(&name)?),
+            )?;
             println!("{p}");
             eprintln!(
                 "New one-time password for {name:?} above; their next login chooses a new one."
@@ -495,11 +575,34 @@ fn audit_cli(dir: &Path, event: AuditEvent) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where a command's records go: the data directory's log (or the running
+/// relay's, through its spool), or a cluster's database.
+enum LogAt<'a> {
+    Dir(&'a Path),
+    Db(&'a str),
+}
+
+impl<'a> LogAt<'a> {
+    fn of(dir: &'a DataDir, db: &'a Database) -> Self {
+        match &db.database {
+            Some(url) => LogAt::Db(url),
+            None => LogAt::Dir(&dir.data_dir),
+        }
+    }
+
+    fn append(&self, event: AuditEvent) -> anyhow::Result<()> {
+        match self {
+            LogAt::Dir(dir) => audit_cli(dir, event),
+            LogAt::Db(url) => cli_cluster::append(url, event),
+        }
+    }
+}
+
 /// Runs a command that changes who may do what, audited before it takes
 /// effect (`admin_action`, by whoever runs it); a change that then fails
 /// is audited as `ACTION failed` with the reason.
 fn admin<T>(
-    dir: &Path,
+    log: &LogAt<'_>,
     action: &str,
     target: &str,
     change: impl FnOnce() -> anyhow::Result<T>,
@@ -509,11 +612,11 @@ fn admin<T>(
         action,
         target,
     };
-    audit_cli(dir, record(action.into(), target.into()))
+    log.append(record(action.into(), target.into()))
         .context("nothing was changed: the audit log could not be written")?;
     change().map_err(|e| {
         let failed = record(format!("{action} failed"), format!("{target}: {e:#}"));
-        if let Err(a) = audit_cli(dir, failed) {
+        if let Err(a) = log.append(failed) {
             eprintln!("lifeline-relay: the failure could not be audited either: {a:#}");
         }
         e
@@ -578,6 +681,7 @@ fn serve(s: Serve) -> anyhow::Result<ExitCode> {
     config.resume_window = s.resume_window;
     config.confirm_every = s.confirm_every;
     config.confirm_answer_within = s.confirm_answer_within;
+    config.throttle_burst = s.throttle_burst;
     config.max_waiting_hosts = s.max_waiting_hosts;
     config.max_connections = s.max_connections;
     config.record_keys = s.record_keys;
@@ -596,6 +700,11 @@ fn serve(s: Serve) -> anyhow::Result<ExitCode> {
         );
     }
 
+    if s.database.is_some() && (s.console.is_some() || s.audit_export.is_some()) {
+        bail!(
+            "--console and --audit-export read the data directory's audit log; with --database the log is the cluster's, which they do not read yet: run them without --database, or read the log with `lifeline-relay audit verify --database URL`"
+        );
+    }
     lifeline_common::logging::init("warn");
 
     let console_tls = match s.console {
@@ -609,12 +718,22 @@ fn serve(s: Serve) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let relay = Relay::open(config)?;
         let server = tls::server_config(chain, key, Duration::from_secs(10))?;
         let endpoint = tls::endpoint(s.listen, Some(server))
             .with_context(|| format!("cannot listen on UDP {}", s.listen))?;
         let local = endpoint.local_addr()?;
+        let relay = match &s.database {
+            None => Relay::open(config)?,
+            Some(url) => join_cluster(&s, url, local, config).await?,
+        };
         println!("Lifeline relay listening on {local} (UDP, QUIC)");
+        if let Some(c) = relay.cluster() {
+            println!(
+                "Cluster: relay {}, links from other relays on {} (UDP, mutual TLS)",
+                c.node,
+                c.link_local_addr()?
+            );
+        }
         match ca_note {
             Some((ca, fp, created)) => {
                 let what = if created { "created" } else { "existing" };
@@ -644,7 +763,13 @@ fn serve(s: Serve) -> anyhow::Result<ExitCode> {
                 async move { stop.cancelled().await },
             ));
         }
-        println!("Audit log: {}", audit::log_path(&s.dir.data_dir).display());
+        match &s.database {
+            Some(url) => println!(
+                "Audit log: the cluster's database {}",
+                lifeline_relay::cluster::db::redact(url)
+            ),
+            None => println!("Audit log: {}", audit::log_path(&s.dir.data_dir).display()),
+        }
         // The console stops first: nothing it does follows the relay's stop record.
         let shutdown = async move {
             shutdown_signal().await;
@@ -658,6 +783,41 @@ fn serve(s: Serve) -> anyhow::Result<ExitCode> {
 }
 
 /// Resolves on SIGINT or SIGTERM.
+/// Joins the cluster in `url`: this data directory's node id, links on
+/// `--link` (default: the relay's port + 1), filed with its address.
+async fn join_cluster(
+    s: &Serve,
+    url: &str,
+    local: SocketAddr,
+    config: RelayConfig,
+) -> anyhow::Result<std::sync::Arc<Relay>> {
+    use lifeline_relay::cluster::{Cluster, Db, Timing, node_id};
+    let db = Db::open(url).await?;
+    let node = node_id(&s.dir.data_dir)?;
+    let link = s.link.unwrap_or_else(|| {
+        let port = if local.port() == 0 {
+            0
+        } else {
+            local.port().wrapping_add(1)
+        };
+        SocketAddr::new(local.ip(), port)
+    });
+    let timing = Timing {
+        node_timeout: s.node_timeout,
+        ..Timing::default()
+    };
+    let cluster = Cluster::join(
+        db,
+        node.clone(),
+        local.to_string(),
+        link,
+        s.link_advertise.clone(),
+        timing,
+    )
+    .await?;
+    Ok(Relay::open_in_cluster(config, cluster).await?)
+}
+
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
@@ -685,7 +845,13 @@ async fn shutdown_signal() {
 
 fn audit_cmd(a: Audit) -> anyhow::Result<ExitCode> {
     match a {
-        Audit::Verify { dir } => {
+        Audit::Verify {
+            db: Database {
+                database: Some(url),
+            },
+            ..
+        } => cli_cluster::verify(&url),
+        Audit::Verify { dir, .. } => {
             let found = lifeline_relay::integrity::check(&dir.data_dir);
             if let Some(why) = &found.chain {
                 println!("audit log FAILED verification: {why}");

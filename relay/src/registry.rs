@@ -72,6 +72,22 @@ impl<H> Registry<H> {
         self.ttl
     }
 
+    /// How long a dead locator stays reserved.
+    pub fn tombstone_ttl(&self) -> Duration {
+        self.tombstone_ttl
+    }
+
+    /// Drops a live code of `session` as if it had never been issued (a
+    /// cluster's database found its locator taken elsewhere).
+    pub fn forget(&mut self, loc: Locator, session: &str) -> bool {
+        if self.live.get(&loc).is_some_and(|w| w.session == session) {
+            self.live.remove(&loc);
+            true
+        } else {
+            false
+        }
+    }
+
     fn prune(&mut self, now: Instant) {
         while let Some(&(at, loc)) = self.dead_order.front() {
             let stale = now.saturating_duration_since(at) >= self.tombstone_ttl;
@@ -184,6 +200,22 @@ mod tests {
             n += 1;
             n
         }
+    }
+
+    #[test]
+    fn a_forgotten_code_leaves_no_tombstone() {
+        let t0 = Instant::now();
+        let mut r = Registry::new(Duration::from_secs(600), 10);
+        let (loc, _) = r.register(t0, "s1".into(), 'h', counter(0)).unwrap();
+        assert!(!r.forget(loc, "other"));
+        assert!(r.forget(loc, "s1"));
+        assert_eq!(r.waiting(), 0);
+        assert_eq!(
+            r.take(t0, loc).unwrap_err(),
+            (JoinRefusal::UnknownCode, None)
+        );
+        let (again, _) = r.register(t0, "s2".into(), 'h', counter(0)).unwrap();
+        assert_eq!(again, loc, "the locator is free again");
     }
 
     #[test]

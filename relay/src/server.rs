@@ -25,6 +25,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::audit::{AuditError, AuditLog};
 use crate::bridge::{self, Heard, Peer, Step};
+use crate::cluster::{Claim, Cluster};
 use crate::recording::{AuditorStore, RecordingFile, RecordingMode};
 use crate::registry::{Gone, Registry};
 use crate::resuming::{self, SessionMeta};
@@ -33,6 +34,7 @@ use crate::throttle::Throttle;
 use crate::tokens::{Lookup, TechnicianStore, TokenCache, TokenError, token_hash};
 use crate::waiting::{self, Then, WaitEvent};
 use lifeline_common::framed::{Control, ControlError};
+use lifeline_proto::link::LinkRequest;
 
 /// Tunables of a relay; [`RelayConfig::new`] gives the production defaults.
 #[derive(Debug, Clone)]
@@ -118,6 +120,8 @@ pub enum RelayError {
     Audit(#[from] AuditError),
     #[error(transparent)]
     Tokens(#[from] TokenError),
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
 }
 
 /// A viewer that won a code, handed to the waiting host's task.
@@ -155,6 +159,11 @@ pub struct Relay {
     pub(crate) resumes: Mutex<resuming::Table>,
     /// Who each resumable session is between, by session id.
     pub(crate) metas: Mutex<HashMap<String, Arc<SessionMeta>>>,
+    /// The cluster this relay belongs to (`serve --database`), if any.
+    cluster: Option<Arc<Cluster>>,
+    /// In a cluster the log is not in the data directory, but the
+    /// directory (resume tickets, recordings) is still this relay's alone.
+    _dir_lock: Option<std::fs::File>,
 }
 
 /// Locks a mutex; a panic elsewhere while holding it leaves plain data
@@ -171,6 +180,30 @@ impl Relay {
     /// Opens the relay's audit log and technician store in `config.data_dir`.
     pub fn open(config: RelayConfig) -> Result<Arc<Self>, RelayError> {
         let audit = AuditLog::open(&config.data_dir)?;
+        Self::build(config, audit, None, None)
+    }
+
+    /// Opens a relay of `cluster`: the audit log and technicians are the
+    /// cluster's database's; the data directory keeps what is this relay's.
+    pub async fn open_in_cluster(
+        config: RelayConfig,
+        cluster: Arc<Cluster>,
+    ) -> Result<Arc<Self>, RelayError> {
+        crate::private::private_dir(&config.data_dir).map_err(|source| AuditError::Io {
+            path: config.data_dir.clone(),
+            source,
+        })?;
+        let lock = crate::audit::lock_dir(&config.data_dir)?;
+        let audit = AuditLog::open_database(cluster.db.url()).await?;
+        Self::build(config, audit, Some(cluster), Some(lock))
+    }
+
+    fn build(
+        config: RelayConfig,
+        audit: AuditLog,
+        cluster: Option<Arc<Cluster>>,
+        dir_lock: Option<std::fs::File>,
+    ) -> Result<Arc<Self>, RelayError> {
         let tokens = TokenCache::new(TechnicianStore::in_dir(&config.data_dir))?;
         Ok(Arc::new(Self {
             registry: Mutex::new(Registry::new(config.code_ttl, config.max_waiting_hosts)),
@@ -184,8 +217,27 @@ impl Relay {
             tasks: TaskTracker::new(),
             resumes: Mutex::new(resuming::Table::new(config.resume_window)),
             metas: Mutex::new(HashMap::new()),
+            cluster,
+            _dir_lock: dir_lock,
             config,
         }))
+    }
+
+    /// The cluster this relay belongs to, if any.
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.as_ref()
+    }
+
+    /// Runs `task` as one of the relay's, which shutdown waits for.
+    pub(crate) fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        self.tasks.spawn(task);
+    }
+
+    /// Open connections right now.
+    pub fn connections(&self) -> usize {
+        self.config
+            .max_connections
+            .saturating_sub(self.connections.available_permits())
     }
 
     /// The relay's settings.
@@ -237,7 +289,18 @@ pub async fn run(
         .map(|a| a.to_string())
         .unwrap_or_else(|e| format!("unknown ({e})"));
     let restored = resuming::restore(&relay);
-    close_left_open(&relay, &restored).await?;
+    let listen = match &relay.cluster {
+        None => {
+            close_left_open(&relay, &restored).await?;
+            listen
+        }
+        Some(c) => {
+            crate::cluster::start(&relay, c)
+                .await
+                .map_err(crate::cluster::ClusterError::from)?;
+            format!("{listen} as {} in a cluster", c.node)
+        }
+    };
     relay
         .audit
         .append(AuditEvent::RelayStarted {
@@ -245,6 +308,10 @@ pub async fn run(
             listen,
         })
         .await?;
+    let membership = relay.cluster.clone().map(|c| {
+        tokio::spawn(crate::cluster::link::serve(relay.clone(), c.clone()));
+        tokio::spawn(crate::cluster::keep_alive(relay.clone(), c))
+    });
     let sweeper = tokio::spawn(resuming::sweep(relay.clone()));
     let retention = tokio::spawn(expire_recordings(relay.clone()));
     let fetches = tokio::spawn(audit_fetches(relay.clone()));
@@ -272,6 +339,9 @@ pub async fn run(
         }
     }
     relay.shutdown.cancel();
+    if let Some(m) = membership {
+        m.abort();
+    }
     sweeper.abort();
     retention.abort();
     fetches.abort();
@@ -281,6 +351,12 @@ pub async fn run(
         .is_err()
     {
         tracing::warn!("some connections did not end within 10 s of shutdown");
+    }
+    if let Some(c) = &relay.cluster {
+        c.close();
+        if let Err(e) = c.db.remove_node(&c.node).await {
+            tracing::warn!(error = %e, "could not take this relay off the cluster's list");
+        }
     }
     relay
         .audit
@@ -446,6 +522,10 @@ async fn first_request<T: serde::de::DeserializeOwned>(
     }
 }
 
+/// How long a host whose code a join won in the cluster's database waits
+/// for that viewer to arrive (over a link, at worst a handshake away).
+const PAIR_IN_FLIGHT: Duration = Duration::from_secs(5);
+
 /// A live code held by a host task.
 struct LiveCode {
     session: String,
@@ -473,12 +553,15 @@ async fn issue_code(
 ) -> Result<LiveCode, (CloseCode, String)> {
     let session = new_session_id();
     let (tx, rx) = mpsc::channel(1);
-    let registered = {
-        let mut reg = lock(&relay.registry);
-        let mut rng = rand::rng();
-        reg.register(Instant::now(), session.clone(), tx, || rng.random())
+    let (locator, expires) = match &relay.cluster {
+        None => {
+            let mut reg = lock(&relay.registry);
+            let mut rng = rand::rng();
+            reg.register(Instant::now(), session.clone(), tx, || rng.random())
+                .map_err(|full| (CloseCode::Busy, full.to_string()))?
+        }
+        Some(cluster) => file_code(relay, cluster, &session, tx).await?,
     };
-    let (locator, expires) = registered.map_err(|full| (CloseCode::Busy, full.to_string()))?;
     let ttl = relay.config.code_ttl.as_secs();
     let event = AuditEvent::CodeIssued {
         session: session.clone(),
@@ -489,6 +572,11 @@ async fn issue_code(
         expires_in_s: ttl,
     };
     if let Err(e) = relay.audit.append(event).await {
+        if let Some(c) = &relay.cluster
+            && let Err(e) = c.db.close_code(locator, &session, Gone::Withdrawn).await
+        {
+            tracing::error!(error = %e, "could not withdraw an unaudited code from the database");
+        }
         lock(&relay.registry).close(Instant::now(), locator, &session, Gone::Withdrawn);
         return Err((
             CloseCode::AuditFailed,
@@ -511,6 +599,55 @@ async fn issue_code(
     })
 }
 
+/// Files a code in the cluster: a locator free on this relay that the
+/// database also takes (free, or its tombstone old enough, cluster-wide).
+async fn file_code(
+    relay: &Relay,
+    cluster: &Cluster,
+    session: &str,
+    tx: HostHandle,
+) -> Result<(Locator, Instant), (CloseCode, String)> {
+    if cluster.draining() {
+        return Err((
+            CloseCode::Busy,
+            "this relay is draining for a restart; connect again to reach another".into(),
+        ));
+    }
+    for _ in 0..64 {
+        let (locator, expires, ttl, tombstone) = {
+            let mut reg = lock(&relay.registry);
+            let mut rng = rand::rng();
+            let (l, e) = reg
+                .register(Instant::now(), session.to_owned(), tx.clone(), || {
+                    rng.random()
+                })
+                .map_err(|full| (CloseCode::Busy, full.to_string()))?;
+            (l, e, reg.ttl(), reg.tombstone_ttl())
+        };
+        let filed = cluster
+            .db
+            .insert_code(locator, session, &cluster.node, ttl, tombstone)
+            .await;
+        if !matches!(filed, Ok(true)) {
+            lock(&relay.registry).forget(locator, session);
+        }
+        match filed {
+            Ok(true) => return Ok((locator, expires)),
+            Ok(false) => continue,
+            Err(e) => {
+                return Err((
+                    CloseCode::Busy,
+                    format!("the relay cannot reach its database ({e}); try again shortly"),
+                ));
+            }
+        }
+    }
+    Err((
+        CloseCode::Busy,
+        "no free code in the cluster right now; try again shortly".into(),
+    ))
+}
+
 /// Ends a live code. If a viewer took it meanwhile, returns its request so
 /// the session still starts (the viewer won the race fairly).
 async fn retire(
@@ -519,6 +656,20 @@ async fn retire(
     why: Gone,
     reason: &str,
 ) -> Option<(String, PairRequest)> {
+    if let Some(c) = &relay.cluster {
+        match c.db.close_code(code.locator, &code.session, why).await {
+            Ok(true) => {}
+            Ok(false) => {
+                // A join won it in the database: its viewer is on its way,
+                // from this relay or over a link. (Or the code was released
+                // as a dead relay's: then nobody comes.)
+                let pair = tokio::time::timeout(PAIR_IN_FLIGHT, code.rx.recv()).await;
+                lock(&relay.registry).close(Instant::now(), code.locator, &code.session, why);
+                return pair.ok().flatten().map(|pair| (code.session, pair));
+            }
+            Err(e) => tracing::error!(error = %e, "could not close a code in the database"),
+        }
+    }
     let closed = lock(&relay.registry).close(Instant::now(), code.locator, &code.session, why);
     if closed {
         let event = AuditEvent::CodeClosed {
@@ -661,18 +812,23 @@ async fn serve_viewer(relay: &Arc<Relay>, conn: Connection, mut ctl: Control) {
     };
     let ip = conn.remote_address().ip();
     let token_key = token_hash(&token);
-    let (lookup, store_err) = lock(&relay.tokens).lookup(&token);
-    if let Some(e) = store_err {
-        tracing::error!(error = %e, "technician store unreadable; serving the last good copy");
-    }
+    let lookup = match lookup_token(relay, &token, &token_key).await {
+        Ok(l) => l,
+        Err(why) => return close(&conn, CloseCode::Busy, &why),
+    };
     let technician = match &lookup {
         Lookup::Valid(n) | Lookup::Revoked(n) => Some(n.clone()),
         Lookup::Unknown => None,
     };
     let now = Instant::now();
-    let verdict = check_join(relay, now, ip, &token_key, &lookup)
-        .map_err(|r| (r, None))
-        .and_then(|name| lock(&relay.registry).take(now, locator).map(|w| (name, w)));
+    let verdict = match check_join(relay, now, ip, &token_key, &lookup) {
+        Err(refusal) => Err((refusal, None)),
+        Ok(name) => match win_code(relay, now, locator).await {
+            Ok(won) => Ok((name, won)),
+            Err(Lost::Refused(refusal, session)) => Err((refusal, session)),
+            Err(Lost::Db(why)) => return close(&conn, CloseCode::Busy, &why),
+        },
+    };
     let attempt =
         |session: Option<String>, ok: bool, reason: Option<&str>| AuditEvent::JoinAttempt {
             session,
@@ -707,10 +863,10 @@ async fn serve_viewer(relay: &Arc<Relay>, conn: Connection, mut ctl: Control) {
             }
             refuse(&conn, &mut ctl, refusal).await;
         }
-        Ok((name, waiting)) => {
+        Ok((name, won)) => {
             if let Err(e) = relay
                 .audit
-                .append(attempt(Some(waiting.session.clone()), true, None))
+                .append(attempt(Some(won.session().to_owned()), true, None))
                 .await
             {
                 // Dropping the handle tells the host task its code is gone.
@@ -720,24 +876,169 @@ async fn serve_viewer(relay: &Arc<Relay>, conn: Connection, mut ctl: Control) {
                     &format!("relay cannot write its audit log: {e}"),
                 );
             }
-            let request = PairRequest {
-                viewer: conn.clone(),
-                ctl,
-                joiner: Joiner {
-                    technician: name,
-                    ip,
-                    token_key,
-                    locator,
-                },
+            let joiner = Joiner {
+                technician: name,
+                ip,
+                token_key,
+                locator,
             };
-            if waiting.handle.send(request).await.is_err() {
-                close(
-                    &conn,
-                    CloseCode::PeerGone,
-                    "the host left just as you joined; ask for a new code",
-                );
+            match won {
+                Won::Here(waiting) => hand_over(conn, ctl, joiner, waiting.handle).await,
+                Won::There {
+                    session,
+                    node,
+                    cluster,
+                } => {
+                    let request = LinkRequest::Join {
+                        session,
+                        locator,
+                        technician: joiner.technician,
+                        viewer_ip: ip.to_string(),
+                        token_key: joiner.token_key,
+                    };
+                    let carried = crate::cluster::link::forward(
+                        relay,
+                        &cluster,
+                        &node,
+                        request,
+                        conn.clone(),
+                        ctl,
+                    )
+                    .await;
+                    if let Err(why) = carried {
+                        close(&conn, CloseCode::PeerGone, &why);
+                    }
+                }
             }
         }
+    }
+}
+
+/// Gives the viewer to the task of the host it won.
+async fn hand_over(conn: Connection, ctl: Control, joiner: Joiner, host: HostHandle) {
+    let request = PairRequest {
+        viewer: conn.clone(),
+        ctl,
+        joiner,
+    };
+    if host.send(request).await.is_err() {
+        close(
+            &conn,
+            CloseCode::PeerGone,
+            "the host left just as you joined; ask for a new code",
+        );
+    }
+}
+
+/// Who a token belongs to: the data directory's technicians, or the
+/// cluster's. An error is the sentence the viewer hears.
+async fn lookup_token(relay: &Relay, token: &str, token_key: &str) -> Result<Lookup, String> {
+    if let Some(c) = &relay.cluster {
+        return c.db.lookup(token_key).await.map_err(|e| {
+            tracing::error!(error = %e, "technician lookup failed");
+            "the relay cannot reach its database; try again shortly".to_owned()
+        });
+    }
+    let (lookup, store_err) = lock(&relay.tokens).lookup(token);
+    if let Some(e) = store_err {
+        tracing::error!(error = %e, "technician store unreadable; serving the last good copy");
+    }
+    Ok(lookup)
+}
+
+/// A code a join won: its host waits here, or on another relay.
+enum Won {
+    Here(crate::registry::Waiting<HostHandle>),
+    There {
+        session: String,
+        node: String,
+        cluster: Arc<Cluster>,
+    },
+}
+
+impl Won {
+    fn session(&self) -> &str {
+        match self {
+            Won::Here(w) => &w.session,
+            Won::There { session, .. } => session,
+        }
+    }
+}
+
+/// Why a join did not win its code.
+enum Lost {
+    Refused(JoinRefusal, Option<String>),
+    /// The cluster's database did not answer; the sentence for the viewer.
+    Db(String),
+}
+
+/// Takes the code under `locator`: from this relay's registry, or (in a
+/// cluster) from the database first, which lets one join win it.
+async fn win_code(relay: &Relay, now: Instant, locator: Locator) -> Result<Won, Lost> {
+    let take_here = || {
+        lock(&relay.registry)
+            .take(now, locator)
+            .map(Won::Here)
+            .map_err(|(r, s)| Lost::Refused(r, s))
+    };
+    let Some(cluster) = &relay.cluster else {
+        return take_here();
+    };
+    match cluster.db.claim(locator).await {
+        Ok(Claim::Won { node, .. }) if node == cluster.node => take_here(),
+        Ok(Claim::Won { session, node }) => Ok(Won::There {
+            session,
+            node,
+            cluster: cluster.clone(),
+        }),
+        Ok(Claim::Refused(r, s)) => Err(Lost::Refused(r, s)),
+        Err(e) => {
+            tracing::error!(error = %e, "claiming a code failed");
+            Err(Lost::Db(
+                "the relay cannot reach its database; try again shortly".into(),
+            ))
+        }
+    }
+}
+
+/// A viewer another relay of the cluster carried here: it won the code in
+/// the database there; the host waits here.
+pub(crate) async fn pair_forwarded(
+    relay: &Arc<Relay>,
+    conn: Connection,
+    ctl: Control,
+    request: LinkRequest,
+) {
+    let LinkRequest::Join {
+        session,
+        locator,
+        technician,
+        viewer_ip,
+        token_key,
+    } = request;
+    let Ok(ip) = viewer_ip.parse::<IpAddr>() else {
+        return close(
+            &conn,
+            CloseCode::ProtocolError,
+            "the link did not name the viewer's address",
+        );
+    };
+    let taken = lock(&relay.registry).take(Instant::now(), locator);
+    match taken {
+        Ok(waiting) if waiting.session == session => {
+            let joiner = Joiner {
+                technician: clean_text(&technician),
+                ip,
+                token_key,
+                locator,
+            };
+            hand_over(conn, ctl, joiner, waiting.handle).await;
+        }
+        _ => close(
+            &conn,
+            CloseCode::PeerGone,
+            "the host left just as you joined; ask for a new code",
+        ),
     }
 }
 
@@ -946,7 +1247,7 @@ impl<'a> Sides<'a> {
 }
 
 /// Starts forwarding every stream and datagram both ways, counting bytes.
-fn spawn_pumps(
+pub(crate) fn spawn_pumps(
     relay: &Relay,
     host: &Connection,
     viewer: &Connection,

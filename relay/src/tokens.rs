@@ -56,7 +56,26 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.trim().as_bytes()))
 }
 
-fn now_text() -> String {
+/// A new technician named `name` and its token (to show once): what the
+/// data directory's store and a cluster's database both keep.
+pub fn new_technician(name: &str) -> Result<(Technician, String), TokenError> {
+    if !valid_name(name) {
+        return Err(TokenError::BadName(name.to_owned()));
+    }
+    let mut secret = [0u8; 16];
+    rand::rng().fill(&mut secret);
+    let token = format!("{TOKEN_PREFIX}{}", hex::encode(secret));
+    let technician = Technician {
+        name: name.to_owned(),
+        token_sha256: token_hash(&token),
+        created: now_text(),
+        revoked: None,
+    };
+    Ok((technician, token))
+}
+
+/// Now, as the technician records write it.
+pub fn now_text() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
@@ -111,22 +130,12 @@ impl TechnicianStore {
 
     /// Adds a technician and returns the new token (shown once).
     pub fn add(&self, name: &str) -> Result<String, TokenError> {
-        if !valid_name(name) {
-            return Err(TokenError::BadName(name.to_owned()));
-        }
+        let (technician, token) = new_technician(name)?;
         let mut all = self.list()?;
         if all.iter().any(|t| t.name == name && t.revoked.is_none()) {
             return Err(TokenError::Exists(name.to_owned()));
         }
-        let mut secret = [0u8; 16];
-        rand::rng().fill(&mut secret);
-        let token = format!("{TOKEN_PREFIX}{}", hex::encode(secret));
-        all.push(Technician {
-            name: name.to_owned(),
-            token_sha256: token_hash(&token),
-            created: now_text(),
-            revoked: None,
-        });
+        all.push(technician);
         self.save(&all)?;
         Ok(token)
     }

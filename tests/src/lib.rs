@@ -11,6 +11,7 @@ pub mod chaos;
 pub mod netem;
 pub mod peers;
 pub mod portal;
+pub mod postgres;
 pub mod sway;
 pub mod vnc;
 pub mod wlproxy;
@@ -186,6 +187,8 @@ pub struct RelayProcess {
     pub dir: PathBuf,
     /// The web console's URL, when started with `--console`.
     pub console: Option<String>,
+    /// With `--database`: its id in the cluster and where relays reach it.
+    pub node: Option<(String, SocketAddr)>,
 }
 
 impl RelayProcess {
@@ -221,8 +224,18 @@ impl RelayProcess {
             .unwrap();
         // The banner ends with the audit log's path.
         let mut console = None;
+        let mut node = None;
         for line in lines.by_ref() {
             let line = line.unwrap();
+            if let Some(rest) = line.strip_prefix("Cluster: relay ") {
+                let id = rest.split(',').next().unwrap_or_default().to_owned();
+                let link = rest
+                    .split(" on ")
+                    .nth(1)
+                    .and_then(|r| r.split(' ').next())
+                    .and_then(|a| a.parse().ok());
+                node = link.map(|l| (id, l));
+            }
             if let Some(rest) = line.strip_prefix("Console: ") {
                 console = rest
                     .split(' ')
@@ -240,6 +253,7 @@ impl RelayProcess {
             addr,
             dir: dir.to_owned(),
             console,
+            node,
         }
     }
 

@@ -1,0 +1,54 @@
+//! What one relay of a cluster asks another on a relay-to-relay link.
+//!
+//! A viewer that joins through relay B a code whose host waits on relay A
+//! is carried over a link: B opens a QUIC connection to A (mutual TLS,
+//! both certificates signed by the cluster's CA, ALPN [`LINK_ALPN`]),
+//! sends one [`LinkRequest`] on its first bidirectional stream, and from
+//! then on that stream is the viewer's control stream and every further
+//! stream and datagram is the viewer's, forwarded by B unread. A acts as
+//! if the viewer had joined it directly. Variant order is wire format.
+
+use serde::{Deserialize, Serialize};
+
+use crate::code::Locator;
+
+/// ALPN of the relay-to-relay link; a client or host cannot speak it.
+pub const LINK_ALPN: &[u8] = b"lifeline-link/1";
+
+/// The first (and only) request on a link connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LinkRequest {
+    /// B checked the token and won the code in the cluster's database;
+    /// A hands the viewer to the host waiting under `locator`.
+    Join {
+        /// The session the database holds for the code, which the host
+        /// waiting on A must still be.
+        session: String,
+        locator: Locator,
+        technician: String,
+        /// The viewer's address as B saw it, for the audit log.
+        viewer_ip: String,
+        /// SHA-256 of the token, for counting the technician's failures.
+        token_key: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::tests::pin;
+
+    #[test]
+    fn link_join_is_pinned() {
+        pin(
+            LinkRequest::Join {
+                session: "s1".into(),
+                locator: Locator::new(12345).unwrap(),
+                technician: "alice".into(),
+                viewer_ip: "10.0.0.2".into(),
+                token_key: "ab".into(),
+            },
+            "0000001800027331b96005616c6963650831302e302e302e32026162",
+        );
+    }
+}

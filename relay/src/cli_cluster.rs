@@ -1,0 +1,94 @@
+//! The commands' side of a cluster (`--database`): technicians, audit
+//! records and verification, and draining, against PostgreSQL.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use lifeline_proto::audit::AuditEvent;
+use lifeline_relay::audit::AuditLog;
+use lifeline_relay::cluster::Db;
+use lifeline_relay::cluster::audit::read_verified;
+use lifeline_relay::cluster::db::redact;
+use lifeline_relay::tokens::{Technician, TokenError, new_technician, now_text};
+
+/// Runs one database command on a small runtime of its own.
+fn block_on<T>(f: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(f)
+}
+
+/// Appends one record to the cluster's chain (durable on return).
+pub fn append(url: &str, event: AuditEvent) -> anyhow::Result<()> {
+    block_on(async {
+        Db::open(url).await?;
+        let log = AuditLog::open_database(url).await?;
+        log.append(event).await?;
+        Ok(())
+    })
+}
+
+/// Adds a technician to the cluster; the token, shown once.
+pub fn technician_add(url: &str, name: &str) -> anyhow::Result<String> {
+    let (technician, token) = new_technician(name)?;
+    block_on(async {
+        let db = Db::open(url).await?;
+        if !db.add_technician(&technician).await? {
+            return Err(TokenError::Exists(name.to_owned()).into());
+        }
+        Ok(token)
+    })
+}
+
+/// Every technician of the cluster.
+pub fn technician_list(url: &str) -> anyhow::Result<Vec<Technician>> {
+    block_on(async { Ok(Db::open(url).await?.technicians().await?) })
+}
+
+/// Revokes a technician's live tokens in the cluster.
+pub fn technician_revoke(url: &str, name: &str) -> anyhow::Result<()> {
+    block_on(async {
+        if !Db::open(url)
+            .await?
+            .revoke_technician(name, &now_text())
+            .await?
+        {
+            return Err(TokenError::NoSuch(name.to_owned()).into());
+        }
+        Ok(())
+    })
+}
+
+/// `audit verify --database`: the cluster's chain and its head row.
+pub fn verify(url: &str) -> anyhow::Result<ExitCode> {
+    let checked = block_on(async { Ok(read_verified(url).await) })?;
+    match checked {
+        Ok(records) => {
+            println!(
+                "audit log intact: {} records (database {})",
+                records.len(),
+                redact(url)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(lifeline_relay::cluster::audit::ReadError::Chain(why)) => {
+            println!("audit log FAILED verification: {why}");
+            Ok(ExitCode::FAILURE)
+        }
+        Err(e) => Err(e).context("cannot read the audit log from the database"),
+    }
+}
+
+/// `drain`: tells relay `node` to take no new hosts; it exits once its
+/// hosts and sessions are gone.
+pub fn drain(url: &str, node: &str) -> anyhow::Result<()> {
+    block_on(async {
+        if !Db::open(url).await?.set_draining(node).await? {
+            bail!(
+                "no relay {node:?} is in the cluster (see the nodes table, or the relay's DIR/node-id)"
+            );
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,154 @@
+//! The relay-to-relay link: a viewer carried to the relay its host waits on.
+//!
+//! Relay B won a code in the database whose host waits on relay A. B opens
+//! a QUIC connection to A (mutual TLS, the cluster's CA on both sides),
+//! sends one [`LinkRequest`] on the first stream, then splices: the
+//! viewer's control stream to that stream frame by frame, every other
+//! stream and datagram as the relay forwards a session's, unread. A takes
+//! the link connection for the viewer's own and runs the session as if
+//! the viewer had joined it; when either connection ends B closes the
+//! other with the same code and reason, so the viewer hears A's words.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use lifeline_common::framed::{Control, FramedRecv, FramedSend};
+use lifeline_common::tls::LINK_SERVER_NAME;
+use lifeline_proto::control::CloseCode;
+use lifeline_proto::link::LinkRequest;
+use quinn::{Connection, ConnectionError};
+use tokio::task::JoinSet;
+
+use super::Cluster;
+use crate::server::{Relay, close, pair_forwarded, spawn_pumps};
+
+/// Accepts other relays' links until the link endpoint closes.
+pub(crate) async fn serve(relay: Arc<Relay>, cluster: Arc<Cluster>) {
+    while let Some(incoming) = cluster.link.accept().await {
+        let relay2 = relay.clone();
+        relay.spawn(async move { serve_link(&relay2, incoming).await });
+    }
+}
+
+async fn serve_link(relay: &Arc<Relay>, incoming: quinn::Incoming) {
+    let from = incoming.remote_address();
+    let conn = match incoming.await {
+        Ok(c) => c,
+        Err(e) => {
+            // Not signed by the cluster's CA, or not a relay at all.
+            tracing::warn!(%from, error = %e, "refused a relay link");
+            return;
+        }
+    };
+    let first = tokio::time::timeout(relay.config().hello_timeout, async {
+        let (send, recv) = conn.accept_bi().await.map_err(|e| e.to_string())?;
+        let mut ctl = Control::new(send, recv);
+        let req: LinkRequest = ctl.recv().await.map_err(|e| e.to_string())?;
+        Ok::<_, String>((ctl, req))
+    })
+    .await;
+    match first {
+        Ok(Ok((ctl, req))) => pair_forwarded(relay, conn, ctl, req).await,
+        Ok(Err(why)) => close(&conn, CloseCode::ProtocolError, &why),
+        Err(_) => close(&conn, CloseCode::Timeout, "no link request in time"),
+    }
+}
+
+/// Carries `viewer` to relay `node`, which holds the host of `request`.
+/// An error is the sentence the viewer hears.
+pub(crate) async fn forward(
+    relay: &Relay,
+    cluster: &Cluster,
+    node: &str,
+    request: LinkRequest,
+    viewer: Connection,
+    viewer_ctl: Control,
+) -> Result<(), String> {
+    let link = connect(cluster, node).await.map_err(|e| {
+        format!("cannot reach the relay your host waits on ({e}); ask for a new code")
+    })?;
+    let opened = async {
+        let (send, recv) = link.open_bi().await.map_err(|e| e.to_string())?;
+        let mut ctl = Control::new(send, recv);
+        ctl.send(&request).await.map_err(|e| e.to_string())?;
+        Ok::<_, String>(ctl)
+    }
+    .await;
+    let link_ctl = opened.map_err(|e| format!("the link to the host's relay failed: {e}"))?;
+    splice(relay, viewer, viewer_ctl, link, link_ctl).await;
+    Ok(())
+}
+
+async fn connect(cluster: &Cluster, node: &str) -> Result<Connection, String> {
+    let addr = cluster
+        .db
+        .link_addr(node)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("relay {node} is no longer in the cluster"))?;
+    let addr: SocketAddr = match addr.parse() {
+        Ok(a) => a,
+        Err(_) => tokio::net::lookup_host(&addr)
+            .await
+            .map_err(|e| format!("{addr}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("{addr}: no address"))?,
+    };
+    let connecting = cluster
+        .link
+        .connect_with(cluster.link_client.clone(), addr, LINK_SERVER_NAME)
+        .map_err(|e| e.to_string())?;
+    connecting.await.map_err(|e| e.to_string())
+}
+
+/// Copies control frames one way until either side ends; then ends the
+/// other's stream too.
+async fn frames(mut from: FramedRecv, mut to: FramedSend) {
+    while let Ok(frame) = from.recv_bytes().await {
+        if to.send_bytes(&frame).await.is_err() {
+            return;
+        }
+    }
+    to.finish();
+}
+
+/// What to tell the side left behind when `err` ended the other.
+fn mirror(err: &ConnectionError, who: &str) -> (u32, String) {
+    match err {
+        ConnectionError::ApplicationClosed(ac) => (
+            u32::try_from(ac.error_code.into_inner()).unwrap_or(CloseCode::PeerGone as u32),
+            String::from_utf8_lossy(&ac.reason).into_owned(),
+        ),
+        other => (
+            CloseCode::PeerGone as u32,
+            format!("{who}'s connection was lost ({other})"),
+        ),
+    }
+}
+
+async fn splice(
+    relay: &Relay,
+    viewer: Connection,
+    viewer_ctl: Control,
+    link: Connection,
+    link_ctl: Control,
+) {
+    let (v_send, v_recv) = viewer_ctl.into_parts();
+    let (l_send, l_recv) = link_ctl.into_parts();
+    let mut controls = JoinSet::new();
+    controls.spawn(frames(v_recv, l_send));
+    controls.spawn(frames(l_recv, v_send));
+    let counters = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let mut pumps = spawn_pumps(relay, &link, &viewer, &counters.0, &counters.1);
+    let (code, reason) = tokio::select! {
+        e = link.closed() => mirror(&e, "the host's relay"),
+        e = viewer.closed() => mirror(&e, "the viewer"),
+        () = relay.shutdown.cancelled() => (CloseCode::Shutdown as u32, "relay shutting down".into()),
+    };
+    for conn in [&viewer, &link] {
+        conn.close(quinn::VarInt::from_u32(code), reason.as_bytes());
+    }
+    controls.abort_all();
+    pumps.abort_all();
+}

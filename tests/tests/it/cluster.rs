@@ -1,0 +1,373 @@
+//! A cluster of real relay binaries sharing a real PostgreSQL (a
+//! throwaway one, `lifeline_tests::postgres`): a whole session with the
+//! host on one relay and the viewer on another, one-time codes across
+//! relays (also when two joins race), a killed relay's codes released
+//! with the chain intact, and a tampered row found by `audit verify`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use lifeline_net::client::{ClientError, HostLink, Registration, ViewerLink};
+use lifeline_proto::control::{HostEvent, JoinRefusal};
+use lifeline_tests::peers::HostProcess;
+use lifeline_tests::postgres::Postgres;
+use lifeline_tests::x::{Xvfb, load_png, pattern_image};
+use lifeline_tests::{RelayProcess, bin, relay_cli};
+
+/// Two or three relays in one cluster, sharing one CA for their clients
+/// (copied from the first relay's data directory, as docs/deploy.md says).
+struct Cluster {
+    // Fields drop in this order: the relays stop before their database.
+    relays: Vec<RelayProcess>,
+    pg: Postgres,
+    url: String,
+    dirs: tempfile::TempDir,
+}
+
+impl Cluster {
+    fn start(n: usize, extra: &[&str]) -> Option<Self> {
+        let pg = Postgres::start()?;
+        let url = pg.create_db("lifeline");
+        let dirs = tempfile::tempdir().unwrap();
+        let mut c = Self {
+            pg,
+            url,
+            dirs,
+            relays: Vec::new(),
+        };
+        for i in 0..n {
+            let relay = c.start_relay(i, extra);
+            c.relays.push(relay);
+        }
+        Some(c)
+    }
+
+    fn dir(&self, i: usize) -> PathBuf {
+        self.dirs.path().join(format!("relay{i}"))
+    }
+
+    /// Starts relay `i` (again, on its old port when it ran before).
+    fn start_relay(&self, i: usize, extra: &[&str]) -> RelayProcess {
+        let dir = self.dir(i);
+        if i > 0 && !dir.join("ca.pem").exists() {
+            std::fs::create_dir_all(&dir).unwrap();
+            for f in ["ca.pem", "ca-key.pem"] {
+                std::fs::copy(self.dir(0).join(f), dir.join(f)).unwrap();
+            }
+        }
+        let mut args = vec!["--database", &self.url, "--node-timeout", "2s"];
+        args.extend_from_slice(extra);
+        RelayProcess::start_on("127.0.0.1:0", &dir, &args)
+    }
+
+    fn ca(&self) -> PathBuf {
+        self.dir(0).join("ca.pem")
+    }
+
+    fn addr(&self, i: usize) -> String {
+        self.relays[i].addr.to_string()
+    }
+
+    fn add_technician(&self, name: &str) -> String {
+        let (rc, out, err) = relay_cli(&["technician", "add", name, "--database", &self.url]);
+        assert_eq!(rc, 0, "{err}");
+        out.trim().to_owned()
+    }
+
+    /// `audit verify --database`: (intact, what it printed).
+    fn verify(&self) -> (bool, String) {
+        let (rc, out, err) = relay_cli(&["audit", "verify", "--database", &self.url]);
+        (rc == 0, format!("{out}{err}"))
+    }
+
+    /// Every audit line in the database, in order.
+    fn lines(&self) -> Vec<String> {
+        self.pg
+            .psql("lifeline", "SELECT line FROM audit ORDER BY seq")
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    async fn host(&self, i: usize) -> (HostLink, Registration) {
+        HostLink::register(&self.addr(i), Some(&self.ca()), "pc", "ann")
+            .await
+            .unwrap()
+    }
+
+    async fn join(
+        &self,
+        i: usize,
+        token: &str,
+        reg: &Registration,
+    ) -> Result<ViewerLink, ClientError> {
+        ViewerLink::join(&self.addr(i), Some(&self.ca()), token, reg.locator).await
+    }
+}
+
+fn refusal(r: Result<ViewerLink, ClientError>) -> JoinRefusal {
+    match r {
+        Err(ClientError::Refused(x)) => x,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// The headless viewer binary with `script`, run to its end.
+fn viewer_thread(
+    relay: String,
+    ca: &Path,
+    token: &str,
+    code: &str,
+    script: &Path,
+) -> std::thread::JoinHandle<std::process::Output> {
+    let mut cmd = std::process::Command::new(bin("lifeline-viewer"));
+    cmd.args(["--relay", &relay, "--ca"])
+        .arg(ca)
+        .args([
+            "--token",
+            token,
+            "--code",
+            code,
+            "--headless",
+            "--json",
+            "--script",
+        ])
+        .arg(script);
+    std::thread::spawn(move || cmd.output().unwrap())
+}
+
+#[test]
+fn a_whole_session_with_the_host_on_one_relay_and_the_viewer_on_another() {
+    let Some(c) = Cluster::start(2, &[]) else {
+        return;
+    };
+    let token = c.add_technician("alice");
+    let x = Xvfb::start(800, 600);
+    let _pattern = x.show(420, 300, &pattern_image(180, 120, 5));
+    let typed = c.dirs.path().join("typed.txt");
+    let _xterm = x.xterm_cat("50x6+0+0", &typed);
+    let host = HostProcess::spawn(&c.addr(0), &c.ca(), &x.display, &["--allow", "control"]);
+    let code = host.code().to_string();
+    let screen = x.screenshot();
+    let shot = c.dirs.path().join("shot.png");
+    let script = c.dirs.path().join("script.txt");
+    std::fs::write(
+        &script,
+        format!(
+            "wait-frame\nscreenshot {}\nmove 40 30\ntype Across two relays!\nkey Return\nsleep 30000\n",
+            shot.display()
+        ),
+    )
+    .unwrap();
+    let viewer = viewer_thread(c.addr(1), &c.ca(), &token, &code, &script);
+    let joined = host.wait_event("joined");
+    assert_eq!(joined["technician"], "alice");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !shot.exists() || !std::fs::read_to_string(&typed).unwrap().ends_with('\n') {
+        assert!(
+            Instant::now() < deadline,
+            "viewer did not screenshot and type in time"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    host.signal("-INT");
+    assert_eq!(host.wait_event("ended")["reason"], "ended by the user");
+    let out = viewer.join().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("ended by the user"), "{stderr}");
+    assert_eq!(load_png(&shot), screen, "the viewer saw the host's screen");
+    assert_eq!(
+        std::fs::read_to_string(&typed).unwrap(),
+        "Across two relays!\n"
+    );
+
+    // One chain in the database holds the session's whole story, written
+    // by both relays, and verifies.
+    let session = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["event"] == "joined")
+        .and_then(|e| e["session"].as_str().map(str::to_owned))
+        .expect("the viewer printed its session");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let story = loop {
+        let lines: Vec<String> = c
+            .lines()
+            .into_iter()
+            .filter(|l| l.contains(&session))
+            .collect();
+        if lines.iter().any(|l| l.contains("\"session_ended\"")) {
+            break lines;
+        }
+        assert!(Instant::now() < deadline, "no session_ended: {lines:#?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for kind in [
+        "code_issued",
+        "join_attempt",
+        "session_started",
+        "session_ended",
+    ] {
+        assert!(
+            story
+                .iter()
+                .any(|l| l.contains(&format!("\"event\":\"{kind}\""))),
+            "{kind} missing: {story:#?}"
+        );
+    }
+    assert!(
+        !story.iter().any(|l| l.contains("Across two relays")),
+        "nothing typed is logged"
+    );
+    let (ok, said) = c.verify();
+    assert!(ok, "{said}");
+    // Each relay filed its start in the same chain.
+    let starts = c
+        .lines()
+        .iter()
+        .filter(|l| l.contains("\"relay_started\""))
+        .count();
+    assert_eq!(starts, 2);
+}
+
+#[tokio::test]
+async fn a_code_is_used_once_in_the_cluster_even_when_two_relays_race_for_it() {
+    // Every loser is a failed join from 127.0.0.1: let the address fail
+    // more often than a person would, so no round is throttled instead.
+    let Some(c) = Cluster::start(2, &["--throttle-burst", "100"]) else {
+        return;
+    };
+    let token = c.add_technician("bob");
+    // Joined once through relay 1: a second join through relay 0 (where
+    // the host waits) is refused as used, and again through relay 1.
+    let (mut h, reg) = c.host(0).await;
+    let v = c.join(1, &token, &reg).await.unwrap();
+    assert!(matches!(
+        h.next_event().await.unwrap(),
+        HostEvent::Paired { .. }
+    ));
+    assert_eq!(
+        refusal(c.join(0, &token, &reg).await),
+        JoinRefusal::UsedCode
+    );
+    assert_eq!(
+        refusal(c.join(1, &token, &reg).await),
+        JoinRefusal::UsedCode
+    );
+    v.end("done").await;
+
+    // Two technicians join the same code at the same instant through
+    // different relays: exactly one wins, every time. (Fresh technicians
+    // each round: a token refused on several codes would be suspended.)
+    for round in 0..10 {
+        let first = c.add_technician(&format!("first{round}"));
+        let second = c.add_technician(&format!("second{round}"));
+        let (_h, reg) = c.host(round % 2).await;
+        let (a, b) = tokio::join!(c.join(0, &first, &reg), c.join(1, &second, &reg));
+        let wins = [&a, &b].iter().filter(|r| r.is_ok()).count();
+        assert_eq!(wins, 1, "round {round}: {a:?} / {b:?}");
+        let lost = if a.is_ok() { b } else { a };
+        assert_eq!(refusal(lost), JoinRefusal::UsedCode, "round {round}");
+    }
+    let (ok, said) = c.verify();
+    assert!(ok, "{said}");
+}
+
+#[tokio::test]
+async fn a_killed_relay_frees_its_waiting_codes_and_the_chain_stays_valid() {
+    let Some(mut c) = Cluster::start(2, &[]) else {
+        return;
+    };
+    let token = c.add_technician("dan");
+    let (_h, reg) = c.host(0).await;
+    let locator = u32::from(reg.locator);
+    let state = |c: &Cluster| {
+        c.pg.psql(
+            "lifeline",
+            &format!("SELECT state FROM codes WHERE locator = {locator}"),
+        )
+    };
+    assert_eq!(state(&c), "waiting");
+    c.relays[0].signal("KILL");
+    let _ = c.relays[0].child.wait();
+    // Relay 1 notices the silence (node timeout 2 s) and releases the code.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while state(&c) != "withdrawn" {
+        assert!(
+            Instant::now() < deadline,
+            "the dead relay's code was not released"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        c.pg.psql("lifeline", "SELECT count(*) FROM nodes"),
+        "1",
+        "the dead relay is off the list"
+    );
+    assert_eq!(
+        refusal(c.join(1, &token, &reg).await),
+        JoinRefusal::UnknownCode
+    );
+    let released = c
+        .lines()
+        .into_iter()
+        .find(|l| l.contains(&reg.session) && l.contains("\"code_closed\""))
+        .expect("the release is audited");
+    assert!(released.contains("stopped answering"), "{released}");
+    let (ok, said) = c.verify();
+    assert!(ok, "{said}");
+
+    // Restarted, it files itself again and serves.
+    let again = c.start_relay(0, &[]);
+    c.relays[0] = again;
+    let (mut h, reg) = c.host(0).await;
+    let v = c.join(1, &token, &reg).await.unwrap();
+    assert!(matches!(
+        h.next_event().await.unwrap(),
+        HostEvent::Paired { .. }
+    ));
+    v.end("done").await;
+    let (ok, said) = c.verify();
+    assert!(ok, "{said}");
+}
+
+#[tokio::test]
+async fn audit_verify_finds_a_tampered_row_in_the_database() {
+    let Some(c) = Cluster::start(1, &[]) else {
+        return;
+    };
+    let token = c.add_technician("erin");
+    let (_h, reg) = c.host(0).await;
+    let v = c.join(0, &token, &reg).await.unwrap();
+    v.end("done").await;
+    let (ok, said) = c.verify();
+    assert!(ok, "{said}");
+    // The technician's name in the join record is changed in place.
+    let seq = c.pg.psql(
+        "lifeline",
+        "SELECT min(seq) FROM audit WHERE line LIKE '%\"join_attempt\"%'",
+    );
+    c.pg.psql(
+        "lifeline",
+        &format!("UPDATE audit SET line = replace(line, '\"erin\"', '\"eve\"') WHERE seq = {seq}"),
+    );
+    let (ok, said) = c.verify();
+    assert!(!ok, "{said}");
+    assert!(
+        said.contains(&format!("record {seq} was altered")),
+        "{said}"
+    );
+    // Restored, then the last record removed: found too.
+    c.pg.psql(
+        "lifeline",
+        &format!("UPDATE audit SET line = replace(line, '\"eve\"', '\"erin\"') WHERE seq = {seq}"),
+    );
+    assert!(c.verify().0);
+    c.pg.psql(
+        "lifeline",
+        "DELETE FROM audit WHERE seq = (SELECT max(seq) FROM audit)",
+    );
+    let (ok, said) = c.verify();
+    assert!(!ok && said.contains("FAILED"), "{said}");
+}
