@@ -166,6 +166,26 @@ fn new_code(locator: Locator) -> Result<SessionCode, CodeError> {
     SessionCode::new(locator, rand::rng().random_range(0..1_000_000))
 }
 
+/// Moves `code` to `relay` (its relay is draining): the same code,
+/// `None` if it died meanwhile.
+async fn move_code(
+    config: &HostConfig,
+    relay: &str,
+    session: &str,
+    code: &SessionCode,
+) -> Result<(HostLink, Option<lifeline_net::client::Registration>), ClientError> {
+    let tls = config.trust.client_config()?;
+    let connector = Connector::with_config(relay, tls).await?;
+    HostLink::move_with(
+        &connector,
+        session,
+        code.locator(),
+        &config.host_name,
+        &config.os_user,
+    )
+    .await
+}
+
 /// A technician joined this code.
 struct Paired {
     link: HostLink,
@@ -279,6 +299,7 @@ async fn wait_for_technician<S: Future<Output = ()>>(
     let (mut link, reg) =
         HostLink::register_with(&connector, &config.host_name, &config.os_user).await?;
     let mut code = new_code(reg.locator)?;
+    let mut session = reg.session;
     ui.code(&code, reg.expires_in_s);
     let mut expired = false;
     loop {
@@ -289,10 +310,37 @@ async fn wait_for_technician<S: Future<Output = ()>>(
                 return Ok(None);
             }
             ev = link.next_event() => match ev? {
-                HostEvent::Registered { locator, expires_in_s, .. } => {
+                HostEvent::Registered { locator, expires_in_s, session: s } => {
                     code = new_code(locator)?;
+                    session = s;
                     expired = false;
                     ui.code(&code, expires_in_s);
+                }
+                HostEvent::MoveTo { relay } => {
+                    let moved = move_code(config, &relay, &session, &code).await;
+                    let (new_link, reg) = match moved {
+                        Ok(m) => m,
+                        Err(e) => {
+                            // The other relay did not take it: a new code,
+                            // from whichever relay the usual address reaches.
+                            tracing::warn!(error = %e, %relay, "could not move the code; asking for a new one");
+                            let (l, reg) = HostLink::register_with(&connector, &config.host_name, &config.os_user).await?;
+                            code = new_code(reg.locator)?;
+                            (l, Some(reg))
+                        }
+                    };
+                    link = new_link;
+                    match reg {
+                        Some(reg) => {
+                            session = reg.session;
+                            expired = false;
+                            ui.code(&code, reg.expires_in_s);
+                        }
+                        None => {
+                            expired = true;
+                            ui.expired();
+                        }
+                    }
                 }
                 HostEvent::Expired => {
                     expired = true;

@@ -381,6 +381,55 @@ impl HostLink {
         }
     }
 
+    /// Moves this host's live code to `connector`'s relay, another of the
+    /// cluster (the one it was on is draining). The same code when it is
+    /// still unused (`Some`), or `None` when it died meanwhile (the new
+    /// link then takes `renew` like after an expiry).
+    pub async fn move_with(
+        connector: &Connector,
+        session: &str,
+        locator: lifeline_proto::Locator,
+        host_name: &str,
+        os_user: &str,
+    ) -> Result<(Self, Option<Registration>), ClientError> {
+        let conn = connector.connect().await?;
+        let mut ctl = open_control(&conn, Role::Host).await?;
+        let req = HostRequest::Move {
+            session: session.into(),
+            locator,
+            host_name: host_name.into(),
+            os_user: os_user.into(),
+        };
+        ctl.send(&req)
+            .await
+            .map_err(|e| ClientError::from_control(&conn, e))?;
+        let mut link = Self {
+            endpoint: connector.endpoint().clone(),
+            conn,
+            ctl,
+            connector: connector.clone(),
+            policy: None,
+        };
+        match link.next_event().await? {
+            HostEvent::Registered {
+                session,
+                locator,
+                expires_in_s,
+            } => Ok((
+                link,
+                Some(Registration {
+                    session,
+                    locator,
+                    expires_in_s,
+                }),
+            )),
+            HostEvent::Expired => Ok((link, None)),
+            other => Err(ClientError::Protocol(format!(
+                "expected the moved code, got {other:?}"
+            ))),
+        }
+    }
+
     /// Reconnects and asks the relay to continue `session`; returns once
     /// the viewer is back too (the relay holds us until then).
     pub async fn resume(

@@ -161,6 +161,12 @@ pub enum AuditEvent {
         action: String,
         target: Option<String>,
     },
+    /// A waiting host's code moved, unused, to relay `to` of a cluster
+    /// (its relay was drained for a restart); the code is the same.
+    CodeMoved {
+        session: String,
+        to: String,
+    },
 }
 
 impl AuditEvent {
@@ -187,6 +193,7 @@ impl AuditEvent {
             AuditEvent::ConsoleLogin { .. } => "console_login",
             AuditEvent::AdminAction { .. } => "admin_action",
             AuditEvent::ConsoleAction { .. } => "console_action",
+            AuditEvent::CodeMoved { .. } => "code_moved",
         }
     }
 
@@ -202,6 +209,7 @@ impl AuditEvent {
             AuditEvent::JoinAttempt { session, .. } => session.as_deref(),
             AuditEvent::CodeIssued { session, .. }
             | AuditEvent::CodeClosed { session, .. }
+            | AuditEvent::CodeMoved { session, .. }
             | AuditEvent::SessionStarted { session, .. }
             | AuditEvent::PeerReport { session, .. }
             | AuditEvent::SessionEnded { session, .. }
@@ -568,6 +576,13 @@ mod tests {
                     target: Some("bob".into()),
                 },
                 r#""event":"console_action","user":"ann","ip":"i","action":"technician_revoked","target":"bob""#,
+            ),
+            (
+                AuditEvent::CodeMoved {
+                    session: "s".into(),
+                    to: "relay-1".into(),
+                },
+                r#""event":"code_moved","session":"s","to":"relay-1""#,
             ),
         ];
         for (event, body) in cases {

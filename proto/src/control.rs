@@ -202,6 +202,15 @@ pub enum HostRequest {
     /// The next piece of the session's recording, sealed for the auditors:
     /// the relay stores it and cannot read it.
     Record(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// Instead of `Register`: take over this host's live, unused code from
+    /// a relay of the cluster that is draining ([`HostEvent::MoveTo`]).
+    /// Answered with `Registered` (the same code), or `Expired`.
+    Move {
+        session: String,
+        locator: Locator,
+        host_name: String,
+        os_user: String,
+    },
 }
 
 /// Relay → host.
@@ -226,6 +235,12 @@ pub enum HostEvent {
     /// The relay's rules for the session about to start; sent just before
     /// [`HostEvent::Paired`].
     Policy(SessionPolicy),
+    /// This relay is draining for a restart: connect to `relay` (another
+    /// of its cluster, `HOST:PORT`) and move the code there with
+    /// [`HostRequest::Move`]; the code stays the same.
+    MoveTo {
+        relay: String,
+    },
 }
 
 /// What the relay's operator asks of every session.
@@ -480,6 +495,15 @@ pub(crate) mod tests {
             "00000006020303627965",
         );
         pin(HostRequest::Record(vec![1, 2]), "0000000404020102");
+        pin(
+            HostRequest::Move {
+                session: "s".into(),
+                locator: loc(7),
+                host_name: "h".into(),
+                os_user: "u".into(),
+            },
+            "000000080501730701680175",
+        );
     }
 
     #[test]
@@ -493,6 +517,12 @@ pub(crate) mod tests {
             "0000000800027331ac02d804",
         );
         pin(HostEvent::Expired, "0000000101");
+        pin(
+            HostEvent::MoveTo {
+                relay: "r:1".into(),
+            },
+            "000000050603723a31",
+        );
         pin(
             HostEvent::Paired {
                 session: "s1".into(),

@@ -80,15 +80,27 @@ pub fn verify(url: &str) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// `drain`: tells relay `node` to take no new hosts; it exits once its
-/// hosts and sessions are gone.
+/// `drain`: tells relay `node` to take no new hosts and move its waiting
+/// ones; waits until it has left the cluster (its last session over),
+/// saying how many are still on it.
 pub fn drain(url: &str, node: &str) -> anyhow::Result<()> {
     block_on(async {
-        if !Db::open(url).await?.set_draining(node).await? {
+        let db = Db::open(url).await?;
+        if !db.set_draining(node).await? {
             bail!(
                 "no relay {node:?} is in the cluster (see the nodes table, or the relay's DIR/node-id)"
             );
         }
+        eprintln!("Relay {node} is draining: it takes no new hosts and moves its waiting ones.");
+        let mut said = None;
+        while let Some(load) = db.load(node).await? {
+            if said != Some(load) {
+                eprintln!("  {} hosts waiting, {} connections", load.0, load.1);
+                said = Some(load);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        eprintln!("Relay {node} has left the cluster; restart it when ready.");
         Ok(())
     })
 }

@@ -77,6 +77,33 @@ impl<H> Registry<H> {
         self.tombstone_ttl
     }
 
+    /// Takes in a live code another relay of the cluster issued (its host
+    /// moved here): the locator is the cluster database's to give, so a
+    /// tombstone of this relay's for it gives way.
+    pub fn adopt(
+        &mut self,
+        now: Instant,
+        loc: Locator,
+        session: String,
+        handle: H,
+        expires: Instant,
+    ) -> Result<(), Full> {
+        self.prune(now);
+        if self.live.len() >= self.max_waiting {
+            return Err(Full(self.live.len()));
+        }
+        self.dead.remove(&loc);
+        self.live.insert(
+            loc,
+            Waiting {
+                session,
+                expires,
+                handle,
+            },
+        );
+        Ok(())
+    }
+
     /// Drops a live code of `session` as if it had never been issued (a
     /// cluster's database found its locator taken elsewhere).
     pub fn forget(&mut self, loc: Locator, session: &str) -> bool {
@@ -200,6 +227,26 @@ mod tests {
             n += 1;
             n
         }
+    }
+
+    #[test]
+    fn an_adopted_code_replaces_a_tombstone_and_is_taken_once() {
+        let t0 = Instant::now();
+        let mut r = Registry::new(Duration::from_secs(600), 1);
+        let (loc, _) = r.register(t0, "s1".into(), 'a', counter(0)).unwrap();
+        assert!(r.close(t0, loc, "s1", Gone::Expired));
+        let until = t0 + Duration::from_secs(30);
+        r.adopt(t0, loc, "s2".into(), 'b', until).unwrap();
+        assert_eq!(
+            r.adopt(t0, Locator::new(9).unwrap(), "s3".into(), 'c', until),
+            Err(Full(1))
+        );
+        let w = r.take(t0, loc).unwrap();
+        assert_eq!(
+            (w.session.as_str(), w.handle, w.expires),
+            ("s2", 'b', until)
+        );
+        assert_eq!(r.take(t0, loc).unwrap_err().0, JoinRefusal::UsedCode);
     }
 
     #[test]

@@ -183,7 +183,7 @@ fn fold(s: &mut SessionSummary, r: &Record) {
             s.recording = Some(format!("failed: {reason}"));
         }
         AuditEvent::RecordingExpired { .. } => s.recording = Some("expired".into()),
-        AuditEvent::RecordingFetched { .. } => {}
+        AuditEvent::RecordingFetched { .. } | AuditEvent::CodeMoved { .. } => {}
         AuditEvent::RelayStarted { .. }
         | AuditEvent::RelayStopped { .. }
         | AuditEvent::TokenSuspended { .. }

@@ -161,6 +161,10 @@ pub struct Relay {
     pub(crate) metas: Mutex<HashMap<String, Arc<SessionMeta>>>,
     /// The cluster this relay belongs to (`serve --database`), if any.
     cluster: Option<Arc<Cluster>>,
+    /// Cancelled when the cluster tells this relay to drain.
+    pub(crate) draining: CancellationToken,
+    /// Sessions forwarding right now (parked ones are counted apart).
+    live_sessions: std::sync::atomic::AtomicUsize,
     /// In a cluster the log is not in the data directory, but the
     /// directory (resume tickets, recordings) is still this relay's alone.
     _dir_lock: Option<std::fs::File>,
@@ -218,6 +222,8 @@ impl Relay {
             resumes: Mutex::new(resuming::Table::new(config.resume_window)),
             metas: Mutex::new(HashMap::new()),
             cluster,
+            draining: CancellationToken::new(),
+            live_sessions: std::sync::atomic::AtomicUsize::new(0),
             _dir_lock: dir_lock,
             config,
         }))
@@ -231,6 +237,17 @@ impl Relay {
     /// Runs `task` as one of the relay's, which shutdown waits for.
     pub(crate) fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
         self.tasks.spawn(task);
+    }
+
+    /// Sessions forwarding right now.
+    pub fn live_sessions(&self) -> usize {
+        self.live_sessions.load(Ordering::Relaxed)
+    }
+
+    /// Takes no new hosts from now on, moves the waiting ones, and lets
+    /// [`run`] return once the last session is over.
+    pub fn drain(&self) {
+        self.draining.cancel();
     }
 
     /// Open connections right now.
@@ -320,9 +337,14 @@ pub async fn run(
         tokio::spawn(crate::export::run(dir, target, relay.audit.subscribe()))
     });
     tokio::pin!(shutdown);
+    let mut stopped = "shutdown requested";
     loop {
         tokio::select! {
             () = &mut shutdown => break,
+            () = drained(&relay) => {
+                stopped = "drained: no hosts or sessions left";
+                break;
+            }
             incoming = endpoint.accept() => {
                 let Some(incoming) = incoming else { break };
                 let Ok(permit) = relay.connections.clone().try_acquire_owned() else {
@@ -353,15 +375,12 @@ pub async fn run(
         tracing::warn!("some connections did not end within 10 s of shutdown");
     }
     if let Some(c) = &relay.cluster {
-        c.close();
-        if let Err(e) = c.db.remove_node(&c.node).await {
-            tracing::warn!(error = %e, "could not take this relay off the cluster's list");
-        }
+        crate::cluster::leave(&relay, c).await;
     }
     relay
         .audit
         .append(AuditEvent::RelayStopped {
-            reason: "shutdown requested".into(),
+            reason: stopped.into(),
         })
         .await?;
     endpoint.close(
@@ -378,6 +397,18 @@ pub async fn run(
         e.abort();
     }
     Ok(())
+}
+
+/// Returns once the relay was told to drain and nobody is left on it.
+async fn drained(relay: &Relay) {
+    relay.draining.cancelled().await;
+    loop {
+        if relay.waiting_hosts() == 0 && relay.live_sessions() == 0 && relay.parked_sessions() == 0
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Deletes recordings past the retention, now and then from time to time
@@ -599,6 +630,99 @@ async fn issue_code(
     })
 }
 
+/// A host moved here from a draining relay of the cluster: its code,
+/// still unused, is this relay's now (the same locator, the time it had
+/// left); `None` (the host told `Expired`) when it died meanwhile.
+async fn adopt_code(
+    relay: &Relay,
+    ctl: &mut Control,
+    session: String,
+    locator: Locator,
+) -> Result<Option<LiveCode>, (CloseCode, String)> {
+    let Some(cluster) = &relay.cluster else {
+        return Err((
+            CloseCode::ProtocolError,
+            "this relay is not in a cluster: register for a new code".into(),
+        ));
+    };
+    if cluster.draining() {
+        return Err((CloseCode::Busy, "this relay is draining too".into()));
+    }
+    let moved = cluster
+        .db
+        .move_code(locator, &session, &cluster.node)
+        .await
+        .map_err(|e| {
+            (
+                CloseCode::Busy,
+                format!("the relay cannot reach its database ({e})"),
+            )
+        })?;
+    let Some(left) = moved else {
+        ctl.send(&HostEvent::Expired)
+            .await
+            .map_err(|e| (CloseCode::ProtocolError, e.to_string()))?;
+        return Ok(None);
+    };
+    let (tx, rx) = mpsc::channel(1);
+    let now = Instant::now();
+    lock(&relay.registry)
+        .adopt(now, locator, session.clone(), tx, now + left)
+        .map_err(|full| (CloseCode::Busy, full.to_string()))?;
+    let event = AuditEvent::CodeMoved {
+        session: session.clone(),
+        to: cluster.node.clone(),
+    };
+    if let Err(e) = relay.audit.append(event).await {
+        lock(&relay.registry).forget(locator, &session);
+        return Err((
+            CloseCode::AuditFailed,
+            format!("relay cannot write its audit log: {e}"),
+        ));
+    }
+    let msg = HostEvent::Registered {
+        session: session.clone(),
+        locator,
+        expires_in_s: secs(left),
+    };
+    ctl.send(&msg)
+        .await
+        .map_err(|e| (CloseCode::ProtocolError, e.to_string()))?;
+    Ok(Some(LiveCode {
+        session,
+        locator,
+        expires: now + left,
+        rx,
+    }))
+}
+
+/// This relay drains: sends the waiting host to the least loaded other
+/// relay, where it takes its code along; the code stays live in the
+/// database meanwhile. With no other relay (or no answer) it stays here.
+async fn move_host(relay: &Relay, ctl: &mut Control, code: LiveCode) -> Option<LiveCode> {
+    let cluster = relay.cluster.as_ref()?;
+    let timeout = cluster.timing().node_timeout;
+    let target = match cluster.db.move_target(&cluster.node, timeout).await {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            tracing::warn!("draining, but no other relay takes hosts; this one waits here");
+            return Some(code);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "draining: cannot pick a relay for a waiting host");
+            return Some(code);
+        }
+    };
+    if !lock(&relay.registry).forget(code.locator, &code.session) {
+        // A viewer took it this instant: the pair is on its way.
+        return Some(code);
+    }
+    if let Err(e) = ctl.send(&HostEvent::MoveTo { relay: target }).await {
+        tracing::debug!(error = %e, "host gone before it could move");
+    }
+    None
+}
+
 /// Files a code in the cluster: a locator free on this relay that the
 /// database also takes (free, or its tombstone old enough, cluster-wide).
 async fn file_code(
@@ -688,8 +812,32 @@ async fn serve_host(relay: &Arc<Relay>, conn: Connection, mut ctl: Control) {
     let Some(first) = first_request::<HostRequest>(relay, &conn, &mut ctl).await else {
         return;
     };
-    let (host_name, os_user) = match first {
-        HostRequest::Register { host_name, os_user } => (host_name, os_user),
+    let info = |host_name: &str, os_user: &str, conn: Connection| HostInfo {
+        ip: conn.remote_address().ip(),
+        name: clean_text(host_name),
+        user: clean_text(os_user),
+        conn,
+    };
+    let (host, code) = match first {
+        HostRequest::Register { host_name, os_user } => {
+            let host = info(&host_name, &os_user, conn);
+            match issue_code(relay, &host, &mut ctl).await {
+                Ok(c) => (host, Some(c)),
+                Err((cc, why)) => return close(&host.conn, cc, &why),
+            }
+        }
+        HostRequest::Move {
+            session,
+            locator,
+            host_name,
+            os_user,
+        } => {
+            let host = info(&host_name, &os_user, conn);
+            match adopt_code(relay, &mut ctl, session, locator).await {
+                Ok(c) => (host, c),
+                Err((cc, why)) => return close(&host.conn, cc, &why),
+            }
+        }
         HostRequest::Resume(req) => {
             return resuming::serve_resume(relay, conn, ctl, Peer::Host, req).await;
         }
@@ -702,16 +850,18 @@ async fn serve_host(relay: &Arc<Relay>, conn: Connection, mut ctl: Control) {
             return;
         }
     };
-    let host = HostInfo {
-        ip: conn.remote_address().ip(),
-        name: clean_text(&host_name),
-        user: clean_text(&os_user),
-        conn,
-    };
-    let mut code = match issue_code(relay, &host, &mut ctl).await {
-        Ok(c) => Some(c),
-        Err((cc, why)) => return close(&host.conn, cc, &why),
-    };
+    wait_for_viewer(relay, host, ctl, code).await;
+}
+
+/// A registered host's task until a viewer pairs with it or it leaves:
+/// expiry, renewals, shutdown, and (draining) moving it to another relay.
+async fn wait_for_viewer(
+    relay: &Arc<Relay>,
+    host: HostInfo,
+    mut ctl: Control,
+    mut code: Option<LiveCode>,
+) {
+    let mut may_move = relay.cluster.is_some();
     loop {
         let far = Instant::now() + Duration::from_secs(86_400 * 365);
         let deadline = tokio::time::Instant::from_std(code.as_ref().map_or(far, |c| c.expires));
@@ -738,6 +888,13 @@ async fn serve_host(relay: &Arc<Relay>, conn: Connection, mut ctl: Control) {
                 }
             }
             () = relay.shutdown.cancelled() => WaitEvent::Shutdown,
+            () = relay.draining.cancelled(), if has_code && may_move => {
+                may_move = false;
+                if let Some(c) = code.take() {
+                    code = move_host(relay, &mut ctl, c).await;
+                }
+                continue;
+            }
             () = tokio::time::sleep_until(deadline), if has_code => WaitEvent::Expired,
             req = ctl.recv::<HostRequest>() => match req {
                 Ok(HostRequest::Renew) => WaitEvent::Renew,
@@ -1221,6 +1378,10 @@ pub(crate) async fn run_segment(
 ) {
     let stop = CancellationToken::new();
     lock(&relay.resumes).resumed(&meta.session, stop.clone());
+    relay.live_sessions.fetch_add(1, Ordering::Relaxed);
+    let _counted = scopeguard(|| {
+        relay.live_sessions.fetch_sub(1, Ordering::Relaxed);
+    });
     let mut pumps = spawn_pumps(relay, sides.host, sides.viewer, &meta.h2v, &meta.v2h);
     let over = bridge_controls(relay, meta, sides, host_ctl, viewer_ctl, &stop).await;
     pumps.abort_all();
@@ -1228,6 +1389,19 @@ pub(crate) async fn run_segment(
         Over::Ended(reason) => resuming::finish(relay, meta, reason).await,
         Over::Parked(reason) => resuming::park(relay, meta, reason).await,
     }
+}
+
+/// Runs `f` when dropped (however the enclosing future ends).
+fn scopeguard<F: FnOnce()>(f: F) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
 }
 
 /// Both sides' connections of a session.

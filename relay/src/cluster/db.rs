@@ -206,6 +206,50 @@ impl Db {
         })
     }
 
+    /// Moves a live, unused code of `session` to relay `node` (its host
+    /// moved there from a draining relay); how long it has left, or `None`
+    /// when it is no longer waiting.
+    pub async fn move_code(
+        &self,
+        locator: Locator,
+        session: &str,
+        node: &str,
+    ) -> Result<Option<Duration>, DbError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "UPDATE codes SET node = $3, changed = now() \
+                 WHERE locator = $1 AND session = $2 AND state = 'waiting' AND expires > now() \
+                 RETURNING extract(epoch FROM expires - now())::float8",
+                &[&(u32::from(locator) as i32), &session, &node],
+            )
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let left: f64 = row.try_get(0)?;
+        Ok(Some(Duration::from_secs_f64(left.max(0.0))))
+    }
+
+    /// Where hosts reach the least loaded other live relay that is not
+    /// draining, if any.
+    pub async fn move_target(
+        &self,
+        me: &str,
+        timeout: Duration,
+    ) -> Result<Option<String>, DbError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT addr FROM nodes WHERE id <> $1 AND NOT draining \
+                   AND seen > now() - make_interval(secs => $2) \
+                 ORDER BY waiting + connections, random() LIMIT 1",
+                &[&me, &timeout.as_secs_f64()],
+            )
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
     /// Ends a live code of `session` (expiry, renewal, host gone). `false`
     /// when it was not waiting any more: a join won it first, or the code
     /// was released as a dead relay's.
@@ -396,6 +440,20 @@ impl Db {
             .query_opt("SELECT link_addr FROM nodes WHERE id = $1", &[&node])
             .await?;
         Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    /// Relay `node`'s load (waiting hosts, connections), `None` once it
+    /// has left the list.
+    pub async fn load(&self, node: &str) -> Result<Option<(i32, i32)>, DbError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT waiting, connections FROM nodes WHERE id = $1",
+                &[&node],
+            )
+            .await?;
+        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
     }
 
     /// Asks relay `node` to drain; `false` when no such relay is listed.

@@ -158,6 +158,11 @@ impl Cluster {
         self.draining.load(Ordering::Relaxed)
     }
 
+    /// Its heartbeat and node timeout.
+    pub fn timing(&self) -> Timing {
+        self.timing
+    }
+
     /// Stops listening for other relays.
     pub(crate) fn close(&self) {
         self.link
@@ -189,6 +194,22 @@ pub(crate) async fn start(relay: &Relay, cluster: &Cluster) -> Result<(), DbErro
     Ok(())
 }
 
+/// At a clean stop: codes still filed under this relay are released
+/// (audited), it stops listening for relays and leaves the list.
+pub(crate) async fn leave(relay: &Relay, cluster: &Cluster) {
+    cluster.close();
+    match cluster.db.release_own(&cluster.node).await {
+        Ok(own) => {
+            let own = own.into_iter().map(|s| (s, cluster.node.clone())).collect();
+            audit_released(relay, own, "the relay stopped").await;
+        }
+        Err(e) => tracing::error!(error = %e, "could not release this relay's codes"),
+    }
+    if let Err(e) = cluster.db.remove_node(&cluster.node).await {
+        tracing::warn!(error = %e, "could not take this relay off the cluster's list");
+    }
+}
+
 /// Files the heartbeat with this relay's load, and removes relays that
 /// went silent (releasing their codes), until the relay stops.
 pub(crate) async fn keep_alive(relay: Arc<Relay>, cluster: Arc<Cluster>) {
@@ -198,7 +219,12 @@ pub(crate) async fn keep_alive(relay: Arc<Relay>, cluster: Arc<Cluster>) {
         tick.tick().await;
         let load = (relay.waiting_hosts(), relay.connections());
         match cluster.db.heartbeat(&cluster.node, load.0, load.1).await {
-            Ok(Some(drain)) => cluster.draining.store(drain, Ordering::Relaxed),
+            Ok(Some(drain)) => {
+                cluster.draining.store(drain, Ordering::Relaxed);
+                if drain {
+                    relay.drain();
+                }
+            }
             Ok(None) => {
                 tracing::warn!(
                     node = %cluster.node,

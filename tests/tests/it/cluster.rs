@@ -371,3 +371,67 @@ async fn audit_verify_finds_a_tampered_row_in_the_database() {
     let (ok, said) = c.verify();
     assert!(!ok && said.contains("FAILED"), "{said}");
 }
+
+#[tokio::test]
+async fn draining_a_relay_moves_its_waiting_host_with_its_code_then_it_exits() {
+    let Some(mut c) = Cluster::start(2, &[]) else {
+        return;
+    };
+    let token = c.add_technician("fay");
+    let x = Xvfb::start(640, 480);
+    let host = HostProcess::spawn(&c.addr(0), &c.ca(), &x.display, &["--allow", "view"]);
+    let code = host.code();
+    let dir0 = c.dir(0);
+    let url = c.url.clone();
+    let drain = tokio::task::spawn_blocking(move || {
+        relay_cli(&[
+            "drain",
+            "--data-dir",
+            dir0.to_str().unwrap(),
+            "--database",
+            &url,
+        ])
+    });
+    // The host hears where to go, moves, and shows the same code again.
+    let again = tokio::task::spawn_blocking(move || (host.code(), host))
+        .await
+        .unwrap();
+    let host = again.1;
+    assert_eq!(again.0.digits(), code.digits(), "the code did not change");
+    let (rc, _, said) = drain.await.unwrap();
+    assert_eq!(rc, 0, "{said}");
+    assert!(said.contains("has left the cluster"), "{said}");
+    let status = c.relays[0].child.wait().unwrap();
+    assert!(
+        status.success(),
+        "the drained relay exits cleanly: {status}"
+    );
+
+    // The technician joins the same code through the relay that remains.
+    let v =
+        lifeline_viewer::session::Viewer::connect(&c.addr(1), Some(&c.ca()), &token, &code, |_| {})
+            .await
+            .unwrap();
+    v.settle(Duration::from_millis(200), Duration::from_secs(20))
+        .await
+        .unwrap();
+    let joined = tokio::task::spawn_blocking(move || (host.wait_event("joined"), host))
+        .await
+        .unwrap();
+    assert_eq!(joined.0["technician"], "fay");
+    v.disconnect("done").await;
+    let lines = c.lines();
+    assert!(
+        lines.iter().any(|l| l.contains("\"code_moved\"")),
+        "the move is audited"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("\"relay_stopped\"") && l.contains("drained")),
+        "{lines:#?}"
+    );
+    let (ok, said) = c.verify();
+    assert!(ok, "{said}");
+    drop(joined.1);
+}
