@@ -28,6 +28,7 @@ CREATE TABLE codes (
     changed  timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX codes_waiting_by_node ON codes (node) WHERE state = 'waiting';
+CREATE INDEX codes_tombstones_by_age ON codes (changed) WHERE state <> 'waiting';
 
 -- Technicians: the SHA-256 of each token, never the token.
 CREATE TABLE technicians (

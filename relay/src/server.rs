@@ -737,7 +737,7 @@ async fn file_code(
             "this relay is draining for a restart; connect again to reach another".into(),
         ));
     }
-    for _ in 0..64 {
+    for _ in 0..16 {
         let (locator, expires, ttl, tombstone) = {
             let mut reg = lock(&relay.registry);
             let mut rng = rand::rng();
@@ -766,10 +766,46 @@ async fn file_code(
             }
         }
     }
-    Err((
-        CloseCode::Busy,
-        "no free code in the cluster right now; try again shortly".into(),
-    ))
+    recycle_code(relay, cluster, session, tx).await
+}
+
+/// The cluster's locators are crowded: the oldest tombstone gives way.
+async fn recycle_code(
+    relay: &Relay,
+    cluster: &Cluster,
+    session: &str,
+    tx: HostHandle,
+) -> Result<(Locator, Instant), (CloseCode, String)> {
+    let ttl = relay.config.code_ttl;
+    let busy = |why: String| (CloseCode::Busy, why);
+    let recycled = cluster
+        .db
+        .recycle_oldest(session, &cluster.node, ttl)
+        .await
+        .map_err(|e| {
+            busy(format!(
+                "the relay cannot reach its database ({e}); try again shortly"
+            ))
+        })?;
+    let Some(locator) = recycled else {
+        return Err(busy(
+            "every code of the cluster is in use; try again shortly".into(),
+        ));
+    };
+    let expires = Instant::now() + ttl;
+    let adopted =
+        lock(&relay.registry).adopt(Instant::now(), locator, session.to_owned(), tx, expires);
+    if let Err(full) = adopted {
+        if let Err(e) = cluster
+            .db
+            .close_code(locator, session, Gone::Withdrawn)
+            .await
+        {
+            tracing::error!(error = %e, "could not withdraw a code this relay has no room for");
+        }
+        return Err(busy(full.to_string()));
+    }
+    Ok((locator, expires))
 }
 
 /// Ends a live code. If a viewer took it meanwhile, returns its request so

@@ -167,6 +167,38 @@ impl Db {
         Ok(n == 1)
     }
 
+    /// When random draws keep hitting live codes and young tombstones (the
+    /// cluster issues codes faster than tombstones age out), the oldest
+    /// tombstone gives way, as one relay's registry lets its oldest go.
+    /// `None`: every locator is live.
+    pub async fn recycle_oldest(
+        &self,
+        session: &str,
+        node: &str,
+        ttl: Duration,
+    ) -> Result<Option<Locator>, DbError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "UPDATE codes SET session = $1, node = $2, state = 'waiting', \
+                   expires = now() + make_interval(secs => $3), changed = now() \
+                 WHERE locator = (SELECT locator FROM codes WHERE state <> 'waiting' \
+                                  ORDER BY changed LIMIT 1 FOR UPDATE SKIP LOCKED) \
+                   AND state <> 'waiting' \
+                 RETURNING locator",
+                &[&session, &node, &ttl.as_secs_f64()],
+            )
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let loc: i32 = row.try_get(0)?;
+        u32::try_from(loc)
+            .ok()
+            .and_then(Locator::new)
+            .map(Some)
+            .ok_or_else(|| DbError::Bad(format!("locator {loc}")))
+    }
+
     /// A viewer joins `locator`: the one statement that lets one join, in
     /// the whole cluster, win a waiting code.
     pub async fn claim(&self, locator: Locator) -> Result<Claim, DbError> {

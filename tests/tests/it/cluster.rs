@@ -435,3 +435,37 @@ async fn draining_a_relay_moves_its_waiting_host_with_its_code_then_it_exits() {
     assert!(ok, "{said}");
     drop(joined.1);
 }
+
+#[tokio::test]
+async fn when_every_locator_is_taken_the_oldest_tombstone_gives_way() {
+    let Some(c) = Cluster::start(1, &[]) else {
+        return;
+    };
+    // Every locator was used a minute ago, but 4242 half an hour ago.
+    c.pg.psql(
+        "lifeline",
+        "INSERT INTO codes (locator, session, node, state, expires, changed) \
+         SELECT n, 'old' || n, 'gone', 'used', now(), \
+                now() - CASE WHEN n = 4242 THEN interval '30 min' ELSE interval '1 min' END \
+         FROM generate_series(0, 99999) n",
+    );
+    let (_h, reg) = c.host(0).await;
+    assert_eq!(
+        u32::from(reg.locator),
+        4242,
+        "the oldest tombstone was recycled"
+    );
+    // Every locator live: a clear refusal, not a hang.
+    c.pg.psql(
+        "lifeline",
+        "UPDATE codes SET state = 'waiting', expires = now() + interval '1 hour'",
+    );
+    let err = HostLink::register(&c.addr(0), Some(&c.ca()), "pc", "ann")
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("every code of the cluster is in use"),
+        "{err}"
+    );
+}
