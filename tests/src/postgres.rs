@@ -209,6 +209,35 @@ impl Postgres {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
 
+    /// CPU seconds the server has used: its postmaster and every backend
+    /// alive now (the relays hold their connections open).
+    pub fn cpu_secs(&self) -> f64 {
+        let pidfile = self.dir.path().join("data/postmaster.pid");
+        let Some(main) = std::fs::read_to_string(pidfile)
+            .ok()
+            .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<u32>().ok()))
+        else {
+            return 0.0;
+        };
+        let children = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .ok()
+                    .and_then(|st| {
+                        let after = st.rsplit_once(')')?.1;
+                        after.split_whitespace().nth(1)?.parse::<u32>().ok()
+                    })
+                    == Some(main)
+            });
+        std::iter::once(main)
+            .chain(children)
+            .map(crate::cpu_secs)
+            .sum()
+    }
+
     /// The directory the server runs in.
     pub fn dir(&self) -> &Path {
         self.dir.path()
