@@ -30,6 +30,15 @@ CREATE TABLE codes (
 CREATE INDEX codes_waiting_by_node ON codes (node) WHERE state = 'waiting';
 CREATE INDEX codes_tombstones_by_age ON codes (changed) WHERE state <> 'waiting';
 
+-- Sessions running (or parked) on each relay, so that when one dies
+-- another writes their end records: the log never shows a session open
+-- that no relay holds.
+CREATE TABLE sessions (
+    session  text PRIMARY KEY,
+    node     text NOT NULL,
+    started  timestamptz NOT NULL DEFAULT now()
+);
+
 -- Technicians: the SHA-256 of each token, never the token.
 CREATE TABLE technicians (
     id            bigserial PRIMARY KEY,

@@ -250,6 +250,11 @@ struct Serve {
     /// binds all interfaces (HOST:PORT).
     #[arg(long, requires = "database")]
     link_advertise: Option<String>,
+    /// With --database: where hosts reach this relay (HOST:PORT, a name
+    /// its certificate carries), for those a draining relay sends here.
+    /// Default: --listen, when it names one address.
+    #[arg(long, requires = "database")]
+    advertise: Option<String>,
     /// With --database: a relay silent this long is taken for dead and
     /// its waiting codes are released.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
@@ -792,8 +797,6 @@ async fn join_cluster(
     config: RelayConfig,
 ) -> anyhow::Result<std::sync::Arc<Relay>> {
     use lifeline_relay::cluster::{Cluster, Db, Timing, node_id};
-    let db = Db::open(url).await?;
-    let node = node_id(&s.dir.data_dir)?;
     let link = s.link.unwrap_or_else(|| {
         let port = if local.port() == 0 {
             0
@@ -806,10 +809,24 @@ async fn join_cluster(
         node_timeout: s.node_timeout,
         ..Timing::default()
     };
+    let addr = match &s.advertise {
+        Some(a) => a.clone(),
+        None if local.ip().is_unspecified() => bail!(
+            "with --database and --listen on every interface, pass --advertise HOST:PORT: where hosts reach this relay (a name its certificate carries)"
+        ),
+        None => local.to_string(),
+    };
+    if link.ip().is_unspecified() && s.link_advertise.is_none() {
+        bail!(
+            "the link listens on every interface ({link}): pass --link-advertise HOST:PORT, where the other relays reach this one"
+        );
+    }
+    let db = Db::open(url).await?;
+    let node = node_id(&s.dir.data_dir)?;
     let cluster = Cluster::join(
         db,
         node.clone(),
-        local.to_string(),
+        addr,
         link,
         s.link_advertise.clone(),
         timing,

@@ -145,6 +145,11 @@ async fn write_end(relay: &Relay, meta: &SessionMeta, reason: String) {
     if let Err(e) = relay.audit.append(ended).await {
         tracing::error!(error = %e, "audit write failed for a session end");
     }
+    if let Some(c) = relay.cluster()
+        && let Err(e) = c.db.session_ended(&meta.session).await
+    {
+        tracing::error!(error = %e, "could not take an ended session off the database");
+    }
 }
 
 /// Seals the session's recording into the audit log.

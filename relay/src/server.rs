@@ -312,7 +312,7 @@ pub async fn run(
             listen
         }
         Some(c) => {
-            crate::cluster::start(&relay, c)
+            crate::cluster::start(&relay, c, &restored)
                 .await
                 .map_err(crate::cluster::ClusterError::from)?;
             format!("{listen} as {} in a cluster", c.node)
@@ -1269,6 +1269,12 @@ async fn run_session(
         close(&host.conn, CloseCode::AuditFailed, &why);
         close(&viewer, CloseCode::AuditFailed, &why);
         return;
+    }
+    if let Some(c) = &relay.cluster
+        && let Err(e) = c.db.session_started(&session, &c.node).await
+    {
+        // Only a dead relay's sessions are read back; this one is alive.
+        tracing::error!(error = %e, "could not file a session in the database");
     }
     let mut meta = SessionMeta::new(session.clone(), joiner, host.ip);
     let recording = match start_recording(relay, &mut meta).await {

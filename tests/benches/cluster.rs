@@ -56,7 +56,11 @@ async fn cluster(pg: &Postgres, n: usize, db: &str) -> Cluster {
     assert_eq!(rc, 0, "{err}");
     let mut connectors = Vec::new();
     for r in &relays {
-        connectors.push(Connector::new(&r.addr.to_string(), Some(&ca)).await.unwrap());
+        connectors.push(
+            Connector::new(&r.addr.to_string(), Some(&ca))
+                .await
+                .unwrap(),
+        );
     }
     Cluster {
         relays,
@@ -143,7 +147,11 @@ async fn forwarding(c: &Cluster, h: usize, v: usize, mb: usize) {
     let (wall, cpu) = (t0.elapsed().as_secs_f64(), c.cpu() - cpu0);
     assert_eq!(got, mb << 20);
     let mbs = got as f64 / 1e6;
-    let path = if h == v { "one relay" } else { "two relays (link)" };
+    let path = if h == v {
+        "one relay"
+    } else {
+        "two relays (link)"
+    };
     println!(
         "| {mb} MiB through {path} | {:.0} MB/s wall | {cpu:.2} relay CPU-s | **{:.0} MB per relay CPU-second** |",
         mbs / wall,
@@ -171,7 +179,10 @@ async fn join_times(c: &Cluster, v: usize, n: usize) -> Vec<f64> {
             .await
             .unwrap();
         out.push(t0.elapsed().as_secs_f64() * 1e3);
-        assert!(matches!(host.next_event().await.unwrap(), HostEvent::Paired { .. }));
+        assert!(matches!(
+            host.next_event().await.unwrap(),
+            HostEvent::Paired { .. }
+        ));
         host.conn.close(0u32.into(), b"done");
         viewer.conn.close(0u32.into(), b"done");
     }
@@ -234,7 +245,10 @@ async fn waiting(pg: &Postgres, c: &Cluster, db: &str, n: usize) {
         let sem = sem.clone();
         tasks.push(tokio::spawn(async move {
             let _p = sem.acquire().await.unwrap();
-            HostLink::register_with(&conn, "bench", "bench").await.unwrap().0
+            HostLink::register_with(&conn, "bench", "bench")
+                .await
+                .unwrap()
+                .0
         }));
     }
     let mut links = Vec::with_capacity(n);
@@ -281,7 +295,10 @@ async fn main() {
         eprintln!("no PostgreSQL: run scripts/install-deps");
         std::process::exit(1);
     };
-    println!("Machine: {} cores; PostgreSQL, relays and load generator share them.\n", cores());
+    println!(
+        "Machine: {} cores; PostgreSQL, relays and load generator share them.\n",
+        cores()
+    );
     println!("| relays | pairings | rate | relay CPU | database CPU |\n|---|---|---|---|---|");
     for n in 1..=3 {
         let c = cluster(&pg, n, &format!("pairings{n}")).await;

@@ -46,7 +46,15 @@ pub enum DbError {
 /// The URL with its password (if any) replaced, fit for logs and errors.
 pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+        // The key=value form: every password=… word goes.
+        return url
+            .split(' ')
+            .map(|w| match w.split_once('=') {
+                Some(("password", _)) => "password=***",
+                _ => w,
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
     };
     let Some((userinfo, host)) = rest.split_once('@') else {
         return url.to_owned();
@@ -88,6 +96,31 @@ pub enum Claim {
     Won { session: String, node: String },
     /// Refused, with the session the locator belonged to, when known.
     Refused(JoinRefusal, Option<String>),
+}
+
+/// What a dead relay held, taken back by another.
+#[derive(Debug, Default)]
+pub struct Released {
+    /// Waiting codes: (session, relay).
+    pub codes: Vec<(String, String)>,
+    pub sessions: Vec<Orphan>,
+}
+
+/// A session a dead relay held.
+#[derive(Debug)]
+pub struct Orphan {
+    pub session: String,
+    pub node: String,
+    pub ran_ms: u64,
+}
+
+fn orphan(r: &tokio_postgres::Row) -> Result<Orphan, DbError> {
+    let ms: i64 = r.try_get(2)?;
+    Ok(Orphan {
+        session: r.try_get(0)?,
+        node: r.try_get(1)?,
+        ran_ms: u64::try_from(ms).unwrap_or(0),
+    })
 }
 
 fn state_of(why: Gone) -> &'static str {
@@ -404,28 +437,28 @@ impl Db {
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
 
-    /// Removes relays silent for longer than `timeout`, then releases the
-    /// waiting codes of every relay no longer listed. Returns the released
-    /// codes' (session, relay), for the audit log; one relay gets each.
-    pub async fn sweep(&self, timeout: Duration) -> Result<Vec<(String, String)>, DbError> {
-        let client = self.client().await?;
-        let dead = client
+    /// Removes relays silent for longer than `timeout`, then releases
+    /// what every relay no longer listed held. One relay gets each.
+    pub async fn sweep(&self, timeout: Duration) -> Result<Released, DbError> {
+        let dead = self
+            .client()
+            .await?
             .execute(
                 "DELETE FROM nodes WHERE seen < now() - make_interval(secs => $1)",
                 &[&timeout.as_secs_f64()],
             )
             .await?;
         if dead == 0 {
-            return Ok(Vec::new());
+            return Ok(Released::default());
         }
         self.release_orphans().await
     }
 
-    /// Releases the waiting codes of relays no longer listed.
-    pub async fn release_orphans(&self) -> Result<Vec<(String, String)>, DbError> {
-        let rows = self
-            .client()
-            .await?
+    /// Releases the waiting codes, and takes back the sessions, of relays
+    /// no longer listed.
+    pub async fn release_orphans(&self) -> Result<Released, DbError> {
+        let client = self.client().await?;
+        let codes = client
             .query(
                 "UPDATE codes SET state = 'withdrawn', changed = now() \
                  WHERE state = 'waiting' \
@@ -434,9 +467,61 @@ impl Db {
                 &[],
             )
             .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-            .collect()
+        let sessions = client
+            .query(
+                "DELETE FROM sessions \
+                 WHERE NOT EXISTS (SELECT 1 FROM nodes WHERE nodes.id = sessions.node) \
+                 RETURNING session, node, (extract(epoch FROM now() - started) * 1000)::bigint",
+                &[],
+            )
+            .await?;
+        Ok(Released {
+            codes: codes
+                .iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                .collect::<Result<_, DbError>>()?,
+            sessions: sessions
+                .iter()
+                .map(orphan)
+                .collect::<Result<_, DbError>>()?,
+        })
+    }
+
+    /// Takes back the sessions relay `node`'s last run left, except those
+    /// it may still resume (`keep`).
+    pub async fn own_sessions(&self, node: &str, keep: &[String]) -> Result<Vec<Orphan>, DbError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "DELETE FROM sessions WHERE node = $1 AND NOT (session = ANY($2)) \
+                 RETURNING session, node, (extract(epoch FROM now() - started) * 1000)::bigint",
+                &[&node, &keep],
+            )
+            .await?;
+        rows.iter().map(orphan).collect()
+    }
+
+    /// A session began on relay `node`.
+    pub async fn session_started(&self, session: &str, node: &str) -> Result<(), DbError> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO sessions (session, node) VALUES ($1, $2) \
+                 ON CONFLICT (session) DO UPDATE SET node = $2",
+                &[&session, &node],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// A session's end record is written.
+    pub async fn session_ended(&self, session: &str) -> Result<(), DbError> {
+        self.client()
+            .await?
+            .execute("DELETE FROM sessions WHERE session = $1", &[&session])
+            .await?;
+        Ok(())
     }
 
     /// Releases the codes a relay's earlier run left waiting (its hosts'
@@ -572,5 +657,9 @@ mod tests {
         );
         assert_eq!(redact("postgres://db/x"), "postgres://db/x");
         assert_eq!(redact("host=db user=x"), "host=db user=x");
+        assert_eq!(
+            redact("host=db password=s3cret user=x"),
+            "host=db password=*** user=x"
+        );
     }
 }

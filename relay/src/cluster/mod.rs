@@ -183,14 +183,44 @@ async fn audit_released(relay: &Relay, released: Vec<(String, String)>, why: &st
     }
 }
 
+/// Ends each session a dead relay held, in the log: how long it had run;
+/// what it forwarded died with that relay (0 here).
+async fn audit_orphans(relay: &Relay, orphans: Vec<db::Orphan>, why: &str) {
+    for o in orphans {
+        let event = AuditEvent::SessionEnded {
+            session: o.session,
+            reason: format!("{why} (relay {})", o.node),
+            duration_ms: o.ran_ms,
+            bytes_host_to_viewer: 0,
+            bytes_viewer_to_host: 0,
+        };
+        if let Err(e) = relay.audit().append(event).await {
+            tracing::error!(error = %e, "audit write failed for a dead relay's session");
+        }
+    }
+}
+
+async fn audit_all(relay: &Relay, released: db::Released, why: &str) {
+    audit_released(relay, released.codes, why).await;
+    audit_orphans(relay, released.sessions, why).await;
+}
+
 /// At start: the codes this relay's last run left waiting are released
-/// (their hosts' connections died with it), and any dead relay's too.
-pub(crate) async fn start(relay: &Relay, cluster: &Cluster) -> Result<(), DbError> {
+/// (their hosts' connections died with it) and its sessions ended, except
+/// those it restored to resume (`resumable`); any dead relay's too.
+pub(crate) async fn start(
+    relay: &Relay,
+    cluster: &Cluster,
+    resumable: &[String],
+) -> Result<(), DbError> {
+    let why = "relay stopped unexpectedly";
     let own = cluster.db.release_own(&cluster.node).await?;
     let own = own.into_iter().map(|s| (s, cluster.node.clone())).collect();
-    audit_released(relay, own, "the relay restarted").await;
+    audit_released(relay, own, why).await;
+    let sessions = cluster.db.own_sessions(&cluster.node, resumable).await?;
+    audit_orphans(relay, sessions, why).await;
     let orphans = cluster.db.release_orphans().await?;
-    audit_released(relay, orphans, "its relay stopped answering").await;
+    audit_all(relay, orphans, "its relay stopped answering").await;
     Ok(())
 }
 
@@ -238,7 +268,7 @@ pub(crate) async fn keep_alive(relay: Arc<Relay>, cluster: Arc<Cluster>) {
             Err(e) => tracing::error!(error = %e, "heartbeat failed"),
         }
         match cluster.db.sweep(cluster.timing.node_timeout).await {
-            Ok(released) => audit_released(&relay, released, "its relay stopped answering").await,
+            Ok(released) => audit_all(&relay, released, "its relay stopped answering").await,
             Err(e) => tracing::error!(error = %e, "sweeping dead relays failed"),
         }
     }

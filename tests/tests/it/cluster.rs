@@ -281,6 +281,13 @@ async fn a_killed_relay_frees_its_waiting_codes_and_the_chain_stays_valid() {
     };
     let token = c.add_technician("dan");
     let (_h, reg) = c.host(0).await;
+    // And a session running on relay 0 (its viewer came through relay 1).
+    let (mut busy, busy_reg) = c.host(0).await;
+    let _v = c.join(1, &token, &busy_reg).await.unwrap();
+    assert!(matches!(
+        busy.next_event().await.unwrap(),
+        HostEvent::Paired { .. }
+    ));
     let locator = u32::from(reg.locator);
     let state = |c: &Cluster| {
         c.pg.psql(
@@ -315,6 +322,13 @@ async fn a_killed_relay_frees_its_waiting_codes_and_the_chain_stays_valid() {
         .find(|l| l.contains(&reg.session) && l.contains("\"code_closed\""))
         .expect("the release is audited");
     assert!(released.contains("stopped answering"), "{released}");
+    // The session it held is ended in the log by the relay that remains.
+    let ended = c
+        .lines()
+        .into_iter()
+        .find(|l| l.contains(&busy_reg.session) && l.contains("\"session_ended\""))
+        .expect("the dead relay's session is ended in the log");
+    assert!(ended.contains("stopped answering"), "{ended}");
     let (ok, said) = c.verify();
     assert!(ok, "{said}");
 
@@ -468,4 +482,56 @@ async fn when_every_locator_is_taken_the_oldest_tombstone_gives_way() {
             .contains("every code of the cluster is in use"),
         "{err}"
     );
+}
+
+#[test]
+fn a_relay_that_cannot_join_says_why_and_never_shows_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    // Nothing listens on this port: the database is unreachable.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://lifeline:s3cret@127.0.0.1:{port}/lifeline");
+    let (rc, _, err) = relay_cli(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        data,
+        "--database",
+        &url,
+    ]);
+    assert_ne!(rc, 0);
+    assert!(err.contains("cannot reach the database"), "{err}");
+    assert!(err.contains("lifeline:***@127.0.0.1"), "{err}");
+    assert!(!err.contains("s3cret"), "{err}");
+    // Every interface, and no address to file for hosts: told what to pass.
+    let (rc, _, err) = relay_cli(&[
+        "serve",
+        "--listen",
+        "0.0.0.0:0",
+        "--data-dir",
+        data,
+        "--database",
+        &url,
+    ]);
+    assert_ne!(rc, 0);
+    assert!(err.contains("--advertise HOST:PORT"), "{err}");
+    // The console reads the data directory's log: refused with the reason.
+    let (rc, _, err) = relay_cli(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        data,
+        "--database",
+        &url,
+        "--console",
+        "127.0.0.1:0",
+    ]);
+    assert_ne!(rc, 0);
+    assert!(err.contains("--console and --audit-export"), "{err}");
 }
