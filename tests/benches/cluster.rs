@@ -4,7 +4,7 @@
 //! two, the join latency a cross-relay pairing adds (and what a redirect
 //! would cost instead), and many hosts waiting across three relays.
 //!
-//! `cargo bench -p lifeline-tests --bench cluster [-- --pairings N --joins N --transfer-mb N --waiting N]`
+//! `cargo bench -p lifeline-tests --bench cluster [-- --pairings N --joins N --transfer-mb N --waiting N --parts pairings,forwarding,latency,waiting]`
 //!
 //! Everything shares this machine's cores: PostgreSQL, every relay and
 //! the load generator. Relay and database CPU are read from /proc apart.
@@ -290,29 +290,42 @@ async fn main() {
     let n_pairings = arg("--pairings", 2048);
     let n_joins = arg("--joins", 200);
     let transfer_mb = arg("--transfer-mb", 512);
-    let n_waiting = arg("--waiting", 45_000);
+    let n_waiting = arg("--waiting", 15_000);
     let Some(pg) = Postgres::start() else {
         eprintln!("no PostgreSQL: run scripts/install-deps");
         std::process::exit(1);
     };
+    let parts: String =
+        lifeline_tests::bench_arg("--parts", "pairings,forwarding,latency,waiting".to_owned());
+    let part = |p: &str| parts.split(',').any(|x| x == p);
     println!(
         "Machine: {} cores; PostgreSQL, relays and load generator share them.\n",
         cores()
     );
-    println!("| relays | pairings | rate | relay CPU | database CPU |\n|---|---|---|---|---|");
-    for n in 1..=3 {
-        let c = cluster(&pg, n, &format!("pairings{n}")).await;
-        pairings(&pg, &c, n_pairings).await;
+    if part("pairings") {
+        println!("| relays | pairings | rate | relay CPU | database CPU |\n|---|---|---|---|---|");
+        for n in 1..=3 {
+            let c = cluster(&pg, n, &format!("pairings{n}")).await;
+            pairings(&pg, &c, n_pairings).await;
+        }
     }
-    println!("\n| forwarding | wall | relay CPU | per CPU-second |\n|---|---|---|---|");
-    let c = cluster(&pg, 2, "forwarding").await;
-    forwarding(&c, 0, 0, transfer_mb).await;
-    forwarding(&c, 0, 1, transfer_mb).await;
-    println!("\n| join (new connection to Joined) | p50 | p99 | added |\n|---|---|---|---|");
-    let url = pg.url("forwarding");
-    latency(&c, &url, n_joins).await;
-    drop(c);
-    println!("\n| waiting hosts | memory | |\n|---|---|---|");
-    let c = cluster(&pg, 3, "waiting").await;
-    waiting(&pg, &c, "waiting", n_waiting).await;
+    if part("forwarding") || part("latency") {
+        let c = cluster(&pg, 2, "tworelays").await;
+        if part("forwarding") {
+            println!("\n| forwarding | wall | relay CPU | per CPU-second |\n|---|---|---|---|");
+            forwarding(&c, 0, 0, transfer_mb).await;
+            forwarding(&c, 0, 1, transfer_mb).await;
+        }
+        if part("latency") {
+            println!(
+                "\n| join (new connection to Joined) | p50 | p99 | added |\n|---|---|---|---|"
+            );
+            latency(&c, &pg.url("tworelays"), n_joins).await;
+        }
+    }
+    if part("waiting") {
+        println!("\n| waiting hosts | memory | |\n|---|---|---|");
+        let c = cluster(&pg, 3, "waiting").await;
+        waiting(&pg, &c, "waiting", n_waiting).await;
+    }
 }
