@@ -345,37 +345,13 @@ impl HostLink {
         host_name: &str,
         os_user: &str,
     ) -> Result<(Self, Registration), ClientError> {
-        let endpoint = connector.endpoint().clone();
-        let conn = connector.connect().await?;
-        let mut ctl = open_control(&conn, Role::Host).await?;
         let req = HostRequest::Register {
             host_name: host_name.into(),
             os_user: os_user.into(),
         };
-        ctl.send(&req)
-            .await
-            .map_err(|e| ClientError::from_control(&conn, e))?;
-        let mut link = Self {
-            endpoint,
-            conn,
-            ctl,
-            connector: connector.clone(),
-            policy: None,
-        };
-        match link.next_event().await? {
-            HostEvent::Registered {
-                session,
-                locator,
-                expires_in_s,
-            } => Ok((
-                link,
-                Registration {
-                    session,
-                    locator,
-                    expires_in_s,
-                },
-            )),
-            other => Err(ClientError::Protocol(format!(
+        match Self::first_answer(connector, &req).await? {
+            (link, Ok(reg)) => Ok((link, reg)),
+            (_, Err(other)) => Err(ClientError::Protocol(format!(
                 "expected a code, got {other:?}"
             ))),
         }
@@ -392,15 +368,30 @@ impl HostLink {
         host_name: &str,
         os_user: &str,
     ) -> Result<(Self, Option<Registration>), ClientError> {
-        let conn = connector.connect().await?;
-        let mut ctl = open_control(&conn, Role::Host).await?;
         let req = HostRequest::Move {
             session: session.into(),
             locator,
             host_name: host_name.into(),
             os_user: os_user.into(),
         };
-        ctl.send(&req)
+        match Self::first_answer(connector, &req).await? {
+            (link, Ok(reg)) => Ok((link, Some(reg))),
+            (link, Err(HostEvent::Expired)) => Ok((link, None)),
+            (_, Err(other)) => Err(ClientError::Protocol(format!(
+                "expected the moved code, got {other:?}"
+            ))),
+        }
+    }
+
+    /// Opens a host's connection with `req` as its first request: the
+    /// link and the relay's answer, a code or anything else.
+    async fn first_answer(
+        connector: &Connector,
+        req: &HostRequest,
+    ) -> Result<(Self, Result<Registration, HostEvent>), ClientError> {
+        let conn = connector.connect().await?;
+        let mut ctl = open_control(&conn, Role::Host).await?;
+        ctl.send(req)
             .await
             .map_err(|e| ClientError::from_control(&conn, e))?;
         let mut link = Self {
@@ -410,24 +401,19 @@ impl HostLink {
             connector: connector.clone(),
             policy: None,
         };
-        match link.next_event().await? {
+        let answer = match link.next_event().await? {
             HostEvent::Registered {
                 session,
                 locator,
                 expires_in_s,
-            } => Ok((
-                link,
-                Some(Registration {
-                    session,
-                    locator,
-                    expires_in_s,
-                }),
-            )),
-            HostEvent::Expired => Ok((link, None)),
-            other => Err(ClientError::Protocol(format!(
-                "expected the moved code, got {other:?}"
-            ))),
-        }
+            } => Ok(Registration {
+                session,
+                locator,
+                expires_in_s,
+            }),
+            other => Err(other),
+        };
+        Ok((link, answer))
     }
 
     /// Reconnects and asks the relay to continue `session`; returns once

@@ -602,32 +602,47 @@ async fn issue_code(
         os_user: host.user.clone(),
         expires_in_s: ttl,
     };
+    let code = LiveCode {
+        session,
+        locator,
+        expires,
+        rx,
+    };
+    hand_out(relay, ctl, event, code, relay.config.code_ttl).await
+}
+
+/// Audits a live code (`event`) and tells its host; a code that cannot be
+/// audited is withdrawn, here and in the cluster's database.
+async fn hand_out(
+    relay: &Relay,
+    ctl: &mut Control,
+    event: AuditEvent,
+    code: LiveCode,
+    left: Duration,
+) -> Result<LiveCode, (CloseCode, String)> {
     if let Err(e) = relay.audit.append(event).await {
         if let Some(c) = &relay.cluster
-            && let Err(e) = c.db.close_code(locator, &session, Gone::Withdrawn).await
+            && let Err(e) =
+                c.db.close_code(code.locator, &code.session, Gone::Withdrawn)
+                    .await
         {
             tracing::error!(error = %e, "could not withdraw an unaudited code from the database");
         }
-        lock(&relay.registry).close(Instant::now(), locator, &session, Gone::Withdrawn);
+        lock(&relay.registry).close(Instant::now(), code.locator, &code.session, Gone::Withdrawn);
         return Err((
             CloseCode::AuditFailed,
             format!("relay cannot write its audit log: {e}"),
         ));
     }
     let msg = HostEvent::Registered {
-        session: session.clone(),
-        locator,
-        expires_in_s: u32::try_from(ttl).unwrap_or(u32::MAX),
+        session: code.session.clone(),
+        locator: code.locator,
+        expires_in_s: secs(left),
     };
     ctl.send(&msg)
         .await
         .map_err(|e| (CloseCode::ProtocolError, e.to_string()))?;
-    Ok(LiveCode {
-        session,
-        locator,
-        expires,
-        rx,
-    })
+    Ok(code)
 }
 
 /// A host moved here from a draining relay of the cluster: its code,
@@ -673,27 +688,13 @@ async fn adopt_code(
         session: session.clone(),
         to: cluster.node.clone(),
     };
-    if let Err(e) = relay.audit.append(event).await {
-        lock(&relay.registry).forget(locator, &session);
-        return Err((
-            CloseCode::AuditFailed,
-            format!("relay cannot write its audit log: {e}"),
-        ));
-    }
-    let msg = HostEvent::Registered {
-        session: session.clone(),
-        locator,
-        expires_in_s: secs(left),
-    };
-    ctl.send(&msg)
-        .await
-        .map_err(|e| (CloseCode::ProtocolError, e.to_string()))?;
-    Ok(Some(LiveCode {
+    let code = LiveCode {
         session,
         locator,
         expires: now + left,
         rx,
-    }))
+    };
+    hand_out(relay, ctl, event, code, left).await.map(Some)
 }
 
 /// This relay drains: sends the waiting host to the least loaded other
