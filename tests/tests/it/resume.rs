@@ -373,3 +373,42 @@ async fn a_fetch_cut_by_a_relay_restart_continues_where_it_stopped() {
     assert_eq!(sent["path"], remote.display().to_string());
     s.end().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_host_whose_relay_restarts_shows_a_new_code_that_works() {
+    if lifeline_tests::x::skip_without_xvfb() {
+        return;
+    }
+    let x = Xvfb::start(640, 480);
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path().to_str().unwrap();
+    let mut relay = RelayProcess::start(data.path(), &[]);
+    let (_, token, _) = relay_cli(&["technician", "add", "gus", "--data-dir", d]);
+    let ca = data.path().join("ca.pem");
+    let addr = relay.addr.to_string();
+    let host = HostProcess::spawn(&addr, &ca, &x.display, &["--allow", "view"]);
+    let first = host.code();
+    relay.signal("KILL");
+    let _ = relay.child.wait();
+    let _relay = RelayProcess::start_on(&addr, data.path(), &[]);
+    // The host noticed, registered again, and shows a new code.
+    let (second, host) = tokio::task::spawn_blocking(move || {
+        host.wait_event("reconnecting");
+        (host.code(), host)
+    })
+    .await
+    .unwrap();
+    assert_ne!(second.digits(), first.digits());
+    let v =
+        lifeline_viewer::session::Viewer::connect(&addr, Some(&ca), token.trim(), &second, |_| {})
+            .await
+            .unwrap();
+    v.settle(Duration::from_millis(200), Duration::from_secs(20))
+        .await
+        .unwrap();
+    let (joined, _host) = tokio::task::spawn_blocking(move || (host.wait_event("joined"), host))
+        .await
+        .unwrap();
+    assert_eq!(joined["technician"], "gus");
+    v.disconnect("done").await;
+}
