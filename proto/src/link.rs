@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::code::Locator;
+use crate::control::{ResumeRequest, Role};
 
 /// ALPN of the relay-to-relay link; a client or host cannot speak it.
 pub const LINK_ALPN: &[u8] = b"lifeline-link/1";
@@ -31,12 +32,35 @@ pub enum LinkRequest {
         /// SHA-256 of the token, for counting the technician's failures.
         token_key: String,
     },
+    /// A host or viewer asked B to resume a session that runs (or is
+    /// parked) on A: A takes the link connection for that side's own.
+    Resume {
+        role: Role,
+        /// The side's address as B saw it, for throttling and the log.
+        ip: String,
+        request: ResumeRequest,
+    },
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::control::tests::pin;
+
+    #[test]
+    fn link_resume_is_pinned() {
+        pin(
+            LinkRequest::Resume {
+                role: Role::Viewer,
+                ip: "10.0.0.2".into(),
+                request: ResumeRequest {
+                    session: "s1".into(),
+                    secret: [7; 32],
+                },
+            },
+            "0000002e01010831302e302e302e320273310707070707070707070707070707070707070707070707070707070707070707",
+        );
+    }
 
     #[test]
     fn link_join_is_pinned() {

@@ -101,7 +101,12 @@ pub struct Gone {
 /// the other side is asked to reconnect too.
 pub fn on_closed(peer: Peer, err: &ConnectionError, resumable: bool) -> Gone {
     let side = peer.name();
-    if resumable && !matches!(err, ConnectionError::ApplicationClosed(_)) {
+    // Closed on purpose, unless with `Reconnect`: what the relay carrying
+    // a side from another relay of the cluster says when that side's own
+    // connection was lost.
+    let on_purpose = matches!(err, ConnectionError::ApplicationClosed(ac)
+        if ac.error_code != quinn::VarInt::from_u32(CloseCode::Reconnect as u32));
+    if resumable && !on_purpose {
         return Gone {
             code: CloseCode::Reconnect,
             tell: format!("the {side}'s connection was lost; reconnecting…"),
@@ -212,5 +217,19 @@ mod tests {
         assert_eq!(gone.code, CloseCode::Ended);
         assert_eq!(gone.tell, "ended by the user");
         assert!(!gone.park);
+    }
+
+    #[test]
+    fn a_side_lost_behind_another_relay_parks_like_a_lost_link() {
+        // The relay that carried the viewer closes its link with Reconnect
+        // when the viewer's own connection is lost.
+        let lost = ConnectionError::ApplicationClosed(quinn::ApplicationClose {
+            error_code: quinn::VarInt::from_u32(CloseCode::Reconnect as u32),
+            reason: bytes::Bytes::from_static(b"the other side's connection was lost"),
+        });
+        let gone = on_closed(Peer::Viewer, &lost, true);
+        assert!(gone.park);
+        assert_eq!(gone.code, CloseCode::Reconnect);
+        assert!(!on_closed(Peer::Viewer, &lost, false).park);
     }
 }

@@ -32,6 +32,9 @@ pub(crate) struct Arrived {
     peer: Peer,
     conn: Connection,
     ctl: Control,
+    /// Its address (as the relay it reached saw it, when carried over a
+    /// link from another relay of the cluster).
+    ip: IpAddr,
 }
 
 /// The relay's table of resumable sessions.
@@ -201,17 +204,22 @@ pub(crate) async fn park(relay: &Relay, meta: &SessionMeta, reason: String) {
     }
 }
 
-/// A side asks to continue `req.session`.
+/// A side asks to continue `req.session`, from `ip`.
 pub(crate) async fn serve_resume(
     relay: &Arc<Relay>,
     conn: Connection,
     ctl: Control,
     peer: Peer,
     req: ResumeRequest,
+    ip: IpAddr,
 ) {
-    let ip = conn.remote_address().ip();
     let now = Instant::now();
-    let me = Arrived { peer, conn, ctl };
+    let me = Arrived {
+        peer,
+        conn,
+        ctl,
+        ip,
+    };
     if let Err(wait) = relay.throttle_check(now, ip) {
         let retry_after_s = u32::try_from(wait.as_secs() + 1).unwrap_or(u32::MAX);
         let refusal = ResumeRefusal::Throttled { retry_after_s };
@@ -221,6 +229,9 @@ pub(crate) async fn serve_resume(
     let (tx, rx) = oneshot::channel();
     let arrival = lock(&relay.resumes).arrive(now, &req.session, &hash, peer, tx);
     match arrival {
+        Err(ResumeRefusal::UnknownSession) if relay.cluster().is_some() => {
+            elsewhere(relay, me, req).await;
+        }
         Err(refusal) => {
             if matches!(
                 refusal,
@@ -249,6 +260,42 @@ pub(crate) async fn serve_resume(
             drop(replaced);
             wait_for_other(relay, req.session, me, rx).await;
         }
+    }
+}
+
+/// A session this relay does not know may run on another relay of the
+/// cluster: the side is carried there; else it is refused as unknown.
+async fn elsewhere(relay: &Arc<Relay>, me: Arrived, req: ResumeRequest) {
+    let Some(cluster) = relay.cluster() else {
+        return;
+    };
+    let node = match cluster.db.session_node(&req.session).await {
+        Ok(Some(node)) if node != cluster.node => node,
+        Ok(_) => {
+            relay.throttle_fail(Instant::now(), me.ip);
+            let session = req.session.clone();
+            return refuse(relay, me, &session, ResumeRefusal::UnknownSession).await;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "looking up a session's relay failed");
+            let why = "the relay cannot reach its database; try again shortly";
+            return close(&me.conn, CloseCode::Reconnect, why);
+        }
+    };
+    let role = match me.peer {
+        Peer::Host => lifeline_proto::control::Role::Host,
+        Peer::Viewer => lifeline_proto::control::Role::Viewer,
+    };
+    let request = lifeline_proto::link::LinkRequest::Resume {
+        role,
+        ip: me.ip.to_string(),
+        request: req,
+    };
+    let carried =
+        crate::cluster::link::forward(relay, cluster, &node, request, me.conn.clone(), me.ctl)
+            .await;
+    if let Err(why) = carried {
+        close(&me.conn, CloseCode::Reconnect, &why);
     }
 }
 
@@ -293,8 +340,8 @@ async fn resume_segment(relay: &Arc<Relay>, session: &str, a: Arrived, b: Arrive
     };
     let event = AuditEvent::SessionResumed {
         session: session.to_owned(),
-        host_ip: host.conn.remote_address().ip().to_string(),
-        viewer_ip: viewer.conn.remote_address().ip().to_string(),
+        host_ip: host.ip.to_string(),
+        viewer_ip: viewer.ip.to_string(),
     };
     if let Err(e) = relay.audit.append(event).await {
         let why = format!("relay cannot write its audit log: {e}");
@@ -325,7 +372,7 @@ async fn refuse(relay: &Relay, me: Arrived, session: &str, why: ResumeRefusal) {
     let event = AuditEvent::ResumeRefused {
         session: clean_text(session),
         from: me.peer.name().into(),
-        ip: me.conn.remote_address().ip().to_string(),
+        ip: me.ip.to_string(),
         reason: why.as_str().into(),
     };
     if let Err(e) = relay.audit.append(event).await {

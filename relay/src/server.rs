@@ -399,12 +399,14 @@ pub async fn run(
     Ok(())
 }
 
-/// Returns once the relay was told to drain and nobody is left on it.
+/// Returns once the relay was told to drain and nobody is left on it: no
+/// connection (a moved host has hung up, so it heard where to go), no
+/// session running (its sides may both come over links) or parked.
 async fn drained(relay: &Relay) {
     relay.draining.cancelled().await;
     loop {
-        if relay.waiting_hosts() == 0 && relay.live_sessions() == 0 && relay.parked_sessions() == 0
-        {
+        let sessions = relay.live_sessions() + relay.parked_sessions();
+        if relay.connections() == 0 && sessions == 0 {
             return;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -876,7 +878,8 @@ async fn serve_host(relay: &Arc<Relay>, conn: Connection, mut ctl: Control) {
             }
         }
         HostRequest::Resume(req) => {
-            return resuming::serve_resume(relay, conn, ctl, Peer::Host, req).await;
+            let ip = conn.remote_address().ip();
+            return resuming::serve_resume(relay, conn, ctl, Peer::Host, req, ip).await;
         }
         _ => {
             close(
@@ -997,7 +1000,8 @@ async fn serve_viewer(relay: &Arc<Relay>, conn: Connection, mut ctl: Control) {
     let (token, locator) = match first {
         ViewerRequest::Join { token, locator } => (token, locator),
         ViewerRequest::Resume(req) => {
-            return resuming::serve_resume(relay, conn, ctl, Peer::Viewer, req).await;
+            let ip = conn.remote_address().ip();
+            return resuming::serve_resume(relay, conn, ctl, Peer::Viewer, req, ip).await;
         }
         ViewerRequest::Report(_) => {
             close(&conn, CloseCode::ProtocolError, "a viewer must join first");
@@ -1203,13 +1207,29 @@ pub(crate) async fn pair_forwarded(
     ctl: Control,
     request: LinkRequest,
 ) {
-    let LinkRequest::Join {
-        session,
-        locator,
-        technician,
-        viewer_ip,
-        token_key,
-    } = request;
+    let (session, locator, technician, viewer_ip, token_key) = match request {
+        LinkRequest::Join {
+            session,
+            locator,
+            technician,
+            viewer_ip,
+            token_key,
+        } => (session, locator, technician, viewer_ip, token_key),
+        LinkRequest::Resume { role, ip, request } => {
+            let Ok(ip) = ip.parse::<IpAddr>() else {
+                return close(
+                    &conn,
+                    CloseCode::ProtocolError,
+                    "the link did not name the address",
+                );
+            };
+            let peer = match role {
+                Role::Host => Peer::Host,
+                Role::Viewer => Peer::Viewer,
+            };
+            return resuming::serve_resume(relay, conn, ctl, peer, request, ip).await;
+        }
+    };
     let Ok(ip) = viewer_ip.parse::<IpAddr>() else {
         return close(
             &conn,

@@ -515,6 +515,16 @@ impl Db {
         Ok(())
     }
 
+    /// The relay a session runs (or is parked) on, if any.
+    pub async fn session_node(&self, session: &str) -> Result<Option<String>, DbError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt("SELECT node FROM sessions WHERE session = $1", &[&session])
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
     /// A session's end record is written.
     pub async fn session_ended(&self, session: &str) -> Result<(), DbError> {
         self.client()

@@ -1,4 +1,5 @@
-//! The relay-to-relay link: a viewer carried to the relay its host waits on.
+//! The relay-to-relay link: a viewer carried to the relay its host waits
+//! on, or a side resuming carried to the relay that holds its session.
 //!
 //! Relay B won a code in the database whose host waits on relay A. B opens
 //! a QUIC connection to A (mutual TLS, the cluster's CA on both sides),
@@ -55,18 +56,19 @@ async fn serve_link(relay: &Arc<Relay>, incoming: quinn::Incoming) {
     }
 }
 
-/// Carries `viewer` to relay `node`, which holds the host of `request`.
-/// An error is the sentence the viewer hears.
+/// Carries `client` (a viewer that won a code whose host waits on relay
+/// `node`, or a side resuming a session `node` holds) there. An error is
+/// the sentence the client hears.
 pub(crate) async fn forward(
     relay: &Relay,
     cluster: &Cluster,
     node: &str,
     request: LinkRequest,
-    viewer: Connection,
-    viewer_ctl: Control,
+    client: Connection,
+    client_ctl: Control,
 ) -> Result<(), String> {
     let link = connect(cluster, node).await.map_err(|e| {
-        format!("cannot reach the relay your host waits on ({e}); ask for a new code")
+        format!("cannot reach the relay that holds your session ({e}); ask for a new code")
     })?;
     let opened = async {
         let (send, recv) = link.open_bi().await.map_err(|e| e.to_string())?;
@@ -76,7 +78,7 @@ pub(crate) async fn forward(
     }
     .await;
     let link_ctl = opened.map_err(|e| format!("the link to the host's relay failed: {e}"))?;
-    splice(relay, viewer, viewer_ctl, link, link_ctl).await;
+    splice(relay, client, client_ctl, link, link_ctl).await;
     Ok(())
 }
 
@@ -113,7 +115,9 @@ async fn frames(mut from: FramedRecv, mut to: FramedSend) {
     to.finish();
 }
 
-/// What to tell the side left behind when `err` ended the other.
+/// What to tell the side left behind when `err` ended the other: the
+/// same words, or (a connection lost, not closed) `Reconnect`, which the
+/// relay holding the session takes as a lost link it may park for resume.
 fn mirror(err: &ConnectionError, who: &str) -> (u32, String) {
     match err {
         ConnectionError::ApplicationClosed(ac) => (
@@ -121,32 +125,32 @@ fn mirror(err: &ConnectionError, who: &str) -> (u32, String) {
             String::from_utf8_lossy(&ac.reason).into_owned(),
         ),
         other => (
-            CloseCode::PeerGone as u32,
-            format!("{who}'s connection was lost ({other})"),
+            CloseCode::Reconnect as u32,
+            format!("{who}'s connection was lost ({other}); reconnecting…"),
         ),
     }
 }
 
 async fn splice(
     relay: &Relay,
-    viewer: Connection,
-    viewer_ctl: Control,
+    client: Connection,
+    client_ctl: Control,
     link: Connection,
     link_ctl: Control,
 ) {
-    let (v_send, v_recv) = viewer_ctl.into_parts();
+    let (c_send, c_recv) = client_ctl.into_parts();
     let (l_send, l_recv) = link_ctl.into_parts();
     let mut controls = JoinSet::new();
-    controls.spawn(frames(v_recv, l_send));
-    controls.spawn(frames(l_recv, v_send));
+    controls.spawn(frames(c_recv, l_send));
+    controls.spawn(frames(l_recv, c_send));
     let counters = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let mut pumps = spawn_pumps(relay, &link, &viewer, &counters.0, &counters.1);
+    let mut pumps = spawn_pumps(relay, &link, &client, &counters.0, &counters.1);
     let (code, reason) = tokio::select! {
-        e = link.closed() => mirror(&e, "the host's relay"),
-        e = viewer.closed() => mirror(&e, "the viewer"),
+        e = link.closed() => mirror(&e, "the session's relay"),
+        e = client.closed() => mirror(&e, "the other side"),
         () = relay.shutdown.cancelled() => (CloseCode::Shutdown as u32, "relay shutting down".into()),
     };
-    for conn in [&viewer, &link] {
+    for conn in [&client, &link] {
         conn.close(quinn::VarInt::from_u32(code), reason.as_bytes());
     }
     controls.abort_all();

@@ -535,3 +535,56 @@ fn a_relay_that_cannot_join_says_why_and_never_shows_the_password() {
     assert_ne!(rc, 0);
     assert!(err.contains("--console and --audit-export"), "{err}");
 }
+
+#[tokio::test]
+async fn a_session_across_relays_resumes_with_both_sides_coming_back_through_another_relay() {
+    use lifeline_net::client::Connector;
+    use lifeline_proto::control::SessionReport;
+    use sha2::{Digest, Sha256};
+    let Some(c) = Cluster::start(2, &[]) else {
+        return;
+    };
+    let token = c.add_technician("hal");
+    // Host on relay 0, viewer through relay 1, a resume ticket filed.
+    let (mut h, reg) = c.host(0).await;
+    let v = c.join(1, &token, &reg).await.unwrap();
+    assert!(matches!(
+        h.next_event().await.unwrap(),
+        HostEvent::Paired { .. }
+    ));
+    let hash = Sha256::digest([5u8; 32]).into();
+    h.report(SessionReport::ResumeTicket { hash })
+        .await
+        .unwrap();
+    let tickets = c.dir(0).join("resume");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_dir(&tickets).map_or(0, |d| d.count()) != 1 {
+        assert!(Instant::now() < deadline, "no resume ticket filed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The host comes back through relay 1 (as DNS round robin may send
+    // it): carried to relay 0, which asks the viewer to reconnect too.
+    let old_v = v.conn.clone();
+    let through_1 = Connector::new(&c.addr(1), Some(&c.ca())).await.unwrap();
+    let session = v.session.clone();
+    let host_back =
+        tokio::spawn(async move { HostLink::resume(&through_1, &session, [5; 32]).await });
+    let why = ClientError::from_connection(&old_v.closed().await);
+    assert!(why.resumable(), "the viewer is asked to reconnect: {why}");
+    let v2 = v.resumer().resume([5; 32]).await.unwrap();
+    let h2 = host_back.await.unwrap().unwrap();
+    let (mut s, _r) = v2.conn.open_bi().await.unwrap();
+    s.write_all(b"after").await.unwrap();
+    s.finish().unwrap();
+    let (_hs, mut hr) = h2.conn.accept_bi().await.unwrap();
+    assert_eq!(hr.read_to_end(100).await.unwrap(), b"after");
+    h2.end("ended by the user").await;
+    let lines = c.lines();
+    let resumed = lines
+        .iter()
+        .find(|l| l.contains("\"session_resumed\""))
+        .expect("the resume is audited");
+    assert!(resumed.contains("\"host_ip\":\"127.0.0.1\""), "{resumed}");
+    let (ok, said) = c.verify();
+    assert!(ok, "{said}");
+}
