@@ -772,7 +772,8 @@ async fn file_code(
     recycle_code(relay, cluster, session, tx).await
 }
 
-/// The cluster's locators are crowded: the oldest tombstone gives way.
+/// The cluster's locators are crowded: the oldest tombstone gives way, or
+/// (none left) the database finds a locator nobody holds.
 async fn recycle_code(
     relay: &Relay,
     cluster: &Cluster,
@@ -781,16 +782,24 @@ async fn recycle_code(
 ) -> Result<(Locator, Instant), (CloseCode, String)> {
     let ttl = relay.config.code_ttl;
     let busy = |why: String| (CloseCode::Busy, why);
-    let recycled = cluster
+    let db_busy = |e: crate::cluster::DbError| {
+        busy(format!(
+            "the relay cannot reach its database ({e}); try again shortly"
+        ))
+    };
+    let mut found = cluster
         .db
         .recycle_oldest(session, &cluster.node, ttl)
         .await
-        .map_err(|e| {
-            busy(format!(
-                "the relay cannot reach its database ({e}); try again shortly"
-            ))
-        })?;
-    let Some(locator) = recycled else {
+        .map_err(db_busy)?;
+    if found.is_none() {
+        found = cluster
+            .db
+            .insert_free(session, &cluster.node, ttl)
+            .await
+            .map_err(db_busy)?;
+    }
+    let Some(locator) = found else {
         return Err(busy(
             "every code of the cluster is in use; try again shortly".into(),
         ));

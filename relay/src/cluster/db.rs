@@ -232,6 +232,38 @@ impl Db {
             .ok_or_else(|| DbError::Bad(format!("locator {loc}")))
     }
 
+    /// Files a code under a locator nobody holds, found by the database
+    /// (when random draws keep missing because nearly every locator is
+    /// live). `None`: none is free.
+    pub async fn insert_free(
+        &self,
+        session: &str,
+        node: &str,
+        ttl: Duration,
+    ) -> Result<Option<Locator>, DbError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "INSERT INTO codes (locator, session, node, state, expires, changed) \
+                 SELECT n, $1, $2, 'waiting', now() + make_interval(secs => $3), now() \
+                 FROM generate_series(0, 99999) n \
+                 WHERE NOT EXISTS (SELECT 1 FROM codes c WHERE c.locator = n) \
+                 ORDER BY random() LIMIT 1 \
+                 ON CONFLICT (locator) DO NOTHING \
+                 RETURNING locator",
+                &[&session, &node, &ttl.as_secs_f64()],
+            )
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let loc: i32 = row.try_get(0)?;
+        u32::try_from(loc)
+            .ok()
+            .and_then(Locator::new)
+            .map(Some)
+            .ok_or_else(|| DbError::Bad(format!("locator {loc}")))
+    }
+
     /// A viewer joins `locator`: the one statement that lets one join, in
     /// the whole cluster, win a waiting code.
     pub async fn claim(&self, locator: Locator) -> Result<Claim, DbError> {

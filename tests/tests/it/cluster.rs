@@ -451,7 +451,7 @@ async fn draining_a_relay_moves_its_waiting_host_with_its_code_then_it_exits() {
 }
 
 #[tokio::test]
-async fn when_every_locator_is_taken_the_oldest_tombstone_gives_way() {
+async fn when_locators_run_short_the_oldest_tombstone_gives_way_then_the_last_free_one() {
     let Some(c) = Cluster::start(1, &[]) else {
         return;
     };
@@ -469,11 +469,19 @@ async fn when_every_locator_is_taken_the_oldest_tombstone_gives_way() {
         4242,
         "the oldest tombstone was recycled"
     );
-    // Every locator live: a clear refusal, not a hang.
+    // Every locator live but one never used: the database finds it.
     c.pg.psql(
         "lifeline",
         "UPDATE codes SET state = 'waiting', expires = now() + interval '1 hour'",
     );
+    c.pg.psql("lifeline", "DELETE FROM codes WHERE locator = 777");
+    let (_h2, reg) = c.host(0).await;
+    assert_eq!(
+        u32::from(reg.locator),
+        777,
+        "the last free locator was found"
+    );
+    // Every locator live: a clear refusal, not a hang.
     let err = HostLink::register(&c.addr(0), Some(&c.ca()), "pc", "ann")
         .await
         .unwrap_err();
