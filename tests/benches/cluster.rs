@@ -283,7 +283,7 @@ async fn waiting(pg: &Postgres, c: &Cluster, db: &str, n: usize) {
         );
     }
     println!(
-        "| {} hosts waiting on {} relays | registered in {wall:.1} s ({:.0}/s) | {live} live codes in the database, table {size} |",
+        "| {} hosts registered on {} relays | in {wall:.1} s ({:.0}/s) | **{live} still waiting** 2 s after the last (live codes in the database), table {size} |",
         links.len(),
         c.relays.len(),
         links.len() as f64 / wall
