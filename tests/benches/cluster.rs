@@ -319,7 +319,7 @@ async fn main() {
     let n_pairings = arg("--pairings", 2048);
     let n_joins = arg("--joins", 200);
     let transfer_mb = arg("--transfer-mb", 512);
-    let n_waiting = arg("--waiting", 15_000);
+    let n_waiting = arg("--waiting", 100_000);
     let Some(pg) = Postgres::start() else {
         eprintln!("no PostgreSQL: run scripts/install-deps");
         std::process::exit(1);
