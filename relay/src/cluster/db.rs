@@ -13,7 +13,8 @@ use std::time::Duration;
 use lifeline_proto::Locator;
 use lifeline_proto::audit::GENESIS;
 use lifeline_proto::control::JoinRefusal;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, NoTls, Row};
 
 use crate::registry::Gone;
 use crate::tokens::{Lookup, Technician};
@@ -114,7 +115,7 @@ pub struct Orphan {
     pub ran_ms: u64,
 }
 
-fn orphan(r: &tokio_postgres::Row) -> Result<Orphan, DbError> {
+fn orphan(r: &Row) -> Result<Orphan, DbError> {
     let ms: i64 = r.try_get(2)?;
     Ok(Orphan {
         session: r.try_get(0)?,
@@ -166,6 +167,21 @@ impl Db {
         Ok(c)
     }
 
+    /// Runs one statement on the shared client; rows changed.
+    async fn exec(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, DbError> {
+        Ok(self.client().await?.execute(sql, params).await?)
+    }
+
+    /// One statement's row, if any.
+    async fn opt(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<Row>, DbError> {
+        Ok(self.client().await?.query_opt(sql, params).await?)
+    }
+
+    /// One statement's rows.
+    async fn all(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, DbError> {
+        Ok(self.client().await?.query(sql, params).await?)
+    }
+
     /// Files a new live code under `locator` unless the locator is live or
     /// its tombstone (younger than `tombstone`) still stands anywhere in
     /// the cluster. `false`: taken, draw another.
@@ -178,9 +194,7 @@ impl Db {
         tombstone: Duration,
     ) -> Result<bool, DbError> {
         let n = self
-            .client()
-            .await?
-            .execute(
+            .exec(
                 "INSERT INTO codes (locator, session, node, state, expires, changed) \
                  VALUES ($1, $2, $3, 'waiting', now() + make_interval(secs => $4), now()) \
                  ON CONFLICT (locator) DO UPDATE SET session = EXCLUDED.session, \
@@ -211,9 +225,7 @@ impl Db {
         ttl: Duration,
     ) -> Result<Option<Locator>, DbError> {
         let row = self
-            .client()
-            .await?
-            .query_opt(
+            .opt(
                 "UPDATE codes SET session = $1, node = $2, state = 'waiting', \
                    expires = now() + make_interval(secs => $3), changed = now() \
                  WHERE locator = (SELECT locator FROM codes WHERE state <> 'waiting' \
@@ -242,9 +254,7 @@ impl Db {
         ttl: Duration,
     ) -> Result<Option<Locator>, DbError> {
         let row = self
-            .client()
-            .await?
-            .query_opt(
+            .opt(
                 "INSERT INTO codes (locator, session, node, state, expires, changed) \
                  SELECT n, $1, $2, 'waiting', now() + make_interval(secs => $3), now() \
                  FROM generate_series(0, 99999) n \
@@ -313,9 +323,7 @@ impl Db {
         node: &str,
     ) -> Result<Option<Duration>, DbError> {
         let row = self
-            .client()
-            .await?
-            .query_opt(
+            .opt(
                 "UPDATE codes SET node = $3, changed = now() \
                  WHERE locator = $1 AND session = $2 AND state = 'waiting' AND expires > now() \
                  RETURNING extract(epoch FROM expires - now())::float8",
@@ -335,9 +343,7 @@ impl Db {
         timeout: Duration,
     ) -> Result<Option<String>, DbError> {
         let row = self
-            .client()
-            .await?
-            .query_opt(
+            .opt(
                 "SELECT addr FROM nodes WHERE id <> $1 AND NOT draining \
                    AND seen > now() - make_interval(secs => $2) \
                  ORDER BY waiting + connections, random() LIMIT 1",
@@ -357,9 +363,7 @@ impl Db {
         why: Gone,
     ) -> Result<bool, DbError> {
         let n = self
-            .client()
-            .await?
-            .execute(
+            .exec(
                 "UPDATE codes SET state = $3, changed = now() \
                  WHERE locator = $1 AND session = $2 AND state = 'waiting'",
                 &[&(u32::from(locator) as i32), &session, &state_of(why)],
@@ -371,9 +375,7 @@ impl Db {
     /// What a presented token is.
     pub async fn lookup(&self, token_sha256: &str) -> Result<Lookup, DbError> {
         let row = self
-            .client()
-            .await?
-            .query_opt(
+            .opt(
                 "SELECT name, revoked IS NOT NULL FROM technicians WHERE token_sha256 = $1",
                 &[&token_sha256],
             )
@@ -388,9 +390,7 @@ impl Db {
     /// Every technician, in the order they were added.
     pub async fn technicians(&self) -> Result<Vec<Technician>, DbError> {
         let rows = self
-            .client()
-            .await?
-            .query(
+            .all(
                 "SELECT name, token_sha256, created, revoked FROM technicians ORDER BY id",
                 &[],
             )
@@ -410,9 +410,7 @@ impl Db {
     /// Adds a technician; `false` when a live one has that name.
     pub async fn add_technician(&self, t: &Technician) -> Result<bool, DbError> {
         let n = self
-            .client()
-            .await?
-            .execute(
+            .exec(
                 "INSERT INTO technicians (name, token_sha256, created) VALUES ($1, $2, $3) \
                  ON CONFLICT DO NOTHING",
                 &[&t.name, &t.token_sha256, &t.created],
@@ -424,9 +422,7 @@ impl Db {
     /// Revokes every live token of `name`; `false` when it has none.
     pub async fn revoke_technician(&self, name: &str, when: &str) -> Result<bool, DbError> {
         let n = self
-            .client()
-            .await?
-            .execute(
+            .exec(
                 "UPDATE technicians SET revoked = $2 WHERE name = $1 AND revoked IS NULL",
                 &[&name, &when],
             )
@@ -436,15 +432,13 @@ impl Db {
 
     /// Files this relay (again): where to reach it, not draining, seen now.
     pub async fn register_node(&self, id: &str, addr: &str, link: &str) -> Result<(), DbError> {
-        self.client()
-            .await?
-            .execute(
-                "INSERT INTO nodes (id, addr, link_addr) VALUES ($1, $2, $3) \
+        self.exec(
+            "INSERT INTO nodes (id, addr, link_addr) VALUES ($1, $2, $3) \
                  ON CONFLICT (id) DO UPDATE SET addr = $2, link_addr = $3, waiting = 0, \
                    connections = 0, draining = false, started = now(), seen = now()",
-                &[&id, &addr, &link],
-            )
-            .await?;
+            &[&id, &addr, &link],
+        )
+        .await?;
         Ok(())
     }
 
@@ -458,9 +452,7 @@ impl Db {
     ) -> Result<Option<bool>, DbError> {
         let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
         let row = self
-            .client()
-            .await?
-            .query_opt(
+            .opt(
                 "UPDATE nodes SET seen = now(), waiting = $2, connections = $3 WHERE id = $1 \
                  RETURNING draining",
                 &[&id, &count(waiting), &count(connections)],
@@ -473,9 +465,7 @@ impl Db {
     /// what every relay no longer listed held. One relay gets each.
     pub async fn sweep(&self, timeout: Duration) -> Result<Released, DbError> {
         let dead = self
-            .client()
-            .await?
-            .execute(
+            .exec(
                 "DELETE FROM nodes WHERE seen < now() - make_interval(secs => $1)",
                 &[&timeout.as_secs_f64()],
             )
@@ -523,9 +513,7 @@ impl Db {
     /// it may still resume (`keep`).
     pub async fn own_sessions(&self, node: &str, keep: &[String]) -> Result<Vec<Orphan>, DbError> {
         let rows = self
-            .client()
-            .await?
-            .query(
+            .all(
                 "DELETE FROM sessions WHERE node = $1 AND NOT (session = ANY($2)) \
                  RETURNING session, node, (extract(epoch FROM now() - started) * 1000)::bigint",
                 &[&node, &keep],
@@ -536,32 +524,26 @@ impl Db {
 
     /// A session began on relay `node`.
     pub async fn session_started(&self, session: &str, node: &str) -> Result<(), DbError> {
-        self.client()
-            .await?
-            .execute(
-                "INSERT INTO sessions (session, node) VALUES ($1, $2) \
+        self.exec(
+            "INSERT INTO sessions (session, node) VALUES ($1, $2) \
                  ON CONFLICT (session) DO UPDATE SET node = $2",
-                &[&session, &node],
-            )
-            .await?;
+            &[&session, &node],
+        )
+        .await?;
         Ok(())
     }
 
     /// The relay a session runs (or is parked) on, if any.
     pub async fn session_node(&self, session: &str) -> Result<Option<String>, DbError> {
         let row = self
-            .client()
-            .await?
-            .query_opt("SELECT node FROM sessions WHERE session = $1", &[&session])
+            .opt("SELECT node FROM sessions WHERE session = $1", &[&session])
             .await?;
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
 
     /// A session's end record is written.
     pub async fn session_ended(&self, session: &str) -> Result<(), DbError> {
-        self.client()
-            .await?
-            .execute("DELETE FROM sessions WHERE session = $1", &[&session])
+        self.exec("DELETE FROM sessions WHERE session = $1", &[&session])
             .await?;
         Ok(())
     }
@@ -570,9 +552,7 @@ impl Db {
     /// connections died with it); returns their sessions.
     pub async fn release_own(&self, node: &str) -> Result<Vec<String>, DbError> {
         let rows = self
-            .client()
-            .await?
-            .query(
+            .all(
                 "UPDATE codes SET state = 'withdrawn', changed = now() \
                  WHERE state = 'waiting' AND node = $1 RETURNING session",
                 &[&node],
@@ -584,19 +564,14 @@ impl Db {
     /// Takes this relay off the list at a clean stop (its codes were
     /// withdrawn one by one as its hosts were told it stops).
     pub async fn remove_node(&self, id: &str) -> Result<(), DbError> {
-        self.client()
-            .await?
-            .execute("DELETE FROM nodes WHERE id = $1", &[&id])
-            .await?;
+        self.exec("DELETE FROM nodes WHERE id = $1", &[&id]).await?;
         Ok(())
     }
 
     /// Where other relays reach relay `node`, if it is alive.
     pub async fn link_addr(&self, node: &str) -> Result<Option<String>, DbError> {
         let row = self
-            .client()
-            .await?
-            .query_opt("SELECT link_addr FROM nodes WHERE id = $1", &[&node])
+            .opt("SELECT link_addr FROM nodes WHERE id = $1", &[&node])
             .await?;
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
@@ -605,9 +580,7 @@ impl Db {
     /// has left the list.
     pub async fn load(&self, node: &str) -> Result<Option<(i32, i32)>, DbError> {
         let row = self
-            .client()
-            .await?
-            .query_opt(
+            .opt(
                 "SELECT waiting, connections FROM nodes WHERE id = $1",
                 &[&node],
             )
@@ -618,9 +591,7 @@ impl Db {
     /// Asks relay `node` to drain; `false` when no such relay is listed.
     pub async fn set_draining(&self, node: &str) -> Result<bool, DbError> {
         let n = self
-            .client()
-            .await?
-            .execute("UPDATE nodes SET draining = true WHERE id = $1", &[&node])
+            .exec("UPDATE nodes SET draining = true WHERE id = $1", &[&node])
             .await?;
         Ok(n == 1)
     }

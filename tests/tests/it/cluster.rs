@@ -95,6 +95,22 @@ impl Cluster {
             .unwrap()
     }
 
+    /// A host on relay `h` and a viewer joined through relay `v`, paired.
+    async fn paired(
+        &self,
+        h: usize,
+        v: usize,
+        token: &str,
+    ) -> (HostLink, ViewerLink, Registration) {
+        let (mut host, reg) = self.host(h).await;
+        let viewer = self.join(v, token, &reg).await.unwrap();
+        assert!(matches!(
+            host.next_event().await.unwrap(),
+            HostEvent::Paired { .. }
+        ));
+        (host, viewer, reg)
+    }
+
     async fn join(
         &self,
         i: usize,
@@ -241,12 +257,7 @@ async fn a_code_is_used_once_in_the_cluster_even_when_two_relays_race_for_it() {
     let token = c.add_technician("bob");
     // Joined once through relay 1: a second join through relay 0 (where
     // the host waits) is refused as used, and again through relay 1.
-    let (mut h, reg) = c.host(0).await;
-    let v = c.join(1, &token, &reg).await.unwrap();
-    assert!(matches!(
-        h.next_event().await.unwrap(),
-        HostEvent::Paired { .. }
-    ));
+    let (_h, v, reg) = c.paired(0, 1, &token).await;
     assert_eq!(
         refusal(c.join(0, &token, &reg).await),
         JoinRefusal::UsedCode
@@ -282,12 +293,7 @@ async fn a_killed_relay_frees_its_waiting_codes_and_the_chain_stays_valid() {
     let token = c.add_technician("dan");
     let (_h, reg) = c.host(0).await;
     // And a session running on relay 0 (its viewer came through relay 1).
-    let (mut busy, busy_reg) = c.host(0).await;
-    let _v = c.join(1, &token, &busy_reg).await.unwrap();
-    assert!(matches!(
-        busy.next_event().await.unwrap(),
-        HostEvent::Paired { .. }
-    ));
+    let (_busy, _v, busy_reg) = c.paired(0, 1, &token).await;
     let locator = u32::from(reg.locator);
     let state = |c: &Cluster| {
         c.pg.psql(
@@ -335,12 +341,7 @@ async fn a_killed_relay_frees_its_waiting_codes_and_the_chain_stays_valid() {
     // Restarted, it files itself again and serves.
     let again = c.start_relay(0, &[]);
     c.relays[0] = again;
-    let (mut h, reg) = c.host(0).await;
-    let v = c.join(1, &token, &reg).await.unwrap();
-    assert!(matches!(
-        h.next_event().await.unwrap(),
-        HostEvent::Paired { .. }
-    ));
+    let (_h, v, _reg) = c.paired(0, 1, &token).await;
     v.end("done").await;
     let (ok, said) = c.verify();
     assert!(ok, "{said}");
@@ -554,12 +555,7 @@ async fn a_session_across_relays_resumes_with_both_sides_coming_back_through_ano
     };
     let token = c.add_technician("hal");
     // Host on relay 0, viewer through relay 1, a resume ticket filed.
-    let (mut h, reg) = c.host(0).await;
-    let v = c.join(1, &token, &reg).await.unwrap();
-    assert!(matches!(
-        h.next_event().await.unwrap(),
-        HostEvent::Paired { .. }
-    ));
+    let (mut h, v, _reg) = c.paired(0, 1, &token).await;
     let hash = Sha256::digest([5u8; 32]).into();
     h.report(SessionReport::ResumeTicket { hash })
         .await
