@@ -115,6 +115,15 @@ pub struct Orphan {
     pub ran_ms: u64,
 }
 
+/// The locator in a row's first column.
+fn locator_of(row: &Row) -> Result<Locator, DbError> {
+    let loc: i32 = row.try_get(0)?;
+    u32::try_from(loc)
+        .ok()
+        .and_then(Locator::new)
+        .ok_or_else(|| DbError::Bad(format!("locator {loc}")))
+}
+
 fn orphan(r: &Row) -> Result<Orphan, DbError> {
     let ms: i64 = r.try_get(2)?;
     Ok(Orphan {
@@ -235,13 +244,7 @@ impl Db {
                 &[&session, &node, &ttl.as_secs_f64()],
             )
             .await?;
-        let Some(row) = row else { return Ok(None) };
-        let loc: i32 = row.try_get(0)?;
-        u32::try_from(loc)
-            .ok()
-            .and_then(Locator::new)
-            .map(Some)
-            .ok_or_else(|| DbError::Bad(format!("locator {loc}")))
+        row.as_ref().map(locator_of).transpose()
     }
 
     /// Files a code under a locator nobody holds, found by the database
@@ -265,13 +268,7 @@ impl Db {
                 &[&session, &node, &ttl.as_secs_f64()],
             )
             .await?;
-        let Some(row) = row else { return Ok(None) };
-        let loc: i32 = row.try_get(0)?;
-        u32::try_from(loc)
-            .ok()
-            .and_then(Locator::new)
-            .map(Some)
-            .ok_or_else(|| DbError::Bad(format!("locator {loc}")))
+        row.as_ref().map(locator_of).transpose()
     }
 
     /// A viewer joins `locator`: the one statement that lets one join, in
