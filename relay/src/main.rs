@@ -80,6 +80,7 @@ enum Command {
         node: Option<String>,
         #[command(flatten)]
         dir: DataDir,
+        /// The cluster's PostgreSQL (postgres://USER:PASSWORD@HOST/DB).
         #[arg(long, env = "LIFELINE_DATABASE", required = true)]
         database: String,
     },
