@@ -2,7 +2,7 @@
 //! and how a session's end is worded: pure decisions, so the bridging
 //! task in [`crate::server`] only forwards, files and closes.
 
-use lifeline_proto::control::{CloseCode, SessionReport, clean_text};
+use lifeline_proto::control::{CloseCode, Role, SessionReport, clean_text};
 use quinn::ConnectionError;
 
 /// One side of a session.
@@ -10,6 +10,24 @@ use quinn::ConnectionError;
 pub enum Peer {
     Host,
     Viewer,
+}
+
+impl From<Role> for Peer {
+    fn from(role: Role) -> Self {
+        match role {
+            Role::Host => Peer::Host,
+            Role::Viewer => Peer::Viewer,
+        }
+    }
+}
+
+impl From<Peer> for Role {
+    fn from(peer: Peer) -> Self {
+        match peer {
+            Peer::Host => Role::Host,
+            Peer::Viewer => Role::Viewer,
+        }
+    }
 }
 
 impl Peer {

@@ -277,17 +277,12 @@ async fn elsewhere(relay: &Arc<Relay>, me: Arrived, req: ResumeRequest) {
             return refuse(relay, me, &session, ResumeRefusal::UnknownSession).await;
         }
         Err(e) => {
-            tracing::error!(error = %e, "looking up a session's relay failed");
-            let why = "the relay cannot reach its database; try again shortly";
-            return close(&me.conn, CloseCode::Reconnect, why);
+            let why = crate::cluster::unavailable("looking up a session's relay", &e);
+            return close(&me.conn, CloseCode::Reconnect, &why);
         }
     };
-    let role = match me.peer {
-        Peer::Host => lifeline_proto::control::Role::Host,
-        Peer::Viewer => lifeline_proto::control::Role::Viewer,
-    };
     let request = lifeline_proto::link::LinkRequest::Resume {
-        role,
+        role: me.peer.into(),
         ip: me.ip.to_string(),
         request: req,
     };

@@ -25,7 +25,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::audit::{AuditError, AuditLog};
 use crate::bridge::{self, Heard, Peer, Step};
-use crate::cluster::{Claim, Cluster};
+use crate::cluster::{Claim, Cluster, unavailable};
 use crate::recording::{AuditorStore, RecordingFile, RecordingMode};
 use crate::registry::{Gone, Registry};
 use crate::resuming::{self, SessionMeta};
@@ -482,6 +482,22 @@ async fn close_left_open(relay: &Relay, resumable: &[String]) -> Result<(), Rela
     Ok(())
 }
 
+/// The first stream `conn` opens and the first message on it, within the
+/// hello timeout (`Err(Elapsed)` past it; the inner error says what was
+/// wrong instead).
+pub(crate) async fn first_message<T: serde::de::DeserializeOwned>(
+    relay: &Relay,
+    conn: &Connection,
+) -> Result<Result<(Control, T), String>, tokio::time::error::Elapsed> {
+    tokio::time::timeout(relay.config.hello_timeout, async {
+        let (send, recv) = conn.accept_bi().await.map_err(|e| e.to_string())?;
+        let mut ctl = Control::new(send, recv);
+        let first: T = ctl.recv().await.map_err(|e| e.to_string())?;
+        Ok((ctl, first))
+    })
+    .await
+}
+
 async fn serve_connection(relay: &Arc<Relay>, incoming: quinn::Incoming) {
     let peer = incoming.remote_address();
     let conn = match incoming.await {
@@ -491,13 +507,7 @@ async fn serve_connection(relay: &Arc<Relay>, incoming: quinn::Incoming) {
             return;
         }
     };
-    let greeting = tokio::time::timeout(relay.config.hello_timeout, async {
-        let (send, recv) = conn.accept_bi().await.map_err(|e| e.to_string())?;
-        let mut ctl = Control::new(send, recv);
-        let hello: Hello = ctl.recv().await.map_err(|e| e.to_string())?;
-        Ok::<_, String>((ctl, hello))
-    })
-    .await;
+    let greeting = first_message::<Hello>(relay, &conn).await;
     let (ctl, hello) = match greeting {
         Ok(Ok(x)) => x,
         Ok(Err(why)) => {
@@ -662,19 +672,14 @@ async fn adopt_code(
             "this relay is not in a cluster: register for a new code".into(),
         ));
     };
-    if cluster.draining() {
+    if relay.draining.is_cancelled() {
         return Err((CloseCode::Busy, "this relay is draining too".into()));
     }
     let moved = cluster
         .db
         .move_code(locator, &session, &cluster.node)
         .await
-        .map_err(|e| {
-            (
-                CloseCode::Busy,
-                format!("the relay cannot reach its database ({e})"),
-            )
-        })?;
+        .map_err(|e| (CloseCode::Busy, unavailable("moving a code", &e)))?;
     let Some(left) = moved else {
         ctl.send(&HostEvent::Expired)
             .await
@@ -734,7 +739,7 @@ async fn file_code(
     session: &str,
     tx: HostHandle,
 ) -> Result<(Locator, Instant), (CloseCode, String)> {
-    if cluster.draining() {
+    if relay.draining.is_cancelled() {
         return Err((
             CloseCode::Busy,
             "this relay is draining for a restart; connect again to reach another".into(),
@@ -761,12 +766,7 @@ async fn file_code(
         match filed {
             Ok(true) => return Ok((locator, expires)),
             Ok(false) => continue,
-            Err(e) => {
-                return Err((
-                    CloseCode::Busy,
-                    format!("the relay cannot reach its database ({e}); try again shortly"),
-                ));
-            }
+            Err(e) => return Err((CloseCode::Busy, unavailable("filing a code", &e))),
         }
     }
     recycle_code(relay, cluster, session, tx).await
@@ -782,11 +782,7 @@ async fn recycle_code(
 ) -> Result<(Locator, Instant), (CloseCode, String)> {
     let ttl = relay.config.code_ttl;
     let busy = |why: String| (CloseCode::Busy, why);
-    let db_busy = |e: crate::cluster::DbError| {
-        busy(format!(
-            "the relay cannot reach its database ({e}); try again shortly"
-        ))
-    };
+    let db_busy = |e: crate::cluster::DbError| busy(unavailable("recycling a code", &e));
     let mut found = cluster
         .db
         .recycle_oldest(session, &cluster.node, ttl)
@@ -1141,10 +1137,7 @@ async fn hand_over(conn: Connection, ctl: Control, joiner: Joiner, host: HostHan
 /// cluster's. An error is the sentence the viewer hears.
 async fn lookup_token(relay: &Relay, token: &str, token_key: &str) -> Result<Lookup, String> {
     if let Some(c) = &relay.cluster {
-        return c.db.lookup(token_key).await.map_err(|e| {
-            tracing::error!(error = %e, "technician lookup failed");
-            "the relay cannot reach its database; try again shortly".to_owned()
-        });
+        return (c.db.lookup(token_key).await).map_err(|e| unavailable("a technician lookup", &e));
     }
     let (lookup, store_err) = lock(&relay.tokens).lookup(token);
     if let Some(e) = store_err {
@@ -1199,52 +1192,41 @@ async fn win_code(relay: &Relay, now: Instant, locator: Locator) -> Result<Won, 
             cluster: cluster.clone(),
         }),
         Ok(Claim::Refused(r, s)) => Err(Lost::Refused(r, s)),
-        Err(e) => {
-            tracing::error!(error = %e, "claiming a code failed");
-            Err(Lost::Db(
-                "the relay cannot reach its database; try again shortly".into(),
-            ))
-        }
+        Err(e) => Err(Lost::Db(unavailable("claiming a code", &e))),
     }
 }
 
-/// A viewer another relay of the cluster carried here: it won the code in
-/// the database there; the host waits here.
-pub(crate) async fn pair_forwarded(
+/// A side another relay of the cluster carried here: a viewer that won,
+/// in the database there, a code whose host waits here; or a side
+/// resuming a session this relay holds.
+pub(crate) async fn serve_carried(
     relay: &Arc<Relay>,
     conn: Connection,
     ctl: Control,
     request: LinkRequest,
 ) {
-    let (session, locator, technician, viewer_ip, token_key) = match request {
+    let ip = match &request {
+        LinkRequest::Join { viewer_ip, .. } => viewer_ip,
+        LinkRequest::Resume { ip, .. } => ip,
+    };
+    let Ok(ip) = ip.parse::<IpAddr>() else {
+        return close(
+            &conn,
+            CloseCode::ProtocolError,
+            "the link did not name the side's address",
+        );
+    };
+    let (session, locator, technician, token_key) = match request {
+        LinkRequest::Resume { role, request, .. } => {
+            return resuming::serve_resume(relay, conn, ctl, role.into(), request, ip).await;
+        }
         LinkRequest::Join {
             session,
             locator,
             technician,
-            viewer_ip,
             token_key,
-        } => (session, locator, technician, viewer_ip, token_key),
-        LinkRequest::Resume { role, ip, request } => {
-            let Ok(ip) = ip.parse::<IpAddr>() else {
-                return close(
-                    &conn,
-                    CloseCode::ProtocolError,
-                    "the link did not name the address",
-                );
-            };
-            let peer = match role {
-                Role::Host => Peer::Host,
-                Role::Viewer => Peer::Viewer,
-            };
-            return resuming::serve_resume(relay, conn, ctl, peer, request, ip).await;
-        }
-    };
-    let Ok(ip) = viewer_ip.parse::<IpAddr>() else {
-        return close(
-            &conn,
-            CloseCode::ProtocolError,
-            "the link did not name the viewer's address",
-        );
+            ..
+        } => (session, locator, technician, token_key),
     };
     let taken = lock(&relay.registry).take(Instant::now(), locator);
     match taken {

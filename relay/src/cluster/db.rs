@@ -115,6 +115,11 @@ pub struct Orphan {
     pub ran_ms: u64,
 }
 
+/// A released code's (session, relay).
+fn code_of(row: &Row) -> Result<(String, String), DbError> {
+    Ok((row.try_get(0)?, row.try_get(1)?))
+}
+
 /// The locator in a row's first column.
 fn locator_of(row: &Row) -> Result<Locator, DbError> {
     let loc: i32 = row.try_get(0)?;
@@ -495,10 +500,7 @@ impl Db {
             )
             .await?;
         Ok(Released {
-            codes: codes
-                .iter()
-                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-                .collect::<Result<_, DbError>>()?,
+            codes: codes.iter().map(code_of).collect::<Result<_, DbError>>()?,
             sessions: sessions
                 .iter()
                 .map(orphan)
@@ -545,17 +547,18 @@ impl Db {
         Ok(())
     }
 
-    /// Releases the codes a relay's earlier run left waiting (its hosts'
-    /// connections died with it); returns their sessions.
-    pub async fn release_own(&self, node: &str) -> Result<Vec<String>, DbError> {
+    /// Releases the codes still filed under relay `node` (its last run's,
+    /// whose hosts' connections died with it, or at a clean stop); returns
+    /// their (session, relay).
+    pub async fn release_own(&self, node: &str) -> Result<Vec<(String, String)>, DbError> {
         let rows = self
             .all(
                 "UPDATE codes SET state = 'withdrawn', changed = now() \
-                 WHERE state = 'waiting' AND node = $1 RETURNING session",
+                 WHERE state = 'waiting' AND node = $1 RETURNING session, node",
                 &[&node],
             )
             .await?;
-        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+        rows.iter().map(code_of).collect()
     }
 
     /// Takes this relay off the list at a clean stop (its codes were

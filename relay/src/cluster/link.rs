@@ -22,7 +22,7 @@ use quinn::{Connection, ConnectionError};
 use tokio::task::JoinSet;
 
 use super::Cluster;
-use crate::server::{Relay, close, pair_forwarded, spawn_pumps};
+use crate::server::{Relay, close, first_message, serve_carried, spawn_pumps};
 
 /// Accepts other relays' links until the link endpoint closes.
 pub(crate) async fn serve(relay: Arc<Relay>, cluster: Arc<Cluster>) {
@@ -42,15 +42,9 @@ async fn serve_link(relay: &Arc<Relay>, incoming: quinn::Incoming) {
             return;
         }
     };
-    let first = tokio::time::timeout(relay.config().hello_timeout, async {
-        let (send, recv) = conn.accept_bi().await.map_err(|e| e.to_string())?;
-        let mut ctl = Control::new(send, recv);
-        let req: LinkRequest = ctl.recv().await.map_err(|e| e.to_string())?;
-        Ok::<_, String>((ctl, req))
-    })
-    .await;
+    let first = first_message::<LinkRequest>(relay, &conn).await;
     match first {
-        Ok(Ok((ctl, req))) => pair_forwarded(relay, conn, ctl, req).await,
+        Ok(Ok((ctl, req))) => serve_carried(relay, conn, ctl, req).await,
         Ok(Err(why)) => close(&conn, CloseCode::ProtocolError, &why),
         Err(_) => close(&conn, CloseCode::Timeout, "no link request in time"),
     }

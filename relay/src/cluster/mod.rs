@@ -18,7 +18,6 @@ pub(crate) mod link;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use lifeline_certs::CertError;
@@ -74,7 +73,6 @@ pub struct Cluster {
     link: quinn::Endpoint,
     link_client: quinn::ClientConfig,
     timing: Timing,
-    draining: AtomicBool,
 }
 
 /// This relay's id in the cluster: `DIR/node-id`, drawn on first start so
@@ -144,18 +142,12 @@ impl Cluster {
             link,
             link_client: client,
             timing,
-            draining: AtomicBool::new(false),
         }))
     }
 
     /// Where this relay listens for other relays.
     pub fn link_local_addr(&self) -> std::io::Result<SocketAddr> {
         self.link.local_addr()
-    }
-
-    /// Whether this relay was told to drain (`lifeline-relay drain`).
-    pub fn draining(&self) -> bool {
-        self.draining.load(Ordering::Relaxed)
     }
 
     /// Its heartbeat and node timeout.
@@ -168,6 +160,13 @@ impl Cluster {
         self.link
             .close(quinn::VarInt::from_u32(0), b"relay stopping");
     }
+}
+
+/// What a host or viewer hears when the database does not answer; the
+/// error itself (`what` failed) goes to the relay's log, not to the peer.
+pub(crate) fn unavailable(what: &str, e: &DbError) -> String {
+    tracing::error!(error = %e, "{what} failed");
+    "the relay cannot reach its database; try again shortly".to_owned()
 }
 
 /// Audits each released code: which session's code and why.
@@ -215,7 +214,6 @@ pub(crate) async fn start(
 ) -> Result<(), DbError> {
     let why = "relay stopped unexpectedly";
     let own = cluster.db.release_own(&cluster.node).await?;
-    let own = own.into_iter().map(|s| (s, cluster.node.clone())).collect();
     audit_released(relay, own, why).await;
     let sessions = cluster.db.own_sessions(&cluster.node, resumable).await?;
     audit_orphans(relay, sessions, why).await;
@@ -229,10 +227,7 @@ pub(crate) async fn start(
 pub(crate) async fn leave(relay: &Relay, cluster: &Cluster) {
     cluster.close();
     match cluster.db.release_own(&cluster.node).await {
-        Ok(own) => {
-            let own = own.into_iter().map(|s| (s, cluster.node.clone())).collect();
-            audit_released(relay, own, "the relay stopped").await;
-        }
+        Ok(own) => audit_released(relay, own, "the relay stopped").await,
         Err(e) => tracing::error!(error = %e, "could not release this relay's codes"),
     }
     if let Err(e) = cluster.db.remove_node(&cluster.node).await {
@@ -250,7 +245,6 @@ pub(crate) async fn keep_alive(relay: Arc<Relay>, cluster: Arc<Cluster>) {
         let load = (relay.waiting_hosts(), relay.connections());
         match cluster.db.heartbeat(&cluster.node, load.0, load.1).await {
             Ok(Some(drain)) => {
-                cluster.draining.store(drain, Ordering::Relaxed);
                 if drain {
                     relay.drain();
                 }
