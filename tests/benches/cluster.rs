@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use lifeline_net::client::{Connector, HostLink, ViewerLink};
 use lifeline_proto::control::HostEvent;
+use lifeline_tests::load::{pair, push_mib};
 use lifeline_tests::postgres::Postgres;
 use lifeline_tests::{RelayProcess, cpu_secs, relay_cli};
 use rand::Rng;
@@ -77,17 +78,6 @@ impl Cluster {
     }
 }
 
-/// Host registers through `h`, viewer joins through `v`.
-async fn pair(h: &Connector, v: &Connector, token: &str) -> (HostLink, ViewerLink) {
-    let (mut host, reg) = HostLink::register_with(h, "bench", "bench").await.unwrap();
-    let viewer = ViewerLink::join_with(v, token, reg.locator).await.unwrap();
-    match host.next_event().await.unwrap() {
-        HostEvent::Paired { .. } => {}
-        other => panic!("{other:?}"),
-    }
-    (host, viewer)
-}
-
 /// `total` pairings, 32 at a time, host and viewer each on a relay drawn
 /// at random (as DNS round robin spreads them).
 async fn pairings(pg: &Postgres, c: &Cluster, total: usize) {
@@ -129,21 +119,8 @@ async fn pairings(pg: &Postgres, c: &Cluster, total: usize) {
 /// `mb` MiB viewer→host through relays `h` (host) and `v` (viewer).
 async fn forwarding(c: &Cluster, h: usize, v: usize, mb: usize) {
     let (host, viewer) = pair(&c.connectors[h], &c.connectors[v], &c.token).await;
-    let chunk = bytes::Bytes::from(vec![0x5a; 1 << 20]);
     let (cpu0, t0) = (c.cpu(), Instant::now());
-    let (mut send, _) = viewer.conn.open_bi().await.unwrap();
-    let writer = tokio::spawn(async move {
-        for _ in 0..mb {
-            send.write_chunk(chunk.clone()).await.unwrap();
-        }
-        send.finish().unwrap();
-    });
-    let (_, mut recv) = host.conn.accept_bi().await.unwrap();
-    let mut got = 0usize;
-    while let Some(c) = recv.read_chunk(usize::MAX, false).await.unwrap() {
-        got += c.bytes.len();
-    }
-    writer.await.unwrap();
+    let got = push_mib(&viewer.conn, &host.conn, mb).await;
     let (wall, cpu) = (t0.elapsed().as_secs_f64(), c.cpu() - cpu0);
     assert_eq!(got, mb << 20);
     let mbs = got as f64 / 1e6;
@@ -235,14 +212,15 @@ async fn waiting(pg: &Postgres, c: &Cluster, db: &str, n: usize) {
     let t0 = Instant::now();
     let sem = Arc::new(tokio::sync::Semaphore::new(64));
     let mut connectors = Vec::new();
-    for i in 0..n.div_ceil(250) {
+    // At most 250 hosts a client endpoint, and every relay gets some.
+    for i in 0..n.div_ceil(250).max(c.relays.len()) {
         let addr = c.relays[i % c.relays.len()].addr.to_string();
         let config = quiet_client(&c.ca);
         connectors.push(Connector::with_config(&addr, config).await.unwrap());
     }
     let mut tasks = Vec::with_capacity(n);
     for i in 0..n {
-        let conn = connectors[i / 250].clone();
+        let conn = connectors[i % connectors.len()].clone();
         let sem = sem.clone();
         tasks.push(tokio::spawn(async move {
             let _p = sem.acquire().await.unwrap();

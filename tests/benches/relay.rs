@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lifeline_net::client::{Connector, HostLink, ViewerLink};
-use lifeline_proto::control::HostEvent;
 
 struct RelayProc {
     child: Child,
@@ -65,33 +64,14 @@ fn arg(name: &str, default: usize) -> usize {
 }
 
 async fn pair(c: &Connector, token: &str) -> (HostLink, ViewerLink) {
-    let (mut h, reg) = HostLink::register_with(c, "bench", "bench").await.unwrap();
-    let v = ViewerLink::join_with(c, token, reg.locator).await.unwrap();
-    match h.next_event().await.unwrap() {
-        HostEvent::Paired { .. } => {}
-        other => panic!("{other:?}"),
-    }
-    (h, v)
+    lifeline_tests::load::pair(c, c, token).await
 }
 
 async fn throughput(relay: &RelayProc, c: &Connector, token: &str, mb: usize) {
     let (h, v) = pair(c, token).await;
-    let chunk = bytes::Bytes::from(vec![0x5a; 1 << 20]);
     let cpu0 = lifeline_tests::cpu_secs(relay.child.id());
     let t0 = Instant::now();
-    let (mut send, _) = v.conn.open_bi().await.unwrap();
-    let writer = tokio::spawn(async move {
-        for _ in 0..mb {
-            send.write_chunk(chunk.clone()).await.unwrap();
-        }
-        send.finish().unwrap();
-    });
-    let (_, mut recv) = h.conn.accept_bi().await.unwrap();
-    let mut got = 0usize;
-    while let Some(c) = recv.read_chunk(usize::MAX, false).await.unwrap() {
-        got += c.bytes.len();
-    }
-    writer.await.unwrap();
+    let got = lifeline_tests::load::push_mib(&v.conn, &h.conn, mb).await;
     let wall = t0.elapsed().as_secs_f64();
     let cpu = lifeline_tests::cpu_secs(relay.child.id()) - cpu0;
     assert_eq!(got, mb << 20);

@@ -8,6 +8,7 @@
 
 pub mod browser;
 pub mod chaos;
+pub mod load;
 pub mod netem;
 pub mod peers;
 pub mod portal;
