@@ -4,6 +4,7 @@
 //! mode ([`script`]) are both thin layers over it. [`play`] opens a
 //! session recording with an auditor's key; [`player`] is its window.
 
+pub mod core;
 pub mod files;
 pub mod monitors;
 pub mod play;

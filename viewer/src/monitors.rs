@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use lifeline_session::messages::{MonitorInfo, Showing, ViewerMsg};
 
-use crate::session::{Reply, Viewer, ViewerError};
+use crate::core::Reply;
+use crate::session::{Viewer, ViewerError};
 
 /// The host's monitors and which part of its screen is shown.
 #[derive(Debug, Clone, PartialEq, Eq)]

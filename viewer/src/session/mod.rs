@@ -1,22 +1,32 @@
 //! A connected viewer: joins, proves the code end to end, waits for the
 //! user's decision, then keeps the remote screen decoded and sends input.
+//!
+//! [`Viewer`] is the handle the window, the script and the tests hold; the
+//! task behind it ([`keeper`]) drives a sans-IO [`ViewerSession`] (what is
+//! acknowledged, asked for, shown, allowed) over the real streams and
+//! resumes a lost link.
+
+mod keeper;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use lifeline_common::framed::ControlError;
-use lifeline_net::client::{ClientError, Resumer, ViewerLink};
+use lifeline_net::client::{ClientError, ViewerLink};
 use lifeline_net::reconnect;
-use lifeline_net::secure::{self, SecureError, SecureRecv, SecureSend, Secured, handshake};
+use lifeline_net::secure::{SecureError, Secured, handshake};
 use lifeline_proto::SessionCode;
-use lifeline_proto::control::{CloseCode, Mode, SessionReport};
-use lifeline_session::e2e::{E2eError, ResumeSecret, Side};
+use lifeline_proto::control::{Mode, SessionReport};
+use lifeline_session::e2e::{E2eError, Side};
 use lifeline_session::messages::{HostMsg, InputEvent, MAX_CLIPBOARD, Quality, ViewerMsg};
-use lifeline_session::screen::{Framebuffer, Image};
+use lifeline_session::screen::Image;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+use crate::core::ViewerSession;
+pub use crate::core::{Figures, Reply};
 use crate::monitors::Screens;
+use keeper::Keeper;
 
 /// Everything that can stop a viewer, each with one line for the technician.
 #[derive(Debug, thiserror::Error)]
@@ -57,14 +67,6 @@ pub enum ViewerError {
     Stopped(String),
 }
 
-/// The host's answer to a request.
-#[derive(Debug)]
-pub(crate) enum Reply {
-    Clipboard(String),
-    Set,
-    Refused(String),
-}
-
 /// Where the answer to the request under way goes.
 type Pending = Arc<Mutex<Option<oneshot::Sender<Reply>>>>;
 
@@ -77,33 +79,11 @@ pub enum Status {
     Ended(String),
 }
 
-/// Live figures for the toolbar.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Figures {
-    pub frames: u64,
-    /// Screen data in the updates (tile payloads).
-    pub bytes: u64,
-    /// Everything received on the session stream: sealed updates, pointer
-    /// reports, their framing; what the session costs the network above QUIC.
-    pub stream_bytes: u64,
-    /// Frames in the last second.
-    pub fps: f64,
-    /// Bytes a second over the last second.
-    pub bytes_per_s: f64,
-    /// Input sent to the next update that arrived, last measured.
-    pub input_to_update_ms: Option<f64>,
-}
-
-#[derive(Debug, Default)]
+/// What the session task and the handle share: the session's state (the
+/// remote screen among it) and the connection of the moment.
+#[derive(Debug)]
 struct Shared {
-    fb: Framebuffer,
-    figures: Figures,
-    window_start: Option<Instant>,
-    window_frames: u64,
-    window_bytes: u64,
-    last_input: Option<Instant>,
-    /// The remote pointer, in remote pixels.
-    cursor: Option<(i32, i32)>,
+    core: ViewerSession,
     /// The connection to the relay now (a new one after each resume).
     conn: Option<quinn::Connection>,
 }
@@ -220,8 +200,8 @@ impl Viewer {
 
         let (out, out_rx) = mpsc::channel::<ViewerMsg>(256);
         let shared = Arc::new(Mutex::new(Shared {
+            core: ViewerSession::new(mode),
             conn: Some(conn.clone()),
-            ..Shared::default()
         }));
         let (frames_tx, frames) = watch::channel(0u64);
         let (ended_tx, ended) = watch::channel(None::<String>);
@@ -382,10 +362,10 @@ impl Viewer {
 
     /// Sends one input event (refused locally in view-only mode).
     pub async fn input(&self, ev: InputEvent) -> Result<(), ViewerError> {
-        if self.mode() == Mode::View {
-            return Err(ViewerError::ViewOnly);
-        }
-        lock(&self.shared).last_input = Some(Instant::now());
+        lock(&self.shared)
+            .core
+            .check_input(Instant::now())
+            .map_err(|_| ViewerError::ViewOnly)?;
         self.interactive.touch();
         self.out
             .send(ViewerMsg::Input(ev))
@@ -419,13 +399,13 @@ impl Viewer {
 
     /// Where the remote pointer is.
     pub fn cursor(&self) -> Option<(i32, i32)> {
-        lock(&self.shared).cursor
+        lock(&self.shared).core.cursor()
     }
 
     /// Runs `f` on the current remote screen without copying it (a
     /// benchmark looks at one region after every update).
     pub fn with_image<R>(&self, f: impl FnOnce(Option<&Image>) -> R) -> R {
-        f(lock(&self.shared).fb.image())
+        f(lock(&self.shared).core.image())
     }
 
     /// UDP bytes received on the connection to the relay, QUIC headers,
@@ -439,20 +419,12 @@ impl Viewer {
 
     /// A copy of the current remote screen.
     pub fn image(&self) -> Option<Image> {
-        lock(&self.shared).fb.image().cloned()
+        lock(&self.shared).core.image().cloned()
     }
 
     /// The live figures; rates fall to zero when updates stop coming.
     pub fn figures(&self) -> Figures {
-        let s = lock(&self.shared);
-        let mut f = s.figures.clone();
-        if s.window_start
-            .is_some_and(|t| t.elapsed() > Duration::from_secs(2))
-        {
-            f.fps = 0.0;
-            f.bytes_per_s = 0.0;
-        }
-        f
+        lock(&self.shared).core.figures(Instant::now())
     }
 
     /// Waits for the first whole screen, then until no update has arrived
@@ -464,7 +436,7 @@ impl Viewer {
             if self.ended().is_some() {
                 return Err(self.ended_error());
             }
-            let have = lock(&self.shared).fb.image().is_some();
+            let have = lock(&self.shared).core.image().is_some();
             let wait = if have { quiet } else { limit };
             match tokio::time::timeout_at(
                 deadline.min(tokio::time::Instant::now() + wait),
@@ -504,254 +476,6 @@ impl Viewer {
         if let Some(link) = self.link.lock().await.take() {
             link.end(reason).await;
         }
-    }
-}
-
-/// The session's one task: decodes what the host sends, acknowledges it,
-/// sends the technician's input, and gets the session back when the link
-/// to the relay is lost.
-struct Keeper {
-    shared: Arc<Mutex<Shared>>,
-    pending: Pending,
-    chats: broadcast::Sender<String>,
-    frames: watch::Sender<u64>,
-    changes: watch::Sender<u64>,
-    reconnecting: watch::Sender<Option<String>>,
-    screens: watch::Sender<Option<Screens>>,
-    mode: watch::Sender<Mode>,
-    resumer: Resumer,
-    /// `None`: a lost link ends the session.
-    secret: Option<ResumeSecret>,
-    window: Duration,
-    conn: quinn::Connection,
-}
-
-/// What stopped the keeper's loop.
-enum Stopped {
-    /// The session is over, for this reason.
-    Over(String),
-    /// The link was lost in a way a resume may mend.
-    Lost(ClientError),
-}
-
-impl Keeper {
-    /// Runs until the session is over, then says why (before the frame
-    /// counter closes, so whoever wakes on that finds the reason).
-    async fn run(
-        mut self,
-        send: SecureSend,
-        recv: SecureRecv,
-        out: mpsc::Receiver<ViewerMsg>,
-        link: Arc<tokio::sync::Mutex<Option<ViewerLink>>>,
-        ended: watch::Sender<Option<String>>,
-    ) {
-        let reason = self.keep(send, recv, out, link).await;
-        let _ = ended.send(Some(reason));
-        drop(self);
-    }
-
-    /// Serves the session, resuming it after each lost link; returns why
-    /// it ended.
-    async fn keep(
-        &mut self,
-        mut send: SecureSend,
-        mut recv: SecureRecv,
-        mut out: mpsc::Receiver<ViewerMsg>,
-        link: Arc<tokio::sync::Mutex<Option<ViewerLink>>>,
-    ) -> String {
-        loop {
-            let why = match self.serve(&mut send, &mut recv, &mut out).await {
-                Stopped::Over(reason) => return reason,
-                Stopped::Lost(why) => why,
-            };
-            let Some(secret) = self.secret.clone() else {
-                return why.to_string();
-            };
-            let _ = self.reconnecting.send(Some(why.to_string()));
-            match self.resume(&secret, &mut send, &mut recv).await {
-                Ok(new_link) => {
-                    self.conn = new_link.conn.clone();
-                    lock(&self.shared).conn = Some(self.conn.clone());
-                    let mut current = link.lock().await;
-                    match current.as_mut() {
-                        Some(l) => *l = new_link,
-                        None => {
-                            // The technician disconnected meanwhile.
-                            drop(current);
-                            let reason = "disconnected by the technician";
-                            new_link.end(reason).await;
-                            return reason.into();
-                        }
-                    }
-                    drop(current);
-                    let _ = self.reconnecting.send(None);
-                    // What was in flight is gone: start from a whole frame.
-                    if let Err(e) = send.send(&ViewerMsg::RequestFull).await {
-                        tracing::debug!(error = %e, "whole-frame request not sent");
-                    }
-                }
-                Err(e) => return e.to_string(),
-            }
-        }
-    }
-
-    /// Reconnects with backoff and continues the sealed channel on the
-    /// stream the host opens, until the window passes.
-    async fn resume(
-        &self,
-        secret: &ResumeSecret,
-        send: &mut SecureSend,
-        recv: &mut SecureRecv,
-    ) -> Result<ViewerLink, ClientError> {
-        let started = Instant::now();
-        loop {
-            let link =
-                reconnect::retry(started, self.window, || self.resumer.resume(secret.0)).await?;
-            let accepted = tokio::time::timeout(Duration::from_secs(20), link.conn.accept_bi());
-            let resumed = match accepted.await {
-                Ok(Ok((s, r))) => secure::resume(Side::Viewer, send, recv, s, r).await,
-                Ok(Err(e)) => {
-                    tracing::info!(error = %e, "resume interrupted; trying again");
-                    continue;
-                }
-                Err(_) => continue,
-            };
-            match resumed {
-                Ok(lost) => {
-                    tracing::info!(lost, "session resumed");
-                    return Ok(link);
-                }
-                Err(SecureError::E2e(e)) => return Err(ClientError::Protocol(e.to_string())),
-                Err(e) => tracing::info!(error = %e, "resume interrupted; trying again"),
-            }
-        }
-    }
-
-    /// Serves the live session until it ends or its link is lost.
-    async fn serve(
-        &mut self,
-        send: &mut SecureSend,
-        recv: &mut SecureRecv,
-        out: &mut mpsc::Receiver<ViewerMsg>,
-    ) -> Stopped {
-        loop {
-            tokio::select! {
-                msg = out.recv() => {
-                    let Some(msg) = msg else {
-                        return Stopped::Over("the session writer stopped".into());
-                    };
-                    if let Err(e) = send.send(&msg).await {
-                        // The reader hears why (a lost link may be resumed).
-                        tracing::debug!(error = %e, "session writer stopped");
-                    }
-                }
-                msg = recv.recv::<HostMsg>() => {
-                    lock(&self.shared).figures.stream_bytes = recv.bytes_received();
-                    match msg {
-                        Ok(m) => self.on_message(m, send).await,
-                        Err(SecureError::Stream(e)) => {
-                            let why = why_closed(&self.conn, e).await;
-                            if self.secret.is_some() && why.resumable() {
-                                return Stopped::Lost(why);
-                            }
-                            return Stopped::Over(why.to_string());
-                        }
-                        Err(e) => {
-                            let why = e.to_string();
-                            self.conn.close(
-                                quinn::VarInt::from_u32(CloseCode::Ended as u32),
-                                why.as_bytes(),
-                            );
-                            return Stopped::Over(why);
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// Decodes one message from the host and acknowledges it (directly:
-    /// the input queue may be full, and this task is what empties it).
-    async fn on_message(&mut self, msg: HostMsg, send: &mut SecureSend) {
-        match msg {
-            HostMsg::Frame(upd) => {
-                let size = upd.payload_bytes() as u64;
-                let applied = {
-                    let mut s = lock(&self.shared);
-                    let r = s.fb.apply(&upd);
-                    note_frame(&mut s, size);
-                    r
-                };
-                let msg = match applied {
-                    Ok(()) => ViewerMsg::Ack { seq: upd.seq },
-                    Err(e) => {
-                        tracing::warn!(error = %e, "bad update; asking for a whole frame");
-                        ViewerMsg::RequestFull
-                    }
-                };
-                if let Err(e) = send.send(&msg).await {
-                    // The reader hears why (a lost link may be resumed).
-                    tracing::debug!(error = %e, "acknowledgement not sent");
-                }
-                self.frames.send_modify(|n| *n += 1);
-                self.changes.send_modify(|n| *n += 1);
-            }
-            HostMsg::Cursor { x, y } => {
-                lock(&self.shared).cursor = Some((x, y));
-                self.changes.send_modify(|n| *n += 1);
-            }
-            HostMsg::Mode(m) => {
-                // The user took control back (or gave it): input follows.
-                self.mode.send_replace(m);
-                self.changes.send_modify(|n| *n += 1);
-            }
-            HostMsg::Clipboard(text) => self.answer(Reply::Clipboard(text)),
-            HostMsg::ClipboardSet => self.answer(Reply::Set),
-            HostMsg::Refused(why) => self.answer(Reply::Refused(why)),
-            HostMsg::Chat(text) => {
-                // Nobody listening is fine: the message is not kept.
-                let _ = self.chats.send(text);
-                self.changes.send_modify(|n| *n += 1);
-            }
-            HostMsg::Monitors { monitors, showing } => {
-                self.screens
-                    .send_replace(Some(Screens { monitors, showing }));
-                self.changes.send_modify(|n| *n += 1);
-            }
-        }
-    }
-
-    /// Hands the host's answer to the request waiting for it (an answer
-    /// nobody asked for is dropped).
-    fn answer(&self, reply: Reply) {
-        let waiting = self
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(tx) = waiting {
-            let _ = tx.send(reply);
-        }
-    }
-}
-
-fn note_frame(s: &mut Shared, size: u64) {
-    let now = Instant::now();
-    s.figures.frames += 1;
-    s.figures.bytes += size;
-    if let Some(t) = s.last_input.take() {
-        s.figures.input_to_update_ms = Some((now - t).as_secs_f64() * 1e3);
-    }
-    let start = *s.window_start.get_or_insert(now);
-    s.window_frames += 1;
-    s.window_bytes += size;
-    let span = (now - start).as_secs_f64();
-    if span >= 1.0 {
-        s.figures.fps = s.window_frames as f64 / span;
-        s.figures.bytes_per_s = s.window_bytes as f64 / span;
-        s.window_start = Some(now);
-        s.window_frames = 0;
-        s.window_bytes = 0;
     }
 }
 
