@@ -2,20 +2,27 @@
 //! screen and (if allowed) applies the technician's input.
 //!
 //! - [`session`]: one session as a sans-IO state machine (consent,
-//!   view-only, flow control), tested with plain calls;
-//! - [`agent`]: the thin async driver and the agent's whole life, which
-//!   the binary calls;
-//! - [`platform`]: the [`platform::ScreenSource`] and
-//!   [`platform::InputSink`] traits, one implementation per OS chosen
-//!   there ([`x11`], [`wlr`] and [`portal`] on Linux, [`scrap_screen`]
-//!   elsewhere), and the fakes in [`fake`] for unit tests; [`layout`]: the
-//!   screen that the Wayland backends' copying threads fill;
+//!   view-only, flow control), tested with plain calls; it imports no
+//!   driver, user interface or platform module;
+//! - [`prompt`]: what the user's typed lines and presses mean in each
+//!   state (pure);
+//! - [`agent`]: the agent's whole life, which the binary calls: the lobby
+//!   (registration, the code, waiting) and the thin async driver;
+//! - [`platform`]: the [`platform::ScreenSource`], [`platform::InputSink`]
+//!   and [`platform::ClipboardAccess`] traits and their errors, which the
+//!   backends ([`x11`], [`wlr`] and [`portal`] on Linux, [`scrap_screen`]
+//!   elsewhere) implement; [`backend`]: the choice of one (the only module
+//!   that names them); the fakes in [`fake`] for unit tests; [`layout`]:
+//!   the screen that the Wayland backends' copying threads fill;
+//! - [`view`]: which part of the screen is shown (pure geometry);
+//!   [`framing`]: the capture thread grabbing and cropping to it;
 //! - [`rate`] and [`quality`]: what the link carries, and how lossy the
 //!   encoder may be for it (both pure);
 //! - [`workers`]: the threads that own the platform handles;
 //! - [`ui`]: what the user reads; [`whoami`]: who and where, for the audit log.
 
 pub mod agent;
+pub mod backend;
 #[cfg(test)]
 mod builtin_source;
 pub mod clipboard;
@@ -25,10 +32,12 @@ pub mod confirm;
 pub mod desktop_clipboard;
 pub mod fake;
 pub mod files;
+pub mod framing;
 pub mod layout;
 pub mod platform;
 #[cfg(target_os = "linux")]
 pub mod portal;
+pub mod prompt;
 pub mod quality;
 pub mod rate;
 pub mod recorder;

@@ -7,10 +7,11 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
 use lifeline_host::agent::{self, Desktop, HostConfig};
+use lifeline_host::backend::{self, Backend};
 use lifeline_host::config::{self, Builtin, Settings};
 use lifeline_host::files::FetchPolicy;
-use lifeline_host::platform::{self, Backend};
-use lifeline_host::ui::{Notice, Said, Ui};
+use lifeline_host::prompt::Said;
+use lifeline_host::ui::{Notice, Ui};
 use lifeline_host::whoami;
 use lifeline_host::window;
 use lifeline_proto::control::Mode;
@@ -174,7 +175,7 @@ fn stdin_lines(tx: mpsc::UnboundedSender<Said>) {
 /// Whether a window can open: the window draws through X11, which a
 /// Wayland desktop offers as XWayland (and says so in `DISPLAY`).
 fn has_display() -> bool {
-    platform::desktop_var("DISPLAY").is_some()
+    lifeline_host::platform::desktop_var("DISPLAY").is_some()
 }
 
 /// The relay and trust to use, saving them first with `--save`.
@@ -232,7 +233,7 @@ async fn run(cli: Cli, window: Option<Window>) -> anyhow::Result<()> {
         Some(BackendArg::Wlroots) => Backend::Wlroots,
         None => Backend::detect(),
     };
-    let o = platform::openers(backend);
+    let o = backend::openers(backend);
     let mut desktop = Desktop::open(o.screen, o.input, o.clipboard)?
         .with_second_dialog(backend == Backend::Portal);
     let (ui, mut lines, stopped) = match window {

@@ -10,6 +10,8 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use crate::files::FileStopped;
+/// The consent answer, at home in the session core; also named here.
+pub use crate::session::Answer;
 use crate::session::SessionStats;
 use crate::words;
 
@@ -322,63 +324,9 @@ impl Ui {
     }
 }
 
-/// What the user answered to [`Ui::ask`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Answer {
-    Allow(Mode),
-    Refuse,
-}
-
-/// Reads an answer: `v`/`view`, `c`/`control`, `r`/`refuse`/`n`/`no`.
-pub fn parse_answer(line: &str) -> Option<Answer> {
-    match line.trim().to_ascii_lowercase().as_str() {
-        "v" | "view" | "view only" => Some(Answer::Allow(Mode::View)),
-        "c" | "control" => Some(Answer::Allow(Mode::Control)),
-        "r" | "refuse" | "n" | "no" => Some(Answer::Refuse),
-        _ => None,
-    }
-}
-
-/// Reads a yes or no (`y`, `yes`, `n`, `no`); anything else is no answer.
-pub fn parse_yes(line: &str) -> Option<bool> {
-    match line.trim().to_ascii_lowercase().as_str() {
-        "y" | "yes" => Some(true),
-        "n" | "no" => Some(false),
-        _ => None,
-    }
-}
-
-/// What the user said: a line at the terminal (its meaning depends on the
-/// question open), or a press of one of the window's buttons.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Said {
-    Line(String),
-    Answer(Answer),
-    /// May the technician have the file asked for?
-    Fetch(bool),
-    Chat(String),
-    CancelTransfers,
-    NewCode,
-    /// From control down to see-only.
-    ViewOnly,
-    /// Go on sharing (or not) after the technician has had control a while.
-    Continue(bool),
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn answers() {
-        assert_eq!(parse_answer(" V\n"), Some(Answer::Allow(Mode::View)));
-        assert_eq!(parse_answer("control"), Some(Answer::Allow(Mode::Control)));
-        assert_eq!(parse_answer("no"), Some(Answer::Refuse));
-        assert_eq!(parse_answer("yes"), None);
-        assert_eq!(parse_yes(" Y "), Some(true));
-        assert_eq!(parse_yes("no"), Some(false));
-        assert_eq!(parse_yes("maybe"), None);
-    }
 
     #[test]
     fn the_window_hears_what_the_terminal_hears() {

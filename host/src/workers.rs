@@ -11,9 +11,10 @@ use lifeline_session::messages::{InputEvent, Showing};
 use lifeline_session::screen::{Encoder, FrameUpdate, Image, Tuning};
 use tokio::sync::oneshot;
 
+use crate::framing::Framing;
 use crate::platform::{CaptureError, Grab, InputError, InputOpener, ScreenOpener};
 use crate::recorder::{Keyframes, RecordTap};
-use crate::view::{Framing, ViewReport};
+use crate::view::ViewReport;
 use lifeline_session::recording::Event as RecEvent;
 
 /// Starts a thread that opens a handle with `open` (on that thread, since

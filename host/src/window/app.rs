@@ -9,7 +9,8 @@ use eframe::egui;
 use tokio::sync::{Notify, mpsc};
 
 use super::{Act, HostWindow};
-use crate::ui::{Notice, Said};
+use crate::prompt::Said;
+use crate::ui::Notice;
 use crate::words;
 
 /// The window's ends of its channels to the agent.

@@ -15,7 +15,9 @@ use eframe::egui::{self, Color32, RichText};
 use lifeline_proto::control::Mode;
 use lifeline_session::files::Progress;
 
-use crate::ui::{Answer, Notice, Said};
+use crate::prompt::Said;
+use crate::session::Answer;
+use crate::ui::Notice;
 use crate::words;
 
 /// Where the window stands.

@@ -1,0 +1,126 @@
+//! Which backend drives this desktop (X11, wlroots, the portal, or scrap
+//! elsewhere; `--backend` or detected), and its openers for the screen,
+//! input and clipboard. The only module that names the backends, and the
+//! only place outside them that sees `cfg(target_os)`.
+
+#[cfg(not(target_os = "linux"))]
+use crate::platform::ClipboardError;
+use crate::platform::{
+    CaptureError, ClipboardOpener, InputError, InputOpener, ScreenOpener, ScreenSource, desktop_var,
+};
+#[cfg(target_os = "linux")]
+use crate::platform::{ClipboardAccess, InputSink};
+
+/// Which desktop technology to drive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// X11 (and the X server of other platforms' capture libraries).
+    X11,
+    /// A Wayland desktop through xdg-desktop-portal (GNOME, KDE).
+    Portal,
+    /// A wlroots compositor (sway, Hyprland, river).
+    Wlroots,
+}
+
+impl Backend {
+    /// The desktop this session runs: on Wayland (`WAYLAND_DISPLAY`
+    /// set), the wlroots backend where the compositor has wlr-screencopy
+    /// (sway, Hyprland, river), else the portal (GNOME, KDE); else X11.
+    pub fn detect() -> Self {
+        if desktop_var("WAYLAND_DISPLAY").is_none() {
+            return Backend::X11;
+        }
+        #[cfg(target_os = "linux")]
+        if crate::wlr::has_screencopy() {
+            return Backend::Wlroots;
+        }
+        Backend::Portal
+    }
+}
+
+/// The platform's openers for one backend.
+pub struct Openers {
+    pub screen: ScreenOpener,
+    pub input: InputOpener,
+    pub clipboard: ClipboardOpener,
+}
+
+impl std::fmt::Debug for Openers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Openers")
+    }
+}
+
+/// This OS's screen, input and clipboard for `backend`.
+pub fn openers(backend: Backend) -> Openers {
+    #[cfg(target_os = "linux")]
+    if backend == Backend::Portal {
+        // One portal session serves both, so the user answers once.
+        let portal = crate::portal::Portal::default();
+        let for_input = portal.clone();
+        return Openers {
+            screen: Box::new(move || {
+                portal
+                    .screen()
+                    .map(|s| Box::new(s) as Box<dyn ScreenSource>)
+            }),
+            input: Box::new(move || for_input.input().map(|s| Box::new(s) as Box<dyn InputSink>)),
+            clipboard: clipboard(),
+        };
+    }
+    Openers {
+        screen: screen(backend),
+        input: input(backend),
+        clipboard: clipboard(),
+    }
+}
+
+fn screen(backend: Backend) -> ScreenOpener {
+    match backend {
+        Backend::X11 => x11_screen(),
+        #[cfg(target_os = "linux")]
+        Backend::Wlroots => {
+            Box::new(|| crate::wlr::WlrScreen::open().map(|s| Box::new(s) as Box<dyn ScreenSource>))
+        }
+        _ => Box::new(|| Err(CaptureError::Unsupported)),
+    }
+}
+
+fn x11_screen() -> ScreenOpener {
+    #[cfg(target_os = "linux")]
+    return Box::new(|| {
+        crate::x11::X11Screen::open().map(|s| Box::new(s) as Box<dyn ScreenSource>)
+    });
+    #[cfg(any(target_os = "windows", target_os = "macos"))]
+    return Box::new(|| {
+        crate::scrap_screen::ScrapScreen::open().map(|s| Box::new(s) as Box<dyn ScreenSource>)
+    });
+    #[cfg(not(any(target_os = "linux", target_os = "windows", target_os = "macos")))]
+    return Box::new(|| Err(CaptureError::Unsupported));
+}
+
+/// This OS's clipboard (X11, or Wayland's data-control where the
+/// compositor has it: arboard picks by `WAYLAND_DISPLAY`).
+fn clipboard() -> ClipboardOpener {
+    #[cfg(target_os = "linux")]
+    return Box::new(|| {
+        crate::desktop_clipboard::DesktopClipboard::open()
+            .map(|c| Box::new(c) as Box<dyn ClipboardAccess>)
+    });
+    #[cfg(not(target_os = "linux"))]
+    return Box::new(|| Err(ClipboardError::Unsupported));
+}
+
+fn input(backend: Backend) -> InputOpener {
+    match backend {
+        #[cfg(target_os = "linux")]
+        Backend::X11 => {
+            Box::new(|| crate::x11::EnigoInput::open().map(|s| Box::new(s) as Box<dyn InputSink>))
+        }
+        #[cfg(target_os = "linux")]
+        Backend::Wlroots => {
+            Box::new(|| crate::wlr::WlrInput::open().map(|s| Box::new(s) as Box<dyn InputSink>))
+        }
+        _ => Box::new(|| Err(InputError::Unsupported)),
+    }
+}
