@@ -13,6 +13,7 @@
 
 mod calls;
 mod cast;
+mod params;
 mod stream;
 pub mod token;
 
