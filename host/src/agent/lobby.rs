@@ -12,7 +12,7 @@ use lifeline_net::reconnect;
 use lifeline_proto::control::{HostEvent, SessionPolicy};
 use lifeline_proto::{CodeError, Locator, SessionCode};
 
-use super::{AgentError, HostConfig, Io};
+use super::context::{AgentError, HostConfig, Io};
 use crate::ui::Ui;
 
 fn new_code(locator: Locator) -> Result<SessionCode, CodeError> {

@@ -9,115 +9,32 @@
 //!   real streams and workers, reconnecting when the link is lost; every
 //!   decision (consent, view-only, flow control, whole frames) is the
 //!   session's, and what a typed line means is [`crate::prompt`]'s;
-//! - `recording`: the session's recording on its way to the relay.
+//! - `recording`: the session's recording on its way to the relay;
+//! - `context`: what they all work with (the configuration, the desktop,
+//!   the user's lines, the user interface, errors).
 
 use std::future::Future;
-use std::path::PathBuf;
-use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use lifeline_net::client::{ClientError, HostLink};
 use lifeline_net::secure::{SecureError, Secured, handshake};
-use lifeline_proto::control::{Mode, SessionReport};
-use lifeline_proto::{CodeError, SessionCode};
+use lifeline_proto::SessionCode;
+use lifeline_proto::control::SessionReport;
 use lifeline_session::e2e::{E2eError, Side};
-use tokio::sync::mpsc;
 
-use crate::clipboard::ClipboardWorker;
-use crate::config::Trust;
-use crate::files::FetchPolicy;
-use crate::platform::{CaptureError, ClipboardOpener, InputError, InputOpener, ScreenOpener};
-use crate::prompt::Said;
 use crate::session::HostSession;
 use crate::ui::Ui;
-use crate::workers::{CaptureWorker, InputWorker};
 
+mod context;
 mod driver;
 mod lobby;
 mod recording;
 
+pub use context::{AgentError, Desktop, HostConfig, Lines};
+use context::{HANDSHAKE_TIMEOUT, Io};
 use driver::{Extras, Ticket, drive};
 use lobby::{Paired, wait_for_technician};
 use recording::Recording;
-
-/// What the user (or their IT team) chose on the command line.
-#[derive(Debug, Clone)]
-pub struct HostConfig {
-    /// The relay, `HOST:PORT`.
-    pub relay: String,
-    /// Whom the connection to the relay trusts.
-    pub trust: Trust,
-    /// The consent question answered in advance.
-    pub allow: Option<Mode>,
-    /// For the audit log: this machine's name and the OS user.
-    pub host_name: String,
-    pub os_user: String,
-    /// How long to keep reconnecting after the relay link is lost (zero:
-    /// the session ends instead).
-    pub resume_window: Duration,
-    /// Where files from the technician are saved.
-    pub download_dir: PathBuf,
-    /// Whether the technician may fetch files.
-    pub allow_fetch: FetchPolicy,
-}
-
-/// Why the agent stopped before or outside a session.
-#[derive(Debug, thiserror::Error)]
-pub enum AgentError {
-    #[error("cannot capture the screen: {0}")]
-    Capture(#[from] CaptureError),
-    #[error("cannot apply input: {0}")]
-    Input(#[from] InputError),
-    #[error(transparent)]
-    Relay(#[from] ClientError),
-    #[error("the relay issued an unusable code: {0}")]
-    Code(#[from] CodeError),
-    #[error("cannot start a thread: {0}")]
-    Thread(#[source] std::io::Error),
-}
-
-/// How long the viewer has to complete the key exchange.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// The platform, opened on threads of its own.
-#[derive(Debug)]
-pub struct Desktop {
-    capture: CaptureWorker,
-    input: InputWorker,
-    clipboard: ClipboardWorker,
-    /// The desktop asks the user itself once sharing starts (a portal).
-    second_dialog: bool,
-}
-
-impl Desktop {
-    /// Says that the desktop shows a dialog of its own when sharing starts,
-    /// so the user is told what it is.
-    pub fn with_second_dialog(mut self, yes: bool) -> Self {
-        self.second_dialog = yes;
-        self
-    }
-
-    /// Opens the screen and the input device; fails before anything else
-    /// happens (a missing display is said before the relay is bothered).
-    /// The clipboard opens when first used.
-    pub fn open(
-        screen: ScreenOpener,
-        input: InputOpener,
-        clipboard: ClipboardOpener,
-    ) -> Result<Self, AgentError> {
-        Ok(Self {
-            capture: CaptureWorker::start(screen)?,
-            input: InputWorker::start(input)?,
-            clipboard: ClipboardWorker::start(clipboard).map_err(AgentError::Thread)?,
-            second_dialog: false,
-        })
-    }
-}
-
-/// What the user says: lines typed at the terminal (the answer to the
-/// question, Enter for a new code), or the window's buttons; `None` once
-/// input is closed.
-pub type Lines = mpsc::UnboundedReceiver<Said>;
 
 /// Runs the agent until a session ends, the user cancels (`stop`), or the
 /// relay cannot be used. A technician who types a wrong code gets the user
@@ -142,13 +59,6 @@ pub async fn run(
             Outcome::WrongCode => io.ui.wrong_code(),
         }
     }
-}
-
-struct Io<'a, S> {
-    ui: Ui,
-    desktop: &'a mut Desktop,
-    lines: &'a mut Lines,
-    stop: Pin<&'a mut S>,
 }
 
 /// How one code's life ended.

@@ -6,7 +6,7 @@ use lifeline_net::client::HostLink;
 use lifeline_proto::control::RecordingPolicy;
 use tokio::sync::mpsc;
 
-use super::{AgentError, Io};
+use super::context::{AgentError, Io};
 use crate::recorder::RecordTap;
 
 /// The session's recording: who records, and its sealed chunks on their

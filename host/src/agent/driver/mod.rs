@@ -20,8 +20,8 @@ use lifeline_session::messages::{HostMsg, InputEvent};
 use lifeline_session::recording::Event as RecEvent;
 use tokio::sync::{mpsc, oneshot};
 
+use super::context::{AgentError, HostConfig, Io};
 use super::recording::Recording;
-use super::{AgentError, HostConfig, Io};
 use crate::clipboard::ClipboardWorker;
 use crate::files::{self, FetchQuestion, FileDone, FileStopped, Transfers};
 use crate::platform::{CaptureError, InputError};

@@ -14,7 +14,7 @@ use lifeline_net::secure::{self, SecureError, SecureRecv, SecureSend};
 use lifeline_session::e2e::Side;
 
 use super::{Driver, Ticket, spawn_writer};
-use crate::agent::{HANDSHAKE_TIMEOUT, Io};
+use crate::agent::context::{HANDSHAKE_TIMEOUT, Io};
 use crate::session::Event;
 
 impl Driver<'_> {

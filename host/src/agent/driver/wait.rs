@@ -13,7 +13,7 @@ use lifeline_session::messages::ViewerMsg;
 use tokio::sync::oneshot;
 
 use super::{Driver, Wake};
-use crate::agent::Io;
+use crate::agent::context::Io;
 use crate::files::FetchQuestion;
 use crate::platform::CaptureError;
 use crate::prompt::{self, Heard, Open, Said};

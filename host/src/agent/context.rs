@@ -1,0 +1,108 @@
+//! What the agent is given and works with: the user's choices
+//! ([`HostConfig`]), the platform opened on threads of its own
+//! ([`Desktop`]), what the user says ([`Lines`]), the user interface and
+//! the stop signal bundled for the lobby and the driver, and why the
+//! agent stops ([`AgentError`]).
+
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::time::Duration;
+
+use lifeline_net::client::ClientError;
+use lifeline_proto::CodeError;
+use lifeline_proto::control::Mode;
+use tokio::sync::mpsc;
+
+use crate::clipboard::ClipboardWorker;
+use crate::config::Trust;
+use crate::files::FetchPolicy;
+use crate::platform::{CaptureError, ClipboardOpener, InputError, InputOpener, ScreenOpener};
+use crate::prompt::Said;
+use crate::ui::Ui;
+use crate::workers::{CaptureWorker, InputWorker};
+
+/// What the user (or their IT team) chose on the command line.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// The relay, `HOST:PORT`.
+    pub relay: String,
+    /// Whom the connection to the relay trusts.
+    pub trust: Trust,
+    /// The consent question answered in advance.
+    pub allow: Option<Mode>,
+    /// For the audit log: this machine's name and the OS user.
+    pub host_name: String,
+    pub os_user: String,
+    /// How long to keep reconnecting after the relay link is lost (zero:
+    /// the session ends instead).
+    pub resume_window: Duration,
+    /// Where files from the technician are saved.
+    pub download_dir: PathBuf,
+    /// Whether the technician may fetch files.
+    pub allow_fetch: FetchPolicy,
+}
+
+/// Why the agent stopped before or outside a session.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("cannot capture the screen: {0}")]
+    Capture(#[from] CaptureError),
+    #[error("cannot apply input: {0}")]
+    Input(#[from] InputError),
+    #[error(transparent)]
+    Relay(#[from] ClientError),
+    #[error("the relay issued an unusable code: {0}")]
+    Code(#[from] CodeError),
+    #[error("cannot start a thread: {0}")]
+    Thread(#[source] std::io::Error),
+}
+
+/// How long the viewer has to complete the key exchange.
+pub(super) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The platform, opened on threads of its own.
+#[derive(Debug)]
+pub struct Desktop {
+    pub(super) capture: CaptureWorker,
+    pub(super) input: InputWorker,
+    pub(super) clipboard: ClipboardWorker,
+    /// The desktop asks the user itself once sharing starts (a portal).
+    pub(super) second_dialog: bool,
+}
+
+impl Desktop {
+    /// Says that the desktop shows a dialog of its own when sharing starts,
+    /// so the user is told what it is.
+    pub fn with_second_dialog(mut self, yes: bool) -> Self {
+        self.second_dialog = yes;
+        self
+    }
+
+    /// Opens the screen and the input device; fails before anything else
+    /// happens (a missing display is said before the relay is bothered).
+    /// The clipboard opens when first used.
+    pub fn open(
+        screen: ScreenOpener,
+        input: InputOpener,
+        clipboard: ClipboardOpener,
+    ) -> Result<Self, AgentError> {
+        Ok(Self {
+            capture: CaptureWorker::start(screen)?,
+            input: InputWorker::start(input)?,
+            clipboard: ClipboardWorker::start(clipboard).map_err(AgentError::Thread)?,
+            second_dialog: false,
+        })
+    }
+}
+
+/// What the user says: lines typed at the terminal (the answer to the
+/// question, Enter for a new code), or the window's buttons; `None` once
+/// input is closed.
+pub type Lines = mpsc::UnboundedReceiver<Said>;
+
+pub(super) struct Io<'a, S> {
+    pub(super) ui: Ui,
+    pub(super) desktop: &'a mut Desktop,
+    pub(super) lines: &'a mut Lines,
+    pub(super) stop: Pin<&'a mut S>,
+}
