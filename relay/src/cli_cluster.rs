@@ -5,11 +5,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use lifeline_proto::audit::AuditEvent;
-use lifeline_relay::audit::AuditLog;
-use lifeline_relay::cluster::Db;
-use lifeline_relay::cluster::audit::read_verified;
-use lifeline_relay::cluster::db::redact;
-use lifeline_relay::tokens::{Technician, TokenError, new_technician, now_text};
+use lifeline_relay_core::audit::AuditLog;
+use lifeline_relay_core::cluster::Db;
+use lifeline_relay_core::cluster::audit::read_verified;
+use lifeline_relay_core::cluster::db::redact;
+use lifeline_relay_core::tokens::{Technician, TokenError, new_technician, now_text};
 
 /// Runs one database command on a small runtime of its own.
 fn block_on<T>(f: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
@@ -72,7 +72,7 @@ pub fn verify(url: &str) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Err(lifeline_relay::cluster::audit::ReadError::Chain(why)) => {
+        Err(lifeline_relay_core::cluster::audit::ReadError::Chain(why)) => {
             println!("audit log FAILED verification: {why}");
             Ok(ExitCode::FAILURE)
         }

@@ -14,8 +14,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use lifeline_console::users::{Role, UserStore};
 use lifeline_proto::audit::{AuditEvent, Chain};
-use lifeline_relay::console::users::{Role, UserStore};
 use lifeline_tests::{RelayProcess, bench_arg, rss_kib};
 
 /// Writes `n` records of made-up sessions; returns the sessions' count

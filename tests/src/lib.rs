@@ -26,8 +26,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use lifeline_proto::audit::{AuditEvent, Record};
-use lifeline_relay::tokens::TechnicianStore;
-use lifeline_relay::{Relay, RelayConfig, RelayError};
+use lifeline_relay_core::tokens::TechnicianStore;
+use lifeline_relay_core::{Relay, RelayConfig, RelayError};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -73,9 +73,13 @@ impl TestRelay {
             lifeline_common::tls::endpoint("127.0.0.1:0".parse().unwrap(), Some(server)).unwrap();
         let addr = endpoint.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(lifeline_relay::run(endpoint, relay.clone(), async move {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(lifeline_relay_core::run(
+            endpoint,
+            relay.clone(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
         Self {
             addr,
             ca: files.ca_cert,
@@ -150,7 +154,7 @@ pub const SESSION_RECORDS: [&str; 5] = [
 
 /// The verified records of the log in `dir`.
 pub fn audit_records(dir: &Path) -> Vec<Record> {
-    lifeline_relay::audit::read_verified(dir)
+    lifeline_relay_core::audit::read_verified(dir)
         .unwrap()
         .into_iter()
         .map(|v| v.record)

@@ -319,7 +319,7 @@ async fn roles_csrf_throttling_and_the_second_factor() {
     let (ann, _) = console_user(&d, "ann", "admin", false);
     let (audrey, _) = console_user(&d, "audrey", "auditor", false);
     let (tess, uri) = console_user(&d, "tess", "auditor", true);
-    let secret = lifeline_relay::console::users::totp_secret_of(uri.as_deref().unwrap())
+    let secret = lifeline_console::users::totp_secret_of(uri.as_deref().unwrap())
         .unwrap()
         .to_owned();
     let relay = RelayProcess::start(data.path(), &["--console", "127.0.0.1:0"]);
@@ -401,7 +401,7 @@ fn second_factor(b: &mut Browser, url: &str, data: &Path, tess: &str, secret: &s
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let code = lifeline_relay::console::users::totp_code(secret, now).unwrap();
+    let code = lifeline_console::users::totp_code(secret, now).unwrap();
     first_login(b, url, "tess", tess, &code);
     b.submit("form.logout");
     // A code logs in once.

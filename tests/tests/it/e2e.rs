@@ -11,7 +11,7 @@ use lifeline_net::secure::SecureError;
 use lifeline_proto::SessionCode;
 use lifeline_proto::audit::AuditEvent;
 use lifeline_proto::control::JoinRefusal;
-use lifeline_relay::{Direction, ForwardHook};
+use lifeline_relay_core::{Direction, ForwardHook};
 use lifeline_session::e2e::E2eError;
 use lifeline_session::messages::{HostMsg, InputEvent, Key, MAX_SESSION_FRAME};
 use lifeline_session::screen::TileData;

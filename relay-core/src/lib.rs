@@ -8,7 +8,6 @@
 pub mod audit;
 pub mod bridge;
 pub mod cluster;
-pub mod console;
 pub mod export;
 pub mod integrity;
 pub mod private;

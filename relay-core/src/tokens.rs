@@ -80,7 +80,7 @@ pub fn now_text() -> String {
 }
 
 /// Names of technicians and auditors: short, plain, safe in a file name.
-pub(crate) fn valid_name(name: &str) -> bool {
+pub fn valid_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name
             .chars()

@@ -152,7 +152,7 @@ pub struct Relay {
     token_throttle: Mutex<Throttle<String>>,
     suspicion: Mutex<Suspicion>,
     tokens: Mutex<TokenCache>,
-    pub(crate) audit: AuditLog,
+    pub(crate) audit: Arc<AuditLog>,
     connections: Arc<Semaphore>,
     pub(crate) shutdown: CancellationToken,
     tasks: TaskTracker,
@@ -215,7 +215,7 @@ impl Relay {
             token_throttle: Mutex::new(Throttle::new(config.throttle_burst, config.throttle_drain)),
             suspicion: Mutex::new(Suspicion::new()),
             tokens: Mutex::new(tokens),
-            audit,
+            audit: Arc::new(audit),
             connections: Arc::new(Semaphore::new(config.max_connections)),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
@@ -267,9 +267,15 @@ impl Relay {
         &self.config.data_dir
     }
 
-    /// Its audit log (the console writes its logins and actions there).
+    /// Its audit log.
     pub fn audit(&self) -> &AuditLog {
         &self.audit
+    }
+
+    /// A shared handle to its audit log, for writers beside the relay
+    /// (the console writes its logins and actions there).
+    pub fn audit_handle(&self) -> Arc<AuditLog> {
+        Arc::clone(&self.audit)
     }
 
     /// Whether `ip` may try again now (failed joins and resumes share one

@@ -23,8 +23,8 @@ use super::index::{Filter, read_back};
 use super::pages::{self, RecordingMeta, TechnicianRow, Viewer};
 use super::serve::ClientIp;
 use super::users::{ConsoleUser, Refusal, Role};
-use crate::report::SessionSummary;
-use crate::server::lock;
+use crate::lock;
+use lifeline_relay_core::report::SessionSummary;
 
 /// The session cookie (`__Host-`: HTTPS only, this host only, path `/`).
 const SESSION_COOKIE: &str = "__Host-lifeline";
@@ -132,20 +132,15 @@ fn client_ip(parts: &Parts) -> IpAddr {
 /// Writes an audit record; `Err` is the page to show when the log cannot
 /// be written (then nothing else is done).
 async fn audit(c: &Console, event: AuditEvent) -> Result<(), Response> {
-    c.relay
-        .audit()
-        .append(event)
-        .await
-        .map(|_| ())
-        .map_err(|e| {
-            tracing::error!(error = %e, "console: audit write failed");
-            failure(
-                None,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Audit log unavailable",
-                &format!("Nothing was done: the audit log cannot be written ({e})."),
-            )
-        })
+    c.audit.append(event).await.map(|_| ()).map_err(|e| {
+        tracing::error!(error = %e, "console: audit write failed");
+        failure(
+            None,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Audit log unavailable",
+            &format!("Nothing was done: the audit log cannot be written ({e})."),
+        )
+    })
 }
 
 /// A logged-in request: the session behind the cookie, with the account's
@@ -615,7 +610,7 @@ async fn events(
     let kind = q.kind.clone();
     let found = on_index(&c, move |c, idx| {
         let (spans, total) = idx.events(&kind, page, PER_PAGE);
-        let recs = read_back(&crate::audit::log_path(&c.dir), &spans)?;
+        let recs = read_back(&lifeline_relay_core::audit::log_path(&c.dir), &spans)?;
         Ok((recs, total, banner(c, idx.broken())))
     })
     .await;
@@ -643,7 +638,7 @@ async fn session_records(c: &Arc<Console>, id: String) -> Result<Option<SessionR
         let Some((s, spans)) = idx.session(&id) else {
             return Ok(None);
         };
-        let recs = read_back(&crate::audit::log_path(&c.dir), spans)?;
+        let recs = read_back(&lifeline_relay_core::audit::log_path(&c.dir), spans)?;
         Ok(Some((s.clone(), recs, banner(c, idx.broken()))))
     })
     .await
@@ -667,7 +662,11 @@ async fn timeline(State(c): C, a: Authed, Path(id): Path<String>) -> Response {
 
 async fn integrity(State(c): C, a: Authed) -> Response {
     let dir = c.dir.clone();
-    let found = match tokio::task::spawn_blocking(move || crate::integrity::check(&dir)).await {
+    let found = match tokio::task::spawn_blocking(move || {
+        lifeline_relay_core::integrity::check(&dir)
+    })
+    .await
+    {
         Ok(f) => f,
         Err(e) => {
             return failure(
@@ -746,8 +745,8 @@ async fn add_technician(
             pages::technicians(&a.viewer(), &rows, None, Some(&e)),
         ))
     };
-    if !crate::tokens::valid_name(&name) {
-        return refuse(crate::tokens::TokenError::BadName(name).to_string()).await;
+    if !lifeline_relay_core::tokens::valid_name(&name) {
+        return refuse(lifeline_relay_core::tokens::TokenError::BadName(name).to_string()).await;
     }
     a.action(c, "technician_added", Some(name.clone())).await?;
     let token = match c.technicians.add(&name) {

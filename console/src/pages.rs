@@ -7,8 +7,8 @@ use maud::{DOCTYPE, Markup, html};
 
 use super::index::{Filter, Page};
 use super::users::Role;
-use crate::integrity::Integrity;
-use crate::report::{Outcome, SessionSummary};
+use lifeline_relay_core::integrity::Integrity;
+use lifeline_relay_core::report::{Outcome, SessionSummary};
 
 /// The stylesheet, served as `/console.css` (the policy allows no inline style).
 pub const CSS: &str = include_str!("console.css");
@@ -247,7 +247,7 @@ pub fn sessions(
 
 /// A record's event name and fields (the session's id is the page's title).
 fn fields(r: &Record) -> (String, Vec<(String, String)>) {
-    let (event, rest) = crate::report::fields(&r.event);
+    let (event, rest) = lifeline_relay_core::report::fields(&r.event);
     let rest = rest
         .into_iter()
         .filter(|(k, _)| k != "session")

@@ -203,13 +203,13 @@ impl UserStore {
             path: self.path.clone(),
             why: e.to_string(),
         })?;
-        crate::private::replace_file(&self.path, &text).map_err(|e| self.io(e))
+        lifeline_relay_core::private::replace_file(&self.path, &text).map_err(|e| self.io(e))
     }
 
     /// Adds an account with a one-time password (and a TOTP secret when
     /// `with_totp`); returns what to hand the user.
     pub fn add(&self, name: &str, role: Role, with_totp: bool) -> Result<Enrolment, UserError> {
-        if !crate::tokens::valid_name(name) {
+        if !lifeline_relay_core::tokens::valid_name(name) {
             return Err(UserError::BadName(name.to_owned()));
         }
         let mut all = self.list()?;

@@ -13,7 +13,7 @@ use std::time::SystemTime;
 use lifeline_proto::audit::{AuditEvent, Chain, Record, check_line};
 use serde::Deserialize;
 
-use crate::report::{SessionSummary, Summaries};
+use lifeline_relay_core::report::{SessionSummary, Summaries};
 
 /// Where one record sits in the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +53,7 @@ pub struct Filter {
     pub from: String,
     /// Last day, `YYYY-MM-DD` (UTC), inclusive.
     pub to: String,
-    /// An [`crate::report::Outcome`] word.
+    /// An [`lifeline_relay_core::report::Outcome`] word.
     pub outcome: String,
     /// `view` or `control`.
     pub mode: String,
@@ -98,7 +98,7 @@ impl Filter {
                 return Err(format!("{name}: write the day as YYYY-MM-DD (got {v:?})"));
             }
         }
-        let outcomes = crate::report::Outcome::ALL.map(|o| o.as_str());
+        let outcomes = lifeline_relay_core::report::Outcome::ALL.map(|o| o.as_str());
         if !self.outcome.is_empty() && !outcomes.contains(&self.outcome.as_str()) {
             return Err(format!("outcome: one of {}", outcomes.join(", ")));
         }

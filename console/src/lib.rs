@@ -17,12 +17,12 @@ pub mod serve;
 pub mod users;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::server::{Relay, lock};
-use crate::throttle::Throttle;
-use crate::tokens::TechnicianStore;
+use lifeline_relay_core::audit::AuditLog;
+use lifeline_relay_core::throttle::Throttle;
+use lifeline_relay_core::tokens::TechnicianStore;
 
 pub use serve::{serve, tls_config};
 
@@ -39,7 +39,8 @@ pub const ADDRESS_DRAIN: Duration = Duration::from_secs(15);
 #[derive(Debug)]
 pub struct Console {
     dir: PathBuf,
-    relay: Arc<Relay>,
+    /// The relay's audit log: every login and change is written there.
+    audit: Arc<AuditLog>,
     users: users::UserStore,
     technicians: TechnicianStore,
     index: Mutex<index::AuditIndex>,
@@ -55,10 +56,9 @@ pub struct Console {
 }
 
 impl Console {
-    /// A console over `relay`'s data directory; sessions end after 30
-    /// minutes idle or 12 hours.
-    pub fn new(relay: Arc<Relay>) -> Arc<Self> {
-        let dir = relay.data_dir().to_owned();
+    /// A console over the relay's data directory `dir`, writing to its
+    /// audit log `audit`; sessions end after 30 minutes idle or 12 hours.
+    pub fn new(dir: PathBuf, audit: Arc<AuditLog>) -> Arc<Self> {
         Arc::new(Self {
             users: users::UserStore::in_dir(&dir),
             technicians: TechnicianStore::in_dir(&dir),
@@ -72,7 +72,7 @@ impl Console {
             totp_steps: Mutex::new(std::collections::HashMap::new()),
             failed_check: Mutex::new(None),
             dir,
-            relay,
+            audit,
         })
     }
 
@@ -83,7 +83,13 @@ impl Console {
         f: impl FnOnce(&index::AuditIndex) -> std::io::Result<T>,
     ) -> std::io::Result<T> {
         let mut idx = lock(&self.index);
-        idx.refresh(&crate::audit::log_path(&self.dir))?;
+        idx.refresh(&lifeline_relay_core::audit::log_path(&self.dir))?;
         f(&idx)
     }
+}
+
+/// Locks a mutex; a panic elsewhere while holding it leaves plain data
+/// that is still consistent, so poisoning is ignored.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }

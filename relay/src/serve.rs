@@ -1,0 +1,369 @@
+//! `lifeline-relay serve`: the relay's certificate, its settings from
+//! the command line, joining a cluster (`--database`), the console beside
+//! it (`--console`), and stopping on SIGINT/SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use lifeline_common::tls;
+use lifeline_relay_core::audit;
+use lifeline_relay_core::recording::{AuditorStore, RecordingMode};
+use lifeline_relay_core::{Relay, RelayConfig};
+
+use crate::DataDir;
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum RecordingArg {
+    Required,
+    Optional,
+    Off,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct Serve {
+    /// UDP address to listen on.
+    #[arg(long, default_value = "0.0.0.0:4433")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    dir: DataDir,
+    /// Your own certificate chain (PEM) instead of the relay's CA; needs --key.
+    #[arg(long, requires = "key")]
+    cert: Option<PathBuf>,
+    /// The private key (PEM) for --cert.
+    #[arg(long, requires = "cert")]
+    key: Option<PathBuf>,
+    /// How long an unused code lives (e.g. 10m, 90s).
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    code_ttl: Duration,
+    /// How long a session whose link was lost, or whose relay restarted,
+    /// waits for host and viewer to reconnect (e.g. 2m, 30s; 0 turns
+    /// resuming off).
+    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+    resume_window: Duration,
+    /// After this long in control, the user's side asks whether to go on
+    /// and ends the session if nobody answers within 60 s (e.g. 30m,
+    /// 15m; 0 never asks).
+    #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
+    confirm_every: Duration,
+    /// Test-only: failed joins allowed at once per address and token (5).
+    #[arg(long, default_value_t = 5, hide = true)]
+    throttle_burst: u32,
+    /// Test-only: how long the user has to answer that question (60 s).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration, hide = true)]
+    confirm_answer_within: Duration,
+    /// Extra DNS names or IPs for the generated certificate (repeatable);
+    /// localhost, 127.0.0.1, ::1 and this machine's host name are always in.
+    #[arg(long = "name")]
+    names: Vec<String>,
+    /// Most hosts that may wait with a live code at once.
+    #[arg(long, default_value_t = 20_000)]
+    max_waiting_hosts: usize,
+    /// Most QUIC connections at once.
+    #[arg(long, default_value_t = 50_000)]
+    max_connections: usize,
+    /// Record sessions for the auditors (`auditor add`): required (a
+    /// session whose recording cannot be written ends), optional, or off.
+    /// Default: required when an auditor exists, else off.
+    #[arg(long, value_enum)]
+    recording: Option<RecordingArg>,
+    /// Recordings include keystrokes and typed text (the user is told).
+    #[arg(long)]
+    record_keys: bool,
+    /// Ship every audit record as it is written: syslog://HOST:PORT (RFC
+    /// 5424 over TCP), syslog+udp://HOST:PORT, or stdout-json; each once,
+    /// in order, going on after a restart where it stopped.
+    #[arg(long)]
+    audit_export: Option<lifeline_relay_core::export::ExportTarget>,
+    /// Serve the web console for security staff on this TCP address
+    /// (e.g. 127.0.0.1:8443), over HTTPS with the relay's certificate;
+    /// accounts come from `console-user add`. Off by default.
+    #[arg(long)]
+    console: Option<SocketAddr>,
+    /// Delete recordings older than this (e.g. 90d, 12h; 0 keeps them).
+    #[arg(long, default_value = "90d", value_parser = humantime::parse_duration)]
+    recording_retention: Duration,
+    /// Join a cluster of relays sharing this PostgreSQL
+    /// (postgres://USER:PASSWORD@HOST/DB): technicians, live codes and
+    /// one audit chain live there. Default: this data directory alone.
+    #[arg(long, env = "LIFELINE_DATABASE")]
+    database: Option<String>,
+    /// With --database: UDP address other relays reach this one on
+    /// (mutual TLS with the cluster's CA). Default: --listen's port + 1.
+    #[arg(long, requires = "database")]
+    link: Option<SocketAddr>,
+    /// With --database: the address to file for other relays when --link
+    /// binds all interfaces (HOST:PORT).
+    #[arg(long, requires = "database")]
+    link_advertise: Option<String>,
+    /// With --database: where hosts reach this relay (HOST:PORT, a name
+    /// its certificate carries), for those a draining relay sends here.
+    /// Default: --listen, when it names one address.
+    #[arg(long, requires = "database")]
+    advertise: Option<String>,
+    /// With --database: a relay silent this long is taken for dead and
+    /// its waiting codes are released.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    node_timeout: Duration,
+}
+
+/// The certificate chain and key the relay presents, and, when they are
+/// the relay's own CA's, what to tell the operator about that CA.
+type Certificates = (
+    Vec<rustls::pki_types::CertificateDer<'static>>,
+    rustls::pki_types::PrivateKeyDer<'static>,
+    Option<(PathBuf, String, bool)>,
+);
+
+pub(crate) fn serve(s: Serve) -> anyhow::Result<ExitCode> {
+    let dir = &s.dir.data_dir;
+    lifeline_relay_core::private::private_dir(dir)
+        .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    let (chain, key, ca_note) = certificates(&s)?;
+    let config = config_of(&s)?;
+    if s.database.is_some() && (s.console.is_some() || s.audit_export.is_some()) {
+        bail!(
+            "--console and --audit-export read the data directory's audit log; with --database the log is the cluster's, which they do not read yet: run them without --database, or read the log with `lifeline-relay audit verify --database URL`"
+        );
+    }
+    lifeline_common::logging::init("warn");
+
+    let console_tls = match s.console {
+        Some(_) => Some(lifeline_console::tls_config(
+            chain.clone(),
+            key.clone_key(),
+        )?),
+        None => None,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let server = tls::server_config(chain, key, Duration::from_secs(10))?;
+        let endpoint = tls::endpoint(s.listen, Some(server))
+            .with_context(|| format!("cannot listen on UDP {}", s.listen))?;
+        let local = endpoint.local_addr()?;
+        let relay = match &s.database {
+            None => Relay::open(config)?,
+            Some(url) => join_cluster(&s, url, local, config).await?,
+        };
+        println!("Lifeline relay listening on {local} (UDP, QUIC)");
+        if let Some(c) = relay.cluster() {
+            println!(
+                "Cluster: relay {}, links from other relays on {} (UDP, mutual TLS)",
+                c.node,
+                c.link_local_addr()?
+            );
+        }
+        print_ca_note(ca_note);
+        let stop_console = tokio_util::sync::CancellationToken::new();
+        if let (Some(addr), Some(tls)) = (s.console, console_tls) {
+            start_console(addr, tls, &relay, stop_console.clone()).await?;
+        }
+        match &s.database {
+            Some(url) => println!(
+                "Audit log: the cluster's database {}",
+                lifeline_relay_core::cluster::db::redact(url)
+            ),
+            None => println!("Audit log: {}", audit::log_path(&s.dir.data_dir).display()),
+        }
+        // The console stops first: nothing it does follows the relay's stop record.
+        let shutdown = async move {
+            shutdown_signal().await;
+            stop_console.cancel();
+        };
+        lifeline_relay_core::run(endpoint, relay, shutdown).await?;
+        eprintln!("lifeline-relay: stopped");
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--cert`/`--key` when given, else the relay's own CA and certificate
+/// (made on first start) for localhost, this machine and `--name`s.
+fn certificates(s: &Serve) -> anyhow::Result<Certificates> {
+    let dir = &s.dir.data_dir;
+    Ok(match (&s.cert, &s.key) {
+        (Some(cert), Some(key)) => (
+            lifeline_certs::load_certs(cert)?,
+            lifeline_certs::load_key(key)?,
+            None,
+        ),
+        _ => {
+            let mut names = vec![
+                "localhost".to_owned(),
+                "127.0.0.1".to_owned(),
+                "::1".to_owned(),
+            ];
+            if let Ok(h) = std::fs::read_to_string("/etc/hostname") {
+                let h = h.trim();
+                if !h.is_empty() {
+                    names.push(h.to_owned());
+                }
+            }
+            if !s.listen.ip().is_unspecified() {
+                names.push(s.listen.ip().to_string());
+            }
+            names.extend(s.names.iter().cloned());
+            names.dedup();
+            let ensured = lifeline_certs::ensure_relay_certs(dir, &names)?;
+            let files = lifeline_certs::RelayFiles::in_dir(dir);
+            let note = (
+                files.ca_cert.clone(),
+                ensured.ca_fingerprint,
+                ensured.ca_created,
+            );
+            (
+                lifeline_certs::load_certs(&files.cert)?,
+                lifeline_certs::load_key(&files.key)?,
+                Some(note),
+            )
+        }
+    })
+}
+
+/// The relay's settings from the command line; recording needs an auditor.
+fn config_of(s: &Serve) -> anyhow::Result<RelayConfig> {
+    let dir = &s.dir.data_dir;
+    let mut config = RelayConfig::new(dir.clone());
+    config.code_ttl = s.code_ttl;
+    config.resume_window = s.resume_window;
+    config.confirm_every = s.confirm_every;
+    config.confirm_answer_within = s.confirm_answer_within;
+    config.throttle_burst = s.throttle_burst;
+    config.max_waiting_hosts = s.max_waiting_hosts;
+    config.max_connections = s.max_connections;
+    config.record_keys = s.record_keys;
+    config.audit_export = s.audit_export.clone();
+    config.recording_retention =
+        (!s.recording_retention.is_zero()).then_some(s.recording_retention);
+    config.recording = s.recording.map(|r| match r {
+        RecordingArg::Required => RecordingMode::Required,
+        RecordingArg::Optional => RecordingMode::Optional,
+        RecordingArg::Off => RecordingMode::Off,
+    });
+    let auditors = AuditorStore::in_dir(dir).list()?;
+    if config.recording.is_some_and(|m| m != RecordingMode::Off) && auditors.is_empty() {
+        bail!(
+            "--recording needs an auditor to record for: make a key with `lifeline-relay auditor keygen --out FILE` and add it with `lifeline-relay auditor add NAME --public-key FILE`"
+        );
+    }
+    Ok(config)
+}
+
+/// Tells the operator which CA clients need, or that `--cert` is used.
+fn print_ca_note(ca_note: Option<(PathBuf, String, bool)>) {
+    match ca_note {
+        Some((ca, fp, created)) => {
+            let what = if created { "created" } else { "existing" };
+            println!("CA certificate ({what}): {}", ca.display());
+            println!("CA SHA-256 fingerprint: {fp}");
+            println!(
+                "Give hosts and viewers that file (--ca) and check its fingerprint when you do."
+            );
+        }
+        None => println!(
+            "Using the certificate from --cert; clients need no --ca if a public CA issued it."
+        ),
+    }
+}
+
+/// Serves the console on `addr` beside the relay, until `stop`.
+async fn start_console(
+    addr: SocketAddr,
+    tls: std::sync::Arc<rustls::ServerConfig>,
+    relay: &Relay,
+    stop: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on TCP {addr} for the console"))?;
+    let at = listener.local_addr()?;
+    println!(
+        "Console: https://{at}/ (accounts: lifeline-relay console-user add NAME --role auditor|admin)"
+    );
+    let console = lifeline_console::Console::new(relay.data_dir().to_owned(), relay.audit_handle());
+    tokio::spawn(lifeline_console::serve(
+        listener,
+        tls,
+        console,
+        async move { stop.cancelled().await },
+    ));
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+/// Joins the cluster in `url`: this data directory's node id, links on
+/// `--link` (default: the relay's port + 1), filed with its address.
+async fn join_cluster(
+    s: &Serve,
+    url: &str,
+    local: SocketAddr,
+    config: RelayConfig,
+) -> anyhow::Result<std::sync::Arc<Relay>> {
+    use lifeline_relay_core::cluster::{Cluster, Db, Timing, node_id};
+    let link = s.link.unwrap_or_else(|| {
+        let port = if local.port() == 0 {
+            0
+        } else {
+            local.port().wrapping_add(1)
+        };
+        SocketAddr::new(local.ip(), port)
+    });
+    let timing = Timing {
+        node_timeout: s.node_timeout,
+        ..Timing::default()
+    };
+    let addr = match &s.advertise {
+        Some(a) => a.clone(),
+        None if local.ip().is_unspecified() => bail!(
+            "with --database and --listen on every interface, pass --advertise HOST:PORT: where hosts reach this relay (a name its certificate carries)"
+        ),
+        None => local.to_string(),
+    };
+    if link.ip().is_unspecified() && s.link_advertise.is_none() {
+        bail!(
+            "the link listens on every interface ({link}): pass --link-advertise HOST:PORT, where the other relays reach this one"
+        );
+    }
+    let db = Db::open(url).await?;
+    let node = node_id(&s.dir.data_dir)?;
+    let cluster = Cluster::join(
+        db,
+        node.clone(),
+        addr,
+        link,
+        s.link_advertise.clone(),
+        timing,
+    )
+    .await?;
+    Ok(Relay::open_in_cluster(config, cluster).await?)
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    r = tokio::signal::ctrl_c() => if let Err(e) = r { eprintln!("lifeline-relay: cannot watch Ctrl+C: {e}") },
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                eprintln!("lifeline-relay: cannot watch SIGTERM: {e}");
+                if let Err(e) = tokio::signal::ctrl_c().await {
+                    eprintln!("lifeline-relay: cannot watch Ctrl+C: {e}");
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        eprintln!("lifeline-relay: cannot watch Ctrl+C: {e}");
+    }
+}
