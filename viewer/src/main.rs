@@ -412,6 +412,48 @@ async fn say_reconnects(
     }
 }
 
+/// Says what a script command did (a screenshot saved, files or the
+/// clipboard moved, monitors listed or switched).
+fn say_done(done: Done, say: impl Fn(serde_json::Value, String) + Copy) {
+    match done {
+        Done::Saved(path) => say(
+            json!({"event": "screenshot", "path": path}),
+            format!("Saved {}", path.display()),
+        ),
+        Done::Put(files) => {
+            for f in files {
+                say(
+                    json!({"event": "put", "path": f.path, "bytes": f.bytes, "sha256": hex::encode(f.sha256)}),
+                    format!(
+                        "Sent {} bytes; the user's computer saved it as {}",
+                        f.bytes, f.path
+                    ),
+                );
+            }
+        }
+        Done::Screens { screens, switched } => say_screens(&screens, switched, say),
+        Done::Got(f) => say(
+            json!({"event": "get", "path": f.path, "bytes": f.bytes, "sha256": hex::encode(f.sha256)}),
+            format!("Fetched {} bytes into {}", f.bytes, f.path),
+        ),
+        Done::Clipboard {
+            to_host,
+            bytes,
+            path,
+        } => say(
+            json!({"event": "clipboard", "direction": if to_host { "to_host" } else { "to_viewer" }, "bytes": bytes, "path": path}),
+            match &path {
+                Some(p) => format!(
+                    "Saved the host's clipboard ({bytes} bytes) to {}",
+                    p.display()
+                ),
+                None => format!("Put {bytes} bytes of text on the host's clipboard"),
+            },
+        ),
+        Done::Nothing | Done::Quit => {}
+    }
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let Some(script_path) = &cli.script else {
         bail!("--headless needs --script FILE")
@@ -465,41 +507,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     for (line, cmd) in &commands {
         match script::run(&viewer, cmd).await {
             Ok(Done::Nothing) => {}
-            Ok(Done::Saved(path)) => say(
-                json!({"event": "screenshot", "path": path}),
-                format!("Saved {}", path.display()),
-            ),
             Ok(Done::Quit) => break,
-            Ok(Done::Put(files)) => {
-                for f in files {
-                    say(
-                        json!({"event": "put", "path": f.path, "bytes": f.bytes, "sha256": hex::encode(f.sha256)}),
-                        format!(
-                            "Sent {} bytes; the user's computer saved it as {}",
-                            f.bytes, f.path
-                        ),
-                    );
-                }
-            }
-            Ok(Done::Screens { screens, switched }) => say_screens(&screens, switched, say),
-            Ok(Done::Got(f)) => say(
-                json!({"event": "get", "path": f.path, "bytes": f.bytes, "sha256": hex::encode(f.sha256)}),
-                format!("Fetched {} bytes into {}", f.bytes, f.path),
-            ),
-            Ok(Done::Clipboard {
-                to_host,
-                bytes,
-                path,
-            }) => say(
-                json!({"event": "clipboard", "direction": if to_host { "to_host" } else { "to_viewer" }, "bytes": bytes, "path": path}),
-                match &path {
-                    Some(p) => format!(
-                        "Saved the host's clipboard ({bytes} bytes) to {}",
-                        p.display()
-                    ),
-                    None => format!("Put {bytes} bytes of text on the host's clipboard"),
-                },
-            ),
+            Ok(done) => say_done(done, say),
             Err(e) => {
                 let reason = viewer.ended();
                 if let Some(r) = &reason {

@@ -137,6 +137,33 @@ async fn why_closed(conn: &quinn::Connection, e: ControlError) -> ClientError {
     ClientError::after_stream(conn, e).await
 }
 
+/// Runs the key exchange on the stream the host opens; a wrong code is
+/// reported to the relay, for the audit log.
+async fn secure(link: &mut ViewerLink, code: &SessionCode) -> Result<Secured, ViewerError> {
+    let conn = link.conn.clone();
+    let accepted = tokio::time::timeout(Duration::from_secs(30), conn.accept_bi()).await;
+    let (send, recv) = match accepted {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(ClientError::from_connection(&e).into()),
+        Err(_) => {
+            return Err(ViewerError::NoHandshake);
+        }
+    };
+    match handshake(Side::Viewer, send, recv, code, &link.session).await {
+        Ok(secured) => Ok(secured),
+        Err(e) => {
+            let err = secure_error(&conn, e).await;
+            if matches!(err, ViewerError::WrongCode) {
+                // One guess per code: tell the relay, for the audit log.
+                if let Err(e) = link.report(SessionReport::SecretMismatch).await {
+                    tracing::debug!(error = %e, "could not report the wrong code");
+                }
+            }
+            Err(err)
+        }
+    }
+}
+
 impl Viewer {
     /// Joins `code` on `relay` with `token` and waits until the user at the
     /// host has decided. `status` hears each step.
@@ -163,32 +190,12 @@ impl Viewer {
         status(Status::Connecting);
         let mut link = ViewerLink::join(relay, ca, token, code.locator()).await?;
         let conn = link.conn.clone();
-        let accepted = tokio::time::timeout(Duration::from_secs(30), conn.accept_bi()).await;
-        let (send, recv) = match accepted {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => return Err(ClientError::from_connection(&e).into()),
-            Err(_) => {
-                return Err(ViewerError::NoHandshake);
-            }
-        };
         let Secured {
             send,
             mut recv,
             resume,
             files,
-        } = match handshake(Side::Viewer, send, recv, code, &link.session).await {
-            Ok(secured) => secured,
-            Err(e) => {
-                let err = secure_error(&conn, e).await;
-                if matches!(err, ViewerError::WrongCode) {
-                    // One guess per code: tell the relay, for the audit log.
-                    if let Err(e) = link.report(SessionReport::SecretMismatch).await {
-                        tracing::debug!(error = %e, "could not report the wrong code");
-                    }
-                }
-                return Err(err);
-            }
-        };
+        } = secure(&mut link, code).await?;
         status(Status::WaitingForUser);
         let mode = match tokio::time::timeout(ANSWER_TIMEOUT, recv.recv::<HostMsg>()).await {
             Ok(Ok(HostMsg::Mode(m))) => m,
