@@ -155,14 +155,10 @@ impl Keeper {
                     self.act(send).await;
                 }
                 msg = recv.recv::<HostMsg>() => {
-                    let received = recv.bytes_received();
+                    lock(&self.shared).core.stream_bytes(recv.bytes_received());
                     match msg {
                         Ok(m) => {
-                            {
-                                let mut s = lock(&self.shared);
-                                s.core.stream_bytes(received);
-                                s.core.handle(Instant::now(), m);
-                            }
+                            lock(&self.shared).core.handle(Instant::now(), m);
                             self.act(send).await;
                         }
                         Err(SecureError::Stream(e)) => {
