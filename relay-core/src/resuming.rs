@@ -1,5 +1,5 @@
 //! The relay's async side of resuming (the decisions are
-//! [`crate::resume`]'s): filing a session's resume ticket, parking a
+//! [`crate::rules::resume`]'s): filing a session's resume ticket, parking a
 //! session whose link was lost, pairing its sides again when both come
 //! back with the secret, ending it when the window passes, and restoring
 //! parked sessions from the data directory after a restart.
@@ -13,17 +13,16 @@ use std::time::{Duration, Instant, SystemTime};
 use lifeline_common::framed::Control;
 use lifeline_proto::Locator;
 use lifeline_proto::audit::AuditEvent;
-use lifeline_proto::control::{
-    CloseCode, HostEvent, ResumeRefusal, ResumeRequest, ViewerEvent, clean_text,
-};
+use lifeline_proto::control::{HostEvent, ResumeRefusal, ResumeRequest, ViewerEvent, clean_text};
 use quinn::Connection;
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use crate::bridge::Peer;
-use crate::resume::{Arrival, Resumes};
 use crate::resume_store::{self, Ticket};
+use crate::rules::bridge::Peer;
+use crate::rules::refusal::Refusal;
+use crate::rules::resume::{Arrival, Resumes};
 use crate::server::{Joiner, Relay, Sides, close, lock, run_segment};
 
 /// A side that came back, handed to the task of the side that was first.
@@ -248,8 +247,7 @@ pub(crate) async fn serve_resume(
                 lock(&relay.resumes).interrupt(Instant::now(), &req.session);
                 close(
                     &me.conn,
-                    CloseCode::Reconnect,
-                    "the other side is reconnecting",
+                    &Refusal::Reconnect("the other side is reconnecting".into()),
                 );
             }
         }
@@ -278,7 +276,7 @@ async fn elsewhere(relay: &Arc<Relay>, me: Arrived, req: ResumeRequest) {
         }
         Err(e) => {
             let why = crate::cluster::unavailable("looking up a session's relay", &e);
-            return close(&me.conn, CloseCode::Reconnect, &why);
+            return close(&me.conn, &Refusal::Reconnect(why.to_string()));
         }
     };
     let request = lifeline_proto::link::LinkRequest::Resume {
@@ -290,7 +288,7 @@ async fn elsewhere(relay: &Arc<Relay>, me: Arrived, req: ResumeRequest) {
         crate::cluster::link::forward(relay, cluster, &node, request, me.conn.clone(), me.ctl)
             .await;
     if let Err(why) = carried {
-        close(&me.conn, CloseCode::Reconnect, &why);
+        close(&me.conn, &Refusal::Reconnect(why.to_string()));
     }
 }
 
@@ -309,13 +307,13 @@ async fn wait_for_other(
                 let why = lock(&relay.resumes).refusal(&session);
                 match why {
                     Some(why) => tell_refused(me, why).await,
-                    None => close(&me.conn, CloseCode::Ended, "replaced by a newer attempt"),
+                    None => close(&me.conn, &Refusal::Ended("replaced by a newer attempt".into())),
                 }
             }
         },
         _ = me.conn.closed() => {}
         () = relay.shutdown.cancelled() => {
-            close(&me.conn, CloseCode::Shutdown, "relay shutting down");
+            close(&me.conn, &Refusal::Shutdown);
         }
     }
 }
@@ -329,7 +327,7 @@ async fn resume_segment(relay: &Arc<Relay>, session: &str, a: Arrived, b: Arrive
     let meta = lock(&relay.metas).get(session).cloned();
     let Some(meta) = meta else {
         for side in [&host, &viewer] {
-            close(&side.conn, CloseCode::Ended, "the session is over");
+            close(&side.conn, &Refusal::Ended("the session is over".into()));
         }
         return;
     };
@@ -339,10 +337,10 @@ async fn resume_segment(relay: &Arc<Relay>, session: &str, a: Arrived, b: Arrive
         viewer_ip: viewer.ip.to_string(),
     };
     if let Err(e) = relay.audit.append(event).await {
-        let why = format!("relay cannot write its audit log: {e}");
-        close(&host.conn, CloseCode::AuditFailed, &why);
-        close(&viewer.conn, CloseCode::AuditFailed, &why);
-        return finish(relay, &meta, why).await;
+        let why = Refusal::AuditFailed(e.to_string());
+        close(&host.conn, &why);
+        close(&viewer.conn, &why);
+        return finish(relay, &meta, why.to_string()).await;
     }
     let told = match host.ctl.send(&HostEvent::Resumed).await {
         Ok(()) => viewer.ctl.send(&ViewerEvent::Resumed).await,
@@ -350,7 +348,7 @@ async fn resume_segment(relay: &Arc<Relay>, session: &str, a: Arrived, b: Arrive
     };
     if let Err(e) = told {
         for side in [&host, &viewer] {
-            close(&side.conn, CloseCode::Reconnect, "reconnect again");
+            close(&side.conn, &Refusal::Reconnect("reconnect again".into()));
         }
         return park(relay, &meta, format!("lost again while resuming: {e}")).await;
     }
@@ -371,8 +369,7 @@ async fn refuse(relay: &Relay, me: Arrived, session: &str, why: ResumeRefusal) {
         reason: why.as_str().into(),
     };
     if let Err(e) = relay.audit.append(event).await {
-        let why = format!("relay cannot write its audit log: {e}");
-        return close(&me.conn, CloseCode::AuditFailed, &why);
+        return close(&me.conn, &Refusal::AuditFailed(e.to_string()));
     }
     tell_refused(me, why).await;
 }
@@ -387,7 +384,7 @@ async fn tell_refused(mut me: Arrived, why: ResumeRefusal) {
     }
     me.ctl.finish();
     let _ = tokio::time::timeout(Duration::from_secs(2), me.conn.closed()).await;
-    close(&me.conn, CloseCode::Refused, &why.to_string());
+    close(&me.conn, &Refusal::Refused(why.to_string()));
 }
 
 /// Loads the sessions a previous run left resumable: parked for a whole

@@ -24,15 +24,16 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::audit::{AuditError, AuditLog};
-use crate::bridge::{self, Heard, Peer, Step};
 use crate::cluster::{Claim, Cluster, unavailable};
 use crate::recording::{AuditorStore, RecordingFile, RecordingMode};
-use crate::registry::{Gone, Registry};
 use crate::resuming::{self, SessionMeta};
-use crate::suspicion::{Suspicion, Verdict};
-use crate::throttle::Throttle;
+use crate::rules::bridge::{self, Heard, Peer, Step};
+use crate::rules::refusal::Refusal;
+use crate::rules::registry::{Gone, Registry};
+use crate::rules::suspicion::{Suspicion, Verdict};
+use crate::rules::throttle::Throttle;
+use crate::rules::waiting::{self, Then, WaitEvent};
 use crate::tokens::{Lookup, TechnicianStore, TokenCache, TokenError, token_hash};
-use crate::waiting::{self, Then, WaitEvent};
 use lifeline_common::framed::{Control, ControlError};
 use lifeline_proto::link::LinkRequest;
 
@@ -176,8 +177,13 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-pub(crate) fn close(conn: &Connection, code: CloseCode, reason: &str) {
-    conn.close(quinn::VarInt::from_u32(code as u32), reason.as_bytes());
+/// Closes `conn` with the refusal's code and sentence: the one place a
+/// connection of a peer is closed on purpose.
+pub(crate) fn close(conn: &Connection, why: &Refusal) {
+    conn.close(
+        quinn::VarInt::from_u32(why.code() as u32),
+        why.sentence().as_bytes(),
+    );
 }
 
 impl Relay {
@@ -481,7 +487,7 @@ async fn close_left_open(relay: &Relay, resumable: &[String]) -> Result<(), Rela
     };
     let resumable: Vec<&str> = resumable.iter().map(String::as_str).collect();
     let window_s = relay.config.resume_window.as_secs();
-    for event in crate::recovery::close_left_open(&records, &resumable, window_s) {
+    for event in crate::rules::recovery::close_left_open(&records, &resumable, window_s) {
         tracing::warn!(session = ?event.session(), "closing (or holding) what the last run left open");
         relay.audit.append(event).await?;
     }
@@ -518,27 +524,20 @@ async fn serve_connection(relay: &Arc<Relay>, incoming: quinn::Incoming) {
         Ok(Ok(x)) => x,
         Ok(Err(why)) => {
             tracing::info!(%peer, %why, "dropping peer before hello");
-            close(
-                &conn,
-                CloseCode::ProtocolError,
-                &format!("expected a Lifeline hello: {why}"),
-            );
+            close(&conn, &Refusal::NotHello(why));
             return;
         }
         Err(_) => {
-            close(&conn, CloseCode::Timeout, "no hello in time");
+            close(&conn, &Refusal::Timeout("no hello in time"));
             return;
         }
     };
     if hello.version != PROTOCOL_VERSION {
-        close(
-            &conn,
-            CloseCode::Version,
-            &format!(
-                "this relay speaks Lifeline protocol {PROTOCOL_VERSION}, the client {}: update the older one",
-                hello.version
-            ),
-        );
+        let refusal = Refusal::Version {
+            relay: PROTOCOL_VERSION,
+            client: hello.version,
+        };
+        close(&conn, &refusal);
         return;
     }
     match hello.role {
@@ -557,7 +556,7 @@ async fn first_request<T: serde::de::DeserializeOwned>(
     match tokio::time::timeout(relay.config.hello_timeout, ctl.recv::<T>()).await {
         Ok(Ok(req)) => Some(req),
         Ok(Err(ControlError::Frame(e))) => {
-            close(conn, CloseCode::ProtocolError, &e.to_string());
+            close(conn, &Refusal::Protocol(e.to_string()));
             None
         }
         Ok(Err(e)) => {
@@ -565,7 +564,7 @@ async fn first_request<T: serde::de::DeserializeOwned>(
             None
         }
         Err(_) => {
-            close(conn, CloseCode::Timeout, "no request in time");
+            close(conn, &Refusal::Timeout("no request in time"));
             None
         }
     }
@@ -599,7 +598,7 @@ async fn issue_code(
     relay: &Relay,
     host: &HostInfo,
     ctl: &mut Control,
-) -> Result<LiveCode, (CloseCode, String)> {
+) -> Result<LiveCode, Refusal> {
     let session = new_session_id();
     let (tx, rx) = mpsc::channel(1);
     let (locator, expires) = match &relay.cluster {
@@ -607,7 +606,7 @@ async fn issue_code(
             let mut reg = lock(&relay.registry);
             let mut rng = rand::rng();
             reg.register(Instant::now(), session.clone(), tx, || rng.random())
-                .map_err(|full| (CloseCode::Busy, full.to_string()))?
+                .map_err(|full| Refusal::Busy(full.to_string()))?
         }
         Some(cluster) => file_code(relay, cluster, &session, tx).await?,
     };
@@ -637,7 +636,7 @@ async fn hand_out(
     event: AuditEvent,
     code: LiveCode,
     left: Duration,
-) -> Result<LiveCode, (CloseCode, String)> {
+) -> Result<LiveCode, Refusal> {
     if let Err(e) = relay.audit.append(event).await {
         if let Some(c) = &relay.cluster
             && let Err(e) =
@@ -647,10 +646,7 @@ async fn hand_out(
             tracing::error!(error = %e, "could not withdraw an unaudited code from the database");
         }
         lock(&relay.registry).close(Instant::now(), code.locator, &code.session, Gone::Withdrawn);
-        return Err((
-            CloseCode::AuditFailed,
-            format!("relay cannot write its audit log: {e}"),
-        ));
+        return Err(Refusal::AuditFailed(e.to_string()));
     }
     let msg = HostEvent::Registered {
         session: code.session.clone(),
@@ -659,7 +655,7 @@ async fn hand_out(
     };
     ctl.send(&msg)
         .await
-        .map_err(|e| (CloseCode::ProtocolError, e.to_string()))?;
+        .map_err(|e| Refusal::Protocol(e.to_string()))?;
     Ok(code)
 }
 
@@ -671,32 +667,31 @@ async fn adopt_code(
     ctl: &mut Control,
     session: String,
     locator: Locator,
-) -> Result<Option<LiveCode>, (CloseCode, String)> {
+) -> Result<Option<LiveCode>, Refusal> {
     let Some(cluster) = &relay.cluster else {
-        return Err((
-            CloseCode::ProtocolError,
+        return Err(Refusal::Protocol(
             "this relay is not in a cluster: register for a new code".into(),
         ));
     };
     if relay.draining.is_cancelled() {
-        return Err((CloseCode::Busy, "this relay is draining too".into()));
+        return Err(Refusal::Busy("this relay is draining too".into()));
     }
     let moved = cluster
         .db
         .move_code(locator, &session, &cluster.node)
         .await
-        .map_err(|e| (CloseCode::Busy, unavailable("moving a code", &e)))?;
+        .map_err(|e| Refusal::Busy(unavailable("moving a code", &e)))?;
     let Some(left) = moved else {
         ctl.send(&HostEvent::Expired)
             .await
-            .map_err(|e| (CloseCode::ProtocolError, e.to_string()))?;
+            .map_err(|e| Refusal::Protocol(e.to_string()))?;
         return Ok(None);
     };
     let (tx, rx) = mpsc::channel(1);
     let now = Instant::now();
     lock(&relay.registry)
         .adopt(now, locator, session.clone(), tx, now + left)
-        .map_err(|full| (CloseCode::Busy, full.to_string()))?;
+        .map_err(|full| Refusal::Busy(full.to_string()))?;
     let event = AuditEvent::CodeMoved {
         session: session.clone(),
         to: cluster.node.clone(),
@@ -744,10 +739,9 @@ async fn file_code(
     cluster: &Cluster,
     session: &str,
     tx: HostHandle,
-) -> Result<(Locator, Instant), (CloseCode, String)> {
+) -> Result<(Locator, Instant), Refusal> {
     if relay.draining.is_cancelled() {
-        return Err((
-            CloseCode::Busy,
+        return Err(Refusal::Busy(
             "this relay is draining for a restart; connect again to reach another".into(),
         ));
     }
@@ -759,7 +753,7 @@ async fn file_code(
                 .register(Instant::now(), session.to_owned(), tx.clone(), || {
                     rng.random()
                 })
-                .map_err(|full| (CloseCode::Busy, full.to_string()))?;
+                .map_err(|full| Refusal::Busy(full.to_string()))?;
             (l, e, reg.ttl(), reg.tombstone_ttl())
         };
         let filed = cluster
@@ -772,7 +766,7 @@ async fn file_code(
         match filed {
             Ok(true) => return Ok((locator, expires)),
             Ok(false) => continue,
-            Err(e) => return Err((CloseCode::Busy, unavailable("filing a code", &e))),
+            Err(e) => return Err(Refusal::Busy(unavailable("filing a code", &e))),
         }
     }
     recycle_code(relay, cluster, session, tx).await
@@ -785,9 +779,9 @@ async fn recycle_code(
     cluster: &Cluster,
     session: &str,
     tx: HostHandle,
-) -> Result<(Locator, Instant), (CloseCode, String)> {
+) -> Result<(Locator, Instant), Refusal> {
     let ttl = relay.config.code_ttl;
-    let busy = |why: String| (CloseCode::Busy, why);
+    let busy = |why: String| Refusal::Busy(why);
     let db_busy = |e: crate::cluster::DbError| busy(unavailable("recycling a code", &e));
     let mut found = cluster
         .db
@@ -873,7 +867,7 @@ async fn serve_host(relay: &Arc<Relay>, conn: Connection, mut ctl: Control) {
             let host = info(&host_name, &os_user, conn);
             match issue_code(relay, &host, &mut ctl).await {
                 Ok(c) => (host, Some(c)),
-                Err((cc, why)) => return close(&host.conn, cc, &why),
+                Err(why) => return close(&host.conn, &why),
             }
         }
         HostRequest::Move {
@@ -885,7 +879,7 @@ async fn serve_host(relay: &Arc<Relay>, conn: Connection, mut ctl: Control) {
             let host = info(&host_name, &os_user, conn);
             match adopt_code(relay, &mut ctl, session, locator).await {
                 Ok(c) => (host, c),
-                Err((cc, why)) => return close(&host.conn, cc, &why),
+                Err(why) => return close(&host.conn, &why),
             }
         }
         HostRequest::Resume(req) => {
@@ -895,8 +889,7 @@ async fn serve_host(relay: &Arc<Relay>, conn: Connection, mut ctl: Control) {
         _ => {
             close(
                 &conn,
-                CloseCode::ProtocolError,
-                "a host must register first",
+                &Refusal::Protocol("a host must register first".into()),
             );
             return;
         }
@@ -964,7 +957,7 @@ async fn wait_for_viewer(
             Then::Reissue => {
                 code = match issue_code(relay, &host, &mut ctl).await {
                     Ok(c) => Some(c),
-                    Err((cc, why)) => return close(&host.conn, cc, &why),
+                    Err(why) => return close(&host.conn, &why),
                 };
             }
             Then::TellExpired => {
@@ -972,7 +965,7 @@ async fn wait_for_viewer(
                     return;
                 }
             }
-            Then::Close(cc, why) => return close(&host.conn, cc, why),
+            Then::Close(why) => return close(&host.conn, &why),
             Then::Leave => return,
         }
     }
@@ -1015,7 +1008,7 @@ async fn serve_viewer(relay: &Arc<Relay>, conn: Connection, mut ctl: Control) {
             return resuming::serve_resume(relay, conn, ctl, Peer::Viewer, req, ip).await;
         }
         ViewerRequest::Report(_) => {
-            close(&conn, CloseCode::ProtocolError, "a viewer must join first");
+            close(&conn, &Refusal::Protocol("a viewer must join first".into()));
             return;
         }
     };
@@ -1023,7 +1016,7 @@ async fn serve_viewer(relay: &Arc<Relay>, conn: Connection, mut ctl: Control) {
     let token_key = token_hash(&token);
     let lookup = match lookup_token(relay, &token, &token_key).await {
         Ok(l) => l,
-        Err(why) => return close(&conn, CloseCode::Busy, &why),
+        Err(why) => return close(&conn, &Refusal::Busy(why.to_string())),
     };
     let technician = match &lookup {
         Lookup::Valid(n) | Lookup::Revoked(n) => Some(n.clone()),
@@ -1035,7 +1028,7 @@ async fn serve_viewer(relay: &Arc<Relay>, conn: Connection, mut ctl: Control) {
         Ok(name) => match win_code(relay, now, locator).await {
             Ok(won) => Ok((name, won)),
             Err(Lost::Refused(refusal, session)) => Err((refusal, session)),
-            Err(Lost::Db(why)) => return close(&conn, CloseCode::Busy, &why),
+            Err(Lost::Db(why)) => return close(&conn, &Refusal::Busy(why.to_string())),
         },
     };
     let attempt =
@@ -1064,11 +1057,7 @@ async fn serve_viewer(relay: &Arc<Relay>, conn: Connection, mut ctl: Control) {
                 .append(attempt(session, false, Some(refusal.as_str())))
                 .await
             {
-                return close(
-                    &conn,
-                    CloseCode::AuditFailed,
-                    &format!("relay cannot write its audit log: {e}"),
-                );
+                return close(&conn, &Refusal::AuditFailed(e.to_string()));
             }
             refuse(&conn, &mut ctl, refusal).await;
         }
@@ -1079,11 +1068,7 @@ async fn serve_viewer(relay: &Arc<Relay>, conn: Connection, mut ctl: Control) {
                 .await
             {
                 // Dropping the handle tells the host task its code is gone.
-                return close(
-                    &conn,
-                    CloseCode::AuditFailed,
-                    &format!("relay cannot write its audit log: {e}"),
-                );
+                return close(&conn, &Refusal::AuditFailed(e.to_string()));
             }
             let joiner = Joiner {
                 technician: name,
@@ -1115,7 +1100,7 @@ async fn serve_viewer(relay: &Arc<Relay>, conn: Connection, mut ctl: Control) {
                     )
                     .await;
                     if let Err(why) = carried {
-                        close(&conn, CloseCode::PeerGone, &why);
+                        close(&conn, &Refusal::PeerGone(why.to_string()));
                     }
                 }
             }
@@ -1133,8 +1118,7 @@ async fn hand_over(conn: Connection, ctl: Control, joiner: Joiner, host: HostHan
     if host.send(request).await.is_err() {
         close(
             &conn,
-            CloseCode::PeerGone,
-            "the host left just as you joined; ask for a new code",
+            &Refusal::PeerGone("the host left just as you joined; ask for a new code".into()),
         );
     }
 }
@@ -1154,7 +1138,7 @@ async fn lookup_token(relay: &Relay, token: &str, token_key: &str) -> Result<Loo
 
 /// A code a join won: its host waits here, or on another relay.
 enum Won {
-    Here(crate::registry::Waiting<HostHandle>),
+    Here(crate::rules::registry::Waiting<HostHandle>),
     There {
         session: String,
         node: String,
@@ -1218,8 +1202,7 @@ pub(crate) async fn serve_carried(
     let Ok(ip) = ip.parse::<IpAddr>() else {
         return close(
             &conn,
-            CloseCode::ProtocolError,
-            "the link did not name the side's address",
+            &Refusal::Protocol("the link did not name the side's address".into()),
         );
     };
     let (session, locator, technician, token_key) = match request {
@@ -1247,8 +1230,7 @@ pub(crate) async fn serve_carried(
         }
         _ => close(
             &conn,
-            CloseCode::PeerGone,
-            "the host left just as you joined; ask for a new code",
+            &Refusal::PeerGone("the host left just as you joined; ask for a new code".into()),
         ),
     }
 }
@@ -1261,7 +1243,7 @@ async fn refuse(conn: &Connection, ctl: &mut Control, refusal: JoinRefusal) {
     // Let the viewer read the refusal and hang up first; the close reason
     // repeats it for a viewer that does not.
     let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
-    close(conn, CloseCode::Refused, &refusal.to_string());
+    close(conn, &Refusal::Refused(refusal.to_string()));
 }
 
 async fn run_session(
@@ -1283,9 +1265,9 @@ async fn run_session(
         viewer_ip: joiner.ip.to_string(),
     };
     if let Err(e) = relay.audit.append(started).await {
-        let why = format!("relay cannot write its audit log: {e}");
-        close(&host.conn, CloseCode::AuditFailed, &why);
-        close(&viewer, CloseCode::AuditFailed, &why);
+        let why = Refusal::AuditFailed(e.to_string());
+        close(&host.conn, &why);
+        close(&viewer, &why);
         return;
     }
     if let Some(c) = &relay.cluster
@@ -1298,8 +1280,8 @@ async fn run_session(
     let recording = match start_recording(relay, &mut meta).await {
         Ok(r) => r,
         Err(why) => {
-            close(&host.conn, CloseCode::Ended, &why);
-            close(&viewer, CloseCode::Ended, &why);
+            close(&host.conn, &Refusal::Ended(why.to_string()));
+            close(&viewer, &Refusal::Ended(why.to_string()));
             return resuming::finish(relay, &meta, why).await;
         }
     };
@@ -1332,8 +1314,8 @@ async fn run_session(
     };
     if let Err(why) = greeted {
         let why = format!("could not start: {why}");
-        close(&host.conn, CloseCode::PeerGone, &why);
-        close(&viewer, CloseCode::PeerGone, &why);
+        close(&host.conn, &Refusal::PeerGone(why.to_string()));
+        close(&viewer, &Refusal::PeerGone(why.to_string()));
         return resuming::finish(relay, &meta, why).await;
     }
     let sides = Sides {
@@ -1550,14 +1532,14 @@ async fn bridge_controls(
             e = sides.viewer.closed() => return gone(sides, Peer::Viewer, &e, resumable()),
             () = stop.cancelled() => {
                 let tell = "the other side reconnected; reconnecting…";
-                close(sides.host, CloseCode::Reconnect, tell);
-                close(sides.viewer, CloseCode::Reconnect, tell);
+                close(sides.host, &Refusal::Reconnect(tell.to_string()));
+                close(sides.viewer, &Refusal::Reconnect(tell.to_string()));
                 return Over::Parked("a side reconnected on a new connection".into());
             }
             () = relay.shutdown.cancelled() => {
                 let why = "relay shutting down";
-                close(sides.host, CloseCode::Shutdown, why);
-                close(sides.viewer, CloseCode::Shutdown, why);
+                close(sides.host, &Refusal::ShutdownSaying(why.to_string()));
+                close(sides.viewer, &Refusal::ShutdownSaying(why.to_string()));
                 return if resumable() {
                     Over::Parked(why.into())
                 } else {
@@ -1569,23 +1551,22 @@ async fn bridge_controls(
             Step::File(rep) => report(relay, meta, peer.name(), &rep, stop).await,
             Step::Record(chunk) => {
                 if let Some(tell) = record_chunk(relay, meta, &chunk).await {
-                    close(sides.host, CloseCode::Ended, &tell);
-                    close(sides.viewer, CloseCode::Ended, &tell);
+                    close(sides.host, &Refusal::Ended(tell.to_string()));
+                    close(sides.viewer, &Refusal::Ended(tell.to_string()));
                     return Over::Ended(tell);
                 }
             }
             Step::End { tell, reason } => {
-                close(sides.of(peer.other()), CloseCode::Ended, &tell);
-                close(sides.of(peer), CloseCode::Ended, &tell);
+                close(sides.of(peer.other()), &Refusal::Ended(tell.to_string()));
+                close(sides.of(peer), &Refusal::Ended(tell.to_string()));
                 return Over::Ended(reason);
             }
             Step::BrokeProtocol { tell, reason } => {
                 close(
                     sides.of(peer),
-                    CloseCode::ProtocolError,
-                    "unexpected control message during a session",
+                    &Refusal::Protocol("unexpected control message during a session".into()),
                 );
-                close(sides.of(peer.other()), CloseCode::PeerGone, &tell);
+                close(sides.of(peer.other()), &Refusal::PeerGone(tell.to_string()));
                 return Over::Ended(reason);
             }
             Step::Quiet => match peer {
@@ -1599,12 +1580,28 @@ async fn bridge_controls(
 /// `peer`'s connection ended: the other side is told (asked to reconnect
 /// when the session parks).
 fn gone(sides: Sides<'_>, peer: Peer, e: &quinn::ConnectionError, resumable: bool) -> Over {
-    let gone = bridge::on_closed(peer, e, resumable);
-    close(sides.of(peer.other()), gone.code, &gone.tell);
+    let gone = bridge::on_closed(peer, &ending(e), resumable);
+    close(sides.of(peer.other()), &gone.tell);
     if gone.park {
         Over::Parked(gone.reason)
     } else {
         Over::Ended(gone.reason)
+    }
+}
+
+/// quinn's error for a closed connection, as the bridge's rules read it.
+pub(crate) fn ending(e: &quinn::ConnectionError) -> bridge::Ending {
+    let how = match e {
+        quinn::ConnectionError::ApplicationClosed(ac) => bridge::Closed::ByPeer {
+            code: ac.error_code.into_inner(),
+            reason: ac.reason.to_vec(),
+        },
+        quinn::ConnectionError::TimedOut => bridge::Closed::TimedOut,
+        _ => bridge::Closed::Lost,
+    };
+    bridge::Ending {
+        how,
+        text: e.to_string(),
     }
 }
 

@@ -16,7 +16,7 @@ use lifeline_proto::control::JoinRefusal;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, Row};
 
-use crate::registry::Gone;
+use crate::rules::registry::Gone;
 use crate::tokens::{Lookup, Technician};
 
 /// The migrations in order; a database records which it has applied.

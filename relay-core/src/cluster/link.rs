@@ -22,6 +22,7 @@ use quinn::{Connection, ConnectionError};
 use tokio::task::JoinSet;
 
 use super::Cluster;
+use crate::rules::refusal::Refusal;
 use crate::server::{Relay, close, first_message, serve_carried, spawn_pumps};
 
 /// Accepts other relays' links until the link endpoint closes.
@@ -45,8 +46,8 @@ async fn serve_link(relay: &Arc<Relay>, incoming: quinn::Incoming) {
     let first = first_message::<LinkRequest>(relay, &conn).await;
     match first {
         Ok(Ok((ctl, req))) => serve_carried(relay, conn, ctl, req).await,
-        Ok(Err(why)) => close(&conn, CloseCode::ProtocolError, &why),
-        Err(_) => close(&conn, CloseCode::Timeout, "no link request in time"),
+        Ok(Err(why)) => close(&conn, &Refusal::Protocol(why.to_string())),
+        Err(_) => close(&conn, &Refusal::Timeout("no link request in time")),
     }
 }
 

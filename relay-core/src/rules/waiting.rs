@@ -3,9 +3,8 @@
 //! a host that breaks protocol or leaves, shutdown) is tested without
 //! sockets, and the async task in [`crate::server`] only carries it out.
 
-use lifeline_proto::control::CloseCode;
-
-use crate::registry::Gone;
+use crate::rules::refusal::Refusal;
+use crate::rules::registry::Gone;
 
 /// Something that happened while a host waits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,14 +24,14 @@ pub enum WaitEvent {
 }
 
 /// What to do after retiring the live code (if there is one).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Then {
     /// Issue a fresh code and keep waiting.
     Reissue,
     /// Tell the host its code expired; it may ask for another.
     TellExpired,
-    /// Close the host's connection with this code and reason.
-    Close(CloseCode, &'static str),
+    /// Close the host's connection, saying why.
+    Close(Refusal),
     /// The host is gone: stop, nobody to tell.
     Leave,
 }
@@ -40,7 +39,7 @@ pub enum Then {
 /// The decision: retire the live code (why, and the audit log's words),
 /// then [`Then`]. A viewer that took the code meanwhile wins the race and
 /// the session starts instead; the caller checks that when retiring.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
     pub retire: (Gone, &'static str),
     pub then: Then,
@@ -52,17 +51,17 @@ pub fn on(event: WaitEvent) -> Step {
         WaitEvent::Renew => ((Gone::Withdrawn, "renewed by the host"), Then::Reissue),
         WaitEvent::Unexpected => (
             (Gone::Withdrawn, "host broke protocol"),
-            Then::Close(CloseCode::ProtocolError, "unexpected message while waiting"),
+            Then::Close(Refusal::Protocol("unexpected message while waiting".into())),
         ),
         WaitEvent::Malformed => (
             (Gone::Withdrawn, "host broke protocol"),
-            Then::Close(CloseCode::ProtocolError, "malformed message"),
+            Then::Close(Refusal::Protocol("malformed message".into())),
         ),
         WaitEvent::Left => ((Gone::Withdrawn, "host left"), Then::Leave),
         WaitEvent::Expired => ((Gone::Expired, "expired unused"), Then::TellExpired),
         WaitEvent::Shutdown => (
             (Gone::Withdrawn, "relay shutting down"),
-            Then::Close(CloseCode::Shutdown, "relay shutting down"),
+            Then::Close(Refusal::Shutdown),
         ),
     };
     Step { retire, then }
@@ -81,14 +80,8 @@ mod tests {
         for bad in [WaitEvent::Unexpected, WaitEvent::Malformed] {
             let step = on(bad);
             assert_eq!(step.retire, (Gone::Withdrawn, "host broke protocol"));
-            assert!(matches!(
-                step.then,
-                Then::Close(CloseCode::ProtocolError, _)
-            ));
+            assert!(matches!(step.then, Then::Close(Refusal::Protocol(_))));
         }
-        assert_eq!(
-            on(WaitEvent::Shutdown).then,
-            Then::Close(CloseCode::Shutdown, "relay shutting down")
-        );
+        assert_eq!(on(WaitEvent::Shutdown).then, Then::Close(Refusal::Shutdown));
     }
 }

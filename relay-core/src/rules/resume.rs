@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use lifeline_proto::control::ResumeRefusal;
 
-use crate::bridge::Peer;
+use crate::rules::bridge::Peer;
 
 /// Where one resumable session stands.
 #[derive(Debug)]

@@ -1,9 +1,32 @@
 //! What the relay does with what a paired peer says on its control stream,
 //! and how a session's end is worded: pure decisions, so the bridging
-//! task in [`crate::server`] only forwards, files and closes.
+//! task in [`crate::server`] only forwards, files and closes. Sans-IO:
+//! a closed connection arrives as [`Closed`], which the async edge makes
+//! from quinn's error, so nothing here names the transport.
 
 use lifeline_proto::control::{CloseCode, Role, SessionReport, clean_text};
-use quinn::ConnectionError;
+
+use crate::rules::refusal::Refusal;
+
+/// How a connection ended, as far as the session's words need to know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Closed {
+    /// The peer (or the relay carrying it) closed it on purpose, with this
+    /// application close code and reason.
+    ByPeer { code: u64, reason: Vec<u8> },
+    /// It went silent (idle timeout).
+    TimedOut,
+    /// Lost any other way.
+    Lost,
+}
+
+/// A closed connection: how it ended, and the transport's own words for
+/// it (for the audit log).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ending {
+    pub how: Closed,
+    pub text: String,
+}
 
 /// One side of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,12 +126,11 @@ pub fn on_control(peer: Peer, heard: Heard) -> Step {
     }
 }
 
-/// How `peer`'s connection ended: the close code and words for the other
-/// side, and the audit log's reason.
+/// How `peer`'s connection ended: what the other side is told (its close
+/// code and words), and the audit log's reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Gone {
-    pub code: CloseCode,
-    pub tell: String,
+    pub tell: Refusal,
     pub reason: String,
     /// The session waits for both sides to resume instead of ending.
     pub park: bool,
@@ -117,46 +139,43 @@ pub struct Gone {
 /// Words for a connection that ended under the session. A link lost
 /// without a word (not closed on purpose) parks a `resumable` session:
 /// the other side is asked to reconnect too.
-pub fn on_closed(peer: Peer, err: &ConnectionError, resumable: bool) -> Gone {
+pub fn on_closed(peer: Peer, err: &Ending, resumable: bool) -> Gone {
     let side = peer.name();
+    let text = &err.text;
     // Closed on purpose, unless with `Reconnect`: what the relay carrying
     // a side from another relay of the cluster says when that side's own
     // connection was lost.
-    let on_purpose = matches!(err, ConnectionError::ApplicationClosed(ac)
-        if ac.error_code != quinn::VarInt::from_u32(CloseCode::Reconnect as u32));
+    let on_purpose = matches!(&err.how, Closed::ByPeer { code, .. }
+        if *code != CloseCode::Reconnect as u64);
     if resumable && !on_purpose {
         return Gone {
-            code: CloseCode::Reconnect,
-            tell: format!("the {side}'s connection was lost; reconnecting…"),
-            reason: format!("{side} connection lost: {err}"),
+            tell: Refusal::Reconnect(format!("the {side}'s connection was lost; reconnecting…")),
+            reason: format!("{side} connection lost: {text}"),
             park: true,
         };
     }
-    match err {
-        ConnectionError::ApplicationClosed(ac) => {
-            let said = clean_text(&String::from_utf8_lossy(&ac.reason));
+    match &err.how {
+        Closed::ByPeer { reason, .. } => {
+            let said = clean_text(&String::from_utf8_lossy(reason));
             let tell = if said.is_empty() {
                 format!("the {side} disconnected")
             } else {
                 said
             };
             Gone {
-                code: CloseCode::Ended,
                 reason: format!("{side}: {tell}"),
-                tell,
+                tell: Refusal::Ended(tell),
                 park: false,
             }
         }
-        ConnectionError::TimedOut => Gone {
-            code: CloseCode::PeerGone,
-            tell: format!("the {side} vanished (its connection went silent)"),
+        Closed::TimedOut => Gone {
+            tell: Refusal::PeerGone(format!("the {side} vanished (its connection went silent)")),
             reason: format!("{side} vanished (no answer)"),
             park: false,
         },
-        other => Gone {
-            code: CloseCode::PeerGone,
-            tell: format!("the {side}'s connection was lost"),
-            reason: format!("{side} connection lost: {other}"),
+        Closed::Lost => Gone {
+            tell: Refusal::PeerGone(format!("the {side}'s connection was lost")),
+            reason: format!("{side} connection lost: {text}"),
             park: false,
         },
     }
@@ -167,6 +186,30 @@ mod tests {
     use lifeline_proto::control::Mode;
 
     use super::*;
+
+    fn timed_out() -> Ending {
+        Ending {
+            how: Closed::TimedOut,
+            text: "timed out".into(),
+        }
+    }
+
+    fn lost() -> Ending {
+        Ending {
+            how: Closed::Lost,
+            text: "closed".into(),
+        }
+    }
+
+    fn by_peer(code: u64, reason: &[u8]) -> Ending {
+        Ending {
+            how: Closed::ByPeer {
+                code,
+                reason: reason.to_vec(),
+            },
+            text: format!("closed by peer: {code}"),
+        }
+    }
 
     #[test]
     fn reports_are_filed_and_an_ending_ends_with_its_words() {
@@ -214,26 +257,23 @@ mod tests {
 
     #[test]
     fn a_silent_connection_is_a_vanished_peer() {
-        let gone = on_closed(Peer::Host, &ConnectionError::TimedOut, false);
-        assert_eq!(gone.code, CloseCode::PeerGone);
+        let gone = on_closed(Peer::Host, &timed_out(), false);
+        assert_eq!(gone.tell.code(), CloseCode::PeerGone);
         assert_eq!(gone.reason, "host vanished (no answer)");
         assert!(!gone.park);
-        let gone = on_closed(Peer::Viewer, &ConnectionError::LocallyClosed, false);
-        assert_eq!(gone.tell, "the viewer's connection was lost");
+        let gone = on_closed(Peer::Viewer, &lost(), false);
+        assert_eq!(gone.tell.sentence(), "the viewer's connection was lost");
     }
 
     #[test]
     fn a_lost_link_parks_a_resumable_session_but_a_goodbye_ends_it() {
-        let gone = on_closed(Peer::Host, &ConnectionError::TimedOut, true);
-        assert_eq!(gone.code, CloseCode::Reconnect);
+        let gone = on_closed(Peer::Host, &timed_out(), true);
+        assert_eq!(gone.tell.code(), CloseCode::Reconnect);
         assert!(gone.park);
-        let bye = ConnectionError::ApplicationClosed(quinn::ApplicationClose {
-            error_code: quinn::VarInt::from_u32(0),
-            reason: bytes::Bytes::from_static(b"ended by the user"),
-        });
+        let bye = by_peer(0, b"ended by the user");
         let gone = on_closed(Peer::Host, &bye, true);
-        assert_eq!(gone.code, CloseCode::Ended);
-        assert_eq!(gone.tell, "ended by the user");
+        assert_eq!(gone.tell.code(), CloseCode::Ended);
+        assert_eq!(gone.tell.sentence(), "ended by the user");
         assert!(!gone.park);
     }
 
@@ -241,13 +281,13 @@ mod tests {
     fn a_side_lost_behind_another_relay_parks_like_a_lost_link() {
         // The relay that carried the viewer closes its link with Reconnect
         // when the viewer's own connection is lost.
-        let lost = ConnectionError::ApplicationClosed(quinn::ApplicationClose {
-            error_code: quinn::VarInt::from_u32(CloseCode::Reconnect as u32),
-            reason: bytes::Bytes::from_static(b"the other side's connection was lost"),
-        });
+        let lost = by_peer(
+            CloseCode::Reconnect as u64,
+            b"the other side's connection was lost",
+        );
         let gone = on_closed(Peer::Viewer, &lost, true);
         assert!(gone.park);
-        assert_eq!(gone.code, CloseCode::Reconnect);
+        assert_eq!(gone.tell.code(), CloseCode::Reconnect);
         assert!(!on_closed(Peer::Viewer, &lost, false).park);
     }
 }
