@@ -1,11 +1,13 @@
 //! The peers' side of Lifeline's network: resolving and connecting to the
 //! relay, registering as a host or joining as a viewer ([`client`]), getting a
-//! lost session back ([`reconnect`]), and
+//! lost session back ([`reconnect`] the backoff, [`resume`] the one loop both
+//! sides run), and
 //! the sealed end-to-end session stream between them ([`secure`]).
 //!
 //! Host and viewer build on this; the relay does not link it.
 
 pub mod client;
 pub mod reconnect;
+pub mod resume;
 pub mod secure;
 pub mod transfer;

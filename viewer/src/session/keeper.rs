@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lifeline_net::client::{ClientError, Resumer, ViewerLink};
-use lifeline_net::reconnect;
-use lifeline_net::secure::{self, SecureError, SecureRecv, SecureSend};
+use lifeline_net::resume::resume_session;
+use lifeline_net::secure::{SecureError, SecureRecv, SecureSend};
 use lifeline_proto::control::{CloseCode, Mode};
 use lifeline_session::e2e::{ResumeSecret, Side};
 use lifeline_session::messages::{HostMsg, ViewerMsg};
@@ -107,35 +107,16 @@ impl Keeper {
     }
 
     /// Reconnects with backoff and continues the sealed channel on the
-    /// stream the host opens, until the window passes.
+    /// stream the host opens, until the window passes (net's one resume
+    /// loop).
     async fn resume(
         &self,
         secret: &ResumeSecret,
         send: &mut SecureSend,
         recv: &mut SecureRecv,
     ) -> Result<ViewerLink, ClientError> {
-        let started = Instant::now();
-        loop {
-            let link =
-                reconnect::retry(started, self.window, || self.resumer.resume(secret.0)).await?;
-            let accepted = tokio::time::timeout(Duration::from_secs(20), link.conn.accept_bi());
-            let resumed = match accepted.await {
-                Ok(Ok((s, r))) => secure::resume(Side::Viewer, send, recv, s, r).await,
-                Ok(Err(e)) => {
-                    tracing::info!(error = %e, "resume interrupted; trying again");
-                    continue;
-                }
-                Err(_) => continue,
-            };
-            match resumed {
-                Ok(lost) => {
-                    tracing::info!(lost, "session resumed");
-                    return Ok(link);
-                }
-                Err(SecureError::E2e(e)) => return Err(ClientError::Protocol(e.to_string())),
-                Err(e) => tracing::info!(error = %e, "resume interrupted; trying again"),
-            }
-        }
+        let again = || self.resumer.resume(secret.0);
+        resume_session(Side::Viewer, Instant::now(), self.window, again, send, recv).await
     }
 
     /// Serves the live session until it ends or its link is lost.

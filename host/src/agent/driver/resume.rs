@@ -1,20 +1,19 @@
 //! Getting a session back after its link to the relay was lost: the
 //! writer hands the sealed channel back, the resume loop reconnects with
 //! backoff and continues the channel on a new stream until the window
-//! passes, and a new writer starts. The loop ([`Driver::resume`] and
-//! [`resume_stream`]) stands apart from the rest of the driver.
+//! passes (the loop both sides share, [`resume_session`]), and a new
+//! writer starts.
 
 use std::future::Future;
 use std::time::Instant;
 
-use lifeline_common::framed::ControlError;
 use lifeline_net::client::{ClientError, HostLink};
-use lifeline_net::reconnect;
-use lifeline_net::secure::{self, SecureError, SecureRecv, SecureSend};
+use lifeline_net::resume::resume_session;
+use lifeline_net::secure::{SecureRecv, SecureSend};
 use lifeline_session::e2e::Side;
 
 use super::{Driver, Ticket, spawn_writer};
-use crate::agent::context::{HANDSHAKE_TIMEOUT, Io};
+use crate::agent::context::Io;
 use crate::session::Event;
 
 impl Driver<'_> {
@@ -50,9 +49,9 @@ impl Driver<'_> {
         event
     }
 
-    /// Gets the session back after its link was lost: reconnects with
-    /// backoff, then resumes the sealed channel on a new stream, until the
-    /// window passes. `Ok(false)`: the user stopped meanwhile.
+    /// Gets the session back after its link was lost (net's one resume
+    /// loop, within the ticket's window). `Ok(false)`: the user stopped
+    /// meanwhile.
     async fn resume<S: Future<Output = ()>>(
         &mut self,
         ticket: &Ticket,
@@ -66,47 +65,22 @@ impl Driver<'_> {
             .reconnecting(&why.to_string(), ticket.window.as_secs());
         let connector = self.link.connector.clone();
         let (session, secret) = (ticket.session.as_str(), ticket.secret.0);
-        loop {
-            let attempt = reconnect::retry(started, ticket.window, || {
-                HostLink::resume(&connector, session, secret)
-            });
-            let link = tokio::select! {
-                () = io.stop.as_mut() => return Ok(false),
-                link = attempt => link?,
-            };
-            *self.link = link;
-            self.conn = self.link.conn.clone();
-            match resume_stream(&self.conn, send, recv).await {
-                Ok(lost) => {
-                    tracing::info!(lost, "session resumed");
-                    let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-                    io.ui.resumed(ms);
-                    return Ok(true);
-                }
-                Err(SecureError::E2e(e)) => return Err(ClientError::Protocol(e.to_string())),
-                Err(e) => tracing::info!(error = %e, "resume interrupted; trying again"),
-            }
-        }
-    }
-}
-
-/// Opens the session's new stream to the viewer and continues the sealed
-/// channel on it.
-async fn resume_stream(
-    conn: &quinn::Connection,
-    send: &mut SecureSend,
-    recv: &mut SecureRecv,
-) -> Result<u64, SecureError> {
-    let (s, r) = conn.open_bi().await.map_err(|e| {
-        SecureError::Stream(ControlError::Read(quinn::ReadError::ConnectionLost(e)))
-    })?;
-    match tokio::time::timeout(
-        HANDSHAKE_TIMEOUT,
-        secure::resume(Side::Host, send, recv, s, r),
-    )
-    .await
-    {
-        Ok(r) => r,
-        Err(_) => Err(SecureError::Stream(ControlError::Closed)),
+        let again = resume_session(
+            Side::Host,
+            started,
+            ticket.window,
+            || HostLink::resume(&connector, session, secret),
+            send,
+            recv,
+        );
+        let link = tokio::select! {
+            () = io.stop.as_mut() => return Ok(false),
+            link = again => link?,
+        };
+        *self.link = link;
+        self.conn = self.link.conn.clone();
+        let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        io.ui.resumed(ms);
+        Ok(true)
     }
 }
