@@ -5,12 +5,12 @@
 //! with it must choose a new one before anything else, so the password the
 //! operator handed over stops working once used.
 
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::SystemTime;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use lifeline_relay_core::store::{JsonFile, StoreError};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -50,13 +50,8 @@ pub struct ConsoleUser {
 /// Errors of the account store.
 #[derive(Debug, thiserror::Error)]
 pub enum UserError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path} is not a valid console user file ({why}); restore it from a backup")]
-    Corrupt { path: PathBuf, why: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error("console user names are 1-64 letters, digits, '.', '_', '-' or '@'; {0:?} is not")]
     BadName(String),
     #[error("console user {0:?} already exists; remove it first or pick another name")]
@@ -108,7 +103,7 @@ impl Refusal {
 /// The account file.
 #[derive(Debug, Clone)]
 pub struct UserStore {
-    path: PathBuf,
+    file: JsonFile,
 }
 
 fn now_text() -> String {
@@ -175,35 +170,17 @@ impl UserStore {
     /// The store at `DIR/console-users.json`.
     pub fn in_dir(dir: &Path) -> Self {
         Self {
-            path: dir.join("console-users.json"),
-        }
-    }
-
-    fn io(&self, source: std::io::Error) -> UserError {
-        UserError::Io {
-            path: self.path.clone(),
-            source,
+            file: JsonFile::in_dir(dir, "console-users.json", "console user"),
         }
     }
 
     /// Every account; empty when no file exists.
     pub fn list(&self) -> Result<Vec<ConsoleUser>, UserError> {
-        match fs::read(&self.path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| UserError::Corrupt {
-                path: self.path.clone(),
-                why: e.to_string(),
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(self.io(e)),
-        }
+        Ok(self.file.read()?)
     }
 
     fn save(&self, all: &[ConsoleUser]) -> Result<(), UserError> {
-        let text = serde_json::to_vec_pretty(all).map_err(|e| UserError::Corrupt {
-            path: self.path.clone(),
-            why: e.to_string(),
-        })?;
-        lifeline_relay_core::private::replace_file(&self.path, &text).map_err(|e| self.io(e))
+        Ok(self.file.write(all)?)
     }
 
     /// Adds an account with a one-time password (and a TOTP secret when

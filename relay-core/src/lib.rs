@@ -12,6 +12,7 @@
 pub mod audit;
 pub mod cluster;
 pub mod export;
+mod forward;
 pub mod integrity;
 pub mod private;
 pub mod recording;
@@ -21,6 +22,7 @@ mod resuming;
 pub mod rules;
 pub mod server;
 pub mod spool;
+pub mod store;
 pub mod tokens;
 
 pub use rules::refusal::Refusal;

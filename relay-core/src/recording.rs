@@ -16,6 +16,8 @@ use lifeline_record::AuditorPublic;
 use lifeline_record::chain::{Chain, frame, split};
 use serde::{Deserialize, Serialize};
 
+use crate::store::{JsonFile, StoreError};
+
 /// Whether sessions are recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordingMode {
@@ -35,8 +37,8 @@ pub enum RecordingError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path} is not a valid auditor file ({why}); restore it from a backup")]
-    Corrupt { path: PathBuf, why: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error("auditor names are 1-64 letters, digits, '.', '_', '-' or '@'; {0:?} is not")]
     BadName(String),
     #[error("auditor {0:?} already exists; remove it first or pick another name")]
@@ -77,33 +79,22 @@ impl AuditorEntry {
 /// The auditors' public keys.
 #[derive(Debug, Clone)]
 pub struct AuditorStore {
-    path: PathBuf,
+    file: JsonFile,
 }
 
 impl AuditorStore {
     pub fn in_dir(dir: &Path) -> Self {
         Self {
-            path: dir.join("auditors.json"),
+            file: JsonFile::in_dir(dir, "auditors.json", "auditor"),
         }
     }
 
     /// Every auditor, in the order added.
     pub fn list(&self) -> Result<Vec<AuditorEntry>, RecordingError> {
-        let text = match fs::read_to_string(&self.path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io(&self.path)(e)),
-        };
-        let entries: Vec<AuditorEntry> =
-            serde_json::from_str(&text).map_err(|e| RecordingError::Corrupt {
-                path: self.path.clone(),
-                why: e.to_string(),
-            })?;
+        let entries: Vec<AuditorEntry> = self.file.read()?;
         for e in &entries {
-            AuditorPublic::from_text(&e.public_key).map_err(|k| RecordingError::Corrupt {
-                path: self.path.clone(),
-                why: format!("{}: {k}", e.name),
-            })?;
+            AuditorPublic::from_text(&e.public_key)
+                .map_err(|k| self.file.corrupt(format!("{}: {k}", e.name)))?;
         }
         Ok(entries)
     }
@@ -122,11 +113,7 @@ impl AuditorStore {
     }
 
     fn write(&self, entries: &[AuditorEntry]) -> Result<(), RecordingError> {
-        let text = serde_json::to_vec_pretty(entries).map_err(|e| RecordingError::Corrupt {
-            path: self.path.clone(),
-            why: e.to_string(),
-        })?;
-        crate::private::replace_file(&self.path, &text).map_err(io(&self.path))
+        Ok(self.file.write(entries)?)
     }
 
     /// Adds an auditor with the public key in `text`.

@@ -6,11 +6,13 @@
 //! it changes, so `technician revoke` takes effect on the next join.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::SystemTime;
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
+
+use crate::store::{JsonFile, StoreError};
 use sha2::{Digest, Sha256};
 
 /// Prefix that makes a Lifeline token recognisable in a config file or a leak scan.
@@ -19,13 +21,8 @@ pub const TOKEN_PREFIX: &str = "llt_";
 /// Errors of the technician store.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path} is not a valid technician file ({why}); restore it from a backup")]
-    Corrupt { path: PathBuf, why: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error("technician names are 1-64 letters, digits, '.', '_', '-' or '@'; {0:?} is not")]
     BadName(String),
     #[error("technician {0:?} already exists; revoke it first or pick another name")]
@@ -90,42 +87,24 @@ pub fn valid_name(name: &str) -> bool {
 /// The technicians file in a relay's data directory.
 #[derive(Debug, Clone)]
 pub struct TechnicianStore {
-    path: PathBuf,
+    file: JsonFile,
 }
 
 impl TechnicianStore {
     /// The store at `DIR/technicians.json`.
     pub fn in_dir(dir: &Path) -> Self {
         Self {
-            path: dir.join("technicians.json"),
-        }
-    }
-
-    fn io(&self, source: std::io::Error) -> TokenError {
-        TokenError::Io {
-            path: self.path.clone(),
-            source,
+            file: JsonFile::in_dir(dir, "technicians.json", "technician"),
         }
     }
 
     /// Every technician, revoked ones included; empty when no file exists.
     pub fn list(&self) -> Result<Vec<Technician>, TokenError> {
-        match fs::read(&self.path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| TokenError::Corrupt {
-                path: self.path.clone(),
-                why: e.to_string(),
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(self.io(e)),
-        }
+        Ok(self.file.read()?)
     }
 
     fn save(&self, all: &[Technician]) -> Result<(), TokenError> {
-        let text = serde_json::to_vec_pretty(all).map_err(|e| TokenError::Corrupt {
-            path: self.path.clone(),
-            why: e.to_string(),
-        })?;
-        crate::private::replace_file(&self.path, &text).map_err(|e| self.io(e))
+        Ok(self.file.write(all)?)
     }
 
     /// Adds a technician and returns the new token (shown once).
@@ -159,7 +138,7 @@ impl TechnicianStore {
 
     /// The file's identity, to notice changes cheaply.
     fn stamp(&self) -> Option<(SystemTime, u64, u64)> {
-        let m = fs::metadata(&self.path).ok()?;
+        let m = fs::metadata(self.file.path()).ok()?;
         #[cfg(unix)]
         let ino = std::os::unix::fs::MetadataExt::ino(&m);
         #[cfg(not(unix))]
