@@ -343,7 +343,7 @@ pub fn timeline(
             dt { "Bytes" } dd { "host → viewer " (bytes(s.bytes_host_to_viewer)) ", viewer → host " (bytes(s.bytes_viewer_to_host)) }
             @if let Some(r) = &s.recording {
                 dt { "Recording" } dd {
-                    @if r.starts_with("failed") || r == "expired" { (r) }
+                    @if !r.is_kept() { (r) }
                     @else { a href=(format!("/sessions/{}/recording", url_escape(&s.session))) { "details and download" } }
                 }
             }

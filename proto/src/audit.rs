@@ -56,12 +56,17 @@ pub enum AuditEvent {
         host_ip: String,
         viewer_ip: String,
     },
-    /// What a peer reported (mode granted, refusal, wrong secret).
+    /// What a peer reported (mode granted, refusal, wrong secret): the
+    /// relay's sentence for people, and its `kind` for code (records
+    /// written before kinds existed have none: see
+    /// [`AuditEvent::report_kind`]).
     PeerReport {
         session: String,
         from: String,
         report: String,
         mode: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kind: Option<ReportKind>,
     },
     SessionEnded {
         session: String,
@@ -169,7 +174,42 @@ pub enum AuditEvent {
     },
 }
 
+/// What a peer reported, as code reads it (never from the sentence).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportKind {
+    /// The host's user granted a mode (the record's `mode`).
+    ModeGranted,
+    /// The host's user refused the technician.
+    Refused,
+    /// The key exchange failed: the technician typed a wrong secret.
+    WrongSecret,
+}
+
+impl ReportKind {
+    pub const ALL: [ReportKind; 3] = [Self::ModeGranted, Self::Refused, Self::WrongSecret];
+
+    /// The sentence the relay files with it, for people reading the log.
+    pub fn sentence(self) -> &'static str {
+        match self {
+            Self::ModeGranted => "mode granted",
+            Self::Refused => "refused by the user",
+            Self::WrongSecret => "wrong secret (key exchange failed)",
+        }
+    }
+}
+
 impl AuditEvent {
+    /// A peer report's kind: the one it carries, or, for a record written
+    /// before kinds existed, the kind whose fixed sentence it carries
+    /// exactly (the relay wrote only those). `None` for other records.
+    pub fn report_kind(&self) -> Option<ReportKind> {
+        let AuditEvent::PeerReport { report, kind, .. } = self else {
+            return None;
+        };
+        kind.or_else(|| ReportKind::ALL.into_iter().find(|k| k.sentence() == report))
+    }
+
     /// The record's `event` field (its kind), as serialised.
     pub fn name(&self) -> &'static str {
         match self {
@@ -469,6 +509,38 @@ mod tests {
             text.push('\n');
         }
         (text, chain.head())
+    }
+
+    #[test]
+    fn a_peer_report_carries_its_kind_and_old_ones_read_the_same() {
+        let new = AuditEvent::PeerReport {
+            session: "s".into(),
+            from: "host".into(),
+            report: ReportKind::WrongSecret.sentence().into(),
+            mode: None,
+            kind: Some(ReportKind::WrongSecret),
+        };
+        let text = serde_json::to_string(&new).unwrap();
+        assert_eq!(
+            text,
+            r#"{"event":"peer_report","session":"s","from":"host","report":"wrong secret (key exchange failed)","mode":null,"kind":"wrong_secret"}"#
+        );
+        assert_eq!(new.report_kind(), Some(ReportKind::WrongSecret));
+        // A record from before kinds: parsed, written back byte for byte
+        // (so its hash still holds), and typed from its fixed sentence.
+        let old = r#"{"event":"peer_report","session":"s","from":"host","report":"mode granted","mode":"control"}"#;
+        let parsed: AuditEvent = serde_json::from_str(old).unwrap();
+        assert_eq!(serde_json::to_string(&parsed).unwrap(), old);
+        assert_eq!(parsed.report_kind(), Some(ReportKind::ModeGranted));
+        // Any other text is no kind at all (a sentence is never guessed at).
+        let odd = AuditEvent::PeerReport {
+            session: "s".into(),
+            from: "host".into(),
+            report: "wrong secret, or so".into(),
+            mode: None,
+            kind: None,
+        };
+        assert_eq!(odd.report_kind(), None);
     }
 
     #[test]

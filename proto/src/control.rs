@@ -330,6 +330,22 @@ impl JoinRefusal {
             JoinRefusal::Suspended { .. } => "token suspended",
         }
     }
+
+    /// The refusal an audit record's word names (its waits read as 0),
+    /// for code that reads the log back; `None` for any other text.
+    pub fn from_word(word: &str) -> Option<Self> {
+        [
+            JoinRefusal::UnknownToken,
+            JoinRefusal::RevokedToken,
+            JoinRefusal::UnknownCode,
+            JoinRefusal::ExpiredCode,
+            JoinRefusal::UsedCode,
+            JoinRefusal::Throttled { retry_after_s: 0 },
+            JoinRefusal::Suspended { retry_after_s: 0 },
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == word)
+    }
 }
 
 impl fmt::Display for JoinRefusal {

@@ -1,7 +1,7 @@
 //! Summaries of the audit log for security staff: one row a session.
 
-use lifeline_proto::audit::{AuditEvent, Record};
-use serde::Serialize;
+use lifeline_proto::audit::{AuditEvent, Record, ReportKind};
+use serde::{Serialize, Serializer};
 
 /// What happened in one session, gathered from its records.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -26,8 +26,44 @@ pub struct SessionSummary {
     pub resumes: u32,
     /// Clipboard and file transfers.
     pub transfers: u32,
-    /// The recording's file once sealed, or why it failed.
-    pub recording: Option<String>,
+    /// The recording's state: sealed (its file), failed, expired.
+    pub recording: Option<RecordingState>,
+}
+
+/// Where a session's recording stands, from its records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordingState {
+    /// Sealed into this file, on the relay.
+    Sealed(String),
+    /// It could not be written, for this reason.
+    Failed(String),
+    /// Removed after the retention time.
+    Expired,
+}
+
+impl RecordingState {
+    /// Whether the file is (still) on the relay.
+    pub fn is_kept(&self) -> bool {
+        matches!(self, Self::Sealed(_))
+    }
+}
+
+impl std::fmt::Display for RecordingState {
+    /// As `audit list --json` and the console say it: the file, `failed:
+    /// REASON` or `expired`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sealed(file) => f.write_str(file),
+            Self::Failed(reason) => write!(f, "failed: {reason}"),
+            Self::Expired => f.write_str("expired"),
+        }
+    }
+}
+
+impl Serialize for RecordingState {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// How a session turned out, for filtering.
@@ -178,11 +214,13 @@ fn fold(s: &mut SessionSummary, r: &Record) {
         AuditEvent::SessionInterrupted { .. } => s.interruptions += 1,
         AuditEvent::SessionResumed { .. } => s.resumes += 1,
         AuditEvent::Transfer { .. } => s.transfers += 1,
-        AuditEvent::RecordingSealed { file, .. } => s.recording = Some(file.clone()),
-        AuditEvent::RecordingFailed { reason, .. } => {
-            s.recording = Some(format!("failed: {reason}"));
+        AuditEvent::RecordingSealed { file, .. } => {
+            s.recording = Some(RecordingState::Sealed(file.clone()));
         }
-        AuditEvent::RecordingExpired { .. } => s.recording = Some("expired".into()),
+        AuditEvent::RecordingFailed { reason, .. } => {
+            s.recording = Some(RecordingState::Failed(reason.clone()));
+        }
+        AuditEvent::RecordingExpired { .. } => s.recording = Some(RecordingState::Expired),
         AuditEvent::RecordingFetched { .. } | AuditEvent::CodeMoved { .. } => {}
         AuditEvent::RelayStarted { .. }
         | AuditEvent::RelayStopped { .. }
@@ -211,13 +249,10 @@ pub struct Suspect {
 /// code itself (the words are `JoinRefusal::as_str`'s).
 fn is_code_failure(why: &str) -> bool {
     use lifeline_proto::control::JoinRefusal;
-    [
-        JoinRefusal::UnknownCode,
-        JoinRefusal::ExpiredCode,
-        JoinRefusal::UsedCode,
-    ]
-    .iter()
-    .any(|r| r.as_str() == why)
+    matches!(
+        JoinRefusal::from_word(why),
+        Some(JoinRefusal::UnknownCode | JoinRefusal::ExpiredCode | JoinRefusal::UsedCode)
+    )
 }
 
 /// Every technician with failed joins on two or more codes, or suspended,
@@ -259,9 +294,9 @@ pub fn suspicious<'a>(records: impl IntoIterator<Item = &'a Record>) -> Vec<Susp
                 reason: Some(why),
                 ..
             } if is_code_failure(why) => note(t, Some(locator), &r.ts, false),
-            AuditEvent::PeerReport {
-                session, report, ..
-            } if report.starts_with("wrong secret") => {
+            event @ AuditEvent::PeerReport { session, .. }
+                if event.report_kind() == Some(ReportKind::WrongSecret) =>
+            {
                 if let Some((t, l)) = joined.get(session) {
                     note(t, Some(l), &r.ts, false);
                 }
@@ -346,6 +381,7 @@ mod tests {
                     from: "viewer".into(),
                     report: "wrong secret (key exchange failed)".into(),
                     mode: None,
+                    kind: None,
                 },
             ),
             rec(
@@ -414,6 +450,7 @@ mod tests {
                     from: "host".into(),
                     report: "mode granted".into(),
                     mode: Some("view".into()),
+                    kind: Some(ReportKind::ModeGranted),
                 },
             ),
             rec(

@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use lifeline_console::users::{Role, UserStore};
-use lifeline_proto::audit::{AuditEvent, Chain};
+use lifeline_proto::audit::{AuditEvent, Chain, ReportKind};
 use lifeline_tests::{RelayProcess, bench_arg, rss_kib};
 
 /// Writes `n` records of made-up sessions; returns the sessions' count
@@ -71,16 +71,17 @@ fn write_log(dir: &Path, n: u64) -> (u64, String) {
                     viewer_ip: "192.0.2.10".into(),
                 });
                 let granted = kind > 5;
+                let report = if granted {
+                    ReportKind::ModeGranted
+                } else {
+                    ReportKind::Refused
+                };
                 events.push(AuditEvent::PeerReport {
                     session: id.clone(),
                     from: "host".into(),
-                    report: if granted {
-                        "granted"
-                    } else {
-                        "refused by the user"
-                    }
-                    .into(),
+                    report: report.sentence().into(),
                     mode: granted.then(|| if kind % 2 == 0 { "control" } else { "view" }.into()),
+                    kind: Some(report),
                 });
                 if granted {
                     events.push(AuditEvent::Transfer {

@@ -46,6 +46,7 @@ impl Log {
                 from: "host".into(),
                 report: "granted".into(),
                 mode: mode.map(str::to_owned),
+                kind: mode.map(|_| lifeline_proto::audit::ReportKind::ModeGranted),
             },
         );
         self.push(

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use lifeline_net::client::{ClientError, ViewerLink};
 use lifeline_net::secure::SecureError;
 use lifeline_proto::SessionCode;
-use lifeline_proto::audit::AuditEvent;
+use lifeline_proto::audit::{AuditEvent, ReportKind};
 use lifeline_proto::control::JoinRefusal;
 use lifeline_relay_core::{Direction, ForwardHook};
 use lifeline_session::e2e::E2eError;
@@ -268,7 +268,7 @@ async fn a_wrong_secret_fails_on_both_sides_and_burns_the_code() {
     );
     relay
         .wait_record("wrong secret report", |e| {
-            matches!(e, AuditEvent::PeerReport { from, report, .. } if from == "host" && report.contains("wrong secret"))
+            matches!(e, AuditEvent::PeerReport { from, kind: Some(ReportKind::WrongSecret), .. } if from == "host")
         })
         .await;
     // And the fresh code works with the right digits.
