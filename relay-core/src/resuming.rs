@@ -19,11 +19,12 @@ use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
+use crate::forward::close;
 use crate::resume_store::{self, Ticket};
 use crate::rules::bridge::Peer;
 use crate::rules::refusal::Refusal;
 use crate::rules::resume::{Arrival, Resumes};
-use crate::server::{Joiner, Relay, Sides, close, lock, run_segment};
+use crate::server::{Joiner, Relay, Sides, lock, run_segment};
 
 /// A side that came back, handed to the task of the side that was first.
 #[derive(Debug)]
@@ -284,9 +285,15 @@ async fn elsewhere(relay: &Arc<Relay>, me: Arrived, req: ResumeRequest) {
         ip: me.ip.to_string(),
         request: req,
     };
-    let carried =
-        crate::cluster::link::forward(relay, cluster, &node, request, me.conn.clone(), me.ctl)
-            .await;
+    let carried = crate::cluster::link::forward(
+        relay.splice(),
+        cluster,
+        &node,
+        request,
+        me.conn.clone(),
+        me.ctl,
+    )
+    .await;
     if let Err(why) = carried {
         close(&me.conn, &Refusal::Reconnect(why.to_string()));
     }

@@ -9,10 +9,18 @@
 //! the link connection for the viewer's own and runs the session as if
 //! the viewer had joined it; when either connection ends B closes the
 //! other with the same code and reason, so the viewer hears A's words.
+//!
+//! The link knows nothing of the relay's sessions: what arrives over a
+//! link goes to a [`Carrier`] (the relay implements it), and carrying a
+//! side away needs only the test hook and the shutdown signal ([`Splice`]),
+//! so the dependency goes one way, from the relay to the link.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::time::Duration;
 
 use lifeline_common::framed::{Control, FramedRecv, FramedSend};
 use lifeline_common::tls::LINK_SERVER_NAME;
@@ -20,20 +28,43 @@ use lifeline_proto::control::CloseCode;
 use lifeline_proto::link::LinkRequest;
 use quinn::{Connection, ConnectionError};
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 use super::Cluster;
+use crate::forward::{ForwardHook, close, first_message, spawn_pumps};
 use crate::rules::refusal::Refusal;
-use crate::server::{Relay, close, first_message, serve_carried, spawn_pumps};
+
+/// A task of the relay's (which its shutdown waits for).
+pub(crate) type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// Who takes the sides other relays carry here: the relay.
+pub(crate) trait Carrier: Send + Sync + 'static {
+    /// How long a link has to say what it carries.
+    fn hello_timeout(&self) -> Duration;
+    /// Runs `task` as one of the relay's.
+    fn spawn(&self, task: Task);
+    /// Serves a carried side as if it had connected here.
+    fn carried(self: Arc<Self>, conn: Connection, ctl: Control, request: LinkRequest) -> Task;
+}
+
+/// What carrying a side to another relay needs from this one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Splice<'a> {
+    /// The relay's test-only forwarding hook.
+    pub(crate) hook: &'a Option<ForwardHook>,
+    /// Cancelled when the relay shuts down.
+    pub(crate) shutdown: &'a CancellationToken,
+}
 
 /// Accepts other relays' links until the link endpoint closes.
-pub(crate) async fn serve(relay: Arc<Relay>, cluster: Arc<Cluster>) {
+pub(crate) async fn serve<C: Carrier>(carrier: Arc<C>, cluster: Arc<Cluster>) {
     while let Some(incoming) = cluster.link.accept().await {
-        let relay2 = relay.clone();
-        relay.spawn(async move { serve_link(&relay2, incoming).await });
+        let c = carrier.clone();
+        carrier.spawn(Box::pin(serve_link(c, incoming)));
     }
 }
 
-async fn serve_link(relay: &Arc<Relay>, incoming: quinn::Incoming) {
+async fn serve_link<C: Carrier>(carrier: Arc<C>, incoming: quinn::Incoming) {
     let from = incoming.remote_address();
     let conn = match incoming.await {
         Ok(c) => c,
@@ -43,9 +74,9 @@ async fn serve_link(relay: &Arc<Relay>, incoming: quinn::Incoming) {
             return;
         }
     };
-    let first = first_message::<LinkRequest>(relay, &conn).await;
+    let first = first_message::<LinkRequest>(carrier.hello_timeout(), &conn).await;
     match first {
-        Ok(Ok((ctl, req))) => serve_carried(relay, conn, ctl, req).await,
+        Ok(Ok((ctl, req))) => carrier.carried(conn, ctl, req).await,
         Ok(Err(why)) => close(&conn, &Refusal::Protocol(why.to_string())),
         Err(_) => close(&conn, &Refusal::Timeout("no link request in time")),
     }
@@ -55,7 +86,7 @@ async fn serve_link(relay: &Arc<Relay>, incoming: quinn::Incoming) {
 /// `node`, or a side resuming a session `node` holds) there. An error is
 /// the sentence the client hears.
 pub(crate) async fn forward(
-    relay: &Relay,
+    at: Splice<'_>,
     cluster: &Cluster,
     node: &str,
     request: LinkRequest,
@@ -73,7 +104,7 @@ pub(crate) async fn forward(
     }
     .await;
     let link_ctl = opened.map_err(|e| format!("the link to the host's relay failed: {e}"))?;
-    splice(relay, client, client_ctl, link, link_ctl).await;
+    splice(at, client, client_ctl, link, link_ctl).await;
     Ok(())
 }
 
@@ -127,7 +158,7 @@ fn mirror(err: &ConnectionError, who: &str) -> (u32, String) {
 }
 
 async fn splice(
-    relay: &Relay,
+    at: Splice<'_>,
     client: Connection,
     client_ctl: Control,
     link: Connection,
@@ -139,11 +170,11 @@ async fn splice(
     controls.spawn(frames(c_recv, l_send));
     controls.spawn(frames(l_recv, c_send));
     let counters = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let mut pumps = spawn_pumps(relay, &link, &client, &counters.0, &counters.1);
+    let mut pumps = spawn_pumps(at.hook.clone(), &link, &client, &counters.0, &counters.1);
     let (code, reason) = tokio::select! {
         e = link.closed() => mirror(&e, "the session's relay"),
         e = client.closed() => mirror(&e, "the other side"),
-        () = relay.shutdown.cancelled() => (CloseCode::Shutdown as u32, "relay shutting down".into()),
+        () = at.shutdown.cancelled() => (Refusal::Shutdown.code() as u32, Refusal::Shutdown.to_string()),
     };
     for conn in [&client, &link] {
         conn.close(quinn::VarInt::from_u32(code), reason.as_bytes());

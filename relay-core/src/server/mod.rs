@@ -1,0 +1,454 @@
+//! The relay's async driver: accepts QUIC connections, runs the pairing
+//! handshake on each control stream, then forwards everything else between
+//! host and viewer without reading it.
+//!
+//! Rooms: [`accept`] (hello and first requests), [`codes`] (the host's
+//! side: codes issued, moved, retired, waiting), [`joins`] (the viewer's
+//! side), [`segment`] (a paired session, forwarded until it ends or
+//! parks), [`housekeeping`]; the pumps are [`crate::forward`]'s.
+
+mod accept;
+mod codes;
+mod housekeeping;
+mod joins;
+mod segment;
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use lifeline_proto::Locator;
+use lifeline_proto::audit::AuditEvent;
+use lifeline_proto::control::{
+    CloseCode, Hello, HostEvent, HostRequest, JoinRefusal, PROTOCOL_VERSION, RecordingPolicy, Role,
+    SessionReport, ViewerEvent, ViewerRequest, clean_text,
+};
+use quinn::Connection;
+use rand::Rng;
+use std::collections::HashMap;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::audit::{AuditError, AuditLog};
+use crate::cluster::{Claim, Cluster, unavailable};
+use crate::recording::{AuditorStore, RecordingFile, RecordingMode};
+use crate::resuming::{self, SessionMeta};
+use crate::rules::bridge::{self, Heard, Peer, Step};
+use crate::rules::refusal::Refusal;
+use crate::rules::registry::{Gone, Registry};
+use crate::rules::suspicion::{Suspicion, Verdict};
+use crate::rules::throttle::Throttle;
+use crate::rules::waiting::{self, Then, WaitEvent};
+use crate::tokens::{Lookup, TechnicianStore, TokenCache, TokenError, token_hash};
+use accept::*;
+use codes::*;
+use housekeeping::*;
+pub(crate) use joins::serve_carried;
+use joins::*;
+use lifeline_common::framed::{Control, ControlError};
+use lifeline_proto::link::LinkRequest;
+use segment::*;
+pub(crate) use segment::{Sides, run_segment};
+
+pub use crate::forward::{Direction, ForwardHook};
+use crate::forward::{close, ending, first_message, spawn_pumps};
+
+/// Tunables of a relay; [`RelayConfig::new`] gives the production defaults.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    pub data_dir: PathBuf,
+    /// How long an unused code lives.
+    pub code_ttl: Duration,
+    pub max_waiting_hosts: usize,
+    pub max_connections: usize,
+    /// How long a new connection may take to say who it is and what it wants.
+    pub hello_timeout: Duration,
+    /// Failed joins allowed at once per source IP and per token …
+    pub throttle_burst: u32,
+    /// … and how fast that allowance comes back (one per this).
+    pub throttle_drain: Duration,
+    /// How long a session whose link was lost (or whose relay restarted)
+    /// waits for both sides to come back.
+    pub resume_window: Duration,
+    /// How long control lasts before the user is asked whether to go on
+    /// (zero: never).
+    pub confirm_every: Duration,
+    /// How long the user has to answer it (60 s; shorter in tests).
+    pub confirm_answer_within: Duration,
+    /// Whether sessions are recorded; `None`: required when an auditor
+    /// key exists, else off.
+    pub recording: Option<RecordingMode>,
+    /// Recordings include keystrokes and typed text (the user is told).
+    pub record_keys: bool,
+    /// Recordings older than this are deleted (audited); `None`: kept.
+    pub recording_retention: Option<Duration>,
+    /// Where audit records are shipped as they are written.
+    pub audit_export: Option<crate::export::ExportTarget>,
+    /// Test-only: sees, and may change, every forwarded chunk, to play a
+    /// hostile relay. Nothing in the binary or its flags sets it.
+    pub forward_hook: Option<ForwardHook>,
+}
+
+impl RelayConfig {
+    /// Defaults: 10-minute codes, 20,000 waiting hosts, 50,000 connections,
+    /// 5 failed joins at once then one per 12 s.
+    pub fn new(data_dir: PathBuf) -> Self {
+        Self {
+            data_dir,
+            code_ttl: Duration::from_secs(600),
+            max_waiting_hosts: 20_000,
+            max_connections: 50_000,
+            hello_timeout: Duration::from_secs(10),
+            throttle_burst: 5,
+            throttle_drain: Duration::from_secs(12),
+            resume_window: lifeline_proto::control::RESUME_WINDOW,
+            confirm_every: Duration::from_secs(30 * 60),
+            confirm_answer_within: Duration::from_secs(60),
+            recording: None,
+            record_keys: false,
+            recording_retention: None,
+            audit_export: None,
+            forward_hook: None,
+        }
+    }
+}
+
+/// The relay could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    #[error(transparent)]
+    Tokens(#[from] TokenError),
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
+}
+
+/// A viewer that won a code, handed to the waiting host's task.
+#[derive(Debug)]
+struct PairRequest {
+    viewer: Connection,
+    ctl: Control,
+    joiner: Joiner,
+}
+
+/// Who joined, for the audit log and for counting their failures.
+#[derive(Debug, Clone)]
+pub(crate) struct Joiner {
+    pub technician: String,
+    pub ip: IpAddr,
+    pub token_key: String,
+    pub locator: Locator,
+}
+
+type HostHandle = mpsc::Sender<PairRequest>;
+/// Shared state of one running relay.
+#[derive(Debug)]
+pub struct Relay {
+    config: RelayConfig,
+    registry: Mutex<Registry<HostHandle>>,
+    ip_throttle: Mutex<Throttle<IpAddr>>,
+    token_throttle: Mutex<Throttle<String>>,
+    suspicion: Mutex<Suspicion>,
+    tokens: Mutex<TokenCache>,
+    pub(crate) audit: Arc<AuditLog>,
+    connections: Arc<Semaphore>,
+    pub(crate) shutdown: CancellationToken,
+    tasks: TaskTracker,
+    pub(crate) resumes: Mutex<resuming::Table>,
+    /// Who each resumable session is between, by session id.
+    pub(crate) metas: Mutex<HashMap<String, Arc<SessionMeta>>>,
+    /// The cluster this relay belongs to (`serve --database`), if any.
+    cluster: Option<Arc<Cluster>>,
+    /// Cancelled when the cluster tells this relay to drain.
+    pub(crate) draining: CancellationToken,
+    /// Sessions forwarding right now (parked ones are counted apart).
+    live_sessions: std::sync::atomic::AtomicUsize,
+    /// In a cluster the log is not in the data directory, but the
+    /// directory (resume tickets, recordings) is still this relay's alone.
+    _dir_lock: Option<std::fs::File>,
+}
+
+/// Locks a mutex; a panic elsewhere while holding it leaves plain data
+/// that is still consistent, so poisoning is ignored.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Relay {
+    /// Opens the relay's audit log and technician store in `config.data_dir`.
+    pub fn open(config: RelayConfig) -> Result<Arc<Self>, RelayError> {
+        let audit = AuditLog::open(&config.data_dir)?;
+        Self::build(config, audit, None, None)
+    }
+
+    /// Opens a relay of `cluster`: the audit log and technicians are the
+    /// cluster's database's; the data directory keeps what is this relay's.
+    pub async fn open_in_cluster(
+        config: RelayConfig,
+        cluster: Arc<Cluster>,
+    ) -> Result<Arc<Self>, RelayError> {
+        crate::private::private_dir(&config.data_dir).map_err(|source| AuditError::Io {
+            path: config.data_dir.clone(),
+            source,
+        })?;
+        let lock = crate::audit::lock_dir(&config.data_dir)?;
+        let audit = AuditLog::open_database(cluster.db.url()).await?;
+        Self::build(config, audit, Some(cluster), Some(lock))
+    }
+
+    fn build(
+        config: RelayConfig,
+        audit: AuditLog,
+        cluster: Option<Arc<Cluster>>,
+        dir_lock: Option<std::fs::File>,
+    ) -> Result<Arc<Self>, RelayError> {
+        let tokens = TokenCache::new(TechnicianStore::in_dir(&config.data_dir))?;
+        Ok(Arc::new(Self {
+            registry: Mutex::new(Registry::new(config.code_ttl, config.max_waiting_hosts)),
+            ip_throttle: Mutex::new(Throttle::new(config.throttle_burst, config.throttle_drain)),
+            token_throttle: Mutex::new(Throttle::new(config.throttle_burst, config.throttle_drain)),
+            suspicion: Mutex::new(Suspicion::new()),
+            tokens: Mutex::new(tokens),
+            audit: Arc::new(audit),
+            connections: Arc::new(Semaphore::new(config.max_connections)),
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            resumes: Mutex::new(resuming::Table::new(config.resume_window)),
+            metas: Mutex::new(HashMap::new()),
+            cluster,
+            draining: CancellationToken::new(),
+            live_sessions: std::sync::atomic::AtomicUsize::new(0),
+            _dir_lock: dir_lock,
+            config,
+        }))
+    }
+
+    /// The cluster this relay belongs to, if any.
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.as_ref()
+    }
+
+    /// Sessions forwarding right now.
+    pub fn live_sessions(&self) -> usize {
+        self.live_sessions.load(Ordering::Relaxed)
+    }
+
+    /// Takes no new hosts from now on, moves the waiting ones, and lets
+    /// [`run`] return once the last session is over.
+    pub fn drain(&self) {
+        self.draining.cancel();
+    }
+
+    /// Open connections right now.
+    pub fn connections(&self) -> usize {
+        self.config
+            .max_connections
+            .saturating_sub(self.connections.available_permits())
+    }
+
+    /// The relay's settings.
+    pub fn config(&self) -> &RelayConfig {
+        &self.config
+    }
+
+    /// Its data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.config.data_dir
+    }
+
+    /// Its audit log.
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    /// A shared handle to its audit log, for writers beside the relay
+    /// (the console writes its logins and actions there).
+    pub fn audit_handle(&self) -> Arc<AuditLog> {
+        Arc::clone(&self.audit)
+    }
+
+    /// Whether `ip` may try again now (failed joins and resumes share one
+    /// allowance per address); how long to wait otherwise.
+    pub(crate) fn throttle_check(&self, now: Instant, ip: IpAddr) -> Result<(), Duration> {
+        lock(&self.ip_throttle).check(now, &ip)
+    }
+
+    /// Counts a failed attempt from `ip`.
+    pub(crate) fn throttle_fail(&self, now: Instant, ip: IpAddr) {
+        lock(&self.ip_throttle).fail(now, &ip);
+    }
+
+    /// Sessions waiting for their sides to resume right now.
+    pub fn parked_sessions(&self) -> usize {
+        lock(&self.resumes).parked()
+    }
+
+    /// Hosts waiting for a technician right now.
+    pub fn waiting_hosts(&self) -> usize {
+        lock(&self.registry).waiting()
+    }
+}
+
+/// Serves `endpoint` until `shutdown` resolves, then ends every session
+/// (writing its end record) and the relay's own run in the audit log.
+pub async fn run(
+    endpoint: quinn::Endpoint,
+    relay: Arc<Relay>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RelayError> {
+    start(&endpoint, &relay).await?;
+    let membership = relay.cluster.clone().map(|c| {
+        tokio::spawn(crate::cluster::link::serve(relay.clone(), c.clone()));
+        tokio::spawn(crate::cluster::keep_alive(relay.clone(), c))
+    });
+    let sweeper = tokio::spawn(resuming::sweep(relay.clone()));
+    let retention = tokio::spawn(expire_recordings(relay.clone()));
+    let fetches = tokio::spawn(audit_fetches(relay.clone()));
+    let exporter = relay.config.audit_export.clone().map(|target| {
+        let dir = relay.config.data_dir.clone();
+        tokio::spawn(crate::export::run(dir, target, relay.audit.subscribe()))
+    });
+    let stopped = serve_until(&endpoint, &relay, shutdown).await;
+    relay.shutdown.cancel();
+    if let Some(m) = membership {
+        m.abort();
+    }
+    sweeper.abort();
+    retention.abort();
+    fetches.abort();
+    stop(&endpoint, &relay, stopped, exporter).await
+}
+
+/// Closes what a previous run left open (or joins the cluster) and writes
+/// the relay's start record.
+async fn start(endpoint: &quinn::Endpoint, relay: &Arc<Relay>) -> Result<(), RelayError> {
+    let listen = endpoint
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|e| format!("unknown ({e})"));
+    let restored = resuming::restore(relay);
+    let listen = match &relay.cluster {
+        None => {
+            close_left_open(relay, &restored).await?;
+            listen
+        }
+        Some(c) => {
+            crate::cluster::start(relay, c, &restored)
+                .await
+                .map_err(crate::cluster::ClusterError::from)?;
+            format!("{listen} as {} in a cluster", c.node)
+        }
+    };
+    relay
+        .audit
+        .append(AuditEvent::RelayStarted {
+            version: env!("CARGO_PKG_VERSION").into(),
+            listen,
+        })
+        .await?;
+    Ok(())
+}
+
+/// Takes connections, each on a task of the relay's, until `shutdown`
+/// resolves or the relay has drained; why it stopped.
+async fn serve_until(
+    endpoint: &quinn::Endpoint,
+    relay: &Arc<Relay>,
+    shutdown: impl Future<Output = ()>,
+) -> &'static str {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return "shutdown requested",
+            () = drained(relay) => return "drained: no hosts or sessions left",
+            incoming = endpoint.accept() => {
+                let Some(incoming) = incoming else { return "shutdown requested" };
+                let Ok(permit) = relay.connections.clone().try_acquire_owned() else {
+                    tracing::warn!(peer = %incoming.remote_address(), "connection limit reached; refusing");
+                    incoming.refuse();
+                    continue;
+                };
+                let relay2 = relay.clone();
+                relay.tasks.spawn(async move {
+                    serve_connection(&relay2, incoming).await;
+                    drop(permit);
+                });
+            }
+        }
+    }
+}
+
+/// Waits (up to 10 s) for the connections' tasks, leaves the cluster,
+/// writes the stop record, closes the endpoint and lets the exporter
+/// ship the last records.
+async fn stop(
+    endpoint: &quinn::Endpoint,
+    relay: &Arc<Relay>,
+    stopped: &str,
+    exporter: Option<tokio::task::JoinHandle<()>>,
+) -> Result<(), RelayError> {
+    relay.tasks.close();
+    if tokio::time::timeout(Duration::from_secs(10), relay.tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections did not end within 10 s of shutdown");
+    }
+    if let Some(c) = &relay.cluster {
+        crate::cluster::leave(relay, c).await;
+    }
+    relay
+        .audit
+        .append(AuditEvent::RelayStopped {
+            reason: stopped.into(),
+        })
+        .await?;
+    endpoint.close(
+        quinn::VarInt::from_u32(CloseCode::Shutdown as u32),
+        b"relay shutting down",
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
+    if let Some(e) = exporter {
+        // Ship the last records (the stop) while the sink takes them;
+        // what it does not is shipped by the next start.
+        let dir = relay.config.data_dir.clone();
+        let caught_up = crate::export::caught_up(&dir);
+        let _ = tokio::time::timeout(Duration::from_secs(2), caught_up).await;
+        e.abort();
+    }
+    Ok(())
+}
+
+impl crate::cluster::link::Carrier for Relay {
+    fn hello_timeout(&self) -> Duration {
+        self.config.hello_timeout
+    }
+
+    fn spawn(&self, task: crate::cluster::link::Task) {
+        self.tasks.spawn(task);
+    }
+
+    fn carried(
+        self: Arc<Self>,
+        conn: Connection,
+        ctl: Control,
+        request: LinkRequest,
+    ) -> crate::cluster::link::Task {
+        Box::pin(async move { serve_carried(&self, conn, ctl, request).await })
+    }
+}
+
+impl Relay {
+    /// What carrying a side to another relay needs from this one.
+    pub(crate) fn splice(&self) -> crate::cluster::link::Splice<'_> {
+        crate::cluster::link::Splice {
+            hook: &self.config.forward_hook,
+            shutdown: &self.shutdown,
+        }
+    }
+}
