@@ -18,7 +18,6 @@ pub mod private;
 pub mod recording;
 pub mod report;
 pub mod resume_store;
-mod resuming;
 pub mod rules;
 pub mod server;
 pub mod spool;

@@ -26,7 +26,7 @@ use lifeline_common::tls::{TlsError, link_configs};
 use lifeline_proto::audit::AuditEvent;
 use rand::Rng;
 
-use crate::server::Relay;
+use crate::audit::AuditLog;
 pub use db::{Claim, Db, DbError};
 
 /// Why a relay could not join its cluster.
@@ -170,13 +170,13 @@ pub(crate) fn unavailable(what: &str, e: &DbError) -> String {
 }
 
 /// Audits each released code: which session's code and why.
-async fn audit_released(relay: &Relay, released: Vec<(String, String)>, why: &str) {
+async fn audit_released(audit: &AuditLog, released: Vec<(String, String)>, why: &str) {
     for (session, node) in released {
         let event = AuditEvent::CodeClosed {
             session,
             reason: format!("{why} (relay {node})"),
         };
-        if let Err(e) = relay.audit().append(event).await {
+        if let Err(e) = audit.append(event).await {
             tracing::error!(error = %e, "audit write failed for a released code");
         }
     }
@@ -184,7 +184,7 @@ async fn audit_released(relay: &Relay, released: Vec<(String, String)>, why: &st
 
 /// Ends each session a dead relay held, in the log: how long it had run;
 /// what it forwarded died with that relay (0 here).
-async fn audit_orphans(relay: &Relay, orphans: Vec<db::Orphan>, why: &str) {
+async fn audit_orphans(audit: &AuditLog, orphans: Vec<db::Orphan>, why: &str) {
     for o in orphans {
         let event = AuditEvent::SessionEnded {
             session: o.session,
@@ -193,41 +193,41 @@ async fn audit_orphans(relay: &Relay, orphans: Vec<db::Orphan>, why: &str) {
             bytes_host_to_viewer: 0,
             bytes_viewer_to_host: 0,
         };
-        if let Err(e) = relay.audit().append(event).await {
+        if let Err(e) = audit.append(event).await {
             tracing::error!(error = %e, "audit write failed for a dead relay's session");
         }
     }
 }
 
-async fn audit_all(relay: &Relay, released: db::Released, why: &str) {
-    audit_released(relay, released.codes, why).await;
-    audit_orphans(relay, released.sessions, why).await;
+async fn audit_all(audit: &AuditLog, released: db::Released, why: &str) {
+    audit_released(audit, released.codes, why).await;
+    audit_orphans(audit, released.sessions, why).await;
 }
 
 /// At start: the codes this relay's last run left waiting are released
 /// (their hosts' connections died with it) and its sessions ended, except
 /// those it restored to resume (`resumable`); any dead relay's too.
 pub(crate) async fn start(
-    relay: &Relay,
+    audit: &AuditLog,
     cluster: &Cluster,
     resumable: &[String],
 ) -> Result<(), DbError> {
     let why = "relay stopped unexpectedly";
     let own = cluster.db.release_own(&cluster.node).await?;
-    audit_released(relay, own, why).await;
+    audit_released(audit, own, why).await;
     let sessions = cluster.db.own_sessions(&cluster.node, resumable).await?;
-    audit_orphans(relay, sessions, why).await;
+    audit_orphans(audit, sessions, why).await;
     let orphans = cluster.db.release_orphans().await?;
-    audit_all(relay, orphans, "its relay stopped answering").await;
+    audit_all(audit, orphans, "its relay stopped answering").await;
     Ok(())
 }
 
 /// At a clean stop: codes still filed under this relay are released
 /// (audited), it stops listening for relays and leaves the list.
-pub(crate) async fn leave(relay: &Relay, cluster: &Cluster) {
+pub(crate) async fn leave(audit: &AuditLog, cluster: &Cluster) {
     cluster.close();
     match cluster.db.release_own(&cluster.node).await {
-        Ok(own) => audit_released(relay, own, "the relay stopped").await,
+        Ok(own) => audit_released(audit, own, "the relay stopped").await,
         Err(e) => tracing::error!(error = %e, "could not release this relay's codes"),
     }
     if let Err(e) = cluster.db.remove_node(&cluster.node).await {
@@ -235,14 +235,25 @@ pub(crate) async fn leave(relay: &Relay, cluster: &Cluster) {
     }
 }
 
+/// What the heartbeat needs from the relay it runs for (the relay
+/// implements it), so the cluster does not depend on the relay's state.
+pub(crate) trait Member: Send + Sync + 'static {
+    /// Hosts waiting and connections open right now.
+    fn load(&self) -> (usize, usize);
+    /// The cluster told this relay to drain.
+    fn drain(&self);
+    /// Where released codes and dead relays' sessions are written.
+    fn audit(&self) -> &AuditLog;
+}
+
 /// Files the heartbeat with this relay's load, and removes relays that
 /// went silent (releasing their codes), until the relay stops.
-pub(crate) async fn keep_alive(relay: Arc<Relay>, cluster: Arc<Cluster>) {
+pub(crate) async fn keep_alive<M: Member>(relay: Arc<M>, cluster: Arc<Cluster>) {
     let mut tick = tokio::time::interval(cluster.timing.heartbeat);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let load = (relay.waiting_hosts(), relay.connections());
+        let load = relay.load();
         match cluster.db.heartbeat(&cluster.node, load.0, load.1).await {
             Ok(Some(drain)) => {
                 if drain {
@@ -262,7 +273,7 @@ pub(crate) async fn keep_alive(relay: Arc<Relay>, cluster: Arc<Cluster>) {
             Err(e) => tracing::error!(error = %e, "heartbeat failed"),
         }
         match cluster.db.sweep(cluster.timing.node_timeout).await {
-            Ok(released) => audit_all(&relay, released, "its relay stopped answering").await,
+            Ok(released) => audit_all(relay.audit(), released, "its relay stopped answering").await,
             Err(e) => tracing::error!(error = %e, "sweeping dead relays failed"),
         }
     }

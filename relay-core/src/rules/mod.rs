@@ -1,6 +1,6 @@
 //! The relay's decisions, sans-IO: pure state machines and functions with
 //! time passed in, no tokio, no quinn, no files. The async code in
-//! [`crate::server`], [`crate::resuming`] and [`crate::cluster`] carries
+//! [`crate::server`] (its resuming too) and [`crate::cluster`] carries
 //! out what they decide; each is unit-tested without sockets.
 //!
 //! - [`registry`]: live codes by locator, their expiry and the join race.

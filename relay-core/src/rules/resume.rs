@@ -1,7 +1,7 @@
 //! Which sessions may be resumed, and who is back: a pure table with time
 //! passed in, so every path (first side back, second side back, a side
 //! trying twice, a wrong secret, the window passing, a session ended on
-//! purpose) is tested without sockets. [`crate::resuming`] carries out
+//! purpose) is tested without sockets. [`crate::server`]'s resuming carries out
 //! what it decides.
 //!
 //! A session becomes resumable when its host reports the hash of the

@@ -5,12 +5,14 @@
 //! Rooms: [`accept`] (hello and first requests), [`codes`] (the host's
 //! side: codes issued, moved, retired, waiting), [`joins`] (the viewer's
 //! side), [`segment`] (a paired session, forwarded until it ends or
-//! parks), [`housekeeping`]; the pumps are [`crate::forward`]'s.
+//! parks), [`resuming`] (parking and resuming sessions), [`housekeeping`];
+//! the pumps are [`crate::forward`]'s.
 
 mod accept;
 mod codes;
 mod housekeeping;
 mod joins;
+mod resuming;
 mod segment;
 
 use std::future::Future;
@@ -36,7 +38,6 @@ use tokio_util::task::TaskTracker;
 use crate::audit::{AuditError, AuditLog};
 use crate::cluster::{Claim, Cluster, unavailable};
 use crate::recording::{AuditorStore, RecordingFile, RecordingMode};
-use crate::resuming::{self, SessionMeta};
 use crate::rules::bridge::{self, Heard, Peer, Step};
 use crate::rules::refusal::Refusal;
 use crate::rules::registry::{Gone, Registry};
@@ -51,6 +52,7 @@ pub(crate) use joins::serve_carried;
 use joins::*;
 use lifeline_common::framed::{Control, ControlError};
 use lifeline_proto::link::LinkRequest;
+use resuming::SessionMeta;
 use segment::*;
 pub(crate) use segment::{Sides, run_segment};
 
@@ -338,7 +340,7 @@ async fn start(endpoint: &quinn::Endpoint, relay: &Arc<Relay>) -> Result<(), Rel
             listen
         }
         Some(c) => {
-            crate::cluster::start(relay, c, &restored)
+            crate::cluster::start(&relay.audit, c, &restored)
                 .await
                 .map_err(crate::cluster::ClusterError::from)?;
             format!("{listen} as {} in a cluster", c.node)
@@ -400,7 +402,7 @@ async fn stop(
         tracing::warn!("some connections did not end within 10 s of shutdown");
     }
     if let Some(c) = &relay.cluster {
-        crate::cluster::leave(relay, c).await;
+        crate::cluster::leave(&relay.audit, c).await;
     }
     relay
         .audit
@@ -450,5 +452,19 @@ impl Relay {
             hook: &self.config.forward_hook,
             shutdown: &self.shutdown,
         }
+    }
+}
+
+impl crate::cluster::Member for Relay {
+    fn load(&self) -> (usize, usize) {
+        (self.waiting_hosts(), self.connections())
+    }
+
+    fn drain(&self) {
+        Relay::drain(self);
+    }
+
+    fn audit(&self) -> &AuditLog {
+        &self.audit
     }
 }

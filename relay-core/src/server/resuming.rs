@@ -19,12 +19,12 @@ use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
+use super::{Joiner, Relay, Sides, lock, run_segment};
 use crate::forward::close;
 use crate::resume_store::{self, Ticket};
 use crate::rules::bridge::Peer;
 use crate::rules::refusal::Refusal;
 use crate::rules::resume::{Arrival, Resumes};
-use crate::server::{Joiner, Relay, Sides, lock, run_segment};
 
 /// A side that came back, handed to the task of the side that was first.
 #[derive(Debug)]
