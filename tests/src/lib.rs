@@ -344,6 +344,30 @@ pub async fn poll<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// [`poll`] for tests without a runtime: polls `f` every 50 ms until it
+/// yields, failing the test after 10 s.
+pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The session tickets the relay with data directory `dir` keeps for
+/// resumes: one appears once a host's ticket is filed (only then can a
+/// lost host come back).
+pub fn resume_tickets(dir: &Path) -> usize {
+    std::fs::read_dir(dir.join("resume")).map_or(0, |d| {
+        d.flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .count()
+    })
+}
+
 /// Deterministic pseudo-random bytes (xorshift), to stream and compare.
 pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed | 1;

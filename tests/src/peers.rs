@@ -179,6 +179,81 @@ impl Drop for HostProcess {
     }
 }
 
+/// The viewer binary (headless, `--json`) as a child process whose events
+/// arrive as it prints them, for tests that act on what it did.
+pub struct ViewerProcess {
+    pub child: Child,
+    events: mpsc::Receiver<serde_json::Value>,
+    seen: Vec<serde_json::Value>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl ViewerProcess {
+    /// Starts `cmd`: the viewer with `--headless --json` and its options.
+    pub fn spawn(mut cmd: Command) -> Self {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, events) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let v = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("viewer printed non-JSON {line:?}: {e}"));
+                if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut err = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut err, &mut text);
+            text
+        });
+        Self {
+            child,
+            events,
+            seen: Vec::new(),
+            stderr: Some(stderr),
+        }
+    }
+
+    /// Skips events until one named `name` (waiting up to 15 s for each).
+    pub fn wait_event(&mut self, name: &str) -> serde_json::Value {
+        loop {
+            let v = self
+                .events
+                .recv_timeout(Duration::from_secs(15))
+                .unwrap_or_else(|_| {
+                    panic!("the viewer printed no {name:?} event: {:?}", self.seen)
+                });
+            self.seen.push(v.clone());
+            if v["event"] == name {
+                return v;
+            }
+        }
+    }
+
+    /// Waits for the viewer to exit: how, what it said on stderr, and
+    /// every event it printed.
+    pub fn wait_output(mut self) -> (ExitStatus, String, Vec<serde_json::Value>) {
+        let status = self.child.wait().unwrap();
+        let stderr = self.stderr.take().unwrap().join().unwrap();
+        self.seen.extend(self.events.iter());
+        (status, stderr, std::mem::take(&mut self.seen))
+    }
+}
+
+impl Drop for ViewerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A viewer-side test client: joins, decodes frames, sends input.
 pub struct TestViewer {
     pub link: ViewerLink,

@@ -34,7 +34,7 @@ async fn a_control_session_resumes_after_its_relay_is_killed_and_typing_still_ar
     let script = dir.path().join("script.txt");
     std::fs::write(
         &script,
-        "wait-frame\nmove 60 40\nclick\ntype before\nkey Return\nsleep 7000\nwait-frame\ntype after resume\nkey Return\nsleep 500\nquit\n",
+        "wait-frame\nmove 60 40\nclick\ntype before\nkey Return\nsleep 7000\nwait-frame\ntype after resume\nkey Return\nquit\n",
     )
     .unwrap();
     let viewer = Command::new(bin("lifeline-viewer"))
@@ -89,9 +89,14 @@ async fn a_control_session_resumes_after_its_relay_is_killed_and_typing_still_ar
             "{stdout}"
         );
     }
+    // Applied on the host's input thread: it lands just after the end.
+    let typed = poll("the second line to be typed", || {
+        let typed = std::fs::read_to_string(&file).unwrap();
+        (typed.matches('\n').count() >= 2).then_some(typed)
+    })
+    .await;
     assert_eq!(
-        std::fs::read_to_string(&file).unwrap(),
-        "before\nafter resume\n",
+        typed, "before\nafter resume\n",
         "typing after the resume arrives exactly"
     );
     let ended = host.wait_event("ended");

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use lifeline_tests::peers::HostProcess;
 use lifeline_tests::x::{Xvfb, load_png, pattern_image};
-use lifeline_tests::{RelayProcess, bin, relay_cli, relay_cli_until};
+use lifeline_tests::{RelayProcess, bin, relay_cli, relay_cli_until, resume_tickets, wait_for};
 
 /// The relay binary with a technician, and the pieces to reach it.
 pub(crate) struct Stack {
@@ -148,7 +148,6 @@ fn whole_session(mode: &str) {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    std::thread::sleep(Duration::from_millis(300));
     host.signal("-INT");
     assert_eq!(host.wait_event("ended")["reason"], "ended by the user");
     let out = viewer.join().unwrap();
@@ -338,7 +337,10 @@ fn every_error_a_user_can_hit_has_its_line() {
         .stderr(Stdio::piped());
     let mut viewer = cmd.spawn().unwrap();
     host.wait_event("joined");
-    std::thread::sleep(Duration::from_millis(500));
+    // Only a session whose ticket the relay has filed can come back.
+    wait_for("the host's resume ticket", || {
+        (resume_tickets(&self_dir(&stack.dir)) == 1).then_some(())
+    });
     host.signal("-KILL");
     let killed = Instant::now();
     let (tx, events) = std::sync::mpsc::channel::<serde_json::Value>();

@@ -11,9 +11,9 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 use lifeline_proto::audit::AuditEvent;
-use lifeline_tests::peers::HostProcess;
+use lifeline_tests::peers::{HostProcess, ViewerProcess};
 use lifeline_tests::x::Xvfb;
-use lifeline_tests::{RelayProcess, audit_records, bin, pattern, poll, relay_cli};
+use lifeline_tests::{RelayProcess, audit_records, bin, pattern, poll, relay_cli, wait_for};
 use sha2::{Digest, Sha256};
 
 /// The host display's CLIPBOARD text, as another program reads it.
@@ -74,6 +74,16 @@ impl Stack {
 
     /// The headless viewer running `script` on a thread.
     fn viewer(&self, code: &str, script: &str) -> std::thread::JoinHandle<Output> {
+        let mut cmd = self.viewer_command(code, script);
+        std::thread::spawn(move || cmd.output().unwrap())
+    }
+
+    /// The headless viewer running `script`, its events read as they come.
+    fn viewer_live(&self, code: &str, script: &str) -> ViewerProcess {
+        ViewerProcess::spawn(self.viewer_command(code, script))
+    }
+
+    fn viewer_command(&self, code: &str, script: &str) -> Command {
         let path = self.data.path().join(format!("script-{code}.txt"));
         std::fs::write(&path, script).unwrap();
         let mut cmd = Command::new(bin("lifeline-viewer"));
@@ -89,7 +99,7 @@ impl Stack {
             ])
             .arg("--script")
             .arg(path);
-        std::thread::spawn(move || cmd.output().unwrap())
+        cmd
     }
 }
 
@@ -112,13 +122,22 @@ fn clipboard_and_chat_go_both_ways_and_are_audited_without_content() {
     let to_host = "Grüße, 世界 ✓ — licence KEY-1234";
     let from_host = "error: ü 日本 ✗ (line 2)";
     let clip_file = stack.data.path().join("clip.txt");
-    let viewer = stack.viewer(
+    // The user copied something before the technician asks for it; the
+    // viewer stays connected after its chat until the user's answer came.
+    xclip_set(&x.display, from_host);
+    let mut viewer = stack.viewer_live(
         &code,
         &format!(
-            "wait-frame\nclipboard-set {to_host}\nchat Can you see my pointer?\nsleep 4000\nclipboard-get {}\nquit\n",
+            "wait-frame\nclipboard-get {}\nclipboard-set {to_host}\nchat Can you see my pointer?\nsleep 30000\n",
             clip_file.display()
         ),
     );
+    let got = host.wait_event("clipboard");
+    assert_eq!(got["direction"], "to_viewer");
+    let fetched = viewer.wait_event("clipboard");
+    assert_eq!(fetched["direction"], "to_viewer");
+    assert_eq!(fetched["bytes"], from_host.len());
+    assert_eq!(std::fs::read_to_string(&clip_file).unwrap(), from_host);
     let set = host.wait_event("clipboard");
     assert_eq!(set["direction"], "to_host");
     assert_eq!(set["bytes"], to_host.len());
@@ -132,28 +151,21 @@ fn clipboard_and_chat_go_both_ways_and_are_audited_without_content() {
     assert_eq!(chat["from"], "technician");
     assert_eq!(chat["text"], "Can you see my pointer?");
     writeln!(host.stdin.as_mut().unwrap(), "Yes, thank you").unwrap();
-    xclip_set(&x.display, from_host);
+    let answer = loop {
+        let chat = viewer.wait_event("chat");
+        if chat["from"] == "user" {
+            break chat;
+        }
+    };
+    assert_eq!(answer["text"], "Yes, thank you", "{answer}");
 
-    let out = viewer.join().unwrap();
-    assert!(
-        out.status.success(),
-        "viewer failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(std::fs::read_to_string(&clip_file).unwrap(), from_host);
-    let evs = events(&out);
-    assert!(
-        evs.iter()
-            .any(|e| e["event"] == "chat" && e["from"] == "user" && e["text"] == "Yes, thank you"),
-        "{evs:?}"
-    );
-    assert!(evs.iter().any(|e| e["event"] == "clipboard"
-        && e["direction"] == "to_viewer"
-        && e["bytes"] == from_host.len()));
-    let got = host.wait_event("clipboard");
-    assert_eq!(got["direction"], "to_viewer");
-    host.wait_event("ended");
+    // Heard: the user ends the session.
+    host.interrupt();
+    assert_eq!(host.wait_event("ended")["reason"], "ended by the user");
     host.wait_exit();
+    let (status, stderr, _) = viewer.wait_output();
+    assert!(!status.success(), "the script was cut short");
+    assert!(stderr.contains("ended by the user"), "{stderr}");
 
     let recs = audit_records(stack.data.path());
     let transfers: Vec<(String, String, u64)> = recs
@@ -171,12 +183,12 @@ fn clipboard_and_chat_go_both_ways_and_are_audited_without_content() {
     assert_eq!(
         transfers,
         [
-            ("clipboard".into(), "to host".into(), to_host.len() as u64),
             (
                 "clipboard".into(),
                 "to viewer".into(),
                 from_host.len() as u64
-            )
+            ),
+            ("clipboard".into(), "to host".into(), to_host.len() as u64),
         ]
     );
     let log = std::fs::read_to_string(stack.data.path().join("audit.jsonl")).unwrap();
@@ -525,7 +537,7 @@ fn monitors_are_listed_switched_and_the_pointer_lands_on_the_shown_one() {
     let shot = |n: &str| dir.join(format!("{n}.png"));
     let script = format!(
         "wait-frame\nmonitors\nscreenshot {}\nmonitor 1\nwait-frame\nscreenshot {}\n\
-         monitor all\nwait-frame\nscreenshot {}\nmonitor 2\nwait-frame\nmove 5 6\nsleep 300\nmonitor 3\n",
+         monitor all\nwait-frame\nscreenshot {}\nmonitor 2\nwait-frame\nmove 5 6\nmonitor 3\n",
         shot("primary").display(),
         shot("first").display(),
         shot("all").display(),
@@ -534,7 +546,7 @@ fn monitors_are_listed_switched_and_the_pointer_lands_on_the_shown_one() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "monitor 3 is refused");
     assert!(
-        stderr.contains("line 14") && stderr.contains("there is no monitor 3"),
+        stderr.contains("line 13") && stderr.contains("there is no monitor 3"),
         "{stderr}"
     );
     let evs = events(&out);
@@ -579,8 +591,11 @@ fn monitors_are_listed_switched_and_the_pointer_lands_on_the_shown_one() {
             "{name} differs from the X screen"
         );
     }
-    // The technician's (5, 6) on monitor 2 is (1285, 6) on the screen.
-    assert_eq!(x.pointer(), (1285, 6));
+    // The technician's (5, 6) on monitor 2 is (1285, 6) on the screen
+    // (moved by the host's input thread, maybe just after the end).
+    wait_for("the pointer on monitor 2", || {
+        (x.pointer() == (1285, 6)).then_some(())
+    });
     host.wait_event("ended");
     host.wait_exit();
 }

@@ -56,7 +56,7 @@ async fn a_headless_session_sees_the_screen_and_types_into_it() {
     std::fs::write(
         &script,
         format!(
-            "# a whole scripted session\nwait-frame\nscreenshot {}\nmove 60 40\nclick\ntype Hello, World! @#$\nkey Return\nsleep 300\nquit\n",
+            "# a whole scripted session\nwait-frame\nscreenshot {}\nmove 60 40\nclick\ntype Hello, World! @#$\nkey Return\nquit\n",
             shot.display()
         ),
     )
@@ -86,10 +86,14 @@ async fn a_headless_session_sees_the_screen_and_types_into_it() {
         expected,
         "the screenshot equals the host's screen"
     );
-    assert_eq!(
-        std::fs::read_to_string(&file).unwrap(),
-        "Hello, World! @#$\n"
-    );
+    // The host applies input on its own thread: the line lands in the
+    // terminal shortly after the session ends.
+    let typed = poll("the typed line", || {
+        let typed = std::fs::read_to_string(&file).unwrap();
+        typed.ends_with('\n').then_some(typed)
+    })
+    .await;
+    assert_eq!(typed, "Hello, World! @#$\n");
     let ended = host.wait_event("ended");
     assert_eq!(ended["reason"], "disconnected by the technician");
 }

@@ -18,29 +18,31 @@ fn the_vnc_client_decodes_x11vnc_exactly_and_types() {
     let dir = tempfile::tempdir().unwrap();
     let typed = dir.path().join("typed.txt");
     let _xterm = x.xterm_cat("40x6+340+300", &typed);
-    std::thread::sleep(Duration::from_millis(500));
     let server = X11Vnc::start(&x.display);
     let vnc = VncClient::connect(&server.addr).unwrap();
     assert_eq!((vnc.width, vnc.height), (640, 480));
 
-    let screen = x.screenshot();
+    // Compared with the screen as it is at each update: the xterm may
+    // still be drawing itself.
     let same = vnc.wait_until(Duration::from_secs(15), |s| {
-        s.first_full.is_some() && s.image == screen
+        s.first_full.is_some() && s.image == x.screenshot()
     });
     assert!(same, "the decoded screen never matched the X server's");
     assert!(vnc.screen().zrle > 0, "x11vnc sent no ZRLE");
 
     // A change: decoded exactly too.
     let _spot = x.show(100, 300, &pattern_image(90, 70, 99));
-    let screen = x.screenshot();
     assert!(
-        vnc.wait_until(Duration::from_secs(15), |s| s.image == screen),
+        vnc.wait_until(Duration::from_secs(15), |s| s.image == x.screenshot()),
         "a change never arrived exactly"
     );
 
     // Keys typed through VNC land in the xterm under the pointer.
     vnc.pointer(400, 340).unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    // Focus follows the pointer: type once it is there.
+    lifeline_tests::wait_for("the pointer over the xterm", || {
+        (x.pointer() == (400, 340)).then_some(())
+    });
     for c in "vnc ok".chars() {
         vnc.key(u32::from(c)).unwrap();
     }

@@ -8,7 +8,7 @@
 //! (scripts/screenshots makes README's pictures so).
 
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lifeline_proto::audit::AuditEvent;
 use lifeline_tests::audit_records;
@@ -41,28 +41,87 @@ fn find_window(x: &Xvfb) -> (String, (u32, u32, u32, u32)) {
     (id, (get("X"), get("Y"), get("WIDTH"), get("HEIGHT")))
 }
 
+/// The window's pixels, row by row.
+fn pixels(x: &Xvfb, (rx, ry, w, h): (u32, u32, u32, u32)) -> Vec<u32> {
+    let screen = x.screenshot();
+    (ry..ry + h)
+        .flat_map(|row| (rx..rx + w).map(move |col| (col, row)))
+        .map(|(col, row)| screen.get(col, row))
+        .collect()
+}
+
+/// Polls the window's pixels until `done` accepts them (15 s at most).
+fn until(
+    x: &Xvfb,
+    rect: (u32, u32, u32, u32),
+    what: &str,
+    mut done: impl FnMut(&[u32]) -> bool,
+) -> Vec<u32> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let now = pixels(x, rect);
+        if done(&now) {
+            return now;
+        }
+        assert!(Instant::now() < deadline, "the window never showed {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The window's pixels once they held still for two of its repaints (it
+/// repaints every 250 ms): what it shows is drawn whole, the keyboard
+/// focus too (a new question's first button takes it after being drawn).
+fn settled(x: &Xvfb, rect: (u32, u32, u32, u32)) -> Vec<u32> {
+    let mut last: Option<(Vec<u32>, Instant)> = None;
+    until(x, rect, "a still picture", |now| match &last {
+        Some((seen, since)) if seen == now => since.elapsed() >= Duration::from_millis(500),
+        _ => {
+            last = Some((now.to_vec(), Instant::now()));
+            false
+        }
+    })
+}
+
+/// How many pixels differ between two pictures of the window.
+fn differ(a: &[u32], b: &[u32]) -> usize {
+    a.iter().zip(b).filter(|(a, b)| a != b).count()
+}
+
+/// Pixels of the red "sharing" banner, shown only while sharing.
+fn banner(img: &[u32]) -> usize {
+    let near = |v: u32, want: u32| v.abs_diff(want) <= 8;
+    img.iter()
+        .filter(|&&p| {
+            near(p >> 16 & 0xff, 0xb0) && near(p >> 8 & 0xff, 0x30) && near(p & 0xff, 0x20)
+        })
+        .count()
+}
+
 /// Presses keys in the host's window (focused first: no window manager
-/// here gives it the focus).
-fn keys(x: &Xvfb, id: &str, keys: &[&str]) {
+/// here gives it the focus), each once the window is still and until it
+/// has drawn the key's effect (one frame may hold several keys, and
+/// egui moves the focus once a frame).
+fn keys(x: &Xvfb, id: &str, rect: (u32, u32, u32, u32), keys: &[&str]) {
     x.xdotool(&["windowfocus", "--sync", id]);
     for k in keys {
+        let before = settled(x, rect);
         x.xdotool(&["key", k]);
-        std::thread::sleep(Duration::from_millis(150));
+        until(x, rect, &format!("the effect of {k}"), |now| {
+            differ(now, &before) > 0
+        });
     }
 }
 
 /// Saves the window as DIR/NAME.png when `LIFELINE_SCREENSHOTS` is set,
-/// once it has had time to draw.
+/// once it is drawn whole.
 fn picture(x: &Xvfb, rect: (u32, u32, u32, u32), name: &str) {
     let Some(dir) = std::env::var_os("LIFELINE_SCREENSHOTS") else {
         return;
     };
-    std::thread::sleep(Duration::from_millis(800));
-    let screen = x.screenshot();
-    let (rx, ry, w, h) = rect;
+    let shown = settled(x, rect);
+    let (_, _, w, h) = rect;
     let mut out = image::RgbImage::new(w, h);
-    for (px, py, p) in out.enumerate_pixels_mut() {
-        let v = screen.get(rx + px, ry + py);
+    for ((_, _, p), v) in out.enumerate_pixels_mut().zip(shown) {
         *p = image::Rgb([(v >> 16) as u8, (v >> 8) as u8, v as u8]);
     }
     std::fs::create_dir_all(&dir).unwrap();
@@ -80,19 +139,28 @@ fn the_window_asks_and_the_keyboard_grants_then_takes_back_control() {
     let mut host = HostProcess::spawn_windowed(&stack.addr(), &stack.ca(), &x.display, &[]);
     let code = host.code().to_string();
     let (id, rect) = find_window(&x);
+    // The code, drawn (more than one colour).
+    until(&x, rect, "the code", |now| now.iter().any(|p| *p != now[0]));
+    let code_shown = settled(&x, rect);
     picture(&x, rect, "host-code");
-    let viewer = stack.viewer_in_background(&code, "wait-frame\nsleep 5000\nquit\n");
+    // The viewer stays while the keys are pressed, then leaves.
+    let viewer = stack.viewer_in_background(&code, "wait-frame\nsleep 10000\nquit\n");
     host.wait_event("request");
-    // The question is drawn within a repaint (250 ms); focus starts on
-    // "See only": Tab moves to "See and control", Return presses it.
-    std::thread::sleep(Duration::from_millis(800));
+    // The question replaces the code (more than its ticking time left
+    // changes); focus starts on "See only": Tab moves to "See and
+    // control", Return presses it.
+    let area = (rect.2 * rect.3) as usize;
+    until(&x, rect, "the question", |now| {
+        differ(now, &code_shown) > area / 50
+    });
     picture(&x, rect, "host-asking");
-    keys(&x, &id, &["Tab", "Return"]);
+    keys(&x, &id, rect, &["Tab", "Return"]);
     let joined = host.wait_event("joined");
     assert_eq!(joined["mode"], "control", "{joined}");
+    until(&x, rect, "the sharing banner", |now| banner(now) > 500);
     picture(&x, rect, "host-sharing");
     // While sharing: Tab to "Stop sharing", Tab to "Switch to view only".
-    keys(&x, &id, &["Tab", "Tab", "Return"]);
+    keys(&x, &id, rect, &["Tab", "Tab", "Return"]);
     let switched = host.wait_event("joined");
     assert_eq!(switched["mode"], "view", "{switched}");
     let out = viewer.join().unwrap();
@@ -106,9 +174,10 @@ fn the_window_asks_and_the_keyboard_grants_then_takes_back_control() {
         "the viewer heard control was taken back: {evs:?}"
     );
     host.wait_event("ended");
+    until(&x, rect, "why it ended", |now| banner(now) == 0);
     picture(&x, rect, "host-ended");
     // The ended window closes with Escape, and the host exits cleanly.
-    keys(&x, &id, &["Escape"]);
+    keys(&x, &id, rect, &["Escape"]);
     assert!(host.wait_exit().success());
     let modes: Vec<Option<String>> = audit_records(std::path::Path::new(&stack.data()))
         .into_iter()
