@@ -92,16 +92,71 @@ impl Sway {
             assert!(Instant::now() < deadline, "sway did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
-        // The output is configured just after the socket appears.
-        std::thread::sleep(Duration::from_millis(300));
-        Self {
+        let sway = Self {
             child,
             dir,
             runtime,
             display: "wayland-1".into(),
             width,
             height,
+        };
+        // The output is configured just after the socket appears.
+        let (w, h) = (u64::from(width), u64::from(height));
+        sway.until("its output configured", |s| {
+            let outputs = s.query("get_outputs")?;
+            outputs
+                .as_array()?
+                .iter()
+                .any(|o| {
+                    o["active"] == true
+                        && o["rect"]["width"].as_u64() == Some(w)
+                        && o["rect"]["height"].as_u64() == Some(h)
+                })
+                .then_some(())
+        });
+        sway
+    }
+
+    /// Polls `f` until it yields, failing after 15 s.
+    fn until<T>(&self, what: &str, mut f: impl FnMut(&Self) -> Option<T>) -> T {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(v) = f(self) {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "sway never showed {what}");
+            std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// sway's IPC socket, once it listens.
+    fn ipc(&self) -> Option<PathBuf> {
+        std::fs::read_dir(&self.runtime)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("sway-ipc."))
+            })
+    }
+
+    /// swaymsg with `args` as the compositor's user; whether it succeeded
+    /// and what it printed.
+    fn swaymsg(&self, args: &[&str]) -> Option<(bool, Vec<u8>)> {
+        let out = user_command("swaymsg", &self.runtime)
+            .env("SWAYSOCK", self.ipc()?)
+            .args(args)
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        Some((out.status.success(), out.stdout))
+    }
+
+    /// What sway says to `swaymsg -r -t KIND` (its outputs, its tree).
+    fn query(&self, kind: &str) -> Option<serde_json::Value> {
+        let (ok, out) = self.swaymsg(&["-r", "-t", kind])?;
+        ok.then(|| serde_json::from_slice(&out).ok()).flatten()
     }
 
     /// A folder every client (running as another user) may write.
@@ -124,8 +179,10 @@ impl Sway {
             assert!(Instant::now() < deadline, "foot did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
-        // Drawn and focused.
-        std::thread::sleep(Duration::from_millis(500));
+        // Drawn (sway maps a window once it has a picture) and focused.
+        self.until("the terminal focused", |s| {
+            focused_app(&s.query("get_tree")?).filter(|a| a == "foot")
+        });
         XClient(child)
     }
 
@@ -146,23 +203,8 @@ impl Sway {
     /// Makes the compositor draw the whole output anew (a new background
     /// colour, through swaymsg), so every screen reader gets a fresh frame.
     pub fn repaint(&self, colour: &str) {
-        let sock = std::fs::read_dir(&self.runtime)
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| {
-                p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("sway-ipc."))
-            })
-            .expect("sway's IPC socket");
-        let ok = user_command("swaymsg", &self.runtime)
-            .env("SWAYSOCK", &sock)
-            .args(["output", "*", "background", colour, "solid_color"])
-            .stdout(Stdio::null())
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "swaymsg failed");
+        let said = self.swaymsg(&["output", "*", "background", colour, "solid_color"]);
+        assert!(said.is_some_and(|(ok, _)| ok), "swaymsg failed");
     }
 
     /// The environment a Wayland client of this compositor needs.
@@ -172,6 +214,21 @@ impl Sway {
             ("WAYLAND_DISPLAY", self.display.clone()),
         ]
     }
+}
+
+/// The app id of the focused window in sway's tree, if a mapped one is.
+fn focused_app(node: &serde_json::Value) -> Option<String> {
+    if node["focused"] == true
+        && node["visible"] == true
+        && let Some(app) = node["app_id"].as_str()
+    {
+        return Some(app.to_owned());
+    }
+    ["nodes", "floating_nodes"]
+        .iter()
+        .filter_map(|k| node[*k].as_array())
+        .flatten()
+        .find_map(focused_app)
 }
 
 /// `program` run as the compositor's user (nobody, when we are root) with

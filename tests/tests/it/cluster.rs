@@ -186,7 +186,6 @@ fn a_whole_session_with_the_host_on_one_relay_and_the_viewer_on_another() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    std::thread::sleep(Duration::from_millis(300));
     host.signal("-INT");
     assert_eq!(host.wait_event("ended")["reason"], "ended by the user");
     let out = viewer.join().unwrap();
