@@ -202,19 +202,7 @@ pub async fn run(viewer: &Viewer, cmd: &Command) -> Result<Done, ViewerError> {
                 viewer.input(press(*k, false)).await?;
             }
         }
-        Command::Sleep(ms) => {
-            let mut frames = viewer.frames();
-            let sleep = tokio::time::sleep(Duration::from_millis(*ms));
-            tokio::pin!(sleep);
-            loop {
-                tokio::select! {
-                    () = &mut sleep => break,
-                    changed = frames.changed() => if changed.is_err() || viewer.ended().is_some() {
-                        return Err(ViewerError::Ended(viewer.ended().unwrap_or_else(|| "connection closed".into())));
-                    },
-                }
-            }
-        }
+        Command::Sleep(ms) => pause(viewer, Duration::from_millis(*ms)).await?,
         Command::Quit => return Ok(Done::Quit),
         Command::ClipboardSet(text) => {
             viewer.clipboard_set(text).await?;
@@ -224,31 +212,13 @@ pub async fn run(viewer: &Viewer, cmd: &Command) -> Result<Done, ViewerError> {
                 path: None,
             });
         }
-        Command::ClipboardGet(path) => {
-            let text = viewer.clipboard_get().await?;
-            std::fs::write(path, &text).map_err(|e| ViewerError::Save {
-                path: path.display().to_string(),
-                why: e.to_string(),
-            })?;
-            return Ok(Done::Clipboard {
-                to_host: false,
-                bytes: text.len(),
-                path: Some(path.clone()),
-            });
-        }
+        Command::ClipboardGet(path) => return clipboard_to_file(viewer, path).await,
         Command::Chat(text) => viewer.chat(text).await?,
         Command::Put(path) => return Ok(Done::Put(viewer.put(path).await?)),
         Command::Get(remote, local) => return Ok(Done::Got(viewer.get(remote, local).await?)),
         Command::Monitors => {
-            let mut told = viewer.screens_rx();
-            let wait = told.wait_for(Option::is_some);
-            let screens = match tokio::time::timeout(Duration::from_secs(20), wait).await {
-                Ok(Ok(s)) => s.clone().ok_or(ViewerError::NoFrame)?,
-                Ok(Err(_)) => return Err(ViewerError::Ended(viewer.ended().unwrap_or_default())),
-                Err(_) => return Err(ViewerError::NoFrame),
-            };
             return Ok(Done::Screens {
-                screens,
+                screens: told_screens(viewer).await?,
                 switched: false,
             });
         }
@@ -263,6 +233,46 @@ pub async fn run(viewer: &Viewer, cmd: &Command) -> Result<Done, ViewerError> {
         return Err(ViewerError::Ended(reason));
     }
     Ok(Done::Nothing)
+}
+
+/// Waits `d`, failing as soon as the session ends.
+async fn pause(viewer: &Viewer, d: Duration) -> Result<(), ViewerError> {
+    let mut frames = viewer.frames();
+    let sleep = tokio::time::sleep(d);
+    tokio::pin!(sleep);
+    loop {
+        tokio::select! {
+            () = &mut sleep => return Ok(()),
+            changed = frames.changed() => if changed.is_err() || viewer.ended().is_some() {
+                return Err(ViewerError::Ended(viewer.ended().unwrap_or_else(|| "connection closed".into())));
+            },
+        }
+    }
+}
+
+/// Saves the host's clipboard text to `path`.
+async fn clipboard_to_file(viewer: &Viewer, path: &std::path::Path) -> Result<Done, ViewerError> {
+    let text = viewer.clipboard_get().await?;
+    std::fs::write(path, &text).map_err(|e| ViewerError::Save {
+        path: path.display().to_string(),
+        why: e.to_string(),
+    })?;
+    Ok(Done::Clipboard {
+        to_host: false,
+        bytes: text.len(),
+        path: Some(path.to_path_buf()),
+    })
+}
+
+/// The host's monitors, once it has said (with its first frame).
+async fn told_screens(viewer: &Viewer) -> Result<crate::monitors::Screens, ViewerError> {
+    let mut told = viewer.screens_rx();
+    let wait = told.wait_for(Option::is_some);
+    match tokio::time::timeout(Duration::from_secs(20), wait).await {
+        Ok(Ok(s)) => s.clone().ok_or(ViewerError::NoFrame),
+        Ok(Err(_)) => Err(ViewerError::Ended(viewer.ended().unwrap_or_default())),
+        Err(_) => Err(ViewerError::NoFrame),
+    }
 }
 
 #[cfg(test)]
