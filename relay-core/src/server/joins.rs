@@ -42,8 +42,7 @@ pub(crate) async fn serve_viewer(relay: &Arc<Relay>, conn: Connection, mut ctl: 
             return resuming::serve_resume(relay, conn, ctl, Peer::Viewer, req, ip).await;
         }
         ViewerRequest::Report(_) => {
-            close(&conn, &Refusal::Protocol("a viewer must join first".into()));
-            return;
+            return close(&conn, &Refusal::Protocol("a viewer must join first".into()));
         }
     };
     let ip = conn.remote_address().ip();
@@ -57,13 +56,9 @@ pub(crate) async fn serve_viewer(relay: &Arc<Relay>, conn: Connection, mut ctl: 
         Lookup::Unknown => None,
     };
     let now = Instant::now();
-    let verdict = match check_join(relay, now, ip, &token_key, &lookup) {
-        Err(refusal) => Err((refusal, None)),
-        Ok(name) => match win_code(relay, now, locator).await {
-            Ok(won) => Ok((name, won)),
-            Err(Lost::Refused(refusal, session)) => Err((refusal, session)),
-            Err(Lost::Db(why)) => return close(&conn, &Refusal::Busy(why.to_string())),
-        },
+    let verdict = match decide_join(relay, now, ip, &token_key, &lookup, locator).await {
+        Ok(verdict) => verdict,
+        Err(busy) => return close(&conn, &busy),
     };
     let attempt =
         |session: Option<String>, ok: bool, reason: Option<&str>| AuditEvent::JoinAttempt {
@@ -118,6 +113,27 @@ pub(crate) async fn serve_viewer(relay: &Arc<Relay>, conn: Connection, mut ctl: 
             }
         }
     }
+}
+
+/// The join's verdict: refused (why, and the session whose code it was,
+/// if known), or the technician's name and the code won; `Err` when the
+/// cluster's database does not answer.
+pub(crate) async fn decide_join(
+    relay: &Relay,
+    now: Instant,
+    ip: IpAddr,
+    token_key: &str,
+    lookup: &Lookup,
+    locator: Locator,
+) -> Result<Result<(String, Won), (JoinRefusal, Option<String>)>, Refusal> {
+    Ok(match check_join(relay, now, ip, token_key, lookup) {
+        Err(refusal) => Err((refusal, None)),
+        Ok(name) => match win_code(relay, now, locator).await {
+            Ok(won) => Ok((name, won)),
+            Err(Lost::Refused(refusal, session)) => Err((refusal, session)),
+            Err(Lost::Db(why)) => return Err(Refusal::Busy(why)),
+        },
+    })
 }
 
 /// A refused join, and what it was refused on.
