@@ -89,7 +89,10 @@ impl Translator {
                 });
             }
             egui::Event::MouseWheel { delta, .. } => {
-                let (dx, dy) = (-delta.x.signum() as i32, -delta.y.signum() as i32);
+                // One notch a direction the wheel moved (`signum` of 0.0
+                // is 1.0, so a still axis must say 0 itself).
+                let notch = |d: f32| if d == 0.0 { 0 } else { -d.signum() as i32 };
+                let (dx, dy) = (notch(delta.x), notch(delta.y));
                 if dx != 0 || dy != 0 {
                     out.push(InputEvent::Wheel { dx, dy });
                 }
@@ -267,7 +270,7 @@ mod tests {
             "a click beside the picture is not sent"
         );
         assert!(
-            matches!(got[2..], [InputEvent::Wheel { dy: 1, .. }]),
+            matches!(got[2..], [InputEvent::Wheel { dx: 0, dy: 1 }]),
             "{got:?}"
         );
     }
