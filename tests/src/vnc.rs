@@ -442,117 +442,139 @@ impl<R: Read> Reader<R> {
     }
 }
 
+/// A cursor over ZRLE data.
+struct Zrle<'a> {
+    data: &'a [u8],
+    at: usize,
+}
+
+impl Zrle<'_> {
+    fn byte(&mut self) -> io::Result<u8> {
+        let b = *self
+            .data
+            .get(self.at)
+            .ok_or_else(|| bad("ZRLE data ends early"))?;
+        self.at += 1;
+        Ok(b)
+    }
+
+    /// CPIXEL: three bytes, least significant first.
+    fn cpixel(&mut self) -> io::Result<u32> {
+        let p = self
+            .data
+            .get(self.at..self.at + 3)
+            .ok_or_else(|| bad("ZRLE data ends early"))?;
+        self.at += 3;
+        Ok(u32::from_le_bytes([p[0], p[1], p[2], 0]))
+    }
+
+    fn palette(&mut self, n: u8) -> io::Result<Vec<u32>> {
+        (0..n).map(|_| self.cpixel()).collect()
+    }
+
+    /// One tile of `tw`×`th` pixels, each handed to `put` by its index.
+    fn tile(&mut self, tw: usize, th: usize, put: &mut dyn FnMut(usize, u32)) -> io::Result<()> {
+        let pick = |palette: &[u32], idx: u8| {
+            palette
+                .get(usize::from(idx))
+                .copied()
+                .ok_or_else(|| bad("palette index out of range"))
+        };
+        match self.byte()? {
+            0 => (0..tw * th).try_for_each(|i| {
+                put(i, self.cpixel()?);
+                Ok(())
+            }),
+            1 => {
+                let p = self.cpixel()?;
+                (0..tw * th).for_each(|i| put(i, p));
+                Ok(())
+            }
+            sub @ 2..=16 => {
+                let palette = self.palette(sub)?;
+                let bits = match sub {
+                    2 => 1,
+                    3 | 4 => 2,
+                    _ => 4,
+                };
+                for row in 0..th {
+                    let (mut acc, mut left) = (0u8, 0);
+                    for col in 0..tw {
+                        if left == 0 {
+                            (acc, left) = (self.byte()?, 8);
+                        }
+                        left -= bits;
+                        put(
+                            row * tw + col,
+                            pick(&palette, (acc >> left) & ((1 << bits) - 1))?,
+                        );
+                    }
+                }
+                Ok(())
+            }
+            sub @ (128 | 130..=255) => self.runs(sub, tw * th, &pick, put),
+            s => Err(bad(format!("ZRLE subencoding {s} is not defined"))),
+        }
+    }
+
+    /// Run-length tiles: plain (128) or with a palette (130-255).
+    fn runs(
+        &mut self,
+        sub: u8,
+        len: usize,
+        pick: &dyn Fn(&[u32], u8) -> io::Result<u32>,
+        put: &mut dyn FnMut(usize, u32),
+    ) -> io::Result<()> {
+        let palette = if sub == 128 {
+            Vec::new()
+        } else {
+            self.palette(sub - 128)?
+        };
+        let mut i = 0;
+        while i < len {
+            let (p, run) = if sub == 128 {
+                (self.cpixel()?, true)
+            } else {
+                let idx = self.byte()?;
+                (pick(&palette, idx & 127)?, idx & 128 != 0)
+            };
+            let mut n = 1;
+            if run {
+                loop {
+                    let b = self.byte()?;
+                    n += usize::from(b);
+                    if b != 255 {
+                        break;
+                    }
+                }
+            }
+            if i + n > len {
+                return Err(bad("ZRLE run past the tile"));
+            }
+            (i..i + n).for_each(|k| put(k, p));
+            i += n;
+        }
+        Ok(())
+    }
+}
+
 /// Reads ZRLE tiles (64×64, row-major) from `data` into `img`'s rectangle.
 fn decode_zrle(
     data: &[u8],
     img: &mut Image,
     (x, y, w, h): (usize, usize, usize, usize),
 ) -> io::Result<()> {
-    let mut at = 0usize;
+    let mut zrle = Zrle { data, at: 0 };
     let stride = img.width as usize;
-    let byte = |at: &mut usize| -> io::Result<u8> {
-        let b = *data.get(*at).ok_or_else(|| bad("ZRLE data ends early"))?;
-        *at += 1;
-        Ok(b)
-    };
-    // CPIXEL: three bytes, least significant first.
-    let cpixel = |at: &mut usize| -> io::Result<u32> {
-        let p = data
-            .get(*at..*at + 3)
-            .ok_or_else(|| bad("ZRLE data ends early"))?;
-        *at += 3;
-        Ok(u32::from_le_bytes([p[0], p[1], p[2], 0]))
-    };
-    let mut ty = 0;
-    while ty < h {
+    for ty in (0..h).step_by(64) {
         let th = 64.min(h - ty);
-        let mut tx = 0;
-        while tx < w {
+        for tx in (0..w).step_by(64) {
             let tw = 64.min(w - tx);
             let origin = (y + ty) * stride + x + tx;
-            let mut put = |i: usize, p: u32| img.pixels[origin + (i / tw) * stride + i % tw] = p;
-            let sub = byte(&mut at)?;
-            match sub {
-                0 => {
-                    for i in 0..tw * th {
-                        put(i, cpixel(&mut at)?);
-                    }
-                }
-                1 => {
-                    let p = cpixel(&mut at)?;
-                    for i in 0..tw * th {
-                        put(i, p);
-                    }
-                }
-                2..=16 => {
-                    let palette: Vec<u32> = (0..sub)
-                        .map(|_| cpixel(&mut at))
-                        .collect::<io::Result<_>>()?;
-                    let bits = match sub {
-                        2 => 1,
-                        3 | 4 => 2,
-                        _ => 4,
-                    };
-                    for row in 0..th {
-                        let mut acc = 0u8;
-                        let mut left = 0;
-                        for col in 0..tw {
-                            if left == 0 {
-                                acc = byte(&mut at)?;
-                                left = 8;
-                            }
-                            left -= bits;
-                            let idx = usize::from((acc >> left) & ((1 << bits) - 1));
-                            let p = *palette
-                                .get(idx)
-                                .ok_or_else(|| bad("palette index out of range"))?;
-                            put(row * tw + col, p);
-                        }
-                    }
-                }
-                128 | 130..=255 => {
-                    let palette: Vec<u32> = if sub == 128 {
-                        Vec::new()
-                    } else {
-                        (0..sub - 128)
-                            .map(|_| cpixel(&mut at))
-                            .collect::<io::Result<_>>()?
-                    };
-                    let mut i = 0;
-                    while i < tw * th {
-                        let (p, run) = if sub == 128 {
-                            (cpixel(&mut at)?, true)
-                        } else {
-                            let idx = byte(&mut at)?;
-                            let p = *palette
-                                .get(usize::from(idx & 127))
-                                .ok_or_else(|| bad("palette index out of range"))?;
-                            (p, idx & 128 != 0)
-                        };
-                        let mut len = 1;
-                        if run {
-                            loop {
-                                let b = byte(&mut at)?;
-                                len += usize::from(b);
-                                if b != 255 {
-                                    break;
-                                }
-                            }
-                        }
-                        if i + len > tw * th {
-                            return Err(bad("ZRLE run past the tile"));
-                        }
-                        for k in i..i + len {
-                            put(k, p);
-                        }
-                        i += len;
-                    }
-                }
-                s => return Err(bad(format!("ZRLE subencoding {s} is not defined"))),
-            }
-            tx += 64;
+            zrle.tile(tw, th, &mut |i, p| {
+                img.pixels[origin + (i / tw) * stride + i % tw] = p;
+            })?;
         }
-        ty += 64;
     }
     Ok(())
 }

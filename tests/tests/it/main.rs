@@ -16,6 +16,7 @@ mod relay;
 mod resume;
 mod session;
 mod soak;
+mod tidy;
 mod toolkit;
 mod viewer;
 mod vnc;
