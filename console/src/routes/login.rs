@@ -1,0 +1,254 @@
+//! Logging in and out: the login form (its own CSRF cookie), name,
+//! password and second factor (throttled by name and by address), logout,
+//! and changing one's password (forced after a reset).
+
+use std::time::{Instant, SystemTime};
+
+use axum::Form;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use lifeline_proto::audit::AuditEvent;
+use serde::Deserialize;
+
+use super::{
+    Authed, C, CsrfForm, Ip, LOGIN_COOKIE, SESSION_COOKIE, audit, cookie, failure, html, set_cookie,
+};
+use crate::auth::{random_token, same};
+use crate::pages;
+use crate::users::{ConsoleUser, Refusal};
+use crate::{Console, lock};
+
+pub(super) async fn login_page(headers: HeaderMap) -> Response {
+    let token = cookie(&headers, LOGIN_COOKIE)
+        .filter(|t| t.len() == 64)
+        .unwrap_or_else(random_token);
+    let c = set_cookie(LOGIN_COOKIE, &token, None);
+    ([c], pages::login(&token, None)).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct LoginForm {
+    #[serde(default)]
+    user: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Checks name, password and second factor off the async threads; a
+/// TOTP code logs in once (an overheard one is no use afterwards).
+async fn credentials(c: &Console, f: &LoginForm) -> Result<Result<ConsoleUser, Refusal>, Response> {
+    let (users, name, password, code) = (
+        c.users.clone(),
+        f.user.clone(),
+        f.password.clone(),
+        f.code.clone(),
+    );
+    let checked =
+        tokio::task::spawn_blocking(move || users.check(&name, &password, &code, unix_now()))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+            .map_err(|e| {
+                failure(
+                    None,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Accounts unreadable",
+                    &e,
+                )
+            })?;
+    Ok(checked.and_then(|(user, step)| {
+        let Some(step) = step else { return Ok(user) };
+        let mut used = lock(&c.totp_steps);
+        if used.get(&user.name).is_some_and(|last| step <= *last) {
+            return Err(Refusal::CodeReused);
+        }
+        used.insert(user.name.clone(), step);
+        Ok(user)
+    }))
+}
+
+pub(super) async fn login(
+    State(c): C,
+    Ip(ip): Ip,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Result<Response, Response> {
+    let c = &c;
+    let login_token = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+    if login_token.is_empty() || !same(&f.csrf, &login_token) {
+        return Err(failure(
+            None,
+            StatusCode::FORBIDDEN,
+            "Refused",
+            "This login form is stale or did not come from this console. Reload the page and try again.",
+        ));
+    }
+    let again = |status, message: &str| html(status, pages::login(&login_token, Some(message)));
+    let record = |ok: bool, reason: Option<&str>| AuditEvent::ConsoleLogin {
+        user: f.user.clone(),
+        ip: ip.to_string(),
+        ok,
+        reason: reason.map(str::to_owned),
+    };
+    let now = Instant::now();
+    let wait = {
+        let by_name = lock(&c.throttle).check(now, &f.user).err();
+        let by_address = lock(&c.address_throttle).check(now, &ip).err();
+        by_name.max(by_address)
+    };
+    if let Some(wait) = wait {
+        audit(c, record(false, Some("throttled: too many failed logins"))).await?;
+        let secs = wait.as_secs().max(1);
+        return Err(again(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!("Too many failed logins for this name or address. Try again in {secs} s."),
+        ));
+    }
+    let checked = credentials(c, &f).await?;
+    let user = match checked {
+        Ok(u) => u,
+        Err(refusal) => {
+            lock(&c.throttle).fail(now, &f.user);
+            lock(&c.address_throttle).fail(now, &ip);
+            audit(c, record(false, Some(refusal.as_str()))).await?;
+            let message = match refusal {
+                Refusal::NeedsCode => "Enter the code from your authenticator app too.",
+                _ => "Wrong name, password or code.",
+            };
+            return Err(again(StatusCode::UNAUTHORIZED, message));
+        }
+    };
+    audit(c, record(true, None)).await?;
+    let sid = lock(&c.sessions).open(Instant::now(), &user);
+    let to = if user.must_change {
+        "/password"
+    } else {
+        "/sessions"
+    };
+    Ok((
+        axum::response::AppendHeaders([
+            set_cookie(SESSION_COOKIE, &sid, None),
+            set_cookie(LOGIN_COOKIE, "", Some(0)),
+        ]),
+        Redirect::to(to),
+    )
+        .into_response())
+}
+
+pub(super) async fn logout(State(c): C, a: Authed, Form(f): Form<CsrfForm>) -> Response {
+    if let Err(r) = a.check_csrf(&c, &f.csrf, "log out").await {
+        return r;
+    }
+    if let Err(r) = a.action(&c, "logout", None).await {
+        return r;
+    }
+    lock(&c.sessions).close(&a.sid);
+    (
+        [set_cookie(SESSION_COOKIE, "", Some(0))],
+        Redirect::to("/login"),
+    )
+        .into_response()
+}
+
+pub(super) async fn password_page(a: Authed) -> Response {
+    html(
+        StatusCode::OK,
+        pages::password(&a.viewer(), a.session.must_change, None, false),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct PasswordForm {
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    new: String,
+    #[serde(default)]
+    repeat: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+pub(super) async fn change_password(
+    State(c): C,
+    a: Authed,
+    Form(f): Form<PasswordForm>,
+) -> Response {
+    if let Err(r) = a.check_csrf(&c, &f.csrf, "change password").await {
+        return r;
+    }
+    let forced = a.session.must_change;
+    let again =
+        |status, e: &str| html(status, pages::password(&a.viewer(), forced, Some(e), false));
+    if f.new != f.repeat {
+        return again(StatusCode::BAD_REQUEST, "The two new passwords differ.");
+    }
+    if f.new.chars().count() < crate::users::MIN_PASSWORD {
+        return again(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "A password needs at least {} characters.",
+                crate::users::MIN_PASSWORD
+            ),
+        );
+    }
+    let (users, name, current) = (c.users.clone(), a.session.user.clone(), f.current);
+    let current_ok = tokio::task::spawn_blocking(move || {
+        // The second factor was checked at login; here only the password.
+        users
+            .get(&name)
+            .map(|u| u.is_some_and(|u| crate::users::password_ok(&u, &current)))
+    })
+    .await;
+    match current_ok {
+        Ok(Ok(true)) => {}
+        Ok(Ok(false)) => return again(StatusCode::BAD_REQUEST, "The current password is wrong."),
+        Ok(Err(e)) => return again(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(e) => return again(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+    if let Err(r) = a.action(&c, "password_changed", None).await {
+        return r;
+    }
+    let (users, name, new) = (c.users.clone(), a.session.user.clone(), f.new);
+    let set = tokio::task::spawn_blocking(move || {
+        users.set_password(&name, &new)?;
+        Ok::<_, crate::users::UserError>(users.get(&name)?.map(|u| u.password))
+    })
+    .await;
+    let hash = match set {
+        Ok(Ok(Some(hash))) => hash,
+        other => {
+            let why = match other {
+                Ok(Err(e)) => e.to_string(),
+                Err(e) => e.to_string(),
+                _ => "the account was removed meanwhile".to_owned(),
+            };
+            if let Err(r) = a
+                .action(&c, "failed", Some(format!("change password: {why}")))
+                .await
+            {
+                return r;
+            }
+            return again(StatusCode::INTERNAL_SERVER_ERROR, &why);
+        }
+    };
+    lock(&c.sessions).password_changed(&a.sid, &hash);
+    if forced {
+        return Redirect::to("/sessions").into_response();
+    }
+    html(
+        StatusCode::OK,
+        pages::password(&a.viewer(), false, None, true),
+    )
+}

@@ -1,0 +1,117 @@
+//! The technicians page: who may connect, when each last did, adding one
+//! (its token shown once) and revoking one; admins only, each change
+//! audited before it is made.
+
+use std::sync::Arc;
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::{Authed, C, CsrfForm, failure, html, on_index};
+use crate::Console;
+use crate::pages::{self, TechnicianRow};
+
+async fn technician_rows(c: &Arc<Console>) -> Result<Vec<TechnicianRow>, Response> {
+    let list = c.technicians.list().map_err(|e| {
+        failure(
+            None,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Technicians unreadable",
+            &e.to_string(),
+        )
+    })?;
+    on_index(c, move |_, idx| {
+        Ok(list
+            .into_iter()
+            .map(|t| TechnicianRow {
+                last_use: idx.last_use(&t.name).map(str::to_owned),
+                name: t.name,
+                added: t.created,
+                revoked: t.revoked,
+            })
+            .collect())
+    })
+    .await
+}
+
+pub(super) async fn technicians(State(c): C, a: Authed) -> Response {
+    match technician_rows(&c).await {
+        Ok(rows) => html(
+            StatusCode::OK,
+            pages::technicians(&a.viewer(), &rows, None, None),
+        ),
+        Err(r) => r,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct AddForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+pub(super) async fn add_technician(
+    State(c): C,
+    a: Authed,
+    Form(f): Form<AddForm>,
+) -> Result<Response, Response> {
+    let (c, a) = (&c, &a);
+    a.check_csrf(c, &f.csrf, "add technician").await?;
+    a.need_admin(c, &format!("add technician {}", f.name))
+        .await?;
+    let name = f.name.trim().to_owned();
+    let refuse = |e: String| async move {
+        let rows = technician_rows(c).await?;
+        Err(html(
+            StatusCode::BAD_REQUEST,
+            pages::technicians(&a.viewer(), &rows, None, Some(&e)),
+        ))
+    };
+    if !lifeline_relay_core::tokens::valid_name(&name) {
+        return refuse(lifeline_relay_core::tokens::TokenError::BadName(name).to_string()).await;
+    }
+    a.action(c, "technician_added", Some(name.clone())).await?;
+    let token = match c.technicians.add(&name) {
+        Ok(t) => t,
+        Err(e) => {
+            a.action(c, "failed", Some(format!("add technician {name}: {e}")))
+                .await?;
+            return refuse(e.to_string()).await;
+        }
+    };
+    let rows = technician_rows(c).await?;
+    Ok(html(
+        StatusCode::OK,
+        pages::technicians(&a.viewer(), &rows, Some((&name, &token)), None),
+    ))
+}
+
+pub(super) async fn revoke_technician(
+    State(c): C,
+    a: Authed,
+    Path(name): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, Response> {
+    let (c, a) = (&c, &a);
+    a.check_csrf(c, &f.csrf, &format!("revoke technician {name}"))
+        .await?;
+    a.need_admin(c, &format!("revoke technician {name}"))
+        .await?;
+    a.action(c, "technician_revoked", Some(name.clone()))
+        .await?;
+    if let Err(e) = c.technicians.revoke(&name) {
+        a.action(c, "failed", Some(format!("revoke technician {name}: {e}")))
+            .await?;
+        let rows = technician_rows(c).await?;
+        return Err(html(
+            StatusCode::BAD_REQUEST,
+            pages::technicians(&a.viewer(), &rows, None, Some(&e.to_string())),
+        ));
+    }
+    Ok(Redirect::to("/technicians").into_response())
+}
