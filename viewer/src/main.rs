@@ -34,7 +34,8 @@ struct Cli {
     /// Run without a window, following --script.
     #[arg(long, requires = "script")]
     headless: bool,
-    /// Commands to run, one a line: wait-frame, screenshot PATH.png, move X Y,
+    /// Commands to run, one a line: wait-frame, wait-resumed (until a lost
+    /// link is back), screenshot PATH.png, move X Y,
     /// click [left|right|middle], type TEXT, key NAME, sleep MS,
     /// clipboard-set TEXT, clipboard-get PATH, chat TEXT, put PATH,
     /// get REMOTE LOCAL, quit.

@@ -1,6 +1,7 @@
 //! Headless scripts: one command a line, run in order.
 //!
-//! `wait-frame`, `screenshot PATH.png`, `move X Y`, `click [left|right|middle]`,
+//! `wait-frame`, `wait-resumed` (until a lost link is back),
+//! `screenshot PATH.png`, `move X Y`, `click [left|right|middle]`,
 //! `type TEXT`, `key NAME` (e.g. `Return`, `ctrl+c`, `shift+Tab`),
 //! `sleep MS`, `quit`, and the toolkit's `clipboard-set TEXT`,
 //! `clipboard-get PATH`, `put PATH`, `get REMOTE LOCAL`, `chat TEXT`,
@@ -11,6 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use lifeline_session::messages::{InputEvent, Key, MouseButton, Showing};
+use tokio::sync::watch;
 
 use crate::session::{Viewer, ViewerError};
 
@@ -18,6 +20,9 @@ use crate::session::{Viewer, ViewerError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     WaitFrame,
+    /// Wait until the session has lost its link and is back (if it is
+    /// reconnecting now, until it is back).
+    WaitResumed,
     Screenshot(PathBuf),
     Move(u32, u32),
     Click(MouseButton),
@@ -62,6 +67,7 @@ pub fn parse(text: &str) -> Result<Vec<(usize, Command)>, ScriptError> {
         let args = rest.trim();
         let cmd = match word {
             "wait-frame" => Command::WaitFrame,
+            "wait-resumed" => Command::WaitResumed,
             "screenshot" if !args.is_empty() => Command::Screenshot(PathBuf::from(args)),
             "screenshot" => {
                 return Err(bad(
@@ -133,7 +139,7 @@ pub fn parse(text: &str) -> Result<Vec<(usize, Command)>, ScriptError> {
             }
             other => {
                 return Err(bad(format!(
-                    "unknown command {other:?}; use wait-frame, screenshot, move, click, type, key, sleep, clipboard-set, clipboard-get, put, get, chat, monitors, monitor or quit"
+                    "unknown command {other:?}; use wait-frame, wait-resumed, screenshot, move, click, type, key, sleep, clipboard-set, clipboard-get, put, get, chat, monitors, monitor or quit"
                 )));
             }
         };
@@ -174,6 +180,7 @@ pub async fn run(viewer: &Viewer, cmd: &Command) -> Result<Done, ViewerError> {
                 .settle(Duration::from_millis(250), Duration::from_secs(20))
                 .await?
         }
+        Command::WaitResumed => resumed(viewer).await?,
         Command::Screenshot(path) => {
             viewer.screenshot(path)?;
             return Ok(Done::Saved(path.clone()));
@@ -250,6 +257,40 @@ async fn pause(viewer: &Viewer, d: Duration) -> Result<(), ViewerError> {
     }
 }
 
+/// How long past the resume window `wait-resumed` waits: the loss is
+/// noticed only after the link's idle timeout, and the last try to
+/// reconnect may still be under way when the window closes.
+const RESUME_MARGIN: Duration = Duration::from_secs(30);
+
+/// Waits until the session has been interrupted and resumed, failing if it
+/// ends instead or takes longer than the resume window and a margin.
+async fn resumed(viewer: &Viewer) -> Result<(), ViewerError> {
+    let limit = viewer.resume_window() + RESUME_MARGIN;
+    let mut reconnecting = viewer.reconnecting();
+    match tokio::time::timeout(limit, lost_and_back(&mut reconnecting)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(viewer.ended_error()),
+        Err(_) => Err(ViewerError::NotResumed(limit.as_secs())),
+    }
+}
+
+/// Waits for a lost link to be back: if it is reconnecting now, until it
+/// is back; else until it is lost, then back. `Err` once the session is
+/// over (the keeper, who sends, is gone).
+async fn lost_and_back(
+    reconnecting: &mut watch::Receiver<Option<String>>,
+) -> Result<(), watch::error::RecvError> {
+    reconnecting.borrow_and_update();
+    loop {
+        reconnecting.changed().await?;
+        // "Back" is only ever said after a loss, so any change that reads
+        // "back" ends the wait, even when the loss itself was not seen.
+        if reconnecting.borrow_and_update().is_none() {
+            return Ok(());
+        }
+    }
+}
+
 /// Saves the host's clipboard text to `path`.
 async fn clipboard_to_file(viewer: &Viewer, path: &std::path::Path) -> Result<Done, ViewerError> {
     let text = viewer.clipboard_get().await?;
@@ -281,12 +322,13 @@ mod tests {
 
     #[test]
     fn every_command_parses() {
-        let script = "# demo\nwait-frame\nscreenshot /tmp/a b.png\nmove 10 20\nclick\nclick right\n\ntype Hello, World! @#$\nkey ctrl+c\nkey Return\nsleep 50\nquit\n";
+        let script = "# demo\nwait-frame\nwait-resumed\nscreenshot /tmp/a b.png\nmove 10 20\nclick\nclick right\n\ntype Hello, World! @#$\nkey ctrl+c\nkey Return\nsleep 50\nquit\n";
         let cmds: Vec<Command> = parse(script).unwrap().into_iter().map(|(_, c)| c).collect();
         assert_eq!(
             cmds,
             [
                 Command::WaitFrame,
+                Command::WaitResumed,
                 Command::Screenshot("/tmp/a b.png".into()),
                 Command::Move(10, 20),
                 Command::Click(MouseButton::Left),
@@ -305,6 +347,7 @@ mod tests {
         let cases = [
             ("move 1", 1, "two whole numbers"),
             ("wait-frame\nfly", 2, "unknown command \"fly\""),
+            ("fly", 1, "use wait-frame, wait-resumed, screenshot"),
             ("click sideways", 1, "left, right or middle"),
             ("key hyper+x", 1, "unknown key"),
             ("sleep soon", 1, "milliseconds"),
@@ -318,5 +361,56 @@ mod tests {
             assert_eq!(e.line, line, "{text}");
             assert!(e.to_string().contains(msg), "{e}");
         }
+    }
+
+    /// Runs `lost_and_back` from `start` while `steps` are sent, then
+    /// drops the sender (the session is over): what the wait returned.
+    async fn wait_through(start: Option<&str>, steps: &[Option<&str>]) -> Result<(), String> {
+        let (tx, mut rx) = watch::channel(start.map(str::to_owned));
+        let waiting = tokio::spawn(async move { lost_and_back(&mut rx).await });
+        tokio::task::yield_now().await;
+        for step in steps {
+            tx.send_replace(step.map(str::to_owned));
+            tokio::task::yield_now().await;
+        }
+        drop(tx);
+        waiting.await.unwrap().map_err(|e| e.to_string())
+    }
+
+    #[tokio::test]
+    async fn wait_resumed_waits_for_a_loss_then_the_resume() {
+        // Live: the loss, then the resume.
+        assert!(wait_through(None, &[Some("lost"), None]).await.is_ok());
+        // Reconnecting already: the resume is enough.
+        assert!(wait_through(Some("lost"), &[None]).await.is_ok());
+        // A loss alone, then the session ends: not resumed.
+        assert!(wait_through(None, &[Some("lost")]).await.is_err());
+        // Nothing happens and the session ends: not resumed.
+        assert!(wait_through(None, &[]).await.is_err());
+        assert!(wait_through(Some("lost"), &[]).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn wait_resumed_sees_a_resume_whose_loss_it_missed() {
+        let (tx, mut rx) = watch::channel(None::<String>);
+        let mut waiting = Box::pin(lost_and_back(&mut rx));
+        assert!(poll_once(waiting.as_mut()).await.is_none());
+        // Lost and back before the waiter ran again: it reads only "back".
+        tx.send_replace(Some("lost".into()));
+        tx.send_replace(None);
+        drop(tx);
+        assert!(waiting.await.is_ok());
+    }
+
+    /// Polls a future once: its output if it is ready.
+    async fn poll_once<F: std::future::Future + Unpin>(f: F) -> Option<F::Output> {
+        let mut f = f;
+        std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(match std::pin::Pin::new(&mut f).poll(cx) {
+                std::task::Poll::Ready(v) => Some(v),
+                std::task::Poll::Pending => None,
+            })
+        })
+        .await
     }
 }

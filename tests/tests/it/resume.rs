@@ -34,7 +34,7 @@ async fn a_control_session_resumes_after_its_relay_is_killed_and_typing_still_ar
     let script = dir.path().join("script.txt");
     std::fs::write(
         &script,
-        "wait-frame\nmove 60 40\nclick\ntype before\nkey Return\nsleep 7000\nwait-frame\ntype after resume\nkey Return\nquit\n",
+        "wait-frame\nmove 60 40\nclick\ntype before\nkey Return\nwait-resumed\nwait-frame\ntype after resume\nkey Return\nquit\n",
     )
     .unwrap();
     let viewer = Command::new(bin("lifeline-viewer"))

@@ -49,6 +49,8 @@ pub enum ViewerError {
     Ended(String),
     #[error("no screen image has arrived yet")]
     NoFrame,
+    #[error("the session did not resume within {0} s")]
+    NotResumed(u64),
     #[error("the user allowed view only: input is not sent")]
     ViewOnly,
     #[error("cannot save the screenshot to {path}: {why}")]
@@ -104,6 +106,8 @@ pub struct Viewer {
     ended: watch::Receiver<Option<String>>,
     /// Why the link was lost, while reconnecting; `None` while live.
     reconnecting: watch::Receiver<Option<String>>,
+    /// How long a lost link is retried before the session ends.
+    resume_window: Duration,
     screens: watch::Receiver<Option<Screens>>,
     link: Arc<tokio::sync::Mutex<Option<ViewerLink>>>,
     pending: Pending,
@@ -247,6 +251,7 @@ impl Viewer {
             changes,
             ended,
             reconnecting,
+            resume_window,
             screens,
             link,
             pending,
@@ -356,6 +361,12 @@ impl Viewer {
     /// Why the link to the relay was lost, while reconnecting to it.
     pub fn reconnecting(&self) -> watch::Receiver<Option<String>> {
         self.reconnecting.clone()
+    }
+
+    /// How long a lost link is retried before the session ends (zero: a
+    /// lost link ends it).
+    pub fn resume_window(&self) -> Duration {
+        self.resume_window
     }
 
     /// Tells the host what the technician prefers when the link is short:
