@@ -188,24 +188,7 @@ impl Cropper {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn mon(name: &str, x: i32, y: i32, width: u32, height: u32, primary: bool) -> MonitorInfo {
-        MonitorInfo {
-            name: name.into(),
-            x,
-            y,
-            width,
-            height,
-            primary,
-        }
-    }
-
-    fn two() -> Vec<MonitorInfo> {
-        vec![
-            mon("left", 0, 0, 40, 30, false),
-            mon("right", 40, 0, 20, 10, true),
-        ]
-    }
+    use crate::view::tests::two;
 
     fn screen() -> Image {
         let mut img = Image::new(60, 30).unwrap();

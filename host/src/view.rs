@@ -118,10 +118,17 @@ pub struct ViewReport {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn mon(name: &str, x: i32, y: i32, width: u32, height: u32, primary: bool) -> MonitorInfo {
+    pub(crate) fn mon(
+        name: &str,
+        x: i32,
+        y: i32,
+        width: u32,
+        height: u32,
+        primary: bool,
+    ) -> MonitorInfo {
         MonitorInfo {
             name: name.into(),
             x,
@@ -132,7 +139,8 @@ mod tests {
         }
     }
 
-    fn two() -> Vec<MonitorInfo> {
+    /// A 40×30 monitor and, to its right, a 20×10 primary one.
+    pub(crate) fn two() -> Vec<MonitorInfo> {
         vec![
             mon("left", 0, 0, 40, 30, false),
             mon("right", 40, 0, 20, 10, true),

@@ -102,17 +102,7 @@ impl HostProcess {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, events) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let v = serde_json::from_str(&line)
-                    .unwrap_or_else(|e| panic!("host printed non-JSON {line:?}: {e}"));
-                if tx.send(v).is_err() {
-                    break;
-                }
-            }
-        });
+        let events = json_events(child.stdout.take().unwrap(), "host");
         let stdin = child.stdin.take();
         Self {
             child,
@@ -196,17 +186,7 @@ impl ViewerProcess {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, events) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let v = serde_json::from_str(&line)
-                    .unwrap_or_else(|e| panic!("viewer printed non-JSON {line:?}: {e}"));
-                if tx.send(v).is_err() {
-                    break;
-                }
-            }
-        });
+        let events = json_events(child.stdout.take().unwrap(), "viewer");
         let mut err = child.stderr.take().unwrap();
         let stderr = std::thread::spawn(move || {
             let mut text = String::new();
@@ -423,4 +403,23 @@ pub async fn one_view_session(relay: &str, ca: &Path, display: &str, token: &str
         .unwrap();
     v.disconnect("done").await;
     host.wait_event("ended");
+}
+
+/// The JSON lines a peer prints on `stdout`, read on a thread of their
+/// own as they come; a line that is not JSON fails the test, naming `who`.
+fn json_events(
+    stdout: std::process::ChildStdout,
+    who: &'static str,
+) -> mpsc::Receiver<serde_json::Value> {
+    let (tx, events) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let v = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("{who} printed non-JSON {line:?}: {e}"));
+            if tx.send(v).is_err() {
+                break;
+            }
+        }
+    });
+    events
 }
