@@ -17,7 +17,8 @@ use crate::client::{ClientError, HostLink, ViewerLink};
 use crate::reconnect;
 use crate::secure::{self, SecureError, SecureRecv, SecureSend};
 
-/// How long the new stream and the channel's handshake on it may take.
+/// How long the new stream may take to come, and then the channel's
+/// handshake on it.
 pub const RESUME_HANDSHAKE: Duration = Duration::from_secs(20);
 
 /// A side's link to the relay, as the loop needs it.
@@ -76,17 +77,20 @@ async fn continue_channel(
     send: &mut SecureSend,
     recv: &mut SecureRecv,
 ) -> Result<u64, SecureError> {
-    let handshake = async {
-        let streams = match side {
+    let lost = |_| SecureError::Stream(ControlError::Closed);
+    let streams = async {
+        match side {
             Side::Host => conn.open_bi().await,
             Side::Viewer => conn.accept_bi().await,
-        };
-        let (s, r) = streams.map_err(|e| {
+        }
+    };
+    let (s, r) = tokio::time::timeout(RESUME_HANDSHAKE, streams)
+        .await
+        .map_err(lost)?
+        .map_err(|e| {
             SecureError::Stream(ControlError::Read(quinn::ReadError::ConnectionLost(e)))
         })?;
-        secure::resume(side, send, recv, s, r).await
-    };
-    tokio::time::timeout(RESUME_HANDSHAKE, handshake)
+    tokio::time::timeout(RESUME_HANDSHAKE, secure::resume(side, send, recv, s, r))
         .await
-        .unwrap_or(Err(SecureError::Stream(ControlError::Closed)))
+        .map_err(lost)?
 }

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use lifeline_proto::Locator;
 use lifeline_proto::audit::AuditEvent;
 use lifeline_proto::control::{
-    CloseCode, Hello, HostEvent, HostRequest, JoinRefusal, PROTOCOL_VERSION, RecordingPolicy, Role,
+    Hello, HostEvent, HostRequest, JoinRefusal, PROTOCOL_VERSION, RecordingPolicy, Role,
     SessionReport, ViewerEvent, ViewerRequest, clean_text,
 };
 use quinn::Connection;
@@ -410,9 +410,10 @@ async fn stop(
             reason: stopped.into(),
         })
         .await?;
+    let bye = Refusal::Shutdown;
     endpoint.close(
-        quinn::VarInt::from_u32(CloseCode::Shutdown as u32),
-        b"relay shutting down",
+        quinn::VarInt::from_u32(bye.code() as u32),
+        bye.sentence().as_bytes(),
     );
     let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
     if let Some(e) = exporter {
