@@ -12,7 +12,8 @@ use lifeline_proto::audit::AuditEvent;
 use serde::Deserialize;
 
 use super::{
-    Authed, C, CsrfForm, Ip, LOGIN_COOKIE, SESSION_COOKIE, audit, cookie, failure, html, set_cookie,
+    Authed, C, CsrfForm, Ip, LOGIN_COOKIE, SESSION_COOKIE, audit, cookie, failure, html,
+    off_thread, set_cookie,
 };
 use crate::auth::{random_token, same};
 use crate::pages;
@@ -54,19 +55,10 @@ async fn credentials(c: &Console, f: &LoginForm) -> Result<Result<ConsoleUser, R
         f.password.clone(),
         f.code.clone(),
     );
-    let checked =
-        tokio::task::spawn_blocking(move || users.check(&name, &password, &code, unix_now()))
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()))
-            .map_err(|e| {
-                failure(
-                    None,
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Accounts unreadable",
-                    &e,
-                )
-            })?;
+    let checked = off_thread("Accounts unreadable", move || {
+        users.check(&name, &password, &code, unix_now())
+    })
+    .await?;
     Ok(checked.and_then(|(user, step)| {
         let Some(step) = step else { return Ok(user) };
         let mut used = lock(&c.totp_steps);

@@ -287,16 +287,25 @@ async fn on_index<T: Send + 'static>(
     f: impl FnOnce(&Console, &crate::index::AuditIndex) -> std::io::Result<T> + Send + 'static,
 ) -> Result<T, Response> {
     let c2 = c.clone();
-    tokio::task::spawn_blocking(move || c2.with_index(|idx| f(&c2, idx)))
+    off_thread("Audit log unreadable", move || {
+        c2.with_index(|idx| f(&c2, idx))
+    })
+    .await
+}
+
+/// Runs blocking work `f` off the async threads; its error (or the
+/// task's) is the error page titled `title`.
+async fn off_thread<T, E>(
+    title: &str,
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, Response>
+where
+    T: Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| e.to_string())
         .and_then(|r| r.map_err(|e| e.to_string()))
-        .map_err(|e| {
-            failure(
-                None,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Audit log unreadable",
-                &e,
-            )
-        })
+        .map_err(|e| failure(None, StatusCode::INTERNAL_SERVER_ERROR, title, &e))
 }
