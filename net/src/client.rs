@@ -276,13 +276,14 @@ async fn open_control(conn: &Connection, role: Role) -> Result<Control, ClientEr
     Ok(ctl)
 }
 
-/// Connects and asks the relay to continue `session` as `role`; the
-/// relay's answer is the caller's to read.
+/// Connects and asks the relay to continue `session` as `role` (a viewer
+/// with its technician's token); the relay's answer is the caller's to read.
 async fn ask_resume(
     connector: &Connector,
     role: Role,
     session: &str,
     secret: [u8; 32],
+    token: &str,
 ) -> Result<(Connection, Control), ClientError> {
     let conn = connector
         .connect_within(crate::reconnect::CONNECT_TIMEOUT)
@@ -294,7 +295,14 @@ async fn ask_resume(
     };
     let sent = match role {
         Role::Host => ctl.send(&HostRequest::Resume(req)).await,
-        Role::Viewer => ctl.send(&ViewerRequest::Resume(req)).await,
+        Role::Viewer => {
+            let token = token.into();
+            let req = ViewerRequest::ResumeAs {
+                request: req,
+                token,
+            };
+            ctl.send(&req).await
+        }
     };
     sent.map_err(|e| ClientError::from_control(&conn, e))?;
     Ok((conn, ctl))
@@ -423,7 +431,7 @@ impl HostLink {
         session: &str,
         secret: [u8; 32],
     ) -> Result<Self, ClientError> {
-        let (conn, ctl) = ask_resume(connector, Role::Host, session, secret).await?;
+        let (conn, ctl) = ask_resume(connector, Role::Host, session, secret, "").await?;
         let mut link = Self {
             endpoint: connector.endpoint().clone(),
             conn,
@@ -539,6 +547,8 @@ pub struct ViewerLink {
     pub session: String,
     pub host_name: String,
     pub os_user: String,
+    /// The technician's token, which a resume presents again.
+    token: Token,
 }
 
 impl ViewerLink {
@@ -581,6 +591,7 @@ impl ViewerLink {
                 session,
                 host_name,
                 os_user,
+                token: Token(token.trim().into()),
             }),
             Ok(ViewerEvent::Refused(r)) => {
                 close_refused(&conn, "join refused");
@@ -601,6 +612,7 @@ impl ViewerLink {
             session: self.session.clone(),
             host_name: self.host_name.clone(),
             os_user: self.os_user.clone(),
+            token: self.token.clone(),
         }
     }
 
@@ -628,14 +640,32 @@ pub struct Resumer {
     session: String,
     host_name: String,
     os_user: String,
+    token: Token,
+}
+
+/// A technician's token, kept to present again on a resume; never shown
+/// in debug output.
+#[derive(Clone)]
+struct Token(String);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(…)")
+    }
 }
 
 impl Resumer {
     /// Reconnects and asks the relay to continue the session; returns the
     /// new link once the host is back too.
     pub async fn resume(&self, secret: [u8; 32]) -> Result<ViewerLink, ClientError> {
-        let (conn, mut ctl) =
-            ask_resume(&self.connector, Role::Viewer, &self.session, secret).await?;
+        let (conn, mut ctl) = ask_resume(
+            &self.connector,
+            Role::Viewer,
+            &self.session,
+            secret,
+            &self.token.0,
+        )
+        .await?;
         match ctl.recv::<ViewerEvent>().await {
             Ok(ViewerEvent::Resumed) => Ok(ViewerLink {
                 endpoint: self.connector.endpoint().clone(),
@@ -645,6 +675,7 @@ impl Resumer {
                 session: self.session.clone(),
                 host_name: self.host_name.clone(),
                 os_user: self.os_user.clone(),
+                token: self.token.clone(),
             }),
             Ok(ViewerEvent::ResumeRefused(r)) => {
                 close_refused(&conn, "resume refused");

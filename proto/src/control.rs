@@ -142,6 +142,9 @@ pub enum ResumeRefusal {
     Unavailable,
     /// Too many failed resumes from this address.
     Throttled { retry_after_s: u32 },
+    /// A viewer came back without the token of the technician who joined
+    /// (or with another's): only that technician may resume the session.
+    NotYours,
 }
 
 impl ResumeRefusal {
@@ -154,6 +157,7 @@ impl ResumeRefusal {
             ResumeRefusal::WrongSecret => "wrong resume secret",
             ResumeRefusal::Unavailable => "relay unavailable",
             ResumeRefusal::Throttled { .. } => "throttled",
+            ResumeRefusal::NotYours => "not the technician who joined",
         }
     }
 }
@@ -181,6 +185,9 @@ impl fmt::Display for ResumeRefusal {
             ResumeRefusal::Throttled { retry_after_s } => write!(
                 f,
                 "too many failed attempts to resume; wait {retry_after_s} s before trying again"
+            ),
+            ResumeRefusal::NotYours => f.write_str(
+                "the relay refused to resume: only the technician who joined this session, with the same token, may resume it",
             ),
         }
     }
@@ -282,7 +289,16 @@ pub enum ViewerRequest {
     },
     Report(SessionReport),
     /// Instead of `Join`: continue a session whose connection was lost.
+    /// The relay refuses it from a viewer: a viewer resumes with
+    /// [`ViewerRequest::ResumeAs`].
     Resume(ResumeRequest),
+    /// Instead of `Join`: continue a session whose connection was lost,
+    /// as the technician whose token joined it (the relay checks it, so
+    /// a host that knows the resume secret cannot come back as the viewer).
+    ResumeAs {
+        request: ResumeRequest,
+        token: String,
+    },
 }
 
 /// Relay → viewer.
@@ -634,8 +650,15 @@ pub(crate) mod tests {
             &format!("00000023030173{sevens}"),
         );
         pin(
-            ViewerRequest::Resume(req),
+            ViewerRequest::Resume(req.clone()),
             &format!("00000023020173{sevens}"),
+        );
+        pin(
+            ViewerRequest::ResumeAs {
+                request: req,
+                token: "tok".into(),
+            },
+            &format!("00000027030173{sevens}03746f6b"),
         );
         pin(
             HostRequest::Report(SessionReport::ResumeTicket { hash: [1; 32] }),
@@ -677,6 +700,7 @@ pub(crate) mod tests {
                 ResumeRefusal::Throttled { retry_after_s: 9 },
                 "00000003030509",
             ),
+            (ResumeRefusal::NotYours, "000000020306"),
         ] {
             pin(ViewerEvent::ResumeRefused(r), hex);
         }

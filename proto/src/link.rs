@@ -40,6 +40,16 @@ pub enum LinkRequest {
         ip: String,
         request: ResumeRequest,
     },
+    /// A viewer asked B to resume a session that runs (or is parked) on
+    /// A, with its token: B sends the token's SHA-256, which A checks
+    /// against the technician who joined.
+    ResumeViewer {
+        /// The viewer's address as B saw it, for throttling and the log.
+        ip: String,
+        request: ResumeRequest,
+        /// SHA-256 of the token the viewer presented, hex.
+        token_key: String,
+    },
 }
 
 #[cfg(test)]
@@ -59,6 +69,24 @@ mod tests {
                 },
             },
             "0000002e01010831302e302e302e320273310707070707070707070707070707070707070707070707070707070707070707",
+        );
+    }
+
+    #[test]
+    fn link_resume_viewer_is_pinned() {
+        pin(
+            LinkRequest::ResumeViewer {
+                ip: "10.0.0.2".into(),
+                request: ResumeRequest {
+                    session: "s1".into(),
+                    secret: [7; 32],
+                },
+                token_key: "ab".into(),
+            },
+            &format!(
+                "00000030020831302e302e302e32027331{}026162",
+                "07".repeat(32)
+            ),
         );
     }
 

@@ -222,6 +222,12 @@ impl RecordingFile {
         }))
     }
 
+    /// Chunks and bytes written so far (with those a restart found), to
+    /// hold a session to its caps.
+    pub fn written(&self) -> (u64, u64) {
+        (self.chain.chunks(), self.chain.bytes())
+    }
+
     /// Writes the next chunk as it came.
     pub fn append(&mut self, chunk: &[u8]) -> Result<(), RecordingError> {
         self.file.write_all(&frame(chunk)).map_err(io(&self.path))?;

@@ -126,6 +126,119 @@ pub fn on_control(peer: Peer, heard: Heard) -> Step {
     }
 }
 
+/// What one session may make the relay keep, whatever its peers send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    /// Recording bytes stored for one session (default 4 GiB).
+    pub recording_bytes: u64,
+    /// Recording chunks stored for one session (default 262,144: three
+    /// days at the host's one a second).
+    pub recording_chunks: u64,
+    /// Audit records one session's peer reports may add, both sides
+    /// together (default 10,000).
+    pub reports: u64,
+}
+
+impl Default for Caps {
+    fn default() -> Self {
+        Self {
+            recording_bytes: 4 << 30,
+            recording_chunks: 1 << 18,
+            reports: 10_000,
+        }
+    }
+}
+
+/// Which of a session's caps a peer went past; its words end the session
+/// (or, for an optional recording, the recording).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Exceeded {
+    #[error("the host's recording passed the relay's limit of {0} bytes for a session")]
+    RecordingBytes(u64),
+    #[error("the host's recording passed the relay's limit of {0} chunks for a session")]
+    RecordingChunks(u64),
+    #[error("the {side} sent more reports than the relay keeps for a session ({limit})")]
+    Reports { side: &'static str, limit: u64 },
+}
+
+/// What a session's peers have made the relay keep so far, and what it
+/// has heard of the key exchange: outlives the connections of one stretch
+/// of forwarding.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    reports: u64,
+    /// The host handed in its resume ticket, which it does only once the
+    /// viewer's key confirmation opened: no wrong secret can come after.
+    confirmed: bool,
+    /// A wrong secret was counted against the technician already.
+    mismatch_counted: bool,
+    /// Each side's wrong-secret report was filed already (host, viewer).
+    mismatch_filed: [bool; 2],
+}
+
+/// What to do with a `SecretMismatch` report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mismatch {
+    /// File it in the audit log.
+    pub file: bool,
+    /// Count it as a failed join against the technician's token and IP.
+    pub count: bool,
+}
+
+impl Ledger {
+    /// A session the relay knows only from its resume ticket (after a
+    /// restart): the key exchange is behind it.
+    pub fn confirmed() -> Self {
+        Self {
+            confirmed: true,
+            ..Self::default()
+        }
+    }
+
+    /// The key exchange succeeded (the host's resume ticket came).
+    pub fn confirm(&mut self) {
+        self.confirmed = true;
+    }
+
+    /// A side reported a wrong secret. Only the host's first report before
+    /// key confirmation counts against the technician (a hostile host could
+    /// otherwise lock the technician out with a flood of them); each side's
+    /// first is filed, later ones are dropped.
+    pub fn mismatch(&mut self, peer: Peer) -> Mismatch {
+        let slot = &mut self.mismatch_filed[usize::from(peer == Peer::Viewer)];
+        let file = !std::mem::replace(slot, true) && !self.confirmed;
+        let count = file && peer == Peer::Host && !self.mismatch_counted;
+        self.mismatch_counted |= count;
+        Mismatch { file, count }
+    }
+
+    /// One more report to file from `peer`; `Err` past the cap.
+    pub fn report(&mut self, caps: &Caps, peer: Peer) -> Result<(), Exceeded> {
+        if self.reports >= caps.reports {
+            return Err(Exceeded::Reports {
+                side: peer.name(),
+                limit: caps.reports,
+            });
+        }
+        self.reports += 1;
+        Ok(())
+    }
+}
+
+/// Whether a recording that holds `written` (chunks, bytes) may take a
+/// chunk of `len` bytes.
+pub fn recording_fits(caps: &Caps, written: (u64, u64), len: usize) -> Result<(), Exceeded> {
+    let (chunks, bytes) = written;
+    if chunks >= caps.recording_chunks {
+        return Err(Exceeded::RecordingChunks(caps.recording_chunks));
+    }
+    let len = u64::try_from(len).unwrap_or(u64::MAX);
+    if bytes.saturating_add(len) > caps.recording_bytes {
+        return Err(Exceeded::RecordingBytes(caps.recording_bytes));
+    }
+    Ok(())
+}
+
 /// How `peer`'s connection ended: what the other side is told (its close
 /// code and words), and the audit log's reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -289,5 +402,71 @@ mod tests {
         assert!(gone.park);
         assert_eq!(gone.tell.code(), CloseCode::Reconnect);
         assert!(!on_closed(Peer::Viewer, &lost, false).park);
+    }
+    #[test]
+    fn only_the_hosts_first_mismatch_before_confirmation_counts() {
+        let mut l = Ledger::default();
+        assert_eq!(
+            l.mismatch(Peer::Viewer),
+            Mismatch {
+                file: true,
+                count: false
+            }
+        );
+        assert_eq!(
+            l.mismatch(Peer::Host),
+            Mismatch {
+                file: true,
+                count: true
+            }
+        );
+        for _ in 0..2_000 {
+            for peer in [Peer::Host, Peer::Viewer] {
+                assert_eq!(
+                    l.mismatch(peer),
+                    Mismatch {
+                        file: false,
+                        count: false
+                    }
+                );
+            }
+        }
+        let mut after = Ledger::default();
+        after.confirm();
+        assert!(!after.mismatch(Peer::Host).count, "the key was confirmed");
+        assert!(!Ledger::confirmed().mismatch(Peer::Host).file);
+    }
+
+    #[test]
+    fn reports_and_recordings_stop_at_their_caps() {
+        let caps = Caps {
+            recording_bytes: 100,
+            recording_chunks: 3,
+            reports: 2,
+        };
+        let mut l = Ledger::default();
+        assert!(l.report(&caps, Peer::Host).is_ok());
+        assert!(l.report(&caps, Peer::Viewer).is_ok());
+        let over = l.report(&caps, Peer::Host).unwrap_err();
+        assert_eq!(
+            over,
+            Exceeded::Reports {
+                side: "host",
+                limit: 2
+            }
+        );
+        assert_eq!(
+            over.to_string(),
+            "the host sent more reports than the relay keeps for a session (2)"
+        );
+        assert!(recording_fits(&caps, (2, 60), 40).is_ok());
+        assert_eq!(
+            recording_fits(&caps, (2, 60), 41),
+            Err(Exceeded::RecordingBytes(100))
+        );
+        assert_eq!(
+            recording_fits(&caps, (3, 0), 1),
+            Err(Exceeded::RecordingChunks(3))
+        );
     }
 }

@@ -5,6 +5,11 @@
 //! a *tombstone* for a while, so a late or mistyped join hears "already used"
 //! or "expired" instead of reaching a different host that drew the same
 //! digits.
+//!
+//! Tombstones of codes withdrawn unused (renewed away, the host gone) are
+//! kept apart from those of used and expired codes, each kind with its own
+//! ceiling: a host renewing in a loop only pushes out its own kind, never
+//! the tombstone that makes a late join on a used code hear "already used".
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -39,11 +44,15 @@ pub struct Full(pub usize);
 pub struct Registry<H> {
     live: HashMap<Locator, Waiting<H>>,
     dead: HashMap<Locator, (Instant, Gone, String)>,
+    /// Used and expired tombstones, oldest first.
     dead_order: VecDeque<(Instant, Locator)>,
+    /// Withdrawn tombstones, oldest first.
+    withdrawn_order: VecDeque<(Instant, Locator)>,
     ttl: Duration,
     tombstone_ttl: Duration,
     max_waiting: usize,
     max_tombstones: usize,
+    max_withdrawn: usize,
 }
 
 impl<H> Registry<H> {
@@ -55,10 +64,12 @@ impl<H> Registry<H> {
             live: HashMap::new(),
             dead: HashMap::new(),
             dead_order: VecDeque::new(),
+            withdrawn_order: VecDeque::new(),
             ttl,
             tombstone_ttl: Duration::from_secs(3600).max(ttl),
             max_waiting: max_waiting.min(space / 2),
             max_tombstones: space / 4,
+            max_withdrawn: space / 8,
         }
     }
 
@@ -116,21 +127,31 @@ impl<H> Registry<H> {
     }
 
     fn prune(&mut self, now: Instant) {
-        while let Some(&(at, loc)) = self.dead_order.front() {
-            let stale = now.saturating_duration_since(at) >= self.tombstone_ttl;
-            if !stale && self.dead_order.len() <= self.max_tombstones {
-                break;
-            }
-            self.dead_order.pop_front();
-            if self.dead.get(&loc).is_some_and(|(t, _, _)| *t == at) {
-                self.dead.remove(&loc);
+        let ttl = self.tombstone_ttl;
+        let queues = [
+            (&mut self.dead_order, self.max_tombstones),
+            (&mut self.withdrawn_order, self.max_withdrawn),
+        ];
+        for (order, max) in queues {
+            while let Some(&(at, loc)) = order.front() {
+                let stale = now.saturating_duration_since(at) >= ttl;
+                if !stale && order.len() <= max {
+                    break;
+                }
+                order.pop_front();
+                if self.dead.get(&loc).is_some_and(|(t, _, _)| *t == at) {
+                    self.dead.remove(&loc);
+                }
             }
         }
     }
 
     fn bury(&mut self, now: Instant, loc: Locator, why: Gone, session: String) {
         self.dead.insert(loc, (now, why, session));
-        self.dead_order.push_back((now, loc));
+        match why {
+            Gone::Withdrawn => self.withdrawn_order.push_back((now, loc)),
+            Gone::Used | Gone::Expired => self.dead_order.push_back((now, loc)),
+        }
         self.prune(now);
     }
 
@@ -342,6 +363,26 @@ mod tests {
         assert_eq!(
             r.register(t0, "x".into(), (), &mut rng).unwrap_err(),
             Full(3)
+        );
+    }
+    #[test]
+    fn codes_renewed_away_never_push_out_a_used_codes_tombstone() {
+        let t0 = Instant::now();
+        let mut r = Registry::new(Duration::from_secs(600), 10);
+        let mut rng = counter(0);
+        let (used, _) = r.register(t0, "used".into(), (), &mut rng).unwrap();
+        r.take(t0, used).unwrap();
+        // A host renewing in a loop withdraws far more codes than the
+        // withdrawn tombstones' ceiling.
+        let renewals = LOCATOR_SPACE as usize / 8 + 1_000;
+        for i in 0..renewals {
+            let (loc, _) = r.register(t0, format!("w{i}"), (), &mut rng).unwrap();
+            assert!(r.close(t0, loc, &format!("w{i}"), Gone::Withdrawn));
+        }
+        assert!(r.withdrawn_order.len() <= LOCATOR_SPACE as usize / 8);
+        assert_eq!(
+            r.take(t0, used).unwrap_err(),
+            (JoinRefusal::UsedCode, Some("used".into()))
         );
     }
 }

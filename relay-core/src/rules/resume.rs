@@ -7,7 +7,10 @@
 //! A session becomes resumable when its host reports the hash of the
 //! end-to-end resume secret. When a side's connection is lost (or the
 //! relay stops) it is *parked*: both sides must come back with the secret
-//! within the window. `H` is how the first side back is reached by the
+//! within the window; the viewer also with the token of the technician
+//! who joined (its SHA-256, as the relay keeps it), so that a host, who
+//! knows the secret too, cannot come back as the viewer. `H` is how the
+//! first side back is reached by the
 //! second; `S` stops a session that still looks live to the relay when a
 //! side already came back (it noticed the loss first).
 
@@ -36,6 +39,9 @@ enum State<H, S> {
 #[derive(Debug)]
 struct Entry<H, S> {
     hash: [u8; 32],
+    /// The joining technician's token key: the only one a viewer may
+    /// resume with.
+    viewer: String,
     state: State<H, S>,
 }
 
@@ -74,20 +80,33 @@ impl<H, S> Resumes<H, S> {
         self.window
     }
 
-    /// A live session became resumable with this secret hash.
-    pub fn ticket(&mut self, session: &str, hash: [u8; 32], stop: S) {
+    /// A live session became resumable with this secret hash, for the
+    /// viewer whose token key is `viewer`.
+    pub fn ticket(&mut self, session: &str, hash: [u8; 32], viewer: &str, stop: S) {
         let state = State::Live { stop: Some(stop) };
-        self.map.insert(session.to_owned(), Entry { hash, state });
+        let viewer = viewer.to_owned();
+        let entry = Entry {
+            hash,
+            viewer,
+            state,
+        };
+        self.map.insert(session.to_owned(), entry);
     }
 
     /// A session known from the data directory after a restart: parked
     /// until `now + window`.
-    pub fn restore(&mut self, now: Instant, session: &str, hash: [u8; 32]) {
+    pub fn restore(&mut self, now: Instant, session: &str, hash: [u8; 32], viewer: &str) {
         let state = State::Parked {
             deadline: now + self.window,
             back: None,
         };
-        self.map.insert(session.to_owned(), Entry { hash, state });
+        let viewer = viewer.to_owned();
+        let entry = Entry {
+            hash,
+            viewer,
+            state,
+        };
+        self.map.insert(session.to_owned(), entry);
     }
 
     /// Whether `session` can be resumed if its link breaks now.
@@ -130,13 +149,14 @@ impl<H, S> Resumes<H, S> {
         }
     }
 
-    /// A side came back with `hash` (of the secret it presented).
+    /// A side came back with `hash` (of the secret it presented); a
+    /// viewer with `token_key` (of the token it presented, if any).
     pub fn arrive(
         &mut self,
         now: Instant,
         session: &str,
         hash: &[u8; 32],
-        peer: Peer,
+        (peer, token_key): (Peer, Option<&str>),
         handle: H,
     ) -> Result<Arrival<H, S>, ResumeRefusal> {
         let window = self.window;
@@ -146,6 +166,9 @@ impl<H, S> Resumes<H, S> {
             .ok_or(ResumeRefusal::UnknownSession)?;
         if &e.hash != hash {
             return Err(ResumeRefusal::WrongSecret);
+        }
+        if peer == Peer::Viewer && token_key != Some(e.viewer.as_str()) {
+            return Err(ResumeRefusal::NotYours);
         }
         match &mut e.state {
             State::Ended { why, .. } => Err(*why),
@@ -242,9 +265,13 @@ mod tests {
     const W: Duration = Duration::from_secs(120);
     type T = Resumes<&'static str, &'static str>;
 
+    fn key(p: Peer) -> Option<&'static str> {
+        (p == Peer::Viewer).then_some("tk")
+    }
+
     fn live(now: Instant) -> T {
         let mut r = T::new(W);
-        r.ticket("s", [1; 32], "stop-1");
+        r.ticket("s", [1; 32], "tk", "stop-1");
         assert!(r.interrupt(now, "s"));
         r
     }
@@ -255,7 +282,9 @@ mod tests {
         for (first, second) in [(Peer::Host, Peer::Viewer), (Peer::Viewer, Peer::Host)] {
             let mut r = live(t);
             assert_eq!(r.parked(), 1);
-            let a = r.arrive(t, "s", &[1; 32], first, "first").unwrap();
+            let a = r
+                .arrive(t, "s", &[1; 32], (first, key(first)), "first")
+                .unwrap();
             assert!(matches!(
                 a,
                 Arrival::Wait {
@@ -263,7 +292,9 @@ mod tests {
                     replaced: None
                 }
             ));
-            let b = r.arrive(t, "s", &[1; 32], second, "second").unwrap();
+            let b = r
+                .arrive(t, "s", &[1; 32], (second, key(second)), "second")
+                .unwrap();
             assert!(matches!(b, Arrival::Pair("first")));
             assert_eq!(r.parked(), 0);
             assert!(r.is_resumable("s"), "it may break and resume again");
@@ -274,8 +305,11 @@ mod tests {
     fn a_side_trying_again_replaces_its_earlier_attempt() {
         let t = Instant::now();
         let mut r = live(t);
-        r.arrive(t, "s", &[1; 32], Peer::Host, "h1").unwrap();
-        let again = r.arrive(t, "s", &[1; 32], Peer::Host, "h2").unwrap();
+        r.arrive(t, "s", &[1; 32], (Peer::Host, None), "h1")
+            .unwrap();
+        let again = r
+            .arrive(t, "s", &[1; 32], (Peer::Host, None), "h2")
+            .unwrap();
         assert!(matches!(
             again,
             Arrival::Wait {
@@ -283,7 +317,9 @@ mod tests {
                 ..
             }
         ));
-        let v = r.arrive(t, "s", &[1; 32], Peer::Viewer, "v").unwrap();
+        let v = r
+            .arrive(t, "s", &[1; 32], (Peer::Viewer, Some("tk")), "v")
+            .unwrap();
         assert!(matches!(v, Arrival::Pair("h2")));
     }
 
@@ -291,8 +327,10 @@ mod tests {
     fn a_side_back_before_the_relay_noticed_stops_the_live_session() {
         let t = Instant::now();
         let mut r = T::new(W);
-        r.ticket("s", [1; 32], "stop-1");
-        let a = r.arrive(t, "s", &[1; 32], Peer::Viewer, "v").unwrap();
+        r.ticket("s", [1; 32], "tk", "stop-1");
+        let a = r
+            .arrive(t, "s", &[1; 32], (Peer::Viewer, Some("tk")), "v")
+            .unwrap();
         assert!(matches!(
             a,
             Arrival::Wait {
@@ -302,7 +340,7 @@ mod tests {
         ));
         // The stopped session's task then parks it: the waiting side stays.
         assert!(r.interrupt(t, "s"));
-        let h = r.arrive(t, "s", &[1; 32], Peer::Host, "h").unwrap();
+        let h = r.arrive(t, "s", &[1; 32], (Peer::Host, None), "h").unwrap();
         assert!(matches!(h, Arrival::Pair("v")));
     }
 
@@ -310,22 +348,22 @@ mod tests {
     fn wrong_secret_unknown_ended_and_late_are_refused() {
         let t = Instant::now();
         let mut r = live(t);
-        let wrong = r.arrive(t, "s", &[2; 32], Peer::Host, "h");
+        let wrong = r.arrive(t, "s", &[2; 32], (Peer::Host, None), "h");
         assert_eq!(wrong.unwrap_err(), ResumeRefusal::WrongSecret);
-        let unknown = r.arrive(t, "x", &[1; 32], Peer::Host, "h");
+        let unknown = r.arrive(t, "x", &[1; 32], (Peer::Host, None), "h");
         assert_eq!(unknown.unwrap_err(), ResumeRefusal::UnknownSession);
-        let late = r.arrive(t + W, "s", &[1; 32], Peer::Host, "h");
+        let late = r.arrive(t + W, "s", &[1; 32], (Peer::Host, None), "h");
         assert_eq!(late.unwrap_err(), ResumeRefusal::WindowPassed);
-        let again = r.arrive(t + W, "s", &[1; 32], Peer::Host, "h");
+        let again = r.arrive(t + W, "s", &[1; 32], (Peer::Host, None), "h");
         assert_eq!(again.unwrap_err(), ResumeRefusal::WindowPassed);
         assert_eq!(r.refusal("s"), Some(ResumeRefusal::WindowPassed));
 
         let mut r = live(t);
-        r.arrive(t, "s", &[1; 32], Peer::Host, "h").unwrap();
+        r.arrive(t, "s", &[1; 32], (Peer::Host, None), "h").unwrap();
         assert_eq!(r.refusal("s"), None, "still waiting");
         assert_eq!(r.end(t, "s"), Some("h"), "the waiting side is told");
         assert_eq!(r.refusal("s"), Some(ResumeRefusal::Ended));
-        let ended = r.arrive(t, "s", &[1; 32], Peer::Viewer, "v");
+        let ended = r.arrive(t, "s", &[1; 32], (Peer::Viewer, Some("tk")), "v");
         assert_eq!(ended.unwrap_err(), ResumeRefusal::Ended);
         assert!(!r.interrupt(t, "s"), "an ended session does not park");
     }
@@ -334,13 +372,13 @@ mod tests {
     fn the_window_passing_ends_parked_sessions_then_forgets_them() {
         let t = Instant::now();
         let mut r = live(t);
-        r.arrive(t, "s", &[1; 32], Peer::Host, "h").unwrap();
+        r.arrive(t, "s", &[1; 32], (Peer::Host, None), "h").unwrap();
         assert!(r.expire(t + W - Duration::from_secs(1)).is_empty());
         assert_eq!(r.expire(t + W), vec![("s".to_owned(), Some("h"))]);
         assert!(r.expire(t + W).is_empty(), "ended only once");
         assert!(!r.is_resumable("s"));
         r.expire(t + W * 2);
-        let gone = r.arrive(t + W * 2, "s", &[1; 32], Peer::Host, "h");
+        let gone = r.arrive(t + W * 2, "s", &[1; 32], (Peer::Host, None), "h");
         assert_eq!(gone.unwrap_err(), ResumeRefusal::UnknownSession);
     }
 
@@ -348,9 +386,25 @@ mod tests {
     fn restored_sessions_wait_a_whole_window_from_the_restart() {
         let t = Instant::now();
         let mut r = T::new(W);
-        r.restore(t, "s", [1; 32]);
+        r.restore(t, "s", [1; 32], "tk");
         assert_eq!(r.parked(), 1);
         assert!(r.expire(t + W - Duration::from_millis(1)).is_empty());
         assert_eq!(r.expire(t + W).len(), 1);
+    }
+
+    #[test]
+    fn a_viewer_resumes_only_with_the_token_that_joined() {
+        let t = Instant::now();
+        let mut r = live(t);
+        // The host knows the secret: as the "viewer" it is refused without
+        // a token or with another technician's.
+        for other in [None, Some("someone else")] {
+            let fake = r.arrive(t, "s", &[1; 32], (Peer::Viewer, other), "fake");
+            assert_eq!(fake.unwrap_err(), ResumeRefusal::NotYours);
+        }
+        assert_eq!(r.refusal("s"), None, "the session still waits");
+        r.arrive(t, "s", &[1; 32], (Peer::Host, None), "h").unwrap();
+        let v = r.arrive(t, "s", &[1; 32], (Peer::Viewer, Some("tk")), "v");
+        assert!(matches!(v.unwrap(), Arrival::Pair("h")));
     }
 }

@@ -3,8 +3,42 @@
 //! a host that breaks protocol or leaves, shutdown) is tested without
 //! sockets, and the async task in [`crate::server`] only carries it out.
 
+use std::time::Duration;
+
 use crate::rules::refusal::Refusal;
 use crate::rules::registry::Gone;
+
+/// New codes one connection may ask for at once …
+pub const RENEW_BURST: u32 = 5;
+/// … then one per this (each costs two durable audit records and a
+/// locator reserved for an hour) …
+pub const RENEW_DRAIN: Duration = Duration::from_secs(10);
+/// … and this many more are answered late, one per [`RENEW_DRAIN`];
+/// past them the connection is closed.
+pub const RENEW_QUEUE: u32 = 3;
+/// New codes the hosts of one address may ask for at once …
+pub const RENEW_BURST_PER_ADDRESS: u32 = 20;
+/// … then one per this, …
+pub const RENEW_DRAIN_PER_ADDRESS: Duration = Duration::from_secs(3);
+/// … this many more answered late.
+pub const RENEW_QUEUE_PER_ADDRESS: u32 = 20;
+
+/// When a host's request for a new code is answered: `Ok(wait)` (zero
+/// within the allowance), or `Err` (the connection is closed, saying so).
+/// `conn` and `addr` are what the connection's and the address's
+/// allowances said (`Err(wait)` when their queue is full).
+pub fn renew_pace(
+    conn: Result<Duration, Duration>,
+    addr: Result<Duration, Duration>,
+) -> Result<Duration, Refusal> {
+    match (conn, addr) {
+        (Ok(a), Ok(b)) => Ok(a.max(b)),
+        (Err(wait), _) | (_, Err(wait)) => Err(Refusal::Busy(format!(
+            "too many new codes asked for; wait {} s and ask again",
+            wait.as_secs() + 1
+        ))),
+    }
+}
 
 /// Something that happened while a host waits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +104,20 @@ pub fn on(event: WaitEvent) -> Step {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn renewals_are_slowed_then_refused() {
+        let s = Duration::from_secs;
+        assert_eq!(renew_pace(Ok(s(0)), Ok(s(0))), Ok(s(0)));
+        assert_eq!(renew_pace(Ok(s(10)), Ok(s(3))), Ok(s(10)));
+        let refused = renew_pace(Ok(s(0)), Err(s(7))).unwrap_err();
+        assert_eq!(refused.code(), lifeline_proto::control::CloseCode::Busy);
+        assert_eq!(
+            refused.sentence(),
+            "too many new codes asked for; wait 8 s and ask again"
+        );
+        assert!(renew_pace(Err(s(1)), Ok(s(0))).is_err());
+    }
 
     #[test]
     fn each_event_retires_the_code_and_says_what_next() {

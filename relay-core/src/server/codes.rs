@@ -322,7 +322,8 @@ pub(crate) async fn serve_host(relay: &Arc<Relay>, conn: Connection, mut ctl: Co
         }
         HostRequest::Resume(req) => {
             let ip = conn.remote_address().ip();
-            return resuming::serve_resume(relay, conn, ctl, Peer::Host, req, ip).await;
+            let peer = (Peer::Host, None);
+            return resuming::serve_resume(relay, conn, ctl, peer, req, ip).await;
         }
         _ => {
             close(
@@ -344,6 +345,7 @@ pub(crate) async fn wait_for_viewer(
     mut code: Option<LiveCode>,
 ) {
     let mut may_move = relay.cluster.is_some();
+    let mut renews = Throttle::new(waiting::RENEW_BURST, waiting::RENEW_DRAIN);
     loop {
         let far = Instant::now() + Duration::from_secs(86_400 * 365);
         let deadline = tokio::time::Instant::from_std(code.as_ref().map_or(far, |c| c.expires));
@@ -393,6 +395,9 @@ pub(crate) async fn wait_for_viewer(
         }
         match step.then {
             Then::Reissue => {
+                if let Err(why) = pace_renew(relay, &host, &mut renews).await {
+                    return close(&host.conn, &why);
+                }
                 code = match issue_code(relay, &host, &mut ctl).await {
                     Ok(c) => Some(c),
                     Err(why) => return close(&host.conn, &why),
@@ -406,5 +411,27 @@ pub(crate) async fn wait_for_viewer(
             Then::Close(why) => return close(&host.conn, &why),
             Then::Leave => return,
         }
+    }
+}
+
+/// A host asked for a new code: answered at once within its connection's
+/// and its address's allowances, later beyond them (the host waits with
+/// no code), or refused (`Err`) when it keeps asking.
+async fn pace_renew(
+    relay: &Relay,
+    host: &HostInfo,
+    renews: &mut Throttle<()>,
+) -> Result<(), Refusal> {
+    let now = Instant::now();
+    let conn = renews.queue(now, &(), waiting::RENEW_QUEUE);
+    let addr = lock(&relay.guards.renew).queue(now, &host.ip, waiting::RENEW_QUEUE_PER_ADDRESS);
+    let wait = waiting::renew_pace(conn, addr)?;
+    if wait.is_zero() {
+        return Ok(());
+    }
+    tokio::select! {
+        () = tokio::time::sleep(wait) => Ok(()),
+        () = relay.shutdown.cancelled() => Err(Refusal::Shutdown),
+        _ = host.conn.closed() => Err(Refusal::Ended("the host left".into())),
     }
 }

@@ -5,7 +5,37 @@
 
 use super::*;
 
+/// Limits beside the failed-join throttles: failures that named no
+/// technician, counted apart so that they never hold back a valid
+/// token's joins from the same (shared) address, and hosts asking for new
+/// codes per address.
+#[derive(Debug)]
+pub(crate) struct Guards {
+    /// Failed attempts that named no valid technician (unknown or revoked
+    /// tokens, resumes with an unknown session or wrong secret), per address.
+    pub(crate) anon: Mutex<Throttle<IpAddr>>,
+    /// New codes a waiting host asked for, per address.
+    pub(crate) renew: Mutex<Throttle<IpAddr>>,
+}
+
+impl Guards {
+    pub(crate) fn new(config: &RelayConfig) -> Self {
+        Self {
+            anon: Mutex::new(Throttle::new(config.throttle_burst, config.throttle_drain)),
+            renew: Mutex::new(Throttle::new(
+                waiting::RENEW_BURST_PER_ADDRESS,
+                waiting::RENEW_DRAIN_PER_ADDRESS,
+            )),
+        }
+    }
+}
+
 /// The verdict on a join before any code is touched: throttles and token.
+/// A valid token's join takes its unit of the address's and the token's
+/// allowance now, before any await ([`settle_join`] gives it back on
+/// success or keeps it on failure), so joins racing through a cluster's
+/// database cannot all pass. A token the relay does not know is counted
+/// against the address's anonymous allowance only.
 pub(crate) fn check_join(
     relay: &Relay,
     now: Instant,
@@ -13,22 +43,40 @@ pub(crate) fn check_join(
     token_key: &str,
     lookup: &Lookup,
 ) -> Result<String, JoinRefusal> {
+    let throttled = |wait: Duration| JoinRefusal::Throttled {
+        retry_after_s: u32::try_from(wait.as_secs() + 1).unwrap_or(u32::MAX),
+    };
+    let name = match lookup {
+        Lookup::Valid(name) => name,
+        Lookup::Revoked(_) | Lookup::Unknown => {
+            lock(&relay.guards.anon)
+                .reserve(now, &ip)
+                .map_err(throttled)?;
+            return Err(match lookup {
+                Lookup::Revoked(_) => JoinRefusal::RevokedToken,
+                _ => JoinRefusal::UnknownToken,
+            });
+        }
+    };
     if let Err(wait) = lock(&relay.suspicion).check(now, token_key) {
         let retry_after_s = u32::try_from(wait.as_secs() + 1).unwrap_or(u32::MAX);
         return Err(JoinRefusal::Suspended { retry_after_s });
     }
-    let throttled = lock(&relay.ip_throttle)
-        .check(now, &ip)
-        .and_then(|()| lock(&relay.token_throttle).check(now, &token_key.to_owned()));
-    if let Err(wait) = throttled {
-        let retry_after_s = u32::try_from(wait.as_secs() + 1).unwrap_or(u32::MAX);
-        return Err(JoinRefusal::Throttled { retry_after_s });
-    }
-    match lookup {
-        Lookup::Valid(name) => Ok(name.clone()),
-        Lookup::Revoked(_) => Err(JoinRefusal::RevokedToken),
-        Lookup::Unknown => Err(JoinRefusal::UnknownToken),
-    }
+    let mut by_ip = lock(&relay.ip_throttle);
+    let mut by_token = lock(&relay.token_throttle);
+    let key = token_key.to_owned();
+    by_ip.check(now, &ip).map_err(throttled)?;
+    by_token.check(now, &key).map_err(throttled)?;
+    by_ip.fail(now, &ip);
+    by_token.fail(now, &key);
+    Ok(name.clone())
+}
+
+/// A valid token's join is decided: a won code gives back the units
+/// [`check_join`] took.
+pub(crate) fn settle_join(relay: &Relay, now: Instant, ip: IpAddr, token_key: &str) {
+    lock(&relay.ip_throttle).refund(now, &ip);
+    lock(&relay.token_throttle).refund(now, &token_key.to_owned());
 }
 
 pub(crate) async fn serve_viewer(relay: &Arc<Relay>, conn: Connection, mut ctl: Control) {
@@ -39,7 +87,13 @@ pub(crate) async fn serve_viewer(relay: &Arc<Relay>, conn: Connection, mut ctl: 
         ViewerRequest::Join { token, locator } => (token, locator),
         ViewerRequest::Resume(req) => {
             let ip = conn.remote_address().ip();
-            return resuming::serve_resume(relay, conn, ctl, Peer::Viewer, req, ip).await;
+            let peer = (Peer::Viewer, None);
+            return resuming::serve_resume(relay, conn, ctl, peer, req, ip).await;
+        }
+        ViewerRequest::ResumeAs { request, token } => {
+            let ip = conn.remote_address().ip();
+            let peer = (Peer::Viewer, Some(token_hash(&token)));
+            return resuming::serve_resume(relay, conn, ctl, peer, request, ip).await;
         }
         ViewerRequest::Report(_) => {
             return close(&conn, &Refusal::Protocol("a viewer must join first".into()));
@@ -129,9 +183,15 @@ pub(crate) async fn decide_join(
     Ok(match check_join(relay, now, ip, token_key, lookup) {
         Err(refusal) => Err((refusal, None)),
         Ok(name) => match win_code(relay, now, locator).await {
-            Ok(won) => Ok((name, won)),
+            Ok(won) => {
+                settle_join(relay, now, ip, token_key);
+                Ok((name, won))
+            }
             Err(Lost::Refused(refusal, session)) => Err((refusal, session)),
-            Err(Lost::Db(why)) => return Err(Refusal::Busy(why)),
+            Err(Lost::Db(why)) => {
+                settle_join(relay, now, ip, token_key);
+                return Err(Refusal::Busy(why));
+            }
         },
     })
 }
@@ -145,18 +205,18 @@ pub(crate) struct Failed<'a> {
     pub(crate) locator: Locator,
 }
 
-/// Counts a refused join where it counts: a bad token against the
-/// address and the token, a failed code as [`failed_join`]; a throttled
-/// or suspended join is not counted again.
+/// Counts a refused join where it counts: a bad token was counted by
+/// [`check_join`] against the address's anonymous allowance; a failed code
+/// (its units already taken by [`check_join`]) counts towards the token's
+/// suspicion; a throttled or suspended join is not counted again.
 pub(crate) async fn count_refusal(relay: &Relay, refusal: &JoinRefusal, f: Failed<'_>) {
     match refusal {
-        JoinRefusal::Throttled { .. } | JoinRefusal::Suspended { .. } => {}
-        JoinRefusal::UnknownToken | JoinRefusal::RevokedToken => {
-            lock(&relay.ip_throttle).fail(f.now, &f.ip);
-            lock(&relay.token_throttle).fail(f.now, &f.token_key.to_owned());
-        }
+        JoinRefusal::Throttled { .. }
+        | JoinRefusal::Suspended { .. }
+        | JoinRefusal::UnknownToken
+        | JoinRefusal::RevokedToken => {}
         JoinRefusal::UnknownCode | JoinRefusal::ExpiredCode | JoinRefusal::UsedCode => {
-            failed_join(relay, f.now, f.ip, f.token_key, f.technician, f.locator).await;
+            suspect(relay, f.now, f.ip, f.token_key, f.technician, f.locator).await;
         }
     }
 }
@@ -279,7 +339,7 @@ pub(crate) async fn serve_carried(
 ) {
     let ip = match &request {
         LinkRequest::Join { viewer_ip, .. } => viewer_ip,
-        LinkRequest::Resume { ip, .. } => ip,
+        LinkRequest::Resume { ip, .. } | LinkRequest::ResumeViewer { ip, .. } => ip,
     };
     let Ok(ip) = ip.parse::<IpAddr>() else {
         return close(
@@ -289,7 +349,14 @@ pub(crate) async fn serve_carried(
     };
     let (session, locator, technician, token_key) = match request {
         LinkRequest::Resume { role, request, .. } => {
-            return resuming::serve_resume(relay, conn, ctl, role.into(), request, ip).await;
+            let peer = (role.into(), None);
+            return resuming::serve_resume(relay, conn, ctl, peer, request, ip).await;
+        }
+        LinkRequest::ResumeViewer {
+            request, token_key, ..
+        } => {
+            let peer = (Peer::Viewer, Some(token_key));
+            return resuming::serve_resume(relay, conn, ctl, peer, request, ip).await;
         }
         LinkRequest::Join {
             session,
@@ -328,9 +395,9 @@ pub(crate) async fn refuse(conn: &Connection, ctl: &mut Control, refusal: JoinRe
     close(conn, &Refusal::Refused(refusal.to_string()));
 }
 
-/// A join that failed on a code (none there, expired, used, or a wrong
-/// secret): throttled per IP and token, and counted per token across
-/// codes; a token failing on several is suspended, and the log says so.
+/// A join that failed after it was let in (a wrong secret, reported by
+/// the host): throttled per IP and token, and counted per token across
+/// codes as [`suspect`].
 pub(crate) async fn failed_join(
     relay: &Relay,
     now: Instant,
@@ -341,6 +408,19 @@ pub(crate) async fn failed_join(
 ) {
     lock(&relay.ip_throttle).fail(now, &ip);
     lock(&relay.token_throttle).fail(now, &token_key.to_owned());
+    suspect(relay, now, ip, token_key, technician, locator).await;
+}
+
+/// Counts a failed join per token across codes; a token failing on
+/// several is suspended, and the log says so.
+pub(crate) async fn suspect(
+    relay: &Relay,
+    now: Instant,
+    ip: IpAddr,
+    token_key: &str,
+    technician: Option<&str>,
+    locator: Locator,
+) {
     let verdict = lock(&relay.suspicion).fail(now, token_key, locator);
     if let Verdict::Suspended { codes, for_s } = verdict {
         tracing::warn!(

@@ -93,6 +93,9 @@ pub struct RelayConfig {
     /// Test-only: sees, and may change, every forwarded chunk, to play a
     /// hostile relay. Nothing in the binary or its flags sets it.
     pub forward_hook: Option<ForwardHook>,
+    /// What one session may make the relay keep: recording bytes and
+    /// chunks, audit records from peer reports.
+    pub session_caps: crate::rules::bridge::Caps,
 }
 
 impl RelayConfig {
@@ -115,6 +118,7 @@ impl RelayConfig {
             recording_retention: None,
             audit_export: None,
             forward_hook: None,
+            session_caps: crate::rules::bridge::Caps::default(),
         }
     }
 }
@@ -156,6 +160,7 @@ pub struct Relay {
     ip_throttle: Mutex<Throttle<IpAddr>>,
     token_throttle: Mutex<Throttle<String>>,
     suspicion: Mutex<Suspicion>,
+    guards: Guards,
     tokens: Mutex<TokenCache>,
     pub(crate) audit: Arc<AuditLog>,
     connections: Arc<Semaphore>,
@@ -215,6 +220,7 @@ impl Relay {
             ip_throttle: Mutex::new(Throttle::new(config.throttle_burst, config.throttle_drain)),
             token_throttle: Mutex::new(Throttle::new(config.throttle_burst, config.throttle_drain)),
             suspicion: Mutex::new(Suspicion::new()),
+            guards: Guards::new(&config),
             tokens: Mutex::new(tokens),
             audit: Arc::new(audit),
             connections: Arc::new(Semaphore::new(config.max_connections)),
@@ -272,17 +278,6 @@ impl Relay {
     /// (the console writes its logins and actions there).
     pub fn audit_handle(&self) -> Arc<AuditLog> {
         Arc::clone(&self.audit)
-    }
-
-    /// Whether `ip` may try again now (failed joins and resumes share one
-    /// allowance per address); how long to wait otherwise.
-    pub(crate) fn throttle_check(&self, now: Instant, ip: IpAddr) -> Result<(), Duration> {
-        lock(&self.ip_throttle).check(now, &ip)
-    }
-
-    /// Counts a failed attempt from `ip`.
-    pub(crate) fn throttle_fail(&self, now: Instant, ip: IpAddr) {
-        lock(&self.ip_throttle).fail(now, &ip);
     }
 
     /// Sessions waiting for their sides to resume right now.

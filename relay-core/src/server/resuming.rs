@@ -14,6 +14,7 @@ use lifeline_common::framed::Control;
 use lifeline_proto::Locator;
 use lifeline_proto::audit::AuditEvent;
 use lifeline_proto::control::{HostEvent, ResumeRefusal, ResumeRequest, ViewerEvent, clean_text};
+use lifeline_proto::link::LinkRequest;
 use quinn::Connection;
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
@@ -56,6 +57,11 @@ pub(crate) struct SessionMeta {
     pub recording: std::sync::Mutex<Option<crate::recording::RecordingFile>>,
     /// A recording that cannot be written ends the session.
     pub recording_required: bool,
+    /// The recording reached its cap: later chunks are dropped.
+    pub recording_full: std::sync::atomic::AtomicBool,
+    /// What the session's peers made the relay keep, and whether the key
+    /// exchange is behind it.
+    pub ledger: std::sync::Mutex<crate::rules::bridge::Ledger>,
 }
 
 impl SessionMeta {
@@ -70,6 +76,8 @@ impl SessionMeta {
             v2h: Arc::default(),
             recording: std::sync::Mutex::new(None),
             recording_required: false,
+            recording_full: std::sync::atomic::AtomicBool::new(false),
+            ledger: std::sync::Mutex::default(),
         }
     }
 
@@ -98,6 +106,7 @@ impl SessionMeta {
             locator: Locator::new(t.locator)?,
         };
         let mut meta = Self::new(t.session.clone(), joiner, ip(&t.host_ip)?);
+        meta.ledger = std::sync::Mutex::new(crate::rules::bridge::Ledger::confirmed());
         // The duration counts from the session's start, not the restart.
         let wall = SystemTime::UNIX_EPOCH + Duration::from_millis(t.started_unix_ms);
         if let Ok(ago) = SystemTime::now().duration_since(wall)
@@ -129,7 +138,8 @@ pub(crate) async fn file_ticket(
     match saved {
         Ok(Ok(())) => {
             lock(&relay.metas).insert(meta.session.clone(), meta.clone());
-            lock(&relay.resumes).ticket(&meta.session, hash, stop.clone());
+            let viewer = &meta.joiner.token_key;
+            lock(&relay.resumes).ticket(&meta.session, hash, viewer, stop.clone());
         }
         Ok(Err(e)) => tracing::error!(error = %e, "session will not be resumable"),
         Err(e) => tracing::error!(error = %e, "session will not be resumable"),
@@ -204,12 +214,13 @@ pub(crate) async fn park(relay: &Relay, meta: &SessionMeta, reason: String) {
     }
 }
 
-/// A side asks to continue `req.session`, from `ip`.
+/// A side asks to continue `req.session`, from `ip`; a viewer with the
+/// key of the token it presented (`None`: it presented none).
 pub(crate) async fn serve_resume(
     relay: &Arc<Relay>,
     conn: Connection,
     ctl: Control,
-    peer: Peer,
+    (peer, token_key): (Peer, Option<String>),
     req: ResumeRequest,
     ip: IpAddr,
 ) {
@@ -220,27 +231,31 @@ pub(crate) async fn serve_resume(
         ctl,
         ip,
     };
-    if let Err(wait) = relay.throttle_check(now, ip) {
+    // Resumes name no technician the relay checked first: they take a
+    // unit of the address's anonymous allowance before any await, given
+    // back unless the resume failed on its secret, session or token.
+    let reserved = lock(&relay.guards.anon).reserve(now, &ip);
+    if let Err(wait) = reserved {
         let retry_after_s = u32::try_from(wait.as_secs() + 1).unwrap_or(u32::MAX);
         let refusal = ResumeRefusal::Throttled { retry_after_s };
         return refuse(relay, me, &req.session, refusal).await;
     }
     let hash: [u8; 32] = Sha256::digest(req.secret).into();
     let (tx, rx) = oneshot::channel();
-    let arrival = lock(&relay.resumes).arrive(now, &req.session, &hash, peer, tx);
+    let who = (peer, token_key.as_deref());
+    let arrival = lock(&relay.resumes).arrive(now, &req.session, &hash, who, tx);
+    let failed = matches!(
+        arrival,
+        Err(ResumeRefusal::WrongSecret | ResumeRefusal::UnknownSession | ResumeRefusal::NotYours)
+    );
+    if !failed {
+        lock(&relay.guards.anon).refund(now, &ip);
+    }
     match arrival {
         Err(ResumeRefusal::UnknownSession) if relay.cluster().is_some() => {
-            elsewhere(relay, me, req).await;
+            elsewhere(relay, me, req, token_key).await;
         }
-        Err(refusal) => {
-            if matches!(
-                refusal,
-                ResumeRefusal::WrongSecret | ResumeRefusal::UnknownSession
-            ) {
-                relay.throttle_fail(now, ip);
-            }
-            refuse(relay, me, &req.session, refusal).await;
-        }
+        Err(refusal) => refuse(relay, me, &req.session, refusal).await,
         Ok(Arrival::Pair(first)) => {
             if let Err(me) = first.send(me) {
                 // The first side's task is gone with its connection: park
@@ -263,15 +278,16 @@ pub(crate) async fn serve_resume(
 }
 
 /// A session this relay does not know may run on another relay of the
-/// cluster: the side is carried there; else it is refused as unknown.
-async fn elsewhere(relay: &Arc<Relay>, me: Arrived, req: ResumeRequest) {
+/// cluster: the side is carried there (its unit of the anonymous
+/// allowance, taken before the database was asked, given back); else it
+/// is refused as unknown.
+async fn elsewhere(relay: &Arc<Relay>, me: Arrived, req: ResumeRequest, token_key: Option<String>) {
     let Some(cluster) = relay.cluster() else {
         return;
     };
     let node = match cluster.db.session_node(&req.session).await {
         Ok(Some(node)) if node != cluster.node => node,
         Ok(_) => {
-            relay.throttle_fail(Instant::now(), me.ip);
             let session = req.session.clone();
             return refuse(relay, me, &session, ResumeRefusal::UnknownSession).await;
         }
@@ -280,10 +296,19 @@ async fn elsewhere(relay: &Arc<Relay>, me: Arrived, req: ResumeRequest) {
             return close(&me.conn, &Refusal::Reconnect(why.to_string()));
         }
     };
-    let request = lifeline_proto::link::LinkRequest::Resume {
-        role: me.peer.into(),
-        ip: me.ip.to_string(),
-        request: req,
+    lock(&relay.guards.anon).refund(Instant::now(), &me.ip);
+    let ip = me.ip.to_string();
+    let request = match (me.peer, token_key) {
+        (Peer::Viewer, Some(token_key)) => LinkRequest::ResumeViewer {
+            ip,
+            request: req,
+            token_key,
+        },
+        (peer, _) => LinkRequest::Resume {
+            role: peer.into(),
+            ip,
+            request: req,
+        },
     };
     let carried = crate::cluster::link::forward(
         relay.splice(),
@@ -424,7 +449,7 @@ pub(crate) fn restore(relay: &Relay) -> Vec<String> {
                 tracing::error!(session = %t.session, error = %e, "its recording cannot go on")
             }
         }
-        lock(&relay.resumes).restore(now, &t.session, hash);
+        lock(&relay.resumes).restore(now, &t.session, hash, &t.token_key);
         metas.insert(t.session.clone(), Arc::new(meta));
         ids.push(t.session);
     }

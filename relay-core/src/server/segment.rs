@@ -137,30 +137,47 @@ pub(crate) async fn start_recording(
     }
 }
 
-/// Writes a recording chunk from the host; `Some(reason)` when the
-/// session must end for it (a required recording that cannot be written).
+/// Writes a recording chunk from the host, within the session's caps;
+/// `Some(reason)` when the session must end for it (a required recording
+/// that cannot be written, or that went past its cap). A recording that
+/// fails or passes its cap stops, with one audit record; later chunks are
+/// dropped.
 pub(crate) async fn record_chunk(
     relay: &Relay,
     meta: &SessionMeta,
     chunk: &[u8],
 ) -> Option<String> {
+    let caps = &relay.config.session_caps;
     let failed = {
         let mut slot = lock(&meta.recording);
         let file = slot.as_mut()?;
-        let e = file.append(chunk).err()?;
-        *slot = None;
-        e
+        if meta.recording_full.load(Ordering::Relaxed) {
+            return None;
+        }
+        match bridge::recording_fits(caps, file.written(), chunk.len()) {
+            // What was written stays, and is sealed at the session's end.
+            Err(over) => {
+                meta.recording_full.store(true, Ordering::Relaxed);
+                over.to_string()
+            }
+            Ok(()) => match file.append(chunk) {
+                Ok(()) => return None,
+                Err(e) => {
+                    *slot = None;
+                    format!("the relay cannot write this session's recording: {e}")
+                }
+            },
+        }
     };
-    let reason = format!("the relay cannot write this session's recording: {failed}");
     let event = AuditEvent::RecordingFailed {
         session: meta.session.clone(),
-        reason: reason.clone(),
+        reason: failed.clone(),
     };
     if let Err(e) = relay.audit.append(event).await {
         tracing::error!(error = %e, "audit write failed for a recording failure");
     }
     meta.recording_required
-        .then(|| format!("{reason}; recording is required, so the session ends"))
+        .then(|| format!("{failed}; recording is required, so the session ends"))
 }
 
 /// How a stretch of forwarding ended.
@@ -278,7 +295,14 @@ pub(crate) async fn bridge_controls(
             }
         };
         match bridge::on_control(peer, heard) {
-            Step::File(rep) => report(relay, meta, peer.name(), &rep, stop).await,
+            Step::File(rep) => {
+                if let Some(over) = report(relay, meta, peer, &rep, stop).await {
+                    let tell = over.to_string();
+                    close(sides.of(peer), &Refusal::Ended(tell.clone()));
+                    close(sides.of(peer.other()), &Refusal::Ended(tell.clone()));
+                    return Over::Ended(tell);
+                }
+            }
             Step::Record(chunk) => {
                 if let Some(tell) = record_chunk(relay, meta, &chunk).await {
                     close(sides.host, &Refusal::Ended(tell.to_string()));
@@ -324,32 +348,45 @@ pub(crate) fn gone(
     }
 }
 
-/// Files a peer's report; a wrong secret counts as a failed join for the
-/// viewer's IP and token, so guessing stays throttled.
+/// Files a peer's report, within the session's cap on reports (past it:
+/// the session ends, and `Some(why)`). A wrong secret counts as a failed
+/// join for the viewer's IP and token, so guessing stays throttled: only
+/// the host's first, before the key exchange was confirmed.
 pub(crate) async fn report(
     relay: &Relay,
     meta: &Arc<SessionMeta>,
-    from: &str,
+    peer: Peer,
     rep: &SessionReport,
     stop: &CancellationToken,
-) {
-    let (session, joiner) = (meta.session.as_str(), &meta.joiner);
+) -> Option<bridge::Exceeded> {
+    let (session, joiner, from) = (meta.session.as_str(), &meta.joiner, peer.name());
+    if let Err(over) = lock(&meta.ledger).report(&relay.config.session_caps, peer) {
+        return Some(over);
+    }
     let (kind, mode) = match rep {
         SessionReport::ModeGranted(m) => (ReportKind::ModeGranted, Some(m.as_str().to_owned())),
         SessionReport::Refused => (ReportKind::Refused, None),
         SessionReport::SecretMismatch => {
-            let j = joiner;
-            let who = Some(j.technician.as_str());
-            failed_join(relay, Instant::now(), j.ip, &j.token_key, who, j.locator).await;
+            let said = lock(&meta.ledger).mismatch(peer);
+            if said.count {
+                let j = joiner;
+                let who = Some(j.technician.as_str());
+                failed_join(relay, Instant::now(), j.ip, &j.token_key, who, j.locator).await;
+            }
+            if !said.file {
+                return None;
+            }
             (ReportKind::WrongSecret, None)
         }
         // The reason is filed with the session's end record.
-        SessionReport::Ending { .. } => return,
-        SessionReport::ResumeTicket { hash } if from == "host" => {
-            return resuming::file_ticket(relay, meta, *hash, stop).await;
+        SessionReport::Ending { .. } => return None,
+        SessionReport::ResumeTicket { hash } if peer == Peer::Host => {
+            lock(&meta.ledger).confirm();
+            resuming::file_ticket(relay, meta, *hash, stop).await;
+            return None;
         }
-        SessionReport::ResumeTicket { .. } => return,
-        SessionReport::Transfer(t) if from == "host" => {
+        SessionReport::ResumeTicket { .. } => return None,
+        SessionReport::Transfer(t) if peer == Peer::Host => {
             let event = AuditEvent::Transfer {
                 session: session.into(),
                 kind: t.kind.as_str().into(),
@@ -361,10 +398,10 @@ pub(crate) async fn report(
             if let Err(e) = relay.audit.append(event).await {
                 tracing::error!(error = %e, "audit write failed for a transfer");
             }
-            return;
+            return None;
         }
         // Only the host reports transfers (it applies them).
-        SessionReport::Transfer(_) => return,
+        SessionReport::Transfer(_) => return None,
     };
     let event = AuditEvent::PeerReport {
         session: session.into(),
@@ -376,6 +413,7 @@ pub(crate) async fn report(
     if let Err(e) = relay.audit.append(event).await {
         tracing::error!(error = %e, "audit write failed for a peer report");
     }
+    None
 }
 
 /// Whole seconds, saturating.
