@@ -16,6 +16,7 @@ use lifeline_session::files::{CANCELLED_BY_TECHNICIAN, FileMsg, Pace, Progress};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
+use crate::fetched::Target;
 use crate::session::{Viewer, ViewerError};
 
 /// A file handed across.
@@ -247,10 +248,16 @@ impl Viewer {
         send.send(&get).await.map_err(failed)?;
         // The send side stays open: a cancel is said on it.
         let size = offered(&mut recv).await?;
-        let part = PathBuf::from(format!("{}.lifeline-part", local.display()));
+        // Beneath the folder, never through a link planted in it.
+        let at = local.to_owned();
+        let (target, file) = tokio::task::spawn_blocking(move || Target::create(&at))
+            .await
+            .map_err(failed)?
+            .map_err(failed)?;
+        let part = target.part_path();
         let io = |e: std::io::Error| failed(format!("cannot write {}: {e}", part.display()));
         let mut into = Fetching {
-            file: tokio::fs::File::create(&part).await.map_err(io)?,
+            file: tokio::fs::File::from_std(file),
             hash: Sha256::new(),
             got: 0,
             size,
@@ -285,13 +292,17 @@ impl Viewer {
         let sha256 = match received {
             Ok(sha) => sha,
             Err(e) => {
-                let _ = tokio::fs::remove_file(&part).await;
+                target.discard();
                 return Err(e);
             }
         };
         send.finish();
         into.file.sync_all().await.map_err(io)?;
-        tokio::fs::rename(&part, local).await.map_err(io)?;
+        let placing = target.clone();
+        tokio::task::spawn_blocking(move || placing.finish())
+            .await
+            .map_err(failed)?
+            .map_err(failed)?;
         Ok(Moved {
             path: local.display().to_string(),
             bytes: size,

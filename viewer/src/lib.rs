@@ -5,10 +5,13 @@
 //! session recording with an auditor's key; [`player`] is its window.
 
 pub mod core;
+pub mod fetched;
 pub mod files;
 pub mod monitors;
 pub mod play;
 pub mod player;
 pub mod script;
 pub mod session;
+pub mod shown;
+pub mod token;
 pub mod window;

@@ -9,6 +9,7 @@ use lifeline_proto::SessionCode;
 use lifeline_session::messages::{Quality, Showing};
 use lifeline_viewer::script::{self, Done};
 use lifeline_viewer::session::{Status, Viewer};
+use lifeline_viewer::shown::{shown, shown_json, shown_lines};
 use serde_json::json;
 
 #[derive(Parser, Debug)]
@@ -25,9 +26,16 @@ struct Cli {
     #[arg(long)]
     ca: Option<PathBuf>,
     /// Your technician token (from `lifeline-relay technician add`); else
-    /// $LIFELINE_TOKEN, else the file ~/.config/lifeline/token.
+    /// $LIFELINE_TOKEN, else the file ~/.config/lifeline/token. Other users
+    /// of this machine can see a token given here (in `ps`): prefer
+    /// --token-file.
     #[arg(long, env = "LIFELINE_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Read your technician token from this file (its only line); the file
+    /// must be yours alone (chmod 600), else it is refused. Takes
+    /// precedence over --token and $LIFELINE_TOKEN.
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<PathBuf>,
     /// The 12-digit code the user reads out (dashes and spaces allowed).
     #[arg(long)]
     code: Option<String>,
@@ -170,6 +178,7 @@ fn play(cli: &PlayCli) -> anyhow::Result<ExitCode> {
                     json!({"event": "recording", "session": h.session, "auditors": names, "duration_s": secs(p.duration_ms()), "damage": p.damage})
                 );
                 for (at, note) in p.timeline() {
+                    let note = shown(&note);
                     println!("{}", json!({"event": "note", "at": secs(at), "note": note}));
                 }
             } else {
@@ -180,7 +189,7 @@ fn play(cli: &PlayCli) -> anyhow::Result<ExitCode> {
                     secs(p.duration_ms())
                 );
                 for (at, note) in p.timeline() {
-                    println!("{:>9.1} s  {note}", secs(at));
+                    println!("{:>9.1} s  {}", secs(at), shown(&note));
                 }
                 println!("(--at SECONDS --screenshot OUT.png saves the screen at a moment)");
             }
@@ -203,10 +212,7 @@ fn main() -> ExitCode {
         return match play(&cli) {
             Ok(code) => code,
             Err(e) => {
-                if cli.json {
-                    println!("{}", json!({"event": "error", "reason": format!("{e:#}")}));
-                }
-                eprintln!("lifeline-viewer: {e:#}");
+                said_error(cli.json, &e);
                 ExitCode::FAILURE
             }
         };
@@ -228,13 +234,20 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if json {
-                println!("{}", json!({"event": "error", "reason": format!("{e:#}")}));
-            }
-            eprintln!("lifeline-viewer: {e:#}");
+            said_error(json, &e);
             ExitCode::FAILURE
         }
     }
+}
+
+/// Says why the viewer stopped. The reason may carry a peer's words (the
+/// host's refusal, the relay's close), so it is [`shown`] first.
+fn said_error(json: bool, e: &anyhow::Error) {
+    let reason = shown_lines(&format!("{e:#}"));
+    if json {
+        println!("{}", json!({"event": "error", "reason": reason}));
+    }
+    eprintln!("lifeline-viewer: {reason}");
 }
 
 /// Where a token may be kept instead of the command line.
@@ -245,27 +258,22 @@ fn token_file() -> Option<PathBuf> {
     Some(base.join("lifeline").join("token"))
 }
 
-/// The token from --token, $LIFELINE_TOKEN or the token file.
+/// The token from --token-file, --token, $LIFELINE_TOKEN or the default
+/// token file.
 fn token(cli: &Cli) -> anyhow::Result<Option<String>> {
+    if let Some(path) = &cli.token_file {
+        return Ok(lifeline_viewer::token::read(path, true)?);
+    }
     if let Some(t) = &cli.token {
         return Ok(Some(t.trim().to_owned()));
     }
     let Some(path) = token_file() else {
         return Ok(None);
     };
-    match std::fs::read_to_string(&path) {
-        Ok(t) if !t.trim().is_empty() => Ok(Some(t.trim().to_owned())),
-        Ok(_) => Ok(None),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(anyhow::anyhow!(
-            "cannot read the token file {}: {e}",
-            path.display()
-        )),
-    }
+    Ok(lifeline_viewer::token::read(&path, false)?)
 }
 
-const NO_TOKEN: &str =
-    "no technician token: pass --token, set LIFELINE_TOKEN, or put it in ~/.config/lifeline/token";
+const NO_TOKEN: &str = "no technician token: pass --token-file FILE (chmod 600) or --token, set LIFELINE_TOKEN, or put it in ~/.config/lifeline/token";
 
 /// The window, on this (main) thread; the session runs on `rt`.
 fn window(rt: &tokio::runtime::Runtime, cli: Cli) -> anyhow::Result<()> {
@@ -360,7 +368,7 @@ async fn say_progress(
         let direction = if p.to_host { "to_host" } else { "to_viewer" };
         say(
             json!({"event": "progress", "direction": direction, "name": p.name, "bytes": p.bytes, "of": p.of}),
-            format!("{}: {pct}% ({} of {} bytes)", p.name, p.bytes, p.of),
+            format!("{}: {pct}% ({} of {} bytes)", shown(&p.name), p.bytes, p.of),
         );
     }
 }
@@ -375,7 +383,7 @@ async fn say_chats(
         match chats.recv().await {
             Ok(text) => say(
                 json!({"event": "chat", "from": "user", "text": text}),
-                format!("Message from the user: {text}"),
+                format!("Message from the user: {}", shown(&text)),
             ),
             Err(RecvError::Lagged(n)) => say(
                 json!({"event": "chat_lost", "count": n}),
@@ -399,7 +407,7 @@ async fn say_reconnects(
                 since = Some(std::time::Instant::now());
                 say(
                     json!({"event": "reconnecting", "reason": reason}),
-                    format!("Connection lost ({reason}); reconnecting…"),
+                    format!("Connection lost ({}); reconnecting…", shown(&reason)),
                 );
             }
             None => {
@@ -427,7 +435,8 @@ fn say_done(done: Done, say: impl Fn(serde_json::Value, String) + Copy) {
                     json!({"event": "put", "path": f.path, "bytes": f.bytes, "sha256": hex::encode(f.sha256)}),
                     format!(
                         "Sent {} bytes; the user's computer saved it as {}",
-                        f.bytes, f.path
+                        f.bytes,
+                        shown(&f.path)
                     ),
                 );
             }
@@ -467,11 +476,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let code: SessionCode = code.parse().context("that code is not right")?;
     let json = cli.json;
+    // Everything printed goes through here: nothing a peer wrote reaches
+    // the terminal with a control character in it.
     let say = move |value: serde_json::Value, human: String| {
         if json {
-            println!("{value}");
+            println!("{}", shown_json(value));
         } else {
-            eprintln!("{human}");
+            eprintln!("{}", shown_lines(&human));
         }
     };
     let Some(token) = token(&cli)? else {
@@ -497,8 +508,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         json!({"event": "joined", "session": viewer.link_session, "host": viewer.host_name, "user": viewer.os_user, "mode": viewer.mode().as_str()}),
         format!(
             "Connected to {} ({}): {}",
-            viewer.host_name,
-            viewer.os_user,
+            shown(&viewer.host_name),
+            shown(&viewer.os_user),
             match viewer.mode() {
                 lifeline_proto::control::Mode::View => "view only",
                 lifeline_proto::control::Mode::Control => "control",
@@ -515,7 +526,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 if let Some(r) = &reason {
                     say(
                         json!({"event": "ended", "reason": r}),
-                        format!("Session ended: {r}"),
+                        format!("Session ended: {}", shown(r)),
                     );
                 }
                 viewer.disconnect("the technician's script failed").await;

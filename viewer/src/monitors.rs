@@ -52,7 +52,7 @@ impl Screens {
         let mut s = format!(
             "{}: {} {}×{} at {},{}",
             i + 1,
-            m.name,
+            crate::shown::shown(&m.name),
             m.width,
             m.height,
             m.x,

@@ -11,6 +11,7 @@ use lifeline_session::messages::{InputEvent, Quality};
 
 use super::{Action, Phase, ViewerUi};
 use crate::session::{Status, Viewer};
+use crate::shown::{shown, shown_lines};
 
 /// The live connection behind the window, filled in by background tasks.
 #[derive(Default)]
@@ -90,30 +91,30 @@ impl App {
     fn sync(&mut self, ctx: &egui::Context) {
         let mut link = lock(&self.link);
         if let Some(err) = link.error.take() {
-            self.ui.phase = Phase::Ended(err);
+            self.ui.phase = Phase::Ended(shown_lines(&err));
             return;
         }
         if let Some(v) = link.viewer.clone() {
             if let Some(reason) = v.ended() {
-                self.ui.phase = Phase::Ended(reason);
+                self.ui.phase = Phase::Ended(shown_lines(&reason));
                 link.viewer = None;
                 link.chats = None;
                 return;
             }
             self.ui.phase = Phase::Sharing(v.mode());
-            self.ui.host = format!("{} ({})", v.host_name, v.os_user);
+            self.ui.host = format!("{} ({})", shown(&v.host_name), shown(&v.os_user));
             self.ui.figures = v.figures();
             self.ui.cursor = v.cursor();
             self.ui.screens = v.screens();
             self.ui.transfer = v.progress().borrow().clone().filter(|p| p.bytes < p.of);
             let chats = link.chats.get_or_insert_with(|| v.chats());
             while let Ok(text) = chats.try_recv() {
-                self.ui.chat_log.push((true, text));
+                self.ui.chat_log.push((true, shown(&text).into_owned()));
             }
             if let Some(n) = link.notice.take() {
-                self.ui.notice = Some(n);
+                self.ui.notice = Some(shown_lines(&n));
             }
-            self.ui.reconnecting = v.reconnecting().borrow().clone();
+            self.ui.reconnecting = v.reconnecting().borrow().as_deref().map(shown_lines);
             let n = *v.frames().borrow();
             if n != link.frames_seen {
                 link.frames_seen = n;
@@ -298,7 +299,8 @@ fn fetch_target(remote: &str) -> std::path::PathBuf {
     if let Err(e) = std::fs::create_dir_all(&dir) {
         tracing::warn!(error = %e, dir = %dir.display(), "cannot make the downloads folder");
     }
-    lifeline_session::files::unique_path(&dir, &name, |p| p.exists())
+    // A link counts as taken, even one that leads nowhere.
+    lifeline_session::files::unique_path(&dir, &name, |p| p.symlink_metadata().is_ok())
 }
 
 /// Reads (`put` is `None`) or sets this computer's clipboard text.
