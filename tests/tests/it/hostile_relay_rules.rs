@@ -1,1 +1,308 @@
 //! Hostile peers: a hostile paired peer or client against the relay's rules: mismatch reports, renew, resume, report caps (issue #28).
+//!
+//! Each hostile party is a raw client speaking the real protocol (the
+//! net crate's links, or bare control frames) to the real relay binary
+//! on loopback; the session caps, which need small limits to be reached,
+//! run against the same relay engine served in-process with them set.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lifeline_common::framed::Control;
+use lifeline_net::client::{ClientError, HostLink, Registration, ViewerLink};
+use lifeline_proto::audit::{AuditEvent, ReportKind};
+use lifeline_proto::control::{
+    CloseCode, Hello, HostEvent, JoinRefusal, PROTOCOL_VERSION, ResumeRefusal, ResumeRequest,
+    Role, SessionReport, Transfer, TransferKind, ViewerEvent, ViewerRequest,
+};
+use lifeline_relay_core::rules::bridge::Caps;
+use lifeline_relay_core::tokens::TechnicianStore;
+use lifeline_tests::{RelayProcess, TestRelay, audit_records, poll};
+use sha2::{Digest, Sha256};
+
+/// The relay binary with its default rules, and where its CA is.
+fn relay_binary() -> (tempfile::TempDir, RelayProcess, String, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = RelayProcess::start(dir.path(), &[]);
+    let addr = relay.addr.to_string();
+    let ca = dir.path().join("ca.pem");
+    (dir, relay, addr, ca)
+}
+
+fn technician(dir: &Path, name: &str) -> String {
+    TechnicianStore::in_dir(dir).add(name).unwrap()
+}
+
+async fn register(addr: &str, ca: &Path) -> (HostLink, Registration) {
+    HostLink::register(addr, Some(ca), "pc", "ann").await.unwrap()
+}
+
+async fn paired(host: &mut HostLink) {
+    loop {
+        match host.next_event().await.unwrap() {
+            HostEvent::Paired { .. } => return,
+            HostEvent::Policy(_) => {}
+            other => panic!("expected Paired, got {other:?}"),
+        }
+    }
+}
+
+fn refusal<T: std::fmt::Debug>(r: Result<T, ClientError>) -> JoinRefusal {
+    match r {
+        Err(ClientError::Refused(x)) => x,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// A host and the technician `token` in session through the relay.
+async fn session(addr: &str, ca: &Path, token: &str) -> (HostLink, ViewerLink, Registration) {
+    let (mut host, reg) = register(addr, ca).await;
+    let viewer = ViewerLink::join(addr, Some(ca), token, reg.locator)
+        .await
+        .unwrap();
+    paired(&mut host).await;
+    (host, viewer, reg)
+}
+
+#[tokio::test]
+async fn a_host_flooding_mismatch_reports_does_not_lock_the_technician_out() {
+    let (dir, _relay, addr, ca) = relay_binary();
+    let token = technician(dir.path(), "wendy");
+    let (mut host, _viewer, reg) = session(&addr, &ca, &token).await;
+    for _ in 0..2_000 {
+        host.report(SessionReport::SecretMismatch).await.unwrap();
+    }
+    // The reports are all read once one filed after them is in the log.
+    host.report(SessionReport::Refused).await.unwrap();
+    let session = reg.session.clone();
+    poll("the last report in the log", || {
+        audit_records(dir.path())
+            .iter()
+            .any(|r| {
+                matches!(&r.event, AuditEvent::PeerReport { session: s, kind: Some(ReportKind::Refused), .. } if *s == session)
+            })
+            .then_some(())
+    })
+    .await;
+    let mismatches = audit_records(dir.path())
+        .iter()
+        .filter(|r| r.event.report_kind() == Some(ReportKind::WrongSecret))
+        .count();
+    assert_eq!(mismatches, 1, "one wrong-secret record a session");
+    // The technician joins a new user's code at once.
+    let (mut other, reg2) = register(&addr, &ca).await;
+    let joined = ViewerLink::join(&addr, Some(&ca), &token, reg2.locator).await;
+    assert!(joined.is_ok(), "locked out: {joined:?}");
+    paired(&mut other).await;
+}
+
+#[tokio::test]
+async fn unknown_tokens_from_a_shared_address_do_not_throttle_a_valid_one() {
+    let (dir, _relay, addr, ca) = relay_binary();
+    let token = technician(dir.path(), "wendy");
+    let (_host, reg) = register(&addr, &ca).await;
+    let mut throttled = false;
+    for i in 0..20 {
+        let bad = format!("no-such-token-{i}");
+        match refusal(ViewerLink::join(&addr, Some(&ca), &bad, reg.locator).await) {
+            JoinRefusal::UnknownToken => {}
+            JoinRefusal::Throttled { .. } => throttled = true,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(throttled, "token guessing from one address is throttled");
+    let joined = ViewerLink::join(&addr, Some(&ca), &token, reg.locator).await;
+    assert!(joined.is_ok(), "the valid token was held back: {joined:?}");
+}
+
+#[tokio::test]
+async fn a_host_renewing_in_a_loop_is_slowed_and_a_used_code_stays_used() {
+    let (dir, _relay, addr, ca) = relay_binary();
+    let token = technician(dir.path(), "wendy");
+    let (_host, _viewer, used) = session(&addr, &ca, &token).await;
+    let (mut looping, first) = register(&addr, &ca).await;
+    for _ in 0..20 {
+        looping.renew().await.unwrap();
+    }
+    let mut codes = vec![first.session.clone()];
+    let slowed = loop {
+        let next = tokio::time::timeout(Duration::from_secs(3), looping.next_event()).await;
+        match next {
+            Ok(Ok(HostEvent::Registered { session, .. })) => codes.push(session),
+            Ok(other) => panic!("unexpected {other:?}"),
+            Err(_) => break true,
+        }
+        if codes.len() > 20 {
+            break false;
+        }
+    };
+    assert!(slowed, "20 renewals answered at once: {}", codes.len());
+    assert_eq!(codes.len(), 6, "the first code and five renewals at once");
+    let issued = audit_records(dir.path())
+        .iter()
+        .filter(|r| matches!(r.event, AuditEvent::CodeIssued { .. }))
+        .count();
+    assert_eq!(issued, 1 + 6, "the used code and the looping host's six");
+    let late = ViewerLink::join(&addr, Some(&ca), &token, used.locator).await;
+    assert_eq!(refusal(late), JoinRefusal::UsedCode);
+}
+
+/// A bare viewer connection that asks to resume `session` with `request`.
+async fn resume_raw(addr: &str, ca: &Path, request: ViewerRequest) -> ViewerEvent {
+    let (_endpoint, conn) = lifeline_net::client::connect(addr, Some(ca))
+        .await
+        .unwrap();
+    let (send, recv) = conn.open_bi().await.unwrap();
+    let mut ctl = Control::new(send, recv);
+    let hello = Hello {
+        version: PROTOCOL_VERSION,
+        role: Role::Viewer,
+    };
+    ctl.send(&hello).await.unwrap();
+    ctl.send(&request).await.unwrap();
+    ctl.recv::<ViewerEvent>().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_host_that_knows_the_resume_secret_cannot_resume_as_the_viewer() {
+    let (dir, _relay, addr, ca) = relay_binary();
+    let token = technician(dir.path(), "wendy");
+    let mallory = technician(dir.path(), "mallory");
+    let (mut host, viewer, reg) = session(&addr, &ca, &token).await;
+    let secret = [5; 32];
+    let hash: [u8; 32] = Sha256::digest(secret).into();
+    host.report(SessionReport::ResumeTicket { hash })
+        .await
+        .unwrap();
+    poll("the resume ticket", || {
+        (lifeline_tests::resume_tickets(dir.path()) == 1).then_some(())
+    })
+    .await;
+    let request = ResumeRequest {
+        session: reg.session.clone(),
+        secret,
+    };
+    let without = ViewerRequest::Resume(request.clone());
+    let as_other = ViewerRequest::ResumeAs {
+        request: request.clone(),
+        token: mallory,
+    };
+    for fake in [without, as_other] {
+        let answer = resume_raw(&addr, &ca, fake).await;
+        assert_eq!(answer, ViewerEvent::ResumeRefused(ResumeRefusal::NotYours));
+    }
+    let refused = audit_records(dir.path())
+        .iter()
+        .filter(|r| matches!(&r.event, AuditEvent::ResumeRefused { reason, .. } if reason == "not the technician who joined"))
+        .count();
+    assert_eq!(refused, 2);
+    // The real session was not touched: it still forwards.
+    let (mut vs, mut vr) = viewer.conn.open_bi().await.unwrap();
+    vs.write_all(b"still here").await.unwrap();
+    vs.finish().unwrap();
+    let (mut hs, mut hr) = host.conn.accept_bi().await.unwrap();
+    assert_eq!(hr.read_to_end(100).await.unwrap(), b"still here");
+    hs.finish().unwrap();
+    let _ = vr.read_to_end(100).await;
+}
+
+fn transfer() -> SessionReport {
+    SessionReport::Transfer(Transfer {
+        kind: TransferKind::File,
+        to_host: false,
+        bytes: 1,
+        name: Some("x".repeat(200)),
+        sha256: Some([3; 32]),
+    })
+}
+
+/// How a connection the relay closed was closed: its code and words.
+async fn closed_with(conn: &quinn::Connection) -> (u64, String) {
+    match conn.closed().await {
+        quinn::ConnectionError::ApplicationClosed(c) => (
+            c.error_code.into_inner(),
+            String::from_utf8_lossy(&c.reason).into_owned(),
+        ),
+        other => panic!("expected an application close, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_host_past_the_report_cap_ends_its_session_and_the_log_stays_bounded() {
+    let mut relay = TestRelay::start_with(|c| {
+        c.session_caps = Caps {
+            reports: 50,
+            ..Caps::default()
+        };
+    })
+    .await;
+    let token = relay.add_technician("wendy");
+    let (addr, ca) = (relay.relay_arg(), relay.ca.clone());
+    let (mut host, viewer, reg) = session(&addr, &ca, &token).await;
+    for _ in 0..1_000 {
+        if host.report(transfer()).await.is_err() {
+            break;
+        }
+    }
+    let (code, why) = closed_with(&viewer.conn).await;
+    assert_eq!(code, CloseCode::Ended as u64);
+    assert_eq!(
+        why,
+        "the host sent more reports than the relay keeps for a session (50)"
+    );
+    let ended = relay
+        .wait_record("the session's end", |e| {
+            matches!(e, AuditEvent::SessionEnded { session, .. } if *session == reg.session)
+        })
+        .await;
+    assert!(matches!(ended.event, AuditEvent::SessionEnded { reason, .. } if reason == why));
+    let transfers = relay
+        .records()
+        .iter()
+        .filter(|r| matches!(r.event, AuditEvent::Transfer { .. }))
+        .count();
+    assert_eq!(transfers, 50, "the log holds what the cap allows");
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn a_host_past_the_recording_cap_is_cut_off_with_one_record() {
+    let mut relay = TestRelay::start_with(|c| {
+        c.recording = Some(lifeline_relay_core::recording::RecordingMode::Required);
+        c.session_caps = Caps {
+            recording_bytes: 64 * 1024,
+            ..Caps::default()
+        };
+    })
+    .await;
+    let key = lifeline_record::AuditorSecret::generate();
+    lifeline_relay_core::recording::AuditorStore::in_dir(relay.data_dir())
+        .add("alice", &key.public().to_text())
+        .unwrap();
+    let token = relay.add_technician("wendy");
+    let (addr, ca) = (relay.relay_arg(), relay.ca.clone());
+    let (mut host, viewer, reg) = session(&addr, &ca, &token).await;
+    for _ in 0..1_000 {
+        if host.record(vec![7; 8 * 1024]).await.is_err() {
+            break;
+        }
+    }
+    let (code, why) = closed_with(&viewer.conn).await;
+    assert_eq!(code, CloseCode::Ended as u64);
+    assert!(why.contains("limit of 65536 bytes"), "{why}");
+    relay
+        .wait_record("the session's end", |e| {
+            matches!(e, AuditEvent::SessionEnded { session, .. } if *session == reg.session)
+        })
+        .await;
+    let failed = relay
+        .records()
+        .iter()
+        .filter(|r| matches!(r.event, AuditEvent::RecordingFailed { .. }))
+        .count();
+    assert_eq!(failed, 1, "one record for the cap");
+    let file = relay.data_dir().join(lifeline_relay_core::recording::file_name(&reg.session));
+    let stored = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+    assert!(stored <= 64 * 1024 + 1024, "{stored} bytes stored");
+    relay.stop().await;
+}
