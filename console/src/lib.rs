@@ -3,13 +3,15 @@
 //! HTTPS with the relay's certificate.
 //!
 //! Pieces: [`users`] (accounts, Argon2id, TOTP), [`auth`] (sessions and
-//! CSRF tokens, sans-IO), [`index`] (the audit log indexed as it grows,
+//! CSRF tokens, sans-IO), [`gate`] (the login throttle, reserved before
+//! each check, and its counted refusals, sans-IO), [`index`] (the audit log indexed as it grows,
 //! sans-IO core), [`pages`] (pure HTML rendering), [`routes`] (the HTTP
 //! handlers), [`serve`] (TLS accept loop, mini-redis style
 //! `serve(listener, …, shutdown)`). Every login and every change is an
 //! audit record, written before the change is made.
 
 pub mod auth;
+pub mod gate;
 pub mod index;
 pub mod pages;
 pub mod routes;
@@ -21,7 +23,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use lifeline_relay_core::audit::AuditLog;
-use lifeline_relay_core::throttle::Throttle;
 use lifeline_relay_core::tokens::TechnicianStore;
 
 pub use serve::{serve, tls_config};
@@ -34,6 +35,10 @@ pub const LOGIN_DRAIN: Duration = Duration::from_secs(60);
 /// many accounts), coming back one per [`ADDRESS_DRAIN`].
 pub const ADDRESS_BURST: u32 = 20;
 pub const ADDRESS_DRAIN: Duration = Duration::from_secs(15);
+/// Password checks (Argon2id, 19 MiB each) run at once; more wait …
+pub const CHECKS_AT_ONCE: usize = 2;
+/// … this long for a turn, then are told the console is busy.
+pub const CHECK_WAIT: Duration = Duration::from_secs(3);
 
 /// The console's shared state.
 #[derive(Debug)]
@@ -45,10 +50,11 @@ pub struct Console {
     technicians: TechnicianStore,
     index: Mutex<index::AuditIndex>,
     sessions: Mutex<auth::Sessions>,
-    /// Failed logins by account name.
-    throttle: Mutex<Throttle<String>>,
-    /// Failed logins by client address.
-    address_throttle: Mutex<Throttle<std::net::IpAddr>>,
+    /// Failed logins by account name and by address, reserved before
+    /// each check; refusals counted into bursts.
+    gate: Mutex<gate::LoginGate>,
+    /// Turns at the password check (Argon2 is memory-hard: bounded).
+    checks: Arc<tokio::sync::Semaphore>,
     /// The last second-factor step each account logged in with.
     totp_steps: Mutex<std::collections::HashMap<String, u64>>,
     /// The last integrity check's failure, shown on every page.
@@ -67,8 +73,13 @@ impl Console {
                 Duration::from_secs(30 * 60),
                 Duration::from_secs(12 * 3600),
             )),
-            throttle: Mutex::new(Throttle::new(LOGIN_BURST, LOGIN_DRAIN)),
-            address_throttle: Mutex::new(Throttle::new(ADDRESS_BURST, ADDRESS_DRAIN)),
+            gate: Mutex::new(gate::LoginGate::new(
+                LOGIN_BURST,
+                LOGIN_DRAIN,
+                ADDRESS_BURST,
+                ADDRESS_DRAIN,
+            )),
+            checks: Arc::new(tokio::sync::Semaphore::new(CHECKS_AT_ONCE)),
             totp_steps: Mutex::new(std::collections::HashMap::new()),
             failed_check: Mutex::new(None),
             dir,
@@ -85,6 +96,20 @@ impl Console {
         let mut idx = lock(&self.index);
         idx.refresh(&lifeline_relay_core::audit::log_path(&self.dir))?;
         f(&idx)
+    }
+}
+
+impl Console {
+    /// Writes the records of the refused-login bursts that are over (all
+    /// of them when `all`, at shutdown). A record that cannot be written
+    /// is logged; its count is lost.
+    pub async fn write_bursts(&self, all: bool) {
+        let due = lock(&self.gate).due(std::time::Instant::now(), all);
+        for event in due {
+            if let Err(e) = self.audit.append(event).await {
+                tracing::error!(error = %e, "console: a refused-login burst could not be logged");
+            }
+        }
     }
 }
 

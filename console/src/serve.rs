@@ -2,9 +2,17 @@
 //! each connection on a task of its own with the client's address attached
 //! to its requests. `serve(listener, tls, console, shutdown)` lets tests
 //! drive it in-process.
+//!
+//! Slow clients cannot hold it: at most [`MAX_CONNECTIONS`] connections,
+//! [`MAX_PER_ADDRESS`] from one address (an IPv6 /64 counts as one); the
+//! TLS handshake, each request's headers and the wait for the next
+//! request on a kept-alive connection get [`SLOW_CLIENT`] each, and a
+//! request's body [`crate::routes::BODY_TIME`] (at most
+//! [`crate::routes::MAX_BODY`]).
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -21,9 +29,66 @@ use super::Console;
 pub struct ClientIp(pub IpAddr);
 
 /// Most connections served at once.
-const MAX_CONNECTIONS: usize = 512;
-/// How long a client may take over the TLS handshake or a request's headers.
-const SLOW_CLIENT: Duration = Duration::from_secs(10);
+pub const MAX_CONNECTIONS: usize = 512;
+/// Most connections served at once from one address (a browser opens ~6).
+pub const MAX_PER_ADDRESS: usize = 16;
+/// How long a client may take over the TLS handshake, a request's
+/// headers, or before its next request on a kept-alive connection (hyper's
+/// header timer runs from the moment the connection waits for a request).
+pub const SLOW_CLIENT: Duration = Duration::from_secs(10);
+
+/// Connections open per address; a slot is given back when its
+/// [`AddressSlot`] drops.
+#[derive(Debug, Default, Clone)]
+struct PerAddress(Arc<Mutex<HashMap<IpAddr, usize>>>);
+
+/// One connection's place in [`PerAddress`].
+#[derive(Debug)]
+struct AddressSlot {
+    table: PerAddress,
+    key: IpAddr,
+}
+
+/// What counts as one address: an IPv4 address (also when mapped into
+/// IPv6), or an IPv6 /64 (what one subscriber gets).
+fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        },
+    }
+}
+
+impl PerAddress {
+    /// A slot for `ip`, unless it has [`MAX_PER_ADDRESS`] already.
+    fn take(&self, ip: IpAddr) -> Option<AddressSlot> {
+        let key = address_key(ip);
+        let mut open = crate::lock(&self.0);
+        let n = open.entry(key).or_insert(0);
+        if *n >= MAX_PER_ADDRESS {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot {
+            table: self.clone(),
+            key,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut open = crate::lock(&self.table.0);
+        if let Some(n) = open.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
 
 /// The TLS configuration for the console: the relay's certificate, HTTP/1.1.
 pub fn tls_config(
@@ -50,7 +115,17 @@ pub async fn serve(
     let router = super::routes::router(console.clone());
     let acceptor = TlsAcceptor::from(tls);
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let per_address = PerAddress::default();
     let mut tasks = JoinSet::new();
+    // Refused logins are counted into bursts; each burst's record is
+    // written when it is over.
+    let bursts = console.clone();
+    tasks.spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            bursts.write_bursts(false).await;
+        }
+    });
     // Index the log now, not on the first page someone opens.
     let warm = console.clone();
     tasks.spawn(async move {
@@ -67,11 +142,16 @@ pub async fn serve(
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => {
+                    let Some(slot) = per_address.take(peer.ip()) else {
+                        tracing::debug!(%peer, "console connections from this address at their limit; refusing");
+                        continue;
+                    };
                     let Ok(permit) = limit.clone().try_acquire_owned() else {
                         tracing::warn!(%peer, "console connection limit reached; refusing");
                         continue;
                     };
-                    tasks.spawn(connection(tcp, peer, acceptor.clone(), router.clone(), permit));
+                    let held = (permit, slot);
+                    tasks.spawn(connection(tcp, peer, acceptor.clone(), router.clone(), held));
                 }
                 Err(e) => {
                     // Out of file descriptors, most likely: wait, do not spin.
@@ -83,6 +163,7 @@ pub async fn serve(
         }
     }
     tasks.abort_all();
+    console.write_bursts(true).await;
 }
 
 async fn connection(
@@ -90,7 +171,7 @@ async fn connection(
     peer: SocketAddr,
     acceptor: TlsAcceptor,
     router: axum::Router,
-    _permit: OwnedSemaphorePermit,
+    _held: (OwnedSemaphorePermit, AddressSlot),
 ) {
     let tls = match tokio::time::timeout(SLOW_CLIENT, acceptor.accept(tcp)).await {
         Ok(Ok(tls)) => tls,
@@ -113,5 +194,32 @@ async fn connection(
         .await;
     if let Err(e) = served {
         tracing::debug!(%peer, error = %e, "console connection ended with an error");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_gets_its_share_of_connections_back_when_they_close() {
+        let table = PerAddress::default();
+        let a: IpAddr = "127.0.0.1".parse().unwrap();
+        let held: Vec<_> = (0..MAX_PER_ADDRESS)
+            .map(|_| table.take(a).unwrap())
+            .collect();
+        assert!(table.take(a).is_none());
+        assert!(table.take("127.0.0.2".parse().unwrap()).is_some());
+        // The same /64, and a v4 address mapped into IPv6, count as one.
+        let six: IpAddr = "2001:db8::1".parse().unwrap();
+        let _six: Vec<_> = (0..MAX_PER_ADDRESS)
+            .map(|_| table.take(six).unwrap())
+            .collect();
+        assert!(table.take("2001:db8::ffff:1".parse().unwrap()).is_none());
+        assert!(table.take("2001:db8:0:1::1".parse().unwrap()).is_some());
+        assert!(table.take("::ffff:127.0.0.1".parse().unwrap()).is_none());
+        drop(held);
+        assert!(table.take(a).is_some());
+        assert!(!crate::lock(&table.0).contains_key(&"127.0.0.2".parse::<IpAddr>().unwrap()));
     }
 }

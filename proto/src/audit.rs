@@ -143,11 +143,18 @@ pub enum AuditEvent {
     },
     /// A login to the web console: the name as typed, from where, and
     /// why it was refused (wrong password, throttled, second factor).
+    ///
+    /// Refused attempts that were never checked (throttled, or the
+    /// console too busy) are counted, not written one by one: one record
+    /// a burst, whose `attempts` says how many it stands for (absent on a
+    /// record of one attempt, and on every record written before bursts).
     ConsoleLogin {
         user: String,
         ip: String,
         ok: bool,
         reason: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attempts: Option<u64>,
     },
     /// A command on the relay's machine changing who may do what
     /// (`technician add`, `auditor remove`, `console-user reset`, …), run
@@ -171,6 +178,18 @@ pub enum AuditEvent {
     CodeMoved {
         session: String,
         to: String,
+    },
+    /// Connections from one address refused by a per-address cap
+    /// (`limit`: `connections_per_ip`, `waiting_per_ip`; `cap` its value),
+    /// counted: one record a burst (`refused` of them over `over_s`
+    /// seconds), never one a connection. `ip` is the address, an IPv6
+    /// /64, or `other addresses` when too many were refused at once.
+    ConnectionsRefused {
+        ip: String,
+        limit: String,
+        cap: u64,
+        refused: u64,
+        over_s: u64,
     },
 }
 
@@ -234,6 +253,7 @@ impl AuditEvent {
             AuditEvent::AdminAction { .. } => "admin_action",
             AuditEvent::ConsoleAction { .. } => "console_action",
             AuditEvent::CodeMoved { .. } => "code_moved",
+            AuditEvent::ConnectionsRefused { .. } => "connections_refused",
         }
     }
 
@@ -245,7 +265,8 @@ impl AuditEvent {
             | AuditEvent::TokenSuspended { .. }
             | AuditEvent::ConsoleLogin { .. }
             | AuditEvent::AdminAction { .. }
-            | AuditEvent::ConsoleAction { .. } => None,
+            | AuditEvent::ConsoleAction { .. }
+            | AuditEvent::ConnectionsRefused { .. } => None,
             AuditEvent::JoinAttempt { session, .. } => session.as_deref(),
             AuditEvent::CodeIssued { session, .. }
             | AuditEvent::CodeClosed { session, .. }
@@ -262,6 +283,223 @@ impl AuditEvent {
             | AuditEvent::RecordingExpired { session, .. }
             | AuditEvent::RecordingFetched { session, .. } => Some(session),
         }
+    }
+}
+
+/// The most a short field (an address, a session id, a locator, a mode,
+/// a direction) takes in a record, in bytes as written (JSON-escaped).
+pub const MAX_ID_BYTES: usize = 64;
+/// The most a name from outside takes (host name, OS user, technician,
+/// console user, file name, who fetched, where to), as written.
+pub const MAX_NAME_BYTES: usize = 256;
+/// The most a sentence takes (a reason, a report, an action, a target), as
+/// written.
+pub const MAX_TEXT_BYTES: usize = 512;
+/// What ends a cut field: the field was longer than its limit.
+pub const CUT_MARK: &str = "…";
+/// The longest line a bounded record seals to (its fields at their limits,
+/// each escaped at worst, plus the keys, `seq`, `ts`, `prev` and `hash`).
+/// Tested against every kind of record.
+pub const MAX_LINE_BYTES: usize = 2048;
+
+/// How many bytes `c` takes inside a JSON string as serde_json writes it.
+fn escaped_len(c: char) -> usize {
+    match c {
+        '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+        c if (c as u32) < 0x20 => 6,
+        c => c.len_utf8(),
+    }
+}
+
+/// Cuts `s` (on a char boundary) so that it takes at most `max` bytes
+/// escaped, ending it with [`CUT_MARK`] when anything was cut.
+pub fn cut(s: &mut String, max: usize) {
+    let mut total = 0;
+    let mut keep = None;
+    for (i, c) in s.char_indices() {
+        if keep.is_none() && total + escaped_len(c) > max.saturating_sub(CUT_MARK.len()) {
+            keep = Some(i);
+        }
+        total += escaped_len(c);
+        if total > max {
+            s.truncate(keep.unwrap_or(0));
+            s.push_str(CUT_MARK);
+            return;
+        }
+    }
+}
+
+fn cut_opt(s: &mut Option<String>, max: usize) {
+    if let Some(s) = s {
+        cut(s, max);
+    }
+}
+
+impl AuditEvent {
+    /// The event with every string field cut to its stated limit
+    /// ([`MAX_ID_BYTES`], [`MAX_NAME_BYTES`], [`MAX_TEXT_BYTES`]), so no
+    /// record seals to more than [`MAX_LINE_BYTES`]: whatever a peer or a
+    /// visitor typed, the log grows by a bounded amount a record.
+    pub fn bounded(mut self) -> Self {
+        use AuditEvent as E;
+        let (id, name, text) = (MAX_ID_BYTES, MAX_NAME_BYTES, MAX_TEXT_BYTES);
+        match &mut self {
+            E::RelayStarted { version, listen } => {
+                cut(version, id);
+                cut(listen, name);
+            }
+            E::RelayStopped { reason } => cut(reason, text),
+            E::CodeIssued {
+                session,
+                locator,
+                host_ip,
+                host_name,
+                os_user,
+                ..
+            } => {
+                for f in [session, locator, host_ip] {
+                    cut(f, id);
+                }
+                cut(host_name, name);
+                cut(os_user, name);
+            }
+            E::CodeClosed { session, reason }
+            | E::SessionInterrupted {
+                session, reason, ..
+            }
+            | E::RecordingFailed { session, reason } => {
+                cut(session, id);
+                cut(reason, text);
+            }
+            E::JoinAttempt {
+                session,
+                technician,
+                ip,
+                locator,
+                reason,
+                ..
+            } => {
+                cut_opt(session, id);
+                cut_opt(technician, name);
+                cut(ip, id);
+                cut(locator, id);
+                cut_opt(reason, text);
+            }
+            E::SessionStarted {
+                session,
+                technician,
+                host_ip,
+                viewer_ip,
+            } => {
+                for f in [session, host_ip, viewer_ip] {
+                    cut(f, id);
+                }
+                cut(technician, name);
+            }
+            E::PeerReport {
+                session,
+                from,
+                report,
+                mode,
+                ..
+            } => {
+                cut(session, id);
+                cut(from, id);
+                cut(report, text);
+                cut_opt(mode, id);
+            }
+            E::SessionEnded {
+                session, reason, ..
+            } => {
+                cut(session, id);
+                cut(reason, text);
+            }
+            E::TokenSuspended { technician, ip, .. } => {
+                cut_opt(technician, name);
+                cut(ip, id);
+            }
+            E::SessionResumed {
+                session,
+                host_ip,
+                viewer_ip,
+            } => {
+                for f in [session, host_ip, viewer_ip] {
+                    cut(f, id);
+                }
+            }
+            E::Transfer {
+                session,
+                kind,
+                direction,
+                name: file,
+                sha256,
+                ..
+            } => {
+                for f in [session, kind, direction] {
+                    cut(f, id);
+                }
+                cut_opt(file, name);
+                cut_opt(sha256, id);
+            }
+            E::ResumeRefused {
+                session,
+                from,
+                ip,
+                reason,
+            } => {
+                for f in [session, from, ip] {
+                    cut(f, id);
+                }
+                cut(reason, text);
+            }
+            E::RecordingSealed {
+                session,
+                file,
+                sha256,
+                ..
+            } => {
+                cut(session, id);
+                cut(file, name);
+                cut(sha256, id);
+            }
+            E::ConnectionsRefused { ip, limit, .. } => {
+                cut(ip, id);
+                cut(limit, id);
+            }
+            E::RecordingExpired { session, file } | E::CodeMoved { session, to: file } => {
+                cut(session, id);
+                cut(file, name);
+            }
+            E::RecordingFetched { session, by, to } => {
+                cut(session, id);
+                cut(by, name);
+                cut(to, name);
+            }
+            E::ConsoleLogin {
+                user, ip, reason, ..
+            } => {
+                cut(user, name);
+                cut(ip, id);
+                cut_opt(reason, text);
+            }
+            E::AdminAction { by, action, target } => {
+                cut(by, name);
+                cut(action, text);
+                cut(target, text);
+            }
+            E::ConsoleAction {
+                user,
+                ip,
+                action,
+                target,
+            } => {
+                cut(user, name);
+                cut(ip, id);
+                cut(action, text);
+                cut_opt(target, text);
+            }
+        }
+        self
     }
 }
 
@@ -629,8 +867,19 @@ mod tests {
                     ip: "i".into(),
                     ok: false,
                     reason: Some("r".into()),
+                    attempts: None,
                 },
-                r#""event":"console_login","user":"ann","ip":"i","ok":false,"reason":"r""#,
+                r#""event":"console_login","user":"ann","ip":"i","ok":false,"reason":"r","hash""#,
+            ),
+            (
+                AuditEvent::ConsoleLogin {
+                    user: "ann".into(),
+                    ip: "i".into(),
+                    ok: false,
+                    reason: Some("r".into()),
+                    attempts: Some(41),
+                },
+                r#""event":"console_login","user":"ann","ip":"i","ok":false,"reason":"r","attempts":41,"hash""#,
             ),
             (
                 AuditEvent::AdminAction {
@@ -662,6 +911,173 @@ mod tests {
             let (line, _) = chain.seal("T".into(), event).unwrap();
             assert!(line.contains(body), "{line}");
             assert!(line.contains(&name), "{name} in {line}");
+        }
+    }
+
+    #[test]
+    fn a_console_login_from_before_bursts_reads_back_the_same() {
+        let old = r#"{"event":"console_login","user":"ann","ip":"i","ok":true,"reason":null}"#;
+        let parsed: AuditEvent = serde_json::from_str(old).unwrap();
+        assert_eq!(serde_json::to_string(&parsed).unwrap(), old);
+    }
+
+    #[test]
+    fn cut_keeps_short_strings_and_marks_long_ones() {
+        let mut short = "ann".to_owned();
+        cut(&mut short, 3);
+        assert_eq!(short, "ann");
+        let mut long = "a".repeat(600_000);
+        cut(&mut long, MAX_NAME_BYTES);
+        assert_eq!(long.len(), MAX_NAME_BYTES);
+        assert!(long.ends_with(CUT_MARK));
+        // A char boundary is kept: 'é' is two bytes.
+        let mut accents = "é".repeat(300);
+        cut(&mut accents, 11);
+        assert_eq!(accents, "éééé…");
+        // Escaped size counts: a control character writes as \u0001.
+        let mut control = "\u{1}".repeat(100);
+        cut(&mut control, 64);
+        let written = serde_json::to_string(&control).unwrap();
+        assert!(written.len() <= 64 + 2, "{written}");
+        assert!(control.ends_with(CUT_MARK));
+        let mut tiny = "abcdef".to_owned();
+        cut(&mut tiny, 2);
+        assert_eq!(tiny, CUT_MARK);
+    }
+
+    /// Every kind of record with every string at a hostile size: each
+    /// seals to at most `MAX_LINE_BYTES`.
+    #[test]
+    fn every_bounded_record_fits_the_stated_line_length() {
+        let worst = || "\u{1}\"".repeat(100_000);
+        let w = || Some(worst());
+        let events = [
+            AuditEvent::RelayStarted {
+                version: worst(),
+                listen: worst(),
+            },
+            AuditEvent::RelayStopped { reason: worst() },
+            AuditEvent::CodeIssued {
+                session: worst(),
+                locator: worst(),
+                host_ip: worst(),
+                host_name: worst(),
+                os_user: worst(),
+                expires_in_s: u64::MAX,
+            },
+            AuditEvent::CodeClosed {
+                session: worst(),
+                reason: worst(),
+            },
+            AuditEvent::JoinAttempt {
+                session: w(),
+                technician: w(),
+                ip: worst(),
+                locator: worst(),
+                ok: false,
+                reason: w(),
+            },
+            AuditEvent::SessionStarted {
+                session: worst(),
+                technician: worst(),
+                host_ip: worst(),
+                viewer_ip: worst(),
+            },
+            AuditEvent::PeerReport {
+                session: worst(),
+                from: worst(),
+                report: worst(),
+                mode: w(),
+                kind: Some(ReportKind::WrongSecret),
+            },
+            AuditEvent::SessionEnded {
+                session: worst(),
+                reason: worst(),
+                duration_ms: u64::MAX,
+                bytes_host_to_viewer: u64::MAX,
+                bytes_viewer_to_host: u64::MAX,
+            },
+            AuditEvent::TokenSuspended {
+                technician: w(),
+                ip: worst(),
+                codes: u32::MAX,
+                suspended_s: u64::MAX,
+            },
+            AuditEvent::SessionInterrupted {
+                session: worst(),
+                reason: worst(),
+                window_s: u64::MAX,
+            },
+            AuditEvent::SessionResumed {
+                session: worst(),
+                host_ip: worst(),
+                viewer_ip: worst(),
+            },
+            AuditEvent::Transfer {
+                session: worst(),
+                kind: worst(),
+                direction: worst(),
+                bytes: u64::MAX,
+                name: w(),
+                sha256: w(),
+            },
+            AuditEvent::ResumeRefused {
+                session: worst(),
+                from: worst(),
+                ip: worst(),
+                reason: worst(),
+            },
+            AuditEvent::RecordingSealed {
+                session: worst(),
+                file: worst(),
+                chunks: u64::MAX,
+                bytes: u64::MAX,
+                sha256: worst(),
+            },
+            AuditEvent::RecordingFailed {
+                session: worst(),
+                reason: worst(),
+            },
+            AuditEvent::RecordingExpired {
+                session: worst(),
+                file: worst(),
+            },
+            AuditEvent::RecordingFetched {
+                session: worst(),
+                by: worst(),
+                to: worst(),
+            },
+            AuditEvent::ConsoleLogin {
+                user: worst(),
+                ip: worst(),
+                ok: false,
+                reason: w(),
+                attempts: Some(u64::MAX),
+            },
+            AuditEvent::AdminAction {
+                by: worst(),
+                action: worst(),
+                target: worst(),
+            },
+            AuditEvent::ConsoleAction {
+                user: worst(),
+                ip: worst(),
+                action: worst(),
+                target: w(),
+            },
+            AuditEvent::CodeMoved {
+                session: worst(),
+                to: worst(),
+            },
+        ];
+        let chain = Chain::resume_at(u64::MAX - 1, "f".repeat(64));
+        for event in events {
+            let name = event.name();
+            let (line, _) = chain
+                .seal("2026-11-23T00:00:00.000Z".into(), event.bounded())
+                .unwrap();
+            assert!(line.len() <= MAX_LINE_BYTES, "{name}: {} bytes", line.len());
+            check_line(&line, 1).unwrap();
         }
     }
 

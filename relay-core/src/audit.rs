@@ -202,7 +202,11 @@ impl AuditLog {
     }
 
     /// Appends `event` and returns its sequence number once it is durable.
+    /// Every string in it is cut to its stated limit first
+    /// ([`AuditEvent::bounded`]): whatever a peer or a console visitor
+    /// sent, one record is at most `MAX_LINE_BYTES` on disk.
     pub async fn append(&self, event: AuditEvent) -> Result<u64, AuditError> {
+        let event = event.bounded();
         let (ack, done) = oneshot::channel();
         let sent = match &self.sink {
             Sink::File { tx, .. } => tx.send((event, ack)).is_ok(),
@@ -360,6 +364,28 @@ mod tests {
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(mode(&log_path(&dir)), 0o600);
         assert_eq!(mode(&head_path(&dir)), 0o600);
+    }
+
+    #[tokio::test]
+    async fn a_huge_field_is_cut_before_it_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(dir.path()).unwrap();
+        let event = AuditEvent::CodeClosed {
+            session: "s".into(),
+            reason: "x".repeat(600_000),
+        };
+        log.append(event).await.unwrap();
+        let size = fs::metadata(log_path(dir.path())).unwrap().len();
+        assert!(
+            size <= lifeline_proto::audit::MAX_LINE_BYTES as u64 + 1,
+            "{size}"
+        );
+        let recs = read_verified(dir.path()).unwrap();
+        let AuditEvent::CodeClosed { reason, .. } = &recs[0].record.event else {
+            panic!("{:?}", recs[0]);
+        };
+        assert_eq!(reason.len(), lifeline_proto::audit::MAX_TEXT_BYTES);
+        assert!(reason.ends_with(lifeline_proto::audit::CUT_MARK));
     }
 
     #[tokio::test]

@@ -5,9 +5,15 @@
 //! order, at least once across restarts: the exporter tails the log file
 //! and remembers the hash of the last record it handed over
 //! (`DIR/audit-export.state`), so a restarted relay goes on after it. A
-//! sink that is down is retried; nothing is skipped.
+//! sink that is down (cannot be reached) is retried, and nothing is skipped
+//! meanwhile; but no record can hold up the ones after it: each message is
+//! cut to its transport's limit ([`UDP_MAX_MESSAGE`], [`TCP_MAX_MESSAGE`];
+//! the middle of the line goes, its `seq`, `event` and `hash` stay), and a
+//! record the sink, once reached, refuses [`SEND_TRIES`] times is reported
+//! (an error line and [`skipped`]) and skipped.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use lifeline_proto::audit::check_line;
@@ -57,6 +63,30 @@ pub fn state_path(dir: &Path) -> PathBuf {
     dir.join("audit-export.state")
 }
 
+/// The longest syslog message sent in one UDP datagram, in octets. RFC
+/// 5426 (3.2): every receiver SHOULD take 2048 octets (IPv4 must take
+/// 480, IPv6 1180); past that a datagram may be fragmented or dropped
+/// unseen, and past ~64 KiB it cannot be sent at all (EMSGSIZE). A record
+/// bounded by `AuditEvent::bounded` seals to at most `MAX_LINE_BYTES`
+/// (2048) and nearly always fits whole with the header; a longer line (a
+/// log written before records were bounded) loses its middle.
+pub const UDP_MAX_MESSAGE: usize = 2048;
+/// The longest syslog message sent over TCP: rsyslog's default
+/// `maxMessageSize` (8 KiB), which receivers take without configuration.
+pub const TCP_MAX_MESSAGE: usize = 8192;
+/// How many times one record is offered to a sink that was reached before
+/// it is skipped (0.2, 0.4, 0.8, 1.6 s between tries).
+pub const SEND_TRIES: u32 = 5;
+
+/// Records skipped since the relay started (a sink refused them
+/// [`SEND_TRIES`] times).
+static SKIPPED: AtomicU64 = AtomicU64::new(0);
+
+/// How many records the exporter skipped since the relay started.
+pub fn skipped() -> u64 {
+    SKIPPED.load(Ordering::Relaxed)
+}
+
 /// One log line as a syslog message (RFC 5424): facility "log audit"
 /// (13), severity informational; the record's event as MSGID; the line
 /// itself as MSG.
@@ -65,6 +95,28 @@ pub fn syslog_message(line: &str, host: &str) -> String {
     let ts = v["ts"].as_str().unwrap_or("-");
     let event = v["event"].as_str().unwrap_or("-");
     format!("<110>1 {ts} {host} lifeline-relay - {event} - {line}")
+}
+
+/// [`syslog_message`] cut to at most `max` octets: the line's middle is
+/// replaced by `…` so that its start (`seq`, `ts`, `event`) and its end
+/// (`hash`, which names the record in the log) both arrive.
+pub fn syslog_message_within(line: &str, host: &str, max: usize) -> String {
+    let whole = syslog_message(line, host);
+    if whole.len() <= max {
+        return whole;
+    }
+    const MARK: &str = "…";
+    // `,"hash":"` + 64 hex + `"}`, and as much of the start as fits.
+    let tail_len = 75.min(whole.len());
+    let mut tail_at = whole.len() - tail_len;
+    while !whole.is_char_boundary(tail_at) {
+        tail_at += 1;
+    }
+    let mut head_end = max.saturating_sub(whole.len() - tail_at + MARK.len());
+    while !whole.is_char_boundary(head_end) {
+        head_end -= 1;
+    }
+    format!("{}{MARK}{}", &whole[..head_end], &whole[tail_at..])
 }
 
 /// The records after the one whose hash is `after` (all when `None`, or
@@ -99,11 +151,11 @@ impl Sink {
     async fn send(&mut self, line: &str, host: &str) -> std::io::Result<()> {
         match self {
             Self::Tcp(s) => {
-                let msg = syslog_message(line, host);
+                let msg = syslog_message_within(line, host, TCP_MAX_MESSAGE);
                 s.write_all(format!("{} {msg}", msg.len()).as_bytes()).await
             }
             Self::Udp(s) => s
-                .send(syslog_message(line, host).as_bytes())
+                .send(syslog_message_within(line, host, UDP_MAX_MESSAGE).as_bytes())
                 .await
                 .map(|_| ()),
             Self::Stdout => {
@@ -183,8 +235,13 @@ fn new_lines(path: &Path, offset: usize) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Hands one line over, retrying (and reconnecting) until the sink takes it.
+/// Hands one line over: a sink that cannot be reached is retried until it
+/// can (nothing is skipped while the SIEM is down); a line the reached
+/// sink refuses [`SEND_TRIES`] times is reported and skipped, so it never
+/// holds up the lines after it.
 async fn deliver(sink: &mut Option<Sink>, target: &ExportTarget, line: &str, host: &str) {
+    let mut tries = 0;
+    let mut pause = Duration::from_millis(200);
     loop {
         let s = match sink {
             Some(s) => s,
@@ -197,14 +254,23 @@ async fn deliver(sink: &mut Option<Sink>, target: &ExportTarget, line: &str, hos
                 }
             },
         };
-        match s.send(line, host).await {
-            Ok(()) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, "audit export: sending failed; retrying");
-                *sink = None;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
+        let Err(e) = s.send(line, host).await else {
+            return;
+        };
+        *sink = None;
+        tries += 1;
+        if tries >= SEND_TRIES {
+            let total = SKIPPED.fetch_add(1, Ordering::Relaxed) + 1;
+            let hash = check_line(line, 0).map(|v| v.hash).unwrap_or_default();
+            tracing::error!(
+                error = %e, record = %hash, skipped = total,
+                "audit export: the sink refused a record {SEND_TRIES} times; skipped it (it stays in the log)"
+            );
+            return;
         }
+        tracing::warn!(error = %e, "audit export: sending failed; retrying");
+        tokio::time::sleep(pause).await;
+        pause *= 2;
     }
 }
 
@@ -286,5 +352,29 @@ mod tests {
             )
         );
         assert!(msg.ends_with(line));
+    }
+
+    #[test]
+    fn a_long_line_loses_its_middle_within_the_limit() {
+        let mut chain = Chain::default();
+        let event = AuditEvent::RelayStopped {
+            reason: "é".repeat(40_000),
+        };
+        let (line, hash) = chain.seal("2026-11-23T00:00:00Z".into(), event).unwrap();
+        chain.advance(hash.clone());
+        for max in [UDP_MAX_MESSAGE, TCP_MAX_MESSAGE] {
+            let msg = syslog_message_within(&line, "relay1", max);
+            assert!(msg.len() <= max, "{} > {max}", msg.len());
+            assert!(msg.contains(" relay_stopped - {\"seq\":1,"), "{msg}");
+            assert!(msg.ends_with(&format!(",\"hash\":\"{hash}\"}}")), "{msg}");
+            assert!(msg.contains('…'));
+        }
+        // A line that fits is sent whole.
+        let (text, _) = log(1);
+        let short = text.lines().next().unwrap();
+        assert_eq!(
+            syslog_message_within(short, "relay1", UDP_MAX_MESSAGE),
+            syslog_message(short, "relay1")
+        );
     }
 }

@@ -138,6 +138,7 @@ fn records_of_no_session_are_listed_by_kind_newest_first() {
                 ip: "127.0.0.1".into(),
                 ok: true,
                 reason: None,
+                attempts: None,
             },
         );
     }

@@ -16,6 +16,7 @@ use super::{
     off_thread, set_cookie,
 };
 use crate::auth::{random_token, same};
+use crate::gate::Unchecked;
 use crate::pages;
 use crate::users::{ConsoleUser, Refusal};
 use crate::{Console, lock};
@@ -46,9 +47,33 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Checks name, password and second factor off the async threads; a
-/// TOTP code logs in once (an overheard one is no use afterwards).
-async fn credentials(c: &Console, f: &LoginForm) -> Result<Result<ConsoleUser, Refusal>, Response> {
+/// What the login page says to every refused login, whatever was wrong
+/// (name, password, a missing, wrong or used code): nobody learns which
+/// names exist or that a password was right.
+const WRONG: &str = "Wrong name, password or code.";
+/// What it says when too many logins are being checked at once.
+const BUSY: &str = "The console is busy checking other logins. Try again in a few seconds.";
+
+/// A turn at the password check (Argon2id is memory-hard: at most
+/// [`crate::CHECKS_AT_ONCE`] run at once); `None` after waiting
+/// [`crate::CHECK_WAIT`] for one.
+pub(super) async fn check_turn(c: &Console) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    tokio::time::timeout(crate::CHECK_WAIT, c.checks.clone().acquire_owned())
+        .await
+        .ok()?
+        .ok()
+}
+
+/// Checks name, password and second factor off the async threads (`None`:
+/// no turn at the check came); a TOTP code logs in once (an overheard one
+/// is no use afterwards).
+async fn credentials(
+    c: &Console,
+    f: &LoginForm,
+) -> Result<Option<Result<ConsoleUser, Refusal>>, Response> {
+    let Some(turn) = check_turn(c).await else {
+        return Ok(None);
+    };
     let (users, name, password, code) = (
         c.users.clone(),
         f.user.clone(),
@@ -56,10 +81,12 @@ async fn credentials(c: &Console, f: &LoginForm) -> Result<Result<ConsoleUser, R
         f.code.clone(),
     );
     let checked = off_thread("Accounts unreadable", move || {
+        // Held until Argon2 is done, even if the request is dropped.
+        let _turn = turn;
         users.check(&name, &password, &code, unix_now())
     })
     .await?;
-    Ok(checked.and_then(|(user, step)| {
+    Ok(Some(checked.and_then(|(user, step)| {
         let Some(step) = step else { return Ok(user) };
         let mut used = lock(&c.totp_steps);
         if used.get(&user.name).is_some_and(|last| step <= *last) {
@@ -67,7 +94,7 @@ async fn credentials(c: &Console, f: &LoginForm) -> Result<Result<ConsoleUser, R
         }
         used.insert(user.name.clone(), step);
         Ok(user)
-    }))
+    })))
 }
 
 pub(super) async fn login(
@@ -92,33 +119,44 @@ pub(super) async fn login(
         ip: ip.to_string(),
         ok,
         reason: reason.map(str::to_owned),
+        attempts: None,
     };
-    let now = Instant::now();
-    let wait = {
-        let by_name = lock(&c.throttle).check(now, &f.user).err();
-        let by_address = lock(&c.address_throttle).check(now, &ip).err();
-        by_name.max(by_address)
+    // The slots are taken before the check, so raced attempts cannot all
+    // pass; a throttled attempt is counted into its burst's record.
+    let reserved = lock(&c.gate).reserve(Instant::now(), &f.user, ip);
+    let reservation = match reserved {
+        Ok(r) => r,
+        Err(wait) => {
+            let secs = wait.as_secs().max(1);
+            return Err(again(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!("Too many failed logins for this name or address. Try again in {secs} s."),
+            ));
+        }
     };
-    if let Some(wait) = wait {
-        audit(c, record(false, Some("throttled: too many failed logins"))).await?;
-        let secs = wait.as_secs().max(1);
-        return Err(again(
-            StatusCode::TOO_MANY_REQUESTS,
-            &format!("Too many failed logins for this name or address. Try again in {secs} s."),
-        ));
-    }
-    let checked = credentials(c, &f).await?;
+    let checked = match credentials(c, &f).await {
+        Ok(Some(checked)) => checked,
+        Ok(None) => {
+            let mut gate = lock(&c.gate);
+            gate.release(Instant::now(), reservation);
+            gate.unchecked(Instant::now(), Unchecked::Busy, &f.user, ip);
+            drop(gate);
+            return Err(again(StatusCode::SERVICE_UNAVAILABLE, BUSY));
+        }
+        Err(page) => {
+            lock(&c.gate).release(Instant::now(), reservation);
+            return Err(page);
+        }
+    };
     let user = match checked {
-        Ok(u) => u,
+        Ok(u) => {
+            lock(&c.gate).release(Instant::now(), reservation);
+            u
+        }
         Err(refusal) => {
-            lock(&c.throttle).fail(now, &f.user);
-            lock(&c.address_throttle).fail(now, &ip);
+            lock(&c.gate).failed(reservation);
             audit(c, record(false, Some(refusal.as_str()))).await?;
-            let message = match refusal {
-                Refusal::NeedsCode => "Enter the code from your authenticator app too.",
-                _ => "Wrong name, password or code.",
-            };
-            return Err(again(StatusCode::UNAUTHORIZED, message));
+            return Err(again(StatusCode::UNAUTHORIZED, WRONG));
         }
     };
     audit(c, record(true, None)).await?;
@@ -195,6 +233,10 @@ pub(super) async fn change_password(
             ),
         );
     }
+    // One turn for both Argon2 runs (the check and the new hash).
+    let Some(_turn) = check_turn(&c).await else {
+        return again(StatusCode::SERVICE_UNAVAILABLE, BUSY);
+    };
     let (users, name, current) = (c.users.clone(), a.session.user.clone(), f.current);
     let current_ok = tokio::task::spawn_blocking(move || {
         // The second factor was checked at login; here only the password.

@@ -47,6 +47,10 @@ const SESSION_COOKIE: &str = "__Host-lifeline";
 const LOGIN_COOKIE: &str = "__Host-lifeline-login";
 /// Sessions a page lists.
 pub const PER_PAGE: usize = 50;
+/// The largest request body taken (the console's forms are small).
+pub const MAX_BODY: usize = 64 * 1024;
+/// How long a request's body may take to arrive, once its headers have.
+pub const BODY_TIME: std::time::Duration = std::time::Duration::from_secs(10);
 
 type C = State<Arc<Console>>;
 
@@ -73,8 +77,46 @@ pub fn router(console: Arc<Console>) -> Router {
                 "There is no such page.",
             )
         })
+        .layer(middleware::from_fn(whole_body))
         .layer(middleware::from_fn(security_headers))
         .with_state(console)
+}
+
+/// Reads a request's whole body before any handler sees it: at most
+/// [`MAX_BODY`], within [`BODY_TIME`] (a client sending it slowly holds
+/// its connection no longer); otherwise the connection is closed.
+async fn whole_body(req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let read = tokio::time::timeout(BODY_TIME, axum::body::to_bytes(body, MAX_BODY)).await;
+    let mut refused = match read {
+        Ok(Ok(bytes)) => {
+            return next
+                .run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await;
+        }
+        Ok(Err(_)) => failure(
+            None,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Refused",
+            &format!(
+                "This request's body was over {} KiB or broke off.",
+                MAX_BODY / 1024
+            ),
+        ),
+        Err(_) => failure(
+            None,
+            StatusCode::REQUEST_TIMEOUT,
+            "Too slow",
+            &format!(
+                "This request's body took over {} s to arrive.",
+                BODY_TIME.as_secs()
+            ),
+        ),
+    };
+    refused
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    refused
 }
 
 /// No scripts, no framing, no caching of what the pages show.

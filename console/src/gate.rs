@@ -1,0 +1,378 @@
+//! Who may try a console password now, sans-IO (time is passed in).
+//!
+//! Each login *reserves* its slot in the name's and the address's leaky
+//! buckets before the password is checked, so concurrent attempts cannot
+//! all pass the check at once: of 60 raced wrong logins for one name, at
+//! most [`crate::LOGIN_BURST`] reach Argon2. A login that succeeds (or
+//! that was never checked) gives its slots back; a failed one keeps them.
+//!
+//! Attempts refused unchecked (throttled, or the console too busy) are
+//! not logged one by one: they are counted into a *burst* per name (or
+//! per address), which [`LoginGate::due`] hands out as one record once
+//! it has been quiet for [`BURST_QUIET`] or open for [`BURST_LONGEST`].
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use lifeline_proto::audit::{AuditEvent, MAX_NAME_BYTES, cut};
+
+/// A burst's record is written once no attempt came for this long …
+pub const BURST_QUIET: Duration = Duration::from_secs(5);
+/// … or once it has been open this long (a steady attack: one record a
+/// minute for each name or address under it).
+pub const BURST_LONGEST: Duration = Duration::from_secs(60);
+/// Bursts counted one by one; past this many open at once, the rest are
+/// counted together in one record.
+pub const MAX_BURSTS: usize = 1024;
+/// Buckets kept at most (the drained ones are dropped first).
+const MAX_BUCKETS: usize = 100_000;
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    level: f64,
+    at: Instant,
+}
+
+/// Leaky buckets whose level never passes `burst`: a slot is taken only
+/// when it is free.
+#[derive(Debug)]
+struct Buckets<K> {
+    map: HashMap<K, Bucket>,
+    burst: f64,
+    drain: Duration,
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Buckets<K> {
+    fn new(burst: u32, drain: Duration) -> Self {
+        Self {
+            map: HashMap::new(),
+            burst: f64::from(burst.max(1)),
+            drain: drain.max(Duration::from_millis(1)),
+        }
+    }
+
+    fn level(&self, now: Instant, key: &K) -> f64 {
+        self.map.get(key).map_or(0.0, |b| {
+            let drained =
+                now.saturating_duration_since(b.at).as_secs_f64() / self.drain.as_secs_f64();
+            (b.level - drained).max(0.0)
+        })
+    }
+
+    /// `Err(wait)` when `key` has no free slot.
+    fn free(&self, now: Instant, key: &K) -> Result<(), Duration> {
+        let level = self.level(now, key);
+        if level + 1.0 > self.burst {
+            Err(self.drain.mul_f64(level + 1.0 - self.burst))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn add(&mut self, now: Instant, key: &K, by: f64) {
+        let level = (self.level(now, key) + by).clamp(0.0, self.burst);
+        self.map.insert(key.clone(), Bucket { level, at: now });
+        if self.map.len() > MAX_BUCKETS {
+            let drain = self.drain.as_secs_f64();
+            self.map.retain(|_, b| {
+                b.level - now.saturating_duration_since(b.at).as_secs_f64() / drain > 0.0
+            });
+        }
+    }
+}
+
+/// A login's reserved slots: give them back ([`LoginGate::release`]) or
+/// keep them ([`LoginGate::failed`]).
+#[derive(Debug)]
+#[must_use]
+pub struct Reservation {
+    name: String,
+    ip: IpAddr,
+}
+
+/// Why an attempt was refused without a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Unchecked {
+    /// The name had too many failed logins.
+    ThrottledName,
+    /// The address had too many failed logins.
+    ThrottledAddress,
+    /// Too many logins were being checked at once.
+    Busy,
+}
+
+impl Unchecked {
+    /// The audit log's words for a burst of these.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ThrottledName => "throttled: too many failed logins for this name",
+            Self::ThrottledAddress => "throttled: too many failed logins from this address",
+            Self::Busy => "busy: too many logins being checked at once",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum BurstKey {
+    Name(Unchecked, String),
+    Address(Unchecked, IpAddr),
+    /// Everything past [`MAX_BURSTS`].
+    Overflow,
+}
+
+#[derive(Debug)]
+struct Burst {
+    user: String,
+    ip: IpAddr,
+    why: Unchecked,
+    attempts: u64,
+    opened: Instant,
+    last: Instant,
+}
+
+/// The console's login throttle and its counted refusals.
+#[derive(Debug)]
+pub struct LoginGate {
+    names: Buckets<String>,
+    addresses: Buckets<IpAddr>,
+    bursts: HashMap<BurstKey, Burst>,
+}
+
+/// The name a throttle and a record know an attempt by: cut like the
+/// log cuts it, so a 600 kB name costs no more than a short one.
+pub fn name_key(user: &str) -> String {
+    let mut name = user.to_owned();
+    cut(&mut name, MAX_NAME_BYTES);
+    name
+}
+
+impl LoginGate {
+    /// `name_burst` failures per name, one back per `name_drain`; the
+    /// same per address.
+    pub fn new(name_burst: u32, name_drain: Duration, ip_burst: u32, ip_drain: Duration) -> Self {
+        Self {
+            names: Buckets::new(name_burst, name_drain),
+            addresses: Buckets::new(ip_burst, ip_drain),
+            bursts: HashMap::new(),
+        }
+    }
+
+    /// Takes a slot for `user` and one for `ip`, or refuses with how long
+    /// to wait (and counts the refusal into its burst).
+    pub fn reserve(
+        &mut self,
+        now: Instant,
+        user: &str,
+        ip: IpAddr,
+    ) -> Result<Reservation, Duration> {
+        let name = name_key(user);
+        let by_name = self.names.free(now, &name).err();
+        let by_address = self.addresses.free(now, &ip).err();
+        match (by_name, by_address) {
+            (None, None) => {
+                self.names.add(now, &name, 1.0);
+                self.addresses.add(now, &ip, 1.0);
+                Ok(Reservation { name, ip })
+            }
+            (wait_name, wait_ip) => {
+                let why = if wait_name.is_some() {
+                    Unchecked::ThrottledName
+                } else {
+                    Unchecked::ThrottledAddress
+                };
+                self.unchecked(now, why, &name, ip);
+                Err(wait_name.max(wait_ip).unwrap_or_default())
+            }
+        }
+    }
+
+    /// The login succeeded, or was never checked: its slots are free again.
+    pub fn release(&mut self, now: Instant, r: Reservation) {
+        self.names.add(now, &r.name, -1.0);
+        self.addresses.add(now, &r.ip, -1.0);
+    }
+
+    /// The login failed: its slots stay taken until they drain.
+    pub fn failed(&mut self, r: Reservation) {
+        drop(r);
+    }
+
+    /// Counts an attempt refused without a check into its burst.
+    pub fn unchecked(&mut self, now: Instant, why: Unchecked, user: &str, ip: IpAddr) {
+        let name = name_key(user);
+        let key = match why {
+            Unchecked::ThrottledName => BurstKey::Name(why, name.clone()),
+            Unchecked::ThrottledAddress | Unchecked::Busy => BurstKey::Address(why, ip),
+        };
+        let key = if self.bursts.contains_key(&key) || self.bursts.len() < MAX_BURSTS {
+            key
+        } else {
+            BurstKey::Overflow
+        };
+        let burst = self.bursts.entry(key).or_insert(Burst {
+            user: name,
+            ip,
+            why,
+            attempts: 0,
+            opened: now,
+            last: now,
+        });
+        burst.attempts += 1;
+        burst.last = now;
+    }
+
+    /// The bursts that are over (quiet for [`BURST_QUIET`], or open for
+    /// [`BURST_LONGEST`]), as records; `all` hands out every open one (at
+    /// shutdown).
+    pub fn due(&mut self, now: Instant, all: bool) -> Vec<AuditEvent> {
+        let over = |b: &Burst| {
+            all || now.saturating_duration_since(b.last) >= BURST_QUIET
+                || now.saturating_duration_since(b.opened) >= BURST_LONGEST
+        };
+        let keys: Vec<BurstKey> = self
+            .bursts
+            .iter()
+            .filter(|(_, b)| over(b))
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            let Some(b) = self.bursts.remove(&key) else {
+                continue;
+            };
+            let overflow = key == BurstKey::Overflow;
+            out.push(AuditEvent::ConsoleLogin {
+                user: if overflow { String::new() } else { b.user },
+                ip: if overflow {
+                    String::new()
+                } else {
+                    b.ip.to_string()
+                },
+                ok: false,
+                reason: Some(if overflow {
+                    format!("{} (and other names and addresses)", b.why.as_str())
+                } else {
+                    b.why.as_str().to_owned()
+                }),
+                attempts: Some(b.attempts),
+            });
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gate() -> LoginGate {
+        LoginGate::new(5, Duration::from_secs(60), 20, Duration::from_secs(15))
+    }
+
+    const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+    #[test]
+    fn raced_attempts_reserve_before_the_check() {
+        let t0 = Instant::now();
+        let mut g = gate();
+        // 60 attempts arrive before any check ends: 5 get a slot.
+        let got: Vec<_> = (0..60)
+            .filter_map(|_| g.reserve(t0, "ann", IP).ok())
+            .collect();
+        assert_eq!(got.len(), 5);
+        for r in got {
+            g.failed(r);
+        }
+        assert!(g.reserve(t0, "ann", IP).is_err());
+        let wait = g
+            .reserve(t0 + Duration::from_secs(59), "ann", IP)
+            .unwrap_err();
+        assert!(wait <= Duration::from_secs(1), "{wait:?}");
+        assert!(g.reserve(t0 + Duration::from_secs(60), "ann", IP).is_ok());
+    }
+
+    #[test]
+    fn a_success_gives_its_slots_back() {
+        let t0 = Instant::now();
+        let mut g = gate();
+        for _ in 0..50 {
+            let r = g.reserve(t0, "ann", IP).unwrap();
+            g.release(t0, r);
+        }
+        let held: Vec<_> = (0..5).map(|_| g.reserve(t0, "ann", IP).unwrap()).collect();
+        assert!(g.reserve(t0, "ann", IP).is_err());
+        // Another name from the same address still has room.
+        assert!(g.reserve(t0, "bob", IP).is_ok());
+        drop(held);
+    }
+
+    #[test]
+    fn the_address_limits_many_names() {
+        let t0 = Instant::now();
+        let mut g = gate();
+        let ok = (0..100)
+            .filter(|i| g.reserve(t0, &format!("n{i}"), IP).is_ok())
+            .count();
+        assert_eq!(ok, 20);
+    }
+
+    #[test]
+    fn refusals_become_one_counted_record_a_burst() {
+        let t0 = Instant::now();
+        let mut g = gate();
+        let long = "a".repeat(600_000);
+        for _ in 0..5 {
+            let r = g.reserve(t0, &long, IP).unwrap();
+            g.failed(r);
+        }
+        for i in 0..1000 {
+            let at = t0 + Duration::from_millis(i);
+            assert!(g.reserve(at, &long, IP).is_err());
+            assert!(g.due(at, false).is_empty(), "still going at {i}");
+        }
+        let later = t0 + Duration::from_millis(999) + BURST_QUIET;
+        let records = g.due(later, false);
+        assert_eq!(records.len(), 1);
+        let AuditEvent::ConsoleLogin {
+            user,
+            attempts,
+            reason,
+            ..
+        } = &records[0]
+        else {
+            panic!("{records:?}");
+        };
+        assert_eq!(*attempts, Some(1000));
+        assert!(user.len() <= MAX_NAME_BYTES);
+        assert_eq!(reason.as_deref(), Some(Unchecked::ThrottledName.as_str()));
+        assert!(g.due(later, true).is_empty());
+    }
+
+    #[test]
+    fn a_steady_attack_gives_a_record_a_minute_and_bursts_are_bounded() {
+        let t0 = Instant::now();
+        let mut g = gate();
+        let mut records = 0;
+        for s in 0..180 {
+            let at = t0 + Duration::from_secs(s);
+            g.unchecked(at, Unchecked::ThrottledName, "ann", IP);
+            records += g.due(at, false).len();
+        }
+        assert_eq!(records, 2, "one at 60 s, one at 120 s");
+        for i in 0..5000u32 {
+            let ip = IpAddr::V4(i.into());
+            g.unchecked(t0, Unchecked::ThrottledAddress, "x", ip);
+        }
+        let all = g.due(t0, true);
+        assert_eq!(all.len(), MAX_BURSTS + 1);
+        let total: u64 = all
+            .iter()
+            .map(|e| match e {
+                AuditEvent::ConsoleLogin { attempts, .. } => attempts.unwrap_or(0),
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(total, 5000 + 58, "every attempt is counted once");
+    }
+}
