@@ -421,10 +421,15 @@ async fn slow_clients_do_not_lock_a_visitor_out() {
         let mut slow = held.pop().unwrap();
         let answer = read_all(&mut slow).expect("closed within the read timeout");
         assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
-        // A connection that says nothing is closed too.
+        // A connection that says nothing is closed too, and so is one kept
+        // alive after its request that then idles.
         let mut idle = console.connect(Ipv4Addr::new(127, 0, 0, 3)).unwrap();
         let nothing = read_all(&mut idle).expect("closed within the read timeout");
         assert!(nothing.is_empty(), "{nothing}");
+        let mut kept = console.connect(Ipv4Addr::new(127, 0, 0, 3)).unwrap();
+        let keep_alive = b"GET /login HTTP/1.1\r\nHost: console\r\n\r\n";
+        let (status, _) = try_send(&mut kept, keep_alive).expect("closed within the read timeout");
+        assert_eq!(status, 200);
     })
     .await
     .unwrap();
