@@ -155,11 +155,13 @@ impl AuditLog {
         for p in [&path, &hpath] {
             crate::private::private_file(p).map_err(io_at(p))?;
         }
+        let mark = crate::integrity::WriteMark::open(dir).map_err(io_at(dir))?;
         let (tx, rx) = mpsc::channel();
         let (written_tx, written) = tokio::sync::watch::channel(chain.head().seq);
         let writer = Writer {
             file,
             head,
+            mark,
             chain,
             path: path.clone(),
             head_path: hpath,
@@ -230,6 +232,8 @@ impl AuditLog {
 struct Writer {
     file: File,
     head: File,
+    /// Where the write under way ends, for `audit verify` ([`crate::integrity`]).
+    mark: crate::integrity::WriteMark,
     chain: Chain,
     path: PathBuf,
     head_path: PathBuf,
@@ -291,6 +295,10 @@ impl Writer {
 
     fn persist(&mut self, text: &str, chain: &Chain) -> Result<(), AuditError> {
         let before = self.file.metadata().map_err(io_at(&self.path))?.len();
+        // Marked (and synced) first: `audit verify` lets the log run past
+        // its head only as far as this write.
+        let mp = crate::integrity::writing_path(self.path.parent().unwrap_or(Path::new(".")));
+        self.mark.mark(chain.head().seq).map_err(io_at(&mp))?;
         let written = self
             .file
             .write_all(text.as_bytes())

@@ -299,3 +299,40 @@ async fn a_token_file_others_can_read_is_refused_and_a_private_one_joins() {
         "{help}"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn a_record_appended_by_hand_after_the_head_fails_verify_and_one_write_ahead_passes() {
+    use lifeline_proto::audit::{AuditEvent, Chain, check_line};
+    use lifeline_tests::{RelayProcess, relay_cli};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("relay");
+    let mut relay = RelayProcess::start(&data, &[]);
+    relay.signal("TERM");
+    relay.child.wait().unwrap();
+    let d = data.to_str().unwrap();
+    let (rc, out, err) = relay_cli(&["audit", "verify", "--data-dir", d]);
+    assert_eq!(rc, 0, "{out}{err}");
+    // A record with a correct chain, appended after the relay stopped.
+    let log = data.join("audit.jsonl");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let n = text.lines().count();
+    let last = check_line(text.lines().last().unwrap(), n).unwrap();
+    let chain = Chain::resume_at(last.record.seq, last.hash);
+    let forged = AuditEvent::CodeClosed {
+        session: "forged".into(),
+        reason: "expired".into(),
+    };
+    let (line, _) = chain.seal("2026-01-01T00:00:00Z".into(), forged).unwrap();
+    std::fs::write(&log, format!("{text}{line}\n")).unwrap();
+    let seq = last.record.seq + 1;
+    let (rc, out, _) = relay_cli(&["audit", "verify", "--data-dir", d]);
+    assert_eq!(rc, 1, "{out}");
+    assert!(out.contains(&format!("records {seq} to {seq}")), "{out}");
+    assert!(out.contains("something other than the relay"), "{out}");
+    // Had the relay begun that write (and stopped before moving the
+    // head), it would be one write ahead: fine.
+    std::fs::write(data.join("audit.writing"), format!("{seq:020}\n")).unwrap();
+    let (rc, out, _) = relay_cli(&["audit", "verify", "--data-dir", d]);
+    assert_eq!(rc, 0, "{out}");
+}
