@@ -240,8 +240,7 @@ fn new_lines(path: &Path, offset: usize) -> Vec<(String, String)> {
 /// sink refuses [`SEND_TRIES`] times is reported and skipped, so it never
 /// holds up the lines after it.
 async fn deliver(sink: &mut Option<Sink>, target: &ExportTarget, line: &str, host: &str) {
-    let mut tries = 0;
-    let mut pause = Duration::from_millis(200);
+    let mut retry = Retry::default();
     loop {
         let s = match sink {
             Some(s) => s,
@@ -258,8 +257,7 @@ async fn deliver(sink: &mut Option<Sink>, target: &ExportTarget, line: &str, hos
             return;
         };
         *sink = None;
-        tries += 1;
-        if tries >= SEND_TRIES {
+        let Some(pause) = retry.failed() else {
             let total = SKIPPED.fetch_add(1, Ordering::Relaxed) + 1;
             let hash = check_line(line, 0).map(|v| v.hash).unwrap_or_default();
             tracing::error!(
@@ -267,10 +265,24 @@ async fn deliver(sink: &mut Option<Sink>, target: &ExportTarget, line: &str, hos
                 "audit export: the sink refused a record {SEND_TRIES} times; skipped it (it stays in the log)"
             );
             return;
-        }
+        };
         tracing::warn!(error = %e, "audit export: sending failed; retrying");
         tokio::time::sleep(pause).await;
-        pause *= 2;
+    }
+}
+
+/// One record's sends that a reached sink refused (sans-IO): the pause
+/// before the next try, doubling from 200 ms, or `None` once it has had
+/// [`SEND_TRIES`] tries.
+#[derive(Debug, Default)]
+struct Retry {
+    failed: u32,
+}
+
+impl Retry {
+    fn failed(&mut self) -> Option<Duration> {
+        self.failed += 1;
+        (self.failed < SEND_TRIES).then(|| Duration::from_millis(200) * (1 << (self.failed - 1)))
     }
 }
 
@@ -352,6 +364,15 @@ mod tests {
             )
         );
         assert!(msg.ends_with(line));
+    }
+
+    #[test]
+    fn a_refused_record_gets_five_tries_then_is_skipped() {
+        let mut retry = Retry::default();
+        let pauses: Vec<_> = std::iter::from_fn(|| retry.failed()).collect();
+        let ms: Vec<u128> = pauses.iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, [200, 400, 800, 1600], "four pauses between five tries");
+        assert_eq!(retry.failed(), None);
     }
 
     #[test]
