@@ -4,6 +4,7 @@
 //! failed joins counted per address and token.
 
 use super::*;
+use crate::rules::suspicion::Hold;
 
 /// Limits beside the failed-join throttles: failures that named no
 /// technician, counted apart so that they never hold back a valid
@@ -41,7 +42,7 @@ pub(crate) fn check_join(
     now: Instant,
     ip: IpAddr,
     token_key: &str,
-    lookup: &Lookup,
+    (lookup, locator): (&Lookup, Locator),
 ) -> Result<String, JoinRefusal> {
     let throttled = |wait: Duration| JoinRefusal::Throttled {
         retry_after_s: u32::try_from(wait.as_secs() + 1).unwrap_or(u32::MAX),
@@ -58,25 +59,43 @@ pub(crate) fn check_join(
             });
         }
     };
+    let mut by_ip = lock(&relay.ip_throttle);
+    let mut by_token = lock(&relay.token_throttle);
+    let key = token_key.to_owned();
     if let Err(wait) = lock(&relay.suspicion).check(now, token_key) {
         let retry_after_s = u32::try_from(wait.as_secs() + 1).unwrap_or(u32::MAX);
         return Err(JoinRefusal::Suspended { retry_after_s });
     }
-    let mut by_ip = lock(&relay.ip_throttle);
-    let mut by_token = lock(&relay.token_throttle);
-    let key = token_key.to_owned();
     by_ip.check(now, &ip).map_err(throttled)?;
     by_token.check(now, &key).map_err(throttled)?;
+    match lock(&relay.suspicion).begin(now, token_key, locator) {
+        Ok(()) => {}
+        Err(Hold::Suspended(wait)) => {
+            let retry_after_s = u32::try_from(wait.as_secs() + 1).unwrap_or(u32::MAX);
+            return Err(JoinRefusal::Suspended { retry_after_s });
+        }
+        Err(Hold::Racing) => return Err(throttled(Duration::ZERO)),
+    }
     by_ip.fail(now, &ip);
     by_token.fail(now, &key);
     Ok(name.clone())
 }
 
-/// A valid token's join is decided: a won code gives back the units
-/// [`check_join`] took.
-pub(crate) fn settle_join(relay: &Relay, now: Instant, ip: IpAddr, token_key: &str) {
-    lock(&relay.ip_throttle).refund(now, &ip);
-    lock(&relay.token_throttle).refund(now, &token_key.to_owned());
+/// A valid token's join is decided: it is no longer under way, and a won
+/// code gives back the units [`check_join`] took.
+pub(crate) fn settle_join(
+    relay: &Relay,
+    now: Instant,
+    who: (IpAddr, &str),
+    locator: Locator,
+    won: bool,
+) {
+    let (ip, token_key) = who;
+    lock(&relay.suspicion).end(token_key, locator);
+    if won {
+        lock(&relay.ip_throttle).refund(now, &ip);
+        lock(&relay.token_throttle).refund(now, &token_key.to_owned());
+    }
 }
 
 pub(crate) async fn serve_viewer(relay: &Arc<Relay>, conn: Connection, mut ctl: Control) {
@@ -180,20 +199,27 @@ pub(crate) async fn decide_join(
     lookup: &Lookup,
     locator: Locator,
 ) -> Result<Result<(String, Won), (JoinRefusal, Option<String>)>, Refusal> {
-    Ok(match check_join(relay, now, ip, token_key, lookup) {
-        Err(refusal) => Err((refusal, None)),
-        Ok(name) => match win_code(relay, now, locator).await {
-            Ok(won) => {
-                settle_join(relay, now, ip, token_key);
-                Ok((name, won))
-            }
-            Err(Lost::Refused(refusal, session)) => Err((refusal, session)),
-            Err(Lost::Db(why)) => {
-                settle_join(relay, now, ip, token_key);
-                return Err(Refusal::Busy(why));
+    Ok(
+        match check_join(relay, now, ip, token_key, (lookup, locator)) {
+            Err(refusal) => Err((refusal, None)),
+            Ok(name) => {
+                let won = win_code(relay, now, locator).await;
+                let who = (ip, token_key);
+                settle_join(
+                    relay,
+                    now,
+                    who,
+                    locator,
+                    matches!(won, Ok(_) | Err(Lost::Db(_))),
+                );
+                match won {
+                    Ok(won) => Ok((name, won)),
+                    Err(Lost::Refused(refusal, session)) => Err((refusal, session)),
+                    Err(Lost::Db(why)) => return Err(Refusal::Busy(why)),
+                }
             }
         },
-    })
+    )
 }
 
 /// A refused join, and what it was refused on.

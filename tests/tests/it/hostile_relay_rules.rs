@@ -12,8 +12,8 @@ use lifeline_common::framed::Control;
 use lifeline_net::client::{ClientError, HostLink, Registration, ViewerLink};
 use lifeline_proto::audit::{AuditEvent, ReportKind};
 use lifeline_proto::control::{
-    CloseCode, Hello, HostEvent, JoinRefusal, PROTOCOL_VERSION, ResumeRefusal, ResumeRequest,
-    Role, SessionReport, Transfer, TransferKind, ViewerEvent, ViewerRequest,
+    CloseCode, Hello, HostEvent, JoinRefusal, PROTOCOL_VERSION, ResumeRefusal, ResumeRequest, Role,
+    SessionReport, Transfer, TransferKind, ViewerEvent, ViewerRequest,
 };
 use lifeline_relay_core::rules::bridge::Caps;
 use lifeline_relay_core::tokens::TechnicianStore;
@@ -34,7 +34,9 @@ fn technician(dir: &Path, name: &str) -> String {
 }
 
 async fn register(addr: &str, ca: &Path) -> (HostLink, Registration) {
-    HostLink::register(addr, Some(ca), "pc", "ann").await.unwrap()
+    HostLink::register(addr, Some(ca), "pc", "ann")
+        .await
+        .unwrap()
 }
 
 async fn paired(host: &mut HostLink) {
@@ -149,9 +151,7 @@ async fn a_host_renewing_in_a_loop_is_slowed_and_a_used_code_stays_used() {
 
 /// A bare viewer connection that asks to resume `session` with `request`.
 async fn resume_raw(addr: &str, ca: &Path, request: ViewerRequest) -> ViewerEvent {
-    let (_endpoint, conn) = lifeline_net::client::connect(addr, Some(ca))
-        .await
-        .unwrap();
+    let (_endpoint, conn) = lifeline_net::client::connect(addr, Some(ca)).await.unwrap();
     let (send, recv) = conn.open_bi().await.unwrap();
     let mut ctl = Control::new(send, recv);
     let hello = Hello {
@@ -251,9 +251,10 @@ async fn a_host_past_the_report_cap_ends_its_session_and_the_log_stays_bounded()
         "the host sent more reports than the relay keeps for a session (50)"
     );
     let ended = relay
-        .wait_record("the session's end", |e| {
-            matches!(e, AuditEvent::SessionEnded { session, .. } if *session == reg.session)
-        })
+        .wait_record(
+            "the session's end",
+            |e| matches!(e, AuditEvent::SessionEnded { session, .. } if *session == reg.session),
+        )
         .await;
     assert!(matches!(ended.event, AuditEvent::SessionEnded { reason, .. } if reason == why));
     let transfers = relay
@@ -291,9 +292,10 @@ async fn a_host_past_the_recording_cap_is_cut_off_with_one_record() {
     assert_eq!(code, CloseCode::Ended as u64);
     assert!(why.contains("limit of 65536 bytes"), "{why}");
     relay
-        .wait_record("the session's end", |e| {
-            matches!(e, AuditEvent::SessionEnded { session, .. } if *session == reg.session)
-        })
+        .wait_record(
+            "the session's end",
+            |e| matches!(e, AuditEvent::SessionEnded { session, .. } if *session == reg.session),
+        )
         .await;
     let failed = relay
         .records()
@@ -301,8 +303,48 @@ async fn a_host_past_the_recording_cap_is_cut_off_with_one_record() {
         .filter(|r| matches!(r.event, AuditEvent::RecordingFailed { .. }))
         .count();
     assert_eq!(failed, 1, "one record for the cap");
-    let file = relay.data_dir().join(lifeline_relay_core::recording::file_name(&reg.session));
+    let file = relay
+        .data_dir()
+        .join(lifeline_relay_core::recording::file_name(&reg.session));
     let stored = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
     assert!(stored <= 64 * 1024 + 1024, "{stored} bytes stored");
     relay.stop().await;
+}
+
+#[tokio::test]
+async fn joins_racing_through_a_clusters_database_are_held_to_the_suspension_count() {
+    let Some(pg) = lifeline_tests::postgres::Postgres::start() else {
+        return;
+    };
+    let url = pg.create_db("lifeline");
+    let dir = tempfile::tempdir().unwrap();
+    let relay = RelayProcess::start(dir.path(), &["--database", &url]);
+    let (rc, token, err) =
+        lifeline_tests::relay_cli(&["technician", "add", "mallory", "--database", &url]);
+    assert_eq!(rc, 0, "{err}");
+    let (addr, ca) = (relay.addr.to_string(), dir.path().join("ca.pem"));
+    // Twenty codes nobody holds, tried at once: each join's outcome comes
+    // from the database, after an await.
+    let joins = (0..20u32).map(|i| {
+        let (addr, ca, token) = (addr.clone(), ca.clone(), token.trim().to_owned());
+        tokio::spawn(async move {
+            let locator = lifeline_proto::Locator::new(90_000 + i).unwrap();
+            refusal(ViewerLink::join(&addr, Some(&ca), &token, locator).await)
+        })
+    });
+    let mut unknown = 0;
+    for join in joins.collect::<Vec<_>>() {
+        match join.await.unwrap() {
+            JoinRefusal::UnknownCode => unknown += 1,
+            JoinRefusal::Throttled { .. } | JoinRefusal::Suspended { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(unknown >= 1, "some joins reached the database");
+    assert!(
+        unknown <= lifeline_relay_core::rules::suspicion::DISTINCT_FAILURES,
+        "{unknown} codes tried before the token was suspended"
+    );
+    drop(relay);
+    drop(pg);
 }
