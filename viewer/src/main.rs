@@ -34,7 +34,7 @@ struct Cli {
     /// Read your technician token from this file (its only line); the file
     /// must be yours alone (chmod 600), else it is refused. Takes
     /// precedence over --token and $LIFELINE_TOKEN.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
     /// The 12-digit code the user reads out (dashes and spaces allowed).
     #[arg(long)]
