@@ -36,6 +36,27 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(p)
 }
 
+/// Flow control of one stream: 8 MiB, large enough for a 1080p screen on
+/// a fast link. Per endpoint in quinn; the connection window below bounds
+/// what all of a connection's streams may buffer together.
+const STREAM_WINDOW: u32 = 8 << 20;
+/// Flow control of a paired connection (and of every client and link).
+pub const SESSION_WINDOW: u32 = 32 << 20;
+/// Streams a paired connection may have open at once, each way.
+pub const SESSION_STREAMS: u32 = 64;
+/// What a connection the relay has not paired yet may make it buffer, all
+/// streams together: its first messages (a hello and a request, a few
+/// hundred bytes) and what it says while it waits, read as it comes.
+pub const UNPAIRED_WINDOW: u32 = 64 << 10;
+/// Streams an unpaired connection may open: its control stream. None of
+/// the other kind; a stream opened once the relay says "paired" waits for
+/// the credit [`open_for_session`] gives, a moment later.
+pub const UNPAIRED_BI_STREAMS: u32 = 1;
+/// Datagrams the relay holds for a connection until it reads them (quinn
+/// drops the oldest beyond it). Hosts and viewers send none; a paired
+/// session's pump reads them as they come; an unpaired one never does.
+pub const DATAGRAM_BUFFER: usize = 64 << 10;
+
 /// Flow-control windows large enough for a 1080p screen on a fast link.
 fn transport(
     idle: Duration,
@@ -45,13 +66,36 @@ fn transport(
     let idle = quinn::IdleTimeout::try_from(idle).map_err(|e| TlsError::Quic(e.to_string()))?;
     t.max_idle_timeout(Some(idle));
     t.keep_alive_interval(keep_alive);
-    t.stream_receive_window(quinn::VarInt::from_u32(8 << 20));
-    t.receive_window(quinn::VarInt::from_u32(32 << 20));
-    t.send_window(32 << 20);
-    t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(64));
-    t.max_concurrent_uni_streams(quinn::VarInt::from_u32(64));
+    t.stream_receive_window(quinn::VarInt::from_u32(STREAM_WINDOW));
+    t.receive_window(quinn::VarInt::from_u32(SESSION_WINDOW));
+    t.send_window(u64::from(SESSION_WINDOW));
+    t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(SESSION_STREAMS));
+    t.max_concurrent_uni_streams(quinn::VarInt::from_u32(SESSION_STREAMS));
     t.datagram_receive_buffer_size(Some(4 << 20));
     Ok(t)
+}
+
+/// The relay's public side: every connection starts with the credit its
+/// first messages need ([`UNPAIRED_WINDOW`], one stream) and gets a
+/// session's ([`open_for_session`]) once the relay pairs it, so anonymous
+/// connections cannot make the relay buffer what it never reads.
+fn relay_transport(idle: Duration) -> Result<quinn::TransportConfig, TlsError> {
+    let mut t = transport(idle, None)?;
+    t.receive_window(quinn::VarInt::from_u32(UNPAIRED_WINDOW));
+    t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(UNPAIRED_BI_STREAMS));
+    t.max_concurrent_uni_streams(quinn::VarInt::from_u32(0));
+    t.datagram_receive_buffer_size(Some(DATAGRAM_BUFFER));
+    Ok(t)
+}
+
+/// Gives a connection the relay has paired (or resumed) a session's
+/// credit: the connection window and the streams a session opens. The
+/// peer hears of it at once (MAX_DATA, MAX_STREAMS); whatever it was
+/// waiting to send goes on.
+pub fn open_for_session(conn: &quinn::Connection) {
+    conn.set_receive_window(quinn::VarInt::from_u32(SESSION_WINDOW));
+    conn.set_max_concurrent_bi_streams(quinn::VarInt::from_u32(SESSION_STREAMS));
+    conn.set_max_concurrent_uni_streams(quinn::VarInt::from_u32(SESSION_STREAMS));
 }
 
 /// The relay's server configuration.
@@ -67,7 +111,7 @@ pub fn server_config(
     tls.alpn_protocols = vec![ALPN.to_vec()];
     let crypto = QuicServerConfig::try_from(tls).map_err(|e| TlsError::Quic(e.to_string()))?;
     let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-    cfg.transport_config(Arc::new(transport(idle, None)?));
+    cfg.transport_config(Arc::new(relay_transport(idle)?));
     Ok(cfg)
 }
 

@@ -40,7 +40,8 @@ pub(crate) fn close(conn: &Connection, why: &Refusal) {
     );
 }
 
-/// Starts forwarding every stream and datagram both ways, counting bytes.
+/// Starts forwarding every stream and datagram both ways, counting bytes;
+/// both connections get a session's credit first ([`crate::server::forwarding`]).
 pub(crate) fn spawn_pumps(
     hook: Option<ForwardHook>,
     host: &Connection,
@@ -58,6 +59,8 @@ pub(crate) fn spawn_pumps(
         dir: Direction::ViewerToHost,
         hook,
     };
+    crate::server::forwarding(host);
+    crate::server::forwarding(viewer);
     let (h, v) = (host.clone(), viewer.clone());
     let mut pumps = JoinSet::new();
     pumps.spawn(forward_bi(

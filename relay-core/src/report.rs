@@ -228,7 +228,8 @@ fn fold(s: &mut SessionSummary, r: &Record) {
         | AuditEvent::ResumeRefused { .. }
         | AuditEvent::ConsoleLogin { .. }
         | AuditEvent::AdminAction { .. }
-        | AuditEvent::ConsoleAction { .. } => {}
+        | AuditEvent::ConsoleAction { .. }
+        | AuditEvent::ConnectionsRefused { .. } => {}
     }
 }
 

@@ -65,6 +65,16 @@ pub(crate) struct Serve {
     /// Most QUIC connections at once.
     #[arg(long, default_value_t = 50_000)]
     max_connections: usize,
+    /// Most connections one address (an IPv4 address, an IPv6 /64) may
+    /// hold at once that are not in a session yet; more are refused,
+    /// counted in the audit log (0: no cap). Sessions do not count: an
+    /// office behind one NAT address is limited only while connecting.
+    #[arg(long, default_value_t = 500)]
+    max_connections_per_ip: usize,
+    /// Most hosts at one address that may wait for a technician at once
+    /// (0: no cap).
+    #[arg(long, default_value_t = 200)]
+    max_waiting_per_ip: usize,
     /// Record sessions for the auditors (`auditor add`): required (a
     /// session whose recording cannot be written ends), optional, or off.
     /// Default: required when an auditor exists, else off.
@@ -236,6 +246,8 @@ fn config_of(s: &Serve) -> anyhow::Result<RelayConfig> {
     config.throttle_burst = s.throttle_burst;
     config.max_waiting_hosts = s.max_waiting_hosts;
     config.max_connections = s.max_connections;
+    config.max_connections_per_ip = s.max_connections_per_ip;
+    config.max_waiting_per_ip = s.max_waiting_per_ip;
     config.record_keys = s.record_keys;
     config.audit_export = s.audit_export.clone();
     config.recording_retention =

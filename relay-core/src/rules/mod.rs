@@ -12,9 +12,12 @@
 //!   at the async edge).
 //! - [`resume`]: which sessions may resume and who is back.
 //! - [`recovery`]: what a crashed run left open in the audit log.
+//! - [`addresses`]: what one source address may hold at once
+//!   (connections, waiting hosts) and its refusals counted in bursts.
 //! - [`refusal`]: why the relay closes a connection, each reason with its
 //!   close code and sentence, mapped in one place.
 
+pub mod addresses;
 pub mod bridge;
 pub mod recovery;
 pub mod refusal;

@@ -8,6 +8,8 @@ use std::borrow::Cow;
 
 use lifeline_proto::control::CloseCode;
 
+use super::addresses::Limit;
+
 /// Why a connection is closed, with what the peer is told.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
@@ -32,6 +34,9 @@ pub enum Refusal {
     PeerGone(String),
     /// The session ended normally (who ended it, or why).
     Ended(String),
+    /// The peer's address holds as many connections, or waiting hosts,
+    /// as the relay allows one address (`cap`).
+    TooMany { limit: Limit, cap: usize },
     /// The relay is shutting down.
     Shutdown,
     /// The relay is shutting down, in other words than the usual ones.
@@ -57,6 +62,14 @@ impl Refusal {
             Refusal::PeerGone("the host disconnected".into()),
             Refusal::Ended("ended by the user".into()),
             Refusal::Shutdown,
+            Refusal::TooMany {
+                limit: Limit::Connections,
+                cap: 4,
+            },
+            Refusal::TooMany {
+                limit: Limit::WaitingHosts,
+                cap: 2,
+            },
             Refusal::ShutdownSaying("relay stopping".into()),
             Refusal::Reconnect("reconnect again".into()),
         ]
@@ -68,7 +81,7 @@ impl Refusal {
             Refusal::NotHello(_) | Refusal::Protocol(_) => CloseCode::ProtocolError,
             Refusal::Version { .. } => CloseCode::Version,
             Refusal::Timeout(_) => CloseCode::Timeout,
-            Refusal::Busy(_) => CloseCode::Busy,
+            Refusal::Busy(_) | Refusal::TooMany { .. } => CloseCode::Busy,
             Refusal::AuditFailed(_) => CloseCode::AuditFailed,
             Refusal::Refused(_) => CloseCode::Refused,
             Refusal::PeerGone(_) => CloseCode::PeerGone,
@@ -89,6 +102,21 @@ impl Refusal {
             Refusal::Timeout(what) => Cow::Borrowed(what),
             Refusal::AuditFailed(e) => format!("relay cannot write its audit log: {e}").into(),
             Refusal::Shutdown => Cow::Borrowed("relay shutting down"),
+            Refusal::TooMany {
+                limit: Limit::Connections,
+                cap,
+            } => format!(
+                "too many connections from your address (this relay allows {cap}); try again later"
+            )
+            .into(),
+            Refusal::TooMany {
+                limit: Limit::WaitingHosts,
+                cap,
+            } => format!(
+                "too many computers at your address are waiting for a technician \
+                 (this relay allows {cap}); try again when one has been helped"
+            )
+            .into(),
             Refusal::Protocol(s)
             | Refusal::Busy(s)
             | Refusal::Refused(s)
@@ -137,6 +165,8 @@ mod tests {
                 (CloseCode::PeerGone, 4),
                 (CloseCode::Ended, 0),
                 (CloseCode::Shutdown, 5),
+                (CloseCode::Busy, 6),
+                (CloseCode::Busy, 6),
                 (CloseCode::Shutdown, 5),
                 (CloseCode::Reconnect, 9),
             ]
@@ -167,5 +197,22 @@ mod tests {
             "no request in time"
         );
         assert_eq!(Refusal::Busy("full".into()).to_string(), "full");
+        assert_eq!(
+            Refusal::TooMany {
+                limit: Limit::Connections,
+                cap: 4
+            }
+            .sentence(),
+            "too many connections from your address (this relay allows 4); try again later"
+        );
+        assert_eq!(
+            Refusal::TooMany {
+                limit: Limit::WaitingHosts,
+                cap: 2
+            }
+            .sentence(),
+            "too many computers at your address are waiting for a technician \
+             (this relay allows 2); try again when one has been helped"
+        );
     }
 }

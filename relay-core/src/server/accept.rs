@@ -1,13 +1,161 @@
 //! A new connection's first words: the hello (version, role) within the
 //! deadline, and each side's first request; anything else closes it with
-//! a [`Refusal`].
+//! a [`Refusal`]. Here too the per-address caps: a connection, and a
+//! host, holds a slot of its address's ([`crate::rules::addresses`])
+//! until the relay forwards a session for it (or it ends); refusals are
+//! audited one counted record a burst.
+
+use std::sync::LazyLock;
 
 use super::*;
+use crate::rules::addresses::{Bursts, Caps, Limit};
+
+/// What the relay counts per source address: the slots held, and the
+/// refusals of the burst going on.
+#[derive(Debug)]
+pub(crate) struct Addresses {
+    caps: Caps,
+    bursts: Bursts,
+}
+
+impl Addresses {
+    pub(crate) fn new(config: &RelayConfig) -> Arc<Mutex<Self>> {
+        Arc::new(Mutex::new(Self {
+            caps: Caps::new(config.max_connections_per_ip, config.max_waiting_per_ip),
+            bursts: Bursts::default(),
+        }))
+    }
+}
+
+/// One slot of an address's, given back when dropped.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    addresses: Arc<Mutex<Addresses>>,
+    ip: IpAddr,
+    limit: Limit,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        lock(&self.addresses).caps.give_back(self.ip, self.limit);
+    }
+}
+
+/// Takes a slot of `limit` for `ip`; the refusal (counted in its burst)
+/// when its address holds the cap.
+fn take_slot(relay: &Relay, ip: IpAddr, limit: Limit) -> Result<Slot, Refusal> {
+    let mut a = lock(&relay.addresses);
+    match a.caps.take(ip, limit) {
+        Ok(()) => Ok(Slot {
+            addresses: relay.addresses.clone(),
+            ip,
+            limit,
+        }),
+        Err(cap) => {
+            a.bursts.refused(Instant::now(), ip, limit, cap);
+            Err(Refusal::TooMany { limit, cap })
+        }
+    }
+}
+
+/// The slots of connections not in a session yet, by connection
+/// ([`Connection::stable_id`]): given back when the relay starts
+/// forwarding a session for the connection ([`forwarding`]) or its task
+/// ends. Process-wide because the pumps that start a session know
+/// connections, not relays; a relay's slot knows its own counts.
+static UNPAIRED: LazyLock<Mutex<HashMap<usize, Vec<Slot>>>> = LazyLock::new(Default::default);
+
+/// A connection's entry in [`UNPAIRED`], removed (its slots given back)
+/// when the connection's task ends. Holds the connection so that its id
+/// is not reused before then.
+struct Unpaired(Connection);
+
+impl Unpaired {
+    fn hold(conn: &Connection, slot: Slot) -> Self {
+        lock(&UNPAIRED).insert(conn.stable_id(), vec![slot]);
+        Unpaired(conn.clone())
+    }
+
+    /// Adds a slot, held until the same moment (none when the relay
+    /// already forwards a session for the connection).
+    fn add(&self, slot: Slot) {
+        if let Some(slots) = lock(&UNPAIRED).get_mut(&self.0.stable_id()) {
+            slots.push(slot);
+        }
+    }
+}
+
+impl Drop for Unpaired {
+    fn drop(&mut self) {
+        let slots = lock(&UNPAIRED).remove(&self.0.stable_id());
+        drop(slots);
+    }
+}
+
+/// The relay starts forwarding a session for `conn` (a fresh pairing or a
+/// resume, here or carried over a link): it gets a session's flow-control
+/// credit, and gives back its address's slots (a connection in a session
+/// is a technician's, counted by the relay's own limits).
+pub(crate) fn forwarding(conn: &Connection) {
+    lifeline_common::tls::open_for_session(conn);
+    let slots = lock(&UNPAIRED).remove(&conn.stable_id());
+    drop(slots);
+}
+
+/// Writes one audit record for each burst of refusals that is over (all
+/// of them when `all`, as the relay stops).
+pub(crate) async fn report_refusals(relay: &Relay, all: bool) {
+    let bursts = {
+        let mut a = lock(&relay.addresses);
+        if all {
+            a.bursts.all()
+        } else {
+            a.bursts.over(Instant::now())
+        }
+    };
+    for b in bursts {
+        let event = AuditEvent::ConnectionsRefused {
+            ip: b
+                .source
+                .map_or_else(|| "other addresses".into(), |s| s.to_string()),
+            limit: b.limit.word().into(),
+            cap: b.cap as u64,
+            refused: b.refused,
+            over_s: b.lasted.as_secs(),
+        };
+        if let Err(e) = relay.audit.append(event).await {
+            tracing::error!(error = %e, "audit write failed for refused connections");
+        }
+    }
+}
+
+/// Reports refusals' bursts as they end, every second, until aborted.
+pub(crate) async fn refusals_reporter(relay: Arc<Relay>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        report_refusals(&relay, false).await;
+    }
+}
+
+/// Completes the handshake of a connection refused by a cap (so that it
+/// hears why, with the close code) and closes it.
+async fn turn_away(incoming: quinn::Incoming, why: Refusal) {
+    match tokio::time::timeout(Duration::from_secs(5), incoming).await {
+        Ok(Ok(conn)) => close(&conn, &why),
+        Ok(Err(e)) => tracing::debug!(error = %e, "refused peer's handshake failed"),
+        Err(_) => tracing::debug!("refused peer's handshake took too long"),
+    }
+}
 
 /// Serves one new connection: its hello, then the host's or the
 /// viewer's side.
 pub(crate) async fn serve_connection(relay: &Arc<Relay>, incoming: quinn::Incoming) {
     let peer = incoming.remote_address();
+    let slot = match take_slot(relay, peer.ip(), Limit::Connections) {
+        Ok(slot) => slot,
+        Err(why) => return turn_away(incoming, why).await,
+    };
     let conn = match incoming.await {
         Ok(c) => c,
         Err(e) => {
@@ -15,6 +163,7 @@ pub(crate) async fn serve_connection(relay: &Arc<Relay>, incoming: quinn::Incomi
             return;
         }
     };
+    let unpaired = Unpaired::hold(&conn, slot);
     let greeting = first_message::<Hello>(relay.config.hello_timeout, &conn).await;
     let (ctl, hello) = match greeting {
         Ok(Ok(x)) => x,
@@ -37,7 +186,13 @@ pub(crate) async fn serve_connection(relay: &Arc<Relay>, incoming: quinn::Incomi
         return;
     }
     match hello.role {
-        Role::Host => serve_host(relay, conn, ctl).await,
+        Role::Host => {
+            match take_slot(relay, peer.ip(), Limit::WaitingHosts) {
+                Ok(slot) => unpaired.add(slot),
+                Err(why) => return close(&conn, &why),
+            };
+            serve_host(relay, conn, ctl).await
+        }
         Role::Viewer => serve_viewer(relay, conn, ctl).await,
     }
 }

@@ -45,6 +45,7 @@ use crate::rules::suspicion::{Suspicion, Verdict};
 use crate::rules::throttle::Throttle;
 use crate::rules::waiting::{self, Then, WaitEvent};
 use crate::tokens::{Lookup, TechnicianStore, TokenCache, TokenError, token_hash};
+pub(crate) use accept::forwarding;
 use accept::*;
 use codes::*;
 use housekeeping::*;
@@ -67,6 +68,12 @@ pub struct RelayConfig {
     pub code_ttl: Duration,
     pub max_waiting_hosts: usize,
     pub max_connections: usize,
+    /// Connections one address may hold at once that are not in a session
+    /// (being set up, or a waiting host's; 0: no cap).
+    pub max_connections_per_ip: usize,
+    /// Hosts at one address that may wait for a technician at once (0:
+    /// no cap).
+    pub max_waiting_per_ip: usize,
     /// How long a new connection may take to say who it is and what it wants.
     pub hello_timeout: Duration,
     /// Failed joins allowed at once per source IP and per token …
@@ -99,14 +106,17 @@ pub struct RelayConfig {
 }
 
 impl RelayConfig {
-    /// Defaults: 10-minute codes, 20,000 waiting hosts, 50,000 connections,
-    /// 5 failed joins at once then one per 12 s.
+    /// Defaults: 10-minute codes, 20,000 waiting hosts, 50,000 connections
+    /// (500 and 200 waiting hosts an address), 5 failed joins at once then
+    /// one per 12 s.
     pub fn new(data_dir: PathBuf) -> Self {
         Self {
             data_dir,
             code_ttl: Duration::from_secs(600),
             max_waiting_hosts: 20_000,
             max_connections: 50_000,
+            max_connections_per_ip: 500,
+            max_waiting_per_ip: 200,
             hello_timeout: Duration::from_secs(10),
             throttle_burst: 5,
             throttle_drain: Duration::from_secs(12),
@@ -164,6 +174,8 @@ pub struct Relay {
     tokens: Mutex<TokenCache>,
     pub(crate) audit: Arc<AuditLog>,
     connections: Arc<Semaphore>,
+    /// What each source address holds, and its refusals.
+    addresses: Arc<Mutex<Addresses>>,
     pub(crate) shutdown: CancellationToken,
     tasks: TaskTracker,
     pub(crate) resumes: Mutex<resuming::Table>,
@@ -224,6 +236,7 @@ impl Relay {
             tokens: Mutex::new(tokens),
             audit: Arc::new(audit),
             connections: Arc::new(Semaphore::new(config.max_connections)),
+            addresses: Addresses::new(&config),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             resumes: Mutex::new(resuming::Table::new(config.resume_window)),
@@ -310,8 +323,10 @@ pub async fn run(
         let dir = relay.config.data_dir.clone();
         tokio::spawn(crate::export::run(dir, target, relay.audit.subscribe()))
     });
+    let refusals = tokio::spawn(refusals_reporter(relay.clone()));
     let stopped = serve_until(&endpoint, &relay, shutdown).await;
     relay.shutdown.cancel();
+    refusals.abort();
     if let Some(m) = membership {
         m.abort();
     }
@@ -399,6 +414,7 @@ async fn stop(
     if let Some(c) = &relay.cluster {
         crate::cluster::leave(&relay.audit, c).await;
     }
+    report_refusals(relay, true).await;
     relay
         .audit
         .append(AuditEvent::RelayStopped {
