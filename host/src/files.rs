@@ -1,6 +1,7 @@
 //! The user's side of file transfers: each transfer stream the viewer
 //! opens is served here. A put is written to a hidden temporary file in
-//! the download folder, checked against its SHA-256, and only then given
+//! the download folder (opened beneath it, [`crate::beneath`], so no link
+//! planted there leads a write outside), checked against its SHA-256, and only then given
 //! its final name (a new one if taken, never overwriting); a transfer cut
 //! short leaves nothing behind. A get (fetch) sends a file the technician
 //! names, if the user allows it (`--allow-fetch`). Only in control mode.
@@ -14,12 +15,12 @@ use lifeline_net::transfer::{
     CancelWatch, Cancels, Interactive, SendChunksError, Stop, between_chunks, send_chunks,
 };
 use lifeline_session::e2e::FilesRoot;
-use lifeline_session::files::{
-    CANCELLED_BY_USER, FileMsg, Pace, Progress, check_name, unique_path,
-};
+use lifeline_session::files::{CANCELLED_BY_USER, FileMsg, Pace, Progress, check_name};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, oneshot};
+
+use crate::beneath::{Downloads, SaveError};
 
 /// Whether the technician may fetch files from this machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,12 +208,19 @@ async fn recv_first(recv: &mut SecureRecv) -> Result<FileMsg, String> {
 
 const VIEW_ONLY: &str = "the user allowed view only: files are sent in control mode only";
 
+/// The refusal of every fetch under `--allow-fetch no`, whatever the path.
+pub const FETCH_REFUSED: &str = "the user does not allow fetching files (--allow-fetch no)";
+
 /// A put under way: its hidden temporary file and how far it got. Kept
 /// when the link is lost mid-transfer, so the viewer can continue it after
 /// the session resumes; removed when the session ends.
 #[derive(Debug)]
 pub struct Incoming {
+    /// The download folder, opened beneath ([`Downloads`]).
+    dir: Arc<Downloads>,
+    /// The temporary file's name there, and the file, open for writing.
     temp: PathBuf,
+    file: tokio::fs::File,
     rel: PathBuf,
     name: String,
     size: u64,
@@ -239,7 +247,7 @@ impl Transfers {
             .map(|(_, v)| v)
             .collect();
         for k in kept {
-            let _ = std::fs::remove_file(&k.temp);
+            k.dir.remove(&k.temp);
         }
         self.kept_fetches
             .lock()
@@ -258,11 +266,19 @@ async fn receive(
     cancel: CancelWatch,
 ) -> Result<FileDone, String> {
     let rel = check_name(name).map_err(|e| e.to_string())?;
-    tokio::fs::create_dir_all(&t.dir).await.map_err(io)?;
-    let temp = t.dir.join(format!(".lifeline-{id}.part"));
-    tokio::fs::File::create(&temp).await.map_err(io)?;
+    let folder = t.dir.clone();
+    let opened = tokio::task::spawn_blocking(move || {
+        let dir = Downloads::open(&folder)?;
+        let (temp, file) = dir.create_temp(id)?;
+        Ok::<_, SaveError>((Arc::new(dir), temp, file))
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let (dir, temp, file) = opened.map_err(|e| e.to_string())?;
     let put = Incoming {
+        dir,
         temp,
+        file: tokio::fs::File::from_std(file),
         rel,
         name: name.to_owned(),
         size,
@@ -270,7 +286,7 @@ async fn receive(
         hash: Sha256::new(),
     };
     if let Err(e) = send.send(&FileMsg::Ready).await {
-        let _ = tokio::fs::remove_file(&put.temp).await;
+        put.dir.remove(&put.temp);
         return Err(e.to_string());
     }
     finish_put(t, send, recv, put, id, cancel).await
@@ -319,7 +335,7 @@ async fn finish_put(
     cancel: CancelWatch,
 ) -> Result<FileDone, String> {
     match take_data(t, recv, &mut put, cancel).await {
-        Ok(sha256) => save(t, send, put, sha256).await,
+        Ok(sha256) => save(send, put, sha256).await,
         Err(Stopped::Lost(why)) => {
             tracing::info!(%why, got = put.got, "put cut; kept to continue");
             t.kept
@@ -329,7 +345,7 @@ async fn finish_put(
             Err(why)
         }
         Err(Stopped::Failed(why)) => {
-            let _ = tokio::fs::remove_file(&put.temp).await;
+            put.dir.remove(&put.temp);
             Err(why)
         }
     }
@@ -343,11 +359,6 @@ async fn take_data(
     mut cancel: CancelWatch,
 ) -> Result<[u8; 32], Stopped> {
     let failed = |e: std::io::Error| Stopped::Failed(io(e));
-    let mut file = tokio::fs::OpenOptions::new()
-        .append(true)
-        .open(&put.temp)
-        .await
-        .map_err(failed)?;
     let mut meter = Meter::new(&t.progress, true, &put.name, put.size);
     loop {
         let got = tokio::select! {
@@ -365,14 +376,14 @@ async fn take_data(
                     let why = format!("more data than the {} bytes announced", put.size);
                     return Err(Stopped::Failed(why));
                 }
-                file.write_all(&data).await.map_err(failed)?;
+                put.file.write_all(&data).await.map_err(failed)?;
                 put.got += data.len() as u64;
                 put.hash.update(&data);
                 meter.at(put.got);
                 between_chunks(Some(&t.interactive)).await;
             }
             FileMsg::End { sha256 } => {
-                file.sync_all().await.map_err(failed)?;
+                put.file.sync_all().await.map_err(failed)?;
                 return Ok(sha256);
             }
             FileMsg::Refused(why) => return Err(Stopped::Failed(why)),
@@ -382,15 +393,10 @@ async fn take_data(
 }
 
 /// Checks the whole file's SHA-256 and gives it its final name.
-async fn save(
-    t: &Transfers,
-    send: &mut SecureSend,
-    put: Incoming,
-    sha256: [u8; 32],
-) -> Result<FileDone, String> {
+async fn save(send: &mut SecureSend, put: Incoming, sha256: [u8; 32]) -> Result<FileDone, String> {
     let ours: [u8; 32] = put.hash.finalize().into();
     if put.got != put.size || ours != sha256 {
-        let _ = tokio::fs::remove_file(&put.temp).await;
+        put.dir.remove(&put.temp);
         return Err(format!(
             "the file arrived damaged ({} of {} bytes, SHA-256 {})",
             put.got,
@@ -398,11 +404,17 @@ async fn save(
             if ours == sha256 { "matches" } else { "differs" }
         ));
     }
-    let dest = unique_path(&t.dir, &put.rel, |p| p.exists());
-    if let Some(parent) = dest.parent() {
-        tokio::fs::create_dir_all(parent).await.map_err(io)?;
-    }
-    tokio::fs::rename(&put.temp, &dest).await.map_err(io)?;
+    drop(put.file);
+    let (dir, temp, rel) = (put.dir.clone(), put.temp.clone(), put.rel.clone());
+    let placed = tokio::task::spawn_blocking(move || dir.place(&temp, &rel)).await;
+    let dest = match placed {
+        Ok(Ok(dest)) => dest,
+        Ok(Err(e)) => {
+            put.dir.remove(&put.temp);
+            return Err(e.to_string());
+        }
+        Err(e) => return Err(e.to_string()),
+    };
     let path = dest.display().to_string();
     send.send(&FileMsg::Saved { path: path.clone() })
         .await
@@ -427,6 +439,11 @@ async fn fetch(
     let full = resolve(path);
     let shown = full.display().to_string();
     let f = named(false, &shown);
+    // The policy first: a refused fetch says nothing about the path
+    // (whether it exists, what it is).
+    if t.fetch == FetchPolicy::No {
+        return Err(f(FETCH_REFUSED.into()));
+    }
     let meta = tokio::fs::metadata(&full)
         .await
         .map_err(|e| format!("cannot read {shown}: {e}"))?;
@@ -434,12 +451,7 @@ async fn fetch(
         return Err(format!("{shown} is not a file").into());
     }
     match t.fetch {
-        FetchPolicy::Yes => {}
-        FetchPolicy::No => {
-            return Err(f(
-                "the user does not allow fetching files (--allow-fetch no)".into(),
-            ));
-        }
+        FetchPolicy::Yes | FetchPolicy::No => {}
         FetchPolicy::Ask => {
             let (answer, heard) = oneshot::channel();
             let q = FetchQuestion {

@@ -19,10 +19,16 @@
 //! - [`rate`] and [`quality`]: what the link carries, and how lossy the
 //!   encoder may be for it (both pure);
 //! - [`workers`]: the threads that own the platform handles;
+//! - [`files`]: the technician's puts and fetches, written only beneath
+//!   the download folder ([`beneath`]);
+//! - [`guesses`]: how many wrong codes a run takes (pure); [`typed`]:
+//!   what the user says, nothing said before a question answering it;
+//!   [`guard`]: remote input never answers the host's own questions;
 //! - [`ui`]: what the user reads; [`whoami`]: who and where, for the audit log.
 
 pub mod agent;
 pub mod backend;
+pub mod beneath;
 #[cfg(test)]
 mod builtin_source;
 pub mod clipboard;
@@ -33,6 +39,8 @@ pub mod desktop_clipboard;
 pub mod fake;
 pub mod files;
 pub mod framing;
+pub mod guard;
+pub mod guesses;
 pub mod layout;
 pub mod platform;
 #[cfg(target_os = "linux")]
@@ -43,6 +51,7 @@ pub mod rate;
 pub mod recorder;
 pub mod scrap_screen;
 pub mod session;
+pub mod typed;
 pub mod ui;
 pub mod view;
 pub use lifeline_common::whoami;

@@ -6,11 +6,12 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
-use lifeline_host::agent::{self, Desktop, HostConfig};
+use lifeline_host::agent::{self, AgentError, Desktop, HostConfig, Lines};
 use lifeline_host::backend::{self, Backend};
 use lifeline_host::config::{self, Builtin, Settings};
 use lifeline_host::files::FetchPolicy;
-use lifeline_host::prompt::Said;
+use lifeline_host::guard::WindowPlace;
+use lifeline_host::typed::{self, Fresh};
 use lifeline_host::ui::{Notice, Ui};
 use lifeline_host::whoami;
 use lifeline_host::window;
@@ -117,22 +118,31 @@ fn main() -> ExitCode {
 /// closing the window stops the agent, which then tells the relay.
 fn with_window(rt: &tokio::runtime::Runtime, cli: Cli) -> anyhow::Result<()> {
     let (notice_tx, notices) = mpsc::unbounded_channel();
-    let (said, lines) = mpsc::unbounded_channel();
+    let (said, rx) = mpsc::unbounded_channel();
     let stop = Arc::new(Notify::new());
     // Typed lines count too (a terminal the user started it from, a test).
-    stdin_lines(said.clone());
+    let fresh = Fresh::default();
+    typed::read_stdin(said.clone(), fresh.clone());
+    let place = Arc::new(WindowPlace::default());
     let window = Window {
         notices: notice_tx.clone(),
-        lines,
+        lines: Lines::new(rx, fresh),
         stop: stop.clone(),
+        place: place.clone(),
     };
     let agent = rt.spawn(async move {
         let result = run(cli, Some(window)).await;
         if let Err(e) = &result {
-            // The window says it too, for a user who never sees stderr.
-            let _ = notice_tx.send(Notice::Failed {
-                reason: format!("{e:#}"),
-            });
+            // The window says it too, for a user who never sees stderr
+            // (the wrong codes it has said already).
+            let said_already = e
+                .downcast_ref::<AgentError>()
+                .is_some_and(|e| matches!(e, AgentError::WrongCodes(_)));
+            if !said_already {
+                let _ = notice_tx.send(Notice::Failed {
+                    reason: format!("{e:#}"),
+                });
+            }
         }
         result
     });
@@ -140,6 +150,7 @@ fn with_window(rt: &tokio::runtime::Runtime, cli: Cli) -> anyhow::Result<()> {
         notices,
         said,
         stop: stop.clone(),
+        place,
     };
     let shown = window::app::run(links);
     stop.notify_one();
@@ -156,20 +167,9 @@ fn with_window(rt: &tokio::runtime::Runtime, cli: Cli) -> anyhow::Result<()> {
 /// The window's side of the agent's I/O.
 struct Window {
     notices: mpsc::UnboundedSender<Notice>,
-    lines: mpsc::UnboundedReceiver<Said>,
+    lines: Lines,
     stop: Arc<Notify>,
-}
-
-/// Lines typed at the terminal, into `tx`; it closes at end of input.
-fn stdin_lines(tx: mpsc::UnboundedSender<Said>) {
-    std::thread::spawn(move || {
-        for line in std::io::stdin().lines() {
-            let Ok(line) = line else { break };
-            if tx.send(Said::Line(line)).is_err() {
-                break;
-            }
-        }
-    });
+    place: Arc<WindowPlace>,
 }
 
 /// Whether a window can open: the window draws through X11, which a
@@ -242,13 +242,15 @@ async fn run(cli: Cli, window: Option<Window>) -> anyhow::Result<()> {
                 json: cli.json,
                 window: Some(w.notices),
                 recording: None,
+                own_window: Some(w.place),
             };
             (ui, w.lines, Some(w.stop))
         }
         None => {
             let (tx, rx) = mpsc::unbounded_channel();
-            stdin_lines(tx);
-            (Ui::terminal(cli.json), rx, None)
+            let fresh = Fresh::default();
+            typed::read_stdin(tx, fresh.clone());
+            (Ui::terminal(cli.json), Lines::new(rx, fresh), None)
         }
     };
     let stop = async {

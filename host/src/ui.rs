@@ -9,7 +9,10 @@ use lifeline_session::files::Progress;
 use serde_json::json;
 use tokio::sync::mpsc;
 
+use std::sync::Arc;
+
 use crate::files::FileStopped;
+use crate::guard::OwnWindow;
 /// The consent answer, at home in the session core; also named here.
 pub use crate::session::Answer;
 use crate::session::SessionStats;
@@ -22,7 +25,15 @@ pub enum Notice {
         code: String,
         expires_in_s: u32,
     },
-    WrongCode,
+    /// A wrong code: no new one until the user asks (`left` more wrong
+    /// codes are taken).
+    WrongCode {
+        left: u32,
+    },
+    /// A new code comes in `secs` seconds.
+    NewCodeIn {
+        secs: u64,
+    },
     Expired,
     Ask {
         technician: String,
@@ -78,6 +89,9 @@ pub struct Ui {
     /// The session's recording, which keeps what the user is told as its
     /// timeline.
     pub recording: Option<crate::recorder::RecordTap>,
+    /// Where the window is, so remote input never answers its questions
+    /// (`None`: no window).
+    pub own_window: Option<Arc<dyn OwnWindow>>,
 }
 
 impl Ui {
@@ -87,6 +101,7 @@ impl Ui {
             json,
             window: None,
             recording: None,
+            own_window: None,
         }
     }
 
@@ -126,12 +141,22 @@ impl Ui {
         );
     }
 
-    /// The technician typed a wrong code; a new one follows.
-    pub fn wrong_code(&self) {
+    /// The technician typed a wrong code; a new one when the user asks
+    /// (`left` more wrong codes are taken).
+    pub fn wrong_code(&self, left: u32) {
         self.emit(
-            json!({"event": "wrong_code", "reason": "the technician entered a wrong code"}),
-            &format!("\n{}", words::WRONG_CODE),
-            Notice::WrongCode,
+            json!({"event": "wrong_code", "reason": "the technician entered a wrong code", "tries_left": left}),
+            &format!("\n{}", words::wrong_code_terminal(left)),
+            Notice::WrongCode { left },
+        );
+    }
+
+    /// A new code comes after a wait.
+    pub fn new_code_in(&self, secs: u64) {
+        self.emit(
+            json!({"event": "new_code_in", "seconds": secs}),
+            &words::new_code_in(secs),
+            Notice::NewCodeIn { secs },
         );
     }
 
@@ -335,6 +360,7 @@ mod tests {
             json: true,
             window: Some(tx),
             recording: None,
+            own_window: None,
         };
         ui.ask("tess");
         ui.joined("tess", Mode::Control);

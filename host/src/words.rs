@@ -31,8 +31,39 @@ pub const WAITING: &str = "Waiting for your technician…";
 pub const CANCEL: &str = "Cancel";
 pub const CONNECTING: &str = "Connecting to the support service…";
 
-pub const WRONG_CODE: &str =
-    "The technician entered a wrong code, so that code no longer works. Here is a new one.";
+pub const WRONG_CODE: &str = "The technician entered a wrong code, so that code no longer works.";
+
+/// After a wrong code: no new code until the user asks (`left` more wrong
+/// codes are taken before Lifeline stops).
+pub fn wrong_code_ask(left: u32) -> String {
+    let tries = if left == 1 {
+        "one more try".to_owned()
+    } else {
+        format!("{left} more tries")
+    };
+    format!(
+        "If you are talking to your technician, get a new code and read it out again ({tries}). If not, someone may be guessing: cancel."
+    )
+}
+
+pub fn wrong_code_terminal(left: u32) -> String {
+    format!(
+        "{WRONG_CODE}\n{}\nPress Enter for a new code, or Ctrl+C to quit.",
+        wrong_code_ask(left)
+    )
+}
+
+/// A new code is on its way, after a short wait (wrong codes slow it).
+pub fn new_code_in(secs: u64) -> String {
+    format!("A new code comes in {secs} s…")
+}
+
+/// Why the run stopped after the last wrong code it takes.
+pub fn too_many_wrong_codes(count: u32) -> String {
+    format!(
+        "a wrong code was entered {count} times, so Lifeline stopped for your safety; start it again if you still need help"
+    )
+}
 
 pub const EXPIRED: &str = "This code expired before anyone used it.";
 pub const NEW_CODE: &str = "Get a new code";
@@ -176,4 +207,5 @@ pub const REFUSED_BY_USER: &str = "refused by the user";
 pub const ENDED_BY_USER: &str = "ended by the user";
 pub const CANCELLED_BY_USER: &str = "cancelled by the user";
 pub const CODE_EXPIRED: &str = "code expired";
+pub const WRONG_CODE_ENDED: &str = "a wrong code was entered";
 pub const NOT_CONFIRMED: &str = "the user did not confirm to continue in time";

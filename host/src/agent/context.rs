@@ -11,13 +11,11 @@ use std::time::Duration;
 use lifeline_net::client::ClientError;
 use lifeline_proto::CodeError;
 use lifeline_proto::control::Mode;
-use tokio::sync::mpsc;
 
 use crate::clipboard::ClipboardWorker;
 use crate::config::Trust;
 use crate::files::FetchPolicy;
 use crate::platform::{CaptureError, ClipboardOpener, InputError, InputOpener, ScreenOpener};
-use crate::prompt::Said;
 use crate::ui::Ui;
 use crate::workers::{CaptureWorker, InputWorker};
 
@@ -55,6 +53,12 @@ pub enum AgentError {
     Code(#[from] CodeError),
     #[error("cannot start a thread: {0}")]
     Thread(#[source] std::io::Error),
+    /// The last wrong code a run takes came (a hostile relay's guesses,
+    /// or a technician who cannot type the code).
+    #[error(
+        "a wrong code was entered {0} times, so Lifeline stopped; start it again for a new code"
+    )]
+    WrongCodes(u32),
 }
 
 /// How long the viewer has to complete the key exchange.
@@ -95,10 +99,7 @@ impl Desktop {
     }
 }
 
-/// What the user says: lines typed at the terminal (the answer to the
-/// question, Enter for a new code), or the window's buttons; `None` once
-/// input is closed.
-pub type Lines = mpsc::UnboundedReceiver<Said>;
+pub use crate::typed::Lines;
 
 pub(super) struct Io<'a, S> {
     pub(super) ui: Ui,

@@ -83,6 +83,7 @@ pub(super) async fn wait_for_technician<S: Future<Output = ()>>(
                 Ok(HostEvent::MoveTo { relay }) => shown.follow(config, &ui, &relay).await?,
                 Ok(HostEvent::Expired) => {
                     shown.expired = true;
+                    io.lines.fresh();
                     ui.expired();
                 }
                 Ok(HostEvent::Paired { session, technician }) => {

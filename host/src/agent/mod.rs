@@ -22,8 +22,11 @@ use lifeline_proto::SessionCode;
 use lifeline_proto::control::SessionReport;
 use lifeline_session::e2e::{E2eError, Side};
 
+use crate::guesses::{AfterWrong, WrongCodes};
+use crate::prompt::Said;
 use crate::session::HostSession;
 use crate::ui::Ui;
+use crate::words;
 
 mod context;
 mod driver;
@@ -37,8 +40,10 @@ use lobby::{Paired, wait_for_technician};
 use recording::Recording;
 
 /// Runs the agent until a session ends, the user cancels (`stop`), or the
-/// relay cannot be used. A technician who types a wrong code gets the user
-/// a fresh code, and the agent goes on.
+/// relay cannot be used. After a wrong code the user is asked whether to
+/// get a new one (not sooner than a backoff, [`crate::guesses`]); the
+/// last wrong code a run takes stops it ([`AgentError::WrongCodes`]), so a
+/// hostile relay gets at most three guesses from one run.
 pub async fn run(
     config: &HostConfig,
     ui: Ui,
@@ -53,11 +58,62 @@ pub async fn run(
         lines,
         stop,
     };
+    let mut wrong = WrongCodes::default();
     loop {
         match serve_one(config, &mut io).await? {
             Outcome::Done => return Ok(()),
-            Outcome::WrongCode => io.ui.wrong_code(),
+            Outcome::WrongCode => match wrong.wrong(Instant::now()) {
+                AfterWrong::Stop => {
+                    io.ui.ended(&words::too_many_wrong_codes(wrong.count()));
+                    return Err(AgentError::WrongCodes(wrong.count()));
+                }
+                AfterWrong::Ask { left } => {
+                    if !new_code_asked(&mut io, left, wrong.next_code_at()).await {
+                        return Ok(());
+                    }
+                }
+            },
         }
+    }
+}
+
+/// After a wrong code: no code is offered until the user asks for a new
+/// one, and then not before `not_before`; `false` when the user gave up.
+async fn new_code_asked<S: Future<Output = ()>>(
+    io: &mut Io<'_, S>,
+    left: u32,
+    not_before: Option<Instant>,
+) -> bool {
+    io.lines.fresh();
+    io.ui.wrong_code(left);
+    loop {
+        tokio::select! {
+            () = io.stop.as_mut() => {
+                io.ui.ended(words::CANCELLED_BY_USER);
+                return false;
+            }
+            said = io.lines.recv() => match said {
+                Some(Said::NewCode | Said::Line(_)) => break,
+                Some(_) => {}
+                None => {
+                    io.ui.ended(words::WRONG_CODE_ENDED);
+                    return false;
+                }
+            },
+        }
+    }
+    let Some(at) = not_before.filter(|&at| at > Instant::now()) else {
+        return true;
+    };
+    let wait = at.saturating_duration_since(Instant::now());
+    io.ui
+        .new_code_in(wait.as_secs() + u64::from(wait.subsec_nanos() > 0));
+    tokio::select! {
+        () = io.stop.as_mut() => {
+            io.ui.ended(words::CANCELLED_BY_USER);
+            false
+        }
+        () = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => true,
     }
 }
 
@@ -158,7 +214,11 @@ async fn prove<S>(
     let reason = match secured {
         Ok(Ok(secured)) => return Ok(Ok((link, secured))),
         Ok(Err(SecureError::E2e(E2eError::WrongCode))) => {
-            link.report(SessionReport::SecretMismatch).await?;
+            // A wrong code whatever the relay makes of the report (the
+            // viewer may have left already): it counts as a guess.
+            if let Err(e) = link.report(SessionReport::SecretMismatch).await {
+                tracing::info!(error = %e, "the wrong code was not reported");
+            }
             link.end("wrong code").await;
             return Ok(Err(Outcome::WrongCode));
         }

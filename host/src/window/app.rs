@@ -9,6 +9,7 @@ use eframe::egui;
 use tokio::sync::{Notify, mpsc};
 
 use super::{Act, HostWindow};
+use crate::guard::{ScreenRect, WindowPlace};
 use crate::prompt::Said;
 use crate::ui::Notice;
 use crate::words;
@@ -20,6 +21,9 @@ pub struct Links {
     pub said: mpsc::UnboundedSender<Said>,
     /// Told when the user stops (once is enough).
     pub stop: Arc<Notify>,
+    /// Where the window is, for the guard that keeps remote input off
+    /// its questions.
+    pub place: Arc<WindowPlace>,
 }
 
 struct App {
@@ -58,6 +62,7 @@ impl eframe::App for App {
                 self.act(&ctx, act);
             }
         }
+        self.links.place.set(ctx.input(screen_rect));
         if ctx.input(|i| i.viewport().close_requested()) {
             // Closing the window is stopping: the session (or the code)
             // ends as with Ctrl+C.
@@ -72,6 +77,23 @@ impl eframe::App for App {
         // The time left, and news from the agent, without waiting for input.
         ctx.request_repaint_after(Duration::from_millis(250));
     }
+}
+
+/// Where the window is on the screen, in the screen's pixels (what input
+/// is applied in); `None` where the platform does not say (Wayland).
+fn screen_rect(i: &egui::InputState) -> Option<ScreenRect> {
+    let vp = i.viewport();
+    let rect = vp.outer_rect.or(vp.inner_rect)?;
+    let scale = vp.native_pixels_per_point.unwrap_or(1.0);
+    // Rounded outwards: a pixel on the edge counts as the window's.
+    let (x0, y0) = ((rect.min.x * scale).floor(), (rect.min.y * scale).floor());
+    let (x1, y1) = ((rect.max.x * scale).ceil(), (rect.max.y * scale).ceil());
+    Some(ScreenRect {
+        x: x0 as i32,
+        y: y0 as i32,
+        width: (x1 - x0).max(0.0) as u32,
+        height: (y1 - y0).max(0.0) as u32,
+    })
 }
 
 /// Opens the window and runs it until the user closes it.

@@ -24,11 +24,25 @@ use crate::words;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Phase {
     Starting,
-    Code { code: String, until: Instant },
+    Code {
+        code: String,
+        until: Instant,
+    },
+    /// A wrong code: a new one when the user asks.
+    WrongCode {
+        left: u32,
+    },
     Expired,
-    Asking { technician: String },
-    Sharing { technician: String, mode: Mode },
-    Ended { reason: String },
+    Asking {
+        technician: String,
+    },
+    Sharing {
+        technician: String,
+        mode: Mode,
+    },
+    Ended {
+        reason: String,
+    },
 }
 
 /// What the user did.
@@ -103,7 +117,12 @@ impl HostWindow {
                 self.phase = Phase::Code { code, until };
                 self.copied = false;
             }
-            Notice::WrongCode => self.wrong_code = true,
+            Notice::WrongCode { left } => {
+                self.wrong_code = true;
+                self.phase = Phase::WrongCode { left };
+                self.focus_first = true;
+            }
+            Notice::NewCodeIn { .. } => self.phase = Phase::Starting,
             Notice::Expired => self.phase = Phase::Expired,
             Notice::Ask { technician } => {
                 self.phase = Phase::Asking { technician };
@@ -183,6 +202,7 @@ impl HostWindow {
                 });
             }
             Phase::Code { code, until } => self.code(ui, &code, until, now, &mut acts),
+            Phase::WrongCode { left } => self.wrong(ui, left, &mut acts),
             Phase::Expired => self.expired(ui, &mut acts),
             Phase::Asking { technician } => self.asking(ui, &technician, &mut acts),
             Phase::Sharing { technician, mode } => {
@@ -241,6 +261,23 @@ impl HostWindow {
             });
             ui.add_space(8.0);
             ui.label(words::WAITING);
+        });
+    }
+
+    fn wrong(&mut self, ui: &mut egui::Ui, left: u32, acts: &mut Vec<Act>) {
+        ui.vertical_centered(|ui| {
+            ui.label(
+                RichText::new(words::WRONG_CODE)
+                    .size(18.0)
+                    .color(Color32::DARK_RED),
+            );
+            ui.add(egui::Label::new(words::wrong_code_ask(left)).wrap());
+            if self.first_button(ui, words::NEW_CODE).clicked() {
+                acts.push(Act::Say(Said::NewCode));
+            }
+            if ui.button(words::CANCEL).clicked() {
+                acts.push(Act::Stop);
+            }
         });
     }
 

@@ -91,8 +91,23 @@ fn an_expired_code_is_renewed_with_one_click_and_a_wrong_one_is_said() {
     h.get_by_label(words::NEW_CODE).click();
     h.run();
     assert_eq!(h.state().acts, [Act::Say(Said::NewCode)]);
-    let h = harness(vec![code(), Notice::WrongCode, code()]);
+    let h = harness(vec![code(), Notice::WrongCode { left: 2 }, code()]);
     h.get_by_label(words::WRONG_CODE);
+}
+
+#[test]
+fn after_a_wrong_code_no_code_shows_until_the_user_asks_for_one() {
+    let mut h = harness(vec![code(), Notice::WrongCode { left: 1 }]);
+    h.get_by_label(words::WRONG_CODE);
+    h.get_by_label(&words::wrong_code_ask(1));
+    assert!(
+        h.query_by_label(&words::code_grouped("123-456-789-012"))
+            .is_none(),
+        "the dead code is not shown"
+    );
+    h.get_by_label(words::NEW_CODE).click();
+    h.run();
+    assert_eq!(h.state().acts, [Act::Say(Said::NewCode)]);
 }
 
 #[test]

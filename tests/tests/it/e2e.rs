@@ -239,7 +239,7 @@ async fn a_wrong_secret_fails_on_both_sides_and_burns_the_code() {
     let x = Xvfb::start(320, 240);
     let relay = TestRelay::start().await;
     let token = relay.add_technician("bob");
-    let host = HostProcess::start(&relay, &x.display, &["--allow", "control"]);
+    let mut host = HostProcess::start(&relay, &x.display, &["--allow", "control"]);
     let code = host.code();
     let secret: u32 = code.secret_digits().parse().unwrap();
     let wrong = SessionCode::new(code.locator(), (secret + 1) % 1_000_000).unwrap();
@@ -252,6 +252,9 @@ async fn a_wrong_secret_fails_on_both_sides_and_burns_the_code() {
     assert!(E2eError::WrongCode.to_string().contains("code is wrong"));
     let said = host.wait_event("wrong_code");
     assert_eq!(said["reason"], "the technician entered a wrong code");
+    // A new code only when the user asks for one (issue #28).
+    use std::io::Write;
+    writeln!(host.stdin.as_mut().unwrap()).unwrap();
     let fresh: SessionCode = host.wait_event("code")["code"]
         .as_str()
         .unwrap()

@@ -24,6 +24,7 @@ use super::context::{AgentError, HostConfig, Io};
 use super::recording::Recording;
 use crate::clipboard::ClipboardWorker;
 use crate::files::{self, FetchQuestion, FileDone, FileStopped, Transfers};
+use crate::guard::Guard;
 use crate::platform::{CaptureError, InputError};
 use crate::session::{Action, Ending, Event, HostSession, SessionStats};
 use crate::workers::Grabbed;
@@ -151,6 +152,8 @@ struct Driver<'l> {
     /// Whether the user's typing can still be read.
     lines_open: bool,
     recording: Option<Recording>,
+    /// Keeps remote input off the host's own questions.
+    guard: Option<Guard>,
 }
 
 impl<'l> Driver<'l> {
@@ -188,6 +191,7 @@ impl<'l> Driver<'l> {
             confirming: None,
             fetch_pending: None,
             recording: extras.recording,
+            guard: None,
         }
     }
 
@@ -212,6 +216,7 @@ impl<'l> Driver<'l> {
     ) -> Result<Option<Ending>, AgentError> {
         match action {
             Action::Ask { technician } => {
+                io.lines.fresh();
                 io.ui.ask(&technician);
                 self.asking = Some(technician);
             }
@@ -245,6 +250,7 @@ impl<'l> Driver<'l> {
             Action::Chat(text) => io.ui.chat(&text),
             Action::AskContinue { minutes, within_s } => {
                 self.confirming = Some((minutes, within_s));
+                io.lines.fresh();
                 io.ui.ask_continue(minutes, within_s);
             }
             Action::End(ending) => return Ok(Some(ending)),
@@ -278,18 +284,32 @@ impl<'l> Driver<'l> {
         }
     }
 
-    /// Hands one input event to the desktop (and the recording).
+    /// Whether one of the host's questions is open (remote input must
+    /// not answer it).
+    fn question_open(&self) -> bool {
+        self.asking.is_some() || self.fetch_pending.is_some() || self.confirming.is_some()
+    }
+
+    /// Hands one input event to the desktop (and the recording), unless
+    /// the guard drops it: this is the one place remote input is applied,
+    /// whatever the backend.
     fn apply<S>(&mut self, ev: InputEvent, session: &mut HostSession, io: &mut Io<'_, S>) {
         self.interactive.touch();
-        if let Some(r) = &self.recording {
-            r.tap.record(RecEvent::Input(ev.clone()));
-        }
-        match io.desktop.input.apply(ev) {
-            Ok(()) => {}
-            Err(InputError::Flooded(_)) => {
-                session.handle(Instant::now(), Event::InputFlooded);
+        let open = self.question_open();
+        let guard = self
+            .guard
+            .get_or_insert_with(|| Guard::new(io.ui.own_window.clone()));
+        for ev in guard.admit(open, ev) {
+            if let Some(r) = &self.recording {
+                r.tap.record(RecEvent::Input(ev.clone()));
             }
-            Err(e) => session.handle(Instant::now(), Event::Failed(e.to_string())),
+            match io.desktop.input.apply(ev) {
+                Ok(()) => {}
+                Err(InputError::Flooded(_)) => {
+                    session.handle(Instant::now(), Event::InputFlooded);
+                }
+                Err(e) => session.handle(Instant::now(), Event::Failed(e.to_string())),
+            }
         }
     }
 
