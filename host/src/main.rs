@@ -10,7 +10,7 @@ use lifeline_host::agent::{self, AgentError, Desktop, HostConfig, Lines};
 use lifeline_host::backend::{self, Backend};
 use lifeline_host::config::{self, Builtin, Settings};
 use lifeline_host::files::FetchPolicy;
-use lifeline_host::guard::WindowPlace;
+use lifeline_host::guard::{OwnWindow, WindowPlace};
 use lifeline_host::typed::{self, Fresh};
 use lifeline_host::ui::{Notice, Ui};
 use lifeline_host::whoami;
@@ -172,6 +172,18 @@ struct Window {
     place: Arc<WindowPlace>,
 }
 
+/// The window's place for the guard, where it is in the coordinates
+/// input is applied in: on X11. On Wayland the window (drawn through
+/// XWayland) cannot tell where the compositor shows it, so the guard
+/// treats its place as unknown and, while a question is open, drops every
+/// remote click.
+fn window_place(backend: Backend, place: Arc<WindowPlace>) -> Option<Arc<dyn OwnWindow>> {
+    match backend {
+        Backend::X11 => Some(place),
+        Backend::Portal | Backend::Wlroots => None,
+    }
+}
+
 /// Whether a window can open: the window draws through X11, which a
 /// Wayland desktop offers as XWayland (and says so in `DISPLAY`).
 fn has_display() -> bool {
@@ -242,7 +254,7 @@ async fn run(cli: Cli, window: Option<Window>) -> anyhow::Result<()> {
                 json: cli.json,
                 window: Some(w.notices),
                 recording: None,
-                own_window: Some(w.place),
+                own_window: window_place(backend, w.place),
             };
             (ui, w.lines, Some(w.stop))
         }
