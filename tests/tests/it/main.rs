@@ -10,6 +10,7 @@ mod e2e;
 mod export;
 mod host;
 mod hostile_console;
+mod hostile_held;
 mod hostile_host;
 mod hostile_relay_memory;
 mod hostile_relay_rules;
