@@ -21,7 +21,10 @@ fn malformed() -> Vec<(&'static str, Vec<u8>)> {
     let after = |hello: &[u8], rest: &[u8]| [hello, rest].concat();
     vec![
         ("a garbage hello", vec![0, 0, 0, 3, 0xff, 0xff, 0xff]),
-        ("a 4 GiB frame length", vec![0xff, 0xff, 0xff, 0xff, 1, 2, 3]),
+        (
+            "a 4 GiB frame length",
+            vec![0xff, 0xff, 0xff, 0xff, 1, 2, 3],
+        ),
         ("an empty frame", vec![0, 0, 0, 0]),
         ("a hello with no such role", vec![0, 0, 0, 2, 1, 7]),
         (
@@ -123,7 +126,16 @@ async fn console_pages_carry_their_headers_and_data_files_are_private() {
         0
     );
     assert_eq!(
-        relay_cli(&["console-user", "add", "ann", "--role", "admin", "--data-dir", &d]).0,
+        relay_cli(&[
+            "console-user",
+            "add",
+            "ann",
+            "--role",
+            "admin",
+            "--data-dir",
+            &d
+        ])
+        .0,
         0
     );
     let relay = RelayProcess::start(data.path(), &["--console", "127.0.0.1:0"]);
