@@ -75,6 +75,21 @@ pub(crate) struct Serve {
     /// (0: no cap).
     #[arg(long, default_value_t = 200)]
     max_waiting_per_ip: usize,
+    /// Most bytes of recording the relay stores for one session (4 GiB).
+    /// Past it the recording stops, with one audit record, and the
+    /// session ends if recording is required (else it goes on).
+    #[arg(long, default_value_t = 4 << 30, value_parser = at_least_one)]
+    max_recording_bytes_per_session: u64,
+    /// Most recording chunks the relay stores for one session (262144:
+    /// three days at the host's one a second); past it, as for
+    /// --max-recording-bytes-per-session.
+    #[arg(long, default_value_t = 1 << 18, value_parser = at_least_one)]
+    max_recording_chunks_per_session: u64,
+    /// Most reports (mode grants, refusals, transfers, each an audit
+    /// record at most) host and viewer together may send in one session;
+    /// the side that sends more ends the session.
+    #[arg(long, default_value_t = 10_000, value_parser = at_least_one)]
+    max_reports_per_session: u64,
     /// Record sessions for the auditors (`auditor add`): required (a
     /// session whose recording cannot be written ends), optional, or off.
     /// Default: required when an auditor exists, else off.
@@ -118,6 +133,19 @@ pub(crate) struct Serve {
     /// its waiting codes are released.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     node_timeout: Duration,
+}
+
+/// A session cap: a whole number, at least 1 (a cap of 0 would end every
+/// session at its first report or chunk).
+fn at_least_one(v: &str) -> Result<u64, String> {
+    match v.parse::<u64>() {
+        Ok(0) => Err("a session cap is at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!(
+            "a session cap is a whole number from 1 to {}",
+            u64::MAX
+        )),
+    }
 }
 
 /// The certificate chain and key the relay presents, and, when they are
@@ -248,6 +276,7 @@ fn config_of(s: &Serve) -> anyhow::Result<RelayConfig> {
     config.max_connections = s.max_connections;
     config.max_connections_per_ip = s.max_connections_per_ip;
     config.max_waiting_per_ip = s.max_waiting_per_ip;
+    config.session_caps = session_caps(s);
     config.record_keys = s.record_keys;
     config.audit_export = s.audit_export.clone();
     config.recording_retention =
@@ -264,6 +293,15 @@ fn config_of(s: &Serve) -> anyhow::Result<RelayConfig> {
         );
     }
     Ok(config)
+}
+
+/// What the relay stores for one session at most, from the command line.
+fn session_caps(s: &Serve) -> lifeline_relay_core::rules::bridge::Caps {
+    lifeline_relay_core::rules::bridge::Caps {
+        recording_bytes: s.max_recording_bytes_per_session,
+        recording_chunks: s.max_recording_chunks_per_session,
+        reports: s.max_reports_per_session,
+    }
 }
 
 /// Tells the operator which CA clients need, or that `--cert` is used.
@@ -377,5 +415,48 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     if let Err(e) = tokio::signal::ctrl_c().await {
         eprintln!("lifeline-relay: cannot watch Ctrl+C: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use lifeline_relay_core::rules::bridge::Caps;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: Serve,
+    }
+
+    fn caps(args: &[&str]) -> Result<Caps, clap::Error> {
+        let cli = Cli::try_parse_from(["serve", "--data-dir", "/nonexistent"].iter().chain(args))?;
+        Ok(session_caps(&cli.serve))
+    }
+
+    #[test]
+    fn the_session_caps_default_to_the_relays_and_take_whole_numbers_from_one() {
+        assert_eq!(caps(&[]).unwrap(), Caps::default());
+        let set = caps(&[
+            "--max-recording-bytes-per-session",
+            "65536",
+            "--max-recording-chunks-per-session",
+            "8",
+            "--max-reports-per-session",
+            "1",
+        ])
+        .unwrap();
+        let want = Caps {
+            recording_bytes: 65536,
+            recording_chunks: 8,
+            reports: 1,
+        };
+        assert_eq!(set, want);
+        for bad in ["0", "-1", "1.5", "4GiB", "99999999999999999999"] {
+            let arg = format!("--max-reports-per-session={bad}");
+            let e = caps(&[&arg]).unwrap_err();
+            assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation, "{bad}: {e}");
+        }
     }
 }

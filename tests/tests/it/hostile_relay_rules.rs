@@ -2,8 +2,8 @@
 //!
 //! Each hostile party is a raw client speaking the real protocol (the
 //! net crate's links, or bare control frames) to the real relay binary
-//! on loopback; the session caps, which need small limits to be reached,
-//! run against the same relay engine served in-process with them set.
+//! on loopback; the session caps are reached with small limits given to
+//! the binary (`--max-reports-per-session`, `--max-recording-bytes-per-session`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,9 +15,8 @@ use lifeline_proto::control::{
     CloseCode, Hello, HostEvent, JoinRefusal, PROTOCOL_VERSION, ResumeRefusal, ResumeRequest, Role,
     SessionReport, Transfer, TransferKind, ViewerEvent, ViewerRequest,
 };
-use lifeline_relay_core::rules::bridge::Caps;
 use lifeline_relay_core::tokens::TechnicianStore;
-use lifeline_tests::{RelayProcess, TestRelay, audit_records, poll};
+use lifeline_tests::{RelayProcess, audit_records, poll};
 use sha2::{Digest, Sha256};
 
 /// The relay binary with its default rules, and where its CA is.
@@ -216,9 +215,12 @@ fn transfer() -> SessionReport {
     })
 }
 
-/// How a connection the relay closed was closed: its code and words.
+/// How a connection the relay closed was closed: its code and words. A
+/// relay that lets the session go on fails the test (not a speed check:
+/// the cap is long past when this is asked).
 async fn closed_with(conn: &quinn::Connection) -> (u64, String) {
-    match conn.closed().await {
+    let closed = tokio::time::timeout(Duration::from_secs(30), conn.closed()).await;
+    match closed.expect("the relay let the session go on past its cap") {
         quinn::ConnectionError::ApplicationClosed(c) => (
             c.error_code.into_inner(),
             String::from_utf8_lossy(&c.reason).into_owned(),
@@ -227,17 +229,22 @@ async fn closed_with(conn: &quinn::Connection) -> (u64, String) {
     }
 }
 
+/// The session's end in the log of the relay in `dir`, once filed.
+async fn session_ended(dir: &Path, session: &str) -> lifeline_proto::audit::Record {
+    poll("the session's end", || {
+        audit_records(dir).into_iter().find(
+            |r| matches!(&r.event, AuditEvent::SessionEnded { session: s, .. } if s == session),
+        )
+    })
+    .await
+}
+
 #[tokio::test]
 async fn a_host_past_the_report_cap_ends_its_session_and_the_log_stays_bounded() {
-    let mut relay = TestRelay::start_with(|c| {
-        c.session_caps = Caps {
-            reports: 50,
-            ..Caps::default()
-        };
-    })
-    .await;
-    let token = relay.add_technician("wendy");
-    let (addr, ca) = (relay.relay_arg(), relay.ca.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let relay = RelayProcess::start(dir.path(), &["--max-reports-per-session", "50"]);
+    let (addr, ca) = (relay.addr.to_string(), dir.path().join("ca.pem"));
+    let token = technician(dir.path(), "wendy");
     let (mut host, viewer, reg) = session(&addr, &ca, &token).await;
     for _ in 0..1_000 {
         if host.report(transfer()).await.is_err() {
@@ -250,38 +257,28 @@ async fn a_host_past_the_report_cap_ends_its_session_and_the_log_stays_bounded()
         why,
         "the host sent more reports than the relay keeps for a session (50)"
     );
-    let ended = relay
-        .wait_record(
-            "the session's end",
-            |e| matches!(e, AuditEvent::SessionEnded { session, .. } if *session == reg.session),
-        )
-        .await;
+    let ended = session_ended(dir.path(), &reg.session).await;
     assert!(matches!(ended.event, AuditEvent::SessionEnded { reason, .. } if reason == why));
-    let transfers = relay
-        .records()
+    let transfers = audit_records(dir.path())
         .iter()
         .filter(|r| matches!(r.event, AuditEvent::Transfer { .. }))
         .count();
     assert_eq!(transfers, 50, "the log holds what the cap allows");
-    relay.stop().await;
 }
 
-#[tokio::test]
-async fn a_host_past_the_recording_cap_is_cut_off_with_one_record() {
-    let mut relay = TestRelay::start_with(|c| {
-        c.recording = Some(lifeline_relay_core::recording::RecordingMode::Required);
-        c.session_caps = Caps {
-            recording_bytes: 64 * 1024,
-            ..Caps::default()
-        };
-    })
-    .await;
+/// A host sending 8 KiB recording chunks to the relay binary started
+/// with a required recording and `cap` (an option and its value) until the
+/// relay stops it: the words it ended the session with, once one audit
+/// record says the recording failed; and the data directory, the session.
+async fn record_past(cap: [&str; 2]) -> (String, tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
     let key = lifeline_record::AuditorSecret::generate();
-    lifeline_relay_core::recording::AuditorStore::in_dir(relay.data_dir())
+    lifeline_relay_core::recording::AuditorStore::in_dir(dir.path())
         .add("alice", &key.public().to_text())
         .unwrap();
-    let token = relay.add_technician("wendy");
-    let (addr, ca) = (relay.relay_arg(), relay.ca.clone());
+    let relay = RelayProcess::start(dir.path(), &["--recording", "required", cap[0], cap[1]]);
+    let (addr, ca) = (relay.addr.to_string(), dir.path().join("ca.pem"));
+    let token = technician(dir.path(), "wendy");
     let (mut host, viewer, reg) = session(&addr, &ca, &token).await;
     for _ in 0..1_000 {
         if host.record(vec![7; 8 * 1024]).await.is_err() {
@@ -290,25 +287,30 @@ async fn a_host_past_the_recording_cap_is_cut_off_with_one_record() {
     }
     let (code, why) = closed_with(&viewer.conn).await;
     assert_eq!(code, CloseCode::Ended as u64);
-    assert!(why.contains("limit of 65536 bytes"), "{why}");
-    relay
-        .wait_record(
-            "the session's end",
-            |e| matches!(e, AuditEvent::SessionEnded { session, .. } if *session == reg.session),
-        )
-        .await;
-    let failed = relay
-        .records()
+    session_ended(dir.path(), &reg.session).await;
+    let failed = audit_records(dir.path())
         .iter()
         .filter(|r| matches!(r.event, AuditEvent::RecordingFailed { .. }))
         .count();
     assert_eq!(failed, 1, "one record for the cap");
-    let file = relay
-        .data_dir()
-        .join(lifeline_relay_core::recording::file_name(&reg.session));
+    (why, dir, reg.session)
+}
+
+#[tokio::test]
+async fn a_host_past_the_recording_cap_is_cut_off_with_one_record() {
+    let (why, dir, session) = record_past(["--max-recording-bytes-per-session", "65536"]).await;
+    assert!(why.contains("limit of 65536 bytes"), "{why}");
+    let file = dir
+        .path()
+        .join(lifeline_relay_core::recording::file_name(&session));
     let stored = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
     assert!(stored <= 64 * 1024 + 1024, "{stored} bytes stored");
-    relay.stop().await;
+}
+
+#[tokio::test]
+async fn a_host_past_the_recording_chunk_cap_is_cut_off_with_one_record() {
+    let (why, _dir, _) = record_past(["--max-recording-chunks-per-session", "8"]).await;
+    assert!(why.contains("limit of 8 chunks"), "{why}");
 }
 
 #[tokio::test]
