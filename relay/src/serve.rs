@@ -456,7 +456,11 @@ mod tests {
         for bad in ["0", "-1", "1.5", "4GiB", "99999999999999999999"] {
             let arg = format!("--max-reports-per-session={bad}");
             let e = caps(&[&arg]).unwrap_err();
-            assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation, "{bad}: {e}");
+            assert_eq!(
+                e.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{bad}: {e}"
+            );
         }
     }
 }
