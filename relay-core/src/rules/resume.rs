@@ -83,14 +83,7 @@ impl<H, S> Resumes<H, S> {
     /// A live session became resumable with this secret hash, for the
     /// viewer whose token key is `viewer`.
     pub fn ticket(&mut self, session: &str, hash: [u8; 32], viewer: &str, stop: S) {
-        let state = State::Live { stop: Some(stop) };
-        let viewer = viewer.to_owned();
-        let entry = Entry {
-            hash,
-            viewer,
-            state,
-        };
-        self.map.insert(session.to_owned(), entry);
+        self.insert(session, hash, viewer, State::Live { stop: Some(stop) });
     }
 
     /// A session known from the data directory after a restart: parked
@@ -100,6 +93,10 @@ impl<H, S> Resumes<H, S> {
             deadline: now + self.window,
             back: None,
         };
+        self.insert(session, hash, viewer, state);
+    }
+
+    fn insert(&mut self, session: &str, hash: [u8; 32], viewer: &str, state: State<H, S>) {
         let viewer = viewer.to_owned();
         let entry = Entry {
             hash,
