@@ -49,6 +49,11 @@ async fn cluster(pg: &Postgres, n: usize, db: &str) -> Cluster {
             "50000",
             "--throttle-burst",
             "1000000",
+            // The whole load comes from one address (loopback).
+            "--max-waiting-per-ip",
+            "0",
+            "--max-connections-per-ip",
+            "0",
         ];
         relays.push(RelayProcess::start_on("127.0.0.1:0", &dir, &args));
     }
