@@ -169,6 +169,7 @@ async fn console_pages_carry_their_headers_and_data_files_are_private() {
     for file in [
         "audit.jsonl",
         "audit.head",
+        "audit.writing",
         "technicians.json",
         "console-users.json",
     ] {
