@@ -14,10 +14,47 @@
 //!   went: the pointer is moved back there first, so a pointer the local
 //!   user moved onto the window is not clicked through.
 //! - Pointer moves always pass (they answer nothing).
+//! - What the technician holds down (keys, buttons) is tracked as it
+//!   passes: its release always passes, and when a question opens the
+//!   driver releases all of it ([`Guard::release_held`]), so nothing the
+//!   technician pressed before stays down (a stuck modifier, a key
+//!   repeating into the window's focused button) while presses are dropped.
 
 use std::sync::{Arc, Mutex};
 
-use lifeline_session::messages::InputEvent;
+use lifeline_session::messages::{InputEvent, Key, MouseButton};
+
+/// At most this many keys and buttons held at once; a press past it is
+/// dropped (a hand holds far fewer), so the list stays small.
+const MAX_HELD: usize = 32;
+
+/// One thing the technician holds down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Held {
+    Key(Key),
+    Button(MouseButton),
+}
+
+impl Held {
+    /// What `ev` presses or releases: (it, down), for keys and buttons.
+    fn of(ev: &InputEvent) -> Option<(Held, bool)> {
+        match *ev {
+            InputEvent::Key { key, down } => Some((Held::Key(key), down)),
+            InputEvent::Button { button, down } => Some((Held::Button(button), down)),
+            _ => None,
+        }
+    }
+
+    fn release(self) -> InputEvent {
+        match self {
+            Held::Key(key) => InputEvent::Key { key, down: false },
+            Held::Button(button) => InputEvent::Button {
+                button,
+                down: false,
+            },
+        }
+    }
+}
 
 /// A rectangle on the screen, in the screen's pixels (the coordinates
 /// input is applied in).
@@ -64,6 +101,8 @@ pub struct Guard {
     window: Option<Arc<dyn OwnWindow>>,
     /// Where the technician's pointer last went.
     pointer: Option<(u32, u32)>,
+    /// What the technician holds down, as passed to the desktop.
+    held: Vec<Held>,
     /// Events dropped so far.
     pub dropped: u64,
 }
@@ -74,6 +113,7 @@ impl Guard {
         Self {
             window,
             pointer: None,
+            held: Vec::new(),
             dropped: 0,
         }
     }
@@ -81,11 +121,41 @@ impl Guard {
     /// What to apply for the technician's `ev` (none, it, or a move back
     /// to the technician's pointer and it), with a question `open` or not.
     pub fn admit(&mut self, open: bool, ev: InputEvent) -> Vec<InputEvent> {
+        let passed = self.decide(open, ev);
+        for ev in &passed {
+            match Held::of(ev) {
+                Some((h, true)) if !self.held.contains(&h) => self.held.push(h),
+                Some((h, false)) => self.held.retain(|x| *x != h),
+                _ => {}
+            }
+        }
+        passed
+    }
+
+    /// A question opens: the releases of everything the technician holds
+    /// down, to apply now (nothing is held after).
+    pub fn release_held(&mut self) -> Vec<InputEvent> {
+        self.held.drain(..).rev().map(Held::release).collect()
+    }
+
+    fn decide(&mut self, open: bool, ev: InputEvent) -> Vec<InputEvent> {
+        let held = Held::of(&ev);
+        if let Some((h, false)) = held {
+            // A release passes when what it releases is held (and always
+            // with no question open): it can only lift what went down.
+            if !open || self.held.contains(&h) {
+                return vec![ev];
+            }
+            self.dropped += 1;
+            return Vec::new();
+        }
+        let full = self.held.len() >= MAX_HELD;
         let safe_at = match ev {
             InputEvent::Move { x, y } => {
                 self.pointer = Some((x, y));
                 return vec![ev];
             }
+            _ if full && matches!(held, Some((h, true)) if !self.held.contains(&h)) => None,
             _ if !open => return vec![ev],
             InputEvent::Key { .. } | InputEvent::Text(_) => None,
             InputEvent::Button { .. } | InputEvent::Wheel { .. } => self.outside_window(),
@@ -98,7 +168,7 @@ impl Guard {
                 tracing::info!(
                     ?ev,
                     ?window,
-                    "remote input dropped: a question of the host's is open"
+                    "remote input dropped: a question of the host's is open, or too much is held"
                 );
                 Vec::new()
             }
@@ -185,5 +255,58 @@ mod tests {
         assert!(g.admit(true, CLICK).is_empty(), "a window that cannot tell");
         let mut fresh = Guard::new(Some(window()));
         assert!(fresh.admit(true, CLICK).is_empty(), "no pointer yet");
+    }
+
+    fn key(key: Key, down: bool) -> InputEvent {
+        InputEvent::Key { key, down }
+    }
+
+    #[test]
+    fn what_was_held_before_a_question_is_released_when_it_opens() {
+        let mut g = Guard::new(Some(window()));
+        g.admit(false, at(10, 10));
+        for ev in [key(Key::Shift, true), key(Key::Char('a'), true), CLICK] {
+            assert_eq!(g.admit(false, ev.clone()), [ev]);
+        }
+        // Pressed again (autorepeat): still one of each held.
+        g.admit(false, key(Key::Shift, true));
+        g.admit(false, key(Key::Char('a'), false));
+        let release = InputEvent::Button {
+            button: MouseButton::Left,
+            down: false,
+        };
+        assert_eq!(
+            g.release_held(),
+            [release.clone(), key(Key::Shift, false)],
+            "what is still down, last pressed first"
+        );
+        assert!(g.release_held().is_empty(), "nothing held after");
+        // The question open: presses stay dropped, and so the
+        // technician's late releases of what was lifted.
+        assert!(g.admit(true, key(Key::Shift, true)).is_empty());
+        assert!(g.admit(true, key(Key::Shift, false)).is_empty());
+        assert!(g.admit(true, release.clone()).is_empty());
+        assert!(g.release_held().is_empty());
+        // A click let through off the window is held; its release passes.
+        assert_eq!(g.admit(true, CLICK), [at(10, 10), CLICK]);
+        g.admit(true, at(150, 60));
+        let passed = g.admit(true, release.clone());
+        assert_eq!(passed, std::slice::from_ref(&release));
+        // With no question open, a release passes as before.
+        assert_eq!(g.admit(false, release.clone()), [release]);
+    }
+
+    #[test]
+    fn held_is_bounded() {
+        let mut g = Guard::new(None);
+        let keys = ('a'..='z').chain('0'..='9').map(Key::Char);
+        let passed = keys.filter(|k| !g.admit(false, key(*k, true)).is_empty());
+        assert_eq!(passed.count(), MAX_HELD);
+        assert_eq!(
+            g.admit(false, key(Key::Char('a'), true)).len(),
+            1,
+            "held again"
+        );
+        assert_eq!(g.release_held().len(), MAX_HELD);
     }
 }

@@ -223,6 +223,18 @@ async fn click(viewer: &mut TestViewer, (x, y): (u32, u32)) {
     }
 }
 
+/// What the X server holds down now: (keys, the middle button).
+fn held(x: &Xvfb) -> (usize, bool) {
+    use x11rb::connection::Connection as _;
+    use x11rb::protocol::xproto::{ConnectionExt as _, KeyButMask};
+    let (conn, screen) = x11rb::connect(Some(&x.display)).unwrap();
+    let root = conn.setup().roots[screen].root;
+    let keys = conn.query_keymap().unwrap().reply().unwrap().keys;
+    let keys = keys.iter().map(|b| b.count_ones() as usize).sum();
+    let mask = conn.query_pointer(root).unwrap().reply().unwrap().mask;
+    (keys, mask.contains(KeyButMask::BUTTON2))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_technician_in_control_cannot_answer_the_hosts_own_question() {
     if lifeline_tests::x::skip_without_xvfb() {
@@ -230,7 +242,7 @@ async fn a_technician_in_control_cannot_answer_the_hosts_own_question() {
     }
     let x = Xvfb::start(800, 600);
     let relay = TestRelay::start_with(|c| {
-        c.confirm_every = Duration::from_secs(2);
+        c.confirm_every = Duration::from_secs(4);
         c.confirm_answer_within = Duration::from_secs(10);
     })
     .await;
@@ -240,9 +252,26 @@ async fn a_technician_in_control_cannot_answer_the_hosts_own_question() {
     let mut viewer = TestViewer::join(&relay, &token, &host.code()).await;
     assert_eq!(viewer.mode, Mode::Control);
     viewer.next_frame().await;
+    // Before the question, the technician holds shift and the middle
+    // button down, and never lets go.
+    let key = Key::Shift;
+    viewer.input(InputEvent::Key { key, down: true }).await;
+    let button = MouseButton::Middle;
+    viewer
+        .input(InputEvent::Button { button, down: true })
+        .await;
+    viewer.round_trip().await;
+    lifeline_tests::wait_for("shift and the middle button down", || {
+        (held(&x) == (1, true)).then_some(())
+    });
     let rect = window_rect(&x);
     let before = buttons(&x, rect).len();
     host.wait_event("continue_request");
+    // The question open, the host let go of both (nothing stays down to
+    // repeat into the window or change what a key does).
+    lifeline_tests::wait_for("nothing held down", || {
+        (held(&x) == (0, false)).then_some(())
+    });
     // The question drawn: its two buttons beside the banner's and Send.
     let shown = lifeline_tests::wait_for("the question's buttons", || {
         let now = buttons(&x, rect);
@@ -266,6 +295,7 @@ async fn a_technician_in_control_cannot_answer_the_hosts_own_question() {
         i16::try_from(last.1).unwrap(),
     );
     assert_eq!(x.pointer(), last, "the moves were applied");
+    assert_eq!(held(&x), (0, false), "the presses were dropped");
     // Unanswered, the question ends the session; a click that got
     // through would have gone on ("Continue") or stopped it ("Stop
     // sharing", "ended by the user").

@@ -216,7 +216,7 @@ impl<'l> Driver<'l> {
     ) -> Result<Option<Ending>, AgentError> {
         match action {
             Action::Ask { technician } => {
-                io.lines.fresh();
+                self.question_opens(io);
                 io.ui.ask(&technician);
                 self.asking = Some(technician);
             }
@@ -250,7 +250,7 @@ impl<'l> Driver<'l> {
             Action::Chat(text) => io.ui.chat(&text),
             Action::AskContinue { minutes, within_s } => {
                 self.confirming = Some((minutes, within_s));
-                io.lines.fresh();
+                self.question_opens(io);
                 io.ui.ask_continue(minutes, within_s);
             }
             Action::End(ending) => return Ok(Some(ending)),
@@ -288,6 +288,24 @@ impl<'l> Driver<'l> {
     /// not answer it).
     fn question_open(&self) -> bool {
         self.asking.is_some() || self.fetch_pending.is_some() || self.confirming.is_some()
+    }
+
+    /// A question of the host's opens: what was typed before is not its
+    /// answer, and what the technician holds down is released (presses
+    /// are dropped while it is open, so nothing stays down).
+    fn question_opens<S>(&mut self, io: &mut Io<'_, S>) {
+        io.lines.fresh();
+        let Some(guard) = self.guard.as_mut() else {
+            return;
+        };
+        for ev in guard.release_held() {
+            if let Some(r) = &self.recording {
+                r.tap.record(RecEvent::Input(ev.clone()));
+            }
+            if let Err(e) = io.desktop.input.apply(ev) {
+                tracing::warn!(error = %e, "a held key or button not released");
+            }
+        }
     }
 
     /// Hands one input event to the desktop (and the recording), unless

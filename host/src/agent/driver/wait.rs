@@ -134,7 +134,7 @@ impl Driver<'_> {
         if self.fetch_pending.is_some() {
             let _ = q.answer.send(false);
         } else {
-            io.lines.fresh();
+            self.question_opens(io);
             io.ui.ask_fetch(&q.path, q.bytes);
             self.fetch_pending = Some(q.answer);
         }
