@@ -86,22 +86,32 @@ pub fn read_stdin(tx: mpsc::UnboundedSender<Said>, fresh: Fresh) {
     });
 }
 
-/// The reader's loop over `input` (any reader, for tests).
+/// The reader's loop over `input` (any reader, for tests). A line's age
+/// is that of the read that brought its first byte, not of when it is
+/// taken from the buffer.
 fn read_lines(mut input: impl BufRead, tx: &mpsc::UnboundedSender<Said>, fresh: &Fresh) {
     let mut line = Vec::new();
     let mut began = fresh.now();
+    // When the bytes in the reader's buffer were read: a line read but
+    // not yet taken when a question is asked is as stale as one typed.
+    let mut read_at = began;
+    let mut buffered = false;
     loop {
         let chunk = match input.fill_buf() {
             Ok([]) | Err(_) => return,
             Ok(c) => c,
         };
+        if !buffered {
+            read_at = fresh.now();
+        }
         if line.is_empty() {
-            began = fresh.now();
+            began = read_at;
         }
         let (taken, ended) = match chunk.iter().position(|&b| b == b'\n') {
             Some(i) => (i + 1, true),
             None => (chunk.len(), false),
         };
+        buffered = taken < chunk.len();
         line.extend_from_slice(&chunk[..taken]);
         input.consume(taken);
         if !ended {
@@ -171,6 +181,54 @@ mod tests {
         drop(tx);
         assert_eq!(rx.try_recv(), Ok(Said::Line("c".into())));
         assert!(rx.try_recv().is_err(), "the stale `yes` was dropped");
+    }
+
+    /// A reader whose first read brings two lines; the question is asked
+    /// as the first is taken, before the second is.
+    struct TwoAtOnce<'a> {
+        chunks: Vec<Vec<u8>>,
+        fresh: &'a Fresh,
+        asked: bool,
+    }
+
+    impl std::io::Read for TwoAtOnce<'_> {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            unreachable!("read through BufRead")
+        }
+    }
+
+    impl BufRead for TwoAtOnce<'_> {
+        fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+            while self.chunks.first().is_some_and(Vec::is_empty) {
+                self.chunks.remove(0);
+            }
+            Ok(self.chunks.first().map_or(&[][..], Vec::as_slice))
+        }
+
+        fn consume(&mut self, n: usize) {
+            if let Some(c) = self.chunks.first_mut() {
+                c.drain(..n);
+            }
+            if !self.asked {
+                self.asked = true;
+                self.fresh.bump();
+            }
+        }
+    }
+
+    #[test]
+    fn a_line_read_before_a_question_but_taken_after_is_dropped() {
+        let fresh = Fresh::default();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let two = TwoAtOnce {
+            chunks: vec![b"y\nc\n".to_vec(), b"v\n".to_vec()],
+            fresh: &fresh,
+            asked: false,
+        };
+        read_lines(two, &tx, &fresh);
+        drop(tx);
+        assert_eq!(rx.try_recv(), Ok(Said::Line("v".into())));
+        assert!(rx.try_recv().is_err(), "the stale `y` and `c` were dropped");
     }
 
     #[tokio::test]
