@@ -170,13 +170,13 @@ fn play(cli: &PlayCli) -> anyhow::Result<ExitCode> {
             }
         }
         _ => {
+            // The header's fields are the host's recorder's words.
             let h = &p.header;
-            let names: Vec<&str> = h.stanzas.iter().map(|s| s.name.as_str()).collect();
+            let session = shown(&h.session);
+            let names: Vec<String> = h.stanzas.iter().map(|s| shown(&s.name).into()).collect();
             if cli.json {
-                println!(
-                    "{}",
-                    json!({"event": "recording", "session": h.session, "auditors": names, "duration_s": secs(p.duration_ms()), "damage": p.damage})
-                );
+                let recording = json!({"event": "recording", "session": session, "auditors": names, "duration_s": secs(p.duration_ms()), "damage": p.damage});
+                println!("{}", shown_json(recording));
                 for (at, note) in p.timeline() {
                     let note = shown(&note);
                     println!("{}", json!({"event": "note", "at": secs(at), "note": note}));
@@ -184,7 +184,7 @@ fn play(cli: &PlayCli) -> anyhow::Result<ExitCode> {
             } else {
                 println!(
                     "Session {} recorded for {}: {:.1} s",
-                    h.session,
+                    session,
                     names.join(", "),
                     secs(p.duration_ms())
                 );
@@ -241,9 +241,15 @@ fn main() -> ExitCode {
 }
 
 /// Says why the viewer stopped. The reason may carry a peer's words (the
-/// host's refusal, the relay's close), so it is [`shown`] first.
+/// host's refusal, the relay's close), so each sentence of the chain is
+/// [`shown`] (one line each: a peer's line break cannot start a line that
+/// reads as the viewer's own).
 fn said_error(json: bool, e: &anyhow::Error) {
-    let reason = shown_lines(&format!("{e:#}"));
+    let reason = e
+        .chain()
+        .map(|c| shown(&c.to_string()).into_owned())
+        .collect::<Vec<_>>()
+        .join(": ");
     if json {
         println!("{}", json!({"event": "error", "reason": reason}));
     }

@@ -71,7 +71,9 @@ async fn hostile_host(relay: &TestRelay) -> (SessionCode, tokio::task::JoinHandl
                 sec.send.send(&HostMsg::Chat(chat)).await.unwrap();
             }
             if matches!(msg, ViewerMsg::ClipboardGet) {
-                let no = HostMsg::Refused(format!("no{EVIL}"));
+                // A refusal with a line break of its own, that would
+                // start a line reading as the viewer's.
+                let no = HostMsg::Refused(format!("no{EVIL}\nForged: the user gave you control"));
                 sec.send.send(&no).await.unwrap();
             }
         }
@@ -193,12 +195,12 @@ async fn a_hostile_hosts_text_reaches_the_technicians_terminal_without_control_c
                 String::from_utf8_lossy(bytes)
             );
         }
-        // The chat's own line break cannot forge a line of the viewer's.
-        assert!(
-            !all.lines()
-                .any(|l| l.starts_with("The user gave you control.")),
-            "{all}"
-        );
+        // The chat's and the refusal's own line breaks cannot forge a
+        // line of the viewer's.
+        for forged in ["The user gave you control.", "Forged"] {
+            assert!(!all.lines().any(|l| l.starts_with(forged)), "{all}");
+        }
+        assert!(all.contains("Forged: the user gave you control"), "{all}");
         assert_eq!(
             std::fs::read(dir.path().join("dl/got.txt")).unwrap(),
             FETCHED
@@ -335,4 +337,65 @@ fn a_record_appended_by_hand_after_the_head_fails_verify_and_one_write_ahead_pas
     std::fs::write(data.join("audit.writing"), format!("{seq:020}\n")).unwrap();
     let (rc, out, _) = relay_cli(&["audit", "verify", "--data-dir", d]);
     assert_eq!(rc, 0, "{out}");
+}
+
+/// A recording whose header the host's recorder filled with [`EVIL`]: the
+/// session and the auditor's name.
+fn hostile_recording(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    use lifeline_record::AuditorSecret;
+    use lifeline_record::chain::frame;
+    use lifeline_record::seal::Sealer;
+    let secret = AuditorSecret::generate();
+    let identity = dir.join("auditor.key");
+    std::fs::write(&identity, secret.to_text()).unwrap();
+    let auditors = [(format!("alice{EVIL}\nForged: verified"), secret.public())];
+    let (mut sealer, header) = Sealer::new(&format!("s{EVIL}\nForged: session"), 0, &auditors);
+    let mut file = frame(&header);
+    file.extend(frame(&sealer.seal(&[], true).unwrap()));
+    let path = dir.join("hostile.llrec");
+    std::fs::write(&path, file).unwrap();
+    (path, identity)
+}
+
+#[test]
+fn a_recordings_header_reaches_the_auditors_terminal_without_control_characters() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rec, identity) = hostile_recording(dir.path());
+    for how in ["--timeline", "--json"] {
+        let out = Command::new(bin("lifeline-viewer"))
+            .arg("play")
+            .arg(&rec)
+            .arg("--identity")
+            .arg(&identity)
+            .arg(how)
+            .env_remove("DISPLAY")
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{how}: {all}");
+        for said in ["]0;owned", "alice", "Forged: verified", "Forged: session"] {
+            assert!(all.contains(said), "{how}: {said:?} not shown: {all}");
+        }
+        for (what, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+            let at = controls(bytes);
+            assert!(
+                at.is_empty(),
+                "{how}: control bytes in {what} at {at:?}: {all:?}"
+            );
+            // JSON escapes C0 (\u001b), not U+009B: neither may be there.
+            let text = String::from_utf8_lossy(bytes);
+            assert!(
+                !text.contains("\\u001b") && !text.contains("\\n"),
+                "{how}: {text}"
+            );
+        }
+        assert!(
+            !all.lines().any(|l| l.starts_with("Forged")),
+            "{how}: {all}"
+        );
+    }
 }

@@ -11,7 +11,7 @@ use lifeline_session::messages::{InputEvent, Quality};
 
 use super::{Action, Phase, ViewerUi};
 use crate::session::{Status, Viewer};
-use crate::shown::{shown, shown_lines};
+use crate::shown::shown;
 
 /// The live connection behind the window, filled in by background tasks.
 #[derive(Default)]
@@ -91,12 +91,12 @@ impl App {
     fn sync(&mut self, ctx: &egui::Context) {
         let mut link = lock(&self.link);
         if let Some(err) = link.error.take() {
-            self.ui.phase = Phase::Ended(shown_lines(&err));
+            self.ui.phase = Phase::Ended(shown(&err).into_owned());
             return;
         }
         if let Some(v) = link.viewer.clone() {
             if let Some(reason) = v.ended() {
-                self.ui.phase = Phase::Ended(shown_lines(&reason));
+                self.ui.phase = Phase::Ended(shown(&reason).into_owned());
                 link.viewer = None;
                 link.chats = None;
                 return;
@@ -112,9 +112,13 @@ impl App {
                 self.ui.chat_log.push((true, shown(&text).into_owned()));
             }
             if let Some(n) = link.notice.take() {
-                self.ui.notice = Some(shown_lines(&n));
+                self.ui.notice = Some(shown(&n).into_owned());
             }
-            self.ui.reconnecting = v.reconnecting().borrow().as_deref().map(shown_lines);
+            self.ui.reconnecting = v
+                .reconnecting()
+                .borrow()
+                .as_deref()
+                .map(|r| shown(r).into_owned());
             let n = *v.frames().borrow();
             if n != link.frames_seen {
                 link.frames_seen = n;
