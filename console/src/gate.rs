@@ -16,6 +16,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use lifeline_proto::audit::{AuditEvent, MAX_NAME_BYTES, cut};
+use lifeline_relay_core::rules::addresses::Source;
 
 /// A burst's record is written once no attempt came for this long …
 pub const BURST_QUIET: Duration = Duration::from_secs(5);
@@ -116,7 +117,7 @@ impl Unchecked {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum BurstKey {
     Name(Unchecked, String),
-    Address(Unchecked, IpAddr),
+    Address(Unchecked, Source),
     /// Everything past [`MAX_BURSTS`].
     Overflow,
 }
@@ -135,7 +136,8 @@ struct Burst {
 #[derive(Debug)]
 pub struct LoginGate {
     names: Buckets<String>,
-    addresses: Buckets<IpAddr>,
+    /// Per address, as the relay counts one: an IPv4 address or an IPv6 /64.
+    addresses: Buckets<Source>,
     bursts: HashMap<BurstKey, Burst>,
 }
 
@@ -168,11 +170,11 @@ impl LoginGate {
     ) -> Result<Reservation, Duration> {
         let name = name_key(user);
         let by_name = self.names.free(now, &name).err();
-        let by_address = self.addresses.free(now, &ip).err();
+        let by_address = self.addresses.free(now, &Source::of(ip)).err();
         match (by_name, by_address) {
             (None, None) => {
                 self.names.add(now, &name, 1.0);
-                self.addresses.add(now, &ip, 1.0);
+                self.addresses.add(now, &Source::of(ip), 1.0);
                 Ok(Reservation { name, ip })
             }
             (wait_name, wait_ip) => {
@@ -190,7 +192,7 @@ impl LoginGate {
     /// The login succeeded, or was never checked: its slots are free again.
     pub fn release(&mut self, now: Instant, r: Reservation) {
         self.names.add(now, &r.name, -1.0);
-        self.addresses.add(now, &r.ip, -1.0);
+        self.addresses.add(now, &Source::of(r.ip), -1.0);
     }
 
     /// The login failed: its slots stay taken until they drain.
@@ -203,7 +205,7 @@ impl LoginGate {
         let name = name_key(user);
         let key = match why {
             Unchecked::ThrottledName => BurstKey::Name(why, name.clone()),
-            Unchecked::ThrottledAddress | Unchecked::Busy => BurstKey::Address(why, ip),
+            Unchecked::ThrottledAddress | Unchecked::Busy => BurstKey::Address(why, Source::of(ip)),
         };
         let key = if self.bursts.contains_key(&key) || self.bursts.len() < MAX_BURSTS {
             key
@@ -290,6 +292,21 @@ mod tests {
             .unwrap_err();
         assert!(wait <= Duration::from_secs(1), "{wait:?}");
         assert!(g.reserve(t0 + Duration::from_secs(60), "ann", IP).is_ok());
+    }
+
+    #[test]
+    fn addresses_in_one_ipv6_64_share_a_bucket() {
+        let t0 = Instant::now();
+        let mut g = LoginGate::new(100, Duration::from_secs(60), 2, Duration::from_secs(60));
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap_or(IP);
+        for last in ["2001:db8:7:7::1", "2001:db8:7:7::2"] {
+            let r = g.reserve(t0, last, ip(last)).unwrap();
+            g.failed(r);
+        }
+        // A third address of the same /64 (another name too) is held back;
+        // the next /64 is not.
+        assert!(g.reserve(t0, "c", ip("2001:db8:7:7:ffff::3")).is_err());
+        assert!(g.reserve(t0, "d", ip("2001:db8:7:8::1")).is_ok());
     }
 
     #[test]

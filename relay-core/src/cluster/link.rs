@@ -24,7 +24,8 @@ use std::time::Duration;
 
 use lifeline_common::framed::{Control, FramedRecv, FramedSend};
 use lifeline_common::tls::LINK_SERVER_NAME;
-use lifeline_proto::control::CloseCode;
+use lifeline_proto::control::{CloseCode, HostEvent, Role, ViewerEvent};
+use lifeline_proto::frame;
 use lifeline_proto::link::LinkRequest;
 use quinn::{Connection, ConnectionError};
 use tokio::task::JoinSet;
@@ -93,6 +94,7 @@ pub(crate) async fn forward(
     client: Connection,
     client_ctl: Control,
 ) -> Result<(), String> {
+    let role = answering_role(&request);
     let link = connect(cluster, node).await.map_err(|e| {
         format!("cannot reach the relay that holds your session ({e}); ask for a new code")
     })?;
@@ -104,7 +106,7 @@ pub(crate) async fn forward(
     }
     .await;
     let link_ctl = opened.map_err(|e| format!("the link to the host's relay failed: {e}"))?;
-    splice(at, client, client_ctl, link, link_ctl).await;
+    splice(at, (client, client_ctl, role), link, link_ctl).await;
     Ok(())
 }
 
@@ -157,10 +159,56 @@ fn mirror(err: &ConnectionError, who: &str) -> (u32, String) {
     }
 }
 
+/// Whose events the far relay answers `request` with.
+fn answering_role(request: &LinkRequest) -> Role {
+    match request {
+        LinkRequest::Join { .. } | LinkRequest::ResumeViewer { .. } => Role::Viewer,
+        LinkRequest::Resume { role, .. } => *role,
+    }
+}
+
+/// Whether the far relay's first answer to a `role` side lets it in: a
+/// join won or a session resumed (not a refusal, nor anything else).
+pub(crate) fn lets_in(role: Role, frame: &[u8]) -> bool {
+    match role {
+        Role::Viewer => matches!(
+            frame::decode::<ViewerEvent>(frame),
+            Ok(ViewerEvent::Joined { .. } | ViewerEvent::Resumed)
+        ),
+        Role::Host => matches!(
+            frame::decode::<HostEvent>(frame),
+            Ok(HostEvent::Resumed | HostEvent::Paired { .. } | HostEvent::Policy(_))
+        ),
+    }
+}
+
+/// The far relay's frames to the client: its first answer, then (only if
+/// that let the client in) the session's credit and forwarding both ways,
+/// until aborted.
+async fn answer_then_forward(
+    hook: Option<ForwardHook>,
+    (client, role): (Connection, Role),
+    link: Connection,
+    mut from: FramedRecv,
+    mut to: FramedSend,
+) {
+    let Ok(first) = from.recv_bytes().await else {
+        to.finish();
+        return;
+    };
+    if to.send_bytes(&first).await.is_err() {
+        return;
+    }
+    let counters = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let _pumps =
+        lets_in(role, &first).then(|| spawn_pumps(hook, &link, &client, &counters.0, &counters.1));
+    frames(from, to).await;
+    std::future::pending::<()>().await;
+}
+
 async fn splice(
     at: Splice<'_>,
-    client: Connection,
-    client_ctl: Control,
+    (client, client_ctl, role): (Connection, Control, Role),
     link: Connection,
     link_ctl: Control,
 ) {
@@ -168,9 +216,13 @@ async fn splice(
     let (l_send, l_recv) = link_ctl.into_parts();
     let mut controls = JoinSet::new();
     controls.spawn(frames(c_recv, l_send));
-    controls.spawn(frames(l_recv, c_send));
-    let counters = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let mut pumps = spawn_pumps(at.hook.clone(), &link, &client, &counters.0, &counters.1);
+    controls.spawn(answer_then_forward(
+        at.hook.clone(),
+        (client.clone(), role),
+        link.clone(),
+        l_recv,
+        c_send,
+    ));
     let (code, reason) = tokio::select! {
         e = link.closed() => mirror(&e, "the session's relay"),
         e = client.closed() => mirror(&e, "the other side"),
@@ -180,5 +232,39 @@ async fn splice(
         conn.close(quinn::VarInt::from_u32(code), reason.as_bytes());
     }
     controls.abort_all();
-    pumps.abort_all();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lifeline_proto::control::{JoinRefusal, ResumeRefusal};
+
+    fn payload<T: serde::Serialize>(msg: &T) -> Vec<u8> {
+        let framed = frame::encode(msg, frame::MAX_CONTROL_FRAME).unwrap_or_default();
+        framed.get(frame::HEADER_LEN..).unwrap_or_default().to_vec()
+    }
+
+    #[test]
+    fn only_a_join_won_or_a_session_resumed_lets_a_carried_side_in() {
+        let joined = ViewerEvent::Joined {
+            session: "s".into(),
+            host_name: "pc".into(),
+            os_user: "ann".into(),
+        };
+        assert!(lets_in(Role::Viewer, &payload(&joined)));
+        assert!(lets_in(Role::Viewer, &payload(&ViewerEvent::Resumed)));
+        assert!(lets_in(Role::Host, &payload(&HostEvent::Resumed)));
+        let refused = [
+            payload(&ViewerEvent::Refused(JoinRefusal::UsedCode)),
+            payload(&ViewerEvent::ResumeRefused(ResumeRefusal::NotYours)),
+            payload(&ViewerEvent::ResumeRefused(ResumeRefusal::WrongSecret)),
+            b"not a message".to_vec(),
+        ];
+        for frame in &refused {
+            assert!(!lets_in(Role::Viewer, frame));
+        }
+        let host_refused = payload(&HostEvent::ResumeRefused(ResumeRefusal::WrongSecret));
+        assert!(!lets_in(Role::Host, &host_refused));
+        assert!(!lets_in(Role::Host, &payload(&HostEvent::Expired)));
+    }
 }

@@ -138,9 +138,18 @@ pub(crate) async fn refusals_reporter(relay: Arc<Relay>) {
     }
 }
 
+/// Handshakes at once to tell capped peers why they are refused.
+pub(crate) const TURN_AWAYS: usize = 256;
+
 /// Completes the handshake of a connection refused by a cap (so that it
-/// hears why, with the close code) and closes it.
-async fn turn_away(incoming: quinn::Incoming, why: Refusal) {
+/// hears why, with the close code) and closes it. It holds no permit of
+/// `--max-connections` meanwhile, only one of [`TURN_AWAYS`]; with none
+/// free the peer is refused before its handshake, unheard.
+async fn turn_away(relay: &Relay, incoming: quinn::Incoming, why: Refusal) {
+    let Ok(_turning) = relay.turn_aways.clone().try_acquire_owned() else {
+        incoming.refuse();
+        return;
+    };
     match tokio::time::timeout(Duration::from_secs(5), incoming).await {
         Ok(Ok(conn)) => close(&conn, &why),
         Ok(Err(e)) => tracing::debug!(error = %e, "refused peer's handshake failed"),
@@ -148,14 +157,23 @@ async fn turn_away(incoming: quinn::Incoming, why: Refusal) {
     }
 }
 
-/// Serves one new connection: its hello, then the host's or the
+/// Serves one new connection (holding `permit`, its place under
+/// `--max-connections`, until it ends): its hello, then the host's or the
 /// viewer's side.
-pub(crate) async fn serve_connection(relay: &Arc<Relay>, incoming: quinn::Incoming) {
+pub(crate) async fn serve_connection(
+    relay: &Arc<Relay>,
+    incoming: quinn::Incoming,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) {
     let peer = incoming.remote_address();
     let slot = match take_slot(relay, peer.ip(), Limit::Connections) {
         Ok(slot) => slot,
-        Err(why) => return turn_away(incoming, why).await,
+        Err(why) => {
+            drop(permit);
+            return turn_away(relay, incoming, why).await;
+        }
     };
+    let _permit = permit;
     let conn = match incoming.await {
         Ok(c) => c,
         Err(e) => {

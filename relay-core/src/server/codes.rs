@@ -303,6 +303,11 @@ pub(crate) async fn serve_host(relay: &Arc<Relay>, conn: Connection, mut ctl: Co
     let (host, code) = match first {
         HostRequest::Register { host_name, os_user } => {
             let host = info(&host_name, &os_user, conn);
+            // A fresh connection's code is paced by its address like a
+            // renewal, so reconnecting is no way round the pacing.
+            if let Err(why) = pace_code(relay, &host, None).await {
+                return close(&host.conn, &why);
+            }
             match issue_code(relay, &host, &mut ctl).await {
                 Ok(c) => (host, Some(c)),
                 Err(why) => return close(&host.conn, &why),
@@ -395,7 +400,7 @@ pub(crate) async fn wait_for_viewer(
         }
         match step.then {
             Then::Reissue => {
-                if let Err(why) = pace_renew(relay, &host, &mut renews).await {
+                if let Err(why) = pace_code(relay, &host, Some(&mut renews)).await {
                     return close(&host.conn, &why);
                 }
                 code = match issue_code(relay, &host, &mut ctl).await {
@@ -414,17 +419,27 @@ pub(crate) async fn wait_for_viewer(
     }
 }
 
-/// A host asked for a new code: answered at once within its connection's
+/// A host asks for a code, on a fresh connection (`renews` is `None`) or
+/// renewing on its connection: answered at once within its connection's
 /// and its address's allowances, later beyond them (the host waits with
-/// no code), or refused (`Err`) when it keeps asking.
-async fn pace_renew(
+/// no code), or refused (`Err`) when it keeps asking. The address's
+/// allowance is off with `--max-waiting-per-ip 0` (every load from one
+/// address allowed, as the benches need).
+async fn pace_code(
     relay: &Relay,
     host: &HostInfo,
-    renews: &mut Throttle<()>,
+    renews: Option<&mut Throttle<()>>,
 ) -> Result<(), Refusal> {
     let now = Instant::now();
-    let conn = renews.queue(now, &(), waiting::RENEW_QUEUE);
-    let addr = lock(&relay.guards.renew).queue(now, &host.ip, waiting::RENEW_QUEUE_PER_ADDRESS);
+    let conn = renews.map_or(Ok(Duration::ZERO), |r| {
+        r.queue(now, &(), waiting::RENEW_QUEUE)
+    });
+    let addr = if relay.config.max_waiting_per_ip == 0 {
+        Ok(Duration::ZERO)
+    } else {
+        let source = Source::of(host.ip);
+        lock(&relay.guards.renew).queue(now, &source, waiting::RENEW_QUEUE_PER_ADDRESS)
+    };
     let wait = waiting::renew_pace(conn, addr)?;
     if wait.is_zero() {
         return Ok(());

@@ -14,9 +14,9 @@ use crate::rules::suspicion::Hold;
 pub(crate) struct Guards {
     /// Failed attempts that named no valid technician (unknown or revoked
     /// tokens, resumes with an unknown session or wrong secret), per address.
-    pub(crate) anon: Mutex<Throttle<IpAddr>>,
+    pub(crate) anon: Mutex<Throttle<Source>>,
     /// New codes a waiting host asked for, per address.
-    pub(crate) renew: Mutex<Throttle<IpAddr>>,
+    pub(crate) renew: Mutex<Throttle<Source>>,
 }
 
 impl Guards {
@@ -51,7 +51,7 @@ pub(crate) fn check_join(
         Lookup::Valid(name) => name,
         Lookup::Revoked(_) | Lookup::Unknown => {
             lock(&relay.guards.anon)
-                .reserve(now, &ip)
+                .reserve(now, &Source::of(ip))
                 .map_err(throttled)?;
             return Err(match lookup {
                 Lookup::Revoked(_) => JoinRefusal::RevokedToken,
@@ -66,7 +66,7 @@ pub(crate) fn check_join(
         let retry_after_s = u32::try_from(wait.as_secs() + 1).unwrap_or(u32::MAX);
         return Err(JoinRefusal::Suspended { retry_after_s });
     }
-    by_ip.check(now, &ip).map_err(throttled)?;
+    by_ip.check(now, &Source::of(ip)).map_err(throttled)?;
     by_token.check(now, &key).map_err(throttled)?;
     match lock(&relay.suspicion).begin(now, token_key, locator) {
         Ok(()) => {}
@@ -76,7 +76,7 @@ pub(crate) fn check_join(
         }
         Err(Hold::Racing) => return Err(throttled(Duration::ZERO)),
     }
-    by_ip.fail(now, &ip);
+    by_ip.fail(now, &Source::of(ip));
     by_token.fail(now, &key);
     Ok(name.clone())
 }
@@ -93,7 +93,7 @@ pub(crate) fn settle_join(
     let (ip, token_key) = who;
     lock(&relay.suspicion).end(token_key, locator);
     if won {
-        lock(&relay.ip_throttle).refund(now, &ip);
+        lock(&relay.ip_throttle).refund(now, &Source::of(ip));
         lock(&relay.token_throttle).refund(now, &token_key.to_owned());
     }
 }
@@ -110,9 +110,7 @@ pub(crate) async fn serve_viewer(relay: &Arc<Relay>, conn: Connection, mut ctl: 
             return resuming::serve_resume(relay, conn, ctl, peer, req, ip).await;
         }
         ViewerRequest::ResumeAs { request, token } => {
-            let ip = conn.remote_address().ip();
-            let peer = (Peer::Viewer, Some(token_hash(&token)));
-            return resuming::serve_resume(relay, conn, ctl, peer, request, ip).await;
+            return resume_as(relay, conn, ctl, request, &token).await;
         }
         ViewerRequest::Report(_) => {
             return close(&conn, &Refusal::Protocol("a viewer must join first".into()));
@@ -287,6 +285,26 @@ pub(crate) async fn hand_over(conn: Connection, ctl: Control, joiner: Joiner, ho
     }
 }
 
+/// A viewer resuming with its token: the token must still be a
+/// technician's (one revoked meanwhile resumes as if it named nobody, so
+/// it is refused as not the technician who joined).
+async fn resume_as(
+    relay: &Arc<Relay>,
+    conn: Connection,
+    ctl: Control,
+    request: lifeline_proto::control::ResumeRequest,
+    token: &str,
+) {
+    let ip = conn.remote_address().ip();
+    let token_key = token_hash(token);
+    let valid = match lookup_token(relay, token, &token_key).await {
+        Ok(Lookup::Valid(_)) => Some(token_key),
+        Ok(Lookup::Revoked(_) | Lookup::Unknown) => None,
+        Err(why) => return close(&conn, &Refusal::Busy(why.to_string())),
+    };
+    resuming::serve_resume(relay, conn, ctl, (Peer::Viewer, valid), request, ip).await;
+}
+
 /// Who a token belongs to: the data directory's technicians, or the
 /// cluster's. An error is the sentence the viewer hears.
 pub(crate) async fn lookup_token(
@@ -432,7 +450,7 @@ pub(crate) async fn failed_join(
     technician: Option<&str>,
     locator: Locator,
 ) {
-    lock(&relay.ip_throttle).fail(now, &ip);
+    lock(&relay.ip_throttle).fail(now, &Source::of(ip));
     lock(&relay.token_throttle).fail(now, &token_key.to_owned());
     suspect(relay, now, ip, token_key, technician, locator).await;
 }
@@ -463,5 +481,37 @@ pub(crate) async fn suspect(
         if let Err(e) = relay.audit.append(event).await {
             tracing::error!(error = %e, "audit write failed for a token suspension");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse()
+            .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+    }
+
+    #[test]
+    fn addresses_in_one_ipv6_64_share_the_guards_buckets() {
+        let guards = Guards::new(&RelayConfig::new(PathBuf::new()));
+        let t0 = Instant::now();
+        let (a, b) = (ip("2001:db8:5:5::1"), ip("2001:db8:5:5:abcd::2"));
+        // The anonymous allowance (5 at once): spent by one address of the
+        // /64, held against another of it, not against the next /64.
+        let mut anon = lock(&guards.anon);
+        for _ in 0..5 {
+            assert!(anon.reserve(t0, &Source::of(a)).is_ok());
+        }
+        assert!(anon.reserve(t0, &Source::of(b)).is_err());
+        assert!(anon.reserve(t0, &Source::of(ip("2001:db8:5:6::1"))).is_ok());
+        // The codes' allowance: 20 at once, then slowed.
+        let mut renew = lock(&guards.renew);
+        let queue = waiting::RENEW_QUEUE_PER_ADDRESS;
+        for _ in 0..waiting::RENEW_BURST_PER_ADDRESS {
+            assert_eq!(renew.queue(t0, &Source::of(a), queue), Ok(Duration::ZERO));
+        }
+        assert!(renew.queue(t0, &Source::of(b), queue).unwrap_or_default() > Duration::ZERO);
     }
 }

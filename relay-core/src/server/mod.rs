@@ -38,6 +38,7 @@ use tokio_util::task::TaskTracker;
 use crate::audit::{AuditError, AuditLog};
 use crate::cluster::{Claim, Cluster, unavailable};
 use crate::recording::{AuditorStore, RecordingFile, RecordingMode};
+use crate::rules::addresses::Source;
 use crate::rules::bridge::{self, Heard, Peer, Step};
 use crate::rules::refusal::Refusal;
 use crate::rules::registry::{Gone, Registry};
@@ -167,13 +168,16 @@ type HostHandle = mpsc::Sender<PairRequest>;
 pub struct Relay {
     config: RelayConfig,
     registry: Mutex<Registry<HostHandle>>,
-    ip_throttle: Mutex<Throttle<IpAddr>>,
+    ip_throttle: Mutex<Throttle<Source>>,
     token_throttle: Mutex<Throttle<String>>,
     suspicion: Mutex<Suspicion>,
     guards: Guards,
     tokens: Mutex<TokenCache>,
     pub(crate) audit: Arc<AuditLog>,
     connections: Arc<Semaphore>,
+    /// Handshakes under way only to tell a capped peer why it is refused
+    /// (they hold no `connections` permit; past these, refused unheard).
+    turn_aways: Arc<Semaphore>,
     /// What each source address holds, and its refusals.
     addresses: Arc<Mutex<Addresses>>,
     pub(crate) shutdown: CancellationToken,
@@ -236,6 +240,7 @@ impl Relay {
             tokens: Mutex::new(tokens),
             audit: Arc::new(audit),
             connections: Arc::new(Semaphore::new(config.max_connections)),
+            turn_aways: Arc::new(Semaphore::new(TURN_AWAYS)),
             addresses: Addresses::new(&config),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
@@ -387,8 +392,7 @@ async fn serve_until(
                 };
                 let relay2 = relay.clone();
                 relay.tasks.spawn(async move {
-                    serve_connection(&relay2, incoming).await;
-                    drop(permit);
+                    serve_connection(&relay2, incoming, permit).await;
                 });
             }
         }

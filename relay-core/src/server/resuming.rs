@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Joiner, Relay, Sides, lock, run_segment};
 use crate::forward::close;
 use crate::resume_store::{self, Ticket};
+use crate::rules::addresses::Source;
 use crate::rules::bridge::Peer;
 use crate::rules::refusal::Refusal;
 use crate::rules::resume::{Arrival, Resumes};
@@ -234,7 +235,7 @@ pub(crate) async fn serve_resume(
     // Resumes name no technician the relay checked first: they take a
     // unit of the address's anonymous allowance before any await, given
     // back unless the resume failed on its secret, session or token.
-    let reserved = lock(&relay.guards.anon).reserve(now, &ip);
+    let reserved = lock(&relay.guards.anon).reserve(now, &Source::of(ip));
     if let Err(wait) = reserved {
         let retry_after_s = u32::try_from(wait.as_secs() + 1).unwrap_or(u32::MAX);
         let refusal = ResumeRefusal::Throttled { retry_after_s };
@@ -249,7 +250,7 @@ pub(crate) async fn serve_resume(
         Err(ResumeRefusal::WrongSecret | ResumeRefusal::UnknownSession | ResumeRefusal::NotYours)
     );
     if !failed {
-        lock(&relay.guards.anon).refund(now, &ip);
+        lock(&relay.guards.anon).refund(now, &Source::of(ip));
     }
     match arrival {
         Err(ResumeRefusal::UnknownSession) if relay.cluster().is_some() => {
@@ -296,7 +297,7 @@ async fn elsewhere(relay: &Arc<Relay>, me: Arrived, req: ResumeRequest, token_ke
             return close(&me.conn, &Refusal::Reconnect(why.to_string()));
         }
     };
-    lock(&relay.guards.anon).refund(Instant::now(), &me.ip);
+    lock(&relay.guards.anon).refund(Instant::now(), &Source::of(me.ip));
     let ip = me.ip.to_string();
     let request = match (me.peer, token_key) {
         (Peer::Viewer, Some(token_key)) => LinkRequest::ResumeViewer {

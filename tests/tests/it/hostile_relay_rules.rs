@@ -350,3 +350,76 @@ async fn joins_racing_through_a_clusters_database_are_held_to_the_suspension_cou
     drop(relay);
     drop(pg);
 }
+
+#[tokio::test]
+async fn a_host_reconnecting_to_register_in_a_loop_is_slowed_then_refused() {
+    let (dir, _relay, addr, ca) = relay_binary();
+    // Twenty codes at once from one address (an office behind NAT) …
+    for i in 0..20 {
+        let got = tokio::time::timeout(Duration::from_secs(10), register(&addr, &ca)).await;
+        assert!(got.is_ok(), "registration {i} within the burst was slowed");
+    }
+    // … then each connection that registers and leaves still costs its
+    // address: the next ones wait, and past the queue they are refused.
+    let attempts = (0..30).map(|_| {
+        let (addr, ca) = (addr.clone(), ca.clone());
+        tokio::spawn(async move {
+            let register = HostLink::register(&addr, Some(&ca), "pc", "ann");
+            tokio::time::timeout(Duration::from_secs(2), register).await
+        })
+    });
+    let (mut answered, mut busy) = (0, 0);
+    for attempt in attempts.collect::<Vec<_>>() {
+        match attempt.await.unwrap() {
+            Ok(Ok(_)) => answered += 1,
+            Ok(Err(ClientError::Closed { code, reason })) => {
+                assert_eq!(code, Some(CloseCode::Busy), "{reason}");
+                assert!(
+                    reason.starts_with("too many new codes asked for; wait"),
+                    "{reason}"
+                );
+                busy += 1;
+            }
+            Ok(Err(other)) => panic!("unexpected {other:?}"),
+            Err(_) => {}
+        }
+    }
+    assert!(answered <= 1, "{answered} codes past the burst at once");
+    assert!(busy >= 1, "nothing refused past the queue");
+    let issued = audit_records(dir.path())
+        .iter()
+        .filter(|r| matches!(r.event, AuditEvent::CodeIssued { .. }))
+        .count();
+    assert!(issued <= 21, "{issued} codes issued to one address");
+}
+
+#[tokio::test]
+async fn a_token_revoked_mid_session_cannot_resume_it() {
+    let (dir, _relay, addr, ca) = relay_binary();
+    let token = technician(dir.path(), "wendy");
+    let (mut host, _viewer, reg) = session(&addr, &ca, &token).await;
+    let secret = [6; 32];
+    let hash: [u8; 32] = Sha256::digest(secret).into();
+    host.report(SessionReport::ResumeTicket { hash })
+        .await
+        .unwrap();
+    poll("the resume ticket", || {
+        (lifeline_tests::resume_tickets(dir.path()) == 1).then_some(())
+    })
+    .await;
+    let d = dir.path().to_str().unwrap();
+    let (rc, _, err) =
+        lifeline_tests::relay_cli(&["technician", "revoke", "wendy", "--data-dir", d]);
+    assert_eq!(rc, 0, "{err}");
+    let request = ViewerRequest::ResumeAs {
+        request: ResumeRequest {
+            session: reg.session.clone(),
+            secret,
+        },
+        token,
+    };
+    let answer = tokio::time::timeout(Duration::from_secs(10), resume_raw(&addr, &ca, request))
+        .await
+        .expect("the revoked token's resume was not refused");
+    assert_eq!(answer, ViewerEvent::ResumeRefused(ResumeRefusal::NotYours));
+}
