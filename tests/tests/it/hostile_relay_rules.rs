@@ -423,3 +423,46 @@ async fn a_token_revoked_mid_session_cannot_resume_it() {
         .expect("the revoked token's resume was not refused");
     assert_eq!(answer, ViewerEvent::ResumeRefused(ResumeRefusal::NotYours));
 }
+
+/// A peer from 127.0.0.2 whose handshake never ends: its packets reach
+/// the relay, the relay's answers are dropped.
+async fn stalled_handshake(relay: std::net::SocketAddr, ca: PathBuf) {
+    let proxy = tokio::net::UdpSocket::bind("127.0.0.2:0").await.unwrap();
+    let proxy_addr = proxy.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 2048];
+        loop {
+            let Ok((n, from)) = proxy.recv_from(&mut buf).await else {
+                return;
+            };
+            if from == relay {
+                continue;
+            }
+            let _ = proxy.send_to(&buf[..n], relay).await;
+        }
+    });
+    tokio::spawn(async move {
+        let connect = lifeline_net::client::connect(&proxy_addr, Some(&ca));
+        let _ = tokio::time::timeout(Duration::from_secs(8), connect).await;
+    });
+}
+
+#[tokio::test]
+async fn a_connection_turned_away_by_its_address_cap_holds_no_relay_wide_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let caps = ["--max-connections", "2", "--max-connections-per-ip", "1"];
+    let relay = RelayProcess::start(dir.path(), &caps);
+    let (addr, ca) = (relay.addr.to_string(), dir.path().join("ca.pem"));
+    // One stalled handshake from 127.0.0.2 holds that address's place
+    // (and one of the two); the next ones from it are turned away, each
+    // for as long as its handshake could take (5 s).
+    stalled_handshake(relay.addr, ca.clone()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..3 {
+        stalled_handshake(relay.addr, ca.clone()).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // A host from 127.0.0.1 still finds the relay's second place free.
+    let got = tokio::time::timeout(Duration::from_secs(3), register(&addr, &ca)).await;
+    assert!(got.is_ok(), "the turned-away peers held the relay's places");
+}
