@@ -310,13 +310,23 @@ fn a_record_appended_by_hand_after_the_head_fails_verify_and_one_write_ahead_pas
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("relay");
     let mut relay = RelayProcess::start(&data, &[]);
+    // Stop it only once its first record is written (a TERM before the
+    // relay has installed its handler would kill it with nothing logged).
+    let log = data.join("audit.jsonl");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_to_string(&log).map_or(true, |t| t.trim().is_empty()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the relay wrote no record"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     relay.signal("TERM");
     relay.child.wait().unwrap();
     let d = data.to_str().unwrap();
     let (rc, out, err) = relay_cli(&["audit", "verify", "--data-dir", d]);
     assert_eq!(rc, 0, "{out}{err}");
     // A record with a correct chain, appended after the relay stopped.
-    let log = data.join("audit.jsonl");
     let text = std::fs::read_to_string(&log).unwrap();
     let n = text.lines().count();
     let last = check_line(text.lines().last().unwrap(), n).unwrap();
