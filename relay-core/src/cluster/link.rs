@@ -9,6 +9,9 @@
 //! the link connection for the viewer's own and runs the session as if
 //! the viewer had joined it; when either connection ends B closes the
 //! other with the same code and reason, so the viewer hears A's words.
+//! B gives the carried side a session's flow-control credit only once
+//! A's first answer let it in (a join won, a session resumed): a side A
+//! refuses never had more than a stranger's.
 //!
 //! The link knows nothing of the relay's sessions: what arrives over a
 //! link goes to a [`Carrier`] (the relay implements it), and carrying a
