@@ -71,8 +71,9 @@ pub(crate) struct Serve {
     /// office behind one NAT address is limited only while connecting.
     #[arg(long, default_value_t = 500)]
     max_connections_per_ip: usize,
-    /// Most hosts at one address that may wait for a technician at once
-    /// (0: no cap).
+    /// Most hosts at one address that may wait for a technician at once;
+    /// new codes for an address are paced too (20 at once, then one every
+    /// 3 s). 0: neither.
     #[arg(long, default_value_t = 200)]
     max_waiting_per_ip: usize,
     /// Most bytes of recording the relay stores for one session (4 GiB).
