@@ -9,79 +9,17 @@
 //! Attempts refused unchecked (throttled, or the console too busy) are
 //! not logged one by one: they are counted into a *burst* per name (or
 //! per address), which [`LoginGate::due`] hands out as one record once
-//! it has been quiet for [`BURST_QUIET`] or open for [`BURST_LONGEST`].
+//! it has been quiet for five seconds or open for a minute (the relay's
+//! [`Bursts`], as its address caps count theirs). The buckets are the
+//! relay's [`Throttle`], never fuller than their burst.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use lifeline_proto::audit::{AuditEvent, MAX_NAME_BYTES, cut};
 use lifeline_relay_core::rules::addresses::Source;
-
-/// A burst's record is written once no attempt came for this long …
-pub const BURST_QUIET: Duration = Duration::from_secs(5);
-/// … or once it has been open this long (a steady attack: one record a
-/// minute for each name or address under it).
-pub const BURST_LONGEST: Duration = Duration::from_secs(60);
-/// Bursts counted one by one; past this many open at once, the rest are
-/// counted together in one record.
-pub const MAX_BURSTS: usize = 1024;
-/// Buckets kept at most (the drained ones are dropped first).
-const MAX_BUCKETS: usize = 100_000;
-
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    level: f64,
-    at: Instant,
-}
-
-/// Leaky buckets whose level never passes `burst`: a slot is taken only
-/// when it is free.
-#[derive(Debug)]
-struct Buckets<K> {
-    map: HashMap<K, Bucket>,
-    burst: f64,
-    drain: Duration,
-}
-
-impl<K: std::hash::Hash + Eq + Clone> Buckets<K> {
-    fn new(burst: u32, drain: Duration) -> Self {
-        Self {
-            map: HashMap::new(),
-            burst: f64::from(burst.max(1)),
-            drain: drain.max(Duration::from_millis(1)),
-        }
-    }
-
-    fn level(&self, now: Instant, key: &K) -> f64 {
-        self.map.get(key).map_or(0.0, |b| {
-            let drained =
-                now.saturating_duration_since(b.at).as_secs_f64() / self.drain.as_secs_f64();
-            (b.level - drained).max(0.0)
-        })
-    }
-
-    /// `Err(wait)` when `key` has no free slot.
-    fn free(&self, now: Instant, key: &K) -> Result<(), Duration> {
-        let level = self.level(now, key);
-        if level + 1.0 > self.burst {
-            Err(self.drain.mul_f64(level + 1.0 - self.burst))
-        } else {
-            Ok(())
-        }
-    }
-
-    fn add(&mut self, now: Instant, key: &K, by: f64) {
-        let level = (self.level(now, key) + by).clamp(0.0, self.burst);
-        self.map.insert(key.clone(), Bucket { level, at: now });
-        if self.map.len() > MAX_BUCKETS {
-            let drain = self.drain.as_secs_f64();
-            self.map.retain(|_, b| {
-                b.level - now.saturating_duration_since(b.at).as_secs_f64() / drain > 0.0
-            });
-        }
-    }
-}
+use lifeline_relay_core::rules::bursts::Bursts;
+use lifeline_relay_core::rules::throttle::Throttle;
 
 /// A login's reserved slots: give them back ([`LoginGate::release`]) or
 /// keep them ([`LoginGate::failed`]).
@@ -118,27 +56,26 @@ impl Unchecked {
 enum BurstKey {
     Name(Unchecked, String),
     Address(Unchecked, Source),
-    /// Everything past [`MAX_BURSTS`].
+    /// Everything past [`lifeline_relay_core::rules::bursts::BURST_KEYS`].
     Overflow,
 }
 
+/// What a burst's record names: its first attempt's name, address and
+/// reason.
 #[derive(Debug)]
-struct Burst {
+struct First {
     user: String,
     ip: IpAddr,
     why: Unchecked,
-    attempts: u64,
-    opened: Instant,
-    last: Instant,
 }
 
 /// The console's login throttle and its counted refusals.
 #[derive(Debug)]
 pub struct LoginGate {
-    names: Buckets<String>,
+    names: Throttle<String>,
     /// Per address, as the relay counts one: an IPv4 address or an IPv6 /64.
-    addresses: Buckets<Source>,
-    bursts: HashMap<BurstKey, Burst>,
+    addresses: Throttle<Source>,
+    bursts: Bursts<BurstKey, First>,
 }
 
 /// The name a throttle and a record know an attempt by: cut like the
@@ -154,9 +91,9 @@ impl LoginGate {
     /// same per address.
     pub fn new(name_burst: u32, name_drain: Duration, ip_burst: u32, ip_drain: Duration) -> Self {
         Self {
-            names: Buckets::new(name_burst, name_drain),
-            addresses: Buckets::new(ip_burst, ip_drain),
-            bursts: HashMap::new(),
+            names: Throttle::new(name_burst, name_drain),
+            addresses: Throttle::new(ip_burst, ip_drain),
+            bursts: Bursts::default(),
         }
     }
 
@@ -169,12 +106,12 @@ impl LoginGate {
         ip: IpAddr,
     ) -> Result<Reservation, Duration> {
         let name = name_key(user);
-        let by_name = self.names.free(now, &name).err();
-        let by_address = self.addresses.free(now, &Source::of(ip)).err();
+        let by_name = self.names.check(now, &name).err();
+        let by_address = self.addresses.check(now, &Source::of(ip)).err();
         match (by_name, by_address) {
             (None, None) => {
-                self.names.add(now, &name, 1.0);
-                self.addresses.add(now, &Source::of(ip), 1.0);
+                self.names.fail(now, &name);
+                self.addresses.fail(now, &Source::of(ip));
                 Ok(Reservation { name, ip })
             }
             (wait_name, wait_ip) => {
@@ -191,8 +128,8 @@ impl LoginGate {
 
     /// The login succeeded, or was never checked: its slots are free again.
     pub fn release(&mut self, now: Instant, r: Reservation) {
-        self.names.add(now, &r.name, -1.0);
-        self.addresses.add(now, &Source::of(r.ip), -1.0);
+        self.names.refund(now, &r.name);
+        self.addresses.refund(now, &Source::of(r.ip));
     }
 
     /// The login failed: its slots stay taken until they drain.
@@ -207,66 +144,50 @@ impl LoginGate {
             Unchecked::ThrottledName => BurstKey::Name(why, name.clone()),
             Unchecked::ThrottledAddress | Unchecked::Busy => BurstKey::Address(why, Source::of(ip)),
         };
-        let key = if self.bursts.contains_key(&key) || self.bursts.len() < MAX_BURSTS {
-            key
-        } else {
-            BurstKey::Overflow
-        };
-        let burst = self.bursts.entry(key).or_insert(Burst {
+        let first = || First {
             user: name,
             ip,
             why,
-            attempts: 0,
-            opened: now,
-            last: now,
-        });
-        burst.attempts += 1;
-        burst.last = now;
+        };
+        self.bursts.count(now, key, BurstKey::Overflow, first);
     }
 
-    /// The bursts that are over (quiet for [`BURST_QUIET`], or open for
-    /// [`BURST_LONGEST`]), as records; `all` hands out every open one (at
-    /// shutdown).
+    /// The bursts that are over (quiet for five seconds, or open for a
+    /// minute), as records; `all` hands out every open one (at shutdown).
     pub fn due(&mut self, now: Instant, all: bool) -> Vec<AuditEvent> {
-        let over = |b: &Burst| {
-            all || now.saturating_duration_since(b.last) >= BURST_QUIET
-                || now.saturating_duration_since(b.opened) >= BURST_LONGEST
+        let over = if all {
+            self.bursts.all()
+        } else {
+            self.bursts.over(now)
         };
-        let keys: Vec<BurstKey> = self
-            .bursts
-            .iter()
-            .filter(|(_, b)| over(b))
-            .map(|(k, _)| k.clone())
-            .collect();
-        let mut out = Vec::with_capacity(keys.len());
-        for key in keys {
-            let Some(b) = self.bursts.remove(&key) else {
-                continue;
-            };
-            let overflow = key == BurstKey::Overflow;
-            out.push(AuditEvent::ConsoleLogin {
-                user: if overflow { String::new() } else { b.user },
-                ip: if overflow {
-                    String::new()
-                } else {
-                    b.ip.to_string()
-                },
-                ok: false,
-                reason: Some(if overflow {
-                    format!("{} (and other names and addresses)", b.why.as_str())
-                } else {
-                    b.why.as_str().to_owned()
-                }),
-                attempts: Some(b.attempts),
-            });
-        }
-        out
+        over.into_iter()
+            .map(|b| {
+                let overflow = b.key == BurstKey::Overflow;
+                let First { user, ip, why } = b.data;
+                AuditEvent::ConsoleLogin {
+                    user: if overflow { String::new() } else { user },
+                    ip: if overflow {
+                        String::new()
+                    } else {
+                        ip.to_string()
+                    },
+                    ok: false,
+                    reason: Some(if overflow {
+                        format!("{} (and other names and addresses)", why.as_str())
+                    } else {
+                        why.as_str().to_owned()
+                    }),
+                    attempts: Some(b.count),
+                }
+            })
+            .collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lifeline_relay_core::rules::bursts::{BURST_KEYS, BURST_QUIET};
 
     fn gate() -> LoginGate {
         LoginGate::new(5, Duration::from_secs(60), 20, Duration::from_secs(15))
@@ -382,7 +303,7 @@ mod tests {
             g.unchecked(t0, Unchecked::ThrottledAddress, "x", ip);
         }
         let all = g.due(t0, true);
-        assert_eq!(all.len(), MAX_BURSTS + 1);
+        assert_eq!(all.len(), BURST_KEYS + 1);
         let total: u64 = all
             .iter()
             .map(|e| match e {

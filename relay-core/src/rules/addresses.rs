@@ -12,6 +12,8 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
+use super::bursts::Counted;
+
 /// One source, as the caps count it: an IPv4 address or an IPv6 /64.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Source(IpAddr);
@@ -118,16 +120,8 @@ impl Caps {
     }
 }
 
-/// A burst ends after this long without a refusal from its source …
-pub const BURST_QUIET: Duration = Duration::from_secs(5);
-/// … or, a flood that goes on, after this long (a new one starts).
-pub const BURST_LONGEST: Duration = Duration::from_secs(60);
-/// Sources tracked apart at once; refusals from more are counted together
-/// (a flood from many addresses is still a handful of records).
-pub const BURST_SOURCES: usize = 1024;
-
 /// Refusals from one source (or, [`None`], from sources beyond
-/// [`BURST_SOURCES`]) under one limit, in a burst that is over: what
+/// [`BURST_KEYS`](super::bursts::BURST_KEYS)) under one limit, in a burst that is over: what
 /// its one audit record says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Burst {
@@ -140,69 +134,42 @@ pub struct Burst {
     pub lasted: Duration,
 }
 
-#[derive(Debug)]
-struct Open {
-    first: Instant,
-    last: Instant,
-    refused: u64,
-    cap: usize,
-}
-
-/// Refusals counted per source and limit until their burst ends.
+/// Refusals counted per source and limit until their burst ends
+/// ([`super::bursts`], keyed by source and limit, the cap kept).
 #[derive(Debug, Default)]
 pub struct Bursts {
-    open: HashMap<(Option<Source>, Limit), Open>,
+    counted: super::bursts::Bursts<(Option<Source>, Limit), usize>,
 }
 
 impl Bursts {
     /// Counts a refusal of `ip` by `limit` (whose cap is `cap`) at `now`.
     pub fn refused(&mut self, now: Instant, ip: IpAddr, limit: Limit, cap: usize) {
-        let mut key = (Some(Source::of(ip)), limit);
-        if !self.open.contains_key(&key) && self.open.len() >= BURST_SOURCES {
-            key.0 = None;
-        }
-        let open = self.open.entry(key).or_insert(Open {
-            first: now,
-            last: now,
-            refused: 0,
-            cap,
-        });
-        open.last = now;
-        open.refused += 1;
-        open.cap = cap;
+        let key = (Some(Source::of(ip)), limit);
+        self.counted.count(now, key, (None, limit), || cap);
     }
 
-    /// The bursts over at `now` (quiet for [`BURST_QUIET`], or going on
-    /// for [`BURST_LONGEST`]), each reported once and forgotten.
+    /// The bursts over at `now` (quiet for
+    /// [`BURST_QUIET`](super::bursts::BURST_QUIET), or going on for
+    /// [`BURST_LONGEST`](super::bursts::BURST_LONGEST)), each reported once
+    /// and forgotten.
     pub fn over(&mut self, now: Instant) -> Vec<Burst> {
-        self.take(|o| {
-            now.saturating_duration_since(o.last) >= BURST_QUIET
-                || now.saturating_duration_since(o.first) >= BURST_LONGEST
-        })
+        Self::reported(self.counted.over(now))
     }
 
     /// Every burst still open (the relay stops: it reports them all).
     pub fn all(&mut self) -> Vec<Burst> {
-        self.take(|_| true)
+        Self::reported(self.counted.all())
     }
 
-    fn take(&mut self, done: impl Fn(&Open) -> bool) -> Vec<Burst> {
-        let keys: Vec<_> = self
-            .open
-            .iter()
-            .filter(|(_, o)| done(o))
-            .map(|(k, _)| *k)
-            .collect();
-        let mut out: Vec<Burst> = keys
+    fn reported(over: Vec<Counted<(Option<Source>, Limit), usize>>) -> Vec<Burst> {
+        let mut out: Vec<Burst> = over
             .into_iter()
-            .filter_map(|k| {
-                self.open.remove(&k).map(|o| Burst {
-                    source: k.0,
-                    limit: k.1,
-                    cap: o.cap,
-                    refused: o.refused,
-                    lasted: o.last.saturating_duration_since(o.first),
-                })
+            .map(|c| Burst {
+                source: c.key.0,
+                limit: c.key.1,
+                cap: c.data,
+                refused: c.count,
+                lasted: c.last.saturating_duration_since(c.first),
             })
             .collect();
         out.sort_by_key(|b| (b.source.map(|s| s.to_string()), b.limit.word()));
@@ -212,6 +179,7 @@ impl Bursts {
 
 #[cfg(test)]
 mod tests {
+    use super::super::bursts::BURST_KEYS;
     use super::*;
 
     fn ip(s: &str) -> IpAddr {
@@ -314,12 +282,12 @@ mod tests {
     fn a_flood_from_many_sources_is_a_bounded_number_of_records() {
         let t0 = Instant::now();
         let mut b = Bursts::default();
-        for i in 0..(BURST_SOURCES as u32 + 5000) {
+        for i in 0..(BURST_KEYS as u32 + 5000) {
             let a = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i));
             b.refused(t0, a, Limit::Connections, 1);
         }
         let all = b.all();
-        assert_eq!(all.len(), BURST_SOURCES + 1);
+        assert_eq!(all.len(), BURST_KEYS + 1);
         let rest = all.iter().find(|x| x.source.is_none());
         assert_eq!(rest.map(|x| x.refused), Some(5000));
     }

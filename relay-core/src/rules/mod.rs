@@ -14,11 +14,14 @@
 //! - [`recovery`]: what a crashed run left open in the audit log.
 //! - [`addresses`]: what one source address may hold at once
 //!   (connections, waiting hosts) and its refusals counted in bursts.
+//! - [`bursts`]: refusals that come in floods counted, one record a
+//!   burst (the relay's address caps, the console's login throttle).
 //! - [`refusal`]: why the relay closes a connection, each reason with its
 //!   close code and sentence, mapped in one place.
 
 pub mod addresses;
 pub mod bridge;
+pub mod bursts;
 pub mod recovery;
 pub mod refusal;
 pub mod registry;
