@@ -65,6 +65,19 @@ async fn session(addr: &str, ca: &Path, token: &str) -> (HostLink, ViewerLink, R
     (host, viewer, reg)
 }
 
+/// The host files the session's resume ticket for `secret`; returns once
+/// the relay holds it.
+async fn file_ticket(dir: &Path, host: &mut HostLink, secret: [u8; 32]) {
+    let hash: [u8; 32] = Sha256::digest(secret).into();
+    host.report(SessionReport::ResumeTicket { hash })
+        .await
+        .unwrap();
+    poll("the resume ticket", || {
+        (lifeline_tests::resume_tickets(dir) == 1).then_some(())
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_host_flooding_mismatch_reports_does_not_lock_the_technician_out() {
     let (dir, _relay, addr, ca) = relay_binary();
@@ -169,14 +182,7 @@ async fn a_host_that_knows_the_resume_secret_cannot_resume_as_the_viewer() {
     let mallory = technician(dir.path(), "mallory");
     let (mut host, viewer, reg) = session(&addr, &ca, &token).await;
     let secret = [5; 32];
-    let hash: [u8; 32] = Sha256::digest(secret).into();
-    host.report(SessionReport::ResumeTicket { hash })
-        .await
-        .unwrap();
-    poll("the resume ticket", || {
-        (lifeline_tests::resume_tickets(dir.path()) == 1).then_some(())
-    })
-    .await;
+    file_ticket(dir.path(), &mut host, secret).await;
     let request = ResumeRequest {
         session: reg.session.clone(),
         secret,
@@ -399,14 +405,7 @@ async fn a_token_revoked_mid_session_cannot_resume_it() {
     let token = technician(dir.path(), "wendy");
     let (mut host, _viewer, reg) = session(&addr, &ca, &token).await;
     let secret = [6; 32];
-    let hash: [u8; 32] = Sha256::digest(secret).into();
-    host.report(SessionReport::ResumeTicket { hash })
-        .await
-        .unwrap();
-    poll("the resume ticket", || {
-        (lifeline_tests::resume_tickets(dir.path()) == 1).then_some(())
-    })
-    .await;
+    file_ticket(dir.path(), &mut host, secret).await;
     let d = dir.path().to_str().unwrap();
     let (rc, _, err) =
         lifeline_tests::relay_cli(&["technician", "revoke", "wendy", "--data-dir", d]);
