@@ -139,26 +139,7 @@ async fn what_was_typed_before_anyone_joined_never_answers_the_question() {
 
 /// The host window's place on the screen (xdotool).
 fn window_rect(x: &Xvfb) -> (u32, u32, u32, u32) {
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new("xdotool")
-            .args(args)
-            .env("DISPLAY", &x.display)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "xdotool {args:?}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let id = run(&["search", "--sync", "--name", "Lifeline - get help"]);
-    let id = id.lines().next().unwrap().trim().to_owned();
-    let geometry = run(&["getwindowgeometry", "--shell", &id]);
-    let get = |k: &str| -> u32 {
-        geometry
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{k}=")))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {k} in {geometry}"))
-    };
-    (get("X"), get("Y"), get("WIDTH"), get("HEIGHT"))
+    crate::window::find_window(x).1
 }
 
 /// The fill of egui's buttons (dark theme, not hovered).

@@ -18,7 +18,7 @@ use lifeline_tests::x::Xvfb;
 use crate::session::{Stack, events, stderr};
 
 /// The host window's id and its rectangle on the screen.
-fn find_window(x: &Xvfb) -> (String, (u32, u32, u32, u32)) {
+pub(crate) fn find_window(x: &Xvfb) -> (String, (u32, u32, u32, u32)) {
     let run = |args: &[&str]| {
         let out = Command::new("xdotool")
             .args(args)
