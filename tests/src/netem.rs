@@ -26,8 +26,9 @@ pub struct Profile {
     pub rtt: Duration,
 }
 
-/// The profiles of issue #12: fibre-ish, a hotel or 4G, a poor uplink.
-pub const PROFILES: [Profile; 3] = [
+/// The profiles of issue #12: fibre-ish, a hotel or 4G, a poor uplink;
+/// and issue #29's field user: a slow home uplink to a nearby relay.
+pub const PROFILES: [Profile; 4] = [
     Profile {
         name: "50mbit",
         mbit: 50.0,
@@ -42,6 +43,11 @@ pub const PROFILES: [Profile; 3] = [
         name: "2mbit",
         mbit: 2.0,
         rtt: Duration::from_millis(150),
+    },
+    Profile {
+        name: "uplink",
+        mbit: 10.0,
+        rtt: Duration::from_millis(5),
     },
 ];
 
