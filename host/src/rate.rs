@@ -6,7 +6,9 @@
 //! Throughput: for each update large enough to say something, its bytes
 //! over the time the link spent carrying them, which starts when it was
 //! sent or when the update before it had left, whichever is later, and
-//! ends one round trip before its acknowledgement. The estimate is the
+//! ends one round trip before its acknowledgement (an update carried
+//! quicker than can be timed says only that the link is at least that
+//! fast, which on a LAN is enough). The estimate is the
 //! median of the samples of the last few seconds: a sample understates the
 //! link when the viewer was slow to decode or an update had to wait, and
 //! overstates it when the round trip was overestimated, and quality
@@ -17,7 +19,8 @@ use std::time::{Duration, Instant};
 
 /// Updates smaller than this are too small to time the link by.
 const MIN_SAMPLE_BYTES: usize = 16 * 1024;
-/// A sample must have kept the link busy at least this long.
+/// A sample that kept the link busy for less than this counts as this
+/// long: it says only that the link is at least that fast.
 const MIN_SAMPLE_TIME: Duration = Duration::from_millis(4);
 /// Samples kept at most.
 const MAX_SAMPLES: usize = 32;
@@ -71,10 +74,14 @@ impl RateEstimator {
                 None => sent,
             };
             let carried = now.saturating_duration_since(busy_from).saturating_sub(rtt);
-            // Long enough that an error in the round trip cannot dominate.
-            if bytes >= MIN_SAMPLE_BYTES && carried >= MIN_SAMPLE_TIME.max(rtt / 4) {
+            if bytes >= MIN_SAMPLE_BYTES {
+                // Carried for less than an error in the round trip could
+                // hide: the link is at least this fast (a LAN carries a
+                // first screen in a few milliseconds, and must be known
+                // fast from it).
+                let timed = carried.max(MIN_SAMPLE_TIME.max(rtt / 4));
                 self.samples
-                    .push_back((now, bytes as f64 / carried.as_secs_f64()));
+                    .push_back((now, bytes as f64 / timed.as_secs_f64()));
                 if self.samples.len() > MAX_SAMPLES {
                     self.samples.pop_front();
                 }
@@ -237,5 +244,19 @@ mod tests {
         assert!(est.rate().is_some());
         est.on_ack(t0 + WINDOW * 3, 1);
         assert_eq!(est.rate(), None, "a sample four seconds old is forgotten");
+    }
+
+    #[test]
+    fn a_lan_is_known_fast_from_its_first_screen() {
+        // 150 kB acknowledged 2 ms after it left, on a 0.2 ms round trip.
+        let t0 = Instant::now();
+        let mut est = RateEstimator::new();
+        est.on_path_rtt(t0, Duration::from_micros(200));
+        est.on_sent(t0, 1, 150_000);
+        est.on_ack(t0 + Duration::from_millis(2), 1);
+        let got = est.rate().expect("one update measures a LAN");
+        // A lower bound: 150 kB in the shortest time that can be timed.
+        assert!((got - 150_000.0 / MIN_SAMPLE_TIME.as_secs_f64()).abs() < 1.0);
+        assert!(got * 8.0 > 200e6, "{got}");
     }
 }

@@ -131,6 +131,7 @@ fn tuning() -> impl Strategy<Value = Tuning> {
                     refine_after,
                     refine_piece,
                     refine_quality,
+                    video_bitrate: 0,
                 }
             },
         )

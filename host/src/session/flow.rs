@@ -34,6 +34,8 @@ pub(super) struct Sharing {
     pointer: Option<(i32, i32)>,
     /// Refinement updates sent and not yet acknowledged.
     refining: VecDeque<u64>,
+    /// Only refinement went since the last whole frame: nothing moved.
+    settled: bool,
     /// What the viewer is shown, once the capture said.
     pub(super) view: Option<ViewReport>,
 }
@@ -50,6 +52,7 @@ impl Sharing {
             next_tick: now,
             pointer: None,
             refining: VecDeque::new(),
+            settled: false,
             view: None,
         }
     }
@@ -133,6 +136,7 @@ impl HostSession {
             rate: self.link.rate(),
             rtt: self.link.rtt(),
             busy: !sh.may_refine(),
+            settled: sh.settled,
         };
         let tuning = quality::tuning(self.quality, &link);
         self.push(Action::Grab { full, tuning });
@@ -170,6 +174,8 @@ impl HostSession {
             sh.sent = update.seq;
             if refinement {
                 sh.refining.push_back(update.seq);
+            } else {
+                sh.settled = update.full;
             }
             let bytes = update.payload_bytes();
             self.link.on_sent(now, update.seq, bytes);

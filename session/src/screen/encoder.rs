@@ -76,6 +76,9 @@ pub struct Tuning {
     /// at this quality (a slow link shows a sharp screen long before the
     /// exact one), then exact. `None`: straight to exact.
     pub refine_quality: Option<u8>,
+    /// Bits a second a moving region sent as video may take; 0: never
+    /// video. The host sets it from the link's measured rate.
+    pub video_bitrate: u32,
 }
 
 impl Default for Tuning {
@@ -89,6 +92,7 @@ impl Default for Tuning {
             refine_after: REFRESH_AFTER,
             refine_piece: usize::MAX,
             refine_quality: None,
+            video_bitrate: 4_000_000,
         }
     }
 }
@@ -98,6 +102,7 @@ impl Tuning {
     pub fn exact() -> Self {
         Self {
             jpeg_quality: None,
+            video_bitrate: 0,
             ..Self::default()
         }
     }

@@ -407,6 +407,7 @@ fn slow_link() -> Tuning {
         refine_after: 2,
         refine_piece: 20_000,
         refine_quality: None,
+        video_bitrate: 0,
     }
 }
 
