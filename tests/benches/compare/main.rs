@@ -1,0 +1,253 @@
+//! Lifeline side by side with x11vnc, on the same 1920×1080 Xvfb, in the
+//! same run: the real relay, host and viewer library against x11vnc
+//! (`-localhost`, its defaults) and a scripted VNC client (ZRLE).
+//!
+//! `cargo bench -p lifeline-tests --bench compare [-- --runs N]`
+//!
+//! With `--link 50mbit|10mbit|2mbit` the host agent and x11vnc run in a
+//! network namespace of their own whose uplink is shaped (token bucket for
+//! the rate, a delaying forwarder for the round trip), so their screen
+//! traffic crosses a slow, distant link while the viewers stay on
+//! loopback ([`lifeline_tests::netem`]); `scripts/bench link` runs the
+//! three profiles.
+//!
+//! Each run, for each system in turn: join (time to the first whole
+//! screen), an idle screen, typing into an xterm, scrolling a long file in
+//! `less`, and full-screen picture changes. Latency is from sending a key to
+//! decoding the update in which the key's effect shows (the terminal's
+//! pixels change). Figures are medians over the runs, with min and max.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod peers;
+mod report;
+mod slideshow;
+mod workloads;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lifeline_session::screen::Image;
+use lifeline_tests::x::{Xvfb, photo_image};
+use lifeline_tests::{RelayProcess, bin, relay_cli};
+
+use crate::peers::{run_lifeline, run_vnc};
+use crate::report::report;
+use crate::workloads::Desktop;
+
+const W: u32 = 1920;
+const H: u32 = 1080;
+const TEXT: &str = "the quick brown fox jumps over the lazy dog; ";
+/// Where the typing terminal sits (pixels), and the scrolling one.
+const TYPING: Rect = Rect {
+    x: 40,
+    y: 40,
+    w: 606,
+    h: 264,
+};
+const SCROLLING: Rect = Rect {
+    x: 700,
+    y: 330,
+    w: 966,
+    h: 654,
+};
+/// How long to wait for one key's effect before calling it lost.
+const LOST: Duration = Duration::from_secs(3);
+
+#[derive(Clone, Copy)]
+struct Rect {
+    x: u32,
+    y: u32,
+    w: u32,
+    h: u32,
+}
+
+impl Rect {
+    fn pixels(&self, img: &Image) -> Vec<u32> {
+        (self.y..self.y + self.h)
+            .flat_map(|y| {
+                let at = (y * img.width + self.x) as usize;
+                img.pixels[at..at + self.w as usize].iter().copied()
+            })
+            .collect()
+    }
+    fn centre(&self) -> (u32, u32) {
+        (self.x + self.w / 2, self.y + self.h / 2)
+    }
+}
+struct Opts {
+    /// `lifeline` or `x11vnc` to measure one side only.
+    only: Option<&'static str>,
+    runs: usize,
+    idle_secs: u64,
+    chars: usize,
+    lines: usize,
+    picture_secs: u64,
+    picture_hz: u32,
+    /// How long a screen may take to become exact (longer on a slow link).
+    patience: Duration,
+    link: Option<Link>,
+}
+
+/// A constrained link: the namespace the host and x11vnc run in, and the
+/// forwarders that add the delay.
+struct Link {
+    profile: lifeline_tests::netem::Profile,
+    ns: lifeline_tests::netem::Netns,
+    /// Where the host reaches the relay (through the UDP forwarder).
+    relay_via: String,
+    _udp: lifeline_tests::netem::UdpDelay,
+}
+
+/// The relay both runs of Lifeline go through, and a technician's token.
+struct Relay {
+    _proc: RelayProcess,
+    _dir: tempfile::TempDir,
+    addr: String,
+    ca: std::path::PathBuf,
+    token: String,
+}
+
+fn arg(name: &str, default: u64) -> u64 {
+    lifeline_tests::bench_arg(name, default)
+}
+
+fn main() {
+    // The viewer library's warnings (a refused update) go to stderr.
+    lifeline_common::logging::init("warn");
+    let only = std::env::args()
+        .skip_while(|a| a != "--only")
+        .nth(1)
+        .map(|v| match v.as_str() {
+            "lifeline" => "lifeline",
+            "x11vnc" => "x11vnc",
+            other => panic!("--only takes lifeline or x11vnc, not {other:?}"),
+        });
+    let profile = std::env::args()
+        .skip_while(|a| a != "--link")
+        .nth(1)
+        .map(|name| {
+            lifeline_tests::netem::profile(&name)
+                .unwrap_or_else(|| panic!("--link takes 50mbit, 10mbit or 2mbit, not {name:?}"))
+        });
+    let opts = Opts {
+        only,
+        runs: arg("--runs", 5) as usize,
+        idle_secs: arg("--idle-secs", 10),
+        chars: arg("--chars", 200) as usize,
+        lines: arg("--lines", 100) as usize,
+        picture_secs: arg("--picture-secs", 5),
+        picture_hz: arg("--picture-hz", 120) as u32,
+        patience: Duration::from_secs(match profile {
+            // Several whole exact screens' worth of the link, at least.
+            Some(p) => 30 + (8.0 * f64::from(W * H * 3) / p.bytes_per_s()) as u64,
+            None => 10,
+        }),
+        link: None,
+    };
+    let mut opts = opts;
+    let ns = match profile.map(|p| (p, lifeline_tests::netem::Netns::new(&p))) {
+        Some((p, Ok(ns))) => Some((p, ns)),
+        Some((_, Err(why))) => {
+            eprintln!("SKIPPED: cannot make a constrained link here: {why}");
+            return;
+        }
+        None => None,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let long_file = dir.path().join("long.txt");
+    let text: String = (1..=20_000)
+        .map(|i| format!("{i:6}  {}\n", TEXT.repeat(1 + i % 3)))
+        .collect();
+    std::fs::write(&long_file, text).unwrap();
+
+    let relay = {
+        let rdir = tempfile::tempdir().unwrap();
+        let outer = ns.as_ref().map(|(_, n)| n.outer.to_string());
+        let names: Vec<&str> = match &outer {
+            Some(o) => vec!["--name", o.as_str()],
+            None => vec![],
+        };
+        let proc = RelayProcess::start(rdir.path(), &names);
+        let (rc, out, err) = relay_cli(&[
+            "technician",
+            "add",
+            "bench",
+            "--data-dir",
+            rdir.path().to_str().unwrap(),
+        ]);
+        assert_eq!(rc, 0, "{err}");
+        Relay {
+            addr: proc.addr.to_string(),
+            ca: rdir.path().join("ca.pem"),
+            token: out.trim().to_owned(),
+            _proc: proc,
+            _dir: rdir,
+        }
+    };
+    let _ = bin("lifeline-host");
+    if let Some((profile, ns)) = ns {
+        let udp = lifeline_tests::netem::UdpDelay::start(
+            std::net::SocketAddr::new(ns.outer.into(), 0),
+            relay.addr.parse().unwrap(),
+            profile.rtt / 2,
+        )
+        .unwrap();
+        opts.link = Some(Link {
+            relay_via: udp.addr.to_string(),
+            profile,
+            ns,
+            _udp: udp,
+        });
+    }
+    let rt = Arc::new(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap(),
+    );
+    let x = Xvfb::start(W, H);
+    let _background = x.show(0, 0, &photo_image(W, H, 0));
+
+    let (mut life, mut vnc) = (Vec::new(), Vec::new());
+    for run in 1..=opts.runs {
+        if opts.only != Some("x11vnc") {
+            eprintln!("run {run}/{}: lifeline", opts.runs);
+            let _desk = Desktop::open(&x, &long_file);
+            life.push(run_lifeline(&rt, &relay, &x, &opts));
+        }
+        if opts.only != Some("lifeline") {
+            eprintln!("run {run}/{}: x11vnc", opts.runs);
+            let _desk = Desktop::open(&x, &long_file);
+            vnc.push(run_vnc(&x, &opts));
+        }
+    }
+    let link = opts.link.as_ref().map_or("loopback".to_owned(), |l| {
+        format!(
+            "host and x11vnc behind a {} Mbit/s, {} ms link",
+            l.profile.mbit,
+            l.profile.rtt.as_millis()
+        )
+    });
+    println!(
+        "\n1920×1080 Xvfb, {link}, {} runs, medians (min–max); idle {} s, {} characters typed, {} lines scrolled, pictures changing {} times a second for {} s\n",
+        opts.runs, opts.idle_secs, opts.chars, opts.lines, opts.picture_hz, opts.picture_secs
+    );
+    report(&life, &vnc);
+    println!(
+        "\nmachine: {} cores, {}; command: cargo bench -p lifeline-tests --bench compare",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu_model()
+    );
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
