@@ -4,29 +4,36 @@
 //!
 //! `cargo bench -p lifeline-tests --bench compare [-- --runs N]`
 //!
-//! With `--link 50mbit|10mbit|2mbit` the host agent and x11vnc run in a
-//! network namespace of their own whose uplink is shaped (token bucket for
-//! the rate, a delaying forwarder for the round trip), so their screen
-//! traffic crosses a slow, distant link while the viewers stay on
-//! loopback ([`lifeline_tests::netem`]); `scripts/bench link` runs the
-//! three profiles.
+//! With `--link 50mbit|10mbit|2mbit|uplink` the host agent and x11vnc run
+//! in a network namespace of their own whose uplink is shaped (token bucket
+//! for the rate, a delaying forwarder for the round trip), so their screen
+//! traffic crosses a slow link while the viewers stay on loopback
+//! ([`lifeline_tests::netem`]); `scripts/bench link` runs the four
+//! profiles. `--wallpaper photo` (the default on `uplink`) puts a
+//! photograph behind the desktop instead of the usual gradient.
 //!
 //! Each run, for each system in turn: join (time to the first whole
-//! screen), an idle screen, typing into an xterm, scrolling a long file in
-//! `less`, and full-screen picture changes. Latency is from sending a key to
-//! decoding the update in which the key's effect shows (the terminal's
+//! screen), typing at once (while a slow link may still refine that
+//! screen), the first exact screen, an idle screen, typing into an xterm,
+//! scrolling a long file in `less`, full-screen pictures changing (the
+//! slideshow), and a 1920×1080 video playing at 30 frames a second
+//! (`--video-secs`; [`lifeline_tests::video`]): frames shown, bytes, SSIM
+//! against the source, typing while it plays. Latency is from sending a key
+//! to decoding the update in which the key's effect shows (the terminal's
 //! pixels change). Figures are medians over the runs, with min and max.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod peers;
 mod report;
 mod slideshow;
+mod video;
 mod workloads;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use lifeline_session::screen::Image;
+use lifeline_tests::video::Video;
 use lifeline_tests::x::{Xvfb, photo_image};
 use lifeline_tests::{RelayProcess, bin, relay_cli};
 
@@ -83,9 +90,36 @@ struct Opts {
     lines: usize,
     picture_secs: u64,
     picture_hz: u32,
+    /// Keys typed right after the first whole screen.
+    join_chars: usize,
+    /// How long the video is watched, and keys typed while it plays on.
+    video_secs: u64,
+    video_chars: usize,
+    video: Option<Arc<Video>>,
+    /// The wallpaper's seed: a gradient (0) or a photograph (3).
+    wallpaper: Wallpaper,
     /// How long a screen may take to become exact (longer on a slow link).
     patience: Duration,
     link: Option<Link>,
+}
+
+/// What is behind the desktop's terminals.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Wallpaper {
+    /// The bench's usual picture: smooth gradients with fine grain.
+    Gradient,
+    /// A photograph (as `tests/it/link.rs` shows), with hard edges where
+    /// its colours wrap.
+    Photo,
+}
+
+impl Wallpaper {
+    fn image(self) -> Image {
+        match self {
+            Wallpaper::Gradient => photo_image(W, H, 0),
+            Wallpaper::Photo => photo_image(W, H, 3),
+        }
+    }
 }
 
 /// A constrained link: the namespace the host and x11vnc run in, and the
@@ -111,9 +145,8 @@ fn arg(name: &str, default: u64) -> u64 {
     lifeline_tests::bench_arg(name, default)
 }
 
-fn main() {
-    // The viewer library's warnings (a refused update) go to stderr.
-    lifeline_common::logging::init("warn");
+/// The options, and the link profile asked for.
+fn options() -> (Opts, Option<lifeline_tests::netem::Profile>) {
     let only = std::env::args()
         .skip_while(|a| a != "--only")
         .nth(1)
@@ -126,9 +159,18 @@ fn main() {
         .skip_while(|a| a != "--link")
         .nth(1)
         .map(|name| {
-            lifeline_tests::netem::profile(&name)
-                .unwrap_or_else(|| panic!("--link takes 50mbit, 10mbit or 2mbit, not {name:?}"))
+            lifeline_tests::netem::profile(&name).unwrap_or_else(|| {
+                panic!("--link takes 50mbit, 10mbit, 2mbit or uplink, not {name:?}")
+            })
         });
+    let wallpaper = match std::env::args().skip_while(|a| a != "--wallpaper").nth(1) {
+        Some(w) if w == "photo" => Wallpaper::Photo,
+        Some(w) if w == "gradient" => Wallpaper::Gradient,
+        Some(other) => panic!("--wallpaper takes gradient or photo, not {other:?}"),
+        None if profile.is_some_and(|p| p.name == "uplink") => Wallpaper::Photo,
+        None => Wallpaper::Gradient,
+    };
+    let video_secs = arg("--video-secs", 8);
     let opts = Opts {
         only,
         runs: arg("--runs", 5) as usize,
@@ -137,6 +179,11 @@ fn main() {
         lines: arg("--lines", 100) as usize,
         picture_secs: arg("--picture-secs", 5),
         picture_hz: arg("--picture-hz", 120) as u32,
+        join_chars: arg("--join-chars", 10) as usize,
+        video_secs,
+        video_chars: arg("--video-chars", 20) as usize,
+        video: (video_secs > 0).then(|| Arc::new(Video::new(W, H))),
+        wallpaper,
         patience: Duration::from_secs(match profile {
             // Several whole exact screens' worth of the link, at least.
             Some(p) => 30 + (8.0 * f64::from(W * H * 3) / p.bytes_per_s()) as u64,
@@ -144,6 +191,13 @@ fn main() {
         }),
         link: None,
     };
+    (opts, profile)
+}
+
+fn main() {
+    // The viewer library's warnings (a refused update) go to stderr.
+    lifeline_common::logging::init("warn");
+    let (opts, profile) = options();
     let mut opts = opts;
     let ns = match profile.map(|p| (p, lifeline_tests::netem::Netns::new(&p))) {
         Some((p, Ok(ns))) => Some((p, ns)),
@@ -207,7 +261,7 @@ fn main() {
             .unwrap(),
     );
     let x = Xvfb::start(W, H);
-    let _background = x.show(0, 0, &photo_image(W, H, 0));
+    let _background = x.show(0, 0, &opts.wallpaper.image());
 
     let (mut life, mut vnc) = (Vec::new(), Vec::new());
     for run in 1..=opts.runs {
@@ -230,8 +284,17 @@ fn main() {
         )
     });
     println!(
-        "\n1920×1080 Xvfb, {link}, {} runs, medians (min–max); idle {} s, {} characters typed, {} lines scrolled, pictures changing {} times a second for {} s\n",
-        opts.runs, opts.idle_secs, opts.chars, opts.lines, opts.picture_hz, opts.picture_secs
+        "\n1920×1080 Xvfb, {link}, {:?} wallpaper, {} runs, medians (min–max); {} characters typed at join, idle {} s, {} characters typed, {} lines scrolled, pictures changing {} times a second for {} s, video watched {} s then {} characters typed while it plays\n",
+        opts.wallpaper,
+        opts.runs,
+        opts.join_chars,
+        opts.idle_secs,
+        opts.chars,
+        opts.lines,
+        opts.picture_hz,
+        opts.picture_secs,
+        opts.video_secs,
+        opts.video_chars
     );
     report(&life, &vnc);
     println!(

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lifeline_session::messages::{InputEvent, Key};
+use lifeline_session::screen::Image;
 use lifeline_tests::peers::HostProcess;
 use lifeline_tests::vnc::{VncClient, X11Vnc};
 use lifeline_tests::x::Xvfb;
@@ -32,6 +33,8 @@ pub(crate) trait Peer {
     fn press(&self, key: Press);
     fn point(&self, x: u32, y: u32);
     fn region(&self, r: Rect) -> Option<Vec<u32>>;
+    /// Runs `f` on the whole screen as shown, once there is one.
+    fn look(&self, f: &mut dyn FnMut(&Image));
     /// Waits until more than `seen` updates have been decoded.
     fn wait_update(&self, seen: u64, timeout: Duration) -> bool;
 }
@@ -76,6 +79,9 @@ impl Peer for Lifeline {
     fn region(&self, r: Rect) -> Option<Vec<u32>> {
         self.viewer.with_image(|img| img.map(|i| r.pixels(i)))
     }
+    fn look(&self, f: &mut dyn FnMut(&Image)) {
+        self.viewer.with_image(|img| img.map(f));
+    }
     fn wait_update(&self, seen: u64, timeout: Duration) -> bool {
         let mut rx = self.viewer.frames();
         self.rt.block_on(async {
@@ -115,6 +121,12 @@ impl Peer for Vnc {
     fn region(&self, r: Rect) -> Option<Vec<u32>> {
         let s = self.client.screen();
         s.first_full.map(|_| r.pixels(&s.image))
+    }
+    fn look(&self, f: &mut dyn FnMut(&Image)) {
+        let s = self.client.screen();
+        if s.first_full.is_some() {
+            f(&s.image);
+        }
     }
     fn wait_update(&self, seen: u64, timeout: Duration) -> bool {
         self.client.wait_until(timeout, |s| s.updates > seen)

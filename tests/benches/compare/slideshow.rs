@@ -6,10 +6,9 @@ use std::time::{Duration, Instant};
 
 use lifeline_tests::x::{Xvfb, photo_image};
 use x11rb::connection::Connection;
-use x11rb::protocol::xproto::{
-    ConnectionExt as _, CreateGCAux, CreateWindowAux, ImageFormat, WindowClass,
-};
+use x11rb::protocol::xproto::{ConnectionExt as _, CreateGCAux, CreateWindowAux, WindowClass};
 
+use crate::video::put;
 use crate::{H, W};
 
 /// A full-screen window showing a different picture `hz` times a second,
@@ -54,24 +53,7 @@ impl Slideshow {
                     let pm = conn.generate_id().unwrap();
                     conn.create_pixmap(depth, pm, win, W as u16, H as u16)
                         .unwrap();
-                    let img = photo_image(W, H, seed);
-                    let rows = 60_000 / (W as usize * 4);
-                    for (band, px) in img.pixels.chunks(W as usize * rows).enumerate() {
-                        let data: Vec<u8> = px.iter().flat_map(|p| p.to_le_bytes()).collect();
-                        conn.put_image(
-                            ImageFormat::Z_PIXMAP,
-                            pm,
-                            gc,
-                            W as u16,
-                            (px.len() / W as usize) as u16,
-                            0,
-                            (band * rows) as i16,
-                            0,
-                            depth,
-                            &data,
-                        )
-                        .unwrap();
-                    }
+                    put(&conn, pm, gc, depth, &photo_image(W, H, seed));
                     pm
                 })
                 .collect();

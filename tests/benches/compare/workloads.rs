@@ -8,6 +8,7 @@ use lifeline_tests::x::{XClient, Xvfb};
 
 use crate::peers::{Peer, Press};
 use crate::slideshow::Slideshow;
+use crate::video::VideoFigures;
 use crate::{H, LOST, Opts, Rect, SCROLLING, TEXT, TYPING, W};
 
 /// One workload's figures in one run.
@@ -35,11 +36,16 @@ pub(crate) struct RunFigures {
     pub(crate) typing: Figures,
     pub(crate) scrolling: Figures,
     pub(crate) pictures: Figures,
+    /// Typing right after the first whole screen, while it may be refined.
+    pub(crate) typing_at_join: Figures,
+    /// How long before the first exact screen that typing ended.
+    pub(crate) typed_before_exact_ms: Option<f64>,
+    pub(crate) video: Option<VideoFigures>,
 }
 
 /// Counters before a workload, to subtract after.
 pub(crate) struct Mark {
-    at: Instant,
+    pub(crate) at: Instant,
     updates: u64,
     bytes: u64,
     cpu: f64,
@@ -77,8 +83,61 @@ pub(crate) fn settle(p: &dyn Peer, quiet: Duration) {
     while Instant::now() < deadline && p.wait_update(p.updates(), quiet) {}
 }
 
+/// How a key's effect is told from other changes, and when the next key goes.
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) enum Watch {
+    /// Any pixel of the area changed; the next key once the screen is quiet.
+    Exact,
+    /// Enough pixels inside the area's margin changed a lot (a glyph or the
+    /// cursor: lossy pictures and refinements around it do not count); the
+    /// next key after a short pause, whatever else keeps arriving.
+    Busy,
+}
+
+/// Pixels that changed by more than this in some channel count as the
+/// key's effect under [`Watch::Busy`], when at least `GLYPH` of them did.
+const STRONG: u32 = 96;
+const GLYPH: usize = 4;
+
+impl Watch {
+    fn area(self, r: Rect) -> Rect {
+        match self {
+            Watch::Exact => r,
+            Watch::Busy => Rect {
+                x: r.x + 8,
+                y: r.y + 8,
+                w: r.w - 16,
+                h: r.h - 16,
+            },
+        }
+    }
+
+    fn changed(self, before: &[u32], now: &[u32]) -> bool {
+        match self {
+            Watch::Exact => before != now,
+            Watch::Busy => {
+                let strong = |a: u32, b: u32| {
+                    (0..3).any(|c| ((a >> (8 * c)) & 0xff).abs_diff((b >> (8 * c)) & 0xff) > STRONG)
+                };
+                before
+                    .iter()
+                    .zip(now)
+                    .filter(|(a, b)| strong(**a, **b))
+                    .count()
+                    >= GLYPH
+            }
+        }
+    }
+}
+
 /// Presses each key and times until `area` shows a change.
-pub(crate) fn keys_with_latency(p: &dyn Peer, area: Rect, keys: &[Press]) -> (Vec<f64>, usize) {
+pub(crate) fn keys_with_latency(
+    p: &dyn Peer,
+    area: Rect,
+    keys: &[Press],
+    watch: Watch,
+) -> (Vec<f64>, usize) {
+    let area = watch.area(area);
     let (mut lat, mut lost) = (Vec::new(), 0);
     for &k in keys {
         let before = p.region(area).unwrap();
@@ -86,12 +145,12 @@ pub(crate) fn keys_with_latency(p: &dyn Peer, area: Rect, keys: &[Press]) -> (Ve
         p.press(k);
         let seen = loop {
             let n = p.updates();
-            if p.region(area).unwrap() != before {
+            if watch.changed(&before, &p.region(area).unwrap()) {
                 break true;
             }
             let left = LOST.saturating_sub(t0.elapsed());
             if left.is_zero() || !p.wait_update(n, left) {
-                break p.region(area).unwrap() != before;
+                break watch.changed(&before, &p.region(area).unwrap());
             }
         };
         if seen {
@@ -100,7 +159,10 @@ pub(crate) fn keys_with_latency(p: &dyn Peer, area: Rect, keys: &[Press]) -> (Ve
             lost += 1;
         }
         // Let the rest of this key's drawing arrive before the next one.
-        settle(p, Duration::from_millis(30));
+        match watch {
+            Watch::Exact => settle(p, Duration::from_millis(30)),
+            Watch::Busy => std::thread::sleep(Duration::from_millis(60)),
+        }
     }
     (lat, lost)
 }
@@ -113,18 +175,33 @@ pub(crate) fn keys_in(
     keys: &[Press],
     name: &str,
     stage: Instant,
+    watch: Watch,
 ) -> Figures {
     let (cx, cy) = area.centre();
     p.point(cx, cy);
-    settle(p, Duration::from_millis(300));
+    match watch {
+        Watch::Exact => settle(p, Duration::from_millis(300)),
+        Watch::Busy => std::thread::sleep(Duration::from_millis(100)),
+    }
     let m = mark(p);
-    let (mut lat, lost) = keys_with_latency(p, area, keys);
+    let (mut lat, lost) = keys_with_latency(p, area, keys, watch);
     let figures = since(p, &m, &mut lat, lost);
     eprintln!(
         "    {name} done at {:.1} s ({lost} keys lost)",
         stage.elapsed().as_secs_f64()
     );
     figures
+}
+
+/// `n` keys: a sentence, then Return (cat echoes the line back), over and over.
+pub(crate) fn typed(n: usize) -> Vec<Press> {
+    TEXT.trim_end()
+        .chars()
+        .map(Press::Char)
+        .chain([Press::Return])
+        .cycle()
+        .take(n)
+        .collect()
 }
 
 pub(crate) fn workloads(
@@ -134,41 +211,46 @@ pub(crate) fn workloads(
     joined_ms: f64,
     t0: Instant,
 ) -> RunFigures {
-    // A slow link may show the first screen approximately: every workload
-    // starts from an exact screen, and the time to it is a figure too.
+    let stage = Instant::now();
+    // Typing at once, while a slow link may still be refining the first
+    // screen; then every workload starts from an exact screen, and the
+    // time to it is a figure too.
+    let at_join = (opts.join_chars > 0).then(|| {
+        let keys = typed(opts.join_chars);
+        keys_in(p, TYPING, &keys, "typing at join", stage, Watch::Busy)
+    });
+    let typed_at = Instant::now();
     until_exact(p, x, opts);
     let exact_join_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let typed_before_exact_ms = at_join
+        .is_some()
+        .then(|| typed_at.elapsed().as_secs_f64() * 1e3);
     settle(p, Duration::from_millis(500));
     let mut out = RunFigures {
         join_ms: joined_ms,
         exact_join_ms,
+        typing_at_join: at_join.unwrap_or_default(),
+        typed_before_exact_ms,
         ..Default::default()
     };
 
-    let stage = Instant::now();
     let m = mark(p);
     std::thread::sleep(Duration::from_secs(opts.idle_secs));
     out.idle = since(p, &m, &mut [], 0);
     eprintln!("    idle done at {:.1} s", stage.elapsed().as_secs_f64());
 
-    // A sentence, then Return (cat echoes the line back), over and over.
-    let keys: Vec<Press> = TEXT
-        .trim_end()
-        .chars()
-        .map(Press::Char)
-        .chain([Press::Return])
-        .cycle()
-        .take(opts.chars)
-        .collect();
-    out.typing = keys_in(p, TYPING, &keys, "typing", stage);
-    out.scrolling = keys_in(
-        p,
-        SCROLLING,
-        &vec![Press::Down; opts.lines],
-        "scrolling",
-        stage,
-    );
+    out.typing = keys_in(p, TYPING, &typed(opts.chars), "typing", stage, Watch::Exact);
+    let down = vec![Press::Down; opts.lines];
+    out.scrolling = keys_in(p, SCROLLING, &down, "scrolling", stage, Watch::Exact);
+    (out.pictures, out.exact_ms) = pictures(p, x, opts, stage);
+    if let Some(v) = opts.video.as_ref().filter(|_| opts.video_secs > 0) {
+        out.video = Some(crate::video::video(p, x, opts, v, stage));
+    }
+    out
+}
 
+/// The slideshow's figures, and the time from its end to an exact screen.
+fn pictures(p: &dyn Peer, x: &Xvfb, opts: &Opts, stage: Instant) -> (Figures, f64) {
     let slideshow = Slideshow::start(x, opts.picture_hz);
     std::thread::sleep(Duration::from_millis(300));
     let m = mark(p);
@@ -179,7 +261,7 @@ pub(crate) fn workloads(
     // Bytes and CPU include what it takes to make the screen exact again
     // once the pictures stop (Lifeline resends JPEG regions exact).
     settle(p, Duration::from_millis(500));
-    out.pictures = Figures {
+    let figures = Figures {
         updates_per_s: during.updates_per_s,
         ..since(p, &m, &mut [], 0)
     };
@@ -189,8 +271,7 @@ pub(crate) fn workloads(
     );
     // Both must end with the screen exactly as the X server has it.
     until_exact(p, x, opts);
-    out.exact_ms = stopped.elapsed().as_secs_f64() * 1e3;
-    out
+    (figures, stopped.elapsed().as_secs_f64() * 1e3)
 }
 
 /// Waits until the viewer's screen is exactly the X server's.
