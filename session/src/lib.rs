@@ -2,7 +2,7 @@
 //! relay forwards without reading: screen images and the codec that turns
 //! them into frame updates, scroll detection, JPEG pictures, the deflate
 //! stream for small messages, the end-to-end key exchange and sealing, and
-//! the host↔viewer messages.
+//! the host↔viewer messages; H.264 video for regions that keep moving.
 //!
 //! The relay must never run any of this, and does not link it: the crate
 //! graph (`cargo tree -p lifeline-relay`) is the proof. Pure: no I/O, no
@@ -17,3 +17,4 @@ pub mod picture;
 pub mod recording;
 pub mod screen;
 pub mod squeeze;
+pub mod video;

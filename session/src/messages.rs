@@ -357,11 +357,12 @@ mod tests {
                 h: 7,
                 zstd: vec![0x28, 0xb5],
             }],
+            video: vec![],
         });
         let bytes = encode(&f, MAX_SESSION_FRAME).unwrap();
         assert_eq!(
             hex::encode(&bytes),
-            "00000026010740200101000100000203010102030402ffd8010000402000ef9baf0501040506070228b5"
+            "00000027010740200101000100000203010102030402ffd8010000402000ef9baf0501040506070228b500"
         );
         assert_eq!(decode::<HostMsg>(&bytes[4..]).unwrap(), f);
         let q = ViewerMsg::Quality(Quality::Exact);
@@ -372,6 +373,40 @@ mod tests {
         let bytes = encode(&h, MAX_SESSION_FRAME).unwrap();
         assert_eq!(hex::encode(&bytes), "00000003020104");
         assert_eq!(decode::<HostMsg>(&bytes[4..]).unwrap(), h);
+    }
+
+    #[test]
+    fn a_frame_with_video_pins() {
+        let f = HostMsg::Frame(FrameUpdate {
+            seq: 9,
+            width: 1920,
+            height: 1080,
+            full: false,
+            copies: vec![],
+            pictures: vec![],
+            tiles: vec![],
+            photos: vec![],
+            video: vec![crate::screen::Video {
+                stream: 3,
+                x: 64,
+                y: 128,
+                w: 640,
+                h: 360,
+                key: true,
+                h264: vec![0, 0, 0, 1, 0x67],
+            }],
+        });
+        let bytes = encode(&f, MAX_SESSION_FRAME).unwrap();
+        assert_eq!(
+            hex::encode(&bytes),
+            // Frame, seq 9, 1920×1080, not full, no copies, pictures, tiles
+            // or photos; one video: stream 3 at 64,128, 640×360, key, 5 bytes.
+            concat!(
+                "0000001b0109800fb8080000000000",
+                "01034080018005e80201050000000167"
+            )
+        );
+        assert_eq!(decode::<HostMsg>(&bytes[4..]).unwrap(), f);
     }
 
     #[test]

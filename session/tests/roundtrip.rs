@@ -1,5 +1,5 @@
 //! Property: whatever sequence of screens the encoder is given, and however
-//! it is tuned (exact, lossy pictures, refinement in pieces), a viewer that
+//! it is tuned (exact, lossy pictures, video, refinement in pieces), a viewer that
 //! applies every update ends with exactly the last screen once the encoder
 //! has nothing left to refine.
 #![allow(clippy::unwrap_used)]
@@ -114,6 +114,7 @@ fn tuning() -> impl Strategy<Value = Tuning> {
         1u32..8,
         prop_oneof![Just(1usize), Just(5_000), Just(usize::MAX)],
         prop_oneof![Just(None), Just(Some(90u8))],
+        prop_oneof![Just(0u32), Just(1_000_000)],
     )
         .prop_map(
             |(
@@ -123,6 +124,7 @@ fn tuning() -> impl Strategy<Value = Tuning> {
                 refine_after,
                 refine_piece,
                 refine_quality,
+                video_bitrate,
             )| {
                 Tuning {
                     jpeg_quality,
@@ -131,7 +133,7 @@ fn tuning() -> impl Strategy<Value = Tuning> {
                     refine_after,
                     refine_piece,
                     refine_quality,
-                    video_bitrate: 0,
+                    video_bitrate,
                 }
             },
         )

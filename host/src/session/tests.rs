@@ -44,6 +44,7 @@ fn update(seq: u64) -> FrameUpdate {
         pictures: vec![],
         tiles: vec![],
         photos: vec![],
+        video: vec![],
     }
 }
 

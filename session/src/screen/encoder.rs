@@ -4,11 +4,15 @@
 //!
 //! How lossy it may be, and how much of the exact refinement may go in
 //! one update, is the host's choice from the link ([`Tuning`]); the
-//! encoder itself knows nothing of time or bandwidth.
+//! encoder itself knows nothing of bandwidth, and of time only what the
+//! host tells it ([`Encoder::at`]; else it counts captures at a nominal
+//! 30 a second): regions that keep moving go as video
+//! ([`crate::video`]) once they have moved for a few updates in a row.
 
 use super::image::{apply_copy, diff_box, tile_index, tiles_of, tiles_touching};
 use super::tile::{MAX_PALETTE, encode_tile, more_colours_than, photographic};
-use super::{CopyRect, FrameUpdate, Image, MAX_PICTURES, Photo, Picture, TILE, Tile};
+use super::{CopyRect, FrameUpdate, Image, MAX_PICTURES, Photo, Picture, TILE, Tile, Video};
+use crate::video::track::{Motion, NOMINAL_FRAME_MS};
 
 /// Changed photo-like (raw) tiles covering at least this many pixels in one
 /// update go as one JPEG picture while they keep changing: about a tenth
@@ -16,6 +20,8 @@ use super::{CopyRect, FrameUpdate, Image, MAX_PICTURES, Photo, Picture, TILE, Ti
 pub const PICTURE_MIN_PIXELS: usize = 200_000;
 /// Captures in a row that find nothing new before pictures are resent exact.
 pub const REFRESH_AFTER: u32 = 6;
+/// Video bits a second by default (a fast link): 1080p video looks good.
+pub const VIDEO_BITRATE: u32 = 4_000_000;
 
 /// The viewer's copy of a tile is exact.
 const EXACT: u8 = 0;
@@ -51,6 +57,11 @@ pub struct Encoder {
     tuning: Tuning,
     /// The last update only refined what the viewer had.
     refined: bool,
+    /// The region that keeps moving, and its video stream.
+    motion: Motion,
+    /// The time of the next capture, when the host said; and of the last.
+    clock: Option<u64>,
+    now_ms: u64,
 }
 
 /// How the encoder trades exactness for bytes; the host sets it from the
@@ -77,7 +88,9 @@ pub struct Tuning {
     /// exact one), then exact. `None`: straight to exact.
     pub refine_quality: Option<u8>,
     /// Bits a second a moving region sent as video may take; 0: never
-    /// video. The host sets it from the link's measured rate.
+    /// video. The host sets it from the link's measured rate. Pictures
+    /// that keep moving over the same area for a few updates go as H.264
+    /// at about this rate; needs `jpeg_quality` (lossy allowed).
     pub video_bitrate: u32,
 }
 
@@ -92,7 +105,7 @@ impl Default for Tuning {
             refine_after: REFRESH_AFTER,
             refine_piece: usize::MAX,
             refine_quality: None,
-            video_bitrate: 4_000_000,
+            video_bitrate: VIDEO_BITRATE,
         }
     }
 }
@@ -124,7 +137,37 @@ impl Encoder {
             quiet: 0,
             tuning: Tuning::default(),
             refined: false,
+            motion: Motion::default(),
+            clock: None,
+            now_ms: 0,
         }
+    }
+
+    /// The time of the next capture (`encode`, `encode_within` or `still`)
+    /// in milliseconds from any fixed start. Only how long a region keeps
+    /// moving, and the video's rate control, use it; without it each
+    /// capture counts as 33 ms.
+    pub fn at(&mut self, at_ms: u64) {
+        self.clock = Some(at_ms);
+    }
+
+    fn tick(&mut self) -> u64 {
+        self.now_ms = match self.clock.take() {
+            Some(t) => t.max(self.now_ms),
+            None => self.now_ms + NOMINAL_FRAME_MS,
+        };
+        self.now_ms
+    }
+
+    /// The next video frame starts a new stream with a key frame (a
+    /// recording took a whole frame and may be played from there).
+    pub fn restart_video(&mut self) {
+        self.motion.end_stream();
+    }
+
+    /// Video frames coded so far, and key frames among them.
+    pub fn video_frames(&self) -> (u64, u64) {
+        (self.motion.frames, self.motion.keys)
     }
 
     /// An encoder that never sends lossy pictures.
@@ -139,10 +182,12 @@ impl Encoder {
         self.tuning = tuning;
     }
 
-    /// Forgets what the viewer has, so the next update is whole.
+    /// Forgets what the viewer has, so the next update is whole (and the
+    /// next video frame starts a new stream).
     pub fn reset(&mut self) {
         self.sent = None;
         self.lossy.clear();
+        self.motion.end_stream();
     }
 
     /// Whether the last update came from [`Encoder::still`]: it only
@@ -160,6 +205,11 @@ impl Encoder {
     /// `refine_after` captures, the tiles sent as JPEG go again exact, top
     /// to bottom, at most `refine_piece` bytes an update.
     pub fn still(&mut self) -> Option<FrameUpdate> {
+        self.tick();
+        self.refine()
+    }
+
+    fn refine(&mut self) -> Option<FrameUpdate> {
         self.quiet = self.quiet.saturating_add(1);
         if self.quiet < self.tuning.refine_after
             || self.tuning.refine_piece == 0
@@ -228,6 +278,7 @@ impl Encoder {
     }
 
     fn encode_hinted(&mut self, cur: &Image, hint: Option<&[Rect]>) -> Option<FrameUpdate> {
+        let now = self.tick();
         let same_size = self
             .sent
             .as_ref()
@@ -238,7 +289,7 @@ impl Encoder {
         let sent = self.sent.as_mut()?;
         let dirty = dirty_tiles(sent, cur, hint);
         if dirty.is_empty() {
-            return self.still();
+            return self.refine();
         }
         self.quiet = 0;
         // Photographic tiles changing over a large area: video or a
@@ -256,20 +307,31 @@ impl Encoder {
         } else {
             scroll(sent, cur, &dirty, &mut self.lossy)
         };
-        let (pictures, covered) = pictures_over(
-            cur,
-            &dirty,
-            &pictured,
-            &mut self.lossy,
-            t,
-            copies.is_empty(),
-        );
+        let moving = Moving {
+            tiles: &dirty,
+            pictured: &pictured,
+            now,
+        };
+        let video = match copies.is_empty() {
+            true => video_over(&mut self.motion, cur, &moving, &mut self.lossy, t),
+            false => None,
+        };
+        let (video, pictures, covered) = match video {
+            Some((v, covered)) => (vec![v], Vec::new(), covered),
+            None => {
+                let allowed = copies.is_empty();
+                let (p, c) = pictures_over(cur, &dirty, &pictured, &mut self.lossy, t, allowed);
+                (Vec::new(), p, c)
+            }
+        };
         let (tiles, photos) = exact_tiles(sent, cur, &dirty, &photo, &covered, &mut self.lossy);
-        if copies.is_empty() && pictures.is_empty() && tiles.is_empty() && photos.is_empty() {
+        let nothing = [copies.is_empty(), pictures.is_empty(), tiles.is_empty()];
+        if nothing.iter().all(|n| *n) && photos.is_empty() && video.is_empty() {
             return None;
         }
         let mut upd = self.update((cur.width, cur.height), false, copies, pictures, tiles);
         upd.photos = photos;
+        upd.video = video;
         Some(upd)
     }
 
@@ -279,6 +341,7 @@ impl Encoder {
     fn whole(&mut self, cur: &Image) -> FrameUpdate {
         let all: Vec<Rect> = tiles_of(cur.width, cur.height).collect();
         let (photo, pictured) = classify(cur, &all);
+        self.motion.end_stream();
         self.lossy = vec![EXACT; all.len()];
         self.quiet = 0;
         let t = self.tuning;
@@ -318,8 +381,65 @@ impl Encoder {
             pictures,
             tiles,
             photos: vec![],
+            video: vec![],
         }
     }
+}
+
+/// Dirty tiles, which of them are photographic, and when.
+struct Moving<'a> {
+    tiles: &'a [Rect],
+    pictured: &'a [bool],
+    now: u64,
+}
+
+/// The photographic tiles among the dirty ones as a video frame, when the
+/// tuning allows pictures and video, they cover enough, and they have
+/// kept moving over the same area; and which dirty tiles the frame covers
+/// (wholly: a tile it only touches goes exact after it). Every tile it
+/// touches becomes coarse: the frame replaces all its rectangle.
+fn video_over(
+    motion: &mut Motion,
+    cur: &Image,
+    m: &Moving<'_>,
+    lossy: &mut [u8],
+    t: Tuning,
+) -> Option<(Video, Vec<bool>)> {
+    if t.jpeg_quality.is_none() || area_of(m.tiles, m.pictured) < t.picture_min_pixels {
+        return None;
+    }
+    let bx = bounding(m.tiles, m.pictured)?;
+    if !motion.moved(bx, m.now) || t.video_bitrate == 0 {
+        return None;
+    }
+    let v = motion.frame(cur, bx, m.now, t.video_bitrate)?;
+    for (x, y) in tiles_touching(v.x, v.y, v.w, v.h) {
+        lossy[tile_index(cur.width, x, y)] = COARSE;
+    }
+    let covered = m
+        .tiles
+        .iter()
+        .map(|d| v.x <= d.0 && v.y <= d.1 && d.0 + d.2 <= v.x + v.w && d.1 + d.3 <= v.y + v.h)
+        .collect();
+    Some((v, covered))
+}
+
+/// The bounding box of the tiles flagged in `which`.
+fn bounding(tiles: &[Rect], which: &[bool]) -> Option<Rect> {
+    let mut flagged = tiles.iter().zip(which).filter(|(_, p)| **p).map(|(d, _)| d);
+    let first = *flagged.next()?;
+    let (x0, y0, x1, y1) = flagged.fold(
+        (first.0, first.1, first.0 + first.2, first.1 + first.3),
+        |(x0, y0, x1, y1), d| {
+            (
+                x0.min(d.0),
+                y0.min(d.1),
+                x1.max(d.0 + d.2),
+                y1.max(d.1 + d.3),
+            )
+        },
+    );
+    Some((x0, y0, x1 - x0, y1 - y0))
 }
 
 /// A rectangle: x, y, width, height.
@@ -419,15 +539,13 @@ fn picture(
     lossy: &mut [u8],
     quality: u8,
 ) -> Vec<Picture> {
-    let boxes = || dirty.iter().zip(photo).filter(|(_, p)| **p).map(|(d, _)| d);
-    let x0 = boxes().map(|d| d.0).min().unwrap_or(0);
-    let y0 = boxes().map(|d| d.1).min().unwrap_or(0);
-    let x1 = boxes().map(|d| d.0 + d.2).max().unwrap_or(0);
-    let y1 = boxes().map(|d| d.1 + d.3).max().unwrap_or(0);
+    let Some((x0, y0, w, h)) = bounding(dirty, photo) else {
+        return Vec::new();
+    };
     // Encoding a valid image cannot fail; if it did, the tiles go exact.
-    match crate::picture::encode_bands(cur, x0, y0, x1 - x0, y1 - y0, quality) {
+    match crate::picture::encode_bands(cur, x0, y0, w, h, quality) {
         Ok(bands) => {
-            for (x, y) in tiles_touching(x0, y0, x1 - x0, y1 - y0) {
+            for (x, y) in tiles_touching(x0, y0, w, h) {
                 lossy[tile_index(cur.width, x, y)] = level(quality);
             }
             bands

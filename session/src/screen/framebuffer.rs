@@ -1,22 +1,45 @@
 //! The viewer's side of the codec: applies updates from the host to its
 //! copy of the remote screen. Everything in an update comes from the other
 //! side, so every rectangle is checked against the screen before any pixel
-//! changes.
+//! changes. Video frames chain: a decoder per stream, started by the
+//! stream's key frame.
 
 use super::image::{apply_copy, check_size};
 use super::tile::decode_tile;
-use super::{FrameUpdate, Image, MAX_COPIES, MAX_EDGE, MAX_PICTURES, ScreenError, TILE};
+use super::{
+    FrameUpdate, Image, MAX_COPIES, MAX_EDGE, MAX_PICTURES, MAX_VIDEO, ScreenError, TILE, Video,
+};
+use crate::video::VideoDecoder;
+
+/// Video streams a viewer keeps decoders for (the encoder runs one at a
+/// time); a new one beyond this drops the one used longest ago.
+pub const MAX_STREAMS: usize = 2;
 
 /// The viewer's copy of the remote screen.
 #[derive(Debug, Default)]
 pub struct Framebuffer {
     image: Option<Image>,
+    /// A decoder per video stream, most recently used last.
+    streams: Vec<(u32, VideoDecoder)>,
+    /// Video that continues a stream without its key frame is skipped
+    /// rather than refused (a recording played from the middle).
+    lenient_video: bool,
 }
 
 impl Framebuffer {
     /// An empty framebuffer, waiting for a whole frame.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Whether video that continues a stream whose key frame this
+    /// framebuffer never saw is skipped (the rest of the update applies)
+    /// rather than refused with [`ScreenError::VideoWithoutKey`]. A live
+    /// viewer refuses, and asks for a whole frame; a recording played from
+    /// a keyframe in the middle of a video skips until the next key frame.
+    pub fn lenient_video(mut self, lenient: bool) -> Self {
+        self.lenient_video = lenient;
+        self
     }
 
     /// The current image, once a whole frame has arrived.
@@ -55,11 +78,20 @@ impl Framebuffer {
                 "copy {c:?} leaves the screen"
             )));
         }
+        if let Some(v) = upd.video.iter().find(|v| !crate::video::fits(v.w, v.h)) {
+            return Err(ScreenError::Corrupt(format!(
+                "video of {}×{} (sides must be even, 16 to {})",
+                v.w,
+                v.h,
+                crate::video::MAX_VIDEO_EDGE
+            )));
+        }
         let rects = upd
             .pictures
             .iter()
             .map(|p| ("picture", p.x, p.y, p.w, p.h))
-            .chain(upd.photos.iter().map(|p| ("photo", p.x, p.y, p.w, p.h)));
+            .chain(upd.photos.iter().map(|p| ("photo", p.x, p.y, p.w, p.h)))
+            .chain(upd.video.iter().map(|v| ("video", v.x, v.y, v.w, v.h)));
         let mut area = 0u64;
         for (what, x, y, w, h) in rects {
             if !inside(x, y, w, h, MAX_EDGE) {
@@ -73,13 +105,18 @@ impl Framebuffer {
         // not cover more than the screen twice (a picture and its refinement).
         if area > 2 * u64::from(upd.width) * u64::from(upd.height) {
             return Err(ScreenError::Corrupt(format!(
-                "pictures and photos cover {area} pixels of a {}×{} screen",
+                "pictures, photos and video cover {area} pixels of a {}×{} screen",
                 upd.width, upd.height
             )));
         }
-        let apply = |img: &mut Image| {
+        let play = self.playable(&upd.video)?;
+        let streams = &mut self.streams;
+        let mut apply = |img: &mut Image| {
             for c in &upd.copies {
                 apply_copy(img, c);
+            }
+            for v in upd.video.iter().zip(&play).filter(|(_, p)| **p) {
+                decode_video(streams, img, v.0)?;
             }
             for p in &upd.pictures {
                 crate::picture::decode_into(img, p)?;
@@ -101,6 +138,53 @@ impl Framebuffer {
             _ => Err(ScreenError::NoBase),
         }
     }
+
+    /// Which video frames can be decoded: those of streams started by a
+    /// key frame, here or before. Another is refused before anything is
+    /// drawn, or skipped when lenient.
+    fn playable(&self, video: &[Video]) -> Result<Vec<bool>, ScreenError> {
+        let mut known: Vec<u32> = self.streams.iter().map(|s| s.0).collect();
+        let mut play = Vec::with_capacity(video.len());
+        for v in video {
+            if v.key {
+                known.push(v.stream);
+            } else if !known.contains(&v.stream) {
+                if !self.lenient_video {
+                    return Err(ScreenError::VideoWithoutKey(v.stream));
+                }
+                play.push(false);
+                continue;
+            }
+            play.push(true);
+        }
+        Ok(play)
+    }
+}
+
+/// Decodes `v` with its stream's decoder (a new one for a key frame); a
+/// stream whose frame fails to decode is forgotten.
+fn decode_video(
+    streams: &mut Vec<(u32, VideoDecoder)>,
+    img: &mut Image,
+    v: &Video,
+) -> Result<(), ScreenError> {
+    let at = streams.iter().position(|s| s.0 == v.stream);
+    let mut dec = match (at, v.key) {
+        (Some(i), false) => streams.remove(i).1,
+        (at, true) => {
+            if let Some(i) = at {
+                streams.remove(i);
+            }
+            VideoDecoder::new()?
+        }
+        (None, false) => return Err(ScreenError::VideoWithoutKey(v.stream)),
+    };
+    dec.decode_into(img, v)?;
+    if streams.len() >= MAX_STREAMS {
+        streams.remove(0);
+    }
+    streams.push((v.stream, dec));
+    Ok(())
 }
 
 /// Bounds what one update can make the viewer do: a few copies and
@@ -111,6 +195,7 @@ fn check_counts(upd: &FrameUpdate) -> Result<(), ScreenError> {
     for (what, count, max) in [
         ("copies", upd.copies.len(), MAX_COPIES),
         ("pictures", upd.pictures.len(), MAX_PICTURES),
+        ("video frames", upd.video.len(), MAX_VIDEO),
         ("photos", upd.photos.len(), grid),
         ("tiles", upd.tiles.len(), grid),
     ] {

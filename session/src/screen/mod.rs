@@ -4,7 +4,9 @@
 //! since the previous one (the viewer has every earlier update: the stream
 //! is reliable and ordered): scrolls as copies ([`CopyRect`], found by
 //! [`crate::motion`]), photo-like regions that keep changing as JPEG
-//! pictures ([`Picture`], [`crate::picture`]), and every other changed tile
+//! pictures ([`Picture`], [`crate::picture`]) or, once they have kept
+//! moving for a few updates, as H.264 video ([`Video`], [`crate::video`]),
+//! and every other changed tile
 //! cut to the pixels that differ, in the cheapest exact form: one colour, a
 //! palette of up to 16 (text, UI), or raw RGB, the last two with LZ4.
 //! Approximate pictures are resent exact once the screen is still.
@@ -24,12 +26,14 @@ pub mod update;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod video_tests;
 
 pub use encoder::{Encoder, PICTURE_MIN_PIXELS, REFRESH_AFTER, Tuning};
 pub use framebuffer::Framebuffer;
 pub use image::Image;
 pub(crate) use image::diff_box;
-pub use update::{CopyRect, FrameUpdate, Photo, Picture, Tile, TileData};
+pub use update::{CopyRect, FrameUpdate, Photo, Picture, Tile, TileData, Video};
 
 /// Tile edge in pixels.
 pub const TILE: u32 = 64;
@@ -42,6 +46,8 @@ pub const MAX_PIXELS: u64 = 8_192 * 4_608;
 pub const MAX_COPIES: usize = 16;
 /// Most pictures one update may carry (the encoder sends a few bands).
 pub const MAX_PICTURES: usize = 16;
+/// Most video frames one update may carry (the encoder sends one).
+pub const MAX_VIDEO: usize = 4;
 
 /// Why an image or update was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -69,4 +75,8 @@ pub enum ScreenError {
         count: usize,
         max: usize,
     },
+    #[error("video stream {0} continues without the key frame that starts it")]
+    VideoWithoutKey(u32),
+    #[error("the video codec failed: {0}")]
+    VideoCodec(String),
 }

@@ -129,6 +129,7 @@ fn hostile_pictures_are_refused_without_panic() {
         }],
         tiles: vec![],
         photos: vec![],
+        video: vec![],
     };
     assert!(fb.apply(&upd(0, 0, 64, 64, &jpeg)).is_ok());
     for (x, y, w, h, data) in [
@@ -265,6 +266,7 @@ fn hostile_updates_are_refused_without_panic() {
         pictures: vec![],
         tiles,
         photos: vec![],
+        video: vec![],
     };
     assert_eq!(fb.apply(&upd(false, vec![])), Err(ScreenError::NoBase));
     let bad = [
@@ -315,6 +317,7 @@ fn hostile_updates_are_refused_without_panic() {
         pictures: vec![],
         tiles: vec![],
         photos: vec![],
+        video: vec![],
     };
     assert!(matches!(fb.apply(&huge), Err(ScreenError::BadSize(..))));
 }
@@ -331,6 +334,7 @@ fn updates_that_ask_too_much_are_refused_before_any_work() {
         pictures: vec![],
         tiles: vec![],
         photos: vec![],
+        video: vec![],
     };
     let copy = CopyRect {
         src_x: 0,

@@ -1,5 +1,5 @@
 //! What travels from host to viewer for the screen: one numbered update of
-//! copies, pictures and exact tiles. Variant and field order are part of
+//! copies, video, pictures and exact tiles. Variant and field order are part of
 //! the wire format (postcard): append, never reorder.
 
 use serde::{Deserialize, Serialize};
@@ -81,9 +81,31 @@ pub struct Photo {
     pub zstd: Vec<u8>,
 }
 
+/// A region that keeps moving (a video, an animation, a slideshow) as one
+/// H.264 access unit for the rectangle: much smaller than pictures while it
+/// moves; the encoder resends it exact once the screen is still. Frames of
+/// one `stream` chain (each but the first predicted from the one before),
+/// so they must be decoded in order, every one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Video {
+    /// Which stream this frame continues; a new one starts with a key frame.
+    pub stream: u32,
+    pub x: u32,
+    pub y: u32,
+    /// Even, at least 16, and the same for every frame of a stream.
+    pub w: u32,
+    pub h: u32,
+    /// An IDR (key) frame that starts stream `stream`, decodable alone.
+    pub key: bool,
+    /// The access unit: Annex B NAL units (parameter sets first on a key frame).
+    #[serde(with = "serde_bytes")]
+    pub h264: Vec<u8>,
+}
+
 /// What changed, numbered so the viewer can acknowledge it: first the
-/// copies, applied in order, then the pictures, then the exact photo
-/// regions and the exact tiles (which never overlap in one update).
+/// copies, applied in order, then the video frames, then the pictures,
+/// then the exact photo regions and the exact tiles (which never overlap
+/// in one update).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FrameUpdate {
     pub seq: u64,
@@ -98,6 +120,8 @@ pub struct FrameUpdate {
     pub tiles: Vec<Tile>,
     /// Exact photo-like regions, a band of tiles each.
     pub photos: Vec<Photo>,
+    /// Moving regions as video frames, decoded before pictures and tiles.
+    pub video: Vec<Video>,
 }
 
 impl FrameUpdate {
@@ -109,5 +133,6 @@ impl FrameUpdate {
             .sum::<usize>()
             + self.pictures.iter().map(|p| p.jpeg.len()).sum::<usize>()
             + self.photos.iter().map(|p| p.zstd.len()).sum::<usize>()
+            + self.video.iter().map(|v| v.h264.len()).sum::<usize>()
     }
 }
