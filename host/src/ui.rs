@@ -340,6 +340,8 @@ impl Ui {
                 "inputs_dropped": stats.inputs_dropped,
                 "inputs_refused": stats.inputs_refused,
                 "max_bytes_in_flight": stats.max_bytes_in_flight,
+                "video_frames": stats.video_frames,
+                "video_encode_ms": stats.video_encode_ms,
             }),
             &format!("\n{}", words::ended(reason)),
             Notice::Ended {

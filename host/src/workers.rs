@@ -4,8 +4,10 @@
 //! must not stall the async runtime; each lives on a thread of its own and
 //! talks to the session through channels.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread;
+use std::time::Instant;
 
 use lifeline_session::messages::{InputEvent, Showing};
 use lifeline_session::screen::{Encoder, FrameUpdate, Image, Tuning};
@@ -94,8 +96,9 @@ impl RecordSide {
     }
 
     /// Records this grab's update for the viewer, or a keyframe (which
-    /// holds it) when one is due.
-    fn frame(&mut self, update: Option<&FrameUpdate>, image: &Image) {
+    /// holds it) when one is due; whether it took a keyframe (playback may
+    /// start there, so the viewer's next video frame should be a key one).
+    fn frame(&mut self, update: Option<&FrameUpdate>, image: &Image) -> bool {
         let now = self.started.elapsed();
         if self.keyframes.due(now, update.is_some())
             && let Some(whole) = Encoder::lossless().encode(image)
@@ -105,7 +108,7 @@ impl RecordSide {
                 update: whole,
                 keyframe: true,
             });
-            return;
+            return true;
         }
         if let Some(u) = update {
             self.keyframes.recorded(u.payload_bytes());
@@ -114,6 +117,7 @@ impl RecordSide {
                 keyframe: false,
             });
         }
+        false
     }
 
     fn pointer(&mut self, at: Option<(i32, i32)>) {
@@ -153,12 +157,29 @@ impl PointerPoll {
     }
 }
 
+/// What coding video has cost the capture thread: updates that carried
+/// a video frame, and the time their encoding took (the whole update's).
+#[derive(Debug, Default)]
+struct VideoCost {
+    frames: AtomicU64,
+    micros: AtomicU64,
+}
+
+/// Video frames sent since the last [`CaptureWorker::take_video_stats`],
+/// and the milliseconds encoding them took on the capture thread.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct VideoStats {
+    pub frames: u64,
+    pub encode_ms: f64,
+}
+
 /// Handle to the capture thread.
 #[derive(Debug)]
 pub struct CaptureWorker {
     tx: mpsc::Sender<CaptureCmd>,
     /// Signalled when the screen source sees drawing.
     changed: Arc<tokio::sync::Notify>,
+    video: Arc<VideoCost>,
 }
 
 impl CaptureWorker {
@@ -168,7 +189,12 @@ impl CaptureWorker {
         let (tx, rx) = mpsc::channel::<CaptureCmd>();
         let changed = Arc::new(tokio::sync::Notify::new());
         let listener = Arc::downgrade(&changed);
+        let video = Arc::new(VideoCost::default());
+        let cost = video.clone();
         let started = on_own_thread("capture", open, move |mut screen| {
+            // The encoder's clock: how long regions keep moving, and the
+            // video's rate control.
+            let epoch = Instant::now();
             screen.watch(Box::new(move || {
                 listener.upgrade().map(|n| n.notify_one()).is_some()
             }));
@@ -198,16 +224,25 @@ impl CaptureWorker {
                         if full {
                             encoder.reset();
                         }
+                        encoder.at(epoch.elapsed().as_millis() as u64);
                         let grabbed = framing.grab(&mut *screen, &mut image, full);
                         let result = grabbed.map(|(grab, view)| {
+                            let began = Instant::now();
                             let update = match grab {
                                 Grab::Captured => encoder.encode(&image),
                                 Grab::Regions(rects) => encoder.encode_within(&image, &rects),
                                 // Still: time to make pictures exact?
                                 Grab::Unchanged => encoder.still(),
                             };
-                            if let Some(r) = recording.as_mut() {
-                                r.frame(update.as_ref(), &image);
+                            if update.as_ref().is_some_and(|u| !u.video.is_empty()) {
+                                let took = began.elapsed().as_micros() as u64;
+                                cost.frames.fetch_add(1, Ordering::Relaxed);
+                                cost.micros.fetch_add(took, Ordering::Relaxed);
+                            }
+                            if let Some(r) = recording.as_mut()
+                                && r.frame(update.as_ref(), &image)
+                            {
+                                encoder.restart_video();
                             }
                             let pointer = framing.pointer(pointer.next(&mut *screen));
                             if let Some(r) = recording.as_mut() {
@@ -229,7 +264,18 @@ impl CaptureWorker {
         started
             .map_err(CaptureError::Thread)?
             .ok_or(CaptureError::Stopped)??;
-        Ok(Self { tx, changed })
+        Ok(Self { tx, changed, video })
+    }
+
+    /// What video cost since the last call (a session's worth, when
+    /// called as it ends), and starts counting again.
+    pub fn take_video_stats(&self) -> VideoStats {
+        let frames = self.video.frames.swap(0, Ordering::Relaxed);
+        let micros = self.video.micros.swap(0, Ordering::Relaxed);
+        VideoStats {
+            frames,
+            encode_ms: micros as f64 / 1000.0,
+        }
     }
 
     /// Resolves once something was drawn since the last time it resolved

@@ -16,12 +16,29 @@ use lifeline_session::screen::{Framebuffer, Image};
 /// A playhead: the screen as of some moment, moved forward by applying
 /// the updates in between, and rebuilt from the last keyframe when it
 /// jumps back (or far ahead).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Cursor {
     fb: Framebuffer,
     /// The next event to apply.
     next: usize,
     at_ms: u64,
+}
+
+impl Default for Cursor {
+    fn default() -> Self {
+        Self {
+            fb: screen(),
+            next: 0,
+            at_ms: 0,
+        }
+    }
+}
+
+/// A framebuffer for playback: from a keyframe in the middle of a video,
+/// the video's frames before its next key frame are skipped (the rest of
+/// each update applies).
+fn screen() -> Framebuffer {
+    Framebuffer::new().lenient_video(true)
 }
 
 impl Cursor {
@@ -32,7 +49,7 @@ impl Cursor {
         let restart = at_ms < self.at_ms || key.is_some_and(|k| k >= self.next);
         let mut changed = false;
         if restart {
-            self.fb = Framebuffer::new();
+            self.fb = screen();
             self.next = key.unwrap_or(upto);
             changed = true;
         }
@@ -40,7 +57,7 @@ impl Cursor {
             if let Event::Frame { update, .. } = &t.event {
                 changed = true;
                 if self.fb.apply(update).is_err() {
-                    self.fb = Framebuffer::new();
+                    self.fb = screen();
                 }
             }
         }
@@ -167,7 +184,7 @@ impl Playback {
                 .map_or(0, |t| t.at_ms);
             return Err(PlayError::TooEarly(seconds(at_ms), seconds(first)));
         };
-        let mut fb = Framebuffer::new();
+        let mut fb = screen();
         for t in &self.events[start..upto] {
             if let Event::Frame { update, .. } = &t.event {
                 fb.apply(update)
@@ -240,5 +257,103 @@ impl Playback {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lifeline_record::AuditorSecret;
+    use lifeline_record::chain::frame;
+    use lifeline_record::seal::Sealer;
+    use lifeline_session::recording::encode;
+    use lifeline_session::screen::{Encoder, FrameUpdate, Tuning};
+
+    use super::*;
+
+    const W: u32 = 256;
+    const H: u32 = 128;
+
+    /// A grey screen with a smooth photograph in its left half, panned by
+    /// `shift`, and a red pixel at the right edge when `mark`.
+    fn screen(shift: u32, mark: bool) -> Image {
+        let mut pixels = vec![0x0080_8080; (W * H) as usize];
+        for y in 0..H {
+            for x in 0..128 {
+                let (fx, fy) = (f64::from(x + shift), f64::from(y + shift / 2));
+                let c = |a: f64, o: f64| (128.0 + 100.0 * (fx / a + fy / 23.0 + o).sin()) as u32;
+                pixels[(y * W + x) as usize] =
+                    c(17.0, 0.0) << 16 | c(29.0, 1.0) << 8 | c(41.0, 2.0);
+            }
+        }
+        if mark {
+            pixels[(W - 1) as usize] = 0x00ff_0000;
+        }
+        Image {
+            width: W,
+            height: H,
+            pixels,
+        }
+    }
+
+    /// A recording that took a keyframe while a video played: the video
+    /// frames after it continue a stream whose key frame came before.
+    fn recording() -> Playback {
+        let secret = AuditorSecret::generate();
+        let (mut sealer, head) = Sealer::new("s1", 0, &[("al".into(), secret.public())]);
+        let mut plain = Vec::new();
+        let mut push = |at_ms, update: FrameUpdate, keyframe| {
+            plain.extend(encode(&Timed {
+                at_ms,
+                event: Event::Frame { update, keyframe },
+            }))
+        };
+        let mut viewer = Encoder::new();
+        viewer.tune(Tuning {
+            picture_min_pixels: 64 * 64,
+            ..Tuning::default()
+        });
+        let whole = |img: &Image| Encoder::lossless().encode(img).unwrap();
+        push(0, whole(&screen(0, false)), true);
+        viewer.encode(&screen(0, false)).unwrap();
+        for f in 1..=8u32 {
+            let img = screen(4 * f, f == 8);
+            let upd = viewer.encode(&img).unwrap();
+            assert!(f < 3 || !upd.video.is_empty(), "frame {f} is video");
+            if f == 5 {
+                // The recorder's keyframe, after the viewer's update.
+                push(u64::from(f) * 100, upd, false);
+                push(u64::from(f) * 100 + 1, whole(&img), true);
+            } else {
+                push(u64::from(f) * 100, upd, false);
+            }
+        }
+        let mut file = frame(&head);
+        file.extend(frame(&sealer.seal(&plain, true).unwrap()));
+        Playback::from_bytes(&file, &secret).unwrap()
+    }
+
+    #[test]
+    fn from_a_keyframe_in_the_middle_of_a_video_the_rest_still_plays() {
+        let p = recording();
+        // From the start: every video frame decodes.
+        let mut cursor = Cursor::default();
+        cursor.seek(&p, 450);
+        let early = cursor.image().unwrap().clone();
+        assert!(
+            early.pixels[0] != screen(0, false).pixels[0],
+            "the video moved"
+        );
+        // From the keyframe at 501 ms: the frames after it lack their key
+        // frame and are skipped; the rest of each update applies.
+        let end = p.screen_at(900).unwrap();
+        assert_eq!(end.pixels[(W - 1) as usize], 0x00ff_0000);
+        assert_eq!(
+            end.pixels[0],
+            screen(20, false).pixels[0],
+            "held at the keyframe"
+        );
+        let mut cursor = Cursor::default();
+        cursor.seek(&p, 900);
+        assert_eq!(cursor.image(), Some(&end));
     }
 }

@@ -180,7 +180,10 @@ async fn serve_one<S: Future<Output = ()>>(
         config,
         recording,
     };
-    let (ending, stats, recording) = drive(session, &mut link, streams, extras, io).await?;
+    let (ending, mut stats, recording) = drive(session, &mut link, streams, extras, io).await?;
+    let video = io.desktop.capture.take_video_stats();
+    stats.video_frames = video.frames;
+    stats.video_encode_ms = video.encode_ms.round() as u64;
     tracing::info!(?ending, ?stats, "session over");
     if let Some(r) = recording {
         r.finish(ending.reason(), &mut link, io).await;

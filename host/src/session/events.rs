@@ -165,4 +165,8 @@ pub struct SessionStats {
     pub inputs_refused: u64,
     /// The most update bytes ever sent and not yet acknowledged.
     pub max_bytes_in_flight: u64,
+    /// Updates that carried video, and what encoding them took (the
+    /// capture thread's count, filled in as the session ends).
+    pub video_frames: u64,
+    pub video_encode_ms: u64,
 }
