@@ -18,7 +18,7 @@ use crate::screen::{Image, Photo, ScreenError};
 const LEVEL: i32 = 1;
 
 /// The prediction of the pixel at (x, y) in a plane of width `w`.
-fn predict(plane: &[u8], w: usize, x: usize, y: usize) -> u8 {
+pub(crate) fn predict(plane: &[u8], w: usize, x: usize, y: usize) -> u8 {
     if y == 0 {
         return if x == 0 { 0 } else { plane[x - 1] };
     }

@@ -4,6 +4,7 @@
 //! changes. Video frames chain: a decoder per stream, started by the
 //! stream's key frame.
 
+use super::chain::ChainDecoder;
 use super::image::{apply_copy, check_size};
 use super::tile::decode_tile;
 use super::{
@@ -124,7 +125,10 @@ impl Framebuffer {
             for p in &upd.photos {
                 crate::photo::decode_into(img, p)?;
             }
-            upd.tiles.iter().try_for_each(|t| decode_tile(img, t))
+            let mut chain = ChainDecoder::default();
+            upd.tiles
+                .iter()
+                .try_for_each(|t| decode_tile(img, t, &mut chain))
         };
         if upd.full {
             // Rare and whole: built aside, so a bad one leaves the old screen.

@@ -18,6 +18,7 @@
 //! - [`framebuffer`]: updates in, the remote screen out (viewer side), with
 //!   every rectangle checked against the screen before a pixel changes.
 
+pub(crate) mod chain;
 pub mod encoder;
 pub mod framebuffer;
 pub mod image;

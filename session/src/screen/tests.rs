@@ -73,7 +73,7 @@ fn palettes_of_every_width_round_trip() {
         assert!(
             upd.tiles
                 .iter()
-                .all(|t| matches!(t.data, TileData::Palette { .. })),
+                .all(|t| matches!(t.data, TileData::Chained { .. })),
             "{n} colours"
         );
         let mut fb = Framebuffer::new();
@@ -199,10 +199,10 @@ fn a_small_change_in_a_picture_region_replaces_the_whole_tile() {
     // One pixel changes inside the approximated area, then all goes still.
     screen.pixels[300 * 1024 + 300] ^= 0x00ff_ffff;
     let upd = enc.encode(&screen).unwrap();
-    // A photo-like tile: exact as one photo of the whole tile.
-    assert!(upd.tiles.is_empty(), "{:?}", upd.tiles);
-    assert_eq!(upd.photos.len(), 1);
-    assert_eq!((upd.photos[0].w, upd.photos[0].h), (TILE, TILE));
+    // A photo-like tile: exact as one tile, the whole of it.
+    assert!(upd.photos.is_empty(), "{:?}", upd.photos);
+    assert_eq!(upd.tiles.len(), 1);
+    assert_eq!((upd.tiles[0].w, upd.tiles[0].h), (TILE, TILE));
     fb.apply(&upd).unwrap();
     for _ in 0..REFRESH_AFTER {
         if let Some(u) = enc.still() {
@@ -500,8 +500,13 @@ fn exact_photos_cost_far_less_than_raw_pixels() {
         pixels,
     };
     let upd = Encoder::lossless().encode(&screen).unwrap();
-    assert!(upd.tiles.is_empty(), "every tile is photo-like");
-    let photo_bytes: usize = upd.photos.iter().map(|p| p.zstd.len()).sum();
+    assert!(
+        upd.tiles
+            .iter()
+            .all(|t| matches!(t.data, TileData::Chained { .. })),
+        "every tile is photo-like, in the update's one stream"
+    );
+    let photo_bytes = upd.payload_bytes();
     let raw = (w * h * 3) as usize;
     assert!(photo_bytes * 2 < raw, "{photo_bytes} vs {raw}");
     let mut fb = Framebuffer::new();

@@ -1,13 +1,16 @@
 //! One tile's exact coding: one colour, a palette of up to 16 colours
 //! (indices packed 1, 2 or 4 bits and LZ4-compressed), or raw RGB with LZ4;
 //! and its decoding, which checks every length before writing a pixel.
+//! The encoder then moves every tile of more than one colour into the
+//! update's one zstd stream ([`super::chain`]).
 
+use super::chain::ChainDecoder;
 use super::{Image, ScreenError, Tile, TileData};
 
 /// Most colours a palette tile holds.
 pub(crate) const MAX_PALETTE: usize = 16;
 
-fn bits_for(colors: usize) -> u32 {
+pub(crate) fn bits_for(colors: usize) -> u32 {
     match colors {
         0..=2 => 1,
         3..=4 => 2,
@@ -124,7 +127,16 @@ pub(crate) fn encode_tile(img: &Image, x: u32, y: u32, w: u32, h: u32) -> TileDa
     }
 }
 
-pub(crate) fn decode_tile(img: &mut Image, t: &Tile) -> Result<(), ScreenError> {
+/// Decodes `t` into `img` (it lies within it); chained tiles go through
+/// `chain`, one for the whole update, in the update's order.
+pub(crate) fn decode_tile(
+    img: &mut Image,
+    t: &Tile,
+    chain: &mut ChainDecoder,
+) -> Result<(), ScreenError> {
+    if let TileData::Chained { zstd } = &t.data {
+        return chain.tile(img, t, zstd);
+    }
     let width = img.width as usize;
     let (w, h) = (t.w as usize, t.h as usize);
     let mut put = |r: usize, c: usize, px: u32| {
@@ -181,6 +193,7 @@ pub(crate) fn decode_tile(img: &mut Image, t: &Tile) -> Result<(), ScreenError> 
                 );
             }
         }
+        TileData::Chained { .. } => {}
     }
     Ok(())
 }

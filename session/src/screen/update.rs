@@ -21,6 +21,14 @@ pub enum TileData {
         #[serde(with = "serde_bytes")]
         lz4: Vec<u8>,
     },
+    /// The tile's part of the update's one zstd stream, flushed after it
+    /// ([`super::chain`]): a palette of up to 16 colours with packed
+    /// indices, or predicted colour planes. It may refer back to earlier
+    /// chained tiles of the same update, so they are decoded in order.
+    Chained {
+        #[serde(with = "serde_bytes")]
+        zstd: Vec<u8>,
+    },
 }
 
 impl TileData {
@@ -30,6 +38,7 @@ impl TileData {
             TileData::Solid(_) => 4,
             TileData::Palette { colors, lz4 } => colors.len() * 4 + lz4.len(),
             TileData::Raw { lz4 } => lz4.len(),
+            TileData::Chained { zstd } => zstd.len(),
         }
     }
 }
