@@ -1,6 +1,8 @@
 //! Frame updates applied to a framebuffer: any rectangle, any size, any
-//! tile, picture or photo content. First a whole frame (so partial ones
-//! have a base), then the rest of the input as a second update.
+//! tile, picture, photo or H.264 video content (seeds/frame_update/video_key
+//! is a whole frame holding a real key frame, so the fuzzer reaches the
+//! decoder). First a whole frame (so partial ones have a base), then the
+//! rest of the input as a second update.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
