@@ -9,7 +9,7 @@ use openh264::formats::YUVSource;
 use openh264::{OpenH264API, Timestamp};
 
 use super::yuv::{I420, Planes, store};
-use super::{Encoded, check_fits};
+use super::{Encoded, fits};
 use crate::screen::{Image, ScreenError, Video};
 
 /// Frame rate the rate control plans for; frames may come slower.
@@ -42,6 +42,14 @@ impl YUVSource for Source<'_> {
 
     fn v(&self) -> &[u8] {
         &self.0.v
+    }
+}
+
+fn check_fits(w: u32, h: u32) -> Result<(), ScreenError> {
+    if fits(w, h) {
+        Ok(())
+    } else {
+        Err(ScreenError::BadSize(w, h))
     }
 }
 

@@ -25,6 +25,7 @@ pub mod yuv;
 
 pub use codec::{VideoDecoder, VideoEncoder};
 
+#[cfg(doc)]
 use crate::screen::ScreenError;
 
 /// Largest video rectangle: OpenH264 codes up to 3840×2160 (either way up).
@@ -52,12 +53,4 @@ pub fn fits(w: u32, h: u32) -> bool {
         && h.is_multiple_of(2)
         && w.max(h) <= MAX_VIDEO_EDGE
         && w.min(h) <= 2_160
-}
-
-fn check_fits(w: u32, h: u32) -> Result<(), ScreenError> {
-    if fits(w, h) {
-        Ok(())
-    } else {
-        Err(ScreenError::BadSize(w, h))
-    }
 }
