@@ -102,7 +102,9 @@ async fn the_relay_sees_neither_pixels_nor_keystrokes() {
             let photos = u.photos.iter().map(|p| &p.zstd);
             let pictures = u.pictures.iter().map(|p| &p.jpeg);
             let tiles = u.tiles.iter().filter_map(|t| match &t.data {
-                TileData::Raw { lz4 } | TileData::Palette { lz4, .. } => Some(lz4),
+                TileData::Raw { lz4 }
+                | TileData::Palette { lz4, .. }
+                | TileData::Chained { zstd: lz4 } => Some(lz4),
                 TileData::Solid(_) => None,
             });
             photos.chain(pictures).chain(tiles)
