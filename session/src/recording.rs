@@ -8,10 +8,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::messages::InputEvent;
-use crate::screen::FrameUpdate;
+use crate::screen::{CopyRect, FrameUpdate, Photo, Picture, Tile};
 
 /// One thing that happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "Stored", into = "Stored")]
 pub enum Event {
     /// A screen update; `keyframe`: a whole screen from a fresh encoder.
     Frame { update: FrameUpdate, keyframe: bool },
@@ -22,6 +23,82 @@ pub enum Event {
     /// A timeline entry, as the host's `--json` event (mode, clipboard and
     /// file metadata, chat, the end).
     Note(String),
+}
+
+/// An event as a recording stores it. Variant order is the format:
+/// append, never reorder. Recordings made before video (issue #29) hold
+/// frames as [`Stored::FrameBeforeVideo`]; they still play.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum Stored {
+    /// A screen update of a recording made before updates carried video.
+    FrameBeforeVideo {
+        update: FrameBeforeVideo,
+        keyframe: bool,
+    },
+    Pointer {
+        x: i32,
+        y: i32,
+    },
+    Input(InputEvent),
+    Note(String),
+    /// A screen update, video and all.
+    Frame {
+        update: FrameUpdate,
+        keyframe: bool,
+    },
+}
+
+/// [`FrameUpdate`] as it was before it carried video: the same fields but
+/// the last.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct FrameBeforeVideo {
+    seq: u64,
+    width: u32,
+    height: u32,
+    full: bool,
+    copies: Vec<CopyRect>,
+    pictures: Vec<Picture>,
+    tiles: Vec<Tile>,
+    photos: Vec<Photo>,
+}
+
+impl From<Stored> for Event {
+    fn from(s: Stored) -> Self {
+        match s {
+            Stored::FrameBeforeVideo {
+                update: u,
+                keyframe,
+            } => Event::Frame {
+                update: FrameUpdate {
+                    seq: u.seq,
+                    width: u.width,
+                    height: u.height,
+                    full: u.full,
+                    copies: u.copies,
+                    pictures: u.pictures,
+                    tiles: u.tiles,
+                    photos: u.photos,
+                    video: Vec::new(),
+                },
+                keyframe,
+            },
+            Stored::Pointer { x, y } => Event::Pointer { x, y },
+            Stored::Input(i) => Event::Input(i),
+            Stored::Note(n) => Event::Note(n),
+            Stored::Frame { update, keyframe } => Event::Frame { update, keyframe },
+        }
+    }
+}
+
+impl From<Event> for Stored {
+    fn from(e: Event) -> Self {
+        match e {
+            Event::Frame { update, keyframe } => Stored::Frame { update, keyframe },
+            Event::Pointer { x, y } => Stored::Pointer { x, y },
+            Event::Input(i) => Stored::Input(i),
+            Event::Note(n) => Stored::Note(n),
+        }
+    }
 }
 
 /// An event and when, in milliseconds from the recording's start.
@@ -132,5 +209,44 @@ mod tests {
         let mut r = Reader::default();
         r.push(&[0xff, 0xff, 0xff, 0xff]);
         assert_eq!(r.next_event(), Some(Err(BadEvent(0))));
+    }
+
+    #[test]
+    fn a_recording_made_before_video_still_plays() {
+        // A frame event as recordings before issue #29 stored it (at 0 ms,
+        // variant 0, the update without its video list: seq 7, 2×1, full,
+        // one tile of solid 0x010203; a keyframe), written out by hand
+        // from postcard's rules.
+        let old = hex::decode(
+            "00000013000007020101000001000002010083840400\
+01",
+        )
+        .unwrap();
+        let mut r = Reader::default();
+        r.push(&old);
+        let got = r.next_event().unwrap().unwrap();
+        let Event::Frame { update, keyframe } = got.event else {
+            panic!("{got:?}");
+        };
+        assert!(keyframe);
+        assert_eq!((update.seq, update.width, update.height), (7, 2, 1));
+        assert_eq!(
+            update.tiles[0].data,
+            crate::screen::TileData::Solid(0x010203)
+        );
+        assert!(update.video.is_empty());
+        // New frames are stored as the appended variant, and come back.
+        let t = Timed {
+            at_ms: 1,
+            event: Event::Frame {
+                update,
+                keyframe: false,
+            },
+        };
+        let bytes = encode(&t);
+        assert_eq!(bytes[5], 4, "the frame-with-video variant");
+        let mut r = Reader::default();
+        r.push(&bytes);
+        assert_eq!(r.next_event().unwrap().unwrap(), t);
     }
 }
