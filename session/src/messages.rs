@@ -135,6 +135,14 @@ pub enum ViewerMsg {
     /// The technician ends the session, for this reason: the host ends it
     /// (closing its recording first), so nothing recorded is cut off.
     Bye(String),
+    /// Update `seq` is decoded, which took the viewer `busy_us`
+    /// microseconds after it had arrived: the host may send more, and
+    /// times the link without the viewer's decoding (a LAN is then known
+    /// fast from its first screen, however slow the viewer's machine).
+    Decoded {
+        seq: u64,
+        busy_us: u32,
+    },
 }
 
 /// A mouse button.
@@ -373,6 +381,17 @@ mod tests {
         let bytes = encode(&h, MAX_SESSION_FRAME).unwrap();
         assert_eq!(hex::encode(&bytes), "00000003020104");
         assert_eq!(decode::<HostMsg>(&bytes[4..]).unwrap(), h);
+    }
+
+    #[test]
+    fn a_decoded_acknowledgement_pins() {
+        let d = ViewerMsg::Decoded {
+            seq: 5,
+            busy_us: 1000,
+        };
+        let bytes = encode(&d, MAX_VIEWER_FRAME).unwrap();
+        assert_eq!(hex::encode(&bytes), "000000040905e807");
+        assert_eq!(decode::<ViewerMsg>(&bytes[4..]).unwrap(), d);
     }
 
     #[test]

@@ -304,9 +304,16 @@ impl TestViewer {
             .unwrap();
         match msg {
             HostMsg::Frame(upd) => {
+                // As the real viewer: the decoding's time goes with the
+                // acknowledgement, so the host times the link alone.
+                let started = Instant::now();
                 self.fb.apply(&upd).unwrap();
+                let busy_us = u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX);
                 self.send
-                    .send(&ViewerMsg::Ack { seq: upd.seq })
+                    .send(&ViewerMsg::Decoded {
+                        seq: upd.seq,
+                        busy_us,
+                    })
                     .await
                     .unwrap();
                 Some(upd)

@@ -91,8 +91,10 @@ impl Sharing {
 
 impl HostSession {
     /// The viewer acknowledged updates up to `seq` (never more than was
-    /// sent): the window opens, and an overdue tick captures.
-    pub(super) fn acked(&mut self, seq: u64, now: Instant) {
+    /// sent) at `now`, having had them by `arrived` (before decoding): the
+    /// window opens, an overdue tick captures, and the link is timed to
+    /// `arrived`.
+    pub(super) fn acked(&mut self, seq: u64, now: Instant, arrived: Instant) {
         let State::Sharing(sh) = &mut self.state else {
             return;
         };
@@ -100,7 +102,7 @@ impl HostSession {
         while sh.refining.front().is_some_and(|s| *s <= sh.acked) {
             sh.refining.pop_front();
         }
-        self.link.on_ack(now, sh.acked);
+        self.link.on_ack(arrived, sh.acked);
         self.grab_if_due(now);
     }
 

@@ -3,7 +3,7 @@
 //! only, audited without its content), chat, and which monitor is shown.
 //! Flow control's acknowledgements and whole-frame requests are `flow`'s.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use lifeline_proto::control::{Mode, SessionReport, Transfer, TransferKind};
 use lifeline_session::messages::{
@@ -14,6 +14,10 @@ use super::{Action, Ending, HostSession, State};
 use crate::view::{self, ViewReport};
 
 /// Why the clipboard is not shared in view-only mode.
+/// The longest decoding a viewer's acknowledgement may subtract from the
+/// link's time.
+const MAX_DECODING: Duration = Duration::from_secs(1);
+
 const VIEW_ONLY_CLIPBOARD: &str =
     "the user allowed view only: the clipboard is shared in control mode only";
 
@@ -83,7 +87,14 @@ impl HostSession {
         };
         let control = sh.mode == Mode::Control;
         match msg {
-            ViewerMsg::Ack { seq } => self.acked(seq, now),
+            ViewerMsg::Ack { seq } => self.acked(seq, now, now),
+            ViewerMsg::Decoded { seq, busy_us } => {
+                // The link had carried it when decoding began: at most a
+                // second earlier (a viewer that claims more only makes
+                // its own link look faster than it is).
+                let busy = Duration::from_micros(u64::from(busy_us)).min(MAX_DECODING);
+                self.acked(seq, now, now.checked_sub(busy).unwrap_or(now))
+            }
             ViewerMsg::Quality(q) => self.quality = q,
             ViewerMsg::RequestFull => self.request_full(now),
             ViewerMsg::ClipboardSet(text) => self.clipboard_offered(control, text),

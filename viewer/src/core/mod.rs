@@ -190,13 +190,20 @@ impl ViewerSession {
     /// Applies an update and acknowledges it; one that does not apply
     /// asks for a whole frame instead.
     fn update(&mut self, now: Instant, upd: &FrameUpdate) {
+        // The decoding's own duration, measured here: a cost the host
+        // subtracts when it times the link, not a clock this core follows.
+        let started = Instant::now();
         let applied = self.fb.apply(upd);
+        let busy_us = u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX);
         self.counter.frame(now, upd.payload_bytes() as u64);
         self.newest = Some(upd.seq);
         let reply = match applied {
             Ok(()) => {
                 self.acked = Some(upd.seq);
-                ViewerMsg::Ack { seq: upd.seq }
+                ViewerMsg::Decoded {
+                    seq: upd.seq,
+                    busy_us,
+                }
             }
             Err(e) => {
                 tracing::warn!(error = %e, "bad update; asking for a whole frame");
