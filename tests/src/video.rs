@@ -16,7 +16,7 @@
 use lifeline_session::screen::Image;
 
 use crate::ssim::Area;
-use crate::x::photo_image;
+use crate::x::{photo_image, real_photo};
 
 /// Frames a second the video is meant to be played at.
 pub const FPS: u32 = 30;
@@ -60,7 +60,7 @@ impl Video {
         Self {
             width,
             height,
-            backdrop: photo_image(width + PAN.0, height + PAN.1, 5),
+            backdrop: real_photo("LadyBird.jpg", width + PAN.0, height + PAN.1),
             sprite: photo_image(SPRITE.0, SPRITE.1, 11),
         }
     }

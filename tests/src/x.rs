@@ -452,3 +452,46 @@ pub fn photo_image(w: u32, h: u32, seed: u32) -> Image {
         pixels,
     }
 }
+
+/// Where Debian's `mate-backgrounds` (installed by `scripts/install-deps`)
+/// keeps its photographs.
+const PHOTOS: &str = "/usr/share/backgrounds/mate/nature";
+
+/// A real photograph from `mate-backgrounds` (`RainDrops.jpg`,
+/// `TwoWings.jpg`, …): its centre, `w`×`h`, scaled up first where it is
+/// smaller. What a field user has as wallpaper, and what a synthetic
+/// picture only approximates.
+pub fn real_photo(name: &str, w: u32, h: u32) -> Image {
+    let path = std::path::Path::new(PHOTOS).join(name);
+    let img = image::open(&path)
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot read {} ({e}): run scripts/install-deps (mate-backgrounds)",
+                path.display()
+            )
+        })
+        .to_rgb8();
+    let scale = (f64::from(w) / f64::from(img.width())).max(f64::from(h) / f64::from(img.height()));
+    let img = if scale > 1.0 {
+        let (sw, sh) = (
+            (f64::from(img.width()) * scale).ceil() as u32,
+            (f64::from(img.height()) * scale).ceil() as u32,
+        );
+        image::imageops::resize(&img, sw, sh, image::imageops::FilterType::Triangle)
+    } else {
+        img
+    };
+    let (x0, y0) = ((img.width() - w) / 2, (img.height() - h) / 2);
+    let pixels = (y0..y0 + h)
+        .flat_map(|y| (x0..x0 + w).map(move |x| (x, y)))
+        .map(|(x, y)| {
+            let p = img.get_pixel(x, y);
+            u32::from(p[0]) << 16 | u32::from(p[1]) << 8 | u32::from(p[2])
+        })
+        .collect();
+    Image {
+        width: w,
+        height: h,
+        pixels,
+    }
+}

@@ -9,7 +9,7 @@
 //! for the rate, a delaying forwarder for the round trip), so their screen
 //! traffic crosses a slow link while the viewers stay on loopback
 //! ([`lifeline_tests::netem`]); `scripts/bench link` runs the four
-//! profiles. `--wallpaper photo` (the default on `uplink`) puts a
+//! profiles. `--wallpaper photo` (the default on `uplink`) puts a real
 //! photograph behind the desktop instead of the usual gradient.
 //!
 //! Each run, for each system in turn: join (time to the first whole
@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use lifeline_session::screen::Image;
 use lifeline_tests::video::Video;
-use lifeline_tests::x::{Xvfb, photo_image};
+use lifeline_tests::x::{Xvfb, photo_image, real_photo};
 use lifeline_tests::{RelayProcess, bin, relay_cli};
 
 use crate::peers::{run_lifeline, run_vnc};
@@ -96,7 +96,7 @@ struct Opts {
     video_secs: u64,
     video_chars: usize,
     video: Option<Arc<Video>>,
-    /// The wallpaper's seed: a gradient (0) or a photograph (3).
+    /// The wallpaper: the bench's gradient with grain, or a real photograph.
     wallpaper: Wallpaper,
     /// How long a screen may take to become exact (longer on a slow link).
     patience: Duration,
@@ -108,8 +108,8 @@ struct Opts {
 enum Wallpaper {
     /// The bench's usual picture: smooth gradients with fine grain.
     Gradient,
-    /// A photograph (as `tests/it/link.rs` shows), with hard edges where
-    /// its colours wrap.
+    /// A real photograph (`RainDrops.jpg` from Debian's mate-backgrounds):
+    /// a field user's wallpaper.
     Photo,
 }
 
@@ -117,7 +117,7 @@ impl Wallpaper {
     fn image(self) -> Image {
         match self {
             Wallpaper::Gradient => photo_image(W, H, 0),
-            Wallpaper::Photo => photo_image(W, H, 3),
+            Wallpaper::Photo => real_photo("RainDrops.jpg", W, H),
         }
     }
 }
@@ -261,17 +261,22 @@ fn main() {
             .unwrap(),
     );
     let x = Xvfb::start(W, H);
-    let _background = x.show(0, 0, &opts.wallpaper.image());
+    let wallpaper = opts.wallpaper.image();
 
     let (mut life, mut vnc) = (Vec::new(), Vec::new());
     for run in 1..=opts.runs {
+        // The wallpaper is drawn anew for each system: a window of ours
+        // does not redraw what a closed slideshow or video uncovers (the X
+        // server fills it black), and each must join the same desktop.
         if opts.only != Some("x11vnc") {
             eprintln!("run {run}/{}: lifeline", opts.runs);
+            let _background = x.show(0, 0, &wallpaper);
             let _desk = Desktop::open(&x, &long_file);
             life.push(run_lifeline(&rt, &relay, &x, &opts));
         }
         if opts.only != Some("lifeline") {
             eprintln!("run {run}/{}: x11vnc", opts.runs);
+            let _background = x.show(0, 0, &wallpaper);
             let _desk = Desktop::open(&x, &long_file);
             vnc.push(run_vnc(&x, &opts));
         }

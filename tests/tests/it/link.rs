@@ -8,7 +8,7 @@ use lifeline_proto::control::Mode;
 use lifeline_session::messages::{InputEvent, Key};
 use lifeline_tests::netem::{Netns, UdpDelay, profile};
 use lifeline_tests::peers::{HostProcess, TestViewer};
-use lifeline_tests::x::{Xvfb, photo_image};
+use lifeline_tests::x::{Xvfb, photo_image, real_photo};
 use lifeline_tests::{TestRelay, poll};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,4 +94,90 @@ async fn a_keystroke_echo_overtakes_a_pending_refinement_on_a_slow_link() {
     // And the screen still ends exact.
     let screen = x.screenshot();
     viewer.until_equal(&screen).await;
+}
+
+/// Issue #29: a field user's slow uplink to a nearby relay has a LAN's
+/// round trip. The first screen must not wait for a photo wallpaper's
+/// exact bytes (seconds at 10 Mbit/s): it comes light, then exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_screen_on_an_unmeasured_short_uplink_comes_light_then_exact() {
+    if lifeline_tests::x::skip_without_xvfb() {
+        return;
+    }
+    let link = profile("uplink").unwrap();
+    assert!(link.rtt.as_millis() <= 5, "a LAN's round trip");
+    let ns = match Netns::new(&link) {
+        Ok(ns) => ns,
+        Err(why) => {
+            eprintln!("SKIPPED: cannot make a constrained link here: {why}");
+            return;
+        }
+    };
+    let (w, h) = (1920, 1080);
+    let x = Xvfb::start(w, h);
+    let _wallpaper = x.show(0, 0, &real_photo("RainDrops.jpg", w, h));
+    let outer = ns.outer.to_string();
+    let relay = TestRelay::start_named(&[&outer], |_| {}).await;
+    let token = relay.add_technician("bob");
+    let via = UdpDelay::start(
+        std::net::SocketAddr::new(ns.outer.into(), 0),
+        relay.addr,
+        link.rtt / 2,
+    )
+    .unwrap();
+    let host = HostProcess::spawn_in(
+        &ns,
+        &via.addr.to_string(),
+        &relay.ca,
+        &x.display,
+        &["--allow", "view"],
+    );
+    let mut viewer = TestViewer::join(&relay, &token, &host.code()).await;
+
+    let first = viewer.next_frame().await;
+    assert!(first.full);
+    assert!(
+        !first.pictures.is_empty(),
+        "an unmeasured link gets its photo light first, however near"
+    );
+    let light: usize = first.payload_bytes();
+    assert!(
+        light < 400_000,
+        "the light pass is sized for a slow link: {light} bytes"
+    );
+    let screen = x.screenshot();
+    let rest = viewer.until_equal(&screen).await;
+    assert!(
+        rest.len() > 1,
+        "measured at 10 Mbit/s, the refinement goes in pieces ({} updates)",
+        rest.len()
+    );
+    assert!(rest.iter().all(|u| !u.full));
+}
+
+/// On loopback the first screen's acknowledgement measures a fast link,
+/// and the refinement of its light pass goes at once, in one update.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lan_refines_its_light_first_screen_in_one_update() {
+    if lifeline_tests::x::skip_without_xvfb() {
+        return;
+    }
+    let (w, h) = (1280, 720);
+    let x = Xvfb::start(w, h);
+    let _wallpaper = x.show(0, 0, &real_photo("RainDrops.jpg", w, h));
+    let relay = TestRelay::start().await;
+    let token = relay.add_technician("bob");
+    let host = HostProcess::spawn(
+        &relay.addr.to_string(),
+        &relay.ca,
+        &x.display,
+        &["--allow", "view"],
+    );
+    let mut viewer = TestViewer::join(&relay, &token, &host.code()).await;
+    let first = viewer.next_frame().await;
+    assert!(first.full && !first.pictures.is_empty(), "light first");
+    let screen = x.screenshot();
+    let rest = viewer.until_equal(&screen).await;
+    assert_eq!(rest.len(), 1, "exact in the next update: {rest:?}");
+    assert!(rest[0].pictures.is_empty());
 }

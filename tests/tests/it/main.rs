@@ -24,6 +24,7 @@ mod session;
 mod soak;
 mod tidy;
 mod toolkit;
+mod video;
 mod viewer;
 mod vnc;
 mod wayland;
