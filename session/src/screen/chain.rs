@@ -1,5 +1,5 @@
 //! The exact coding of an update's tiles through one zstd stream
-//! ([`TileData::Chained`]): each tile's pixels go in as a palette of up to
+//! ([`super::TileData::Chained`]): each tile's pixels go in as a palette of up to
 //! 16 colours with packed indices, or as predicted colour planes, and the
 //! stream is flushed after each tile, so a tile's bytes are its own but
 //! may refer back to any earlier tile of the same update. Text repeats
@@ -17,7 +17,7 @@ use std::io;
 use zstd::stream::raw::{CParameter, DParameter, Decoder, Encoder, InBuffer, Operation, OutBuffer};
 
 use super::tile::{MAX_PALETTE, bits_for};
-use super::{Image, ScreenError, Tile, TileData};
+use super::{Image, ScreenError, Tile};
 use crate::photo::predict;
 
 /// zstd level: on screens 1 was both smallest for photo-like tiles and
@@ -165,31 +165,6 @@ impl ChainEncoder {
     }
 }
 
-/// Codes every tile of `tiles` that is not one colour as its part of one
-/// stream, in order; if the stream cannot be made (never expected), the
-/// tiles keep the coding they have.
-pub(crate) fn chain_tiles(img: &Image, tiles: &mut [Tile]) {
-    let mut coded = Vec::with_capacity(tiles.len());
-    let Ok(mut enc) = ChainEncoder::new() else {
-        return;
-    };
-    for t in tiles.iter() {
-        if matches!(t.data, TileData::Solid(_)) {
-            coded.push(None);
-            continue;
-        }
-        match enc.tile(img, t.x, t.y, t.w, t.h) {
-            Ok(zstd) => coded.push(Some(zstd)),
-            Err(_) => return,
-        }
-    }
-    for (t, c) in tiles.iter_mut().zip(coded) {
-        if let Some(zstd) = c {
-            t.data = TileData::Chained { zstd };
-        }
-    }
-}
-
 /// Decodes an update's chained tiles, in the order they came.
 #[derive(Default)]
 pub(crate) struct ChainDecoder {
@@ -313,6 +288,7 @@ impl ChainDecoder {
 
 #[cfg(test)]
 mod tests {
+    use super::super::TileData;
     use super::*;
 
     /// Text-like: a flat background, glyph-ish strokes in a few colours,
@@ -356,18 +332,11 @@ mod tests {
     }
 
     fn tiles_of(img: &Image, rects: &[(u32, u32, u32, u32)]) -> Vec<Tile> {
-        let mut tiles: Vec<Tile> = rects
-            .iter()
-            .map(|&(x, y, w, h)| Tile {
-                x,
-                y,
-                w,
-                h,
-                data: super::super::tile::encode_tile(img, x, y, w, h),
-            })
-            .collect();
-        chain_tiles(img, &mut tiles);
-        tiles
+        let mut exact = super::super::exact::ExactTiles::default();
+        for &r in rects {
+            exact.push(img, r);
+        }
+        exact.into_tiles()
     }
 
     fn decode_all(width: u32, height: u32, tiles: &[Tile]) -> Result<Image, ScreenError> {

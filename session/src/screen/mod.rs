@@ -20,8 +20,11 @@
 
 pub(crate) mod chain;
 pub mod encoder;
+mod exact;
 pub mod framebuffer;
 pub mod image;
+mod moving;
+mod refine;
 pub mod tile;
 pub mod update;
 
