@@ -221,9 +221,8 @@ impl Encoder {
         let sent = self.sent.as_ref()?;
         let size = (sent.width, sent.height);
         let mut exact = ExactTiles::default();
-        let (pictures, photos) = refine::piece(sent, &mut self.lossy, self.tuning, &mut exact);
-        let mut upd = self.update(size, false, Vec::new(), pictures, exact);
-        upd.photos = photos;
+        let pictures = refine::piece(sent, &mut self.lossy, self.tuning, &mut exact);
+        let upd = self.update(size, false, Vec::new(), pictures, exact);
         self.refined = true;
         Some(upd)
     }

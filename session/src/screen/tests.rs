@@ -47,13 +47,9 @@ fn first_update_is_whole_and_exact() {
         let mut enc = Encoder::new();
         let upd = enc.encode(&img).unwrap();
         assert!(upd.full);
-        // Every tile once: as a tile, or within a photo band.
-        let in_photos: u32 = upd
-            .photos
-            .iter()
-            .map(|p| p.w.div_ceil(TILE) * p.h.div_ceil(TILE))
-            .sum();
-        assert_eq!(upd.tiles.len() as u32 + in_photos, 3 * 2);
+        // Every tile once, as a tile (photo bands are for older hosts).
+        assert!(upd.photos.is_empty());
+        assert_eq!(upd.tiles.len(), 3 * 2);
         let mut fb = Framebuffer::new();
         fb.apply(&upd).unwrap();
         assert_eq!(fb.image(), Some(&img));
@@ -434,13 +430,22 @@ fn a_slow_link_gets_a_lossy_whole_frame_then_exact_pieces() {
     assert_eq!(enc.still(), None, "not yet: refine_after is 2");
     let mut pieces = 0;
     while let Some(piece) = enc.still() {
-        // One band over the budget at most (a band is 640×64 here).
+        // One run over the budget at most (a run is 640×64 here at most).
         assert!(
             piece.payload_bytes() < 20_000 + 640 * 64 * 3,
             "{}",
             piece.payload_bytes()
         );
-        assert!(piece.pictures.is_empty());
+        assert!(piece.pictures.is_empty() && piece.photos.is_empty());
+        // Exact as tiles of the piece's one stream, each coded once.
+        assert!(
+            piece
+                .tiles
+                .iter()
+                .all(|t| matches!(t.data, TileData::Chained { .. } | TileData::Solid(_))),
+            "{:?}",
+            piece.tiles.iter().map(|t| &t.data).collect::<Vec<_>>()
+        );
         fb.apply(&piece).unwrap();
         pieces += 1;
         assert!(pieces < 100, "refinement never ends");
@@ -528,10 +533,11 @@ fn progressive_refinement_sharpens_with_jpeg_before_going_exact() {
     let mut kinds = Vec::new();
     while let Some(piece) = enc.still() {
         fb.apply(&piece).unwrap();
+        assert!(piece.photos.is_empty());
         if !piece.pictures.is_empty() {
-            assert!(piece.photos.is_empty() && piece.tiles.is_empty());
+            assert!(piece.tiles.is_empty());
             kinds.push("sharper");
-        } else if !piece.photos.is_empty() || !piece.tiles.is_empty() {
+        } else if !piece.tiles.is_empty() {
             kinds.push("exact");
         }
         assert!(kinds.len() < 200, "refinement never ends");
