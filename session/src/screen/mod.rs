@@ -7,14 +7,18 @@
 //! pictures ([`Picture`], [`crate::picture`]) or, once they have kept
 //! moving for a few updates, as H.264 video ([`Video`], [`crate::video`]),
 //! and every other changed tile
-//! cut to the pixels that differ, in the cheapest exact form: one colour, a
-//! palette of up to 16 (text, UI), or raw RGB, the last two with LZ4.
+//! cut to the pixels that differ, exact: one colour, or its part of the
+//! update's one zstd stream (a palette of up to 16 colours for text and
+//! UI, predicted colour planes for the rest).
 //! Approximate pictures are resent exact once the screen is still.
 //!
 //! - [`image`]: the pixel buffer and the geometry of its tiles;
 //! - [`update`]: what travels (the wire types);
-//! - [`tile`]: one tile's exact coding, both ways;
-//! - [`encoder`]: successive images in, updates out (host side);
+//! - [`tile`]: one tile's exact coding, both ways; `chain`: the update's
+//!   stream of tiles, both ways;
+//! - [`encoder`]: successive images in, updates out (host side), with
+//!   `exact` (what goes exact, coded once), `moving` (scrolls, pictures,
+//!   the video decision) and `refine` (refinement once still);
 //! - [`framebuffer`]: updates in, the remote screen out (viewer side), with
 //!   every rectangle checked against the screen before a pixel changes.
 

@@ -1,8 +1,10 @@
-//! One tile's exact coding: one colour, a palette of up to 16 colours
-//! (indices packed 1, 2 or 4 bits and LZ4-compressed), or raw RGB with LZ4;
-//! and its decoding, which checks every length before writing a pixel.
-//! The encoder then moves every tile of more than one colour into the
-//! update's one zstd stream ([`super::chain`]).
+//! One tile's exact coding on its own: one colour, a palette of up to 16
+//! colours (indices packed 1, 2 or 4 bits and LZ4-compressed), or raw RGB
+//! with LZ4; and the decoding of every tile kind, which checks every
+//! length before writing a pixel. The encoder codes every tile of more
+//! than one colour as its part of the update's one zstd stream
+//! (`chain`, `exact`); `encode_tile` is its fallback should the stream
+//! fail, and what hosts before issue #29 sent.
 
 use super::chain::ChainDecoder;
 use super::{Image, ScreenError, Tile, TileData};
@@ -75,6 +77,7 @@ pub(crate) fn photographic(img: &Image, x: u32, y: u32, w: u32, h: u32) -> bool 
     false
 }
 
+/// The rectangle coded on its own, in the cheapest of the kinds above.
 pub(crate) fn encode_tile(img: &Image, x: u32, y: u32, w: u32, h: u32) -> TileData {
     let mut colors: Vec<u32> = Vec::with_capacity(MAX_PALETTE + 1);
     'scan: for row in img.tile_rows(x, y, w, h) {
