@@ -42,6 +42,10 @@ pub struct RateEstimator {
     rtt: Option<(Duration, Instant)>,
     /// Throughput samples (bytes a second) and when they were taken.
     samples: VecDeque<(Instant, f64)>,
+    /// The estimate when the last samples expired: a link once measured
+    /// stays measured (an idle or typing session sends nothing large
+    /// enough to time it), until new samples say otherwise.
+    kept: Option<f64>,
 }
 
 impl RateEstimator {
@@ -88,12 +92,16 @@ impl RateEstimator {
             }
             self.last_ack = Some(now);
         }
+        let before = self.rate();
         while self
             .samples
             .front()
             .is_some_and(|(t, _)| now.saturating_duration_since(*t) > WINDOW)
         {
             self.samples.pop_front();
+        }
+        if self.samples.is_empty() {
+            self.kept = before;
         }
     }
 
@@ -116,12 +124,13 @@ impl RateEstimator {
         self.rtt.map(|(d, _)| d)
     }
 
-    /// Bytes a second the path carried lately (the median sample), once
-    /// measured.
+    /// Bytes a second the path carried lately (the median of the last few
+    /// seconds' samples; with none that recent, the last such median),
+    /// once measured.
     pub fn rate(&self) -> Option<f64> {
         let mut r: Vec<f64> = self.samples.iter().map(|(_, r)| *r).collect();
         r.sort_by(f64::total_cmp);
-        r.get(r.len() / 2).copied()
+        r.get(r.len() / 2).copied().or(self.kept)
     }
 
     /// Bytes sent and not yet acknowledged.
@@ -242,8 +251,21 @@ mod tests {
         est.on_sent(t0, 1, 100_000);
         est.on_ack(t0 + Duration::from_millis(200), 1);
         assert!(est.rate().is_some());
-        est.on_ack(t0 + WINDOW * 3, 1);
-        assert_eq!(est.rate(), None, "a sample four seconds old is forgotten");
+        let measured = est.rate();
+        est.on_sent(t0 + WINDOW * 3, 2, 100);
+        est.on_ack(t0 + WINDOW * 3, 2);
+        assert_eq!(
+            est.rate(),
+            measured,
+            "with no fresh sample, the last estimate stays: an idle link is still known"
+        );
+        // New samples replace it (the 100-byte update above measured a
+        // round trip of nothing).
+        let later = t0 + WINDOW * 4;
+        est.on_sent(later, 3, 100_000);
+        est.on_ack(later + Duration::from_millis(100), 3);
+        let now = est.rate().unwrap();
+        assert!((now - 1e6).abs() < 1.0, "{now}");
     }
 
     #[test]
