@@ -203,8 +203,10 @@ impl Encoder {
     }
 
     /// A capture found the screen unchanged: once it has been still for
-    /// `refine_after` captures, the tiles sent as JPEG go again exact, top
-    /// to bottom, at most `refine_piece` bytes an update.
+    /// `refine_after` captures (and a motion sent as video has been still
+    /// for 0.4 s, `SETTLE_MS`), the tiles sent as JPEG or
+    /// video go again exact, top to bottom, at most `refine_piece` bytes an
+    /// update.
     pub fn still(&mut self) -> Option<FrameUpdate> {
         self.tick();
         self.refine()
@@ -215,6 +217,7 @@ impl Encoder {
         if self.quiet < self.tuning.refine_after
             || self.tuning.refine_piece == 0
             || !self.refining()
+            || self.motion.settling(self.now_ms)
         {
             return None;
         }

@@ -10,9 +10,13 @@ use crate::screen::{Image, TILE, Video};
 /// they go as video: a single change (a photo opened) stays a picture.
 pub const VIDEO_AFTER: u32 = 3;
 /// Stillness that does not end a motion: a slideshow that changes every
-/// few tenths of a second keeps one stream. (Refinement to exact does not
-/// wait for this: it starts after the quiet captures the tuning says.)
+/// few tenths of a second keeps one stream.
 pub const KEEP_MOVING_MS: u64 = 1_000;
+/// Stillness after video before its region is refined exact: longer than
+/// a slideshow's pause between pictures (refining each picture costs
+/// megabytes that the next one throws away), short enough that the screen
+/// is exact well within a second of the motion's end.
+pub const SETTLE_MS: u64 = 400;
 /// Time between captures the encoder assumes when not told the time.
 pub const NOMINAL_FRAME_MS: u64 = 33;
 
@@ -58,6 +62,12 @@ impl Motion {
         }
         self.last_ms = now_ms;
         self.runs >= VIDEO_AFTER
+    }
+
+    /// Whether a motion that went as video moved within [`SETTLE_MS`] of
+    /// `now_ms`: its region is not refined yet.
+    pub fn settling(&self, now_ms: u64) -> bool {
+        self.runs >= VIDEO_AFTER && now_ms.saturating_sub(self.last_ms) < SETTLE_MS
     }
 
     /// The viewer starts over (a whole frame, a resume) or a recording
