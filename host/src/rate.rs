@@ -42,6 +42,10 @@ pub struct RateEstimator {
     rtt: Option<(Duration, Instant)>,
     /// Throughput samples (bytes a second) and when they were taken.
     samples: VecDeque<(Instant, f64)>,
+    /// The highest floor lately (bytes a second, and when): an update
+    /// acknowledged quicker than can be timed says the link is at least
+    /// that fast.
+    floor: Option<(Instant, f64)>,
     /// The estimate when the last samples expired: a link once measured
     /// stays measured (an idle or typing session sends nothing large
     /// enough to time it), until new samples say otherwise.
@@ -79,28 +83,35 @@ impl RateEstimator {
             };
             let carried = now.saturating_duration_since(busy_from).saturating_sub(rtt);
             if bytes >= MIN_SAMPLE_BYTES {
-                // Carried for less than an error in the round trip could
-                // hide: the link is at least this fast (a LAN carries a
-                // first screen in a few milliseconds, and must be known
-                // fast from it).
-                let timed = carried.max(MIN_SAMPLE_TIME.max(rtt / 4));
-                self.samples
-                    .push_back((now, bytes as f64 / timed.as_secs_f64()));
-                if self.samples.len() > MAX_SAMPLES {
-                    self.samples.pop_front();
+                let least = MIN_SAMPLE_TIME.max(rtt / 4);
+                if carried >= least {
+                    self.samples
+                        .push_back((now, bytes as f64 / carried.as_secs_f64()));
+                    if self.samples.len() > MAX_SAMPLES {
+                        self.samples.pop_front();
+                    }
+                } else {
+                    // Carried quicker than an error in the round trip could
+                    // hide: the link is at least this fast (a LAN carries a
+                    // first screen in a few milliseconds, and must be known
+                    // fast from it). A floor, not a measurement: it only
+                    // raises the estimate.
+                    let floor = bytes as f64 / least.as_secs_f64();
+                    let highest = self.floor.map_or(floor, |(_, f)| f.max(floor));
+                    self.floor = Some((now, highest));
                 }
             }
             self.last_ack = Some(now);
         }
         let before = self.rate();
-        while self
-            .samples
-            .front()
-            .is_some_and(|(t, _)| now.saturating_duration_since(*t) > WINDOW)
-        {
+        let old = |t: Instant| now.saturating_duration_since(t) > WINDOW;
+        while self.samples.front().is_some_and(|(t, _)| old(*t)) {
             self.samples.pop_front();
         }
-        if self.samples.is_empty() {
+        if self.floor.is_some_and(|(t, _)| old(t)) {
+            self.floor = None;
+        }
+        if self.samples.is_empty() && self.floor.is_none() {
             self.kept = before;
         }
     }
@@ -125,12 +136,17 @@ impl RateEstimator {
     }
 
     /// Bytes a second the path carried lately (the median of the last few
-    /// seconds' samples; with none that recent, the last such median),
-    /// once measured.
+    /// seconds' timed samples, raised to the highest floor of that time;
+    /// with neither that recent, the last such estimate), once measured.
     pub fn rate(&self) -> Option<f64> {
         let mut r: Vec<f64> = self.samples.iter().map(|(_, r)| *r).collect();
         r.sort_by(f64::total_cmp);
-        r.get(r.len() / 2).copied().or(self.kept)
+        let timed = r.get(r.len() / 2).copied();
+        let floor = self.floor.map(|(_, f)| f);
+        match (timed, floor) {
+            (Some(t), Some(f)) => Some(t.max(f)),
+            (t, f) => t.or(f).or(self.kept),
+        }
     }
 
     /// Bytes sent and not yet acknowledged.
@@ -280,5 +296,27 @@ mod tests {
         // A lower bound: 150 kB in the shortest time that can be timed.
         assert!((got - 150_000.0 / MIN_SAMPLE_TIME.as_secs_f64()).abs() < 1.0);
         assert!(got * 8.0 > 200e6, "{got}");
+    }
+
+    #[test]
+    fn quick_acknowledgements_only_raise_the_estimate() {
+        // 200 Mbit/s, 40 ms: a 60 kB update is carried in 2.4 ms, too
+        // quick to time against the round trip: a floor of 6 MB/s (48
+        // Mbit/s), which must not drag the measured 25 MB/s down.
+        let t0 = Instant::now();
+        let rtt = Duration::from_millis(40);
+        let mut est = RateEstimator::new();
+        est.on_path_rtt(t0, rtt);
+        let mut now = t0;
+        for seq in 1..=9u64 {
+            let bytes = if seq % 3 == 0 { 1_000_000 } else { 60_000 };
+            est.on_sent(now, seq, bytes);
+            let carried = Duration::from_secs_f64(bytes as f64 / 25e6);
+            now += carried + rtt;
+            est.on_ack(now, seq);
+            now += Duration::from_millis(100);
+        }
+        let got = est.rate().unwrap();
+        assert!((got / 25e6 - 1.0).abs() < 0.1, "{got}");
     }
 }
