@@ -85,7 +85,11 @@ impl Motion {
         let within = self
             .stream
             .as_ref()
-            .is_some_and(|s| contains(s.rect, bx) && inside(s.rect, cur));
+            // Compared as video would cover it: on an odd-sized screen the
+            // box's last column is left out, and must not count as leaving.
+            .is_some_and(|s| {
+                even(bx, cur).is_some_and(|e| contains(s.rect, e)) && inside(s.rect, cur)
+            });
         if !within {
             let rect = even(self.area.map_or(bx, |a| union(a, bx)), cur)?;
             let codec = VideoEncoder::new(rect.2, rect.3).ok()?;
@@ -186,5 +190,27 @@ mod tests {
         assert_eq!(even((0, 0, 1001, 1080), &img), Some((0, 0, 1000, 1080)));
         let tiny = Image::new(9, 9).unwrap();
         assert_eq!(even((0, 0, 9, 9), &tiny), None);
+    }
+
+    #[test]
+    fn a_whole_odd_wide_screen_keeps_one_stream() {
+        let mut img = Image::new(1001, 720).unwrap();
+        let mut m = Motion::default();
+        let bx = (0, 0, 1001, 720);
+        let mut streams = Vec::new();
+        for k in 0..4u32 {
+            for (i, p) in img.pixels.iter_mut().enumerate() {
+                *p = (i as u32).wrapping_mul(2_654_435_761).wrapping_add(k * 77) & 0xff_ffff;
+            }
+            m.moved(bx, u64::from(k) * 33);
+            if let Some(v) = m.frame(&img, bx, u64::from(k) * 33, 1_000_000) {
+                streams.push((v.stream, v.w));
+            }
+        }
+        assert!(!streams.is_empty());
+        assert!(
+            streams.iter().all(|s| *s == streams[0]),
+            "a new stream each frame: {streams:?}"
+        );
     }
 }
