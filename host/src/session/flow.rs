@@ -1,10 +1,11 @@
 //! Flow control: at most [`FRAMES_IN_FLIGHT`] updates of drawing
-//! unacknowledged (plus refinement while the link is idle), one capture
+//! unacknowledged, or [`SMALL_IN_FLIGHT`] while they are small (plus
+//! refinement while the link is idle), one capture
 //! at a time, on the capture tick or as soon as something is drawn, whole
 //! when the viewer asks for it; and what a finished capture sends.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use lifeline_proto::control::Mode;
 use lifeline_session::messages::{FRAMES_IN_FLIGHT, HostMsg};
@@ -18,6 +19,15 @@ use crate::view::ViewReport;
 /// Refinement pieces that may be unacknowledged at once: two pieces of
 /// half the path's bandwidth-delay product keep it full.
 const REFINEMENTS_IN_FLIGHT: usize = 2;
+/// Updates of drawing that may be unacknowledged at once while what is in
+/// flight is small (a video's frames, typing): on a distant link two a
+/// round trip would cap a video at 2 / RTT frames a second and keep a
+/// keystroke's echo waiting for a slot.
+const SMALL_IN_FLIGHT: usize = 4;
+/// What in flight counts as small: this long on the measured link...
+const SMALL_TIME: Duration = Duration::from_millis(30);
+/// ...and at least this much.
+const SMALL_BYTES: usize = 8 * 1024;
 
 /// What a session that shares the screen keeps.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,9 +77,14 @@ impl Sharing {
     }
 
     /// Drawing may have [`FRAMES_IN_FLIGHT`] updates in flight whatever
-    /// refinement does: a keystroke's echo never waits for a slot.
-    pub(super) fn can_grab(&self) -> bool {
-        let max_drawing = usize::try_from(FRAMES_IN_FLIGHT).unwrap_or(2);
+    /// refinement does (a keystroke's echo never waits for a refinement's
+    /// slot), or [`SMALL_IN_FLIGHT`] while what is in flight is `small`.
+    pub(super) fn can_grab(&self, small: bool) -> bool {
+        let max_drawing = if small {
+            SMALL_IN_FLIGHT
+        } else {
+            usize::try_from(FRAMES_IN_FLIGHT).unwrap_or(2)
+        };
         !self.grabbing
             && self.drawing_in_flight() < max_drawing
             && self.in_flight() < max_drawing + 1
@@ -124,11 +139,21 @@ impl HostSession {
         }
     }
 
+    /// Whether what is in flight is small: [`SMALL_TIME`] of the measured
+    /// link, [`SMALL_BYTES`] at least.
+    pub(super) fn small_in_flight(&self) -> bool {
+        let budget = self.link.rate().map_or(SMALL_BYTES, |r| {
+            ((r * SMALL_TIME.as_secs_f64()) as usize).max(SMALL_BYTES)
+        });
+        self.link.bytes_in_flight() <= budget
+    }
+
     pub(super) fn grab(&mut self, now: Instant) {
+        let small = self.small_in_flight();
         let State::Sharing(sh) = &mut self.state else {
             return;
         };
-        if self.interrupted || !sh.can_grab() {
+        if self.interrupted || !sh.can_grab(small) {
             return;
         }
         sh.grabbing = true;

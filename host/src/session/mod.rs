@@ -156,7 +156,7 @@ impl HostSession {
         let own = match &self.state {
             State::Asking { since } => Some(*since + ANSWER_TIMEOUT),
             State::Sharing(_) if self.interrupted => None,
-            State::Sharing(sh) if sh.can_grab() => Some(sh.next_tick),
+            State::Sharing(sh) if sh.can_grab(self.small_in_flight()) => Some(sh.next_tick),
             _ => None,
         };
         match (own, self.confirm.deadline()) {

@@ -6,7 +6,7 @@ use lifeline_proto::control::{Mode, SessionReport, Transfer};
 use lifeline_session::messages::{
     HostMsg, InputEvent, Key, MAX_CLIPBOARD, Quality, Showing, ViewerMsg,
 };
-use lifeline_session::screen::{FrameUpdate, Tuning};
+use lifeline_session::screen::{FrameUpdate, Picture, Tuning};
 
 use super::*;
 use crate::view::ViewReport;
@@ -34,14 +34,27 @@ fn grab(full: bool) -> Action {
     }
 }
 
+/// Update `seq`, of 64 kB: more than is small in flight on an unmeasured
+/// link, so two are the most unacknowledged.
 fn update(seq: u64) -> FrameUpdate {
+    sized(seq, 64 * 1024)
+}
+
+/// Update `seq` of `bytes` of payload.
+fn sized(seq: u64, bytes: usize) -> FrameUpdate {
     FrameUpdate {
         seq,
         width: 64,
         height: 64,
         full: seq == 1,
         copies: vec![],
-        pictures: vec![],
+        pictures: vec![Picture {
+            x: 0,
+            y: 0,
+            w: 64,
+            h: 64,
+            jpeg: vec![0; bytes],
+        }],
         tiles: vec![],
         photos: vec![],
         video: vec![],
@@ -214,10 +227,43 @@ fn at_most_two_updates_are_unacknowledged() {
 }
 
 #[test]
+fn small_updates_may_have_four_in_flight() {
+    // A video's frames on a distant link: 2 kB each, unacknowledged for a
+    // round trip. Four may be on the way, so a frame goes each capture.
+    let now = t0();
+    let mut s = sharing(Mode::View, now);
+    let tick = |n: u32| now + CAPTURE_INTERVAL * n;
+    let small = |s: &mut HostSession, at: Instant, seq: u64| {
+        s.handle(
+            at,
+            Event::Grabbed {
+                update: Some(sized(seq, 2048)),
+                pointer: None,
+                refinement: false,
+                view: None,
+            },
+        );
+    };
+    small(&mut s, now, 1);
+    for n in 1..4u32 {
+        s.handle_timeout(tick(n));
+        assert_eq!(drain(&mut s).last(), Some(&grab(false)), "capture {n}");
+        small(&mut s, tick(n), u64::from(n) + 1);
+    }
+    // Four small ones in flight: no more.
+    drain(&mut s);
+    assert_eq!(s.poll_timeout(), None);
+    s.handle_timeout(tick(5));
+    assert!(drain(&mut s).is_empty());
+}
+
+#[test]
 fn an_ack_for_an_update_never_sent_does_not_open_the_window() {
     let now = t0();
     let mut s = sharing(Mode::View, now);
     frame(&mut s, now, 1);
+    // A second for 64 kB: a slow link, where two is the most in flight.
+    let now = now + Duration::from_secs(1);
     s.handle(now, Event::Viewer(ViewerMsg::Ack { seq: u64::MAX }));
     s.handle(now, Event::Drawn);
     frame(&mut s, now, 2);
