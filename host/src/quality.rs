@@ -24,8 +24,9 @@ use lifeline_session::screen::{PICTURE_MIN_PIXELS, REFRESH_AFTER, Tuning};
 /// treated as free.
 const FAST: f64 = 100e6 / 8.0;
 /// With a round trip below [`LAN_RTT`], a measured rate this high is a
-/// LAN (25 Mbit/s): what limits it there is the viewer's decoding, which
-/// the acknowledgements include, not the network.
+/// LAN (25 Mbit/s): what a LAN's quick acknowledgements measure is only a
+/// floor (an update carried quicker than can be timed), well below what
+/// it carries.
 const LAN_RATE: f64 = 25e6 / 8.0;
 /// A round trip below this may be a LAN, if the rate says so too.
 const LAN_RTT: Duration = Duration::from_millis(5);
@@ -166,7 +167,7 @@ mod tests {
 
     #[test]
     fn a_measured_fast_link_or_lan_gets_exact_whole_frames() {
-        // On a LAN a low measured rate is the viewer's decoding, not the link.
+        // On a LAN the measured rate is a floor, below what it carries.
         for l in [
             link(Some(900.0), 1, false),
             link(Some(40.0), 1, false),

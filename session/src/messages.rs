@@ -135,10 +135,11 @@ pub enum ViewerMsg {
     /// The technician ends the session, for this reason: the host ends it
     /// (closing its recording first), so nothing recorded is cut off.
     Bye(String),
-    /// Update `seq` is decoded, which took the viewer `busy_us`
-    /// microseconds after it had arrived: the host may send more, and
-    /// times the link without the viewer's decoding (a LAN is then known
-    /// fast from its first screen, however slow the viewer's machine).
+    /// Update `seq` is decoded, and applying it to the screen took the
+    /// viewer `busy_us` microseconds: the host may send more, and times
+    /// the link without that (a LAN is then known fast from its first
+    /// screen, however slow the viewer's machine). Time an update waited
+    /// behind the one before it is not counted.
     Decoded {
         seq: u64,
         busy_us: u32,

@@ -13,11 +13,11 @@ use lifeline_session::messages::{
 use super::{Action, Ending, HostSession, State};
 use crate::view::{self, ViewReport};
 
-/// Why the clipboard is not shared in view-only mode.
 /// The longest decoding a viewer's acknowledgement may subtract from the
 /// link's time.
 const MAX_DECODING: Duration = Duration::from_secs(1);
 
+/// Why the clipboard is not shared in view-only mode.
 const VIEW_ONLY_CLIPBOARD: &str =
     "the user allowed view only: the clipboard is shared in control mode only";
 

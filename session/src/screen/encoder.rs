@@ -1,6 +1,7 @@
 //! The host's side of the codec: successive screen images in, updates of
 //! what changed out. It remembers what the viewer holds (exactly, and where
-//! only a JPEG approximation) so that a still screen always ends exact.
+//! only a JPEG or video approximation) so that a still screen always ends
+//! exact.
 //!
 //! How lossy it may be, and how much of the exact refinement may go in
 //! one update, is the host's choice from the link ([`Tuning`]); the
@@ -46,7 +47,7 @@ pub(super) fn level(quality: u8) -> u8 {
 #[derive(Debug)]
 pub struct Encoder {
     /// The screen as of the last update, exactly; where the viewer has a
-    /// JPEG approximation, `lossy` says so.
+    /// JPEG or video approximation, `lossy` says so.
     sent: Option<Image>,
     seq: u64,
     /// Per tile (row-major over the tile grid): how approximate the
@@ -203,8 +204,8 @@ impl Encoder {
     }
 
     /// A capture found the screen unchanged: once it has been still for
-    /// `refine_after` captures (and a motion sent as video has been still
-    /// for 0.4 s, `SETTLE_MS`), the tiles sent as JPEG or
+    /// `refine_after` captures (and a motion long enough for video has
+    /// been still for 0.4 s, `SETTLE_MS`), the tiles sent as JPEG or
     /// video go again exact, top to bottom, at most `refine_piece` bytes an
     /// update.
     pub fn still(&mut self) -> Option<FrameUpdate> {

@@ -64,8 +64,9 @@ impl Motion {
         self.runs >= VIDEO_AFTER
     }
 
-    /// Whether a motion that went as video moved within [`SETTLE_MS`] of
-    /// `now_ms`: its region is not refined yet.
+    /// Whether a motion long enough to go as video (whether or not it
+    /// did: video may be off) moved within [`SETTLE_MS`] of `now_ms`: its
+    /// region is not refined yet.
     pub fn settling(&self, now_ms: u64) -> bool {
         self.runs >= VIDEO_AFTER && now_ms.saturating_sub(self.last_ms) < SETTLE_MS
     }
