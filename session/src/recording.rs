@@ -11,8 +11,8 @@ use crate::messages::InputEvent;
 use crate::screen::{CopyRect, FrameUpdate, Photo, Picture, Tile};
 
 /// One thing that happened.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(from = "Stored", into = "Stored")]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(from = "Stored")]
 pub enum Event {
     /// A screen update; `keyframe`: a whole screen from a fresh encoder.
     Frame { update: FrameUpdate, keyframe: bool },
@@ -28,7 +28,7 @@ pub enum Event {
 /// An event as a recording stores it. Variant order is the format:
 /// append, never reorder. Recordings made before video (issue #29) hold
 /// frames as [`Stored::FrameBeforeVideo`]; they still play.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 enum Stored {
     /// A screen update of a recording made before updates carried video.
     FrameBeforeVideo {
@@ -50,7 +50,7 @@ enum Stored {
 
 /// [`FrameUpdate`] as it was before it carried video: the same fields but
 /// the last.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 struct FrameBeforeVideo {
     seq: u64,
     width: u32,
@@ -90,14 +90,38 @@ impl From<Stored> for Event {
     }
 }
 
-impl From<Event> for Stored {
-    fn from(e: Event) -> Self {
-        match e {
-            Event::Frame { update, keyframe } => Stored::Frame { update, keyframe },
-            Event::Pointer { x, y } => Stored::Pointer { x, y },
-            Event::Input(i) => Stored::Input(i),
-            Event::Note(n) => Stored::Note(n),
+/// [`Stored`] as it is written, borrowing the event: a recorded update
+/// (megabytes for a whole screen) is not copied to be written.
+#[derive(Serialize)]
+enum StoredRef<'a> {
+    /// Never written (frames are written with video, variant 4); here to
+    /// keep the variants' numbers.
+    #[allow(dead_code)]
+    FrameBeforeVideo,
+    Pointer {
+        x: i32,
+        y: i32,
+    },
+    Input(&'a InputEvent),
+    Note(&'a str),
+    Frame {
+        update: &'a FrameUpdate,
+        keyframe: bool,
+    },
+}
+
+impl Serialize for Event {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Event::Frame { update, keyframe } => StoredRef::Frame {
+                update,
+                keyframe: *keyframe,
+            },
+            Event::Pointer { x, y } => StoredRef::Pointer { x: *x, y: *y },
+            Event::Input(i) => StoredRef::Input(i),
+            Event::Note(n) => StoredRef::Note(n),
         }
+        .serialize(s)
     }
 }
 
