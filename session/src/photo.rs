@@ -42,11 +42,11 @@ pub(crate) fn predict(plane: &[u8], w: usize, x: usize, y: usize) -> u8 {
     ((3 * a + 2 * b + 2 * d + c + 4) >> 3) as u8
 }
 
-/// The rectangle (x, y, w, h) of `img`, exactly, as a [`Photo`].
-pub fn encode(img: &Image, x: u32, y: u32, w: u32, h: u32) -> Result<Photo, ScreenError> {
-    let (wu, hu) = (w as usize, h as usize);
-    let n = wu * hu;
-    let mut planes = vec![0u8; n * 3];
+/// The rectangle (x, y, w, h) of `img` as three planes (red, green,
+/// blue) of w·h bytes each, into `planes` (3·w·h bytes).
+pub(crate) fn split_planes(img: &Image, (x, y, w, h): (u32, u32, u32, u32), planes: &mut [u8]) {
+    let wu = w as usize;
+    let n = wu * h as usize;
     for (r, row) in img.tile_rows(x, y, w, h).enumerate() {
         for (c, &p) in row.iter().enumerate() {
             let i = r * wu + c;
@@ -55,6 +55,14 @@ pub fn encode(img: &Image, x: u32, y: u32, w: u32, h: u32) -> Result<Photo, Scre
             planes[2 * n + i] = p as u8;
         }
     }
+}
+
+/// The rectangle (x, y, w, h) of `img`, exactly, as a [`Photo`].
+pub fn encode(img: &Image, x: u32, y: u32, w: u32, h: u32) -> Result<Photo, ScreenError> {
+    let (wu, hu) = (w as usize, h as usize);
+    let n = wu * hu;
+    let mut planes = vec![0u8; n * 3];
+    split_planes(img, (x, y, w, h), &mut planes);
     let mut residuals = vec![0u8; n * 3];
     for (plane, out) in planes.chunks_exact(n).zip(residuals.chunks_exact_mut(n)) {
         for yy in 0..hu {

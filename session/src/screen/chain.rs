@@ -56,17 +56,7 @@ fn flat(img: &Image, x: u32, y: u32, w: u32, h: u32) -> bool {
 fn tile_bytes(img: &Image, x: u32, y: u32, w: u32, h: u32, out: &mut Vec<u8>) {
     out.clear();
     let (wu, hu) = (w as usize, h as usize);
-    let mut colors: Vec<u32> = Vec::with_capacity(MAX_PALETTE + 1);
-    'scan: for row in img.tile_rows(x, y, w, h) {
-        for &px in row {
-            if !colors.contains(&px) {
-                colors.push(px);
-                if colors.len() > MAX_PALETTE {
-                    break 'scan;
-                }
-            }
-        }
-    }
+    let colors = super::tile::colours(img, x, y, w, h);
     if colors.len() <= MAX_PALETTE {
         out.push(colors.len() as u8);
         for c in &colors {
@@ -95,14 +85,7 @@ fn tile_bytes(img: &Image, x: u32, y: u32, w: u32, h: u32, out: &mut Vec<u8>) {
     let n = wu * hu;
     out.resize(1 + 3 * n, 0);
     let planes = &mut out[1..];
-    for (r, row) in img.tile_rows(x, y, w, h).enumerate() {
-        for (c, &p) in row.iter().enumerate() {
-            let i = r * wu + c;
-            planes[i] = (p >> 16) as u8;
-            planes[n + i] = (p >> 8) as u8;
-            planes[2 * n + i] = p as u8;
-        }
-    }
+    crate::photo::split_planes(img, (x, y, w, h), planes);
     // Residuals in place, from the last pixel back, so every prediction
     // reads original values.
     for plane in planes.chunks_exact_mut(n) {

@@ -77,19 +77,26 @@ pub(crate) fn photographic(img: &Image, x: u32, y: u32, w: u32, h: u32) -> bool 
     false
 }
 
-/// The rectangle coded on its own, in the cheapest of the kinds above.
-pub(crate) fn encode_tile(img: &Image, x: u32, y: u32, w: u32, h: u32) -> TileData {
+/// The rectangle's colours in order of appearance, up to one more than a
+/// palette holds (more than [`MAX_PALETTE`]: not a palette tile).
+pub(crate) fn colours(img: &Image, x: u32, y: u32, w: u32, h: u32) -> Vec<u32> {
     let mut colors: Vec<u32> = Vec::with_capacity(MAX_PALETTE + 1);
-    'scan: for row in img.tile_rows(x, y, w, h) {
+    for row in img.tile_rows(x, y, w, h) {
         for &px in row {
             if !colors.contains(&px) {
                 colors.push(px);
                 if colors.len() > MAX_PALETTE {
-                    break 'scan;
+                    return colors;
                 }
             }
         }
     }
+    colors
+}
+
+/// The rectangle coded on its own, in the cheapest of the kinds above.
+pub(crate) fn encode_tile(img: &Image, x: u32, y: u32, w: u32, h: u32) -> TileData {
+    let colors = colours(img, x, y, w, h);
     if colors.len() == 1 {
         return TileData::Solid(colors[0]);
     }
