@@ -6,10 +6,52 @@
 
 use lifeline_proto::control::Mode;
 use lifeline_session::messages::{InputEvent, Key};
-use lifeline_tests::netem::{Netns, UdpDelay, profile};
+use lifeline_tests::netem::{Netns, Profile, UdpDelay, profile};
 use lifeline_tests::peers::{HostProcess, TestViewer};
 use lifeline_tests::x::{Xvfb, photo_image, real_photo};
 use lifeline_tests::{TestRelay, poll};
+
+/// A relay on loopback, and a host agent on `x` inside `ns` reaching it
+/// across `link` (its rate on the namespace's side, its round trip in a
+/// delaying forwarder), allowing `mode`.
+struct Behind {
+    relay: TestRelay,
+    token: String,
+    _via: UdpDelay,
+    host: HostProcess,
+}
+
+impl Behind {
+    async fn start(ns: &Netns, link: &Profile, x: &Xvfb, mode: &str) -> Self {
+        let outer = ns.outer.to_string();
+        let relay = TestRelay::start_named(&[&outer], |_| {}).await;
+        let token = relay.add_technician("bob");
+        let via = UdpDelay::start(
+            std::net::SocketAddr::new(ns.outer.into(), 0),
+            relay.addr,
+            link.rtt / 2,
+        )
+        .unwrap();
+        let host = HostProcess::spawn_in(
+            ns,
+            &via.addr.to_string(),
+            &relay.ca,
+            &x.display,
+            &["--allow", mode],
+        );
+        Self {
+            relay,
+            token,
+            _via: via,
+            host,
+        }
+    }
+
+    /// A technician's viewer joins the host's code.
+    async fn join(&self) -> TestViewer {
+        TestViewer::join(&self.relay, &self.token, &self.host.code()).await
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_keystroke_echo_overtakes_a_pending_refinement_on_a_slow_link() {
@@ -30,23 +72,8 @@ async fn a_keystroke_echo_overtakes_a_pending_refinement_on_a_slow_link() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("typed.txt");
     let _xterm = x.xterm_cat("30x4+0+0", &file);
-    let outer = ns.outer.to_string();
-    let relay = TestRelay::start_named(&[&outer], |_| {}).await;
-    let token = relay.add_technician("bob");
-    let via = UdpDelay::start(
-        std::net::SocketAddr::new(ns.outer.into(), 0),
-        relay.addr,
-        link.rtt / 2,
-    )
-    .unwrap();
-    let host = HostProcess::spawn_in(
-        &ns,
-        &via.addr.to_string(),
-        &relay.ca,
-        &x.display,
-        &["--allow", "control"],
-    );
-    let mut viewer = TestViewer::join(&relay, &token, &host.code()).await;
+    let behind = Behind::start(&ns, &link, &x, "control").await;
+    let mut viewer = behind.join().await;
     assert_eq!(viewer.mode, Mode::Control);
 
     // The first whole screen: the photo as pictures, to be refined.
@@ -116,23 +143,8 @@ async fn a_first_screen_on_an_unmeasured_short_uplink_comes_light_then_exact() {
     let (w, h) = (1920, 1080);
     let x = Xvfb::start(w, h);
     let _wallpaper = x.show(0, 0, &real_photo("RainDrops.jpg", w, h));
-    let outer = ns.outer.to_string();
-    let relay = TestRelay::start_named(&[&outer], |_| {}).await;
-    let token = relay.add_technician("bob");
-    let via = UdpDelay::start(
-        std::net::SocketAddr::new(ns.outer.into(), 0),
-        relay.addr,
-        link.rtt / 2,
-    )
-    .unwrap();
-    let host = HostProcess::spawn_in(
-        &ns,
-        &via.addr.to_string(),
-        &relay.ca,
-        &x.display,
-        &["--allow", "view"],
-    );
-    let mut viewer = TestViewer::join(&relay, &token, &host.code()).await;
+    let behind = Behind::start(&ns, &link, &x, "view").await;
+    let mut viewer = behind.join().await;
 
     let first = viewer.next_frame().await;
     assert!(first.full);
@@ -167,12 +179,7 @@ async fn a_lan_refines_its_light_first_screen_in_one_update() {
     let _wallpaper = x.show(0, 0, &real_photo("RainDrops.jpg", w, h));
     let relay = TestRelay::start().await;
     let token = relay.add_technician("bob");
-    let host = HostProcess::spawn(
-        &relay.addr.to_string(),
-        &relay.ca,
-        &x.display,
-        &["--allow", "view"],
-    );
+    let host = HostProcess::start(&relay, &x.display, &["--allow", "view"]);
     let mut viewer = TestViewer::join(&relay, &token, &host.code()).await;
     let first = viewer.next_frame().await;
     assert!(first.full && !first.pictures.is_empty(), "light first");

@@ -21,12 +21,7 @@ async fn a_moving_region_goes_as_video_and_ends_exact() {
     let x = Xvfb::start(w, h);
     let relay = TestRelay::start().await;
     let token = relay.add_technician("bob");
-    let host = HostProcess::spawn(
-        &relay.addr.to_string(),
-        &relay.ca,
-        &x.display,
-        &["--allow", "view"],
-    );
+    let host = HostProcess::start(&relay, &x.display, &["--allow", "view"]);
     let mut viewer = TestViewer::join(&relay, &token, &host.code()).await;
     let first = viewer.next_frame().await;
     assert!(first.full);
