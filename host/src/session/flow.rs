@@ -24,10 +24,10 @@ const REFINEMENTS_IN_FLIGHT: usize = 2;
 /// round trip would cap a video at 2 / RTT frames a second and keep a
 /// keystroke's echo waiting for a slot.
 const SMALL_IN_FLIGHT: usize = 4;
-/// What in flight counts as small: this long on the measured link...
+/// What in flight counts as small: at most this long on the measured link
+/// (never while the link is unmeasured: a very slow one must not queue
+/// more).
 const SMALL_TIME: Duration = Duration::from_millis(30);
-/// ...and at least this much.
-const SMALL_BYTES: usize = 8 * 1024;
 
 /// What a session that shares the screen keeps.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,13 +139,12 @@ impl HostSession {
         }
     }
 
-    /// Whether what is in flight is small: [`SMALL_TIME`] of the measured
-    /// link, [`SMALL_BYTES`] at least.
+    /// Whether what is in flight is small: at most [`SMALL_TIME`] of the
+    /// measured link; never while it is unmeasured.
     pub(super) fn small_in_flight(&self) -> bool {
-        let budget = self.link.rate().map_or(SMALL_BYTES, |r| {
-            ((r * SMALL_TIME.as_secs_f64()) as usize).max(SMALL_BYTES)
-        });
-        self.link.bytes_in_flight() <= budget
+        self.link
+            .rate()
+            .is_some_and(|r| self.link.bytes_in_flight() <= (r * SMALL_TIME.as_secs_f64()) as usize)
     }
 
     pub(super) fn grab(&mut self, now: Instant) {

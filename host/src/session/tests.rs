@@ -230,8 +230,14 @@ fn at_most_two_updates_are_unacknowledged() {
 fn small_updates_may_have_four_in_flight() {
     // A video's frames on a distant link: 2 kB each, unacknowledged for a
     // round trip. Four may be on the way, so a frame goes each capture.
-    let now = t0();
+    let mut now = t0();
     let mut s = sharing(Mode::View, now);
+    // The first screen measures the link: 64 kB in 50 ms, 1.3 MB/s, so
+    // up to 39 kB in flight is small.
+    frame(&mut s, now, 1);
+    now += Duration::from_millis(50);
+    s.handle(now, Event::Viewer(ViewerMsg::Ack { seq: 1 }));
+    drain(&mut s);
     let tick = |n: u32| now + CAPTURE_INTERVAL * n;
     let small = |s: &mut HostSession, at: Instant, seq: u64| {
         s.handle(
@@ -244,11 +250,11 @@ fn small_updates_may_have_four_in_flight() {
             },
         );
     };
-    small(&mut s, now, 1);
+    small(&mut s, now, 2);
     for n in 1..4u32 {
         s.handle_timeout(tick(n));
         assert_eq!(drain(&mut s).last(), Some(&grab(false)), "capture {n}");
-        small(&mut s, tick(n), u64::from(n) + 1);
+        small(&mut s, tick(n), u64::from(n) + 2);
     }
     // Four small ones in flight: no more.
     drain(&mut s);
