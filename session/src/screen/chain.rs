@@ -51,6 +51,20 @@ fn flat(img: &Image, x: u32, y: u32, w: u32, h: u32) -> bool {
     same * 2 >= (w * h) as usize
 }
 
+/// What pixel `i` of a `w`-wide plane is predicted as, from pixels
+/// before it: its left neighbour (else the one above) for [`LEFT`], the
+/// photo predictor otherwise. The encoder subtracts it, the decoder adds
+/// it back: one function, so the two cannot drift apart.
+fn guess(kind: u8, plane: &[u8], w: usize, i: usize) -> u8 {
+    let (xx, yy) = (i % w, i / w);
+    match kind {
+        LEFT if xx > 0 => plane[i - 1],
+        LEFT if yy > 0 => plane[i - w],
+        LEFT => 0,
+        _ => predict(plane, w, xx, yy),
+    }
+}
+
 /// The uncompressed form of one tile: a kind byte, then a palette and
 /// packed indices, or three predicted planes.
 fn tile_bytes(img: &Image, x: u32, y: u32, w: u32, h: u32, out: &mut Vec<u8>) {
@@ -90,14 +104,7 @@ fn tile_bytes(img: &Image, x: u32, y: u32, w: u32, h: u32, out: &mut Vec<u8>) {
     // reads original values.
     for plane in planes.chunks_exact_mut(n) {
         for i in (0..n).rev() {
-            let (xx, yy) = (i % wu, i / wu);
-            let guess = match kind {
-                LEFT if xx > 0 => plane[i - 1],
-                LEFT if yy > 0 => plane[i - wu],
-                LEFT => 0,
-                _ => predict(plane, wu, xx, yy),
-            };
-            plane[i] = plane[i].wrapping_sub(guess);
+            plane[i] = plane[i].wrapping_sub(guess(kind, plane, wu, i));
         }
     }
 }
@@ -242,14 +249,7 @@ impl ChainDecoder {
                 let planes = &mut self.raw[1..];
                 for plane in planes.chunks_exact_mut(n) {
                     for i in 0..n {
-                        let (xx, yy) = (i % w, i / w);
-                        let guess = match kind {
-                            LEFT if xx > 0 => plane[i - 1],
-                            LEFT if yy > 0 => plane[i - w],
-                            LEFT => 0,
-                            _ => predict(plane, w, xx, yy),
-                        };
-                        plane[i] = plane[i].wrapping_add(guess);
+                        plane[i] = plane[i].wrapping_add(guess(kind, plane, w, i));
                     }
                 }
                 let planes = &self.raw[1..];
