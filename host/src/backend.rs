@@ -1,15 +1,16 @@
-//! Which backend drives this desktop (X11, wlroots, the portal, or scrap
-//! elsewhere; `--backend` or detected), and its openers for the screen,
-//! input and clipboard. The only module that names the backends, and the
-//! only place outside them that sees `cfg(target_os)`.
+//! Which backend drives this desktop (X11, wlroots or the portal on
+//! Linux; DXGI or GDI on Windows; `--backend` or detected), and its
+//! openers for the screen, input and clipboard. The only module that
+//! names the backends, and the only place outside them that sees
+//! `cfg(target_os)`.
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", windows)))]
 use crate::platform::ClipboardError;
+#[allow(unused_imports)]
 use crate::platform::{
-    CaptureError, ClipboardOpener, InputError, InputOpener, ScreenOpener, ScreenSource, desktop_var,
+    CaptureError, ClipboardAccess, ClipboardOpener, InputError, InputOpener, InputSink,
+    ScreenOpener, ScreenSource, desktop_var,
 };
-#[cfg(target_os = "linux")]
-use crate::platform::{ClipboardAccess, InputSink};
 
 /// Which desktop technology to drive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +21,12 @@ pub enum Backend {
     Portal,
     /// A wlroots compositor (sway, Hyprland, river).
     Wlroots,
+    /// Windows: DXGI Desktop Duplication where the system has it, else GDI.
+    Windows,
+    /// Windows' DXGI Desktop Duplication, nothing else.
+    Dxgi,
+    /// Windows' GDI (`BitBlt` of the desktop).
+    Gdi,
 }
 
 impl Backend {
@@ -27,6 +34,9 @@ impl Backend {
     /// set), the wlroots backend where the compositor has wlr-screencopy
     /// (sway, Hyprland, river), else the portal (GNOME, KDE); else X11.
     pub fn detect() -> Self {
+        if cfg!(windows) {
+            return Backend::Windows;
+        }
         if desktop_var("WAYLAND_DISPLAY").is_none() {
             return Backend::X11;
         }
@@ -75,9 +85,44 @@ pub fn openers(backend: Backend) -> Openers {
     }
 }
 
+/// Whether there is a desktop to show a window on: on Linux an X
+/// display (a Wayland desktop offers XWayland, and says so in
+/// `DISPLAY`), on Windows always.
+pub fn has_desktop() -> bool {
+    cfg!(windows) || desktop_var("DISPLAY").is_some()
+}
+
+/// Prepares the process for the desktop before any window or capture:
+/// on Windows, per-monitor DPI awareness (physical pixels everywhere).
+pub fn prepare() {
+    #[cfg(windows)]
+    crate::win::dpi_aware();
+}
+
 fn screen(backend: Backend) -> ScreenOpener {
     match backend {
         Backend::X11 => x11_screen(),
+        #[cfg(windows)]
+        Backend::Gdi => Box::new(|| {
+            tracing::info!("capturing the screen with GDI");
+            crate::win::GdiScreen::open().map(|s| Box::new(s) as Box<dyn ScreenSource>)
+        }),
+        #[cfg(windows)]
+        Backend::Dxgi => Box::new(|| {
+            tracing::info!("capturing the screen with DXGI desktop duplication");
+            crate::scrap_screen::ScrapScreen::open().map(|s| Box::new(s) as Box<dyn ScreenSource>)
+        }),
+        #[cfg(windows)]
+        Backend::Windows => Box::new(|| match crate::scrap_screen::ScrapScreen::open() {
+            Ok(s) => {
+                tracing::info!("capturing the screen with DXGI desktop duplication");
+                Ok(Box::new(s) as Box<dyn ScreenSource>)
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "DXGI desktop duplication is unavailable; capturing the screen with GDI");
+                crate::win::GdiScreen::open().map(|s| Box::new(s) as Box<dyn ScreenSource>)
+            }
+        }),
         #[cfg(target_os = "linux")]
         Backend::Wlroots => {
             Box::new(|| crate::wlr::WlrScreen::open().map(|s| Box::new(s) as Box<dyn ScreenSource>))
@@ -91,23 +136,23 @@ fn x11_screen() -> ScreenOpener {
     return Box::new(|| {
         crate::x11::X11Screen::open().map(|s| Box::new(s) as Box<dyn ScreenSource>)
     });
-    #[cfg(any(target_os = "windows", target_os = "macos"))]
+    #[cfg(target_os = "macos")]
     return Box::new(|| {
         crate::scrap_screen::ScrapScreen::open().map(|s| Box::new(s) as Box<dyn ScreenSource>)
     });
-    #[cfg(not(any(target_os = "linux", target_os = "windows", target_os = "macos")))]
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
     return Box::new(|| Err(CaptureError::Unsupported));
 }
 
 /// This OS's clipboard (X11, or Wayland's data-control where the
-/// compositor has it: arboard picks by `WAYLAND_DISPLAY`).
+/// compositor has it: arboard picks by `WAYLAND_DISPLAY`; Windows').
 fn clipboard() -> ClipboardOpener {
-    #[cfg(target_os = "linux")]
+    #[cfg(any(target_os = "linux", windows))]
     return Box::new(|| {
         crate::desktop_clipboard::DesktopClipboard::open()
             .map(|c| Box::new(c) as Box<dyn ClipboardAccess>)
     });
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(any(target_os = "linux", windows)))]
     return Box::new(|| Err(ClipboardError::Unsupported));
 }
 
@@ -120,6 +165,10 @@ fn input(backend: Backend) -> InputOpener {
         #[cfg(target_os = "linux")]
         Backend::Wlroots => {
             Box::new(|| crate::wlr::WlrInput::open().map(|s| Box::new(s) as Box<dyn InputSink>))
+        }
+        #[cfg(windows)]
+        Backend::Windows | Backend::Dxgi | Backend::Gdi => {
+            Box::new(|| crate::win::SendInputSink::open().map(|s| Box::new(s) as Box<dyn InputSink>))
         }
         _ => Box::new(|| Err(InputError::Unsupported)),
     }

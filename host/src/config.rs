@@ -101,20 +101,14 @@ pub enum ConfigError {
 }
 
 /// The user's `lifeline` folder of one XDG kind: `$VAR/lifeline`, else
-/// `~/FALLBACK/lifeline`; `None` without either.
+/// `~/FALLBACK/lifeline`; `%APPDATA%\Lifeline` on Windows; `None`
+/// without either.
 pub fn user_dir(var: &str, fallback: &str) -> Option<PathBuf> {
-    let base = std::env::var_os(var)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(fallback))
-        })?;
-    Some(base.join("lifeline"))
+    lifeline_common::folders::this().lifeline(var, fallback)
 }
 
-/// `$XDG_CONFIG_HOME/lifeline/host.toml`, else `~/.config/lifeline/host.toml`.
+/// `$XDG_CONFIG_HOME/lifeline/host.toml`, else `~/.config/lifeline/host.toml`
+/// (`%APPDATA%\Lifeline\host.toml` on Windows).
 pub fn saved_path() -> Option<PathBuf> {
     Some(user_dir("XDG_CONFIG_HOME", ".config")?.join("host.toml"))
 }

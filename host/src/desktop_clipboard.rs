@@ -1,6 +1,6 @@
 //! The desktop's clipboard through arboard: X11's CLIPBOARD selection, or
 //! on Wayland the compositor's data-control protocol (wlroots; arboard
-//! picks by `WAYLAND_DISPLAY`). Reading asks the owner for UTF-8 text;
+//! picks by `WAYLAND_DISPLAY`), or Windows' clipboard. Reading asks the owner for UTF-8 text;
 //! writing makes this process the owner, and arboard's thread serves the
 //! text to other programs for as long as it lives.
 
@@ -20,9 +20,10 @@ impl std::fmt::Debug for DesktopClipboard {
 impl DesktopClipboard {
     /// Connects to the desktop's clipboard.
     pub fn open() -> Result<Self, ClipboardError> {
-        let desktop = ["DISPLAY", "WAYLAND_DISPLAY"]
-            .iter()
-            .any(|v| crate::platform::desktop_var(v).is_some());
+        let desktop = cfg!(windows)
+            || ["DISPLAY", "WAYLAND_DISPLAY"]
+                .iter()
+                .any(|v| crate::platform::desktop_var(v).is_some());
         if !desktop {
             return Err(ClipboardError::NoDesktop);
         }

@@ -560,14 +560,17 @@ fn resolve(path: &str) -> PathBuf {
     if p.is_absolute() {
         return p.to_path_buf();
     }
-    match std::env::var_os("HOME") {
-        Some(home) => Path::new(&home).join(p),
+    match lifeline_common::folders::this().home() {
+        Some(home) => home.join(p),
         None => p.to_path_buf(),
     }
 }
 
-/// The default download folder: `~/Downloads/Lifeline`.
+/// The default download folder: `~/Downloads/Lifeline`
+/// (`%USERPROFILE%\Downloads\Lifeline` on Windows).
 pub fn default_dir() -> PathBuf {
-    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
-    home.join("Downloads").join("Lifeline")
+    let downloads = lifeline_common::folders::this()
+        .downloads()
+        .unwrap_or_else(|| PathBuf::from("Downloads"));
+    downloads.join("Lifeline")
 }

@@ -10,8 +10,9 @@
 //!   (registration, the code, waiting) and the thin async driver;
 //! - [`platform`]: the [`platform::ScreenSource`], [`platform::InputSink`]
 //!   and [`platform::ClipboardAccess`] traits and their errors, which the
-//!   backends ([`x11`], [`wlr`] and [`portal`] on Linux, [`scrap_screen`]
-//!   elsewhere) implement; [`backend`]: the choice of one (the only module
+//!   backends ([`x11`], [`wlr`] and [`portal`] on Linux, [`win`] (GDI,
+//!   `SendInput`) and [`scrap_screen`] (DXGI) on Windows) implement;
+//!   [`terminal`]: the terminal's typed-ahead input; [`backend`]: the choice of one (the only module
 //!   that names them); the fakes in [`fake`] for unit tests; [`layout`]:
 //!   the screen that the Wayland backends' copying threads fill;
 //! - [`view`]: which part of the screen is shown (pure geometry);
@@ -34,7 +35,7 @@ mod builtin_source;
 pub mod clipboard;
 pub mod config;
 pub mod confirm;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 pub mod desktop_clipboard;
 pub mod fake;
 pub mod files;
@@ -51,10 +52,12 @@ pub mod rate;
 pub mod recorder;
 pub mod scrap_screen;
 pub mod session;
+pub mod terminal;
 pub mod typed;
 pub mod ui;
 pub mod view;
 pub use lifeline_common::whoami;
+pub mod win;
 pub mod window;
 #[cfg(target_os = "linux")]
 pub mod wlr;

@@ -1,5 +1,8 @@
 //! `lifeline-host`: one command for the user who needs help. Parses the
 //! options and runs [`lifeline_host::agent::run`].
+// On Windows a windowed program: a double-click opens no console window
+// (started from one, it prints there: see `lifeline_common::console`).
+#![cfg_attr(windows, windows_subsystem = "windows")]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -62,6 +65,8 @@ struct Cli {
     /// The desktop to share: x11, wlroots (sway, Hyprland, river) or
     /// portal (GNOME, KDE); by default, with WAYLAND_DISPLAY set, wlroots
     /// where the compositor has wlr-screencopy, else the portal; else X11.
+    /// On Windows: dxgi (desktop duplication) or gdi; by default DXGI
+    /// where the system offers it, else GDI.
     #[arg(long, value_enum)]
     backend: Option<BackendArg>,
 }
@@ -71,6 +76,8 @@ enum BackendArg {
     X11,
     Portal,
     Wlroots,
+    Dxgi,
+    Gdi,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -87,7 +94,9 @@ enum Allow {
 }
 
 fn main() -> ExitCode {
+    lifeline_common::console::attach();
     let cli = Cli::parse();
+    backend::prepare();
     lifeline_common::logging::init("warn,enigo=error,zbus=error");
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -180,14 +189,19 @@ struct Window {
 fn window_place(backend: Backend, place: Arc<WindowPlace>) -> Option<Arc<dyn OwnWindow>> {
     match backend {
         Backend::X11 => Some(place),
-        Backend::Portal | Backend::Wlroots => None,
+        // Windows: the window's place is in logical points of a screen
+        // whose origin may be left of the primary monitor; rather than
+        // trust that, it is treated as unknown, as on Wayland.
+        Backend::Portal | Backend::Wlroots | Backend::Windows | Backend::Dxgi | Backend::Gdi => {
+            None
+        }
     }
 }
 
-/// Whether a window can open: the window draws through X11, which a
-/// Wayland desktop offers as XWayland (and says so in `DISPLAY`).
+/// Whether a window can open (on Linux it draws through X11, which a
+/// Wayland desktop offers as XWayland).
 fn has_display() -> bool {
-    lifeline_host::platform::desktop_var("DISPLAY").is_some()
+    backend::has_desktop()
 }
 
 /// The relay and trust to use, saving them first with `--save`.
@@ -243,6 +257,8 @@ async fn run(cli: Cli, window: Option<Window>) -> anyhow::Result<()> {
         Some(BackendArg::X11) => Backend::X11,
         Some(BackendArg::Portal) => Backend::Portal,
         Some(BackendArg::Wlroots) => Backend::Wlroots,
+        Some(BackendArg::Dxgi) => Backend::Dxgi,
+        Some(BackendArg::Gdi) => Backend::Gdi,
         None => Backend::detect(),
     };
     let o = backend::openers(backend);

@@ -52,6 +52,10 @@ pub enum InputError {
     Flooded(usize),
     #[error("input injection is not supported on this operating system yet")]
     Unsupported,
+    #[error(
+        "Ctrl+Alt+Del was not sent: Windows takes it only from the keyboard at that computer (or from a service); ask the user to press it"
+    )]
+    SecureAttention,
 }
 
 /// The clipboard could not be read or written.

@@ -7,7 +7,7 @@
 //! ([`Fresh`], an epoch the reader compares). So a `y` typed (or piped)
 //! before a technician joined never becomes the answer to a later question.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::BufRead;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -56,15 +56,7 @@ impl Lines {
     /// under way); how many were dropped.
     pub fn fresh(&mut self) -> usize {
         self.fresh.bump();
-        let stdin = std::io::stdin();
-        let flushed = if stdin.is_terminal() {
-            rustix::termios::tcflush(&stdin, rustix::termios::QueueSelector::IFlush)
-        } else {
-            Ok(())
-        };
-        if let Err(e) = flushed {
-            tracing::debug!(error = %e, "cannot flush the terminal's input");
-        }
+        crate::terminal::flush_typed_ahead();
         let mut dropped = 0;
         while self.rx.try_recv().is_ok() {
             dropped += 1;

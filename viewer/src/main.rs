@@ -1,4 +1,7 @@
 //! `lifeline-viewer`: the technician's side.
+// On Windows a windowed program: a double-click opens no console window
+// (started from one, it prints there: see `lifeline_common::console`).
+#![cfg_attr(windows, windows_subsystem = "windows")]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -203,6 +206,7 @@ fn play(cli: &PlayCli) -> anyhow::Result<ExitCode> {
 }
 
 fn main() -> ExitCode {
+    lifeline_common::console::attach();
     if std::env::args_os().nth(1).is_some_and(|a| a == "play") {
         let args = std::env::args_os()
             .enumerate()
@@ -258,10 +262,7 @@ fn said_error(json: bool, e: &anyhow::Error) {
 
 /// Where a token may be kept instead of the command line.
 fn token_file() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
-    Some(base.join("lifeline").join("token"))
+    Some(lifeline_common::folders::this().config()?.join("token"))
 }
 
 /// The token from --token-file, --token, $LIFELINE_TOKEN or the default

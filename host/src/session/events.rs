@@ -44,6 +44,9 @@ pub enum Event {
     },
     /// The viewer sent input faster than the desktop takes it.
     InputFlooded,
+    /// The desktop refused one input event (Ctrl+Alt+Del on Windows):
+    /// the technician is told why, and the session goes on.
+    InputRefused(String),
     /// QUIC's round-trip estimate of the path to the viewer.
     PathRtt(Duration),
     /// The link to the relay was lost; the driver is reconnecting. Nothing

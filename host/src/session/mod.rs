@@ -23,7 +23,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use lifeline_proto::control::{Mode, SessionReport, Transfer, TransferKind};
-use lifeline_session::messages::Quality;
+use lifeline_session::messages::{HostMsg, Quality};
 
 use crate::confirm::{Confirm, Step};
 use crate::rate::RateEstimator;
@@ -208,6 +208,11 @@ impl HostSession {
             Event::InputFlooded => self.end(Ending::Failed(
                 "the technician's viewer sent input faster than this computer can apply it".into(),
             )),
+            Event::InputRefused(why) => {
+                if matches!(self.state, State::Sharing(_)) {
+                    self.push(Action::Send(HostMsg::Refused(why)));
+                }
+            }
             Event::PathRtt(rtt) => self.link.on_path_rtt(now, rtt),
             Event::Interrupted => self.interrupted(),
             Event::Resumed => self.resumed(now),

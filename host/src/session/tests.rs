@@ -304,6 +304,22 @@ fn a_whole_frame_request_is_honoured_on_the_next_capture() {
 }
 
 #[test]
+fn input_the_desktop_refuses_is_explained_and_the_session_goes_on() {
+    let now = t0();
+    let mut s = sharing(Mode::Control, now);
+    s.handle(now, Event::InputRefused("not Ctrl+Alt+Del".into()));
+    assert_eq!(
+        drain(&mut s),
+        [Action::Send(HostMsg::Refused("not Ctrl+Alt+Del".into()))]
+    );
+    s.handle(now, Event::Viewer(key(Key::Return)));
+    assert!(
+        drain(&mut s).iter().any(|a| matches!(a, Action::Apply(_))),
+        "still sharing"
+    );
+}
+
+#[test]
 fn the_pointer_travels_only_when_it_moves() {
     let now = t0();
     let mut s = sharing(Mode::View, now);

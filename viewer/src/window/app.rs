@@ -295,8 +295,9 @@ impl App {
 /// Where a fetched file goes: this computer's `~/Downloads`, under the
 /// remote file's name, never over an existing file.
 fn fetch_target(remote: &str) -> std::path::PathBuf {
-    let home = std::env::var_os("HOME").map_or_else(|| ".".into(), std::path::PathBuf::from);
-    let dir = home.join("Downloads");
+    let dir = lifeline_common::folders::this()
+        .downloads()
+        .unwrap_or_else(|| "Downloads".into());
     let name = std::path::Path::new(remote)
         .file_name()
         .map_or_else(|| "fetched".into(), std::path::PathBuf::from);
