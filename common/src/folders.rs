@@ -88,7 +88,10 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn folders(system: System, vars: &[(&str, &str)]) -> Folders<impl Fn(&str) -> Option<OsString>> {
+    fn folders(
+        system: System,
+        vars: &[(&str, &str)],
+    ) -> Folders<impl Fn(&str) -> Option<OsString>> {
         let map: HashMap<String, OsString> = vars
             .iter()
             .map(|(k, v)| ((*k).to_owned(), OsString::from(v)))

@@ -110,10 +110,10 @@ fn screen(backend: Backend) -> ScreenOpener {
         #[cfg(windows)]
         Backend::Dxgi => Box::new(|| {
             tracing::info!("capturing the screen with DXGI desktop duplication");
-            crate::scrap_screen::ScrapScreen::open().map(|s| Box::new(s) as Box<dyn ScreenSource>)
+            crate::win::DxgiScreen::open().map(|s| Box::new(s) as Box<dyn ScreenSource>)
         }),
         #[cfg(windows)]
-        Backend::Windows => Box::new(|| match crate::scrap_screen::ScrapScreen::open() {
+        Backend::Windows => Box::new(|| match crate::win::DxgiScreen::open() {
             Ok(s) => {
                 tracing::info!("capturing the screen with DXGI desktop duplication");
                 Ok(Box::new(s) as Box<dyn ScreenSource>)
@@ -167,9 +167,9 @@ fn input(backend: Backend) -> InputOpener {
             Box::new(|| crate::wlr::WlrInput::open().map(|s| Box::new(s) as Box<dyn InputSink>))
         }
         #[cfg(windows)]
-        Backend::Windows | Backend::Dxgi | Backend::Gdi => {
-            Box::new(|| crate::win::SendInputSink::open().map(|s| Box::new(s) as Box<dyn InputSink>))
-        }
+        Backend::Windows | Backend::Dxgi | Backend::Gdi => Box::new(|| {
+            crate::win::SendInputSink::open().map(|s| Box::new(s) as Box<dyn InputSink>)
+        }),
         _ => Box::new(|| Err(InputError::Unsupported)),
     }
 }

@@ -50,6 +50,7 @@ pub mod prompt;
 pub mod quality;
 pub mod rate;
 pub mod recorder;
+#[cfg(not(windows))]
 pub mod scrap_screen;
 pub mod session;
 pub mod terminal;

@@ -1,9 +1,8 @@
-//! Whole-screen capture through scrap: on Windows its DXGI Desktop
-//! Duplication backend (the primary monitor; a frame only when something
-//! was drawn), on macOS its Core Graphics one. The dirty and move
-//! rectangles duplication knows are not used yet: a new frame is diffed by
-//! the session's encoder, as GDI's are. On X11 [`crate::x11::X11Screen`]
-//! is faster and is used instead (the host pipeline benchmark measures both).
+//! Whole-screen capture through scrap, for macOS (its Core Graphics
+//! backend, once that build exists; on Windows scrap cannot be
+//! cross-built, and DXGI is [`crate::win::dxgi`]). It knows nothing of damage, so every tick is a whole capture;
+//! on X11 [`crate::x11::X11Screen`] is faster and is used instead (the host
+//! pipeline benchmark measures both).
 
 use lifeline_session::screen::Image;
 
@@ -47,19 +46,17 @@ impl ScrapScreen {
 }
 
 impl ScreenSource for ScrapScreen {
-    fn grab(&mut self, into: &mut Image, force: bool) -> Result<Grab, CaptureError> {
+    fn grab(&mut self, into: &mut Image, _force: bool) -> Result<Grab, CaptureError> {
         let (w, h) = (self.width, self.height);
-        let frame = match self.capturer.frame() {
-            Ok(frame) => frame,
-            // Desktop duplication had no new frame: nothing was drawn.
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                if force && (into.width, into.height) != (w, h) {
-                    return Err(CaptureError::Grab(Box::new(e)));
-                }
-                return Ok(Grab::Unchanged);
-            }
-            Err(e) => return Err(CaptureError::Grab(Box::new(e))),
-        };
+        // On X11 scrap hands back the image it requested on the previous
+        // call and requests the next: the second frame is the fresh one.
+        self.capturer
+            .frame()
+            .map_err(|e| CaptureError::Grab(Box::new(e)))?;
+        let frame = self
+            .capturer
+            .frame()
+            .map_err(|e| CaptureError::Grab(Box::new(e)))?;
         let stride = if h == 0 { 0 } else { frame.len() / h as usize };
         into.load_bgra(w, h, stride, &frame)
             .map_err(|e| CaptureError::Grab(Box::new(e)))?;

@@ -25,7 +25,9 @@ fn flush(stdin: &std::io::Stdin) -> std::io::Result<()> {
 fn flush(stdin: &std::io::Stdin) -> std::io::Result<()> {
     use std::os::windows::io::AsRawHandle as _;
     // SAFETY: the handle is stdin's, valid for this call.
-    let ok = unsafe { windows_sys::Win32::System::Console::FlushConsoleInputBuffer(stdin.as_raw_handle()) };
+    let ok = unsafe {
+        windows_sys::Win32::System::Console::FlushConsoleInputBuffer(stdin.as_raw_handle())
+    };
     if ok == 0 {
         return Err(std::io::Error::last_os_error());
     }

@@ -45,8 +45,8 @@ impl Rect {
     pub fn pixel_of(self, x: i32, y: i32) -> Option<(i32, i32)> {
         let px = i64::from(x) - i64::from(self.left);
         let py = i64::from(y) - i64::from(self.top);
-        let inside = (0..i64::from(self.width)).contains(&px)
-            && (0..i64::from(self.height)).contains(&py);
+        let inside =
+            (0..i64::from(self.width)).contains(&px) && (0..i64::from(self.height)).contains(&py);
         inside.then(|| (px as i32, py as i32))
     }
 }
@@ -86,7 +86,9 @@ mod tests {
     #[test]
     fn every_pixel_maps_back_onto_itself() {
         // Sizes of real screens, at 100 %, 125 % and 150 % (physical).
-        for size in [640, 800, 1024, 1280, 1366, 1600, 1920, 2400, 2880, 3840, 5760, 7680] {
+        for size in [
+            640, 800, 1024, 1280, 1366, 1600, 1920, 2400, 2880, 3840, 5760, 7680,
+        ] {
             for p in 0..size {
                 let v = axis(p, size);
                 assert!((0..=65535).contains(&v));

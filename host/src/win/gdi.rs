@@ -71,7 +71,9 @@ pub struct GdiScreen {
 
 impl std::fmt::Debug for GdiScreen {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GdiScreen").field("rect", &self.rect).finish()
+        f.debug_struct("GdiScreen")
+            .field("rect", &self.rect)
+            .finish()
     }
 }
 
@@ -205,31 +207,40 @@ impl ScreenSource for GdiScreen {
     }
 
     fn pointer(&mut self) -> Option<(i32, i32)> {
-        let mut p = POINT { x: 0, y: 0 };
-        // SAFETY: `p` is ours and lives across the call.
-        if unsafe { GetCursorPos(&mut p) } == 0 {
-            return None;
-        }
-        self.rect.pixel_of(p.x, p.y)
+        pointer(self.rect)
     }
 
     fn monitors(&mut self) -> Result<Vec<MonitorInfo>, CaptureError> {
-        let screen = virtual_screen();
-        Ok(monitors()
-            .into_iter()
-            .filter_map(|(name, rect, primary)| {
-                let (x, y) = screen.place_of(rect)?;
-                Some(MonitorInfo {
-                    name,
-                    x,
-                    y,
-                    width: rect.width,
-                    height: rect.height,
-                    primary,
-                })
-            })
-            .collect())
+        Ok(monitor_infos(virtual_screen()))
     }
+}
+
+/// Where the pointer is on the picture of `screen`.
+pub fn pointer(screen: Rect) -> Option<(i32, i32)> {
+    let mut p = POINT { x: 0, y: 0 };
+    // SAFETY: `p` is ours and lives across the call.
+    if unsafe { GetCursorPos(&mut p) } == 0 {
+        return None;
+    }
+    screen.pixel_of(p.x, p.y)
+}
+
+/// The monitors, placed on the picture of `screen`.
+pub fn monitor_infos(screen: Rect) -> Vec<MonitorInfo> {
+    monitors()
+        .into_iter()
+        .filter_map(|(name, rect, primary)| {
+            let (x, y) = screen.place_of(rect)?;
+            Some(MonitorInfo {
+                name,
+                x,
+                y,
+                width: rect.width,
+                height: rect.height,
+                primary,
+            })
+        })
+        .collect()
 }
 
 impl Drop for GdiScreen {
@@ -284,7 +295,9 @@ unsafe extern "system" fn each_monitor(
         let r = info.monitorInfo.rcMonitor;
         let len = info.szDevice.iter().position(|&c| c == 0).unwrap_or(32);
         let name = String::from_utf16_lossy(&info.szDevice[..len]);
-        let primary = info.monitorInfo.dwFlags & windows_sys::Win32::Graphics::Gdi::MONITORINFOF_PRIMARY != 0;
+        let primary = info.monitorInfo.dwFlags
+            & windows_sys::Win32::UI::WindowsAndMessaging::MONITORINFOF_PRIMARY
+            != 0;
         found.push((
             name,
             Rect::from_edges(r.left, r.top, r.right, r.bottom),

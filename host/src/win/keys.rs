@@ -157,7 +157,13 @@ mod tests {
 
     #[test]
     fn navigation_keys_are_extended_and_function_keys_are_in_order() {
-        for k in [Key::Left, Key::Home, Key::Delete, Key::PageDown, Key::Insert] {
+        for k in [
+            Key::Left,
+            Key::Home,
+            Key::Delete,
+            Key::PageDown,
+            Key::Insert,
+        ] {
             assert!(virtual_key(k).unwrap().1, "{k:?}");
         }
         assert_eq!(virtual_key(Key::Return), Some((0x0D, false)));
@@ -201,10 +207,7 @@ mod tests {
         held.key(Key::Control, true).unwrap();
         assert!(held.key(Key::Delete, true).is_ok(), "Ctrl+Del is fine");
         held.key(Key::Alt, true).unwrap();
-        assert_eq!(
-            held.key(Key::Delete, true),
-            Err(Refusal::SecureAttention)
-        );
+        assert_eq!(held.key(Key::Delete, true), Err(Refusal::SecureAttention));
         held.key(Key::Control, false).unwrap();
         assert!(held.key(Key::Delete, true).is_ok(), "Alt+Del is fine");
     }

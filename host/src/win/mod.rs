@@ -1,16 +1,22 @@
-//! Windows: the screen through GDI ([`gdi`]), input through `SendInput`
-//! ([`send`]), and the process's DPI awareness. What the events and
-//! coordinates become is pure ([`keys`], [`coords`]) and is compiled and
-//! tested on every system; the calls into Windows only on Windows.
+//! Windows: the screen through DXGI Desktop Duplication ([`dxgi`]) or GDI
+//! ([`gdi`]), input through `SendInput` ([`send`]), and the process's DPI
+//! awareness. What the events, coordinates and surfaces become is pure
+//! ([`keys`], [`coords`], [`paste`]) and is compiled and tested on every
+//! system; the calls into Windows only on Windows.
 
 pub mod coords;
 pub mod keys;
+pub mod paste;
 
+#[cfg(windows)]
+pub mod dxgi;
 #[cfg(windows)]
 pub mod gdi;
 #[cfg(windows)]
 pub mod send;
 
+#[cfg(windows)]
+pub use dxgi::DxgiScreen;
 #[cfg(windows)]
 pub use gdi::GdiScreen;
 #[cfg(windows)]

@@ -95,8 +95,10 @@ fn send(inputs: &[INPUT]) -> Result<(), InputError> {
     let sent = unsafe { SendInput(n, inputs.as_ptr(), size_of::<INPUT>() as i32) };
     if sent != n {
         // Blocked by UIPI (a window of a higher integrity level has the
-        // focus) or by the secure desktop.
-        return Err(InputError::Apply(Box::new(failed("SendInput"))));
+        // focus) or by the secure desktop: the technician is told, and
+        // the session goes on.
+        tracing::info!(error = %failed("SendInput"), sent, "input blocked");
+        return Err(InputError::Blocked);
     }
     Ok(())
 }
