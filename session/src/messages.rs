@@ -57,6 +57,29 @@ pub enum HostMsg {
         monitors: Vec<MonitorInfo>,
         showing: Showing,
     },
+    /// `Some`: from now on the screen cannot be shown, and why (no frames
+    /// come meanwhile; the last picture is out of date). `None`: it can
+    /// again, and a whole frame follows.
+    Withheld(Option<Withheld>),
+}
+
+/// Why the host cannot show its screen for now. Variant order is the
+/// wire format: append, never reorder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Withheld {
+    /// Windows shows its secure desktop (a UAC prompt, the Ctrl+Alt+Del
+    /// screen, the lock screen), which no user-level program may capture
+    /// or drive.
+    SecureDesktop,
+}
+
+impl Withheld {
+    /// The word `--json` events and recordings use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Withheld::SecureDesktop => "secure-desktop",
+        }
+    }
 }
 
 /// One of the host's monitors, in the host's screen coordinates.
@@ -463,5 +486,10 @@ mod tests {
             },
             "0000000d07010141801401800880060100",
         );
+        pin(
+            HostMsg::Withheld(Some(Withheld::SecureDesktop)),
+            "00000003080100",
+        );
+        pin(HostMsg::Withheld(None), "000000020800");
     }
 }

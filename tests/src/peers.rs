@@ -327,7 +327,8 @@ impl TestViewer {
             | HostMsg::ClipboardSet
             | HostMsg::Refused(_)
             | HostMsg::Chat(_)
-            | HostMsg::Monitors { .. } => None,
+            | HostMsg::Monitors { .. }
+            | HostMsg::Withheld(_) => None,
         }
     }
 

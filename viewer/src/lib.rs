@@ -15,3 +15,4 @@ pub mod session;
 pub mod shown;
 pub mod token;
 pub mod window;
+pub mod words;

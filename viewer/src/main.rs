@@ -9,10 +9,11 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Parser;
 use lifeline_proto::SessionCode;
-use lifeline_session::messages::{Quality, Showing};
+use lifeline_session::messages::{Quality, Showing, Withheld};
 use lifeline_viewer::script::{self, Done};
 use lifeline_viewer::session::{Status, Viewer};
 use lifeline_viewer::shown::{shown, shown_json, shown_lines};
+use lifeline_viewer::words;
 use serde_json::json;
 
 #[derive(Parser, Debug)]
@@ -401,6 +402,22 @@ async fn say_chats(
     }
 }
 
+/// Tells when the host's screen cannot be shown (a Windows security
+/// prompt), and when it can again.
+async fn say_withheld(
+    mut withheld: tokio::sync::watch::Receiver<Option<Withheld>>,
+    say: impl Fn(serde_json::Value, String),
+) {
+    while withheld.changed().await.is_ok() {
+        let now = *withheld.borrow_and_update();
+        let human = now.map_or(words::SHOWN_AGAIN, words::withheld);
+        say(
+            json!({"event": "withheld", "reason": now.map(Withheld::as_str)}),
+            human.into(),
+        );
+    }
+}
+
 /// Tells of each lost link and each resume, as they happen.
 async fn say_reconnects(
     mut reconnecting: tokio::sync::watch::Receiver<Option<String>>,
@@ -509,6 +526,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     tokio::spawn(say_reconnects(viewer.reconnecting(), say));
     tokio::spawn(say_modes(viewer.modes(), say));
     tokio::spawn(say_chats(viewer.chats(), say));
+    tokio::spawn(say_withheld(viewer.withheld(), say));
     tokio::spawn(say_progress(viewer.progress(), say));
     viewer.set_quality(cli.quality.into()).await?;
     say(

@@ -19,7 +19,7 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use lifeline_proto::control::Mode;
-use lifeline_session::messages::{HostMsg, Showing, ViewerMsg};
+use lifeline_session::messages::{HostMsg, Showing, ViewerMsg, Withheld};
 use lifeline_session::screen::{FrameUpdate, Framebuffer, Image};
 
 pub use figures::Figures;
@@ -53,12 +53,21 @@ pub enum Action {
     Chat(String),
     /// The answer to the request waiting for one.
     Reply(Reply),
+    /// The host's screen cannot be shown now, and why (`None`: it can
+    /// again); input is not sent meanwhile.
+    Withheld(Option<Withheld>),
 }
 
-/// Input refused here: the user allowed view only.
+/// Input refused here, and why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the user allowed view only: input is not sent")]
-pub struct ViewOnly;
+pub enum NotSent {
+    #[error("the user allowed view only: input is not sent")]
+    ViewOnly,
+    /// The host's screen is withheld (a Windows security prompt): the
+    /// desktop there takes no input from the host either.
+    #[error("{}", crate::words::WITHHELD_INPUT)]
+    Withheld(Withheld),
+}
 
 /// The viewer's side of one session.
 #[derive(Debug)]
@@ -78,6 +87,8 @@ pub struct ViewerSession {
     full_requests: u64,
     /// The link is lost: messages wait for the resume.
     lost: bool,
+    /// Why the host's screen cannot be shown now, as it last said.
+    withheld: Option<Withheld>,
     held: VecDeque<ViewerMsg>,
     actions: VecDeque<Action>,
 }
@@ -96,6 +107,7 @@ impl ViewerSession {
             newest: None,
             full_requests: 0,
             lost: false,
+            withheld: None,
             held: VecDeque::new(),
             actions: VecDeque::new(),
         }
@@ -124,6 +136,12 @@ impl ViewerSession {
     /// What the host said of its monitors.
     pub fn screens(&self) -> Option<&Screens> {
         self.screens.as_ref()
+    }
+
+    /// Why the host's screen cannot be shown now (the picture is out of
+    /// date meanwhile), if it cannot.
+    pub fn withheld(&self) -> Option<Withheld> {
+        self.withheld
     }
 
     /// The monitor switch under way, if any.
@@ -184,6 +202,15 @@ impl ViewerSession {
                 self.screens = Some(screens.clone());
                 self.push(Action::Screens(screens));
             }
+            HostMsg::Withheld(why) => self.set_withheld(why),
+        }
+    }
+
+    /// The host's screen is withheld, or shown again; said once a change.
+    fn set_withheld(&mut self, why: Option<Withheld>) {
+        if self.withheld != why {
+            self.withheld = why;
+            self.push(Action::Withheld(why));
         }
     }
 
@@ -192,6 +219,9 @@ impl ViewerSession {
     fn update(&mut self, now: Instant, upd: &FrameUpdate) {
         // The decoding's own duration, measured here: a cost the host
         // subtracts when it times the link, not a clock this core follows.
+        // The host sends no picture while its screen is withheld: one
+        // that comes says it is shown again (even if that was lost).
+        self.set_withheld(None);
         let started = Instant::now();
         let applied = self.fb.apply(upd);
         let busy_us = u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX);
@@ -216,10 +246,14 @@ impl ViewerSession {
     }
 
     /// The technician's input may go (and counts for the latency figure),
-    /// or is refused here in view-only mode.
-    pub fn check_input(&mut self, now: Instant) -> Result<(), ViewOnly> {
+    /// or is refused here in view-only mode and while the host's screen is
+    /// withheld (the host drops it then too).
+    pub fn check_input(&mut self, now: Instant) -> Result<(), NotSent> {
         if self.mode == Mode::View {
-            return Err(ViewOnly);
+            return Err(NotSent::ViewOnly);
+        }
+        if let Some(why) = self.withheld {
+            return Err(NotSent::Withheld(why));
         }
         self.counter.input(now);
         Ok(())
@@ -230,7 +264,7 @@ impl ViewerSession {
         &mut self,
         now: Instant,
         ev: lifeline_session::messages::InputEvent,
-    ) -> Result<(), ViewOnly> {
+    ) -> Result<(), NotSent> {
         self.check_input(now)?;
         self.send(ViewerMsg::Input(ev));
         Ok(())

@@ -92,7 +92,7 @@ fn input_follows_the_mode_the_user_allows() {
         key: Key::Return,
         down: true,
     };
-    assert_eq!(s.input(t0, ev.clone()), Err(ViewOnly));
+    assert_eq!(s.input(t0, ev.clone()), Err(NotSent::ViewOnly));
     assert!(drain(&mut s).is_empty(), "nothing sent in view-only mode");
     s.handle(t0, HostMsg::Mode(Mode::Control));
     assert_eq!(drain(&mut s), [Action::Mode(Mode::Control)]);
@@ -101,7 +101,7 @@ fn input_follows_the_mode_the_user_allows() {
     s.handle(t0, HostMsg::Mode(Mode::View));
     drain(&mut s);
     assert_eq!(s.mode(), Mode::View);
-    assert_eq!(s.input(t0, ev), Err(ViewOnly));
+    assert_eq!(s.input(t0, ev), Err(NotSent::ViewOnly));
 }
 
 #[test]
@@ -202,4 +202,42 @@ fn figures_count_a_second_and_measure_input_to_update() {
     assert_eq!((stale.fps, stale.bytes_per_s), (0.0, 0.0));
     assert_eq!(stale.stream_bytes, 1234);
     assert_eq!(stale.frames, 5);
+}
+
+#[test]
+fn a_withheld_screen_is_said_once_stops_input_and_ends_with_a_frame() {
+    use lifeline_session::messages::Withheld;
+    let t0 = Instant::now();
+    let mut s = ViewerSession::new(Mode::Control);
+    let mut enc = Encoder::lossless();
+    s.handle(t0, HostMsg::Frame(first_update(&mut enc, &screen(3))));
+    drain(&mut s);
+    let why = Withheld::SecureDesktop;
+    s.handle(t0, HostMsg::Withheld(Some(why)));
+    assert_eq!(drain(&mut s), [Action::Withheld(Some(why))]);
+    assert_eq!(s.withheld(), Some(why));
+    // Said again (after a resume): no news.
+    s.handle(t0, HostMsg::Withheld(Some(why)));
+    assert!(drain(&mut s).is_empty());
+    let ev = InputEvent::Text("password".into());
+    assert_eq!(s.input(t0, ev.clone()), Err(NotSent::Withheld(why)));
+    assert!(drain(&mut s).is_empty(), "nothing sent meanwhile");
+    assert!(
+        NotSent::Withheld(why)
+            .to_string()
+            .contains("Windows security prompt")
+    );
+    s.handle(t0, HostMsg::Withheld(None));
+    assert_eq!(drain(&mut s), [Action::Withheld(None)]);
+    assert_eq!(s.input(t0, ev.clone()), Ok(()));
+    drain(&mut s);
+    // The end lost with a link: the whole frame that follows says it.
+    s.handle(t0, HostMsg::Withheld(Some(why)));
+    drain(&mut s);
+    s.handle(t0, HostMsg::Frame(enc.encode(&screen(5)).unwrap()));
+    let acts = drain(&mut s);
+    assert_eq!(acts[0], Action::Withheld(None), "{acts:?}");
+    assert_eq!(s.withheld(), None);
+    assert_eq!(s.image(), Some(&screen(5)));
+    assert_eq!(s.input(t0, ev), Ok(()));
 }

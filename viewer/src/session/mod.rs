@@ -19,12 +19,14 @@ use lifeline_net::secure::{SecureError, Secured, handshake};
 use lifeline_proto::SessionCode;
 use lifeline_proto::control::{Mode, SessionReport};
 use lifeline_session::e2e::{E2eError, Side};
-use lifeline_session::messages::{HostMsg, InputEvent, MAX_CLIPBOARD, Quality, ViewerMsg};
+use lifeline_session::messages::{
+    HostMsg, InputEvent, MAX_CLIPBOARD, Quality, ViewerMsg, Withheld,
+};
 use lifeline_session::screen::Image;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use crate::core::ViewerSession;
 pub use crate::core::{Figures, Reply};
+use crate::core::{NotSent, ViewerSession};
 use crate::monitors::Screens;
 use keeper::Keeper;
 
@@ -53,6 +55,8 @@ pub enum ViewerError {
     NotResumed(u64),
     #[error("the user allowed view only: input is not sent")]
     ViewOnly,
+    #[error("{}", crate::words::WITHHELD_INPUT)]
+    Withheld,
     #[error("cannot save the screenshot to {path}: {why}")]
     Save { path: String, why: String },
     #[error("the host refused: {0}")]
@@ -109,6 +113,8 @@ pub struct Viewer {
     /// How long a lost link is retried before the session ends.
     resume_window: Duration,
     screens: watch::Receiver<Option<Screens>>,
+    /// Why the host's screen cannot be shown now, while it cannot.
+    withheld: watch::Receiver<Option<Withheld>>,
     link: Arc<tokio::sync::Mutex<Option<ViewerLink>>>,
     pending: Pending,
     chats: broadcast::Sender<String>,
@@ -220,6 +226,7 @@ impl Viewer {
         let (reconnecting_tx, reconnecting) = watch::channel(None::<String>);
         let (screens_tx, screens) = watch::channel(None::<Screens>);
         let (mode_tx, mode_rx) = watch::channel(mode);
+        let (withheld_tx, withheld) = watch::channel(None::<Withheld>);
         let pending = Pending::default();
         let (chats, _) = broadcast::channel(64);
         let keeper = Keeper {
@@ -231,6 +238,7 @@ impl Viewer {
             reconnecting: reconnecting_tx,
             screens: screens_tx,
             mode: mode_tx,
+            withheld: withheld_tx,
             resumer: link.resumer(),
             secret: (!resume_window.is_zero()).then_some(resume),
             window: resume_window,
@@ -253,6 +261,7 @@ impl Viewer {
             reconnecting,
             resume_window,
             screens,
+            withheld,
             link,
             pending,
             chats,
@@ -336,6 +345,12 @@ impl Viewer {
         self.screens.clone()
     }
 
+    /// Why the host's screen cannot be shown now (`None` while it can),
+    /// as it changes.
+    pub fn withheld(&self) -> watch::Receiver<Option<Withheld>> {
+        self.withheld.clone()
+    }
+
     /// Sends the user a message.
     pub async fn chat(&self, text: &str) -> Result<(), ViewerError> {
         self.out
@@ -378,12 +393,16 @@ impl Viewer {
             .map_err(|_| self.ended_error())
     }
 
-    /// Sends one input event (refused locally in view-only mode).
+    /// Sends one input event (refused locally in view-only mode, and
+    /// while the host's screen is withheld).
     pub async fn input(&self, ev: InputEvent) -> Result<(), ViewerError> {
         lock(&self.shared)
             .core
             .check_input(Instant::now())
-            .map_err(|_| ViewerError::ViewOnly)?;
+            .map_err(|e| match e {
+                NotSent::ViewOnly => ViewerError::ViewOnly,
+                NotSent::Withheld(_) => ViewerError::Withheld,
+            })?;
         self.interactive.touch();
         self.out
             .send(ViewerMsg::Input(ev))

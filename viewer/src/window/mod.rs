@@ -16,7 +16,7 @@ use eframe::egui::{self, Color32, RichText};
 use lifeline_proto::SessionCode;
 use lifeline_proto::control::Mode;
 use lifeline_session::messages::InputEvent;
-use lifeline_session::messages::{Quality, Showing};
+use lifeline_session::messages::{Quality, Showing, Withheld};
 use lifeline_session::screen::Image;
 
 pub use app::run;
@@ -91,6 +91,9 @@ pub struct ViewerUi {
     pub fetch_path: String,
     /// The transfer under way, if any.
     pub transfer: Option<lifeline_session::files::Progress>,
+    /// Why the user's screen cannot be shown now (the picture is dimmed
+    /// under a sentence saying so, and no input is sent).
+    pub withheld: Option<Withheld>,
 }
 
 impl std::fmt::Debug for ViewerUi {
@@ -138,6 +141,7 @@ impl ViewerUi {
             transfer: None,
             notice: None,
             screens: None,
+            withheld: None,
         }
     }
 
@@ -370,6 +374,11 @@ impl ViewerUi {
             ui.label("Waiting for the first picture...");
             return;
         };
+        if let Some(why) = self.withheld {
+            // The desktop there takes no input from the host either.
+            withheld_over(ui, picture.rect, why);
+            return;
+        }
         if !control {
             return;
         }
@@ -384,8 +393,9 @@ impl ViewerUi {
         let what = if control { "Control" } else { "View only" };
         ui.label(RichText::new(format!("{} - {what}", self.host)).strong());
         ui.separator();
+        let can_send = control && self.withheld.is_none();
         if ui
-            .add_enabled(control, egui::Button::new("Send Ctrl+Alt+Del"))
+            .add_enabled(can_send, egui::Button::new("Send Ctrl+Alt+Del"))
             .clicked()
         {
             actions.extend(input::ctrl_alt_del().into_iter().map(Action::Input));
@@ -474,6 +484,23 @@ impl ViewerUi {
             height: *h,
         })
     }
+}
+
+/// Dims the picture (out of date while the screen is withheld) and says
+/// why over it, centred.
+fn withheld_over(ui: &mut egui::Ui, rect: egui::Rect, why: Withheld) {
+    ui.painter()
+        .rect_filled(rect, 0.0, Color32::from_black_alpha(180));
+    let text = format!(
+        "{}\n\n{}",
+        crate::words::withheld(why),
+        crate::words::WITHHELD_NO_INPUT
+    );
+    let sentence = egui::Label::new(RichText::new(text).size(18.0).color(Color32::WHITE)).wrap();
+    ui.put(
+        rect.shrink(rect.width().min(rect.height()) * 0.08),
+        sentence,
+    );
 }
 
 /// A screen image as egui takes it.

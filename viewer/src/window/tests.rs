@@ -305,3 +305,37 @@ fn every_state_is_said_plainly() {
     h.run();
     assert_eq!(h.state().ui.phase, Phase::Form);
 }
+
+#[test]
+fn a_withheld_screen_is_said_over_the_picture_and_input_waits() {
+    use lifeline_session::messages::Withheld;
+    let why = Withheld::SecureDesktop;
+    let mut h = sharing(Mode::Control);
+    assert!(h.query_by_label_contains("security prompt").is_none());
+    h.state_mut().ui.withheld = Some(why);
+    h.run();
+    // Both sentences, drawn once each over the picture.
+    h.get_by_label_contains(crate::words::withheld(why));
+    h.get_by_label_contains(crate::words::WITHHELD_NO_INPUT);
+    poke(&mut h);
+    h.get_by_label("Send Ctrl+Alt+Del").click();
+    h.run();
+    assert!(
+        h.state().actions.is_empty(),
+        "nothing sent while withheld: {:?}",
+        h.state().actions
+    );
+    // Shown again: the sentence goes and input flows.
+    h.state_mut().ui.withheld = None;
+    h.run();
+    assert!(h.query_by_label_contains("security prompt").is_none());
+    poke(&mut h);
+    assert!(
+        h.state()
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::Input(_))),
+        "{:?}",
+        h.state().actions
+    );
+}

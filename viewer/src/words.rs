@@ -1,0 +1,24 @@
+//! Sentences the technician reads about the user's computer's own limits
+//! (the window's overlay, the headless mode's lines, refusals), kept in
+//! one place so they read alike everywhere.
+
+use lifeline_session::messages::Withheld;
+
+/// Over the dimmed picture while the host's screen is withheld.
+pub fn withheld(why: Withheld) -> &'static str {
+    match why {
+        Withheld::SecureDesktop => {
+            "The user's computer is showing a Windows security prompt (UAC or the Ctrl+Alt+Del screen). Windows does not let Lifeline show or control it; the picture comes back when the prompt closes."
+        }
+    }
+}
+
+/// Under [`withheld`]'s sentence in the window.
+pub const WITHHELD_NO_INPUT: &str =
+    "Your mouse and keyboard are not sent meanwhile: ask the user to answer the prompt.";
+
+/// The headless mode's line when the screen may be shown again.
+pub const SHOWN_AGAIN: &str = "The picture is back: the user's computer can be shown again.";
+
+/// Why input was not sent while the screen is withheld.
+pub const WITHHELD_INPUT: &str = "the user's computer is showing a Windows security prompt, which Windows lets no remote program control: input is not sent until it closes";
