@@ -50,13 +50,19 @@ impl Framing {
     ) -> Result<(Grab, Option<ViewReport>), CaptureError> {
         let relist = full || self.stale || self.reported.is_none();
         let force = full || self.stale;
-        self.stale = false;
+        let stale = std::mem::take(&mut self.stale);
         let whole_before = self.rect() == Rect::whole(self.size.0, self.size.1);
         let grab = if whole_before {
             screen.grab(image, force)?
         } else {
             screen.grab(self.cropper.whole(), force)?
         };
+        if let Grab::Withheld(why) = grab {
+            // Nothing was grabbed: a switch asked for waits for a grab
+            // that works, and the view is as it was.
+            self.stale = stale;
+            return Ok((Grab::Withheld(why), None));
+        }
         let grabbed = if whole_before {
             &*image
         } else {
@@ -134,6 +140,10 @@ impl Cropper {
     /// Copies what `grab` changed in the whole screen inside `rect` into
     /// `into` (resized to the rectangle); the grab, as the cropped image sees it.
     pub fn crop(&mut self, grab: Grab, rect: Rect, into: &mut Image) -> Grab {
+        if let Grab::Withheld(why) = grab {
+            // Nothing was grabbed, so nothing to copy.
+            return Grab::Withheld(why);
+        }
         let whole = self.whole();
         let screen = Rect::whole(whole.width, whole.height);
         let Some(rect) = rect.within(&screen) else {
@@ -164,6 +174,7 @@ impl Cropper {
                 }
                 Grab::Regions(inside.iter().map(|r| (r.x, r.y, r.w, r.h)).collect())
             }
+            Grab::Withheld(why) => Grab::Withheld(why),
         }
     }
 
@@ -189,6 +200,7 @@ impl Cropper {
 mod tests {
     use super::*;
     use crate::view::tests::two;
+    use lifeline_session::messages::Withheld;
 
     fn screen() -> Image {
         let mut img = Image::new(60, 30).unwrap();
@@ -232,6 +244,11 @@ mod tests {
         assert_eq!(out.get(1, 5), 99);
         assert_eq!(c.crop(Grab::Captured, right, &mut out), Grab::Captured);
         assert_eq!(c.crop(Grab::Unchanged, right, &mut out), Grab::Unchanged);
+        // Withheld: passed on, nothing copied.
+        let before = out.clone();
+        let why = Grab::Withheld(Withheld::SecureDesktop);
+        assert_eq!(c.crop(why.clone(), right, &mut out), why);
+        assert_eq!(out, before);
         // A monitor no longer on the screen.
         let off = Rect {
             x: 100,
@@ -247,11 +264,15 @@ mod tests {
         image: Image,
         monitors: Vec<MonitorInfo>,
         forced: Vec<bool>,
+        withheld: Option<Withheld>,
     }
 
     impl ScreenSource for Screen {
         fn grab(&mut self, into: &mut Image, force: bool) -> Result<Grab, CaptureError> {
             self.forced.push(force);
+            if let Some(why) = self.withheld {
+                return Ok(Grab::Withheld(why));
+            }
             into.clone_from(&self.image);
             Ok(Grab::Captured)
         }
@@ -267,6 +288,7 @@ mod tests {
             image: screen(),
             monitors: two(),
             forced: Vec::new(),
+            withheld: None,
         };
         let mut f = Framing::default();
         let mut img = Image {
@@ -324,5 +346,39 @@ mod tests {
             (report.monitors[0].width, report.monitors[0].height),
             (30, 20)
         );
+    }
+
+    #[test]
+    fn a_withheld_grab_leaves_the_picture_and_a_switch_waits_for_the_screen() {
+        let mut screen = Screen {
+            image: screen(),
+            monitors: two(),
+            forced: Vec::new(),
+            withheld: None,
+        };
+        let mut f = Framing::default();
+        let mut img = Image {
+            width: 0,
+            height: 0,
+            pixels: Vec::new(),
+        };
+        f.grab(&mut screen, &mut img, true).unwrap();
+        let shown = img.clone();
+        screen.withheld = Some(Withheld::SecureDesktop);
+        // A switch asked for meanwhile.
+        f.show(Showing::All);
+        let (grab, report) = f.grab(&mut screen, &mut img, false).unwrap();
+        assert_eq!(grab, Grab::Withheld(Withheld::SecureDesktop));
+        assert_eq!(report, None, "nothing new to tell");
+        assert_eq!(img, shown, "the picture is left as it was");
+        let (grab, _) = f.grab(&mut screen, &mut img, false).unwrap();
+        assert_eq!(grab, Grab::Withheld(Withheld::SecureDesktop));
+        // Shown again: the switch happens now, grabbed whole.
+        screen.withheld = None;
+        let (grab, report) = f.grab(&mut screen, &mut img, false).unwrap();
+        assert_eq!(grab, Grab::Captured);
+        assert_eq!(report.unwrap().showing, Showing::All);
+        assert_eq!(img, screen.image);
+        assert_eq!(screen.forced, [true, true, true, true], "each one forced");
     }
 }

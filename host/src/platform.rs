@@ -4,7 +4,7 @@
 //! [`crate::scrap_screen`]) implement them; [`crate::backend`] chooses
 //! one. This module names no backend.
 
-use lifeline_session::messages::{InputEvent, MonitorInfo};
+use lifeline_session::messages::{InputEvent, MonitorInfo, Withheld};
 use lifeline_session::screen::Image;
 
 /// The error of a platform library (X11, enigo, …), kept as the source.
@@ -85,13 +85,19 @@ pub enum Grab {
     /// Only these rectangles (x, y, w, h) were drawn; the image was updated
     /// there and is otherwise as it was.
     Regions(Vec<(u32, u32, u32, u32)>),
+    /// The screen cannot be shown now, for this reason (Windows' secure
+    /// desktop); the image was left as it was. The session tells the
+    /// viewer once, and sends a whole frame when a grab works again.
+    Withheld(Withheld),
 }
 
 /// Something that captures the whole screen.
 pub trait ScreenSource {
     /// Captures the current screen into `into`, resizing it if needed. A
     /// source that knows nothing changed may skip the work and say
-    /// [`Grab::Unchanged`]; `force` asks for a capture regardless.
+    /// [`Grab::Unchanged`]; `force` asks for a capture regardless. A
+    /// source that may not show the screen now says [`Grab::Withheld`]
+    /// rather than an error or a black picture.
     fn grab(&mut self, into: &mut Image, force: bool) -> Result<Grab, CaptureError>;
 
     /// Where the pointer is, when the source knows: captures usually leave

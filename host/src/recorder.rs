@@ -180,7 +180,7 @@ impl Recorder {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use lifeline_proto::control::Auditor;
     use lifeline_record::AuditorSecret;
     use lifeline_record::open::Opener;
@@ -189,29 +189,49 @@ mod tests {
 
     use super::*;
 
+    /// A recording under way, and what opens it.
+    pub(crate) struct Tapped {
+        pub(crate) tap: RecordTap,
+        rx: mpsc::UnboundedReceiver<Vec<u8>>,
+        secret: AuditorSecret,
+    }
+
+    impl Tapped {
+        /// A recording for one auditor (keys recorded when `keys`).
+        pub(crate) fn start(keys: bool) -> Self {
+            let secret = AuditorSecret::generate();
+            let policy = RecordingPolicy {
+                auditors: vec![Auditor {
+                    name: "au".into(),
+                    public_key: secret.public().0,
+                }],
+                keys,
+                required: true,
+            };
+            let (tap, rx) = RecordTap::start("s1", &policy);
+            Self { tap, rx, secret }
+        }
+
+        /// Ends the recording; everything in it, as an auditor opens it.
+        pub(crate) fn events(mut self) -> Vec<Event> {
+            self.tap.finish("done");
+            let header = self.rx.try_recv().unwrap();
+            let (_, mut opener) = Opener::new(&header, &self.secret).unwrap();
+            let mut reader = Reader::default();
+            while let Ok(chunk) = self.rx.try_recv() {
+                reader.push(&opener.open(&chunk).unwrap().0);
+            }
+            assert!(opener.ended());
+            std::iter::from_fn(|| reader.next_event().map(|e| e.unwrap().event)).collect()
+        }
+    }
+
     fn opened(keys: bool, events: Vec<Event>) -> Vec<Event> {
-        let secret = AuditorSecret::generate();
-        let policy = RecordingPolicy {
-            auditors: vec![Auditor {
-                name: "au".into(),
-                public_key: secret.public().0,
-            }],
-            keys,
-            required: true,
-        };
-        let (tap, mut rx) = RecordTap::start("s1", &policy);
+        let t = Tapped::start(keys);
         for e in events {
-            tap.record(e);
+            t.tap.record(e);
         }
-        tap.finish("done");
-        let header = rx.try_recv().unwrap();
-        let (_, mut opener) = Opener::new(&header, &secret).unwrap();
-        let mut reader = Reader::default();
-        while let Ok(chunk) = rx.try_recv() {
-            reader.push(&opener.open(&chunk).unwrap().0);
-        }
-        assert!(opener.ended());
-        std::iter::from_fn(|| reader.next_event().map(|e| e.unwrap().event)).collect()
+        t.events()
     }
 
     #[test]

@@ -9,12 +9,12 @@ use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::Instant;
 
-use lifeline_session::messages::{InputEvent, Showing};
+use lifeline_session::messages::{InputEvent, Showing, Withheld};
 use lifeline_session::screen::{Encoder, FrameUpdate, Image, Tuning};
 use tokio::sync::oneshot;
 
 use crate::framing::Framing;
-use crate::platform::{CaptureError, Grab, InputError, InputOpener, ScreenOpener};
+use crate::platform::{CaptureError, Grab, InputError, InputOpener, ScreenOpener, ScreenSource};
 use crate::recorder::{Keyframes, RecordTap};
 use crate::view::ViewReport;
 use lifeline_session::recording::Event as RecEvent;
@@ -55,6 +55,8 @@ pub struct Grabbed {
     pub refinement: bool,
     /// What is shown, when it is news.
     pub view: Option<ViewReport>,
+    /// The screen may not be shown now, and why (no update, no pointer).
+    pub withheld: Option<Withheld>,
 }
 
 type GrabReply = oneshot::Sender<Result<Grabbed, CaptureError>>;
@@ -83,6 +85,8 @@ struct RecordSide {
     started: std::time::Instant,
     keyframes: Keyframes,
     pointer: Option<(i32, i32)>,
+    /// Why the screen is withheld, as the timeline last said.
+    withheld: Option<Withheld>,
 }
 
 impl RecordSide {
@@ -92,6 +96,18 @@ impl RecordSide {
             started: std::time::Instant::now(),
             keyframes: Keyframes::default(),
             pointer: None,
+            withheld: None,
+        }
+    }
+
+    /// Notes on the timeline when the screen starts or stops being
+    /// withheld (the recording's frames simply pause meanwhile).
+    fn withheld(&mut self, now: Option<Withheld>) {
+        if self.withheld != now {
+            self.withheld = now;
+            let reason = now.map(Withheld::as_str);
+            let note = serde_json::json!({"event": "withheld", "reason": reason});
+            self.tap.record(RecEvent::Note(note.to_string()));
         }
     }
 
@@ -141,7 +157,7 @@ struct PointerPoll {
 }
 
 impl PointerPoll {
-    fn next(&mut self, screen: &mut dyn crate::platform::ScreenSource) -> Option<(i32, i32)> {
+    fn next(&mut self, screen: &mut dyn ScreenSource) -> Option<(i32, i32)> {
         self.tick += 1;
         if self.still_ticks > 60 && !self.tick.is_multiple_of(8) {
             return self.last;
@@ -173,6 +189,95 @@ pub struct VideoStats {
     pub encode_ms: f64,
 }
 
+/// What the capture thread keeps between grabs.
+struct Capture {
+    screen: Box<dyn ScreenSource>,
+    /// What is shown, as last grabbed.
+    image: Image,
+    encoder: Encoder,
+    pointer: PointerPoll,
+    framing: Framing,
+    recording: Option<RecordSide>,
+    /// The encoder's clock: how long regions keep moving, and the
+    /// video's rate control.
+    epoch: Instant,
+    cost: Arc<VideoCost>,
+}
+
+impl Capture {
+    fn new(screen: Box<dyn ScreenSource>, cost: Arc<VideoCost>) -> Self {
+        Self {
+            screen,
+            image: Image {
+                width: 0,
+                height: 0,
+                pixels: Vec::new(),
+            },
+            encoder: Encoder::new(),
+            pointer: PointerPoll::default(),
+            framing: Framing::default(),
+            recording: None,
+            epoch: Instant::now(),
+            cost,
+        }
+    }
+
+    /// Captures and encodes what changed (everything when `full`); nothing
+    /// is encoded while the screen is withheld.
+    fn grab(&mut self, full: bool, tuning: Tuning) -> Result<Grabbed, CaptureError> {
+        let (grab, view) = self
+            .framing
+            .grab(&mut *self.screen, &mut self.image, full)?;
+        if let Grab::Withheld(why) = grab {
+            if let Some(r) = self.recording.as_mut() {
+                r.withheld(Some(why));
+            }
+            return Ok(Grabbed {
+                update: None,
+                pointer: None,
+                refinement: false,
+                view,
+                withheld: Some(why),
+            });
+        }
+        let encoder = &mut self.encoder;
+        encoder.tune(tuning);
+        if full {
+            encoder.reset();
+        }
+        encoder.at(self.epoch.elapsed().as_millis() as u64);
+        let began = Instant::now();
+        let update = match grab {
+            Grab::Captured => encoder.encode(&self.image),
+            Grab::Regions(rects) => encoder.encode_within(&self.image, &rects),
+            // Still: time to make pictures exact?
+            Grab::Unchanged | Grab::Withheld(_) => encoder.still(),
+        };
+        if update.as_ref().is_some_and(|u| !u.video.is_empty()) {
+            let took = began.elapsed().as_micros() as u64;
+            self.cost.frames.fetch_add(1, Ordering::Relaxed);
+            self.cost.micros.fetch_add(took, Ordering::Relaxed);
+        }
+        if let Some(r) = self.recording.as_mut() {
+            r.withheld(None);
+            if r.frame(update.as_ref(), &self.image) {
+                encoder.restart_video();
+            }
+        }
+        let pointer = self.framing.pointer(self.pointer.next(&mut *self.screen));
+        if let Some(r) = self.recording.as_mut() {
+            r.pointer(pointer);
+        }
+        Ok(Grabbed {
+            refinement: update.is_some() && encoder.refined(),
+            update,
+            pointer,
+            view,
+            withheld: None,
+        })
+    }
+}
+
 /// Handle to the capture thread.
 #[derive(Debug)]
 pub struct CaptureWorker {
@@ -192,69 +297,24 @@ impl CaptureWorker {
         let video = Arc::new(VideoCost::default());
         let cost = video.clone();
         let started = on_own_thread("capture", open, move |mut screen| {
-            // The encoder's clock: how long regions keep moving, and the
-            // video's rate control.
-            let epoch = Instant::now();
             screen.watch(Box::new(move || {
                 listener.upgrade().map(|n| n.notify_one()).is_some()
             }));
-            let mut image = Image {
-                width: 0,
-                height: 0,
-                pixels: Vec::new(),
-            };
-            let mut encoder = Encoder::new();
-            let mut pointer = PointerPoll::default();
-            let mut framing = Framing::default();
-            let mut recording: Option<RecordSide> = None;
+            let mut capture = Capture::new(screen, cost);
             while let Ok(cmd) = rx.recv() {
                 match cmd {
-                    CaptureCmd::Record(tap) => recording = tap.map(RecordSide::new),
+                    CaptureCmd::Record(tap) => capture.recording = tap.map(RecordSide::new),
                     CaptureCmd::Reset => {
-                        encoder = Encoder::new();
-                        framing.reset();
+                        capture.encoder = Encoder::new();
+                        capture.framing.reset();
                     }
-                    CaptureCmd::Show(showing) => framing.show(showing),
+                    CaptureCmd::Show(showing) => capture.framing.show(showing),
                     CaptureCmd::Grab {
                         full,
                         tuning,
                         reply,
                     } => {
-                        encoder.tune(tuning);
-                        if full {
-                            encoder.reset();
-                        }
-                        encoder.at(epoch.elapsed().as_millis() as u64);
-                        let grabbed = framing.grab(&mut *screen, &mut image, full);
-                        let result = grabbed.map(|(grab, view)| {
-                            let began = Instant::now();
-                            let update = match grab {
-                                Grab::Captured => encoder.encode(&image),
-                                Grab::Regions(rects) => encoder.encode_within(&image, &rects),
-                                // Still: time to make pictures exact?
-                                Grab::Unchanged => encoder.still(),
-                            };
-                            if update.as_ref().is_some_and(|u| !u.video.is_empty()) {
-                                let took = began.elapsed().as_micros() as u64;
-                                cost.frames.fetch_add(1, Ordering::Relaxed);
-                                cost.micros.fetch_add(took, Ordering::Relaxed);
-                            }
-                            if let Some(r) = recording.as_mut()
-                                && r.frame(update.as_ref(), &image)
-                            {
-                                encoder.restart_video();
-                            }
-                            let pointer = framing.pointer(pointer.next(&mut *screen));
-                            if let Some(r) = recording.as_mut() {
-                                r.pointer(pointer);
-                            }
-                            Grabbed {
-                                refinement: update.is_some() && encoder.refined(),
-                                update,
-                                pointer,
-                                view,
-                            }
-                        });
+                        let result = capture.grab(full, tuning);
                         // The session may have ended meanwhile; nobody to tell.
                         let _ = reply.send(result);
                     }
@@ -375,8 +435,6 @@ impl InputWorker {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
     use lifeline_session::messages::{InputEvent, Key};
 
     use super::*;
@@ -390,7 +448,7 @@ mod tests {
 
     #[tokio::test]
     async fn capture_sends_whole_then_changes_then_nothing() {
-        let screen = FakeScreen(Arc::new(Mutex::new(Image::new(130, 70).unwrap())));
+        let screen = FakeScreen::new(Image::new(130, 70).unwrap());
         let worker = CaptureWorker::start(opener(&screen)).unwrap();
         let first = worker
             .grab(false, Tuning::default())
@@ -409,7 +467,7 @@ mod tests {
                 .update,
             None
         );
-        screen.0.lock().unwrap().pixels[69 * 130 + 129] = 0xffffff;
+        screen.image.lock().unwrap().pixels[69 * 130 + 129] = 0xffffff;
         let change = worker
             .grab(false, Tuning::default())
             .await
@@ -442,6 +500,50 @@ mod tests {
                 .unwrap()
                 .full,
             "a new viewer starts whole"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_withheld_screen_is_not_encoded_and_the_recording_notes_it_once() {
+        use lifeline_session::messages::Withheld;
+        use lifeline_session::recording::Event as Rec;
+
+        let screen = FakeScreen::new(Image::new(64, 32).unwrap());
+        let worker = CaptureWorker::start(opener(&screen)).unwrap();
+        let tapped = crate::recorder::tests::Tapped::start(false);
+        worker.record(Some(tapped.tap.clone())).unwrap();
+        let grab = |full| worker.grab(full, Tuning::default());
+        let first = grab(false).await.unwrap().unwrap();
+        assert!(first.update.unwrap().full);
+        assert_eq!(first.withheld, None);
+        *screen.withheld.lock().unwrap() = Some(Withheld::SecureDesktop);
+        screen.image.lock().unwrap().pixels[0] = 0x00ff_0000;
+        for full in [false, true, true] {
+            let g = grab(full).await.unwrap().unwrap();
+            assert_eq!(g.withheld, Some(Withheld::SecureDesktop));
+            assert!(g.update.is_none() && g.pointer.is_none() && g.view.is_none());
+        }
+        *screen.withheld.lock().unwrap() = None;
+        let back = grab(true).await.unwrap().unwrap();
+        assert_eq!(back.withheld, None);
+        let whole = back.update.expect("the screen again");
+        assert!(whole.full, "whole, as the session asks");
+        worker.record(None).unwrap();
+        let notes: Vec<String> = tapped
+            .events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Rec::Note(n) => Some(n),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            notes,
+            [
+                r#"{"event":"withheld","reason":"secure-desktop"}"#,
+                r#"{"event":"withheld","reason":null}"#,
+                r#"{"event":"ended","reason":"done"}"#,
+            ]
         );
     }
 

@@ -71,7 +71,7 @@ fn step(
     let upd = match grab {
         Grab::Captured => enc.encode(img),
         Grab::Regions(rects) => enc.encode_within(img, &rects),
-        Grab::Unchanged => None,
+        Grab::Unchanged | Grab::Withheld(_) => None,
     };
     let t2 = Instant::now();
     (

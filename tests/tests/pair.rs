@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use lifeline_host::session::Event;
 use lifeline_proto::control::Mode;
-use lifeline_session::messages::{FRAMES_IN_FLIGHT, InputEvent, Key, ViewerMsg};
+use lifeline_session::messages::{FRAMES_IN_FLIGHT, InputEvent, Key, ViewerMsg, Withheld};
 use lifeline_session::screen::Image;
 use lifeline_tests::pair::link::Rng;
 use lifeline_tests::pair::{Pair, Spec};
@@ -217,6 +217,52 @@ fn a_cut_link_resumes_to_the_exact_screen_with_nothing_repeated_or_lost() {
     assert!(p.log.full_requests >= 1, "the viewer asked for it too");
     assert_eq!(p.viewer().full_requests(), 1);
     assert_eq!(p.in_flight(), 0);
+}
+
+#[test]
+fn a_withheld_screen_is_said_once_then_comes_back_whole_and_exact() {
+    let why = Withheld::SecureDesktop;
+    let mut p = Pair::new(Mode::Control, (160, 120), Spec::delay(30), Spec::delay(30));
+    text(p.screen(), (0, 0, 160, 120), 1);
+    p.drawn();
+    assert!(p.run_until_exact(Duration::from_secs(2)));
+    // A UAC prompt: the capture says so instead of a picture.
+    p.withhold(Some(why));
+    p.run_for(Duration::from_millis(500));
+    assert_eq!(p.viewer().withheld(), Some(why));
+    let sent = p.log.sent.len();
+    // The user's screen moves on behind the prompt; nothing is sent.
+    text(p.screen(), (0, 0, 160, 120), 2);
+    p.drawn();
+    p.run_for(Duration::from_millis(500));
+    assert_eq!(p.log.sent.len(), sent, "no picture while withheld");
+    assert!(!p.type_input(key('a')), "the viewer holds input back");
+    // A viewer that sends anyway: the host drops it.
+    p.viewer_send(ViewerMsg::Input(key('b')));
+    p.run_for(Duration::from_millis(100));
+    assert!(p.log.applied.is_empty(), "{:?}", p.log.applied);
+    // The prompt closes: the end, then the whole screen as it is now.
+    p.withhold(None);
+    assert!(p.run_until_exact(Duration::from_secs(2)));
+    assert_eq!(p.viewer().withheld(), None);
+    assert!(p.log.sent[sent].full, "the first update after is whole");
+    let news: Vec<_> = p
+        .log
+        .viewer_news
+        .iter()
+        .filter(|a| matches!(a, ViewerAction::Withheld(_)))
+        .collect();
+    assert_eq!(
+        news,
+        [
+            &ViewerAction::Withheld(Some(why)),
+            &ViewerAction::Withheld(None)
+        ],
+        "said once as it starts and once as it ends"
+    );
+    assert!(p.type_input(key('c')));
+    p.run_for(Duration::from_millis(100));
+    assert_eq!(p.log.applied, [key('c')]);
 }
 
 /// The whole run is a function of the seeds: twice the same.

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use lifeline_proto::control::{Mode, SessionReport};
-use lifeline_session::messages::{HostMsg, Showing, ViewerMsg};
+use lifeline_session::messages::{HostMsg, Showing, ViewerMsg, Withheld};
 use lifeline_session::screen::{FrameUpdate, Tuning};
 
 use crate::view::ViewReport;
@@ -41,6 +41,9 @@ pub enum Event {
         refinement: bool,
         /// What is shown, when it changed.
         view: Option<ViewReport>,
+        /// The screen may not be shown now, and why (Windows' secure
+        /// desktop): no update comes with it.
+        withheld: Option<Withheld>,
     },
     /// The viewer sent input faster than the desktop takes it.
     InputFlooded,

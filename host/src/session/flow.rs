@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use lifeline_proto::control::Mode;
-use lifeline_session::messages::{FRAMES_IN_FLIGHT, HostMsg};
+use lifeline_session::messages::{FRAMES_IN_FLIGHT, HostMsg, Withheld};
 use lifeline_session::screen::FrameUpdate;
 
 use super::viewer::monitors_msg;
@@ -28,6 +28,10 @@ const SMALL_IN_FLIGHT: usize = 4;
 /// (never while the link is unmeasured: a very slow one must not queue
 /// more).
 const SMALL_TIME: Duration = Duration::from_millis(30);
+/// How often the screen is looked at while it is withheld (a Windows
+/// security prompt is up): its end shows within this, at a few checks a
+/// second rather than sixty.
+pub(super) const WITHHELD_INTERVAL: Duration = Duration::from_millis(100);
 
 /// What a session that shares the screen keeps.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +52,8 @@ pub(super) struct Sharing {
     settled: bool,
     /// What the viewer is shown, once the capture said.
     pub(super) view: Option<ViewReport>,
+    /// Why the screen is withheld, as the viewer was last told.
+    pub(super) withheld: Option<Withheld>,
 }
 
 impl Sharing {
@@ -64,6 +70,7 @@ impl Sharing {
             refining: VecDeque::new(),
             settled: false,
             view: None,
+            withheld: None,
         }
     }
 
@@ -175,6 +182,7 @@ impl HostSession {
         pointer: Option<(i32, i32)>,
         refinement: bool,
         view: Option<ViewReport>,
+        withheld: Option<Withheld>,
     ) {
         let State::Sharing(sh) = &mut self.state else {
             return;
@@ -185,11 +193,28 @@ impl HostSession {
             sh.view = Some(v);
             told
         });
+        if withheld.is_some() {
+            // The picture moves on meanwhile: the first grab that works
+            // again is whole. Looked at less often while it lasts.
+            sh.full = true;
+            sh.next_tick = sh.next_tick.max(now + WITHHELD_INTERVAL);
+        }
         if self.interrupted {
             // Nowhere to send it; the whole frame after resuming covers it.
             return;
         }
         let mut out: Vec<HostMsg> = view_news.into_iter().collect();
+        if withheld != sh.withheld {
+            // Said once as it starts, and once as it ends (before the
+            // whole frame).
+            sh.withheld = withheld;
+            out.push(HostMsg::Withheld(withheld));
+            if withheld.is_none() && !update.as_ref().is_some_and(|u| u.full) {
+                // Not whole after all (the capture did not follow the
+                // request): the next one is.
+                sh.full = true;
+            }
+        }
         if let Some((x, y)) = pointer
             && sh.pointer != pointer
         {

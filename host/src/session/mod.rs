@@ -204,7 +204,8 @@ impl HostSession {
                 pointer,
                 refinement,
                 view,
-            } => self.grabbed(now, update, pointer, refinement, view),
+                withheld,
+            } => self.grabbed(now, update, pointer, refinement, view, withheld),
             Event::InputFlooded => self.end(Ending::Failed(
                 "the technician's viewer sent input faster than this computer can apply it".into(),
             )),

@@ -4,6 +4,8 @@
 
 use std::time::Instant;
 
+use lifeline_session::messages::HostMsg;
+
 use super::viewer::monitors_msg;
 use super::{Action, Answer, HostSession, State};
 use crate::rate::RateEstimator;
@@ -32,10 +34,16 @@ impl HostSession {
             // Updates in flight were lost with the link: none is awaited,
             // the link is measured afresh, and the viewer gets a whole frame.
             sh.forget_in_flight();
+            let withheld = sh.withheld;
             // What is shown may have been told on the lost link.
             if let Some(v) = &sh.view {
                 let told = monitors_msg(v);
                 self.push(Action::Send(told));
+            }
+            // So may the screen's being withheld (its end needs no
+            // repeating: the whole frame that comes says it).
+            if let Some(why) = withheld {
+                self.push(Action::Send(HostMsg::Withheld(Some(why))));
             }
             self.link = RateEstimator::new();
             self.grab(now);

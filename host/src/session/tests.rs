@@ -77,6 +77,7 @@ fn frame(s: &mut HostSession, at: Instant, seq: u64) {
             pointer: None,
             refinement: false,
             view: None,
+            withheld: None,
         },
     );
 }
@@ -247,6 +248,7 @@ fn small_updates_may_have_four_in_flight() {
                 pointer: None,
                 refinement: false,
                 view: None,
+                withheld: None,
             },
         );
     };
@@ -297,6 +299,7 @@ fn a_whole_frame_request_is_honoured_on_the_next_capture() {
             pointer: None,
             refinement: false,
             view: None,
+            withheld: None,
         },
     );
     s.handle_timeout(now + CAPTURE_INTERVAL);
@@ -336,6 +339,7 @@ fn the_pointer_travels_only_when_it_moves() {
                 pointer: p,
                 refinement: false,
                 view: None,
+                withheld: None,
             },
         );
     }
@@ -405,6 +409,7 @@ fn the_technicians_quality_and_a_busy_link_shape_each_capture() {
             pointer: None,
             refinement: false,
             view: None,
+            withheld: None,
         },
     );
     s.handle(now, Event::Viewer(ViewerMsg::Quality(Quality::Exact)));
@@ -429,6 +434,7 @@ fn refinement_takes_two_slots_at_most_and_drawing_always_has_one() {
                 pointer: None,
                 refinement: true,
                 view: None,
+                withheld: None,
             },
         );
     };
@@ -460,6 +466,7 @@ fn refinement_takes_two_slots_at_most_and_drawing_always_has_one() {
             pointer: None,
             refinement: false,
             view: None,
+            withheld: None,
         },
     );
     s.handle(tick(5), Event::Viewer(ViewerMsg::Ack { seq: 3 }));
@@ -501,6 +508,7 @@ fn a_lost_link_pauses_sharing_and_resuming_sends_a_whole_frame() {
             pointer: Some((1, 1)),
             refinement: false,
             view: None,
+            withheld: None,
         },
     );
     assert!(drain(&mut s).is_empty());
@@ -626,6 +634,7 @@ fn monitors_are_told_before_their_frames_and_input_follows_the_shown_one() {
             pointer: None,
             refinement: false,
             view: Some(report(Showing::Primary, (0, 0))),
+            withheld: None,
         },
     );
     let told = drain(&mut s);
@@ -656,6 +665,7 @@ fn monitors_are_told_before_their_frames_and_input_follows_the_shown_one() {
             pointer: Some((1, 2)),
             refinement: false,
             view: Some(report(Showing::Monitor(1), (64, 0))),
+            withheld: None,
         },
     );
     assert!(matches!(
@@ -756,3 +766,5 @@ fn a_long_stretch_of_control_asks_to_go_on_and_ends_unanswered() {
             .any(|a| matches!(a, Action::AskContinue { .. }))
     );
 }
+
+mod withheld;

@@ -119,7 +119,10 @@ impl HostSession {
     /// The technician's input: applied in control mode, if it names
     /// something that exists, at its place on the shown monitor.
     fn input(&mut self, control: bool, ev: InputEvent) {
-        if !control {
+        let withheld = matches!(&self.state, State::Sharing(sh) if sh.withheld.is_some());
+        if !control || withheld {
+            // While the screen is withheld (a Windows security prompt),
+            // the desktop takes no input from this program either.
             self.stats.inputs_dropped += 1;
         } else if ev.check().is_err() {
             self.stats.inputs_refused += 1;

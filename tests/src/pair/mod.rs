@@ -30,7 +30,7 @@ use lifeline_host::view::ViewReport;
 use lifeline_proto::control::Mode;
 use lifeline_proto::frame;
 use lifeline_session::messages::{
-    HostMsg, InputEvent, MAX_VIEWER_FRAME, MonitorInfo, Showing, ViewerMsg,
+    HostMsg, InputEvent, MAX_VIEWER_FRAME, MonitorInfo, Showing, ViewerMsg, Withheld,
 };
 use lifeline_session::screen::{Encoder, Image};
 use lifeline_viewer::core::{Action as ViewerAction, ViewerSession};
@@ -83,6 +83,8 @@ struct Capture {
     dirty: bool,
     /// The view has not been reported yet.
     view_untold: bool,
+    /// The screen may not be shown (Windows' secure desktop), and why.
+    withheld: Option<Withheld>,
 }
 
 /// A host and a viewer over a simulated link, on a virtual clock.
@@ -122,6 +124,7 @@ impl Pair {
                 encoder: Encoder::new(),
                 dirty: true,
                 view_untold: true,
+                withheld: None,
             },
             sent_seq: 0,
             acked_seq: 0,
@@ -152,6 +155,13 @@ impl Pair {
         self.capture.dirty = true;
         self.host.handle(self.now, Event::Drawn);
         self.host_actions();
+    }
+
+    /// From now on the screen cannot be shown, for this reason (`None`: it
+    /// can again), as Windows' GDI capture says of its secure desktop.
+    pub fn withhold(&mut self, why: Option<Withheld>) {
+        self.capture.withheld = why;
+        self.capture.dirty = true;
     }
 
     /// The viewer's copy of the remote screen.
@@ -366,6 +376,18 @@ impl Pair {
     /// nothing did, what refinement is due.
     fn grab(&mut self, full: bool, tuning: lifeline_session::screen::Tuning) {
         let c = &mut self.capture;
+        if let Some(why) = c.withheld {
+            // As the capture thread does: nothing grabbed, nothing encoded.
+            let grabbed = Event::Grabbed {
+                update: None,
+                pointer: None,
+                refinement: false,
+                view: None,
+                withheld: Some(why),
+            };
+            self.host.handle(self.now, grabbed);
+            return;
+        }
         c.encoder.tune(tuning);
         if full {
             c.encoder.reset();
@@ -404,6 +426,7 @@ impl Pair {
             pointer: None,
             refinement,
             view,
+            withheld: None,
         };
         self.host.handle(self.now, grabbed);
     }

@@ -149,6 +149,7 @@ fn grabbed(got: Result<Result<Grabbed, CaptureError>, oneshot::error::RecvError>
             pointer: g.pointer,
             refinement: g.refinement,
             view: g.view,
+            withheld: g.withheld,
         },
         Ok(Err(e)) => Event::Failed(e.to_string()),
         Err(_) => Event::Failed(CaptureError::Stopped.to_string()),
