@@ -496,11 +496,15 @@ fn withheld_over(ui: &mut egui::Ui, rect: egui::Rect, why: Withheld) {
         crate::words::withheld(why),
         crate::words::WITHHELD_NO_INPUT
     );
-    let sentence = egui::Label::new(RichText::new(text).size(18.0).color(Color32::WHITE)).wrap();
-    ui.put(
-        rect.shrink(rect.width().min(rect.height()) * 0.08),
-        sentence,
-    );
+    let font = egui::FontId::proportional(18.0);
+    let wrap = (rect.width() * 0.84).max(120.0);
+    let size = ui
+        .painter()
+        .layout(text.clone(), font.clone(), Color32::WHITE, wrap)
+        .size();
+    let at = egui::Rect::from_center_size(rect.center(), size + egui::vec2(2.0, 2.0));
+    let sentence = RichText::new(text).font(font).color(Color32::WHITE);
+    ui.put(at, egui::Label::new(sentence).wrap());
 }
 
 /// A screen image as egui takes it.

@@ -317,6 +317,11 @@ fn a_withheld_screen_is_said_over_the_picture_and_input_waits() {
     // Both sentences, drawn once each over the picture.
     h.get_by_label_contains(crate::words::withheld(why));
     h.get_by_label_contains(crate::words::WITHHELD_NO_INPUT);
+    let at = h
+        .get_by_label_contains(crate::words::WITHHELD_NO_INPUT)
+        .rect();
+    let centre = h.ctx.content_rect().center().x;
+    assert!((at.center().x - centre).abs() < 2.0, "centred: {at:?}");
     poke(&mut h);
     h.get_by_label("Send Ctrl+Alt+Del").click();
     h.run();
