@@ -19,8 +19,8 @@ use windows::Win32::Graphics::Direct3D11::{
     D3D11CreateDevice, ID3D11Device, ID3D11DeviceContext, ID3D11Texture2D,
 };
 use windows::Win32::Graphics::Dxgi::{
-    DXGI_ERROR_WAIT_TIMEOUT, DXGI_OUTDUPL_FRAME_INFO, DXGI_OUTDUPL_MOVE_RECT, IDXGIDevice,
-    IDXGIOutput1, IDXGIOutputDuplication, IDXGIResource,
+    DXGI_ERROR_ACCESS_LOST, DXGI_ERROR_WAIT_TIMEOUT, DXGI_OUTDUPL_FRAME_INFO,
+    DXGI_OUTDUPL_MOVE_RECT, IDXGIDevice, IDXGIOutput1, IDXGIOutputDuplication, IDXGIResource,
 };
 use windows::core::Interface as _;
 
@@ -43,6 +43,8 @@ pub struct DxgiScreen {
     context: ID3D11DeviceContext,
     outputs: Vec<Output>,
     screen: Rect,
+    /// A duplication lost its desktop: open them again at the next grab.
+    lost: bool,
 }
 
 impl std::fmt::Debug for DxgiScreen {
@@ -132,6 +134,7 @@ impl DxgiScreen {
             context,
             outputs,
             screen: virtual_screen(),
+            lost: false,
         })
     }
 
@@ -142,7 +145,7 @@ impl DxgiScreen {
         i: usize,
         into: &mut Image,
         force: bool,
-    ) -> Result<Option<Vec<(u32, u32, u32, u32)>>, CaptureError> {
+    ) -> Result<Option<Vec<(u32, u32, u32, u32)>>, Grabbing> {
         let out = &mut self.outputs[i];
         let mut info = DXGI_OUTDUPL_FRAME_INFO::default();
         let mut resource: Option<IDXGIResource> = None;
@@ -154,7 +157,10 @@ impl DxgiScreen {
         };
         match acquired {
             Err(e) if e.code() == DXGI_ERROR_WAIT_TIMEOUT => return Ok(None),
-            Err(e) => return Err(grab_err(e)),
+            // The desktop switched (the secure desktop, a new mode):
+            // this duplication is over; the grab opens a new one.
+            Err(e) if e.code() == DXGI_ERROR_ACCESS_LOST => return Err(Lost.into()),
+            Err(e) => return Err(grab_err(e).into()),
             Ok(()) => {}
         }
         let copied = copy_frame(
@@ -310,11 +316,58 @@ fn drawn(
 
 impl ScreenSource for DxgiScreen {
     fn grab(&mut self, into: &mut Image, force: bool) -> Result<Grab, CaptureError> {
+        if let Some(why) = super::gdi::withheld() {
+            return Ok(Grab::Withheld(why));
+        }
         let screen = virtual_screen();
-        if screen != self.screen {
-            // Monitors changed: duplications are per mode, start again.
+        if screen != self.screen || self.lost {
+            // Monitors changed, or the desktop switched and back:
+            // duplications are per mode and desktop, start again.
             *self = Self::open()?;
         }
+        match self.grab_outputs(into, force) {
+            Err(Grabbing::Lost) => {
+                self.lost = true;
+                Ok(Grab::Unchanged)
+            }
+            Err(Grabbing::Failed(e)) => Err(e),
+            Ok(grab) => Ok(grab),
+        }
+    }
+
+    fn pointer(&mut self) -> Option<(i32, i32)> {
+        super::gdi::pointer(self.screen)
+    }
+
+    fn monitors(&mut self) -> Result<Vec<MonitorInfo>, CaptureError> {
+        Ok(super::gdi::monitor_infos(self.screen))
+    }
+}
+
+/// A duplication that lost its desktop.
+#[derive(Debug)]
+struct Lost;
+
+/// Why grabbing the outputs stopped.
+enum Grabbing {
+    Lost,
+    Failed(CaptureError),
+}
+
+impl From<Lost> for Grabbing {
+    fn from(_: Lost) -> Self {
+        Grabbing::Lost
+    }
+}
+
+impl From<CaptureError> for Grabbing {
+    fn from(e: CaptureError) -> Self {
+        Grabbing::Failed(e)
+    }
+}
+
+impl DxgiScreen {
+    fn grab_outputs(&mut self, into: &mut Image, force: bool) -> Result<Grab, Grabbing> {
         let (w, h) = (self.screen.width, self.screen.height);
         let mut whole = force;
         if (into.width, into.height) != (w, h) {
@@ -337,13 +390,5 @@ impl ScreenSource for DxgiScreen {
         } else {
             Grab::Regions(regions)
         })
-    }
-
-    fn pointer(&mut self) -> Option<(i32, i32)> {
-        super::gdi::pointer(self.screen)
-    }
-
-    fn monitors(&mut self) -> Result<Vec<MonitorInfo>, CaptureError> {
-        Ok(super::gdi::monitor_infos(self.screen))
     }
 }

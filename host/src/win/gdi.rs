@@ -16,6 +16,9 @@ use windows_sys::Win32::Graphics::Gdi::{
     GetDIBits, GetMonitorInfoW, HBITMAP, HDC, HMONITOR, MONITORINFO, MONITORINFOEXW, ReleaseDC,
     SRCCOPY, SelectObject,
 };
+use windows_sys::Win32::System::StationsAndDesktops::{
+    CloseDesktop, DESKTOP_READOBJECTS, GetUserObjectInformationW, OpenInputDesktop, UOI_NAME,
+};
 use windows_sys::Win32::UI::WindowsAndMessaging::{
     GetCursorPos, GetSystemMetrics, SM_CXVIRTUALSCREEN, SM_CYVIRTUALSCREEN, SM_XVIRTUALSCREEN,
     SM_YVIRTUALSCREEN,
@@ -196,8 +199,44 @@ fn to_i32(v: u32) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
 }
 
+/// The name of the desktop that has the input (`Default`, `Winlogon`);
+/// `None` when it cannot be opened (the secure desktop, to a user program).
+pub fn input_desktop() -> Option<String> {
+    // SAFETY: the desktop handle is checked and closed; the name buffer
+    // is ours and its size in bytes is given.
+    unsafe {
+        let desk = OpenInputDesktop(0, 0, DESKTOP_READOBJECTS);
+        if desk.is_null() {
+            return None;
+        }
+        let mut name = [0u16; 64];
+        let mut needed = 0u32;
+        let ok = GetUserObjectInformationW(
+            desk,
+            UOI_NAME,
+            name.as_mut_ptr().cast(),
+            (name.len() * 2) as u32,
+            &mut needed,
+        );
+        CloseDesktop(desk);
+        if ok == 0 {
+            return None;
+        }
+        let len = name.iter().position(|&c| c == 0).unwrap_or(name.len());
+        Some(String::from_utf16_lossy(&name[..len]))
+    }
+}
+
+/// Why the screen cannot be shown now, if it cannot.
+pub fn withheld() -> Option<lifeline_session::messages::Withheld> {
+    super::desktop::withheld(input_desktop().as_deref())
+}
+
 impl ScreenSource for GdiScreen {
     fn grab(&mut self, into: &mut Image, _force: bool) -> Result<Grab, CaptureError> {
+        if let Some(why) = withheld() {
+            return Ok(Grab::Withheld(why));
+        }
         self.fit(virtual_screen()).map_err(grab_err)?;
         self.copy().map_err(grab_err)?;
         let (w, h) = (self.rect.width, self.rect.height);

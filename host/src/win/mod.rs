@@ -5,6 +5,7 @@
 //! system; the calls into Windows only on Windows.
 
 pub mod coords;
+pub mod desktop;
 pub mod keys;
 pub mod paste;
 
