@@ -56,6 +56,10 @@ pub enum InputError {
         "Ctrl+Alt+Del was not sent: Windows takes it only from the keyboard at that computer (or from a service); ask the user to press it"
     )]
     SecureAttention,
+    #[error(
+        "Windows blocked that input: the window in front runs as administrator, or a security prompt is up; the user can answer it"
+    )]
+    Blocked,
 }
 
 /// The clipboard could not be read or written.

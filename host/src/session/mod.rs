@@ -72,7 +72,13 @@ pub struct HostSession {
     held_answer: Option<Answer>,
     /// Whether to go on after a long stretch of control.
     confirm: Confirm,
+    /// The last input refusal the technician was told, and when: the same
+    /// one is not repeated for every event of a drag.
+    refused: Option<(String, Instant)>,
 }
+
+/// The same input refusal is told again after this long.
+const REFUSAL_REPEAT: Duration = Duration::from_secs(5);
 
 impl HostSession {
     /// A session whose viewer has just proved it holds the code. With
@@ -107,6 +113,7 @@ impl HostSession {
             interrupted: false,
             held_answer: None,
             confirm: Confirm::new(None),
+            refused: None,
         };
         match allow {
             Some(mode) => s.answer(Answer::Allow(mode), now),
@@ -209,11 +216,7 @@ impl HostSession {
             Event::InputFlooded => self.end(Ending::Failed(
                 "the technician's viewer sent input faster than this computer can apply it".into(),
             )),
-            Event::InputRefused(why) => {
-                if matches!(self.state, State::Sharing(_)) {
-                    self.push(Action::Send(HostMsg::Refused(why)));
-                }
-            }
+            Event::InputRefused(why) => self.input_refused(why, now),
             Event::PathRtt(rtt) => self.link.on_path_rtt(now, rtt),
             Event::Interrupted => self.interrupted(),
             Event::Resumed => self.resumed(now),
@@ -229,6 +232,20 @@ impl HostSession {
             Event::Closed(reason) => self.end(Ending::Closed(reason)),
             Event::Failed(reason) => self.end(Ending::Failed(reason)),
         }
+    }
+
+    /// The desktop refused an input event: the technician is told why,
+    /// once for a run of the same refusal.
+    fn input_refused(&mut self, why: String, now: Instant) {
+        let told = self
+            .refused
+            .as_ref()
+            .is_some_and(|(last, at)| *last == why && now < *at + REFUSAL_REPEAT);
+        if told || !matches!(self.state, State::Sharing(_)) {
+            return;
+        }
+        self.refused = Some((why.clone(), now));
+        self.push(Action::Send(HostMsg::Refused(why)));
     }
 
     fn push(&mut self, a: Action) {

@@ -315,6 +315,19 @@ fn input_the_desktop_refuses_is_explained_and_the_session_goes_on() {
         drain(&mut s),
         [Action::Send(HostMsg::Refused("not Ctrl+Alt+Del".into()))]
     );
+    // A drag into a blocked window: told once, not per event.
+    for ms in [0, 10, 20] {
+        s.handle(
+            now + Duration::from_millis(ms),
+            Event::InputRefused("blocked".into()),
+        );
+    }
+    assert_eq!(drain(&mut s).len(), 1);
+    s.handle(
+        now + Duration::from_secs(6),
+        Event::InputRefused("blocked".into()),
+    );
+    assert_eq!(drain(&mut s).len(), 1, "told again later");
     s.handle(now, Event::Viewer(key(Key::Return)));
     assert!(
         drain(&mut s).iter().any(|a| matches!(a, Action::Apply(_))),

@@ -47,7 +47,7 @@ impl Rect {
         let py = i64::from(y) - i64::from(self.top);
         let inside =
             (0..i64::from(self.width)).contains(&px) && (0..i64::from(self.height)).contains(&py);
-        inside.then(|| (px as i32, py as i32))
+        inside.then_some((px as i32, py as i32))
     }
 }
 

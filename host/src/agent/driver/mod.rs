@@ -326,7 +326,7 @@ impl<'l> Driver<'l> {
                 Err(InputError::Flooded(_)) => {
                     session.handle(Instant::now(), Event::InputFlooded);
                 }
-                Err(e @ InputError::SecureAttention) => {
+                Err(e @ (InputError::SecureAttention | InputError::Blocked)) => {
                     session.handle(Instant::now(), Event::InputRefused(e.to_string()));
                 }
                 Err(e) => session.handle(Instant::now(), Event::Failed(e.to_string())),
