@@ -18,6 +18,7 @@ pub mod ssim;
 pub mod sway;
 pub mod video;
 pub mod vnc;
+pub mod wine;
 pub mod wlproxy;
 pub mod x;
 

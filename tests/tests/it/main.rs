@@ -29,3 +29,4 @@ mod viewer;
 mod vnc;
 mod wayland;
 mod window;
+mod windows;
