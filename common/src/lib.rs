@@ -12,5 +12,6 @@ pub mod console;
 pub mod folders;
 pub mod framed;
 pub mod logging;
+pub mod plain_udp;
 pub mod tls;
 pub mod whoami;

@@ -216,12 +216,38 @@ pub fn endpoint(
     addr: std::net::SocketAddr,
     server: Option<quinn::ServerConfig>,
 ) -> std::io::Result<quinn::Endpoint> {
-    let runtime = quinn::default_runtime()
-        .ok_or_else(|| std::io::Error::other("no async runtime for QUIC"))?;
-    quinn::Endpoint::new(
+    let runtime = runtime()?;
+    let socket = wrap_socket(udp_socket(addr)?, &*runtime)?;
+    quinn::Endpoint::new_with_abstract_socket(
         quinn::EndpointConfig::default(),
         server,
-        udp_socket(addr)?,
+        socket,
         runtime,
     )
+}
+
+fn runtime() -> std::io::Result<Arc<dyn quinn::Runtime>> {
+    quinn::default_runtime().ok_or_else(|| std::io::Error::other("no async runtime for QUIC"))
+}
+
+/// `socket` for QUIC: quinn's own (ECN, segmentation offload), or, where
+/// the system refuses its socket options (Wine), a plain one
+/// ([`crate::plain_udp`]). Needs a tokio runtime.
+pub fn wrap_socket(
+    socket: std::net::UdpSocket,
+    runtime: &dyn quinn::Runtime,
+) -> std::io::Result<Arc<dyn quinn::AsyncUdpSocket>> {
+    let spare = socket.try_clone()?;
+    match runtime.wrap_udp_socket(socket) {
+        Ok(wrapped) => Ok(wrapped),
+        Err(e) => {
+            tracing::info!(error = %e, "the system refuses QUIC's socket options; using a plain UDP socket");
+            Ok(Arc::new(crate::plain_udp::PlainUdp::new(spare)?))
+        }
+    }
+}
+
+/// Moves `endpoint` to `socket` (a new address), as [`wrap_socket`] wraps it.
+pub fn rebind(endpoint: &quinn::Endpoint, socket: std::net::UdpSocket) -> std::io::Result<()> {
+    endpoint.rebind_abstract(wrap_socket(socket, &*runtime()?)?)
 }

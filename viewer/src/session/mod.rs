@@ -368,7 +368,7 @@ impl Viewer {
     /// network): QUIC migrates the connection at once, no reconnect.
     pub async fn rebind(&self, socket: std::net::UdpSocket) -> std::io::Result<()> {
         match self.link.lock().await.as_ref() {
-            Some(link) => link.endpoint.rebind(socket),
+            Some(link) => lifeline_common::tls::rebind(&link.endpoint, socket),
             None => Err(std::io::Error::other("the session is over")),
         }
     }
