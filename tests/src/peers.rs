@@ -89,6 +89,11 @@ impl HostProcess {
         Self::spawn_mode(cmd, relay, ca, extra, true)
     }
 
+    /// [`HostProcess::spawn_command`] with its window (no `--cli`).
+    pub fn spawn_command_windowed(cmd: Command, relay: &str, ca: &Path, extra: &[&str]) -> Self {
+        Self::spawn_mode(cmd, relay, ca, extra, false)
+    }
+
     fn spawn_mode(mut cmd: Command, relay: &str, ca: &Path, extra: &[&str], cli: bool) -> Self {
         if cli {
             cmd.arg("--cli");

@@ -4,7 +4,8 @@
 //! whose picture arrives exact, types Unicode into Wine's notepad (read
 //! back through the X clipboard, by keys the test presses itself), hands
 //! the clipboard both ways, saves a put in `Downloads\Lifeline` inside the
-//! prefix, and drops all input when view-only.
+//! prefix, and drops all input when view-only; the host's window is
+//! drawn under Wine (eframe's glow renderer through Wine's OpenGL).
 //!
 //! Built and prepared by `scripts/windows test` (which requires Wine);
 //! elsewhere each test says SKIPPED while Wine or its .exe is missing.
@@ -20,6 +21,7 @@ use lifeline_tests::peers::{HostProcess, TestViewer};
 use lifeline_tests::wine::{Wine, skip_without_wine, tiled, win_path};
 use lifeline_tests::x::{Xvfb, load_png, pattern_image, skip_without_xvfb};
 use lifeline_tests::{TestRelay, bin, poll};
+use x11rb::protocol::xproto::ConnectionExt as _;
 
 const VIEWER_EXE: &str = "lifeline-viewer.exe";
 const HOST_EXE: &str = "lifeline-host.exe";
@@ -323,4 +325,59 @@ async fn host_exe_in_view_only_drops_all_input() {
     // Notepad, still focused, holds only what the test typed itself.
     s.wine.type_text("local");
     assert_eq!(s.notepad_text("local").await.as_deref(), Some("local"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_exe_window_is_drawn_under_wine() {
+    if skip_without_xvfb() || skip_without_wine(&[HOST_EXE]) {
+        return;
+    }
+    let wine = Wine::start(800, 600);
+    let relay = TestRelay::start().await;
+    let ca = win_path(&relay.ca);
+    let host = HostProcess::spawn_command_windowed(
+        wine.command(HOST_EXE),
+        &relay.relay_arg(),
+        Path::new(&ca),
+        &[],
+    );
+    // The code is registered and shown: the window is up with it.
+    let _code = host.code();
+    let window = wine.wait_window(lifeline_host::words::TITLE);
+    let (conn, _) = x11rb::connect(Some(&wine.x.display)).unwrap();
+    let g = conn.get_geometry(window).unwrap().reply().unwrap();
+    let t = conn
+        .translate_coordinates(window, g.root, 0, 0)
+        .unwrap()
+        .reply()
+        .unwrap();
+    assert!(
+        g.width >= 300 && g.height >= 200,
+        "a window too small: {g:?}"
+    );
+    // Drawn, not blank: the window's pixels are many colours (large
+    // digits, text, buttons, anti-aliased), within a few seconds.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let colours = loop {
+        let shot = wine.x.screenshot();
+        let mut seen = std::collections::HashSet::new();
+        for y in 0..u32::from(g.height) {
+            for x in 0..u32::from(g.width) {
+                let (sx, sy) = (t.dst_x as i64 + i64::from(x), t.dst_y as i64 + i64::from(y));
+                if (0..i64::from(shot.width)).contains(&sx)
+                    && (0..i64::from(shot.height)).contains(&sy)
+                {
+                    seen.insert(shot.get(sx as u32, sy as u32));
+                }
+            }
+        }
+        if seen.len() >= 16 || Instant::now() > deadline {
+            break seen.len();
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(
+        colours >= 16,
+        "the host window shows {colours} colours: not drawn"
+    );
 }
