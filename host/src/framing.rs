@@ -282,20 +282,25 @@ mod tests {
         }
     }
 
-    #[test]
-    fn framing_shows_the_primary_then_what_is_asked() {
-        let mut screen = Screen {
+    /// Two monitors, a fresh framing and an empty picture.
+    fn two_monitors() -> (Screen, Framing, Image) {
+        let screen = Screen {
             image: screen(),
             monitors: two(),
             forced: Vec::new(),
             withheld: None,
         };
-        let mut f = Framing::default();
-        let mut img = Image {
+        let img = Image {
             width: 0,
             height: 0,
             pixels: Vec::new(),
         };
+        (screen, Framing::default(), img)
+    }
+
+    #[test]
+    fn framing_shows_the_primary_then_what_is_asked() {
+        let (mut screen, mut f, mut img) = two_monitors();
         let (grab, report) = f.grab(&mut screen, &mut img, true).unwrap();
         assert_eq!(grab, Grab::Captured);
         assert_eq!((img.width, img.height), (20, 10), "the primary, right");
@@ -350,18 +355,7 @@ mod tests {
 
     #[test]
     fn a_withheld_grab_leaves_the_picture_and_a_switch_waits_for_the_screen() {
-        let mut screen = Screen {
-            image: screen(),
-            monitors: two(),
-            forced: Vec::new(),
-            withheld: None,
-        };
-        let mut f = Framing::default();
-        let mut img = Image {
-            width: 0,
-            height: 0,
-            pixels: Vec::new(),
-        };
+        let (mut screen, mut f, mut img) = two_monitors();
         f.grab(&mut screen, &mut img, true).unwrap();
         let shown = img.clone();
         screen.withheld = Some(Withheld::SecureDesktop);

@@ -233,6 +233,33 @@ impl Wine {
         }
     }
 
+    /// What `window` shows now: its size and its pixels (row by row, the
+    /// parts off the X screen left out).
+    pub fn window_pixels(&self, window: Window) -> (u32, u32, Vec<u32>) {
+        let (conn, _) = x11rb::connect(Some(&self.x.display)).unwrap();
+        let g = conn.get_geometry(window).unwrap().reply().unwrap();
+        let at = conn
+            .translate_coordinates(window, g.root, 0, 0)
+            .unwrap()
+            .reply()
+            .unwrap();
+        let shot = self.x.screenshot();
+        let (w, h) = (u32::from(g.width), u32::from(g.height));
+        let mut pixels = Vec::with_capacity(w as usize * h as usize);
+        for y in 0..h {
+            for x in 0..w {
+                let sx = i64::from(at.dst_x) + i64::from(x);
+                let sy = i64::from(at.dst_y) + i64::from(y);
+                if (0..i64::from(shot.width)).contains(&sx)
+                    && (0..i64::from(shot.height)).contains(&sy)
+                {
+                    pixels.push(shot.get(sx as u32, sy as u32));
+                }
+            }
+        }
+        (w, h, pixels)
+    }
+
     /// Waits (up to 60 s) until the X screen is `want`.
     pub fn wait_screen(&self, want: &Image) {
         let deadline = Instant::now() + Duration::from_secs(60);

@@ -285,7 +285,11 @@ const NO_TOKEN: &str = "no technician token: pass --token-file FILE (chmod 600) 
 
 /// The window, on this (main) thread; the session runs on `rt`.
 fn window(rt: &tokio::runtime::Runtime, cli: Cli) -> anyhow::Result<()> {
-    if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+    // Windows always has its desktop; Linux needs X11 or Wayland.
+    if !cfg!(windows)
+        && std::env::var_os("DISPLAY").is_none()
+        && std::env::var_os("WAYLAND_DISPLAY").is_none()
+    {
         bail!(
             "no display for the window ($DISPLAY is not set); use --headless --script FILE to run without one"
         );

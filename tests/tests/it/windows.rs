@@ -4,8 +4,10 @@
 //! whose picture arrives exact, types Unicode into Wine's notepad (read
 //! back through the X clipboard, by keys the test presses itself), hands
 //! the clipboard both ways, saves a put in `Downloads\Lifeline` inside the
-//! prefix, and drops all input when view-only; the host's window is
-//! drawn under Wine (eframe's glow renderer through Wine's OpenGL).
+//! prefix, keeps `--save`'s settings in `%APPDATA%\Lifeline`, and drops
+//! all input when view-only; the host's window is drawn under Wine
+//! (eframe's glow renderer through Wine's OpenGL), and the viewer's
+//! window shows the Linux host's screen.
 //!
 //! Built and prepared by `scripts/windows test` (which requires Wine);
 //! elsewhere each test says SKIPPED while Wine or its .exe is missing.
@@ -21,7 +23,6 @@ use lifeline_tests::peers::{HostProcess, TestViewer};
 use lifeline_tests::wine::{Wine, skip_without_wine, tiled, win_path};
 use lifeline_tests::x::{Xvfb, load_png, pattern_image, skip_without_xvfb};
 use lifeline_tests::{TestRelay, bin, poll};
-use x11rb::protocol::xproto::ConnectionExt as _;
 
 const VIEWER_EXE: &str = "lifeline-viewer.exe";
 const HOST_EXE: &str = "lifeline-host.exe";
@@ -344,33 +345,13 @@ async fn host_exe_window_is_drawn_under_wine() {
     // The code is registered and shown: the window is up with it.
     let _code = host.code();
     let window = wine.wait_window(lifeline_host::words::TITLE);
-    let (conn, _) = x11rb::connect(Some(&wine.x.display)).unwrap();
-    let g = conn.get_geometry(window).unwrap().reply().unwrap();
-    let t = conn
-        .translate_coordinates(window, g.root, 0, 0)
-        .unwrap()
-        .reply()
-        .unwrap();
-    assert!(
-        g.width >= 300 && g.height >= 200,
-        "a window too small: {g:?}"
-    );
     // Drawn, not blank: the window's pixels are many colours (large
     // digits, text, buttons, anti-aliased), within a few seconds.
     let deadline = Instant::now() + Duration::from_secs(20);
     let colours = loop {
-        let shot = wine.x.screenshot();
-        let mut seen = std::collections::HashSet::new();
-        for y in 0..u32::from(g.height) {
-            for x in 0..u32::from(g.width) {
-                let (sx, sy) = (t.dst_x as i64 + i64::from(x), t.dst_y as i64 + i64::from(y));
-                if (0..i64::from(shot.width)).contains(&sx)
-                    && (0..i64::from(shot.height)).contains(&sy)
-                {
-                    seen.insert(shot.get(sx as u32, sy as u32));
-                }
-            }
-        }
+        let (w, h, pixels) = wine.window_pixels(window);
+        assert!(w >= 300 && h >= 200, "a window too small: {w}×{h}");
+        let seen: std::collections::HashSet<u32> = pixels.into_iter().collect();
         if seen.len() >= 16 || Instant::now() > deadline {
             break seen.len();
         }
@@ -380,4 +361,72 @@ async fn host_exe_window_is_drawn_under_wine() {
         colours >= 16,
         "the host window shows {colours} colours: not drawn"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewer_exe_window_shows_the_linux_screen() {
+    if skip_without_xvfb() || skip_without_wine(&[VIEWER_EXE]) {
+        return;
+    }
+    // The user's Linux screen, all one colour no Wine desktop shows.
+    const MAGENTA: u32 = 0x00ff_00ff;
+    let x = Xvfb::start(640, 480);
+    let fill = Image {
+        width: 640,
+        height: 480,
+        pixels: vec![MAGENTA; 640 * 480],
+    };
+    let _fill = x.show(0, 0, &fill);
+    let relay = TestRelay::start().await;
+    let token = relay.add_technician("bob");
+    let host = HostProcess::start(&relay, &x.display, &["--allow", "view"]);
+    let code = host.code().to_string();
+    // The technician's Windows, with the viewer's window in it.
+    let wine = Wine::start(1024, 768);
+    let mut viewer = wine.command(VIEWER_EXE);
+    viewer
+        .args(["--relay", &relay.relay_arg(), "--ca", &win_path(&relay.ca)])
+        .args(["--token", &token, "--code", &code])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    let _viewer = lifeline_tests::x::XClient(viewer.spawn().unwrap());
+    let window = wine.wait_window("Lifeline viewer");
+    // The remote screen, scaled to fit or not, is a large magenta area
+    // inside the viewer's window once the first frame is drawn.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let shown = loop {
+        let (_, _, pixels) = wine.window_pixels(window);
+        let n = pixels.iter().filter(|&&p| p == MAGENTA).count();
+        if n >= 40_000 || Instant::now() > deadline {
+            break n;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(
+        shown >= 40_000,
+        "the viewer window shows {shown} pixels of the remote screen"
+    );
+    host.wait_event("joined");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_exe_saves_its_settings_in_appdata() {
+    if skip_without_xvfb() || skip_without_wine(&[HOST_EXE]) {
+        return;
+    }
+    let wine = Wine::start(640, 480);
+    let relay = TestRelay::start().await;
+    let ca = win_path(&relay.ca);
+    let host = HostProcess::spawn_command(
+        wine.command(HOST_EXE),
+        &relay.relay_arg(),
+        Path::new(&ca),
+        &["--save"],
+    );
+    let _code = host.code();
+    let saved = wine.user_dir().join("AppData/Roaming/Lifeline/host.toml");
+    let text =
+        std::fs::read_to_string(&saved).unwrap_or_else(|e| panic!("{}: {e}", saved.display()));
+    assert!(text.contains(&relay.relay_arg()), "{text}");
+    assert!(text.contains("ca"), "{text}");
 }
