@@ -113,15 +113,8 @@ fn screen(backend: Backend) -> ScreenOpener {
             crate::win::DxgiScreen::open().map(|s| Box::new(s) as Box<dyn ScreenSource>)
         }),
         #[cfg(windows)]
-        Backend::Windows => Box::new(|| match crate::win::DxgiScreen::open() {
-            Ok(s) => {
-                tracing::info!("capturing the screen with DXGI desktop duplication");
-                Ok(Box::new(s) as Box<dyn ScreenSource>)
-            }
-            Err(e) => {
-                tracing::info!(error = %e, "DXGI desktop duplication is unavailable; capturing the screen with GDI");
-                crate::win::GdiScreen::open().map(|s| Box::new(s) as Box<dyn ScreenSource>)
-            }
+        Backend::Windows => Box::new(|| {
+            crate::win::AutoScreen::open().map(|s| Box::new(s) as Box<dyn ScreenSource>)
         }),
         #[cfg(target_os = "linux")]
         Backend::Wlroots => {

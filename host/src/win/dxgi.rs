@@ -18,9 +18,13 @@ use windows::Win32::Graphics::Direct3D11::{
     D3D11_MAPPED_SUBRESOURCE, D3D11_SDK_VERSION, D3D11_TEXTURE2D_DESC, D3D11_USAGE_STAGING,
     D3D11CreateDevice, ID3D11Device, ID3D11DeviceContext, ID3D11Texture2D,
 };
+use windows::Win32::Graphics::Dxgi::Common::{
+    DXGI_MODE_ROTATION_IDENTITY, DXGI_MODE_ROTATION_UNSPECIFIED,
+};
 use windows::Win32::Graphics::Dxgi::{
-    DXGI_ERROR_ACCESS_LOST, DXGI_ERROR_WAIT_TIMEOUT, DXGI_OUTDUPL_FRAME_INFO,
-    DXGI_OUTDUPL_MOVE_RECT, IDXGIDevice, IDXGIOutput1, IDXGIOutputDuplication, IDXGIResource,
+    DXGI_ERROR_ACCESS_LOST, DXGI_ERROR_DEVICE_REMOVED, DXGI_ERROR_DEVICE_RESET,
+    DXGI_ERROR_WAIT_TIMEOUT, DXGI_OUTDUPL_FRAME_INFO, DXGI_OUTDUPL_MOVE_RECT, IDXGIDevice,
+    IDXGIOutput1, IDXGIOutputDuplication, IDXGIResource,
 };
 use windows::core::Interface as _;
 
@@ -28,6 +32,9 @@ use super::coords::Rect;
 use super::gdi::virtual_screen;
 use super::paste::{Surface, paste};
 use crate::platform::{CaptureError, Grab, ScreenSource};
+
+/// The rectangles (x, y, w, h) a frame drew, on the whole picture.
+type Drawn = Vec<(u32, u32, u32, u32)>;
 
 /// One monitor's duplication.
 struct Output {
@@ -53,6 +60,14 @@ impl std::fmt::Debug for DxgiScreen {
             .field("screen", &self.screen)
             .field("outputs", &self.outputs.len())
             .finish()
+    }
+}
+
+/// Duplication cannot show this desktop (`why`): GDI does instead.
+fn refused(why: &str) -> CaptureError {
+    CaptureError::Open {
+        display: "the Windows desktop (DXGI)".into(),
+        source: format!("desktop duplication does not handle {why}").into(),
     }
 }
 
@@ -119,6 +134,14 @@ impl DxgiScreen {
                     .map_err(open)?
                     .DuplicateOutput(&device)
                     .map_err(open)?;
+                // A rotated monitor's frames come unrotated: until they
+                // are turned on paste, GDI shows such a desktop.
+                let rotation = duplication.GetDesc().Rotation;
+                if rotation != DXGI_MODE_ROTATION_IDENTITY
+                    && rotation != DXGI_MODE_ROTATION_UNSPECIFIED
+                {
+                    return Err(refused("a rotated monitor"));
+                }
                 outputs.push(Output {
                     duplication,
                     place: Rect::from_edges(left, top, right, bottom),
@@ -126,8 +149,10 @@ impl DxgiScreen {
                 });
             }
         }
-        if outputs.is_empty() {
-            return Err(missing());
+        // Monitors on another graphics card are not this device's: GDI
+        // shows every monitor, so it is used instead.
+        if outputs.is_empty() || outputs.len() < super::gdi::monitors().len() {
+            return Err(refused("a monitor on another graphics adapter"));
         }
         Ok(Self {
             device,
@@ -145,7 +170,7 @@ impl DxgiScreen {
         i: usize,
         into: &mut Image,
         force: bool,
-    ) -> Result<Option<Vec<(u32, u32, u32, u32)>>, Grabbing> {
+    ) -> Result<Option<Drawn>, Grabbing> {
         let out = &mut self.outputs[i];
         let mut info = DXGI_OUTDUPL_FRAME_INFO::default();
         let mut resource: Option<IDXGIResource> = None;
@@ -157,9 +182,10 @@ impl DxgiScreen {
         };
         match acquired {
             Err(e) if e.code() == DXGI_ERROR_WAIT_TIMEOUT => return Ok(None),
-            // The desktop switched (the secure desktop, a new mode):
-            // this duplication is over; the grab opens a new one.
-            Err(e) if e.code() == DXGI_ERROR_ACCESS_LOST => return Err(Lost.into()),
+            // The desktop switched (the secure desktop, a new mode) or
+            // the graphics driver restarted: this duplication is over;
+            // the next grab opens a new one.
+            Err(e) if lost(&e) => return Err(Lost.into()),
             Err(e) => return Err(grab_err(e).into()),
             Ok(()) => {}
         }
@@ -176,8 +202,11 @@ impl DxgiScreen {
         // SAFETY: the frame acquired above.
         let released = unsafe { out.duplication.ReleaseFrame() };
         let regions = copied?;
-        released.map_err(grab_err)?;
-        Ok(regions)
+        match released {
+            Err(e) if lost(&e) => Err(Lost.into()),
+            Err(e) => Err(grab_err(e).into()),
+            Ok(()) => Ok(regions),
+        }
     }
 }
 
@@ -193,7 +222,7 @@ fn copy_frame(
     into: &mut Image,
     screen: Rect,
     force: bool,
-) -> Result<Option<Vec<(u32, u32, u32, u32)>>, CaptureError> {
+) -> Result<Option<Drawn>, CaptureError> {
     // Only the pointer moved: the image is as it was.
     if info.LastPresentTime == 0 && !force {
         return Ok(None);
@@ -320,10 +349,14 @@ impl ScreenSource for DxgiScreen {
             return Ok(Grab::Withheld(why));
         }
         let screen = virtual_screen();
+        let mut force = force;
         if screen != self.screen || self.lost {
             // Monitors changed, or the desktop switched and back:
-            // duplications are per mode and desktop, start again.
+            // duplications are per mode and desktop, start again. The old
+            // ones go first: an output duplicated twice is refused.
+            self.outputs.clear();
             *self = Self::open()?;
+            force = true;
         }
         match self.grab_outputs(into, force) {
             Err(Grabbing::Lost) => {
@@ -342,6 +375,17 @@ impl ScreenSource for DxgiScreen {
     fn monitors(&mut self) -> Result<Vec<MonitorInfo>, CaptureError> {
         Ok(super::gdi::monitor_infos(self.screen))
     }
+}
+
+/// Whether `e` says the duplication is over (a desktop switch, a mode
+/// change, a driver restart) rather than that capture failed.
+fn lost(e: &windows::core::Error) -> bool {
+    [
+        DXGI_ERROR_ACCESS_LOST,
+        DXGI_ERROR_DEVICE_REMOVED,
+        DXGI_ERROR_DEVICE_RESET,
+    ]
+    .contains(&e.code())
 }
 
 /// A duplication that lost its desktop.

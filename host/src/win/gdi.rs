@@ -11,10 +11,9 @@ use lifeline_session::messages::MonitorInfo;
 use lifeline_session::screen::Image;
 use windows_sys::Win32::Foundation::{LPARAM, POINT, RECT};
 use windows_sys::Win32::Graphics::Gdi::{
-    BI_RGB, BITMAPINFO, BITMAPINFOHEADER, BitBlt, CAPTUREBLT, CreateCompatibleBitmap,
-    CreateCompatibleDC, DIB_RGB_COLORS, DeleteDC, DeleteObject, EnumDisplayMonitors, GetDC,
-    GetDIBits, GetMonitorInfoW, HBITMAP, HDC, HMONITOR, MONITORINFO, MONITORINFOEXW, ReleaseDC,
-    SRCCOPY, SelectObject,
+    BI_RGB, BITMAPINFO, BITMAPINFOHEADER, BitBlt, CreateCompatibleBitmap, CreateCompatibleDC,
+    DIB_RGB_COLORS, DeleteDC, DeleteObject, EnumDisplayMonitors, GetDC, GetDIBits, GetMonitorInfoW,
+    HBITMAP, HDC, HMONITOR, MONITORINFO, MONITORINFOEXW, ReleaseDC, SRCCOPY, SelectObject,
 };
 use windows_sys::Win32::System::StationsAndDesktops::{
     CloseDesktop, DESKTOP_READOBJECTS, GetUserObjectInformationW, OpenInputDesktop, UOI_NAME,
@@ -173,7 +172,10 @@ impl GdiScreen {
                 self.screen,
                 left,
                 top,
-                SRCCOPY | CAPTUREBLT,
+                // No CAPTUREBLT: with the desktop composed (Windows 8
+                // on) layered windows are in the picture anyway, and it
+                // makes the pointer flicker at every grab.
+                SRCCOPY,
             ) == 0
             {
                 return Err(failed("BitBlt"));
@@ -238,7 +240,13 @@ impl ScreenSource for GdiScreen {
             return Ok(Grab::Withheld(why));
         }
         self.fit(virtual_screen()).map_err(grab_err)?;
-        self.copy().map_err(grab_err)?;
+        if let Err(e) = self.copy() {
+            // The secure desktop may have come up since the check above.
+            return match withheld() {
+                Some(why) => Ok(Grab::Withheld(why)),
+                None => Err(grab_err(e)),
+            };
+        }
         let (w, h) = (self.rect.width, self.rect.height);
         into.load_bgra(w, h, w as usize * 4, &self.rows)
             .map_err(|e| CaptureError::Grab(Box::new(e)))?;
@@ -285,11 +293,13 @@ pub fn monitor_infos(screen: Rect) -> Vec<MonitorInfo> {
 impl Drop for GdiScreen {
     fn drop(&mut self) {
         // SAFETY: the handles are ours, released once.
+        // The memory DC goes first: a bitmap still selected into a DC
+        // cannot be deleted.
         unsafe {
+            DeleteDC(self.memory);
             if !self.bitmap.is_null() {
                 DeleteObject(self.bitmap);
             }
-            DeleteDC(self.memory);
             ReleaseDC(null_mut(), self.screen);
         }
     }

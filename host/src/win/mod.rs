@@ -10,12 +10,16 @@ pub mod keys;
 pub mod paste;
 
 #[cfg(windows)]
+pub mod auto;
+#[cfg(windows)]
 pub mod dxgi;
 #[cfg(windows)]
 pub mod gdi;
 #[cfg(windows)]
 pub mod send;
 
+#[cfg(windows)]
+pub use auto::AutoScreen;
 #[cfg(windows)]
 pub use dxgi::DxgiScreen;
 #[cfg(windows)]

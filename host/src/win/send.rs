@@ -1,18 +1,26 @@
 //! Input with `SendInput`: the pointer in absolute coordinates over the
-//! whole virtual screen, the three buttons, both wheels, named keys as
-//! virtual keys with their scan codes (so shortcuts reach programs that
-//! read either), other characters and text as Unicode strokes. What each
+//! whole virtual screen, the three buttons (the primary one where the
+//! user swapped them), both wheels, named keys as scan codes (Windows
+//! derives the virtual key from the layout, as for a real key), other
+//! characters and text as Unicode strokes. What each
 //! event becomes is [`super::keys`]' and [`super::coords`]' (pure); this
 //! file only sends it.
 #![allow(unsafe_code)]
 
 use lifeline_session::messages::{InputEvent, MouseButton};
 use windows_sys::Win32::UI::Input::KeyboardAndMouse::{
-    INPUT, INPUT_0, INPUT_KEYBOARD, INPUT_MOUSE, KEYBDINPUT, KEYEVENTF_EXTENDEDKEY,
-    KEYEVENTF_KEYUP, KEYEVENTF_SCANCODE, KEYEVENTF_UNICODE, MAPVK_VK_TO_VSC, MOUSEEVENTF_ABSOLUTE,
-    MOUSEEVENTF_HWHEEL, MOUSEEVENTF_LEFTDOWN, MOUSEEVENTF_LEFTUP, MOUSEEVENTF_MIDDLEDOWN,
-    MOUSEEVENTF_MIDDLEUP, MOUSEEVENTF_MOVE, MOUSEEVENTF_RIGHTDOWN, MOUSEEVENTF_RIGHTUP,
-    MOUSEEVENTF_VIRTUALDESK, MOUSEEVENTF_WHEEL, MOUSEINPUT, MapVirtualKeyW, SendInput,
+    GetKeyboardLayout, INPUT, INPUT_0, INPUT_KEYBOARD, INPUT_MOUSE, KEYBDINPUT,
+    KEYEVENTF_EXTENDEDKEY, KEYEVENTF_KEYUP, KEYEVENTF_SCANCODE, KEYEVENTF_UNICODE, MAPVK_VK_TO_VSC,
+    MOUSEEVENTF_ABSOLUTE, MOUSEEVENTF_HWHEEL, MOUSEEVENTF_LEFTDOWN, MOUSEEVENTF_LEFTUP,
+    MOUSEEVENTF_MIDDLEDOWN, MOUSEEVENTF_MIDDLEUP, MOUSEEVENTF_MOVE, MOUSEEVENTF_RIGHTDOWN,
+    MOUSEEVENTF_RIGHTUP, MOUSEEVENTF_VIRTUALDESK, MOUSEEVENTF_WHEEL, MOUSEINPUT, MapVirtualKeyExW,
+    SendInput,
+};
+
+use std::ptr::null_mut;
+
+use windows_sys::Win32::UI::WindowsAndMessaging::{
+    GetForegroundWindow, GetSystemMetrics, GetWindowThreadProcessId, SM_SWAPBUTTON,
 };
 
 use super::coords;
@@ -55,8 +63,14 @@ fn mouse(dx: i32, dy: i32, data: i32, flags: u32) -> INPUT {
 fn key(stroke: Stroke) -> INPUT {
     let ki = match stroke {
         Stroke::Virtual { vk, extended, up } => {
-            // SAFETY: a pure lookup in the keyboard layout.
-            let scan = unsafe { MapVirtualKeyW(u32::from(vk), MAPVK_VK_TO_VSC) } as u16;
+            // The scan code in the layout of the window that gets the
+            // key, which Windows maps back to the virtual key.
+            // SAFETY: lookups taking plain values; a null foreground
+            // window gives thread 0, whose layout is the default.
+            let scan = unsafe {
+                let thread = GetWindowThreadProcessId(GetForegroundWindow(), null_mut());
+                MapVirtualKeyExW(u32::from(vk), MAPVK_VK_TO_VSC, GetKeyboardLayout(thread))
+            } as u16;
             let mut flags = if up { KEYEVENTF_KEYUP } else { 0 };
             if extended {
                 flags |= KEYEVENTF_EXTENDEDKEY;
@@ -112,6 +126,15 @@ impl InputSink for SendInputSink {
                 send(&[mouse(ax, ay, 0, flags)])
             }
             InputEvent::Button { button, down } => {
+                // SendInput presses the physical button; a left-handed
+                // user's primary one is the right.
+                // SAFETY: reads a system setting.
+                let swapped = unsafe { GetSystemMetrics(SM_SWAPBUTTON) } != 0;
+                let button = match (button, swapped) {
+                    (MouseButton::Left, true) => &MouseButton::Right,
+                    (MouseButton::Right, true) => &MouseButton::Left,
+                    (b, _) => b,
+                };
                 let flags = match (button, down) {
                     (MouseButton::Left, true) => MOUSEEVENTF_LEFTDOWN,
                     (MouseButton::Left, false) => MOUSEEVENTF_LEFTUP,
