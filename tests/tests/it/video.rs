@@ -66,11 +66,17 @@ async fn a_moving_region_goes_as_video_and_ends_exact() {
             || videos.iter().filter(|v| v.key).count() >= 2,
         "one stream while the region stays, a new one with a key frame when it moves"
     );
-    let (vx, vy, vw, vh) = region(&videos[0]);
+    // A capture may catch a slide half drawn (the X server takes a large
+    // picture in strips), so the first stream's box can be short of the
+    // region; a stream over the whole of it follows.
+    let covers = |v: &&lifeline_session::screen::Video| {
+        let (vx, vy, vw, vh) = region(v);
+        vx <= 320 && vy <= 120 && vx + vw >= 320 + 640 && vy + vh >= 120 + 480
+    };
     assert!(
-        vx <= 320 && vy <= 120 && vx + vw >= 320 + 640 && vy + vh >= 120 + 480,
-        "the video covers the region: {:?}",
-        region(&videos[0])
+        videos.iter().any(covers),
+        "a video stream covers the region: {:?}",
+        videos.iter().map(region).collect::<Vec<_>>()
     );
 
     // Still now: the screen ends exact, by refinement, not video.
