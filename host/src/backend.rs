@@ -6,11 +6,11 @@
 
 #[cfg(not(any(target_os = "linux", windows)))]
 use crate::platform::ClipboardError;
-#[allow(unused_imports)]
 use crate::platform::{
-    CaptureError, ClipboardAccess, ClipboardOpener, InputError, InputOpener, InputSink,
-    ScreenOpener, ScreenSource, desktop_var,
+    CaptureError, ClipboardOpener, InputError, InputOpener, ScreenOpener, ScreenSource, desktop_var,
 };
+#[cfg(any(target_os = "linux", windows))]
+use crate::platform::{ClipboardAccess, InputSink};
 
 /// Which desktop technology to drive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -108,7 +108,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let windowed = !cli.cli && has_display();
+    let windowed = !cli.cli && backend::has_desktop();
     let result = if windowed {
         with_window(&rt, cli)
     } else {
@@ -196,12 +196,6 @@ fn window_place(backend: Backend, place: Arc<WindowPlace>) -> Option<Arc<dyn Own
             None
         }
     }
-}
-
-/// Whether a window can open (on Linux it draws through X11, which a
-/// Wayland desktop offers as XWayland).
-fn has_display() -> bool {
-    backend::has_desktop()
 }
 
 /// The relay and trust to use, saving them first with `--save`.
