@@ -185,7 +185,7 @@ impl DxgiScreen {
             // The desktop switched (the secure desktop, a new mode) or
             // the graphics driver restarted: this duplication is over;
             // the next grab opens a new one.
-            Err(e) if lost(&e) => return Err(Lost.into()),
+            Err(e) if lost(&e) => return Err(Grabbing::Lost),
             Err(e) => return Err(grab_err(e).into()),
             Ok(()) => {}
         }
@@ -203,7 +203,7 @@ impl DxgiScreen {
         let released = unsafe { out.duplication.ReleaseFrame() };
         let regions = copied?;
         match released {
-            Err(e) if lost(&e) => Err(Lost.into()),
+            Err(e) if lost(&e) => Err(Grabbing::Lost),
             Err(e) => Err(grab_err(e).into()),
             Ok(()) => Ok(regions),
         }
@@ -388,20 +388,11 @@ fn lost(e: &windows::core::Error) -> bool {
     .contains(&e.code())
 }
 
-/// A duplication that lost its desktop.
-#[derive(Debug)]
-struct Lost;
-
 /// Why grabbing the outputs stopped.
 enum Grabbing {
+    /// The duplication lost its desktop.
     Lost,
     Failed(CaptureError),
-}
-
-impl From<Lost> for Grabbing {
-    fn from(_: Lost) -> Self {
-        Grabbing::Lost
-    }
 }
 
 impl From<CaptureError> for Grabbing {
