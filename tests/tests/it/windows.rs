@@ -346,21 +346,14 @@ async fn host_exe_window_is_drawn_under_wine() {
     let _code = host.code();
     let window = wine.wait_window(lifeline_host::words::TITLE);
     // Drawn, not blank: the window's pixels are many colours (large
-    // digits, text, buttons, anti-aliased), within a few seconds.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let colours = loop {
+    // digits, text, buttons, anti-aliased).
+    poll("the host window drawn in 16 colours or more", || {
         let (w, h, pixels) = wine.window_pixels(window);
         assert!(w >= 300 && h >= 200, "a window too small: {w}×{h}");
         let seen: std::collections::HashSet<u32> = pixels.into_iter().collect();
-        if seen.len() >= 16 || Instant::now() > deadline {
-            break seen.len();
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
-    assert!(
-        colours >= 16,
-        "the host window shows {colours} colours: not drawn"
-    );
+        (seen.len() >= 16).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -393,19 +386,14 @@ async fn viewer_exe_window_shows_the_linux_screen() {
     let window = wine.wait_window("Lifeline viewer");
     // The remote screen, scaled to fit or not, is a large magenta area
     // inside the viewer's window once the first frame is drawn.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let shown = loop {
-        let (_, _, pixels) = wine.window_pixels(window);
-        let n = pixels.iter().filter(|&&p| p == MAGENTA).count();
-        if n >= 40_000 || Instant::now() > deadline {
-            break n;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
-    assert!(
-        shown >= 40_000,
-        "the viewer window shows {shown} pixels of the remote screen"
-    );
+    poll(
+        "40,000 pixels of the remote screen in the viewer window",
+        || {
+            let (_, _, pixels) = wine.window_pixels(window);
+            (pixels.iter().filter(|&&p| p == MAGENTA).count() >= 40_000).then_some(())
+        },
+    )
+    .await;
     host.wait_event("joined");
 }
 
