@@ -167,6 +167,10 @@ pub enum ViewerMsg {
         seq: u64,
         busy_us: u32,
     },
+    /// This viewer decodes no video (a browser without the codec): moving
+    /// regions come as pictures and exact tiles instead, for the rest of
+    /// the session.
+    NoVideo,
 }
 
 /// A mouse button.
@@ -491,5 +495,6 @@ mod tests {
             "00000003080100",
         );
         pin(HostMsg::Withheld(None), "000000020800");
+        pin(ViewerMsg::NoVideo, "000000010a");
     }
 }

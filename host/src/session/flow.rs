@@ -171,7 +171,10 @@ impl HostSession {
             busy: !sh.may_refine(),
             settled: sh.settled,
         };
-        let tuning = quality::tuning(self.quality, &link);
+        let mut tuning = quality::tuning(self.quality, &link);
+        if self.no_video {
+            tuning.video_bitrate = 0;
+        }
         self.push(Action::Grab { full, tuning });
     }
 

@@ -65,6 +65,8 @@ pub struct HostSession {
     actions: VecDeque<Action>,
     stats: SessionStats,
     quality: Quality,
+    /// The viewer decodes no video ([`ViewerMsg::NoVideo`]).
+    no_video: bool,
     link: RateEstimator,
     /// Reconnecting: see [`Event::Interrupted`].
     interrupted: bool,
@@ -109,6 +111,7 @@ impl HostSession {
             actions: VecDeque::new(),
             stats: SessionStats::default(),
             quality: Quality::Auto,
+            no_video: false,
             link,
             interrupted: false,
             held_answer: None,

@@ -96,6 +96,7 @@ impl HostSession {
                 self.acked(seq, now, now.checked_sub(busy).unwrap_or(now))
             }
             ViewerMsg::Quality(q) => self.quality = q,
+            ViewerMsg::NoVideo => self.no_video = true,
             ViewerMsg::RequestFull => self.request_full(now),
             ViewerMsg::ClipboardSet(text) => self.clipboard_offered(control, text),
             ViewerMsg::ClipboardGet => self.push(if control {

@@ -1,0 +1,406 @@
+//! One browser viewer's session, sans-IO: the page moves bytes between
+//! this and its WebTransport streams, and the clock is passed in.
+//!
+//! On the control stream it says hello and joins (as the native viewer's
+//! `ViewerLink` does); on the session stream the host opens it runs the
+//! key exchange of [`lifeline_session::e2e`] and then opens, unpacks and
+//! decodes every [`HostMsg`], sealing every [`ViewerMsg`] it sends: the
+//! same code, byte for byte, as `lifeline-net`'s secure channel. What the
+//! page must show comes out as [`Event`]s.
+
+use std::collections::VecDeque;
+
+use lifeline_proto::SessionCode;
+use lifeline_proto::control::{Hello, Mode, PROTOCOL_VERSION, Role, ViewerEvent, ViewerRequest};
+use lifeline_proto::frame::{self, FrameDecoder as Decoder, FrameError, MAX_CONTROL_FRAME};
+use lifeline_session::e2e::{self, E2eError, Handshake, Opener, Sealer, Side};
+use lifeline_session::messages::{
+    HostMsg, InputEvent, MAX_VIEWER_FRAME, Quality, Showing, ViewerMsg, max_frame_from,
+};
+use lifeline_session::screen::{FrameUpdate, Framebuffer};
+use lifeline_session::squeeze::{self, Packer, SqueezeError, Unpacker};
+use serde::Serialize;
+
+/// Why the session cannot go on; each is one sentence for the page.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{0}")]
+    Code(String),
+    #[error("the relay sent a malformed message: {0}")]
+    Control(FrameError),
+    #[error("the host sent a malformed message: {0}")]
+    Frame(#[from] FrameError),
+    #[error(transparent)]
+    E2e(#[from] E2eError),
+    #[error("session compression failed: {0}")]
+    Squeeze(#[from] SqueezeError),
+    #[error("the relay answered out of turn: {0}")]
+    OutOfTurn(String),
+    #[error("the host's stream came before the relay paired the session")]
+    Early,
+}
+
+/// What the page shows, in the order it happened.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The relay paired us with the host; the user there is asked now.
+    Joined {
+        host_name: String,
+        os_user: String,
+    },
+    /// The relay refused the join, with the sentence for the technician.
+    Refused {
+        reason: String,
+    },
+    /// The user at the host answered (or changed their answer).
+    Mode {
+        mode: &'static str,
+    },
+    /// The remote screen changed (its size, when known).
+    Screen {
+        width: u32,
+        height: u32,
+    },
+    /// The remote pointer moved.
+    Cursor {
+        x: i32,
+        y: i32,
+    },
+    Chat {
+        text: String,
+    },
+    /// The host's clipboard text, as asked.
+    Clipboard {
+        text: String,
+    },
+    /// The host put our text on its clipboard.
+    ClipboardSet,
+    /// The host refused a request, and why.
+    HostRefused {
+        reason: String,
+    },
+    /// The host's monitors: how many, and which is shown.
+    Monitors {
+        names: Vec<String>,
+        showing: String,
+    },
+    /// The host's screen cannot be shown now (`None`: it can again).
+    Withheld {
+        reason: Option<&'static str>,
+    },
+    /// Input not sent, and why.
+    NotSent {
+        reason: String,
+    },
+    /// The session is over.
+    Ended {
+        reason: String,
+    },
+}
+
+/// Where the end-to-end channel stands.
+#[derive(Debug)]
+enum Secure {
+    /// Not started: the host has not opened its stream.
+    Waiting,
+    /// Our key share is sent; theirs is awaited.
+    Exchanging(Handshake),
+    /// Keys made; the host's confirmation is awaited.
+    Confirming {
+        sealer: Sealer,
+        opener: Opener,
+        expected: &'static [u8],
+    },
+    Open {
+        sealer: Sealer,
+        opener: Opener,
+    },
+    Failed,
+}
+
+/// One browser viewer's session.
+#[derive(Debug)]
+pub struct Client {
+    code: SessionCode,
+    control_in: Decoder,
+    control_out: Vec<u8>,
+    session: Option<String>,
+    secure: Secure,
+    session_in: Decoder,
+    session_out: Vec<u8>,
+    packer: Packer,
+    unpacker: Unpacker,
+    fb: Framebuffer,
+    mode: Option<Mode>,
+    events: VecDeque<Event>,
+    /// The screen as the canvas takes it (RGBA), made on demand.
+    rgba: Vec<u8>,
+    /// Sealed bytes received, for the page's figures.
+    received: u64,
+    updates: u64,
+}
+
+impl Client {
+    /// A join of `code` with the technician's `token`: the hello and the
+    /// join are ready in [`Client::take_control`] at once. The code is
+    /// checked as typed (its check digit), before anything is sent.
+    pub fn new(code: &str, token: &str) -> Result<Self, ClientError> {
+        let code: SessionCode = code
+            .parse()
+            .map_err(|e: lifeline_proto::code::CodeError| ClientError::Code(e.to_string()))?;
+        let mut control_out = frame::encode(
+            &Hello {
+                version: PROTOCOL_VERSION,
+                role: Role::Viewer,
+            },
+            MAX_CONTROL_FRAME,
+        )
+        .map_err(ClientError::Control)?;
+        let join = ViewerRequest::Join {
+            token: token.trim().into(),
+            locator: code.locator(),
+        };
+        control_out.extend(frame::encode(&join, MAX_CONTROL_FRAME).map_err(ClientError::Control)?);
+        Ok(Self {
+            code,
+            control_in: Decoder::new(MAX_CONTROL_FRAME),
+            control_out,
+            session: None,
+            secure: Secure::Waiting,
+            session_in: Decoder::new(max_frame_from(Side::Host)),
+            session_out: Vec::new(),
+            packer: Packer::new(),
+            unpacker: Unpacker::new(max_frame_from(Side::Host)),
+            fb: Framebuffer::new(),
+            mode: None,
+            events: VecDeque::new(),
+            rgba: Vec::new(),
+            received: 0,
+            updates: 0,
+        })
+    }
+
+    /// Bytes for the control stream.
+    pub fn take_control(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.control_out)
+    }
+
+    /// Bytes for the session stream.
+    pub fn take_session(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.session_out)
+    }
+
+    /// The next thing to show, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Bytes the relay sent on the control stream.
+    pub fn control_bytes(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
+        self.control_in.push(bytes);
+        while let Some(payload) = self.control_in.next_frame().map_err(ClientError::Control)? {
+            let event: ViewerEvent = frame::decode(&payload).map_err(ClientError::Control)?;
+            match event {
+                ViewerEvent::Joined {
+                    session,
+                    host_name,
+                    os_user,
+                } if self.session.is_none() => {
+                    self.session = Some(session);
+                    self.events.push_back(Event::Joined { host_name, os_user });
+                }
+                ViewerEvent::Refused(r) => self.events.push_back(Event::Refused {
+                    reason: r.to_string(),
+                }),
+                other => return Err(ClientError::OutOfTurn(format!("{other:?}"))),
+            }
+        }
+        Ok(())
+    }
+
+    /// The host opened the session stream: our key share goes first.
+    pub fn session_opened(&mut self) -> Result<(), ClientError> {
+        let session = self.session.as_deref().ok_or(ClientError::Early)?;
+        let (hs, mine) = e2e::start(Side::Viewer, &self.code, session);
+        self.secure = Secure::Exchanging(hs);
+        self.frame_out(&mine)
+    }
+
+    /// Bytes the host sent on the session stream. `clock_ms` reads a
+    /// monotonic clock (milliseconds) to time each update's decoding,
+    /// which the host subtracts when it times the link.
+    pub fn session_bytes(
+        &mut self,
+        bytes: &[u8],
+        clock_ms: &dyn Fn() -> f64,
+    ) -> Result<(), ClientError> {
+        self.session_in.push(bytes);
+        while let Some(payload) = self.session_in.next_frame()? {
+            self.received += (payload.len() + frame::HEADER_LEN) as u64;
+            if let Err(e) = self.session_frame(payload, clock_ms) {
+                self.secure = Secure::Failed;
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn session_frame(
+        &mut self,
+        payload: Vec<u8>,
+        clock_ms: &dyn Fn() -> f64,
+    ) -> Result<(), ClientError> {
+        match std::mem::replace(&mut self.secure, Secure::Failed) {
+            Secure::Exchanging(hs) => {
+                let keys = hs.finish(&payload)?;
+                let mut sealer = keys.sealer;
+                let confirm = sealer.seal(keys.my_confirm)?;
+                self.frame_out(&confirm)?;
+                self.secure = Secure::Confirming {
+                    sealer,
+                    opener: keys.opener,
+                    expected: keys.their_confirm,
+                };
+            }
+            Secure::Confirming {
+                sealer,
+                mut opener,
+                expected,
+            } => {
+                opener.open_confirm(&payload, expected)?;
+                self.secure = Secure::Open { sealer, opener };
+                // No H.264 here: the host sends moving regions otherwise.
+                self.send(&ViewerMsg::NoVideo)?;
+            }
+            Secure::Open { sealer, mut opener } => {
+                let opened = opener.open_owned(payload);
+                self.secure = Secure::Open { sealer, opener };
+                let packed = opened?;
+                let msg: HostMsg = frame::decode(self.unpacker.unpack(&packed)?)?;
+                self.handle(msg, clock_ms)?;
+            }
+            Secure::Waiting | Secure::Failed => return Err(ClientError::Early),
+        }
+        Ok(())
+    }
+
+    fn handle(&mut self, msg: HostMsg, clock_ms: &dyn Fn() -> f64) -> Result<(), ClientError> {
+        let event = match msg {
+            HostMsg::Mode(m) => {
+                self.mode = Some(m);
+                Event::Mode { mode: m.as_str() }
+            }
+            HostMsg::Frame(upd) => return self.update(&upd, clock_ms),
+            HostMsg::Cursor { x, y } => Event::Cursor { x, y },
+            HostMsg::Clipboard(text) => Event::Clipboard { text },
+            HostMsg::ClipboardSet => Event::ClipboardSet,
+            HostMsg::Refused(reason) => Event::HostRefused { reason },
+            HostMsg::Chat(text) => Event::Chat { text },
+            HostMsg::Monitors { monitors, showing } => Event::Monitors {
+                names: monitors.into_iter().map(|m| m.name).collect(),
+                showing: match showing {
+                    Showing::Primary => "primary".into(),
+                    Showing::All => "all".into(),
+                    Showing::Monitor(n) => n.to_string(),
+                },
+            },
+            HostMsg::Withheld(why) => Event::Withheld {
+                reason: why.map(|w| w.as_str()),
+            },
+        };
+        self.events.push_back(event);
+        Ok(())
+    }
+
+    /// Applies an update and acknowledges it with how long it took; one
+    /// that does not apply asks for a whole frame instead.
+    fn update(&mut self, upd: &FrameUpdate, clock_ms: &dyn Fn() -> f64) -> Result<(), ClientError> {
+        let started = clock_ms();
+        let applied = self.fb.apply(upd);
+        let busy_us = ((clock_ms() - started).max(0.0) * 1000.0) as u32;
+        let reply = match applied {
+            Ok(()) => ViewerMsg::Decoded {
+                seq: upd.seq,
+                busy_us,
+            },
+            Err(_) => ViewerMsg::RequestFull,
+        };
+        self.send(&reply)?;
+        self.updates += 1;
+        if let Some(img) = self.fb.image() {
+            self.events.push_back(Event::Screen {
+                width: img.width,
+                height: img.height,
+            });
+        }
+        Ok(())
+    }
+
+    /// Sends one input event, unless the user allowed view only.
+    pub fn input(&mut self, ev: InputEvent) -> Result<(), ClientError> {
+        if self.mode != Some(Mode::Control) {
+            self.events.push_back(Event::NotSent {
+                reason: crate::words::VIEW_ONLY.into(),
+            });
+            return Ok(());
+        }
+        if ev.check().is_err() {
+            return Ok(());
+        }
+        self.send(&ViewerMsg::Input(ev))
+    }
+
+    /// Seals and queues one message for the host (once the channel is open;
+    /// before, there is nobody to send it to and it is dropped).
+    pub fn send(&mut self, msg: &ViewerMsg) -> Result<(), ClientError> {
+        let Secure::Open { sealer, .. } = &mut self.secure else {
+            return Ok(());
+        };
+        let mut buf = vec![squeeze::PLAIN];
+        frame::serialize_append(msg, &mut buf, e2e::TAG_LEN)?;
+        self.packer.pack(&mut buf, e2e::TAG_LEN)?;
+        sealer.seal_in_place(&mut buf)?;
+        self.frame_out(&buf)
+    }
+
+    /// The technician's quality preference.
+    pub fn quality(&mut self, q: Quality) -> Result<(), ClientError> {
+        self.send(&ViewerMsg::Quality(q))
+    }
+
+    fn frame_out(&mut self, payload: &[u8]) -> Result<(), ClientError> {
+        let framed = frame::encode_raw(payload, MAX_VIEWER_FRAME)?;
+        self.session_out.extend_from_slice(&framed);
+        Ok(())
+    }
+
+    /// The mode the user allows, once they answered.
+    pub fn mode(&self) -> Option<Mode> {
+        self.mode
+    }
+
+    /// The remote screen's size, once a whole frame arrived.
+    pub fn size(&self) -> Option<(u32, u32)> {
+        self.fb.image().map(|i| (i.width, i.height))
+    }
+
+    /// The remote screen as RGBA bytes (what a canvas's `ImageData` takes),
+    /// made afresh; empty before the first whole frame.
+    pub fn rgba(&mut self) -> &[u8] {
+        let Some(img) = self.fb.image() else {
+            return &[];
+        };
+        self.rgba.resize(img.pixels.len() * 4, 0);
+        for (out, px) in self.rgba.chunks_exact_mut(4).zip(&img.pixels) {
+            let [b, g, r, _] = px.to_le_bytes();
+            out.copy_from_slice(&[r, g, b, 255]);
+        }
+        &self.rgba
+    }
+
+    /// Sealed bytes received on the session stream, and updates applied.
+    pub fn figures(&self) -> (u64, u64) {
+        (self.received, self.updates)
+    }
+}

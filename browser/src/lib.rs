@@ -1,0 +1,15 @@
+//! Lifeline's viewer in a browser. The page (`web/`) moves bytes between
+//! its WebTransport streams and a [`client::Client`]: this crate joins
+//! through the relay, runs the end-to-end key exchange and decodes the
+//! host's screen with `lifeline-session` itself, compiled to WebAssembly,
+//! so the browser runs the code the native viewer runs and the fuzzers
+//! test. The relay forwards the streams as it forwards a native viewer's
+//! and reads none of them.
+//!
+//! `client` is sans-IO (tested natively), `keys` maps the browser's
+//! keyboard events, `bindings` is the thin wasm-bindgen surface.
+
+pub mod bindings;
+pub mod client;
+pub mod keys;
+mod words;
