@@ -18,6 +18,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
 
 pub mod cluster;
+pub mod web;
 
 /// Why certificate material could not be made or read.
 #[derive(Debug, thiserror::Error)]

@@ -115,6 +115,66 @@ pub fn server_config(
     Ok(cfg)
 }
 
+/// ALPN of a browser's WebTransport (HTTP/3).
+pub const H3_ALPN: &[u8] = b"h3";
+
+/// Streams of each kind an unpaired connection may open on a relay that
+/// serves browsers: HTTP/3 needs three unidirectional ones (its control
+/// stream and QPACK's two) and a request stream beside the control stream.
+pub const WEB_UNPAIRED_UNI_STREAMS: u32 = 3;
+pub const WEB_UNPAIRED_BI_STREAMS: u32 = 2;
+
+/// The relay's server configuration when it serves browsers too: ALPN
+/// `lifeline/1` and `h3` on the same port; a browser (a ClientHello
+/// offering `h3`) gets `web`'s certificate, everyone else the relay's.
+pub fn server_config_web(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    web: Arc<dyn rustls::server::ResolvesServerCert>,
+    idle: Duration,
+) -> Result<quinn::ServerConfig, TlsError> {
+    let p = provider();
+    let native = rustls::sign::CertifiedKey::from_der(chain, key, &p)?;
+    let resolver = ByAlpn {
+        native: Arc::new(native),
+        web,
+    };
+    let mut tls = rustls::ServerConfig::builder_with_provider(p)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(resolver));
+    tls.alpn_protocols = vec![ALPN.to_vec(), H3_ALPN.to_vec()];
+    tls.max_early_data_size = 0;
+    let crypto = QuicServerConfig::try_from(tls).map_err(|e| TlsError::Quic(e.to_string()))?;
+    let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    let mut t = relay_transport(idle)?;
+    t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(WEB_UNPAIRED_BI_STREAMS));
+    t.max_concurrent_uni_streams(quinn::VarInt::from_u32(WEB_UNPAIRED_UNI_STREAMS));
+    cfg.transport_config(Arc::new(t));
+    Ok(cfg)
+}
+
+/// Picks the certificate by what the client asks for.
+#[derive(Debug)]
+struct ByAlpn {
+    native: Arc<rustls::sign::CertifiedKey>,
+    web: Arc<dyn rustls::server::ResolvesServerCert>,
+}
+
+impl rustls::server::ResolvesServerCert for ByAlpn {
+    fn resolve(
+        &self,
+        hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        let mut offered = hello.alpn().into_iter().flatten();
+        if offered.any(|p| p == H3_ALPN) {
+            self.web.resolve(hello)
+        } else {
+            Some(self.native.clone())
+        }
+    }
+}
+
 /// How long a peer may go silent before the relay or peer gives up on it.
 /// Keep-alives every second keep a live link well inside it, and a vanished
 /// peer is noticed within this time.
@@ -216,8 +276,16 @@ pub fn endpoint(
     addr: std::net::SocketAddr,
     server: Option<quinn::ServerConfig>,
 ) -> std::io::Result<quinn::Endpoint> {
+    endpoint_on(udp_socket(addr)?, server)
+}
+
+/// [`endpoint`] on a socket bound already (from [`udp_socket`]).
+pub fn endpoint_on(
+    socket: std::net::UdpSocket,
+    server: Option<quinn::ServerConfig>,
+) -> std::io::Result<quinn::Endpoint> {
     let runtime = runtime()?;
-    let socket = wrap_socket(udp_socket(addr)?, &*runtime)?;
+    let socket = wrap_socket(socket, &*runtime)?;
     quinn::Endpoint::new_with_abstract_socket(
         quinn::EndpointConfig::default(),
         server,

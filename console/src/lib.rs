@@ -25,7 +25,7 @@ use std::time::Duration;
 use lifeline_relay_core::audit::AuditLog;
 use lifeline_relay_core::tokens::TechnicianStore;
 
-pub use serve::{serve, tls_config};
+pub use serve::{serve, serve_router, tls_config};
 
 /// Failed logins allowed at once per account name …
 pub const LOGIN_BURST: u32 = 5;

@@ -113,9 +113,6 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let router = super::routes::router(console.clone());
-    let acceptor = TlsAcceptor::from(tls);
-    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let per_address = PerAddress::default();
     let mut tasks = JoinSet::new();
     // Refused logins are counted into bursts; each burst's record is
     // written when it is over.
@@ -136,6 +133,24 @@ pub async fn serve(
             Err(e) => tracing::error!(error = %e, "indexing the audit log failed"),
         }
     });
+    serve_router(listener, tls, router, shutdown).await;
+    tasks.abort_all();
+    console.write_bursts(true).await;
+}
+
+/// Serves `router` over HTTPS on `listener` until `shutdown` resolves,
+/// with the console's limits on slow and numerous clients (the browser
+/// viewer's page is served so too); open connections are dropped then.
+pub async fn serve_router(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    router: axum::Router,
+    shutdown: impl Future<Output = ()>,
+) {
+    let acceptor = TlsAcceptor::from(tls);
+    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let per_address = PerAddress::default();
+    let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -163,7 +178,6 @@ pub async fn serve(
         }
     }
     tasks.abort_all();
-    console.write_bursts(true).await;
 }
 
 async fn connection(

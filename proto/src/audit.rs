@@ -55,6 +55,11 @@ pub enum AuditEvent {
         technician: String,
         host_ip: String,
         viewer_ip: String,
+        /// What the technician viewed with, when not the native viewer
+        /// (records of native sessions, and all from before browsers,
+        /// have none).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        viewer_kind: Option<ViewerKind>,
     },
     /// What a peer reported (mode granted, refusal, wrong secret): the
     /// relay's sentence for people, and its `kind` for code (records
@@ -191,6 +196,24 @@ pub enum AuditEvent {
         refused: u64,
         over_s: u64,
     },
+}
+
+/// What a technician viewed a session with, when it was not the native
+/// viewer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ViewerKind {
+    /// The page the relay serves (`serve --web`), over WebTransport.
+    Browser,
+}
+
+impl ViewerKind {
+    /// The word records and reports use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ViewerKind::Browser => "browser",
+        }
+    }
 }
 
 /// What a peer reported, as code reads it (never from the sentence).
@@ -399,6 +422,7 @@ impl AuditEvent {
                 technician,
                 host_ip,
                 viewer_ip,
+                ..
             } => {
                 for f in [session, host_ip, viewer_ip] {
                     cut(f, id);
@@ -1003,6 +1027,7 @@ mod tests {
                 technician: worst(),
                 host_ip: worst(),
                 viewer_ip: worst(),
+                viewer_kind: None,
             },
             AuditEvent::PeerReport {
                 session: worst(),

@@ -27,4 +27,7 @@ pub mod tokens;
 pub use rules::refusal::Refusal;
 /// The pure modules keep their old paths too.
 pub use rules::{bridge, recovery, registry, resume, suspicion, throttle, waiting};
-pub use server::{Direction, ForwardHook, Relay, RelayConfig, RelayError, run};
+pub use server::{
+    Direction, ForwardHook, H3_ALPN, Relay, RelayConfig, RelayError, WebEntry, WebGate, WebTask,
+    run,
+};

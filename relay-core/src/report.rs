@@ -1,6 +1,6 @@
 //! Summaries of the audit log for security staff: one row a session.
 
-use lifeline_proto::audit::{AuditEvent, Record, ReportKind};
+use lifeline_proto::audit::{AuditEvent, Record, ReportKind, ViewerKind};
 use serde::{Serialize, Serializer};
 
 /// What happened in one session, gathered from its records.
@@ -13,6 +13,9 @@ pub struct SessionSummary {
     pub host_ip: String,
     pub technician: Option<String>,
     pub viewer_ip: Option<String>,
+    /// What the technician viewed with, when not the native viewer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub viewer_kind: Option<ViewerKind>,
     pub started: Option<String>,
     pub mode: Option<String>,
     pub failed_joins: u32,
@@ -186,11 +189,13 @@ fn fold(s: &mut SessionSummary, r: &Record) {
         AuditEvent::SessionStarted {
             technician,
             viewer_ip,
+            viewer_kind,
             ..
         } => {
             s.started = Some(r.ts.clone());
             s.technician = Some(technician.clone());
             s.viewer_ip = Some(viewer_ip.clone());
+            s.viewer_kind = *viewer_kind;
         }
         AuditEvent::PeerReport { mode: Some(m), .. } => s.mode = Some(m.clone()),
         AuditEvent::PeerReport { .. } => {}
@@ -442,6 +447,7 @@ mod tests {
                     technician: "bob".into(),
                     host_ip: "10.0.0.1".into(),
                     viewer_ip: "10.0.0.2".into(),
+                    viewer_kind: None,
                 },
             ),
             rec(

@@ -129,13 +129,15 @@ fn list(dir: &Path, json: bool) -> anyhow::Result<ExitCode> {
                 String::new()
             };
             println!(
-                "{}  {}  host={} user={} ({})  technician={}  mode={}  {}  {}{}",
+                "{}  {}  host={} user={} ({})  technician={}{}  mode={}  {}  {}{}",
                 s.session,
                 s.code_issued,
                 s.host_name,
                 s.os_user,
                 s.host_ip,
                 s.technician.as_deref().unwrap_or("-"),
+                s.viewer_kind
+                    .map_or(String::new(), |k| format!(" ({})", k.as_str())),
                 s.mode.as_deref().unwrap_or("-"),
                 dur,
                 s.end_reason.as_deref().unwrap_or(open),

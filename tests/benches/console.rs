@@ -69,6 +69,7 @@ fn write_log(dir: &Path, n: u64) -> (u64, String) {
                     technician: tech.clone(),
                     host_ip: "10.0.0.1".into(),
                     viewer_ip: "192.0.2.10".into(),
+                    viewer_kind: None,
                 });
                 let granted = kind > 5;
                 let report = if granted {

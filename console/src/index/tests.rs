@@ -37,6 +37,7 @@ impl Log {
                 technician: tech.into(),
                 host_ip: "10.0.0.1".into(),
                 viewer_ip: "10.0.0.2".into(),
+                viewer_kind: None,
             },
         );
         self.push(

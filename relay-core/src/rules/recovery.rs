@@ -123,6 +123,7 @@ mod tests {
             technician: "bob".into(),
             host_ip: "ip".into(),
             viewer_ip: "ip".into(),
+            viewer_kind: None,
         }
     }
 

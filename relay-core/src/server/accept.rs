@@ -63,24 +63,43 @@ fn take_slot(relay: &Relay, ip: IpAddr, limit: Limit) -> Result<Slot, Refusal> {
 /// forwarding a session for the connection ([`forwarding`]) or its task
 /// ends. Process-wide because the pumps that start a session know
 /// connections, not relays; a relay's slot knows its own counts.
-static UNPAIRED: LazyLock<Mutex<HashMap<usize, Vec<Slot>>>> = LazyLock::new(Default::default);
+static UNPAIRED: LazyLock<Mutex<HashMap<usize, Held>>> = LazyLock::new(Default::default);
+
+/// What [`UNPAIRED`] keeps for a connection: its slots, and for a
+/// browser's bridged connection the browser's own connection, which gets
+/// the session's credit at the same moment.
+#[derive(Default)]
+struct Held {
+    slots: Vec<Slot>,
+    outer: Option<Connection>,
+}
 
 /// A connection's entry in [`UNPAIRED`], removed (its slots given back)
 /// when the connection's task ends. Holds the connection so that its id
 /// is not reused before then.
-struct Unpaired(Connection);
+pub(super) struct Unpaired(Connection);
 
 impl Unpaired {
     fn hold(conn: &Connection, slot: Slot) -> Self {
-        lock(&UNPAIRED).insert(conn.stable_id(), vec![slot]);
+        Self::hold_bridged(conn, slot, None)
+    }
+
+    /// [`Unpaired::hold`], and `outer` (a browser's connection, whose
+    /// streams `conn` carries) opens for the session with `conn`.
+    pub(super) fn hold_bridged(conn: &Connection, slot: Slot, outer: Option<Connection>) -> Self {
+        let held = Held {
+            slots: vec![slot],
+            outer,
+        };
+        lock(&UNPAIRED).insert(conn.stable_id(), held);
         Unpaired(conn.clone())
     }
 
     /// Adds a slot, held until the same moment (none when the relay
     /// already forwards a session for the connection).
     fn add(&self, slot: Slot) {
-        if let Some(slots) = lock(&UNPAIRED).get_mut(&self.0.stable_id()) {
-            slots.push(slot);
+        if let Some(held) = lock(&UNPAIRED).get_mut(&self.0.stable_id()) {
+            held.slots.push(slot);
         }
     }
 }
@@ -98,8 +117,11 @@ impl Drop for Unpaired {
 /// is a technician's, counted by the relay's own limits).
 pub(crate) fn forwarding(conn: &Connection) {
     lifeline_common::tls::open_for_session(conn);
-    let slots = lock(&UNPAIRED).remove(&conn.stable_id());
-    drop(slots);
+    let held = lock(&UNPAIRED).remove(&conn.stable_id());
+    if let Some(outer) = held.as_ref().and_then(|h| h.outer.as_ref()) {
+        lifeline_common::tls::open_for_session(outer);
+    }
+    drop(held);
 }
 
 /// Writes one audit record for each burst of refusals that is over (all
@@ -181,12 +203,25 @@ pub(crate) async fn serve_connection(
             return;
         }
     };
+    if super::web::is_h3(&conn) {
+        return super::web::serve(relay, conn, peer, slot).await;
+    }
     let unpaired = Unpaired::hold(&conn, slot);
+    let via = Via {
+        ip: peer.ip(),
+        kind: None,
+    };
+    greet(relay, conn, unpaired, via).await;
+}
+
+/// A connection's hello within the deadline, then the host's or the
+/// viewer's side (`via`: where the viewer comes from).
+pub(super) async fn greet(relay: &Arc<Relay>, conn: Connection, unpaired: Unpaired, via: Via) {
     let greeting = first_message::<Hello>(relay.config.hello_timeout, &conn).await;
     let (ctl, hello) = match greeting {
         Ok(Ok(x)) => x,
         Ok(Err(why)) => {
-            tracing::info!(%peer, %why, "dropping peer before hello");
+            tracing::info!(ip = %via.ip, %why, "dropping peer before hello");
             close(&conn, &Refusal::NotHello(why));
             return;
         }
@@ -203,15 +238,16 @@ pub(crate) async fn serve_connection(
         close(&conn, &refusal);
         return;
     }
-    match hello.role {
-        Role::Host => {
-            match take_slot(relay, peer.ip(), Limit::WaitingHosts) {
+    match (hello.role, via.kind) {
+        (Role::Host, None) => {
+            match take_slot(relay, via.ip, Limit::WaitingHosts) {
                 Ok(slot) => unpaired.add(slot),
                 Err(why) => return close(&conn, &why),
             };
             serve_host(relay, conn, ctl).await
         }
-        Role::Viewer => serve_viewer(relay, conn, ctl).await,
+        (Role::Host, Some(_)) => close(&conn, &Refusal::Protocol("a browser may only view".into())),
+        (Role::Viewer, _) => serve_viewer(relay, conn, ctl, via).await,
     }
 }
 

@@ -98,25 +98,24 @@ pub(crate) fn settle_join(
     }
 }
 
-pub(crate) async fn serve_viewer(relay: &Arc<Relay>, conn: Connection, mut ctl: Control) {
+pub(crate) async fn serve_viewer(relay: &Arc<Relay>, conn: Connection, mut ctl: Control, via: Via) {
     let Some(first) = first_request::<ViewerRequest>(relay, &conn, &mut ctl).await else {
         return;
     };
     let (token, locator) = match first {
         ViewerRequest::Join { token, locator } => (token, locator),
         ViewerRequest::Resume(req) => {
-            let ip = conn.remote_address().ip();
             let peer = (Peer::Viewer, None);
-            return resuming::serve_resume(relay, conn, ctl, peer, req, ip).await;
+            return resuming::serve_resume(relay, conn, ctl, peer, req, via.ip).await;
         }
         ViewerRequest::ResumeAs { request, token } => {
-            return resume_as(relay, conn, ctl, request, &token).await;
+            return resume_as(relay, conn, ctl, request, &token, via.ip).await;
         }
         ViewerRequest::Report(_) => {
             return close(&conn, &Refusal::Protocol("a viewer must join first".into()));
         }
     };
-    let ip = conn.remote_address().ip();
+    let ip = via.ip;
     let token_key = token_hash(&token);
     let lookup = match lookup_token(relay, &token, &token_key).await {
         Ok(l) => l,
@@ -171,6 +170,7 @@ pub(crate) async fn serve_viewer(relay: &Arc<Relay>, conn: Connection, mut ctl: 
             let joiner = Joiner {
                 technician: name,
                 ip,
+                kind: via.kind,
                 token_key,
                 locator,
             };
@@ -294,8 +294,8 @@ async fn resume_as(
     ctl: Control,
     request: lifeline_proto::control::ResumeRequest,
     token: &str,
+    ip: IpAddr,
 ) {
-    let ip = conn.remote_address().ip();
     let token_key = token_hash(token);
     let valid = match lookup_token(relay, token, &token_key).await {
         Ok(Lookup::Valid(_)) => Some(token_key),
@@ -416,6 +416,7 @@ pub(crate) async fn serve_carried(
             let joiner = Joiner {
                 technician: clean_text(&technician),
                 ip,
+                kind: None,
                 token_key,
                 locator,
             };

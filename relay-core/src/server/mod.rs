@@ -14,6 +14,7 @@ mod housekeeping;
 mod joins;
 mod resuming;
 mod segment;
+mod web;
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -23,7 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use lifeline_proto::Locator;
-use lifeline_proto::audit::AuditEvent;
+use lifeline_proto::audit::{AuditEvent, ViewerKind};
 use lifeline_proto::control::{
     Hello, HostEvent, HostRequest, JoinRefusal, PROTOCOL_VERSION, RecordingPolicy, Role,
     SessionReport, ViewerEvent, ViewerRequest, clean_text,
@@ -60,6 +61,7 @@ pub(crate) use segment::{Sides, run_segment};
 
 pub use crate::forward::{Direction, ForwardHook};
 use crate::forward::{close, ending, first_message, spawn_pumps};
+pub use web::{H3_ALPN, WebEntry, WebGate, WebTask};
 
 /// Tunables of a relay; [`RelayConfig::new`] gives the production defaults.
 #[derive(Debug, Clone)]
@@ -104,6 +106,9 @@ pub struct RelayConfig {
     /// What one session may make the relay keep: recording bytes and
     /// chunks, audit records from peer reports.
     pub session_caps: crate::rules::bridge::Caps,
+    /// Serves browsers (`serve --web`): connections that negotiated
+    /// [`H3_ALPN`] go to it; without one they are closed.
+    pub web_gate: Option<Arc<dyn WebGate>>,
 }
 
 impl RelayConfig {
@@ -130,6 +135,7 @@ impl RelayConfig {
             audit_export: None,
             forward_hook: None,
             session_caps: crate::rules::bridge::Caps::default(),
+            web_gate: None,
         }
     }
 }
@@ -154,10 +160,20 @@ struct PairRequest {
 }
 
 /// Who joined, for the audit log and for counting their failures.
+/// Where a viewer comes from: its address (a browser's, not the gate's
+/// own), and what it views with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Via {
+    pub ip: IpAddr,
+    pub kind: Option<ViewerKind>,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Joiner {
     pub technician: String,
     pub ip: IpAddr,
+    /// What the technician views with, when not the native viewer.
+    pub kind: Option<ViewerKind>,
     pub token_key: String,
     pub locator: Locator,
 }

@@ -103,6 +103,7 @@ impl SessionMeta {
         let joiner = Joiner {
             technician: t.technician.clone(),
             ip: ip(&t.viewer_ip)?,
+            kind: None,
             token_key: t.token_key.clone(),
             locator: Locator::new(t.locator)?,
         };

@@ -23,6 +23,7 @@ pub(crate) async fn run_session(
         technician: joiner.technician.clone(),
         host_ip: host.ip.to_string(),
         viewer_ip: joiner.ip.to_string(),
+        viewer_kind: joiner.kind,
     };
     if let Err(e) = relay.audit.append(started).await {
         let why = Refusal::AuditFailed(e.to_string());
