@@ -16,6 +16,7 @@ mod cli_cluster;
 mod console_users;
 mod serve;
 mod technicians;
+mod web;
 
 use audit_log::Audit;
 use auditors::{AuditorCmd, RecordingCmd};

@@ -109,6 +109,16 @@ pub(crate) struct Serve {
     /// accounts come from `console-user add`. Off by default.
     #[arg(long)]
     console: Option<SocketAddr>,
+    /// Serve the browser viewer's page on this TCP address (e.g.
+    /// 0.0.0.0:8444), over HTTPS with the relay's certificate; browsers
+    /// then reach the relay with WebTransport on its UDP port (--listen).
+    /// Off by default.
+    #[arg(long)]
+    web: Option<SocketAddr>,
+    /// The page's files (default: beside the binary, as `scripts/web
+    /// build` leaves them, or LIFELINE_WEB_FILES).
+    #[arg(long, requires = "web")]
+    web_files: Option<PathBuf>,
     /// Delete recordings older than this (e.g. 90d, 12h; 0 keeps them).
     #[arg(long, default_value = "90d", value_parser = humantime::parse_duration)]
     recording_retention: Duration,
@@ -170,6 +180,20 @@ pub(crate) fn serve(s: Serve) -> anyhow::Result<ExitCode> {
     }
     lifeline_common::logging::init("warn");
 
+    let web_cert = match s.web {
+        Some(_) => Some(crate::web::cert(
+            s.cert.as_ref().map(|_| (chain.clone(), key.clone_key())),
+            cert_names(&s),
+        )?),
+        None => None,
+    };
+    let web_tls = match s.web {
+        Some(_) => Some(lifeline_console::tls_config(
+            chain.clone(),
+            key.clone_key(),
+        )?),
+        None => None,
+    };
     let console_tls = match s.console {
         Some(_) => Some(lifeline_console::tls_config(
             chain.clone(),
@@ -181,10 +205,25 @@ pub(crate) fn serve(s: Serve) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let server = tls::server_config(chain, key, Duration::from_secs(10))?;
+        let mut config = config;
+        let server = match &web_cert {
+            Some(web) => {
+                config.web_gate = Some(lifeline_gateway::Gate::start()?);
+                tls::server_config_web(chain, key, web.clone(), Duration::from_secs(10))?
+            }
+            None => tls::server_config(chain, key, Duration::from_secs(10))?,
+        };
         let endpoint = tls::endpoint(s.listen, Some(server))
             .with_context(|| format!("cannot listen on UDP {}", s.listen))?;
         let local = endpoint.local_addr()?;
+        let page = match &web_cert {
+            Some(web) => Some(lifeline_gateway::Page::load(
+                &crate::web::files_dir(s.web_files.as_deref()),
+                local.port(),
+                web.clone(),
+            )?),
+            None => None,
+        };
         let relay = match &s.database {
             None => Relay::open(config)?,
             Some(url) => join_cluster(&s, url, local, config).await?,
@@ -201,6 +240,9 @@ pub(crate) fn serve(s: Serve) -> anyhow::Result<ExitCode> {
         let stop_console = tokio_util::sync::CancellationToken::new();
         if let (Some(addr), Some(tls)) = (s.console, console_tls) {
             start_console(addr, tls, &relay, stop_console.clone()).await?;
+        }
+        if let (Some(addr), Some(tls), Some(page)) = (s.web, web_tls, page) {
+            crate::web::start(addr, page, tls, stop_console.clone()).await?;
         }
         match &s.database {
             Some(url) => println!(
@@ -232,22 +274,7 @@ fn certificates(s: &Serve) -> anyhow::Result<Certificates> {
             None,
         ),
         _ => {
-            let mut names = vec![
-                "localhost".to_owned(),
-                "127.0.0.1".to_owned(),
-                "::1".to_owned(),
-            ];
-            if let Ok(h) = std::fs::read_to_string("/etc/hostname") {
-                let h = h.trim();
-                if !h.is_empty() {
-                    names.push(h.to_owned());
-                }
-            }
-            if !s.listen.ip().is_unspecified() {
-                names.push(s.listen.ip().to_string());
-            }
-            names.extend(s.names.iter().cloned());
-            names.dedup();
+            let names = cert_names(s);
             let ensured = lifeline_certs::ensure_relay_certs(dir, &names)?;
             let files = lifeline_certs::RelayFiles::in_dir(dir);
             let note = (
@@ -262,6 +289,28 @@ fn certificates(s: &Serve) -> anyhow::Result<Certificates> {
             )
         }
     })
+}
+
+/// The names the relay's own certificates carry: localhost, this
+/// machine's, the listening address and `--name`s.
+fn cert_names(s: &Serve) -> Vec<String> {
+    let mut names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
+    if let Ok(h) = std::fs::read_to_string("/etc/hostname") {
+        let h = h.trim();
+        if !h.is_empty() {
+            names.push(h.to_owned());
+        }
+    }
+    if !s.listen.ip().is_unspecified() {
+        names.push(s.listen.ip().to_string());
+    }
+    names.extend(s.names.iter().cloned());
+    names.dedup();
+    names
 }
 
 /// The relay's settings from the command line; recording needs an auditor.
