@@ -232,3 +232,13 @@ impl Viewer {
         self.client.send(&ViewerMsg::Bye(reason.into())).map_err(js)
     }
 }
+
+/// Whether `code` is a session code as typed: empty when it is, else the
+/// sentence saying what is wrong (the page says it under the field).
+#[wasm_bindgen]
+pub fn check_code(code: &str) -> String {
+    match code.parse::<lifeline_proto::SessionCode>() {
+        Ok(_) => String::new(),
+        Err(e) => e.to_string(),
+    }
+}

@@ -44,11 +44,16 @@ impl Browser {
                 "--disable-extensions",
                 "--disable-background-networking",
                 "--disable-dev-shm-usage",
+                // Input waits for a frame; a tab taken for hidden gets none.
+                "--disable-renderer-backgrounding",
+                "--disable-background-timer-throttling",
+                "--disable-backgrounding-occluded-windows",
                 "--ignore-certificate-errors",
                 "--window-size=1280,860",
                 "--remote-debugging-port=0",
             ])
             .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(std::env::var_os("LIFELINE_CHROMIUM_LOG").map(|_| "--enable-logging=stderr"))
             .arg("about:blank")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -65,7 +70,15 @@ impl Browser {
                 break u.trim().to_owned();
             }
         };
-        std::thread::spawn(move || for _ in lines {});
+        // LIFELINE_CHROMIUM_LOG=1 shows Chromium's log (the page's console too).
+        let log = std::env::var_os("LIFELINE_CHROMIUM_LOG").is_some();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if log {
+                    eprintln!("chromium: {line}");
+                }
+            }
+        });
         let hostport = url
             .strip_prefix("ws://")
             .and_then(|r| r.split('/').next())
@@ -88,6 +101,13 @@ impl Browser {
             json!({"targetId": id, "flatten": true}),
         );
         b.session = attached["sessionId"].as_str().unwrap().to_owned();
+        // The tab in front and focused, as a person's would be: a tab in
+        // the background gets no frames, and input waits for one.
+        b.call("Page.bringToFront", json!({}));
+        b.call(
+            "Emulation.setFocusEmulationEnabled",
+            json!({"enabled": true}),
+        );
         b
     }
 
@@ -100,7 +120,7 @@ impl Browser {
     }
 
     /// [`Browser::call`], with the protocol's error as `Err`.
-    fn try_call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
+    pub fn try_call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
         self.next += 1;
         let id = self.next;
         let mut msg = json!({"id": id, "method": method, "params": params});
@@ -112,7 +132,10 @@ impl Browser {
         }
         self.ws.send(Message::text(msg.to_string())).unwrap();
         loop {
-            let Message::Text(text) = self.ws.read().unwrap() else {
+            let read = self.ws.read();
+            let Message::Text(text) =
+                read.unwrap_or_else(|e| panic!("no answer to {method} {msg}: {e}"))
+            else {
                 continue;
             };
             let v: Value = serde_json::from_str(&text).unwrap();
@@ -282,5 +305,41 @@ impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+impl Browser {
+    /// Presses and releases one key as a keyboard would (`key` and `code`
+    /// as `KeyboardEvent` names them; `text` what it types, if anything),
+    /// to whatever has the page's focus.
+    pub fn press(&mut self, key: &str, code: &str, text: &str, vk: u32) {
+        for kind in ["keyDown", "keyUp"] {
+            let mut ev = json!({
+                "type": kind, "key": key, "code": code,
+                "windowsVirtualKeyCode": vk, "nativeVirtualKeyCode": vk,
+            });
+            if kind == "keyDown" && !text.is_empty() {
+                ev["text"] = json!(text);
+            }
+            self.call("Input.dispatchKeyEvent", ev);
+        }
+    }
+
+    /// Moves the mouse to (`x`, `y`) in the page's CSS pixels.
+    pub fn mouse_move(&mut self, x: f64, y: f64) {
+        self.call(
+            "Input.dispatchMouseEvent",
+            json!({"type": "mouseMoved", "x": x, "y": y}),
+        );
+    }
+
+    /// Clicks at (`x`, `y`) in the page's CSS pixels.
+    pub fn mouse_click(&mut self, x: f64, y: f64) {
+        for kind in ["mousePressed", "mouseReleased"] {
+            self.call(
+                "Input.dispatchMouseEvent",
+                json!({"type": kind, "x": x, "y": y, "button": "left", "clickCount": 1}),
+            );
+        }
     }
 }

@@ -196,6 +196,8 @@ pub struct RelayProcess {
     pub dir: PathBuf,
     /// The web console's URL, when started with `--console`.
     pub console: Option<String>,
+    /// The browser viewer's URL, when started with `--web`.
+    pub web: Option<String>,
     /// With `--database`: its id in the cluster and where relays reach it.
     pub node: Option<(String, SocketAddr)>,
 }
@@ -233,6 +235,7 @@ impl RelayProcess {
             .unwrap();
         // The banner ends with the audit log's path.
         let mut console = None;
+        let mut web = None;
         let mut node = None;
         for line in lines.by_ref() {
             let line = line.unwrap();
@@ -251,6 +254,9 @@ impl RelayProcess {
                     .next()
                     .map(|u| u.trim_end_matches('/').to_owned());
             }
+            if let Some(rest) = line.strip_prefix("Browser viewer: ") {
+                web = Some(rest.trim().trim_end_matches('/').to_owned());
+            }
             if line.starts_with("Audit log: ") {
                 break;
             }
@@ -262,6 +268,7 @@ impl RelayProcess {
             addr,
             dir: dir.to_owned(),
             console,
+            web,
             node,
         }
     }

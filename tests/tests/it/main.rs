@@ -3,6 +3,7 @@
 //! binaries, and (for host and viewer) a real X server.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod browser;
 mod cluster;
 mod console;
 mod diskfull;

@@ -1,0 +1,341 @@
+// Lifeline's viewer page. This file only moves bytes and draws: the join,
+// the end-to-end keys and the screen's decoding are lifeline-browser (the
+// session crate, compiled to WebAssembly), which the relay cannot read.
+import init, { Viewer, check_code } from './lifeline_browser.js';
+
+// Every sentence the page says (the Rust side's are in browser/src/words.rs).
+const WORDS = {
+  enterCode: 'Enter the code the user reads out.',
+  connecting: 'Connecting to the relay…',
+  joined: (host, user) => `Joined ${host} (${user}); the user is asked now.`,
+  modeView: 'view only',
+  modeControl: 'in control',
+  ended: (why) => `Session ended: ${why}`,
+  noTransport: 'This browser has no WebTransport; use a current Chrome, Edge or Firefox, or the native viewer.',
+  relayUnreachable: (why) => `Cannot reach the relay: ${why}`,
+  clipboardSent: 'Clipboard sent to the remote machine.',
+  clipboardSet: 'The remote machine has your clipboard text.',
+  clipboardGot: 'Remote clipboard copied here.',
+  clipboardDenied: 'The browser did not allow reading the clipboard; paste into the chat box instead.',
+  withheld: 'The remote screen cannot be shown: Windows shows a secure prompt (UAC, lock screen). It comes back when the prompt is gone.',
+};
+
+const $ = (sel) => document.querySelector(sel);
+const status = (text) => { $('#status').textContent = text; };
+
+let wasm = null;
+let viewer = null;
+let transport = null;
+let sessionWriter = null;
+let controlWriter = null;
+let dirty = false;
+const figures = { frames: 0, since: performance.now(), fps: 0 };
+// What tests and the curious can read: the session's state, as words.
+window.lifeline = { state: 'idle', events: [], updates: 0 };
+
+function b64bytes(b64) {
+  return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+}
+
+async function flush() {
+  if (!viewer) return;
+  const c = viewer.take_control();
+  if (c.length && controlWriter) await controlWriter.write(c);
+  const s = viewer.take_session();
+  if (s.length && sessionWriter) await sessionWriter.write(s);
+}
+
+let joined;
+const joinedOnce = new Promise((resolve) => { joined = resolve; });
+
+function handleEvents() {
+  const events = JSON.parse(viewer.events());
+  for (const e of events) {
+    window.lifeline.events.push(e.event);
+    switch (e.event) {
+      case 'joined':
+        status(WORDS.joined(e.host_name, e.os_user));
+        window.lifeline.state = 'joined';
+        joined();
+        break;
+      case 'refused':
+        status(e.reason);
+        window.lifeline.state = 'refused';
+        break;
+      case 'mode':
+        $('#mode').textContent = e.mode === 'control' ? WORDS.modeControl : WORDS.modeView;
+        window.lifeline.state = e.mode;
+        break;
+      case 'screen': {
+        const canvas = $('#screen');
+        if (canvas.width !== e.width || canvas.height !== e.height) {
+          canvas.width = e.width;
+          canvas.height = e.height;
+        }
+        window.lifeline.updates += 1;
+        figures.frames += 1;
+        dirty = true;
+        break;
+      }
+      case 'chat': {
+        const li = document.createElement('li');
+        li.textContent = e.text;
+        $('#chat-log').append(li);
+        break;
+      }
+      case 'clipboard':
+        $('#clipboard').value = e.text;
+        window.lifeline.clipboard = e.text;
+        navigator.clipboard.writeText(e.text).then(() => status(WORDS.clipboardGot), () => {});
+        break;
+      case 'clipboard_set':
+        status(WORDS.clipboardSet);
+        break;
+      case 'host_refused':
+      case 'not_sent':
+        status(e.reason);
+        break;
+      case 'monitors': {
+        const sel = $('#monitors');
+        sel.replaceChildren(new Option('primary', 'primary'), new Option('all', 'all'));
+        e.names.forEach((name, i) => sel.append(new Option(name, String(i))));
+        sel.value = e.showing;
+        break;
+      }
+      case 'withheld':
+        $('#withheld').hidden = !e.reason;
+        $('#withheld').textContent = e.reason ? WORDS.withheld : '';
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+function draw() {
+  if (dirty && viewer) {
+    dirty = false;
+    const w = viewer.width();
+    const h = viewer.height();
+    if (w && h) {
+      const ptr = viewer.rgba();
+      const pixels = new Uint8ClampedArray(wasm.memory.buffer, ptr, w * h * 4);
+      $('#screen').getContext('2d').putImageData(new ImageData(pixels, w, h), 0, 0);
+    }
+  }
+  const now = performance.now();
+  if (now - figures.since >= 1000) {
+    figures.fps = figures.frames * 1000 / (now - figures.since);
+    figures.frames = 0;
+    figures.since = now;
+    if (viewer) {
+      const mb = viewer.bytes_received() / 1e6;
+      $('#figures').textContent = `${figures.fps.toFixed(0)} updates/s · ${mb.toFixed(1)} MB`;
+    }
+  }
+  requestAnimationFrame(draw);
+}
+
+// Calls into the session; a failure ends it with the sentence.
+function act(f) {
+  try {
+    f();
+    flush();
+  } catch (e) {
+    status(e.message);
+  }
+}
+
+async function readAll(readable, onBytes) {
+  const reader = readable.getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    onBytes(value);
+    handleEvents();
+    await flush();
+  }
+}
+
+async function connect(code, token) {
+  if (typeof WebTransport === 'undefined') {
+    status(WORDS.noTransport);
+    return;
+  }
+  try {
+    viewer = new Viewer(code, token);
+  } catch (e) {
+    status(e.message);
+    return;
+  }
+  status(WORDS.connecting);
+  window.lifeline.state = 'connecting';
+  let info;
+  try {
+    info = (await (await fetch('/relay.json', { cache: 'no-store' })).json()).webtransport;
+  } catch (e) {
+    status(WORDS.relayUnreachable(e.message));
+    return;
+  }
+  const url = `https://${location.hostname}:${info.port}${info.path}`;
+  const options = info.hashes.length
+    ? { serverCertificateHashes: info.hashes.map((h) => ({ algorithm: 'sha-256', value: b64bytes(h) })) }
+    : {};
+  try {
+    transport = new WebTransport(url, options);
+    await transport.ready;
+  } catch (e) {
+    status(WORDS.relayUnreachable(e.message));
+    window.lifeline.state = 'unreachable';
+    return;
+  }
+  $('#join').hidden = true;
+  $('#session').hidden = false;
+  transport.closed.then(
+    (info) => ended(info.reason || 'closed'),
+    (e) => ended(e.message),
+  );
+  const control = await transport.createBidirectionalStream();
+  controlWriter = control.writable.getWriter();
+  await flush();
+  readAll(control.readable, (b) => viewer.control_bytes(b)).catch((e) => status(e.message));
+  const incoming = transport.incomingBidirectionalStreams.getReader();
+  const { value: stream } = await incoming.read();
+  if (!stream) return;
+  await joinedOnce;
+  sessionWriter = stream.writable.getWriter();
+  act(() => viewer.session_opened());
+  readAll(stream.readable, (b) => viewer.session_bytes(b)).catch((e) => {
+    status(e.message);
+    transport.close({ closeCode: 0, reason: e.message });
+  });
+  $('#screen').focus();
+}
+
+function ended(why) {
+  status(WORDS.ended(why));
+  window.lifeline.state = 'ended';
+  window.lifeline.ended = why;
+  viewer = null;
+  $('#session').hidden = true;
+  $('#join').hidden = false;
+}
+
+// The remote pixel under a mouse event.
+function remote(e) {
+  const canvas = $('#screen');
+  const r = canvas.getBoundingClientRect();
+  // With object-fit: contain the picture sits centred inside the box.
+  const scale = Math.min(r.width / canvas.width, r.height / canvas.height);
+  const fit = $('#stage').classList.contains('fit');
+  const s = fit ? scale : r.width / canvas.width;
+  const ox = fit ? (r.width - canvas.width * s) / 2 : 0;
+  const oy = fit ? (r.height - canvas.height * s) / 2 : 0;
+  const x = Math.floor((e.clientX - r.left - ox) / s);
+  const y = Math.floor((e.clientY - r.top - oy) / s);
+  if (x < 0 || y < 0 || x >= canvas.width || y >= canvas.height) return null;
+  return [x, y];
+}
+
+function wire() {
+  const form = $('#join');
+  const saved = localStorage.getItem('lifeline-token') || sessionStorage.getItem('lifeline-token');
+  if (saved) {
+    form.token.value = saved;
+    form.remember.checked = !!localStorage.getItem('lifeline-token');
+  }
+  form.code.addEventListener('input', () => {
+    const typed = form.code.value.trim();
+    const why = typed ? check_code(typed) : '';
+    $('#code-check').textContent = why;
+    form.querySelector('button').disabled = !typed || !!why;
+  });
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const token = form.token.value.trim();
+    sessionStorage.setItem('lifeline-token', token);
+    if (form.remember.checked) localStorage.setItem('lifeline-token', token);
+    else localStorage.removeItem('lifeline-token');
+    connect(form.code.value, token);
+  });
+
+  const canvas = $('#screen');
+  const key = (down) => (e) => {
+    if (!viewer) return;
+    try {
+      if (viewer.key(e.key, e.code, down, e.ctrlKey, e.altKey, e.shiftKey, e.metaKey)) e.preventDefault();
+      flush();
+    } catch (err) {
+      status(err.message);
+    }
+  };
+  canvas.addEventListener('keydown', key(true));
+  canvas.addEventListener('keyup', key(false));
+  canvas.addEventListener('paste', (e) => {
+    const text = e.clipboardData.getData('text');
+    if (viewer && text) act(() => viewer.text(text));
+    e.preventDefault();
+  });
+  canvas.addEventListener('pointermove', (e) => {
+    const at = viewer && remote(e);
+    if (at) act(() => viewer.pointer(at[0], at[1]));
+  });
+  const button = (down) => (e) => {
+    const at = viewer && remote(e);
+    if (!at) return;
+    canvas.focus();
+    act(() => { viewer.pointer(at[0], at[1]); viewer.button(e.button, down); });
+    e.preventDefault();
+  };
+  canvas.addEventListener('pointerdown', button(true));
+  canvas.addEventListener('pointerup', button(false));
+  canvas.addEventListener('contextmenu', (e) => e.preventDefault());
+  canvas.addEventListener('wheel', (e) => {
+    if (!viewer) return;
+    const notch = (d) => (d === 0 ? 0 : Math.sign(d));
+    act(() => viewer.wheel(notch(e.deltaX), notch(e.deltaY)));
+    e.preventDefault();
+  }, { passive: false });
+
+  $('#fit').addEventListener('click', (e) => {
+    const fit = $('#stage').classList.toggle('fit');
+    e.target.setAttribute('aria-pressed', String(fit));
+    e.target.textContent = fit ? 'Fit' : '1:1';
+  });
+  $('#stage').classList.add('fit');
+  $('#quality').addEventListener('change', (e) => act(() => viewer.quality(e.target.value)));
+  $('#monitors').addEventListener('change', (e) => act(() => viewer.show(e.target.value)));
+  $('#keys').addEventListener('change', (e) => {
+    if (e.target.value) act(() => viewer.chord(e.target.value));
+    e.target.value = '';
+    canvas.focus();
+  });
+  $('#clip-send').addEventListener('click', async () => {
+    try {
+      const text = await navigator.clipboard.readText();
+      act(() => viewer.clipboard_set(text));
+      status(WORDS.clipboardSent);
+    } catch {
+      status(WORDS.clipboardDenied);
+    }
+  });
+  $('#clip-get').addEventListener('click', () => act(() => viewer.clipboard_get()));
+  $('#disconnect').addEventListener('click', () => {
+    if (!viewer) return;
+    // The host ends the session on this (its recording closed first);
+    // the relay then closes the connection.
+    act(() => viewer.bye('the technician disconnected'));
+  });
+  $('#chat').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const input = e.target.text;
+    if (viewer && input.value) act(() => viewer.chat(input.value));
+    input.value = '';
+  });
+  status(WORDS.enterCode);
+  requestAnimationFrame(draw);
+  window.lifeline.ready = true;
+}
+
+wasm = await init();
+wire();

@@ -1,0 +1,223 @@
+//! The technician's browser: the page `lifeline-relay serve --web` serves,
+//! in a real headless Chromium, joins a real host on Xvfb through the real
+//! relay over WebTransport (the relay's QUIC port, its certificate known by
+//! hash), with the session crate running in the page as WebAssembly. The
+//! canvas must equal the X screen pixel for pixel, typed text must arrive
+//! exactly, and the audit log must say a browser viewed.
+//! `LIFELINE_SCREENSHOTS=DIR` also saves README's picture of the page.
+//! Needs `scripts/web build` first (scripts/web test does it);
+//! `LIFELINE_REQUIRE_BROWSER=1` fails instead of skipping without it.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use lifeline_proto::audit::{AuditEvent, ViewerKind};
+use lifeline_session::screen::Image;
+use lifeline_tests::browser::{Browser, chromium};
+use lifeline_tests::peers::HostProcess;
+use lifeline_tests::x::{Xvfb, pattern_image};
+use lifeline_tests::{RelayProcess, audit_records, bin, relay_cli, wait_for};
+use serde_json::json;
+
+/// Whether the page's files are built beside the relay binary.
+fn web_files() -> Option<PathBuf> {
+    let dir = bin("lifeline-relay").parent()?.join("../web");
+    dir.join("index.html").is_file().then_some(dir)
+}
+
+/// Whether these tests can run here; with LIFELINE_REQUIRE_BROWSER set
+/// they must.
+fn skip() -> bool {
+    let missing = if lifeline_tests::x::skip_without_xvfb() {
+        Some("Xvfb")
+    } else if chromium().is_none() {
+        Some("chromium")
+    } else if web_files().is_none() {
+        Some("the page's files (scripts/web build)")
+    } else {
+        None
+    };
+    let Some(what) = missing else {
+        return false;
+    };
+    assert!(
+        std::env::var_os("LIFELINE_REQUIRE_BROWSER").is_none(),
+        "{what} is missing: run scripts/install-deps and scripts/web build"
+    );
+    eprintln!("SKIPPED: no {what}");
+    true
+}
+
+/// The canvas's pixels as an [`Image`] (`None` before the first frame).
+fn canvas(b: &mut Browser) -> Option<Image> {
+    let v = b.eval(
+        "(() => { const c = document.querySelector('#screen');
+           if (c.width < 2) return null;
+           const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+           let s = ''; const step = 0x8000;
+           for (let i = 0; i < d.length; i += step) s += String.fromCharCode.apply(null, d.subarray(i, i + step));
+           return { w: c.width, h: c.height, rgba: btoa(s) }; })()",
+    );
+    if v.is_null() {
+        return None;
+    }
+    let rgba = base64::engine::general_purpose::STANDARD
+        .decode(v["rgba"].as_str()?)
+        .ok()?;
+    let pixels = rgba
+        .chunks_exact(4)
+        .map(|p| u32::from_be_bytes([0, p[0], p[1], p[2]]))
+        .collect();
+    Some(Image {
+        width: v["w"].as_u64()? as u32,
+        height: v["h"].as_u64()? as u32,
+        pixels,
+    })
+}
+
+/// Waits for the page's state (`window.lifeline.state`) to be `want`.
+fn state(b: &mut Browser, want: &str) {
+    wait_for(&format!("the page's state {want}"), || {
+        let s = b.eval("window.lifeline.state");
+        (s == json!(want)).then_some(())
+    });
+}
+
+/// Where remote pixel (`x`, `y`) is on the page, in CSS pixels.
+fn on_page(b: &mut Browser, x: u32, y: u32) -> (f64, f64) {
+    let r = b.eval(&format!(
+        "(() => {{ const c = document.querySelector('#screen'); const r = c.getBoundingClientRect();
+           const s = Math.min(r.width / c.width, r.height / c.height);
+           return [r.left + (r.width - c.width * s) / 2 + ({x} + 0.5) * s,
+                   r.top + (r.height - c.height * s) / 2 + ({y} + 0.5) * s]; }})()"
+    ));
+    (r[0].as_f64().unwrap(), r[1].as_f64().unwrap())
+}
+
+/// Types `text` one key at a time, as a keyboard would.
+fn type_text(b: &mut Browser, text: &str) {
+    for c in text.chars() {
+        let s = c.to_string();
+        let code = match c {
+            'a'..='z' | 'A'..='Z' => format!("Key{}", c.to_ascii_uppercase()),
+            '0'..='9' => format!("Digit{c}"),
+            ' ' => "Space".into(),
+            _ => String::new(),
+        };
+        b.press(&s, &code, &s, 0);
+    }
+}
+
+fn shot(b: &mut Browser, name: &str) {
+    if let Some(dir) = std::env::var_os("LIFELINE_SCREENSHOTS") {
+        let dir = PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        b.screenshot(&dir.join(format!("browser-{name}.png")));
+    }
+}
+
+/// The page joins, shows the X screen exactly, and types into an xterm.
+fn view_and_type(url: &str, code: &str, token: &str, x: &Xvfb, typed: &Path) {
+    let mut b = Browser::start();
+    b.goto(&format!("{url}/"));
+    wait_for("the page's module", || {
+        (b.eval("window.lifeline.ready") == json!(true)).then_some(())
+    });
+    // The code is checked as typed: a typo says so and keeps Connect off.
+    b.fill("input[name=code]", "123-456-789-010");
+    b.eval("document.querySelector('input[name=code]').dispatchEvent(new Event('input'))");
+    assert!(
+        b.text("#code-check").contains("typo"),
+        "{}",
+        b.text("#code-check")
+    );
+    assert_eq!(
+        b.eval("document.querySelector('#join button').disabled"),
+        json!(true)
+    );
+    b.fill("input[name=code]", code);
+    b.eval("document.querySelector('input[name=code]').dispatchEvent(new Event('input'))");
+    b.fill("input[name=token]", token);
+    b.eval("document.querySelector('#join button').click()");
+    state(&mut b, "control");
+
+    let screen = x.screenshot();
+    let shown = wait_for("the canvas to equal the X screen", || {
+        canvas(&mut b).filter(|c| *c == screen)
+    });
+    assert_eq!((shown.width, shown.height), (screen.width, screen.height));
+    shot(&mut b, "session");
+
+    // Point at the xterm (focus follows the pointer), then type.
+    let (px, py) = on_page(&mut b, 420, 330);
+    b.mouse_click(px, py);
+    wait_for("the remote pointer", || {
+        let (rx, ry) = x.pointer();
+        ((rx - 420).abs() <= 1 && (ry - 330).abs() <= 1).then_some(())
+    });
+    let text = "Browser typed: Hello, wörld 42!";
+    type_text(&mut b, text);
+    b.press("Enter", "Enter", "\r", 13);
+    let got = wait_for("the typed line", || {
+        std::fs::read_to_string(typed)
+            .ok()
+            .filter(|s| s.ends_with('\n'))
+    });
+    assert_eq!(got, format!("{text}\n"));
+
+    b.eval("document.querySelector('#disconnect').click()");
+    state(&mut b, "ended");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_technician_with_only_a_browser_sees_the_screen_and_types() {
+    if skip() {
+        return;
+    }
+    let x = Xvfb::start(640, 480);
+    let _shown = x.show(30, 20, &pattern_image(300, 200, 11));
+    let dir = tempfile::tempdir().unwrap();
+    let typed = dir.path().join("typed.txt");
+    let _xterm = x.xterm_cat("40x5+320+300", &typed);
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path().to_str().unwrap().to_owned();
+    let (rc, token, err) = relay_cli(&["technician", "add", "wendy", "--data-dir", &d]);
+    assert_eq!(rc, 0, "{err}");
+    let relay = RelayProcess::start(data.path(), &["--web", "127.0.0.1:0"]);
+    let url = relay.web.clone().expect("the relay printed the page's URL");
+    let ca = data.path().join("ca.pem");
+    let host = HostProcess::spawn(
+        &relay.addr.to_string(),
+        &ca,
+        &x.display,
+        &["--allow", "control"],
+    );
+    let code = host.code().to_string();
+    let token = token.trim().to_owned();
+    let display = x.display.clone();
+    let typed2 = typed.clone();
+    tokio::task::spawn_blocking(move || {
+        let x = Xvfb::attach(&display, 640, 480);
+        view_and_type(&url, &code, &token, &x, &typed2);
+    })
+    .await
+    .unwrap();
+
+    // The audit log names the technician, and that a browser viewed.
+    let records = audit_records(data.path());
+    let started = records
+        .iter()
+        .find_map(|r| match &r.event {
+            AuditEvent::SessionStarted {
+                technician,
+                viewer_kind,
+                ..
+            } => Some((technician.clone(), *viewer_kind)),
+            _ => None,
+        })
+        .expect("a session started");
+    assert_eq!(started, ("wendy".into(), Some(ViewerKind::Browser)));
+    let (rc, list, _) = relay_cli(&["audit", "list", "--data-dir", &d]);
+    assert_eq!(rc, 0);
+    assert!(list.contains("technician=wendy (browser)"), "{list}");
+}
