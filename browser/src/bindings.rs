@@ -88,10 +88,18 @@ impl Viewer {
         self.client.size().map_or(0, |s| s.1)
     }
 
-    /// Makes the RGBA picture and returns where it starts in the module's
-    /// memory (`width × height × 4` bytes): the page wraps it in an
-    /// `ImageData` without copying it out.
-    pub fn rgba(&mut self) -> *const u8 {
+    /// Brings the RGBA picture up to date and returns the rectangle that
+    /// changed as `[x, y, w, h]` (empty when nothing did); the picture is
+    /// `width × height × 4` bytes at [`Viewer::rgba_ptr`] in the module's
+    /// memory, which the page wraps in an `ImageData` without copying.
+    pub fn refresh(&mut self) -> Vec<u32> {
+        self.client
+            .refresh_rgba()
+            .map_or_else(Vec::new, |(x, y, w, h)| vec![x, y, w, h])
+    }
+
+    /// Where the RGBA picture starts in the module's memory.
+    pub fn rgba_ptr(&self) -> *const u8 {
         self.client.rgba().as_ptr()
     }
 

@@ -134,8 +134,12 @@ pub struct Client {
     fb: Framebuffer,
     mode: Option<Mode>,
     events: VecDeque<Event>,
-    /// The screen as the canvas takes it (RGBA), made on demand.
+    /// The screen as the canvas takes it (RGBA), kept up to date where
+    /// updates changed it.
     rgba: Vec<u8>,
+    /// What changed since the RGBA copy was last brought up to date
+    /// (x0, y0, x1, y1), if anything.
+    dirty: Option<(u32, u32, u32, u32)>,
     /// Sealed bytes received, for the page's figures.
     received: u64,
     updates: u64,
@@ -176,6 +180,7 @@ impl Client {
             mode: None,
             events: VecDeque::new(),
             rgba: Vec::new(),
+            dirty: None,
             received: 0,
             updates: 0,
         })
@@ -318,6 +323,9 @@ impl Client {
     fn update(&mut self, upd: &FrameUpdate, clock_ms: &dyn Fn() -> f64) -> Result<(), ClientError> {
         let started = clock_ms();
         let applied = self.fb.apply(upd);
+        if applied.is_ok() {
+            self.mark_dirty(upd);
+        }
         let busy_us = ((clock_ms() - started).max(0.0) * 1000.0) as u32;
         let reply = match applied {
             Ok(()) => ViewerMsg::Decoded {
@@ -335,6 +343,34 @@ impl Client {
             });
         }
         Ok(())
+    }
+
+    /// Adds what `upd` changed to the rectangle the RGBA copy must redo.
+    fn mark_dirty(&mut self, upd: &FrameUpdate) {
+        let rects = upd
+            .tiles
+            .iter()
+            .map(|t| (t.x, t.y, t.w, t.h))
+            .chain(upd.copies.iter().map(|c| (c.x, c.y, c.w, c.h)))
+            .chain(upd.pictures.iter().map(|p| (p.x, p.y, p.w, p.h)))
+            .chain(upd.photos.iter().map(|p| (p.x, p.y, p.w, p.h)))
+            .chain(upd.video.iter().map(|v| (v.x, v.y, v.w, v.h)));
+        let whole = (0, 0, upd.width, upd.height);
+        let changed = if upd.full {
+            Some(whole)
+        } else {
+            rects.fold(None, |acc: Option<(u32, u32, u32, u32)>, (x, y, w, h)| {
+                let r = (x, y, x.saturating_add(w), y.saturating_add(h));
+                Some(acc.map_or(r, |a| {
+                    (a.0.min(r.0), a.1.min(r.1), a.2.max(r.2), a.3.max(r.3))
+                }))
+            })
+        };
+        if let Some(r) = changed {
+            self.dirty = Some(self.dirty.map_or(r, |d| {
+                (d.0.min(r.0), d.1.min(r.1), d.2.max(r.2), d.3.max(r.3))
+            }));
+        }
     }
 
     /// Sends one input event, unless the user allowed view only.
@@ -385,17 +421,36 @@ impl Client {
         self.fb.image().map(|i| (i.width, i.height))
     }
 
-    /// The remote screen as RGBA bytes (what a canvas's `ImageData` takes),
-    /// made afresh; empty before the first whole frame.
-    pub fn rgba(&mut self) -> &[u8] {
-        let Some(img) = self.fb.image() else {
-            return &[];
+    /// Brings the RGBA copy of the remote screen (what a canvas's
+    /// `ImageData` takes, `width × height × 4` bytes) up to date where it
+    /// changed, and returns that rectangle (x, y, w, h), if anything did.
+    pub fn refresh_rgba(&mut self) -> Option<(u32, u32, u32, u32)> {
+        let img = self.fb.image()?;
+        let (x0, y0, x1, y1) = self.dirty.take()?;
+        let whole = img.pixels.len() * 4;
+        let (x0, y0, x1, y1) = if self.rgba.len() != whole {
+            self.rgba.resize(whole, 0);
+            (0, 0, img.width, img.height)
+        } else {
+            (x0, y0, x1.min(img.width), y1.min(img.height))
         };
-        self.rgba.resize(img.pixels.len() * 4, 0);
-        for (out, px) in self.rgba.chunks_exact_mut(4).zip(&img.pixels) {
-            let [b, g, r, _] = px.to_le_bytes();
-            out.copy_from_slice(&[r, g, b, 255]);
+        let w = img.width as usize;
+        for y in y0 as usize..y1 as usize {
+            let row = y * w;
+            let (a, b) = (row + x0 as usize, row + x1 as usize);
+            for (out, px) in self.rgba[a * 4..b * 4]
+                .chunks_exact_mut(4)
+                .zip(&img.pixels[a..b])
+            {
+                let [b, g, r, _] = px.to_le_bytes();
+                out.copy_from_slice(&[r, g, b, 255]);
+            }
         }
+        Some((x0, y0, x1 - x0, y1 - y0))
+    }
+
+    /// The RGBA copy as [`Client::refresh_rgba`] left it.
+    pub fn rgba(&self) -> &[u8] {
         &self.rgba
     }
 
@@ -404,3 +459,4 @@ impl Client {
         (self.received, self.updates)
     }
 }
+

@@ -31,7 +31,10 @@ let controlWriter = null;
 let dirty = false;
 const figures = { frames: 0, since: performance.now(), fps: 0 };
 // What tests and the curious can read: the session's state, as words.
-window.lifeline = { state: 'idle', events: [], updates: 0 };
+window.lifeline = {
+  state: 'idle', events: [], updates: 0, bytes: 0,
+  decodeMs: 0, drawMs: 0, paints: 0, keyAt: null, joinMs: null, watch: null,
+};
 
 function b64bytes(b64) {
   return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
@@ -73,6 +76,7 @@ function handleEvents() {
           canvas.height = e.height;
         }
         window.lifeline.updates += 1;
+        if (window.lifeline.joinMs === null) window.lifeline.joinMs = performance.now() - window.lifeline.connectAt;
         figures.frames += 1;
         dirty = true;
         break;
@@ -112,17 +116,48 @@ function handleEvents() {
   }
 }
 
-function draw() {
-  if (dirty && viewer) {
-    dirty = false;
-    const w = viewer.width();
-    const h = viewer.height();
-    if (w && h) {
-      const ptr = viewer.rgba();
-      const pixels = new Uint8ClampedArray(wasm.memory.buffer, ptr, w * h * 4);
-      $('#screen').getContext('2d').putImageData(new ImageData(pixels, w, h), 0, 0);
+// Paints what changed since the last paint, at once (the echo of a key
+// is on the canvas as soon as it is decoded).
+function paint() {
+  if (!dirty || !viewer) return;
+  dirty = false;
+  const started = performance.now();
+  const rect = viewer.refresh();
+  const w = viewer.width();
+  const h = viewer.height();
+  if (rect.length === 4 && w && h) {
+    const pixels = new Uint8ClampedArray(wasm.memory.buffer, viewer.rgba_ptr(), w * h * 4);
+    $('#screen').getContext('2d').putImageData(new ImageData(pixels, w, h), 0, 0, rect[0], rect[1], rect[2], rect[3]);
+  }
+  const now = performance.now();
+  const f = window.lifeline;
+  f.drawMs += now - started;
+  f.paints += 1;
+  watched(now);
+}
+
+// The benchmark's probe: when a watched area first differs from how it
+// was when the watch began (page time, ms).
+function watched(now) {
+  const w = window.lifeline.watch;
+  if (!w || w.changedAt !== null) return;
+  const px = $('#screen').getContext('2d', { willReadFrequently: true }).getImageData(w.x, w.y, w.w, w.h).data;
+  for (let i = 0; i < px.length; i += 1) {
+    if (px[i] !== w.before[i]) {
+      w.changedAt = now;
+      return;
     }
   }
+}
+
+// Starts watching an area: `window.lifeline.watch.changedAt` becomes the
+// time it first changes; `window.lifeline.keyAt` is when the last key went.
+window.lifeline.startWatch = (x, y, w, h) => {
+  const before = $('#screen').getContext('2d', { willReadFrequently: true }).getImageData(x, y, w, h).data;
+  window.lifeline.watch = { x, y, w, h, before, changedAt: null };
+};
+
+function figuresTick() {
   const now = performance.now();
   if (now - figures.since >= 1000) {
     figures.fps = figures.frames * 1000 / (now - figures.since);
@@ -133,7 +168,7 @@ function draw() {
       $('#figures').textContent = `${figures.fps.toFixed(0)} updates/s · ${mb.toFixed(1)} MB`;
     }
   }
-  requestAnimationFrame(draw);
+  requestAnimationFrame(figuresTick);
 }
 
 // Calls into the session; a failure ends it with the sentence.
@@ -153,6 +188,7 @@ async function readAll(readable, onBytes) {
     if (done) return;
     onBytes(value);
     handleEvents();
+    paint();
     await flush();
   }
 }
@@ -170,6 +206,7 @@ async function connect(code, token) {
   }
   status(WORDS.connecting);
   window.lifeline.state = 'connecting';
+  window.lifeline.connectAt = performance.now();
   let info;
   try {
     info = (await (await fetch('/relay.json', { cache: 'no-store' })).json()).webtransport;
@@ -205,7 +242,12 @@ async function connect(code, token) {
   await joinedOnce;
   sessionWriter = stream.writable.getWriter();
   act(() => viewer.session_opened());
-  readAll(stream.readable, (b) => viewer.session_bytes(b)).catch((e) => {
+  readAll(stream.readable, (b) => {
+    const started = performance.now();
+    viewer.session_bytes(b);
+    window.lifeline.decodeMs += performance.now() - started;
+    window.lifeline.bytes = viewer.bytes_received();
+  }).catch((e) => {
     status(e.message);
     transport.close({ closeCode: 0, reason: e.message });
   });
@@ -263,7 +305,10 @@ function wire() {
   const key = (down) => (e) => {
     if (!viewer) return;
     try {
-      if (viewer.key(e.key, e.code, down, e.ctrlKey, e.altKey, e.shiftKey, e.metaKey)) e.preventDefault();
+      if (viewer.key(e.key, e.code, down, e.ctrlKey, e.altKey, e.shiftKey, e.metaKey)) {
+        e.preventDefault();
+        if (down) window.lifeline.keyAt = performance.now();
+      }
       flush();
     } catch (err) {
       status(err.message);
@@ -333,7 +378,7 @@ function wire() {
     input.value = '';
   });
   status(WORDS.enterCode);
-  requestAnimationFrame(draw);
+  requestAnimationFrame(figuresTick);
   window.lifeline.ready = true;
 }
 

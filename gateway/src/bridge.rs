@@ -25,6 +25,10 @@ use web_transport_quinn::{Request, Session};
 /// `https://HOST:PORT/lifeline`).
 pub const WEBTRANSPORT_PATH: &str = "/lifeline";
 
+/// How long a refused browser's connection stays open for it to read
+/// why (as the relay waits after a refused join).
+const REFUSAL_READ: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Why the gate could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum GateError {
@@ -118,6 +122,10 @@ impl Gate {
             Ok(Ok(s)) => s,
             Ok(Err(why)) => {
                 tracing::debug!(%peer, %why, "browser's WebTransport refused");
+                // Let the browser read the refusal (a 404) and hang up
+                // first: dropping the connection now would close it with
+                // the answer still unsent.
+                let _ = tokio::time::timeout(REFUSAL_READ, conn.closed()).await;
                 return;
             }
             Err(_) => {
