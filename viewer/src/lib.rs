@@ -14,5 +14,6 @@ pub mod script;
 pub mod session;
 pub mod shown;
 pub mod token;
+pub mod verify_web;
 pub mod window;
 pub mod words;

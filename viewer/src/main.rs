@@ -222,6 +222,23 @@ fn main() -> ExitCode {
             }
         };
     }
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == "verify-web")
+    {
+        let args = std::env::args_os()
+            .enumerate()
+            .filter(|(i, _)| *i != 1)
+            .map(|(_, a)| a);
+        let cli = lifeline_viewer::verify_web::VerifyCli::parse_from(args);
+        return match lifeline_viewer::verify_web::verify(&cli) {
+            Ok(code) => code,
+            Err(e) => {
+                said_error(false, &e);
+                ExitCode::FAILURE
+            }
+        };
+    }
     let cli = Cli::parse();
     lifeline_common::logging::init("warn,winit=error");
     let json = cli.json;
