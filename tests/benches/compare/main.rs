@@ -18,11 +18,16 @@
 //! scrolling a long file in `less`, full-screen pictures changing (the
 //! slideshow), and a 1920×1080 video playing at 30 frames a second
 //! (`--video-secs`; [`lifeline_tests::video`]): frames shown, bytes, SSIM
-//! against the source, typing while it plays. Latency is from sending a key
+//! against the source, typing while it plays.
+//!
+//! With `--browser` it compares Lifeline's two viewers instead: the native
+//! viewer library beside the relay's page in headless Chromium (needs
+//! `scripts/web build`), on the same host and relay ([`browser`]). Latency is from sending a key
 //! to decoding the update in which the key's effect shows (the terminal's
 //! pixels change). Figures are medians over the runs, with min and max.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod browser;
 mod peers;
 mod report;
 mod slideshow;
@@ -135,6 +140,8 @@ struct Link {
 /// The relay both runs of Lifeline go through, and a technician's token.
 struct Relay {
     _proc: RelayProcess,
+    /// The browser viewer's page, with `--browser`.
+    web: Option<String>,
     _dir: tempfile::TempDir,
     addr: String,
     ca: std::path::PathBuf,
@@ -214,13 +221,17 @@ fn main() {
         .collect();
     std::fs::write(&long_file, text).unwrap();
 
+    let with_browser = std::env::args().any(|a| a == "--browser");
     let relay = {
         let rdir = tempfile::tempdir().unwrap();
         let outer = ns.as_ref().map(|(_, n)| n.outer.to_string());
-        let names: Vec<&str> = match &outer {
+        let mut names: Vec<&str> = match &outer {
             Some(o) => vec!["--name", o.as_str()],
             None => vec![],
         };
+        if with_browser {
+            names.extend(["--web", "127.0.0.1:0"]);
+        }
         let proc = RelayProcess::start(rdir.path(), &names);
         let (rc, out, err) = relay_cli(&[
             "technician",
@@ -231,6 +242,7 @@ fn main() {
         ]);
         assert_eq!(rc, 0, "{err}");
         Relay {
+            web: proc.web.clone(),
             addr: proc.addr.to_string(),
             ca: rdir.path().join("ca.pem"),
             token: out.trim().to_owned(),
@@ -261,6 +273,15 @@ fn main() {
             .unwrap(),
     );
     let x = Xvfb::start(W, H);
+    if let Some(url) = relay.web.clone() {
+        browser::side_by_side(&rt, &relay, &url, &x, &opts, &long_file);
+        println!(
+            "\nmachine: {} cores, {}; command: cargo bench -p lifeline-tests --bench compare -- --browser",
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+            cpu_model()
+        );
+        return;
+    }
     let wallpaper = opts.wallpaper.image();
 
     let (mut life, mut vnc) = (Vec::new(), Vec::new());
