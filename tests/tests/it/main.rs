@@ -16,6 +16,7 @@ mod hostile_host;
 mod hostile_relay_memory;
 mod hostile_relay_rules;
 mod hostile_viewer;
+mod hostile_web;
 mod link;
 mod portal;
 mod recording;
