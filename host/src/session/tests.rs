@@ -435,6 +435,30 @@ fn the_technicians_quality_and_a_busy_link_shape_each_capture() {
 }
 
 #[test]
+fn a_viewer_without_video_gets_no_video() {
+    let now = t0();
+    let mut s = HostSession::new("bob", Some(Mode::View), now);
+    let tunings = |s: &mut HostSession| -> Vec<Tuning> {
+        std::iter::from_fn(|| s.poll_action())
+            .filter_map(|a| match a {
+                Action::Grab { tuning, .. } => Some(tuning),
+                _ => None,
+            })
+            .collect()
+    };
+    assert!(tunings(&mut s)[0].video_bitrate > 0, "video by default");
+    frame(&mut s, now, 1);
+    s.handle(now, Event::Viewer(ViewerMsg::NoVideo));
+    s.handle(
+        now + CAPTURE_INTERVAL,
+        Event::Viewer(ViewerMsg::Ack { seq: 1 }),
+    );
+    let t = tunings(&mut s);
+    assert!(!t.is_empty());
+    assert!(t.iter().all(|t| t.video_bitrate == 0), "NoVideo said");
+}
+
+#[test]
 fn refinement_takes_two_slots_at_most_and_drawing_always_has_one() {
     let now = t0();
     let mut s = sharing(Mode::View, now);
