@@ -460,3 +460,5 @@ impl Client {
     }
 }
 
+#[cfg(test)]
+mod tests;

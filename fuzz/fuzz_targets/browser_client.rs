@@ -1,0 +1,121 @@
+//! The browser viewer's client (`lifeline-browser`) fed what a relay or a
+//! host could send: the first byte picks where the bytes go, the second
+//! where they are cut in two.
+//!   0: the control stream of a fresh client (then the session stream is
+//!      opened, early or not);
+//!   1: the session stream once joined and opened (where the host's key
+//!      share is due);
+//!   2: after a real key exchange with a host, each `[u16 BE length][bytes]`
+//!      is sealed by the host as it is (a compression flag and a body, as
+//!      if its packer made them), so the client opens it and reaches the
+//!      unpacker, the message decoder and the framebuffer.
+//! Seeds: `cargo test -p lifeline-browser -- --ignored write_fuzz_seeds`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use lifeline_browser::client::Client;
+use lifeline_proto::SessionCode;
+use lifeline_proto::code::Locator;
+use lifeline_proto::control::ViewerEvent;
+use lifeline_proto::frame::{self, FrameDecoder, MAX_CONTROL_FRAME};
+use lifeline_session::e2e::{self, Side};
+use lifeline_session::messages::{InputEvent, max_frame_from};
+
+const SESSION: &str = "s-1";
+
+fn code() -> SessionCode {
+    SessionCode::new(Locator::new(12_345).expect("locator"), 678_901).expect("code")
+}
+
+fn clock() -> f64 {
+    0.0
+}
+
+fn joined() -> Client {
+    let mut client = Client::new(&code().to_string(), "tech-token").expect("a valid code");
+    let joined = ViewerEvent::Joined {
+        session: SESSION.into(),
+        host_name: "desk".into(),
+        os_user: "ada".into(),
+    };
+    let bytes = frame::encode(&joined, MAX_CONTROL_FRAME).expect("encodes");
+    client.control_bytes(&bytes).expect("joined");
+    client.session_opened().expect("opened");
+    client
+}
+
+/// Feeds `rest` in two pieces, cut at `cut`.
+fn halves(cut: u8, rest: &[u8], mut feed: impl FnMut(&[u8]) -> bool) {
+    let at = usize::from(cut).min(rest.len());
+    if feed(&rest[..at]) {
+        feed(&rest[at..]);
+    }
+}
+
+/// Runs the key exchange as `lifeline-net`'s host does; the host's sealer.
+fn secure(client: &mut Client) -> e2e::Sealer {
+    let (hs, mine) = e2e::start(Side::Host, &code(), SESSION);
+    let share = frame::encode_raw(&mine, max_frame_from(Side::Host)).expect("frames");
+    client.session_bytes(&share, &clock).expect("share");
+    let mut from_client = FrameDecoder::new(max_frame_from(Side::Viewer));
+    from_client.push(&client.take_session());
+    let theirs = from_client.next_frame().expect("frame").expect("share");
+    let keys = hs.finish(&theirs).expect("same code");
+    let (mut sealer, mut opener) = (keys.sealer, keys.opener);
+    let confirm = from_client.next_frame().expect("frame").expect("confirm");
+    opener
+        .open_confirm(&confirm, keys.their_confirm)
+        .expect("the client confirms the same code");
+    let mine = sealer.seal(keys.my_confirm).expect("seals");
+    let mine = frame::encode_raw(&mine, max_frame_from(Side::Host)).expect("frames");
+    client.session_bytes(&mine, &clock).expect("confirmed");
+    sealer
+}
+
+fn sealed_messages(client: &mut Client, mut rest: &[u8]) {
+    let mut sealer = secure(client);
+    while let Some((len, after)) = rest.split_first_chunk::<2>() {
+        let len = usize::from(u16::from_be_bytes(*len)).min(after.len());
+        let (plain, after) = after.split_at(len);
+        rest = after;
+        let mut buf = plain.to_vec();
+        sealer.seal_in_place(&mut buf).expect("seals");
+        let framed = frame::encode_raw(&buf, max_frame_from(Side::Host)).expect("frames");
+        if client.session_bytes(&framed, &clock).is_err() {
+            return;
+        }
+        if let Some((x, y, w, h)) = client.refresh_rgba() {
+            let (sw, sh) = client.size().expect("a screen");
+            assert!(
+                x + w <= sw && y + h <= sh,
+                "the refreshed rectangle is on the screen"
+            );
+            assert_eq!(client.rgba().len(), sw as usize * sh as usize * 4);
+        }
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let [mode, cut, rest @ ..] = data else {
+        return;
+    };
+    match mode % 3 {
+        0 => {
+            let mut client = Client::new(&code().to_string(), "tech-token").expect("a valid code");
+            halves(*cut, rest, |b| client.control_bytes(b).is_ok());
+            let _ = client.session_opened();
+            while client.poll_event().is_some() {}
+        }
+        1 => {
+            let mut client = joined();
+            halves(*cut, rest, |b| client.session_bytes(b, &clock).is_ok());
+        }
+        _ => {
+            let mut client = joined();
+            sealed_messages(&mut client, rest);
+            let _ = client.input(InputEvent::Text("x".into()));
+            let _ = client.take_session();
+            while client.poll_event().is_some() {}
+        }
+    }
+});
