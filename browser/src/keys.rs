@@ -48,16 +48,7 @@ pub fn key_events(key: &str, code: &str, down: bool, held: Held) -> Vec<InputEve
     .filter(|(on, _)| *on && held.shortcut())
     .map(|(_, k)| k)
     .collect();
-    let key = |key, down| InputEvent::Key { key, down };
-    if down {
-        let mut out: Vec<_> = mods.iter().map(|m| key(*m, true)).collect();
-        out.push(key(k, true));
-        out
-    } else {
-        let mut out = vec![key(k, false)];
-        out.extend(mods.iter().rev().map(|m| key(*m, false)));
-        out
-    }
+    lifeline_session::messages::chord_events(&mods, k, down)
 }
 
 /// A named key (`KeyboardEvent.key`'s own names).

@@ -268,6 +268,22 @@ impl Key {
     }
 }
 
+/// One key of a shortcut going down or up with its modifiers around it:
+/// the modifiers pressed before the key, released after it (in reverse).
+/// The native window and the browser page both send shortcuts so.
+pub fn chord_events(mods: &[Key], key: Key, down: bool) -> Vec<InputEvent> {
+    let ev = |key, down| InputEvent::Key { key, down };
+    if down {
+        let mut out: Vec<_> = mods.iter().map(|m| ev(*m, true)).collect();
+        out.push(ev(key, true));
+        out
+    } else {
+        let mut out = vec![ev(key, false)];
+        out.extend(mods.iter().rev().map(|m| ev(*m, false)));
+        out
+    }
+}
+
 /// An input event that names something no keyboard has.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BadInput {

@@ -126,16 +126,7 @@ fn key_events(key: egui::Key, pressed: bool, modifiers: egui::Modifiers) -> Vec<
     .filter(|(on, _)| *on && shortcut)
     .map(|(_, k)| k)
     .collect();
-    let key = |key, down| InputEvent::Key { key, down };
-    if pressed {
-        let mut out: Vec<_> = mods.iter().map(|m| key(*m, true)).collect();
-        out.push(key(k, true));
-        out
-    } else {
-        let mut out = vec![key(k, false)];
-        out.extend(mods.iter().rev().map(|m| key(*m, false)));
-        out
-    }
+    lifeline_session::messages::chord_events(&mods, k, pressed)
 }
 
 /// The session's name for an egui key; printable keys only as a
