@@ -38,6 +38,8 @@ pub enum ClientError {
     OutOfTurn(String),
     #[error("the host's stream came before the relay paired the session")]
     Early,
+    #[error("the session has ended")]
+    Ended,
 }
 
 /// What the page shows, in the order it happened.
@@ -285,7 +287,8 @@ impl Client {
                 let msg: HostMsg = frame::decode(self.unpacker.unpack(&packed)?)?;
                 self.handle(msg, clock_ms)?;
             }
-            Secure::Waiting | Secure::Failed => return Err(ClientError::Early),
+            Secure::Waiting => return Err(ClientError::Early),
+            Secure::Failed => return Err(ClientError::Ended),
         }
         Ok(())
     }
@@ -323,9 +326,8 @@ impl Client {
     fn update(&mut self, upd: &FrameUpdate, clock_ms: &dyn Fn() -> f64) -> Result<(), ClientError> {
         let started = clock_ms();
         let applied = self.fb.apply(upd);
-        if applied.is_ok() {
-            self.mark_dirty(upd);
-        }
+        // Also when it failed halfway: what it changed must be redrawn.
+        self.mark_dirty(upd);
         let busy_us = ((clock_ms() - started).max(0.0) * 1000.0) as u32;
         let reply = match applied {
             Ok(()) => ViewerMsg::Decoded {
