@@ -65,13 +65,33 @@ fn take_slot(relay: &Relay, ip: IpAddr, limit: Limit) -> Result<Slot, Refusal> {
 /// connections, not relays; a relay's slot knows its own counts.
 static UNPAIRED: LazyLock<Mutex<HashMap<usize, Held>>> = LazyLock::new(Default::default);
 
-/// What [`UNPAIRED`] keeps for a connection: its slots, and for a
-/// browser's bridged connection the browser's own connection, which gets
-/// the session's credit at the same moment.
+/// What [`UNPAIRED`] keeps for a connection: its slots.
 #[derive(Default)]
 struct Held {
     slots: Vec<Slot>,
-    outer: Option<Connection>,
+}
+
+/// A browser's connection by the bridged connection that carries it
+/// ([`Connection::stable_id`]): it gets a session's credit when the bridged
+/// one does. Kept while the bridged connection lives ([`Bridged`]), which
+/// is longer than its [`Unpaired`] entry (a viewer's task hands it over
+/// to the host's and ends before the pairing).
+static BRIDGED: LazyLock<Mutex<HashMap<usize, Connection>>> = LazyLock::new(Default::default);
+
+/// A bridged connection's entry in [`BRIDGED`], removed when dropped.
+pub(super) struct Bridged(Connection);
+
+impl Bridged {
+    pub(super) fn hold(inner: &Connection, outer: Connection) -> Self {
+        lock(&BRIDGED).insert(inner.stable_id(), outer);
+        Bridged(inner.clone())
+    }
+}
+
+impl Drop for Bridged {
+    fn drop(&mut self) {
+        lock(&BRIDGED).remove(&self.0.stable_id());
+    }
 }
 
 /// A connection's entry in [`UNPAIRED`], removed (its slots given back)
@@ -80,17 +100,8 @@ struct Held {
 pub(super) struct Unpaired(Connection);
 
 impl Unpaired {
-    fn hold(conn: &Connection, slot: Slot) -> Self {
-        Self::hold_bridged(conn, slot, None)
-    }
-
-    /// [`Unpaired::hold`], and `outer` (a browser's connection, whose
-    /// streams `conn` carries) opens for the session with `conn`.
-    pub(super) fn hold_bridged(conn: &Connection, slot: Slot, outer: Option<Connection>) -> Self {
-        let held = Held {
-            slots: vec![slot],
-            outer,
-        };
+    pub(super) fn hold(conn: &Connection, slot: Slot) -> Self {
+        let held = Held { slots: vec![slot] };
         lock(&UNPAIRED).insert(conn.stable_id(), held);
         Unpaired(conn.clone())
     }
@@ -118,10 +129,10 @@ impl Drop for Unpaired {
 pub(crate) fn forwarding(conn: &Connection) {
     lifeline_common::tls::open_for_session(conn);
     let held = lock(&UNPAIRED).remove(&conn.stable_id());
-    if let Some(outer) = held.as_ref().and_then(|h| h.outer.as_ref()) {
+    drop(held);
+    if let Some(outer) = lock(&BRIDGED).get(&conn.stable_id()) {
         lifeline_common::tls::open_for_session(outer);
     }
-    drop(held);
 }
 
 /// Writes one audit record for each burst of refusals that is over (all

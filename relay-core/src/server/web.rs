@@ -56,14 +56,19 @@ impl WebEntry {
     /// Serves `inner`, the relay's end of the gate's own connection that
     /// carries the browser's streams, as a viewer from the browser's
     /// address; `outer`, the browser's connection, gets a session's
-    /// credit when `inner` does. Returns when the connection's task ends.
+    /// credit when `inner` does. Returns when `inner` is closed.
     pub async fn viewer(self, inner: Connection, outer: Connection) {
-        let unpaired = Unpaired::hold_bridged(&inner, self.slot, Some(outer));
+        let bridged = Bridged::hold(&inner, outer);
+        let unpaired = Unpaired::hold(&inner, self.slot);
         let via = Via {
             ip: self.peer.ip(),
             kind: Some(ViewerKind::Browser),
         };
-        greet(&self.relay, inner, unpaired, via).await;
+        greet(&self.relay, inner.clone(), unpaired, via).await;
+        // The pairing may come after the viewer's task handed the
+        // connection over: the browser's credit must follow it until then.
+        inner.closed().await;
+        drop(bridged);
     }
 }
 
