@@ -235,6 +235,46 @@ impl Viewer {
             .map_err(js)
     }
 
+    /// Starts putting a file (`name`, `size` bytes) in the user's download
+    /// folder; returns its id. Open a stream and write `take_transfer(id)`.
+    pub fn start_put(&mut self, name: &str, size: f64) -> Result<u32, JsError> {
+        self.client.start_put(name, size as u64).map_err(js)
+    }
+
+    /// The put's next piece of the file (at most 64 KiB).
+    pub fn put_chunk(&mut self, id: u32, bytes: &[u8]) -> Result<(), JsError> {
+        self.client
+            .transfer(id)
+            .map_err(js)?
+            .put_chunk(bytes)
+            .map_err(js)
+    }
+
+    /// The put's file is all sent.
+    pub fn put_end(&mut self, id: u32) -> Result<(), JsError> {
+        self.client.transfer(id).map_err(js)?.end_put().map_err(js)
+    }
+
+    /// Starts fetching the file at `path` on the user's machine.
+    pub fn start_get(&mut self, path: &str) -> Result<u32, JsError> {
+        self.client.start_get(path).map_err(js)
+    }
+
+    /// Bytes to write on transfer `id`'s stream.
+    pub fn take_transfer(&mut self, id: u32) -> Vec<u8> {
+        self.client.take_transfer(id)
+    }
+
+    /// Bytes read from transfer `id`'s stream.
+    pub fn transfer_bytes(&mut self, id: u32, bytes: &[u8]) -> Result<(), JsError> {
+        self.client.transfer_bytes(id, bytes).map_err(js)
+    }
+
+    /// The fetched bytes of transfer `id` not taken yet.
+    pub fn take_fetched(&mut self, id: u32) -> Vec<u8> {
+        self.client.take_fetched(id)
+    }
+
     /// The technician ends the session.
     pub fn bye(&mut self, reason: &str) -> Result<(), JsError> {
         self.client.send(&ViewerMsg::Bye(reason.into())).map_err(js)

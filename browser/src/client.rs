@@ -13,12 +13,14 @@ use std::collections::VecDeque;
 use lifeline_proto::SessionCode;
 use lifeline_proto::control::{Hello, Mode, PROTOCOL_VERSION, Role, ViewerEvent, ViewerRequest};
 use lifeline_proto::frame::{self, FrameDecoder as Decoder, FrameError, MAX_CONTROL_FRAME};
-use lifeline_session::e2e::{self, E2eError, Handshake, Opener, Sealer, Side};
+use lifeline_session::e2e::{self, E2eError, FilesRoot, Handshake, Opener, Sealer, Side};
 use lifeline_session::messages::{
     HostMsg, InputEvent, MAX_VIEWER_FRAME, Quality, Showing, ViewerMsg, max_frame_from,
 };
 use lifeline_session::screen::{FrameUpdate, Framebuffer};
 use lifeline_session::squeeze::{self, Packer, SqueezeError, Unpacker};
+
+use crate::transfer::Transfer;
 use serde::Serialize;
 
 /// Why the session cannot go on; each is one sentence for the page.
@@ -40,6 +42,8 @@ pub enum ClientError {
     Early,
     #[error("the session has ended")]
     Ended,
+    #[error("file transfer: {0}")]
+    Transfer(String),
 }
 
 /// What the page shows, in the order it happened.
@@ -99,6 +103,37 @@ pub enum Event {
     Ended {
         reason: String,
     },
+    /// The host takes the put: send its bytes.
+    FileReady {
+        id: u32,
+    },
+    /// The put file is saved on the user's machine, there.
+    FileSaved {
+        id: u32,
+        path: String,
+    },
+    /// The host refused the transfer, or it failed there, and why.
+    FileRefused {
+        id: u32,
+        reason: String,
+    },
+    /// The fetched file's name and size; its bytes follow.
+    FileOffer {
+        id: u32,
+        name: String,
+        size: u64,
+    },
+    /// Bytes of the fetched file arrived (`got` so far).
+    FileData {
+        id: u32,
+        got: u64,
+    },
+    /// The fetched file is all here, and whether its SHA-256 matched.
+    FileFetched {
+        id: u32,
+        name: String,
+        ok: bool,
+    },
 }
 
 /// Where the end-to-end channel stands.
@@ -113,6 +148,7 @@ enum Secure {
         sealer: Sealer,
         opener: Opener,
         expected: &'static [u8],
+        files: FilesRoot,
     },
     Open {
         sealer: Sealer,
@@ -144,6 +180,10 @@ pub struct Client {
     dirty: Option<(u32, u32, u32, u32)>,
     /// Sealed bytes received, for the page's figures.
     received: u64,
+    /// Keys for file transfers, once the channel is open.
+    files: Option<FilesRoot>,
+    transfers: std::collections::HashMap<u32, Transfer>,
+    next_transfer: u32,
     updates: u64,
 }
 
@@ -185,6 +225,9 @@ impl Client {
             dirty: None,
             received: 0,
             updates: 0,
+            files: None,
+            transfers: std::collections::HashMap::new(),
+            next_transfer: 1,
         })
     }
 
@@ -268,14 +311,17 @@ impl Client {
                     sealer,
                     opener: keys.opener,
                     expected: keys.their_confirm,
+                    files: keys.files,
                 };
             }
             Secure::Confirming {
                 sealer,
                 mut opener,
                 expected,
+                files,
             } => {
                 opener.open_confirm(&payload, expected)?;
+                self.files = Some(files);
                 self.secure = Secure::Open { sealer, opener };
                 // No H.264 here: the host sends moving regions otherwise.
                 self.send(&ViewerMsg::NoVideo)?;
@@ -400,6 +446,68 @@ impl Client {
         self.packer.pack(&mut buf, e2e::TAG_LEN)?;
         sealer.seal_in_place(&mut buf)?;
         self.frame_out(&buf)
+    }
+
+    /// Starts a put of `name` (`size` bytes) to the user's download
+    /// folder; the page opens a stream for the id it returns and writes
+    /// [`Client::take_transfer`] there.
+    pub fn start_put(&mut self, name: &str, size: u64) -> Result<u32, ClientError> {
+        let id = self.next_transfer_id()?;
+        let root = self.files.as_ref().ok_or(ClientError::Early)?;
+        self.transfers
+            .insert(id, Transfer::put(root, id, name, size)?);
+        Ok(id)
+    }
+
+    /// Starts fetching the file at `path` on the user's machine.
+    pub fn start_get(&mut self, path: &str) -> Result<u32, ClientError> {
+        let id = self.next_transfer_id()?;
+        let root = self.files.as_ref().ok_or(ClientError::Early)?;
+        self.transfers.insert(id, Transfer::get(root, id, path)?);
+        Ok(id)
+    }
+
+    fn next_transfer_id(&mut self) -> Result<u32, ClientError> {
+        let id = self.next_transfer;
+        self.next_transfer = id
+            .checked_add(1)
+            .ok_or_else(|| ClientError::Transfer("too many transfers".into()))?;
+        Ok(id)
+    }
+
+    /// Transfer `id`, while it is known.
+    pub fn transfer(&mut self, id: u32) -> Result<&mut Transfer, ClientError> {
+        self.transfers
+            .get_mut(&id)
+            .ok_or_else(|| ClientError::Transfer(format!("no transfer {id}")))
+    }
+
+    /// Bytes for transfer `id`'s stream.
+    pub fn take_transfer(&mut self, id: u32) -> Vec<u8> {
+        self.transfers
+            .get_mut(&id)
+            .map_or_else(Vec::new, Transfer::take_out)
+    }
+
+    /// Bytes the host sent on transfer `id`'s stream.
+    pub fn transfer_bytes(&mut self, id: u32, bytes: &[u8]) -> Result<(), ClientError> {
+        let mut events = Vec::new();
+        let result = self.transfer(id)?.bytes_in(bytes, &mut events);
+        self.events.extend(events);
+        result
+    }
+
+    /// Fetched bytes of transfer `id` not taken yet; a transfer that is
+    /// over is forgotten once its bytes are taken.
+    pub fn take_fetched(&mut self, id: u32) -> Vec<u8> {
+        let Some(t) = self.transfers.get_mut(&id) else {
+            return Vec::new();
+        };
+        let data = t.take_data();
+        if t.is_over() {
+            self.transfers.remove(&id);
+        }
+        data
     }
 
     /// The technician's quality preference.

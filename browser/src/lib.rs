@@ -6,10 +6,12 @@
 //! test. The relay forwards the streams as it forwards a native viewer's
 //! and reads none of them.
 //!
-//! `client` is sans-IO (tested natively), `keys` maps the browser's
-//! keyboard events, `bindings` is the thin wasm-bindgen surface.
+//! `client` is sans-IO (tested natively), `transfer` one file transfer's
+//! stream (sans-IO too), `keys` maps the browser's keyboard events,
+//! `bindings` is the thin wasm-bindgen surface.
 
 pub mod bindings;
 pub mod client;
 pub mod keys;
+pub mod transfer;
 mod words;

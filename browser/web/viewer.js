@@ -19,6 +19,12 @@ const WORDS = {
   clipboardSet: 'The remote machine has your clipboard text.',
   clipboardGot: 'Remote clipboard copied here.',
   clipboardDenied: 'The browser did not allow reading the clipboard; paste into the chat box instead.',
+  fileSending: (name) => `Sending ${name}…`,
+  fileSaved: (name, path) => `${name} is on the remote machine: ${path}`,
+  fileRefused: (name, why) => `${name} was not transferred: ${why}`,
+  fileFetching: (path) => `Fetching ${path}…`,
+  fileFetched: (name) => `${name} downloaded.`,
+  fileDamaged: (name) => `${name} arrived damaged (its SHA-256 did not match) and was discarded.`,
   withheld: 'The remote screen cannot be shown: Windows shows a secure prompt (UAC, lock screen). It comes back when the prompt is gone.',
 };
 
@@ -36,6 +42,7 @@ const figures = { frames: 0, since: performance.now(), fps: 0 };
 window.lifeline = {
   state: 'idle', events: [], updates: 0, bytes: 0,
   decodeMs: 0, drawMs: 0, paints: 0, keyAt: null, joinMs: null, watch: null,
+  files: [], fetched: [],
 };
 
 function b64bytes(b64) {
@@ -48,6 +55,80 @@ async function flush() {
   if (c.length && controlWriter) await controlWriter.write(c);
   const s = viewer.take_session();
   if (s.length && sessionWriter) await sessionWriter.write(s);
+}
+
+// Transfers under way, by id: each with its own event handler.
+const transfers = new Map();
+
+// One transfer's stream: opened, its first bytes written, and the host's
+// answers fed to the session as they come.
+async function transferStream(id) {
+  const stream = await transport.createBidirectionalStream();
+  const writer = stream.writable.getWriter();
+  await writer.write(viewer.take_transfer(id));
+  readAll(stream.readable, (b) => viewer.transfer_bytes(id, b)).catch((e) => status(e.message));
+  return writer;
+}
+
+// Puts a file the technician dropped into the user's download folder.
+async function putFile(file) {
+  const id = viewer.start_put(file.name, file.size);
+  status(WORDS.fileSending(file.name));
+  let ready;
+  const isReady = new Promise((resolve) => { ready = resolve; });
+  const done = new Promise((resolve) => {
+    transfers.set(id, {
+      on(e) {
+        if (e.event === 'file_ready') ready(true);
+        if (e.event === 'file_saved') { status(WORDS.fileSaved(file.name, e.path)); resolve(e.path); }
+        if (e.event === 'file_refused') { ready(false); status(WORDS.fileRefused(file.name, e.reason)); resolve(null); }
+      },
+    });
+  });
+  const writer = await transferStream(id);
+  if (await isReady) {
+    for (let at = 0; at < file.size; at += 65536) {
+      const piece = new Uint8Array(await file.slice(at, at + 65536).arrayBuffer());
+      viewer.put_chunk(id, piece);
+      await writer.write(viewer.take_transfer(id));
+    }
+    viewer.put_end(id);
+    await writer.write(viewer.take_transfer(id));
+    await writer.close();
+  }
+  const saved = await done;
+  transfers.delete(id);
+  window.lifeline.files.push({ name: file.name, saved });
+}
+
+// Fetches a file from the user's machine and offers it as a download.
+async function getFile(path) {
+  const id = viewer.start_get(path);
+  status(WORDS.fileFetching(path));
+  const parts = [];
+  const done = new Promise((resolve) => {
+    transfers.set(id, {
+      on(e) {
+        if (e.event === 'file_data') parts.push(viewer.take_fetched(id));
+        if (e.event === 'file_refused') { status(WORDS.fileRefused(path, e.reason)); resolve(null); }
+        if (e.event === 'file_fetched') {
+          parts.push(viewer.take_fetched(id));
+          if (!e.ok) { status(WORDS.fileDamaged(e.name)); resolve(null); return; }
+          const a = document.createElement('a');
+          a.href = URL.createObjectURL(new Blob(parts));
+          a.download = e.name;
+          a.click();
+          status(WORDS.fileFetched(e.name));
+          resolve(e.name);
+        }
+      },
+    });
+  });
+  const writer = await transferStream(id);
+  await writer.close();
+  const got = await done;
+  transfers.delete(id);
+  window.lifeline.fetched.push({ path, got });
 }
 
 let joined;
@@ -107,6 +188,16 @@ function handleEvents() {
         sel.replaceChildren(new Option('primary', 'primary'), new Option('all', 'all'));
         e.names.forEach((name, i) => sel.append(new Option(name, String(i))));
         sel.value = e.showing;
+        break;
+      }
+      case 'file_ready':
+      case 'file_saved':
+      case 'file_refused':
+      case 'file_offer':
+      case 'file_data':
+      case 'file_fetched': {
+        const t = transfers.get(e.id);
+        if (t) t.on(e);
         break;
       }
       case 'withheld':
@@ -373,6 +464,18 @@ function wire() {
     // The host ends the session on this (its recording closed first);
     // the relay then closes the connection.
     act(() => viewer.bye('the technician disconnected'));
+  });
+  const stage = $('#stage');
+  stage.addEventListener('dragover', (e) => { e.preventDefault(); });
+  stage.addEventListener('drop', (e) => {
+    e.preventDefault();
+    if (!viewer) return;
+    for (const file of e.dataTransfer.files) putFile(file).catch((err) => status(err.message));
+  });
+  $('#get').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const path = e.target.path.value.trim();
+    if (viewer && path) getFile(path).catch((err) => status(err.message));
   });
   $('#chat').addEventListener('submit', (e) => {
     e.preventDefault();

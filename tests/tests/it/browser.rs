@@ -3,7 +3,8 @@
 //! relay over WebTransport (the relay's QUIC port, its certificate known by
 //! hash), with the session crate running in the page as WebAssembly. The
 //! canvas must equal the X screen pixel for pixel, typed text must arrive
-//! exactly, and the audit log must say a browser viewed.
+//! exactly, the clipboard must cross both ways, a dropped file must arrive
+//! and a fetched one download, and the audit log must say a browser viewed.
 //! `LIFELINE_SCREENSHOTS=DIR` also saves README's picture of the page.
 //! Needs `scripts/web build` first (scripts/web test does it);
 //! `LIFELINE_REQUIRE_BROWSER=1` fails instead of skipping without it.
@@ -119,7 +120,13 @@ fn shot(b: &mut Browser, name: &str) {
 }
 
 /// The page joins, shows the X screen exactly, and types into an xterm.
-fn view_and_type(url: &str, code: &str, token: &str, x: &Xvfb, typed: &Path, host: &HostProcess) {
+fn view_and_type(
+    url: &str,
+    (code, token): (&str, &str),
+    x: &Xvfb,
+    (typed, work): (&Path, &Path),
+    host: &HostProcess,
+) {
     let mut b = Browser::start();
     b.goto(&format!("{url}/"));
     wait_for("the page's module", || {
@@ -168,9 +175,45 @@ fn view_and_type(url: &str, code: &str, token: &str, x: &Xvfb, typed: &Path, hos
     assert_eq!(got, format!("{text}\n"));
 
     clipboard_and_chat(&mut b, url, x, host);
+    files(&mut b, work, host);
 
     b.eval("document.querySelector('#disconnect').click()");
     state(&mut b, "ended");
+}
+
+/// A file dropped on the page arrives in the user's download folder, and
+/// one fetched from the user's machine downloads in the browser, both
+/// byte for byte (several chunks each).
+fn files(b: &mut Browser, work: &Path, host: &HostProcess) {
+    b.eval(
+        "(() => { const bytes = new Uint8Array(200000).map((_, i) => (i * 7 + (i >> 8)) & 255);
+           const dt = new DataTransfer(); dt.items.add(new File([bytes], 'dropped.bin'));
+           document.querySelector('#stage').dispatchEvent(
+             new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true })); })()",
+    );
+    let want: Vec<u8> = (0..200_000u32)
+        .map(|i| ((i * 7 + (i >> 8)) & 255) as u8)
+        .collect();
+    let received = host.wait_event("file_received");
+    let path = PathBuf::from(received["path"].as_str().unwrap());
+    assert!(path.starts_with(work.join("Downloads")), "{received}");
+    assert_eq!(std::fs::read(&path).unwrap(), want);
+
+    let remote = work.join("report.log");
+    let body: Vec<u8> = (0..150_017u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&remote, &body).unwrap();
+    let got = work.join("browser-downloads");
+    std::fs::create_dir_all(&got).unwrap();
+    b.download_to(&got);
+    b.fill("#get input[name=path]", remote.to_str().unwrap());
+    b.eval("document.querySelector('#get button').click()");
+    let fetched = wait_for("the download", || {
+        std::fs::read(got.join("report.log"))
+            .ok()
+            .filter(|d| d.len() == body.len())
+    });
+    assert_eq!(fetched, body);
+    host.wait_event("file_sent");
 }
 
 /// The clipboard both ways through the browser's own clipboard (Unicode
@@ -218,19 +261,28 @@ async fn a_technician_with_only_a_browser_sees_the_screen_and_types() {
     let relay = RelayProcess::start(data.path(), &["--web", "127.0.0.1:0"]);
     let url = relay.web.clone().expect("the relay printed the page's URL");
     let ca = data.path().join("ca.pem");
+    let downloads = dir.path().join("Downloads");
     let host = HostProcess::spawn(
         &relay.addr.to_string(),
         &ca,
         &x.display,
-        &["--allow", "control"],
+        &[
+            "--allow",
+            "control",
+            "--allow-fetch",
+            "yes",
+            "--download-dir",
+            downloads.to_str().unwrap(),
+        ],
     );
     let code = host.code().to_string();
     let token = token.trim().to_owned();
     let display = x.display.clone();
     let typed2 = typed.clone();
+    let work = dir.path().to_owned();
     let _host = tokio::task::spawn_blocking(move || {
         let x = Xvfb::attach(&display, 640, 480);
-        view_and_type(&url, &code, &token, &x, &typed2, &host);
+        view_and_type(&url, (&code, &token), &x, (&typed2, &work), &host);
         host
     })
     .await
