@@ -202,3 +202,6 @@ impl Transfer {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

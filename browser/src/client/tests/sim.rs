@@ -7,12 +7,12 @@ use lifeline_proto::SessionCode;
 use lifeline_proto::code::Locator;
 use lifeline_proto::control::ViewerEvent;
 use lifeline_proto::frame::{self, FrameDecoder, FrameError, MAX_CONTROL_FRAME};
-use lifeline_session::e2e::{self, E2eError, Handshake, Opener, Sealer, Side};
+use lifeline_session::e2e::{self, E2eError, FilesRoot, Handshake, Opener, Sealer, Side};
 use lifeline_session::messages::{HostMsg, MAX_VIEWER_FRAME, ViewerMsg, max_frame_from};
 use lifeline_session::screen::image::Image;
 use lifeline_session::squeeze::{self, Packer, SqueezeError, Unpacker};
 
-use super::super::{Client, ClientError, Event};
+use crate::client::{Client, ClientError, Event};
 
 pub(super) const LOCATOR: u32 = 12_345;
 pub(super) const SECRET: u32 = 678_901;
@@ -62,6 +62,8 @@ pub(super) struct Host {
     pub(super) out: Vec<u8>,
     pub(super) packer: Packer,
     pub(super) unpacker: Unpacker,
+    /// Keys file transfers, once the key exchange made them.
+    pub(super) files: Option<FilesRoot>,
 }
 
 impl Host {
@@ -73,6 +75,7 @@ impl Host {
             out: frame::encode_raw(&mine, max_frame_from(Side::Host)).unwrap(),
             packer: Packer::new(),
             unpacker: Unpacker::new(MAX_VIEWER_FRAME),
+            files: None,
         }
     }
 
@@ -108,6 +111,7 @@ impl Host {
             match std::mem::replace(&mut self.keys, Keys::Gone) {
                 Keys::Exchanging(hs) => {
                     let keys = hs.finish(&payload)?;
+                    self.files = Some(keys.files);
                     let mut sealer = keys.sealer;
                     let confirm = sealer.seal(keys.my_confirm)?;
                     self.out
