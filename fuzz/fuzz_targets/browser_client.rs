@@ -8,7 +8,12 @@
 //!   2: after a real key exchange with a host, each `[u16 BE length][bytes]`
 //!      is sealed by the host as it is (a compression flag and a body, as
 //!      if its packer made them), so the client opens it and reaches the
-//!      unpacker, the message decoder and the framebuffer.
+//!      unpacker, the message decoder and the framebuffer;
+//!   3: a file transfer after a real key exchange (a get, or a put when the
+//!      cut byte is odd): with bit 1 of the cut clear each
+//!      `[u16 BE length][bytes]` is sealed with the transfer's own keys as
+//!      the host would (reaching the unpacker and the transfer's turns),
+//!      with it set the rest goes on the transfer stream as it is.
 //! Seeds: `cargo test -p lifeline-browser -- --ignored write_fuzz_seeds`.
 #![no_main]
 
@@ -18,7 +23,8 @@ use lifeline_proto::SessionCode;
 use lifeline_proto::code::Locator;
 use lifeline_proto::control::ViewerEvent;
 use lifeline_proto::frame::{self, FrameDecoder, MAX_CONTROL_FRAME};
-use lifeline_session::e2e::{self, Side};
+use lifeline_session::e2e::{self, FilesRoot, Side};
+use lifeline_session::files::MAX_FILE_FRAME;
 use lifeline_session::messages::{InputEvent, max_frame_from};
 
 const SESSION: &str = "s-1";
@@ -52,8 +58,9 @@ fn halves(cut: u8, rest: &[u8], mut feed: impl FnMut(&[u8]) -> bool) {
     }
 }
 
-/// Runs the key exchange as `lifeline-net`'s host does; the host's sealer.
-fn secure(client: &mut Client) -> e2e::Sealer {
+/// Runs the key exchange as `lifeline-net`'s host does; the host's sealer
+/// and files root.
+fn secure(client: &mut Client) -> (e2e::Sealer, FilesRoot) {
     let (hs, mine) = e2e::start(Side::Host, &code(), SESSION);
     let share = frame::encode_raw(&mine, max_frame_from(Side::Host)).expect("frames");
     client.session_bytes(&share, &clock).expect("share");
@@ -69,11 +76,11 @@ fn secure(client: &mut Client) -> e2e::Sealer {
     let mine = sealer.seal(keys.my_confirm).expect("seals");
     let mine = frame::encode_raw(&mine, max_frame_from(Side::Host)).expect("frames");
     client.session_bytes(&mine, &clock).expect("confirmed");
-    sealer
+    (sealer, keys.files)
 }
 
 fn sealed_messages(client: &mut Client, mut rest: &[u8]) {
-    let mut sealer = secure(client);
+    let (mut sealer, _) = secure(client);
     while let Some((len, after)) = rest.split_first_chunk::<2>() {
         let len = usize::from(u16::from_be_bytes(*len)).min(after.len());
         let (plain, after) = after.split_at(len);
@@ -95,11 +102,56 @@ fn sealed_messages(client: &mut Client, mut rest: &[u8]) {
     }
 }
 
+/// Splits `rest` into `[u16 BE length][bytes]` pieces.
+fn pieces(mut rest: &[u8]) -> impl Iterator<Item = &[u8]> {
+    std::iter::from_fn(move || {
+        let (len, after) = rest.split_first_chunk::<2>()?;
+        let len = usize::from(u16::from_be_bytes(*len)).min(after.len());
+        let (piece, after) = after.split_at(len);
+        rest = after;
+        Some(piece)
+    })
+}
+
+fn transfer(client: &mut Client, cut: u8, rest: &[u8]) {
+    let (_, files) = secure(client);
+    let put = cut & 1 == 1;
+    let id = if put {
+        client.start_put("a.txt", 3).expect("a put")
+    } else {
+        client.start_get("a.txt").expect("a get")
+    };
+    assert!(
+        !client.take_transfer(id).is_empty(),
+        "the id and the request"
+    );
+    if cut & 2 == 2 {
+        let _ = client.transfer_bytes(id, rest);
+    } else {
+        let (mut sealer, _) = e2e::transfer_keys(&files, id, Side::Host).expect("keys");
+        for plain in pieces(rest) {
+            let mut buf = plain.to_vec();
+            sealer.seal_in_place(&mut buf).expect("seals");
+            let framed = frame::encode_raw(&buf, MAX_FILE_FRAME).expect("frames");
+            if client.transfer_bytes(id, &framed).is_err() {
+                break;
+            }
+        }
+    }
+    if put && let Ok(t) = client.transfer(id) {
+        let _ = t.put_chunk(b"abc");
+        let _ = t.end_put();
+    }
+    let _ = client.take_fetched(id);
+    let _ = client.take_transfer(id);
+    while client.poll_event().is_some() {}
+}
+
 fuzz_target!(|data: &[u8]| {
     let [mode, cut, rest @ ..] = data else {
         return;
     };
-    match mode % 3 {
+    match mode % 4 {
         0 => {
             let mut client = Client::new(&code().to_string(), "tech-token").expect("a valid code");
             halves(*cut, rest, |b| client.control_bytes(b).is_ok());
@@ -110,6 +162,7 @@ fuzz_target!(|data: &[u8]| {
             let mut client = joined();
             halves(*cut, rest, |b| client.session_bytes(b, &clock).is_ok());
         }
+        3 => transfer(&mut joined(), *cut, rest),
         _ => {
             let mut client = joined();
             sealed_messages(&mut client, rest);

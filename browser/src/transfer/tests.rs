@@ -571,3 +571,43 @@ fn random_sealed_messages_on_a_transfer_stream_never_panic() {
         let _ = events(&mut client);
     }
 }
+
+/// One `browser_client` fuzz input for a transfer: mode 3, `cut` (bit 0:
+/// a put), then each message as the host packs it, `[u16 BE length][bytes]`
+/// (see the fuzz target).
+fn transfer_seed(cut: u8, msgs: &[FileMsg]) -> Vec<u8> {
+    let mut seed = vec![3, cut];
+    for msg in msgs {
+        let mut plain = vec![squeeze::PLAIN];
+        frame::serialize_append(msg, &mut plain, 0).unwrap();
+        seed.extend(u16::try_from(plain.len()).unwrap().to_be_bytes());
+        seed.extend(plain);
+    }
+    seed
+}
+
+#[test]
+#[ignore = "writes fuzz/seeds/browser_client/transfer-*; run once by hand"]
+fn write_transfer_fuzz_seeds() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/browser_client");
+    std::fs::create_dir_all(&dir).unwrap();
+    let get = transfer_seed(
+        0,
+        &[
+            FileMsg::Offer {
+                name: "a.txt".into(),
+                size: 3,
+            },
+            FileMsg::Chunk(b"abc".to_vec()),
+            FileMsg::End {
+                sha256: sha256(b"abc"),
+            },
+        ],
+    );
+    std::fs::write(dir.join("transfer-get"), get).unwrap();
+    let saved = FileMsg::Saved {
+        path: "a.txt".into(),
+    };
+    let put = transfer_seed(1, &[FileMsg::Ready, saved]);
+    std::fs::write(dir.join("transfer-put"), put).unwrap();
+}
