@@ -98,6 +98,7 @@ async function putFile(file) {
   }
   const saved = await done;
   transfers.delete(id);
+  viewer.take_fetched(id); // forgets the transfer, now over
   window.lifeline.files.push({ name: file.name, saved });
 }
 
