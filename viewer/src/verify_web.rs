@@ -1,9 +1,10 @@
 //! `lifeline-viewer verify-web URL --sums SHA256SUMS`: checks that the
 //! browser viewer a relay serves is, byte for byte, the page built from
 //! the source (`scripts/web build` writes SHA256SUMS beside the files, and
-//! the build is reproducible): a relay changed to leak the code would
-//! serve other bytes. Fetches each listed file over HTTPS (trusting
-//! `--ca`, else the system's roots) and names the first that differs.
+//! the same commit and toolchain give the same bytes): a relay changed
+//! to leak the code would serve other bytes. Fetches each listed file
+//! over HTTPS (trusting `--ca`, else the system's roots) and names every
+//! one that differs.
 //! The native viewer is the choice for a relay you do not trust; this is
 //! how a technician checks the page before typing a code into it.
 
