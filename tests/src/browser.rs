@@ -20,6 +20,8 @@ pub struct Browser {
     next: u64,
     session: String,
     _profile: tempfile::TempDir,
+    /// With [`Browser::start_trusting`]: the home holding its NSS database.
+    _home: Option<tempfile::TempDir>,
 }
 
 /// Whether Debian's chromium is installed (scripts/install-deps installs it).
@@ -33,9 +35,56 @@ impl Browser {
     /// Starts headless Chromium (trusting any certificate: the relay's is
     /// made by its own CA) and opens a blank tab.
     pub fn start() -> Self {
+        Self::launch(None)
+    }
+
+    /// Starts headless Chromium that trusts what a technician's browser
+    /// trusts after README's step: `ca` imported as an authority for
+    /// websites (into the profile's own NSS database, with `certutil`),
+    /// and no certificate error ignored; WebTransport then has only the
+    /// page's certificate hash to go by.
+    pub fn start_trusting(ca: &Path) -> Self {
+        let home = tempfile::tempdir().unwrap();
+        let db = home.path().join(".pki/nssdb");
+        std::fs::create_dir_all(&db).unwrap();
+        let db_arg = format!("sql:{}", db.display());
+        let certutil = |args: &[&str]| {
+            let ok = Command::new("certutil")
+                .args(args)
+                .status()
+                .expect("certutil is missing; run scripts/install-deps (libnss3-tools)")
+                .success();
+            assert!(ok, "certutil {args:?} failed");
+        };
+        certutil(&["-d", &db_arg, "-N", "--empty-password"]);
+        let ca = ca.to_str().unwrap();
+        certutil(&[
+            "-d",
+            &db_arg,
+            "-A",
+            "-t",
+            "C,,",
+            "-n",
+            "lifeline-relay",
+            "-i",
+            ca,
+        ]);
+        Self::launch(Some(home))
+    }
+
+    fn launch(home: Option<tempfile::TempDir>) -> Self {
         let exe = chromium().expect("chromium is not installed; run scripts/install-deps");
         let profile = tempfile::tempdir().unwrap();
-        let mut child = Command::new(exe)
+        let mut cmd = Command::new(exe);
+        match &home {
+            Some(h) => {
+                cmd.env("HOME", h.path());
+            }
+            None => {
+                cmd.arg("--ignore-certificate-errors");
+            }
+        }
+        let mut child = cmd
             .args([
                 "--headless",
                 "--no-sandbox",
@@ -48,7 +97,6 @@ impl Browser {
                 "--disable-renderer-backgrounding",
                 "--disable-background-timer-throttling",
                 "--disable-backgrounding-occluded-windows",
-                "--ignore-certificate-errors",
                 "--window-size=1280,860",
                 "--remote-debugging-port=0",
             ])
@@ -93,6 +141,7 @@ impl Browser {
             next: 0,
             session: String::new(),
             _profile: profile,
+            _home: home,
         };
         let target = b.call("Target.createTarget", json!({"url": "about:blank"}));
         let id = target["targetId"].as_str().unwrap().to_owned();

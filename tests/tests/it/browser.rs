@@ -121,13 +121,15 @@ fn shot(b: &mut Browser, name: &str) {
 
 /// The page joins, shows the X screen exactly, and types into an xterm.
 fn view_and_type(
-    url: &str,
+    (url, ca): (&str, &Path),
     (code, token): (&str, &str),
     x: &Xvfb,
     (typed, work): (&Path, &Path),
     host: &HostProcess,
 ) {
-    let mut b = Browser::start();
+    // As a technician's browser after README's step 3: the relay's CA
+    // imported, no certificate error ignored.
+    let mut b = Browser::start_trusting(ca);
     b.goto(&format!("{url}/"));
     wait_for("the page's module", || {
         (b.eval("window.lifeline.ready") == json!(true)).then_some(())
@@ -280,9 +282,10 @@ async fn a_technician_with_only_a_browser_sees_the_screen_and_types() {
     let display = x.display.clone();
     let typed2 = typed.clone();
     let work = dir.path().to_owned();
+    let ca2 = ca.clone();
     let _host = tokio::task::spawn_blocking(move || {
         let x = Xvfb::attach(&display, 640, 480);
-        view_and_type(&url, (&code, &token), &x, (&typed2, &work), &host);
+        view_and_type((&url, &ca2), (&code, &token), &x, (&typed2, &work), &host);
         host
     })
     .await
