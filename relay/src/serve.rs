@@ -187,20 +187,17 @@ pub(crate) fn serve(s: Serve) -> anyhow::Result<ExitCode> {
         )?),
         None => None,
     };
-    let web_tls = match s.web {
+    // The console and the page share one HTTPS configuration: the same
+    // certificate, HTTP/1.1.
+    let https = match s.web.or(s.console) {
         Some(_) => Some(lifeline_console::tls_config(
             chain.clone(),
             key.clone_key(),
         )?),
         None => None,
     };
-    let console_tls = match s.console {
-        Some(_) => Some(lifeline_console::tls_config(
-            chain.clone(),
-            key.clone_key(),
-        )?),
-        None => None,
-    };
+    let web_tls = s.web.and(https.clone());
+    let console_tls = s.console.and(https);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
