@@ -395,18 +395,20 @@ fn stop_flood_and_close_end_once_with_the_right_reason() {
     assert_eq!(s.poll_timeout(), None);
 }
 
+/// The tunings of the captures the session asked for since last time.
+fn tunings(s: &mut HostSession) -> Vec<Tuning> {
+    std::iter::from_fn(|| s.poll_action())
+        .filter_map(|a| match a {
+            Action::Grab { tuning, .. } => Some(tuning),
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
 fn the_technicians_quality_and_a_busy_link_shape_each_capture() {
     let now = t0();
     let mut s = HostSession::new("bob", Some(Mode::View), now);
-    let tunings = |s: &mut HostSession| -> Vec<Tuning> {
-        std::iter::from_fn(|| s.poll_action())
-            .filter_map(|a| match a {
-                Action::Grab { tuning, .. } => Some(tuning),
-                _ => None,
-            })
-            .collect()
-    };
     s.handle(now, Event::PathRtt(Duration::from_millis(60)));
     assert!(tunings(&mut s)[0].jpeg_quality.is_some());
     frame(&mut s, now, 1);
@@ -438,14 +440,6 @@ fn the_technicians_quality_and_a_busy_link_shape_each_capture() {
 fn a_viewer_without_video_gets_no_video() {
     let now = t0();
     let mut s = HostSession::new("bob", Some(Mode::View), now);
-    let tunings = |s: &mut HostSession| -> Vec<Tuning> {
-        std::iter::from_fn(|| s.poll_action())
-            .filter_map(|a| match a {
-                Action::Grab { tuning, .. } => Some(tuning),
-                _ => None,
-            })
-            .collect()
-    };
     assert!(tunings(&mut s)[0].video_bitrate > 0, "video by default");
     frame(&mut s, now, 1);
     s.handle(now, Event::Viewer(ViewerMsg::NoVideo));
