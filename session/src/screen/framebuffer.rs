@@ -52,6 +52,35 @@ impl Framebuffer {
     /// any pixel changes; tile data that turns out corrupt may leave the
     /// image partly updated, and the viewer then asks for a whole frame.
     pub fn apply(&mut self, upd: &FrameUpdate) -> Result<(), ScreenError> {
+        self.check(upd)?;
+        let play = self.playable(&upd.video)?;
+        let streams = &mut self.streams;
+        apply_checked(&mut self.image, upd, &mut |img, i, v| {
+            if play[i] {
+                decode_video(streams, img, v)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Applies an update whose video frames the caller decodes itself
+    /// (a browser's own H.264 decoder): `draw(img, i, v)` draws the
+    /// update's `i`th video frame `v` into the screen, in the update's
+    /// order (after the copies, before the pictures and tiles). The
+    /// caller keeps its own streams; this framebuffer's are not used.
+    pub fn apply_with(
+        &mut self,
+        upd: &FrameUpdate,
+        draw: &mut dyn FnMut(&mut Image, usize, &Video) -> Result<(), ScreenError>,
+    ) -> Result<(), ScreenError> {
+        self.check(upd)?;
+        apply_checked(&mut self.image, upd, draw)
+    }
+
+    /// Checks an update against the screen it describes, as
+    /// [`Framebuffer::apply`] does before any pixel changes: sizes,
+    /// counts, every rectangle inside, video sides the codec takes.
+    pub fn check(&self, upd: &FrameUpdate) -> Result<(), ScreenError> {
         check_size(upd.width, upd.height)?;
         check_counts(upd)?;
         let inside = |x: u32, y: u32, w: u32, h: u32, max_edge: u32| {
@@ -110,37 +139,15 @@ impl Framebuffer {
                 upd.width, upd.height
             )));
         }
-        let play = self.playable(&upd.video)?;
-        let streams = &mut self.streams;
-        let mut apply = |img: &mut Image| {
-            for c in &upd.copies {
-                apply_copy(img, c);
-            }
-            for v in upd.video.iter().zip(&play).filter(|(_, p)| **p) {
-                decode_video(streams, img, v.0)?;
-            }
-            for p in &upd.pictures {
-                crate::picture::decode_into(img, p)?;
-            }
-            for p in &upd.photos {
-                crate::photo::decode_into(img, p)?;
-            }
-            let mut chain = ChainDecoder::default();
-            upd.tiles
-                .iter()
-                .try_for_each(|t| decode_tile(img, t, &mut chain))
-        };
-        if upd.full {
-            // Rare and whole: built aside, so a bad one leaves the old screen.
-            let mut next = Image::new(upd.width, upd.height)?;
-            apply(&mut next)?;
-            self.image = Some(next);
-            return Ok(());
+        if !upd.full
+            && self
+                .image
+                .as_ref()
+                .is_none_or(|img| (img.width, img.height) != (upd.width, upd.height))
+        {
+            return Err(ScreenError::NoBase);
         }
-        match &mut self.image {
-            Some(img) if img.width == upd.width && img.height == upd.height => apply(img),
-            _ => Err(ScreenError::NoBase),
-        }
+        Ok(())
     }
 
     /// Which video frames can be decoded: those of streams started by a
@@ -162,6 +169,44 @@ impl Framebuffer {
             play.push(true);
         }
         Ok(play)
+    }
+}
+
+/// Applies a checked update in its order: copies, video (drawn by
+/// `draw`), pictures, photos, tiles. A whole frame is built aside, so a
+/// bad one leaves the old screen.
+fn apply_checked(
+    image: &mut Option<Image>,
+    upd: &FrameUpdate,
+    draw: &mut dyn FnMut(&mut Image, usize, &Video) -> Result<(), ScreenError>,
+) -> Result<(), ScreenError> {
+    let mut apply = |img: &mut Image| {
+        for c in &upd.copies {
+            apply_copy(img, c);
+        }
+        for (i, v) in upd.video.iter().enumerate() {
+            draw(img, i, v)?;
+        }
+        for p in &upd.pictures {
+            crate::picture::decode_into(img, p)?;
+        }
+        for p in &upd.photos {
+            crate::photo::decode_into(img, p)?;
+        }
+        let mut chain = ChainDecoder::default();
+        upd.tiles
+            .iter()
+            .try_for_each(|t| decode_tile(img, t, &mut chain))
+    };
+    if upd.full {
+        let mut next = Image::new(upd.width, upd.height)?;
+        apply(&mut next)?;
+        *image = Some(next);
+        return Ok(());
+    }
+    match image {
+        Some(img) if img.width == upd.width && img.height == upd.height => apply(img),
+        _ => Err(ScreenError::NoBase),
     }
 }
 
