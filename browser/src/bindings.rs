@@ -7,6 +7,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::client::{Client, ClientError};
 use crate::keys::{Held, key_events};
+use crate::video::{Chunk, Decoded, Format};
 
 #[cfg(target_arch = "wasm32")]
 #[wasm_bindgen]
@@ -36,12 +37,65 @@ pub struct Viewer {
 #[wasm_bindgen]
 impl Viewer {
     /// Checks the code as typed; the hello and join are then ready in
-    /// `take_control`.
+    /// `take_control`. `video`: the page decodes H.264 with WebCodecs
+    /// (`take_video`, `video_picture`); else the host sends pictures.
     #[wasm_bindgen(constructor)]
-    pub fn new(code: &str, token: &str) -> Result<Viewer, JsError> {
+    pub fn new(code: &str, token: &str, video: bool) -> Result<Viewer, JsError> {
         Ok(Viewer {
-            client: Client::new(code, token).map_err(js)?,
+            client: Client::new(code, token, video).map_err(js)?,
         })
+    }
+
+    /// The next video frame to decode, if any (after `session_bytes` and
+    /// `video_picture`, until none is left).
+    pub fn take_video(&mut self) -> Option<VideoChunk> {
+        self.client.take_video().map(|c| VideoChunk { c })
+    }
+
+    /// The decoded picture of chunk `ticket`: `format` is
+    /// `VideoFrame.format`, `layout` the planes' offsets and strides in
+    /// `data` (`[offset, stride, …]`, as `copyTo` gives them).
+    pub fn video_picture(
+        &mut self,
+        ticket: u32,
+        format: &str,
+        width: u32,
+        height: u32,
+        data: &[u8],
+        layout: &[u32],
+    ) -> Result<(), JsError> {
+        let Some(format) = Format::from_word(format) else {
+            let why = format!("{}: {format}", crate::words::VIDEO_FORMAT);
+            return self.client.video_failed(&why, &now).map_err(js);
+        };
+        let planes: Vec<(usize, usize)> = layout
+            .chunks_exact(2)
+            .map(|p| (p[0] as usize, p[1] as usize))
+            .collect();
+        let decoded = Decoded {
+            format,
+            width,
+            height,
+            data,
+            planes: &planes,
+        };
+        self.client.video_picture(ticket, decoded, &now).map_err(js)
+    }
+
+    /// Chunk `ticket`'s picture is overdue: video goes off if it is still
+    /// awaited.
+    pub fn video_late(&mut self, ticket: u32) -> Result<(), JsError> {
+        self.client.video_late(ticket, &now).map_err(js)
+    }
+
+    /// The page's decoder failed (`reason`): video goes off.
+    pub fn video_failed(&mut self, reason: &str) -> Result<(), JsError> {
+        self.client.video_failed(reason, &now).map_err(js)
+    }
+
+    /// Video frames decoded and drawn so far.
+    pub fn video_frames(&self) -> f64 {
+        self.client.video_figures().0 as f64
     }
 
     /// Bytes to write on the control stream.
@@ -288,5 +342,61 @@ pub fn check_code(code: &str) -> String {
     match code.parse::<lifeline_proto::SessionCode>() {
         Ok(_) => String::new(),
         Err(e) => e.to_string(),
+    }
+}
+
+/// One video frame for the page's decoder of its stream.
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct VideoChunk {
+    c: Chunk,
+}
+
+#[wasm_bindgen]
+impl VideoChunk {
+    /// Names the frame when its picture is handed back.
+    #[wasm_bindgen(getter)]
+    pub fn ticket(&self) -> u32 {
+        self.c.ticket
+    }
+
+    /// The stream (one decoder each).
+    #[wasm_bindgen(getter)]
+    pub fn stream(&self) -> u32 {
+        self.c.stream
+    }
+
+    /// A key frame: a new decoder for the stream, configured with `codec`.
+    #[wasm_bindgen(getter)]
+    pub fn key(&self) -> bool {
+        self.c.key
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn width(&self) -> u32 {
+        self.c.width
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn height(&self) -> u32 {
+        self.c.height
+    }
+
+    /// `avc1.PPCCLL` on a key frame, else empty.
+    #[wasm_bindgen(getter)]
+    pub fn codec(&self) -> String {
+        self.c.codec.clone()
+    }
+
+    /// The chunk's timestamp (the update's number).
+    #[wasm_bindgen(getter)]
+    pub fn timestamp(&self) -> f64 {
+        self.c.seq as f64
+    }
+
+    /// The access unit, Annex B.
+    #[wasm_bindgen(getter)]
+    pub fn data(&self) -> Vec<u8> {
+        self.c.data.clone()
     }
 }

@@ -21,6 +21,7 @@ use lifeline_session::screen::{FrameUpdate, Framebuffer};
 use lifeline_session::squeeze::{self, Packer, SqueezeError, Unpacker};
 
 use crate::transfer::Transfer;
+use crate::video::{Chunk, Decoded, Pending, Video, VideoError};
 use serde::Serialize;
 
 /// Why the session cannot go on; each is one sentence for the page.
@@ -44,6 +45,8 @@ pub enum ClientError {
     Ended,
     #[error("file transfer: {0}")]
     Transfer(String),
+    #[error(transparent)]
+    Video(#[from] VideoError),
 }
 
 /// What the page shows, in the order it happened.
@@ -90,6 +93,11 @@ pub enum Event {
     Monitors {
         names: Vec<String>,
         showing: String,
+    },
+    /// The page's video decoding failed: moving regions come as pictures
+    /// from now on.
+    VideoOff {
+        reason: String,
     },
     /// The host's screen cannot be shown now (`None`: it can again).
     Withheld {
@@ -185,13 +193,18 @@ pub struct Client {
     transfers: std::collections::HashMap<u32, Transfer>,
     next_transfer: u32,
     updates: u64,
+    /// Video the page decodes, and the update waiting for it.
+    video: Video,
 }
 
 impl Client {
     /// A join of `code` with the technician's `token`: the hello and the
     /// join are ready in [`Client::take_control`] at once. The code is
     /// checked as typed (its check digit), before anything is sent.
-    pub fn new(code: &str, token: &str) -> Result<Self, ClientError> {
+    /// `video`: the page decodes H.264 itself (WebCodecs), through
+    /// [`Client::take_video`] and [`Client::video_picture`]; without, the
+    /// host is told to send moving regions as pictures.
+    pub fn new(code: &str, token: &str, video: bool) -> Result<Self, ClientError> {
         let code: SessionCode = code
             .parse()
             .map_err(|e: lifeline_proto::code::CodeError| ClientError::Code(e.to_string()))?;
@@ -228,6 +241,7 @@ impl Client {
             files: None,
             transfers: std::collections::HashMap::new(),
             next_transfer: 1,
+            video: Video::new(video),
         })
     }
 
@@ -288,10 +302,34 @@ impl Client {
         self.session_in.push(bytes);
         while let Some(payload) = self.session_in.next_frame()? {
             self.received += (payload.len() + frame::HEADER_LEN) as u64;
-            if let Err(e) = self.session_frame(payload, clock_ms) {
-                self.secure = Secure::Failed;
-                return Err(e);
+            if self.video.waiting() {
+                // In order, after the update the page is decoding.
+                self.video.hold(payload)?;
+            } else {
+                self.one_frame(payload, clock_ms)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Takes one session frame; a failure ends the channel.
+    fn one_frame(
+        &mut self,
+        payload: Vec<u8>,
+        clock_ms: &dyn Fn() -> f64,
+    ) -> Result<(), ClientError> {
+        let result = self.session_frame(payload, clock_ms);
+        if result.is_err() {
+            self.secure = Secure::Failed;
+        }
+        result
+    }
+
+    /// Takes the frames held while video was decoded, until another
+    /// update waits for its pictures.
+    fn drain_held(&mut self, clock_ms: &dyn Fn() -> f64) -> Result<(), ClientError> {
+        while let Some(payload) = self.video.next_held() {
+            self.one_frame(payload, clock_ms)?;
         }
         Ok(())
     }
@@ -323,8 +361,10 @@ impl Client {
                 opener.open_confirm(&payload, expected)?;
                 self.files = Some(files);
                 self.secure = Secure::Open { sealer, opener };
-                // No H.264 here: the host sends moving regions otherwise.
-                self.send(&ViewerMsg::NoVideo)?;
+                if !self.video.is_on() {
+                    // No H.264 here: the host sends moving regions otherwise.
+                    self.send(&ViewerMsg::NoVideo)?;
+                }
             }
             Secure::Open { sealer, mut opener } => {
                 let opened = opener.open_owned(payload);
@@ -344,6 +384,9 @@ impl Client {
             HostMsg::Mode(m) => {
                 self.mode = Some(m);
                 Event::Mode { mode: m.as_str() }
+            }
+            HostMsg::Frame(upd) if !upd.video.is_empty() && self.video.is_on() => {
+                return self.video_update(upd, clock_ms);
             }
             HostMsg::Frame(upd) => return self.update(&upd, clock_ms),
             HostMsg::Cursor { x, y } => Event::Cursor { x, y },
@@ -371,16 +414,26 @@ impl Client {
     /// that does not apply asks for a whole frame instead.
     fn update(&mut self, upd: &FrameUpdate, clock_ms: &dyn Fn() -> f64) -> Result<(), ClientError> {
         let started = clock_ms();
-        let applied = self.fb.apply(upd);
+        let applied = self.fb.apply(upd).is_ok();
         // Also when it failed halfway: what it changed must be redrawn.
         self.mark_dirty(upd);
+        self.acknowledge(upd.seq, started, applied, clock_ms)
+    }
+
+    /// Says how long update `seq` took from `started`, or asks for a
+    /// whole frame when it did not apply.
+    fn acknowledge(
+        &mut self,
+        seq: u64,
+        started: f64,
+        applied: bool,
+        clock_ms: &dyn Fn() -> f64,
+    ) -> Result<(), ClientError> {
         let busy_us = ((clock_ms() - started).max(0.0) * 1000.0) as u32;
-        let reply = match applied {
-            Ok(()) => ViewerMsg::Decoded {
-                seq: upd.seq,
-                busy_us,
-            },
-            Err(_) => ViewerMsg::RequestFull,
+        let reply = if applied {
+            ViewerMsg::Decoded { seq, busy_us }
+        } else {
+            ViewerMsg::RequestFull
         };
         self.send(&reply)?;
         self.updates += 1;
@@ -391,6 +444,88 @@ impl Client {
             });
         }
         Ok(())
+    }
+
+    /// An update with video: checked, then held while the page decodes its
+    /// frames ([`Client::take_video`]). One that cannot play (outside the
+    /// screen, or a stream without its key frame) asks for a whole frame
+    /// at once, nothing drawn.
+    fn video_update(
+        &mut self,
+        upd: FrameUpdate,
+        clock_ms: &dyn Fn() -> f64,
+    ) -> Result<(), ClientError> {
+        let started = clock_ms();
+        let playable = self.fb.check(&upd).is_ok() && self.video.start(upd, started).is_ok();
+        if !playable {
+            self.send(&ViewerMsg::RequestFull)?;
+        }
+        Ok(())
+    }
+
+    /// The next video frame for the page's decoder of its stream.
+    pub fn take_video(&mut self) -> Option<Chunk> {
+        self.video.take_chunk()
+    }
+
+    /// The page's decoder gave the picture of `ticket`; once the waiting
+    /// update has all its pictures it is applied, and the frames held
+    /// meanwhile follow. A picture that cannot be read turns video off.
+    pub fn video_picture(
+        &mut self,
+        ticket: u32,
+        decoded: Decoded<'_>,
+        clock_ms: &dyn Fn() -> f64,
+    ) -> Result<(), ClientError> {
+        match self.video.picture(ticket, decoded) {
+            Ok(Some(pending)) => {
+                self.finish_video(&pending, clock_ms)?;
+                self.drain_held(clock_ms)
+            }
+            Ok(None) => Ok(()),
+            Err(e) => self.video_failed(&e.to_string(), clock_ms),
+        }
+    }
+
+    fn finish_video(&mut self, p: &Pending, clock_ms: &dyn Fn() -> f64) -> Result<(), ClientError> {
+        let applied = self
+            .fb
+            .apply_with(&p.upd, &mut |img, i, _| p.draw(img, i))
+            .is_ok();
+        self.mark_dirty(&p.upd);
+        self.acknowledge(p.upd.seq, p.started, applied, clock_ms)
+    }
+
+    /// `ticket`'s picture is overdue (the page's timer): video is off.
+    pub fn video_late(
+        &mut self,
+        ticket: u32,
+        clock_ms: &dyn Fn() -> f64,
+    ) -> Result<(), ClientError> {
+        if self.video.is_pending(ticket) {
+            return self.video_failed(crate::words::VIDEO_LATE, clock_ms);
+        }
+        Ok(())
+    }
+
+    /// The page's video decoding failed (`reason`): the waiting update is
+    /// given up, the host is asked for a whole frame and for pictures
+    /// instead of video, and the held frames follow.
+    pub fn video_failed(
+        &mut self,
+        reason: &str,
+        clock_ms: &dyn Fn() -> f64,
+    ) -> Result<(), ClientError> {
+        if !self.video.is_on() {
+            return Ok(());
+        }
+        self.video.turn_off();
+        self.send(&ViewerMsg::NoVideo)?;
+        self.send(&ViewerMsg::RequestFull)?;
+        self.events.push_back(Event::VideoOff {
+            reason: reason.into(),
+        });
+        self.drain_held(clock_ms)
     }
 
     /// Adds what `upd` changed to the rectangle the RGBA copy must redo.
@@ -567,6 +702,12 @@ impl Client {
     /// Sealed bytes received on the session stream, and updates applied.
     pub fn figures(&self) -> (u64, u64) {
         (self.received, self.updates)
+    }
+
+    /// Video frames the page decoded and drawn, and whether it still
+    /// decodes video.
+    pub fn video_figures(&self) -> (u64, bool) {
+        (self.video.shown, self.video.is_on())
     }
 }
 

@@ -7,11 +7,13 @@
 //! and reads none of them.
 //!
 //! `client` is sans-IO (tested natively), `transfer` one file transfer's
-//! stream (sans-IO too), `keys` maps the browser's keyboard events,
-//! `bindings` is the thin wasm-bindgen surface.
+//! stream (sans-IO too), `video` holds an update while the browser's own
+//! H.264 decoder (WebCodecs) decodes its video frames, `keys` maps the
+//! browser's keyboard events, `bindings` is the thin wasm-bindgen surface.
 
 pub mod bindings;
 pub mod client;
 pub mod keys;
 pub mod transfer;
+pub mod video;
 mod words;

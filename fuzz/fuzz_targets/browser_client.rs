@@ -13,12 +13,17 @@
 //!      cut byte is odd): with bit 1 of the cut clear each
 //!      `[u16 BE length][bytes]` is sealed with the transfer's own keys as
 //!      the host would (reaching the unpacker and the transfer's turns),
-//!      with it set the rest goes on the transfer stream as it is.
+//!      with it set the rest goes on the transfer stream as it is;
+//!   4: as 2, the page decoding video: each frame it asks to decode gets a
+//!      flat picture of its size back (or, when the cut byte is odd, is
+//!      overdue), reaching the held update, the frames held behind it and
+//!      the drawing of pictures.
 //! Seeds: `cargo test -p lifeline-browser -- --ignored write_fuzz_seeds`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use lifeline_browser::client::Client;
+use lifeline_browser::video::{Decoded, Format};
 use lifeline_proto::SessionCode;
 use lifeline_proto::code::Locator;
 use lifeline_proto::control::ViewerEvent;
@@ -38,7 +43,12 @@ fn clock() -> f64 {
 }
 
 fn joined() -> Client {
-    let mut client = Client::new(&code().to_string(), "tech-token").expect("a valid code");
+    joined_with(false)
+}
+
+fn joined_with(video: bool) -> Client {
+    let mut client =
+        Client::new(&code().to_string(), "tech-token", video).expect("a valid code");
     let joined = ViewerEvent::Joined {
         session: SESSION.into(),
         host_name: "desk".into(),
@@ -79,7 +89,32 @@ fn secure(client: &mut Client) -> (e2e::Sealer, FilesRoot) {
     (sealer, keys.files)
 }
 
-fn sealed_messages(client: &mut Client, mut rest: &[u8]) {
+/// Answers every video frame the client asks to decode: a flat picture of
+/// its size (small ones only), or overdue when `late`.
+fn pictures(client: &mut Client, late: bool) {
+    while let Some(chunk) = client.take_video() {
+        let (w, h) = (chunk.width as usize, chunk.height as usize);
+        let result = if late || w * h > 1 << 18 {
+            client.video_late(chunk.ticket, &clock)
+        } else {
+            let data = vec![chunk.ticket as u8; w * h * 3 / 2];
+            let planes = [(0, w), (w * h, w / 2), (w * h + w * h / 4, w / 2)];
+            let decoded = Decoded {
+                format: Format::I420,
+                width: chunk.width,
+                height: chunk.height,
+                data: &data,
+                planes: &planes,
+            };
+            client.video_picture(chunk.ticket, decoded, &clock)
+        };
+        if result.is_err() {
+            return;
+        }
+    }
+}
+
+fn sealed_messages(client: &mut Client, mut rest: &[u8], late: Option<bool>) {
     let (mut sealer, _) = secure(client);
     while let Some((len, after)) = rest.split_first_chunk::<2>() {
         let len = usize::from(u16::from_be_bytes(*len)).min(after.len());
@@ -90,6 +125,9 @@ fn sealed_messages(client: &mut Client, mut rest: &[u8]) {
         let framed = frame::encode_raw(&buf, max_frame_from(Side::Host)).expect("frames");
         if client.session_bytes(&framed, &clock).is_err() {
             return;
+        }
+        if let Some(late) = late {
+            pictures(client, late);
         }
         if let Some((x, y, w, h)) = client.refresh_rgba() {
             let (sw, sh) = client.size().expect("a screen");
@@ -151,9 +189,10 @@ fuzz_target!(|data: &[u8]| {
     let [mode, cut, rest @ ..] = data else {
         return;
     };
-    match mode % 4 {
+    match mode % 5 {
         0 => {
-            let mut client = Client::new(&code().to_string(), "tech-token").expect("a valid code");
+            let mut client =
+                Client::new(&code().to_string(), "tech-token", false).expect("a valid code");
             halves(*cut, rest, |b| client.control_bytes(b).is_ok());
             let _ = client.session_opened();
             while client.poll_event().is_some() {}
@@ -163,9 +202,15 @@ fuzz_target!(|data: &[u8]| {
             halves(*cut, rest, |b| client.session_bytes(b, &clock).is_ok());
         }
         3 => transfer(&mut joined(), *cut, rest),
+        4 => {
+            let mut client = joined_with(true);
+            sealed_messages(&mut client, rest, Some(cut & 1 == 1));
+            let _ = client.take_session();
+            while client.poll_event().is_some() {}
+        }
         _ => {
             let mut client = joined();
-            sealed_messages(&mut client, rest);
+            sealed_messages(&mut client, rest, None);
             let _ = client.input(InputEvent::Text("x".into()));
             let _ = client.take_session();
             while client.poll_event().is_some() {}

@@ -14,6 +14,7 @@ use lifeline_session::squeeze::{self, Packer};
 use super::{Client, ClientError, Event};
 
 mod sim;
+mod video;
 
 use sim::{
     HostError, Pair, SECRET, TOKEN, as_rgba, clock, code, joined_bytes, joined_client, pattern,
@@ -21,7 +22,7 @@ use sim::{
 
 #[test]
 fn hello_and_join_go_first_on_the_control_stream() {
-    let mut client = Client::new(&format!(" {} ", code(SECRET)), "  tech-token\n").unwrap();
+    let mut client = Client::new(&format!(" {} ", code(SECRET)), "  tech-token\n", false).unwrap();
     let mut d = FrameDecoder::new(MAX_CONTROL_FRAME);
     d.push(&client.take_control());
     let hello: Hello = d.next_message().unwrap().unwrap();
@@ -52,18 +53,18 @@ fn a_mistyped_code_is_refused_before_anything_is_sent() {
     digits[11] = b'0' + (digits[11] - b'0' + 1) % 10;
     let typo = String::from_utf8(digits).unwrap();
     assert!(matches!(
-        Client::new(&typo, TOKEN),
+        Client::new(&typo, TOKEN, false),
         Err(ClientError::Code(_))
     ));
     assert!(matches!(
-        Client::new("12-34", TOKEN),
+        Client::new("12-34", TOKEN, false),
         Err(ClientError::Code(_))
     ));
 }
 
 #[test]
 fn joined_and_refused_become_events() {
-    let mut client = Client::new(&code(SECRET).to_string(), TOKEN).unwrap();
+    let mut client = Client::new(&code(SECRET).to_string(), TOKEN, false).unwrap();
     // A byte at a time: the control stream may arrive in any pieces.
     for b in joined_bytes() {
         client.control_bytes(&[b]).unwrap();
@@ -77,7 +78,7 @@ fn joined_and_refused_become_events() {
     );
     assert_eq!(client.poll_event(), None);
 
-    let mut refused = Client::new(&code(SECRET).to_string(), TOKEN).unwrap();
+    let mut refused = Client::new(&code(SECRET).to_string(), TOKEN, false).unwrap();
     let why = JoinRefusal::Throttled { retry_after_s: 30 };
     refused
         .control_bytes(&frame::encode(&ViewerEvent::Refused(why), MAX_CONTROL_FRAME).unwrap())
@@ -96,7 +97,7 @@ fn the_relay_out_of_turn_is_an_error() {
     let mut client = joined_client(SECRET);
     let again = client.control_bytes(&joined_bytes());
     assert!(matches!(again, Err(ClientError::OutOfTurn(_))));
-    let mut client = Client::new(&code(SECRET).to_string(), TOKEN).unwrap();
+    let mut client = Client::new(&code(SECRET).to_string(), TOKEN, false).unwrap();
     let resumed = frame::encode(&ViewerEvent::Resumed, MAX_CONTROL_FRAME).unwrap();
     assert!(matches!(
         client.control_bytes(&resumed),
@@ -106,7 +107,7 @@ fn the_relay_out_of_turn_is_an_error() {
 
 #[test]
 fn the_session_stream_before_joined_is_early() {
-    let mut client = Client::new(&code(SECRET).to_string(), TOKEN).unwrap();
+    let mut client = Client::new(&code(SECRET).to_string(), TOKEN, false).unwrap();
     assert!(matches!(client.session_opened(), Err(ClientError::Early)));
     assert!(client.take_session().is_empty());
     let bytes = frame::encode_raw(&[1, 2, 3], 64).unwrap();
@@ -152,10 +153,10 @@ fn no_video_is_the_first_thing_said() {
 }
 
 /// A rectangle (x, y, w, h).
-type Rect = (u32, u32, u32, u32);
+pub(super) type Rect = (u32, u32, u32, u32);
 
 /// The screen as the page takes it: the copy refreshed, then read.
-fn screen(client: &mut Client) -> (Option<Rect>, Vec<u8>) {
+pub(super) fn screen(client: &mut Client) -> (Option<Rect>, Vec<u8>) {
     let changed = client.refresh_rgba();
     (changed, client.rgba().to_vec())
 }
@@ -321,7 +322,7 @@ fn host_messages_become_events_in_order() {
 
 #[test]
 fn oversized_frames_are_refused_on_both_streams() {
-    let mut client = Client::new(&code(SECRET).to_string(), TOKEN).unwrap();
+    let mut client = Client::new(&code(SECRET).to_string(), TOKEN, false).unwrap();
     let too_long = u32::try_from(MAX_CONTROL_FRAME + 1).unwrap().to_be_bytes();
     assert!(matches!(
         client.control_bytes(&too_long),
@@ -339,7 +340,7 @@ fn oversized_frames_are_refused_on_both_streams() {
 
 #[test]
 fn malformed_frames_are_errors() {
-    let mut client = Client::new(&code(SECRET).to_string(), TOKEN).unwrap();
+    let mut client = Client::new(&code(SECRET).to_string(), TOKEN, false).unwrap();
     let junk = frame::encode_raw(&[0xff; 9], MAX_CONTROL_FRAME).unwrap();
     assert!(matches!(
         client.control_bytes(&junk),
@@ -443,7 +444,7 @@ fn in_pieces(
 fn random_bytes_never_panic_on_either_stream() {
     let mut rng = Rng(0x5eed_1234_abcd_9876);
     for _ in 0..400 {
-        let mut fresh = Client::new(&code(SECRET).to_string(), TOKEN).unwrap();
+        let mut fresh = Client::new(&code(SECRET).to_string(), TOKEN, false).unwrap();
         let bytes = rng.framed(300);
         let _ = in_pieces(&mut rng, &bytes, |b| fresh.control_bytes(b));
         let _ = fresh.session_opened();
@@ -481,7 +482,12 @@ fn random_sealed_messages_never_panic() {
 /// One `browser_client` fuzz input that reaches the messages: mode 2, then
 /// each plaintext as `[u16 BE length][bytes]` (see the fuzz target).
 fn sealed_seed(plains: &[Vec<u8>]) -> Vec<u8> {
-    let mut seed = vec![2, 0];
+    sealed_seed_in(2, plains)
+}
+
+/// As [`sealed_seed`], in fuzz mode `mode` (4: the page decodes video).
+fn sealed_seed_in(mode: u8, plains: &[Vec<u8>]) -> Vec<u8> {
+    let mut seed = vec![mode, 0];
     for p in plains {
         seed.extend(u16::try_from(p.len()).unwrap().to_be_bytes());
         seed.extend(p);
@@ -520,7 +526,9 @@ fn write_fuzz_seeds() {
     let mut plain = vec![squeeze::PLAIN];
     frame::serialize_append(&HostMsg::Chat("hi".into()), &mut plain, 0).unwrap();
     let chat = sealed_seed(&[plain]);
+    let video = video_seed();
     for (name, bytes) in [
+        ("video", video),
         ("control", control),
         ("key-share", share),
         ("screen", screen),
@@ -528,4 +536,38 @@ fn write_fuzz_seeds() {
     ] {
         std::fs::write(dir.join(name), bytes).unwrap();
     }
+}
+
+/// Fuzz mode 4's seed: a screen, an update with a real H.264 key frame
+/// (and a tile), and a chat held behind it.
+fn video_seed() -> Vec<u8> {
+    use lifeline_session::screen::Video;
+    use lifeline_session::video::VideoEncoder;
+    let mut packer = Packer::new();
+    let mut enc = Encoder::lossless();
+    let first = enc.encode(&pattern(0)).unwrap();
+    let mut second = pattern(0);
+    second.pixels[5] ^= 0x00ff_ffff;
+    let mut upd = enc.encode(&second).unwrap();
+    let key = VideoEncoder::new(32, 16)
+        .unwrap()
+        .encode(&second, (16, 16, 32, 16), 0, 500_000, true)
+        .unwrap();
+    upd.video.push(Video {
+        stream: 1,
+        x: 16,
+        y: 16,
+        w: 32,
+        h: 16,
+        key: true,
+        h264: key.h264,
+    });
+    sealed_seed_in(
+        4,
+        &[
+            packed(&mut packer, &HostMsg::Frame(first)),
+            packed(&mut packer, &HostMsg::Frame(upd)),
+            packed(&mut packer, &HostMsg::Chat("after".into())),
+        ],
+    )
 }

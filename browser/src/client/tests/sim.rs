@@ -154,7 +154,12 @@ pub(super) struct Pair {
 
 /// A client the relay paired: hello and join taken, `Joined` fed.
 pub(super) fn joined_client(secret: u32) -> Client {
-    let mut client = Client::new(&code(secret).to_string(), TOKEN).unwrap();
+    joined_client_with(secret, false)
+}
+
+/// As [`joined_client`], with the page decoding video (`video`) or not.
+pub(super) fn joined_client_with(secret: u32, video: bool) -> Client {
+    let mut client = Client::new(&code(secret).to_string(), TOKEN, video).unwrap();
     client.take_control();
     client.control_bytes(&joined_bytes()).unwrap();
     assert!(matches!(client.poll_event(), Some(Event::Joined { .. })));
@@ -174,7 +179,12 @@ impl Pair {
     /// Joined, the session stream opened, the host's key share not yet
     /// delivered.
     pub(super) fn opened(host_secret: u32) -> Self {
-        let mut client = joined_client(SECRET);
+        Self::opened_with(host_secret, false)
+    }
+
+    /// As [`Pair::opened`], the page decoding video (`video`) or not.
+    pub(super) fn opened_with(host_secret: u32, video: bool) -> Self {
+        let mut client = joined_client_with(SECRET, video);
         client.session_opened().unwrap();
         Self {
             client,
@@ -184,7 +194,12 @@ impl Pair {
 
     /// The key exchange done; what the host heard is returned.
     pub(super) fn secured() -> (Self, Vec<ViewerMsg>) {
-        let mut pair = Self::opened(SECRET);
+        Self::secured_with(false)
+    }
+
+    /// As [`Pair::secured`], the page decoding video (`video`) or not.
+    pub(super) fn secured_with(video: bool) -> (Self, Vec<ViewerMsg>) {
+        let mut pair = Self::opened_with(SECRET, video);
         let heard = pair.step().unwrap();
         assert!(pair.host.open());
         (pair, heard)
