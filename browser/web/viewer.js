@@ -25,6 +25,7 @@ const WORDS = {
   fileFetching: (path) => `Fetching ${path}…`,
   fileFetched: (name) => `${name} downloaded.`,
   fileDamaged: (name) => `${name} arrived damaged (its SHA-256 did not match) and was discarded.`,
+  videoOff: (why) => `Video is off (${why}); moving areas come as pictures.`,
   withheld: 'The remote screen cannot be shown: Windows shows a secure prompt (UAC, lock screen). It comes back when the prompt is gone.',
 };
 
@@ -42,7 +43,7 @@ const figures = { frames: 0, since: performance.now(), fps: 0 };
 window.lifeline = {
   state: 'idle', events: [], updates: 0, bytes: 0,
   decodeMs: 0, drawMs: 0, paints: 0, keyAt: null, joinMs: null, watch: null,
-  files: [], fetched: [],
+  files: [], fetched: [], video: false, videoFed: 0, videoShown: 0, videoOff: null,
 };
 
 function b64bytes(b64) {
@@ -132,6 +133,127 @@ async function getFile(path) {
   window.lifeline.fetched.push({ path, got });
 }
 
+// Video: the host's H.264 decoded by the browser (WebCodecs), one decoder
+// per stream, most recently used last; the session crate holds the update
+// until every picture is back, then draws it with what came after.
+const VIDEO_LATE_MS = 2000;
+const decoders = new Map();
+
+async function videoSupported() {
+  if (typeof VideoDecoder === 'undefined') return false;
+  try {
+    const probe = { codec: 'avc1.42C01F', codedWidth: 1280, codedHeight: 720, optimizeForLatency: true };
+    return (await VideoDecoder.isConfigSupported(probe)).supported === true;
+  } catch {
+    return false;
+  }
+}
+
+function closeDecoders() {
+  for (const d of decoders.values()) {
+    if (d.decoder.state !== 'closed') d.decoder.close();
+  }
+  decoders.clear();
+}
+
+function videoFailed(why) {
+  closeDecoders();
+  if (viewer) sessionCall(() => viewer.video_failed(why));
+  afterVideo();
+}
+
+// Calls into the session where the host's frames are read (held frames
+// follow a picture): a failure ends the session, as on the stream.
+function sessionCall(f) {
+  try {
+    f();
+  } catch (e) {
+    status(e.message);
+    transport.close({ closeCode: 0, reason: e.message });
+  }
+}
+
+// Whatever a picture (or a give-up) let through: shown, and answered.
+function afterVideo() {
+  if (!viewer) return;
+  window.lifeline.videoShown = viewer.video_frames();
+  handleEvents();
+  paint();
+  feedVideo();
+  flush();
+}
+
+// One decoded picture back into the session, by its ticket.
+async function pictureOut(d, frame) {
+  const ticket = d.tickets.shift();
+  try {
+    const data = new Uint8Array(frame.allocationSize());
+    const layout = await frame.copyTo(data);
+    const { width, height } = frame.visibleRect;
+    const format = frame.format || 'opaque';
+    frame.close();
+    if (!viewer || ticket === undefined) return;
+    const planes = Uint32Array.from(layout.flatMap((p) => [p.offset, p.stride]));
+    const started = performance.now();
+    sessionCall(() => viewer.video_picture(ticket, format, width, height, data, planes));
+    window.lifeline.decodeMs += performance.now() - started;
+    afterVideo();
+  } catch (e) {
+    frame.close();
+    videoFailed(e.message);
+  }
+}
+
+function decoderFor(c) {
+  let d = decoders.get(c.stream);
+  if (c.key) {
+    if (d && d.decoder.state !== 'closed') d.decoder.close();
+    d = { tickets: [] };
+    d.decoder = new VideoDecoder({
+      output: (frame) => pictureOut(d, frame),
+      error: (e) => videoFailed(e.message),
+    });
+    d.decoder.configure({
+      codec: c.codec, codedWidth: c.width, codedHeight: c.height, optimizeForLatency: true,
+    });
+  }
+  if (!d) return null;
+  decoders.delete(c.stream);
+  decoders.set(c.stream, d);
+  while (decoders.size > 2) {
+    const [stream, old] = decoders.entries().next().value;
+    old.decoder.close();
+    decoders.delete(stream);
+  }
+  return d;
+}
+
+// Hands the session's video frames to their decoders.
+function feedVideo() {
+  for (let c = viewer && viewer.take_video(); c; c = viewer && viewer.take_video()) {
+    const { ticket } = c;
+    try {
+      const d = decoderFor(c);
+      if (!d) throw new Error(`no decoder for stream ${c.stream}`);
+      d.tickets.push(ticket);
+      d.decoder.decode(new EncodedVideoChunk({
+        type: c.key ? 'key' : 'delta', timestamp: c.timestamp, data: c.data,
+      }));
+    } catch (e) {
+      c.free();
+      videoFailed(e.message);
+      return;
+    }
+    c.free();
+    window.lifeline.videoFed += 1;
+    setTimeout(() => {
+      if (!viewer) return;
+      sessionCall(() => viewer.video_late(ticket));
+      afterVideo();
+    }, VIDEO_LATE_MS);
+  }
+}
+
 let joined;
 const joinedOnce = new Promise((resolve) => { joined = resolve; });
 
@@ -201,6 +323,12 @@ function handleEvents() {
         if (t) t.on(e);
         break;
       }
+      case 'video_off':
+        closeDecoders();
+        status(WORDS.videoOff(e.reason));
+        window.lifeline.video = false;
+        window.lifeline.videoOff = e.reason;
+        break;
       case 'withheld':
         $('#withheld').hidden = !e.reason;
         $('#withheld').textContent = e.reason ? WORDS.withheld : '';
@@ -260,7 +388,8 @@ function figuresTick() {
     figures.since = now;
     if (viewer) {
       const mb = viewer.bytes_received() / 1e6;
-      $('#figures').textContent = `${figures.fps.toFixed(0)} updates/s · ${mb.toFixed(1)} MB`;
+      const video = window.lifeline.video ? ' · H.264' : '';
+      $('#figures').textContent = `${figures.fps.toFixed(0)} updates/s · ${mb.toFixed(1)} MB${video}`;
     }
   }
   requestAnimationFrame(figuresTick);
@@ -293,8 +422,10 @@ async function connect(code, token) {
     status(WORDS.noTransport);
     return;
   }
+  const video = await videoSupported();
   try {
-    viewer = new Viewer(code, token);
+    viewer = new Viewer(code, token, video);
+    window.lifeline.video = video;
   } catch (e) {
     status(e.message);
     return;
@@ -341,6 +472,7 @@ async function connect(code, token) {
     const started = performance.now();
     viewer.session_bytes(b);
     window.lifeline.decodeMs += performance.now() - started;
+    feedVideo();
     window.lifeline.bytes = viewer.bytes_received();
   }).catch((e) => {
     status(e.message);
@@ -350,6 +482,7 @@ async function connect(code, token) {
 }
 
 function ended(why) {
+  closeDecoders();
   status(WORDS.ended(why));
   window.lifeline.state = 'ended';
   window.lifeline.ended = why;

@@ -3,6 +3,9 @@
 //! the same host, desktop and relay, in one run: join to the first screen,
 //! typing and scrolling latency (a key's effect on the screen), decode and
 //! draw per update, and updates a second while full-screen pictures change.
+//! The page runs twice: decoding the host's H.264 with WebCodecs, and as
+//! a browser without WebCodecs (`VideoDecoder` removed before the page
+//! loads), which says `NoVideo` and gets pictures instead.
 //!
 //! The page times itself (`window.lifeline`, page clock): a key from its
 //! `keydown` to the first canvas paint that changes the watched area, and
@@ -36,6 +39,10 @@ struct Run {
     scrolling_cost_ms: Option<f64>,
     pictures_cost_ms: Option<f64>,
     pictures_per_s: f64,
+    /// Video frames the page decoded and drew while pictures changed.
+    video_frames: Option<f64>,
+    /// Sealed megabytes a second received while pictures changed (page).
+    pictures_mb_s: Option<f64>,
 }
 
 /// The keys typed: the sentence, over and over, a Return after each.
@@ -175,9 +182,16 @@ fn run_native(rt: &tokio::runtime::Runtime, relay: &crate::Relay, x: &Xvfb, opts
     run
 }
 
-fn run_browser(url: &str, relay: &crate::Relay, x: &Xvfb, opts: &Opts) -> Run {
+fn run_browser(url: &str, relay: &crate::Relay, x: &Xvfb, opts: &Opts, video: bool) -> Run {
     let host = HostProcess::spawn(&relay.addr, &relay.ca, &x.display, &["--allow", "control"]);
     let mut b = Browser::start();
+    if !video {
+        // A browser without WebCodecs.
+        b.call(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({"source": "delete window.VideoDecoder;"}),
+        );
+    }
     b.call(
         "Emulation.setDeviceMetricsOverride",
         json!({"width": 1920, "height": 1300, "deviceScaleFactor": 1, "mobile": false}),
@@ -219,11 +233,25 @@ fn run_browser(url: &str, relay: &crate::Relay, x: &Xvfb, opts: &Opts) -> Run {
     run.scrolling_cost_ms = per_update(c1, c2);
     let show = Slideshow::start(x, opts.picture_hz);
     std::thread::sleep(Duration::from_millis(300));
+    let shown = |b: &mut Browser| {
+        let v = b.eval("[window.lifeline.videoShown, window.lifeline.bytes]");
+        (v[0].as_f64().unwrap_or(0.0), v[1].as_f64().unwrap_or(0.0))
+    };
+    let (v0, bytes0) = shown(&mut b);
     let p0 = page_costs(&mut b);
     let t = Instant::now();
     std::thread::sleep(Duration::from_secs(opts.picture_secs));
     let p1 = page_costs(&mut b);
-    run.pictures_per_s = (p1.1 - p0.1) / t.elapsed().as_secs_f64();
+    let secs = t.elapsed().as_secs_f64();
+    let (v1, bytes1) = shown(&mut b);
+    assert_eq!(
+        b.eval("window.lifeline.video") == json!(true),
+        video,
+        "the page decodes video exactly when WebCodecs is there"
+    );
+    run.video_frames = Some(v1 - v0);
+    run.pictures_mb_s = Some((bytes1 - bytes0) / 1e6 / secs);
+    run.pictures_per_s = (p1.1 - p0.1) / secs;
     run.pictures_cost_ms = per_update(p0, p1);
     show.stop();
     b.eval("document.querySelector('#disconnect').click()");
@@ -247,7 +275,7 @@ pub(crate) fn side_by_side(
     long_file: &std::path::Path,
 ) {
     let wallpaper = opts.wallpaper.image();
-    let (mut native, mut page) = (Vec::new(), Vec::new());
+    let (mut native, mut page, mut plain) = (Vec::new(), Vec::new(), Vec::new());
     for run in 1..=opts.runs {
         eprintln!("run {run}/{}: native viewer", opts.runs);
         let _bg = x.show(0, 0, &wallpaper);
@@ -256,21 +284,25 @@ pub(crate) fn side_by_side(
         eprintln!("run {run}/{}: browser viewer", opts.runs);
         let _bg = x.show(0, 0, &wallpaper);
         let _desk = Desktop::open(x, long_file);
-        page.push(run_browser(url, relay, x, opts));
+        page.push(run_browser(url, relay, x, opts, true));
+        eprintln!("run {run}/{}: browser viewer without WebCodecs", opts.runs);
+        let _bg = x.show(0, 0, &wallpaper);
+        let _desk = Desktop::open(x, long_file);
+        plain.push(run_browser(url, relay, x, opts, false));
     }
     println!(
         "\n1920×1080 Xvfb, loopback, {} runs, medians (min–max); {} characters typed, {} lines scrolled, pictures changing {} times a second for {} s\n",
         opts.runs, opts.chars, opts.lines, opts.picture_hz, opts.picture_secs
     );
-    println!("| workload | measure | native viewer | browser viewer |");
-    println!("|---|---|---|---|");
+    println!("| workload | measure | native viewer | browser viewer | browser without WebCodecs |");
+    println!("|---|---|---|---|---|");
     let row = |w: &str, m: &str, f: &dyn Fn(&Run) -> Option<f64>, unit: &str, d: usize| {
-        let a: Vec<f64> = native.iter().filter_map(f).collect();
-        let b: Vec<f64> = page.iter().filter_map(f).collect();
+        let col = |runs: &[Run]| cell(&runs.iter().filter_map(f).collect::<Vec<_>>(), unit, d);
         println!(
-            "| {w} | {m} | {} | {} |",
-            cell(&a, unit, d),
-            cell(&b, unit, d)
+            "| {w} | {m} | {} | {} | {} |",
+            col(&native),
+            col(&page),
+            col(&plain)
         );
     };
     row(
@@ -320,6 +352,14 @@ pub(crate) fn side_by_side(
         "decode + draw per update",
         &|r| r.pictures_cost_ms,
         "ms",
+        2,
+    );
+    row("pictures", "video frames drawn", &|r| r.video_frames, "", 0);
+    row(
+        "pictures",
+        "MB a second received",
+        &|r| r.pictures_mb_s,
+        "",
         2,
     );
 }

@@ -23,14 +23,14 @@ use crate::toolkit::{xclip_get, xclip_set};
 use serde_json::json;
 
 /// Whether the page's files are built beside the relay binary.
-fn web_files() -> Option<PathBuf> {
+pub(crate) fn web_files() -> Option<PathBuf> {
     let dir = bin("lifeline-relay").parent()?.join("../web");
     dir.join("index.html").is_file().then_some(dir)
 }
 
 /// Whether these tests can run here; with LIFELINE_REQUIRE_BROWSER set
 /// they must.
-fn skip() -> bool {
+pub(crate) fn skip() -> bool {
     let missing = if lifeline_tests::x::skip_without_xvfb() {
         Some("Xvfb")
     } else if chromium().is_none() {
@@ -52,7 +52,7 @@ fn skip() -> bool {
 }
 
 /// The canvas's pixels as an [`Image`] (`None` before the first frame).
-fn canvas(b: &mut Browser) -> Option<Image> {
+pub(crate) fn canvas(b: &mut Browser) -> Option<Image> {
     let v = b.eval(
         "(() => { const c = document.querySelector('#screen');
            if (c.width < 2) return null;
@@ -79,7 +79,7 @@ fn canvas(b: &mut Browser) -> Option<Image> {
 }
 
 /// Waits for the page's state (`window.lifeline.state`) to be `want`.
-fn state(b: &mut Browser, want: &str) {
+pub(crate) fn state(b: &mut Browser, want: &str) {
     wait_for(&format!("the page's state {want}"), || {
         let s = b.eval("window.lifeline.state");
         (s == json!(want)).then_some(())
