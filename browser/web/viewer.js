@@ -422,7 +422,9 @@ async function connect(code, token) {
     status(WORDS.noTransport);
     return;
   }
-  const video = await videoSupported();
+  // `?video=off` in the address: pictures instead of video, as in a
+  // browser without WebCodecs.
+  const video = new URLSearchParams(location.search).get('video') !== 'off' && await videoSupported();
   try {
     viewer = new Viewer(code, token, video);
     window.lifeline.video = video;

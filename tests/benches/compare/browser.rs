@@ -3,9 +3,10 @@
 //! the same host, desktop and relay, in one run: join to the first screen,
 //! typing and scrolling latency (a key's effect on the screen), decode and
 //! draw per update, and updates a second while full-screen pictures change.
-//! The page runs twice: decoding the host's H.264 with WebCodecs, and as
-//! a browser without WebCodecs (`VideoDecoder` removed before the page
-//! loads), which says `NoVideo` and gets pictures instead.
+//! With `--video-secs N` (the default 8) a 1080p video also plays at 30
+//! frames a second for N seconds. The page runs twice: decoding the host's H.264 with WebCodecs, and as
+//! a browser without WebCodecs runs it (`?video=off`), saying `NoVideo`
+//! and getting pictures instead.
 //!
 //! The page times itself (`window.lifeline`, page clock): a key from its
 //! `keydown` to the first canvas paint that changes the watched area, and
@@ -25,6 +26,7 @@ use serde_json::json;
 
 use crate::report::cell;
 use crate::slideshow::Slideshow;
+use crate::video::Player;
 use crate::workloads::Desktop;
 use crate::{Opts, Rect, SCROLLING, TEXT, TYPING};
 
@@ -43,6 +45,11 @@ struct Run {
     video_frames: Option<f64>,
     /// Sealed megabytes a second received while pictures changed (page).
     pictures_mb_s: Option<f64>,
+    /// While a 1080p video plays at 30 frames a second: updates a second,
+    /// and (page) video frames drawn a second and megabytes a second.
+    video_per_s: Option<f64>,
+    video_frames_per_s: Option<f64>,
+    video_mb_s: Option<f64>,
 }
 
 /// The keys typed: the sentence, over and over, a Return after each.
@@ -178,6 +185,15 @@ fn run_native(rt: &tokio::runtime::Runtime, relay: &crate::Relay, x: &Xvfb, opts
     std::thread::sleep(Duration::from_secs(opts.picture_secs));
     run.pictures_per_s = (*v.frames().borrow() - n0) as f64 / t.elapsed().as_secs_f64();
     show.stop();
+    if let Some(video) = &opts.video {
+        let player = Player::start(x, video.clone(), TYPING);
+        std::thread::sleep(Duration::from_millis(300));
+        let n0 = *v.frames().borrow();
+        let t = Instant::now();
+        std::thread::sleep(Duration::from_secs(opts.video_secs));
+        run.video_per_s = Some((*v.frames().borrow() - n0) as f64 / t.elapsed().as_secs_f64());
+        player.stop();
+    }
     rt.block_on(v.disconnect("bench done"));
     run
 }
@@ -185,18 +201,13 @@ fn run_native(rt: &tokio::runtime::Runtime, relay: &crate::Relay, x: &Xvfb, opts
 fn run_browser(url: &str, relay: &crate::Relay, x: &Xvfb, opts: &Opts, video: bool) -> Run {
     let host = HostProcess::spawn(&relay.addr, &relay.ca, &x.display, &["--allow", "control"]);
     let mut b = Browser::start();
-    if !video {
-        // A browser without WebCodecs.
-        b.call(
-            "Page.addScriptToEvaluateOnNewDocument",
-            json!({"source": "delete window.VideoDecoder;"}),
-        );
-    }
+
     b.call(
         "Emulation.setDeviceMetricsOverride",
         json!({"width": 1920, "height": 1300, "deviceScaleFactor": 1, "mobile": false}),
     );
-    b.goto(&format!("{url}/"));
+    // `?video=off`: the page as a browser without WebCodecs runs it.
+    b.goto(&format!("{url}/{}", if video { "" } else { "?video=off" }));
     lifeline_tests::wait_for("the page", || {
         (b.eval("window.lifeline.ready") == json!(true)).then_some(())
     });
@@ -254,6 +265,20 @@ fn run_browser(url: &str, relay: &crate::Relay, x: &Xvfb, opts: &Opts, video: bo
     run.pictures_per_s = (p1.1 - p0.1) / secs;
     run.pictures_cost_ms = per_update(p0, p1);
     show.stop();
+    if let Some(video) = &opts.video {
+        let player = Player::start(x, video.clone(), TYPING);
+        std::thread::sleep(Duration::from_millis(300));
+        let (v0, bytes0) = shown(&mut b);
+        let u0 = page_costs(&mut b).1;
+        let t = Instant::now();
+        std::thread::sleep(Duration::from_secs(opts.video_secs));
+        let secs = t.elapsed().as_secs_f64();
+        let (v1, bytes1) = shown(&mut b);
+        run.video_per_s = Some((page_costs(&mut b).1 - u0) / secs);
+        run.video_frames_per_s = Some((v1 - v0) / secs);
+        run.video_mb_s = Some((bytes1 - bytes0) / 1e6 / secs);
+        player.stop();
+    }
     b.eval("document.querySelector('#disconnect').click()");
     drop(host);
     run
@@ -362,6 +387,23 @@ pub(crate) fn side_by_side(
         "",
         2,
     );
+    if opts.video.is_some() {
+        row("1080p video", "updates a second", &|r| r.video_per_s, "", 1);
+        row(
+            "1080p video",
+            "video frames drawn a second",
+            &|r| r.video_frames_per_s,
+            "",
+            1,
+        );
+        row(
+            "1080p video",
+            "MB a second received",
+            &|r| r.video_mb_s,
+            "",
+            2,
+        );
+    }
 }
 
 fn keys_len(name: &str, opts: &Opts) -> usize {
