@@ -197,31 +197,54 @@ impl Handshake {
             t.update((part.len() as u64).to_be_bytes());
             t.update(part);
         }
-        let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, &t.finalize());
-        let prk = salt.extract(&shared);
-        let h2v = derive(&prk, b"lifeline/1 host to viewer")?;
-        let v2h = derive(&prk, b"lifeline/1 viewer to host")?;
-        let resume = ResumeSecret(derive_bytes(&prk, b"lifeline/1 resume")?);
-        let files = FilesRoot(derive_bytes(&prk, b"lifeline/1 files")?);
-        Ok(match self.side {
-            Side::Host => Keys {
-                sealer: Sealer { key: h2v, seq: 0 },
-                opener: Opener { key: v2h, seq: 0 },
-                my_confirm: HOST_CONFIRM,
-                their_confirm: VIEWER_CONFIRM,
-                resume: resume.clone(),
-                files: files.clone(),
-            },
-            Side::Viewer => Keys {
-                sealer: Sealer { key: v2h, seq: 0 },
-                opener: Opener { key: h2v, seq: 0 },
-                my_confirm: VIEWER_CONFIRM,
-                their_confirm: HOST_CONFIRM,
-                resume,
-                files,
-            },
-        })
+        keys(self.side, &t.finalize(), &shared)
     }
+}
+
+/// The keys of an unattended session, from the secret and the transcript
+/// of the handshake between an enrolled device (the host) and a technician
+/// the organisation vouches for (`lifeline-trust`'s handshake): the same
+/// keys, confirmations, resume secret and transfer keys as a code's.
+pub fn keys_from_secret(
+    side: Side,
+    secret: &[u8; 32],
+    transcript: &[u8],
+) -> Result<Keys, E2eError> {
+    let mut t = Sha256::new();
+    for part in [b"lifeline/1 unattended keys".as_slice(), transcript] {
+        t.update((part.len() as u64).to_be_bytes());
+        t.update(part);
+    }
+    keys(side, &t.finalize(), secret)
+}
+
+/// Both directions' keys from a shared secret, salted with a transcript
+/// hash.
+fn keys(side: Side, salt: &[u8], shared: &[u8]) -> Result<Keys, E2eError> {
+    let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, salt);
+    let prk = salt.extract(shared);
+    let h2v = derive(&prk, b"lifeline/1 host to viewer")?;
+    let v2h = derive(&prk, b"lifeline/1 viewer to host")?;
+    let resume = ResumeSecret(derive_bytes(&prk, b"lifeline/1 resume")?);
+    let files = FilesRoot(derive_bytes(&prk, b"lifeline/1 files")?);
+    Ok(match side {
+        Side::Host => Keys {
+            sealer: Sealer { key: h2v, seq: 0 },
+            opener: Opener { key: v2h, seq: 0 },
+            my_confirm: HOST_CONFIRM,
+            their_confirm: VIEWER_CONFIRM,
+            resume: resume.clone(),
+            files: files.clone(),
+        },
+        Side::Viewer => Keys {
+            sealer: Sealer { key: v2h, seq: 0 },
+            opener: Opener { key: h2v, seq: 0 },
+            my_confirm: VIEWER_CONFIRM,
+            their_confirm: HOST_CONFIRM,
+            resume,
+            files,
+        },
+    })
 }
 
 fn nonce(seq: u64) -> Nonce {
@@ -364,6 +387,29 @@ mod tests {
                 "sealed bytes must not show the plaintext"
             );
             assert_eq!(v.opener.open(&s).unwrap(), vec![i; 100]);
+        }
+    }
+
+    #[test]
+    fn unattended_keys_from_one_secret_and_transcript_talk_both_ways() {
+        let keys = |side, secret: u8, transcript: &[u8]| {
+            keys_from_secret(side, &[secret; 32], transcript).unwrap()
+        };
+        let (mut h, mut v) = (keys(Side::Host, 7, b"t"), keys(Side::Viewer, 7, b"t"));
+        let c = h.sealer.seal(h.my_confirm).unwrap();
+        v.opener.open_confirm(&c, v.their_confirm).unwrap();
+        let c = v.sealer.seal(v.my_confirm).unwrap();
+        h.opener.open_confirm(&c, h.their_confirm).unwrap();
+        assert_eq!(h.resume.hash(), v.resume.hash());
+        // Another secret, or another transcript, is another session.
+        for (secret, transcript) in [(8, b"t".as_slice()), (7, b"u")] {
+            let mut other = keys(Side::Viewer, secret, transcript);
+            let mut h = keys(Side::Host, 7, b"t");
+            let c = h.sealer.seal(h.my_confirm).unwrap();
+            assert_eq!(
+                other.opener.open_confirm(&c, other.their_confirm),
+                Err(E2eError::WrongCode)
+            );
         }
     }
 
