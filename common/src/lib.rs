@@ -13,5 +13,6 @@ pub mod folders;
 pub mod framed;
 pub mod logging;
 pub mod plain_udp;
+pub mod private;
 pub mod tls;
 pub mod whoami;

@@ -312,10 +312,12 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
 
 /// Runs `lifeline-relay ARGS…` and returns (exit code, stdout, stderr).
 pub fn relay_cli(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(bin("lifeline-relay"))
-        .args(args)
-        .output()
-        .unwrap();
+    run_cli("lifeline-relay", args)
+}
+
+/// Runs our binary `name` with `args`: exit code, stdout, stderr.
+pub fn run_cli(name: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(bin(name)).args(args).output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),

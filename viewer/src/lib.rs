@@ -8,6 +8,7 @@ pub mod core;
 pub mod fetched;
 pub mod files;
 pub mod monitors;
+pub mod org;
 pub mod play;
 pub mod player;
 pub mod script;

@@ -239,6 +239,9 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let Some(code) = subcommand() {
+        return code;
+    }
     let cli = Cli::parse();
     lifeline_common::logging::init("warn,winit=error");
     let json = cli.json;
@@ -260,6 +263,32 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `org` and `unattended`: the organisation's key and the technician's
+/// own, for unattended access (see `lifeline_viewer::org`).
+fn subcommand() -> Option<ExitCode> {
+    let first = std::env::args_os().nth(1)?;
+    let args = || {
+        std::env::args_os()
+            .enumerate()
+            .filter(|(i, _)| *i != 1)
+            .map(|(_, a)| a)
+    };
+    let result = if first == "org" {
+        lifeline_viewer::org::org(&lifeline_viewer::org::OrgCli::parse_from(args()))
+    } else if first == "unattended" {
+        lifeline_viewer::org::unattended(&lifeline_viewer::org::UnattendedCli::parse_from(args()))
+    } else {
+        return None;
+    };
+    Some(match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            said_error(false, &e);
+            ExitCode::FAILURE
+        }
+    })
 }
 
 /// Says why the viewer stopped. The reason may carry a peer's words (the

@@ -27,6 +27,7 @@ mod session;
 mod soak;
 mod tidy;
 mod toolkit;
+mod unattended;
 mod video;
 mod viewer;
 mod vnc;
