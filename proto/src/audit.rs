@@ -196,6 +196,16 @@ pub enum AuditEvent {
         refused: u64,
         over_s: u64,
     },
+    /// A machine enrolled as `device` in `group` under `policy`, from
+    /// `ip`, with a one-use ticket an admin made; `key` is its handshake
+    /// key's fingerprint, as technicians pin it.
+    DeviceEnrolled {
+        device: String,
+        group: String,
+        policy: String,
+        key: String,
+        ip: String,
+    },
 }
 
 /// What a technician viewed a session with, when it was not the native
@@ -277,6 +287,7 @@ impl AuditEvent {
             AuditEvent::ConsoleAction { .. } => "console_action",
             AuditEvent::CodeMoved { .. } => "code_moved",
             AuditEvent::ConnectionsRefused { .. } => "connections_refused",
+            AuditEvent::DeviceEnrolled { .. } => "device_enrolled",
         }
     }
 
@@ -289,7 +300,8 @@ impl AuditEvent {
             | AuditEvent::ConsoleLogin { .. }
             | AuditEvent::AdminAction { .. }
             | AuditEvent::ConsoleAction { .. }
-            | AuditEvent::ConnectionsRefused { .. } => None,
+            | AuditEvent::ConnectionsRefused { .. }
+            | AuditEvent::DeviceEnrolled { .. } => None,
             AuditEvent::JoinAttempt { session, .. } => session.as_deref(),
             AuditEvent::CodeIssued { session, .. }
             | AuditEvent::CodeClosed { session, .. }
@@ -531,6 +543,19 @@ impl AuditEvent {
                 cut(by, name);
                 cut(action, text);
                 cut(target, text);
+            }
+            E::DeviceEnrolled {
+                device,
+                group,
+                policy,
+                key,
+                ip,
+            } => {
+                cut(device, name);
+                cut(group, name);
+                cut(policy, id);
+                cut(key, text);
+                cut(ip, id);
             }
             E::ConsoleAction {
                 user,
@@ -950,6 +975,16 @@ mod tests {
                 },
                 r#""event":"code_moved","session":"s","to":"relay-1""#,
             ),
+            (
+                AuditEvent::DeviceEnrolled {
+                    device: "desk-7".into(),
+                    group: "lab".into(),
+                    policy: "unattended".into(),
+                    key: "SHA256:ab".into(),
+                    ip: "i".into(),
+                },
+                r#""event":"device_enrolled","device":"desk-7","group":"lab","policy":"unattended","key":"SHA256:ab","ip":"i""#,
+            ),
         ];
         for (event, body) in cases {
             let name = format!("\"event\":\"{}\"", event.name());
@@ -1114,6 +1149,13 @@ mod tests {
             AuditEvent::CodeMoved {
                 session: worst(),
                 to: worst(),
+            },
+            AuditEvent::DeviceEnrolled {
+                device: worst(),
+                group: worst(),
+                policy: worst(),
+                key: worst(),
+                ip: worst(),
             },
         ];
         let chain = Chain::resume_at(u64::MAX - 1, "f".repeat(64));

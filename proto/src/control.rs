@@ -12,6 +12,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::code::Locator;
+use crate::devices::{DeviceEntry, DevicePolicy, EnrollRefusal, EnrollRequest};
 
 /// ALPN protocol id negotiated in the TLS handshake.
 pub const ALPN: &[u8] = b"lifeline/1";
@@ -218,6 +219,17 @@ pub enum HostRequest {
         host_name: String,
         os_user: String,
     },
+    /// Instead of `Register`: enroll this machine as a device with a
+    /// ticket's secret ([`HostEvent::Enrolled`] or
+    /// [`HostEvent::EnrollRefused`] answers; the relay then hangs up).
+    Enroll(EnrollRequest),
+    /// Instead of `Register`: an enrolled device's service comes online
+    /// with the token enrollment gave it, and stays connected
+    /// ([`HostEvent::Online`] answers; a wrong token is hung up on).
+    Online {
+        device: String,
+        token: String,
+    },
 }
 
 /// Relay → host.
@@ -248,6 +260,19 @@ pub enum HostEvent {
     MoveTo {
         relay: String,
     },
+    /// The machine is enrolled as `device`, in `group`, under `policy`;
+    /// `token` is its own secret for coming online at this relay (the
+    /// relay keeps its hash). It opens no session: that takes a
+    /// technician the organisation vouches for.
+    Enrolled {
+        device: String,
+        group: String,
+        policy: DevicePolicy,
+        token: String,
+    },
+    EnrollRefused(EnrollRefusal),
+    /// The device is listed online for as long as this connection lasts.
+    Online,
 }
 
 /// What the relay's operator asks of every session.
@@ -299,6 +324,11 @@ pub enum ViewerRequest {
         request: ResumeRequest,
         token: String,
     },
+    /// Instead of `Join`: the enrolled devices, for a technician's token
+    /// ([`ViewerEvent::Devices`], or `Refused` for a bad token).
+    Devices {
+        token: String,
+    },
 }
 
 /// Relay → viewer.
@@ -314,6 +344,8 @@ pub enum ViewerEvent {
     /// Both sides are back: streams are forwarded again.
     Resumed,
     ResumeRefused(ResumeRefusal),
+    /// The enrolled devices (at most [`crate::devices::MAX_LISTED`]).
+    Devices(Vec<DeviceEntry>),
 }
 
 /// Why the relay refused a join; each has one clear line for the technician.
@@ -535,6 +567,55 @@ pub(crate) mod tests {
                 os_user: "u".into(),
             },
             "000000080501730701680175",
+        );
+        pin(
+            HostRequest::Enroll(EnrollRequest {
+                ticket: [1; 16],
+                name: "d".into(),
+                key: [2; 32],
+            }),
+            &format!("0000003306{}0164{}", "01".repeat(16), "02".repeat(32)),
+        );
+    }
+
+    #[test]
+    fn device_messages() {
+        pin(
+            HostEvent::Enrolled {
+                device: "d".into(),
+                group: "g".into(),
+                policy: DevicePolicy::Unattended,
+                token: "t".into(),
+            },
+            "000000080701640167010174",
+        );
+        pin(
+            HostEvent::EnrollRefused(EnrollRefusal::UsedTicket),
+            "000000020801",
+        );
+        pin(HostEvent::Online, "0000000109");
+        pin(
+            HostRequest::Online {
+                device: "d".into(),
+                token: "t".into(),
+            },
+            "0000000507016401 74".replace(' ', "").as_str(),
+        );
+        pin(
+            ViewerRequest::Devices { token: "t".into() },
+            "00000003040174",
+        );
+        pin(
+            ViewerEvent::Devices(vec![DeviceEntry {
+                name: "d".into(),
+                group: "g".into(),
+                policy: DevicePolicy::Attended,
+                online: true,
+                last_seen: None,
+                key: [3; 32],
+                disabled: false,
+            }]),
+            &format!("0000002a040101640167000100{}00", "03".repeat(32)),
         );
     }
 

@@ -11,6 +11,7 @@
 pub mod audit;
 pub mod code;
 pub mod control;
+pub mod devices;
 pub mod frame;
 pub mod link;
 

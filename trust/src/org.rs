@@ -7,7 +7,6 @@
 use ring::rand::SystemRandom;
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::TrustError;
 
@@ -170,16 +169,7 @@ impl Signed {
     }
 }
 
-/// A key's fingerprint under `label`, as [`Anchor::fingerprint`] shows it.
-pub fn fingerprint(label: &[u8], key: &[u8]) -> String {
-    let digest = Sha256::new()
-        .chain_update(label)
-        .chain_update(key)
-        .finalize();
-    let hex = hex::encode(&digest[..16]);
-    let groups: Vec<&str> = (0..hex.len()).step_by(4).map(|i| &hex[i..i + 4]).collect();
-    format!("SHA256:{}", groups.join(":"))
-}
+pub use lifeline_proto::devices::fingerprint;
 
 pub(crate) fn b64(bytes: &[u8]) -> String {
     use base64::Engine as _;
