@@ -11,6 +11,7 @@
 
 pub mod audit;
 pub mod cluster;
+pub mod devices;
 pub mod export;
 mod forward;
 pub mod integrity;

@@ -234,7 +234,8 @@ fn fold(s: &mut SessionSummary, r: &Record) {
         | AuditEvent::ConsoleLogin { .. }
         | AuditEvent::AdminAction { .. }
         | AuditEvent::ConsoleAction { .. }
-        | AuditEvent::ConnectionsRefused { .. } => {}
+        | AuditEvent::ConnectionsRefused { .. }
+        | AuditEvent::DeviceEnrolled { .. } => {}
     }
 }
 

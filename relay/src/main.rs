@@ -14,6 +14,7 @@ mod audited;
 mod auditors;
 mod cli_cluster;
 mod console_users;
+mod devices;
 mod serve;
 mod technicians;
 mod web;
@@ -72,6 +73,9 @@ enum Command {
     /// Session recordings.
     #[command(subcommand)]
     Recording(RecordingCmd),
+    /// Enrollment tickets and enrolled devices (unattended access).
+    #[command(subcommand)]
+    Device(devices::DeviceCmd),
     /// Manage the web console's accounts (`serve --console`).
     #[command(subcommand, name = "console-user")]
     ConsoleUser(ConsoleUserCmd),
@@ -112,6 +116,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             auditors::fetch(&session, &out, &dir.data_dir)
         }
         Command::ConsoleUser(c) => console_users::run(c),
+        Command::Device(d) => devices::run(d),
         Command::Drain {
             node,
             dir,

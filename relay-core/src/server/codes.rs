@@ -330,6 +330,12 @@ pub(crate) async fn serve_host(relay: &Arc<Relay>, conn: Connection, mut ctl: Co
             let peer = (Peer::Host, None);
             return resuming::serve_resume(relay, conn, ctl, peer, req, ip).await;
         }
+        HostRequest::Enroll(req) => {
+            return super::enroll::serve_enroll(relay, conn, ctl, req).await;
+        }
+        HostRequest::Online { device, token } => {
+            return super::enroll::serve_online(relay, conn, ctl, device, token).await;
+        }
         _ => {
             close(
                 &conn,

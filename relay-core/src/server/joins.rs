@@ -111,6 +111,9 @@ pub(crate) async fn serve_viewer(relay: &Arc<Relay>, conn: Connection, mut ctl: 
         ViewerRequest::ResumeAs { request, token } => {
             return resume_as(relay, conn, ctl, request, &token, via.ip).await;
         }
+        ViewerRequest::Devices { token } => {
+            return super::enroll::serve_devices(relay, conn, ctl, token).await;
+        }
         ViewerRequest::Report(_) => {
             return close(&conn, &Refusal::Protocol("a viewer must join first".into()));
         }

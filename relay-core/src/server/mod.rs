@@ -10,6 +10,7 @@
 
 mod accept;
 mod codes;
+mod enroll;
 mod housekeeping;
 mod joins;
 mod resuming;
@@ -207,6 +208,10 @@ pub struct Relay {
     pub(crate) draining: CancellationToken,
     /// Sessions forwarding right now (parked ones are counted apart).
     live_sessions: std::sync::atomic::AtomicUsize,
+    /// Enrolled devices and their tickets (the data directory's).
+    pub(crate) devices: Arc<crate::devices::DeviceStore>,
+    /// Which enrolled devices are connected now.
+    pub(crate) presence: Mutex<crate::devices::Presence>,
     /// In a cluster the log is not in the data directory, but the
     /// directory (resume tickets, recordings) is still this relay's alone.
     _dir_lock: Option<std::fs::File>,
@@ -265,6 +270,8 @@ impl Relay {
             cluster,
             draining: CancellationToken::new(),
             live_sessions: std::sync::atomic::AtomicUsize::new(0),
+            devices: Arc::new(crate::devices::DeviceStore::new(&config.data_dir)),
+            presence: Mutex::new(crate::devices::Presence::default()),
             _dir_lock: dir_lock,
             config,
         }))

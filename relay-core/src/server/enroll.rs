@@ -1,0 +1,181 @@
+//! Devices at the relay: a machine enrolling with a ticket's secret
+//! (audited as `device_enrolled`, answered, then hung up), and a
+//! technician's token asking for the device list. The relay keeps names,
+//! groups and public keys here; it never takes part in a device's
+//! handshake with a technician.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use lifeline_common::framed::Control;
+use lifeline_proto::audit::AuditEvent;
+use lifeline_proto::control::{HostEvent, JoinRefusal, ViewerEvent};
+use lifeline_proto::devices::{EnrollRequest, MAX_LISTED, fingerprint};
+use quinn::Connection;
+
+use super::{Relay, lock};
+use crate::forward::close;
+use crate::rules::addresses::Source;
+use crate::rules::refusal::Refusal;
+use crate::tokens::{Lookup, token_hash};
+
+/// Says `event` on the control stream, lets the peer hang up first, then
+/// closes with `why` for one that does not.
+async fn answer_and_close<T: serde::Serialize>(
+    conn: &Connection,
+    ctl: &mut Control,
+    event: &T,
+    why: Refusal,
+) {
+    if let Err(e) = ctl.send(event).await {
+        tracing::debug!(error = %e, "peer gone before hearing the answer");
+    }
+    ctl.finish();
+    let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
+    close(conn, &why);
+}
+
+/// A machine enrolling.
+pub(crate) async fn serve_enroll(
+    relay: &Arc<Relay>,
+    conn: Connection,
+    mut ctl: Control,
+    req: EnrollRequest,
+) {
+    let ip = conn.remote_address().ip();
+    let store = relay.devices.clone();
+    let result = tokio::task::spawn_blocking(move || store.enroll(&req, SystemTime::now())).await;
+    let outcome = match result {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(e)) => return close(&conn, &Refusal::Busy(e.to_string())),
+        Err(e) => return close(&conn, &Refusal::Busy(e.to_string())),
+    };
+    match outcome {
+        Ok((device, token)) => {
+            let mut key = [0u8; 32];
+            let _ = hex::decode_to_slice(&device.key, &mut key);
+            let event = AuditEvent::DeviceEnrolled {
+                device: device.name.clone(),
+                group: device.group.clone(),
+                policy: device.policy.as_str().into(),
+                key: fingerprint(b"lifeline key", &key),
+                ip: ip.to_string(),
+            };
+            if let Err(e) = relay.audit.append(event).await {
+                return close(&conn, &Refusal::AuditFailed(e.to_string()));
+            }
+            let answer = HostEvent::Enrolled {
+                device: device.name,
+                group: device.group,
+                policy: device.policy,
+                token,
+            };
+            answer_and_close(&conn, &mut ctl, &answer, Refusal::Ended("enrolled".into())).await;
+        }
+        Err(refusal) => {
+            // A wrong secret is a failure of this address, as a wrong code is.
+            lock(&relay.ip_throttle).fail(std::time::Instant::now(), &Source::of(ip));
+            let answer = HostEvent::EnrollRefused(refusal);
+            answer_and_close(
+                &conn,
+                &mut ctl,
+                &answer,
+                Refusal::Refused(refusal.to_string()),
+            )
+            .await;
+        }
+    }
+}
+
+/// A technician's token asking for the enrolled devices.
+pub(crate) async fn serve_devices(
+    relay: &Arc<Relay>,
+    conn: Connection,
+    mut ctl: Control,
+    token: String,
+) {
+    let ip = conn.remote_address().ip();
+    let now = std::time::Instant::now();
+    let throttled = lock(&relay.ip_throttle).check(now, &Source::of(ip));
+    if let Err(retry) = throttled {
+        let refusal = JoinRefusal::Throttled {
+            retry_after_s: retry.as_secs().max(1) as u32,
+        };
+        return super::refuse(&conn, &mut ctl, refusal).await;
+    }
+    let key = token_hash(&token);
+    let lookup = match super::lookup_token(relay, &token, &key).await {
+        Ok(l) => l,
+        Err(why) => return close(&conn, &Refusal::Busy(why)),
+    };
+    let refusal = match lookup {
+        Lookup::Valid(_) => None,
+        Lookup::Revoked(_) => Some(JoinRefusal::RevokedToken),
+        Lookup::Unknown => Some(JoinRefusal::UnknownToken),
+    };
+    if let Some(refusal) = refusal {
+        lock(&relay.ip_throttle).fail(now, &Source::of(ip));
+        return super::refuse(&conn, &mut ctl, refusal).await;
+    }
+    let store = relay.devices.clone();
+    let devices = match tokio::task::spawn_blocking(move || store.devices()).await {
+        Ok(Ok(d)) => d,
+        Ok(Err(e)) => return close(&conn, &Refusal::Busy(e.to_string())),
+        Err(e) => return close(&conn, &Refusal::Busy(e.to_string())),
+    };
+    let list = {
+        let presence = lock(&relay.presence);
+        devices
+            .iter()
+            .take(MAX_LISTED)
+            .map(|d| {
+                let (online, seen) = presence.of(&d.name);
+                d.entry(online, seen)
+            })
+            .collect()
+    };
+    answer_and_close(
+        &conn,
+        &mut ctl,
+        &ViewerEvent::Devices(list),
+        Refusal::Ended("listed".into()),
+    )
+    .await;
+}
+
+/// An enrolled device's service coming online: listed online for as long
+/// as this connection lasts (QUIC keeps it alive; its end, or the relay's
+/// shutdown, takes the device offline).
+pub(crate) async fn serve_online(
+    relay: &Arc<Relay>,
+    conn: Connection,
+    mut ctl: Control,
+    device: String,
+    token: String,
+) {
+    let ip = conn.remote_address().ip();
+    let store = relay.devices.clone();
+    let name = device.clone();
+    let found = tokio::task::spawn_blocking(move || store.check_token(&name, &token)).await;
+    let record = match found {
+        Ok(Ok(Some(r))) => r,
+        Ok(Ok(None)) => {
+            lock(&relay.ip_throttle).fail(std::time::Instant::now(), &Source::of(ip));
+            return close(
+                &conn,
+                &Refusal::Refused("no such device, or not its token".into()),
+            );
+        }
+        Ok(Err(e)) => return close(&conn, &Refusal::Busy(e.to_string())),
+        Err(e) => return close(&conn, &Refusal::Busy(e.to_string())),
+    };
+    let id = conn.stable_id();
+    lock(&relay.presence).arrive(&record.name, id);
+    if ctl.send(&HostEvent::Online).await.is_ok() {
+        tokio::select! {
+            _ = conn.closed() => {}
+            () = relay.shutdown.cancelled() => close(&conn, &Refusal::Shutdown),
+        }
+    }
+    lock(&relay.presence).leave(&record.name, id);
+}
