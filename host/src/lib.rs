@@ -37,6 +37,7 @@ pub mod config;
 pub mod confirm;
 #[cfg(any(target_os = "linux", windows))]
 pub mod desktop_clipboard;
+pub mod enroll;
 pub mod fake;
 pub mod files;
 pub mod framing;
@@ -52,6 +53,7 @@ pub mod rate;
 pub mod recorder;
 #[cfg(not(windows))]
 pub mod scrap_screen;
+pub mod service;
 pub mod session;
 pub mod terminal;
 pub mod typed;

@@ -95,6 +95,12 @@ enum Allow {
 
 fn main() -> ExitCode {
     lifeline_common::console::attach();
+    if std::env::args_os().nth(1).is_some_and(|a| a == "enroll") {
+        return enroll();
+    }
+    if std::env::args_os().nth(1).is_some_and(|a| a == "service") {
+        return service();
+    }
     let cli = Cli::parse();
     backend::prepare();
     lifeline_common::logging::init("warn,enigo=error,zbus=error");
@@ -119,6 +125,59 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("lifeline-host: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `lifeline-host enroll …`: this machine becomes an enrolled device.
+fn enroll() -> ExitCode {
+    let args = std::env::args_os()
+        .enumerate()
+        .filter(|(i, _)| *i != 1)
+        .map(|(_, a)| a);
+    let cli = lifeline_host::enroll::EnrollCli::parse_from(args);
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start")
+        .and_then(|rt| rt.block_on(lifeline_host::enroll::enroll(&cli, &whoami::host_name())));
+    match result {
+        Ok(said) => {
+            println!("{said}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("lifeline-host: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `lifeline-host service …`: keeps an enrolled machine online; exit
+/// status 2 when the relay no longer knows it (not worth restarting).
+fn service() -> ExitCode {
+    let args = std::env::args_os()
+        .enumerate()
+        .filter(|(i, _)| *i != 1)
+        .map(|(_, a)| a);
+    let cli = lifeline_host::service::ServiceCli::parse_from(args);
+    lifeline_common::logging::init("warn");
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start")
+        .and_then(|rt| rt.block_on(lifeline_host::service::run(&cli)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lifeline-host: {e:#}");
+            if e.downcast_ref::<lifeline_host::service::ServiceError>()
+                .is_some()
+            {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -261,7 +261,7 @@ pub async fn connect(
     Ok((connector.endpoint, conn))
 }
 
-async fn open_control(conn: &Connection, role: Role) -> Result<Control, ClientError> {
+pub(crate) async fn open_control(conn: &Connection, role: Role) -> Result<Control, ClientError> {
     let (send, recv) = conn
         .open_bi()
         .await

@@ -7,6 +7,7 @@
 //! Host and viewer build on this; the relay does not link it.
 
 pub mod client;
+pub mod enroll;
 pub mod reconnect;
 pub mod resume;
 pub mod secure;

@@ -5,6 +5,7 @@
 //! session recording with an auditor's key; [`player`] is its window.
 
 pub mod core;
+pub mod devices;
 pub mod fetched;
 pub mod files;
 pub mod monitors;

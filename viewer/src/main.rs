@@ -275,6 +275,18 @@ fn subcommand() -> Option<ExitCode> {
             .filter(|(i, _)| *i != 1)
             .map(|(_, a)| a)
     };
+    if first == "devices" {
+        let cli = lifeline_viewer::devices::DevicesCli::parse_from(args());
+        let result = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start")
+            .and_then(|rt| rt.block_on(lifeline_viewer::devices::run(&cli)));
+        return Some(result.unwrap_or_else(|e| {
+            said_error(false, &e);
+            ExitCode::FAILURE
+        }));
+    }
     let result = if first == "org" {
         lifeline_viewer::org::org(&lifeline_viewer::org::OrgCli::parse_from(args()))
     } else if first == "unattended" {

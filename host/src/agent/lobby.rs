@@ -91,7 +91,12 @@ pub(super) async fn wait_for_technician<S: Future<Output = ()>>(
                     let policy = link.policy();
                     return Ok(Some(Paired { link, code, session, technician, policy }));
                 }
-                Ok(other @ (HostEvent::Resumed | HostEvent::ResumeRefused(_) | HostEvent::Policy(_))) => {
+                Ok(other @ (HostEvent::Resumed
+                | HostEvent::ResumeRefused(_)
+                | HostEvent::Policy(_)
+                | HostEvent::Enrolled { .. }
+                | HostEvent::EnrollRefused(_)
+                | HostEvent::Online)) => {
                     let what = format!("{other:?} while waiting for a technician");
                     return Err(ClientError::Protocol(what).into());
                 }

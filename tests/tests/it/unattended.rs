@@ -189,3 +189,285 @@ fn bad_input_is_refused_with_a_reason() {
     refused(&["unattended", "cert", &cert, "--dir", me], "not yours");
     assert!(!Path::new(me).join("cert").exists());
 }
+
+/// Runs `lifeline-host ARGS…`.
+fn host(args: &[&str]) -> (i32, String, String) {
+    run_cli("lifeline-host", args)
+}
+
+/// A relay with a technician, an organisation, and a way to make tickets.
+struct Fleet {
+    work: tempfile::TempDir,
+    relay: lifeline_tests::RelayProcess,
+    addr: String,
+    token: String,
+    anchor: String,
+}
+
+impl Fleet {
+    fn start() -> Self {
+        let work = tempfile::tempdir().unwrap();
+        let data = work.path().join("relay");
+        std::fs::create_dir_all(&data).unwrap();
+        let d = data.to_str().unwrap();
+        let (rc, token, err) =
+            lifeline_tests::relay_cli(&["technician", "add", "bob", "--data-dir", d]);
+        assert_eq!(rc, 0, "{err}");
+        let relay = lifeline_tests::RelayProcess::start(&data, &[]);
+        let org = work.path().join("org");
+        let anchor = ok(&["org", "init", "--dir", org.to_str().unwrap()]);
+        Self {
+            addr: relay.addr.to_string(),
+            relay,
+            token: token.trim().to_owned(),
+            anchor,
+            work,
+        }
+    }
+
+    fn data(&self) -> std::path::PathBuf {
+        self.work.path().join("relay")
+    }
+
+    fn ca(&self) -> String {
+        self.data().join("ca.pem").to_str().unwrap().to_owned()
+    }
+
+    fn ticket(&self, policy: &str) -> String {
+        let data = self.data();
+        let (rc, out, err) = lifeline_tests::relay_cli(&[
+            "device",
+            "ticket",
+            "--group",
+            "lab",
+            "--policy",
+            policy,
+            "--anchor",
+            &self.anchor,
+            "--data-dir",
+            data.to_str().unwrap(),
+        ]);
+        assert_eq!(rc, 0, "{err}");
+        out.trim().to_owned()
+    }
+
+    /// Enrolls a machine as `name` in the folder `dir`: what it said.
+    fn enroll(&self, name: &str, dir: &Path) -> String {
+        let ticket = self.ticket("unattended");
+        let (rc, said, err) = host(&[
+            "enroll",
+            "--relay",
+            &self.addr,
+            "--ca",
+            &self.ca(),
+            "--ticket",
+            &ticket,
+            "--name",
+            name,
+            "--dir",
+            dir.to_str().unwrap(),
+        ]);
+        assert_eq!(rc, 0, "{err}");
+        said
+    }
+
+    /// The device list as the technician sees it.
+    fn devices(&self) -> Vec<serde_json::Value> {
+        let out = ok(&[
+            "devices",
+            "--relay",
+            &self.addr,
+            "--ca",
+            &self.ca(),
+            "--token",
+            &self.token,
+            "--json",
+        ]);
+        out.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+/// An admin makes a ticket at the real relay, the real host enrolls with
+/// it (its key and the organisation's anchor on disk, `0600`), the ticket
+/// works once, the audit log says so, and a technician's token lists the
+/// device with the key the host showed.
+#[test]
+fn a_machine_enrolls_once_with_a_ticket_and_technicians_see_it() {
+    let fleet = Fleet::start();
+    let (work, addr, token, anchor) = (&fleet.work, &fleet.addr, &fleet.token, &fleet.anchor);
+    let data = fleet.data();
+    let ca = fleet.ca();
+    let ca = ca.as_str();
+    let ticket_for = |policy: &str| fleet.ticket(policy);
+    let ticket = ticket_for("unattended");
+    assert!(ticket.starts_with("lifeline-ticket:"), "{ticket}");
+
+    let dev = work.path().join("device");
+    let dev_s = dev.to_str().unwrap();
+    let (rc, said, err) = host(&[
+        "enroll", "--relay", addr, "--ca", ca, "--ticket", &ticket, "--name", "desk-7", "--dir",
+        dev_s,
+    ]);
+    assert_eq!(rc, 0, "{err}");
+    assert!(
+        said.contains("Enrolled as \"desk-7\" in group \"lab\" (unattended)"),
+        "{said}"
+    );
+    let anchor_fp = Anchor::from_text(anchor).unwrap().fingerprint();
+    assert!(
+        said.contains(&anchor_fp),
+        "the anchor's fingerprint is shown: {said}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dev.join("anchor")).unwrap(),
+        *anchor,
+        "the organisation's anchor is pinned"
+    );
+    let key = StaticKey::from_bytes(&std::fs::read(dev.join("key")).unwrap()).unwrap();
+    let key_fp = lifeline_trust::handshake::key_fingerprint(&key.public());
+    assert!(said.contains(&key_fp), "{said}");
+    #[cfg(unix)]
+    for file in ["key", "anchor", "device.json"] {
+        assert_eq!(mode(&dev.join(file)), 0o600, "{file}");
+    }
+
+    // Once: the same ticket enrolls nothing more, and this machine is
+    // enrolled already.
+    let other = work.path().join("other");
+    let (rc, _, err) = host(&[
+        "enroll",
+        "--relay",
+        addr,
+        "--ca",
+        ca,
+        "--ticket",
+        &ticket,
+        "--name",
+        "desk-8",
+        "--dir",
+        other.to_str().unwrap(),
+    ]);
+    assert_ne!(rc, 0);
+    assert!(err.contains("already used"), "{err}");
+    assert!(
+        !other.join("key").exists(),
+        "a refused enrollment keeps no key"
+    );
+    let fresh = ticket_for("attended");
+    let (rc, _, err) = host(&[
+        "enroll", "--relay", addr, "--ca", ca, "--ticket", &fresh, "--dir", dev_s,
+    ]);
+    assert_ne!(rc, 0);
+    assert!(err.contains("already enrolled"), "{err}");
+    let (rc, _, err) = host(&[
+        "enroll",
+        "--relay",
+        addr,
+        "--ca",
+        ca,
+        "--ticket",
+        "lifeline-ticket:00",
+        "--dir",
+        other.to_str().unwrap(),
+    ]);
+    assert_ne!(rc, 0);
+    assert!(err.contains("not an enrollment ticket"), "{err}");
+
+    // The technician's list: the device, its group and policy, its key.
+    let listed = ok(&[
+        "devices", "--relay", addr, "--ca", ca, "--token", token, "--json",
+    ]);
+    let entry: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(entry["name"], "desk-7", "{entry}");
+    assert_eq!(entry["group"], "lab");
+    assert_eq!(entry["policy"], "unattended");
+    assert_eq!(entry["online"], false, "no service yet");
+    assert_eq!(entry["key"], key_fp.as_str());
+    let (rc, _, err) = viewer(&[
+        "devices", "--relay", addr, "--ca", ca, "--token", "llt_nope",
+    ]);
+    assert_ne!(rc, 0);
+    assert!(err.contains("refused"), "{err}");
+
+    // The audit log: the ticket made (before it was), the enrollment.
+    let records = lifeline_tests::audit_records(&data);
+    let kinds: Vec<&str> = records.iter().map(|r| r.event.name()).collect();
+    assert!(kinds.contains(&"admin_action"), "{kinds:?}");
+    let enrolled = records
+        .iter()
+        .find_map(|r| match &r.event {
+            lifeline_proto::audit::AuditEvent::DeviceEnrolled {
+                device,
+                group,
+                policy,
+                key,
+                ..
+            } => Some((device.clone(), group.clone(), policy.clone(), key.clone())),
+            _ => None,
+        })
+        .expect("a device_enrolled record");
+    assert_eq!(
+        enrolled,
+        (
+            "desk-7".into(),
+            "lab".into(),
+            "unattended".into(),
+            key_fp.clone()
+        )
+    );
+}
+
+/// `lifeline-host service` keeps the enrolled machine listed online: at
+/// once, again within 5 s of its relay being killed (kill -9) and started
+/// on the same port, and not after the relay forgets its token (exit 2).
+#[test]
+fn the_service_stays_listed_online_through_a_relay_restart() {
+    let mut fleet = Fleet::start();
+    let dev = fleet.work.path().join("device");
+    fleet.enroll("desk-9", &dev);
+    let mut service = std::process::Command::new(lifeline_tests::bin("lifeline-host"))
+        .args(["service", "--json", "--dir", dev.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let online = |fleet: &Fleet| {
+        fleet
+            .devices()
+            .iter()
+            .any(|d| d["name"] == "desk-9" && d["online"] == true)
+    };
+    lifeline_tests::wait_for("the device listed online", || online(&fleet).then_some(()));
+
+    let addr = fleet.addr.clone();
+    let data = fleet.data();
+    fleet.relay.child.kill().unwrap(); // kill -9
+    fleet.relay.child.wait().unwrap();
+    let restarted = std::time::Instant::now();
+    fleet.relay = lifeline_tests::RelayProcess::start_on(&addr, &data, &[]);
+    let ready = restarted.elapsed();
+    loop {
+        if online(&fleet) {
+            break;
+        }
+        assert!(
+            restarted.elapsed() < ready + std::time::Duration::from_secs(5),
+            "listed online again within 5 s of the restart"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    // The relay forgets the device's token (enrolled again elsewhere):
+    // the service stops with status 2, which its unit does not restart.
+    let devices = data.join("devices.json");
+    let text = std::fs::read_to_string(&devices).unwrap();
+    let mut all: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    all[0]["token_sha256"] = serde_json::json!("00".repeat(32));
+    std::fs::write(&devices, serde_json::to_vec(&all).unwrap()).unwrap();
+    fleet.relay.child.kill().unwrap();
+    fleet.relay.child.wait().unwrap();
+    fleet.relay = lifeline_tests::RelayProcess::start_on(&addr, &data, &[]);
+    let status = lifeline_tests::wait_for("the service to stop", || service.try_wait().unwrap());
+    assert_eq!(status.code(), Some(2));
+}

@@ -1,0 +1,127 @@
+//! Devices, as a peer asks the relay about them: a machine enrolling with
+//! a ticket's secret, and a technician asking for the device list. Each is
+//! one question on a connection of its own, answered, then hung up.
+
+use std::path::Path;
+
+use lifeline_proto::control::{
+    HostEvent, HostRequest, JoinRefusal, Role, ViewerEvent, ViewerRequest,
+};
+use lifeline_proto::devices::{DeviceEntry, DevicePolicy, EnrollRefusal, EnrollRequest};
+
+use crate::client::{ClientError, Connector, open_control};
+
+/// What the relay enrolled this machine as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enrolled {
+    pub device: String,
+    pub group: String,
+    pub policy: DevicePolicy,
+    /// The device's own secret for coming online at this relay.
+    pub token: String,
+}
+
+/// Asks one question as `role` and returns the connection's first answer.
+async fn ask<Q: serde::Serialize, A: serde::de::DeserializeOwned>(
+    relay: &str,
+    ca: Option<&Path>,
+    role: Role,
+    question: &Q,
+) -> Result<A, ClientError> {
+    let connector = Connector::new(relay, ca).await?;
+    let conn = connector.connect().await?;
+    let mut ctl = open_control(&conn, role).await?;
+    ctl.send(question)
+        .await
+        .map_err(|e| ClientError::from_control(&conn, e))?;
+    let answer = ctl
+        .recv()
+        .await
+        .map_err(|e| ClientError::from_control(&conn, e))?;
+    conn.close(0u32.into(), b"done");
+    Ok(answer)
+}
+
+/// Enrolls this machine with `req`: what it is now, or why the relay
+/// refused.
+pub async fn enroll(
+    relay: &str,
+    ca: Option<&Path>,
+    req: EnrollRequest,
+) -> Result<Result<Enrolled, EnrollRefusal>, ClientError> {
+    match ask(relay, ca, Role::Host, &HostRequest::Enroll(req)).await? {
+        HostEvent::Enrolled {
+            device,
+            group,
+            policy,
+            token,
+        } => Ok(Ok(Enrolled {
+            device,
+            group,
+            policy,
+            token,
+        })),
+        HostEvent::EnrollRefused(r) => Ok(Err(r)),
+        other => Err(ClientError::Protocol(format!(
+            "expected an enrollment answer, got {other:?}"
+        ))),
+    }
+}
+
+/// The enrolled devices, for the technician with `token`.
+pub async fn devices(
+    relay: &str,
+    ca: Option<&Path>,
+    token: &str,
+) -> Result<Result<Vec<DeviceEntry>, JoinRefusal>, ClientError> {
+    let question = ViewerRequest::Devices {
+        token: token.into(),
+    };
+    match ask(relay, ca, Role::Viewer, &question).await? {
+        ViewerEvent::Devices(list) => Ok(Ok(list)),
+        ViewerEvent::Refused(r) => Ok(Err(r)),
+        other => Err(ClientError::Protocol(format!(
+            "expected the device list, got {other:?}"
+        ))),
+    }
+}
+
+/// An enrolled device's connection while it is listed online.
+#[derive(Debug)]
+pub struct OnlineLink {
+    pub conn: quinn::Connection,
+    _ctl: lifeline_common::framed::Control,
+}
+
+impl OnlineLink {
+    /// Comes online at `connector`'s relay as `device` with its `token`.
+    pub async fn open(
+        connector: &Connector,
+        device: &str,
+        token: &str,
+    ) -> Result<Self, ClientError> {
+        let conn = connector
+            .connect_within(crate::reconnect::CONNECT_TIMEOUT)
+            .await?;
+        let mut ctl = open_control(&conn, Role::Host).await?;
+        let req = HostRequest::Online {
+            device: device.into(),
+            token: token.into(),
+        };
+        ctl.send(&req)
+            .await
+            .map_err(|e| ClientError::from_control(&conn, e))?;
+        match ctl.recv().await {
+            Ok(HostEvent::Online) => Ok(Self { conn, _ctl: ctl }),
+            Ok(other) => Err(ClientError::Protocol(format!(
+                "expected to be online, got {other:?}"
+            ))),
+            Err(e) => Err(ClientError::after_stream(&conn, e).await),
+        }
+    }
+
+    /// Waits until the connection ends; why.
+    pub async fn closed(&self) -> ClientError {
+        ClientError::from_connection(&self.conn.closed().await)
+    }
+}
