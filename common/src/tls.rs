@@ -188,8 +188,27 @@ pub fn client_config(ca: Option<&Path>) -> Result<quinn::ClientConfig, TlsError>
     client_config_with(lifeline_certs::client_roots(ca)?)
 }
 
+/// A client configuration trusting `ca` with another idle timeout and
+/// keep-alive: for the idle-device benchmark's comparisons only.
+#[doc(hidden)]
+pub fn client_config_timed_for_bench(
+    ca: Option<&Path>,
+    idle: Duration,
+    keep_alive: Duration,
+) -> Result<quinn::ClientConfig, TlsError> {
+    client_config_timed(lifeline_certs::client_roots(ca)?, idle, keep_alive)
+}
+
 /// A client configuration trusting exactly `roots`.
 pub fn client_config_with(roots: rustls::RootCertStore) -> Result<quinn::ClientConfig, TlsError> {
+    client_config_timed(roots, CLIENT_IDLE_TIMEOUT, Duration::from_secs(1))
+}
+
+fn client_config_timed(
+    roots: rustls::RootCertStore,
+    idle: Duration,
+    keep_alive: Duration,
+) -> Result<quinn::ClientConfig, TlsError> {
     let mut tls = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_root_certificates(roots)
@@ -197,7 +216,7 @@ pub fn client_config_with(roots: rustls::RootCertStore) -> Result<quinn::ClientC
     tls.alpn_protocols = vec![ALPN.to_vec()];
     let crypto = QuicClientConfig::try_from(tls).map_err(|e| TlsError::Quic(e.to_string()))?;
     let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
-    let mut t = transport(CLIENT_IDLE_TIMEOUT, Some(Duration::from_secs(1)))?;
+    let mut t = transport(idle, Some(keep_alive))?;
     // A handshake whose first packet is lost (a relay restarting, a
     // network coming up) is retried after ~3 initial RTTs; 100 ms instead
     // of QUIC's default 333 ms finds a relay back within about 300 ms.

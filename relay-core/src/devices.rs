@@ -95,6 +95,10 @@ pub struct DeviceStore {
     devices: JsonFile,
     /// One enrollment at a time in this process (the file has one writer).
     enrolling: Mutex<()>,
+    /// The devices as last read, and the file's modification time then:
+    /// a fleet coming online after a restart reads the file once, not once
+    /// a device.
+    cache: Mutex<Option<(SystemTime, std::sync::Arc<Vec<DeviceRecord>>)>>,
 }
 
 impl DeviceStore {
@@ -103,6 +107,7 @@ impl DeviceStore {
             tickets: JsonFile::in_dir(data_dir, "device-tickets.json", "device ticket"),
             devices: JsonFile::in_dir(data_dir, "devices.json", "device"),
             enrolling: Mutex::new(()),
+            cache: Mutex::new(None),
         }
     }
 
@@ -151,7 +156,7 @@ impl DeviceStore {
         let Some(ticket) = tickets.iter().find(|t| t.secret_sha256 == h) else {
             return Ok(Err(EnrollRefusal::UnknownTicket));
         };
-        let mut devices: Vec<DeviceRecord> = self.devices.read()?;
+        let mut devices: Vec<DeviceRecord> = self.current()?.as_ref().clone();
         let key = hex::encode(req.key);
         let refusal = if devices.iter().any(|d| d.ticket_sha256 == h) {
             Some(EnrollRefusal::UsedTicket)
@@ -191,15 +196,31 @@ impl DeviceStore {
     pub fn check_token(&self, name: &str, token: &str) -> Result<Option<DeviceRecord>, StoreError> {
         let h = hex::encode(Sha256::digest(token.trim().as_bytes()));
         Ok(self
-            .devices
-            .read::<DeviceRecord>()?
-            .into_iter()
-            .find(|d| d.name == name && d.token_sha256 == h && !d.disabled))
+            .current()?
+            .iter()
+            .find(|d| d.name == name && d.token_sha256 == h && !d.disabled)
+            .cloned())
     }
 
     /// Every enrolled device.
     pub fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
-        self.devices.read()
+        Ok(self.current()?.as_ref().clone())
+    }
+
+    /// The devices, read again only when the file changed.
+    fn current(&self) -> Result<std::sync::Arc<Vec<DeviceRecord>>, StoreError> {
+        let stamp = std::fs::metadata(self.devices.path())
+            .and_then(|m| m.modified())
+            .ok();
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let (Some(stamp), Some((at, all))) = (stamp, cache.as_ref())
+            && *at == stamp
+        {
+            return Ok(all.clone());
+        }
+        let all = std::sync::Arc::new(self.devices.read::<DeviceRecord>()?);
+        *cache = stamp.map(|s| (s, all.clone()));
+        Ok(all)
     }
 
     /// Every ticket made and not long expired.
