@@ -11,8 +11,6 @@
 //! 1 s, for comparison; the idle timeout is 2.5 times it).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lifeline_net::client::Connector;
@@ -21,24 +19,12 @@ use lifeline_proto::devices::DevicePolicy;
 use lifeline_relay_core::devices::DeviceRecord;
 use sha2::{Digest, Sha256};
 
-struct RelayProc {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for RelayProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use lifeline_tests::BenchRelay as RelayProc;
 
 fn start_relay(dir: &std::path::Path) -> RelayProc {
-    let mut child = Command::new(lifeline_tests::bin("lifeline-relay"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
+    RelayProc::start(
+        dir,
+        &[
             // Every device comes from one address (loopback) here.
             "--max-connections-per-ip",
             "0",
@@ -48,17 +34,8 @@ fn start_relay(dir: &std::path::Path) -> RelayProc {
             "100000",
             "--max-connections",
             "100000",
-            "--data-dir",
-        ])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let addr = first.split(' ').nth(4).unwrap().to_owned();
-    std::thread::spawn(move || for _ in lines {});
-    RelayProc { child, addr }
+        ],
+    )
 }
 
 /// `n` enrolled devices written as the relay keeps them; their tokens.

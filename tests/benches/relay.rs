@@ -9,31 +9,19 @@
 //! /proc apart from the load generator's (which shares the machine).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::process::Command;
+
 use lifeline_net::client::{Connector, HostLink, ViewerLink};
 
-struct RelayProc {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for RelayProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use lifeline_tests::BenchRelay as RelayProc;
 
 fn start_relay(dir: &std::path::Path) -> RelayProc {
-    let mut child = Command::new(lifeline_tests::bin("lifeline-relay"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
+    RelayProc::start(
+        dir,
+        &[
             "--max-waiting-hosts",
             "50000",
             // The whole load comes from one address (loopback).
@@ -41,17 +29,8 @@ fn start_relay(dir: &std::path::Path) -> RelayProc {
             "0",
             "--max-connections-per-ip",
             "0",
-            "--data-dir",
-        ])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let addr = first.split(' ').nth(4).unwrap().to_owned();
-    std::thread::spawn(move || for _ in lines {});
-    RelayProc { child, addr }
+        ],
+    )
 }
 
 fn rss_mib(pid: u32) -> f64 {

@@ -418,3 +418,38 @@ pub fn cpu_secs(pid: u32) -> f64 {
     let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
     (fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap()) / ticks
 }
+
+/// A relay for a benchmark: the release binary serving `--data-dir DIR`
+/// on a free loopback port with `args` besides, its log discarded, killed
+/// when dropped.
+#[derive(Debug)]
+pub struct BenchRelay {
+    pub child: Child,
+    pub addr: String,
+}
+
+impl Drop for BenchRelay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl BenchRelay {
+    pub fn start(dir: &Path, args: &[&str]) -> Self {
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new(bin("lifeline-relay"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        let addr = first.split(' ').nth(4).unwrap().to_owned();
+        std::thread::spawn(move || for _ in lines {});
+        Self { child, addr }
+    }
+}
