@@ -129,19 +129,28 @@ fn main() -> ExitCode {
     }
 }
 
-/// `lifeline-host enroll …`: this machine becomes an enrolled device.
-fn enroll() -> ExitCode {
-    let args = std::env::args_os()
+/// The command line without its subcommand word (`enroll`, `service`),
+/// for that subcommand's own parser.
+fn sub_args() -> impl Iterator<Item = std::ffi::OsString> {
+    std::env::args_os()
         .enumerate()
         .filter(|(i, _)| *i != 1)
-        .map(|(_, a)| a);
-    let cli = lifeline_host::enroll::EnrollCli::parse_from(args);
-    let result = tokio::runtime::Builder::new_multi_thread()
+        .map(|(_, a)| a)
+}
+
+/// Runs `job` on a fresh runtime.
+fn on_runtime<T>(job: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("cannot start")
-        .and_then(|rt| rt.block_on(lifeline_host::enroll::enroll(&cli, &whoami::host_name())));
-    match result {
+        .context("cannot start")?
+        .block_on(job)
+}
+
+/// `lifeline-host enroll …`: this machine becomes an enrolled device.
+fn enroll() -> ExitCode {
+    let cli = lifeline_host::enroll::EnrollCli::parse_from(sub_args());
+    match on_runtime(lifeline_host::enroll::enroll(&cli, &whoami::host_name())) {
         Ok(said) => {
             println!("{said}");
             ExitCode::SUCCESS
@@ -156,18 +165,9 @@ fn enroll() -> ExitCode {
 /// `lifeline-host service …`: keeps an enrolled machine online; exit
 /// status 2 when the relay no longer knows it (not worth restarting).
 fn service() -> ExitCode {
-    let args = std::env::args_os()
-        .enumerate()
-        .filter(|(i, _)| *i != 1)
-        .map(|(_, a)| a);
-    let cli = lifeline_host::service::ServiceCli::parse_from(args);
+    let cli = lifeline_host::service::ServiceCli::parse_from(sub_args());
     lifeline_common::logging::init("warn");
-    let result = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start")
-        .and_then(|rt| rt.block_on(lifeline_host::service::run(&cli)));
-    match result {
+    match on_runtime(lifeline_host::service::run(&cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("lifeline-host: {e:#}");

@@ -120,6 +120,11 @@ pub fn fingerprint(label: &[u8], key: &[u8]) -> String {
     format!("SHA256:{}", groups.join(":"))
 }
 
+/// A handshake key's fingerprint (a device's or a technician's).
+pub fn key_fingerprint(key: &[u8; 32]) -> String {
+    fingerprint(b"lifeline key", key)
+}
+
 /// Whether `name` may name a device or a group.
 pub fn valid_device_name(name: &str) -> bool {
     !name.is_empty()

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::store::{JsonFile, StoreError};
-use crate::tokens::now_text;
+use crate::tokens::{now_text, token_hash};
 
 /// Longest a ticket may be valid.
 pub const MAX_TICKET_VALIDITY: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -183,7 +183,7 @@ impl DeviceStore {
             policy: ticket.policy,
             key,
             ticket_sha256: h,
-            token_sha256: hex::encode(Sha256::digest(token.as_bytes())),
+            token_sha256: token_hash(&token),
             enrolled: now_text(),
             disabled: false,
         };
@@ -194,7 +194,7 @@ impl DeviceStore {
 
     /// The device `name`, if `token` is its own and it is not disabled.
     pub fn check_token(&self, name: &str, token: &str) -> Result<Option<DeviceRecord>, StoreError> {
-        let h = hex::encode(Sha256::digest(token.trim().as_bytes()));
+        let h = token_hash(token);
         Ok(self
             .current()?
             .iter()

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use clap::Subcommand;
-use lifeline_proto::devices::{DevicePolicy, Ticket, anchor_part, fingerprint};
+use lifeline_proto::devices::{DevicePolicy, Ticket, anchor_part, fingerprint, key_fingerprint};
 use lifeline_relay_core::devices::DeviceStore;
 
 use crate::DataDir;
@@ -81,7 +81,7 @@ pub(crate) fn run(cmd: DeviceCmd) -> anyhow::Result<ExitCode> {
             let store = DeviceStore::new(&dir.data_dir);
             for d in store.devices()? {
                 let entry = d.entry(false, None);
-                let key = fingerprint(b"lifeline key", &entry.key);
+                let key = key_fingerprint(&entry.key);
                 if json {
                     println!(
                         "{}",

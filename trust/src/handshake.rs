@@ -25,7 +25,7 @@ use snow::{Builder, HandshakeState};
 
 use crate::TrustError;
 use crate::creds::{Revocations, TechnicianCert};
-use crate::org::{Anchor, Signed, fingerprint};
+use crate::org::{Anchor, Signed};
 
 /// The Noise protocol name.
 pub const PATTERN: &str = "Noise_XX_25519_ChaChaPoly_SHA256";
@@ -106,9 +106,7 @@ pub fn key_from_text(text: &str) -> Result<[u8; 32], TrustError> {
 }
 
 /// A handshake key's fingerprint, as people compare it.
-pub fn key_fingerprint(key: &[u8; 32]) -> String {
-    fingerprint(b"lifeline key", key)
-}
+pub use lifeline_proto::devices::key_fingerprint;
 
 fn params() -> snow::params::NoiseParams {
     // A constant that parses; checked by the tests.

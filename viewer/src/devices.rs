@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use lifeline_proto::devices::fingerprint;
+use lifeline_proto::devices::key_fingerprint;
 use serde_json::json;
 
 use crate::shown::shown;
@@ -37,29 +37,10 @@ pub struct DevicesCli {
     json: bool,
 }
 
-fn token(cli: &DevicesCli) -> anyhow::Result<String> {
-    if let Some(path) = &cli.token_file
-        && let Some(t) = crate::token::read(path, true)?
-    {
-        return Ok(t);
-    }
-    if let Some(t) = &cli.token {
-        return Ok(t.trim().to_owned());
-    }
-    let default = lifeline_common::folders::this()
-        .config()
-        .map(|c| c.join("token"));
-    if let Some(path) = default
-        && let Some(t) = crate::token::read(&path, false)?
-    {
-        return Ok(t);
-    }
-    bail!("no technician token: give --token or --token-file")
-}
-
 /// Runs `lifeline-viewer devices`.
 pub async fn run(cli: &DevicesCli) -> anyhow::Result<ExitCode> {
-    let token = token(cli)?;
+    let token = crate::token::find(cli.token_file.as_deref(), cli.token.as_deref())?
+        .context("no technician token: give --token or --token-file")?;
     let answer = lifeline_net::enroll::devices(&cli.relay, cli.ca.as_deref(), &token)
         .await
         .context("cannot reach the relay")?;
@@ -68,7 +49,7 @@ pub async fn run(cli: &DevicesCli) -> anyhow::Result<ExitCode> {
         Err(refusal) => bail!("the relay refused: {refusal}"),
     };
     for d in &list {
-        let key = fingerprint(b"lifeline key", &d.key);
+        let key = key_fingerprint(&d.key);
         let seen = d.last_seen.as_deref().unwrap_or("never");
         if cli.json {
             println!(

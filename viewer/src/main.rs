@@ -319,24 +319,13 @@ fn said_error(json: bool, e: &anyhow::Error) {
     eprintln!("lifeline-viewer: {reason}");
 }
 
-/// Where a token may be kept instead of the command line.
-fn token_file() -> Option<PathBuf> {
-    Some(lifeline_common::folders::this().config()?.join("token"))
-}
-
 /// The token from --token-file, --token, $LIFELINE_TOKEN or the default
 /// token file.
 fn token(cli: &Cli) -> anyhow::Result<Option<String>> {
-    if let Some(path) = &cli.token_file {
-        return Ok(lifeline_viewer::token::read(path, true)?);
-    }
-    if let Some(t) = &cli.token {
-        return Ok(Some(t.trim().to_owned()));
-    }
-    let Some(path) = token_file() else {
-        return Ok(None);
-    };
-    Ok(lifeline_viewer::token::read(&path, false)?)
+    Ok(lifeline_viewer::token::find(
+        cli.token_file.as_deref(),
+        cli.token.as_deref(),
+    )?)
 }
 
 const NO_TOKEN: &str = "no technician token: pass --token-file FILE (chmod 600) or --token, set LIFELINE_TOKEN, or put it in ~/.config/lifeline/token";

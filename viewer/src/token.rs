@@ -21,6 +21,22 @@ pub enum TokenFileError {
     Empty { path: PathBuf },
 }
 
+/// The token from `file` (named with --token-file, read strictly), else
+/// `given` (--token or $LIFELINE_TOKEN), else the default token file
+/// (`~/.config/lifeline/token`), if any.
+pub fn find(file: Option<&Path>, given: Option<&str>) -> Result<Option<String>, TokenFileError> {
+    if let Some(path) = file {
+        return read(path, true);
+    }
+    if let Some(t) = given {
+        return Ok(Some(t.trim().to_owned()));
+    }
+    match lifeline_common::folders::this().config() {
+        Some(dir) => read(&dir.join("token"), false),
+        None => Ok(None),
+    }
+}
+
 /// The token in `path`, trimmed; refused if others may read the file
 /// (`strict`), or only warned of (the default file, which older setups
 /// made with the usual permissions). `None`: there is no such file and

@@ -5,35 +5,19 @@
 //! handshake with a technician.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use lifeline_common::framed::Control;
 use lifeline_proto::audit::AuditEvent;
 use lifeline_proto::control::{HostEvent, JoinRefusal, ViewerEvent};
-use lifeline_proto::devices::{EnrollRequest, MAX_LISTED, fingerprint};
+use lifeline_proto::devices::{EnrollRequest, MAX_LISTED, key_fingerprint};
 use quinn::Connection;
 
-use super::{Relay, lock};
+use super::{Relay, answer_and_close, lock};
 use crate::forward::close;
 use crate::rules::addresses::Source;
 use crate::rules::refusal::Refusal;
 use crate::tokens::{Lookup, token_hash};
-
-/// Says `event` on the control stream, lets the peer hang up first, then
-/// closes with `why` for one that does not.
-async fn answer_and_close<T: serde::Serialize>(
-    conn: &Connection,
-    ctl: &mut Control,
-    event: &T,
-    why: Refusal,
-) {
-    if let Err(e) = ctl.send(event).await {
-        tracing::debug!(error = %e, "peer gone before hearing the answer");
-    }
-    ctl.finish();
-    let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
-    close(conn, &why);
-}
 
 /// A machine enrolling.
 pub(crate) async fn serve_enroll(
@@ -58,7 +42,7 @@ pub(crate) async fn serve_enroll(
                 device: device.name.clone(),
                 group: device.group.clone(),
                 policy: device.policy.as_str().into(),
-                key: fingerprint(b"lifeline key", &key),
+                key: key_fingerprint(&key),
                 ip: ip.to_string(),
             };
             if let Err(e) = relay.audit.append(event).await {

@@ -433,14 +433,25 @@ pub(crate) async fn serve_carried(
 }
 
 pub(crate) async fn refuse(conn: &Connection, ctl: &mut Control, refusal: JoinRefusal) {
-    if let Err(e) = ctl.send(&ViewerEvent::Refused(refusal)).await {
-        tracing::debug!(error = %e, "viewer gone before hearing its refusal");
+    let why = Refusal::Refused(refusal.to_string());
+    answer_and_close(conn, ctl, &ViewerEvent::Refused(refusal), why).await;
+}
+
+/// Says `event` on the control stream, lets the peer read it and hang up
+/// first, then closes with `why` (which repeats it for a peer that does
+/// not).
+pub(crate) async fn answer_and_close<T: serde::Serialize>(
+    conn: &Connection,
+    ctl: &mut Control,
+    event: &T,
+    why: Refusal,
+) {
+    if let Err(e) = ctl.send(event).await {
+        tracing::debug!(error = %e, "peer gone before hearing the answer");
     }
     ctl.finish();
-    // Let the viewer read the refusal and hang up first; the close reason
-    // repeats it for a viewer that does not.
     let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
-    close(conn, &Refusal::Refused(refusal.to_string()));
+    close(conn, &why);
 }
 
 /// A join that failed after it was let in (a wrong secret, reported by
