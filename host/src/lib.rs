@@ -51,6 +51,7 @@ pub mod prompt;
 pub mod quality;
 pub mod rate;
 pub mod recorder;
+pub mod revocations;
 #[cfg(not(windows))]
 pub mod scrap_screen;
 pub mod service;

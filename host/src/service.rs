@@ -6,9 +6,11 @@
 //! was removed, or enrolled again elsewhere) ends the service with exit
 //! status 2, which the systemd unit does not restart.
 //!
-//! Not yet: taking sessions (the handshake with a technician the
-//! organisation vouches for runs in `lifeline-trust`, the serving of it
-//! here is to come).
+//!
+//! A technician's call is taken on a connection of its own
+//! ([`crate::agent::serve_call`]): one session at a time, with the
+//! device's own policy, key, anchor and revocation list (the newest the
+//! organisation signed that reached it, through the relay or by hand).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -20,7 +22,16 @@ use lifeline_net::reconnect::Backoff;
 use lifeline_proto::control::CloseCode;
 use serde_json::json;
 
+use crate::agent::{Desktop, DeviceCall, HostConfig, Lines, serve_call};
+use crate::backend::{Backend, openers};
 use crate::enroll::{DeviceFile, paths};
+use crate::typed::Fresh;
+use crate::ui::Ui;
+use lifeline_net::enroll::Called;
+use lifeline_proto::devices::DevicePolicy;
+use lifeline_trust::creds::Revocations;
+use lifeline_trust::handshake::StaticKey;
+use lifeline_trust::org::Anchor;
 
 /// `lifeline-host service`.
 #[derive(clap::Parser, Debug)]
@@ -44,6 +55,8 @@ pub enum ServiceError {
     NotEnrolled(String),
     #[error("the relay no longer knows this device ({0}): enroll it again")]
     Unknown(String),
+    #[error("the device's revocation list cannot be used ({0}): put back the organisation's newest one")]
+    Revocations(String),
 }
 
 fn say(json: bool, event: &str, text: &str, extra: serde_json::Value) {
@@ -67,6 +80,57 @@ pub fn device_file(dir: &Path) -> Result<DeviceFile, ServiceError> {
         .map_err(|e| ServiceError::NotEnrolled(format!("{}: {e}", file.display())))
 }
 
+/// What the service holds for its calls: the device's key, anchor and
+/// revocation list, and the session's settings.
+struct Held {
+    device: DeviceFile,
+    key: StaticKey,
+    anchor: Anchor,
+    revoked: Option<Revocations>,
+    config: HostConfig,
+    unattended: bool,
+}
+
+fn load(dir: &Path) -> anyhow::Result<Held> {
+    let device = device_file(dir)?;
+    let (key_path, anchor_path, _) = paths(dir);
+    let key = std::fs::read(&key_path)
+        .map_err(|e| ServiceError::NotEnrolled(format!("{}: {e}", key_path.display())))
+        .and_then(|b| {
+            StaticKey::from_bytes(&b)
+                .map_err(|e| ServiceError::NotEnrolled(format!("{}: {e}", key_path.display())))
+        })?;
+    let anchor = std::fs::read_to_string(&anchor_path)
+        .map_err(|e| ServiceError::NotEnrolled(format!("{}: {e}", anchor_path.display())))
+        .and_then(|t| {
+            Anchor::from_text(&t)
+                .map_err(|e| ServiceError::NotEnrolled(format!("{}: {e}", anchor_path.display())))
+        })?;
+    let revoked = crate::revocations::load(dir, &anchor)?;
+    let unattended = DevicePolicy::from_word(&device.policy) == Some(DevicePolicy::Unattended);
+    let config = HostConfig {
+        relay: device.relay.clone(),
+        trust: device
+            .ca
+            .clone()
+            .map_or(crate::config::Trust::System, crate::config::Trust::File),
+        allow: None,
+        host_name: device.name.clone(),
+        os_user: crate::whoami::os_user(),
+        resume_window: Duration::from_secs(120),
+        download_dir: crate::files::default_dir(),
+        allow_fetch: crate::files::FetchPolicy::Ask,
+    };
+    Ok(Held {
+        device,
+        key,
+        anchor,
+        revoked,
+        config,
+        unattended,
+    })
+}
+
 /// Runs the service until the relay refuses the device for good.
 pub async fn run(cli: &ServiceCli) -> anyhow::Result<()> {
     let dir = match &cli.dir {
@@ -76,23 +140,42 @@ pub async fn run(cli: &ServiceCli) -> anyhow::Result<()> {
             .context("no home folder: give --dir")?
             .join("device"),
     };
-    let device = device_file(&dir)?;
-    let connector = Connector::new(&device.relay, device.ca.as_deref())
+    let mut held = load(&dir)?;
+    let connector = Connector::new(&held.device.relay, held.device.ca.as_deref())
         .await
         .context("cannot prepare the connection to the relay")?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let fresh = Fresh::default();
+    crate::typed::read_stdin(tx, fresh.clone());
+    let mut lines = Lines::new(rx, fresh);
     let year = Duration::from_secs(365 * 86_400);
     let mut backoff = Backoff::new(Instant::now(), year);
     loop {
-        match OnlineLink::open(&connector, &device.name, &device.token).await {
-            Ok(link) => {
+        match OnlineLink::open(&connector, &held.device.name, &held.device.token).await {
+            Ok(mut link) => {
                 backoff = Backoff::new(Instant::now(), year);
                 say(
                     cli.json,
                     "online",
-                    &format!("Online at {} as {}.", device.relay, device.name),
-                    json!({ "relay": device.relay, "device": device.name }),
+                    &format!("Online at {} as {}.", held.device.relay, held.device.name),
+                    json!({ "relay": held.device.relay, "device": held.device.name }),
                 );
-                let why = link.closed().await;
+                let why = loop {
+                    match link.next_call().await {
+                        Ok(Called::Session(session)) => {
+                            take_call(cli, &held, &connector, &mut lines, session).await;
+                        }
+                        Ok(Called::Revocations(signed)) => {
+                            held.revoked = crate::revocations::offered(
+                                &dir,
+                                &held.anchor,
+                                held.revoked.take(),
+                                &signed,
+                            );
+                        }
+                        Err(e) => break e,
+                    }
+                };
                 say(
                     cli.json,
                     "offline",
@@ -110,5 +193,56 @@ pub async fn run(cli: &ServiceCli) -> anyhow::Result<()> {
             .next_delay(Instant::now())
             .unwrap_or(Duration::from_secs(1));
         tokio::time::sleep(wait).await;
+    }
+}
+
+/// Takes one call: opens the desktop for it (a display that is gone is
+/// said, and the service goes on), runs the session, closes the desktop.
+async fn take_call(
+    cli: &ServiceCli,
+    held: &Held,
+    connector: &Connector,
+    lines: &mut Lines,
+    session: String,
+) {
+    let backend = Backend::detect();
+    let o = openers(backend);
+    let mut desktop = match Desktop::open(o.screen, o.input, o.clipboard) {
+        Ok(d) => d.with_second_dialog(backend == Backend::Portal),
+        Err(e) => {
+            say(
+                cli.json,
+                "call_failed",
+                &format!("A technician called, but: {e}"),
+                json!({ "reason": e.to_string() }),
+            );
+            return;
+        }
+    };
+    lines.fresh();
+    let call = DeviceCall {
+        connector,
+        device: &held.device.name,
+        token: &held.device.token,
+        session,
+        key: &held.key,
+        anchor: held.anchor,
+        revoked: held.revoked.as_ref(),
+        unattended: held.unattended,
+    };
+    let ui = Ui::terminal(cli.json);
+    let stop = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot watch Ctrl+C");
+            std::future::pending::<()>().await;
+        }
+    };
+    if let Err(e) = serve_call(&held.config, (ui, &mut desktop, lines), stop, call).await {
+        say(
+            cli.json,
+            "call_failed",
+            &format!("The session failed: {e}"),
+            json!({ "reason": e.to_string() }),
+        );
     }
 }

@@ -35,6 +35,9 @@ pub enum Notice {
         secs: u64,
     },
     Expired,
+    /// A sentence to show as it is (a device session's request, or its
+    /// refusal).
+    Note(String),
     Ask {
         technician: String,
     },
@@ -305,6 +308,29 @@ impl Ui {
             json!({"event": "desktop_asks"}),
             words::DESKTOP_ASKS,
             Notice::DesktopAsks,
+        );
+    }
+
+    /// A technician the organisation vouches for asks for a session with
+    /// this enrolled device, for `reason`, under its group's policy.
+    pub fn device_session(&self, technician: &str, key: &str, reason: &str, unattended: bool) {
+        let policy = if unattended { "unattended" } else { "attended" };
+        let said = words::device_session(technician, reason, unattended);
+        self.emit(
+            json!({"event": "device_session", "technician": technician, "key": key,
+                   "reason": reason, "policy": policy}),
+            &said,
+            Notice::Note(said.clone()),
+        );
+    }
+
+    /// A device session was refused here (certificate, key, policy).
+    pub fn device_refused(&self, why: &str) {
+        let said = words::device_refused(why);
+        self.emit(
+            json!({"event": "device_refused", "reason": why}),
+            &said,
+            Notice::Note(said.clone()),
         );
     }
 

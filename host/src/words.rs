@@ -209,3 +209,55 @@ pub const CANCELLED_BY_USER: &str = "cancelled by the user";
 pub const CODE_EXPIRED: &str = "code expired";
 pub const WRONG_CODE_ENDED: &str = "a wrong code was entered";
 pub const NOT_CONFIRMED: &str = "the user did not confirm to continue in time";
+
+/// Why a session ended when the consent question went unanswered.
+pub fn unanswered(within: std::time::Duration) -> String {
+    let s = within.as_secs();
+    if s >= 120 && s % 60 == 0 {
+        format!("refused: the user did not answer within {} minutes", s / 60)
+    } else if s == 60 {
+        "refused: the user did not answer within a minute".to_owned()
+    } else {
+        format!("refused: the user did not answer within {s} seconds")
+    }
+}
+
+/// How a device session's technician is shown to the user: the name the
+/// organisation's certificate gives, and the reason they gave.
+pub fn device_technician(name: &str, reason: &str) -> String {
+    if reason.trim().is_empty() {
+        name.to_owned()
+    } else {
+        format!("{name} ({reason})")
+    }
+}
+
+/// Said when a technician the organisation vouches for starts a session
+/// with this enrolled device.
+pub fn device_session(technician: &str, reason: &str, unattended: bool) -> String {
+    let how = if unattended {
+        "unattended access, allowed by your organisation"
+    } else {
+        "your answer is needed"
+    };
+    if reason.trim().is_empty() {
+        format!("{technician} asks for a session with this computer ({how}).")
+    } else {
+        format!("{technician} asks for a session with this computer: {reason} ({how}).")
+    }
+}
+
+/// Said when a device session was refused by this machine (the
+/// certificate, the key, the policy).
+pub fn device_refused(why: &str) -> String {
+    format!("A session request was refused: {why}.")
+}
+
+/// Why an enrolled device refuses an unattended session without a reason.
+pub const REASON_REQUIRED: &str =
+    "this device's group needs a reason for every unattended session";
+
+/// Why a device session ended before it began: the technician's side did
+/// not finish the handshake in time.
+pub const DEVICE_HANDSHAKE_TIMEOUT: &str =
+    "the technician's side did not complete the handshake in time";

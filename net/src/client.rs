@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use lifeline_proto::Locator;
+use lifeline_proto::devices::DeviceRefusal;
 use lifeline_proto::control::{
     CloseCode, Hello, HostEvent, HostRequest, JoinRefusal, PROTOCOL_VERSION, ResumeRefusal,
     ResumeRequest, Role, SessionPolicy, SessionReport, ViewerEvent, ViewerRequest,
@@ -55,6 +56,8 @@ pub enum ClientError {
     Lost(String),
     #[error("{0}")]
     Refused(JoinRefusal),
+    #[error("{0}")]
+    DeviceRefused(DeviceRefusal),
     #[error("the relay sent something unexpected: {0}")]
     Protocol(String),
     #[error("{0}")]
@@ -424,6 +427,30 @@ impl HostLink {
         Ok((link, answer))
     }
 
+    /// Takes the device session `session` the relay called this enrolled
+    /// device for, on a connection of its own: the link, once paired, and
+    /// the technician's name as the relay gives it (the device trusts the
+    /// handshake's certificate, not this).
+    pub async fn answer(
+        connector: &Connector,
+        (device, token): (&str, &str),
+        session: &str,
+        os_user: &str,
+    ) -> Result<(Self, String), ClientError> {
+        let req = HostRequest::Answer {
+            device: device.into(),
+            token: token.into(),
+            session: session.into(),
+            os_user: os_user.into(),
+        };
+        match Self::first_answer(connector, &req).await? {
+            (link, Err(HostEvent::Paired { technician, .. })) => Ok((link, technician)),
+            (_, other) => Err(ClientError::Protocol(format!(
+                "expected the session to pair, got {other:?}"
+            ))),
+        }
+    }
+
     /// Reconnects and asks the relay to continue `session`; returns once
     /// the viewer is back too (the relay holds us until then).
     pub async fn resume(
@@ -568,14 +595,40 @@ impl ViewerLink {
         token: &str,
         locator: Locator,
     ) -> Result<Self, ClientError> {
-        let endpoint = connector.endpoint().clone();
-        let conn = connector.connect().await?;
-        let mut ctl = open_control(&conn, Role::Viewer).await?;
         let req = ViewerRequest::Join {
             token: token.trim().into(),
             locator,
         };
-        ctl.send(&req)
+        Self::ask(connector, token, &req).await
+    }
+
+    /// Asks for a session with the enrolled device `device`, for
+    /// `reason`; returns once the device took it (the handshake with it
+    /// follows, [`crate::unattended::technician`]).
+    pub async fn connect_device(
+        connector: &Connector,
+        token: &str,
+        device: &str,
+        reason: &str,
+    ) -> Result<Self, ClientError> {
+        let req = ViewerRequest::Connect {
+            token: token.trim().into(),
+            device: device.into(),
+            reason: reason.into(),
+        };
+        Self::ask(connector, token, &req).await
+    }
+
+    /// Opens a viewer's connection with `req`, until the relay pairs it.
+    async fn ask(
+        connector: &Connector,
+        token: &str,
+        req: &ViewerRequest,
+    ) -> Result<Self, ClientError> {
+        let endpoint = connector.endpoint().clone();
+        let conn = connector.connect().await?;
+        let mut ctl = open_control(&conn, Role::Viewer).await?;
+        ctl.send(req)
             .await
             .map_err(|e| ClientError::from_control(&conn, e))?;
         match ctl.recv::<ViewerEvent>().await {
@@ -596,6 +649,10 @@ impl ViewerLink {
             Ok(ViewerEvent::Refused(r)) => {
                 close_refused(&conn, "join refused");
                 Err(ClientError::Refused(r))
+            }
+            Ok(ViewerEvent::DeviceRefused(r)) => {
+                close_refused(&conn, "device session refused");
+                Err(ClientError::DeviceRefused(r))
             }
             Ok(other) => Err(ClientError::Protocol(format!(
                 "expected the join's answer, got {other:?}"

@@ -86,11 +86,20 @@ pub async fn devices(
     }
 }
 
+/// What the relay says to an online device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Called {
+    /// A technician asks for a session (the relay's session id).
+    Session(String),
+    /// The organisation's signed revocation list, as the relay holds it.
+    Revocations(Vec<u8>),
+}
+
 /// An enrolled device's connection while it is listed online.
 #[derive(Debug)]
 pub struct OnlineLink {
     pub conn: quinn::Connection,
-    _ctl: lifeline_common::framed::Control,
+    ctl: lifeline_common::framed::Control,
 }
 
 impl OnlineLink {
@@ -112,7 +121,7 @@ impl OnlineLink {
             .await
             .map_err(|e| ClientError::from_control(&conn, e))?;
         match ctl.recv().await {
-            Ok(HostEvent::Online) => Ok(Self { conn, _ctl: ctl }),
+            Ok(HostEvent::Online) => Ok(Self { conn, ctl }),
             Ok(other) => Err(ClientError::Protocol(format!(
                 "expected to be online, got {other:?}"
             ))),
@@ -120,8 +129,17 @@ impl OnlineLink {
         }
     }
 
-    /// Waits until the connection ends; why.
-    pub async fn closed(&self) -> ClientError {
-        ClientError::from_connection(&self.conn.closed().await)
+    /// The next thing the relay says to the online device: a session a
+    /// technician asks for, or the organisation's revocation list; or why
+    /// the connection ended. Cancel-safe.
+    pub async fn next_call(&mut self) -> Result<Called, ClientError> {
+        loop {
+            match self.ctl.recv().await {
+                Ok(HostEvent::Call { session }) => return Ok(Called::Session(session)),
+                Ok(HostEvent::Revocations { signed }) => return Ok(Called::Revocations(signed)),
+                Ok(other) => tracing::debug!(?other, "an online device ignores this"),
+                Err(e) => return Err(ClientError::after_stream(&self.conn, e).await),
+            }
+        }
     }
 }

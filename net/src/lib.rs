@@ -2,7 +2,9 @@
 //! relay, registering as a host or joining as a viewer ([`client`]), getting a
 //! lost session back ([`reconnect`] the backoff, [`resume`] the one loop both
 //! sides run), and
-//! the sealed end-to-end session stream between them ([`secure`]).
+//! the sealed end-to-end session stream between them ([`secure`]); a
+//! device's enrollment and online link ([`enroll`]) and a device session's
+//! handshake ([`unattended`]).
 //!
 //! Host and viewer build on this; the relay does not link it.
 
@@ -12,3 +14,4 @@ pub mod reconnect;
 pub mod resume;
 pub mod secure;
 pub mod transfer;
+pub mod unattended;

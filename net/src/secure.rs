@@ -114,6 +114,63 @@ fn framed(
     )
 }
 
+/// A fresh session stream before it is sealed: the key exchange's
+/// messages go over it as plain frames, then [`Plain::seal`] turns it
+/// into the session's sealed channel.
+#[derive(Debug)]
+pub struct Plain {
+    side: Side,
+    send: FramedSend,
+    recv: FramedRecv,
+}
+
+impl Plain {
+    /// The stream `side` holds; the host opens it, the viewer accepts it.
+    pub fn new(side: Side, send: quinn::SendStream, recv: quinn::RecvStream) -> Self {
+        let (send, recv) = framed(side, send, recv);
+        Self { side, send, recv }
+    }
+
+    /// Sends one plain frame.
+    pub async fn send(&mut self, bytes: &[u8]) -> Result<(), SecureError> {
+        Ok(self.send.send_bytes(bytes).await?)
+    }
+
+    /// The next plain frame.
+    pub async fn recv(&mut self) -> Result<Vec<u8>, SecureError> {
+        Ok(self.recv.recv_bytes().await?)
+    }
+
+    /// Seals the stream with `keys`: each side proves it holds them (its
+    /// confirmation, sealed) before anything else flows.
+    pub async fn seal(mut self, keys: e2e::Keys) -> Result<Secured, SecureError> {
+        let theirs_max = max_frame_from(other(self.side));
+        let mut sealer = keys.sealer;
+        let mut opener = keys.opener;
+        self.send
+            .send_bytes(&sealer.seal(keys.my_confirm)?)
+            .await?;
+        let confirm = self.recv.recv_bytes().await?;
+        opener.open_confirm(&confirm, keys.their_confirm)?;
+        Ok(Secured {
+            send: SecureSend {
+                framed: self.send,
+                sealer,
+                packer: Packer::new(),
+                buf: Vec::new(),
+            },
+            recv: SecureRecv {
+                framed: self.recv,
+                opener,
+                unpacker: Unpacker::new(theirs_max),
+                received: 0,
+            },
+            resume: keys.resume,
+            files: keys.files,
+        })
+    }
+}
+
 /// Runs the key exchange and confirmation on a fresh session stream. The
 /// host opens the stream; the viewer accepts it. Nothing else flows until
 /// both sides proved they hold the same code.
@@ -124,35 +181,11 @@ pub async fn handshake(
     code: &SessionCode,
     session: &str,
 ) -> Result<Secured, SecureError> {
-    let theirs_max = max_frame_from(other(side));
-    let (mut framed_send, mut framed_recv) = framed(side, send, recv);
+    let mut plain = Plain::new(side, send, recv);
     let (hs, mine) = e2e::start(side, code, session);
-    framed_send.send_bytes(&mine).await?;
-    let theirs = framed_recv.recv_bytes().await?;
-    let keys = hs.finish(&theirs)?;
-    let mut sealer = keys.sealer;
-    let mut opener = keys.opener;
-    framed_send
-        .send_bytes(&sealer.seal(keys.my_confirm)?)
-        .await?;
-    let confirm = framed_recv.recv_bytes().await?;
-    opener.open_confirm(&confirm, keys.their_confirm)?;
-    Ok(Secured {
-        send: SecureSend {
-            framed: framed_send,
-            sealer,
-            packer: Packer::new(),
-            buf: Vec::new(),
-        },
-        recv: SecureRecv {
-            framed: framed_recv,
-            opener,
-            unpacker: Unpacker::new(theirs_max),
-            received: 0,
-        },
-        resume: keys.resume,
-        files: keys.files,
-    })
+    plain.send(&mine).await?;
+    let theirs = plain.recv().await?;
+    plain.seal(hs.finish(&theirs)?).await
 }
 
 fn transfer_channel(

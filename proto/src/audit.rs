@@ -206,6 +206,19 @@ pub enum AuditEvent {
         key: String,
         ip: String,
     },
+    /// A technician asked for a session with an enrolled device, for
+    /// `reason`, under the group's `policy`: put through (`refused` is
+    /// `None`; the session's own records follow) or refused, and why.
+    /// The device itself still checks the technician's certificate.
+    DeviceSession {
+        session: String,
+        device: String,
+        technician: String,
+        policy: String,
+        reason: String,
+        ip: String,
+        refused: Option<String>,
+    },
 }
 
 /// What a technician viewed a session with, when it was not the native
@@ -288,6 +301,7 @@ impl AuditEvent {
             AuditEvent::CodeMoved { .. } => "code_moved",
             AuditEvent::ConnectionsRefused { .. } => "connections_refused",
             AuditEvent::DeviceEnrolled { .. } => "device_enrolled",
+            AuditEvent::DeviceSession { .. } => "device_session",
         }
     }
 
@@ -303,6 +317,7 @@ impl AuditEvent {
             | AuditEvent::ConnectionsRefused { .. }
             | AuditEvent::DeviceEnrolled { .. } => None,
             AuditEvent::JoinAttempt { session, .. } => session.as_deref(),
+            AuditEvent::DeviceSession { session, .. } => Some(session),
             AuditEvent::CodeIssued { session, .. }
             | AuditEvent::CodeClosed { session, .. }
             | AuditEvent::CodeMoved { session, .. }
@@ -556,6 +571,23 @@ impl AuditEvent {
                 cut(policy, id);
                 cut(key, text);
                 cut(ip, id);
+            }
+            E::DeviceSession {
+                session,
+                device,
+                technician,
+                policy,
+                reason,
+                ip,
+                refused,
+            } => {
+                cut(session, id);
+                cut(device, name);
+                cut(technician, name);
+                cut(policy, id);
+                cut(reason, text);
+                cut(ip, id);
+                cut_opt(refused, text);
             }
             E::ConsoleAction {
                 user,
@@ -985,6 +1017,18 @@ mod tests {
                 },
                 r#""event":"device_enrolled","device":"desk-7","group":"lab","policy":"unattended","key":"SHA256:ab","ip":"i""#,
             ),
+            (
+                AuditEvent::DeviceSession {
+                    session: "s".into(),
+                    device: "desk-7".into(),
+                    technician: "bob".into(),
+                    policy: "unattended".into(),
+                    reason: "INC-4821".into(),
+                    ip: "i".into(),
+                    refused: None,
+                },
+                r#""event":"device_session","session":"s","device":"desk-7","technician":"bob","policy":"unattended","reason":"INC-4821","ip":"i","refused":null"#,
+            ),
         ];
         for (event, body) in cases {
             let name = format!("\"event\":\"{}\"", event.name());
@@ -1156,6 +1200,15 @@ mod tests {
                 policy: worst(),
                 key: worst(),
                 ip: worst(),
+            },
+            AuditEvent::DeviceSession {
+                session: worst(),
+                device: worst(),
+                technician: worst(),
+                policy: worst(),
+                reason: worst(),
+                ip: worst(),
+                refused: w(),
             },
         ];
         let chain = Chain::resume_at(u64::MAX - 1, "f".repeat(64));

@@ -12,7 +12,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::code::Locator;
-use crate::devices::{DeviceEntry, DevicePolicy, EnrollRefusal, EnrollRequest};
+use crate::devices::{DeviceEntry, DevicePolicy, DeviceRefusal, EnrollRefusal, EnrollRequest};
 
 /// ALPN protocol id negotiated in the TLS handshake.
 pub const ALPN: &[u8] = b"lifeline/1";
@@ -230,6 +230,15 @@ pub enum HostRequest {
         device: String,
         token: String,
     },
+    /// Instead of `Register`: an enrolled device takes the session the
+    /// relay called it for ([`HostEvent::Call`]) on a connection of its
+    /// own; answered as a code's join is (`Policy`, then `Paired`).
+    Answer {
+        device: String,
+        token: String,
+        session: String,
+        os_user: String,
+    },
 }
 
 /// Relay → host.
@@ -273,6 +282,21 @@ pub enum HostEvent {
     EnrollRefused(EnrollRefusal),
     /// The device is listed online for as long as this connection lasts.
     Online,
+    /// On a device's online connection: a technician asks for a session,
+    /// `session`; the device answers on a new connection
+    /// ([`HostRequest::Answer`]). Who asks, and why, the device learns
+    /// from the technician's handshake, not from the relay.
+    Call {
+        session: String,
+    },
+    /// On a device's online connection: the organisation's newest signed
+    /// revocation list the relay holds (`lifeline-revocations:` text), as
+    /// the admin published it. The relay cannot forge one; a device keeps
+    /// it only when the anchor signed it and it is newer than its own.
+    Revocations {
+        #[serde(with = "serde_bytes")]
+        signed: Vec<u8>,
+    },
 }
 
 /// What the relay's operator asks of every session.
@@ -329,6 +353,15 @@ pub enum ViewerRequest {
     Devices {
         token: String,
     },
+    /// Instead of `Join`: a session with the enrolled device `device`,
+    /// for `reason` (required by an unattended group; written to the
+    /// audit log). Answered with `Joined` once the device takes it, or
+    /// `DeviceRefused`.
+    Connect {
+        token: String,
+        device: String,
+        reason: String,
+    },
 }
 
 /// Relay → viewer.
@@ -346,6 +379,8 @@ pub enum ViewerEvent {
     ResumeRefused(ResumeRefusal),
     /// The enrolled devices (at most [`crate::devices::MAX_LISTED`]).
     Devices(Vec<DeviceEntry>),
+    /// The relay did not put the technician through to the device.
+    DeviceRefused(DeviceRefusal),
 }
 
 /// Why the relay refused a join; each has one clear line for the technician.
@@ -594,6 +629,39 @@ pub(crate) mod tests {
             "000000020801",
         );
         pin(HostEvent::Online, "0000000109");
+        pin(
+            HostEvent::Call {
+                session: "s".into(),
+            },
+            "000000030a0173",
+        );
+        pin(
+            HostEvent::Revocations {
+                signed: b"r".to_vec(),
+            },
+            "000000030b0172",
+        );
+        pin(
+            HostRequest::Answer {
+                device: "d".into(),
+                token: "t".into(),
+                session: "s".into(),
+                os_user: "u".into(),
+            },
+            "00000009080164017401730175",
+        );
+        pin(
+            ViewerRequest::Connect {
+                token: "t".into(),
+                device: "d".into(),
+                reason: "r".into(),
+            },
+            "0000000705017401640172",
+        );
+        pin(
+            ViewerEvent::DeviceRefused(DeviceRefusal::NoAnswer),
+            "000000020505",
+        );
         pin(
             HostRequest::Online {
                 device: "d".into(),

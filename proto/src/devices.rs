@@ -89,6 +89,77 @@ impl std::fmt::Display for EnrollRefusal {
     }
 }
 
+/// Longest reason a technician gives for a device session, in characters.
+pub const MAX_REASON: usize = 256;
+
+/// Whether `reason` may be given for a device session: some text, at most
+/// [`MAX_REASON`] characters, no control characters.
+pub fn valid_reason(reason: &str) -> bool {
+    !reason.trim().is_empty()
+        && reason.chars().count() <= MAX_REASON
+        && !reason.chars().any(char::is_control)
+}
+
+/// Why the relay did not put a technician through to a device; one clear
+/// line each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeviceRefusal {
+    /// No enrolled device has that name.
+    UnknownDevice,
+    /// The device is not connected to the relay now.
+    Offline,
+    /// An admin disabled the device.
+    Disabled,
+    /// Unattended sessions need a reason (`--reason`).
+    ReasonRequired,
+    /// The reason is too long or has control characters.
+    BadReason,
+    /// The device did not take the call in time (busy, or gone).
+    NoAnswer,
+}
+
+impl DeviceRefusal {
+    /// Short machine-friendly words used in the audit log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceRefusal::UnknownDevice => "unknown device",
+            DeviceRefusal::Offline => "device offline",
+            DeviceRefusal::Disabled => "device disabled",
+            DeviceRefusal::ReasonRequired => "reason required",
+            DeviceRefusal::BadReason => "bad reason",
+            DeviceRefusal::NoAnswer => "device did not answer",
+        }
+    }
+
+    /// The sentence for the technician.
+    pub fn message(self) -> &'static str {
+        match self {
+            DeviceRefusal::UnknownDevice => {
+                "the relay has no device of that name: see `lifeline-viewer devices`"
+            }
+            DeviceRefusal::Offline => {
+                "that device is not online now (its service is stopped, or the machine is off)"
+            }
+            DeviceRefusal::Disabled => "that device was disabled by an admin",
+            DeviceRefusal::ReasonRequired => {
+                "this device's group needs a reason for every session: give --reason (a ticket number or a few words)"
+            }
+            DeviceRefusal::BadReason => {
+                "a reason is at most 256 characters, on one line"
+            }
+            DeviceRefusal::NoAnswer => {
+                "the device did not take the session in time (it may be busy with another); try again"
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for DeviceRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
 /// One device in the list a technician sees.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceEntry {

@@ -20,6 +20,10 @@ use sha2::{Digest, Sha256};
 use crate::store::{JsonFile, StoreError};
 use crate::tokens::{now_text, token_hash};
 
+/// Longest revocation list text the relay passes on (it fits one control
+/// frame with room to spare).
+pub const MAX_REVOCATIONS_TEXT: usize = 48 * 1024;
+
 /// Longest a ticket may be valid.
 pub const MAX_TICKET_VALIDITY: Duration = Duration::from_secs(30 * 24 * 3600);
 
@@ -78,6 +82,8 @@ pub enum DeviceError {
     BadGroup(String),
     #[error("a ticket is valid for 1 minute to 30 days")]
     BadValidity,
+    #[error("not a revocation list (`lifeline-revocations:…`, from `lifeline-viewer org revoke`), or too long")]
+    NotRevocations,
 }
 
 fn unix(t: SystemTime) -> u64 {
@@ -150,7 +156,14 @@ impl DeviceStore {
         req: &EnrollRequest,
         now: SystemTime,
     ) -> Result<Result<(DeviceRecord, String), EnrollRefusal>, StoreError> {
-        let _one = self.enrolling.lock().unwrap_or_else(|e| e.into_inner());
+        self.locked(|| self.enroll_locked(req, now))
+    }
+
+    fn enroll_locked(
+        &self,
+        req: &EnrollRequest,
+        now: SystemTime,
+    ) -> Result<Result<(DeviceRecord, String), EnrollRefusal>, StoreError> {
         let tickets: Vec<TicketRecord> = self.tickets.read()?;
         let h = hash(&req.ticket);
         let Some(ticket) = tickets.iter().find(|t| t.secret_sha256 == h) else {
@@ -192,14 +205,19 @@ impl DeviceStore {
         Ok(Ok((device, token)))
     }
 
-    /// The device `name`, if `token` is its own and it is not disabled.
+    /// The device `name`, if `token` is its own (disabled or not).
     pub fn check_token(&self, name: &str, token: &str) -> Result<Option<DeviceRecord>, StoreError> {
         let h = token_hash(token);
         Ok(self
             .current()?
             .iter()
-            .find(|d| d.name == name && d.token_sha256 == h && !d.disabled)
+            .find(|d| d.name == name && d.token_sha256 == h)
             .cloned())
+    }
+
+    /// The enrolled device `name`, if any.
+    pub fn device(&self, name: &str) -> Result<Option<DeviceRecord>, StoreError> {
+        Ok(self.current()?.iter().find(|d| d.name == name).cloned())
     }
 
     /// Every enrolled device.
@@ -223,32 +241,106 @@ impl DeviceStore {
         Ok(all)
     }
 
+    /// Holds `devices.lock` in the data directory while `change` reads
+    /// and rewrites the devices: the relay's enrollments and an admin's
+    /// command never lose each other's change.
+    fn locked<T>(&self, change: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let _one = self.enrolling.lock().unwrap_or_else(|e| e.into_inner());
+        let lock_path = self.devices.path().with_file_name("devices.lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| self.devices.io(e))?;
+        lock.lock().map_err(|e| self.devices.io(e))?;
+        change()
+    }
+
+    /// Disables (or enables again) the device `name`: a disabled device
+    /// is listed, but not called and not let online. `false` when no
+    /// device has that name.
+    pub fn set_disabled(&self, name: &str, disabled: bool) -> Result<bool, StoreError> {
+        self.locked(|| {
+            let mut all: Vec<DeviceRecord> = self.devices.read()?;
+            let Some(d) = all.iter_mut().find(|d| d.name == name) else {
+                return Ok(false);
+            };
+            d.disabled = disabled;
+            self.devices.write(&all)?;
+            Ok(true)
+        })
+    }
+
+    /// Removes the device `name` (its name may then be enrolled again);
+    /// the record removed, if there was one.
+    pub fn remove(&self, name: &str) -> Result<Option<DeviceRecord>, StoreError> {
+        self.locked(|| {
+            let mut all: Vec<DeviceRecord> = self.devices.read()?;
+            let Some(i) = all.iter().position(|d| d.name == name) else {
+                return Ok(None);
+            };
+            let gone = all.remove(i);
+            self.devices.write(&all)?;
+            Ok(Some(gone))
+        })
+    }
+
+    /// Publishes the organisation's signed revocation list (its
+    /// `lifeline-revocations:` text) for online devices to fetch. The
+    /// relay cannot check the signature (it holds no trust); each device
+    /// does, and keeps only a newer list.
+    pub fn publish_revocations(&self, text: &str) -> Result<(), DeviceError> {
+        let text = text.trim();
+        if !text.starts_with("lifeline-revocations:") || text.len() > MAX_REVOCATIONS_TEXT {
+            return Err(DeviceError::NotRevocations);
+        }
+        let path = self.devices.path().with_file_name("device-revocations");
+        crate::private::replace_file(&path, text.as_bytes()).map_err(|e| self.devices.io(e))?;
+        Ok(())
+    }
+
+    /// The published revocation list's text, if any.
+    pub fn revocations(&self) -> Option<Vec<u8>> {
+        std::fs::read(self.devices.path().with_file_name("device-revocations")).ok()
+    }
+
     /// Every ticket made and not long expired.
     pub fn tickets(&self) -> Result<Vec<TicketRecord>, StoreError> {
         self.tickets.read()
     }
 }
 
-/// Which devices are connected now (by their connection's id), and when
-/// each was last seen: the relay's live knowledge, not stored.
-#[derive(Debug, Default)]
-pub struct Presence {
-    online: std::collections::HashMap<String, usize>,
+/// Which devices are connected now (by their connection's id, with the
+/// `L` that reaches that connection's task), and when each was last seen:
+/// the relay's live knowledge, not stored.
+#[derive(Debug)]
+pub struct Presence<L = ()> {
+    online: std::collections::HashMap<String, (usize, L)>,
     last_seen: std::collections::HashMap<String, String>,
 }
 
-impl Presence {
-    /// Device `name` came online on connection `id` (a newer connection
-    /// of the same device takes its place).
-    pub fn arrive(&mut self, name: &str, id: usize) {
-        self.online.insert(name.to_owned(), id);
+impl<L> Default for Presence<L> {
+    fn default() -> Self {
+        Self {
+            online: Default::default(),
+            last_seen: Default::default(),
+        }
+    }
+}
+
+impl<L> Presence<L> {
+    /// Device `name` came online on connection `id`, reached through
+    /// `line` (a newer connection of the same device takes its place).
+    pub fn arrive(&mut self, name: &str, id: usize, line: L) {
+        self.online.insert(name.to_owned(), (id, line));
         self.last_seen.insert(name.to_owned(), now_text());
     }
 
     /// Connection `id` of device `name` ended; an older one ending after a
     /// newer one arrived changes nothing.
     pub fn leave(&mut self, name: &str, id: usize) {
-        if self.online.get(name) == Some(&id) {
+        if self.online.get(name).is_some_and(|(i, _)| *i == id) {
             self.online.remove(name);
             self.last_seen.insert(name.to_owned(), now_text());
         }
@@ -260,6 +352,11 @@ impl Presence {
             self.online.contains_key(name),
             self.last_seen.get(name).cloned(),
         )
+    }
+
+    /// What reaches device `name`'s connection, when it is online.
+    pub fn line(&self, name: &str) -> Option<&L> {
+        self.online.get(name).map(|(_, l)| l)
     }
 }
 
@@ -341,8 +438,9 @@ mod tests {
     fn presence_follows_the_newest_connection() {
         let mut p = Presence::default();
         assert_eq!(p.of("desk"), (false, None));
-        p.arrive("desk", 1);
-        p.arrive("desk", 2);
+        p.arrive("desk", 1, 'a');
+        p.arrive("desk", 2, 'b');
+        assert_eq!(p.line("desk"), Some(&'b'));
         p.leave("desk", 1);
         assert!(p.of("desk").0, "the older connection's end changes nothing");
         p.leave("desk", 2);

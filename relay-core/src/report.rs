@@ -31,6 +31,9 @@ pub struct SessionSummary {
     pub transfers: u32,
     /// The recording's state: sealed (its file), failed, expired.
     pub recording: Option<RecordingState>,
+    /// A device session's reason, as the technician gave it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Where a session's recording stands, from its records.
@@ -183,6 +186,22 @@ fn fold(s: &mut SessionSummary, r: &Record) {
             s.host_ip.clone_from(host_ip);
             s.host_name.clone_from(host_name);
             s.os_user.clone_from(os_user);
+        }
+        AuditEvent::DeviceSession {
+            device,
+            technician,
+            reason,
+            refused,
+            ..
+        } => {
+            s.code_issued.clone_from(&r.ts);
+            s.host_name.clone_from(device);
+            s.technician = Some(technician.clone());
+            s.reason = Some(reason.clone());
+            if let Some(why) = refused {
+                s.ended = Some(r.ts.clone());
+                s.end_reason = Some(format!("no session: {why}"));
+            }
         }
         AuditEvent::JoinAttempt { ok: false, .. } => s.failed_joins += 1,
         AuditEvent::JoinAttempt { ok: true, .. } => {}

@@ -56,7 +56,7 @@ impl JsonFile {
         }
     }
 
-    fn io(&self, source: std::io::Error) -> StoreError {
+    pub(crate) fn io(&self, source: std::io::Error) -> StoreError {
         StoreError::Io {
             path: self.path.clone(),
             source,

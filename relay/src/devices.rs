@@ -37,6 +37,38 @@ pub(crate) enum DeviceCmd {
         #[command(flatten)]
         dir: DataDir,
     },
+    /// Disable a device: it stays listed, is not called and cannot come
+    /// online. (To stop it even through a relay you do not trust, revoke
+    /// its key in the organisation's list: `lifeline-viewer org revoke
+    /// --device`, then `device revocations`.)
+    Disable {
+        /// The device's name.
+        name: String,
+        #[command(flatten)]
+        dir: DataDir,
+    },
+    /// Enable a disabled device again.
+    Enable {
+        name: String,
+        #[command(flatten)]
+        dir: DataDir,
+    },
+    /// Remove a device: its name may then be enrolled again.
+    Remove {
+        name: String,
+        #[command(flatten)]
+        dir: DataDir,
+    },
+    /// Publish the organisation's signed revocation list (the file
+    /// `lifeline-viewer org revoke` wrote): every online device fetches
+    /// it, keeps it if the organisation signed it and it is newer than
+    /// its own, and from then on refuses what it names.
+    Revocations {
+        /// The list's file (`lifeline-revocations:…`).
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        dir: DataDir,
+    },
     /// List the enrolled devices.
     List {
         #[command(flatten)]
@@ -77,6 +109,26 @@ pub(crate) fn run(cmd: DeviceCmd) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        DeviceCmd::Disable { name, dir } => change(&dir, "device disable", &name, |store| {
+            store.set_disabled(&name, true).map(|found| found.then_some(()))
+        }),
+        DeviceCmd::Enable { name, dir } => change(&dir, "device enable", &name, |store| {
+            store.set_disabled(&name, false).map(|found| found.then_some(()))
+        }),
+        DeviceCmd::Remove { name, dir } => change(&dir, "device remove", &name, |store| {
+            store.remove(&name).map(|gone| gone.map(|_| ()))
+        }),
+        DeviceCmd::Revocations { file, dir } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let store = DeviceStore::new(&dir.data_dir);
+            let log = LogAt::Dir(&dir.data_dir);
+            admin(&log, "device revocations", &file.display().to_string(), || {
+                Ok(store.publish_revocations(&text)?)
+            })?;
+            eprintln!("Published: online devices fetch it now, others when they next come online.");
+            Ok(ExitCode::SUCCESS)
+        }
         DeviceCmd::List { dir, json } => {
             let store = DeviceStore::new(&dir.data_dir);
             for d in store.devices()? {
@@ -105,6 +157,24 @@ pub(crate) fn run(cmd: DeviceCmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// An audited change of one device; `None` from `f` when no device has
+/// that name (exit status 1, the log says the change failed).
+fn change(
+    dir: &DataDir,
+    action: &str,
+    name: &str,
+    f: impl FnOnce(&DeviceStore) -> Result<Option<()>, lifeline_relay_core::store::StoreError>,
+) -> anyhow::Result<ExitCode> {
+    let store = DeviceStore::new(&dir.data_dir);
+    let log = LogAt::Dir(&dir.data_dir);
+    admin(&log, action, name, || match f(&store)? {
+        Some(()) => Ok(()),
+        None => anyhow::bail!("no enrolled device is named {name:?}: see `lifeline-relay device list`"),
+    })?;
+    eprintln!("Done: {action} {name}.");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The ticket's anchor's fingerprint, as the device will show it.

@@ -98,6 +98,9 @@ fn check_name(name: &str) -> Result<(), TrustError> {
     if ok { Ok(()) } else { Err(TrustError::BadName) }
 }
 
+/// How a signed revocation list is written as text.
+pub const REVOCATIONS_PREFIX: &str = "lifeline-revocations:";
+
 /// The organisation's revocation list: each new one has a higher `seq`
 /// and lists everything revoked so far.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

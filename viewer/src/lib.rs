@@ -10,6 +10,7 @@ pub mod fetched;
 pub mod files;
 pub mod monitors;
 pub mod org;
+pub mod pins;
 pub mod play;
 pub mod player;
 pub mod script;

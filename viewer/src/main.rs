@@ -11,7 +11,7 @@ use clap::Parser;
 use lifeline_proto::SessionCode;
 use lifeline_session::messages::{Quality, Showing, Withheld};
 use lifeline_viewer::script::{self, Done};
-use lifeline_viewer::session::{Status, Viewer};
+use lifeline_viewer::session::{Status, Target, Viewer};
 use lifeline_viewer::shown::{shown, shown_json, shown_lines};
 use lifeline_viewer::words;
 use serde_json::json;
@@ -41,8 +41,20 @@ struct Cli {
     #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
     /// The 12-digit code the user reads out (dashes and spaces allowed).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "device")]
     code: Option<String>,
+    /// An enrolled device to connect to, by its name in `lifeline-viewer
+    /// devices` (your unattended key and certificate are used).
+    #[arg(long)]
+    device: Option<String>,
+    /// Why you connect to the device (a ticket number or a few words):
+    /// shown to its user and written to the audit log; unattended groups
+    /// require it.
+    #[arg(long, requires = "device", default_value = "")]
+    reason: String,
+    /// Your unattended folder (default ~/.config/lifeline/unattended).
+    #[arg(long, requires = "device")]
+    unattended_dir: Option<PathBuf>,
     /// Run without a window, following --script.
     #[arg(long, requires = "script")]
     headless: bool,
@@ -345,6 +357,9 @@ fn window(rt: &tokio::runtime::Runtime, cli: Cli) -> anyhow::Result<()> {
         code.parse::<SessionCode>()
             .context("that code is not right")?;
     }
+    if cli.device.is_some() {
+        bail!("the window does not connect to devices yet: use --headless --script FILE with --device");
+    }
     // The window can take the token in its form, so none is needed here.
     let token = token(&cli)?.unwrap_or_default();
     lifeline_viewer::window::run(
@@ -546,10 +561,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(script_path)
         .with_context(|| format!("cannot read the script {}", script_path.display()))?;
     let commands = script::parse(&text)?;
-    let Some(code) = &cli.code else {
-        bail!("--headless needs --code CODE (the 12 digits the user reads out)")
+    let target = match (&cli.code, &cli.device) {
+        (Some(code), _) => Target::Code(code.parse().context("that code is not right")?),
+        (None, Some(name)) => Target::Device(Box::new(lifeline_viewer::org::device_target(
+            &cli.unattended_dir,
+            &cli.relay,
+            name,
+            &cli.reason,
+        )?)),
+        (None, None) => bail!(
+            "--headless needs --code CODE (the 12 digits the user reads out) or --device NAME"
+        ),
     };
-    let code: SessionCode = code.parse().context("that code is not right")?;
     let json = cli.json;
     // Everything printed goes through here: nothing a peer wrote reaches
     // the terminal with a control character in it.
@@ -565,7 +588,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let window = cli.resume_window;
     let (relay, ca) = (&cli.relay, cli.ca.as_deref());
-    let viewer = Viewer::connect_with(relay, ca, &token, &code, window, |s| match s {
+    let viewer = Viewer::connect_to(relay, ca, &token, &target, window, |s| match s {
         Status::Connecting => say(json!({"event": "connecting"}), "Connecting…".into()),
         Status::WaitingForUser => say(
             json!({"event": "waiting"}),
@@ -574,6 +597,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Status::Sharing(_) | Status::Ended(_) => {}
     })
     .await?;
+    if let Some(k) = &viewer.device_key {
+        let human = if k.first_use {
+            format!("The device's key is {} (pinned now, on first use: compare it with your admin's list).", k.fingerprint)
+        } else {
+            format!("The device proved its pinned key {}.", k.fingerprint)
+        };
+        say(
+            json!({"event": "device_key", "key": k.fingerprint, "first_use": k.first_use}),
+            human,
+        );
+    }
     tokio::spawn(say_reconnects(viewer.reconnecting(), say));
     tokio::spawn(say_modes(viewer.modes(), say));
     tokio::spawn(say_chats(viewer.chats(), say));

@@ -19,7 +19,7 @@ use lifeline_trust::org::{OrgKey, Signed};
 /// How a certificate reads as text.
 pub const CERT_PREFIX: &str = "lifeline-cert:";
 /// How a revocation list reads as text.
-pub const REVOCATIONS_PREFIX: &str = "lifeline-revocations:";
+pub use lifeline_trust::creds::REVOCATIONS_PREFIX;
 
 /// `lifeline-viewer org …`.
 #[derive(clap::Parser, Debug)]
@@ -314,4 +314,46 @@ pub fn unattended(cli: &UnattendedCli) -> anyhow::Result<()> {
 /// A certificate's body, unchecked (devices check the signature).
 fn postcard_cert(signed: &Signed) -> anyhow::Result<TechnicianCert> {
     TechnicianCert::unchecked(signed).context("not a certificate")
+}
+
+/// The technician's side of a device session, from their unattended
+/// folder (default `~/.config/lifeline/unattended`): the key, the
+/// certificate the organisation signed for it, and where device keys are
+/// pinned.
+pub fn device_target(
+    dir: &Option<PathBuf>,
+    relay: &str,
+    name: &str,
+    reason: &str,
+) -> anyhow::Result<crate::session::DeviceTarget> {
+    let dir = dir_or(dir, "unattended")?;
+    let (key_path, cert_path) = unattended_paths(&dir);
+    let bytes = std::fs::read(&key_path).with_context(|| {
+        format!(
+            "cannot read {} (run `lifeline-viewer unattended key`, and have your admin vouch for it)",
+            key_path.display()
+        )
+    })?;
+    let key = StaticKey::from_bytes(&bytes)
+        .with_context(|| format!("{} is damaged", key_path.display()))?;
+    let text = std::fs::read_to_string(&cert_path).with_context(|| {
+        format!(
+            "cannot read {} (keep your admin's certificate with `lifeline-viewer unattended cert`)",
+            cert_path.display()
+        )
+    })?;
+    let cert = Signed::from_text(&text, CERT_PREFIX)
+        .with_context(|| format!("{} is damaged", cert_path.display()))?;
+    let body = postcard_cert(&cert)?;
+    if body.not_after < now() {
+        bail!("your certificate has expired: ask your admin for a new one (`lifeline-viewer unattended cert`)");
+    }
+    Ok(crate::session::DeviceTarget {
+        name: name.into(),
+        reason: reason.into(),
+        key,
+        cert,
+        pins: dir.join("known-devices"),
+        relay: relay.into(),
+    })
 }

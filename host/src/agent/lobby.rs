@@ -96,7 +96,9 @@ pub(super) async fn wait_for_technician<S: Future<Output = ()>>(
                 | HostEvent::Policy(_)
                 | HostEvent::Enrolled { .. }
                 | HostEvent::EnrollRefused(_)
-                | HostEvent::Online)) => {
+                | HostEvent::Online
+                | HostEvent::Call { .. }
+                | HostEvent::Revocations { .. })) => {
                     let what = format!("{other:?} while waiting for a technician");
                     return Err(ClientError::Protocol(what).into());
                 }

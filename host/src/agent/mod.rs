@@ -29,11 +29,13 @@ use crate::ui::Ui;
 use crate::words;
 
 mod context;
+mod device;
 mod driver;
 mod lobby;
 mod recording;
 
 pub use context::{AgentError, Desktop, HostConfig, Lines};
+pub use device::{DeviceCall, serve_call};
 use context::{HANDSHAKE_TIMEOUT, Io};
 use driver::{Extras, Ticket, drive};
 use lobby::{Paired, wait_for_technician};
@@ -140,18 +142,55 @@ async fn serve_one<S: Future<Output = ()>>(
         technician,
         policy,
     } = paired;
-    let (
-        mut link,
-        Secured {
-            send,
-            recv,
-            resume,
-            files,
-        },
-    ) = match prove(link, &code, &session, io).await? {
+    let (link, secured) = match prove(link, &code, &session, io).await? {
         Ok(proved) => proved,
         Err(outcome) => return Ok(outcome),
     };
+    let paired = Proved {
+        session,
+        technician,
+        policy,
+        allow: config.allow,
+        answer_within: None,
+    };
+    serve_paired(config, io, link, secured, paired).await?;
+    Ok(Outcome::Done)
+}
+
+/// A session both sides proved, by a code or a device's handshake.
+struct Proved {
+    session: String,
+    /// As the user is told.
+    technician: String,
+    policy: Option<lifeline_proto::control::SessionPolicy>,
+    /// The consent question answered in advance.
+    allow: Option<lifeline_proto::control::Mode>,
+    /// How long the question waits, when not the usual time.
+    answer_within: Option<Duration>,
+}
+
+/// Runs a proved session to its end: the recording, the resume ticket,
+/// the [`HostSession`] driven over the streams.
+async fn serve_paired<S: Future<Output = ()>>(
+    config: &HostConfig,
+    io: &mut Io<'_, S>,
+    mut link: HostLink,
+    secured: Secured,
+    proved: Proved,
+) -> Result<(), AgentError> {
+    let Secured {
+        send,
+        recv,
+        resume,
+        files,
+    } = secured;
+    let Proved {
+        session,
+        technician,
+        policy,
+        allow,
+        answer_within,
+    } = proved;
     let recording = match policy.as_ref().and_then(|p| p.recording.as_ref()) {
         Some(rp) => Some(Recording::start(&session, rp, io)?),
         None => None,
@@ -167,7 +206,10 @@ async fn serve_one<S: Future<Output = ()>>(
     }
     let rtt = link.conn.rtt();
     let now = Instant::now();
-    let mut session = HostSession::with_path_rtt(&technician, config.allow, now, rtt);
+    let mut session = HostSession::with_path_rtt(&technician, allow, now, rtt);
+    if let Some(within) = answer_within {
+        session = session.answer_within(within);
+    }
     if let Some(p) = &policy {
         let every = Duration::from_secs(u64::from(p.confirm_every_s));
         let within = Duration::from_secs(u64::from(p.answer_within_s));
@@ -192,7 +234,7 @@ async fn serve_one<S: Future<Output = ()>>(
         link.end(ending.reason()).await;
     }
     io.ui.session_ended(ending.reason(), &stats);
-    Ok(Outcome::Done)
+    Ok(())
 }
 
 /// Proves both sides hold the same code before the user is even asked:

@@ -8,7 +8,7 @@ use lifeline_proto::control::{Mode, SessionReport};
 use lifeline_session::messages::HostMsg;
 
 use super::flow::Sharing;
-use super::{ANSWER_TIMEOUT, Action, Answer, Ending, HostSession, State};
+use super::{Action, Answer, Ending, HostSession, State};
 use crate::words;
 
 impl HostSession {
@@ -41,13 +41,10 @@ impl HostSession {
         }
     }
 
-    /// The consent question went unanswered for [`ANSWER_TIMEOUT`]: a
-    /// refusal.
+    /// The consent question went unanswered for its time
+    /// ([`ANSWER_TIMEOUT`] unless set otherwise): a refusal.
     pub(super) fn unanswered(&mut self) {
-        let reason = format!(
-            "refused: the user did not answer within {} minutes",
-            ANSWER_TIMEOUT.as_secs() / 60
-        );
+        let reason = words::unanswered(self.answer_within);
         self.push(Action::Report(SessionReport::Refused));
         self.end(Ending::Refused { reason });
     }

@@ -74,6 +74,8 @@ pub struct HostSession {
     held_answer: Option<Answer>,
     /// Whether to go on after a long stretch of control.
     confirm: Confirm,
+    /// How long the consent question waits for an answer.
+    answer_within: Duration,
     /// The last input refusal the technician was told, and when: the same
     /// one is not repeated for every event of a drag.
     refused: Option<(String, Instant)>,
@@ -116,6 +118,7 @@ impl HostSession {
             interrupted: false,
             held_answer: None,
             confirm: Confirm::new(None),
+            answer_within: ANSWER_TIMEOUT,
             refused: None,
         };
         match allow {
@@ -135,6 +138,14 @@ impl HostSession {
         if self.mode() == Some(Mode::Control) {
             self.confirm.start(now);
         }
+        self
+    }
+
+    /// The consent question counts as refused after `within` unanswered
+    /// (an attended device's policy: a minute), instead of
+    /// [`ANSWER_TIMEOUT`]. Before the first event.
+    pub fn answer_within(mut self, within: Duration) -> Self {
+        self.answer_within = within;
         self
     }
 
@@ -164,7 +175,7 @@ impl HostSession {
     /// When [`HostSession::handle_timeout`] wants to be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let own = match &self.state {
-            State::Asking { since } => Some(*since + ANSWER_TIMEOUT),
+            State::Asking { since } => Some(*since + self.answer_within),
             State::Sharing(_) if self.interrupted => None,
             State::Sharing(sh) if sh.can_grab(self.small_in_flight()) => Some(sh.next_tick),
             _ => None,
@@ -178,7 +189,7 @@ impl HostSession {
     /// Time passed: the capture tick, or the question's deadline.
     pub fn handle_timeout(&mut self, now: Instant) {
         match &mut self.state {
-            State::Asking { since } if now >= *since + ANSWER_TIMEOUT => self.unanswered(),
+            State::Asking { since } if now >= *since + self.answer_within => self.unanswered(),
             State::Sharing(sh) if now >= sh.next_tick => self.grab(now),
             _ => {}
         }

@@ -17,6 +17,7 @@ pub(crate) struct LiveCode {
 }
 
 /// What the host told us about itself, for the audit log.
+#[derive(Debug)]
 pub(crate) struct HostInfo {
     pub(crate) conn: Connection,
     pub(crate) ip: IpAddr,
@@ -335,6 +336,15 @@ pub(crate) async fn serve_host(relay: &Arc<Relay>, conn: Connection, mut ctl: Co
         }
         HostRequest::Online { device, token } => {
             return super::enroll::serve_online(relay, conn, ctl, device, token).await;
+        }
+        HostRequest::Answer {
+            device,
+            token,
+            session,
+            os_user,
+        } => {
+            let who = (device, token);
+            return super::calls::serve_answer(relay, conn, ctl, who, session, os_user).await;
         }
         _ => {
             close(

@@ -19,6 +19,9 @@ use crate::rules::addresses::Source;
 use crate::rules::refusal::Refusal;
 use crate::tokens::{Lookup, token_hash};
 
+/// What a disabled device hears when it tries to come online or answer.
+pub(crate) const DISABLED: &str = "an admin disabled this device at the relay";
+
 /// A machine enrolling.
 pub(crate) async fn serve_enroll(
     relay: &Arc<Relay>,
@@ -71,13 +74,15 @@ pub(crate) async fn serve_enroll(
     }
 }
 
-/// A technician's token asking for the enrolled devices.
-pub(crate) async fn serve_devices(
+/// The technician a token names, for the device list and device
+/// sessions; a bad token (or a throttled address) is answered and hung up
+/// on, and `None` returned.
+pub(crate) async fn technician(
     relay: &Arc<Relay>,
-    conn: Connection,
-    mut ctl: Control,
-    token: String,
-) {
+    conn: &Connection,
+    ctl: &mut Control,
+    token: &str,
+) -> Option<String> {
     let ip = conn.remote_address().ip();
     let now = std::time::Instant::now();
     let throttled = lock(&relay.ip_throttle).check(now, &Source::of(ip));
@@ -85,21 +90,36 @@ pub(crate) async fn serve_devices(
         let refusal = JoinRefusal::Throttled {
             retry_after_s: retry.as_secs().max(1) as u32,
         };
-        return super::refuse(&conn, &mut ctl, refusal).await;
+        super::refuse(conn, ctl, refusal).await;
+        return None;
     }
-    let key = token_hash(&token);
-    let lookup = match super::lookup_token(relay, &token, &key).await {
+    let key = token_hash(token);
+    let lookup = match super::lookup_token(relay, token, &key).await {
         Ok(l) => l,
-        Err(why) => return close(&conn, &Refusal::Busy(why)),
+        Err(why) => {
+            close(conn, &Refusal::Busy(why));
+            return None;
+        }
     };
     let refusal = match lookup {
-        Lookup::Valid(_) => None,
-        Lookup::Revoked(_) => Some(JoinRefusal::RevokedToken),
-        Lookup::Unknown => Some(JoinRefusal::UnknownToken),
+        Lookup::Valid(name) => return Some(name),
+        Lookup::Revoked(_) => JoinRefusal::RevokedToken,
+        Lookup::Unknown => JoinRefusal::UnknownToken,
     };
-    if let Some(refusal) = refusal {
-        lock(&relay.ip_throttle).fail(now, &Source::of(ip));
-        return super::refuse(&conn, &mut ctl, refusal).await;
+    lock(&relay.ip_throttle).fail(now, &Source::of(ip));
+    super::refuse(conn, ctl, refusal).await;
+    None
+}
+
+/// A technician's token asking for the enrolled devices.
+pub(crate) async fn serve_devices(
+    relay: &Arc<Relay>,
+    conn: Connection,
+    mut ctl: Control,
+    token: String,
+) {
+    if technician(relay, &conn, &mut ctl, &token).await.is_none() {
+        return;
     }
     let store = relay.devices.clone();
     let devices = match tokio::task::spawn_blocking(move || store.devices()).await {
@@ -153,11 +173,20 @@ pub(crate) async fn serve_online(
         Ok(Err(e)) => return close(&conn, &Refusal::Busy(e.to_string())),
         Err(e) => return close(&conn, &Refusal::Busy(e.to_string())),
     };
+    if record.disabled {
+        return close(&conn, &Refusal::Refused(DISABLED.into()));
+    }
     let id = conn.stable_id();
-    lock(&relay.presence).arrive(&record.name, id);
+    let (line, mut calls) = tokio::sync::mpsc::channel(4);
+    lock(&relay.presence).arrive(&record.name, id, line);
     if ctl.send(&HostEvent::Online).await.is_ok() {
         tokio::select! {
             _ = conn.closed() => {}
+            r = super::calls::ring(&mut ctl, &mut calls, &relay.devices) => {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "an online device's connection failed");
+                }
+            }
             () = relay.shutdown.cancelled() => close(&conn, &Refusal::Shutdown),
         }
     }

@@ -114,6 +114,18 @@ pub(crate) async fn serve_viewer(relay: &Arc<Relay>, conn: Connection, mut ctl: 
         ViewerRequest::Devices { token } => {
             return super::enroll::serve_devices(relay, conn, ctl, token).await;
         }
+        ViewerRequest::Connect {
+            token,
+            device,
+            reason,
+        } => {
+            let req = super::calls::Request {
+                token,
+                device,
+                reason,
+            };
+            return super::calls::serve_connect(relay, conn, ctl, req, via).await;
+        }
         ViewerRequest::Report(_) => {
             return close(&conn, &Refusal::Protocol("a viewer must join first".into()));
         }

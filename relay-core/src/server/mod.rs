@@ -9,6 +9,7 @@
 //! the pumps are [`crate::forward`]'s.
 
 mod accept;
+mod calls;
 mod codes;
 mod enroll;
 mod housekeeping;
@@ -211,7 +212,9 @@ pub struct Relay {
     /// Enrolled devices and their tickets (the data directory's).
     pub(crate) devices: Arc<crate::devices::DeviceStore>,
     /// Which enrolled devices are connected now.
-    pub(crate) presence: Mutex<crate::devices::Presence>,
+    pub(crate) presence: Mutex<crate::devices::Presence<calls::Line>>,
+    /// Device sessions waiting for their device to answer.
+    pub(crate) calls: calls::Calls,
     /// In a cluster the log is not in the data directory, but the
     /// directory (resume tickets, recordings) is still this relay's alone.
     _dir_lock: Option<std::fs::File>,
@@ -272,6 +275,7 @@ impl Relay {
             live_sessions: std::sync::atomic::AtomicUsize::new(0),
             devices: Arc::new(crate::devices::DeviceStore::new(&config.data_dir)),
             presence: Mutex::new(crate::devices::Presence::default()),
+            calls: calls::Calls::default(),
             _dir_lock: dir_lock,
             config,
         }))

@@ -14,18 +14,18 @@ use lifeline_trust::handshake::{Device, StaticKey, Technician};
 use lifeline_trust::org::{Anchor, Signed};
 
 /// Runs `lifeline-viewer ARGS…`: exit code, stdout, stderr.
-fn viewer(args: &[&str]) -> (i32, String, String) {
+pub(super) fn viewer(args: &[&str]) -> (i32, String, String) {
     run_cli("lifeline-viewer", args)
 }
 
-fn ok(args: &[&str]) -> String {
+pub(super) fn ok(args: &[&str]) -> String {
     let (rc, out, err) = viewer(args);
     assert_eq!(rc, 0, "lifeline-viewer {}: {err}", args.join(" "));
     out.trim().to_owned()
 }
 
 #[cfg(unix)]
-fn mode(path: &Path) -> u32 {
+pub(super) fn mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
@@ -196,16 +196,16 @@ fn host(args: &[&str]) -> (i32, String, String) {
 }
 
 /// A relay with a technician, an organisation, and a way to make tickets.
-struct Fleet {
-    work: tempfile::TempDir,
-    relay: lifeline_tests::RelayProcess,
-    addr: String,
-    token: String,
-    anchor: String,
+pub(super) struct Fleet {
+    pub(super) work: tempfile::TempDir,
+    pub(super) relay: lifeline_tests::RelayProcess,
+    pub(super) addr: String,
+    pub(super) token: String,
+    pub(super) anchor: String,
 }
 
 impl Fleet {
-    fn start() -> Self {
+    pub(super) fn start() -> Self {
         let work = tempfile::tempdir().unwrap();
         let data = work.path().join("relay");
         std::fs::create_dir_all(&data).unwrap();
@@ -225,15 +225,15 @@ impl Fleet {
         }
     }
 
-    fn data(&self) -> std::path::PathBuf {
+    pub(super) fn data(&self) -> std::path::PathBuf {
         self.work.path().join("relay")
     }
 
-    fn ca(&self) -> String {
+    pub(super) fn ca(&self) -> String {
         self.data().join("ca.pem").to_str().unwrap().to_owned()
     }
 
-    fn ticket(&self, policy: &str) -> String {
+    pub(super) fn ticket(&self, policy: &str) -> String {
         let data = self.data();
         let (rc, out, err) = lifeline_tests::relay_cli(&[
             "device",
@@ -252,8 +252,13 @@ impl Fleet {
     }
 
     /// Enrolls a machine as `name` in the folder `dir`: what it said.
-    fn enroll(&self, name: &str, dir: &Path) -> String {
-        let ticket = self.ticket("unattended");
+    pub(super) fn enroll(&self, name: &str, dir: &Path) -> String {
+        self.enroll_as(name, dir, "unattended")
+    }
+
+    /// [`Fleet::enroll`] in a group of `policy`.
+    pub(super) fn enroll_as(&self, name: &str, dir: &Path, policy: &str) -> String {
+        let ticket = self.ticket(policy);
         let (rc, said, err) = host(&[
             "enroll",
             "--relay",
@@ -272,7 +277,7 @@ impl Fleet {
     }
 
     /// The device list as the technician sees it.
-    fn devices(&self) -> Vec<serde_json::Value> {
+    pub(super) fn devices(&self) -> Vec<serde_json::Value> {
         let out = ok(&[
             "devices",
             "--relay",

@@ -6,7 +6,10 @@
 //! acknowledged, asked for, shown, allowed) over the real streams and
 //! resumes a lost link.
 
+mod device;
 mod keeper;
+
+pub use device::{DeviceKey, DeviceTarget};
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -71,6 +74,16 @@ pub enum ViewerError {
     Transfer(String),
     #[error("the file transfer stopped: {0}")]
     Stopped(String),
+    #[error(transparent)]
+    Device(#[from] lifeline_net::unattended::UnattendedError),
+}
+
+/// What the technician connects to: the host showing a code, or an
+/// enrolled device.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Code(SessionCode),
+    Device(Box<DeviceTarget>),
 }
 
 /// Where the answer to the request under way goes.
@@ -97,6 +110,8 @@ struct Shared {
 /// A connected session.
 #[derive(Debug)]
 pub struct Viewer {
+    /// A device session's device key, as checked against its pin.
+    pub device_key: Option<DeviceKey>,
     pub link_session: String,
     pub host_name: String,
     pub os_user: String,
@@ -197,15 +212,41 @@ impl Viewer {
         resume_window: Duration,
         status: impl Fn(Status),
     ) -> Result<Self, ViewerError> {
+        let target = Target::Code(*code);
+        Self::connect_to(relay, ca, token, &target, resume_window, status).await
+    }
+
+    /// [`Viewer::connect_with`] to a code's host or an enrolled device.
+    pub async fn connect_to(
+        relay: &str,
+        ca: Option<&Path>,
+        token: &str,
+        target: &Target,
+        resume_window: Duration,
+        status: impl Fn(Status),
+    ) -> Result<Self, ViewerError> {
         status(Status::Connecting);
-        let mut link = ViewerLink::join(relay, ca, token, code.locator()).await?;
+        let (link, secured, device_key) = match target {
+            Target::Code(code) => {
+                let mut link = ViewerLink::join(relay, ca, token, code.locator()).await?;
+                let secured = secure(&mut link, code).await?;
+                (link, secured, None)
+            }
+            Target::Device(d) => {
+                let connector = lifeline_net::client::Connector::new(relay, ca).await?;
+                let mut link =
+                    ViewerLink::connect_device(&connector, token, &d.name, &d.reason).await?;
+                let (secured, key) = device::secure(&mut link, d).await?;
+                (link, secured, Some(key))
+            }
+        };
         let conn = link.conn.clone();
         let Secured {
             send,
             mut recv,
             resume,
             files,
-        } = secure(&mut link, code).await?;
+        } = secured;
         status(Status::WaitingForUser);
         let mode = match tokio::time::timeout(ANSWER_TIMEOUT, recv.recv::<HostMsg>()).await {
             Ok(Ok(HostMsg::Mode(m))) => m,
@@ -249,6 +290,7 @@ impl Viewer {
         let link = Arc::new(tokio::sync::Mutex::new(Some(link)));
         tokio::spawn(keeper.run(send, recv, out_rx, link.clone(), ended_tx));
         Ok(Self {
+            device_key,
             link_session,
             host_name,
             os_user,
