@@ -16,7 +16,7 @@ use super::unattended::{Fleet, ok, viewer};
 
 /// A technician's unattended folder with a certificate the fleet's
 /// organisation signed for `name`; the folder.
-fn technician(fleet: &Fleet, name: &str) -> (PathBuf, u64) {
+pub(super) fn technician(fleet: &Fleet, name: &str) -> (PathBuf, u64) {
     let me = fleet.work.path().join(format!("tech-{name}"));
     let me_s = me.to_str().unwrap();
     let org = fleet.work.path().join("org");
@@ -41,13 +41,13 @@ fn technician(fleet: &Fleet, name: &str) -> (PathBuf, u64) {
 }
 
 /// The enrolled device's service, on display `display`, until dropped.
-struct Service {
+pub(super) struct Service {
     child: Child,
     log: PathBuf,
 }
 
 impl Service {
-    fn start(dir: &Path, display: &str) -> Self {
+    pub(super) fn start(dir: &Path, display: &str) -> Self {
         let log = dir.with_extension("log");
         let child = Command::new(lifeline_tests::bin("lifeline-host"))
             .args(["service", "--json", "--dir", dir.to_str().unwrap()])
@@ -55,14 +55,20 @@ impl Service {
             .env_remove("WAYLAND_DISPLAY")
             .stdin(Stdio::piped())
             .stdout(lifeline_tests::log_to(&log))
-            .stderr(Stdio::null())
+            .stderr(lifeline_tests::log_to(&log.with_extension("err")))
+            .env("LIFELINE_LOG", "debug")
             .spawn()
             .unwrap();
         Self { child, log }
     }
 
-    fn said(&self) -> String {
+    pub(super) fn said(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// What it logged (stderr).
+    pub(super) fn logged(&self) -> String {
+        std::fs::read_to_string(self.log.with_extension("err")).unwrap_or_default()
     }
 }
 

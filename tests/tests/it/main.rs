@@ -13,6 +13,7 @@ mod e2e;
 mod export;
 mod host;
 mod hostile_console;
+mod hostile_device_relay;
 mod hostile_held;
 mod hostile_host;
 mod hostile_relay_memory;
