@@ -59,13 +59,38 @@ pub struct Console {
     totp_steps: Mutex<std::collections::HashMap<String, u64>>,
     /// The last integrity check's failure, shown on every page.
     failed_check: Mutex<Option<String>>,
+    /// The enrolled devices (the data directory's).
+    devices: lifeline_relay_core::devices::DeviceStore,
+    /// The relay this console runs beside, for what only it knows (which
+    /// devices are online, which sessions wait for approval); `None` for
+    /// a console over a data directory alone.
+    relay: Option<Arc<lifeline_relay_core::Relay>>,
 }
 
 impl Console {
     /// A console over the relay's data directory `dir`, writing to its
     /// audit log `audit`; sessions end after 30 minutes idle or 12 hours.
     pub fn new(dir: PathBuf, audit: Arc<AuditLog>) -> Arc<Self> {
+        Self::build(dir, audit, None)
+    }
+
+    /// The console of the running `relay` (its data directory and log).
+    pub fn of_relay(relay: &Arc<lifeline_relay_core::Relay>) -> Arc<Self> {
+        Self::build(
+            relay.data_dir().to_owned(),
+            relay.audit_handle(),
+            Some(relay.clone()),
+        )
+    }
+
+    fn build(
+        dir: PathBuf,
+        audit: Arc<AuditLog>,
+        relay: Option<Arc<lifeline_relay_core::Relay>>,
+    ) -> Arc<Self> {
         Arc::new(Self {
+            devices: lifeline_relay_core::devices::DeviceStore::new(&dir),
+            relay,
             users: users::UserStore::in_dir(&dir),
             technicians: TechnicianStore::in_dir(&dir),
             index: Mutex::new(index::AuditIndex::default()),

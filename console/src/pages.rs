@@ -30,6 +30,42 @@ pub struct TechnicianRow {
     pub last_use: Option<String>,
 }
 
+/// An enrolled device as the page lists it.
+#[derive(Debug, Clone)]
+pub struct DeviceRow {
+    pub name: String,
+    pub group: String,
+    pub policy: String,
+    pub approval: bool,
+    pub online: bool,
+    pub last_seen: Option<String>,
+    pub disabled: bool,
+    pub enrolled: String,
+    pub key: String,
+    /// Sessions with it in the log.
+    pub sessions: usize,
+}
+
+/// An enrollment ticket just made, shown once.
+#[derive(Debug, Clone)]
+pub struct IssuedTicket {
+    pub group: String,
+    pub ticket: String,
+}
+
+/// A device session waiting for an approver.
+#[derive(Debug, Clone)]
+pub struct ApprovalRow {
+    pub session: String,
+    pub device: String,
+    pub group: String,
+    pub technician: String,
+    pub reason: String,
+    pub asked: String,
+    /// Seconds before it lapses.
+    pub left_s: u64,
+}
+
 /// What the sealed record says of a recording.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordingMeta {
@@ -74,6 +110,8 @@ pub fn layout(
                             a href="/events" { "Events" }
                             a href="/integrity" { "Integrity" }
                             a href="/technicians" { "Technicians" }
+                            a href="/devices" { "Devices" }
+                            a href="/approvals" { "Approvals" }
                             a href="/password" { "Password" }
                         }
                         form.logout method="post" action="/logout" {
@@ -418,6 +456,108 @@ pub fn technicians(
         }
     };
     layout("Technicians", Some(v), None, body)
+}
+
+/// The enrolled devices; admins make tickets and change devices.
+pub fn devices(
+    v: &Viewer<'_>,
+    rows: &[DeviceRow],
+    issued: Option<&IssuedTicket>,
+    error: Option<&str>,
+) -> Markup {
+    let admin = v.role == Role::Admin;
+    let body = html! {
+        @if let Some(t) = issued {
+            p.good id="ticket" { "Enrollment ticket for group " (t.group) ", valid 24 hours, shown only now (one machine: "
+                code { "lifeline-host enroll --ticket …" } "): " code { (t.ticket) } }
+        }
+        @if let Some(e) = error { p.error id="error" { (e) } }
+        table.devices {
+            thead { tr { th { "Device" } th { "Group" } th { "Policy" } th { "State" } th { "Last seen" }
+                th { "Sessions" } th { "Key" } @if admin { th {} } } }
+            tbody {
+                @for d in rows {
+                    tr {
+                        td { (d.name) }
+                        td { (d.group) }
+                        td { (d.policy) @if d.approval { ", approval" } }
+                        td { @if d.disabled { "disabled" } @else if d.online { "online" } @else { "offline" } }
+                        td { (opt(&d.last_seen)) }
+                        td { a href=(format!("/sessions?host={}", url_escape(&d.name))) { (d.sessions) } }
+                        td { code { (d.key) } }
+                        @if admin {
+                            td {
+                                @let what = if d.disabled { "enable" } else { "disable" };
+                                form method="post" action=(format!("/devices/{}/{what}", url_escape(&d.name))) {
+                                    (csrf_field(v.csrf))
+                                    button type="submit" { (if d.disabled { "Enable" } else { "Disable" }) }
+                                }
+                                form method="post" action=(format!("/devices/{}/remove", url_escape(&d.name))) {
+                                    (csrf_field(v.csrf))
+                                    button.danger type="submit" { "Remove" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if rows.is_empty() { p { "No device is enrolled yet." } }
+        @if admin {
+            h2 { "Enroll a machine" }
+            p { "Disabling here stops this relay calling a device; to stop it even through a relay you do not trust, revoke its key in the organisation's list ("
+                code { "lifeline-viewer org revoke --device" } ", then " code { "lifeline-relay device revocations" } ")." }
+            form method="post" action="/devices/tickets" {
+                (csrf_field(v.csrf))
+                label { "Group" input name="group" required; }
+                label { "Policy" select name="policy" { option value="attended" { "attended" } option value="unattended" { "unattended" } } }
+                label { input type="checkbox" name="approval" value="yes"; " needs an approver" }
+                label { "Organisation anchor" input name="anchor" required placeholder="lifeline-anchor:…"; }
+                button type="submit" { "Make a ticket" }
+            }
+        }
+    };
+    layout("Devices", Some(v), None, body)
+}
+
+/// Device sessions waiting for a second person; approvers decide.
+pub fn approvals(v: &Viewer<'_>, rows: &[ApprovalRow], error: Option<&str>) -> Markup {
+    let approver = v.role == Role::Approver;
+    let body = html! {
+        @if let Some(e) = error { p.error id="error" { (e) } }
+        @if rows.is_empty() { p id="none" { "No device session is waiting for approval." } }
+        @else {
+            table.approvals {
+                thead { tr { th { "Asked" } th { "Technician" } th { "Device" } th { "Group" } th { "Reason" } th { "Lapses in" } @if approver { th {} } } }
+                tbody {
+                    @for r in rows {
+                        tr {
+                            td { (r.asked) }
+                            td { (r.technician) }
+                            td { (r.device) }
+                            td { (r.group) }
+                            td { (r.reason) }
+                            td { (r.left_s) " s" }
+                            @if approver {
+                                td {
+                                    form method="post" action=(format!("/approvals/{}/approve", url_escape(&r.session))) {
+                                        (csrf_field(v.csrf))
+                                        button type="submit" { "Approve" }
+                                    }
+                                    form method="post" action=(format!("/approvals/{}/refuse", url_escape(&r.session))) {
+                                        (csrf_field(v.csrf))
+                                        button.danger type="submit" { "Refuse" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if !approver { p { "Only a console user with the approver role decides these." } }
+    };
+    layout("Approvals", Some(v), None, body)
 }
 
 /// A recording's facts and its download button.

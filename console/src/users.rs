@@ -20,8 +20,12 @@ use serde::{Deserialize, Serialize};
 pub enum Role {
     /// Reads sessions, timelines, integrity, technicians; downloads recordings.
     Auditor,
-    /// An auditor who also adds and revokes technicians.
+    /// An auditor who also adds and revokes technicians, and manages
+    /// enrolled devices.
     Admin,
+    /// An auditor who also approves (or refuses) device sessions that
+    /// need a second person: never the admin who manages the fleet.
+    Approver,
 }
 
 impl Role {
@@ -29,6 +33,7 @@ impl Role {
         match self {
             Role::Auditor => "auditor",
             Role::Admin => "admin",
+            Role::Approver => "approver",
         }
     }
 }

@@ -605,18 +605,20 @@ impl ViewerLink {
     /// Asks for a session with the enrolled device `device`, for
     /// `reason`; returns once the device took it (the handshake with it
     /// follows, [`crate::unattended::technician`]).
+    /// When the device's group needs a second person's approval,
+    /// `waiting` hears how long the relay waits for it (seconds).
     pub async fn connect_device(
         connector: &Connector,
         token: &str,
-        device: &str,
-        reason: &str,
+        (device, reason): (&str, &str),
+        waiting: impl Fn(u32),
     ) -> Result<Self, ClientError> {
         let req = ViewerRequest::Connect {
             token: token.trim().into(),
             device: device.into(),
             reason: reason.into(),
         };
-        Self::ask(connector, token, &req).await
+        Self::ask_then(connector, token, &req, waiting).await
     }
 
     /// Opens a viewer's connection with `req`, until the relay pairs it.
@@ -625,13 +627,29 @@ impl ViewerLink {
         token: &str,
         req: &ViewerRequest,
     ) -> Result<Self, ClientError> {
+        Self::ask_then(connector, token, req, |_| {}).await
+    }
+
+    /// [`ViewerLink::ask`], telling `waiting` when the relay waits for an
+    /// approver.
+    async fn ask_then(
+        connector: &Connector,
+        token: &str,
+        req: &ViewerRequest,
+        waiting: impl Fn(u32),
+    ) -> Result<Self, ClientError> {
         let endpoint = connector.endpoint().clone();
         let conn = connector.connect().await?;
         let mut ctl = open_control(&conn, Role::Viewer).await?;
         ctl.send(req)
             .await
             .map_err(|e| ClientError::from_control(&conn, e))?;
-        match ctl.recv::<ViewerEvent>().await {
+        let mut answer = ctl.recv::<ViewerEvent>().await;
+        while let Ok(ViewerEvent::AwaitingApproval { within_s }) = answer {
+            waiting(within_s);
+            answer = ctl.recv::<ViewerEvent>().await;
+        }
+        match answer {
             Ok(ViewerEvent::Joined {
                 session,
                 host_name,

@@ -219,6 +219,16 @@ pub enum AuditEvent {
         ip: String,
         refused: Option<String>,
     },
+    /// A device session that needs a second person's approval was
+    /// approved or refused by the console user `by` (an approver), or
+    /// lapsed undecided (`by` is `None`).
+    DeviceApproval {
+        session: String,
+        device: String,
+        technician: String,
+        by: Option<String>,
+        approved: bool,
+    },
 }
 
 /// What a technician viewed a session with, when it was not the native
@@ -302,6 +312,7 @@ impl AuditEvent {
             AuditEvent::ConnectionsRefused { .. } => "connections_refused",
             AuditEvent::DeviceEnrolled { .. } => "device_enrolled",
             AuditEvent::DeviceSession { .. } => "device_session",
+            AuditEvent::DeviceApproval { .. } => "device_approval",
         }
     }
 
@@ -317,7 +328,8 @@ impl AuditEvent {
             | AuditEvent::ConnectionsRefused { .. }
             | AuditEvent::DeviceEnrolled { .. } => None,
             AuditEvent::JoinAttempt { session, .. } => session.as_deref(),
-            AuditEvent::DeviceSession { session, .. } => Some(session),
+            AuditEvent::DeviceSession { session, .. }
+            | AuditEvent::DeviceApproval { session, .. } => Some(session),
             AuditEvent::CodeIssued { session, .. }
             | AuditEvent::CodeClosed { session, .. }
             | AuditEvent::CodeMoved { session, .. }
@@ -588,6 +600,18 @@ impl AuditEvent {
                 cut(reason, text);
                 cut(ip, id);
                 cut_opt(refused, text);
+            }
+            E::DeviceApproval {
+                session,
+                device,
+                technician,
+                by,
+                ..
+            } => {
+                cut(session, id);
+                cut(device, name);
+                cut(technician, name);
+                cut_opt(by, name);
             }
             E::ConsoleAction {
                 user,
@@ -1029,6 +1053,16 @@ mod tests {
                 },
                 r#""event":"device_session","session":"s","device":"desk-7","technician":"bob","policy":"unattended","reason":"INC-4821","ip":"i","refused":null"#,
             ),
+            (
+                AuditEvent::DeviceApproval {
+                    session: "s".into(),
+                    device: "desk-7".into(),
+                    technician: "bob".into(),
+                    by: Some("carol".into()),
+                    approved: true,
+                },
+                r#""event":"device_approval","session":"s","device":"desk-7","technician":"bob","by":"carol","approved":true"#,
+            ),
         ];
         for (event, body) in cases {
             let name = format!("\"event\":\"{}\"", event.name());
@@ -1209,6 +1243,13 @@ mod tests {
                 reason: worst(),
                 ip: worst(),
                 refused: w(),
+            },
+            AuditEvent::DeviceApproval {
+                session: worst(),
+                device: worst(),
+                technician: worst(),
+                by: w(),
+                approved: true,
             },
         ];
         let chain = Chain::resume_at(u64::MAX - 1, "f".repeat(64));

@@ -381,6 +381,11 @@ pub enum ViewerEvent {
     Devices(Vec<DeviceEntry>),
     /// The relay did not put the technician through to the device.
     DeviceRefused(DeviceRefusal),
+    /// The device's group needs a second person's approval: the request
+    /// waits for an approver in the console, at most `within_s` seconds.
+    AwaitingApproval {
+        within_s: u32,
+    },
 }
 
 /// Why the relay refused a join; each has one clear line for the technician.
@@ -661,6 +666,10 @@ pub(crate) mod tests {
         pin(
             ViewerEvent::DeviceRefused(DeviceRefusal::NoAnswer),
             "000000020505",
+        );
+        pin(
+            ViewerEvent::AwaitingApproval { within_s: 300 },
+            "0000000306ac02",
         );
         pin(
             HostRequest::Online {

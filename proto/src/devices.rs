@@ -116,6 +116,9 @@ pub enum DeviceRefusal {
     BadReason,
     /// The device did not take the call in time (busy, or gone).
     NoAnswer,
+    /// The group needs a second person's approval, and it was refused or
+    /// did not come in time.
+    NotApproved,
 }
 
 impl DeviceRefusal {
@@ -128,6 +131,7 @@ impl DeviceRefusal {
             DeviceRefusal::ReasonRequired => "reason required",
             DeviceRefusal::BadReason => "bad reason",
             DeviceRefusal::NoAnswer => "device did not answer",
+            DeviceRefusal::NotApproved => "not approved",
         }
     }
 
@@ -149,6 +153,9 @@ impl DeviceRefusal {
             }
             DeviceRefusal::NoAnswer => {
                 "the device did not take the session in time (it may be busy with another); try again"
+            }
+            DeviceRefusal::NotApproved => {
+                "the session was not approved (an approver refused it, or nobody decided in time)"
             }
         }
     }

@@ -36,6 +36,9 @@ pub struct TicketRecord {
     pub created: String,
     /// Unix seconds after which it enrolls nothing.
     pub expires: u64,
+    /// Its devices' sessions need a second person's approval.
+    #[serde(default)]
+    pub approval: bool,
 }
 
 /// One enrolled device as stored.
@@ -53,6 +56,10 @@ pub struct DeviceRecord {
     pub enrolled: String,
     #[serde(default)]
     pub disabled: bool,
+    /// Its sessions need a second person's approval (its group's ticket
+    /// said so).
+    #[serde(default)]
+    pub approval: bool,
 }
 
 impl DeviceRecord {
@@ -117,12 +124,13 @@ impl DeviceStore {
         }
     }
 
-    /// A new ticket for `group` under `policy`, valid for `valid` from
+    /// A new ticket for `group` under `policy` (with a second person's
+    /// approval for each session when `approval`), valid for `valid` from
     /// `now`: its secret (shown once) and its record.
     pub fn make_ticket(
         &self,
         group: &str,
-        policy: DevicePolicy,
+        (policy, approval): (DevicePolicy, bool),
         valid: Duration,
         now: SystemTime,
     ) -> Result<([u8; 16], TicketRecord), DeviceError> {
@@ -140,6 +148,7 @@ impl DeviceStore {
             policy,
             created: now_text(),
             expires: unix(now) + valid.as_secs(),
+            approval,
         };
         let mut all: Vec<TicketRecord> = self.tickets.read()?;
         // Tickets long expired are dropped as new ones are made.
@@ -199,6 +208,7 @@ impl DeviceStore {
             token_sha256: token_hash(&token),
             enrolled: now_text(),
             disabled: false,
+            approval: ticket.approval,
         };
         devices.push(device.clone());
         self.devices.write(&devices)?;
@@ -379,7 +389,7 @@ mod tests {
         let now = SystemTime::now();
         let hour = Duration::from_secs(3600);
         let (secret, rec) = store
-            .make_ticket("lab", DevicePolicy::Unattended, hour, now)
+            .make_ticket("lab", (DevicePolicy::Unattended, false), hour, now)
             .unwrap();
         assert_eq!(rec.group, "lab");
         let stored = std::fs::read_to_string(dir.path().join("device-tickets.json")).unwrap();
@@ -415,7 +425,7 @@ mod tests {
             Err(EnrollRefusal::UsedTicket)
         );
         let (second, _) = store
-            .make_ticket("lab", DevicePolicy::Attended, hour, now)
+            .make_ticket("lab", (DevicePolicy::Attended, false), hour, now)
             .unwrap();
         assert_eq!(
             store.enroll(&req(second, "desk", 2), now).unwrap(),
@@ -456,12 +466,12 @@ mod tests {
         let now = SystemTime::now();
         let day = Duration::from_secs(86_400);
         assert!(matches!(
-            store.make_ticket("a/b", DevicePolicy::Attended, day, now),
+            store.make_ticket("a/b", (DevicePolicy::Attended, false), day, now),
             Err(DeviceError::BadGroup(_))
         ));
         for bad in [Duration::from_secs(59), MAX_TICKET_VALIDITY + day] {
             assert!(matches!(
-                store.make_ticket("lab", DevicePolicy::Attended, bad, now),
+                store.make_ticket("lab", (DevicePolicy::Attended, false), bad, now),
                 Err(DeviceError::BadValidity)
             ));
         }

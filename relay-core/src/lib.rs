@@ -9,6 +9,7 @@
 //! Tests drive [`server::run`] in-process with their own endpoint and
 //! shutdown signal; the binary is a thin CLI around the same call.
 
+pub mod approvals;
 pub mod audit;
 pub mod cluster;
 pub mod devices;

@@ -203,6 +203,14 @@ fn fold(s: &mut SessionSummary, r: &Record) {
                 s.end_reason = Some(format!("no session: {why}"));
             }
         }
+        AuditEvent::DeviceApproval { approved: false, by, .. } => {
+            s.ended = Some(r.ts.clone());
+            s.end_reason = Some(match by {
+                Some(by) => format!("no session: refused by {by}"),
+                None => "no session: not approved in time".into(),
+            });
+        }
+        AuditEvent::DeviceApproval { .. } => {}
         AuditEvent::JoinAttempt { ok: false, .. } => s.failed_joins += 1,
         AuditEvent::JoinAttempt { ok: true, .. } => {}
         AuditEvent::SessionStarted {

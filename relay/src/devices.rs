@@ -31,6 +31,10 @@ pub(crate) enum DeviceCmd {
         /// vouches for.
         #[arg(long)]
         anchor: String,
+        /// Each session with the group's devices waits for a console user
+        /// with the approver role to approve it.
+        #[arg(long)]
+        approval: bool,
         /// How long the ticket enrolls (1m to 30d).
         #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
         valid: Duration,
@@ -85,6 +89,7 @@ pub(crate) fn run(cmd: DeviceCmd) -> anyhow::Result<ExitCode> {
             group,
             policy,
             anchor,
+            approval,
             valid,
             dir,
         } => {
@@ -93,9 +98,13 @@ pub(crate) fn run(cmd: DeviceCmd) -> anyhow::Result<ExitCode> {
             let anchor = anchor_part(&anchor)?.to_owned();
             let store = DeviceStore::new(&dir.data_dir);
             let log = LogAt::Dir(&dir.data_dir);
-            let target = format!("group {group} ({})", policy.as_str());
+            let target = format!(
+                "group {group} ({}{})",
+                policy.as_str(),
+                if approval { ", approval" } else { "" }
+            );
             let (secret, record) = admin(&log, "device ticket", &target, || {
-                Ok(store.make_ticket(&group, policy, valid, SystemTime::now())?)
+                Ok(store.make_ticket(&group, (policy, approval), valid, SystemTime::now())?)
             })?;
             let ticket = Ticket { secret, anchor };
             println!("{}", ticket.to_text());

@@ -52,6 +52,10 @@ pub(crate) struct Serve {
     /// Test-only: failed joins allowed at once per address and token (5).
     #[arg(long, default_value_t = 5, hide = true)]
     throttle_burst: u32,
+    /// How long a device session that needs a second person's approval
+    /// waits for an approver in the console (e.g. 5m, 90s).
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    approval_within: Duration,
     /// Test-only: how long the user has to answer that question (60 s).
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration, hide = true)]
     confirm_answer_within: Duration,
@@ -318,6 +322,7 @@ fn config_of(s: &Serve) -> anyhow::Result<RelayConfig> {
     config.resume_window = s.resume_window;
     config.confirm_every = s.confirm_every;
     config.confirm_answer_within = s.confirm_answer_within;
+    config.approval_within = s.approval_within;
     config.throttle_burst = s.throttle_burst;
     config.max_waiting_hosts = s.max_waiting_hosts;
     config.max_connections = s.max_connections;
@@ -372,7 +377,7 @@ fn print_ca_note(ca_note: Option<(PathBuf, String, bool)>) {
 async fn start_console(
     addr: SocketAddr,
     tls: std::sync::Arc<rustls::ServerConfig>,
-    relay: &Relay,
+    relay: &std::sync::Arc<Relay>,
     stop: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
@@ -380,9 +385,9 @@ async fn start_console(
         .with_context(|| format!("cannot listen on TCP {addr} for the console"))?;
     let at = listener.local_addr()?;
     println!(
-        "Console: https://{at}/ (accounts: lifeline-relay console-user add NAME --role auditor|admin)"
+        "Console: https://{at}/ (accounts: lifeline-relay console-user add NAME --role auditor|admin|approver)"
     );
-    let console = lifeline_console::Console::new(relay.data_dir().to_owned(), relay.audit_handle());
+    let console = lifeline_console::Console::of_relay(relay);
     tokio::spawn(lifeline_console::serve(
         listener,
         tls,

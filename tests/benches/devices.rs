@@ -56,6 +56,7 @@ fn enroll(dir: &std::path::Path, n: usize) -> Vec<(String, String)> {
             token_sha256: hex::encode(Sha256::digest(token.as_bytes())),
             enrolled: "2026-12-06T00:00:00Z".into(),
             disabled: false,
+            approval: false,
         });
         tokens.push((name, token));
     }

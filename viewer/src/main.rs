@@ -594,6 +594,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             json!({"event": "waiting"}),
             "Code accepted; waiting for the user to allow…".into(),
         ),
+        Status::AwaitingApproval(within_s) => say(
+            json!({"event": "awaiting_approval", "within_s": within_s}),
+            format!("Waiting for an approver (at most {within_s} s)…"),
+        ),
         Status::Sharing(_) | Status::Ended(_) => {}
     })
     .await?;

@@ -8,8 +8,10 @@
 //! `login` (login, logout, password change), `sessions` (the sessions
 //! list, one session's timeline, events, integrity), `technicians`
 //! (listing, adding and revoking technicians), `recordings` (a
-//! recording's details and its download).
+//! recording's details and its download), `devices` (the enrolled fleet,
+//! its tickets, and the device sessions waiting for an approver).
 
+mod devices;
 mod login;
 mod recordings;
 mod sessions;
@@ -69,6 +71,11 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/integrity", get(integrity))
         .route("/technicians", get(technicians).post(add_technician))
         .route("/technicians/{name}/revoke", post(revoke_technician))
+        .route("/devices", get(devices::devices))
+        .route("/devices/tickets", post(devices::make_ticket))
+        .route("/devices/{name}/{what}", post(devices::change_device))
+        .route("/approvals", get(devices::approvals))
+        .route("/approvals/{session}/{what}", post(devices::decide))
         .fallback(|| async {
             failure(
                 None,
@@ -259,7 +266,7 @@ impl Authed {
             Some(&self.viewer()),
             StatusCode::FORBIDDEN,
             "Forbidden",
-            &format!("Only an admin may {what}; you are an auditor."),
+            &format!("Only an admin may {what}; you are {}.", self.session.role.as_str()),
         ))
     }
 }

@@ -120,6 +120,14 @@ pub(crate) async fn serve_connect(
         Ok(x) => x,
         Err(refusal) => return refuse(&conn, &mut ctl, refusal).await,
     };
+    if device.approval {
+        let who = (&device, technician.as_str(), req.reason.as_str());
+        match approve(relay, &conn, &mut ctl, &session, who).await {
+            Ok(true) => {}
+            Ok(false) => return refuse(&conn, &mut ctl, DeviceRefusal::NotApproved).await,
+            Err(why) => return close(&conn, &why),
+        }
+    }
     let (answer, answered) = oneshot::channel();
     lock(&relay.calls).insert(
         session.clone(),
@@ -159,6 +167,53 @@ pub(crate) async fn serve_connect(
         joiner,
     };
     run_session(relay, host, host_ctl, session, pair).await;
+}
+
+/// Waits for an approver's decision on the request (the technician is
+/// told it waits): `true` when approved; refused, lapsed and withdrawn
+/// (the technician left) are audited.
+async fn approve(
+    relay: &Arc<Relay>,
+    conn: &Connection,
+    ctl: &mut Control,
+    session: &str,
+    (device, technician, reason): (&DeviceRecord, &str, &str),
+) -> Result<bool, Refusal> {
+    let within = relay.config.approval_within;
+    let waiting = ViewerEvent::AwaitingApproval {
+        within_s: u32::try_from(within.as_secs()).unwrap_or(u32::MAX),
+    };
+    if ctl.send(&waiting).await.is_err() {
+        return Ok(false);
+    }
+    let decided = relay.approvals.ask(crate::approvals::Request {
+        session: session.into(),
+        device: device.name.clone(),
+        group: device.group.clone(),
+        technician: technician.into(),
+        reason: clean_text(reason),
+        asked: crate::tokens::now_text(),
+        until: std::time::SystemTime::now() + within,
+    });
+    let decision = tokio::select! {
+        d = tokio::time::timeout(within, decided) => d.ok().and_then(Result::ok),
+        _ = conn.closed() => None,
+        () = relay.shutdown.cancelled() => None,
+    };
+    relay.approvals.withdraw(session);
+    let record = AuditEvent::DeviceApproval {
+        session: session.into(),
+        device: device.name.clone(),
+        technician: technician.into(),
+        by: decision.as_ref().map(|d| d.by.clone()),
+        approved: decision.as_ref().is_some_and(|d| d.approved),
+    };
+    relay
+        .audit
+        .append(record)
+        .await
+        .map_err(|e| Refusal::AuditFailed(e.to_string()))?;
+    Ok(decision.is_some_and(|d| d.approved))
 }
 
 async fn refuse(conn: &Connection, ctl: &mut Control, refusal: DeviceRefusal) {

@@ -93,6 +93,9 @@ pub struct RelayConfig {
     pub confirm_every: Duration,
     /// How long the user has to answer it (60 s; shorter in tests).
     pub confirm_answer_within: Duration,
+    /// How long a device session needing approval waits for an approver
+    /// (5 minutes).
+    pub approval_within: Duration,
     /// Whether sessions are recorded; `None`: required when an auditor
     /// key exists, else off.
     pub recording: Option<RecordingMode>,
@@ -131,6 +134,7 @@ impl RelayConfig {
             resume_window: lifeline_proto::control::RESUME_WINDOW,
             confirm_every: Duration::from_secs(30 * 60),
             confirm_answer_within: Duration::from_secs(60),
+            approval_within: Duration::from_secs(300),
             recording: None,
             record_keys: false,
             recording_retention: None,
@@ -215,6 +219,8 @@ pub struct Relay {
     pub(crate) presence: Mutex<crate::devices::Presence<calls::Line>>,
     /// Device sessions waiting for their device to answer.
     pub(crate) calls: calls::Calls,
+    /// Device sessions waiting for an approver (shared with the console).
+    pub(crate) approvals: Arc<crate::approvals::Approvals>,
     /// In a cluster the log is not in the data directory, but the
     /// directory (resume tickets, recordings) is still this relay's alone.
     _dir_lock: Option<std::fs::File>,
@@ -276,9 +282,20 @@ impl Relay {
             devices: Arc::new(crate::devices::DeviceStore::new(&config.data_dir)),
             presence: Mutex::new(crate::devices::Presence::default()),
             calls: calls::Calls::default(),
+            approvals: Arc::default(),
             _dir_lock: dir_lock,
             config,
         }))
+    }
+
+    /// Whether device `name` is online now, and when it was last seen.
+    pub fn device_presence(&self, name: &str) -> (bool, Option<String>) {
+        lock(&self.presence).of(name)
+    }
+
+    /// The device sessions waiting for an approver, for the console.
+    pub fn approvals(&self) -> Arc<crate::approvals::Approvals> {
+        self.approvals.clone()
     }
 
     /// The cluster this relay belongs to, if any.

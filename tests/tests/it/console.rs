@@ -20,7 +20,7 @@ use crate::recording::{auditor, host_session};
 
 /// Whether the browser tests can run here; with LIFELINE_REQUIRE_X set
 /// (scripts/test installs Chromium) they must.
-fn skip_without_chromium() -> bool {
+pub(super) fn skip_without_chromium() -> bool {
     if chromium().is_some() {
         return false;
     }
@@ -33,7 +33,7 @@ fn skip_without_chromium() -> bool {
 }
 
 /// `console-user add`: the one-time password (and the otpauth URI, if any).
-fn console_user(d: &str, name: &str, role: &str, totp: bool) -> (String, Option<String>) {
+pub(super) fn console_user(d: &str, name: &str, role: &str, totp: bool) -> (String, Option<String>) {
     let mut args = vec!["console-user", "add", name, "--role", role, "--data-dir", d];
     if totp {
         args.push("--totp");
@@ -57,7 +57,7 @@ fn shot(b: &mut Browser, name: &str) {
 }
 
 /// Logs in through the form (the page after it stays open).
-fn log_in(b: &mut Browser, url: &str, user: &str, password: &str, code: &str) {
+pub(super) fn log_in(b: &mut Browser, url: &str, user: &str, password: &str, code: &str) {
     b.goto(&format!("{url}/login"));
     b.fill("input[name=user]", user);
     b.fill("input[name=password]", password);
@@ -66,7 +66,7 @@ fn log_in(b: &mut Browser, url: &str, user: &str, password: &str, code: &str) {
 }
 
 /// The first login: the one-time password, then a password of one's own.
-fn first_login(b: &mut Browser, url: &str, user: &str, once: &str, code: &str) {
+pub(super) fn first_login(b: &mut Browser, url: &str, user: &str, once: &str, code: &str) {
     log_in(b, url, user, once, code);
     assert_eq!(b.path(), "/password", "{}", b.text("main"));
     b.fill("input[name=current]", once);

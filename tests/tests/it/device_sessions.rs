@@ -80,7 +80,7 @@ impl Drop for Service {
 }
 
 /// Waits until the fleet lists `name` online.
-fn until_online(fleet: &Fleet, name: &str) {
+pub(super) fn until_online(fleet: &Fleet, name: &str) {
     lifeline_tests::wait_for("the device listed online", || {
         fleet
             .devices()
@@ -92,7 +92,7 @@ fn until_online(fleet: &Fleet, name: &str) {
 
 /// Runs the headless viewer against device `name` with `script`: exit
 /// code, stdout (JSON lines), stderr.
-fn connect(
+pub(super) fn connect(
     fleet: &Fleet,
     tech: &Path,
     name: &str,
@@ -121,7 +121,7 @@ fn connect(
     ])
 }
 
-fn device_sessions(fleet: &Fleet) -> Vec<(String, String, String, Option<String>)> {
+pub(super) fn device_sessions(fleet: &Fleet) -> Vec<(String, String, String, Option<String>)> {
     lifeline_tests::audit_records(&fleet.data())
         .into_iter()
         .filter_map(|r| match r.event {

@@ -7,6 +7,7 @@ mod browser;
 mod browser_video;
 mod cluster;
 mod console;
+mod device_approvals;
 mod device_sessions;
 mod diskfull;
 mod e2e;

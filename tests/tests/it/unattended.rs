@@ -206,6 +206,11 @@ pub(super) struct Fleet {
 
 impl Fleet {
     pub(super) fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// [`Fleet::start`] with the relay's `serve` options `extra`.
+    pub(super) fn start_with(extra: &[&str]) -> Self {
         let work = tempfile::tempdir().unwrap();
         let data = work.path().join("relay");
         std::fs::create_dir_all(&data).unwrap();
@@ -213,7 +218,7 @@ impl Fleet {
         let (rc, token, err) =
             lifeline_tests::relay_cli(&["technician", "add", "bob", "--data-dir", d]);
         assert_eq!(rc, 0, "{err}");
-        let relay = lifeline_tests::RelayProcess::start(&data, &[]);
+        let relay = lifeline_tests::RelayProcess::start(&data, extra);
         let org = work.path().join("org");
         let anchor = ok(&["org", "init", "--dir", org.to_str().unwrap()]);
         Self {

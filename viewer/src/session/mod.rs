@@ -93,6 +93,9 @@ type Pending = Arc<Mutex<Option<oneshot::Sender<Reply>>>>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
     Connecting,
+    /// The device's group needs a second person: the relay waits this
+    /// many seconds for an approver.
+    AwaitingApproval(u32),
     WaitingForUser,
     Sharing(Mode),
     Ended(String),
@@ -234,8 +237,10 @@ impl Viewer {
             }
             Target::Device(d) => {
                 let connector = lifeline_net::client::Connector::new(relay, ca).await?;
+                let waiting = |s| status(Status::AwaitingApproval(s));
                 let mut link =
-                    ViewerLink::connect_device(&connector, token, &d.name, &d.reason).await?;
+                    ViewerLink::connect_device(&connector, token, (&d.name, &d.reason), waiting)
+                        .await?;
                 let (secured, key) = device::secure(&mut link, d).await?;
                 (link, secured, Some(key))
             }

@@ -132,6 +132,9 @@ impl App {
         } else if let (Phase::Busy(_), Some(s)) = (&self.ui.phase, &link.status) {
             self.ui.phase = Phase::Busy(match s {
                 Status::Connecting => "Connecting to the relay...".into(),
+                Status::AwaitingApproval(s) => {
+                    format!("Waiting for an approver (at most {s} s)...")
+                }
                 Status::WaitingForUser => "Waiting for the user to allow...".into(),
                 Status::Sharing(_) => "Starting...".into(),
                 Status::Ended(r) => r.clone(),
