@@ -357,9 +357,6 @@ fn window(rt: &tokio::runtime::Runtime, cli: Cli) -> anyhow::Result<()> {
         code.parse::<SessionCode>()
             .context("that code is not right")?;
     }
-    if cli.device.is_some() {
-        bail!("the window does not connect to devices yet: use --headless --script FILE with --device");
-    }
     // The window can take the token in its form, so none is needed here.
     let token = token(&cli)?.unwrap_or_default();
     lifeline_viewer::window::run(
@@ -367,7 +364,11 @@ fn window(rt: &tokio::runtime::Runtime, cli: Cli) -> anyhow::Result<()> {
         cli.relay,
         cli.ca,
         token,
-        cli.code,
+        lifeline_viewer::window::Start {
+            code: cli.code,
+            device: cli.device.map(|d| (d, cli.reason)),
+            unattended_dir: cli.unattended_dir,
+        },
         cli.quality.into(),
     )
     .map_err(anyhow::Error::msg)

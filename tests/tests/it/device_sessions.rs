@@ -307,3 +307,38 @@ fn disabled_devices_and_revoked_technicians_are_refused() {
     assert_ne!(rc, 0, "an anchor is not a revocation list");
     drop(service);
 }
+
+/// The viewer's window, started with `--device NAME --reason TEXT`,
+/// reaches the device: the device's user is told who and why, and the
+/// session shares.
+#[test]
+fn the_viewer_window_connects_to_a_device_from_the_command_line() {
+    if lifeline_tests::x::skip_without_xvfb() {
+        return;
+    }
+    let x = Xvfb::start(800, 600);
+    let fleet = Fleet::start();
+    let dev = fleet.work.path().join("device");
+    fleet.enroll("kiosk-w", &dev);
+    let service = Service::start(&dev, &x.display);
+    until_online(&fleet, "kiosk-w");
+    let (tech, _) = technician(&fleet, "ann");
+    let mut window = Command::new(lifeline_tests::bin("lifeline-viewer"))
+        .args(["--relay", &fleet.addr, "--ca", &fleet.ca(), "--token", &fleet.token])
+        .args(["--device", "kiosk-w", "--reason", "INC-5150 window"])
+        .args(["--unattended-dir", tech.to_str().unwrap()])
+        .env("DISPLAY", &x.display)
+        .env_remove("WAYLAND_DISPLAY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let said = lifeline_tests::wait_for("the window's session", || {
+        let said = service.said();
+        said.contains(r#""event":"joined""#).then_some(said)
+    });
+    let _ = window.kill();
+    let _ = window.wait();
+    assert!(said.contains("INC-5150 window"), "{said}");
+    assert!(said.contains(r#""mode":"control""#), "{said}");
+}

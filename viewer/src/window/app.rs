@@ -10,7 +10,7 @@ use lifeline_proto::SessionCode;
 use lifeline_session::messages::{InputEvent, Quality};
 
 use super::{Action, Phase, ViewerUi};
-use crate::session::{Status, Viewer};
+use crate::session::{Status, Target, Viewer};
 use crate::shown::shown;
 
 /// The live connection behind the window, filled in by background tasks.
@@ -35,6 +35,10 @@ struct App {
     /// This computer's clipboard, kept open: on X11 the text copied from
     /// the user lives only as long as its owner.
     clipboard: Arc<Mutex<Option<arboard::Clipboard>>>,
+    /// The technician's unattended folder, if not the default.
+    unattended_dir: Option<std::path::PathBuf>,
+    /// The device list as fetched, until the window takes it.
+    devices: Arc<Mutex<Option<Result<Vec<lifeline_proto::devices::DeviceEntry>, String>>>>,
 }
 
 fn lock(l: &Mutex<Link>) -> std::sync::MutexGuard<'_, Link> {
@@ -42,7 +46,23 @@ fn lock(l: &Mutex<Link>) -> std::sync::MutexGuard<'_, Link> {
 }
 
 impl App {
-    fn connect(&mut self, ctx: &egui::Context, relay: String, code: SessionCode, token: String) {
+    /// Asks the relay for the enrolled devices; the list (or why not)
+    /// shows in the form.
+    fn list_devices(&mut self, ctx: &egui::Context, relay: String, token: String) {
+        let (list, ctx2, ca) = (self.devices.clone(), ctx.clone(), self.ca.clone());
+        self.ui.devices.error = Some("Asking the relay...".into());
+        self.rt.spawn(async move {
+            let got = lifeline_net::enroll::devices(&relay, ca.as_deref(), &token).await;
+            *list.lock().unwrap_or_else(|e| e.into_inner()) = Some(match got {
+                Ok(Ok(entries)) => Ok(entries),
+                Ok(Err(refusal)) => Err(format!("the relay refused: {refusal}")),
+                Err(e) => Err(e.to_string()),
+            });
+            ctx2.request_repaint();
+        });
+    }
+
+    fn connect(&mut self, ctx: &egui::Context, relay: String, target: Target, token: String) {
         *lock(&self.link) = Link::default();
         self.ui.phase = Phase::Busy("Connecting to the relay...".into());
         let (link, ctx2, ca) = (self.link.clone(), ctx.clone(), self.ca.clone());
@@ -52,7 +72,8 @@ impl App {
         self.rt.spawn(async move {
             let status_link = link.clone();
             let status_ctx = ctx2.clone();
-            let result = Viewer::connect(&relay, ca.as_deref(), &token, &code, move |s| {
+            let window = lifeline_net::reconnect::DEFAULT_WINDOW;
+            let result = Viewer::connect_to(&relay, ca.as_deref(), &token, &target, window, move |s| {
                 lock(&status_link).status = Some(s);
                 status_ctx.request_repaint();
             })
@@ -89,6 +110,19 @@ impl App {
     }
 
     fn sync(&mut self, ctx: &egui::Context) {
+        let fetched = self
+            .devices
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        match fetched {
+            Some(Ok(entries)) => {
+                self.ui.devices.entries = Some(entries);
+                self.ui.devices.error = None;
+            }
+            Some(Err(e)) => self.ui.devices.error = Some(shown(&e).into_owned()),
+            None => {}
+        }
         let mut link = lock(&self.link);
         if let Some(err) = link.error.take() {
             self.ui.phase = Phase::Ended(shown(&err).into_owned());
@@ -160,7 +194,19 @@ impl App {
     /// Carries out what the technician asked for.
     fn handle(&mut self, ctx: &egui::Context, action: Action) {
         match action {
-            Action::Connect { relay, code, token } => self.connect(ctx, relay, code, token),
+            Action::Connect { relay, code, token } => {
+                self.connect(ctx, relay, Target::Code(code), token);
+            }
+            Action::ConnectDevice {
+                relay,
+                token,
+                name,
+                reason,
+            } => match crate::org::device_target(&self.unattended_dir, &relay, &name, &reason) {
+                Ok(t) => self.connect(ctx, relay, Target::Device(Box::new(t)), token),
+                Err(e) => self.ui.phase = Phase::Ended(shown(&format!("{e:#}")).into_owned()),
+            },
+            Action::ListDevices { relay, token } => self.list_devices(ctx, relay, token),
             Action::Input(ev) => {
                 if let Some(tx) = &self.input
                     && tx.send(ev).is_err()
@@ -334,16 +380,32 @@ fn local_clipboard(
     }
 }
 
-/// Opens the window and runs until it is closed. With a code given on the
-/// command line, it connects at once.
+/// What the window connects to at once, from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Start {
+    pub code: Option<String>,
+    /// An enrolled device's name and the reason.
+    pub device: Option<(String, String)>,
+    /// The technician's unattended folder (default
+    /// `~/.config/lifeline/unattended`).
+    pub unattended_dir: Option<std::path::PathBuf>,
+}
+
+/// Opens the window and runs until it is closed. With a code or a device
+/// given on the command line, it connects at once.
 pub fn run(
     rt: tokio::runtime::Handle,
     relay: String,
     ca: Option<std::path::PathBuf>,
     token: String,
-    code: Option<String>,
+    start: Start,
     quality: Quality,
 ) -> Result<(), String> {
+    let Start {
+        code,
+        device,
+        unattended_dir,
+    } = start;
     let mut ui = ViewerUi::new(
         relay.clone(),
         code.clone().unwrap_or_default(),
@@ -351,7 +413,7 @@ pub fn run(
     );
     ui.quality = quality;
     let auto = code.as_deref().and_then(|c| c.parse::<SessionCode>().ok());
-    if auto.is_some() {
+    if auto.is_some() || device.is_some() {
         ui.phase = Phase::Busy("Connecting to the relay...".into());
     }
     let options = eframe::NativeOptions {
@@ -372,9 +434,19 @@ pub fn run(
                 link: Arc::default(),
                 input: None,
                 clipboard: Arc::default(),
+                devices: Arc::default(),
+                unattended_dir,
             };
             if let Some(code) = auto {
-                app.connect(&cc.egui_ctx, relay, code, token);
+                app.connect(&cc.egui_ctx, relay, Target::Code(code), token);
+            } else if let Some((name, reason)) = device {
+                let go = Action::ConnectDevice {
+                    relay,
+                    token,
+                    name,
+                    reason,
+                };
+                app.handle(&cc.egui_ctx, go);
             }
             Ok(Box::new(app))
         }),

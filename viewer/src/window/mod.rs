@@ -8,6 +8,7 @@
 //! [`crate::session::Viewer`] ([`run`]).
 
 mod app;
+pub mod devices;
 pub mod input;
 #[cfg(test)]
 mod tests;
@@ -19,7 +20,7 @@ use lifeline_session::messages::InputEvent;
 use lifeline_session::messages::{Quality, Showing, Withheld};
 use lifeline_session::screen::Image;
 
-pub use app::run;
+pub use app::{Start, run};
 
 use crate::monitors::Screens;
 use crate::session::Figures;
@@ -31,6 +32,18 @@ pub enum Action {
         relay: String,
         code: SessionCode,
         token: String,
+    },
+    /// Ask the relay for the enrolled devices.
+    ListDevices {
+        relay: String,
+        token: String,
+    },
+    /// A session with an enrolled device, for a reason.
+    ConnectDevice {
+        relay: String,
+        token: String,
+        name: String,
+        reason: String,
     },
     Input(InputEvent),
     /// The technician changed the quality setting.
@@ -94,6 +107,8 @@ pub struct ViewerUi {
     /// Why the user's screen cannot be shown now (the picture is dimmed
     /// under a sentence saying so, and no input is sent).
     pub withheld: Option<Withheld>,
+    /// The enrolled devices, when the technician looks at them.
+    pub devices: devices::DeviceList,
 }
 
 impl std::fmt::Debug for ViewerUi {
@@ -142,6 +157,7 @@ impl ViewerUi {
             notice: None,
             screens: None,
             withheld: None,
+            devices: devices::DeviceList::default(),
         }
     }
 
@@ -234,6 +250,11 @@ impl ViewerUi {
                     token: self.token.trim().into(),
                 });
             }
+            ui.add_space(16.0);
+            ui.separator();
+            ui.heading("Or an enrolled device (unattended access)");
+            let who = (self.relay.as_str(), self.token.as_str());
+            self.devices.show(ui, who, actions);
         });
     }
 

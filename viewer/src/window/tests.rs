@@ -6,6 +6,7 @@ use egui_kittest::kittest::Queryable;
 use lifeline_session::messages::{Key, MouseButton};
 
 use super::*;
+use lifeline_proto::devices::{DeviceEntry, DevicePolicy};
 
 struct State {
     ui: ViewerUi,
@@ -343,4 +344,79 @@ fn a_withheld_screen_is_said_over_the_picture_and_input_waits() {
         "{:?}",
         h.state().actions
     );
+}
+
+fn entry(name: &str, group: &str, policy: DevicePolicy, online: bool) -> DeviceEntry {
+    DeviceEntry {
+        name: name.into(),
+        group: group.into(),
+        policy,
+        online,
+        last_seen: None,
+        key: [1; 32],
+        disabled: false,
+    }
+}
+
+#[test]
+fn the_device_list_is_searched_and_an_unattended_device_needs_a_reason() {
+    let mut ui = ViewerUi::new("relay.example:4433".into(), String::new(), "llt_t".into());
+    ui.devices.entries = Some(vec![
+        entry("kiosk-1", "lobby", DevicePolicy::Unattended, true),
+        entry("desk-7", "lab", DevicePolicy::Attended, true),
+        entry("server-2", "lab", DevicePolicy::Unattended, false),
+    ]);
+    let mut h = harness(ui);
+    h.run();
+    assert!(h.query_by_label("Connect to kiosk-1").is_some());
+    h.get_by_label("Search").focus();
+    h.run();
+    h.get_by_label("Search").type_text("LAB");
+    h.run();
+    assert!(h.query_by_label("Connect to kiosk-1").is_none(), "filtered out");
+    assert!(h.query_by_label("Connect to desk-7").is_some());
+    // Offline: no connecting; attended: no reason needed.
+    h.get_by_label("Connect to server-2").click();
+    h.get_by_label("Connect to desk-7").click();
+    h.run();
+    assert_eq!(
+        h.state().actions,
+        vec![Action::ConnectDevice {
+            relay: "relay.example:4433".into(),
+            token: "llt_t".into(),
+            name: "desk-7".into(),
+            reason: String::new(),
+        }]
+    );
+}
+
+#[test]
+fn online_devices_come_first_and_unattended_ones_wait_for_a_reason() {
+    let list = [
+        entry("b", "g", DevicePolicy::Unattended, false),
+        entry("c", "g", DevicePolicy::Unattended, true),
+        entry("a", "g", DevicePolicy::Unattended, true),
+    ];
+    let names: Vec<&str> = devices::matching(&list, "")
+        .iter()
+        .map(|d| d.name.as_str())
+        .collect();
+    assert_eq!(names, ["a", "c", "b"]);
+    let mut ui = ViewerUi::new("r:1".into(), String::new(), "t".into());
+    ui.devices.entries = Some(list[1..].to_vec());
+    let mut h = harness(ui);
+    h.run();
+    h.get_by_label("Connect to a").click();
+    h.run();
+    assert!(h.state().actions.is_empty(), "no reason yet");
+    h.get_by_label("Reason").focus();
+    h.run();
+    h.get_by_label("Reason").type_text("INC-9");
+    h.run();
+    h.get_by_label("Connect to a").click();
+    h.run();
+    assert!(matches!(
+        h.state().actions.as_slice(),
+        [Action::ConnectDevice { name, reason, .. }] if name == "a" && reason == "INC-9"
+    ));
 }
