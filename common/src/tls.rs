@@ -188,6 +188,25 @@ pub fn client_config(ca: Option<&Path>) -> Result<quinn::ClientConfig, TlsError>
     client_config_with(lifeline_certs::client_roots(ca)?)
 }
 
+/// How often an enrolled device's online link says it is alive: rarely
+/// enough that a relay holds 10,000 of them cheaply, often enough that a
+/// device notices a restarted relay (whose stateless reset answers its
+/// next keep-alive, the relay's reset key being kept across restarts)
+/// within 4 s.
+pub const DEVICE_KEEP_ALIVE: Duration = Duration::from_secs(4);
+/// An enrolled device's online link is given up after this long silent.
+pub const DEVICE_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A client configuration for an enrolled device's online link (trusting
+/// `ca`): [`DEVICE_KEEP_ALIVE`], [`DEVICE_IDLE_TIMEOUT`].
+pub fn device_client_config(ca: Option<&Path>) -> Result<quinn::ClientConfig, TlsError> {
+    client_config_timed(
+        lifeline_certs::client_roots(ca)?,
+        DEVICE_IDLE_TIMEOUT,
+        DEVICE_KEEP_ALIVE,
+    )
+}
+
 /// A client configuration trusting `ca` with another idle timeout and
 /// keep-alive: for the idle-device benchmark's comparisons only.
 #[doc(hidden)]
@@ -296,6 +315,29 @@ pub fn endpoint(
     server: Option<quinn::ServerConfig>,
 ) -> std::io::Result<quinn::Endpoint> {
     endpoint_on(udp_socket(addr)?, server)
+}
+
+/// [`endpoint`] whose stateless resets are keyed by `reset_key`: a relay
+/// that keeps the key across restarts answers a packet of a connection
+/// its last run held with a reset the peer accepts, so the peer knows at
+/// once that the connection is gone (instead of after its idle timeout).
+pub fn endpoint_with_reset_key(
+    addr: std::net::SocketAddr,
+    server: Option<quinn::ServerConfig>,
+    reset_key: &[u8; 32],
+) -> std::io::Result<quinn::Endpoint> {
+    let runtime = runtime()?;
+    let socket = wrap_socket(udp_socket(addr)?, &*runtime)?;
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, reset_key);
+    let mut config = quinn::EndpointConfig::new(Arc::new(key));
+    // The connection ids carry a check keyed per process by default, and a
+    // packet whose id fails it is dropped unanswered: key it by the reset
+    // key too, so that the last run's ids pass and get their reset.
+    let cid_key = u64::from_le_bytes(ring::digest::digest(&ring::digest::SHA256, reset_key).as_ref()[..8].try_into().unwrap_or([0; 8]));
+    config.cid_generator(move || {
+        Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
+    });
+    quinn::Endpoint::new_with_abstract_socket(config, server, socket, runtime)
 }
 
 /// [`endpoint`] on a socket bound already (from [`udp_socket`]).

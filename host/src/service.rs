@@ -141,7 +141,16 @@ pub async fn run(cli: &ServiceCli) -> anyhow::Result<()> {
             .join("device"),
     };
     let mut held = load(&dir)?;
-    let connector = Connector::new(&held.device.relay, held.device.ca.as_deref())
+    let ca = held.device.ca.as_deref();
+    // The online link keeps alive rarely (cheap for a relay holding many);
+    // sessions keep the usual second.
+    let online = lifeline_common::tls::device_client_config(ca)
+        .map_err(ClientError::from)
+        .context("cannot prepare the connection to the relay")?;
+    let online = Connector::with_config(&held.device.relay, online)
+        .await
+        .context("cannot prepare the connection to the relay")?;
+    let connector = Connector::new(&held.device.relay, ca)
         .await
         .context("cannot prepare the connection to the relay")?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -151,7 +160,7 @@ pub async fn run(cli: &ServiceCli) -> anyhow::Result<()> {
     let year = Duration::from_secs(365 * 86_400);
     let mut backoff = Backoff::new(Instant::now(), year);
     loop {
-        match OnlineLink::open(&connector, &held.device.name, &held.device.token).await {
+        match OnlineLink::open(&online, &held.device.name, &held.device.token).await {
             Ok(mut link) => {
                 backoff = Backoff::new(Instant::now(), year);
                 say(

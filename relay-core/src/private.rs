@@ -57,3 +57,26 @@ mod tests {
         assert_eq!(mode(&top.path().join("c")), 0o700);
     }
 }
+
+/// The relay's stateless-reset key, `reset.key` in the data directory
+/// (made once, readable by the relay's user only): kept across restarts so
+/// that peers of the last run learn at their next packet that their
+/// connection is gone.
+pub fn reset_key(dir: &Path) -> io::Result<[u8; 32]> {
+    let path = dir.join("reset.key");
+    match std::fs::read(&path) {
+        Ok(bytes) => bytes.try_into().map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{} is not 32 bytes: delete it to make a new one", path.display()),
+            )
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let mut key = [0u8; 32];
+            rand::Rng::fill(&mut rand::rng(), &mut key);
+            replace_file(&path, &key)?;
+            Ok(key)
+        }
+        Err(e) => Err(e),
+    }
+}

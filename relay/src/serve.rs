@@ -214,7 +214,9 @@ pub(crate) fn serve(s: Serve) -> anyhow::Result<ExitCode> {
             }
             None => tls::server_config(chain, key, Duration::from_secs(10))?,
         };
-        let endpoint = tls::endpoint(s.listen, Some(server))
+        let reset_key = lifeline_relay_core::private::reset_key(&config.data_dir)
+            .context("cannot keep the relay's reset key in its data directory")?;
+        let endpoint = tls::endpoint_with_reset_key(s.listen, Some(server), &reset_key)
             .with_context(|| format!("cannot listen on UDP {}", s.listen))?;
         let local = endpoint.local_addr()?;
         let page = match &web_cert {

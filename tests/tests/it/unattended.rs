@@ -437,11 +437,15 @@ fn the_service_stays_listed_online_through_a_relay_restart() {
     let mut fleet = Fleet::start();
     let dev = fleet.work.path().join("device");
     fleet.enroll("desk-9", &dev);
-    let mut service = std::process::Command::new(lifeline_tests::bin("lifeline-host"))
+    let service = std::process::Command::new(lifeline_tests::bin("lifeline-host"))
         .args(["service", "--json", "--dir", dev.to_str().unwrap()])
         .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    // Killed whatever happens: a service left running would hold the
+    // test's output open.
+    let mut service = Reaped(service);
     let online = |fleet: &Fleet| {
         fleet
             .devices()
@@ -478,6 +482,16 @@ fn the_service_stays_listed_online_through_a_relay_restart() {
     fleet.relay.child.kill().unwrap();
     fleet.relay.child.wait().unwrap();
     fleet.relay = lifeline_tests::RelayProcess::start_on(&addr, &data, &[]);
-    let status = lifeline_tests::wait_for("the service to stop", || service.try_wait().unwrap());
+    let status = lifeline_tests::wait_for("the service to stop", || service.0.try_wait().unwrap());
     assert_eq!(status.code(), Some(2));
+}
+
+/// A child process killed when dropped.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
