@@ -53,13 +53,12 @@ pub(crate) struct Request {
     pub(crate) reason: String,
 }
 
-/// The device's verdict on a request before any call: the record, or why
-/// not.
-fn check(
-    relay: &Relay,
+/// What the relay's records say of a request before any call: the
+/// device, or why not. Pure; whether it is online is asked after.
+pub(crate) fn admissible(
     found: Option<DeviceRecord>,
     reason: &str,
-) -> Result<(DeviceRecord, Line), DeviceRefusal> {
+) -> Result<DeviceRecord, DeviceRefusal> {
     let device = found.ok_or(DeviceRefusal::UnknownDevice)?;
     if device.disabled {
         return Err(DeviceRefusal::Disabled);
@@ -71,6 +70,16 @@ fn check(
     } else if !valid_reason(reason) {
         return Err(DeviceRefusal::BadReason);
     }
+    Ok(device)
+}
+
+/// [`admissible`], and the line to the device if it is online.
+fn check(
+    relay: &Relay,
+    found: Option<DeviceRecord>,
+    reason: &str,
+) -> Result<(DeviceRecord, Line), DeviceRefusal> {
+    let device = admissible(found, reason)?;
     let line = lock(&relay.presence)
         .line(&device.name)
         .cloned()
@@ -310,5 +319,52 @@ pub(crate) async fn ring(
             Some(s) => session = Some(s),
             None => return Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device(policy: DevicePolicy, disabled: bool) -> DeviceRecord {
+        DeviceRecord {
+            name: "desk".into(),
+            group: "lab".into(),
+            policy,
+            key: "00".repeat(32),
+            ticket_sha256: String::new(),
+            token_sha256: String::new(),
+            enrolled: String::new(),
+            disabled,
+            approval: false,
+        }
+    }
+
+    #[test]
+    fn a_request_needs_a_known_enabled_device_and_a_reason_where_its_group_does() {
+        use DevicePolicy::{Attended, Unattended};
+        let r = |found, reason| admissible(found, reason).map(|d| d.name);
+        assert_eq!(r(None, "x"), Err(DeviceRefusal::UnknownDevice));
+        assert_eq!(
+            r(Some(device(Attended, true)), "x"),
+            Err(DeviceRefusal::Disabled)
+        );
+        assert_eq!(
+            r(Some(device(Unattended, false)), "  "),
+            Err(DeviceRefusal::ReasonRequired)
+        );
+        assert_eq!(r(Some(device(Attended, false)), ""), Ok("desk".into()));
+        assert_eq!(
+            r(Some(device(Attended, false)), "a\u{7}b"),
+            Err(DeviceRefusal::BadReason)
+        );
+        assert_eq!(
+            r(Some(device(Unattended, false)), &"x".repeat(257)),
+            Err(DeviceRefusal::BadReason)
+        );
+        assert_eq!(
+            r(Some(device(Unattended, false)), "INC-4821"),
+            Ok("desk".into())
+        );
     }
 }
