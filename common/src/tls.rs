@@ -333,7 +333,11 @@ pub fn endpoint_with_reset_key(
     // The connection ids carry a check keyed per process by default, and a
     // packet whose id fails it is dropped unanswered: key it by the reset
     // key too, so that the last run's ids pass and get their reset.
-    let cid_key = u64::from_le_bytes(ring::digest::digest(&ring::digest::SHA256, reset_key).as_ref()[..8].try_into().unwrap_or([0; 8]));
+    let cid_key = u64::from_le_bytes(
+        ring::digest::digest(&ring::digest::SHA256, reset_key).as_ref()[..8]
+            .try_into()
+            .unwrap_or([0; 8]),
+    );
     config.cid_generator(move || {
         Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
     });

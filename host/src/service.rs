@@ -55,7 +55,9 @@ pub enum ServiceError {
     NotEnrolled(String),
     #[error("the relay no longer knows this device ({0}): enroll it again")]
     Unknown(String),
-    #[error("the device's revocation list cannot be used ({0}): put back the organisation's newest one")]
+    #[error(
+        "the device's revocation list cannot be used ({0}): put back the organisation's newest one"
+    )]
     Revocations(String),
 }
 

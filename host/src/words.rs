@@ -213,7 +213,7 @@ pub const NOT_CONFIRMED: &str = "the user did not confirm to continue in time";
 /// Why a session ended when the consent question went unanswered.
 pub fn unanswered(within: std::time::Duration) -> String {
     let s = within.as_secs();
-    if s >= 120 && s % 60 == 0 {
+    if s >= 120 && s.is_multiple_of(60) {
         format!("refused: the user did not answer within {} minutes", s / 60)
     } else if s == 60 {
         "refused: the user did not answer within a minute".to_owned()
@@ -254,8 +254,7 @@ pub fn device_refused(why: &str) -> String {
 }
 
 /// Why an enrolled device refuses an unattended session without a reason.
-pub const REASON_REQUIRED: &str =
-    "this device's group needs a reason for every unattended session";
+pub const REASON_REQUIRED: &str = "this device's group needs a reason for every unattended session";
 
 /// Why a device session ended before it began: the technician's side did
 /// not finish the handshake in time.

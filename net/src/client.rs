@@ -5,11 +5,11 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use lifeline_proto::Locator;
-use lifeline_proto::devices::DeviceRefusal;
 use lifeline_proto::control::{
     CloseCode, Hello, HostEvent, HostRequest, JoinRefusal, PROTOCOL_VERSION, ResumeRefusal,
     ResumeRequest, Role, SessionPolicy, SessionReport, ViewerEvent, ViewerRequest,
 };
+use lifeline_proto::devices::DeviceRefusal;
 use quinn::{Connection, ConnectionError, Endpoint};
 
 use lifeline_common::framed::{Control, ControlError};

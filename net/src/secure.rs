@@ -147,9 +147,7 @@ impl Plain {
         let theirs_max = max_frame_from(other(self.side));
         let mut sealer = keys.sealer;
         let mut opener = keys.opener;
-        self.send
-            .send_bytes(&sealer.seal(keys.my_confirm)?)
-            .await?;
+        self.send.send_bytes(&sealer.seal(keys.my_confirm)?).await?;
         let confirm = self.recv.recv_bytes().await?;
         opener.open_confirm(&confirm, keys.their_confirm)?;
         Ok(Secured {

@@ -148,9 +148,7 @@ impl DeviceRefusal {
             DeviceRefusal::ReasonRequired => {
                 "this device's group needs a reason for every session: give --reason (a ticket number or a few words)"
             }
-            DeviceRefusal::BadReason => {
-                "a reason is at most 256 characters, on one line"
-            }
+            DeviceRefusal::BadReason => "a reason is at most 256 characters, on one line",
             DeviceRefusal::NoAnswer => {
                 "the device did not take the session in time (it may be busy with another); try again"
             }

@@ -88,7 +88,9 @@ impl Approvals {
 
     /// Decides the request for `session`: the request decided, or why not.
     pub fn decide(&self, session: &str, decision: Decision) -> Result<Request, DecideError> {
-        let waiting = lock(&self.waiting).remove(session).ok_or(DecideError::Gone)?;
+        let waiting = lock(&self.waiting)
+            .remove(session)
+            .ok_or(DecideError::Gone)?;
         waiting
             .answer
             .send(decision)
@@ -119,7 +121,10 @@ mod tests {
         let mut first = a.ask(request("1"));
         let _second = a.ask(request("2"));
         assert_eq!(
-            a.list().iter().map(|r| r.session.as_str()).collect::<Vec<_>>(),
+            a.list()
+                .iter()
+                .map(|r| r.session.as_str())
+                .collect::<Vec<_>>(),
             ["1", "2"]
         );
         let yes = Decision {

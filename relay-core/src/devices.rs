@@ -89,7 +89,9 @@ pub enum DeviceError {
     BadGroup(String),
     #[error("a ticket is valid for 1 minute to 30 days")]
     BadValidity,
-    #[error("not a revocation list (`lifeline-revocations:…`, from `lifeline-viewer org revoke`), or too long")]
+    #[error(
+        "not a revocation list (`lifeline-revocations:…`, from `lifeline-viewer org revoke`), or too long"
+    )]
     NotRevocations,
 }
 

@@ -31,6 +31,32 @@ pub fn private_file(path: &Path) -> io::Result<()> {
     fs::set_permissions(path, fs::Permissions::from_mode(0o600))
 }
 
+/// The relay's stateless-reset key, `reset.key` in the data directory
+/// (made once, readable by the relay's user only): kept across restarts so
+/// that peers of the last run learn at their next packet that their
+/// connection is gone.
+pub fn reset_key(dir: &Path) -> io::Result<[u8; 32]> {
+    let path = dir.join("reset.key");
+    match std::fs::read(&path) {
+        Ok(bytes) => bytes.try_into().map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{} is not 32 bytes: delete it to make a new one",
+                    path.display()
+                ),
+            )
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let mut key = [0u8; 32];
+            rand::Rng::fill(&mut rand::rng(), &mut key);
+            replace_file(&path, &key)?;
+            Ok(key)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,27 +82,16 @@ mod tests {
         assert_eq!(mode(&g), 0o600);
         assert_eq!(mode(&top.path().join("c")), 0o700);
     }
-}
 
-/// The relay's stateless-reset key, `reset.key` in the data directory
-/// (made once, readable by the relay's user only): kept across restarts so
-/// that peers of the last run learn at their next packet that their
-/// connection is gone.
-pub fn reset_key(dir: &Path) -> io::Result<[u8; 32]> {
-    let path = dir.join("reset.key");
-    match std::fs::read(&path) {
-        Ok(bytes) => bytes.try_into().map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{} is not 32 bytes: delete it to make a new one", path.display()),
-            )
-        }),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            let mut key = [0u8; 32];
-            rand::Rng::fill(&mut rand::rng(), &mut key);
-            replace_file(&path, &key)?;
-            Ok(key)
-        }
-        Err(e) => Err(e),
+    #[test]
+    fn the_reset_key_is_made_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = super::reset_key(dir.path()).unwrap();
+        assert_eq!(super::reset_key(dir.path()).unwrap(), a);
+        std::fs::write(dir.path().join("reset.key"), b"short").unwrap();
+        assert!(
+            super::reset_key(dir.path()).is_err(),
+            "a damaged key is said, not replaced"
+        );
     }
 }

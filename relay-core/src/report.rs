@@ -203,7 +203,11 @@ fn fold(s: &mut SessionSummary, r: &Record) {
                 s.end_reason = Some(format!("no session: {why}"));
             }
         }
-        AuditEvent::DeviceApproval { approved: false, by, .. } => {
+        AuditEvent::DeviceApproval {
+            approved: false,
+            by,
+            ..
+        } => {
             s.ended = Some(r.ts.clone());
             s.end_reason = Some(match by {
                 Some(by) => format!("no session: refused by {by}"),

@@ -119,10 +119,14 @@ pub(crate) fn run(cmd: DeviceCmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         DeviceCmd::Disable { name, dir } => change(&dir, "device disable", &name, |store| {
-            store.set_disabled(&name, true).map(|found| found.then_some(()))
+            store
+                .set_disabled(&name, true)
+                .map(|found| found.then_some(()))
         }),
         DeviceCmd::Enable { name, dir } => change(&dir, "device enable", &name, |store| {
-            store.set_disabled(&name, false).map(|found| found.then_some(()))
+            store
+                .set_disabled(&name, false)
+                .map(|found| found.then_some(()))
         }),
         DeviceCmd::Remove { name, dir } => change(&dir, "device remove", &name, |store| {
             store.remove(&name).map(|gone| gone.map(|_| ()))
@@ -132,9 +136,12 @@ pub(crate) fn run(cmd: DeviceCmd) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let store = DeviceStore::new(&dir.data_dir);
             let log = LogAt::Dir(&dir.data_dir);
-            admin(&log, "device revocations", &file.display().to_string(), || {
-                Ok(store.publish_revocations(&text)?)
-            })?;
+            admin(
+                &log,
+                "device revocations",
+                &file.display().to_string(),
+                || Ok(store.publish_revocations(&text)?),
+            )?;
             eprintln!("Published: online devices fetch it now, others when they next come online.");
             Ok(ExitCode::SUCCESS)
         }
@@ -180,7 +187,9 @@ fn change(
     let log = LogAt::Dir(&dir.data_dir);
     admin(&log, action, name, || match f(&store)? {
         Some(()) => Ok(()),
-        None => anyhow::bail!("no enrolled device is named {name:?}: see `lifeline-relay device list`"),
+        None => {
+            anyhow::bail!("no enrolled device is named {name:?}: see `lifeline-relay device list`")
+        }
     })?;
     eprintln!("Done: {action} {name}.");
     Ok(ExitCode::SUCCESS)

@@ -68,18 +68,38 @@ async fn main() {
         "lifeline-viewer",
         &["org", "vouch", "bench", "--key", &key, "--dir", org_s],
     );
-    ok("lifeline-viewer", &["unattended", "cert", &cert, "--dir", me_s]);
+    ok(
+        "lifeline-viewer",
+        &["unattended", "cert", &cert, "--dir", me_s],
+    );
     let (rc, ticket, err) = relay_cli(&[
-        "device", "ticket", "--group", "bench", "--policy", "unattended", "--anchor", &anchor,
-        "--data-dir", d,
+        "device",
+        "ticket",
+        "--group",
+        "bench",
+        "--policy",
+        "unattended",
+        "--anchor",
+        &anchor,
+        "--data-dir",
+        d,
     ]);
     assert_eq!(rc, 0, "{err}");
     let dev = work.path().join("device");
     ok(
         "lifeline-host",
         &[
-            "enroll", "--relay", &addr, "--ca", ca_s, "--ticket", ticket.trim(), "--name", "bench-1",
-            "--dir", dev.to_str().unwrap(),
+            "enroll",
+            "--relay",
+            &addr,
+            "--ca",
+            ca_s,
+            "--ticket",
+            ticket.trim(),
+            "--name",
+            "bench-1",
+            "--dir",
+            dev.to_str().unwrap(),
         ],
     );
     let mut service = Command::new(lifeline_tests::bin("lifeline-host"))
@@ -92,8 +112,7 @@ async fn main() {
         .spawn()
         .unwrap();
     let target = Target::Device(Box::new(
-        lifeline_viewer::org::device_target(&Some(me.clone()), &addr, "bench-1", "bench")
-            .unwrap(),
+        lifeline_viewer::org::device_target(&Some(me.clone()), &addr, "bench-1", "bench").unwrap(),
     ));
     // Until the device is online.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -133,11 +152,17 @@ async fn main() {
     drop(relay);
     let (dp, dm) = p50_max(&mut device);
     let (cp, cm) = p50_max(&mut code);
-    println!("\nTime from the technician's request to the first screen, 1280×720, {runs} runs each (p50 / max, ms)\n");
+    println!(
+        "\nTime from the technician's request to the first screen, 1280×720, {runs} runs each (p50 / max, ms)\n"
+    );
     println!("| session | p50 | max |");
     println!("|---|---|---|");
-    println!("| enrolled unattended device (`--device`): call, answer, Noise XX, first frame | {dp:.0} | {dm:.0} |");
-    println!("| code, host allowed control in advance: join, SPAKE2, first frame | {cp:.0} | {cm:.0} |");
+    println!(
+        "| enrolled unattended device (`--device`): call, answer, Noise XX, first frame | {dp:.0} | {dm:.0} |"
+    );
+    println!(
+        "| code, host allowed control in advance: join, SPAKE2, first frame | {cp:.0} | {cm:.0} |"
+    );
     println!(
         "\nmachine: {} cores; command: LIFELINE_BIN_DIR=target/release cargo bench -p lifeline-tests --bench first_screen -- --runs {runs}",
         std::thread::available_parallelism().map_or(0, |n| n.get())

@@ -604,7 +604,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     .await?;
     if let Some(k) = &viewer.device_key {
         let human = if k.first_use {
-            format!("The device's key is {} (pinned now, on first use: compare it with your admin's list).", k.fingerprint)
+            format!(
+                "The device's key is {} (pinned now, on first use: compare it with your admin's list).",
+                k.fingerprint
+            )
         } else {
             format!("The device proved its pinned key {}.", k.fingerprint)
         };

@@ -346,7 +346,9 @@ pub fn device_target(
         .with_context(|| format!("{} is damaged", cert_path.display()))?;
     let body = postcard_cert(&cert)?;
     if body.not_after < now() {
-        bail!("your certificate has expired: ask your admin for a new one (`lifeline-viewer unattended cert`)");
+        bail!(
+            "your certificate has expired: ask your admin for a new one (`lifeline-viewer unattended cert`)"
+        );
     }
     Ok(crate::session::DeviceTarget {
         name: name.into(),

@@ -46,7 +46,12 @@ impl Pins {
 
     /// Checks `key` for device `name` at `relay`: the pinned one, or pins
     /// it when there is none.
-    pub fn check(&self, relay: &str, name: &str, key: &[u8; 32]) -> Result<Pinned, UnattendedError> {
+    pub fn check(
+        &self,
+        relay: &str,
+        name: &str,
+        key: &[u8; 32],
+    ) -> Result<Pinned, UnattendedError> {
         let mut all = self.lines();
         let hex_key = hex::encode(key);
         if let Some((_, _, pinned)) = all.iter().find(|(r, n, _)| r == relay && n == name) {

@@ -106,7 +106,8 @@ pub(super) async fn make_ticket(
 ) -> Result<Response, Response> {
     let (c, a) = (&c, &a);
     let group = f.group.trim().to_owned();
-    a.check_csrf(c, &f.csrf, "make an enrollment ticket").await?;
+    a.check_csrf(c, &f.csrf, "make an enrollment ticket")
+        .await?;
     a.need_admin(c, &format!("make an enrollment ticket for {group}"))
         .await?;
     let Some(policy) = DevicePolicy::from_word(&f.policy) else {
@@ -251,7 +252,10 @@ pub(super) async fn decide(
         approved,
     };
     let decided = match &c.relay {
-        Some(r) => r.approvals().decide(&session, decision).map_err(|e| e.to_string()),
+        Some(r) => r
+            .approvals()
+            .decide(&session, decision)
+            .map_err(|e| e.to_string()),
         None => Err("this console runs without its relay".to_owned()),
     };
     match decided {

@@ -266,7 +266,10 @@ impl Authed {
             Some(&self.viewer()),
             StatusCode::FORBIDDEN,
             "Forbidden",
-            &format!("Only an admin may {what}; you are {}.", self.session.role.as_str()),
+            &format!(
+                "Only an admin may {what}; you are {}.",
+                self.session.role.as_str()
+            ),
         ))
     }
 }

@@ -35,8 +35,8 @@ mod lobby;
 mod recording;
 
 pub use context::{AgentError, Desktop, HostConfig, Lines};
-pub use device::{DeviceCall, serve_call};
 use context::{HANDSHAKE_TIMEOUT, Io};
+pub use device::{DeviceCall, serve_call};
 use driver::{Extras, Ticket, drive};
 use lobby::{Paired, wait_for_technician};
 use recording::Recording;

@@ -19,8 +19,7 @@ use quinn::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    HostInfo, Joiner, PairRequest, Relay, Via, answer_and_close, lock, new_session_id,
-    run_session,
+    HostInfo, Joiner, PairRequest, Relay, Via, answer_and_close, lock, new_session_id, run_session,
 };
 use crate::devices::{DeviceRecord, DeviceStore};
 use crate::forward::close;
@@ -156,7 +155,11 @@ pub(crate) async fn serve_connect(
     };
     lock(&relay.calls).remove(&session);
     let Some((host, host_ctl)) = answered else {
-        if let Err(e) = relay.audit.append(record(Some(DeviceRefusal::NoAnswer))).await {
+        if let Err(e) = relay
+            .audit
+            .append(record(Some(DeviceRefusal::NoAnswer)))
+            .await
+        {
             return close(&conn, &Refusal::AuditFailed(e.to_string()));
         }
         return refuse(&conn, &mut ctl, DeviceRefusal::NoAnswer).await;
@@ -343,7 +346,9 @@ mod tests {
     #[test]
     fn a_request_needs_a_known_enabled_device_and_a_reason_where_its_group_does() {
         use DevicePolicy::{Attended, Unattended};
-        let r = |found, reason| admissible(found, reason).map(|d| d.name);
+        fn r(found: Option<DeviceRecord>, reason: &str) -> Result<String, DeviceRefusal> {
+            admissible(found, reason).map(|d| d.name)
+        }
         assert_eq!(r(None, "x"), Err(DeviceRefusal::UnknownDevice));
         assert_eq!(
             r(Some(device(Attended, true)), "x"),

@@ -33,7 +33,12 @@ pub(super) fn skip_without_chromium() -> bool {
 }
 
 /// `console-user add`: the one-time password (and the otpauth URI, if any).
-pub(super) fn console_user(d: &str, name: &str, role: &str, totp: bool) -> (String, Option<String>) {
+pub(super) fn console_user(
+    d: &str,
+    name: &str,
+    role: &str,
+    totp: bool,
+) -> (String, Option<String>) {
     let mut args = vec!["console-user", "add", name, "--role", role, "--data-dir", d];
     if totp {
         args.push("--totp");

@@ -94,7 +94,15 @@ fn an_approval_group_waits_for_an_approvers_decision_in_the_console() {
     let mut carol = Browser::start();
     first_login(&mut carol, &url, "carol", &carol_once, "");
     let waiting = std::thread::scope(|s| {
-        let asked = s.spawn(|| connect(&fleet, &tech, "vault-1", "INC-77 backup", "wait-frame\nquit\n"));
+        let asked = s.spawn(|| {
+            connect(
+                &fleet,
+                &tech,
+                "vault-1",
+                "INC-77 backup",
+                "wait-frame\nquit\n",
+            )
+        });
         decide(&mut carol, &url, "approve", "INC-77 backup");
         asked.join().unwrap()
     });
@@ -103,7 +111,15 @@ fn an_approval_group_waits_for_an_approvers_decision_in_the_console() {
     assert!(out.contains(r#""event":"awaiting_approval""#), "{out}");
     // Refused by the approver.
     let refused = std::thread::scope(|s| {
-        let asked = s.spawn(|| connect(&fleet, &tech, "vault-1", "INC-78 nope", "wait-frame\nquit\n"));
+        let asked = s.spawn(|| {
+            connect(
+                &fleet,
+                &tech,
+                "vault-1",
+                "INC-78 nope",
+                "wait-frame\nquit\n",
+            )
+        });
         decide(&mut carol, &url, "refuse", "INC-78 nope");
         asked.join().unwrap()
     });

@@ -164,12 +164,16 @@ fn a_vouched_technician_reaches_an_unattended_device_without_a_click() {
     let (tech, _) = technician(&fleet, "ann");
 
     let text = "unattended-hello-42";
-    let script = format!("wait-frame\nmove 200 130\nsleep 200\ntype {text}\nkey Return\nsleep 300\nquit\n");
+    let script =
+        format!("wait-frame\nmove 200 130\nsleep 200\ntype {text}\nkey Return\nsleep 300\nquit\n");
     let (rc, out, err) = connect(&fleet, &tech, "kiosk-1", "INC-4821 printer", &script);
     assert_eq!(rc, 0, "{out}\n{err}\n{}", service.said());
     assert!(out.contains(r#""event":"device_key""#), "{out}");
     assert!(out.contains(r#""first_use":true"#), "{out}");
-    assert!(out.contains(r#""mode":"control""#), "no click needed: {out}");
+    assert!(
+        out.contains(r#""mode":"control""#),
+        "no click needed: {out}"
+    );
     let got = lifeline_tests::wait_for("the typed line", || {
         std::fs::read_to_string(&typed)
             .ok()
@@ -178,11 +182,20 @@ fn a_vouched_technician_reaches_an_unattended_device_without_a_click() {
     assert_eq!(got, format!("{text}\n"));
     let said = service.said();
     assert!(said.contains(r#""event":"device_session""#), "{said}");
-    assert!(said.contains("INC-4821 printer"), "the user sees why: {said}");
+    assert!(
+        said.contains("INC-4821 printer"),
+        "the user sees why: {said}"
+    );
     assert!(said.contains(r#""technician":"ann""#), "{said}");
 
     // The same device again: its key is the pinned one.
-    let (rc, out, err) = connect(&fleet, &tech, "kiosk-1", "INC-4821 again", "wait-frame\nquit\n");
+    let (rc, out, err) = connect(
+        &fleet,
+        &tech,
+        "kiosk-1",
+        "INC-4821 again",
+        "wait-frame\nquit\n",
+    );
     assert_eq!(rc, 0, "{out}\n{err}");
     assert!(out.contains(r#""first_use":false"#), "{out}");
 
@@ -233,7 +246,10 @@ fn an_attended_device_nobody_answers_refuses_after_a_minute() {
         "refused only after the minute: {took:?}"
     );
     let said = service.said();
-    assert!(said.contains(r#""event":"request""#), "the user was asked: {said}");
+    assert!(
+        said.contains(r#""event":"request""#),
+        "the user was asked: {said}"
+    );
     assert!(said.contains(r#""policy":"attended""#), "{said}");
 }
 
@@ -274,10 +290,23 @@ fn disabled_devices_and_revoked_technicians_are_refused() {
 
     // Ann revoked by the organisation: the relay publishes the list, the
     // device fetches it and refuses her; Bob still gets in.
-    let list = ok(&["org", "revoke", "--serial", &ann_serial.to_string(), "--dir", org_s]);
+    let list = ok(&[
+        "org",
+        "revoke",
+        "--serial",
+        &ann_serial.to_string(),
+        "--dir",
+        org_s,
+    ]);
     let list_file = fleet.work.path().join("revocations.txt");
     std::fs::write(&list_file, &list).unwrap();
-    relay(&["device", "revocations", list_file.to_str().unwrap(), "--data-dir", d]);
+    relay(&[
+        "device",
+        "revocations",
+        list_file.to_str().unwrap(),
+        "--data-dir",
+        d,
+    ]);
     let (rc, _, err) = connect(&fleet, &ann, "desk-r", "INC-3", "wait-frame\nquit\n");
     assert_ne!(rc, 0);
     assert!(err.contains("revoked the technician"), "{err}");
@@ -296,14 +325,26 @@ fn disabled_devices_and_revoked_technicians_are_refused() {
     );
     let list = ok(&["org", "revoke", "--device", &key, "--dir", org_s]);
     std::fs::write(&list_file, &list).unwrap();
-    relay(&["device", "revocations", list_file.to_str().unwrap(), "--data-dir", d]);
+    relay(&[
+        "device",
+        "revocations",
+        list_file.to_str().unwrap(),
+        "--data-dir",
+        d,
+    ]);
     let (rc, _, err) = connect(&fleet, &bob, "desk-r", "INC-5", "wait-frame\nquit\n");
     assert_ne!(rc, 0);
     assert!(err.contains("disabled this device"), "{err}");
     // A relay cannot roll the device back to the older list.
     let older = fleet.work.path().join("older.txt");
     std::fs::write(&older, ok(&["org", "anchor", "--dir", org_s])).unwrap();
-    let (rc, _, _) = lifeline_tests::relay_cli(&["device", "revocations", older.to_str().unwrap(), "--data-dir", d]);
+    let (rc, _, _) = lifeline_tests::relay_cli(&[
+        "device",
+        "revocations",
+        older.to_str().unwrap(),
+        "--data-dir",
+        d,
+    ]);
     assert_ne!(rc, 0, "an anchor is not a revocation list");
     drop(service);
 }
@@ -324,7 +365,14 @@ fn the_viewer_window_connects_to_a_device_from_the_command_line() {
     until_online(&fleet, "kiosk-w");
     let (tech, _) = technician(&fleet, "ann");
     let mut window = Command::new(lifeline_tests::bin("lifeline-viewer"))
-        .args(["--relay", &fleet.addr, "--ca", &fleet.ca(), "--token", &fleet.token])
+        .args([
+            "--relay",
+            &fleet.addr,
+            "--ca",
+            &fleet.ca(),
+            "--token",
+            &fleet.token,
+        ])
         .args(["--device", "kiosk-w", "--reason", "INC-5150 window"])
         .args(["--unattended-dir", tech.to_str().unwrap()])
         .env("DISPLAY", &x.display)

@@ -44,13 +44,21 @@ async fn control(conn: &quinn::Connection) -> Control {
 /// The device's answer to one call, as the hostile relay plays it: what
 /// the device said as its verdict (its first byte 1 and why, when it
 /// refused), or `None` when it hung up first.
-async fn attack(endpoint: &quinn::Endpoint, session: &str, how: Attack, cert: &str) -> Option<Vec<u8>> {
+async fn attack(
+    endpoint: &quinn::Endpoint,
+    session: &str,
+    how: Attack,
+    cert: &str,
+) -> Option<Vec<u8>> {
     let conn = endpoint.accept().await.unwrap().await.unwrap();
     // As a relay does once it pairs: room for the session's streams.
     lifeline_common::tls::open_for_session(&conn);
     let mut ctl = control(&conn).await;
     let req: HostRequest = ctl.recv().await.unwrap();
-    assert!(matches!(&req, HostRequest::Answer { session: s, .. } if s == session), "{req:?}");
+    assert!(
+        matches!(&req, HostRequest::Answer { session: s, .. } if s == session),
+        "{req:?}"
+    );
     let policy = SessionPolicy {
         confirm_every_s: 0,
         answer_within_s: 0,
@@ -160,14 +168,24 @@ fn a_hostile_relay_cannot_open_a_session_to_an_enrolled_device() {
                 attack(&endpoint, &session, how, &cert),
             )
             .await
-            .unwrap_or_else(|_| panic!("{how:?}: the device did not answer: {}\n{}", service.said(), service.logged()));
+            .unwrap_or_else(|_| {
+                panic!(
+                    "{how:?}: the device did not answer: {}\n{}",
+                    service.said(),
+                    service.logged()
+                )
+            });
             verdicts.push((how, said));
         }
         verdicts
     });
     for (how, said) in &verdicts {
         let said = said.as_deref().unwrap_or_default();
-        assert_ne!(said.first(), Some(&0), "{how:?}: the device admitted the hostile relay");
+        assert_ne!(
+            said.first(),
+            Some(&0),
+            "{how:?}: the device admitted the hostile relay"
+        );
     }
     let refused = |how: usize, why: &str| {
         let said = verdicts[how].1.clone().unwrap_or_default();
@@ -182,6 +200,9 @@ fn a_hostile_relay_cannot_open_a_session_to_an_enrolled_device() {
         let said = service.said();
         (said.matches(r#""event":"device_refused""#).count() >= 3).then_some(said)
     });
-    assert!(!said.contains(r#""event":"joined""#), "nothing was shared: {said}");
+    assert!(
+        !said.contains(r#""event":"joined""#),
+        "nothing was shared: {said}"
+    );
     assert!(!said.contains(r#""event":"device_session""#), "{said}");
 }

@@ -38,8 +38,11 @@ struct App {
     /// The technician's unattended folder, if not the default.
     unattended_dir: Option<std::path::PathBuf>,
     /// The device list as fetched, until the window takes it.
-    devices: Arc<Mutex<Option<Result<Vec<lifeline_proto::devices::DeviceEntry>, String>>>>,
+    devices: Arc<Mutex<Option<Fetched>>>,
 }
+
+/// The device list as the relay gave it, or why not.
+type Fetched = Result<Vec<lifeline_proto::devices::DeviceEntry>, String>;
 
 fn lock(l: &Mutex<Link>) -> std::sync::MutexGuard<'_, Link> {
     l.lock().unwrap_or_else(|e| e.into_inner())
@@ -73,11 +76,12 @@ impl App {
             let status_link = link.clone();
             let status_ctx = ctx2.clone();
             let window = lifeline_net::reconnect::DEFAULT_WINDOW;
-            let result = Viewer::connect_to(&relay, ca.as_deref(), &token, &target, window, move |s| {
-                lock(&status_link).status = Some(s);
-                status_ctx.request_repaint();
-            })
-            .await;
+            let result =
+                Viewer::connect_to(&relay, ca.as_deref(), &token, &target, window, move |s| {
+                    lock(&status_link).status = Some(s);
+                    status_ctx.request_repaint();
+                })
+                .await;
             match result {
                 Ok(v) => {
                     if let Err(e) = v.set_quality(quality).await {

@@ -94,7 +94,10 @@ impl DeviceList {
                     } else if d.online {
                         "online".to_owned()
                     } else {
-                        format!("offline (seen {})", d.last_seen.as_deref().unwrap_or("never"))
+                        format!(
+                            "offline (seen {})",
+                            d.last_seen.as_deref().unwrap_or("never")
+                        )
                     };
                     ui.label(state);
                     let needs_reason = d.policy == DevicePolicy::Unattended;

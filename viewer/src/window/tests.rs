@@ -373,7 +373,10 @@ fn the_device_list_is_searched_and_an_unattended_device_needs_a_reason() {
     h.run();
     h.get_by_label("Search").type_text("LAB");
     h.run();
-    assert!(h.query_by_label("Connect to kiosk-1").is_none(), "filtered out");
+    assert!(
+        h.query_by_label("Connect to kiosk-1").is_none(),
+        "filtered out"
+    );
     assert!(h.query_by_label("Connect to desk-7").is_some());
     // Offline: no connecting; attended: no reason needed.
     h.get_by_label("Connect to server-2").click();
