@@ -53,18 +53,9 @@ pub struct IssuedTicket {
     pub ticket: String,
 }
 
-/// A device session waiting for an approver.
-#[derive(Debug, Clone)]
-pub struct ApprovalRow {
-    pub session: String,
-    pub device: String,
-    pub group: String,
-    pub technician: String,
-    pub reason: String,
-    pub asked: String,
-    /// Seconds before it lapses.
-    pub left_s: u64,
-}
+/// A device session waiting for an approver, and the seconds before it
+/// lapses.
+pub type ApprovalRow = (lifeline_relay_core::approvals::Request, u64);
 
 /// What the sealed record says of a recording.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -530,14 +521,14 @@ pub fn approvals(v: &Viewer<'_>, rows: &[ApprovalRow], error: Option<&str>) -> M
             table.approvals {
                 thead { tr { th { "Asked" } th { "Technician" } th { "Device" } th { "Group" } th { "Reason" } th { "Lapses in" } @if approver { th {} } } }
                 tbody {
-                    @for r in rows {
+                    @for (r, left_s) in rows {
                         tr {
                             td { (r.asked) }
                             td { (r.technician) }
                             td { (r.device) }
                             td { (r.group) }
                             td { (r.reason) }
-                            td { (r.left_s) " s" }
+                            td { (left_s) " s" }
                             @if approver {
                                 td {
                                     form method="post" action=(format!("/approvals/{}/approve", url_escape(&r.session))) {

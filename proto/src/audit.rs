@@ -403,10 +403,63 @@ impl AuditEvent {
     /// record seals to more than [`MAX_LINE_BYTES`]: whatever a peer or a
     /// visitor typed, the log grows by a bounded amount a record.
     pub fn bounded(mut self) -> Self {
-        if !self.bound_first_kinds() {
+        if !self.bound_first_kinds() && !self.bound_device_kinds() {
             self.bound_other_kinds();
         }
         self
+    }
+
+    /// [`AuditEvent::bounded`] for the enrolled devices' kinds; false for
+    /// the others.
+    fn bound_device_kinds(&mut self) -> bool {
+        use AuditEvent as E;
+        let (id, name, text) = (MAX_ID_BYTES, MAX_NAME_BYTES, MAX_TEXT_BYTES);
+        match self {
+            E::DeviceEnrolled {
+                device,
+                group,
+                policy,
+                key,
+                ip,
+            } => {
+                cut(device, name);
+                cut(group, name);
+                cut(policy, id);
+                cut(key, text);
+                cut(ip, id);
+            }
+            E::DeviceSession {
+                session,
+                device,
+                technician,
+                policy,
+                reason,
+                ip,
+                refused,
+            } => {
+                cut(session, id);
+                cut(device, name);
+                cut(technician, name);
+                cut(policy, id);
+                cut(reason, text);
+                cut(ip, id);
+                cut_opt(refused, text);
+            }
+            E::DeviceApproval {
+                session,
+                device,
+                technician,
+                by,
+                ..
+            } => {
+                cut(session, id);
+                cut(device, name);
+                cut(technician, name);
+                cut_opt(by, name);
+            }
+            _ => return false,
+        }
+        true
     }
 
     /// [`AuditEvent::bounded`] for the kinds up to `token_suspended`;
@@ -570,48 +623,6 @@ impl AuditEvent {
                 cut(by, name);
                 cut(action, text);
                 cut(target, text);
-            }
-            E::DeviceEnrolled {
-                device,
-                group,
-                policy,
-                key,
-                ip,
-            } => {
-                cut(device, name);
-                cut(group, name);
-                cut(policy, id);
-                cut(key, text);
-                cut(ip, id);
-            }
-            E::DeviceSession {
-                session,
-                device,
-                technician,
-                policy,
-                reason,
-                ip,
-                refused,
-            } => {
-                cut(session, id);
-                cut(device, name);
-                cut(technician, name);
-                cut(policy, id);
-                cut(reason, text);
-                cut(ip, id);
-                cut_opt(refused, text);
-            }
-            E::DeviceApproval {
-                session,
-                device,
-                technician,
-                by,
-                ..
-            } => {
-                cut(session, id);
-                cut(device, name);
-                cut(technician, name);
-                cut_opt(by, name);
             }
             E::ConsoleAction {
                 user,

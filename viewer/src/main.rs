@@ -555,14 +555,10 @@ fn say_done(done: Done, say: impl Fn(serde_json::Value, String) + Copy) {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    let Some(script_path) = &cli.script else {
-        bail!("--headless needs --script FILE")
-    };
-    let text = std::fs::read_to_string(script_path)
-        .with_context(|| format!("cannot read the script {}", script_path.display()))?;
-    let commands = script::parse(&text)?;
-    let target = match (&cli.code, &cli.device) {
+/// What `--headless` connects to: `--code`, or `--device` with the
+/// technician's unattended key and certificate.
+fn target(cli: &Cli) -> anyhow::Result<Target> {
+    Ok(match (&cli.code, &cli.device) {
         (Some(code), _) => Target::Code(code.parse().context("that code is not right")?),
         (None, Some(name)) => Target::Device(Box::new(lifeline_viewer::org::device_target(
             &cli.unattended_dir,
@@ -573,7 +569,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         (None, None) => bail!(
             "--headless needs --code CODE (the 12 digits the user reads out) or --device NAME"
         ),
+    })
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let Some(script_path) = &cli.script else {
+        bail!("--headless needs --script FILE")
     };
+    let text = std::fs::read_to_string(script_path)
+        .with_context(|| format!("cannot read the script {}", script_path.display()))?;
+    let commands = script::parse(&text)?;
+    let target = target(&cli)?;
     let json = cli.json;
     // Everything printed goes through here: nothing a peer wrote reaches
     // the terminal with a control character in it.

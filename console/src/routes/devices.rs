@@ -194,17 +194,12 @@ fn approval_rows(c: &Console) -> Vec<ApprovalRow> {
         .approvals()
         .list()
         .into_iter()
-        .map(|r| ApprovalRow {
-            left_s: r
+        .map(|r| {
+            let left_s = r
                 .until
                 .duration_since(SystemTime::now())
-                .map_or(0, |d| d.as_secs()),
-            session: r.session,
-            device: r.device,
-            group: r.group,
-            technician: r.technician,
-            reason: r.reason,
-            asked: r.asked,
+                .map_or(0, |d| d.as_secs());
+            (r, left_s)
         })
         .collect()
 }

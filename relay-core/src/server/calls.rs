@@ -8,7 +8,7 @@
 //! decides by the organisation's certificate, which the relay cannot make.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lifeline_common::framed::Control;
 use lifeline_proto::Locator;
@@ -23,7 +23,6 @@ use super::{
 };
 use crate::devices::{DeviceRecord, DeviceStore};
 use crate::forward::close;
-use crate::rules::addresses::Source;
 use crate::rules::refusal::Refusal;
 use crate::tokens::token_hash;
 
@@ -244,24 +243,9 @@ pub(crate) async fn serve_answer(
     os_user: String,
 ) {
     let ip = conn.remote_address().ip();
-    let store = relay.devices.clone();
-    let name = device.clone();
-    let found = tokio::task::spawn_blocking(move || store.check_token(&name, &token)).await;
-    let record = match found {
-        Ok(Ok(Some(r))) => r,
-        Ok(Ok(None)) => {
-            lock(&relay.ip_throttle).fail(Instant::now(), &Source::of(ip));
-            return close(
-                &conn,
-                &Refusal::Refused("no such device, or not its token".into()),
-            );
-        }
-        Ok(Err(e)) => return close(&conn, &Refusal::Busy(e.to_string())),
-        Err(e) => return close(&conn, &Refusal::Busy(e.to_string())),
+    let Some(record) = super::enroll::enrolled(relay, &conn, device, token).await else {
+        return;
     };
-    if record.disabled {
-        return close(&conn, &Refusal::Refused(super::enroll::DISABLED.into()));
-    }
     let pending = {
         let mut calls = lock(&relay.calls);
         match calls.get(&session) {

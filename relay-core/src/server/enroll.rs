@@ -147,6 +147,32 @@ pub(crate) async fn serve_devices(
     .await;
 }
 
+/// The enrolled, enabled device `device` whose token `token` is, for a
+/// device's connection; otherwise the connection is closed with why (a
+/// wrong token counts against the address) and `None` returned.
+pub(crate) async fn enrolled(
+    relay: &Arc<Relay>,
+    conn: &Connection,
+    device: String,
+    token: String,
+) -> Option<crate::devices::DeviceRecord> {
+    let ip = conn.remote_address().ip();
+    let store = relay.devices.clone();
+    let found = tokio::task::spawn_blocking(move || store.check_token(&device, &token)).await;
+    let why = match found {
+        Ok(Ok(Some(r))) if !r.disabled => return Some(r),
+        Ok(Ok(Some(_))) => Refusal::Refused(DISABLED.into()),
+        Ok(Ok(None)) => {
+            lock(&relay.ip_throttle).fail(std::time::Instant::now(), &Source::of(ip));
+            Refusal::Refused("no such device, or not its token".into())
+        }
+        Ok(Err(e)) => Refusal::Busy(e.to_string()),
+        Err(e) => Refusal::Busy(e.to_string()),
+    };
+    close(conn, &why);
+    None
+}
+
 /// An enrolled device's service coming online: listed online for as long
 /// as this connection lasts (QUIC keeps it alive; its end, or the relay's
 /// shutdown, takes the device offline).
@@ -157,25 +183,9 @@ pub(crate) async fn serve_online(
     device: String,
     token: String,
 ) {
-    let ip = conn.remote_address().ip();
-    let store = relay.devices.clone();
-    let name = device.clone();
-    let found = tokio::task::spawn_blocking(move || store.check_token(&name, &token)).await;
-    let record = match found {
-        Ok(Ok(Some(r))) => r,
-        Ok(Ok(None)) => {
-            lock(&relay.ip_throttle).fail(std::time::Instant::now(), &Source::of(ip));
-            return close(
-                &conn,
-                &Refusal::Refused("no such device, or not its token".into()),
-            );
-        }
-        Ok(Err(e)) => return close(&conn, &Refusal::Busy(e.to_string())),
-        Err(e) => return close(&conn, &Refusal::Busy(e.to_string())),
+    let Some(record) = enrolled(relay, &conn, device, token).await else {
+        return;
     };
-    if record.disabled {
-        return close(&conn, &Refusal::Refused(DISABLED.into()));
-    }
     let id = conn.stable_id();
     let (line, mut calls) = tokio::sync::mpsc::channel(4);
     lock(&relay.presence).arrive(&record.name, id, line);

@@ -104,31 +104,7 @@ pub(crate) async fn serve_viewer(relay: &Arc<Relay>, conn: Connection, mut ctl: 
     };
     let (token, locator) = match first {
         ViewerRequest::Join { token, locator } => (token, locator),
-        ViewerRequest::Resume(req) => {
-            let peer = (Peer::Viewer, None);
-            return resuming::serve_resume(relay, conn, ctl, peer, req, via.ip).await;
-        }
-        ViewerRequest::ResumeAs { request, token } => {
-            return resume_as(relay, conn, ctl, request, &token, via.ip).await;
-        }
-        ViewerRequest::Devices { token } => {
-            return super::enroll::serve_devices(relay, conn, ctl, token).await;
-        }
-        ViewerRequest::Connect {
-            token,
-            device,
-            reason,
-        } => {
-            let req = super::calls::Request {
-                token,
-                device,
-                reason,
-            };
-            return super::calls::serve_connect(relay, conn, ctl, req, via).await;
-        }
-        ViewerRequest::Report(_) => {
-            return close(&conn, &Refusal::Protocol("a viewer must join first".into()));
-        }
+        other => return serve_other(relay, conn, ctl, other, via).await,
     };
     let ip = via.ip;
     let token_key = token_hash(&token);
@@ -197,6 +173,44 @@ pub(crate) async fn serve_viewer(relay: &Arc<Relay>, conn: Connection, mut ctl: 
                     cluster,
                 } => carry_join(relay, conn, ctl, joiner, session, (node, cluster)).await,
             }
+        }
+    }
+}
+
+/// A viewer's first request other than a join: a resume, the device list,
+/// a device session; a report before any of them breaks protocol.
+async fn serve_other(
+    relay: &Arc<Relay>,
+    conn: Connection,
+    ctl: Control,
+    first: ViewerRequest,
+    via: Via,
+) {
+    match first {
+        ViewerRequest::Resume(req) => {
+            let peer = (Peer::Viewer, None);
+            resuming::serve_resume(relay, conn, ctl, peer, req, via.ip).await;
+        }
+        ViewerRequest::ResumeAs { request, token } => {
+            resume_as(relay, conn, ctl, request, &token, via.ip).await;
+        }
+        ViewerRequest::Devices { token } => {
+            super::enroll::serve_devices(relay, conn, ctl, token).await;
+        }
+        ViewerRequest::Connect {
+            token,
+            device,
+            reason,
+        } => {
+            let req = super::calls::Request {
+                token,
+                device,
+                reason,
+            };
+            super::calls::serve_connect(relay, conn, ctl, req, via).await;
+        }
+        ViewerRequest::Join { .. } | ViewerRequest::Report(_) => {
+            close(&conn, &Refusal::Protocol("a viewer must join first".into()));
         }
     }
 }

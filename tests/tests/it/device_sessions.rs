@@ -299,14 +299,18 @@ fn disabled_devices_and_revoked_technicians_are_refused() {
         org_s,
     ]);
     let list_file = fleet.work.path().join("revocations.txt");
-    std::fs::write(&list_file, &list).unwrap();
-    relay(&[
-        "device",
-        "revocations",
-        list_file.to_str().unwrap(),
-        "--data-dir",
-        d,
-    ]);
+    let publish = |list: &str| {
+        std::fs::write(&list_file, list).unwrap();
+        relay(&[
+            "device",
+            "revocations",
+            list_file.to_str().unwrap(),
+            "--data-dir",
+            d,
+        ]);
+    };
+    publish(&list);
+    let first_list = list;
     let (rc, _, err) = connect(&fleet, &ann, "desk-r", "INC-3", "wait-frame\nquit\n");
     assert_ne!(rc, 0);
     assert!(err.contains("revoked the technician"), "{err}");
@@ -323,19 +327,18 @@ fn disabled_devices_and_revoked_technicians_are_refused() {
             .unwrap()
             .public(),
     );
-    let list = ok(&["org", "revoke", "--device", &key, "--dir", org_s]);
-    std::fs::write(&list_file, &list).unwrap();
-    relay(&[
-        "device",
-        "revocations",
-        list_file.to_str().unwrap(),
-        "--data-dir",
-        d,
-    ]);
-    let (rc, _, err) = connect(&fleet, &bob, "desk-r", "INC-5", "wait-frame\nquit\n");
-    assert_ne!(rc, 0);
-    assert!(err.contains("disabled this device"), "{err}");
-    // A relay cannot roll the device back to the older list.
+    publish(&ok(&["org", "revoke", "--device", &key, "--dir", org_s]));
+    let refused_all = |reason: &str| {
+        let (rc, _, err) = connect(&fleet, &bob, "desk-r", reason, "wait-frame\nquit\n");
+        assert_ne!(rc, 0);
+        assert!(err.contains("disabled this device"), "{err}");
+    };
+    refused_all("INC-5");
+    // The older list published again (as a relay rolling back would):
+    // the device keeps the newer one.
+    publish(&first_list);
+    refused_all("INC-6");
+    // Not a list at all: the relay's command refuses it.
     let older = fleet.work.path().join("older.txt");
     std::fs::write(&older, ok(&["org", "anchor", "--dir", org_s])).unwrap();
     let (rc, _, _) = lifeline_tests::relay_cli(&[
