@@ -101,6 +101,9 @@ fn main() -> ExitCode {
     if std::env::args_os().nth(1).is_some_and(|a| a == "service") {
         return service();
     }
+    if std::env::args_os().nth(1).is_some_and(|a| a == "answer") {
+        return answer();
+    }
     let cli = Cli::parse();
     backend::prepare();
     lifeline_common::logging::init("warn,enigo=error,zbus=error");
@@ -116,7 +119,7 @@ fn main() -> ExitCode {
     };
     let windowed = !cli.cli && backend::has_desktop();
     let result = if windowed {
-        with_window(&rt, cli)
+        with_window(&rt, move |w| run(cli, Some(w)))
     } else {
         rt.block_on(run(cli, None))
     };
@@ -182,9 +185,80 @@ fn service() -> ExitCode {
     }
 }
 
-/// Runs the agent on the runtime and the window on this (the main) thread;
-/// closing the window stops the agent, which then tells the relay.
-fn with_window(rt: &tokio::runtime::Runtime, cli: Cli) -> anyhow::Result<()> {
+/// `lifeline-host answer …`: one call of the service, with the user's
+/// window where there is a display.
+fn answer() -> ExitCode {
+    let cli = lifeline_host::service::AnswerCli::parse_from(sub_args());
+    backend::prepare();
+    lifeline_common::logging::init("warn,enigo=error,zbus=error");
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("lifeline-host: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let backend = Backend::detect();
+    let result = if !cli.cli && backend::has_desktop() {
+        with_window(&rt, move |w| async move {
+            let closer = w.notices.clone();
+            let ui = Ui {
+                json: cli.json,
+                window: Some(w.notices),
+                recording: None,
+                own_window: window_place(backend, w.place),
+            };
+            let mut lines = w.lines;
+            let stop = w.stop.clone();
+            let stopped = async move { stop.notified().await };
+            let result =
+                lifeline_host::service::answer(&cli, (ui, &mut lines), backend, stopped).await;
+            // Nobody may be at an enrolled machine to close the window:
+            // it says how the session ended for a moment, then closes.
+            if let Err(e) = &result {
+                let _ = closer.send(Notice::Failed {
+                    reason: format!("{e:#}"),
+                });
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+            let _ = closer.send(Notice::Close);
+            result
+        })
+    } else {
+        rt.block_on(async {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let fresh = Fresh::default();
+            typed::read_stdin(tx, fresh.clone());
+            let mut lines = Lines::new(rx, fresh);
+            let ui = Ui::terminal(cli.json);
+            let stop = async {
+                if tokio::signal::ctrl_c().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
+            lifeline_host::service::answer(&cli, (ui, &mut lines), backend, stop).await
+        })
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lifeline-host: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs `job` (the agent, given the window's side of its I/O) on the
+/// runtime and the window on this (the main) thread; closing the window
+/// stops the agent, which then tells the relay.
+fn with_window<F, Fut>(rt: &tokio::runtime::Runtime, job: F) -> anyhow::Result<()>
+where
+    F: FnOnce(Window) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
     let (notice_tx, notices) = mpsc::unbounded_channel();
     let (said, rx) = mpsc::unbounded_channel();
     let stop = Arc::new(Notify::new());
@@ -199,7 +273,7 @@ fn with_window(rt: &tokio::runtime::Runtime, cli: Cli) -> anyhow::Result<()> {
         place: place.clone(),
     };
     let agent = rt.spawn(async move {
-        let result = run(cli, Some(window)).await;
+        let result = job(window).await;
         if let Err(e) = &result {
             // The window says it too, for a user who never sees stderr
             // (the wrong codes it has said already).

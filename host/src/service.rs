@@ -11,6 +11,11 @@
 //! ([`crate::agent::serve_call`]): one session at a time, with the
 //! device's own policy, key, anchor and revocation list (the newest the
 //! organisation signed that reached it, through the relay or by hand).
+//! Where there is a display, each call runs in a process of its own
+//! (`lifeline-host answer`) whose window is the user's: the question
+//! (attended) or the banner with who and why and Stop sharing
+//! (unattended); it closes itself 3 s after the session ends. With
+//! `--cli`, calls run in the service, answered on stdin.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -46,6 +51,34 @@ pub struct ServiceCli {
     /// One JSON object a line.
     #[arg(long)]
     pub json: bool,
+    /// Take calls in this process, with no window: the user (if any)
+    /// answers on stdin. By default, where there is a display, each call
+    /// opens the user's window (`lifeline-host answer`): the question, or
+    /// the banner with who and why and Stop sharing.
+    #[arg(long)]
+    pub cli: bool,
+}
+
+/// `lifeline-host answer`: takes one call the service got, in a process
+/// of its own (so that its window is its own), then exits.
+#[derive(clap::Parser, Debug)]
+#[command(
+    name = "lifeline-host answer",
+    about = "Take one session a technician asked this enrolled machine for (run by `lifeline-host service`)."
+)]
+pub struct AnswerCli {
+    /// The device folder.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// The relay's session id of the call.
+    #[arg(long)]
+    pub session: String,
+    /// One JSON object a line.
+    #[arg(long)]
+    pub json: bool,
+    /// No window: the question is answered on stdin.
+    #[arg(long)]
+    pub cli: bool,
 }
 
 /// Why the service stopped for good.
@@ -133,15 +166,20 @@ fn load(dir: &Path) -> anyhow::Result<Held> {
     })
 }
 
-/// Runs the service until the relay refuses the device for good.
-pub async fn run(cli: &ServiceCli) -> anyhow::Result<()> {
-    let dir = match &cli.dir {
-        Some(d) => d.clone(),
+/// The device folder: `--dir`, else `~/.config/lifeline/device`.
+fn folder(dir: Option<&Path>) -> anyhow::Result<PathBuf> {
+    Ok(match dir {
+        Some(d) => d.to_owned(),
         None => lifeline_common::folders::this()
             .config()
             .context("no home folder: give --dir")?
             .join("device"),
-    };
+    })
+}
+
+/// Runs the service until the relay refuses the device for good.
+pub async fn run(cli: &ServiceCli) -> anyhow::Result<()> {
+    let dir = folder(cli.dir.as_deref())?;
     let mut held = load(&dir)?;
     let ca = held.device.ca.as_deref();
     // The online link keeps alive rarely (cheap for a relay holding many);
@@ -173,6 +211,9 @@ pub async fn run(cli: &ServiceCli) -> anyhow::Result<()> {
                 );
                 let why = loop {
                     match link.next_call().await {
+                        Ok(Called::Session(session)) if windowed(cli) => {
+                            answer_apart(cli, &dir, &session).await;
+                        }
                         Ok(Called::Session(session)) => {
                             take_call(cli, &held, &connector, &mut lines, session).await;
                         }
@@ -205,6 +246,71 @@ pub async fn run(cli: &ServiceCli) -> anyhow::Result<()> {
             .unwrap_or(Duration::from_secs(1));
         tokio::time::sleep(wait).await;
     }
+}
+
+/// Whether calls open the user's window (a process each).
+fn windowed(cli: &ServiceCli) -> bool {
+    !cli.cli && crate::backend::has_desktop()
+}
+
+/// Takes one call in a process of its own (`lifeline-host answer`), whose
+/// window shows the question or the banner; its lines go where the
+/// service's do. The service waits for it: one session at a time.
+async fn answer_apart(cli: &ServiceCli, dir: &Path, session: &str) {
+    let exe = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => {
+            let why = format!("cannot find this program to answer a call: {e}");
+            say(cli.json, "call_failed", &why, json!({ "reason": why }));
+            return;
+        }
+    };
+    let mut cmd = tokio::process::Command::new(exe);
+    cmd.arg("answer")
+        .arg("--dir")
+        .arg(dir)
+        .args(["--session", session])
+        .stdin(std::process::Stdio::null());
+    if cli.json {
+        cmd.arg("--json");
+    }
+    match cmd.status().await {
+        Ok(status) if status.success() => {}
+        Ok(status) => tracing::info!(%status, "the call's process ended with a failure"),
+        Err(e) => {
+            let why = format!("cannot start the call's process: {e}");
+            say(cli.json, "call_failed", &why, json!({ "reason": why }));
+        }
+    }
+}
+
+/// `lifeline-host answer`: takes the call `cli.session` with `ui`, the
+/// user's `lines` and `stop` (the window's, or the terminal's).
+pub async fn answer(
+    cli: &AnswerCli,
+    (ui, lines): (Ui, &mut Lines),
+    backend: Backend,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let held = load(&cli.dir)?;
+    let connector = Connector::new(&held.device.relay, held.device.ca.as_deref())
+        .await
+        .context("cannot prepare the connection to the relay")?;
+    let o = openers(backend);
+    let mut desktop = Desktop::open(o.screen, o.input, o.clipboard)?
+        .with_second_dialog(backend == Backend::Portal);
+    let call = DeviceCall {
+        connector: &connector,
+        device: &held.device.name,
+        token: &held.device.token,
+        session: cli.session.clone(),
+        key: &held.key,
+        anchor: held.anchor,
+        revoked: held.revoked.as_ref(),
+        unattended: held.unattended,
+    };
+    serve_call(&held.config, (ui, &mut desktop, lines), stop, call).await?;
+    Ok(())
 }
 
 /// Takes one call: opens the desktop for it (a display that is gone is

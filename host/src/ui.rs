@@ -38,6 +38,9 @@ pub enum Notice {
     /// A sentence to show as it is (a device session's request, or its
     /// refusal).
     Note(String),
+    /// Close the window: a call the service took is over, and nobody may
+    /// be there to close it.
+    Close,
     Ask {
         technician: String,
     },

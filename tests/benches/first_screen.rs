@@ -2,7 +2,9 @@
 //! session with an enrolled unattended device (the viewer asks the relay
 //! for the device by name, the relay calls the device's service, the
 //! device answers on a new connection, the Noise handshake, the first
-//! whole frame) against a code's session with a host that allowed
+//! whole frame; the service opens its user's window for the call, as it
+//! does by default where there is a display) against a code's session
+//! with a host that allowed
 //! control in advance (join, SPAKE2, the first frame), side by side in
 //! one run on one Xvfb, with the real relay, host and service binaries
 //! and the viewer in-process. Timed from the viewer's first call to its
@@ -130,7 +132,9 @@ async fn main() {
             device.push(took);
         }
         eprintln!("first_screen: device {took:.0} ms");
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // The device's window tells its user how the session ended for 3
+        // s before the service takes the next call.
+        tokio::time::sleep(Duration::from_millis(3500)).await;
 
         let host = HostProcess::spawn(&addr, &ca, &x.display, &["--allow", "control"]);
         let c = host.code();

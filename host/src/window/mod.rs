@@ -159,6 +159,7 @@ impl HostWindow {
             Notice::Resumed => self.reconnecting = None,
             Notice::DesktopAsks => self.note(words::DESKTOP_ASKS.into()),
             Notice::Note(said) => self.note(said),
+            Notice::Close => return Some(Act::Close),
             Notice::Recorded(line) => self.recorded = Some(line),
             Notice::AskContinue { minutes, within_s } => {
                 self.confirm = Some((minutes, now + Duration::from_secs(within_s)));

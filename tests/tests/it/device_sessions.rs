@@ -146,13 +146,14 @@ fn a_vouched_technician_reaches_an_unattended_device_without_a_click() {
     if lifeline_tests::x::skip_without_xvfb() {
         return;
     }
-    let x = Xvfb::start(640, 480);
+    // Room for the user's window (top left) beside the xterm.
+    let x = Xvfb::start(1024, 768);
     let work = tempfile::tempdir().unwrap();
     let typed = work.path().join("typed.txt");
     let cmd = format!("cat > '{}'", typed.display());
     let _xterm = x.spawn(
         "xterm",
-        &["-geometry", "40x5+100+100", "-e", "sh", "-c", &cmd],
+        &["-geometry", "40x5+640+500", "-e", "sh", "-c", &cmd],
     );
     lifeline_tests::wait_for("xterm", || typed.exists().then_some(()));
 
@@ -165,7 +166,7 @@ fn a_vouched_technician_reaches_an_unattended_device_without_a_click() {
 
     let text = "unattended-hello-42";
     let script =
-        format!("wait-frame\nmove 200 130\nsleep 200\ntype {text}\nkey Return\nsleep 300\nquit\n");
+        format!("wait-frame\nmove 740 530\nsleep 200\ntype {text}\nkey Return\nsleep 300\nquit\n");
     let (rc, out, err) = connect(&fleet, &tech, "kiosk-1", "INC-4821 printer", &script);
     assert_eq!(rc, 0, "{out}\n{err}\n{}", service.said());
     assert!(out.contains(r#""event":"device_key""#), "{out}");
@@ -392,4 +393,54 @@ fn the_viewer_window_connects_to_a_device_from_the_command_line() {
     let _ = window.wait();
     assert!(said.contains("INC-5150 window"), "{said}");
     assert!(said.contains(r#""mode":"control""#), "{said}");
+}
+
+/// An attended device whose user is there: the service opens the user's
+/// window with the question (who, and why), the keyboard answers "See
+/// and control", and the technician gets control.
+#[test]
+fn an_attended_device_asks_its_user_in_a_window() {
+    if lifeline_tests::x::skip_without_xvfb() {
+        return;
+    }
+    let x = Xvfb::start(1024, 768);
+    let fleet = Fleet::start();
+    let dev = fleet.work.path().join("device");
+    fleet.enroll_as("desk-win", &dev, "attended");
+    let service = Service::start(&dev, &x.display);
+    until_online(&fleet, "desk-win");
+    let (tech, _) = technician(&fleet, "ann");
+    let said = std::thread::scope(|s| {
+        let asked = s.spawn(|| {
+            connect(
+                &fleet,
+                &tech,
+                "desk-win",
+                "INC-9 printer",
+                "wait-frame\nquit\n",
+            )
+        });
+        lifeline_tests::wait_for("the question", || {
+            service
+                .said()
+                .contains(r#""event":"request""#)
+                .then_some(())
+        });
+        let (id, rect) = crate::window::find_window(&x);
+        crate::window::until(&x, rect, "the question drawn", |now| {
+            now.iter().any(|p| *p != now[0])
+        });
+        // Focus starts on "See only": Tab to "See and control", Return.
+        crate::window::keys(&x, &id, rect, &["Tab", "Return"]);
+        asked.join().unwrap()
+    });
+    let (rc, out, err) = said;
+    assert_eq!(rc, 0, "{out}\n{err}\n{}", service.said());
+    assert!(out.contains(r#""mode":"control""#), "{out}");
+    let said = service.said();
+    assert!(
+        said.contains("INC-9 printer"),
+        "the user was told why: {said}"
+    );
+    assert!(said.contains(r#""event":"joined""#), "{said}");
 }

@@ -51,7 +51,7 @@ fn pixels(x: &Xvfb, (rx, ry, w, h): (u32, u32, u32, u32)) -> Vec<u32> {
 }
 
 /// Polls the window's pixels until `done` accepts them (15 s at most).
-fn until(
+pub(crate) fn until(
     x: &Xvfb,
     rect: (u32, u32, u32, u32),
     what: &str,
@@ -71,7 +71,7 @@ fn until(
 /// The window's pixels once they held still for two of its repaints (it
 /// repaints every 250 ms): what it shows is drawn whole, the keyboard
 /// focus too (a new question's first button takes it after being drawn).
-fn settled(x: &Xvfb, rect: (u32, u32, u32, u32)) -> Vec<u32> {
+pub(crate) fn settled(x: &Xvfb, rect: (u32, u32, u32, u32)) -> Vec<u32> {
     let mut last: Option<(Vec<u32>, Instant)> = None;
     until(x, rect, "a still picture", |now| match &last {
         Some((seen, since)) if seen == now => since.elapsed() >= Duration::from_millis(500),
@@ -83,12 +83,12 @@ fn settled(x: &Xvfb, rect: (u32, u32, u32, u32)) -> Vec<u32> {
 }
 
 /// How many pixels differ between two pictures of the window.
-fn differ(a: &[u32], b: &[u32]) -> usize {
+pub(crate) fn differ(a: &[u32], b: &[u32]) -> usize {
     a.iter().zip(b).filter(|(a, b)| a != b).count()
 }
 
 /// Pixels of the red "sharing" banner, shown only while sharing.
-fn banner(img: &[u32]) -> usize {
+pub(crate) fn banner(img: &[u32]) -> usize {
     let near = |v: u32, want: u32| v.abs_diff(want) <= 8;
     img.iter()
         .filter(|&&p| {
@@ -101,7 +101,7 @@ fn banner(img: &[u32]) -> usize {
 /// here gives it the focus), each once the window is still and until it
 /// has drawn the key's effect (one frame may hold several keys, and
 /// egui moves the focus once a frame).
-fn keys(x: &Xvfb, id: &str, rect: (u32, u32, u32, u32), keys: &[&str]) {
+pub(crate) fn keys(x: &Xvfb, id: &str, rect: (u32, u32, u32, u32), keys: &[&str]) {
     x.xdotool(&["windowfocus", "--sync", id]);
     for k in keys {
         let before = settled(x, rect);
