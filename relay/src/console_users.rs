@@ -15,7 +15,9 @@ pub(crate) enum ConsoleUserCmd {
     Add {
         name: String,
         /// auditor: reads everything, downloads recordings; admin: also
-        /// adds and revokes technicians.
+        /// adds and revokes technicians and manages enrolled devices;
+        /// approver: also approves device sessions that need a second
+        /// person.
         #[arg(long, value_enum)]
         role: lifeline_console::users::Role,
         /// Also ask for a code from an authenticator app at every login

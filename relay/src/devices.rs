@@ -64,9 +64,10 @@ pub(crate) enum DeviceCmd {
         dir: DataDir,
     },
     /// Publish the organisation's signed revocation list (the file
-    /// `lifeline-viewer org revoke` wrote): every online device fetches
-    /// it, keeps it if the organisation signed it and it is newer than
-    /// its own, and from then on refuses what it names.
+    /// `lifeline-viewer org revoke` wrote): a device gets it before its
+    /// next call and whenever it comes online, keeps it if the
+    /// organisation signed it and it is newer than its own, and from then
+    /// on refuses what it names.
     Revocations {
         /// The list's file (`lifeline-revocations:…`).
         file: std::path::PathBuf,
@@ -142,7 +143,7 @@ pub(crate) fn run(cmd: DeviceCmd) -> anyhow::Result<ExitCode> {
                 &file.display().to_string(),
                 || Ok(store.publish_revocations(&text)?),
             )?;
-            eprintln!("Published: online devices fetch it now, others when they next come online.");
+            eprintln!("Published: each device gets it before its next call, or when it next comes online.");
             Ok(ExitCode::SUCCESS)
         }
         DeviceCmd::List { dir, json } => {

@@ -2,7 +2,9 @@
 //! accounts, read the audit log. Each command family is a module of its
 //! own: [`serve`], [`technicians`], [`auditors`] (and recordings),
 //! [`console_users`], [`audit_log`], [`cli_cluster`] (the `--database`
-//! side); [`audited`] writes the record every change is preceded by.
+//! side), [`devices`] (enrollment tickets, the enrolled devices, the
+//! organisation's revocation list); [`audited`] writes the record every
+//! change is preceded by.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
