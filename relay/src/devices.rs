@@ -143,7 +143,9 @@ pub(crate) fn run(cmd: DeviceCmd) -> anyhow::Result<ExitCode> {
                 &file.display().to_string(),
                 || Ok(store.publish_revocations(&text)?),
             )?;
-            eprintln!("Published: each device gets it before its next call, or when it next comes online.");
+            eprintln!(
+                "Published: each device gets it before its next call, or when it next comes online."
+            );
             Ok(ExitCode::SUCCESS)
         }
         DeviceCmd::List { dir, json } => {
