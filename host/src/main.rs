@@ -107,15 +107,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     backend::prepare();
     lifeline_common::logging::init("warn,enigo=error,zbus=error");
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("lifeline-host: cannot start: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(rt) = runtime() else {
+        return ExitCode::FAILURE;
     };
     let windowed = !cli.cli && backend::has_desktop();
     let result = if windowed {
@@ -128,6 +121,20 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("lifeline-host: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// The runtime the agent runs on; `None` (said) when it cannot start.
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            eprintln!("lifeline-host: cannot start: {e}");
+            None
         }
     }
 }
@@ -191,15 +198,8 @@ fn answer() -> ExitCode {
     let cli = lifeline_host::service::AnswerCli::parse_from(sub_args());
     backend::prepare();
     lifeline_common::logging::init("warn,enigo=error,zbus=error");
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("lifeline-host: cannot start: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(rt) = runtime() else {
+        return ExitCode::FAILURE;
     };
     let backend = Backend::detect();
     let result = if !cli.cli && backend::has_desktop() {
