@@ -55,7 +55,8 @@ pub fn paths(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     (dir.join("key"), dir.join("anchor"), dir.join("device.json"))
 }
 
-fn default_dir() -> anyhow::Result<PathBuf> {
+/// The device folder when none is given: `~/.config/lifeline/device`.
+pub(crate) fn default_dir() -> anyhow::Result<PathBuf> {
     Ok(lifeline_common::folders::this()
         .config()
         .context("no home folder: give --dir")?

@@ -388,9 +388,7 @@ async fn run(cli: Cli, window: Option<Window>) -> anyhow::Result<()> {
         Some(BackendArg::Gdi) => Backend::Gdi,
         None => Backend::detect(),
     };
-    let o = backend::openers(backend);
-    let mut desktop = Desktop::open(o.screen, o.input, o.clipboard)?
-        .with_second_dialog(backend == Backend::Portal);
+    let mut desktop = Desktop::for_backend(backend)?;
     let (ui, mut lines, stopped) = match window {
         Some(w) => {
             let ui = Ui {

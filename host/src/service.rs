@@ -28,7 +28,7 @@ use lifeline_proto::control::CloseCode;
 use serde_json::json;
 
 use crate::agent::{Desktop, DeviceCall, HostConfig, Lines, serve_call};
-use crate::backend::{Backend, openers};
+use crate::backend::Backend;
 use crate::enroll::{DeviceFile, paths};
 use crate::typed::Fresh;
 use crate::ui::Ui;
@@ -126,6 +126,22 @@ struct Held {
     unattended: bool,
 }
 
+impl Held {
+    /// The call for relay session `session`, taken over `connector`.
+    fn call<'a>(&'a self, connector: &'a Connector, session: String) -> DeviceCall<'a> {
+        DeviceCall {
+            connector,
+            device: &self.device.name,
+            token: &self.device.token,
+            session,
+            key: &self.key,
+            anchor: self.anchor,
+            revoked: self.revoked.as_ref(),
+            unattended: self.unattended,
+        }
+    }
+}
+
 fn load(dir: &Path) -> anyhow::Result<Held> {
     let device = device_file(dir)?;
     let (key_path, anchor_path, _) = paths(dir);
@@ -166,20 +182,12 @@ fn load(dir: &Path) -> anyhow::Result<Held> {
     })
 }
 
-/// The device folder: `--dir`, else `~/.config/lifeline/device`.
-fn folder(dir: Option<&Path>) -> anyhow::Result<PathBuf> {
-    Ok(match dir {
-        Some(d) => d.to_owned(),
-        None => lifeline_common::folders::this()
-            .config()
-            .context("no home folder: give --dir")?
-            .join("device"),
-    })
-}
-
 /// Runs the service until the relay refuses the device for good.
 pub async fn run(cli: &ServiceCli) -> anyhow::Result<()> {
-    let dir = folder(cli.dir.as_deref())?;
+    let dir = match &cli.dir {
+        Some(d) => d.clone(),
+        None => crate::enroll::default_dir()?,
+    };
     let mut held = load(&dir)?;
     let ca = held.device.ca.as_deref();
     // The online link keeps alive rarely (cheap for a relay holding many);
@@ -296,19 +304,8 @@ pub async fn answer(
     let connector = Connector::new(&held.device.relay, held.device.ca.as_deref())
         .await
         .context("cannot prepare the connection to the relay")?;
-    let o = openers(backend);
-    let mut desktop = Desktop::open(o.screen, o.input, o.clipboard)?
-        .with_second_dialog(backend == Backend::Portal);
-    let call = DeviceCall {
-        connector: &connector,
-        device: &held.device.name,
-        token: &held.device.token,
-        session: cli.session.clone(),
-        key: &held.key,
-        anchor: held.anchor,
-        revoked: held.revoked.as_ref(),
-        unattended: held.unattended,
-    };
+    let mut desktop = Desktop::for_backend(backend)?;
+    let call = held.call(&connector, cli.session.clone());
     serve_call(&held.config, (ui, &mut desktop, lines), stop, call).await?;
     Ok(())
 }
@@ -322,10 +319,8 @@ async fn take_call(
     lines: &mut Lines,
     session: String,
 ) {
-    let backend = Backend::detect();
-    let o = openers(backend);
-    let mut desktop = match Desktop::open(o.screen, o.input, o.clipboard) {
-        Ok(d) => d.with_second_dialog(backend == Backend::Portal),
+    let mut desktop = match Desktop::for_backend(Backend::detect()) {
+        Ok(d) => d,
         Err(e) => {
             say(
                 cli.json,
@@ -337,16 +332,7 @@ async fn take_call(
         }
     };
     lines.fresh();
-    let call = DeviceCall {
-        connector,
-        device: &held.device.name,
-        token: &held.device.token,
-        session,
-        key: &held.key,
-        anchor: held.anchor,
-        revoked: held.revoked.as_ref(),
-        unattended: held.unattended,
-    };
+    let call = held.call(connector, session);
     let ui = Ui::terminal(cli.json);
     let stop = async {
         if let Err(e) = tokio::signal::ctrl_c().await {

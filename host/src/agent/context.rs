@@ -82,6 +82,14 @@ impl Desktop {
         self
     }
 
+    /// [`Desktop::open`] with `backend`'s openers; a portal desktop is
+    /// known to ask the user itself.
+    pub fn for_backend(backend: crate::backend::Backend) -> Result<Self, AgentError> {
+        let o = crate::backend::openers(backend);
+        Ok(Self::open(o.screen, o.input, o.clipboard)?
+            .with_second_dialog(backend == crate::backend::Backend::Portal))
+    }
+
     /// Opens the screen and the input device; fails before anything else
     /// happens (a missing display is said before the relay is bothered).
     /// The clipboard opens when first used.
