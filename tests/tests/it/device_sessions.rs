@@ -79,6 +79,17 @@ impl Drop for Service {
     }
 }
 
+/// A fleet with the device `name` enrolled in a group of `policy`, its
+/// service running on `x` and listed online.
+fn online_device(x: &Xvfb, name: &str, policy: &str) -> (Fleet, PathBuf, Service) {
+    let fleet = Fleet::start();
+    let dev = fleet.work.path().join("device");
+    fleet.enroll_as(name, &dev, policy);
+    let service = Service::start(&dev, &x.display);
+    until_online(&fleet, name);
+    (fleet, dev, service)
+}
+
 /// Waits until the fleet lists `name` online.
 pub(super) fn until_online(fleet: &Fleet, name: &str) {
     lifeline_tests::wait_for("the device listed online", || {
@@ -157,11 +168,7 @@ fn a_vouched_technician_reaches_an_unattended_device_without_a_click() {
     );
     lifeline_tests::wait_for("xterm", || typed.exists().then_some(()));
 
-    let fleet = Fleet::start();
-    let dev = fleet.work.path().join("device");
-    fleet.enroll("kiosk-1", &dev);
-    let service = Service::start(&dev, &x.display);
-    until_online(&fleet, "kiosk-1");
+    let (fleet, _, service) = online_device(&x, "kiosk-1", "unattended");
     let (tech, _) = technician(&fleet, "ann");
 
     let text = "unattended-hello-42";
@@ -231,11 +238,7 @@ fn an_attended_device_nobody_answers_refuses_after_a_minute() {
         return;
     }
     let x = Xvfb::start(320, 240);
-    let fleet = Fleet::start();
-    let dev = fleet.work.path().join("device");
-    fleet.enroll_as("desk-att", &dev, "attended");
-    let service = Service::start(&dev, &x.display);
-    until_online(&fleet, "desk-att");
+    let (fleet, _, service) = online_device(&x, "desk-att", "attended");
     let (tech, _) = technician(&fleet, "ann");
     let started = std::time::Instant::now();
     let (rc, out, err) = connect(&fleet, &tech, "desk-att", "", "wait-frame\nquit\n");
@@ -264,13 +267,9 @@ fn disabled_devices_and_revoked_technicians_are_refused() {
         return;
     }
     let x = Xvfb::start(320, 240);
-    let fleet = Fleet::start();
+    let (fleet, dev, service) = online_device(&x, "desk-r", "unattended");
     let data = fleet.data();
     let d = data.to_str().unwrap();
-    let dev = fleet.work.path().join("device");
-    fleet.enroll("desk-r", &dev);
-    let service = Service::start(&dev, &x.display);
-    until_online(&fleet, "desk-r");
     let (ann, ann_serial) = technician(&fleet, "ann");
     let (bob, _) = technician(&fleet, "bob");
     let org = fleet.work.path().join("org");
@@ -362,11 +361,7 @@ fn the_viewer_window_connects_to_a_device_from_the_command_line() {
         return;
     }
     let x = Xvfb::start(800, 600);
-    let fleet = Fleet::start();
-    let dev = fleet.work.path().join("device");
-    fleet.enroll("kiosk-w", &dev);
-    let service = Service::start(&dev, &x.display);
-    until_online(&fleet, "kiosk-w");
+    let (fleet, _, service) = online_device(&x, "kiosk-w", "unattended");
     let (tech, _) = technician(&fleet, "ann");
     let mut window = Command::new(lifeline_tests::bin("lifeline-viewer"))
         .args([
@@ -404,11 +399,7 @@ fn an_attended_device_asks_its_user_in_a_window() {
         return;
     }
     let x = Xvfb::start(1024, 768);
-    let fleet = Fleet::start();
-    let dev = fleet.work.path().join("device");
-    fleet.enroll_as("desk-win", &dev, "attended");
-    let service = Service::start(&dev, &x.display);
-    until_online(&fleet, "desk-win");
+    let (fleet, _, service) = online_device(&x, "desk-win", "attended");
     let (tech, _) = technician(&fleet, "ann");
     let said = std::thread::scope(|s| {
         let asked = s.spawn(|| {
