@@ -14,5 +14,6 @@ pub mod framed;
 pub mod logging;
 pub mod plain_udp;
 pub mod private;
+pub mod ticking_udp;
 pub mod tls;
 pub mod whoami;

@@ -204,6 +204,7 @@ pub fn device_client_config(ca: Option<&Path>) -> Result<quinn::ClientConfig, Tl
         lifeline_certs::client_roots(ca)?,
         DEVICE_IDLE_TIMEOUT,
         DEVICE_KEEP_ALIVE,
+        true,
     )
 }
 
@@ -215,18 +216,20 @@ pub fn client_config_timed_for_bench(
     idle: Duration,
     keep_alive: Duration,
 ) -> Result<quinn::ClientConfig, TlsError> {
-    client_config_timed(lifeline_certs::client_roots(ca)?, idle, keep_alive)
+    client_config_timed(lifeline_certs::client_roots(ca)?, idle, keep_alive, true)
 }
 
 /// A client configuration trusting exactly `roots`.
 pub fn client_config_with(roots: rustls::RootCertStore) -> Result<quinn::ClientConfig, TlsError> {
-    client_config_timed(roots, CLIENT_IDLE_TIMEOUT, Duration::from_secs(1))
+    client_config_timed(roots, CLIENT_IDLE_TIMEOUT, Duration::from_secs(1), false)
 }
 
+/// `rare`: a device's online link, mostly keep-alives (see below).
 fn client_config_timed(
     roots: rustls::RootCertStore,
     idle: Duration,
     keep_alive: Duration,
+    rare: bool,
 ) -> Result<quinn::ClientConfig, TlsError> {
     let mut tls = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
@@ -236,6 +239,16 @@ fn client_config_timed(
     let crypto = QuicClientConfig::try_from(tls).map_err(|e| TlsError::Quic(e.to_string()))?;
     let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
     let mut t = transport(idle, Some(keep_alive))?;
+    if rare {
+        // A rare keep-alive is acked at once (QUIC's ACK frequency
+        // extension, which quinn speaks on both ends): the relay acks in
+        // the same wake-up that read the keep-alive instead of arming a
+        // 25 ms timer and waking again for it. Sessions keep the default,
+        // where acking every other packet saves more than it costs.
+        let mut ack = quinn::AckFrequencyConfig::default();
+        ack.ack_eliciting_threshold(quinn::VarInt::from_u32(0));
+        t.ack_frequency_config(Some(ack));
+    }
     // A handshake whose first packet is lost (a relay restarting, a
     // network coming up) is retried after ~3 initial RTTs; 100 ms instead
     // of QUIC's default 333 ms finds a relay back within about 300 ms.
@@ -328,6 +341,30 @@ pub fn endpoint_with_reset_key(
 ) -> std::io::Result<quinn::Endpoint> {
     let runtime = runtime()?;
     let socket = wrap_socket(udp_socket(addr)?, &*runtime)?;
+    quinn::Endpoint::new_with_abstract_socket(reset_keyed(reset_key), server, socket, runtime)
+}
+
+/// The relay's devices port: a server endpoint on `socket` (from
+/// [`udp_socket`]) read on a clock ([`crate::ticking_udp`]), its resets
+/// keyed by `reset_key` as [`endpoint_with_reset_key`]'s. Its tasks run on
+/// the runtime it is made in.
+pub fn ticking_endpoint(
+    socket: std::net::UdpSocket,
+    server: quinn::ServerConfig,
+    reset_key: &[u8; 32],
+) -> std::io::Result<quinn::Endpoint> {
+    let socket = Arc::new(crate::ticking_udp::TickingUdp::new(socket)?);
+    quinn::Endpoint::new_with_abstract_socket(
+        reset_keyed(reset_key),
+        Some(server),
+        socket,
+        Arc::new(quinn::TokioRuntime),
+    )
+}
+
+/// An endpoint configuration whose stateless resets, and connection ids'
+/// check, are keyed by `reset_key`.
+fn reset_keyed(reset_key: &[u8; 32]) -> quinn::EndpointConfig {
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, reset_key);
     let mut config = quinn::EndpointConfig::new(Arc::new(key));
     // The connection ids carry a check keyed per process by default, and a
@@ -341,7 +378,7 @@ pub fn endpoint_with_reset_key(
     config.cid_generator(move || {
         Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
     });
-    quinn::Endpoint::new_with_abstract_socket(config, server, socket, runtime)
+    config
 }
 
 /// [`endpoint`] on a socket bound already (from [`udp_socket`]).

@@ -32,6 +32,7 @@ use crate::backend::Backend;
 use crate::enroll::{DeviceFile, paths};
 use crate::typed::Fresh;
 use crate::ui::Ui;
+use crate::words;
 use lifeline_net::enroll::Called;
 use lifeline_proto::devices::DevicePolicy;
 use lifeline_trust::creds::Revocations;
@@ -211,11 +212,13 @@ pub async fn run(cli: &ServiceCli) -> anyhow::Result<()> {
         match OnlineLink::open(&online, &held.device.name, &held.device.token).await {
             Ok(mut link) => {
                 backoff = Backoff::new(Instant::now(), year);
+                // Where the link is: the relay's address, or its devices port.
+                let at = link.conn.remote_address();
                 say(
                     cli.json,
                     "online",
-                    &format!("Online at {} as {}.", held.device.relay, held.device.name),
-                    json!({ "relay": held.device.relay, "device": held.device.name }),
+                    &words::service_online(&held.device.relay, &held.device.name, at.port()),
+                    json!({ "relay": held.device.relay, "device": held.device.name, "port": at.port() }),
                 );
                 let why = loop {
                     match link.next_call().await {
@@ -239,7 +242,7 @@ pub async fn run(cli: &ServiceCli) -> anyhow::Result<()> {
                 say(
                     cli.json,
                     "offline",
-                    &format!("Offline: {why}"),
+                    &words::service_offline(&why.to_string()),
                     json!({ "reason": why.to_string() }),
                 );
             }
@@ -268,7 +271,7 @@ async fn answer_apart(cli: &ServiceCli, dir: &Path, session: &str) {
     let exe = match std::env::current_exe() {
         Ok(p) => p,
         Err(e) => {
-            let why = format!("cannot find this program to answer a call: {e}");
+            let why = words::no_program_to_answer(&e.to_string());
             say(cli.json, "call_failed", &why, json!({ "reason": why }));
             return;
         }
@@ -286,7 +289,7 @@ async fn answer_apart(cli: &ServiceCli, dir: &Path, session: &str) {
         Ok(status) if status.success() => {}
         Ok(status) => tracing::info!(%status, "the call's process ended with a failure"),
         Err(e) => {
-            let why = format!("cannot start the call's process: {e}");
+            let why = words::call_process_failed(&e.to_string());
             say(cli.json, "call_failed", &why, json!({ "reason": why }));
         }
     }
@@ -325,7 +328,7 @@ async fn take_call(
             say(
                 cli.json,
                 "call_failed",
-                &format!("A technician called, but: {e}"),
+                &words::call_unanswerable(&e.to_string()),
                 json!({ "reason": e.to_string() }),
             );
             return;
@@ -344,7 +347,7 @@ async fn take_call(
         say(
             cli.json,
             "call_failed",
-            &format!("The session failed: {e}"),
+            &words::session_failed(&e.to_string()),
             json!({ "reason": e.to_string() }),
         );
     }

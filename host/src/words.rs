@@ -260,3 +260,29 @@ pub const REASON_REQUIRED: &str = "this device's group needs a reason for every 
 /// not finish the handshake in time.
 pub const DEVICE_HANDSHAKE_TIMEOUT: &str =
     "the technician's side did not complete the handshake in time";
+
+/// `lifeline-host service`: listed online at `relay` as `device`, its link
+/// at UDP `port` (the relay's, or its devices port).
+pub fn service_online(relay: &str, device: &str, port: u16) -> String {
+    format!("Online at {relay} as {device} (UDP port {port}).")
+}
+
+pub fn service_offline(why: &str) -> String {
+    format!("Offline: {why}")
+}
+
+pub fn no_program_to_answer(why: &str) -> String {
+    format!("cannot find this program to answer a call: {why}")
+}
+
+pub fn call_process_failed(why: &str) -> String {
+    format!("cannot start the call's process: {why}")
+}
+
+pub fn call_unanswerable(why: &str) -> String {
+    format!("A technician called, but: {why}")
+}
+
+pub fn session_failed(why: &str) -> String {
+    format!("The session failed: {why}")
+}

@@ -199,6 +199,16 @@ impl Connector {
         })
     }
 
+    /// The same relay (its address, name and this endpoint) at another
+    /// UDP port: its devices port.
+    pub fn at_port(&self, port: u16) -> Self {
+        Self {
+            addr: SocketAddr::new(self.addr.ip(), port),
+            port,
+            ..self.clone()
+        }
+    }
+
     /// The shared endpoint.
     pub fn endpoint(&self) -> &Endpoint {
         &self.endpoint

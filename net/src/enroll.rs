@@ -95,6 +95,13 @@ pub enum Called {
     Revocations(Vec<u8>),
 }
 
+/// What coming online at one port gave.
+enum Opened {
+    Online(OnlineLink),
+    /// Come online at the relay's devices port instead.
+    At(u16),
+}
+
 /// An enrolled device's connection while it is listed online.
 #[derive(Debug)]
 pub struct OnlineLink {
@@ -103,12 +110,31 @@ pub struct OnlineLink {
 }
 
 impl OnlineLink {
-    /// Comes online at `connector`'s relay as `device` with its `token`.
+    /// Comes online at `connector`'s relay as `device` with its `token`;
+    /// at the relay's devices port when it has one (the main port says
+    /// which, [`HostEvent::OnlineAt`]).
     pub async fn open(
         connector: &Connector,
         device: &str,
         token: &str,
     ) -> Result<Self, ClientError> {
+        match Self::open_at(connector, device, token).await? {
+            Opened::Online(link) => Ok(link),
+            Opened::At(port) => match Self::open_at(&connector.at_port(port), device, token).await?
+            {
+                Opened::Online(link) => Ok(link),
+                Opened::At(_) => Err(ClientError::Protocol(
+                    "the relay's devices port sent the device on elsewhere".into(),
+                )),
+            },
+        }
+    }
+
+    async fn open_at(
+        connector: &Connector,
+        device: &str,
+        token: &str,
+    ) -> Result<Opened, ClientError> {
         let conn = connector
             .connect_within(crate::reconnect::CONNECT_TIMEOUT)
             .await?;
@@ -121,7 +147,11 @@ impl OnlineLink {
             .await
             .map_err(|e| ClientError::from_control(&conn, e))?;
         match ctl.recv().await {
-            Ok(HostEvent::Online) => Ok(Self { conn, ctl }),
+            Ok(HostEvent::Online) => Ok(Opened::Online(Self { conn, ctl })),
+            Ok(HostEvent::OnlineAt { port }) => {
+                conn.close(0u32.into(), b"online at the devices port");
+                Ok(Opened::At(port))
+            }
             Ok(other) => Err(ClientError::Protocol(format!(
                 "expected to be online, got {other:?}"
             ))),

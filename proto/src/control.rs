@@ -297,6 +297,12 @@ pub enum HostEvent {
         #[serde(with = "serde_bytes")]
         signed: Vec<u8>,
     },
+    /// Instead of [`HostEvent::Online`], on the relay's main port: this
+    /// relay takes devices' online links on UDP `port` of the same host
+    /// (its devices port); come online there with the same request.
+    OnlineAt {
+        port: u16,
+    },
 }
 
 /// What the relay's operator asks of every session.
@@ -646,6 +652,7 @@ pub(crate) mod tests {
             },
             "000000030b0172",
         );
+        pin(HostEvent::OnlineAt { port: 4434 }, "000000030cd222");
         pin(
             HostRequest::Answer {
                 device: "d".into(),

@@ -31,5 +31,5 @@ pub use rules::refusal::Refusal;
 pub use rules::{bridge, recovery, registry, resume, suspicion, throttle, waiting};
 pub use server::{
     Direction, ForwardHook, H3_ALPN, Relay, RelayConfig, RelayError, WebEntry, WebGate, WebTask,
-    run,
+    run, serve_devices,
 };

@@ -17,6 +17,7 @@ mod auditors;
 mod cli_cluster;
 mod console_users;
 mod devices;
+mod devices_port;
 mod serve;
 mod technicians;
 mod web;

@@ -108,6 +108,13 @@ pub(crate) struct Serve {
     /// in order, going on after a restart where it stopped.
     #[arg(long)]
     audit_export: Option<lifeline_relay_core::export::ExportTarget>,
+    /// Take enrolled devices' online links on this UDP address (e.g.
+    /// 0.0.0.0:4434), served by one thread that reads them in batches:
+    /// cheaper for a relay holding thousands of idle devices. Devices
+    /// coming online at --listen are sent here. Off by default: they stay
+    /// online at --listen.
+    #[arg(long)]
+    devices_listen: Option<SocketAddr>,
     /// Serve the web console for security staff on this TCP address
     /// (e.g. 127.0.0.1:8443), over HTTPS with the relay's certificate;
     /// accounts come from `console-user add`. Off by default.
@@ -176,7 +183,17 @@ pub(crate) fn serve(s: Serve) -> anyhow::Result<ExitCode> {
     lifeline_relay_core::private::private_dir(dir)
         .with_context(|| format!("cannot create data directory {}", dir.display()))?;
     let (chain, key, ca_note) = certificates(&s)?;
-    let config = config_of(&s)?;
+    let mut config = config_of(&s)?;
+    let devices_socket = s
+        .devices_listen
+        .map(crate::devices_port::bind)
+        .transpose()?;
+    if let Some(socket) = &devices_socket {
+        config.devices_port = Some(socket.local_addr()?.port());
+    }
+    let devices_cert = devices_socket
+        .as_ref()
+        .map(|_| (chain.clone(), key.clone_key()));
     if s.database.is_some() && (s.console.is_some() || s.audit_export.is_some()) {
         bail!(
             "--console and --audit-export read the data directory's audit log; with --database the log is the cluster's, which they do not read yet: run them without --database, or read the log with `lifeline-relay audit verify --database URL`"
@@ -205,8 +222,7 @@ pub(crate) fn serve(s: Serve) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(async move {
-        let mut config = config;
+    let devices_thread = rt.block_on(async move {
         let server = match &web_cert {
             Some(web) => {
                 config.web_gate = Some(lifeline_gateway::Gate::start()?);
@@ -232,6 +248,15 @@ pub(crate) fn serve(s: Serve) -> anyhow::Result<ExitCode> {
             Some(url) => join_cluster(&s, url, local, config).await?,
         };
         println!("Lifeline relay listening on {local} (UDP, QUIC)");
+        let devices_thread = match (devices_socket, devices_cert) {
+            (Some(socket), Some(cert)) => {
+                let at = socket.local_addr()?;
+                let thread = crate::devices_port::start(socket, cert, &reset_key, relay.clone())?;
+                println!("Devices' online links on {at} (UDP, QUIC)");
+                Some(thread)
+            }
+            _ => None,
+        };
         if let Some(c) = relay.cluster() {
             println!(
                 "Cluster: relay {}, links from other relays on {} (UDP, mutual TLS)",
@@ -260,9 +285,14 @@ pub(crate) fn serve(s: Serve) -> anyhow::Result<ExitCode> {
             stop_console.cancel();
         };
         lifeline_relay_core::run(endpoint, relay, shutdown).await?;
-        eprintln!("lifeline-relay: stopped");
-        Ok::<_, anyhow::Error>(())
+        Ok::<_, anyhow::Error>(devices_thread)
     })?;
+    if let Some(thread) = devices_thread
+        && thread.join().is_err()
+    {
+        eprintln!("lifeline-relay: the devices port's thread panicked");
+    }
+    eprintln!("lifeline-relay: stopped");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -399,7 +429,6 @@ async fn start_console(
     Ok(())
 }
 
-/// Resolves on SIGINT or SIGTERM.
 /// Joins the cluster in `url`: this data directory's node id, links on
 /// `--link` (default: the relay's port + 1), filed with its address.
 async fn join_cluster(
@@ -447,6 +476,7 @@ async fn join_cluster(
     Ok(Relay::open_in_cluster(config, cluster).await?)
 }
 
+/// Resolves on SIGINT or SIGTERM.
 async fn shutdown_signal() {
     #[cfg(unix)]
     {

@@ -4,7 +4,9 @@
 //! `OnlineLink`, the same client configuration and keep-alives), all from
 //! this process on one UDP socket. Measured while they idle: the relay's
 //! resident memory and CPU per device, and the bytes each device's link
-//! costs an hour (both directions, from quinn's own counters).
+//! costs an hour (both directions, from quinn's own counters). Twice, side
+//! by side: the devices online at the relay's main port (the default),
+//! then at its devices port (`serve --devices-listen`).
 //!
 //! `cargo bench -p lifeline-tests --bench devices [-- --devices N --secs S]`
 //! (`--keep-alive-s S`: a keep-alive of S seconds instead of the service's
@@ -21,21 +23,22 @@ use sha2::{Digest, Sha256};
 
 use lifeline_tests::BenchRelay as RelayProc;
 
-fn start_relay(dir: &std::path::Path) -> RelayProc {
-    RelayProc::start(
-        dir,
-        &[
-            // Every device comes from one address (loopback) here.
-            "--max-connections-per-ip",
-            "0",
-            "--max-waiting-per-ip",
-            "0",
-            "--max-waiting-hosts",
-            "100000",
-            "--max-connections",
-            "100000",
-        ],
-    )
+fn start_relay(dir: &std::path::Path, devices_port: bool) -> RelayProc {
+    let mut args = vec![
+        // Every device comes from one address (loopback) here.
+        "--max-connections-per-ip",
+        "0",
+        "--max-waiting-per-ip",
+        "0",
+        "--max-waiting-hosts",
+        "100000",
+        "--max-connections",
+        "100000",
+    ];
+    if devices_port {
+        args.extend(["--devices-listen", "127.0.0.1:0"]);
+    }
+    RelayProc::start(dir, &args)
 }
 
 /// `n` enrolled devices written as the relay keeps them; their tokens.
@@ -82,13 +85,25 @@ fn link_bytes(links: &[OnlineLink]) -> u64 {
         .sum()
 }
 
-fn main() {
-    let n: usize = lifeline_tests::bench_arg("--devices", 1000);
-    let secs: u64 = lifeline_tests::bench_arg("--secs", 30);
-    let keep_alive: u64 = lifeline_tests::bench_arg("--keep-alive-s", 0);
+/// Between two devices' coming online.
+const STAGGER: Duration = Duration::from_millis(2);
+
+/// What one configuration measured.
+struct Figures {
+    alive: usize,
+    online_s: f64,
+    rss0: f64,
+    rss1: f64,
+    cpu_pct: f64,
+    per_hour: f64,
+}
+
+/// `n` devices online at a fresh relay (at its devices port when
+/// `devices_port`), idle for `secs` while measured.
+fn measure(n: usize, secs: u64, keep_alive: u64, devices_port: bool) -> Figures {
     let dir = tempfile::tempdir().unwrap();
     let tokens = enroll(dir.path(), n);
-    let relay = start_relay(dir.path());
+    let relay = start_relay(dir.path(), devices_port);
     let pid = relay.child.id();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -113,13 +128,22 @@ fn main() {
             .unwrap(),
         };
         let connector = Connector::with_config(&relay.addr, config).await.unwrap();
+        // One comes online every 2 ms, without waiting for the one before
+        // (the devices port reads on a clock, so one at a time would take
+        // a tick's wait each): their keep-alives then come evenly spread,
+        // as a fleet's do, not in bursts the relay would read together.
+        let mut opening = tokio::task::JoinSet::new();
+        for (i, (name, token)) in tokens.iter().cloned().enumerate() {
+            let connector = connector.clone();
+            let at = tokio::time::Instant::now() + STAGGER * i as u32;
+            opening.spawn(async move {
+                tokio::time::sleep_until(at).await;
+                OnlineLink::open(&connector, &name, &token).await
+            });
+        }
         let mut links = Vec::with_capacity(n);
-        for (name, token) in &tokens {
-            links.push(
-                OnlineLink::open(&connector, name, token)
-                    .await
-                    .expect("online"),
-            );
+        while let Some(opened) = opening.join_next().await {
+            links.push(opened.unwrap().expect("online"));
         }
         links
     });
@@ -139,8 +163,23 @@ fn main() {
         .iter()
         .filter(|l| l.conn.close_reason().is_none())
         .count();
-    let cpu_pct = (cpu1 - cpu0) / wall * 100.0;
-    let per_hour = (bytes1 - bytes0) as f64 / n as f64 / wall * 3600.0;
+    drop(links);
+    Figures {
+        alive,
+        online_s,
+        rss0,
+        rss1,
+        cpu_pct: (cpu1 - cpu0) / wall * 100.0,
+        per_hour: (bytes1 - bytes0) as f64 / n as f64 / wall * 3600.0,
+    }
+}
+
+fn main() {
+    let n: usize = lifeline_tests::bench_arg("--devices", 1000);
+    let secs: u64 = lifeline_tests::bench_arg("--secs", 30);
+    let keep_alive: u64 = lifeline_tests::bench_arg("--keep-alive-s", 0);
+    let main_port = measure(n, secs, keep_alive, false);
+    let devices_port = measure(n, secs, keep_alive, true);
     let keep = match keep_alive {
         0 => format!(
             "{} s (the service's)",
@@ -149,29 +188,39 @@ fn main() {
         s => format!("{s} s"),
     };
     println!("\n{n} idle devices online at one relay, keep-alive {keep}, {secs} s measured\n");
-    println!("| measure | value |");
-    println!("|---|---|");
-    println!("| devices still online at the end | {alive} of {n} |");
-    println!("| time for all to come online | {online_s:.1} s |");
-    println!("| relay RSS: empty / with the devices | {rss0:.1} / {rss1:.1} MiB |");
-    println!(
-        "| relay RSS per device | {:.1} KiB |",
-        (rss1 - rss0) * 1024.0 / n as f64
-    );
-    println!("| relay CPU while idle | {cpu_pct:.2} % of a core |");
-    println!(
-        "| relay CPU per 1,000 devices | {:.2} % of a core |",
-        cpu_pct * 1000.0 / n as f64
-    );
-    println!(
-        "| link bytes per device an hour (both ways) | {:.0} kB |",
-        per_hour / 1000.0
-    );
-    println!(
-        "| extrapolated to 10,000 devices | {:.0} MiB, {:.1} % of a core |",
-        rss0 + (rss1 - rss0) * 10_000.0 / n as f64,
-        cpu_pct * 10_000.0 / n as f64
-    );
+    println!("| measure | at the main port (default) | at the devices port (`--devices-listen`) |");
+    println!("|---|---|---|");
+    let row = |what: &str, f: &dyn Fn(&Figures) -> String| {
+        println!("| {what} | {} | {} |", f(&main_port), f(&devices_port));
+    };
+    row("devices still online at the end", &|f| {
+        format!("{} of {n}", f.alive)
+    });
+    row("time for all to come online, one every 2 ms", &|f| {
+        format!("{:.1} s", f.online_s)
+    });
+    row("relay RSS: empty / with the devices", &|f| {
+        format!("{:.1} / {:.1} MiB", f.rss0, f.rss1)
+    });
+    row("relay RSS per device", &|f| {
+        format!("{:.1} KiB", (f.rss1 - f.rss0) * 1024.0 / n as f64)
+    });
+    row("relay CPU while idle", &|f| {
+        format!("{:.2} % of a core", f.cpu_pct)
+    });
+    row("relay CPU per 1,000 devices", &|f| {
+        format!("{:.2} % of a core", f.cpu_pct * 1000.0 / n as f64)
+    });
+    row("link bytes per device an hour (both ways)", &|f| {
+        format!("{:.0} kB", f.per_hour / 1000.0)
+    });
+    row("extrapolated to 10,000 devices", &|f| {
+        format!(
+            "{:.0} MiB, {:.1} % of a core",
+            f.rss0 + (f.rss1 - f.rss0) * 10_000.0 / n as f64,
+            f.cpu_pct * 10_000.0 / n as f64
+        )
+    });
     println!(
         "\nmachine: {} cores; command: cargo bench -p lifeline-tests --bench devices -- --devices {n} --secs {secs}{}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -181,5 +230,4 @@ fn main() {
             format!(" --keep-alive-s {keep_alive}")
         }
     );
-    drop(links);
 }

@@ -97,6 +97,7 @@ pub(super) async fn wait_for_technician<S: Future<Output = ()>>(
                 | HostEvent::Enrolled { .. }
                 | HostEvent::EnrollRefused(_)
                 | HostEvent::Online
+                | HostEvent::OnlineAt { .. }
                 | HostEvent::Call { .. }
                 | HostEvent::Revocations { .. })) => {
                     let what = format!("{other:?} while waiting for a technician");

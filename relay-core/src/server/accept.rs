@@ -43,7 +43,7 @@ impl Drop for Slot {
 
 /// Takes a slot of `limit` for `ip`; the refusal (counted in its burst)
 /// when its address holds the cap.
-fn take_slot(relay: &Relay, ip: IpAddr, limit: Limit) -> Result<Slot, Refusal> {
+pub(super) fn take_slot(relay: &Relay, ip: IpAddr, limit: Limit) -> Result<Slot, Refusal> {
     let mut a = lock(&relay.addresses);
     match a.caps.take(ip, limit) {
         Ok(()) => Ok(Slot {
@@ -178,7 +178,7 @@ pub(crate) const TURN_AWAYS: usize = 256;
 /// hears why, with the close code) and closes it. It holds no permit of
 /// `--max-connections` meanwhile, only one of [`TURN_AWAYS`]; with none
 /// free the peer is refused before its handshake, unheard.
-async fn turn_away(relay: &Relay, incoming: quinn::Incoming, why: Refusal) {
+pub(super) async fn turn_away(relay: &Relay, incoming: quinn::Incoming, why: Refusal) {
     let Ok(_turning) = relay.turn_aways.clone().try_acquire_owned() else {
         incoming.refuse();
         return;
@@ -228,27 +228,9 @@ pub(crate) async fn serve_connection(
 /// A connection's hello within the deadline, then the host's or the
 /// viewer's side (`via`: where the viewer comes from).
 pub(super) async fn greet(relay: &Arc<Relay>, conn: Connection, unpaired: Unpaired, via: Via) {
-    let greeting = first_message::<Hello>(relay.config.hello_timeout, &conn).await;
-    let (ctl, hello) = match greeting {
-        Ok(Ok(x)) => x,
-        Ok(Err(why)) => {
-            tracing::info!(ip = %via.ip, %why, "dropping peer before hello");
-            close(&conn, &Refusal::NotHello(why));
-            return;
-        }
-        Err(_) => {
-            close(&conn, &Refusal::Timeout("no hello in time"));
-            return;
-        }
-    };
-    if hello.version != PROTOCOL_VERSION {
-        let refusal = Refusal::Version {
-            relay: PROTOCOL_VERSION,
-            client: hello.version,
-        };
-        close(&conn, &refusal);
+    let Some((ctl, hello)) = hello(relay, &conn).await else {
         return;
-    }
+    };
     match (hello.role, via.kind) {
         (Role::Host, None) => {
             match take_slot(relay, via.ip, Limit::WaitingHosts) {
@@ -260,6 +242,34 @@ pub(super) async fn greet(relay: &Arc<Relay>, conn: Connection, unpaired: Unpair
         (Role::Host, Some(_)) => close(&conn, &Refusal::Protocol("a browser may only view".into())),
         (Role::Viewer, _) => serve_viewer(relay, conn, ctl, via).await,
     }
+}
+
+/// A connection's hello, within the deadline and of this relay's
+/// version; otherwise the connection is closed with why and `None`
+/// returned.
+pub(super) async fn hello(relay: &Relay, conn: &Connection) -> Option<(Control, Hello)> {
+    let (ctl, hello) = match first_message::<Hello>(relay.config.hello_timeout, conn).await {
+        Ok(Ok(x)) => x,
+        Ok(Err(why)) => {
+            let ip = conn.remote_address().ip();
+            tracing::info!(%ip, %why, "dropping peer before hello");
+            close(conn, &Refusal::NotHello(why));
+            return None;
+        }
+        Err(_) => {
+            close(conn, &Refusal::Timeout("no hello in time"));
+            return None;
+        }
+    };
+    if hello.version != PROTOCOL_VERSION {
+        let refusal = Refusal::Version {
+            relay: PROTOCOL_VERSION,
+            client: hello.version,
+        };
+        close(conn, &refusal);
+        return None;
+    }
+    Some((ctl, hello))
 }
 
 /// Reads the first request with the hello deadline; closes the connection

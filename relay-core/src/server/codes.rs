@@ -335,7 +335,10 @@ pub(crate) async fn serve_host(relay: &Arc<Relay>, conn: Connection, mut ctl: Co
             return super::enroll::serve_enroll(relay, conn, ctl, req).await;
         }
         HostRequest::Online { device, token } => {
-            return super::enroll::serve_online(relay, conn, ctl, device, token).await;
+            return match relay.config.devices_port {
+                Some(port) => super::enroll::online_elsewhere(conn, ctl, port).await,
+                None => super::enroll::serve_online(relay, conn, ctl, (device, token), None).await,
+            };
         }
         HostRequest::Answer {
             device,

@@ -173,19 +173,21 @@ pub(crate) async fn enrolled(
     None
 }
 
-/// An enrolled device's service coming online: listed online for as long
-/// as this connection lasts (QUIC keeps it alive; its end, or the relay's
-/// shutdown, takes the device offline).
+/// An enrolled device's service coming online (`who`: its name and
+/// token): listed online for as long as this connection lasts (QUIC keeps
+/// it alive; its end, or the relay's shutdown, takes the device offline).
+/// `slot`, its address's, is given back once the token is checked.
 pub(crate) async fn serve_online(
     relay: &Arc<Relay>,
     conn: Connection,
     mut ctl: Control,
-    device: String,
-    token: String,
+    who: (String, String),
+    slot: Option<super::accept::Slot>,
 ) {
-    let Some(record) = enrolled(relay, &conn, device, token).await else {
+    let Some(record) = enrolled(relay, &conn, who.0, who.1).await else {
         return;
     };
+    drop(slot);
     let id = conn.stable_id();
     let (line, mut calls) = tokio::sync::mpsc::channel(4);
     lock(&relay.presence).arrive(&record.name, id, line);
@@ -201,4 +203,11 @@ pub(crate) async fn serve_online(
         }
     }
     lock(&relay.presence).leave(&record.name, id);
+}
+
+/// A device coming online at the main port of a relay that has a devices
+/// port: told to come online there ([`HostEvent::OnlineAt`]).
+pub(crate) async fn online_elsewhere(conn: Connection, mut ctl: Control, port: u16) {
+    let why = Refusal::Ended("online at the devices port".into());
+    super::answer_and_close(&conn, &mut ctl, &HostEvent::OnlineAt { port }, why).await;
 }

@@ -11,6 +11,7 @@
 mod accept;
 mod calls;
 mod codes;
+mod devices_port;
 mod enroll;
 mod housekeeping;
 mod joins;
@@ -63,6 +64,7 @@ pub(crate) use segment::{Sides, run_segment};
 
 pub use crate::forward::{Direction, ForwardHook};
 use crate::forward::{close, ending, first_message, spawn_pumps};
+pub use devices_port::serve_devices;
 pub use web::{H3_ALPN, WebEntry, WebGate, WebTask};
 
 /// Tunables of a relay; [`RelayConfig::new`] gives the production defaults.
@@ -114,6 +116,10 @@ pub struct RelayConfig {
     /// Serves browsers (`serve --web`): connections that negotiated
     /// [`H3_ALPN`] go to it; without one they are closed.
     pub web_gate: Option<Arc<dyn WebGate>>,
+    /// The devices port (`serve --devices-listen`, served by
+    /// [`serve_devices`]): devices coming online at the main port are sent
+    /// there. `None`: they stay online at the main port.
+    pub devices_port: Option<u16>,
 }
 
 impl RelayConfig {
@@ -142,6 +148,7 @@ impl RelayConfig {
             forward_hook: None,
             session_caps: crate::rules::bridge::Caps::default(),
             web_gate: None,
+            devices_port: None,
         }
     }
 }

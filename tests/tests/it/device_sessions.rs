@@ -82,7 +82,17 @@ impl Drop for Service {
 /// A fleet with the device `name` enrolled in a group of `policy`, its
 /// service running on `x` and listed online.
 fn online_device(x: &Xvfb, name: &str, policy: &str) -> (Fleet, PathBuf, Service) {
-    let fleet = Fleet::start();
+    online_device_with(x, name, policy, &[])
+}
+
+/// [`online_device`] with the relay's `serve` options `extra`.
+fn online_device_with(
+    x: &Xvfb,
+    name: &str,
+    policy: &str,
+    extra: &[&str],
+) -> (Fleet, PathBuf, Service) {
+    let fleet = Fleet::start_with(extra);
     let dev = fleet.work.path().join("device");
     fleet.enroll_as(name, &dev, policy);
     let service = Service::start(&dev, &x.display);
@@ -168,7 +178,10 @@ fn a_vouched_technician_reaches_an_unattended_device_without_a_click() {
     );
     lifeline_tests::wait_for("xterm", || typed.exists().then_some(()));
 
-    let (fleet, _, service) = online_device(&x, "kiosk-1", "unattended");
+    // The device online at the relay's devices port: the call rings there
+    // and is answered, and forwarded, at the main port.
+    let devices_port = ["--devices-listen", "127.0.0.1:0"];
+    let (fleet, _, service) = online_device_with(&x, "kiosk-1", "unattended", &devices_port);
     let (tech, _) = technician(&fleet, "ann");
 
     let text = "unattended-hello-42";
@@ -195,6 +208,11 @@ fn a_vouched_technician_reaches_an_unattended_device_without_a_click() {
         "the user sees why: {said}"
     );
     assert!(said.contains(r#""technician":"ann""#), "{said}");
+    let main_port = fleet.addr.rsplit_once(':').unwrap().1;
+    assert!(
+        said.contains(r#""event":"online""#) && !said.contains(&format!(r#""port":{main_port}"#)),
+        "online at the devices port, not the main one: {said}"
+    );
 
     // The same device again: its key is the pinned one.
     let (rc, out, err) = connect(

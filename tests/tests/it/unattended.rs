@@ -434,18 +434,78 @@ fn a_machine_enrolls_once_with_a_ticket_and_technicians_see_it() {
 /// on the same port, and not after the relay forgets its token (exit 2).
 #[test]
 fn the_service_stays_listed_online_through_a_relay_restart() {
-    let mut fleet = Fleet::start();
+    let (mut fleet, mut service) = online_through_a_restart(&[]);
+    // The relay forgets the device's token (enrolled again elsewhere):
+    // the service stops with status 2, which its unit does not restart.
+    let data = fleet.data();
+    let devices = data.join("devices.json");
+    let text = std::fs::read_to_string(&devices).unwrap();
+    let mut all: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    all[0]["token_sha256"] = serde_json::json!("00".repeat(32));
+    std::fs::write(&devices, serde_json::to_vec(&all).unwrap()).unwrap();
+    fleet.relay.child.kill().unwrap();
+    fleet.relay.child.wait().unwrap();
+    fleet.relay = lifeline_tests::RelayProcess::start_on(&fleet.addr, &data, &[]);
+    let status = lifeline_tests::wait_for("the service to stop", || service.0.try_wait().unwrap());
+    assert_eq!(status.code(), Some(2));
+}
+
+/// A relay with a devices port (`serve --devices-listen`): the service,
+/// sent there by the main port, comes online there (its `online` event
+/// names the port), and again within 5 s of a kill -9 and restart; the
+/// port takes nothing but devices coming online.
+#[test]
+fn the_service_comes_online_at_the_devices_port_and_through_a_restart() {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let (fleet, _service) = online_through_a_restart(&["--devices-listen", &listen]);
+    let said = std::fs::read_to_string(fleet.work.path().join("service.out")).unwrap();
+    let onlines: Vec<serde_json::Value> = said
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "online")
+        .collect();
+    assert!(onlines.len() >= 2, "online, then again: {said}");
+    assert!(onlines.iter().all(|v| v["port"] == port), "{said}");
+
+    // A host asking for a code there is told where to go.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let refused = rt.block_on(async {
+        let tls = lifeline_common::tls::client_config(Some(Path::new(&fleet.ca()))).unwrap();
+        let connector = lifeline_net::client::Connector::with_config(&listen, tls)
+            .await
+            .unwrap();
+        lifeline_net::client::HostLink::register_with(&connector, "h", "u").await
+    });
+    match refused {
+        Err(lifeline_net::client::ClientError::Closed { reason, .. }) => {
+            assert!(reason.contains("devices port"), "{reason}");
+            assert!(reason.contains("main port"), "{reason}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// A fleet whose relay runs with `extra` and a device whose service
+/// (stdout in `service.out`) is listed online, then again within 5 s of
+/// the relay being killed (kill -9) and started on the same port.
+fn online_through_a_restart(extra: &[&str]) -> (Fleet, Reaped) {
+    let mut fleet = Fleet::start_with(extra);
     let dev = fleet.work.path().join("device");
     fleet.enroll("desk-9", &dev);
+    let out = std::fs::File::create(fleet.work.path().join("service.out")).unwrap();
     let service = std::process::Command::new(lifeline_tests::bin("lifeline-host"))
         .args(["service", "--json", "--dir", dev.to_str().unwrap()])
-        .stdout(std::process::Stdio::null())
+        .stdout(out)
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     // Killed whatever happens: a service left running would hold the
     // test's output open.
-    let mut service = Reaped(service);
+    let service = Reaped(service);
     let online = |fleet: &Fleet| {
         fleet
             .devices()
@@ -454,12 +514,11 @@ fn the_service_stays_listed_online_through_a_relay_restart() {
     };
     lifeline_tests::wait_for("the device listed online", || online(&fleet).then_some(()));
 
-    let addr = fleet.addr.clone();
     let data = fleet.data();
     fleet.relay.child.kill().unwrap(); // kill -9
     fleet.relay.child.wait().unwrap();
     let restarted = std::time::Instant::now();
-    fleet.relay = lifeline_tests::RelayProcess::start_on(&addr, &data, &[]);
+    fleet.relay = lifeline_tests::RelayProcess::start_on(&fleet.addr, &data, extra);
     let ready = restarted.elapsed();
     loop {
         if online(&fleet) {
@@ -471,19 +530,7 @@ fn the_service_stays_listed_online_through_a_relay_restart() {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-
-    // The relay forgets the device's token (enrolled again elsewhere):
-    // the service stops with status 2, which its unit does not restart.
-    let devices = data.join("devices.json");
-    let text = std::fs::read_to_string(&devices).unwrap();
-    let mut all: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
-    all[0]["token_sha256"] = serde_json::json!("00".repeat(32));
-    std::fs::write(&devices, serde_json::to_vec(&all).unwrap()).unwrap();
-    fleet.relay.child.kill().unwrap();
-    fleet.relay.child.wait().unwrap();
-    fleet.relay = lifeline_tests::RelayProcess::start_on(&addr, &data, &[]);
-    let status = lifeline_tests::wait_for("the service to stop", || service.0.try_wait().unwrap());
-    assert_eq!(status.code(), Some(2));
+    (fleet, service)
 }
 
 /// A child process killed when dropped.

@@ -1,0 +1,49 @@
+//! `serve --devices-listen`: the devices port on a thread of its own, a
+//! one-thread runtime reading its socket on a clock
+//! ([`lifeline_relay_core::serve_devices`]), so that idle devices'
+//! keep-alives cost the relay little and never wake the runtime that
+//! forwards sessions.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use anyhow::Context;
+use lifeline_relay_core::Relay;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+/// A device's online link silent this long is given up (its service
+/// keeps alive every 4 s, and gives up after 10 s itself).
+const IDLE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The devices port's socket, bound before the relay opens (so that the
+/// relay knows the port to send devices to).
+pub(crate) fn bind(addr: SocketAddr) -> anyhow::Result<std::net::UdpSocket> {
+    lifeline_common::tls::udp_socket(addr)
+        .with_context(|| format!("cannot listen on UDP {addr} for devices (--devices-listen)"))
+}
+
+/// Serves the devices port on `socket` on a thread of its own until the
+/// relay shuts down, with the relay's certificate (`chain`, `key`) and
+/// reset key; join the handle after [`lifeline_relay_core::run`].
+pub(crate) fn start(
+    socket: std::net::UdpSocket,
+    (chain, key): (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>),
+    reset_key: &[u8; 32],
+    relay: Arc<Relay>,
+) -> anyhow::Result<JoinHandle<()>> {
+    let server = lifeline_common::tls::server_config(chain, key, IDLE)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let endpoint = {
+        let _in = rt.enter();
+        lifeline_common::tls::ticking_endpoint(socket, server, reset_key)
+            .context("cannot serve the devices port")?
+    };
+    let thread = std::thread::Builder::new()
+        .name("devices-port".into())
+        .spawn(move || rt.block_on(lifeline_relay_core::serve_devices(endpoint, relay)))
+        .context("cannot start the devices port's thread")?;
+    Ok(thread)
+}
