@@ -209,14 +209,17 @@ pub fn device_client_config(ca: Option<&Path>) -> Result<quinn::ClientConfig, Tl
 }
 
 /// A client configuration trusting `ca` with another idle timeout and
-/// keep-alive: for the idle-device benchmark's comparisons only.
+/// keep-alive, and acks asked for at once or not (`immediate_acks`): for
+/// the idle-device benchmark's comparisons only.
 #[doc(hidden)]
 pub fn client_config_timed_for_bench(
     ca: Option<&Path>,
     idle: Duration,
     keep_alive: Duration,
+    immediate_acks: bool,
 ) -> Result<quinn::ClientConfig, TlsError> {
-    client_config_timed(lifeline_certs::client_roots(ca)?, idle, keep_alive, true)
+    let roots = lifeline_certs::client_roots(ca)?;
+    client_config_timed(roots, idle, keep_alive, immediate_acks)
 }
 
 /// A client configuration trusting exactly `roots`.

@@ -10,7 +10,9 @@
 //!
 //! `cargo bench -p lifeline-tests --bench devices [-- --devices N --secs S]`
 //! (`--keep-alive-s S`: a keep-alive of S seconds instead of the service's
-//! 4 s, for comparison; the idle timeout is 2.5 times it).
+//! 4 s, for comparison; the idle timeout is 2.5 times it. `--delayed-acks`:
+//! the relay acks each keep-alive after QUIC's usual delay, not at once as
+//! the service asks).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
@@ -118,12 +120,22 @@ fn measure(n: usize, secs: u64, keep_alive: u64, devices_port: bool) -> Figures 
         // `--keep-alive-s S`: what an idle device would cost with another
         // keep-alive (and an idle timeout of 2.5 times it); by default the
         // settings `lifeline-host service` uses for its online link.
-        let config = match keep_alive {
-            0 => lifeline_common::tls::device_client_config(Some(&ca)).unwrap(),
-            s => lifeline_common::tls::client_config_timed_for_bench(
+        // `--delayed-acks`: the relay acks a keep-alive after its 25 ms
+        // delay, as it did before the service asked for immediate acks.
+        let config = match (keep_alive, delayed_acks()) {
+            (0, false) => lifeline_common::tls::device_client_config(Some(&ca)).unwrap(),
+            (0, true) => lifeline_common::tls::client_config_timed_for_bench(
+                Some(&ca),
+                lifeline_common::tls::DEVICE_IDLE_TIMEOUT,
+                lifeline_common::tls::DEVICE_KEEP_ALIVE,
+                false,
+            )
+            .unwrap(),
+            (s, delayed) => lifeline_common::tls::client_config_timed_for_bench(
                 Some(&ca),
                 Duration::from_millis(s * 2500),
                 Duration::from_secs(s),
+                !delayed,
             )
             .unwrap(),
         };
@@ -174,6 +186,11 @@ fn measure(n: usize, secs: u64, keep_alive: u64, devices_port: bool) -> Figures 
     }
 }
 
+/// Whether the bench runs with `--delayed-acks`.
+fn delayed_acks() -> bool {
+    std::env::args().any(|a| a == "--delayed-acks")
+}
+
 fn main() {
     let n: usize = lifeline_tests::bench_arg("--devices", 1000);
     let secs: u64 = lifeline_tests::bench_arg("--secs", 30);
@@ -187,7 +204,13 @@ fn main() {
         ),
         s => format!("{s} s"),
     };
-    println!("\n{n} idle devices online at one relay, keep-alive {keep}, {secs} s measured\n");
+    let acks = match delayed_acks() {
+        true => "acks delayed 25 ms",
+        false => "acks at once",
+    };
+    println!(
+        "\n{n} idle devices online at one relay, keep-alive {keep}, {acks}, {secs} s measured\n"
+    );
     println!("| measure | at the main port (default) | at the devices port (`--devices-listen`) |");
     println!("|---|---|---|");
     let row = |what: &str, f: &dyn Fn(&Figures) -> String| {
@@ -224,10 +247,11 @@ fn main() {
     println!(
         "\nmachine: {} cores; command: cargo bench -p lifeline-tests --bench devices -- --devices {n} --secs {secs}{}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        if keep_alive == 0 {
-            String::new()
-        } else {
-            format!(" --keep-alive-s {keep_alive}")
+        match (keep_alive, delayed_acks()) {
+            (0, false) => String::new(),
+            (0, true) => " --delayed-acks".to_owned(),
+            (s, false) => format!(" --keep-alive-s {s}"),
+            (s, true) => format!(" --keep-alive-s {s} --delayed-acks"),
         }
     );
 }
