@@ -208,10 +208,14 @@ pub async fn run(cli: &ServiceCli) -> anyhow::Result<()> {
     let mut lines = Lines::new(rx, fresh);
     let year = Duration::from_secs(365 * 86_400);
     let mut backoff = Backoff::new(Instant::now(), year);
+    // Why it is not online is said once, at the first failed try since
+    // it last was (or since it started).
+    let mut told = false;
     loop {
         match OnlineLink::open(&online, &held.device.name, &held.device.token).await {
             Ok(mut link) => {
                 backoff = Backoff::new(Instant::now(), year);
+                told = false;
                 // Where the link is: the relay's address, or its devices port.
                 let at = link.conn.remote_address();
                 say(
@@ -250,7 +254,17 @@ pub async fn run(cli: &ServiceCli) -> anyhow::Result<()> {
                 code: Some(CloseCode::Refused),
                 reason,
             }) => return Err(ServiceError::Unknown(reason).into()),
-            Err(e) => tracing::debug!(error = %e, "not online yet"),
+            Err(e) if told => tracing::debug!(error = %e, "not online yet"),
+            Err(e) => {
+                let why = e.to_string();
+                say(
+                    cli.json,
+                    "not_online",
+                    &words::not_online(&why),
+                    json!({ "reason": why }),
+                );
+                told = true;
+            }
         }
         let wait = backoff
             .next_delay(Instant::now())

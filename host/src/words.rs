@@ -267,6 +267,11 @@ pub fn service_online(relay: &str, device: &str, port: u16) -> String {
     format!("Online at {relay} as {device} (UDP port {port}).")
 }
 
+/// The service could not come online (it keeps trying).
+pub fn not_online(why: &str) -> String {
+    format!("Not online yet, trying again: {why}")
+}
+
 pub fn service_offline(why: &str) -> String {
     format!("Offline: {why}")
 }

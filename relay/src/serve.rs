@@ -184,16 +184,11 @@ pub(crate) fn serve(s: Serve) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot create data directory {}", dir.display()))?;
     let (chain, key, ca_note) = certificates(&s)?;
     let mut config = config_of(&s)?;
-    let devices_socket = s
+    let devices = s
         .devices_listen
-        .map(crate::devices_port::bind)
+        .map(|a| crate::devices_port::Port::bind(a, (chain.clone(), key.clone_key())))
         .transpose()?;
-    if let Some(socket) = &devices_socket {
-        config.devices_port = Some(socket.local_addr()?.port());
-    }
-    let devices_cert = devices_socket
-        .as_ref()
-        .map(|_| (chain.clone(), key.clone_key()));
+    config.devices_port = devices.as_ref().map(|d| d.port()).transpose()?;
     if s.database.is_some() && (s.console.is_some() || s.audit_export.is_some()) {
         bail!(
             "--console and --audit-export read the data directory's audit log; with --database the log is the cluster's, which they do not read yet: run them without --database, or read the log with `lifeline-relay audit verify --database URL`"
@@ -248,15 +243,9 @@ pub(crate) fn serve(s: Serve) -> anyhow::Result<ExitCode> {
             Some(url) => join_cluster(&s, url, local, config).await?,
         };
         println!("Lifeline relay listening on {local} (UDP, QUIC)");
-        let devices_thread = match (devices_socket, devices_cert) {
-            (Some(socket), Some(cert)) => {
-                let at = socket.local_addr()?;
-                let thread = crate::devices_port::start(socket, cert, &reset_key, relay.clone())?;
-                println!("Devices' online links on {at} (UDP, QUIC)");
-                Some(thread)
-            }
-            _ => None,
-        };
+        let devices_thread = devices
+            .map(|d| d.start(&reset_key, relay.clone()))
+            .transpose()?;
         if let Some(c) = relay.cluster() {
             println!(
                 "Cluster: relay {}, links from other relays on {} (UDP, mutual TLS)",
@@ -272,13 +261,7 @@ pub(crate) fn serve(s: Serve) -> anyhow::Result<ExitCode> {
         if let (Some(addr), Some(tls), Some(page)) = (s.web, web_tls, page) {
             crate::web::start(addr, page, tls, stop_console.clone()).await?;
         }
-        match &s.database {
-            Some(url) => println!(
-                "Audit log: the cluster's database {}",
-                lifeline_relay_core::cluster::db::redact(url)
-            ),
-            None => println!("Audit log: {}", audit::log_path(&s.dir.data_dir).display()),
-        }
+        print_audit_log(&s);
         // The console stops first: nothing it does follows the relay's stop record.
         let shutdown = async move {
             shutdown_signal().await;
@@ -287,11 +270,7 @@ pub(crate) fn serve(s: Serve) -> anyhow::Result<ExitCode> {
         lifeline_relay_core::run(endpoint, relay, shutdown).await?;
         Ok::<_, anyhow::Error>(devices_thread)
     })?;
-    if let Some(thread) = devices_thread
-        && thread.join().is_err()
-    {
-        eprintln!("lifeline-relay: the devices port's thread panicked");
-    }
+    crate::devices_port::join(devices_thread);
     eprintln!("lifeline-relay: stopped");
     Ok(ExitCode::SUCCESS)
 }
@@ -385,6 +364,17 @@ fn session_caps(s: &Serve) -> lifeline_relay_core::rules::bridge::Caps {
         recording_bytes: s.max_recording_bytes_per_session,
         recording_chunks: s.max_recording_chunks_per_session,
         reports: s.max_reports_per_session,
+    }
+}
+
+/// Tells the operator where the audit log is.
+fn print_audit_log(s: &Serve) {
+    match &s.database {
+        Some(url) => println!(
+            "Audit log: the cluster's database {}",
+            lifeline_relay_core::cluster::db::redact(url)
+        ),
+        None => println!("Audit log: {}", audit::log_path(&s.dir.data_dir).display()),
     }
 }
 
