@@ -43,7 +43,7 @@ impl Drop for Slot {
 
 /// Takes a slot of `limit` for `ip`; the refusal (counted in its burst)
 /// when its address holds the cap.
-pub(super) fn take_slot(relay: &Relay, ip: IpAddr, limit: Limit) -> Result<Slot, Refusal> {
+fn take_slot(relay: &Relay, ip: IpAddr, limit: Limit) -> Result<Slot, Refusal> {
     let mut a = lock(&relay.addresses);
     match a.caps.take(ip, limit) {
         Ok(()) => Ok(Slot {
@@ -178,7 +178,7 @@ pub(crate) const TURN_AWAYS: usize = 256;
 /// hears why, with the close code) and closes it. It holds no permit of
 /// `--max-connections` meanwhile, only one of [`TURN_AWAYS`]; with none
 /// free the peer is refused before its handshake, unheard.
-pub(super) async fn turn_away(relay: &Relay, incoming: quinn::Incoming, why: Refusal) {
+async fn turn_away(relay: &Relay, incoming: quinn::Incoming, why: Refusal) {
     let Ok(_turning) = relay.turn_aways.clone().try_acquire_owned() else {
         incoming.refuse();
         return;
@@ -187,6 +187,35 @@ pub(super) async fn turn_away(relay: &Relay, incoming: quinn::Incoming, why: Ref
         Ok(Ok(conn)) => close(&conn, &why),
         Ok(Err(e)) => tracing::debug!(error = %e, "refused peer's handshake failed"),
         Err(_) => tracing::debug!("refused peer's handshake took too long"),
+    }
+}
+
+/// A connection's place under `--max-connections`.
+pub(super) type Permit = tokio::sync::OwnedSemaphorePermit;
+
+/// A new connection's handshake, once its address has a slot free (else
+/// it is turned away, `permit` given back first); `None` when it is
+/// turned away or its handshake fails.
+pub(super) async fn admit(
+    relay: &Relay,
+    incoming: quinn::Incoming,
+    permit: Permit,
+) -> Option<(Connection, Slot, Permit)> {
+    let peer = incoming.remote_address();
+    let slot = match take_slot(relay, peer.ip(), Limit::Connections) {
+        Ok(slot) => slot,
+        Err(why) => {
+            drop(permit);
+            turn_away(relay, incoming, why).await;
+            return None;
+        }
+    };
+    match incoming.await {
+        Ok(c) => Some((c, slot, permit)),
+        Err(e) => {
+            tracing::debug!(%peer, error = %e, "handshake failed");
+            None
+        }
     }
 }
 
@@ -199,20 +228,8 @@ pub(crate) async fn serve_connection(
     permit: tokio::sync::OwnedSemaphorePermit,
 ) {
     let peer = incoming.remote_address();
-    let slot = match take_slot(relay, peer.ip(), Limit::Connections) {
-        Ok(slot) => slot,
-        Err(why) => {
-            drop(permit);
-            return turn_away(relay, incoming, why).await;
-        }
-    };
-    let _permit = permit;
-    let conn = match incoming.await {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::debug!(%peer, error = %e, "handshake failed");
-            return;
-        }
+    let Some((conn, slot, _permit)) = admit(relay, incoming, permit).await else {
+        return;
     };
     if super::web::is_h3(&conn) {
         return super::web::serve(relay, conn, peer, slot).await;

@@ -11,9 +11,8 @@
 //! after that it is an enrolled device, and a fleet behind one address is
 //! not capped like strangers are.
 
-use super::accept::{hello, take_slot, turn_away};
+use super::accept::{Permit, admit, hello};
 use super::*;
-use crate::rules::addresses::Limit;
 
 /// Serves the devices port's `endpoint` until the relay shuts down, then
 /// waits (up to 10 s) for its links to close.
@@ -46,26 +45,9 @@ pub async fn serve_devices(endpoint: quinn::Endpoint, relay: Arc<Relay>) {
 
 /// One connection to the devices port: a hello, then a device coming
 /// online, or a refusal saying where everything else goes.
-async fn serve_link(
-    relay: &Arc<Relay>,
-    incoming: quinn::Incoming,
-    permit: tokio::sync::OwnedSemaphorePermit,
-) {
-    let peer = incoming.remote_address();
-    let slot = match take_slot(relay, peer.ip(), Limit::Connections) {
-        Ok(slot) => slot,
-        Err(why) => {
-            drop(permit);
-            return turn_away(relay, incoming, why).await;
-        }
-    };
-    let _permit = permit;
-    let conn = match incoming.await {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::debug!(%peer, error = %e, "handshake failed");
-            return;
-        }
+async fn serve_link(relay: &Arc<Relay>, incoming: quinn::Incoming, permit: Permit) {
+    let Some((conn, slot, _permit)) = admit(relay, incoming, permit).await else {
+        return;
     };
     let Some((mut ctl, hello)) = hello(relay, &conn).await else {
         return;
