@@ -111,8 +111,9 @@ pub(crate) struct Serve {
     /// Take enrolled devices' online links on this UDP address (e.g.
     /// 0.0.0.0:4434), served by one thread that reads them in batches:
     /// cheaper for a relay holding thousands of idle devices. Devices
-    /// coming online at --listen are sent here. Off by default: they stay
-    /// online at --listen.
+    /// coming online at --listen are sent here, to this port at the
+    /// address they reached --listen at. Off by default: they stay online
+    /// at --listen.
     #[arg(long)]
     devices_listen: Option<SocketAddr>,
     /// Serve the web console for security staff on this TCP address
