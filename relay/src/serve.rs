@@ -109,7 +109,8 @@ pub(crate) struct Serve {
     #[arg(long)]
     audit_export: Option<lifeline_relay_core::export::ExportTarget>,
     /// Take enrolled devices' online links on this UDP address (e.g.
-    /// 0.0.0.0:4434), served by one thread that reads them in batches:
+    /// 0.0.0.0:4435; a cluster's link takes --listen's port + 1), served
+    /// by one thread that reads them in batches:
     /// cheaper for a relay holding thousands of idle devices. Devices
     /// coming online at --listen are sent here, to this port at the
     /// address they reached --listen at. Off by default: they stay online
