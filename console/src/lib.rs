@@ -7,12 +7,14 @@
 //! each check, and its counted refusals, sans-IO), [`index`] (the audit log indexed as it grows,
 //! sans-IO core), [`pages`] (pure HTML rendering), [`routes`] (the HTTP
 //! handlers), [`serve`] (TLS accept loop, mini-redis style
-//! `serve(listener, …, shutdown)`). Every login and every change is an
+//! `serve(listener, …, shutdown)`), [`metrics`] (the relay's metrics and
+//! health over plain HTTP, `serve --metrics`). Every login and every change is an
 //! audit record, written before the change is made.
 
 pub mod auth;
 pub mod gate;
 pub mod index;
+pub mod metrics;
 pub mod pages;
 pub mod routes;
 pub mod serve;
@@ -25,7 +27,7 @@ use std::time::Duration;
 use lifeline_relay_core::audit::AuditLog;
 use lifeline_relay_core::tokens::TechnicianStore;
 
-pub use serve::{serve, serve_router, tls_config};
+pub use serve::{serve, serve_plain, serve_router, tls_config};
 
 /// Failed logins allowed at once per account name …
 pub const LOGIN_BURST: u32 = 5;

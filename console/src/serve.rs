@@ -147,7 +147,26 @@ pub async fn serve_router(
     router: axum::Router,
     shutdown: impl Future<Output = ()>,
 ) {
-    let acceptor = TlsAcceptor::from(tls);
+    accept_loop(listener, Some(TlsAcceptor::from(tls)), router, shutdown).await;
+}
+
+/// [`serve_router`] over plain HTTP, with the same limits: for what a
+/// scraper on the operator's own network reads (the metrics).
+pub async fn serve_plain(
+    listener: TcpListener,
+    router: axum::Router,
+    shutdown: impl Future<Output = ()>,
+) {
+    accept_loop(listener, None, router, shutdown).await;
+}
+
+/// Takes connections (TLS when `acceptor` is given) until `shutdown`.
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: Option<TlsAcceptor>,
+    router: axum::Router,
+    shutdown: impl Future<Output = ()>,
+) {
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let per_address = PerAddress::default();
     let mut tasks = JoinSet::new();
@@ -183,10 +202,13 @@ pub async fn serve_router(
 async fn connection(
     tcp: TcpStream,
     peer: SocketAddr,
-    acceptor: TlsAcceptor,
+    acceptor: Option<TlsAcceptor>,
     router: axum::Router,
     _held: (OwnedSemaphorePermit, AddressSlot),
 ) {
+    let Some(acceptor) = acceptor else {
+        return http(TokioIo::new(tcp), peer, router).await;
+    };
     let tls = match tokio::time::timeout(SLOW_CLIENT, acceptor.accept(tcp)).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {
@@ -195,6 +217,14 @@ async fn connection(
         }
         Err(_) => return,
     };
+    http(TokioIo::new(tls), peer, router).await;
+}
+
+/// HTTP/1.1 on one connection, the router answering.
+async fn http<I>(io: TokioIo<I>, peer: SocketAddr, router: axum::Router)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let ip = ClientIp(peer.ip());
     let service =
         hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
@@ -204,7 +234,7 @@ async fn connection(
     let served = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(SLOW_CLIENT)
-        .serve_connection(TokioIo::new(tls), service)
+        .serve_connection(io, service)
         .await;
     if let Err(e) = served {
         tracing::debug!(%peer, error = %e, "console connection ended with an error");

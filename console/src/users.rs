@@ -93,6 +93,17 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// The metrics' word (`lifeline_console_logins_total{outcome}`).
+    pub fn metric_word(self) -> &'static str {
+        match self {
+            Refusal::NoSuchUser => "no_such_user",
+            Refusal::WrongPassword => "wrong_password",
+            Refusal::NeedsCode => "needs_code",
+            Refusal::WrongCode => "wrong_code",
+            Refusal::CodeReused => "code_reused",
+        }
+    }
+
     /// The audit log's words.
     pub fn as_str(self) -> &'static str {
         match self {

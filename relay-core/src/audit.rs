@@ -58,6 +58,10 @@ pub struct AuditLog {
     sink: Sink,
     /// The sequence number of the last durable record.
     written: tokio::sync::watch::Receiver<u64>,
+    /// How long each append took to be durable, for the metrics.
+    latency: prometheus_client::metrics::histogram::Histogram,
+    /// The last append failed.
+    failing: std::sync::atomic::AtomicBool,
 }
 
 /// Where records go: the data directory's file, or a cluster's database.
@@ -178,6 +182,8 @@ impl AuditLog {
                 _lock: lock,
             },
             written,
+            latency: crate::metrics::Metrics::audit_histogram(),
+            failing: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -190,6 +196,8 @@ impl AuditLog {
         Ok(Self {
             sink: Sink::Database(tx),
             written,
+            latency: crate::metrics::Metrics::audit_histogram(),
+            failing: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -208,6 +216,26 @@ impl AuditLog {
     /// ([`AuditEvent::bounded`]): whatever a peer or a console visitor
     /// sent, one record is at most `MAX_LINE_BYTES` on disk.
     pub async fn append(&self, event: AuditEvent) -> Result<u64, AuditError> {
+        let started = std::time::Instant::now();
+        let written = self.write(event).await;
+        self.latency.observe(started.elapsed().as_secs_f64());
+        self.failing
+            .store(written.is_err(), std::sync::atomic::Ordering::Relaxed);
+        written
+    }
+
+    /// The write latency histogram (shared: the metrics register it).
+    pub fn latency(&self) -> prometheus_client::metrics::histogram::Histogram {
+        self.latency.clone()
+    }
+
+    /// Whether the last append failed (the disk, or the database): the
+    /// relay is then not ready for more (`/readyz`).
+    pub fn is_failing(&self) -> bool {
+        self.failing.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    async fn write(&self, event: AuditEvent) -> Result<u64, AuditError> {
         let event = event.bounded();
         let (ack, done) = oneshot::channel();
         let sent = match &self.sink {

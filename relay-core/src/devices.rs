@@ -358,6 +358,11 @@ impl<L> Presence<L> {
         }
     }
 
+    /// How many devices are online now.
+    pub fn online(&self) -> usize {
+        self.online.len()
+    }
+
     /// Whether `name` is online now, and when it was last seen.
     pub fn of(&self, name: &str) -> (bool, Option<String>) {
         (

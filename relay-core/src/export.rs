@@ -185,7 +185,13 @@ fn start_of(log: &str, after: Option<&str>) -> usize {
 /// Ships every record after the remembered one, then each new one as the
 /// log grows (`written` changes after every durable batch), until the
 /// relay stops. The log is read from where the last read ended.
-pub async fn run(dir: PathBuf, target: ExportTarget, mut written: watch::Receiver<u64>) {
+/// `lag` says how many records read from the log are not shipped yet.
+pub async fn run(
+    dir: PathBuf,
+    target: ExportTarget,
+    mut written: watch::Receiver<u64>,
+    lag: prometheus_client::metrics::gauge::Gauge,
+) {
     let host = std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "-".into());
@@ -200,8 +206,11 @@ pub async fn run(dir: PathBuf, target: ExportTarget, mut written: watch::Receive
     drop(log);
     let mut sink: Option<Sink> = None;
     loop {
-        for (line, hash) in new_lines(&path, offset) {
+        let lines = new_lines(&path, offset);
+        lag.set(i64::try_from(lines.len()).unwrap_or(i64::MAX));
+        for (line, hash) in lines {
             deliver(&mut sink, &target, &line, &host).await;
+            lag.dec();
             if let Err(e) = std::fs::write(&state, &hash) {
                 tracing::error!(error = %e, "audit export: cannot remember the last record sent");
             }

@@ -43,7 +43,7 @@ pub(crate) fn close(conn: &Connection, why: &Refusal) {
 /// Starts forwarding every stream and datagram both ways, counting bytes;
 /// both connections get a session's credit first ([`crate::server::forwarding`]).
 pub(crate) fn spawn_pumps(
-    hook: Option<ForwardHook>,
+    taps: &Taps,
     host: &Connection,
     viewer: &Connection,
     h2v: &Arc<AtomicU64>,
@@ -51,13 +51,15 @@ pub(crate) fn spawn_pumps(
 ) -> JoinSet<()> {
     let to_viewer = Leg {
         counter: h2v.clone(),
+        total: taps.totals.to_viewer.clone(),
         dir: Direction::HostToViewer,
-        hook: hook.clone(),
+        hook: taps.hook.clone(),
     };
     let to_host = Leg {
         counter: v2h.clone(),
+        total: taps.totals.to_host.clone(),
         dir: Direction::ViewerToHost,
-        hook,
+        hook: taps.hook.clone(),
     };
     crate::server::forwarding(host);
     crate::server::forwarding(viewer);
@@ -98,10 +100,20 @@ pub(crate) fn ending(e: &quinn::ConnectionError) -> bridge::Ending {
     }
 }
 
-/// One direction of a session: its byte counter, and the test hook.
+/// What every forwarded chunk passes through besides its session's
+/// counter: the relay-wide byte counters and the test hook.
+#[derive(Debug, Clone)]
+pub(crate) struct Taps {
+    pub(crate) hook: Option<ForwardHook>,
+    pub(crate) totals: crate::metrics::Forwarded,
+}
+
+/// One direction of a session: its byte counter, the relay's for that
+/// direction, and the test hook.
 #[derive(Debug, Clone)]
 pub(crate) struct Leg {
     pub(crate) counter: Arc<AtomicU64>,
+    pub(crate) total: prometheus_client::metrics::counter::Counter,
     pub(crate) dir: Direction,
     pub(crate) hook: Option<ForwardHook>,
 }
@@ -110,6 +122,7 @@ impl Leg {
     fn pass(&self, bytes: bytes::Bytes) -> bytes::Bytes {
         self.counter
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        self.total.inc_by(bytes.len() as u64);
         match &self.hook {
             Some(hook) => (hook.0)(self.dir, bytes),
             None => bytes,

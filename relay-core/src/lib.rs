@@ -16,6 +16,7 @@ pub mod devices;
 pub mod export;
 mod forward;
 pub mod integrity;
+pub mod metrics;
 pub mod private;
 pub mod recording;
 pub mod report;
@@ -30,6 +31,6 @@ pub use rules::refusal::Refusal;
 /// The pure modules keep their old paths too.
 pub use rules::{bridge, recovery, registry, resume, suspicion, throttle, waiting};
 pub use server::{
-    Direction, ForwardHook, H3_ALPN, Relay, RelayConfig, RelayError, WebEntry, WebGate, WebTask,
-    run, serve_devices,
+    Direction, ForwardHook, H3_ALPN, NotReady, Relay, RelayConfig, RelayError, WebEntry, WebGate,
+    WebTask, run, serve_devices,
 };

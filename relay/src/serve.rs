@@ -117,6 +117,12 @@ pub(crate) struct Serve {
     /// at --listen.
     #[arg(long)]
     devices_listen: Option<SocketAddr>,
+    /// Serve the relay's metrics (Prometheus text format, /metrics) and
+    /// health (/healthz, /readyz) on this TCP address over plain HTTP
+    /// (e.g. 127.0.0.1:9433): bind it to an address only your monitoring
+    /// reaches. Off by default.
+    #[arg(long)]
+    metrics: Option<SocketAddr>,
     /// Serve the web console for security staff on this TCP address
     /// (e.g. 127.0.0.1:8443), over HTTPS with the relay's certificate;
     /// accounts come from `console-user add`. Off by default.
@@ -260,6 +266,9 @@ pub(crate) fn serve(s: Serve) -> anyhow::Result<ExitCode> {
         if let (Some(addr), Some(tls)) = (s.console, console_tls) {
             start_console(addr, tls, &relay, stop_console.clone()).await?;
         }
+        if let Some(addr) = s.metrics {
+            start_metrics(addr, &relay).await?;
+        }
         if let (Some(addr), Some(tls), Some(page)) = (s.web, web_tls, page) {
             crate::web::start(addr, page, tls, stop_console.clone()).await?;
         }
@@ -395,6 +404,22 @@ fn print_ca_note(ca_note: Option<(PathBuf, String, bool)>) {
             "Using the certificate from --cert; clients need no --ca if a public CA issued it."
         ),
     }
+}
+
+/// Serves the metrics and health on `addr` for as long as the process
+/// runs: through a shutdown, /readyz says the relay is shutting down.
+async fn start_metrics(addr: SocketAddr, relay: &std::sync::Arc<Relay>) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on TCP {addr} for the metrics"))?;
+    let at = listener.local_addr()?;
+    println!("Metrics: http://{at}/metrics (health: /healthz, /readyz)");
+    tokio::spawn(lifeline_console::metrics::serve(
+        listener,
+        relay.clone(),
+        std::future::pending(),
+    ));
+    Ok(())
 }
 
 /// Serves the console on `addr` beside the relay, until `stop`.

@@ -114,6 +114,11 @@ pub(super) async fn login(
         ));
     }
     let again = |status, message: &str| html(status, pages::login(&login_token, Some(message)));
+    let count = |outcome| {
+        if let Some(relay) = &c.relay {
+            relay.metrics().console_login(outcome);
+        }
+    };
     let record = |ok: bool, reason: Option<&str>| AuditEvent::ConsoleLogin {
         user: f.user.clone(),
         ip: ip.to_string(),
@@ -127,6 +132,7 @@ pub(super) async fn login(
     let reservation = match reserved {
         Ok(r) => r,
         Err(wait) => {
+            count("throttled");
             let secs = wait.as_secs().max(1);
             return Err(again(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -141,6 +147,7 @@ pub(super) async fn login(
             gate.release(Instant::now(), reservation);
             gate.unchecked(Instant::now(), Unchecked::Busy, &f.user, ip);
             drop(gate);
+            count("busy");
             return Err(again(StatusCode::SERVICE_UNAVAILABLE, BUSY));
         }
         Err(page) => {
@@ -154,12 +161,14 @@ pub(super) async fn login(
             u
         }
         Err(refusal) => {
+            count(refusal.metric_word());
             lock(&c.gate).failed(reservation);
             audit(c, record(false, Some(refusal.as_str()))).await?;
             return Err(again(StatusCode::UNAUTHORIZED, WRONG));
         }
     };
     audit(c, record(true, None)).await?;
+    count("ok");
     let sid = lock(&c.sessions).open(Instant::now(), &user);
     let to = if user.must_change {
         "/password"

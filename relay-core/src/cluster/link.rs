@@ -15,7 +15,8 @@
 //!
 //! The link knows nothing of the relay's sessions: what arrives over a
 //! link goes to a [`Carrier`] (the relay implements it), and carrying a
-//! side away needs only the test hook and the shutdown signal ([`Splice`]),
+//! side away needs only the forwarding taps (the byte counters, the test
+//! hook) and the shutdown signal ([`Splice`]),
 //! so the dependency goes one way, from the relay to the link.
 
 use std::future::Future;
@@ -35,7 +36,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::Cluster;
-use crate::forward::{ForwardHook, close, first_message, spawn_pumps};
+use crate::forward::{Taps, close, first_message, spawn_pumps};
 use crate::rules::refusal::Refusal;
 
 /// A task of the relay's (which its shutdown waits for).
@@ -52,10 +53,11 @@ pub(crate) trait Carrier: Send + Sync + 'static {
 }
 
 /// What carrying a side to another relay needs from this one.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Splice<'a> {
-    /// The relay's test-only forwarding hook.
-    pub(crate) hook: &'a Option<ForwardHook>,
+    /// What forwarded chunks pass: the relay's byte counters, its
+    /// test-only hook.
+    pub(crate) taps: Taps,
     /// Cancelled when the relay shuts down.
     pub(crate) shutdown: &'a CancellationToken,
 }
@@ -189,7 +191,7 @@ pub(crate) fn lets_in(role: Role, frame: &[u8]) -> bool {
 /// that let the client in) the session's credit and forwarding both ways,
 /// until aborted.
 async fn answer_then_forward(
-    hook: Option<ForwardHook>,
+    taps: Taps,
     (client, role): (Connection, Role),
     link: Connection,
     mut from: FramedRecv,
@@ -204,7 +206,7 @@ async fn answer_then_forward(
     }
     let counters = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let _pumps =
-        lets_in(role, &first).then(|| spawn_pumps(hook, &link, &client, &counters.0, &counters.1));
+        lets_in(role, &first).then(|| spawn_pumps(&taps, &link, &client, &counters.0, &counters.1));
     frames(from, to).await;
     std::future::pending::<()>().await;
 }
@@ -220,7 +222,7 @@ async fn splice(
     let mut controls = JoinSet::new();
     controls.spawn(frames(c_recv, l_send));
     controls.spawn(answer_then_forward(
-        at.hook.clone(),
+        at.taps.clone(),
         (client.clone(), role),
         link.clone(),
         l_recv,

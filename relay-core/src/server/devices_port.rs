@@ -17,6 +17,7 @@ use super::*;
 /// Serves the devices port's `endpoint` until the relay shuts down, then
 /// waits (up to 10 s) for its links to close.
 pub async fn serve_devices(endpoint: quinn::Endpoint, relay: Arc<Relay>) {
+    lock(&relay.endpoints).push(endpoint.clone());
     let links = TaskTracker::new();
     loop {
         tokio::select! {
@@ -41,6 +42,7 @@ pub async fn serve_devices(endpoint: quinn::Endpoint, relay: Arc<Relay>) {
         tracing::warn!("some devices' links did not end within 10 s of shutdown");
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
+    relay.forget_endpoint(&endpoint);
 }
 
 /// One connection to the devices port: a hello, then a device coming

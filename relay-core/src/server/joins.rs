@@ -130,6 +130,10 @@ pub(crate) async fn serve_viewer(relay: &Arc<Relay>, conn: Connection, mut ctl: 
             ok,
             reason: reason.map(str::to_owned),
         };
+    relay.metrics.join(match &verdict {
+        Ok(_) => "admitted",
+        Err((refusal, _)) => crate::metrics::refusal_word(refusal),
+    });
     match verdict {
         Err((refusal, session)) => {
             let failed = Failed {
@@ -491,6 +495,7 @@ pub(crate) async fn failed_join(
     technician: Option<&str>,
     locator: Locator,
 ) {
+    relay.metrics.join("wrong_secret");
     lock(&relay.ip_throttle).fail(now, &Source::of(ip));
     lock(&relay.token_throttle).fail(now, &token_key.to_owned());
     suspect(relay, now, ip, token_key, technician, locator).await;
@@ -508,6 +513,7 @@ pub(crate) async fn suspect(
 ) {
     let verdict = lock(&relay.suspicion).fail(now, token_key, locator);
     if let Verdict::Suspended { codes, for_s } = verdict {
+        relay.metrics.token_suspended();
         tracing::warn!(
             ?technician,
             codes,

@@ -13,6 +13,7 @@ mod calls;
 mod codes;
 mod devices_port;
 mod enroll;
+mod health;
 mod housekeeping;
 mod joins;
 mod resuming;
@@ -65,6 +66,7 @@ pub(crate) use segment::{Sides, run_segment};
 pub use crate::forward::{Direction, ForwardHook};
 use crate::forward::{close, ending, first_message, spawn_pumps};
 pub use devices_port::serve_devices;
+pub use health::NotReady;
 pub use web::{H3_ALPN, WebEntry, WebGate, WebTask};
 
 /// Tunables of a relay; [`RelayConfig::new`] gives the production defaults.
@@ -220,6 +222,11 @@ pub struct Relay {
     pub(crate) draining: CancellationToken,
     /// Sessions forwarding right now (parked ones are counted apart).
     live_sessions: std::sync::atomic::AtomicUsize,
+    /// The same sessions by id, for their modes in the metrics.
+    pub(crate) forwarding: Mutex<HashMap<String, Arc<SessionMeta>>>,
+    /// The endpoints it serves (the main port, the devices port), for
+    /// the connections they hold.
+    pub(crate) endpoints: Mutex<Vec<quinn::Endpoint>>,
     /// Enrolled devices and their tickets (the data directory's).
     pub(crate) devices: Arc<crate::devices::DeviceStore>,
     /// Which enrolled devices are connected now.
@@ -228,6 +235,8 @@ pub struct Relay {
     pub(crate) calls: calls::Calls,
     /// Device sessions waiting for an approver (shared with the console).
     pub(crate) approvals: Arc<crate::approvals::Approvals>,
+    /// What the relay counts for its operator (`serve --metrics`).
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
     /// In a cluster the log is not in the data directory, but the
     /// directory (resume tickets, recordings) is still this relay's alone.
     _dir_lock: Option<std::fs::File>,
@@ -268,6 +277,7 @@ impl Relay {
         dir_lock: Option<std::fs::File>,
     ) -> Result<Arc<Self>, RelayError> {
         let tokens = TokenCache::new(TechnicianStore::in_dir(&config.data_dir))?;
+        let metrics = Arc::new(crate::metrics::Metrics::new(audit.latency()));
         Ok(Arc::new(Self {
             registry: Mutex::new(Registry::new(config.code_ttl, config.max_waiting_hosts)),
             ip_throttle: Mutex::new(Throttle::new(config.throttle_burst, config.throttle_drain)),
@@ -286,10 +296,13 @@ impl Relay {
             cluster,
             draining: CancellationToken::new(),
             live_sessions: std::sync::atomic::AtomicUsize::new(0),
+            forwarding: Mutex::default(),
+            endpoints: Mutex::default(),
             devices: Arc::new(crate::devices::DeviceStore::new(&config.data_dir)),
             presence: Mutex::new(crate::devices::Presence::default()),
             calls: calls::Calls::default(),
             approvals: Arc::default(),
+            metrics,
             _dir_lock: dir_lock,
             config,
         }))
@@ -367,6 +380,7 @@ pub async fn run(
     relay: Arc<Relay>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RelayError> {
+    lock(&relay.endpoints).push(endpoint.clone());
     start(&endpoint, &relay).await?;
     let membership = relay.cluster.clone().map(|c| {
         tokio::spawn(crate::cluster::link::serve(relay.clone(), c.clone()));
@@ -377,7 +391,13 @@ pub async fn run(
     let fetches = tokio::spawn(audit_fetches(relay.clone()));
     let exporter = relay.config.audit_export.clone().map(|target| {
         let dir = relay.config.data_dir.clone();
-        tokio::spawn(crate::export::run(dir, target, relay.audit.subscribe()))
+        let lag = relay.metrics.export_lag.clone();
+        tokio::spawn(crate::export::run(
+            dir,
+            target,
+            relay.audit.subscribe(),
+            lag,
+        ))
     });
     let refusals = tokio::spawn(refusals_reporter(relay.clone()));
     let stopped = serve_until(&endpoint, &relay, shutdown).await;
@@ -389,7 +409,9 @@ pub async fn run(
     sweeper.abort();
     retention.abort();
     fetches.abort();
-    stop(&endpoint, &relay, stopped, exporter).await
+    let stopped = stop(&endpoint, &relay, stopped, exporter).await;
+    relay.forget_endpoint(&endpoint);
+    stopped
 }
 
 /// Closes what a previous run left open (or joins the cluster) and writes
@@ -516,8 +538,16 @@ impl Relay {
     /// What carrying a side to another relay needs from this one.
     pub(crate) fn splice(&self) -> crate::cluster::link::Splice<'_> {
         crate::cluster::link::Splice {
-            hook: &self.config.forward_hook,
+            taps: self.taps(),
             shutdown: &self.shutdown,
+        }
+    }
+
+    /// What forwarded chunks pass: the metrics' byte counters, the hook.
+    pub(crate) fn taps(&self) -> crate::forward::Taps {
+        crate::forward::Taps {
+            hook: self.config.forward_hook.clone(),
+            totals: self.metrics.forwarded.clone(),
         }
     }
 }

@@ -63,6 +63,8 @@ pub(crate) struct SessionMeta {
     /// What the session's peers made the relay keep, and whether the key
     /// exchange is behind it.
     pub ledger: std::sync::Mutex<crate::rules::bridge::Ledger>,
+    /// The mode the host last said it granted (for the metrics only).
+    pub mode: std::sync::Mutex<Option<lifeline_proto::control::Mode>>,
 }
 
 impl SessionMeta {
@@ -79,6 +81,7 @@ impl SessionMeta {
             recording_required: false,
             recording_full: std::sync::atomic::AtomicBool::new(false),
             ledger: std::sync::Mutex::default(),
+            mode: std::sync::Mutex::new(None),
         }
     }
 
@@ -386,6 +389,7 @@ async fn resume_segment(relay: &Arc<Relay>, session: &str, a: Arrived, b: Arrive
         }
         return park(relay, &meta, format!("lost again while resuming: {e}")).await;
     }
+    relay.metrics.resume("resumed");
     tracing::info!(%session, "session resumed");
     let sides = Sides {
         host: &host.conn,
@@ -396,6 +400,7 @@ async fn resume_segment(relay: &Arc<Relay>, session: &str, a: Arrived, b: Arrive
 
 /// Files a refused resume and tells the side why.
 async fn refuse(relay: &Relay, me: Arrived, session: &str, why: ResumeRefusal) {
+    relay.metrics.resume("refused");
     let event = AuditEvent::ResumeRefused {
         session: clean_text(session),
         from: me.peer.name().into(),

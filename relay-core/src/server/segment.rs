@@ -31,6 +31,7 @@ pub(crate) async fn run_session(
         close(&viewer, &why);
         return;
     }
+    relay.metrics.session_started();
     if let Some(c) = &relay.cluster
         && let Err(e) = c.db.session_started(&session, &c.node).await
     {
@@ -203,11 +204,13 @@ pub(crate) async fn run_segment(
     let stop = CancellationToken::new();
     lock(&relay.resumes).resumed(&meta.session, stop.clone());
     relay.live_sessions.fetch_add(1, Ordering::Relaxed);
+    lock(&relay.forwarding).insert(meta.session.clone(), meta.clone());
     let _counted = scopeguard(|| {
         relay.live_sessions.fetch_sub(1, Ordering::Relaxed);
+        lock(&relay.forwarding).remove(&meta.session);
     });
     let mut pumps = spawn_pumps(
-        relay.config.forward_hook.clone(),
+        &relay.taps(),
         sides.host,
         sides.viewer,
         &meta.h2v,
@@ -363,6 +366,9 @@ pub(crate) async fn report(
     let (session, joiner, from) = (meta.session.as_str(), &meta.joiner, peer.name());
     if let Err(over) = lock(&meta.ledger).report(&relay.config.session_caps, peer) {
         return Some(over);
+    }
+    if let (SessionReport::ModeGranted(m), Peer::Host) = (rep, peer) {
+        *lock(&meta.mode) = Some(*m);
     }
     let (kind, mode) = match rep {
         SessionReport::ModeGranted(m) => (ReportKind::ModeGranted, Some(m.as_str().to_owned())),

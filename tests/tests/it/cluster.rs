@@ -16,16 +16,16 @@ use lifeline_tests::{RelayProcess, bin, relay_cli};
 
 /// Two or three relays in one cluster, sharing one CA for their clients
 /// (copied from the first relay's data directory, as docs/deploy.md says).
-struct Cluster {
+pub(super) struct Cluster {
     // Fields drop in this order: the relays stop before their database.
     relays: Vec<RelayProcess>,
     pg: Postgres,
-    url: String,
+    pub(super) url: String,
     dirs: tempfile::TempDir,
 }
 
 impl Cluster {
-    fn start(n: usize, extra: &[&str]) -> Option<Self> {
+    pub(super) fn start(n: usize, extra: &[&str]) -> Option<Self> {
         let pg = Postgres::start()?;
         let url = pg.create_db("lifeline");
         let dirs = tempfile::tempdir().unwrap();
@@ -42,7 +42,7 @@ impl Cluster {
         Some(c)
     }
 
-    fn dir(&self, i: usize) -> PathBuf {
+    pub(super) fn dir(&self, i: usize) -> PathBuf {
         self.dirs.path().join(format!("relay{i}"))
     }
 
@@ -60,15 +60,15 @@ impl Cluster {
         RelayProcess::start_on("127.0.0.1:0", &dir, &args)
     }
 
-    fn ca(&self) -> PathBuf {
+    pub(super) fn ca(&self) -> PathBuf {
         self.dir(0).join("ca.pem")
     }
 
-    fn addr(&self, i: usize) -> String {
+    pub(super) fn addr(&self, i: usize) -> String {
         self.relays[i].addr.to_string()
     }
 
-    fn add_technician(&self, name: &str) -> String {
+    pub(super) fn add_technician(&self, name: &str) -> String {
         let (rc, out, err) = relay_cli(&["technician", "add", name, "--database", &self.url]);
         assert_eq!(rc, 0, "{err}");
         out.trim().to_owned()
@@ -89,14 +89,14 @@ impl Cluster {
             .collect()
     }
 
-    async fn host(&self, i: usize) -> (HostLink, Registration) {
+    pub(super) async fn host(&self, i: usize) -> (HostLink, Registration) {
         HostLink::register(&self.addr(i), Some(&self.ca()), "pc", "ann")
             .await
             .unwrap()
     }
 
     /// A host on relay `h` and a viewer joined through relay `v`, paired.
-    async fn paired(
+    pub(super) async fn paired(
         &self,
         h: usize,
         v: usize,
@@ -111,7 +111,7 @@ impl Cluster {
         (host, viewer, reg)
     }
 
-    async fn join(
+    pub(super) async fn join(
         &self,
         i: usize,
         token: &str,

@@ -22,6 +22,7 @@ mod hostile_relay_rules;
 mod hostile_viewer;
 mod hostile_web;
 mod link;
+mod operations;
 mod portal;
 mod recording;
 mod relay;
