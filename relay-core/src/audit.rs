@@ -52,6 +52,9 @@ pub fn head_path(dir: &Path) -> PathBuf {
 
 type Ack = oneshot::Sender<Result<u64, String>>;
 
+/// How long a failed audit write keeps the relay not ready.
+pub const FAILING_FOR: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Handle to the writer; cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct AuditLog {
@@ -60,8 +63,8 @@ pub struct AuditLog {
     written: tokio::sync::watch::Receiver<u64>,
     /// How long each append took to be durable, for the metrics.
     latency: prometheus_client::metrics::histogram::Histogram,
-    /// The last append failed.
-    failing: std::sync::atomic::AtomicBool,
+    /// When the last append failed, if it did.
+    failed: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// Where records go: the data directory's file, or a cluster's database.
@@ -183,7 +186,7 @@ impl AuditLog {
             },
             written,
             latency: crate::metrics::Metrics::audit_histogram(),
-            failing: std::sync::atomic::AtomicBool::new(false),
+            failed: std::sync::Mutex::new(None),
         })
     }
 
@@ -197,7 +200,7 @@ impl AuditLog {
             sink: Sink::Database(tx),
             written,
             latency: crate::metrics::Metrics::audit_histogram(),
-            failing: std::sync::atomic::AtomicBool::new(false),
+            failed: std::sync::Mutex::new(None),
         })
     }
 
@@ -219,8 +222,8 @@ impl AuditLog {
         let started = std::time::Instant::now();
         let written = self.write(event).await;
         self.latency.observe(started.elapsed().as_secs_f64());
-        self.failing
-            .store(written.is_err(), std::sync::atomic::Ordering::Relaxed);
+        *self.failed.lock().unwrap_or_else(|e| e.into_inner()) =
+            written.is_err().then(std::time::Instant::now);
         written
     }
 
@@ -229,10 +232,13 @@ impl AuditLog {
         self.latency.clone()
     }
 
-    /// Whether the last append failed (the disk, or the database): the
-    /// relay is then not ready for more (`/readyz`).
+    /// Whether the last append failed (the disk, or the database) within
+    /// the last [`FAILING_FOR`]: the relay is then not ready for more
+    /// (`/readyz`). A quiet relay is ready again after it (a full disk is
+    /// still caught by `/readyz`'s own write to the data directory).
     pub fn is_failing(&self) -> bool {
-        self.failing.load(std::sync::atomic::Ordering::Relaxed)
+        let failed = *self.failed.lock().unwrap_or_else(|e| e.into_inner());
+        failed.is_some_and(|at| at.elapsed() < FAILING_FOR)
     }
 
     async fn write(&self, event: AuditEvent) -> Result<u64, AuditError> {

@@ -108,6 +108,20 @@ pub(crate) struct Taps {
     pub(crate) totals: crate::metrics::Forwarded,
 }
 
+impl Taps {
+    /// The same, its byte counters' directions swapped.
+    pub(crate) fn reversed(self) -> Self {
+        let crate::metrics::Forwarded { to_viewer, to_host } = self.totals;
+        Self {
+            hook: self.hook,
+            totals: crate::metrics::Forwarded {
+                to_viewer: to_host,
+                to_host: to_viewer,
+            },
+        }
+    }
+}
+
 /// One direction of a session: its byte counter, the relay's for that
 /// direction, and the test hook.
 #[derive(Debug, Clone)]

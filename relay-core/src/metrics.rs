@@ -169,7 +169,7 @@ impl Metrics {
             ("joins", "Technicians' joins by outcome", &m.joins),
             (
                 "resumes",
-                "Sides resuming a session, by outcome",
+                "Sessions resumed, and sides refused a resume",
                 &m.resumes,
             ),
             (
@@ -317,11 +317,12 @@ pub(crate) fn refusal_word(r: &lifeline_proto::control::JoinRefusal) -> &'static
     }
 }
 
-/// This process's resident memory, from `/proc/self/statm` (Linux).
+/// This process's resident memory, from `/proc/self/status` (Linux).
 fn resident_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 #[cfg(test)]

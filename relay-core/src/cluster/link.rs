@@ -205,6 +205,12 @@ async fn answer_then_forward(
         return;
     }
     let counters = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    // The pumps take the link for the host's side: when the client is the
+    // host, its bytes go the other way in the relay's counters.
+    let taps = match role {
+        Role::Host => taps.reversed(),
+        Role::Viewer => taps,
+    };
     let _pumps =
         lets_in(role, &first).then(|| spawn_pumps(&taps, &link, &client, &counters.0, &counters.1));
     frames(from, to).await;

@@ -1,7 +1,7 @@
 //! Whether the relay is ready for more (`/readyz` beside the metrics, for
 //! a load balancer): not shutting down or draining, its audit log written
-//! (the last append succeeded, and its data directory takes a file), its
-//! cluster's database answering. The relay's metrics, read now, too.
+//! (no append failed in the last 30 s, and its data directory takes a
+//! file), its cluster's database answering. The relay's metrics, read now, too.
 
 use super::*;
 use crate::metrics::Reading;
@@ -13,7 +13,7 @@ pub enum NotReady {
     ShuttingDown,
     #[error("draining for a restart: new hosts go to other relays")]
     Draining,
-    #[error("the last audit record could not be written")]
+    #[error("an audit record could not be written in the last 30 s")]
     AuditFailing,
     #[error("the data directory cannot be written")]
     DataDir,
@@ -52,18 +52,22 @@ impl Relay {
 
     /// The relay's metrics in Prometheus' text format, its gauges read now.
     pub fn metrics_text(&self) -> String {
-        self.metrics.refresh(Reading {
-            connections: lock(&self.endpoints)
-                .iter()
-                .map(quinn::Endpoint::open_connections)
-                .sum(),
+        // Each value read under its own lock, none held into the next.
+        let connections = lock(&self.endpoints)
+            .iter()
+            .map(quinn::Endpoint::open_connections)
+            .sum();
+        let devices_online = lock(&self.presence).online();
+        let reading = Reading {
+            connections,
             waiting_hosts: self.waiting_hosts(),
             sessions: self.live_sessions(),
             parked: self.parked_sessions(),
-            devices_online: lock(&self.presence).online(),
+            devices_online,
             draining: self.draining.is_cancelled(),
             by_mode: self.sessions_by_mode(),
-        });
+        };
+        self.metrics.refresh(reading);
         self.metrics.text()
     }
 
@@ -97,12 +101,14 @@ impl Relay {
     }
 }
 
-/// Whether `dir` takes a new file (written, synced, removed).
+/// Whether `dir` takes a new file (written, synced, removed): a file of
+/// each check's own, so that checks at once do not trip on each other.
 fn writable(dir: &std::path::Path) -> std::io::Result<()> {
     use std::io::Write as _;
-    let probe = dir.join(".ready-check");
-    let mut f = std::fs::File::create(&probe)?;
-    f.write_all(b"ready\n")?;
-    f.sync_all()?;
-    std::fs::remove_file(&probe)
+    let mut probe = tempfile::Builder::new()
+        .prefix(".ready-check")
+        .tempfile_in(dir)?;
+    probe.write_all(b"ready\n")?;
+    probe.as_file().sync_all()?;
+    probe.close()
 }

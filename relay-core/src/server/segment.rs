@@ -204,9 +204,13 @@ pub(crate) async fn run_segment(
     let stop = CancellationToken::new();
     lock(&relay.resumes).resumed(&meta.session, stop.clone());
     relay.live_sessions.fetch_add(1, Ordering::Relaxed);
-    lock(&relay.forwarding).insert(meta.session.clone(), meta.clone());
     let _counted = scopeguard(|| {
         relay.live_sessions.fetch_sub(1, Ordering::Relaxed);
+    });
+    // Listed while its pumps run: out before it parks, after which a
+    // resumed segment lists it again.
+    lock(&relay.forwarding).insert(meta.session.clone(), meta.clone());
+    let listed = scopeguard(|| {
         lock(&relay.forwarding).remove(&meta.session);
     });
     let mut pumps = spawn_pumps(
@@ -218,6 +222,7 @@ pub(crate) async fn run_segment(
     );
     let over = bridge_controls(relay, meta, sides, host_ctl, viewer_ctl, &stop).await;
     pumps.abort_all();
+    drop(listed);
     match over {
         Over::Ended(reason) => resuming::finish(relay, meta, reason).await,
         Over::Parked(reason) => resuming::park(relay, meta, reason).await,

@@ -73,6 +73,12 @@ async fn the_metrics_count_a_session_and_name_no_one_and_readiness_flips_while_d
     send.finish().unwrap();
     let mut recv = host.conn.accept_uni().await.unwrap();
     assert_eq!(recv.read_to_end(200_000).await.unwrap().len(), 100_000);
+    // And 50,000 the other way.
+    let mut send = host.conn.open_uni().await.unwrap();
+    send.write_all(&[9u8; 50_000]).await.unwrap();
+    send.finish().unwrap();
+    let mut recv = viewer.conn.accept_uni().await.unwrap();
+    assert_eq!(recv.read_to_end(100_000).await.unwrap().len(), 50_000);
 
     let (status, text) = get(&at, "/metrics");
     assert_eq!(status, 200, "{text}");
@@ -100,6 +106,8 @@ async fn the_metrics_count_a_session_and_name_no_one_and_readiness_flips_while_d
             r#"lifeline_forwarded_bytes_total{direction="viewer_to_host"}"#
         ) >= 100_000.0
     );
+    let to_viewer = r#"lifeline_forwarded_bytes_total{direction="host_to_viewer"}"#;
+    assert!(sample(&text, to_viewer) >= 50_000.0, "{text}");
     assert!(
         sample(&text, "lifeline_audit_write_seconds_count") >= 3.0,
         "{text}"
