@@ -193,6 +193,19 @@ async fn turn_away(relay: &Relay, incoming: quinn::Incoming, why: Refusal) {
 /// A connection's place under `--max-connections`.
 pub(super) type Permit = tokio::sync::OwnedSemaphorePermit;
 
+/// A new connection with its place under `--max-connections`; with none
+/// free it is refused before its handshake (and `None` returned).
+pub(super) fn place(relay: &Relay, incoming: quinn::Incoming) -> Option<(quinn::Incoming, Permit)> {
+    match relay.connections.clone().try_acquire_owned() {
+        Ok(permit) => Some((incoming, permit)),
+        Err(_) => {
+            tracing::warn!(peer = %incoming.remote_address(), "connection limit reached; refusing");
+            incoming.refuse();
+            None
+        }
+    }
+}
+
 /// A new connection's handshake, once its address has a slot free (else
 /// it is turned away, `permit` given back first); `None` when it is
 /// turned away or its handshake fails.

@@ -11,7 +11,7 @@
 //! after that it is an enrolled device, and a fleet behind one address is
 //! not capped like strangers are.
 
-use super::accept::{Permit, admit, hello};
+use super::accept::{Permit, admit, hello, place};
 use super::*;
 
 /// Serves the devices port's `endpoint` until the relay shuts down, then
@@ -24,11 +24,7 @@ pub async fn serve_devices(endpoint: quinn::Endpoint, relay: Arc<Relay>) {
             () = relay.shutdown.cancelled() => break,
             incoming = endpoint.accept() => {
                 let Some(incoming) = incoming else { break };
-                let Ok(permit) = relay.connections.clone().try_acquire_owned() else {
-                    tracing::warn!(peer = %incoming.remote_address(), "connection limit reached; refusing");
-                    incoming.refuse();
-                    continue;
-                };
+                let Some((incoming, permit)) = place(&relay, incoming) else { continue };
                 let relay = relay.clone();
                 links.spawn(async move { serve_link(&relay, incoming, permit).await });
             }

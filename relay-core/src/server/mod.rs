@@ -236,7 +236,7 @@ pub struct Relay {
     /// Device sessions waiting for an approver (shared with the console).
     pub(crate) approvals: Arc<crate::approvals::Approvals>,
     /// What the relay counts for its operator (`serve --metrics`).
-    pub(crate) metrics: Arc<crate::metrics::Metrics>,
+    pub(crate) metrics: crate::metrics::Metrics,
     /// In a cluster the log is not in the data directory, but the
     /// directory (resume tickets, recordings) is still this relay's alone.
     _dir_lock: Option<std::fs::File>,
@@ -277,7 +277,7 @@ impl Relay {
         dir_lock: Option<std::fs::File>,
     ) -> Result<Arc<Self>, RelayError> {
         let tokens = TokenCache::new(TechnicianStore::in_dir(&config.data_dir))?;
-        let metrics = Arc::new(crate::metrics::Metrics::new(audit.latency()));
+        let metrics = crate::metrics::Metrics::new(audit.latency());
         Ok(Arc::new(Self {
             registry: Mutex::new(Registry::new(config.code_ttl, config.max_waiting_hosts)),
             ip_throttle: Mutex::new(Throttle::new(config.throttle_burst, config.throttle_drain)),
@@ -458,11 +458,7 @@ async fn serve_until(
             () = drained(relay) => return "drained: no hosts or sessions left",
             incoming = endpoint.accept() => {
                 let Some(incoming) = incoming else { return "shutdown requested" };
-                let Ok(permit) = relay.connections.clone().try_acquire_owned() else {
-                    tracing::warn!(peer = %incoming.remote_address(), "connection limit reached; refusing");
-                    incoming.refuse();
-                    continue;
-                };
+                let Some((incoming, permit)) = place(relay, incoming) else { continue };
                 let relay2 = relay.clone();
                 relay.tasks.spawn(async move {
                     serve_connection(&relay2, incoming, permit).await;
