@@ -18,7 +18,10 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
 
 pub mod cluster;
+pub mod expiry;
 pub mod web;
+
+pub use expiry::{RENEW_BEFORE, Validity};
 
 /// Why certificate material could not be made or read.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +41,8 @@ pub enum CertError {
     Pem { path: PathBuf, why: String },
     #[error("no trusted root certificates: pass --ca with the relay's ca.pem")]
     NoRoots,
+    #[error("not a readable X.509 certificate: {0}")]
+    Unreadable(String),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CertError + '_ {
@@ -116,8 +121,13 @@ fn write_file(path: &Path, contents: &str, private: bool) -> Result<(), CertErro
     fs::rename(&tmp, path).map_err(io_err(path))
 }
 
+/// How long the relay's own certificate is issued for.
+pub const RELAY_CERT_DAYS: i64 = 825;
+
 /// Makes sure `dir` holds a CA and a relay certificate valid for `names`
-/// (DNS names or IP addresses), creating whatever is missing.
+/// (DNS names or IP addresses), creating whatever is missing and
+/// reissuing the certificate from the CA when it lacks one of `names` or
+/// has less than [`RENEW_BEFORE`] left.
 pub fn ensure_relay_certs(dir: &Path, names: &[String]) -> Result<Ensured, CertError> {
     fs::create_dir_all(dir).map_err(io_err(dir))?;
     let files = RelayFiles::in_dir(dir);
@@ -129,28 +139,9 @@ pub fn ensure_relay_certs(dir: &Path, names: &[String]) -> Result<Ensured, CertE
         write_file(&files.ca_cert, &cert.pem(), false)?;
         ca_created = true;
     }
-    let mut cert_created = false;
-    if ca_created || !files.cert.exists() || !files.key.exists() {
-        let ca_key_pem = fs::read_to_string(&files.ca_key).map_err(io_err(&files.ca_key))?;
-        let ca_key = KeyPair::from_pem(&ca_key_pem).map_err(|e| CertError::Pem {
-            path: files.ca_key.clone(),
-            why: e.to_string(),
-        })?;
-        let issuer = Issuer::new(ca_params()?, ca_key);
-        let mut p = CertificateParams::new(names.to_vec())?;
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, "Lifeline relay");
-        p.distinguished_name = dn;
-        p.is_ca = IsCa::ExplicitNoCa;
-        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        p.use_authority_key_identifier_extension = true;
-        set_validity(&mut p, 825);
-        let key = KeyPair::generate()?;
-        let cert = p.signed_by(&key, &issuer)?;
-        write_file(&files.key, &key.serialize_pem(), true)?;
-        write_file(&files.cert, &cert.pem(), false)?;
-        cert_created = true;
+    let cert_created = ca_created || !files.key.exists() || !usable(&files.cert, names);
+    if cert_created {
+        issue_relay_cert(dir, names, RELAY_CERT_DAYS)?;
     }
     let ca = load_certs(&files.ca_cert)?;
     let ca_fingerprint = fingerprint(ca[0].as_ref());
@@ -159,6 +150,41 @@ pub fn ensure_relay_certs(dir: &Path, names: &[String]) -> Result<Ensured, CertE
         cert_created,
         ca_fingerprint,
     })
+}
+
+/// Whether the certificate at `path` carries `names` and is not due.
+fn usable(path: &Path, names: &[String]) -> bool {
+    let Ok(chain) = load_certs(path) else {
+        return false;
+    };
+    Validity::of(chain[0].as_ref())
+        .is_ok_and(|v| v.covers(names) && !v.due(std::time::SystemTime::now()))
+}
+
+/// Issues the relay a new certificate for `names`, valid `days`, from the
+/// CA in `dir`, replacing its certificate and key files.
+pub fn issue_relay_cert(dir: &Path, names: &[String], days: i64) -> Result<(), CertError> {
+    let files = RelayFiles::in_dir(dir);
+    let ca_key_pem = fs::read_to_string(&files.ca_key).map_err(io_err(&files.ca_key))?;
+    let ca_key = KeyPair::from_pem(&ca_key_pem).map_err(|e| CertError::Pem {
+        path: files.ca_key.clone(),
+        why: e.to_string(),
+    })?;
+    let issuer = Issuer::new(ca_params()?, ca_key);
+    let mut p = CertificateParams::new(names.to_vec())?;
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, "Lifeline relay");
+    p.distinguished_name = dn;
+    p.is_ca = IsCa::ExplicitNoCa;
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    p.use_authority_key_identifier_extension = true;
+    set_validity(&mut p, days);
+    let key = KeyPair::generate()?;
+    let cert = p.signed_by(&key, &issuer)?;
+    // The key first: a reader that sees the new certificate finds its key.
+    write_file(&files.key, &key.serialize_pem(), true)?;
+    write_file(&files.cert, &cert.pem(), false)
 }
 
 /// SHA-256 of a DER certificate as upper-case hex pairs joined by colons.

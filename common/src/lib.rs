@@ -11,6 +11,7 @@
 pub mod console;
 pub mod folders;
 pub mod framed;
+pub mod live_cert;
 pub mod logging;
 pub mod plain_udp;
 pub mod private;

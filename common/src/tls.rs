@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use lifeline_certs::CertError;
 use lifeline_proto::control::ALPN;
+
+pub use crate::live_cert::LiveCert;
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -23,7 +25,7 @@ pub enum TlsError {
 /// ring's provider with AES-128-GCM/SHA-256 preferred: as strong as this
 /// use needs, and cheaper per packet and per handshake than AES-256/SHA-384,
 /// which matters on a relay that decrypts and re-encrypts every packet.
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     use rustls::crypto::ring::cipher_suite::{
         TLS13_AES_128_GCM_SHA256, TLS13_AES_256_GCM_SHA384, TLS13_CHACHA20_POLY1305_SHA256,
     };
@@ -98,16 +100,25 @@ pub fn open_for_session(conn: &quinn::Connection) {
     conn.set_max_concurrent_uni_streams(quinn::VarInt::from_u32(SESSION_STREAMS));
 }
 
-/// The relay's server configuration.
+/// The relay's server configuration, presenting `chain` and `key`.
 pub fn server_config(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
     idle: Duration,
 ) -> Result<quinn::ServerConfig, TlsError> {
+    server_config_live(&LiveCert::new(chain, key)?, idle)
+}
+
+/// The relay's server configuration, presenting whatever `cert` holds at
+/// each handshake (renewed and reloaded certificates).
+pub fn server_config_live(
+    cert: &LiveCert,
+    idle: Duration,
+) -> Result<quinn::ServerConfig, TlsError> {
     let mut tls = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_no_client_auth()
-        .with_single_cert(chain, key)?;
+        .with_cert_resolver(cert.resolver());
     tls.alpn_protocols = vec![ALPN.to_vec()];
     let crypto = QuicServerConfig::try_from(tls).map_err(|e| TlsError::Quic(e.to_string()))?;
     let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(crypto));
@@ -128,18 +139,15 @@ pub const WEB_UNPAIRED_BI_STREAMS: u32 = 2;
 /// `lifeline/1` and `h3` on the same port; a browser (a ClientHello
 /// offering `h3`) gets `web`'s certificate, everyone else the relay's.
 pub fn server_config_web(
-    chain: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
+    native: &LiveCert,
     web: Arc<dyn rustls::server::ResolvesServerCert>,
     idle: Duration,
 ) -> Result<quinn::ServerConfig, TlsError> {
-    let p = provider();
-    let native = rustls::sign::CertifiedKey::from_der(chain, key, &p)?;
     let resolver = ByAlpn {
-        native: Arc::new(native),
+        native: native.clone(),
         web,
     };
-    let mut tls = rustls::ServerConfig::builder_with_provider(p)
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(resolver));
@@ -157,7 +165,7 @@ pub fn server_config_web(
 /// Picks the certificate by what the client asks for.
 #[derive(Debug)]
 struct ByAlpn {
-    native: Arc<rustls::sign::CertifiedKey>,
+    native: LiveCert,
     web: Arc<dyn rustls::server::ResolvesServerCert>,
 }
 
@@ -170,7 +178,7 @@ impl rustls::server::ResolvesServerCert for ByAlpn {
         if offered.any(|p| p == H3_ALPN) {
             self.web.resolve(hello)
         } else {
-            Some(self.native.clone())
+            Some(self.native.current())
         }
     }
 }

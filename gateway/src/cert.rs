@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use lifeline_certs::web::{HashedCert, webtransport_cert};
+use lifeline_common::tls::LiveCert;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
@@ -20,8 +21,9 @@ pub const ROTATE_EVERY: Duration = Duration::from_secs(5 * 24 * 3600);
 /// The WebTransport certificate in use.
 #[derive(Debug)]
 pub enum WebCert {
-    /// The operator's certificate: browsers check it as any other.
-    Operator(Arc<CertifiedKey>),
+    /// The operator's certificate (as reloaded when its files change):
+    /// browsers check it as any other.
+    Operator(LiveCert),
     /// The relay's own: by hash, replaced every [`ROTATE_EVERY`].
     Hashed(RwLock<Current>),
 }
@@ -51,15 +53,10 @@ pub enum CertError {
 }
 
 impl WebCert {
-    /// The operator's certificate chain and key.
-    pub fn operator(
-        chain: Vec<rustls::pki_types::CertificateDer<'static>>,
-        key: rustls::pki_types::PrivateKeyDer<'static>,
-    ) -> Result<Self, CertError> {
-        let provider = rustls::crypto::ring::default_provider();
-        Ok(Self::Operator(Arc::new(CertifiedKey::from_der(
-            chain, key, &provider,
-        )?)))
+    /// The operator's certificate chain and key, as `cert` holds them at
+    /// each handshake.
+    pub fn operator(cert: &LiveCert) -> Self {
+        Self::Operator(cert.clone())
     }
 
     /// A certificate by hash for `names`, made now.
@@ -119,7 +116,7 @@ impl WebCert {
 impl ResolvesServerCert for WebCert {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         match self {
-            Self::Operator(key) => Some(key.clone()),
+            Self::Operator(cert) => Some(cert.current()),
             Self::Hashed(current) => Some(
                 current
                     .read()

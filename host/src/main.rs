@@ -93,8 +93,19 @@ enum Allow {
     Control,
 }
 
+/// The whole command line, for the man pages and completions: the main
+/// options and the subcommands parsed apart from them.
+fn whole_command() -> clap::Command {
+    use clap::CommandFactory as _;
+    Cli::command()
+        .subcommand(lifeline_host::enroll::EnrollCli::command().name("enroll"))
+        .subcommand(lifeline_host::service::ServiceCli::command().name("service"))
+        .subcommand(lifeline_host::service::AnswerCli::command().name("answer"))
+}
+
 fn main() -> ExitCode {
     lifeline_common::console::attach();
+    lifeline_clidocs::write_if_asked(whole_command);
     if std::env::args_os().nth(1).is_some_and(|a| a == "enroll") {
         return enroll();
     }

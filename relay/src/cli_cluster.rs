@@ -80,6 +80,28 @@ pub fn verify(url: &str) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// `check --database`: the database answers within 10 s and the
+/// cluster's chain verifies; what was found, or why not.
+pub fn check_log(url: &str) -> anyhow::Result<String> {
+    let read = block_on(async {
+        tokio::time::timeout(std::time::Duration::from_secs(10), read_verified(url))
+            .await
+            .map_err(|_| anyhow::anyhow!("database {} did not answer within 10 s", redact(url)))
+    })?;
+    match read {
+        Ok(records) => Ok(format!(
+            "database {} reachable; its audit log verifies: {} records",
+            redact(url),
+            records.len()
+        )),
+        Err(lifeline_relay_core::cluster::audit::ReadError::Chain(why)) => bail!(
+            "the audit log in database {} failed verification: {why}",
+            redact(url)
+        ),
+        Err(e) => Err(e).with_context(|| format!("database {}", redact(url))),
+    }
+}
+
 /// `drain`: tells relay `node` to take no new hosts and move its waiting
 /// ones; waits until it has left the cluster (its last session over),
 /// saying how many are still on it.

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use anyhow::Context;
+use lifeline_common::tls::LiveCert;
 use lifeline_relay_core::Relay;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// A device's online link silent this long is given up (its service
 /// keeps alive every 4 s, and gives up after 10 s itself).
@@ -20,15 +20,12 @@ const IDLE: std::time::Duration = std::time::Duration::from_secs(10);
 /// knows the port to send devices to), with the relay's certificate.
 pub(crate) struct Port {
     socket: std::net::UdpSocket,
-    cert: (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>),
+    cert: LiveCert,
 }
 
 impl Port {
     /// Binds `addr` for the devices port.
-    pub(crate) fn bind(
-        addr: SocketAddr,
-        cert: (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>),
-    ) -> anyhow::Result<Self> {
+    pub(crate) fn bind(addr: SocketAddr, cert: LiveCert) -> anyhow::Result<Self> {
         let socket = lifeline_common::tls::udp_socket(addr).with_context(|| {
             format!("cannot listen on UDP {addr} for devices (--devices-listen)")
         })?;
@@ -49,8 +46,7 @@ impl Port {
         relay: Arc<Relay>,
     ) -> anyhow::Result<JoinHandle<()>> {
         let at = self.socket.local_addr()?;
-        let (chain, key) = self.cert;
-        let server = lifeline_common::tls::server_config(chain, key, IDLE)?;
+        let server = lifeline_common::tls::server_config_live(&self.cert, IDLE)?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;

@@ -14,10 +14,12 @@ use clap::{Args, Parser, Subcommand};
 mod audit_log;
 mod audited;
 mod auditors;
+mod check;
 mod cli_cluster;
 mod console_users;
 mod devices;
 mod devices_port;
+mod relay_cert;
 mod serve;
 mod technicians;
 mod web;
@@ -64,6 +66,10 @@ fn default_data_dir() -> PathBuf {
 enum Command {
     /// Run the relay.
     Serve(Box<serve::Serve>),
+    /// Check what `serve` with the same options would use: settings, data
+    /// directory, certificates, audit log, database. Exit status 1 when a
+    /// check fails.
+    Check(Box<check::Check>),
     /// Manage technicians (who may join a code).
     #[command(subcommand)]
     Technician(Technician),
@@ -99,6 +105,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    lifeline_clidocs::write_if_asked(<Cli as clap::CommandFactory>::command);
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -112,6 +119,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(s) => serve::serve(*s),
+        Command::Check(c) => check::run(*c),
         Command::Technician(t) => technicians::run(t),
         Command::Audit(a) => audit_log::run(a),
         Command::Auditor(a) => auditors::run(a),

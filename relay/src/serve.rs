@@ -23,11 +23,27 @@ pub(crate) enum RecordingArg {
     Off,
 }
 
+/// `--log-format`: see [`lifeline_common::logging::LogFormat`].
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum LogFormatArg {
+    /// The journal under systemd, else text.
+    Auto,
+    Text,
+    /// One JSON object per line.
+    Json,
+    /// The journal, with its fields.
+    Journal,
+}
+
 #[derive(Args, Debug)]
 pub(crate) struct Serve {
     /// UDP address to listen on.
     #[arg(long, default_value = "0.0.0.0:4433")]
     listen: SocketAddr,
+    /// How the log (stderr) is written: the journal's fields under
+    /// systemd, else text (auto), or one JSON object per line.
+    #[arg(long, value_enum, env = "LIFELINE_LOG_FORMAT", default_value = "auto")]
+    log_format: LogFormatArg,
     #[command(flatten)]
     dir: DataDir,
     /// Your own certificate chain (PEM) instead of the relay's CA; needs --key.
@@ -178,35 +194,35 @@ fn at_least_one(v: &str) -> Result<u64, String> {
     }
 }
 
-/// The certificate chain and key the relay presents, and, when they are
-/// the relay's own CA's, what to tell the operator about that CA.
-type Certificates = (
-    Vec<rustls::pki_types::CertificateDer<'static>>,
-    rustls::pki_types::PrivateKeyDer<'static>,
-    Option<(PathBuf, String, bool)>,
-);
+impl Serve {
+    /// Where the relay keeps its state.
+    pub(crate) fn data_dir(&self) -> &std::path::Path {
+        &self.dir.data_dir
+    }
+
+    /// The cluster's database, with `--database`.
+    pub(crate) fn database(&self) -> Option<&str> {
+        self.database.as_deref()
+    }
+}
 
 pub(crate) fn serve(s: Serve) -> anyhow::Result<ExitCode> {
     let dir = &s.dir.data_dir;
     lifeline_relay_core::private::private_dir(dir)
         .with_context(|| format!("cannot create data directory {}", dir.display()))?;
-    let (chain, key, ca_note) = certificates(&s)?;
+    let source = cert_source(&s);
+    let crate::relay_cert::Loaded { live, ca_note } = crate::relay_cert::load(&source)?;
     let mut config = config_of(&s)?;
     let devices = s
         .devices_listen
-        .map(|a| crate::devices_port::Port::bind(a, (chain.clone(), key.clone_key())))
+        .map(|a| crate::devices_port::Port::bind(a, live.clone()))
         .transpose()?;
     config.devices_port = devices.as_ref().map(|d| d.port()).transpose()?;
-    if s.database.is_some() && (s.console.is_some() || s.audit_export.is_some()) {
-        bail!(
-            "--console and --audit-export read the data directory's audit log; with --database the log is the cluster's, which they do not read yet: run them without --database, or read the log with `lifeline-relay audit verify --database URL`"
-        );
-    }
-    lifeline_common::logging::init("warn");
+    lifeline_common::logging::init_as("warn", log_format(s.log_format));
 
     let web_cert = match s.web {
         Some(_) => Some(crate::web::cert(
-            s.cert.as_ref().map(|_| (chain.clone(), key.clone_key())),
+            s.cert.as_ref().map(|_| &live),
             cert_names(&s),
         )?),
         None => None,
@@ -214,10 +230,7 @@ pub(crate) fn serve(s: Serve) -> anyhow::Result<ExitCode> {
     // The console and the page share one HTTPS configuration: the same
     // certificate, HTTP/1.1.
     let https = match s.web.or(s.console) {
-        Some(_) => Some(lifeline_console::tls_config(
-            chain.clone(),
-            key.clone_key(),
-        )?),
+        Some(_) => Some(lifeline_console::tls_config(live.resolver())?),
         None => None,
     };
     let web_tls = s.web.and(https.clone());
@@ -229,9 +242,9 @@ pub(crate) fn serve(s: Serve) -> anyhow::Result<ExitCode> {
         let server = match &web_cert {
             Some(web) => {
                 config.web_gate = Some(lifeline_gateway::Gate::start()?);
-                tls::server_config_web(chain, key, web.clone(), Duration::from_secs(10))?
+                tls::server_config_web(&live, web.clone(), Duration::from_secs(10))?
             }
-            None => tls::server_config(chain, key, Duration::from_secs(10))?,
+            None => tls::server_config_live(&live, Duration::from_secs(10))?,
         };
         let reset_key = lifeline_relay_core::private::reset_key(&config.data_dir)
             .context("cannot keep the relay's reset key in its data directory")?;
@@ -262,6 +275,7 @@ pub(crate) fn serve(s: Serve) -> anyhow::Result<ExitCode> {
             );
         }
         print_ca_note(ca_note);
+        crate::relay_cert::watch(source, live);
         let stop_console = tokio_util::sync::CancellationToken::new();
         if let (Some(addr), Some(tls)) = (s.console, console_tls) {
             start_console(addr, tls, &relay, stop_console.clone()).await?;
@@ -286,32 +300,29 @@ pub(crate) fn serve(s: Serve) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn log_format(f: LogFormatArg) -> lifeline_common::logging::LogFormat {
+    use lifeline_common::logging::LogFormat;
+    match f {
+        LogFormatArg::Auto => LogFormat::Auto,
+        LogFormatArg::Text => LogFormat::Text,
+        LogFormatArg::Json => LogFormat::Json,
+        LogFormatArg::Journal => LogFormat::Journal,
+    }
+}
+
 /// `--cert`/`--key` when given, else the relay's own CA and certificate
 /// (made on first start) for localhost, this machine and `--name`s.
-fn certificates(s: &Serve) -> anyhow::Result<Certificates> {
-    let dir = &s.dir.data_dir;
-    Ok(match (&s.cert, &s.key) {
-        (Some(cert), Some(key)) => (
-            lifeline_certs::load_certs(cert)?,
-            lifeline_certs::load_key(key)?,
-            None,
-        ),
-        _ => {
-            let names = cert_names(s);
-            let ensured = lifeline_certs::ensure_relay_certs(dir, &names)?;
-            let files = lifeline_certs::RelayFiles::in_dir(dir);
-            let note = (
-                files.ca_cert.clone(),
-                ensured.ca_fingerprint,
-                ensured.ca_created,
-            );
-            (
-                lifeline_certs::load_certs(&files.cert)?,
-                lifeline_certs::load_key(&files.key)?,
-                Some(note),
-            )
-        }
-    })
+pub(crate) fn cert_source(s: &Serve) -> crate::relay_cert::Source {
+    match (&s.cert, &s.key) {
+        (Some(cert), Some(key)) => crate::relay_cert::Source::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        },
+        _ => crate::relay_cert::Source::OwnCa {
+            dir: s.dir.data_dir.clone(),
+            names: cert_names(s),
+        },
+    }
 }
 
 /// The names the relay's own certificates carry: localhost, this
@@ -337,7 +348,12 @@ fn cert_names(s: &Serve) -> Vec<String> {
 }
 
 /// The relay's settings from the command line; recording needs an auditor.
-fn config_of(s: &Serve) -> anyhow::Result<RelayConfig> {
+pub(crate) fn config_of(s: &Serve) -> anyhow::Result<RelayConfig> {
+    if s.database.is_some() && (s.console.is_some() || s.audit_export.is_some()) {
+        bail!(
+            "--console and --audit-export read the data directory's audit log; with --database the log is the cluster's, which they do not read yet: run them without --database, or read the log with `lifeline-relay audit verify --database URL`"
+        );
+    }
     let dir = &s.dir.data_dir;
     let mut config = RelayConfig::new(dir.clone());
     config.code_ttl = s.code_ttl;

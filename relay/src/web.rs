@@ -38,14 +38,11 @@ pub(crate) fn files_dir(arg: Option<&Path>) -> PathBuf {
 /// The certificate browsers' WebTransport gets: the operator's, or one
 /// known by its hash for the relay's names.
 pub(crate) fn cert(
-    operator: Option<(
-        Vec<rustls::pki_types::CertificateDer<'static>>,
-        rustls::pki_types::PrivateKeyDer<'static>,
-    )>,
+    operator: Option<&lifeline_common::tls::LiveCert>,
     names: Vec<String>,
 ) -> anyhow::Result<Arc<WebCert>> {
     let cert = match operator {
-        Some((chain, key)) => WebCert::operator(chain, key)?,
+        Some(live) => WebCert::operator(live),
         None => WebCert::hashed(names)?,
     };
     Ok(Arc::new(cert))

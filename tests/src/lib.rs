@@ -200,6 +200,8 @@ pub struct RelayProcess {
     pub web: Option<String>,
     /// With `--database`: its id in the cluster and where relays reach it.
     pub node: Option<(String, SocketAddr)>,
+    /// What it printed (stdout) after its banner, line by line.
+    pub said: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl RelayProcess {
@@ -216,7 +218,19 @@ impl RelayProcess {
 
     /// [`RelayProcess::start_on`] with its log (stderr) going to `log`.
     pub fn start_logged(listen: &str, dir: &Path, extra: &[&str], log: Stdio) -> Self {
+        Self::start_env(listen, dir, extra, log, &[])
+    }
+
+    /// [`RelayProcess::start_logged`] with environment variables `env`.
+    pub fn start_env(
+        listen: &str,
+        dir: &Path,
+        extra: &[&str],
+        log: Stdio,
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut child = Command::new(bin("lifeline-relay"))
+            .envs(env.iter().copied())
             .args(["serve", "--listen", listen, "--data-dir"])
             .arg(dir)
             .args(extra)
@@ -262,7 +276,13 @@ impl RelayProcess {
             }
         }
         // Keep draining stdout so the relay never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        let said = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let keep = said.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                keep.lock().unwrap().push(line);
+            }
+        });
         Self {
             child,
             addr,
@@ -270,7 +290,28 @@ impl RelayProcess {
             console,
             web,
             node,
+            said,
         }
+    }
+
+    /// How many lines it has printed after its banner.
+    pub fn said_count(&self) -> usize {
+        self.said.lock().unwrap().len()
+    }
+
+    /// Waits (up to 10 s) for a line printed after the first `after`
+    /// lines that starts with `prefix`; returns it.
+    pub async fn wait_said(&self, after: usize, prefix: &str) -> String {
+        let said = self.said.clone();
+        poll(&format!("the relay to say {prefix:?}"), move || {
+            let lines = said.lock().unwrap();
+            lines
+                .iter()
+                .skip(after)
+                .find(|l| l.starts_with(prefix))
+                .cloned()
+        })
+        .await
     }
 
     /// Sends a signal (`"KILL"`, `"TERM"`, …) to the relay.

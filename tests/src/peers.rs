@@ -45,6 +45,20 @@ impl HostProcess {
         Self::spawn_with(cmd, relay, ca, display, extra)
     }
 
+    /// [`HostProcess::spawn_logged`] with environment variables `env`.
+    pub fn spawn_env(
+        relay: &str,
+        ca: &Path,
+        display: &str,
+        extra: &[&str],
+        log: Stdio,
+        env: &[(&str, &str)],
+    ) -> Self {
+        let mut cmd = Command::new(bin("lifeline-host"));
+        cmd.stderr(log).envs(env.iter().copied());
+        Self::spawn_with(cmd, relay, ca, display, extra)
+    }
+
     /// Starts the host inside a network namespace (a constrained link).
     pub fn spawn_in(
         ns: &crate::netem::Netns,
@@ -253,7 +267,13 @@ pub struct TestViewer {
 impl TestViewer {
     /// Joins `code`, runs the key exchange and waits for the host's decision.
     pub async fn join(relay: &TestRelay, token: &str, code: &SessionCode) -> Self {
-        let (link, result) = Self::try_join(relay, token, code).await;
+        Self::join_at(&relay.relay_arg(), &relay.ca, token, code).await
+    }
+
+    /// [`TestViewer::join`] through any relay (`relay` as `--relay` takes
+    /// it), trusting `ca`.
+    pub async fn join_at(relay: &str, ca: &Path, token: &str, code: &SessionCode) -> Self {
+        let (link, result) = Self::try_join_at(relay, ca, token, code).await;
         match result {
             Ok((send, mut recv)) => {
                 let mode = match recv.recv::<HostMsg>().await.unwrap() {
@@ -280,7 +300,16 @@ impl TestViewer {
         token: &str,
         code: &SessionCode,
     ) -> (ViewerLink, Result<(SecureSend, SecureRecv), SecureError>) {
-        let link = ViewerLink::join(&relay.relay_arg(), Some(&relay.ca), token, code.locator())
+        Self::try_join_at(&relay.relay_arg(), &relay.ca, token, code).await
+    }
+
+    async fn try_join_at(
+        relay: &str,
+        ca: &Path,
+        token: &str,
+        code: &SessionCode,
+    ) -> (ViewerLink, Result<(SecureSend, SecureRecv), SecureError>) {
+        let link = ViewerLink::join(relay, Some(ca), token, code.locator())
             .await
             .unwrap();
         let (send, recv) = tokio::time::timeout(Duration::from_secs(15), link.conn.accept_bi())

@@ -23,8 +23,9 @@ use serde_json::json;
     about = "See and control a Lifeline host, by the code its user reads to you."
 )]
 struct Cli {
-    /// The relay, HOST:PORT.
-    #[arg(long)]
+    /// The relay, HOST:PORT. The window asks for it when it is not given
+    /// (so the desktop's menu entry opens a form); --headless needs it.
+    #[arg(long, default_value = "", hide_default_value = true)]
     relay: String,
     /// The relay's CA certificate (ca.pem), if it runs its own.
     #[arg(long)]
@@ -218,8 +219,21 @@ fn play(cli: &PlayCli) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// The whole command line, for the man pages and completions: the main
+/// options and the subcommands parsed apart from them.
+fn whole_command() -> clap::Command {
+    use clap::CommandFactory as _;
+    Cli::command()
+        .subcommand(PlayCli::command().name("play"))
+        .subcommand(lifeline_viewer::verify_web::VerifyCli::command().name("verify-web"))
+        .subcommand(lifeline_viewer::devices::DevicesCli::command().name("devices"))
+        .subcommand(lifeline_viewer::org::OrgCli::command().name("org"))
+        .subcommand(lifeline_viewer::org::UnattendedCli::command().name("unattended"))
+}
+
 fn main() -> ExitCode {
     lifeline_common::console::attach();
+    lifeline_clidocs::write_if_asked(whole_command);
     if std::env::args_os().nth(1).is_some_and(|a| a == "play") {
         let args = std::env::args_os()
             .enumerate()
@@ -579,6 +593,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(script_path)
         .with_context(|| format!("cannot read the script {}", script_path.display()))?;
     let commands = script::parse(&text)?;
+    if cli.relay.is_empty() {
+        bail!("--headless needs --relay HOST:PORT");
+    }
     let target = target(&cli)?;
     let json = cli.json;
     // Everything printed goes through here: nothing a peer wrote reaches

@@ -5,6 +5,8 @@
 
 mod browser;
 mod browser_video;
+mod certificates;
+mod check;
 mod cluster;
 mod console;
 mod device_approvals;
@@ -22,6 +24,7 @@ mod hostile_relay_rules;
 mod hostile_viewer;
 mod hostile_web;
 mod link;
+mod logs;
 mod operations;
 mod portal;
 mod recording;

@@ -1,0 +1,173 @@
+//! `lifeline-relay check`: what `serve` with the same options would use,
+//! checked before it runs, for scripts and `ExecStartPre=`: the settings,
+//! the data directory (writable), the certificates (valid for `--days`
+//! more days), the audit log (its chain verifies) and, in a cluster, the
+//! database (reachable). One line per check; exit status 1 when any fails.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use clap::Args;
+use lifeline_certs::{RelayFiles, Validity};
+
+use crate::relay_cert::Source;
+use crate::serve::Serve;
+
+#[derive(Args, Debug)]
+pub(crate) struct Check {
+    /// Fail when a certificate has fewer than this many days left.
+    #[arg(long, default_value_t = 30)]
+    days: u32,
+    #[command(flatten)]
+    serve: Serve,
+}
+
+/// One check's outcome: what was checked and found, or why it failed.
+type Outcome = Result<String, String>;
+
+pub(crate) fn run(c: Check) -> anyhow::Result<ExitCode> {
+    let dir = c.serve.data_dir().to_owned();
+    let min = Duration::from_secs(u64::from(c.days) * 24 * 3600);
+    let mut outcomes = vec![
+        crate::serve::config_of(&c.serve)
+            .map(|_| "settings: valid".to_owned())
+            .map_err(|e| format!("settings: {e:#}")),
+        data_dir(&dir),
+    ];
+    outcomes.extend(certificates(&crate::serve::cert_source(&c.serve), min));
+    outcomes.push(match c.serve.database() {
+        Some(url) => crate::cli_cluster::check_log(url).map_err(|e| format!("{e:#}")),
+        None => audit_log(&dir),
+    });
+    let failed = outcomes.iter().filter(|o| o.is_err()).count();
+    for o in &outcomes {
+        match o {
+            Ok(what) => println!("ok      {what}"),
+            Err(why) => println!("FAILED  {why}"),
+        }
+    }
+    if failed == 0 {
+        println!("All {} checks passed.", outcomes.len());
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("{failed} of {} checks failed.", outcomes.len());
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// The data directory takes a new file; one that does not exist yet is
+/// fine when its parent would take it (serve makes it).
+fn data_dir(dir: &Path) -> Outcome {
+    let (at, note) = if dir.is_dir() {
+        (dir, "")
+    } else {
+        let parent = dir.parent().unwrap_or(Path::new("."));
+        (parent, " (not made yet: serve makes it)")
+    };
+    writable(at)
+        .map(|()| format!("data directory {} is writable{note}", dir.display()))
+        .map_err(|e| {
+            format!(
+                "data directory {}: cannot write in {} ({e})",
+                dir.display(),
+                at.display()
+            )
+        })
+}
+
+fn writable(dir: &Path) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut probe = tempfile::Builder::new().prefix(".check").tempfile_in(dir)?;
+    probe.write_all(b"check\n")?;
+    probe.as_file().sync_all()?;
+    probe.close()
+}
+
+/// The certificate presented (and, for the relay's own, its CA): readable,
+/// the key its own, `min` or more left. The relay's own certificate, which
+/// it reissues from its CA, only has to exist to pass.
+fn certificates(source: &Source, min: Duration) -> Vec<Outcome> {
+    let now = SystemTime::now();
+    match source {
+        Source::Files { cert, key } => vec![pair(cert, key, min, now, "certificate (--cert)")],
+        Source::OwnCa { dir, .. } => {
+            let f = RelayFiles::in_dir(dir);
+            if !f.ca_cert.exists() {
+                return vec![Ok(format!(
+                    "certificates: none in {} yet (serve makes its CA and certificate)",
+                    dir.display()
+                ))];
+            }
+            let ca = lifeline_certs::load_certs(&f.ca_cert)
+                .map_err(|e| e.to_string())
+                .and_then(|c| left(&c[0], min, now, "the relay's CA", &f.ca_cert));
+            let own = pair(
+                &f.cert,
+                &f.key,
+                Duration::ZERO,
+                now,
+                "the relay's certificate",
+            );
+            vec![ca, own]
+        }
+    }
+}
+
+/// A certificate and its key, used together.
+fn pair(cert: &Path, key: &Path, min: Duration, now: SystemTime, what: &str) -> Outcome {
+    let chain = lifeline_certs::load_certs(cert).map_err(|e| format!("{what}: {e}"))?;
+    let k = lifeline_certs::load_key(key).map_err(|e| format!("{what}: {e}"))?;
+    lifeline_common::tls::LiveCert::new(chain.clone(), k).map_err(|e| {
+        format!(
+            "{what}: {} is not the key of {} ({e})",
+            key.display(),
+            cert.display()
+        )
+    })?;
+    left(&chain[0], min, now, what, cert)
+}
+
+fn left(der: &[u8], min: Duration, now: SystemTime, what: &str, path: &Path) -> Outcome {
+    let v = Validity::of(der).map_err(|e| format!("{what} ({}): {e}", path.display()))?;
+    let days = v.left(now).as_secs() / (24 * 3600);
+    let until = humantime::format_rfc3339_seconds(v.not_after);
+    if v.left(now).is_zero() {
+        Err(format!("{what} ({}) expired at {until}", path.display()))
+    } else if v.left(now) < min {
+        Err(format!(
+            "{what} ({}) has {days} days left (until {until}), under --days {}",
+            path.display(),
+            min.as_secs() / (24 * 3600)
+        ))
+    } else {
+        Ok(format!(
+            "{what} ({}) valid for {days} more days (until {until})",
+            path.display()
+        ))
+    }
+}
+
+/// The data directory's audit log verifies (chain and recordings).
+fn audit_log(dir: &Path) -> Outcome {
+    let path = lifeline_relay_core::audit::log_path(dir);
+    if !path.exists() {
+        return Ok(format!("audit log: none at {} yet", path.display()));
+    }
+    let found = lifeline_relay_core::integrity::check(dir);
+    if let Some(why) = found.chain {
+        return Err(format!(
+            "audit log ({}) failed verification: {why}",
+            path.display()
+        ));
+    }
+    if let Some(why) = found.bad_recordings.first() {
+        return Err(format!("a recording failed verification: {why}"));
+    }
+    Ok(format!(
+        "audit log ({}) verifies: {} records, {} recordings",
+        path.display(),
+        found.records,
+        found.recordings
+    ))
+}
