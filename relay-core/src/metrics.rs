@@ -51,6 +51,8 @@ struct Now {
     draining: Gauge<i64, AtomicI64>,
     resident: Gauge<i64, AtomicI64>,
     by_mode: Family<ModeLabel, Gauge<i64, AtomicI64>>,
+    cluster_links: Gauge<i64, AtomicI64>,
+    cluster_database_up: Gauge<i64, AtomicI64>,
 }
 
 /// The relay's metrics (see the module's documentation).
@@ -118,6 +120,9 @@ pub struct Reading {
     /// Sessions forwarding by their host's last granted mode: view,
     /// control, none granted yet.
     pub by_mode: [usize; 3],
+    /// In a cluster: links to and from other relays open now, and
+    /// whether the last heartbeat reached the database.
+    pub cluster: Option<(usize, bool)>,
 }
 
 impl Metrics {
@@ -227,6 +232,16 @@ impl Metrics {
                 "1 while this relay drains for a restart",
                 &n.draining,
             ),
+            (
+                "cluster_links",
+                "Links to and from other relays of the cluster open now",
+                &n.cluster_links,
+            ),
+            (
+                "cluster_database_up",
+                "1 when this relay's last heartbeat reached the cluster's database (0 outside a cluster)",
+                &n.cluster_database_up,
+            ),
         ];
         for (name, help, gauge) in gauges {
             r.register(name, help, gauge.clone());
@@ -288,6 +303,9 @@ impl Metrics {
         set(&n.devices_online, reading.devices_online);
         n.draining.set(i64::from(reading.draining));
         set(&n.resident, resident_bytes().unwrap_or(0) as usize);
+        let (links, database_up) = reading.cluster.unwrap_or((0, false));
+        set(&n.cluster_links, links);
+        n.cluster_database_up.set(i64::from(database_up));
         for (mode, count) in ["view", "control", "none"].into_iter().zip(reading.by_mode) {
             set(&n.by_mode.get_or_create(&ModeLabel { mode }), count);
         }

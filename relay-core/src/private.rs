@@ -57,6 +57,19 @@ pub fn reset_key(dir: &Path) -> io::Result<[u8; 32]> {
     }
 }
 
+/// Whether `dir` takes a new file (written, synced, removed): a file of
+/// each check's own, so that checks at once do not trip on each other
+/// (`/readyz`, `lifeline-relay check`).
+pub fn writable(dir: &Path) -> io::Result<()> {
+    use std::io::Write as _;
+    let mut probe = tempfile::Builder::new()
+        .prefix(".ready-check")
+        .tempfile_in(dir)?;
+    probe.write_all(b"ready\n")?;
+    probe.as_file().sync_all()?;
+    probe.close()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -65,7 +65,7 @@ fn data_dir(dir: &Path) -> Outcome {
         let parent = dir.parent().unwrap_or(Path::new("."));
         (parent, " (not made yet: serve makes it)")
     };
-    writable(at)
+    lifeline_relay_core::private::writable(at)
         .map(|()| format!("data directory {} is writable{note}", dir.display()))
         .map_err(|e| {
             format!(
@@ -74,14 +74,6 @@ fn data_dir(dir: &Path) -> Outcome {
                 at.display()
             )
         })
-}
-
-fn writable(dir: &Path) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut probe = tempfile::Builder::new().prefix(".check").tempfile_in(dir)?;
-    probe.write_all(b"check\n")?;
-    probe.as_file().sync_all()?;
-    probe.close()
 }
 
 /// The certificate presented (and, for the relay's own, its CA): readable,

@@ -73,6 +73,8 @@ pub struct Cluster {
     link: quinn::Endpoint,
     link_client: quinn::ClientConfig,
     timing: Timing,
+    /// Whether the last heartbeat reached the database.
+    database_up: std::sync::atomic::AtomicBool,
 }
 
 /// This relay's id in the cluster: `DIR/node-id`, drawn on first start so
@@ -142,6 +144,7 @@ impl Cluster {
             link,
             link_client: client,
             timing,
+            database_up: std::sync::atomic::AtomicBool::new(true),
         }))
     }
 
@@ -153,6 +156,17 @@ impl Cluster {
     /// Its heartbeat and node timeout.
     pub fn timing(&self) -> Timing {
         self.timing
+    }
+
+    /// Links to and from other relays open now (each carries a session's
+    /// side, or a host's wait, between two relays).
+    pub fn links_open(&self) -> usize {
+        self.link.open_connections()
+    }
+
+    /// Whether this relay's last heartbeat reached the cluster's database.
+    pub fn database_up(&self) -> bool {
+        self.database_up.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Stops listening for other relays.
@@ -254,7 +268,11 @@ pub(crate) async fn keep_alive<M: Member>(relay: Arc<M>, cluster: Arc<Cluster>) 
     loop {
         tick.tick().await;
         let load = relay.load();
-        match cluster.db.heartbeat(&cluster.node, load.0, load.1).await {
+        let beat = cluster.db.heartbeat(&cluster.node, load.0, load.1).await;
+        cluster
+            .database_up
+            .store(beat.is_ok(), std::sync::atomic::Ordering::Relaxed);
+        match beat {
             Ok(Some(drain)) => {
                 if drain {
                     relay.drain();

@@ -37,7 +37,7 @@ impl Relay {
             return Err(NotReady::AuditFailing);
         }
         let dir = self.config.data_dir.clone();
-        match tokio::task::spawn_blocking(move || writable(&dir)).await {
+        match tokio::task::spawn_blocking(move || crate::private::writable(&dir)).await {
             Ok(Ok(())) => {}
             _ => return Err(NotReady::DataDir),
         }
@@ -66,6 +66,7 @@ impl Relay {
             devices_online,
             draining: self.draining.is_cancelled(),
             by_mode: self.sessions_by_mode(),
+            cluster: self.cluster().map(|c| (c.links_open(), c.database_up())),
         };
         self.metrics.refresh(reading);
         self.metrics.text()
@@ -99,16 +100,4 @@ impl Relay {
     pub fn metrics(&self) -> &crate::metrics::Metrics {
         &self.metrics
     }
-}
-
-/// Whether `dir` takes a new file (written, synced, removed): a file of
-/// each check's own, so that checks at once do not trip on each other.
-fn writable(dir: &std::path::Path) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut probe = tempfile::Builder::new()
-        .prefix(".ready-check")
-        .tempfile_in(dir)?;
-    probe.write_all(b"ready\n")?;
-    probe.as_file().sync_all()?;
-    probe.close()
 }

@@ -99,6 +99,9 @@ async fn the_metrics_count_a_session_and_name_no_one_and_readiness_flips_while_d
     );
     assert_eq!(sample(&text, "lifeline_waiting_hosts"), 0.0);
     assert_eq!(sample(&text, "lifeline_draining"), 0.0);
+    // One relay in its cluster: its database answers, no link is open.
+    assert_eq!(sample(&text, "lifeline_cluster_database_up"), 1.0);
+    assert_eq!(sample(&text, "lifeline_cluster_links"), 0.0);
     assert!(sample(&text, "lifeline_connections") >= 2.0, "{text}");
     assert!(
         sample(
