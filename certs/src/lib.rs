@@ -43,6 +43,10 @@ pub enum CertError {
     NoRoots,
     #[error("not a readable X.509 certificate: {0}")]
     Unreadable(String),
+    #[error(
+        "{0} is missing: the relay's CA cannot issue its certificate without it (restore it from a backup; a new CA would need a new ca.pem on every client)"
+    )]
+    NoCaKey(PathBuf),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CertError + '_ {
@@ -132,7 +136,11 @@ pub fn ensure_relay_certs(dir: &Path, names: &[String]) -> Result<Ensured, CertE
     fs::create_dir_all(dir).map_err(io_err(dir))?;
     let files = RelayFiles::in_dir(dir);
     let mut ca_created = false;
-    if !files.ca_cert.exists() || !files.ca_key.exists() {
+    if files.ca_cert.exists() && !files.ca_key.exists() {
+        // A new CA would strand every client given the old ca.pem.
+        return Err(CertError::NoCaKey(files.ca_key));
+    }
+    if !files.ca_cert.exists() {
         let key = KeyPair::generate()?;
         let cert = ca_params()?.self_signed(&key)?;
         write_file(&files.ca_key, &key.serialize_pem(), true)?;
@@ -200,8 +208,12 @@ pub fn fingerprint(der: &[u8]) -> String {
 
 /// Every certificate in a PEM file; an error if there is none.
 pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, CertError> {
-    let pem = fs::read(path).map_err(io_err(path))?;
-    let certs = rustls_pemfile::certs(&mut pem.as_slice())
+    certs_from_pem(&fs::read(path).map_err(io_err(path))?, path)
+}
+
+/// Every certificate in PEM text read from `path`; an error if there is none.
+pub fn certs_from_pem(pem: &[u8], path: &Path) -> Result<Vec<CertificateDer<'static>>, CertError> {
+    let certs = rustls_pemfile::certs(&mut &pem[..])
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| CertError::Pem {
             path: path.to_owned(),
@@ -216,27 +228,24 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, CertError
 /// The roots in PEM text (a CA built into a program); `source` names it
 /// in errors.
 pub fn roots_from_pem(pem: &[u8], source: &Path) -> Result<RootCertStore, CertError> {
-    let bad = |why: String| CertError::Pem {
-        path: source.to_owned(),
-        why,
-    };
-    let certs = rustls_pemfile::certs(&mut &pem[..])
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| bad(e.to_string()))?;
-    if certs.is_empty() {
-        return Err(CertError::NoCertificate(source.to_owned()));
-    }
     let mut roots = RootCertStore::empty();
-    for cert in certs {
-        roots.add(cert).map_err(|e| bad(e.to_string()))?;
+    for cert in certs_from_pem(pem, source)? {
+        roots.add(cert).map_err(|e| CertError::Pem {
+            path: source.to_owned(),
+            why: e.to_string(),
+        })?;
     }
     Ok(roots)
 }
 
 /// The first private key in a PEM file.
 pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, CertError> {
-    let pem = fs::read(path).map_err(io_err(path))?;
-    rustls_pemfile::private_key(&mut pem.as_slice())
+    key_from_pem(&fs::read(path).map_err(io_err(path))?, path)
+}
+
+/// The first private key in PEM text read from `path`.
+pub fn key_from_pem(pem: &[u8], path: &Path) -> Result<PrivateKeyDer<'static>, CertError> {
+    rustls_pemfile::private_key(&mut &pem[..])
         .map_err(|e| CertError::Pem {
             path: path.to_owned(),
             why: e.to_string(),

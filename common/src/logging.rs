@@ -7,6 +7,7 @@
 use std::str::FromStr;
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
@@ -46,37 +47,58 @@ impl FromStr for LogFormat {
 /// Installs the logger in the format `LIFELINE_LOG_FORMAT` names (else
 /// [`LogFormat::Auto`]); `default` applies when `LIFELINE_LOG` is unset.
 pub fn init(default: &str) {
-    let format = std::env::var("LIFELINE_LOG_FORMAT")
-        .ok()
-        .and_then(|f| f.parse().ok())
-        .unwrap_or_default();
-    init_as(default, format);
-}
-
-/// Libraries that log what passes through them at their debug and trace
-/// levels (enigo: the text it types), held at warnings whatever
-/// `LIFELINE_LOG` asks: no log names what the technician typed.
-const QUIET: &[&str] = &["enigo=error"];
-
-/// The filter: `LIFELINE_LOG`, else `default`, then [`QUIET`].
-fn filter(default: &str) -> EnvFilter {
-    quieted(EnvFilter::try_from_env("LIFELINE_LOG").unwrap_or_else(|_| EnvFilter::new(default)))
-}
-
-/// `filter` with [`QUIET`] over whatever it says of those libraries.
-fn quieted(mut filter: EnvFilter) -> EnvFilter {
-    for quiet in QUIET {
-        if let Ok(d) = quiet.parse() {
-            filter = filter.add_directive(d);
-        }
+    let asked = std::env::var("LIFELINE_LOG_FORMAT").ok();
+    let parsed = asked.as_deref().map(str::parse::<LogFormat>);
+    init_as(
+        default,
+        parsed
+            .as_ref()
+            .and_then(|p| p.as_ref().ok())
+            .copied()
+            .unwrap_or_default(),
+    );
+    if let Some(Err(e)) = parsed {
+        tracing::warn!("LIFELINE_LOG_FORMAT: {e}; logging as auto");
     }
-    filter
+}
+
+/// Libraries that log what passes through them below errors (enigo: the
+/// text it types): their events are dropped whatever `LIFELINE_LOG` asks
+/// (even of one of their modules), so no log names what was typed.
+const QUIET: &[&str] = &["enigo"];
+
+/// Whether an event of `meta` may be logged at all ([`QUIET`]).
+fn speakable(meta: &tracing::Metadata<'_>) -> bool {
+    *meta.level() <= tracing::Level::ERROR
+        || !QUIET.iter().any(|q| {
+            meta.target()
+                .strip_prefix(q)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+        })
+}
+
+/// The filter: `LIFELINE_LOG`, else `default`; a `LIFELINE_LOG` it cannot
+/// read is said once logging is up (the second value).
+fn filter(default: &str) -> (EnvFilter, Option<String>) {
+    match std::env::var("LIFELINE_LOG") {
+        Err(_) => (EnvFilter::new(default), None),
+        Ok(spec) => match EnvFilter::try_new(&spec) {
+            Ok(f) => (f, None),
+            Err(e) => (
+                EnvFilter::new(default),
+                Some(format!(
+                    "LIFELINE_LOG={spec:?} is not a filter ({e}); using {default:?}"
+                )),
+            ),
+        },
+    }
 }
 
 /// Installs the logger in `format`. A journal that cannot be reached
 /// falls back to text on stderr, saying so.
 pub fn init_as(default: &str, format: LogFormat) {
-    let filter = filter(default);
+    let (filter, unread) = filter(default);
+    let quiet = tracing_subscriber::filter::filter_fn(speakable);
     let format = match format {
         LogFormat::Auto if stderr_is_journal() => LogFormat::Journal,
         LogFormat::Auto => LogFormat::Text,
@@ -94,20 +116,23 @@ pub fn init_as(default: &str, format: LogFormat) {
             let json = tracing_subscriber::fmt::layer()
                 .json()
                 .with_writer(std::io::stderr);
-            let _ = registry.with(json).try_init();
+            let _ = registry.with(json.with_filter(quiet)).try_init();
         }
         LogFormat::Journal => match journal() {
             Ok(layer) => {
-                let _ = registry.with(layer).try_init();
+                let _ = registry.with(layer.with_filter(quiet)).try_init();
             }
             Err(e) => {
-                let _ = registry.with(text()).try_init();
+                let _ = registry.with(text().with_filter(quiet)).try_init();
                 tracing::warn!("cannot write to the journal ({e}); logging to stderr");
             }
         },
         LogFormat::Auto | LogFormat::Text => {
-            let _ = registry.with(text()).try_init();
+            let _ = registry.with(text().with_filter(quiet)).try_init();
         }
+    }
+    if let Some(why) = unread {
+        tracing::warn!("{why}");
     }
 }
 
@@ -161,9 +186,34 @@ mod tests {
 
     #[test]
     fn what_is_typed_stays_out_of_the_log_at_any_level() {
-        let f = quieted(EnvFilter::new("trace,enigo=trace")).to_string();
-        assert!(f.contains("enigo=error"), "{f}");
-        assert!(!f.contains("enigo=trace"), "{f}");
+        use tracing::Level;
+        let event = |target: &'static str, level: Level| -> bool {
+            struct Cs;
+            impl tracing::Callsite for Cs {
+                fn set_interest(&self, _: tracing::subscriber::Interest) {}
+                fn metadata(&self) -> &tracing::Metadata<'_> {
+                    unreachable!()
+                }
+            }
+            static CS: Cs = Cs;
+            let meta = tracing::Metadata::new(
+                "event",
+                target,
+                level,
+                None,
+                None,
+                None,
+                tracing::field::FieldSet::new(&[], tracing::callsite::Identifier(&CS)),
+                tracing::metadata::Kind::EVENT,
+            );
+            speakable(&meta)
+        };
+        assert!(!event("enigo", Level::DEBUG));
+        assert!(!event("enigo::platform", Level::TRACE));
+        assert!(!event("enigo::linux::x11", Level::WARN));
+        assert!(event("enigo", Level::ERROR));
+        assert!(event("enigmatic", Level::TRACE));
+        assert!(event("lifeline_host", Level::TRACE));
     }
 
     #[test]

@@ -69,6 +69,8 @@ pub struct Metrics {
     /// Audit records the exporter has read and not shipped yet (set by
     /// the exporter).
     pub(crate) export_lag: Gauge<i64, AtomicI64>,
+    /// When the certificate the relay presents expires (Unix time).
+    certificate_not_after: Gauge<i64, AtomicI64>,
 }
 
 /// A family with a series for each of `words`, at 0 from the start, so
@@ -152,6 +154,7 @@ impl Metrics {
             console_logins: outcomes(LOGIN_OUTCOMES),
             forwarded: Forwarded { to_viewer, to_host },
             export_lag: Gauge::default(),
+            certificate_not_after: Gauge::default(),
         };
         m.register_now();
         let r = &mut m.registry;
@@ -186,6 +189,12 @@ impl Metrics {
         for (name, help, family) in families {
             r.register(name, help, family.clone());
         }
+        r.register_with_unit(
+            "certificate_not_after",
+            "When the certificate the relay presents now expires (Unix time)",
+            Unit::Seconds,
+            m.certificate_not_after.clone(),
+        );
         r.register(
             "export_lag_records",
             "Audit records read for export, not yet shipped",
@@ -309,6 +318,16 @@ impl Metrics {
         for (mode, count) in ["view", "control", "none"].into_iter().zip(reading.by_mode) {
             set(&n.by_mode.get_or_create(&ModeLabel { mode }), count);
         }
+    }
+
+    /// The certificate presented now expires at `t` (set at start and at
+    /// each reload or reissue).
+    pub fn set_certificate_not_after(&self, t: std::time::SystemTime) {
+        let secs = t
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.certificate_not_after
+            .set(i64::try_from(secs).unwrap_or(i64::MAX));
     }
 
     /// Every metric in Prometheus' text format.

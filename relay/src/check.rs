@@ -57,13 +57,36 @@ pub(crate) fn run(c: Check) -> anyhow::Result<ExitCode> {
 }
 
 /// The data directory takes a new file; one that does not exist yet is
-/// fine when its parent would take it (serve makes it).
+/// fine when the nearest folder above it that does would take it (serve
+/// makes the rest).
 fn data_dir(dir: &Path) -> Outcome {
-    let (at, note) = if dir.is_dir() {
-        (dir, "")
+    if dir.exists() && !dir.is_dir() {
+        return Err(format!(
+            "data directory {}: it is a file, not a folder",
+            dir.display()
+        ));
+    }
+    let mut at = dir;
+    while !at.exists() {
+        match at.parent() {
+            Some(p) if !p.as_os_str().is_empty() => at = p,
+            _ => {
+                at = Path::new(".");
+                break;
+            }
+        }
+    }
+    if !at.is_dir() {
+        return Err(format!(
+            "data directory {}: cannot be made, {} is a file",
+            dir.display(),
+            at.display()
+        ));
+    }
+    let note = if at == dir {
+        ""
     } else {
-        let parent = dir.parent().unwrap_or(Path::new("."));
-        (parent, " (not made yet: serve makes it)")
+        " (not made yet: serve makes it)"
     };
     lifeline_relay_core::private::writable(at)
         .map(|()| format!("data directory {} is writable{note}", dir.display()))
@@ -76,9 +99,11 @@ fn data_dir(dir: &Path) -> Outcome {
         })
 }
 
-/// The certificate presented (and, for the relay's own, its CA): readable,
-/// the key its own, `min` or more left. The relay's own certificate, which
-/// it reissues from its CA, only has to exist to pass.
+/// The certificate presented: the operator's (readable, the key its own,
+/// `min` or more left), or the relay's own: its CA valid `min` or more,
+/// the CA's key there (reissuing needs it), and its certificate and key a
+/// usable pair (one that is due or expired passes, saying so: serve
+/// reissues it).
 fn certificates(source: &Source, min: Duration) -> Vec<Outcome> {
     let now = SystemTime::now();
     match source {
@@ -93,14 +118,23 @@ fn certificates(source: &Source, min: Duration) -> Vec<Outcome> {
             }
             let ca = lifeline_certs::load_certs(&f.ca_cert)
                 .map_err(|e| e.to_string())
-                .and_then(|c| left(&c[0], min, now, "the relay's CA", &f.ca_cert));
-            let own = pair(
-                &f.cert,
-                &f.key,
-                Duration::ZERO,
-                now,
-                "the relay's certificate",
-            );
+                .and_then(|c| left(&c[0], min, now, "the relay's CA", &f.ca_cert))
+                .and_then(|ok| match f.ca_key.is_file() {
+                    true => Ok(ok),
+                    false => Err(lifeline_certs::CertError::NoCaKey(f.ca_key.clone()).to_string()),
+                });
+            let what = "the relay's certificate";
+            let own = pair(&f.cert, &f.key, Duration::ZERO, now, what).or_else(|why| {
+                match lifeline_certs::load_certs(&f.cert) {
+                    Ok(c) if Validity::of(c[0].as_ref()).is_ok_and(|v| v.left(now).is_zero()) => {
+                        Ok(format!(
+                            "{what} ({}) has expired: serve reissues it from the CA",
+                            f.cert.display()
+                        ))
+                    }
+                    _ => Err(why),
+                }
+            });
             vec![ca, own]
         }
     }
@@ -112,9 +146,9 @@ fn pair(cert: &Path, key: &Path, min: Duration, now: SystemTime, what: &str) -> 
     let k = lifeline_certs::load_key(key).map_err(|e| format!("{what}: {e}"))?;
     lifeline_common::tls::LiveCert::new(chain.clone(), k).map_err(|e| {
         format!(
-            "{what}: {} is not the key of {} ({e})",
-            key.display(),
-            cert.display()
+            "{what}: {} and {} cannot be used together ({e})",
+            cert.display(),
+            key.display()
         )
     })?;
     left(&chain[0], min, now, what, cert)

@@ -44,15 +44,23 @@ pub(crate) type CaNote = (PathBuf, String, bool);
 pub(crate) struct Loaded {
     pub(crate) live: LiveCert,
     pub(crate) ca_note: Option<CaNote>,
+    /// The files as read for `live`, for [`watch`] to compare with.
+    pub(crate) seen: Seen,
+    /// When `live` stops being valid.
+    pub(crate) not_after: SystemTime,
+    /// The relay's own was reissued now (it was due or lacked a name).
+    pub(crate) reissued: bool,
 }
 
 /// Loads the certificate at start, making or reissuing the relay's own
 /// first when it is missing, lacks a name, or is due.
 pub(crate) fn load(source: &Source) -> anyhow::Result<Loaded> {
+    let mut reissued = false;
     let ca_note = match source {
         Source::Files { .. } => None,
         Source::OwnCa { dir, names } => {
             let ensured = lifeline_certs::ensure_relay_certs(dir, names)?;
+            reissued = ensured.cert_created && !ensured.ca_created;
             Some((
                 RelayFiles::in_dir(dir).ca_cert,
                 ensured.ca_fingerprint,
@@ -60,92 +68,141 @@ pub(crate) fn load(source: &Source) -> anyhow::Result<Loaded> {
             ))
         }
     };
-    let (cert, key) = source.paths();
-    let live = LiveCert::new(
-        lifeline_certs::load_certs(&cert)?,
-        lifeline_certs::load_key(&key)?,
-    )?;
-    Ok(Loaded { live, ca_note })
+    let seen = read(source)?;
+    let (chain, key, validity) = seen.parse(source)?;
+    let live = LiveCert::new(chain, key)?;
+    Ok(Loaded {
+        live,
+        ca_note,
+        seen,
+        not_after: validity.not_after,
+        reissued,
+    })
 }
 
-/// The files' contents as last read.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Seen {
+/// The files' contents as read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Seen {
     cert: Vec<u8>,
     key: Vec<u8>,
 }
 
-fn read(source: &Source) -> Option<Seen> {
+type Pair = (
+    Vec<rustls::pki_types::CertificateDer<'static>>,
+    rustls::pki_types::PrivateKeyDer<'static>,
+    Validity,
+);
+
+impl Seen {
+    /// The chain, key and what the certificate says of itself.
+    fn parse(&self, source: &Source) -> anyhow::Result<Pair> {
+        let (cert, key) = source.paths();
+        let chain = lifeline_certs::certs_from_pem(&self.cert, &cert)?;
+        let validity = Validity::of(chain[0].as_ref())?;
+        Ok((
+            chain,
+            lifeline_certs::key_from_pem(&self.key, &key)?,
+            validity,
+        ))
+    }
+}
+
+fn read(source: &Source) -> anyhow::Result<Seen> {
     let (cert, key) = source.paths();
-    Some(Seen {
-        cert: std::fs::read(cert).ok()?,
-        key: std::fs::read(key).ok()?,
+    let read = |p: &PathBuf| {
+        std::fs::read(p).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))
+    };
+    Ok(Seen {
+        cert: read(&cert)?,
+        key: read(&key)?,
     })
 }
 
-/// Watches the certificate for as long as the runtime runs: see the
-/// module's documentation.
-pub(crate) fn watch(source: Source, live: LiveCert) {
-    tokio::spawn(async move {
-        let mut watcher = Watcher {
-            used: read(&source).unwrap_or_default(),
-            pending: None,
-            reissue_tried: None,
-            source,
-            live,
-        };
-        let mut tick = tokio::time::interval(WATCH_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            watcher.tick(SystemTime::now());
-        }
-    });
+/// Watches the certificate until the process ends (see the module's
+/// documentation), on a thread of its own: reading files and making keys
+/// never hold up the relay's runtime. `expires` hears when the
+/// certificate presented stops being valid, at each change.
+pub(crate) fn watch(
+    source: Source,
+    loaded: &Loaded,
+    expires: impl Fn(SystemTime) + Send + 'static,
+) -> anyhow::Result<()> {
+    expires(loaded.not_after);
+    let mut watcher = Watcher {
+        source,
+        live: loaded.live.clone(),
+        used: loaded.seen.clone(),
+        not_after: loaded.not_after,
+        pending: None,
+        reissue_tried: None,
+        warned_due: None,
+        expires: Box::new(expires),
+    };
+    std::thread::Builder::new()
+        .name("cert-watch".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(WATCH_EVERY);
+                watcher.tick(SystemTime::now());
+            }
+        })?;
+    Ok(())
 }
 
-/// A reissue that failed is tried again this much later.
-const REISSUE_RETRY: Duration = Duration::from_secs(3600);
+/// A reissue that failed is tried again, and a certificate due that the
+/// relay cannot renew itself is warned of again, this much later.
+const RETRY: Duration = Duration::from_secs(3600);
+
+/// What a look at the files found: their contents, or why they could not
+/// be read.
+type Found = Result<Seen, String>;
 
 struct Watcher {
     source: Source,
     live: LiveCert,
-    /// The files' contents presented now.
+    /// The files' contents presented now, and when that stops being valid.
     used: Seen,
+    not_after: SystemTime,
     /// Changed files that could not be used, and whether that was reported.
-    pending: Option<(Seen, bool)>,
+    pending: Option<(Found, bool)>,
     reissue_tried: Option<SystemTime>,
+    warned_due: Option<SystemTime>,
+    expires: Box<dyn Fn(SystemTime) + Send>,
 }
 
 impl Watcher {
     fn tick(&mut self, now: SystemTime) {
-        self.reissue_if_due(now);
-        let Some(found) = read(&self.source) else {
-            return;
-        };
-        if found == self.used {
+        self.renew_if_due(now);
+        let found: Found = read(&self.source).map_err(|e| e.to_string());
+        if found.as_ref() == Ok(&self.used) {
             self.pending = None;
             return;
         }
         if matches!(&self.pending, Some((p, true)) if *p == found) {
             return;
         }
-        match self.use_files(now) {
-            Ok(until) => {
+        let used = match &found {
+            Ok(seen) => self.take(seen, now),
+            Err(why) => Err(anyhow::anyhow!("{why}")),
+        };
+        match used {
+            Ok(seen) => {
                 println!(
-                    "Certificate reloaded from {}; valid until {until}",
-                    self.where_from()
+                    "Certificate reloaded from {}; valid until {}",
+                    self.where_from(),
+                    humantime::format_rfc3339_seconds(self.not_after)
                 );
-                self.used = found;
+                self.used = seen;
                 self.pending = None;
             }
             // A certificate and key written one after the other are seen
-            // half-written for a moment: a pair is reported only when a
-            // second look finds it the same and still unusable.
+            // half-written for a moment: what cannot be used is reported
+            // only when a second look finds the same.
             Err(e) => {
                 let second_look = matches!(&self.pending, Some((p, false)) if *p == found);
                 if second_look {
                     tracing::warn!(
-                        "cannot use the certificate in {} ({e}); still presenting the previous one",
+                        "cannot use the certificate in {} ({e:#}); still presenting the previous one",
                         self.where_from()
                     );
                 }
@@ -154,22 +211,43 @@ impl Watcher {
         }
     }
 
-    /// Reissues the relay's own certificate from its CA when the one
-    /// presented has less than [`lifeline_certs::RENEW_BEFORE`] left; the
-    /// next look at the files presents it.
-    fn reissue_if_due(&mut self, now: SystemTime) {
+    /// Presents `seen` if it is a usable pair: readable, the key the
+    /// certificate's, not expired.
+    fn take(&mut self, seen: &Seen, now: SystemTime) -> anyhow::Result<Seen> {
+        let (chain, key, validity) = seen.parse(&self.source)?;
+        if validity.left(now).is_zero() {
+            anyhow::bail!(
+                "it expired at {}",
+                humantime::format_rfc3339_seconds(validity.not_after)
+            );
+        }
+        self.live.replace(chain, key)?;
+        self.not_after = validity.not_after;
+        (self.expires)(validity.not_after);
+        Ok(seen.clone())
+    }
+
+    /// When the certificate presented has less than
+    /// [`lifeline_certs::RENEW_BEFORE`] left: the relay's own is reissued
+    /// from its CA (the next look presents it); of the operator's files
+    /// it warns, once an hour.
+    fn renew_if_due(&mut self, now: SystemTime) {
+        let left = self.not_after.duration_since(now).unwrap_or_default();
+        if left >= lifeline_certs::RENEW_BEFORE {
+            return;
+        }
         let Source::OwnCa { dir, names } = &self.source else {
+            if self.warned_due.is_none_or(|t| waited(t, now)) {
+                self.warned_due = Some(now);
+                tracing::warn!(
+                    "the certificate in {} expires at {}: renew it (the relay takes the new files as they are written)",
+                    self.where_from(),
+                    humantime::format_rfc3339_seconds(self.not_after)
+                );
+            }
             return;
         };
-        let due = self
-            .live
-            .leaf()
-            .and_then(|leaf| Validity::of(leaf.as_ref()).ok())
-            .is_some_and(|v| v.due(now));
-        let waited = self
-            .reissue_tried
-            .is_none_or(|t| now.duration_since(t).unwrap_or_default() >= REISSUE_RETRY);
-        if !due || !waited {
+        if self.reissue_tried.is_some_and(|t| !waited(t, now)) {
             return;
         }
         self.reissue_tried = Some(now);
@@ -179,21 +257,15 @@ impl Watcher {
         }
     }
 
-    fn use_files(&self, now: SystemTime) -> anyhow::Result<String> {
-        let (cert, key) = self.source.paths();
-        let chain = lifeline_certs::load_certs(&cert)?;
-        let validity = Validity::of(chain[0].as_ref())?;
-        if validity.left(now).is_zero() {
-            anyhow::bail!("it has expired");
-        }
-        self.live.replace(chain, lifeline_certs::load_key(&key)?)?;
-        Ok(humantime::format_rfc3339_seconds(validity.not_after).to_string())
-    }
-
     fn where_from(&self) -> String {
         match &self.source {
             Source::Files { cert, key } => format!("{} and {}", cert.display(), key.display()),
             Source::OwnCa { dir, .. } => format!("the data directory {}", dir.display()),
         }
     }
+}
+
+/// Whether [`RETRY`] has passed since `then`.
+fn waited(then: SystemTime, now: SystemTime) -> bool {
+    now.duration_since(then).unwrap_or_default() >= RETRY
 }

@@ -211,7 +211,8 @@ pub(crate) fn serve(s: Serve) -> anyhow::Result<ExitCode> {
     lifeline_relay_core::private::private_dir(dir)
         .with_context(|| format!("cannot create data directory {}", dir.display()))?;
     let source = cert_source(&s);
-    let crate::relay_cert::Loaded { live, ca_note } = crate::relay_cert::load(&source)?;
+    let loaded = crate::relay_cert::load(&source)?;
+    let live = loaded.live.clone();
     let mut config = config_of(&s)?;
     let devices = s
         .devices_listen
@@ -274,8 +275,14 @@ pub(crate) fn serve(s: Serve) -> anyhow::Result<ExitCode> {
                 c.link_local_addr()?
             );
         }
-        print_ca_note(ca_note);
-        crate::relay_cert::watch(source, live);
+        print_ca_note(loaded.ca_note.clone());
+        if loaded.reissued {
+            println!("Certificate reissued by the relay's CA: it was due or lacked a name");
+        }
+        let counted = relay.clone();
+        crate::relay_cert::watch(source, &loaded, move |t| {
+            counted.metrics().set_certificate_not_after(t);
+        })?;
         let stop_console = tokio_util::sync::CancellationToken::new();
         if let (Some(addr), Some(tls)) = (s.console, console_tls) {
             start_console(addr, tls, &relay, stop_console.clone()).await?;

@@ -299,11 +299,12 @@ impl RelayProcess {
         self.said.lock().unwrap().len()
     }
 
-    /// Waits (up to 10 s) for a line printed after the first `after`
+    /// Waits (up to 20 s) for a line printed after the first `after`
     /// lines that starts with `prefix`; returns it.
     pub async fn wait_said(&self, after: usize, prefix: &str) -> String {
         let said = self.said.clone();
-        poll(&format!("the relay to say {prefix:?}"), move || {
+        let what = format!("the relay to say {prefix:?}");
+        poll_within(&what, Duration::from_secs(20), move || {
             let lines = said.lock().unwrap();
             lines
                 .iter()
@@ -386,8 +387,13 @@ pub fn relay_cli_until(args: &[&str], want: &str) -> String {
 }
 
 /// Polls `f` every 50 ms until it yields, failing the test after 10 s.
-pub async fn poll<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(10);
+pub async fn poll<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
+    poll_within(what, Duration::from_secs(10), f).await
+}
+
+/// [`poll`] with a deadline of `within`.
+pub async fn poll_within<T>(what: &str, within: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
     loop {
         if let Some(v) = f() {
             return v;

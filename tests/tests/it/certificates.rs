@@ -6,14 +6,14 @@
 //! it runs. Real relay and host binaries, a real X server.
 
 use std::path::Path;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use lifeline_certs::{RelayFiles, Validity};
 use lifeline_net::client::ClientError;
 use lifeline_session::messages::InputEvent;
 use lifeline_tests::peers::{HostProcess, TestViewer};
 use lifeline_tests::x::Xvfb;
-use lifeline_tests::{RelayProcess, log_to, poll, relay_cli};
+use lifeline_tests::{RelayProcess, log_to, poll, poll_within, relay_cli};
 
 fn names() -> Vec<String> {
     vec!["localhost".to_owned(), "127.0.0.1".to_owned()]
@@ -45,6 +45,17 @@ fn days_left(path: &Path) -> u64 {
         .left(SystemTime::now())
         .as_secs()
         / 86_400
+}
+
+/// Days left to the certificate the relay presents, from its metrics.
+fn presented_days_left(metrics: &str) -> i64 {
+    let (_, text) = super::operations::get(metrics, "/metrics");
+    let not_after = super::operations::sample(&text, "lifeline_certificate_not_after_seconds");
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    ((not_after - now) / 86_400.0) as i64
 }
 
 /// A session between the host and a viewer: the viewer moves the
@@ -118,10 +129,15 @@ async fn rotated_certificate_files_reach_new_connections_and_the_session_goes_on
     // A broken pair (half an ACME renewal gone wrong) is refused and said;
     // the last good certificate is still presented.
     std::fs::write(&cert, "-----BEGIN CERTIFICATE-----\nbroken\n").unwrap();
-    poll("the relay to say it cannot use the broken file", || {
-        let text = std::fs::read_to_string(&log).ok()?;
-        text.contains("cannot use the certificate").then_some(())
-    })
+    let within = Duration::from_secs(20);
+    poll_within(
+        "the relay to say it cannot use the broken file",
+        within,
+        || {
+            let text = std::fs::read_to_string(&log).ok()?;
+            text.contains("cannot use the certificate").then_some(())
+        },
+    )
     .await;
     assert!(trusted_by(&addr, &second_ca).await, "the good one kept");
     still_controls(&mut viewer, &x, (50, 60)).await;
@@ -146,8 +162,14 @@ async fn the_relays_own_certificate_is_reissued_when_due_at_start_and_while_it_r
     // Ten days left: due (under thirty).
     lifeline_certs::issue_relay_cert(data.path(), &names(), 10).unwrap();
     assert!(days_left(&files.cert) < 11);
-    let relay = RelayProcess::start(data.path(), &[]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let metrics = format!("127.0.0.1:{port}");
+    let relay = RelayProcess::start(data.path(), &["--metrics", &metrics]);
     assert!(days_left(&files.cert) > 800, "reissued at start");
+    assert!(presented_days_left(&metrics) > 800, "and presented");
     let d = data.path().to_str().unwrap();
     let (_, token, _) = relay_cli(&["technician", "add", "bob", "--data-dir", d]);
     let addr = relay.addr.to_string();

@@ -69,7 +69,7 @@ async fn check_passes_for_a_good_relay_and_names_what_is_wrong_otherwise() {
     std::fs::write(&file, "x").unwrap();
     let (code, out) = check(&file.join("relay"), &[]);
     assert_eq!(code, 1, "{out}");
-    assert!(failed(&out, "cannot write in"), "{out}");
+    assert!(failed(&out, "is a file"), "{out}");
 
     // The operator's certificate: fewer days left than --days asks, and a
     // key that is not its own.
@@ -87,7 +87,21 @@ async fn check_passes_for_a_good_relay_and_names_what_is_wrong_otherwise() {
     let own_key = RelayFiles::in_dir(&data).key;
     let (code, out) = check(&data, &["--cert", cert, "--key", own_key.to_str().unwrap()]);
     assert_eq!(code, 1, "{out}");
-    assert!(failed(&out, "is not the key of"), "{out}");
+    assert!(failed(&out, "cannot be used together"), "{out}");
+
+    // The relay's own certificate expired: serve reissues it, so check
+    // passes saying so; without the CA's key it could not, and check fails.
+    lifeline_certs::issue_relay_cert(&data, &["localhost".to_owned()], -1).unwrap();
+    let (code, out) = check(&data, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("has expired: serve reissues it"), "{out}");
+    let ca_key = RelayFiles::in_dir(&data).ca_key;
+    let kept = std::fs::read(&ca_key).unwrap();
+    std::fs::remove_file(&ca_key).unwrap();
+    let (code, out) = check(&data, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(failed(&out, "ca-key.pem is missing"), "{out}");
+    std::fs::write(&ca_key, kept).unwrap();
 
     // A tampered audit log.
     let log = lifeline_relay_core::audit::log_path(&data);

@@ -11,7 +11,7 @@ use lifeline_tests::relay_cli;
 use super::cluster::Cluster;
 
 /// A plain HTTP GET to `addr`: the status code and the body.
-fn get(addr: &str, path: &str) -> (u16, String) {
+pub(super) fn get(addr: &str, path: &str) -> (u16, String) {
     let mut tcp = std::net::TcpStream::connect(addr).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(
@@ -31,7 +31,7 @@ fn get(addr: &str, path: &str) -> (u16, String) {
 }
 
 /// The value of the sample named exactly `name` (labels included).
-fn sample(text: &str, name: &str) -> f64 {
+pub(super) fn sample(text: &str, name: &str) -> f64 {
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or_else(|| panic!("no sample {name} in\n{text}"))

@@ -1,7 +1,7 @@
 //! Issue #33, the Windows installers: `scripts/windows msi` (wixl) makes
 //! an MSI for each .exe; under Wine's own msiexec each installs its .exe
 //! (the very bytes built) into `Program Files\Lifeline`, which then runs,
-//! with a Start menu entry, and uninstalls leaving nothing. Built and run
+//! with a Start menu entry, and uninstalls taking both away. Built and run
 //! by `scripts/windows test`; elsewhere SKIPPED as the other Windows tests.
 
 use std::path::{Path, PathBuf};
@@ -37,8 +37,9 @@ fn ok(mut cmd: Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// The .lnk files under `dir` whose name starts with `name`.
+/// The shortcuts `NAME.lnk` anywhere under `dir`.
 fn shortcuts(dir: &Path, name: &str) -> Vec<PathBuf> {
+    let file = format!("{name}.lnk");
     let mut found = Vec::new();
     let mut stack = vec![dir.to_owned()];
     while let Some(d) = stack.pop() {
@@ -46,10 +47,7 @@ fn shortcuts(dir: &Path, name: &str) -> Vec<PathBuf> {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "lnk")
-                && p.file_name()
-                    .is_some_and(|f| f.to_string_lossy().starts_with(name))
-            {
+            } else if p.file_name().is_some_and(|f| f.to_string_lossy() == file) {
                 found.push(p);
             }
         }
@@ -60,7 +58,7 @@ fn shortcuts(dir: &Path, name: &str) -> Vec<PathBuf> {
 #[test]
 fn each_msi_installs_its_exe_with_a_menu_entry_and_uninstalls_cleanly() {
     let apps = [
-        ("lifeline-host", "Lifeline: get help"),
+        ("lifeline-host", "Lifeline - get help"),
         ("lifeline-viewer", "Lifeline viewer"),
     ];
     if skip_without_wine(&["lifeline-host.exe", "lifeline-viewer.exe"]) {
@@ -86,15 +84,19 @@ fn each_msi_installs_its_exe_with_a_menu_entry_and_uninstalls_cleanly() {
         let mut run = wine.command(exe.to_str().unwrap());
         run.arg("--version");
         assert_eq!(ok(run).trim(), format!("{app} {version}"));
-        let menu = shortcuts(
-            &wine.prefix.path().join("drive_c"),
-            title.split(':').next().unwrap(),
+        let drive = wine.prefix.path().join("drive_c");
+        assert!(
+            !shortcuts(&drive, title).is_empty(),
+            "no Start menu entry {title}"
         );
-        assert!(!menu.is_empty(), "no Start menu entry for {title}");
 
         let mut remove = wine.command("msiexec");
         remove.args(["/x", &win_path(&msi), "/qn"]);
         ok(remove);
         assert!(!exe.exists(), "{} left behind", exe.display());
+        assert!(
+            shortcuts(&drive, title).is_empty(),
+            "{title}'s entry left behind"
+        );
     }
 }
