@@ -332,9 +332,11 @@ impl TestViewer {
 
     /// Handles one message: a frame is applied, acknowledged and returned.
     async fn next_message(&mut self) -> Option<FrameUpdate> {
-        let msg = tokio::time::timeout(Duration::from_secs(10), self.recv.recv::<HostMsg>())
+        // 20 s: on a shaped slow link with the whole suite loading both
+        // cores, a refinement's next part has been seen to take over 10 s.
+        let msg = tokio::time::timeout(Duration::from_secs(20), self.recv.recv::<HostMsg>())
             .await
-            .expect("nothing from the host within 10 s")
+            .expect("nothing from the host within 20 s")
             .unwrap();
         match msg {
             HostMsg::Frame(upd) => {
