@@ -40,9 +40,7 @@ impl HostProcess {
 
     /// [`HostProcess::spawn`] with its log (stderr) going to `log`.
     pub fn spawn_logged(relay: &str, ca: &Path, display: &str, extra: &[&str], log: Stdio) -> Self {
-        let mut cmd = Command::new(bin("lifeline-host"));
-        cmd.stderr(log);
-        Self::spawn_with(cmd, relay, ca, display, extra)
+        Self::spawn_env(relay, ca, display, extra, log, &[])
     }
 
     /// [`HostProcess::spawn_logged`] with environment variables `env`.

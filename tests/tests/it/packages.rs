@@ -75,7 +75,7 @@ fn unpack(deb: &Path, root: &Path) {
 
 /// Checks every file is root's, none writable but by its owner, no
 /// set-id bits, and that each of `want` is there with `mode`.
-fn check_files(deb: &Path, want: &[(&str, &str)]) -> BTreeMap<String, (String, String)> {
+fn check_files(deb: &Path, want: &[(&str, &str)]) {
     let all = files(deb);
     for (path, (mode, owner)) in &all {
         assert!(
@@ -93,7 +93,6 @@ fn check_files(deb: &Path, want: &[(&str, &str)]) -> BTreeMap<String, (String, S
         let got = all.get(*path).map(|(m, _)| m.as_str());
         assert_eq!(got, Some(*mode), "{path} in {}", deb.display());
     }
-    all
 }
 
 /// The binary unpacked in `root` runs and says its version.
