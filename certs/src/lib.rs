@@ -18,9 +18,11 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
 
 pub mod cluster;
+#[cfg(feature = "relay")]
 pub mod expiry;
 pub mod web;
 
+#[cfg(feature = "relay")]
 pub use expiry::{RENEW_BEFORE, Validity};
 
 /// Why certificate material could not be made or read.
@@ -132,6 +134,7 @@ pub const RELAY_CERT_DAYS: i64 = 825;
 /// (DNS names or IP addresses), creating whatever is missing and
 /// reissuing the certificate from the CA when it lacks one of `names` or
 /// has less than [`RENEW_BEFORE`] left.
+#[cfg(feature = "relay")]
 pub fn ensure_relay_certs(dir: &Path, names: &[String]) -> Result<Ensured, CertError> {
     fs::create_dir_all(dir).map_err(io_err(dir))?;
     let files = RelayFiles::in_dir(dir);
@@ -161,6 +164,7 @@ pub fn ensure_relay_certs(dir: &Path, names: &[String]) -> Result<Ensured, CertE
 }
 
 /// Whether the certificate at `path` carries `names` and is not due.
+#[cfg(feature = "relay")]
 fn usable(path: &Path, names: &[String]) -> bool {
     let Ok(chain) = load_certs(path) else {
         return false;

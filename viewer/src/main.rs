@@ -220,7 +220,9 @@ fn play(cli: &PlayCli) -> anyhow::Result<ExitCode> {
 }
 
 /// The whole command line, for the man pages and completions: the main
-/// options and the subcommands parsed apart from them.
+/// options and the subcommands parsed apart from them. Unix only: the
+/// packages that carry them are Debian's.
+#[cfg(unix)]
 fn whole_command() -> clap::Command {
     use clap::CommandFactory as _;
     Cli::command()
@@ -233,6 +235,7 @@ fn whole_command() -> clap::Command {
 
 fn main() -> ExitCode {
     lifeline_common::console::attach();
+    #[cfg(unix)]
     lifeline_clidocs::write_if_asked(whole_command);
     if std::env::args_os().nth(1).is_some_and(|a| a == "play") {
         let args = std::env::args_os()
