@@ -36,13 +36,14 @@ pub struct Viewer {
 
 #[wasm_bindgen]
 impl Viewer {
-    /// Checks the code as typed; the hello and join are then ready in
-    /// `take_control`. `video`: the page decodes H.264 with WebCodecs
-    /// (`take_video`, `video_picture`); else the host sends pictures.
+    /// Checks the code as typed (and the reason, when one is given); the
+    /// hello and join are then ready in `take_control`. `video`: the page
+    /// decodes H.264 with WebCodecs (`take_video`, `video_picture`); else
+    /// the host sends pictures.
     #[wasm_bindgen(constructor)]
-    pub fn new(code: &str, token: &str, video: bool) -> Result<Viewer, JsError> {
+    pub fn new(code: &str, token: &str, reason: &str, video: bool) -> Result<Viewer, JsError> {
         Ok(Viewer {
-            client: Client::new(code, token, video).map_err(js)?,
+            client: Client::new_for(code, token, reason, video).map_err(js)?,
         })
     }
 

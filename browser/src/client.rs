@@ -47,6 +47,8 @@ pub enum ClientError {
     Transfer(String),
     #[error(transparent)]
     Video(#[from] VideoError),
+    #[error("a reason is at most 256 characters, on one line")]
+    Reason,
 }
 
 /// What the page shows, in the order it happened.
@@ -205,6 +207,23 @@ impl Client {
     /// [`Client::take_video`] and [`Client::video_picture`]; without, the
     /// host is told to send moving regions as pictures.
     pub fn new(code: &str, token: &str, video: bool) -> Result<Self, ClientError> {
+        Self::new_for(code, token, "", video)
+    }
+
+    /// [`Client::new`] giving why the technician joins (the page's Reason
+    /// field): empty joins without one; one that is not a reason (over
+    /// 256 characters, not one line) is refused here, before anything is
+    /// sent.
+    pub fn new_for(
+        code: &str,
+        token: &str,
+        reason: &str,
+        video: bool,
+    ) -> Result<Self, ClientError> {
+        let reason = reason.trim();
+        if !reason.is_empty() && !lifeline_proto::devices::valid_reason(reason) {
+            return Err(ClientError::Reason);
+        }
         let code: SessionCode = code
             .parse()
             .map_err(|e: lifeline_proto::code::CodeError| ClientError::Code(e.to_string()))?;
@@ -216,9 +235,17 @@ impl Client {
             MAX_CONTROL_FRAME,
         )
         .map_err(ClientError::Control)?;
-        let join = ViewerRequest::Join {
-            token: token.trim().into(),
-            locator: code.locator(),
+        let join = if reason.is_empty() {
+            ViewerRequest::Join {
+                token: token.trim().into(),
+                locator: code.locator(),
+            }
+        } else {
+            ViewerRequest::JoinFor {
+                token: token.trim().into(),
+                locator: code.locator(),
+                reason: reason.into(),
+            }
         };
         control_out.extend(frame::encode(&join, MAX_CONTROL_FRAME).map_err(ClientError::Control)?);
         Ok(Self {

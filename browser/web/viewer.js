@@ -417,7 +417,7 @@ async function readAll(readable, onBytes) {
   }
 }
 
-async function connect(code, token) {
+async function connect(code, token, reason) {
   if (typeof WebTransport === 'undefined') {
     status(WORDS.noTransport);
     return;
@@ -426,7 +426,7 @@ async function connect(code, token) {
   // browser without WebCodecs.
   const video = new URLSearchParams(location.search).get('video') !== 'off' && await videoSupported();
   try {
-    viewer = new Viewer(code, token, video);
+    viewer = new Viewer(code, token, reason, video);
     window.lifeline.video = video;
   } catch (e) {
     status(e.message);
@@ -528,7 +528,7 @@ function wire() {
     sessionStorage.setItem('lifeline-token', token);
     if (form.remember.checked) localStorage.setItem('lifeline-token', token);
     else localStorage.removeItem('lifeline-token');
-    connect(form.code.value, token);
+    connect(form.code.value, token, form.reason.value);
   });
 
   const canvas = $('#screen');

@@ -50,6 +50,7 @@ pub mod portal;
 pub mod prompt;
 pub mod quality;
 pub mod rate;
+pub mod receipt;
 pub mod recorder;
 pub mod revocations;
 #[cfg(not(windows))]

@@ -58,6 +58,11 @@ struct Cli {
     /// ~/Downloads/Lifeline); nothing there is ever overwritten.
     #[arg(long)]
     download_dir: Option<PathBuf>,
+    /// Where a receipt of each session you shared is written, for you to
+    /// keep (default ~/Documents/Lifeline receipts); `lifeline-relay
+    /// audit verify-receipt FILE` checks one against the relay's log.
+    #[arg(long, env = "LIFELINE_RECEIPTS", value_name = "DIR")]
+    receipts: Option<PathBuf>,
     /// Stay in the terminal (the default with no display); otherwise a
     /// window opens.
     #[arg(long)]
@@ -392,6 +397,9 @@ async fn run(cli: Cli, window: Option<Window>) -> anyhow::Result<()> {
             AllowFetch::No => FetchPolicy::No,
             AllowFetch::Ask => FetchPolicy::Ask,
         },
+        receipts_dir: cli
+            .receipts
+            .unwrap_or_else(lifeline_host::receipt::default_dir),
     };
     // Fail on a missing display before bothering the relay or the user.
     let backend = match cli.backend {

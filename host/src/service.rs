@@ -172,6 +172,8 @@ fn load(dir: &Path) -> anyhow::Result<Held> {
         resume_window: Duration::from_secs(120),
         download_dir: crate::files::default_dir(),
         allow_fetch: crate::files::FetchPolicy::Ask,
+        receipts_dir: std::env::var_os("LIFELINE_RECEIPTS")
+            .map_or_else(crate::receipt::default_dir, std::path::PathBuf::from),
     };
     Ok(Held {
         device,

@@ -43,6 +43,8 @@ pub enum Notice {
     Close,
     Ask {
         technician: String,
+        /// Why they ask (`lifeline-viewer --reason`), when they said.
+        reason: Option<String>,
     },
     Joined {
         technician: String,
@@ -175,13 +177,14 @@ impl Ui {
         );
     }
 
-    /// Asks the one question.
-    pub fn ask(&self, technician: &str) {
+    /// Asks the one question: who, and why when they said.
+    pub fn ask(&self, technician: &str, reason: Option<&str>) {
         self.emit(
-            json!({"event": "request", "technician": technician}),
-            &words::asking_terminal(technician),
+            json!({"event": "request", "technician": technician, "reason": reason}),
+            &words::asking_terminal(technician, reason),
             Notice::Ask {
                 technician: technician.into(),
+                reason: reason.map(str::to_owned),
             },
         );
     }
@@ -357,6 +360,24 @@ impl Ui {
         );
     }
 
+    /// The session's receipt is written, for the user to keep.
+    pub fn receipt(&self, path: &std::path::Path) {
+        self.emit(
+            json!({"event": "receipt", "path": path}),
+            &words::receipt_kept(path),
+            Notice::Note(words::receipt_kept(path)),
+        );
+    }
+
+    /// The session's receipt could not be written in `dir`.
+    pub fn receipt_failed(&self, dir: &std::path::Path, e: &std::io::Error) {
+        self.emit(
+            json!({"event": "receipt_failed", "reason": e.to_string()}),
+            &words::receipt_failed(dir, e),
+            Notice::Note(words::receipt_failed(dir, e)),
+        );
+    }
+
     /// A shared session is over; `--json` also counts what the technician's
     /// input came to (applied, dropped in view-only, refused).
     pub fn session_ended(&self, reason: &str, stats: &SessionStats) {
@@ -393,7 +414,7 @@ mod tests {
             recording: None,
             own_window: None,
         };
-        ui.ask("tess");
+        ui.ask("tess", Some("INC-1"));
         ui.joined("tess", Mode::Control);
         ui.ended("ended by the user");
         let got: Vec<Notice> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
@@ -401,7 +422,8 @@ mod tests {
             got,
             [
                 Notice::Ask {
-                    technician: "tess".into()
+                    technician: "tess".into(),
+                    reason: Some("INC-1".into()),
                 },
                 Notice::Joined {
                     technician: "tess".into(),

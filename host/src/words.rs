@@ -70,8 +70,13 @@ pub const NEW_CODE: &str = "Get a new code";
 pub const EXPIRED_TERMINAL: &str =
     "This code expired unused. Press Enter for a new code, or Ctrl+C to quit.";
 
-pub fn asking(technician: &str) -> String {
-    format!("{technician} wants to connect to this computer.")
+/// The question's first line: who, and why when they said
+/// (`lifeline-viewer --reason`).
+pub fn asking(technician: &str, reason: Option<&str>) -> String {
+    match reason {
+        Some(reason) => format!("{technician} wants to connect to this computer: {reason}"),
+        None => format!("{technician} wants to connect to this computer."),
+    }
 }
 
 pub const ALLOW_VIEW: &str = "See only";
@@ -82,9 +87,10 @@ pub const REFUSE: &str = "Refuse";
 pub const REFUSE_MEANS: &str = "Nobody connects. This code stops working.";
 
 /// The question at the terminal, with its one-letter answers.
-pub fn asking_terminal(technician: &str) -> String {
+pub fn asking_terminal(technician: &str, reason: Option<&str>) -> String {
     format!(
-        "\nTechnician {technician} wants to connect to this computer.\n  v = let them see your screen only\n  c = let them see and control it\n  r = refuse\nYour answer [v/c/r]: "
+        "\nTechnician {}\n  v = let them see your screen only\n  c = let them see and control it\n  r = refuse\nYour answer [v/c/r]: ",
+        asking(technician, reason)
     )
 }
 
@@ -290,4 +296,20 @@ pub fn call_unanswerable(why: &str) -> String {
 
 pub fn session_failed(why: &str) -> String {
     format!("The session failed: {why}")
+}
+
+/// Where the session's receipt was kept.
+pub fn receipt_kept(path: &std::path::Path) -> String {
+    format!(
+        "A receipt of this session, to keep or forward, is in {}",
+        path.display()
+    )
+}
+
+/// The receipt could not be written.
+pub fn receipt_failed(dir: &std::path::Path, e: &std::io::Error) -> String {
+    format!(
+        "No receipt of this session could be written in {}: {e}",
+        dir.display()
+    )
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use lifeline_proto::Locator;
 use lifeline_proto::control::{
     CloseCode, Hello, HostEvent, HostRequest, JoinRefusal, PROTOCOL_VERSION, ResumeRefusal,
-    ResumeRequest, Role, SessionPolicy, SessionReport, ViewerEvent, ViewerRequest,
+    ResumeRequest, Role, SessionPolicy, SessionReport, ViewerEvent, ViewerRequest, clean_text,
 };
 use lifeline_proto::devices::DeviceRefusal;
 use quinn::{Connection, ConnectionError, Endpoint};
@@ -337,6 +337,10 @@ pub struct Registration {
     pub expires_in_s: u32,
 }
 
+/// Most audit records a host keeps for one session's receipt (the
+/// relay's own cap on a session's reports is 10,000 by default).
+pub const MAX_AUDITED: usize = 100_000;
+
 /// A host's link to the relay.
 #[derive(Debug)]
 pub struct HostLink {
@@ -347,6 +351,11 @@ pub struct HostLink {
     pub connector: Connector,
     /// The relay's rules for the session, once it said them.
     policy: Option<SessionPolicy>,
+    /// Why the technician joining asks, when the relay said.
+    reason: Option<String>,
+    /// The session's audit records the relay said are durable (number,
+    /// hash), not yet taken ([`HostLink::take_audited`]).
+    audited: Vec<(u64, [u8; 32])>,
 }
 
 impl HostLink {
@@ -421,6 +430,8 @@ impl HostLink {
             ctl,
             connector: connector.clone(),
             policy: None,
+            reason: None,
+            audited: Vec::new(),
         };
         let answer = match link.next_event().await? {
             HostEvent::Registered {
@@ -475,6 +486,8 @@ impl HostLink {
             ctl,
             connector: connector.clone(),
             policy: None,
+            reason: None,
+            audited: Vec::new(),
         };
         match link.next_event().await? {
             HostEvent::Resumed => Ok(link),
@@ -518,8 +531,9 @@ impl HostLink {
             .map_err(|e| ClientError::from_control(&self.conn, e))
     }
 
-    /// The next thing the relay says. Its policy is kept, not returned
-    /// (see [`HostLink::policy`]).
+    /// The next thing the relay says. Its policy and the joining
+    /// technician's reason are kept, not returned (see
+    /// [`HostLink::policy`], [`HostLink::join_reason`]).
     pub async fn next_event(&mut self) -> Result<HostEvent, ClientError> {
         loop {
             let event = self
@@ -529,6 +543,14 @@ impl HostLink {
                 .map_err(|e| ClientError::from_control(&self.conn, e))?;
             match event {
                 HostEvent::Policy(p) => self.policy = Some(p),
+                HostEvent::JoinReason(r) => self.reason = Some(clean_text(&r)),
+                HostEvent::Audited { seq, hash } => {
+                    // Bounded: a relay may not make the host keep more
+                    // than a session's reports could have written.
+                    if self.audited.len() < MAX_AUDITED {
+                        self.audited.push((seq, hash));
+                    }
+                }
                 other => return Ok(other),
             }
         }
@@ -537,6 +559,18 @@ impl HostLink {
     /// The relay's rules for the session (sent before it pairs).
     pub fn policy(&self) -> Option<SessionPolicy> {
         self.policy.clone()
+    }
+
+    /// Why the technician who joined asks (`--reason`), as the relay
+    /// audited it; sent before it pairs, only when they gave one.
+    pub fn join_reason(&self) -> Option<String> {
+        self.reason.clone()
+    }
+
+    /// The session's audit records the relay said are durable since the
+    /// last call (number and hash), for the user's receipt.
+    pub fn take_audited(&mut self) -> Vec<(u64, [u8; 32])> {
+        std::mem::take(&mut self.audited)
     }
 }
 
@@ -608,6 +642,25 @@ impl ViewerLink {
         let req = ViewerRequest::Join {
             token: token.trim().into(),
             locator,
+        };
+        Self::ask(connector, token, &req).await
+    }
+
+    /// [`ViewerLink::join_with`] giving why (`--reason`); an empty
+    /// reason joins without one.
+    pub async fn join_for(
+        connector: &Connector,
+        token: &str,
+        locator: Locator,
+        reason: &str,
+    ) -> Result<Self, ClientError> {
+        if reason.trim().is_empty() {
+            return Self::join_with(connector, token, locator).await;
+        }
+        let req = ViewerRequest::JoinFor {
+            token: token.trim().into(),
+            locator,
+            reason: reason.trim().into(),
         };
         Self::ask(connector, token, &req).await
     }

@@ -60,6 +60,10 @@ pub enum AuditEvent {
         /// have none).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         viewer_kind: Option<ViewerKind>,
+        /// Why the technician joined (`--reason`), as the user was shown
+        /// it; none when they gave none (and on records from before).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     /// What a peer reported (mode granted, refusal, wrong secret): the
     /// relay's sentence for people, and its `kind` for code (records
@@ -514,12 +518,14 @@ impl AuditEvent {
                 technician,
                 host_ip,
                 viewer_ip,
+                reason,
                 ..
             } => {
                 for f in [session, host_ip, viewer_ip] {
                     cut(f, id);
                 }
                 cut(technician, name);
+                cut_opt(reason, text);
             }
             E::PeerReport {
                 session,
@@ -1152,6 +1158,7 @@ mod tests {
                 host_ip: worst(),
                 viewer_ip: worst(),
                 viewer_kind: None,
+                reason: Some(worst()),
             },
             AuditEvent::PeerReport {
                 session: worst(),

@@ -303,6 +303,18 @@ pub enum HostEvent {
     OnlineAt {
         port: u16,
     },
+    /// Why the technician about to join asks ([`ViewerRequest::JoinFor`]),
+    /// as the relay audited it; sent just before [`HostEvent::Paired`],
+    /// and only when there is one.
+    JoinReason(String),
+    /// A record the relay wrote to its audit log about this session is
+    /// durable: its number and its own hash. The host keeps them for the
+    /// user's receipt, which `lifeline-relay audit verify-receipt` checks
+    /// against the log.
+    Audited {
+        seq: u64,
+        hash: [u8; 32],
+    },
 }
 
 /// What the relay's operator asks of every session.
@@ -368,6 +380,15 @@ pub enum ViewerRequest {
         device: String,
         reason: String,
     },
+    /// `Join`, giving why (`--reason`: a ticket number or a few words,
+    /// [`crate::devices::valid_reason`]): the user's question shows it
+    /// and the audit log keeps it with the session. A viewer with no
+    /// reason sends `Join`, which a relay with `--require-reason` refuses.
+    JoinFor {
+        token: String,
+        locator: Locator,
+        reason: String,
+    },
 }
 
 /// Relay → viewer.
@@ -409,6 +430,11 @@ pub enum JoinRefusal {
     Suspended {
         retry_after_s: u32,
     },
+    /// The relay asks a reason of every join (`serve --require-reason`)
+    /// and none was given.
+    ReasonRequired,
+    /// The reason is empty, longer than 256 characters, or not one line.
+    BadReason,
 }
 
 impl JoinRefusal {
@@ -422,6 +448,8 @@ impl JoinRefusal {
             JoinRefusal::UsedCode => "code already used",
             JoinRefusal::Throttled { .. } => "throttled",
             JoinRefusal::Suspended { .. } => "token suspended",
+            JoinRefusal::ReasonRequired => "reason required",
+            JoinRefusal::BadReason => "bad reason",
         }
     }
 
@@ -436,6 +464,8 @@ impl JoinRefusal {
             JoinRefusal::UsedCode,
             JoinRefusal::Throttled { retry_after_s: 0 },
             JoinRefusal::Suspended { retry_after_s: 0 },
+            JoinRefusal::ReasonRequired,
+            JoinRefusal::BadReason,
         ]
         .into_iter()
         .find(|r| r.as_str() == word)
@@ -469,6 +499,12 @@ impl fmt::Display for JoinRefusal {
                 "this token failed on several different codes and is suspended for {} more minutes; if that was not you, ask the relay's operator",
                 retry_after_s.div_ceil(60)
             ),
+            JoinRefusal::ReasonRequired => f.write_str(
+                "this relay asks a reason with every session: give one (--reason, or the Reason field), a ticket number or a few words",
+            ),
+            JoinRefusal::BadReason => {
+                f.write_str("a reason is at most 256 characters, on one line")
+            }
         }
     }
 }

@@ -50,6 +50,16 @@ pub enum LinkRequest {
         /// SHA-256 of the token the viewer presented, hex.
         token_key: String,
     },
+    /// [`LinkRequest::Join`] of a viewer that gave a reason (A tells its
+    /// host, and audits it with the session).
+    JoinFor {
+        session: String,
+        locator: Locator,
+        technician: String,
+        viewer_ip: String,
+        token_key: String,
+        reason: String,
+    },
 }
 
 #[cfg(test)]
@@ -101,6 +111,21 @@ mod tests {
                 token_key: "ab".into(),
             },
             "0000001800027331b96005616c6963650831302e302e302e32026162",
+        );
+    }
+
+    #[test]
+    fn link_join_for_is_pinned() {
+        pin(
+            LinkRequest::JoinFor {
+                session: "s1".into(),
+                locator: Locator::new(12345).unwrap(),
+                technician: "alice".into(),
+                viewer_ip: "10.0.0.2".into(),
+                token_key: "ab".into(),
+                reason: "r".into(),
+            },
+            "0000001a03027331b96005616c6963650831302e302e302e320261620172",
         );
     }
 }

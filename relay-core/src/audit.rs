@@ -50,7 +50,15 @@ pub fn head_path(dir: &Path) -> PathBuf {
     dir.join("audit.head")
 }
 
-type Ack = oneshot::Sender<Result<u64, String>>;
+/// A record once durable: its number and its own hash (hex), which a
+/// session's host keeps for its receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    pub seq: u64,
+    pub hash: String,
+}
+
+pub(crate) type Ack = oneshot::Sender<Result<Sealed, String>>;
 
 /// How long a failed audit write keeps the relay not ready.
 pub const FAILING_FOR: std::time::Duration = std::time::Duration::from_secs(30);
@@ -219,6 +227,11 @@ impl AuditLog {
     /// ([`AuditEvent::bounded`]): whatever a peer or a console visitor
     /// sent, one record is at most `MAX_LINE_BYTES` on disk.
     pub async fn append(&self, event: AuditEvent) -> Result<u64, AuditError> {
+        self.append_sealed(event).await.map(|s| s.seq)
+    }
+
+    /// [`AuditLog::append`], returning the record's hash too.
+    pub async fn append_sealed(&self, event: AuditEvent) -> Result<Sealed, AuditError> {
         let started = std::time::Instant::now();
         let written = self.write(event).await;
         self.latency.observe(started.elapsed().as_secs_f64());
@@ -241,7 +254,7 @@ impl AuditLog {
         failed.is_some_and(|at| at.elapsed() < FAILING_FOR)
     }
 
-    async fn write(&self, event: AuditEvent) -> Result<u64, AuditError> {
+    async fn write(&self, event: AuditEvent) -> Result<Sealed, AuditError> {
         let event = event.bounded();
         let (ack, done) = oneshot::channel();
         let sent = match &self.sink {
@@ -252,7 +265,7 @@ impl AuditLog {
             return Err(AuditError::Stopped);
         }
         match (done.await, &self.sink) {
-            (Ok(Ok(seq)), _) => Ok(seq),
+            (Ok(Ok(sealed)), _) => Ok(sealed),
             (Ok(Err(why)), Sink::File { path, .. }) => Err(AuditError::Io {
                 path: path.clone(),
                 source: std::io::Error::other(why),
@@ -298,7 +311,14 @@ impl Writer {
                 Ok((line, hash)) => {
                     text.push_str(&line);
                     text.push('\n');
-                    acks.push((ack, chain.head().seq + 1));
+                    let seq = chain.head().seq + 1;
+                    acks.push((
+                        ack,
+                        Sealed {
+                            seq,
+                            hash: hash.clone(),
+                        },
+                    ));
                     chain.advance(hash);
                 }
                 Err(e) => {
@@ -313,9 +333,9 @@ impl Writer {
             Ok(()) => {
                 self.chain = chain;
                 self.written.send_replace(self.chain.head().seq);
-                for (ack, seq) in acks {
+                for (ack, sealed) in acks {
                     // A caller that gave up waiting needs no answer.
-                    let _ = ack.send(Ok(seq));
+                    let _ = ack.send(Ok(sealed));
                 }
             }
             Err(e) => {

@@ -351,6 +351,8 @@ pub(crate) fn refusal_word(r: &lifeline_proto::control::JoinRefusal) -> &'static
         R::UsedCode => "used_code",
         R::Throttled { .. } => "throttled",
         R::Suspended { .. } => "suspended",
+        R::ReasonRequired => "reason_required",
+        R::BadReason => "bad_reason",
     }
 }
 

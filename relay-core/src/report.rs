@@ -31,7 +31,8 @@ pub struct SessionSummary {
     pub transfers: u32,
     /// The recording's state: sealed (its file), failed, expired.
     pub recording: Option<RecordingState>,
-    /// A device session's reason, as the technician gave it.
+    /// Why the technician asked, as they gave it: a device session's
+    /// reason, or a join's (`lifeline-viewer --reason`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -221,12 +222,16 @@ fn fold(s: &mut SessionSummary, r: &Record) {
             technician,
             viewer_ip,
             viewer_kind,
+            reason,
             ..
         } => {
             s.started = Some(r.ts.clone());
             s.technician = Some(technician.clone());
             s.viewer_ip = Some(viewer_ip.clone());
             s.viewer_kind = *viewer_kind;
+            if reason.is_some() {
+                s.reason.clone_from(reason);
+            }
         }
         AuditEvent::PeerReport { mode: Some(m), .. } => s.mode = Some(m.clone()),
         AuditEvent::PeerReport { .. } => {}
@@ -480,6 +485,7 @@ mod tests {
                     host_ip: "10.0.0.1".into(),
                     viewer_ip: "10.0.0.2".into(),
                     viewer_kind: None,
+                    reason: None,
                 },
             ),
             rec(

@@ -43,6 +43,17 @@ pub(crate) enum Audit {
         #[command(flatten)]
         db: Database,
     },
+    /// Check a user's receipt of a session (written by lifeline-host when
+    /// it ended) against the log: every record it names must be in the
+    /// log, unchanged and of its session; exit 0 only then.
+    VerifyReceipt {
+        /// The receipt (`Lifeline receipt ….txt`).
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        dir: DataDir,
+        #[command(flatten)]
+        db: Database,
+    },
 }
 
 pub(crate) fn run(a: Audit) -> anyhow::Result<ExitCode> {
@@ -61,6 +72,9 @@ pub(crate) fn run(a: Audit) -> anyhow::Result<ExitCode> {
         } => list_suspicious(&dir.data_dir, json),
         Audit::List { dir, json, .. } => list(&dir.data_dir, json),
         Audit::Show { session, dir, json } => show(&session, &dir.data_dir, json),
+        Audit::VerifyReceipt { file, dir, db } => {
+            crate::receipt::verify(&file, &dir.data_dir, db.database.as_deref())
+        }
     }
 }
 

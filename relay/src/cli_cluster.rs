@@ -80,6 +80,15 @@ pub fn verify(url: &str) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The cluster's audit log as text, one record a line, unverified.
+pub fn read_log(url: &str) -> anyhow::Result<String> {
+    block_on(async {
+        lifeline_relay_core::cluster::audit::read_text(url)
+            .await
+            .with_context(|| format!("cannot read the audit log from database {}", redact(url)))
+    })
+}
+
 /// `check --database`: the database answers within 10 s and the
 /// cluster's chain verifies; what was found, or why not.
 pub fn check_log(url: &str) -> anyhow::Result<String> {

@@ -119,6 +119,12 @@ pub(crate) struct Serve {
     /// Recordings include keystrokes and typed text (the user is told).
     #[arg(long)]
     record_keys: bool,
+    /// Refuse joins that give no reason (`lifeline-viewer --reason`, the
+    /// Reason field of the window and the page): a ticket number or a
+    /// few words, shown to the user and kept in the audit log. Device
+    /// sessions follow their group's policy instead.
+    #[arg(long)]
+    require_reason: bool,
     /// Ship every audit record as it is written: syslog://HOST:PORT (RFC
     /// 5424 over TCP), syslog+udp://HOST:PORT, or stdout-json; each once,
     /// in order, going on after a restart where it stopped.
@@ -375,6 +381,7 @@ pub(crate) fn config_of(s: &Serve) -> anyhow::Result<RelayConfig> {
     config.max_waiting_per_ip = s.max_waiting_per_ip;
     config.session_caps = session_caps(s);
     config.record_keys = s.record_keys;
+    config.require_reason = s.require_reason;
     config.audit_export = s.audit_export.clone();
     config.recording_retention =
         (!s.recording_retention.is_zero()).then_some(s.recording_retention);

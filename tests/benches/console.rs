@@ -70,6 +70,7 @@ fn write_log(dir: &Path, n: u64) -> (u64, String) {
                     host_ip: "10.0.0.1".into(),
                     viewer_ip: "192.0.2.10".into(),
                     viewer_kind: None,
+                    reason: None,
                 });
                 let granted = kind > 5;
                 let report = if granted {

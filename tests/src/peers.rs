@@ -22,6 +22,9 @@ pub struct HostProcess {
     pub child: Child,
     pub stdin: Option<ChildStdin>,
     events: mpsc::Receiver<serde_json::Value>,
+    /// Where its receipts go unless the test said (not the tester's
+    /// ~/Documents).
+    _receipts: Option<tempfile::TempDir>,
 }
 
 impl HostProcess {
@@ -110,6 +113,11 @@ impl HostProcess {
         if cli {
             cmd.arg("--cli");
         }
+        let receipts = (!cmd.get_envs().any(|(k, _)| k == "LIFELINE_RECEIPTS"))
+            .then(|| tempfile::tempdir().unwrap());
+        if let Some(dir) = &receipts {
+            cmd.env("LIFELINE_RECEIPTS", dir.path());
+        }
         let mut child = cmd
             .args(["--relay", relay, "--ca"])
             .arg(ca)
@@ -125,6 +133,7 @@ impl HostProcess {
             child,
             stdin,
             events,
+            _receipts: receipts,
         }
     }
 

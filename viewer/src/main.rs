@@ -48,10 +48,11 @@ struct Cli {
     /// devices` (your unattended key and certificate are used).
     #[arg(long)]
     device: Option<String>,
-    /// Why you connect to the device (a ticket number or a few words):
-    /// shown to its user and written to the audit log; unattended groups
-    /// require it.
-    #[arg(long, requires = "device", default_value = "")]
+    /// Why you connect (a ticket number or a few words, one line, at
+    /// most 256 characters): shown to the user in their question and
+    /// written to the audit log. Relays started with --require-reason
+    /// and unattended devices' groups require it.
+    #[arg(long, default_value = "")]
     reason: String,
     /// Your unattended folder (default ~/.config/lifeline/unattended).
     #[arg(long, requires = "device")]
@@ -383,6 +384,7 @@ fn window(rt: &tokio::runtime::Runtime, cli: Cli) -> anyhow::Result<()> {
         token,
         lifeline_viewer::window::Start {
             code: cli.code,
+            reason: cli.reason.clone(),
             device: cli.device.map(|d| (d, cli.reason)),
             unattended_dir: cli.unattended_dir,
         },
@@ -576,7 +578,10 @@ fn say_done(done: Done, say: impl Fn(serde_json::Value, String) + Copy) {
 /// technician's unattended key and certificate.
 fn target(cli: &Cli) -> anyhow::Result<Target> {
     Ok(match (&cli.code, &cli.device) {
-        (Some(code), _) => Target::Code(code.parse().context("that code is not right")?),
+        (Some(code), _) => Target::Code {
+            code: code.parse().context("that code is not right")?,
+            reason: cli.reason.clone(),
+        },
         (None, Some(name)) => Target::Device(Box::new(lifeline_viewer::org::device_target(
             &cli.unattended_dir,
             &cli.relay,

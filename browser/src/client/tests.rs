@@ -21,6 +21,30 @@ use sim::{
 };
 
 #[test]
+fn a_reason_goes_with_the_join_and_a_malformed_one_is_refused_before_sending() {
+    let mut client =
+        Client::new_for(&code(SECRET).to_string(), TOKEN, " INC-4821 ", false).unwrap();
+    let mut d = FrameDecoder::new(MAX_CONTROL_FRAME);
+    d.push(&client.take_control());
+    let _hello: Hello = d.next_message().unwrap().unwrap();
+    let join: ViewerRequest = d.next_message().unwrap().unwrap();
+    assert_eq!(
+        join,
+        ViewerRequest::JoinFor {
+            token: TOKEN.into(),
+            locator: code(SECRET).locator(),
+            reason: "INC-4821".into(),
+        }
+    );
+    for bad in ["two\nlines".to_owned(), "x".repeat(257)] {
+        assert!(matches!(
+            Client::new_for(&code(SECRET).to_string(), TOKEN, &bad, false),
+            Err(ClientError::Reason)
+        ));
+    }
+}
+
+#[test]
 fn hello_and_join_go_first_on_the_control_stream() {
     let mut client = Client::new(&format!(" {} ", code(SECRET)), "  tech-token\n", false).unwrap();
     let mut d = FrameDecoder::new(MAX_CONTROL_FRAME);

@@ -38,6 +38,7 @@ impl Log {
                 host_ip: "10.0.0.1".into(),
                 viewer_ip: "10.0.0.2".into(),
                 viewer_kind: None,
+                reason: None,
             },
         );
         self.push(

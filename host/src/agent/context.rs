@@ -38,6 +38,8 @@ pub struct HostConfig {
     pub download_dir: PathBuf,
     /// Whether the technician may fetch files.
     pub allow_fetch: FetchPolicy,
+    /// Where the user's receipts of sessions are written.
+    pub receipts_dir: PathBuf,
 }
 
 /// Why the agent stopped before or outside a session.

@@ -99,7 +99,9 @@ pub(super) async fn wait_for_technician<S: Future<Output = ()>>(
                 | HostEvent::Online
                 | HostEvent::OnlineAt { .. }
                 | HostEvent::Call { .. }
-                | HostEvent::Revocations { .. })) => {
+                | HostEvent::Revocations { .. }
+                | HostEvent::JoinReason(_)
+                | HostEvent::Audited { .. })) => {
                     let what = format!("{other:?} while waiting for a technician");
                     return Err(ClientError::Protocol(what).into());
                 }

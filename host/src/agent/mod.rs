@@ -24,6 +24,7 @@ use lifeline_session::e2e::{E2eError, Side};
 
 use crate::guesses::{AfterWrong, WrongCodes};
 use crate::prompt::Said;
+use crate::receipt;
 use crate::session::HostSession;
 use crate::ui::Ui;
 use crate::words;
@@ -37,7 +38,7 @@ mod recording;
 pub use context::{AgentError, Desktop, HostConfig, Lines};
 use context::{HANDSHAKE_TIMEOUT, Io};
 pub use device::{DeviceCall, serve_call};
-use driver::{Extras, Ticket, drive};
+use driver::{Driven, Extras, Ticket, drive};
 use lobby::{Paired, wait_for_technician};
 use recording::Recording;
 
@@ -195,6 +196,21 @@ async fn serve_paired<S: Future<Output = ()>>(
         Some(rp) => Some(Recording::start(&session, rp, io)?),
         None => None,
     };
+    let about = receipt::About {
+        session: session.clone(),
+        technician: technician.clone(),
+        reason: link.join_reason(),
+        relay: config.relay.clone(),
+        recorded_for: policy
+            .as_ref()
+            .and_then(|p| p.recording.as_ref())
+            .map(|r| r.auditors.iter().map(|a| a.name.clone()).collect())
+            .unwrap_or_default(),
+        keys_recorded: policy
+            .as_ref()
+            .and_then(|p| p.recording.as_ref())
+            .is_some_and(|r| r.keys),
+    };
     let ticket = (!config.resume_window.is_zero()).then_some(Ticket {
         session,
         secret: resume,
@@ -222,7 +238,12 @@ async fn serve_paired<S: Future<Output = ()>>(
         config,
         recording,
     };
-    let (ending, mut stats, recording) = drive(session, &mut link, streams, extras, io).await?;
+    let Driven {
+        ending,
+        mut stats,
+        recording,
+        receipt: mut log,
+    } = drive(session, &mut link, streams, extras, io).await?;
     let video = io.desktop.capture.take_video_stats();
     stats.video_frames = video.frames;
     stats.video_encode_ms = video.encode_ms.round() as u64;
@@ -230,11 +251,33 @@ async fn serve_paired<S: Future<Output = ()>>(
     if let Some(r) = recording {
         r.finish(ending.reason(), &mut link, io).await;
     }
+    log.audited(link.take_audited());
     if ending.tell_relay() {
         link.end(ending.reason()).await;
     }
     io.ui.session_ended(ending.reason(), &stats);
+    keep_receipt(config, log, about, ending.reason(), &io.ui);
     Ok(())
+}
+
+/// Writes the user's receipt of a session they shared (a question
+/// refused or unanswered leaves none) and says where; a receipt that
+/// cannot be written is said, and the run goes on.
+fn keep_receipt(
+    config: &HostConfig,
+    log: receipt::Log,
+    about: receipt::About,
+    ending: &str,
+    ui: &Ui,
+) {
+    if !log.shared() {
+        return;
+    }
+    let r = log.finish(about, ending, std::time::SystemTime::now());
+    match receipt::write(&config.receipts_dir, &r) {
+        Ok(path) => ui.receipt(&path),
+        Err(e) => ui.receipt_failed(&config.receipts_dir, &e),
+    }
 }
 
 /// Proves both sides hold the same code before the user is even asked:

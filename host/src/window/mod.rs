@@ -35,6 +35,8 @@ pub enum Phase {
     Expired,
     Asking {
         technician: String,
+        /// Why they ask, when they said.
+        reason: Option<String>,
     },
     Sharing {
         technician: String,
@@ -124,8 +126,8 @@ impl HostWindow {
             }
             Notice::NewCodeIn { .. } => self.phase = Phase::Starting,
             Notice::Expired => self.phase = Phase::Expired,
-            Notice::Ask { technician } => {
-                self.phase = Phase::Asking { technician };
+            Notice::Ask { technician, reason } => {
+                self.phase = Phase::Asking { technician, reason };
                 self.focus_first = true;
             }
             Notice::Joined { technician, mode } => {
@@ -206,7 +208,9 @@ impl HostWindow {
             Phase::Code { code, until } => self.code(ui, &code, until, now, &mut acts),
             Phase::WrongCode { left } => self.wrong(ui, left, &mut acts),
             Phase::Expired => self.expired(ui, &mut acts),
-            Phase::Asking { technician } => self.asking(ui, &technician, &mut acts),
+            Phase::Asking { technician, reason } => {
+                self.asking(ui, (&technician, reason.as_deref()), &mut acts);
+            }
             Phase::Sharing { technician, mode } => {
                 self.sharing(ui, &technician, mode, now, &mut acts);
             }
@@ -295,10 +299,16 @@ impl HostWindow {
         });
     }
 
-    fn asking(&mut self, ui: &mut egui::Ui, technician: &str, acts: &mut Vec<Act>) {
+    fn asking(
+        &mut self,
+        ui: &mut egui::Ui,
+        (technician, reason): (&str, Option<&str>),
+        acts: &mut Vec<Act>,
+    ) {
         let escape = ui.input(|i| i.key_pressed(egui::Key::Escape));
         ui.vertical_centered(|ui| {
-            ui.label(RichText::new(words::asking(technician)).size(20.0).strong());
+            let question = RichText::new(words::asking(technician, reason));
+            ui.add(egui::Label::new(question.size(20.0).strong()).wrap());
             if let Some(r) = &self.recorded {
                 ui.label(RichText::new(r).strong());
             }

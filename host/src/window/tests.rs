@@ -51,6 +51,7 @@ fn asked() -> Vec<Notice> {
         code(),
         Notice::Ask {
             technician: "tess".into(),
+            reason: None,
         },
     ]
 }
@@ -111,9 +112,27 @@ fn after_a_wrong_code_no_code_shows_until_the_user_asks_for_one() {
 }
 
 #[test]
+fn the_question_shows_the_technicians_reason() {
+    let reason = "INC-4821, printer not found";
+    let h = harness(vec![
+        code(),
+        Notice::Ask {
+            technician: "tess".into(),
+            reason: Some(reason.into()),
+        },
+    ]);
+    let asked = words::asking("tess", Some(reason));
+    assert!(
+        asked.starts_with("tess ") && asked.ends_with(reason),
+        "{asked}"
+    );
+    h.get_by_label(&asked);
+}
+
+#[test]
 fn the_question_names_the_technician_and_says_what_each_answer_means() {
     let mut h = harness(asked());
-    h.get_by_label(&words::asking("tess"));
+    h.get_by_label(&words::asking("tess", None));
     for meaning in [
         words::ALLOW_VIEW_MEANS,
         words::ALLOW_CONTROL_MEANS,
@@ -288,6 +307,7 @@ fn a_recorded_session_says_so_with_the_question_and_while_sharing() {
         Notice::Recorded(line.clone()),
         Notice::Ask {
             technician: "wendy".into(),
+            reason: None,
         },
     ]);
     assert!(h.query_by_label(&line).is_some(), "shown with the question");

@@ -136,6 +136,22 @@ fn device_messages() {
         "0000000705017401640172",
     );
     pin(
+        ViewerRequest::JoinFor {
+            token: "t".into(),
+            locator: loc(5),
+            reason: "r".into(),
+        },
+        "00000006060174050172",
+    );
+    pin(HostEvent::JoinReason("r".into()), "000000030d0172");
+    pin(
+        HostEvent::Audited {
+            seq: 7,
+            hash: [1; 32],
+        },
+        &format!("000000220e07{}", "01".repeat(32)),
+    );
+    pin(
         ViewerEvent::DeviceRefused(DeviceRefusal::NoAnswer),
         "000000020505",
     );
@@ -266,6 +282,11 @@ fn viewer_messages() {
         ViewerEvent::Refused(JoinRefusal::Suspended { retry_after_s: 90 }),
         "0000000301065a",
     );
+    pin(
+        ViewerEvent::Refused(JoinRefusal::ReasonRequired),
+        "000000020107",
+    );
+    pin(ViewerEvent::Refused(JoinRefusal::BadReason), "000000020108");
 }
 
 #[test]

@@ -10,12 +10,12 @@
 use std::time::SystemTime;
 
 use lifeline_proto::audit::{AuditEvent, Chain, Head, Verified, verify_log};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio_postgres::Client;
 
 use super::db::{DbError, connect};
 
-type Ack = oneshot::Sender<Result<u64, String>>;
+use crate::audit::{Ack, Sealed};
 
 /// Sending side of a database writer task.
 pub(crate) type Queue = mpsc::UnboundedSender<(AuditEvent, Ack)>;
@@ -71,12 +71,13 @@ async fn run(
         }
         let (events, acks): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
         match write_batch(&mut client, events).await {
-            Ok(last) => {
-                written.send_replace(last);
-                let first = last + 1 - acks.len() as u64;
-                for (i, ack) in acks.into_iter().enumerate() {
+            Ok(sealed) => {
+                if let Some(last) = sealed.last() {
+                    written.send_replace(last.seq);
+                }
+                for (ack, sealed) in acks.into_iter().zip(sealed) {
                     // A caller that gave up waiting needs no answer.
-                    let _ = ack.send(Ok(first + i as u64));
+                    let _ = ack.send(Ok(sealed));
                 }
             }
             Err(e) => {
@@ -89,9 +90,9 @@ async fn run(
     }
 }
 
-/// Seals and commits `events` after the cluster's head; the last one's
-/// number. Nothing is written unless all are.
-async fn write_batch(client: &mut Client, events: Vec<AuditEvent>) -> Result<u64, DbError> {
+/// Seals and commits `events` after the cluster's head; each one's
+/// number and hash. Nothing is written unless all are.
+async fn write_batch(client: &mut Client, events: Vec<AuditEvent>) -> Result<Vec<Sealed>, DbError> {
     let tx = client.transaction().await?;
     let row = tx
         .query_one(
@@ -104,13 +105,19 @@ async fn write_batch(client: &mut Client, events: Vec<AuditEvent>) -> Result<u64
     let mut chain = Chain::resume_at(seq, row.try_get(1)?);
     let mut seqs = Vec::with_capacity(events.len());
     let mut lines = Vec::with_capacity(events.len());
+    let mut sealed = Vec::with_capacity(events.len());
     for event in events {
         let ts = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
         let (line, hash) = chain
             .seal(ts, event)
             .map_err(|e| DbError::Bad(format!("an unsealable record: {e}")))?;
-        seqs.push((chain.head().seq + 1) as i64);
+        let seq = chain.head().seq + 1;
+        seqs.push(seq as i64);
         lines.push(line);
+        sealed.push(Sealed {
+            seq,
+            hash: hash.clone(),
+        });
         chain.advance(hash);
     }
     tx.execute(
@@ -125,7 +132,7 @@ async fn write_batch(client: &mut Client, events: Vec<AuditEvent>) -> Result<u64
     )
     .await?;
     tx.commit().await?;
-    Ok(head.seq)
+    Ok(sealed)
 }
 
 /// Why the database's log could not be read or did not verify.
@@ -142,15 +149,25 @@ pub enum ReadError {
 pub async fn read_verified(url: &str) -> Result<Vec<Verified>, ReadError> {
     let mut client = connect(url).await?;
     let head = read_head(&mut client).await?;
+    let text = lines(&client).await?;
+    Ok(verify_log(&text, Some(&head))?)
+}
+
+/// The log as the file would hold it, one record a line, in order,
+/// unverified (`audit verify-receipt` checks records one by one).
+pub async fn read_text(url: &str) -> Result<String, DbError> {
+    lines(&connect(url).await?).await
+}
+
+async fn lines(client: &Client) -> Result<String, DbError> {
     let rows = client
         .query("SELECT line FROM audit ORDER BY seq", &[])
-        .await
-        .map_err(DbError::from)?;
+        .await?;
     let mut text = String::new();
     for r in &rows {
-        let line: &str = r.try_get(0).map_err(DbError::from)?;
+        let line: &str = r.try_get(0)?;
         text.push_str(line);
         text.push('\n');
     }
-    Ok(verify_log(&text, Some(&head))?)
+    Ok(text)
 }

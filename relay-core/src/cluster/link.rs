@@ -167,7 +167,9 @@ fn mirror(err: &ConnectionError, who: &str) -> (u32, String) {
 /// Whose events the far relay answers `request` with.
 fn answering_role(request: &LinkRequest) -> Role {
     match request {
-        LinkRequest::Join { .. } | LinkRequest::ResumeViewer { .. } => Role::Viewer,
+        LinkRequest::Join { .. }
+        | LinkRequest::JoinFor { .. }
+        | LinkRequest::ResumeViewer { .. } => Role::Viewer,
         LinkRequest::Resume { role, .. } => *role,
     }
 }

@@ -124,6 +124,7 @@ mod tests {
             host_ip: "ip".into(),
             viewer_ip: "ip".into(),
             viewer_kind: None,
+            reason: None,
         }
     }
 

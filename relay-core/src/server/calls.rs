@@ -171,6 +171,8 @@ pub(crate) async fn serve_connect(
         // A device session has no code; the locator only keys a code's
         // failed joins, which cannot happen here.
         locator: Locator::new(0).unwrap_or_else(|| unreachable!("0 is a locator")),
+        // The reason is the device session's own record.
+        reason: None,
     };
     let pair = PairRequest {
         viewer: conn,

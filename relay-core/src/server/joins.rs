@@ -3,6 +3,8 @@
 //! viewer to the waiting host, joins carried over a cluster link, and
 //! failed joins counted per address and token.
 
+use lifeline_proto::devices::valid_reason;
+
 use super::*;
 use crate::rules::suspicion::Hold;
 
@@ -102,9 +104,9 @@ pub(crate) async fn serve_viewer(relay: &Arc<Relay>, conn: Connection, mut ctl: 
     let Some(first) = first_request::<ViewerRequest>(relay, &conn, &mut ctl).await else {
         return;
     };
-    let (token, locator) = match first {
-        ViewerRequest::Join { token, locator } => (token, locator),
-        other => return serve_other(relay, conn, ctl, other, via).await,
+    let (token, locator, reason) = match as_join(first) {
+        Ok(join) => join,
+        Err(other) => return serve_other(relay, conn, ctl, other, via).await,
     };
     let ip = via.ip;
     let token_key = token_hash(&token);
@@ -116,11 +118,6 @@ pub(crate) async fn serve_viewer(relay: &Arc<Relay>, conn: Connection, mut ctl: 
         Lookup::Valid(n) | Lookup::Revoked(n) => Some(n.clone()),
         Lookup::Unknown => None,
     };
-    let now = Instant::now();
-    let verdict = match decide_join(relay, now, ip, &token_key, &lookup, locator).await {
-        Ok(verdict) => verdict,
-        Err(busy) => return close(&conn, &busy),
-    };
     let attempt =
         |session: Option<String>, ok: bool, reason: Option<&str>| AuditEvent::JoinAttempt {
             session,
@@ -130,6 +127,20 @@ pub(crate) async fn serve_viewer(relay: &Arc<Relay>, conn: Connection, mut ctl: 
             ok,
             reason: reason.map(str::to_owned),
         };
+    // A missing or malformed reason is refused before any code is
+    // touched or any allowance spent: it guesses nothing.
+    let reason = match checked_reason(relay.config.require_reason, reason) {
+        Ok(reason) => reason,
+        Err(refusal) => {
+            let record = attempt(None, false, Some(refusal.as_str()));
+            return refuse_audited(relay, (&conn, &mut ctl), record, refusal).await;
+        }
+    };
+    let now = Instant::now();
+    let verdict = match decide_join(relay, now, ip, &token_key, &lookup, locator).await {
+        Ok(verdict) => verdict,
+        Err(busy) => return close(&conn, &busy),
+    };
     relay.metrics.join(match &verdict {
         Ok(_) => "admitted",
         Err((refusal, _)) => crate::metrics::refusal_word(refusal),
@@ -168,6 +179,7 @@ pub(crate) async fn serve_viewer(relay: &Arc<Relay>, conn: Connection, mut ctl: 
                 kind: via.kind,
                 token_key,
                 locator,
+                reason,
             };
             match won {
                 Won::Here(waiting) => hand_over(conn, ctl, joiner, waiting.handle).await,
@@ -178,6 +190,49 @@ pub(crate) async fn serve_viewer(relay: &Arc<Relay>, conn: Connection, mut ctl: 
                 } => carry_join(relay, conn, ctl, joiner, session, (node, cluster)).await,
             }
         }
+    }
+}
+
+/// A join's token, code and reason; any other first request as it came.
+fn as_join(first: ViewerRequest) -> Result<(String, Locator, Option<String>), ViewerRequest> {
+    match first {
+        ViewerRequest::Join { token, locator } => Ok((token, locator, None)),
+        ViewerRequest::JoinFor {
+            token,
+            locator,
+            reason,
+        } => Ok((token, locator, Some(reason))),
+        other => Err(other),
+    }
+}
+
+/// Refuses a join for what it said (its reason), counted and audited,
+/// before any code or allowance is touched.
+async fn refuse_audited(
+    relay: &Relay,
+    (conn, ctl): (&Connection, &mut Control),
+    record: AuditEvent,
+    refusal: JoinRefusal,
+) {
+    relay.metrics.join(crate::metrics::refusal_word(&refusal));
+    if let Err(e) = relay.audit.append(record).await {
+        return close(conn, &Refusal::AuditFailed(e.to_string()));
+    }
+    refuse(conn, ctl, refusal).await;
+}
+
+/// A join's reason as the relay keeps it (trimmed; an empty one is none),
+/// or why the join is refused: none given where every join needs one,
+/// or one that is not a reason (too long, not one line).
+pub(crate) fn checked_reason(
+    required: bool,
+    reason: Option<String>,
+) -> Result<Option<String>, JoinRefusal> {
+    match reason.as_deref().map(str::trim) {
+        None | Some("") if required => Err(JoinRefusal::ReasonRequired),
+        None | Some("") => Ok(None),
+        Some(r) if valid_reason(r) => Ok(Some(r.to_owned())),
+        Some(_) => Err(JoinRefusal::BadReason),
     }
 }
 
@@ -213,7 +268,7 @@ async fn serve_other(
             };
             super::calls::serve_connect(relay, conn, ctl, req, via).await;
         }
-        ViewerRequest::Join { .. } | ViewerRequest::Report(_) => {
+        ViewerRequest::Join { .. } | ViewerRequest::JoinFor { .. } | ViewerRequest::Report(_) => {
             close(&conn, &Refusal::Protocol("a viewer must join first".into()));
         }
     }
@@ -271,7 +326,9 @@ pub(crate) async fn count_refusal(relay: &Relay, refusal: &JoinRefusal, f: Faile
         JoinRefusal::Throttled { .. }
         | JoinRefusal::Suspended { .. }
         | JoinRefusal::UnknownToken
-        | JoinRefusal::RevokedToken => {}
+        | JoinRefusal::RevokedToken
+        | JoinRefusal::ReasonRequired
+        | JoinRefusal::BadReason => {}
         JoinRefusal::UnknownCode | JoinRefusal::ExpiredCode | JoinRefusal::UsedCode => {
             suspect(relay, f.now, f.ip, f.token_key, f.technician, f.locator).await;
         }
@@ -288,12 +345,22 @@ pub(crate) async fn carry_join(
     session: String,
     (node, cluster): (String, Arc<Cluster>),
 ) {
-    let request = LinkRequest::Join {
-        session,
-        locator: joiner.locator,
-        technician: joiner.technician,
-        viewer_ip: joiner.ip.to_string(),
-        token_key: joiner.token_key,
+    let request = match joiner.reason {
+        None => LinkRequest::Join {
+            session,
+            locator: joiner.locator,
+            technician: joiner.technician,
+            viewer_ip: joiner.ip.to_string(),
+            token_key: joiner.token_key,
+        },
+        Some(reason) => LinkRequest::JoinFor {
+            session,
+            locator: joiner.locator,
+            technician: joiner.technician,
+            viewer_ip: joiner.ip.to_string(),
+            token_key: joiner.token_key,
+            reason,
+        },
     };
     let carried =
         crate::cluster::link::forward(relay.splice(), &cluster, &node, request, conn.clone(), ctl)
@@ -415,7 +482,7 @@ pub(crate) async fn serve_carried(
     request: LinkRequest,
 ) {
     let ip = match &request {
-        LinkRequest::Join { viewer_ip, .. } => viewer_ip,
+        LinkRequest::Join { viewer_ip, .. } | LinkRequest::JoinFor { viewer_ip, .. } => viewer_ip,
         LinkRequest::Resume { ip, .. } | LinkRequest::ResumeViewer { ip, .. } => ip,
     };
     let Ok(ip) = ip.parse::<IpAddr>() else {
@@ -424,7 +491,7 @@ pub(crate) async fn serve_carried(
             &Refusal::Protocol("the link did not name the side's address".into()),
         );
     };
-    let (session, locator, technician, token_key) = match request {
+    let (session, locator, technician, token_key, reason) = match request {
         LinkRequest::Resume { role, request, .. } => {
             let peer = (role.into(), None);
             return resuming::serve_resume(relay, conn, ctl, peer, request, ip).await;
@@ -441,8 +508,19 @@ pub(crate) async fn serve_carried(
             technician,
             token_key,
             ..
-        } => (session, locator, technician, token_key),
+        } => (session, locator, technician, token_key, None),
+        LinkRequest::JoinFor {
+            session,
+            locator,
+            technician,
+            token_key,
+            reason,
+            ..
+        } => (session, locator, technician, token_key, Some(reason)),
     };
+    // The relay that took the join checked it; a far relay's word is
+    // still cleaned like a peer's.
+    let reason = reason.filter(|r| valid_reason(r));
     let taken = lock(&relay.registry).take(Instant::now(), locator);
     match taken {
         Ok(waiting) if waiting.session == session => {
@@ -452,6 +530,7 @@ pub(crate) async fn serve_carried(
                 kind: None,
                 token_key,
                 locator,
+                reason,
             };
             hand_over(conn, ctl, joiner, waiting.handle).await;
         }
@@ -538,6 +617,34 @@ mod tests {
     fn ip(s: &str) -> IpAddr {
         s.parse()
             .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+    }
+
+    #[test]
+    fn a_reason_is_kept_trimmed_and_refused_when_missing_or_malformed() {
+        let some = |r: &str| Some(r.to_owned());
+        assert_eq!(checked_reason(false, None), Ok(None));
+        assert_eq!(checked_reason(false, some("  ")), Ok(None));
+        assert_eq!(
+            checked_reason(false, some(" INC-4821, printer not found ")),
+            Ok(some("INC-4821, printer not found"))
+        );
+        assert_eq!(checked_reason(true, None), Err(JoinRefusal::ReasonRequired));
+        assert_eq!(
+            checked_reason(true, some("")),
+            Err(JoinRefusal::ReasonRequired)
+        );
+        assert_eq!(checked_reason(true, some("INC-1")), Ok(some("INC-1")));
+        for bad in ["two\nlines", "bell\u{7}", &"x".repeat(257)] {
+            assert_eq!(
+                checked_reason(false, some(bad)),
+                Err(JoinRefusal::BadReason),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            checked_reason(true, some(&"é".repeat(256))),
+            Ok(some(&"é".repeat(256)))
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod housekeeping;
 mod joins;
 mod resuming;
 mod segment;
+mod told;
 mod web;
 
 use std::future::Future;
@@ -122,6 +123,9 @@ pub struct RelayConfig {
     /// [`serve_devices`]): devices coming online at the main port are sent
     /// there. `None`: they stay online at the main port.
     pub devices_port: Option<u16>,
+    /// Every join must give a reason (`serve --require-reason`); device
+    /// sessions follow their group's policy instead.
+    pub require_reason: bool,
 }
 
 impl RelayConfig {
@@ -151,6 +155,7 @@ impl RelayConfig {
             session_caps: crate::rules::bridge::Caps::default(),
             web_gate: None,
             devices_port: None,
+            require_reason: false,
         }
     }
 }
@@ -191,6 +196,8 @@ pub(crate) struct Joiner {
     pub kind: Option<ViewerKind>,
     pub token_key: String,
     pub locator: Locator,
+    /// Why the technician joined (`--reason`), checked and cleaned.
+    pub reason: Option<String>,
 }
 
 type HostHandle = mpsc::Sender<PairRequest>;

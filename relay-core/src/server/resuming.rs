@@ -65,6 +65,9 @@ pub(crate) struct SessionMeta {
     pub ledger: std::sync::Mutex<crate::rules::bridge::Ledger>,
     /// The mode the host last said it granted (for the metrics only).
     pub mode: std::sync::Mutex<Option<lifeline_proto::control::Mode>>,
+    /// Records about the session the host has not been told of yet
+    /// ([`super::told`]).
+    pub untold: std::sync::Mutex<Vec<crate::audit::Sealed>>,
 }
 
 impl SessionMeta {
@@ -82,6 +85,7 @@ impl SessionMeta {
             recording_full: std::sync::atomic::AtomicBool::new(false),
             ledger: std::sync::Mutex::default(),
             mode: std::sync::Mutex::new(None),
+            untold: std::sync::Mutex::default(),
         }
     }
 
@@ -109,6 +113,8 @@ impl SessionMeta {
             kind: None,
             token_key: t.token_key.clone(),
             locator: Locator::new(t.locator)?,
+            // Filed with the session's start, before the restart.
+            reason: None,
         };
         let mut meta = Self::new(t.session.clone(), joiner, ip(&t.host_ip)?);
         meta.ledger = std::sync::Mutex::new(crate::rules::bridge::Ledger::confirmed());
@@ -214,7 +220,7 @@ pub(crate) async fn park(relay: &Relay, meta: &SessionMeta, reason: String) {
         reason,
         window_s: relay.config().resume_window.as_secs(),
     };
-    if let Err(e) = relay.audit.append(event).await {
+    if let Err(e) = super::told::audit(relay, meta, event).await {
         tracing::error!(error = %e, "audit write failed for an interruption");
     }
 }
@@ -373,7 +379,7 @@ async fn resume_segment(relay: &Arc<Relay>, session: &str, a: Arrived, b: Arrive
         host_ip: host.ip.to_string(),
         viewer_ip: viewer.ip.to_string(),
     };
-    if let Err(e) = relay.audit.append(event).await {
+    if let Err(e) = super::told::audit(relay, &meta, event).await {
         let why = Refusal::AuditFailed(e.to_string());
         close(&host.conn, &why);
         close(&viewer.conn, &why);

@@ -24,13 +24,17 @@ pub(crate) async fn run_session(
         host_ip: host.ip.to_string(),
         viewer_ip: joiner.ip.to_string(),
         viewer_kind: joiner.kind,
+        reason: joiner.reason.clone(),
     };
-    if let Err(e) = relay.audit.append(started).await {
-        let why = Refusal::AuditFailed(e.to_string());
-        close(&host.conn, &why);
-        close(&viewer, &why);
-        return;
-    }
+    let started = match relay.audit.append_sealed(started).await {
+        Ok(sealed) => sealed,
+        Err(e) => {
+            let why = Refusal::AuditFailed(e.to_string());
+            close(&host.conn, &why);
+            close(&viewer, &why);
+            return;
+        }
+    };
     relay.metrics.session_started();
     if let Some(c) = &relay.cluster
         && let Err(e) = c.db.session_started(&session, &c.node).await
@@ -39,6 +43,7 @@ pub(crate) async fn run_session(
         tracing::error!(error = %e, "could not file a session in the database");
     }
     let mut meta = SessionMeta::new(session.clone(), joiner, host.ip);
+    lock(&meta.untold).push(started);
     let recording = match start_recording(relay, &mut meta).await {
         Ok(r) => r,
         Err(why) => {
@@ -62,8 +67,15 @@ pub(crate) async fn run_session(
         answer_within_s: secs(relay.config.confirm_answer_within),
         recording,
     });
+    let reason = meta.joiner.reason.clone().map(HostEvent::JoinReason);
     let greeted = match async {
         host_ctl.send(&policy).await?;
+        if let Some(reason) = &reason {
+            host_ctl.send(reason).await?;
+        }
+        // The session's start record (and a recording's failure) first:
+        // the host keeps them for the user's receipt.
+        super::told::tell(&meta, &mut host_ctl).await;
         host_ctl.send(&paired).await
     }
     .await
@@ -126,7 +138,7 @@ pub(crate) async fn start_recording(
                 session: meta.session.clone(),
                 reason: reason.clone(),
             };
-            if let Err(e) = relay.audit.append(failed).await {
+            if let Err(e) = super::told::audit(relay, meta, failed).await {
                 tracing::error!(error = %e, "audit write failed for a recording failure");
             }
             match mode {
@@ -175,7 +187,7 @@ pub(crate) async fn record_chunk(
         session: meta.session.clone(),
         reason: failed.clone(),
     };
-    if let Err(e) = relay.audit.append(event).await {
+    if let Err(e) = super::told::audit(relay, meta, event).await {
         tracing::error!(error = %e, "audit write failed for a recording failure");
     }
     meta.recording_required
@@ -272,6 +284,9 @@ pub(crate) async fn bridge_controls(
     let (mut host_ctl_open, mut viewer_ctl_open) = (true, true);
     let resumable = || lock(&relay.resumes).is_resumable(&meta.session);
     loop {
+        if host_ctl_open {
+            super::told::tell(meta, &mut host_ctl).await;
+        }
         let (peer, heard) = tokio::select! {
             r = host_ctl.recv::<HostRequest>(), if host_ctl_open => (Peer::Host, match r {
                 Ok(HostRequest::Report(rep)) => Heard::Report(rep),
@@ -407,7 +422,7 @@ pub(crate) async fn report(
                 name: t.name.as_deref().map(clean_text),
                 sha256: t.sha256.map(hex::encode),
             };
-            if let Err(e) = relay.audit.append(event).await {
+            if let Err(e) = super::told::audit(relay, meta, event).await {
                 tracing::error!(error = %e, "audit write failed for a transfer");
             }
             return None;
@@ -422,7 +437,7 @@ pub(crate) async fn report(
         mode,
         kind: Some(kind),
     };
-    if let Err(e) = relay.audit.append(event).await {
+    if let Err(e) = super::told::audit(relay, meta, event).await {
         tracing::error!(error = %e, "audit write failed for a peer report");
     }
     None

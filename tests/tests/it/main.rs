@@ -28,6 +28,8 @@ mod logs;
 mod operations;
 mod packages;
 mod portal;
+mod reason;
+mod receipt;
 mod recording;
 mod relay;
 mod resume;

@@ -114,7 +114,7 @@ pub(crate) fn keys(x: &Xvfb, id: &str, rect: (u32, u32, u32, u32), keys: &[&str]
 
 /// Saves the window as DIR/NAME.png when `LIFELINE_SCREENSHOTS` is set,
 /// once it is drawn whole.
-fn picture(x: &Xvfb, rect: (u32, u32, u32, u32), name: &str) {
+pub(crate) fn picture(x: &Xvfb, rect: (u32, u32, u32, u32), name: &str) {
     let Some(dir) = std::env::var_os("LIFELINE_SCREENSHOTS") else {
         return;
     };

@@ -82,7 +82,12 @@ pub enum ViewerError {
 /// enrolled device.
 #[derive(Debug, Clone)]
 pub enum Target {
-    Code(SessionCode),
+    /// The host waiting under a code, and why the technician joins
+    /// (`--reason`; empty: no reason given).
+    Code {
+        code: SessionCode,
+        reason: String,
+    },
     Device(Box<DeviceTarget>),
 }
 
@@ -215,7 +220,10 @@ impl Viewer {
         resume_window: Duration,
         status: impl Fn(Status),
     ) -> Result<Self, ViewerError> {
-        let target = Target::Code(*code);
+        let target = Target::Code {
+            code: *code,
+            reason: String::new(),
+        };
         Self::connect_to(relay, ca, token, &target, resume_window, status).await
     }
 
@@ -230,8 +238,10 @@ impl Viewer {
     ) -> Result<Self, ViewerError> {
         status(Status::Connecting);
         let (link, secured, device_key) = match target {
-            Target::Code(code) => {
-                let mut link = ViewerLink::join(relay, ca, token, code.locator()).await?;
+            Target::Code { code, reason } => {
+                let connector = lifeline_net::client::Connector::new(relay, ca).await?;
+                let mut link =
+                    ViewerLink::join_for(&connector, token, code.locator(), reason).await?;
                 let secured = secure(&mut link, code).await?;
                 (link, secured, None)
             }

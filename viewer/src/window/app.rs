@@ -198,8 +198,13 @@ impl App {
     /// Carries out what the technician asked for.
     fn handle(&mut self, ctx: &egui::Context, action: Action) {
         match action {
-            Action::Connect { relay, code, token } => {
-                self.connect(ctx, relay, Target::Code(code), token);
+            Action::Connect {
+                relay,
+                code,
+                token,
+                reason,
+            } => {
+                self.connect(ctx, relay, Target::Code { code, reason }, token);
             }
             Action::ConnectDevice {
                 relay,
@@ -388,6 +393,8 @@ fn local_clipboard(
 #[derive(Debug, Clone, Default)]
 pub struct Start {
     pub code: Option<String>,
+    /// Why the technician connects (`--reason`; empty: none).
+    pub reason: String,
     /// An enrolled device's name and the reason.
     pub device: Option<(String, String)>,
     /// The technician's unattended folder (default
@@ -407,6 +414,7 @@ pub fn run(
 ) -> Result<(), String> {
     let Start {
         code,
+        reason,
         device,
         unattended_dir,
     } = start;
@@ -415,6 +423,7 @@ pub fn run(
         code.clone().unwrap_or_default(),
         token.clone(),
     );
+    ui.reason.clone_from(&reason);
     ui.quality = quality;
     let auto = code.as_deref().and_then(|c| c.parse::<SessionCode>().ok());
     if auto.is_some() || device.is_some() {
@@ -442,7 +451,7 @@ pub fn run(
                 unattended_dir,
             };
             if let Some(code) = auto {
-                app.connect(&cc.egui_ctx, relay, Target::Code(code), token);
+                app.connect(&cc.egui_ctx, relay, Target::Code { code, reason }, token);
             } else if let Some((name, reason)) = device {
                 let go = Action::ConnectDevice {
                     relay,

@@ -1,6 +1,6 @@
 //! The window's device list: the machines enrolled at the relay (asked
 //! for with the technician's token), filtered by a search over names and
-//! groups, and a session with one of them for a reason. Plain state and
+//! groups, and a session with one of them for the form's reason. Plain state and
 //! drawing; the app fetches the list and connects.
 
 use eframe::egui::{self, Color32, RichText};
@@ -17,8 +17,6 @@ pub struct DeviceList {
     pub error: Option<String>,
     /// What the technician searches for.
     pub search: String,
-    /// Why the technician connects.
-    pub reason: String,
 }
 
 /// The entries whose name or group contains `search` (any case), online
@@ -38,11 +36,11 @@ pub fn matching<'a>(entries: &'a [DeviceEntry], search: &str) -> Vec<&'a DeviceE
 }
 
 impl DeviceList {
-    /// Draws the list; `relay` and `token` are the form's.
+    /// Draws the list; `relay`, `token` and `reason` are the form's.
     pub fn show(
         &mut self,
         ui: &mut egui::Ui,
-        (relay, token): (&str, &str),
+        (relay, token, reason): (&str, &str, &str),
         actions: &mut Vec<Action>,
     ) {
         let ready = !relay.trim().is_empty() && !token.trim().is_empty();
@@ -60,15 +58,6 @@ impl DeviceList {
             ui.add(egui::TextEdit::singleline(&mut self.search).desired_width(160.0))
                 .labelled_by(l.id);
         });
-        ui.horizontal(|ui| {
-            let l = ui.label("Reason");
-            ui.add(
-                egui::TextEdit::singleline(&mut self.reason)
-                    .hint_text("ticket number or a few words")
-                    .desired_width(300.0),
-            )
-            .labelled_by(l.id);
-        });
         if let Some(e) = &self.error {
             ui.label(RichText::new(e).color(Color32::DARK_RED));
         }
@@ -80,7 +69,7 @@ impl DeviceList {
             ui.label("No enrolled device matches.");
             return;
         }
-        let reason = self.reason.trim().to_owned();
+        let reason = reason.trim().to_owned();
         egui::Grid::new("devices")
             .num_columns(5)
             .striped(true)

@@ -16,6 +16,7 @@ mod tests;
 use eframe::egui::{self, Color32, RichText};
 use lifeline_proto::SessionCode;
 use lifeline_proto::control::Mode;
+use lifeline_proto::devices::valid_reason;
 use lifeline_session::messages::InputEvent;
 use lifeline_session::messages::{Quality, Showing, Withheld};
 use lifeline_session::screen::Image;
@@ -32,6 +33,8 @@ pub enum Action {
         relay: String,
         code: SessionCode,
         token: String,
+        /// Why (empty: none given).
+        reason: String,
     },
     /// Ask the relay for the enrolled devices.
     ListDevices {
@@ -79,6 +82,8 @@ pub struct ViewerUi {
     pub relay: String,
     pub code: String,
     pub token: String,
+    /// Why the technician connects (`--reason`), for a code or a device.
+    pub reason: String,
     pub phase: Phase,
     pub host: String,
     pub figures: Figures,
@@ -141,6 +146,7 @@ impl ViewerUi {
             relay,
             code,
             token,
+            reason: String::new(),
             phase: Phase::Form,
             host: String::new(),
             figures: Figures::default(),
@@ -234,11 +240,32 @@ impl ViewerUi {
                     ui.add(egui::TextEdit::singleline(&mut self.token).password(true))
                         .labelled_by(l.id);
                     ui.end_row();
+                    let l = ui.label("Reason");
+                    ui.add(
+                        egui::TextEdit::singleline(&mut self.reason)
+                            .hint_text("ticket number or a few words")
+                            .desired_width(300.0),
+                    )
+                    .labelled_by(l.id);
+                    ui.end_row();
+                    ui.label("");
+                    if !self.reason.trim().is_empty() && !valid_reason(self.reason.trim()) {
+                        ui.label(
+                            RichText::new("a reason is at most 256 characters, on one line")
+                                .color(Color32::DARK_RED),
+                        );
+                    } else {
+                        ui.label("Shown to the user when you connect, and kept in the audit log");
+                    }
+                    ui.end_row();
                 });
             ui.add_space(12.0);
             let code = code_hint(&self.code).ok();
-            let ready =
-                code.is_some() && !self.token.trim().is_empty() && !self.relay.trim().is_empty();
+            let reason = self.reason.trim();
+            let ready = code.is_some()
+                && !self.token.trim().is_empty()
+                && !self.relay.trim().is_empty()
+                && (reason.is_empty() || valid_reason(reason));
             if ui
                 .add_enabled(ready, egui::Button::new("Connect"))
                 .clicked()
@@ -248,12 +275,17 @@ impl ViewerUi {
                     relay: self.relay.trim().into(),
                     code,
                     token: self.token.trim().into(),
+                    reason: reason.into(),
                 });
             }
             ui.add_space(16.0);
             ui.separator();
             ui.heading("Or an enrolled device (unattended access)");
-            let who = (self.relay.as_str(), self.token.as_str());
+            let who = (
+                self.relay.as_str(),
+                self.token.as_str(),
+                self.reason.as_str(),
+            );
             self.devices.show(ui, who, actions);
         });
     }

@@ -70,15 +70,53 @@ fn the_code_is_checked_as_typed_and_connect_waits_for_it() {
     h.get_by_label("Connect").click();
     h.run();
     match &h.state().actions[..] {
-        [Action::Connect { relay, code, token }] => {
+        [
+            Action::Connect {
+                relay,
+                code,
+                token,
+                reason,
+            },
+        ] => {
             assert_eq!(
-                (relay.as_str(), token.as_str()),
-                ("relay.example:4433", "llt_token")
+                (relay.as_str(), token.as_str(), reason.as_str()),
+                ("relay.example:4433", "llt_token", "")
             );
             assert_eq!(code.digits(), good);
         }
         other => panic!("expected one Connect, got {other:?}"),
     }
+}
+
+#[test]
+fn a_reason_goes_with_the_join_and_a_malformed_one_holds_connect() {
+    let code = SessionCode::new(lifeline_proto::Locator::new(12345).unwrap(), 678901)
+        .unwrap()
+        .digits();
+    let mut h = harness(ViewerUi::new("r:1".into(), code, "t".into()));
+    h.run();
+    h.get_by_label("Reason").focus();
+    h.run();
+    h.get_by_label("Reason").type_text(&"x".repeat(257));
+    h.run();
+    assert!(
+        h.query_by_label("a reason is at most 256 characters, on one line")
+            .is_some()
+    );
+    h.get_by_label("Connect").click();
+    h.run();
+    assert!(
+        h.state().actions.is_empty(),
+        "no join with a malformed reason"
+    );
+    h.state_mut().ui.reason = " INC-4821, printer not found ".into();
+    h.run();
+    h.get_by_label("Connect").click();
+    h.run();
+    assert!(matches!(
+        h.state().actions.as_slice(),
+        [Action::Connect { reason, .. }] if reason == "INC-4821, printer not found"
+    ));
 }
 
 fn sharing(mode: Mode) -> Harness<'static, State> {

@@ -8,12 +8,12 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use lifeline_net::client::{ClientError, HostLink};
 use lifeline_net::secure::{SecureRecv, SecureSend};
 use lifeline_net::transfer::{Cancels, Interactive};
-use lifeline_proto::control::Mode;
+use lifeline_proto::control::{Mode, SessionReport};
 use lifeline_session::e2e::ResumeSecret;
 use lifeline_session::files::Progress;
 use lifeline_session::messages::{HostMsg, InputEvent};
@@ -26,6 +26,7 @@ use crate::clipboard::ClipboardWorker;
 use crate::files::{self, FetchQuestion, FileDone, FileStopped, Transfers};
 use crate::guard::Guard;
 use crate::platform::{CaptureError, InputError};
+use crate::receipt;
 use crate::session::{Action, Ending, Event, HostSession, SessionStats};
 use crate::workers::Grabbed;
 
@@ -63,6 +64,15 @@ enum Wake {
     Lost(ClientError),
 }
 
+/// How a driven session ended, and what it leaves.
+pub(super) struct Driven {
+    pub(super) ending: Ending,
+    pub(super) stats: SessionStats,
+    pub(super) recording: Option<Recording>,
+    /// What happened, for the user's receipt.
+    pub(super) receipt: receipt::Log,
+}
+
 /// Runs `session` over the real streams until it ends.
 pub(super) async fn drive<S: Future<Output = ()>>(
     mut session: HostSession,
@@ -70,7 +80,7 @@ pub(super) async fn drive<S: Future<Output = ()>>(
     (send, mut recv): (SecureSend, SecureRecv),
     extras: Extras<'_>,
     io: &mut Io<'_, S>,
-) -> Result<(Ending, SessionStats, Option<Recording>), AgentError> {
+) -> Result<Driven, AgentError> {
     let ticket = extras.ticket;
     let mut d = Driver::new(link, send, extras);
     loop {
@@ -78,7 +88,14 @@ pub(super) async fn drive<S: Future<Output = ()>>(
             if let Some(ending) = d.act(action, &mut session, io).await? {
                 // Refused or ended: the viewer's stream ends cleanly.
                 d.close().await;
-                return Ok((ending, session.stats().clone(), d.recording.take()));
+                let audited = d.link.take_audited();
+                d.receipt.audited(audited);
+                return Ok(Driven {
+                    ending,
+                    stats: session.stats().clone(),
+                    recording: d.recording.take(),
+                    receipt: d.receipt,
+                });
             }
         }
         let Some(wake) = d.wait(&session, &mut recv, io).await else {
@@ -92,7 +109,11 @@ pub(super) async fn drive<S: Future<Output = ()>>(
                     continue;
                 };
                 session.handle(now, Event::Interrupted);
+                d.receipt.interrupted(SystemTime::now());
                 let event = d.recover(ticket, &mut recv, io, &why).await;
+                if matches!(event, Event::Resumed) {
+                    d.receipt.resumed(SystemTime::now());
+                }
                 session.handle(Instant::now(), event);
             }
             Wake::Event(ev) => session.handle(now, ev),
@@ -101,8 +122,8 @@ pub(super) async fn drive<S: Future<Output = ()>>(
                 session.handle_timeout(now);
             }
             Wake::AskAgain => {
-                if let Some(t) = &d.asking {
-                    io.ui.ask(t);
+                if let Some((t, reason)) = &d.asking {
+                    io.ui.ask(t, reason.as_deref());
                 } else if let Some((minutes, within_s)) = d.confirming {
                     io.ui.ask_continue(minutes, within_s);
                 }
@@ -142,8 +163,8 @@ struct Driver<'l> {
     /// The writer task; it hands the sealed channel back when it stops.
     writer: Option<tokio::task::JoinHandle<SecureSend>>,
     grabbing: Option<Grabbing>,
-    /// The technician the user is being asked about.
-    asking: Option<String>,
+    /// The technician the user is being asked about, and their reason.
+    asking: Option<(String, Option<String>)>,
     /// A lost link is resumed rather than the end.
     resumable: bool,
     /// Results of work done beside the session (the clipboard).
@@ -154,6 +175,11 @@ struct Driver<'l> {
     recording: Option<Recording>,
     /// Keeps remote input off the host's own questions.
     guard: Option<Guard>,
+    /// Whether the relay's side of the control stream can still be read
+    /// (the session's audit records come on it).
+    ctl_open: bool,
+    /// What happened, for the user's receipt.
+    receipt: receipt::Log,
 }
 
 impl<'l> Driver<'l> {
@@ -192,6 +218,8 @@ impl<'l> Driver<'l> {
             fetch_pending: None,
             recording: extras.recording,
             guard: None,
+            ctl_open: true,
+            receipt: receipt::Log::new(SystemTime::now()),
         }
     }
 
@@ -217,10 +245,18 @@ impl<'l> Driver<'l> {
         match action {
             Action::Ask { technician } => {
                 self.question_opens(io);
-                io.ui.ask(&technician);
-                self.asking = Some(technician);
+                // The reason the relay passed on with the join (none on a
+                // device's session: its technician's words carry it).
+                let reason = self.link.join_reason();
+                io.ui.ask(&technician, reason.as_deref());
+                self.asking = Some((technician, reason));
             }
             Action::Report(r) => {
+                match &r {
+                    SessionReport::ModeGranted(m) => self.receipt.mode(*m, SystemTime::now()),
+                    SessionReport::Transfer(t) => self.receipt.transfer(t, SystemTime::now()),
+                    _ => {}
+                }
                 if let Err(e) = self.link.report(r).await {
                     // The relay closed the session meanwhile (the viewer
                     // disconnected): the session is over, not the agent.
@@ -230,7 +266,12 @@ impl<'l> Driver<'l> {
                     session.handle(Instant::now(), Event::Closed(e.to_string()));
                 }
             }
-            Action::Send(msg) => self.send(msg, session).await,
+            Action::Send(msg) => {
+                if let HostMsg::Chat(text) = &msg {
+                    self.receipt.chat(true, text, SystemTime::now());
+                }
+                self.send(msg, session).await;
+            }
             Action::ResetCapture => io.desktop.capture.reset()?,
             Action::Show(showing) => io.desktop.capture.show(showing)?,
             Action::Grab { full, tuning } => {
@@ -247,7 +288,10 @@ impl<'l> Driver<'l> {
             Action::SetClipboard(text) => self.clipboard(&io.desktop.clipboard, Some(text)),
             Action::GetClipboard => self.clipboard(&io.desktop.clipboard, None),
             Action::ClipboardMoved { to_host, bytes } => io.ui.clipboard(to_host, bytes),
-            Action::Chat(text) => io.ui.chat(&text),
+            Action::Chat(text) => {
+                self.receipt.chat(false, &text, SystemTime::now());
+                io.ui.chat(&text);
+            }
             Action::AskContinue { minutes, within_s } => {
                 self.confirming = Some((minutes, within_s));
                 self.question_opens(io);

@@ -77,8 +77,11 @@ impl Driver<'_> {
             () = io.stop.as_mut() => return Ok(false),
             link = again => link?,
         };
+        // What the lost link heard stays in the receipt.
+        self.receipt.audited(self.link.take_audited());
         *self.link = link;
         self.conn = self.link.conn.clone();
+        self.ctl_open = true;
         let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         io.ui.resumed(ms);
         Ok(true)

@@ -124,6 +124,19 @@ impl Driver<'_> {
                 return None;
             }
             () = sleep_until(deadline) => Wake::Timer,
+            // The relay's word during a session: the session's audit
+            // records as they become durable (kept by the link, for the
+            // receipt). A lost link is found on the session's stream.
+            ev = self.link.next_event(), if self.ctl_open => {
+                match ev {
+                    Ok(other) => tracing::debug!(?other, "the relay said this mid-session"),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "the relay's control stream ended");
+                        self.ctl_open = false;
+                    }
+                }
+                return None;
+            }
         };
         Some(wake)
     }
