@@ -146,6 +146,8 @@ fn viewer_thread(
             code,
             "--headless",
             "--json",
+            "--reason",
+            "across relays",
             "--script",
         ])
         .arg(script);
@@ -162,7 +164,15 @@ fn a_whole_session_with_the_host_on_one_relay_and_the_viewer_on_another() {
     let _pattern = x.show(420, 300, &pattern_image(180, 120, 5));
     let typed = c.dirs.path().join("typed.txt");
     let _xterm = x.xterm_cat("50x6+0+0", &typed);
-    let host = HostProcess::spawn(&c.addr(0), &c.ca(), &x.display, &["--allow", "control"]);
+    let receipts = c.dirs.path().join("receipts");
+    let host = HostProcess::spawn_env(
+        &c.addr(0),
+        &c.ca(),
+        &x.display,
+        &["--allow", "control"],
+        std::process::Stdio::inherit(),
+        &[("LIFELINE_RECEIPTS", receipts.to_str().unwrap())],
+    );
     let code = host.code().to_string();
     let screen = x.screenshot();
     let shot = c.dirs.path().join("shot.png");
@@ -188,6 +198,7 @@ fn a_whole_session_with_the_host_on_one_relay_and_the_viewer_on_another() {
     }
     host.signal("-INT");
     assert_eq!(host.wait_event("ended")["reason"], "ended by the user");
+    let receipt = host.wait_event("receipt");
     let out = viewer.join().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("ended by the user"), "{stderr}");
@@ -235,8 +246,25 @@ fn a_whole_session_with_the_host_on_one_relay_and_the_viewer_on_another() {
         !story.iter().any(|l| l.contains("Across two relays")),
         "nothing typed is logged"
     );
+    // The reason given at relay 1 reached the host's relay with the join.
+    assert!(
+        story.iter().any(
+            |l| l.contains("\"session_started\"") && l.contains("\"reason\":\"across relays\"")
+        ),
+        "{story:#?}"
+    );
     let (ok, said) = c.verify();
     assert!(ok, "{said}");
+    // The user's receipt checks against the cluster's chain.
+    let (rc, out, err) = relay_cli(&[
+        "audit",
+        "verify-receipt",
+        receipt["path"].as_str().unwrap(),
+        "--database",
+        &c.url,
+    ]);
+    assert_eq!(rc, 0, "{out}{err}");
+    assert!(out.contains("receipt verified"), "{out}");
     // Each relay filed its start in the same chain.
     let starts = c
         .lines()
