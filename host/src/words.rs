@@ -128,6 +128,9 @@ pub const STOP_SHARING: &str = "Stop sharing";
 pub const SWITCH_TO_VIEW: &str = "Switch to view only";
 pub const NOW_VIEW_ONLY: &str = "They can now only see your screen.";
 pub const MESSAGE: &str = "Message to your technician:";
+/// Opens the chat under the sharing banner, and closes it.
+pub const SHOW_CHAT: &str = "Messages";
+pub const HIDE_CHAT: &str = "Hide messages";
 pub const SEND: &str = "Send";
 pub const YOU: &str = "You";
 pub const TECHNICIAN: &str = "Technician";

@@ -29,7 +29,12 @@ pub struct Links {
 struct App {
     window: HostWindow,
     links: Links,
+    /// The size last asked of the window system.
+    size: Option<egui::Vec2>,
 }
+
+/// Space around what the window shows (the panel's margin), in points.
+const MARGIN: f32 = 16.0;
 
 impl App {
     fn act(&mut self, ctx: &egui::Context, act: Act) {
@@ -68,14 +73,41 @@ impl eframe::App for App {
             // ends as with Ctrl+C.
             self.links.stop.notify_one();
         }
-        let acts = egui::CentralPanel::default()
-            .show(ui, |ui| self.window.show(ui, now))
+        let (acts, used) = egui::CentralPanel::default()
+            .show(ui, |ui| {
+                let acts = self.window.show(ui, now);
+                // Where the next widget would go: the bottom of what was
+                // drawn (the panel itself fills the window).
+                (acts, ui.cursor().min.y - ui.max_rect().min.y)
+            })
             .inner;
         for act in acts {
             self.act(&ctx, act);
         }
+        self.fit(&ctx, used);
         // The time left, and news from the agent, without waiting for input.
         ctx.request_repaint_after(Duration::from_millis(250));
+    }
+}
+
+impl App {
+    /// Sizes the window to what it shows (its phase's width, the height
+    /// of its content) and puts it at the top centre of the screen, where
+    /// it covers least; asked again only when that size changes.
+    fn fit(&mut self, ctx: &egui::Context, content_height: f32) {
+        let want = egui::vec2(
+            self.window.width(),
+            (content_height + MARGIN).ceil().clamp(48.0, 720.0),
+        );
+        if self.size == Some(want) {
+            return;
+        }
+        self.size = Some(want);
+        ctx.send_viewport_cmd(egui::ViewportCommand::InnerSize(want));
+        if let Some(screen) = ctx.input(|i| i.viewport().monitor_size) {
+            let x = ((screen.x - want.x) / 2.0).max(0.0).round();
+            ctx.send_viewport_cmd(egui::ViewportCommand::OuterPosition(egui::pos2(x, 0.0)));
+        }
     }
 }
 
@@ -102,7 +134,7 @@ pub fn run(links: Links) -> Result<(), String> {
         renderer: eframe::Renderer::Glow,
         viewport: egui::ViewportBuilder::default()
             .with_title(words::TITLE)
-            .with_inner_size([560.0, 420.0]),
+            .with_inner_size([super::WIDTH, 240.0]),
         ..Default::default()
     };
     eframe::run_native(
@@ -112,6 +144,7 @@ pub fn run(links: Links) -> Result<(), String> {
             Ok(Box::new(App {
                 window: HostWindow::new(),
                 links,
+                size: None,
             }))
         }),
     )

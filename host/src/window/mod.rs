@@ -85,7 +85,15 @@ pub struct HostWindow {
     pub copied: bool,
     /// The first button of a new question takes the keyboard focus.
     focus_first: bool,
+    /// While sharing, the chat is open (the user opened it, or a message
+    /// came); else the window is a slim banner.
+    pub chat_open: bool,
 }
+
+/// The window's width while it asks or shows the code, and while it is
+/// a banner (sharing), in points; its height follows what it shows.
+pub const WIDTH: f32 = 560.0;
+pub const BANNER_WIDTH: f32 = 640.0;
 
 impl Default for HostWindow {
     fn default() -> Self {
@@ -108,6 +116,7 @@ impl HostWindow {
             confirm: None,
             copied: false,
             focus_first: false,
+            chat_open: false,
         }
     }
 
@@ -154,7 +163,10 @@ impl HostWindow {
                 self.fetch = Some((path, bytes));
                 self.focus_first = true;
             }
-            Notice::Chat(text) => self.chat.push((true, text)),
+            Notice::Chat(text) => {
+                self.chat.push((true, text));
+                self.chat_open = true;
+            }
             Notice::Reconnecting { reason, window_s } => {
                 self.reconnecting = Some(words::reconnecting(&reason, window_s));
             }
@@ -365,6 +377,14 @@ impl HostWindow {
             if mode == Mode::Control && ui.button(words::SWITCH_TO_VIEW).clicked() {
                 acts.push(Act::Say(Said::ViewOnly));
             }
+            let toggle = if self.chat_open {
+                words::HIDE_CHAT
+            } else {
+                words::SHOW_CHAT
+            };
+            if ui.button(toggle).clicked() {
+                self.chat_open = !self.chat_open;
+            }
         });
         if let Some(r) = &self.reconnecting {
             ui.label(RichText::new(r).color(Color32::DARK_RED));
@@ -377,8 +397,19 @@ impl HostWindow {
         for line in &self.activity {
             ui.label(line);
         }
-        ui.separator();
-        self.chat(ui, acts);
+        if self.chat_open {
+            ui.separator();
+            self.chat(ui, acts);
+        }
+    }
+
+    /// How wide the window is now: a banner while sharing.
+    pub fn width(&self) -> f32 {
+        if matches!(self.phase, Phase::Sharing { .. }) {
+            BANNER_WIDTH
+        } else {
+            WIDTH
+        }
     }
 
     /// The fetch and continue questions, while open.

@@ -435,12 +435,12 @@ fn an_attended_device_asks_its_user_in_a_window() {
                 .contains(r#""event":"request""#)
                 .then_some(())
         });
-        let (id, rect) = crate::window::find_window(&x);
-        crate::window::until(&x, rect, "the question drawn", |now| {
+        let (id, _) = crate::window::find_window(&x);
+        crate::window::until(&x, &id, "the question drawn", |now| {
             now.iter().any(|p| *p != now[0])
         });
         // Focus starts on "See only": Tab to "See and control", Return.
-        crate::window::keys(&x, &id, rect, &["Tab", "Return"]);
+        crate::window::keys(&x, &id, &["Tab", "Return"]);
         asked.join().unwrap()
     });
     let (rc, out, err) = said;

@@ -245,17 +245,17 @@ async fn a_technician_in_control_cannot_answer_the_hosts_own_question() {
     lifeline_tests::wait_for("shift and the middle button down", || {
         (held(&x) == (1, true)).then_some(())
     });
-    let rect = window_rect(&x);
-    let before = buttons(&x, rect).len();
+    let before = buttons(&x, window_rect(&x)).len();
     host.wait_event("continue_request");
     // The question open, the host let go of both (nothing stays down to
     // repeat into the window or change what a key does).
     lifeline_tests::wait_for("nothing held down", || {
         (held(&x) == (0, false)).then_some(())
     });
-    // The question drawn: its two buttons beside the banner's and Send.
+    // The question drawn: its two buttons beside the banner's (the
+    // window grows to show it: its place is asked again each time).
     let shown = lifeline_tests::wait_for("the question's buttons", || {
-        let now = buttons(&x, rect);
+        let now = buttons(&x, window_rect(&x));
         (now.len() >= before + 2).then_some(now)
     });
     for &at in &shown {

@@ -25,8 +25,8 @@ fn a_reason_is_required_shown_in_the_question_and_audited_with_the_session() {
     let host = HostProcess::spawn_windowed(&stack.addr(), &stack.ca(), &x.display, &[]);
     let code = host.code().to_string();
     let (id, rect) = find_window(&x);
-    until(&x, rect, "the code", |now| now.iter().any(|p| *p != now[0]));
-    let code_shown = settled(&x, rect);
+    until(&x, &id, "the code", |now| now.iter().any(|p| *p != now[0]));
+    let code_shown = settled(&x, &id);
 
     // No reason: refused with the line that says what to do; nothing
     // reached the host, and its code still works.
@@ -53,11 +53,11 @@ fn a_reason_is_required_shown_in_the_question_and_audited_with_the_session() {
     assert_eq!(asked["technician"], "alice", "{asked}");
     assert_eq!(asked["reason"], REASON, "{asked}");
     let area = (rect.2 * rect.3) as usize;
-    until(&x, rect, "the question", |now| {
+    until(&x, &id, "the question", |now| {
         differ(now, &code_shown) > area / 50
     });
-    picture(&x, rect, "host-asking-reason");
-    keys(&x, &id, rect, &["Return"]);
+    picture(&x, &id, "host-asking-reason");
+    keys(&x, &id, &["Return"]);
     let joined = host.wait_event("joined");
     assert_eq!(joined["mode"], "view", "{joined}");
     let out = viewer.join().unwrap();

@@ -2,7 +2,8 @@
 //! window, the technician joins, "See and control" is pressed with the
 //! keyboard alone (xdotool: Tab, Return) and the viewer gets control; then
 //! "Switch to view only" takes it back, the viewer hears so, and the audit
-//! log has both modes. The continue question ends a session nobody
+//! log has both modes; the window sizes itself to what it shows at the
+//! top centre of the screen, a slim banner while sharing. The continue question ends a session nobody
 //! answers (a relay whose policy asks after 2 s). With
 //! `LIFELINE_SCREENSHOTS=DIR` the window's states are saved there as PNGs
 //! (scripts/screenshots makes README's pictures so).
@@ -17,20 +18,37 @@ use lifeline_tests::x::Xvfb;
 
 use crate::session::{Stack, events, stderr};
 
-/// The host window's id and its rectangle on the screen.
+/// Runs xdotool on `x`'s display; its output.
+fn xdotool(x: &Xvfb, args: &[&str]) -> String {
+    let out = Command::new("xdotool")
+        .args(args)
+        .env("DISPLAY", &x.display)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "xdotool {args:?}: {}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The host window's id and its rectangle on the screen now (it sizes
+/// itself to what it shows: the rectangle changes with it).
 pub(crate) fn find_window(x: &Xvfb) -> (String, (u32, u32, u32, u32)) {
-    let run = |args: &[&str]| {
-        let out = Command::new("xdotool")
-            .args(args)
-            .env("DISPLAY", &x.display)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "xdotool {args:?}: {}", stderr(&out));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let id = run(&["search", "--sync", "--name", "Lifeline - get help"]);
+    let id = xdotool(x, &["search", "--sync", "--name", "Lifeline - get help"]);
     let id = id.lines().next().unwrap().trim().to_owned();
-    let geometry = run(&["getwindowgeometry", "--shell", &id]);
+    let rect = rect_of(x, &id);
+    (id, rect)
+}
+
+/// Where window `id` is now: x, y, width, height (nothing, once closed).
+pub(crate) fn rect_of(x: &Xvfb, id: &str) -> (u32, u32, u32, u32) {
+    let out = Command::new("xdotool")
+        .args(["getwindowgeometry", "--shell", id])
+        .env("DISPLAY", &x.display)
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return (0, 0, 0, 0);
+    }
+    let geometry = String::from_utf8_lossy(&out.stdout).into_owned();
     let get = |k: &str| -> u32 {
         geometry
             .lines()
@@ -38,28 +56,30 @@ pub(crate) fn find_window(x: &Xvfb) -> (String, (u32, u32, u32, u32)) {
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or_else(|| panic!("no {k} in {geometry}"))
     };
-    (id, (get("X"), get("Y"), get("WIDTH"), get("HEIGHT")))
+    (get("X"), get("Y"), get("WIDTH"), get("HEIGHT"))
 }
 
-/// The window's pixels, row by row.
-fn pixels(x: &Xvfb, (rx, ry, w, h): (u32, u32, u32, u32)) -> Vec<u32> {
+/// The window's pixels now, row by row, and its width and height.
+fn pixels(x: &Xvfb, id: &str) -> (Vec<u32>, (u32, u32)) {
+    let (rx, ry, w, h) = rect_of(x, id);
     let screen = x.screenshot();
-    (ry..ry + h)
+    let shown = (ry..ry + h)
         .flat_map(|row| (rx..rx + w).map(move |col| (col, row)))
         .map(|(col, row)| screen.get(col, row))
-        .collect()
+        .collect();
+    (shown, (w, h))
 }
 
 /// Polls the window's pixels until `done` accepts them (15 s at most).
 pub(crate) fn until(
     x: &Xvfb,
-    rect: (u32, u32, u32, u32),
+    id: &str,
     what: &str,
     mut done: impl FnMut(&[u32]) -> bool,
 ) -> Vec<u32> {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let now = pixels(x, rect);
+        let (now, _) = pixels(x, id);
         if done(&now) {
             return now;
         }
@@ -70,10 +90,11 @@ pub(crate) fn until(
 
 /// The window's pixels once they held still for two of its repaints (it
 /// repaints every 250 ms): what it shows is drawn whole, the keyboard
-/// focus too (a new question's first button takes it after being drawn).
-pub(crate) fn settled(x: &Xvfb, rect: (u32, u32, u32, u32)) -> Vec<u32> {
+/// focus too (a new question's first button takes it after being drawn),
+/// and its size settled.
+pub(crate) fn settled(x: &Xvfb, id: &str) -> Vec<u32> {
     let mut last: Option<(Vec<u32>, Instant)> = None;
-    until(x, rect, "a still picture", |now| match &last {
+    until(x, id, "a still picture", |now| match &last {
         Some((seen, since)) if seen == now => since.elapsed() >= Duration::from_millis(500),
         _ => {
             last = Some((now.to_vec(), Instant::now()));
@@ -82,9 +103,10 @@ pub(crate) fn settled(x: &Xvfb, rect: (u32, u32, u32, u32)) -> Vec<u32> {
     })
 }
 
-/// How many pixels differ between two pictures of the window.
+/// How many pixels differ between two pictures of the window (a picture
+/// of another size differs by the difference too).
 pub(crate) fn differ(a: &[u32], b: &[u32]) -> usize {
-    a.iter().zip(b).filter(|(a, b)| a != b).count()
+    a.iter().zip(b).filter(|(a, b)| a != b).count() + a.len().abs_diff(b.len())
 }
 
 /// Pixels of the red "sharing" banner, shown only while sharing.
@@ -101,12 +123,12 @@ pub(crate) fn banner(img: &[u32]) -> usize {
 /// here gives it the focus), each once the window is still and until it
 /// has drawn the key's effect (one frame may hold several keys, and
 /// egui moves the focus once a frame).
-pub(crate) fn keys(x: &Xvfb, id: &str, rect: (u32, u32, u32, u32), keys: &[&str]) {
+pub(crate) fn keys(x: &Xvfb, id: &str, keys: &[&str]) {
     x.xdotool(&["windowfocus", "--sync", id]);
     for k in keys {
-        let before = settled(x, rect);
+        let before = settled(x, id);
         x.xdotool(&["key", k]);
-        until(x, rect, &format!("the effect of {k}"), |now| {
+        until(x, id, &format!("the effect of {k}"), |now| {
             differ(now, &before) > 0
         });
     }
@@ -114,12 +136,12 @@ pub(crate) fn keys(x: &Xvfb, id: &str, rect: (u32, u32, u32, u32), keys: &[&str]
 
 /// Saves the window as DIR/NAME.png when `LIFELINE_SCREENSHOTS` is set,
 /// once it is drawn whole.
-pub(crate) fn picture(x: &Xvfb, rect: (u32, u32, u32, u32), name: &str) {
+pub(crate) fn picture(x: &Xvfb, id: &str, name: &str) {
     let Some(dir) = std::env::var_os("LIFELINE_SCREENSHOTS") else {
         return;
     };
-    let shown = settled(x, rect);
-    let (_, _, w, h) = rect;
+    settled(x, id);
+    let (shown, (w, h)) = pixels(x, id);
     let mut out = image::RgbImage::new(w, h);
     for ((_, _, p), v) in out.enumerate_pixels_mut().zip(shown) {
         *p = image::Rgb([(v >> 16) as u8, (v >> 8) as u8, v as u8]);
@@ -140,9 +162,17 @@ fn the_window_asks_and_the_keyboard_grants_then_takes_back_control() {
     let code = host.code().to_string();
     let (id, rect) = find_window(&x);
     // The code, drawn (more than one colour).
-    until(&x, rect, "the code", |now| now.iter().any(|p| *p != now[0]));
-    let code_shown = settled(&x, rect);
-    picture(&x, rect, "host-code");
+    until(&x, &id, "the code", |now| now.iter().any(|p| *p != now[0]));
+    let code_shown = settled(&x, &id);
+    picture(&x, &id, "host-code");
+    // Sized to what it shows, at the top centre of the screen.
+    let centred = |(wx, wy, w, _): (u32, u32, u32, u32)| wy == 0 && (wx + w / 2).abs_diff(512) <= 2;
+    let (_, _, code_w, code_h) = rect_of(&x, &id);
+    assert!(
+        centred(rect_of(&x, &id)) && code_h < 400,
+        "{:?}",
+        rect_of(&x, &id)
+    );
     // The viewer stays while the keys are pressed, then leaves.
     let viewer = stack.viewer_in_background(&code, "wait-frame\nsleep 10000\nquit\n");
     host.wait_event("request");
@@ -150,17 +180,25 @@ fn the_window_asks_and_the_keyboard_grants_then_takes_back_control() {
     // changes); focus starts on "See only": Tab moves to "See and
     // control", Return presses it.
     let area = (rect.2 * rect.3) as usize;
-    until(&x, rect, "the question", |now| {
+    until(&x, &id, "the question", |now| {
         differ(now, &code_shown) > area / 50
     });
-    picture(&x, rect, "host-asking");
-    keys(&x, &id, rect, &["Tab", "Return"]);
+    picture(&x, &id, "host-asking");
+    keys(&x, &id, &["Tab", "Return"]);
     let joined = host.wait_event("joined");
     assert_eq!(joined["mode"], "control", "{joined}");
-    until(&x, rect, "the sharing banner", |now| banner(now) > 500);
-    picture(&x, rect, "host-sharing");
+    until(&x, &id, "the sharing banner", |now| banner(now) > 500);
+    picture(&x, &id, "host-sharing");
+    // While sharing: a slim banner, still at the top centre.
+    settled(&x, &id);
+    let (_, _, w, h) = rect_of(&x, &id);
+    assert!(
+        centred(rect_of(&x, &id)) && h < code_h / 2 && w >= code_w,
+        "a banner, not {:?}",
+        rect_of(&x, &id)
+    );
     // While sharing: Tab to "Stop sharing", Tab to "Switch to view only".
-    keys(&x, &id, rect, &["Tab", "Tab", "Return"]);
+    keys(&x, &id, &["Tab", "Tab", "Return"]);
     let switched = host.wait_event("joined");
     assert_eq!(switched["mode"], "view", "{switched}");
     let out = viewer.join().unwrap();
@@ -174,10 +212,10 @@ fn the_window_asks_and_the_keyboard_grants_then_takes_back_control() {
         "the viewer heard control was taken back: {evs:?}"
     );
     host.wait_event("ended");
-    until(&x, rect, "why it ended", |now| banner(now) == 0);
-    picture(&x, rect, "host-ended");
+    until(&x, &id, "why it ended", |now| banner(now) == 0);
+    picture(&x, &id, "host-ended");
     // The ended window closes with Escape, and the host exits cleanly.
-    keys(&x, &id, rect, &["Escape"]);
+    keys(&x, &id, &["Escape"]);
     assert!(host.wait_exit().success());
     let modes: Vec<Option<String>> = audit_records(std::path::Path::new(&stack.data()))
         .into_iter()
