@@ -14,6 +14,10 @@ use lifeline_proto::receipt::{Acked, Happened, Receipt, VERSION};
 /// Most things one receipt lists (a session's reports are capped by the
 /// relay at 10,000 by default; chat is the user's and the technician's).
 const MAX_EVENTS: usize = 100_000;
+/// Most bytes of them a receipt keeps (its text holds them twice, and
+/// the whole file must stay readable by `verify-receipt`), counted as
+/// their text.
+const MAX_EVENT_BYTES: usize = 8 << 20;
 /// Longest chat message a receipt keeps, in bytes.
 const MAX_CHAT: usize = 4096;
 
@@ -22,6 +26,9 @@ const MAX_CHAT: usize = 4096;
 pub struct Log {
     started: SystemTime,
     events: Vec<Happened>,
+    /// Their size so far, and how many did not fit.
+    bytes: usize,
+    left_out: u64,
     audited: Vec<Acked>,
 }
 
@@ -49,13 +56,19 @@ impl Log {
         Self {
             started: now,
             events: Vec::new(),
+            bytes: 0,
+            left_out: 0,
             audited: Vec::new(),
         }
     }
 
     fn push(&mut self, e: Happened) {
-        if self.events.len() < MAX_EVENTS {
+        let size = e.to_string().len();
+        if self.events.len() < MAX_EVENTS && self.bytes + size <= MAX_EVENT_BYTES {
+            self.bytes += size;
             self.events.push(e);
+        } else {
+            self.left_out += 1;
         }
     }
 
@@ -142,6 +155,7 @@ impl Log {
             recorded_for: about.recorded_for,
             keys_recorded: about.keys_recorded,
             events: self.events,
+            left_out: self.left_out,
             audit_records: self.audited,
         }
     }
@@ -202,6 +216,35 @@ mod tests {
     use std::time::Duration;
 
     #[test]
+    fn a_chat_flood_is_cut_to_what_a_receipt_keeps_and_counted() {
+        let t0 = SystemTime::UNIX_EPOCH;
+        let mut log = Log::new(t0);
+        let long = "x".repeat(MAX_CHAT);
+        for _ in 0..(MAX_EVENT_BYTES / MAX_CHAT + 10) {
+            log.chat(false, &long, t0);
+        }
+        log.audited(vec![(1, [2; 32])]);
+        let about = About {
+            session: "s".into(),
+            technician: "t".into(),
+            reason: None,
+            relay: "r:1".into(),
+            recorded_for: Vec::new(),
+            keys_recorded: false,
+        };
+        let r = log.finish(about, "ended", t0);
+        assert!(r.left_out >= 10, "{}", r.left_out);
+        assert_eq!(r.audit_records.len(), 1, "the records are always kept");
+        let text = r.to_text();
+        assert!(
+            text.len() < lifeline_proto::receipt::MAX_BYTES,
+            "{}",
+            text.len()
+        );
+        assert_eq!(Receipt::from_text(&text).unwrap(), r);
+    }
+
+    #[test]
     fn a_session_log_becomes_a_receipt_and_a_new_file_each_time() {
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_000_000);
         let mut log = Log::new(t0);
@@ -241,6 +284,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        assert_eq!(r.left_out, 0);
         let dir = tempfile::tempdir().unwrap();
         let first = write(&dir.path().join("new"), &r).unwrap();
         let second = write(&dir.path().join("new"), &r).unwrap();

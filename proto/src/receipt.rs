@@ -16,7 +16,7 @@ use std::fmt::{self, Write as _};
 
 use serde::{Deserialize, Serialize};
 
-use crate::audit::{ChainError, check_line, verify_log};
+use crate::audit::{AuditEvent, ChainError, Verified, check_line, verify_log};
 
 /// The line before the machine-readable part.
 pub const BEGIN: &str = "-----BEGIN LIFELINE RECEIPT-----";
@@ -52,6 +52,9 @@ pub struct Receipt {
     pub keys_recorded: bool,
     /// What happened, in order.
     pub events: Vec<Happened>,
+    /// Things that happened past what a receipt keeps, not listed.
+    #[serde(default)]
+    pub left_out: u64,
     /// The relay's audit records of the session, as acknowledged to the
     /// host: number and hash (hex).
     pub audit_records: Vec<Acked>,
@@ -165,6 +168,13 @@ impl Receipt {
         for e in &self.events {
             let _ = writeln!(t, "  {}", one_line(&e.to_string()));
         }
+        if self.left_out > 0 {
+            let _ = writeln!(
+                t,
+                "  … and {} more, not kept (a receipt keeps the first few megabytes)",
+                self.left_out
+            );
+        }
         let _ = writeln!(
             t,
             "\nThe relay's audit records of this session, as it acknowledged them:"
@@ -271,16 +281,25 @@ pub enum Finding {
     Differs { seq: u64 },
     /// The record is about another session.
     OtherSession { seq: u64 },
+    /// The session's start record says another technician or reason
+    /// (`what`) than the receipt: what the user was shown and what the
+    /// relay logged disagree.
+    Disagrees { seq: u64, what: &'static str },
+    /// None of the records is the session's start, unchanged: who joined
+    /// and why cannot be checked.
+    NoStart,
 }
 
 impl Finding {
-    /// The record named.
-    pub fn seq(&self) -> u64 {
+    /// The record named, if one is.
+    pub fn seq(&self) -> Option<u64> {
         match self {
             Finding::Missing { seq }
             | Finding::Altered { seq }
             | Finding::Differs { seq }
-            | Finding::OtherSession { seq } => *seq,
+            | Finding::OtherSession { seq }
+            | Finding::Disagrees { seq, .. } => Some(*seq),
+            Finding::NoStart => None,
         }
     }
 }
@@ -300,6 +319,13 @@ impl fmt::Display for Finding {
             Finding::OtherSession { seq } => {
                 write!(f, "record {seq}: about another session than the receipt's")
             }
+            Finding::Disagrees { seq, what } => write!(
+                f,
+                "record {seq}: the session's start names another {what} than the receipt"
+            ),
+            Finding::NoStart => f.write_str(
+                "the receipt names no start record of its session (who joined and why cannot be checked)",
+            ),
         }
     }
 }
@@ -321,35 +347,57 @@ pub struct Checked {
 pub fn check(receipt: &Receipt, log: &str) -> Checked {
     // Each line's own check, by record number: whole (with its hash and
     // session), or altered.
-    let mut lines: HashMap<u64, Result<(String, Option<String>), ()>> = HashMap::new();
+    let mut lines: HashMap<u64, Result<Verified, ()>> = HashMap::new();
     for (i, line) in log.split_terminator('\n').enumerate() {
+        // The first line of a number stands; a second one is not it.
         match check_line(line, i + 1) {
             Ok(v) => {
-                let session = v.record.event.session().map(str::to_owned);
-                lines.insert(v.record.seq, Ok((v.hash, session)));
+                lines.entry(v.record.seq).or_insert(Ok(v));
             }
             Err(ChainError::BadRecord { seq: Some(s), .. }) => {
-                lines.insert(s, Err(()));
+                lines.entry(s).or_insert(Err(()));
             }
             Err(_) => {}
         }
     }
-    let findings = receipt
-        .audit_records
-        .iter()
-        .filter_map(|a| {
-            let seq = a.seq;
-            match lines.get(&seq) {
-                None => Some(Finding::Missing { seq }),
-                Some(Err(())) => Some(Finding::Altered { seq }),
-                Some(Ok((hash, _))) if *hash != a.hash => Some(Finding::Differs { seq }),
-                Some(Ok((_, session))) if session.as_deref() != Some(&receipt.session) => {
-                    Some(Finding::OtherSession { seq })
-                }
-                Some(Ok(_)) => None,
+    let mut findings: Vec<Finding> = Vec::new();
+    let mut start = None;
+    for a in &receipt.audit_records {
+        let seq = a.seq;
+        match lines.get(&seq) {
+            None => findings.push(Finding::Missing { seq }),
+            Some(Err(())) => findings.push(Finding::Altered { seq }),
+            Some(Ok(v)) if v.hash != a.hash => findings.push(Finding::Differs { seq }),
+            Some(Ok(v)) if v.record.event.session() != Some(receipt.session.as_str()) => {
+                findings.push(Finding::OtherSession { seq });
             }
-        })
-        .collect();
+            Some(Ok(v)) => {
+                if let AuditEvent::SessionStarted {
+                    technician, reason, ..
+                } = &v.record.event
+                {
+                    start.get_or_insert((seq, technician, reason));
+                }
+            }
+        }
+    }
+    match start {
+        None => findings.push(Finding::NoStart),
+        Some((seq, technician, reason)) => {
+            if *technician != receipt.technician {
+                findings.push(Finding::Disagrees {
+                    seq,
+                    what: "technician",
+                });
+            }
+            if *reason != receipt.reason {
+                findings.push(Finding::Disagrees {
+                    seq,
+                    what: "reason",
+                });
+            }
+        }
+    }
     Checked {
         named: receipt.audit_records.len(),
         findings,

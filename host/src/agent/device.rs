@@ -60,7 +60,7 @@ pub async fn serve_call(
         lines,
         stop,
     };
-    let (link, _) = HostLink::answer(
+    let (link, relay_named) = HostLink::answer(
         call.connector,
         (call.device, call.token),
         &call.session,
@@ -128,8 +128,10 @@ pub async fn serve_call(
         &admitted.reason,
         unattended_policy,
     );
+    let reason = Some(admitted.reason.trim().to_owned()).filter(|r| !r.is_empty());
     let proved = Proved {
         session: call.session,
+        logged: (relay_named, reason),
         technician: words::device_technician(&name, &admitted.reason),
         policy,
         allow: unattended_policy.then_some(Mode::Control),

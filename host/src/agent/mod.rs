@@ -149,6 +149,7 @@ async fn serve_one<S: Future<Output = ()>>(
     };
     let paired = Proved {
         session,
+        logged: (technician.clone(), link.join_reason()),
         technician,
         policy,
         allow: config.allow,
@@ -163,6 +164,10 @@ struct Proved {
     session: String,
     /// As the user is told.
     technician: String,
+    /// The technician and reason as the relay logged them (its `Paired`
+    /// and `JoinReason`, or a device's handshake for the reason), for
+    /// the receipt that is checked against that log.
+    logged: (String, Option<String>),
     policy: Option<lifeline_proto::control::SessionPolicy>,
     /// The consent question answered in advance.
     allow: Option<lifeline_proto::control::Mode>,
@@ -188,6 +193,7 @@ async fn serve_paired<S: Future<Output = ()>>(
     let Proved {
         session,
         technician,
+        logged,
         policy,
         allow,
         answer_within,
@@ -198,8 +204,8 @@ async fn serve_paired<S: Future<Output = ()>>(
     };
     let about = receipt::About {
         session: session.clone(),
-        technician: technician.clone(),
-        reason: link.join_reason(),
+        technician: logged.0,
+        reason: logged.1,
         relay: config.relay.clone(),
         recorded_for: policy
             .as_ref()

@@ -8,7 +8,7 @@ fn started(session: &str, technician: &str) -> AuditEvent {
         host_ip: "10.0.0.1".into(),
         viewer_ip: "10.0.0.2".into(),
         viewer_kind: None,
-        reason: Some("INC-4821".into()),
+        reason: Some("INC-4821, printer not found".into()),
     }
 }
 
@@ -73,6 +73,7 @@ fn receipt(audit_records: Vec<Acked>) -> Receipt {
                 text: "two\nlines".into(),
             },
         ],
+        left_out: 0,
         audit_records,
     }
 }
@@ -130,7 +131,33 @@ fn a_receipt_checks_against_the_log_it_came_from() {
     let theirs = vec![acked[1].clone()];
     assert_eq!(
         check(&receipt(theirs), &log).findings,
-        [Finding::OtherSession { seq: 2 }]
+        [Finding::OtherSession { seq: 2 }, Finding::NoStart]
+    );
+}
+
+#[test]
+fn a_start_record_naming_another_technician_or_reason_is_found() {
+    let (log, acked) = log_of(vec![started("s1", "alice"), transfer("s1")]);
+    let mut r = receipt(acked);
+    r.technician = "bob".into();
+    r.reason = Some("something else".into());
+    let checked = check(&r, &log);
+    assert_eq!(
+        checked.findings,
+        [
+            Finding::Disagrees {
+                seq: 1,
+                what: "technician"
+            },
+            Finding::Disagrees {
+                seq: 1,
+                what: "reason"
+            }
+        ]
+    );
+    assert_eq!(
+        checked.findings[1].to_string(),
+        "record 1: the session's start names another reason than the receipt"
     );
 }
 
@@ -163,7 +190,8 @@ fn an_altered_removed_or_rewritten_record_is_named() {
         [
             Finding::Differs { seq: 1 },
             Finding::Differs { seq: 2 },
-            Finding::Differs { seq: 3 }
+            Finding::Differs { seq: 3 },
+            Finding::NoStart
         ]
     );
     assert!(

@@ -171,8 +171,10 @@ pub(crate) async fn serve_connect(
         // A device session has no code; the locator only keys a code's
         // failed joins, which cannot happen here.
         locator: Locator::new(0).unwrap_or_else(|| unreachable!("0 is a locator")),
-        // The reason is the device session's own record.
-        reason: None,
+        // Kept in the session's start record too, as with a code's join
+        // (the device session's own record has it already).
+        reason: Some(req.reason.trim().to_owned())
+            .filter(|r| lifeline_proto::devices::valid_reason(r)),
     };
     let pair = PairRequest {
         viewer: conn,

@@ -68,6 +68,8 @@ pub(crate) struct SessionMeta {
     /// Records about the session the host has not been told of yet
     /// ([`super::told`]).
     pub untold: std::sync::Mutex<Vec<crate::audit::Sealed>>,
+    /// The host stopped taking them: none are told any more.
+    pub untold_stopped: std::sync::atomic::AtomicBool,
 }
 
 impl SessionMeta {
@@ -86,6 +88,7 @@ impl SessionMeta {
             ledger: std::sync::Mutex::default(),
             mode: std::sync::Mutex::new(None),
             untold: std::sync::Mutex::default(),
+            untold_stopped: std::sync::atomic::AtomicBool::new(false),
         }
     }
 

@@ -73,9 +73,9 @@ pub(crate) async fn run_session(
         if let Some(reason) = &reason {
             host_ctl.send(reason).await?;
         }
-        // The session's start record (and a recording's failure) first:
-        // the host keeps them for the user's receipt.
-        super::told::tell(&meta, &mut host_ctl).await;
+        // The session's records (its start first) follow the pairing, on
+        // the bridge's first turn: a host that reads nothing after it
+        // only leaves them unread.
         host_ctl.send(&paired).await
     }
     .await
@@ -214,6 +214,8 @@ pub(crate) async fn run_segment(
     viewer_ctl: Control,
 ) {
     let stop = CancellationToken::new();
+    // A new segment has the host's new control stream: tell it again.
+    meta.untold_stopped.store(false, Ordering::Relaxed);
     lock(&relay.resumes).resumed(&meta.session, stop.clone());
     relay.live_sessions.fetch_add(1, Ordering::Relaxed);
     let _counted = scopeguard(|| {

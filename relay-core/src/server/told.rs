@@ -4,6 +4,7 @@
 //! checks against the log. What a host never reads is not waited on for
 //! long: it misses those records, and the session goes on.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use lifeline_common::framed::Control;
@@ -30,10 +31,15 @@ pub(crate) async fn audit(
     Ok(seq)
 }
 
-/// Tells the host every queued record, in order; the rest are dropped
-/// when it does not take one within [`TELL_WITHIN`] (or its stream is
-/// gone).
+/// Tells the host every queued record, in order. A host that does not
+/// take one within [`TELL_WITHIN`] (or whose stream is gone) is told
+/// nothing more in this session: a write cut short by the wait may have
+/// left half a frame.
 pub(crate) async fn tell(meta: &SessionMeta, host_ctl: &mut Control) {
+    if meta.untold_stopped.load(Ordering::Relaxed) {
+        lock(&meta.untold).clear();
+        return;
+    }
     let untold: Vec<Sealed> = std::mem::take(&mut *lock(&meta.untold));
     for sealed in untold {
         let Some(hash) = hash_bytes(&sealed.hash) else {
@@ -47,10 +53,12 @@ pub(crate) async fn tell(meta: &SessionMeta, host_ctl: &mut Control) {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "the host missed its session's audit records");
+                meta.untold_stopped.store(true, Ordering::Relaxed);
                 return;
             }
             Err(_) => {
                 tracing::debug!("the host does not read its audit records; not told");
+                meta.untold_stopped.store(true, Ordering::Relaxed);
                 return;
             }
         }

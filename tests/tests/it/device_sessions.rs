@@ -52,6 +52,7 @@ impl Service {
         let child = Command::new(lifeline_tests::bin("lifeline-host"))
             .args(["service", "--json", "--dir", dir.to_str().unwrap()])
             .env("DISPLAY", display)
+            .env("LIFELINE_RECEIPTS", dir.with_extension("receipts"))
             .env_remove("WAYLAND_DISPLAY")
             .stdin(Stdio::piped())
             .stdout(lifeline_tests::log_to(&log))

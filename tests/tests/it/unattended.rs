@@ -499,6 +499,7 @@ fn online_through_a_restart(extra: &[&str]) -> (Fleet, Reaped) {
     let out = std::fs::File::create(fleet.work.path().join("service.out")).unwrap();
     let service = std::process::Command::new(lifeline_tests::bin("lifeline-host"))
         .args(["service", "--json", "--dir", dev.to_str().unwrap()])
+        .env("LIFELINE_RECEIPTS", fleet.work.path().join("receipts"))
         .stdout(out)
         .stderr(std::process::Stdio::null())
         .spawn()
