@@ -237,24 +237,7 @@ impl Viewer {
         status: impl Fn(Status),
     ) -> Result<Self, ViewerError> {
         status(Status::Connecting);
-        let (link, secured, device_key) = match target {
-            Target::Code { code, reason } => {
-                let connector = lifeline_net::client::Connector::new(relay, ca).await?;
-                let mut link =
-                    ViewerLink::join_for(&connector, token, code.locator(), reason).await?;
-                let secured = secure(&mut link, code).await?;
-                (link, secured, None)
-            }
-            Target::Device(d) => {
-                let connector = lifeline_net::client::Connector::new(relay, ca).await?;
-                let waiting = |s| status(Status::AwaitingApproval(s));
-                let mut link =
-                    ViewerLink::connect_device(&connector, token, (&d.name, &d.reason), waiting)
-                        .await?;
-                let (secured, key) = device::secure(&mut link, d).await?;
-                (link, secured, Some(key))
-            }
-        };
+        let (link, secured, device_key) = reach(relay, ca, token, target, &status).await?;
         let conn = link.conn.clone();
         let Secured {
             send,
@@ -588,4 +571,31 @@ pub fn save_png(img: &Image, path: &Path) -> Result<(), ViewerError> {
         .ok_or_else(|| err("bad image size".into()))?;
     buf.save_with_format(path, image::ImageFormat::Png)
         .map_err(|e| err(e.to_string()))
+}
+
+/// The link to `target` and its secured channel (and, for a device, the
+/// key the device proved).
+async fn reach(
+    relay: &str,
+    ca: Option<&Path>,
+    token: &str,
+    target: &Target,
+    status: &impl Fn(Status),
+) -> Result<(ViewerLink, Secured, Option<device::DeviceKey>), ViewerError> {
+    let connector = lifeline_net::client::Connector::new(relay, ca).await?;
+    Ok(match target {
+        Target::Code { code, reason } => {
+            let mut link = ViewerLink::join_for(&connector, token, code.locator(), reason).await?;
+            let secured = secure(&mut link, code).await?;
+            (link, secured, None)
+        }
+        Target::Device(d) => {
+            let waiting = |s| status(Status::AwaitingApproval(s));
+            let mut link =
+                ViewerLink::connect_device(&connector, token, (&d.name, &d.reason), waiting)
+                    .await?;
+            let (secured, key) = device::secure(&mut link, d).await?;
+            (link, secured, Some(key))
+        }
+    })
 }
