@@ -15,7 +15,8 @@ use lifeline_proto::control::{Hello, Mode, PROTOCOL_VERSION, Role, ViewerEvent, 
 use lifeline_proto::frame::{self, FrameDecoder as Decoder, FrameError, MAX_CONTROL_FRAME};
 use lifeline_session::e2e::{self, E2eError, FilesRoot, Handshake, Opener, Sealer, Side};
 use lifeline_session::messages::{
-    HostMsg, InputEvent, MAX_VIEWER_FRAME, Quality, Showing, ViewerMsg, max_frame_from,
+    HostMsg, InputEvent, MAX_HIDDEN_BOXES, MAX_VIEWER_FRAME, Quality, Showing, ViewerMsg,
+    max_frame_from,
 };
 use lifeline_session::screen::{FrameUpdate, Framebuffer};
 use lifeline_session::squeeze::{self, Packer, SqueezeError, Unpacker};
@@ -104,6 +105,11 @@ pub enum Event {
     /// The host's screen cannot be shown now (`None`: it can again).
     Withheld {
         reason: Option<&'static str>,
+    },
+    /// The user hides this many parts of the picture (their private
+    /// windows, blank in the frames); 0: none.
+    Hidden {
+        boxes: usize,
     },
     /// Input not sent, and why.
     NotSent {
@@ -431,6 +437,9 @@ impl Client {
             },
             HostMsg::Withheld(why) => Event::Withheld {
                 reason: why.map(|w| w.as_str()),
+            },
+            HostMsg::Hidden(boxes) => Event::Hidden {
+                boxes: boxes.len().min(MAX_HIDDEN_BOXES),
             },
         };
         self.events.push_back(event);

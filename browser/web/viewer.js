@@ -26,6 +26,7 @@ const WORDS = {
   fileFetched: (name) => `${name} downloaded.`,
   fileDamaged: (name) => `${name} arrived damaged (its SHA-256 did not match) and was discarded.`,
   videoOff: (why) => `Video is off (${why}); moving areas come as pictures.`,
+  hidden: (n) => `The user hides ${n === 1 ? 'a part' : n + ' parts'} of the screen from you (shown blank): their input is dropped there.`,
   withheld: 'The remote screen cannot be shown: Windows shows a secure prompt (UAC, lock screen). It comes back when the prompt is gone.',
 };
 
@@ -42,7 +43,7 @@ const figures = { frames: 0, since: performance.now(), fps: 0 };
 // What tests and the curious can read: the session's state, as words.
 window.lifeline = {
   state: 'idle', events: [], updates: 0, bytes: 0,
-  decodeMs: 0, drawMs: 0, paints: 0, keyAt: null, joinMs: null, watch: null,
+  decodeMs: 0, drawMs: 0, paints: 0, keyAt: null, joinMs: null, watch: null, hidden: 0,
   files: [], fetched: [], video: false, videoFed: 0, videoShown: 0, videoOff: null,
 };
 
@@ -328,6 +329,11 @@ function handleEvents() {
         status(WORDS.videoOff(e.reason));
         window.lifeline.video = false;
         window.lifeline.videoOff = e.reason;
+        break;
+      case 'hidden':
+        window.lifeline.hidden = e.boxes;
+        $('#hidden').hidden = e.boxes === 0;
+        $('#hidden').textContent = e.boxes ? WORDS.hidden(e.boxes) : '';
         break;
       case 'withheld':
         $('#withheld').hidden = !e.reason;

@@ -4,6 +4,7 @@
 //! names the backends, and the only place outside them that sees
 //! `cfg(target_os)`.
 
+use crate::hidden::Privacy;
 #[cfg(not(any(target_os = "linux", windows)))]
 use crate::platform::ClipboardError;
 use crate::platform::{
@@ -97,6 +98,55 @@ pub fn has_desktop() -> bool {
 pub fn prepare() {
     #[cfg(windows)]
     crate::win::dpi_aware();
+}
+
+/// Why the user's windows cannot be hidden on this desktop.
+#[derive(Debug, thiserror::Error)]
+pub enum HidingError {
+    #[error("{}", crate::words::cannot_hide(.0))]
+    Unsupported(&'static str),
+    #[error("cannot follow the windows: {0}")]
+    Follow(String),
+}
+
+/// Follows the desktop's windows so that the user can hide some of them
+/// from the technician (those whose titles match `patterns`, and those
+/// they tick). `None` where the desktop cannot tell where its windows are
+/// and nothing was asked; an error where something was asked (hiding
+/// must not be pretended).
+pub fn hiding(backend: Backend, patterns: Vec<String>) -> Result<Option<Privacy>, HidingError> {
+    let asked = !patterns.is_empty();
+    let refuse = |why| {
+        if asked {
+            Err(HidingError::Unsupported(why))
+        } else {
+            Ok(None)
+        }
+    };
+    match backend {
+        #[cfg(target_os = "linux")]
+        Backend::X11 => {
+            let Some(display) = desktop_var("DISPLAY") else {
+                // No display: opening the screen says so.
+                return Ok(None);
+            };
+            let opened = crate::x11::windows::X11Desk::open(&display).and_then(|desk| {
+                let privacy = Privacy::new(patterns, Box::new(desk));
+                crate::x11::windows::follow(&display, privacy.clone()).map(|()| privacy)
+            });
+            match opened {
+                Ok(p) => Ok(Some(p)),
+                Err(e) if asked => Err(HidingError::Follow(e.to_string())),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot follow the windows; none can be hidden");
+                    Ok(None)
+                }
+            }
+        }
+        Backend::Wlroots => refuse(crate::words::HIDE_WLROOTS),
+        Backend::Portal => refuse(crate::words::HIDE_PORTAL),
+        _ => refuse(crate::words::HIDE_ELSEWHERE),
+    }
 }
 
 fn screen(backend: Backend) -> ScreenOpener {

@@ -96,6 +96,11 @@ impl Framing {
         Ok((grab, self.report(rect)))
     }
 
+    /// The part of the screen shown, in screen pixels.
+    pub fn shown(&self) -> Rect {
+        self.rect()
+    }
+
     /// Where the pointer is on what is shown.
     pub fn pointer(&self, at: Option<(i32, i32)>) -> Option<(i32, i32)> {
         let r = self.rect();

@@ -43,6 +43,7 @@ pub mod files;
 pub mod framing;
 pub mod guard;
 pub mod guesses;
+pub mod hidden;
 pub mod layout;
 pub mod platform;
 #[cfg(target_os = "linux")]

@@ -14,6 +14,7 @@ use lifeline_host::backend::{self, Backend};
 use lifeline_host::config::{self, Builtin, Settings};
 use lifeline_host::files::FetchPolicy;
 use lifeline_host::guard::{OwnWindow, WindowPlace};
+use lifeline_host::hidden::Privacy;
 use lifeline_host::typed::{self, Fresh};
 use lifeline_host::ui::{Notice, Ui};
 use lifeline_host::whoami;
@@ -63,6 +64,12 @@ struct Cli {
     /// audit verify-receipt FILE` checks one against the relay's log.
     #[arg(long, env = "LIFELINE_RECEIPTS", value_name = "DIR")]
     receipts: Option<PathBuf>,
+    /// Hide windows whose title contains PATTERN (any case) from the
+    /// technician: blank in what they see and in the recording, no clicks
+    /// or typing into them. Repeatable; the window also lists every open
+    /// window to tick. X11 desktops only (elsewhere this stops with why).
+    #[arg(long, value_name = "PATTERN")]
+    hide_window: Vec<String>,
     /// Stay in the terminal (the default with no display); otherwise a
     /// window opens.
     #[arg(long)]
@@ -129,11 +136,21 @@ fn main() -> ExitCode {
     let Some(rt) = runtime() else {
         return ExitCode::FAILURE;
     };
+    let backend = backend_of(&cli);
+    // Hiding asked for and impossible here: said before anything starts.
+    let hiding = match backend::hiding(backend, cli.hide_window.clone()) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("lifeline-host: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let windowed = !cli.cli && backend::has_desktop();
     let result = if windowed {
-        with_window(&rt, move |w| run(cli, Some(w)))
+        let listed = hiding.clone();
+        with_window(&rt, listed, move |w| run(cli, backend, hiding, Some(w)))
     } else {
-        rt.block_on(run(cli, None))
+        rt.block_on(run(cli, backend, hiding, None))
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -222,7 +239,7 @@ fn answer() -> ExitCode {
     };
     let backend = Backend::detect();
     let result = if !cli.cli && backend::has_desktop() {
-        with_window(&rt, move |w| async move {
+        with_window(&rt, None, move |w| async move {
             let closer = w.notices.clone();
             let ui = Ui {
                 json: cli.json,
@@ -273,7 +290,11 @@ fn answer() -> ExitCode {
 /// Runs `job` (the agent, given the window's side of its I/O) on the
 /// runtime and the window on this (the main) thread; closing the window
 /// stops the agent, which then tells the relay.
-fn with_window<F, Fut>(rt: &tokio::runtime::Runtime, job: F) -> anyhow::Result<()>
+fn with_window<F, Fut>(
+    rt: &tokio::runtime::Runtime,
+    hiding: Option<Privacy>,
+    job: F,
+) -> anyhow::Result<()>
 where
     F: FnOnce(Window) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
@@ -312,6 +333,7 @@ where
         said,
         stop: stop.clone(),
         place,
+        hiding,
     };
     let shown = window::app::run(links);
     stop.notify_one();
@@ -377,7 +399,24 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
     )?)
 }
 
-async fn run(cli: Cli, window: Option<Window>) -> anyhow::Result<()> {
+/// The desktop to share: `--backend`, or the one detected.
+fn backend_of(cli: &Cli) -> Backend {
+    match cli.backend {
+        Some(BackendArg::X11) => Backend::X11,
+        Some(BackendArg::Portal) => Backend::Portal,
+        Some(BackendArg::Wlroots) => Backend::Wlroots,
+        Some(BackendArg::Dxgi) => Backend::Dxgi,
+        Some(BackendArg::Gdi) => Backend::Gdi,
+        None => Backend::detect(),
+    }
+}
+
+async fn run(
+    cli: Cli,
+    backend: Backend,
+    hiding: Option<Privacy>,
+    window: Option<Window>,
+) -> anyhow::Result<()> {
     let Settings { relay, trust } = settings(&cli)?;
     let config = HostConfig {
         relay,
@@ -402,15 +441,7 @@ async fn run(cli: Cli, window: Option<Window>) -> anyhow::Result<()> {
             .unwrap_or_else(lifeline_host::receipt::default_dir),
     };
     // Fail on a missing display before bothering the relay or the user.
-    let backend = match cli.backend {
-        Some(BackendArg::X11) => Backend::X11,
-        Some(BackendArg::Portal) => Backend::Portal,
-        Some(BackendArg::Wlroots) => Backend::Wlroots,
-        Some(BackendArg::Dxgi) => Backend::Dxgi,
-        Some(BackendArg::Gdi) => Backend::Gdi,
-        None => Backend::detect(),
-    };
-    let mut desktop = Desktop::for_backend(backend)?;
+    let mut desktop = Desktop::for_backend(backend, hiding)?;
     let (ui, mut lines, stopped) = match window {
         Some(w) => {
             let ui = Ui {

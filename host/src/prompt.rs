@@ -65,8 +65,8 @@ pub struct Open {
 /// What the driver does with what the user said.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Heard {
-    /// Hand this to the session.
-    Session(Event),
+    /// Hand this to the session (boxed: a capture's event is large).
+    Session(Box<Event>),
     /// The continue question is answered (and closed): hand the session
     /// [`Event::Continue`].
     Continue(bool),
@@ -119,12 +119,12 @@ pub fn heard(open: Open, said: Option<Said>) -> Heard {
         other => other,
     };
     match said {
-        Said::Answer(a) if open.consent => Heard::Session(Event::Answer(a)),
+        Said::Answer(a) if open.consent => Heard::Session(Box::new(Event::Answer(a))),
         Said::Fetch(yes) => Heard::Fetch(yes),
         Said::Continue(go_on) => Heard::Continue(go_on),
         Said::CancelTransfers => Heard::CancelTransfers,
-        Said::ViewOnly => Heard::Session(Event::ViewOnly),
-        Said::Chat(text) => Heard::Session(Event::UserChat(text)),
+        Said::ViewOnly => Heard::Session(Box::new(Event::ViewOnly)),
+        Said::Chat(text) => Heard::Session(Box::new(Event::UserChat(text))),
         Said::Answer(_) | Said::NewCode | Said::Line(_) => Heard::Nothing,
     }
 }
@@ -159,7 +159,7 @@ mod tests {
     }
 
     fn event(e: Event) -> Heard {
-        Heard::Session(e)
+        Heard::Session(Box::new(e))
     }
 
     #[test]

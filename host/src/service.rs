@@ -323,7 +323,7 @@ pub async fn answer(
     let connector = Connector::new(&held.device.relay, held.device.ca.as_deref())
         .await
         .context("cannot prepare the connection to the relay")?;
-    let mut desktop = Desktop::for_backend(backend)?;
+    let mut desktop = Desktop::for_backend(backend, None)?;
     let call = held.call(&connector, cli.session.clone());
     serve_call(&held.config, (ui, &mut desktop, lines), stop, call).await?;
     Ok(())
@@ -338,7 +338,7 @@ async fn take_call(
     lines: &mut Lines,
     session: String,
 ) {
-    let mut desktop = match Desktop::for_backend(Backend::detect()) {
+    let mut desktop = match Desktop::for_backend(Backend::detect(), None) {
         Ok(d) => d,
         Err(e) => {
             say(

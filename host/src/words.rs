@@ -316,3 +316,38 @@ pub fn receipt_failed(dir: &std::path::Path, e: &std::io::Error) -> String {
         dir.display()
     )
 }
+
+/// Why windows cannot be hidden on this desktop (`--hide-window`).
+pub fn cannot_hide(why: &str) -> String {
+    format!("windows cannot be hidden from the technician on this desktop: {why}")
+}
+
+/// [`cannot_hide`] on a wlroots compositor.
+pub const HIDE_WLROOTS: &str = "a wlroots compositor (sway, Hyprland, river) tells programs the titles of its windows but not where they are on the screen; close or minimise what the technician must not see";
+
+/// [`cannot_hide`] through the desktop portal.
+pub const HIDE_PORTAL: &str = "the desktop portal (GNOME, KDE) shares the screen without telling where any window is; share a single window from its dialog instead, or close what the technician must not see";
+
+/// [`cannot_hide`] anywhere else (Windows, for now).
+pub const HIDE_ELSEWHERE: &str = "Lifeline can hide windows on X11 desktops only so far; close or minimise what the technician must not see";
+
+/// The host window's list of windows the user can hide.
+pub const HIDE_HEADING: &str = "Hide from the technician";
+
+/// Under [`HIDE_HEADING`].
+pub const HIDE_HINT: &str =
+    "Ticked windows are shown as a blank box, and the technician cannot click or type into them.";
+
+/// When there is no window to list.
+pub const HIDE_NONE: &str = "No other windows are open.";
+
+/// The banner's button that opens the list while sharing.
+pub const HIDE_BUTTON: &str = "Hide windows";
+
+/// How many windows are hidden, on the banner.
+pub fn hiding_count(n: usize) -> String {
+    match n {
+        1 => "1 window hidden".into(),
+        n => format!("{n} windows hidden"),
+    }
+}

@@ -9,11 +9,14 @@ use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::Instant;
 
-use lifeline_session::messages::{InputEvent, Showing, Withheld};
+use lifeline_session::messages::{HiddenBox, InputEvent, Showing, Withheld};
 use lifeline_session::screen::{Encoder, FrameUpdate, Image, Tuning};
 use tokio::sync::oneshot;
 
 use crate::framing::Framing;
+use crate::hidden::Privacy;
+use crate::hidden::area::inside;
+use crate::hidden::mask::Mask;
 use crate::platform::{CaptureError, Grab, InputError, InputOpener, ScreenOpener, ScreenSource};
 use crate::recorder::{Keyframes, RecordTap};
 use crate::view::ViewReport;
@@ -57,6 +60,8 @@ pub struct Grabbed {
     pub view: Option<ViewReport>,
     /// The screen may not be shown now, and why (no update, no pointer).
     pub withheld: Option<Withheld>,
+    /// The parts the user hides (blank in the update), when news.
+    pub hidden: Option<Vec<HiddenBox>>,
 }
 
 type GrabReply = oneshot::Sender<Result<Grabbed, CaptureError>>;
@@ -87,6 +92,8 @@ struct RecordSide {
     pointer: Option<(i32, i32)>,
     /// Why the screen is withheld, as the timeline last said.
     withheld: Option<Withheld>,
+    /// How many parts were hidden, as the timeline last said.
+    hidden: usize,
 }
 
 impl RecordSide {
@@ -97,6 +104,18 @@ impl RecordSide {
             keyframes: Keyframes::default(),
             pointer: None,
             withheld: None,
+            hidden: 0,
+        }
+    }
+
+    /// Notes on the timeline how many parts of the screen the user hides
+    /// when that changes (never what they hold: the frames have them
+    /// blank).
+    fn hidden(&mut self, boxes: &[HiddenBox]) {
+        if self.hidden != boxes.len() {
+            self.hidden = boxes.len();
+            let note = serde_json::json!({"event": "hidden", "boxes": boxes.len()});
+            self.tap.record(RecEvent::Note(note.to_string()));
         }
     }
 
@@ -198,6 +217,8 @@ struct Capture {
     pointer: PointerPoll,
     framing: Framing,
     recording: Option<RecordSide>,
+    /// The user's private windows, blanked before encoding.
+    mask: Mask,
     /// The encoder's clock: how long regions keep moving, and the
     /// video's rate control.
     epoch: Instant,
@@ -205,7 +226,7 @@ struct Capture {
 }
 
 impl Capture {
-    fn new(screen: Box<dyn ScreenSource>, cost: Arc<VideoCost>) -> Self {
+    fn new(screen: Box<dyn ScreenSource>, cost: Arc<VideoCost>, hiding: Option<Privacy>) -> Self {
         Self {
             screen,
             image: Image {
@@ -217,6 +238,7 @@ impl Capture {
             pointer: PointerPoll::default(),
             framing: Framing::default(),
             recording: None,
+            mask: Mask::new(hiding),
             epoch: Instant::now(),
             cost,
         }
@@ -225,9 +247,7 @@ impl Capture {
     /// Captures and encodes what changed (everything when `full`); nothing
     /// is encoded while the screen is withheld.
     fn grab(&mut self, full: bool, tuning: Tuning) -> Result<Grabbed, CaptureError> {
-        let (grab, view) = self
-            .framing
-            .grab(&mut *self.screen, &mut self.image, full)?;
+        let (grab, view) = self.grab_current(full)?;
         if let Grab::Withheld(why) = grab {
             if let Some(r) = self.recording.as_mut() {
                 r.withheld(Some(why));
@@ -238,8 +258,10 @@ impl Capture {
                 refinement: false,
                 view,
                 withheld: Some(why),
+                hidden: None,
             });
         }
+        let (hidden, hidden_news) = self.mask.apply(&mut self.image, self.framing.shown(), full);
         let encoder = &mut self.encoder;
         encoder.tune(tuning);
         if full {
@@ -264,8 +286,13 @@ impl Capture {
                 encoder.restart_video();
             }
         }
-        let pointer = self.framing.pointer(self.pointer.next(&mut *self.screen));
+        // A pointer over a hidden part is not shown moving there.
+        let pointer = self
+            .framing
+            .pointer(self.pointer.next(&mut *self.screen))
+            .filter(|&(x, y)| !inside(&hidden, (i64::from(x), i64::from(y))));
         if let Some(r) = self.recording.as_mut() {
+            r.hidden(&hidden);
             r.pointer(pointer);
         }
         Ok(Grabbed {
@@ -274,7 +301,32 @@ impl Capture {
             pointer,
             view,
             withheld: None,
+            hidden: hidden_news,
         })
+    }
+
+    /// Grabs the screen as it is and as the hidden area now is: whole when
+    /// the area changed, and again (at most twice) when it changed while
+    /// grabbing (a private window moved: its new place must not be sent
+    /// with the old area blanked).
+    fn grab_current(&mut self, full: bool) -> Result<(Grab, Option<ViewReport>), CaptureError> {
+        let mut force = self.mask.changed();
+        let mut view = None;
+        for _ in 0..3 {
+            let (grab, news) =
+                self.framing
+                    .grab(&mut *self.screen, &mut self.image, full || force)?;
+            view = news.or(view);
+            if matches!(grab, Grab::Withheld(_)) || !self.mask.changed() {
+                return Ok((grab, view));
+            }
+            force = true;
+        }
+        // Still moving: one more, whole, blanked as the area is now.
+        let (grab, news) = self
+            .framing
+            .grab(&mut *self.screen, &mut self.image, true)?;
+        Ok((grab, news.or(view)))
     }
 }
 
@@ -290,7 +342,7 @@ pub struct CaptureWorker {
 impl CaptureWorker {
     /// Starts the thread and opens the screen on it; a screen that cannot be
     /// opened is reported here, before anything else happens.
-    pub fn start(open: ScreenOpener) -> Result<Self, CaptureError> {
+    pub fn start(open: ScreenOpener, hiding: Option<Privacy>) -> Result<Self, CaptureError> {
         let (tx, rx) = mpsc::channel::<CaptureCmd>();
         let changed = Arc::new(tokio::sync::Notify::new());
         let listener = Arc::downgrade(&changed);
@@ -300,13 +352,14 @@ impl CaptureWorker {
             screen.watch(Box::new(move || {
                 listener.upgrade().map(|n| n.notify_one()).is_some()
             }));
-            let mut capture = Capture::new(screen, cost);
+            let mut capture = Capture::new(screen, cost, hiding);
             while let Ok(cmd) = rx.recv() {
                 match cmd {
                     CaptureCmd::Record(tap) => capture.recording = tap.map(RecordSide::new),
                     CaptureCmd::Reset => {
                         capture.encoder = Encoder::new();
                         capture.framing.reset();
+                        capture.mask.reset();
                     }
                     CaptureCmd::Show(showing) => capture.framing.show(showing),
                     CaptureCmd::Grab {
@@ -400,12 +453,17 @@ pub struct InputWorker {
 }
 
 impl InputWorker {
-    /// Starts the thread and opens the input device on it.
-    pub fn start(open: InputOpener) -> Result<Self, InputError> {
+    /// Starts the thread and opens the input device on it; with `hiding`,
+    /// what would reach the user's private windows is dropped.
+    pub fn start(open: InputOpener, hiding: Option<Privacy>) -> Result<Self, InputError> {
         let (tx, rx) = mpsc::sync_channel::<InputEvent>(INPUT_QUEUE);
         let (err_tx, errors) = tokio::sync::mpsc::unbounded_channel();
         let started = on_own_thread("input", open, move |mut sink| {
             while let Ok(ev) = rx.recv() {
+                if hiding.as_ref().is_some_and(|h| h.drops(&ev)) {
+                    tracing::debug!("input aimed at a hidden window dropped");
+                    continue;
+                }
                 if let Err(e) = sink.apply(&ev) {
                     // Reported to the session, which logs and counts it.
                     let _ = err_tx.send(e);
@@ -449,7 +507,7 @@ mod tests {
     #[tokio::test]
     async fn capture_sends_whole_then_changes_then_nothing() {
         let screen = FakeScreen::new(Image::new(130, 70).unwrap());
-        let worker = CaptureWorker::start(opener(&screen)).unwrap();
+        let worker = CaptureWorker::start(opener(&screen), None).unwrap();
         let first = worker
             .grab(false, Tuning::default())
             .await
@@ -509,7 +567,7 @@ mod tests {
         use lifeline_session::recording::Event as Rec;
 
         let screen = FakeScreen::new(Image::new(64, 32).unwrap());
-        let worker = CaptureWorker::start(opener(&screen)).unwrap();
+        let worker = CaptureWorker::start(opener(&screen), None).unwrap();
         let tapped = crate::recorder::tests::Tapped::start(false);
         worker.record(Some(tapped.tap.clone())).unwrap();
         let grab = |full| worker.grab(full, Tuning::default());
@@ -549,7 +607,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_screen_that_cannot_open_is_reported_at_start() {
-        let err = CaptureWorker::start(Box::new(|| Err(CaptureError::NoDisplay))).unwrap_err();
+        let err =
+            CaptureWorker::start(Box::new(|| Err(CaptureError::NoDisplay)), None).unwrap_err();
         assert!(err.to_string().contains("$DISPLAY is not set"));
     }
 
@@ -566,9 +625,10 @@ mod tests {
     #[tokio::test]
     async fn a_flood_of_input_is_refused_not_queued() {
         let (release, held) = std::sync::mpsc::channel();
-        let worker = InputWorker::start(Box::new(move || {
-            Ok(Box::new(Blocked(held)) as Box<dyn crate::platform::InputSink>)
-        }))
+        let worker = InputWorker::start(
+            Box::new(move || Ok(Box::new(Blocked(held)) as Box<dyn crate::platform::InputSink>)),
+            None,
+        )
         .unwrap();
         let ev = InputEvent::Move { x: 1, y: 1 };
         // One is taken by the blocked sink, INPUT_QUEUE wait, then no more.
@@ -590,9 +650,10 @@ mod tests {
     async fn input_reaches_the_sink_in_order() {
         let rec = RecordingInput::default();
         let r = rec.clone();
-        let worker = InputWorker::start(Box::new(move || {
-            Ok(Box::new(r) as Box<dyn crate::platform::InputSink>)
-        }))
+        let worker = InputWorker::start(
+            Box::new(move || Ok(Box::new(r) as Box<dyn crate::platform::InputSink>)),
+            None,
+        )
         .unwrap();
         let events = [
             InputEvent::Move { x: 1, y: 2 },

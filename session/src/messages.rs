@@ -61,6 +61,24 @@ pub enum HostMsg {
     /// come meanwhile; the last picture is out of date). `None`: it can
     /// again, and a whole frame follows.
     Withheld(Option<Withheld>),
+    /// The parts of the picture the user hides (their private windows,
+    /// blanked in the frames before encoding): where, never what. Sent
+    /// when they change and before a whole frame; empty: nothing hidden.
+    /// At most [`MAX_HIDDEN_BOXES`] count.
+    Hidden(Vec<HiddenBox>),
+}
+
+/// Most boxes a [`HostMsg::Hidden`] carries (a host with more hides
+/// their bounding boxes instead); a viewer ignores any beyond.
+pub const MAX_HIDDEN_BOXES: usize = 64;
+
+/// A part of the shown picture the user hides, in its pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct HiddenBox {
+    pub x: i32,
+    pub y: i32,
+    pub width: u32,
+    pub height: u32,
 }
 
 /// Why the host cannot show its screen for now. Variant order is the
@@ -512,5 +530,15 @@ mod tests {
         );
         pin(HostMsg::Withheld(None), "000000020800");
         pin(ViewerMsg::NoVideo, "000000010a");
+        pin(
+            HostMsg::Hidden(vec![HiddenBox {
+                x: 10,
+                y: -1,
+                width: 300,
+                height: 2,
+            }]),
+            "0000000709011401ac0202",
+        );
+        pin(HostMsg::Hidden(Vec::new()), "000000020900");
     }
 }

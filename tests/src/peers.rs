@@ -371,7 +371,8 @@ impl TestViewer {
             | HostMsg::Refused(_)
             | HostMsg::Chat(_)
             | HostMsg::Monitors { .. }
-            | HostMsg::Withheld(_) => None,
+            | HostMsg::Withheld(_)
+            | HostMsg::Hidden(_) => None,
         }
     }
 

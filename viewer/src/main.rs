@@ -504,6 +504,25 @@ async fn say_withheld(
     }
 }
 
+/// Tells how many parts of the screen the user hides, as it changes
+/// (never what they hold: the host does not know to say).
+async fn say_hidden(
+    mut hidden: tokio::sync::watch::Receiver<Vec<lifeline_session::messages::HiddenBox>>,
+    say: impl Fn(serde_json::Value, String),
+) {
+    let mut told = 0;
+    while hidden.changed().await.is_ok() {
+        let boxes = hidden.borrow_and_update().len();
+        if boxes != told {
+            told = boxes;
+            say(
+                json!({"event": "hidden", "boxes": boxes}),
+                words::hidden(boxes),
+            );
+        }
+    }
+}
+
 /// Tells of each lost link and each resume, as they happen.
 async fn say_reconnects(
     mut reconnecting: tokio::sync::watch::Receiver<Option<String>>,
@@ -651,6 +670,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     tokio::spawn(say_modes(viewer.modes(), say));
     tokio::spawn(say_chats(viewer.chats(), say));
     tokio::spawn(say_withheld(viewer.withheld(), say));
+    tokio::spawn(say_hidden(viewer.hidden(), say));
     tokio::spawn(say_progress(viewer.progress(), say));
     viewer.set_quality(cli.quality.into()).await?;
     say(

@@ -13,6 +13,19 @@ pub fn withheld(why: Withheld) -> &'static str {
     }
 }
 
+/// What the technician is told when the user hides parts of the screen
+/// (their private windows), or no longer does.
+pub fn hidden(boxes: usize) -> String {
+    match boxes {
+        0 => "The user hides nothing from you now.".into(),
+        1 => "The user hides a part of the screen from you: it is shown blank, and input there is dropped.".into(),
+        n => format!("The user hides {n} parts of the screen from you: they are shown blank, and input there is dropped."),
+    }
+}
+
+/// On each part of the picture the user hides.
+pub const HIDDEN_BOX: &str = "hidden by the user";
+
 /// Under [`withheld`]'s sentence in the window.
 pub const WITHHELD_NO_INPUT: &str =
     "Your mouse and keyboard are not sent meanwhile: ask the user to answer the prompt.";

@@ -15,6 +15,7 @@ use lifeline_proto::control::Mode;
 use crate::clipboard::ClipboardWorker;
 use crate::config::Trust;
 use crate::files::FetchPolicy;
+use crate::hidden::Privacy;
 use crate::platform::{CaptureError, ClipboardOpener, InputError, InputOpener, ScreenOpener};
 use crate::ui::Ui;
 use crate::workers::{CaptureWorker, InputWorker};
@@ -86,9 +87,14 @@ impl Desktop {
 
     /// [`Desktop::open`] with `backend`'s openers; a portal desktop is
     /// known to ask the user itself.
-    pub fn for_backend(backend: crate::backend::Backend) -> Result<Self, AgentError> {
+    /// With `hiding`, the user's private windows are blanked and input
+    /// aimed at them dropped.
+    pub fn for_backend(
+        backend: crate::backend::Backend,
+        hiding: Option<Privacy>,
+    ) -> Result<Self, AgentError> {
         let o = crate::backend::openers(backend);
-        Ok(Self::open(o.screen, o.input, o.clipboard)?
+        Ok(Self::open_hiding(o.screen, o.input, o.clipboard, hiding)?
             .with_second_dialog(backend == crate::backend::Backend::Portal))
     }
 
@@ -100,9 +106,19 @@ impl Desktop {
         input: InputOpener,
         clipboard: ClipboardOpener,
     ) -> Result<Self, AgentError> {
+        Self::open_hiding(screen, input, clipboard, None)
+    }
+
+    /// [`Desktop::open`], hiding what `hiding` says.
+    pub fn open_hiding(
+        screen: ScreenOpener,
+        input: InputOpener,
+        clipboard: ClipboardOpener,
+        hiding: Option<Privacy>,
+    ) -> Result<Self, AgentError> {
         Ok(Self {
-            capture: CaptureWorker::start(screen)?,
-            input: InputWorker::start(input)?,
+            capture: CaptureWorker::start(screen, hiding.clone())?,
+            input: InputWorker::start(input, hiding)?,
             clipboard: ClipboardWorker::start(clipboard).map_err(AgentError::Thread)?,
             second_dialog: false,
         })

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use lifeline_proto::control::{Mode, SessionReport};
-use lifeline_session::messages::{HostMsg, Showing, ViewerMsg, Withheld};
+use lifeline_session::messages::{HiddenBox, HostMsg, Showing, ViewerMsg, Withheld};
 use lifeline_session::screen::{FrameUpdate, Tuning};
 
 use crate::view::ViewReport;
@@ -44,6 +44,8 @@ pub enum Event {
         /// The screen may not be shown now, and why (Windows' secure
         /// desktop): no update comes with it.
         withheld: Option<Withheld>,
+        /// The parts of the picture the user hides, when news.
+        hidden: Option<Vec<HiddenBox>>,
     },
     /// The viewer sent input faster than the desktop takes it.
     InputFlooded,

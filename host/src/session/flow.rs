@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use lifeline_proto::control::Mode;
-use lifeline_session::messages::{FRAMES_IN_FLIGHT, HostMsg, Withheld};
+use lifeline_session::messages::{FRAMES_IN_FLIGHT, HiddenBox, HostMsg, Withheld};
 use lifeline_session::screen::FrameUpdate;
 
 use super::viewer::monitors_msg;
@@ -176,6 +176,14 @@ impl HostSession {
             tuning.video_bitrate = 0;
         }
         self.push(Action::Grab { full, tuning });
+    }
+
+    /// Tells the viewer where the user hides parts of the picture, as
+    /// that changes (the frame that follows has them blank already).
+    pub(super) fn hidden(&mut self, boxes: Option<Vec<HiddenBox>>) {
+        if let (Some(boxes), State::Sharing(_), false) = (boxes, &self.state, self.interrupted) {
+            self.push(Action::Send(HostMsg::Hidden(boxes)));
+        }
     }
 
     pub(super) fn grabbed(

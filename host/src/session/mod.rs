@@ -226,7 +226,11 @@ impl HostSession {
                 refinement,
                 view,
                 withheld,
-            } => self.grabbed(now, update, pointer, refinement, view, withheld),
+                hidden,
+            } => {
+                self.hidden(hidden);
+                self.grabbed(now, update, pointer, refinement, view, withheld);
+            }
             Event::InputFlooded => self.end(Ending::Failed(
                 "the technician's viewer sent input faster than this computer can apply it".into(),
             )),

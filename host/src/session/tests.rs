@@ -78,6 +78,7 @@ fn frame(s: &mut HostSession, at: Instant, seq: u64) {
             refinement: false,
             view: None,
             withheld: None,
+            hidden: None,
         },
     );
 }
@@ -249,6 +250,7 @@ fn small_updates_may_have_four_in_flight() {
                 refinement: false,
                 view: None,
                 withheld: None,
+                hidden: None,
             },
         );
     };
@@ -300,6 +302,7 @@ fn a_whole_frame_request_is_honoured_on_the_next_capture() {
             refinement: false,
             view: None,
             withheld: None,
+            hidden: None,
         },
     );
     s.handle_timeout(now + CAPTURE_INTERVAL);
@@ -353,6 +356,7 @@ fn the_pointer_travels_only_when_it_moves() {
                 refinement: false,
                 view: None,
                 withheld: None,
+                hidden: None,
             },
         );
     }
@@ -425,6 +429,7 @@ fn the_technicians_quality_and_a_busy_link_shape_each_capture() {
             refinement: false,
             view: None,
             withheld: None,
+            hidden: None,
         },
     );
     s.handle(now, Event::Viewer(ViewerMsg::Quality(Quality::Exact)));
@@ -466,6 +471,7 @@ fn refinement_takes_two_slots_at_most_and_drawing_always_has_one() {
                 refinement: true,
                 view: None,
                 withheld: None,
+                hidden: None,
             },
         );
     };
@@ -498,6 +504,7 @@ fn refinement_takes_two_slots_at_most_and_drawing_always_has_one() {
             refinement: false,
             view: None,
             withheld: None,
+            hidden: None,
         },
     );
     s.handle(tick(5), Event::Viewer(ViewerMsg::Ack { seq: 3 }));
@@ -540,6 +547,7 @@ fn a_lost_link_pauses_sharing_and_resuming_sends_a_whole_frame() {
             refinement: false,
             view: None,
             withheld: None,
+            hidden: None,
         },
     );
     assert!(drain(&mut s).is_empty());
@@ -666,6 +674,7 @@ fn monitors_are_told_before_their_frames_and_input_follows_the_shown_one() {
             refinement: false,
             view: Some(report(Showing::Primary, (0, 0))),
             withheld: None,
+            hidden: None,
         },
     );
     let told = drain(&mut s);
@@ -697,6 +706,7 @@ fn monitors_are_told_before_their_frames_and_input_follows_the_shown_one() {
             refinement: false,
             view: Some(report(Showing::Monitor(1), (64, 0))),
             withheld: None,
+            hidden: None,
         },
     );
     assert!(matches!(

@@ -10,6 +10,7 @@ use tokio::sync::{Notify, mpsc};
 
 use super::{Act, HostWindow};
 use crate::guard::{ScreenRect, WindowPlace};
+use crate::hidden::Privacy;
 use crate::prompt::Said;
 use crate::ui::Notice;
 use crate::words;
@@ -24,6 +25,8 @@ pub struct Links {
     /// Where the window is, for the guard that keeps remote input off
     /// its questions.
     pub place: Arc<WindowPlace>,
+    /// The user's private windows, where this desktop can hide them.
+    pub hiding: Option<Privacy>,
 }
 
 struct App {
@@ -54,6 +57,11 @@ impl App {
                 ctx.send_viewport_cmd(egui::ViewportCommand::WindowLevel(level));
             }
             Act::Close => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
+            Act::Hide { id, private } => {
+                if let Some(p) = &self.links.hiding {
+                    p.choose(id, private);
+                }
+            }
         }
     }
 }
@@ -68,6 +76,7 @@ impl eframe::App for App {
             }
         }
         self.links.place.set(ctx.input(screen_rect));
+        self.window.hidable = self.links.hiding.as_ref().map(Privacy::windows);
         if ctx.input(|i| i.viewport().close_requested()) {
             // Closing the window is stopping: the session (or the code)
             // ends as with Ctrl+C.

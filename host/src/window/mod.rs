@@ -8,6 +8,7 @@
 //! refuses the question, denies a fetch, or closes the ended window.
 
 pub mod app;
+mod hide;
 
 use std::time::{Duration, Instant};
 
@@ -59,6 +60,11 @@ pub enum Act {
     OnTop(bool),
     /// Close the window.
     Close,
+    /// Hide a window from the technician (or show it again).
+    Hide {
+        id: u64,
+        private: bool,
+    },
 }
 
 /// The whole window, as state.
@@ -88,6 +94,11 @@ pub struct HostWindow {
     /// While sharing, the chat is open (the user opened it, or a message
     /// came); else the window is a slim banner.
     pub chat_open: bool,
+    /// The open windows the user may hide (`None`: this desktop cannot
+    /// hide windows, and the list is not offered).
+    pub hidable: Option<Vec<crate::hidden::Listed>>,
+    /// The list of windows to hide is open.
+    pub hide_open: bool,
 }
 
 /// The window's width while it asks or shows the code, and while it is
@@ -117,6 +128,8 @@ impl HostWindow {
             copied: false,
             focus_first: false,
             chat_open: false,
+            hidable: None,
+            hide_open: false,
         }
     }
 
@@ -276,10 +289,12 @@ impl HostWindow {
                 if ui.button(words::CANCEL).clicked() {
                     acts.push(Act::Stop);
                 }
+                self.hide_button(ui);
             });
             ui.add_space(8.0);
             ui.label(words::WAITING);
         });
+        self.hide_list(ui, acts);
     }
 
     fn wrong(&mut self, ui: &mut egui::Ui, left: u32, acts: &mut Vec<Act>) {
@@ -354,6 +369,9 @@ impl HostWindow {
         if let Some(a) = answer {
             acts.push(Act::Say(Said::Answer(a)));
         }
+        ui.add_space(8.0);
+        self.hide_button(ui);
+        self.hide_list(ui, acts);
     }
 
     fn sharing(
@@ -385,7 +403,9 @@ impl HostWindow {
             if ui.button(toggle).clicked() {
                 self.chat_open = !self.chat_open;
             }
+            self.hide_button(ui);
         });
+        self.hide_list(ui, acts);
         if let Some(r) = &self.reconnecting {
             ui.label(RichText::new(r).color(Color32::DARK_RED));
         }

@@ -323,3 +323,5 @@ fn a_recorded_session_says_so_with_the_question_and_while_sharing() {
     assert!(h.query_by_label(&line).is_some(), "shown while sharing");
     assert!(line.contains("alice") && line.contains("not what is typed"));
 }
+
+mod hide;

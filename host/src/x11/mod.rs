@@ -5,6 +5,7 @@
 mod capture;
 mod damage;
 mod input;
+pub mod windows;
 
 pub use capture::X11Screen;
 pub use input::EnigoInput;
@@ -30,6 +31,8 @@ pub enum X11Error {
     PixelFormat(u8),
     #[error("screen size {0}×{1} out of range")]
     Size(u32, u32),
+    #[error("cannot start a thread: {0}")]
+    Thread(#[source] std::io::Error),
 }
 
 impl From<X11Error> for CaptureError {

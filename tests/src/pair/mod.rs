@@ -384,6 +384,7 @@ impl Pair {
                 refinement: false,
                 view: None,
                 withheld: Some(why),
+                hidden: None,
             };
             self.host.handle(self.now, grabbed);
             return;
@@ -427,6 +428,7 @@ impl Pair {
             refinement,
             view,
             withheld: None,
+            hidden: None,
         };
         self.host.handle(self.now, grabbed);
     }

@@ -14,6 +14,7 @@ mod device_sessions;
 mod diskfull;
 mod e2e;
 mod export;
+mod hidden;
 mod host;
 mod hostile_console;
 mod hostile_device_relay;

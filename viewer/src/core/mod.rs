@@ -19,7 +19,9 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use lifeline_proto::control::Mode;
-use lifeline_session::messages::{HostMsg, Showing, ViewerMsg, Withheld};
+use lifeline_session::messages::{
+    HiddenBox, HostMsg, MAX_HIDDEN_BOXES, Showing, ViewerMsg, Withheld,
+};
 use lifeline_session::screen::{FrameUpdate, Framebuffer, Image};
 
 pub use figures::Figures;
@@ -56,6 +58,9 @@ pub enum Action {
     /// The host's screen cannot be shown now, and why (`None`: it can
     /// again); input is not sent meanwhile.
     Withheld(Option<Withheld>),
+    /// The parts of the picture the user hides (blank in the frames),
+    /// as they changed; at most [`MAX_HIDDEN_BOXES`].
+    Hidden(Vec<HiddenBox>),
 }
 
 /// Input refused here, and why.
@@ -203,6 +208,11 @@ impl ViewerSession {
                 self.push(Action::Screens(screens));
             }
             HostMsg::Withheld(why) => self.set_withheld(why),
+            HostMsg::Hidden(mut boxes) => {
+                // A peer's list: what a window can draw, no more.
+                boxes.truncate(MAX_HIDDEN_BOXES);
+                self.push(Action::Hidden(boxes));
+            }
         }
     }
 

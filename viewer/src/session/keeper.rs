@@ -11,7 +11,7 @@ use lifeline_net::resume::resume_session;
 use lifeline_net::secure::{SecureError, SecureRecv, SecureSend};
 use lifeline_proto::control::{CloseCode, Mode};
 use lifeline_session::e2e::{ResumeSecret, Side};
-use lifeline_session::messages::{HostMsg, ViewerMsg, Withheld};
+use lifeline_session::messages::{HiddenBox, HostMsg, ViewerMsg, Withheld};
 use tokio::sync::{broadcast, mpsc, watch};
 
 use super::{Pending, Reply, Shared, lock, why_closed};
@@ -31,6 +31,7 @@ pub(super) struct Keeper {
     pub(super) screens: watch::Sender<Option<Screens>>,
     pub(super) mode: watch::Sender<Mode>,
     pub(super) withheld: watch::Sender<Option<Withheld>>,
+    pub(super) hidden: watch::Sender<Vec<HiddenBox>>,
     pub(super) resumer: Resumer,
     /// `None`: a lost link ends the session.
     pub(super) secret: Option<ResumeSecret>,
@@ -191,6 +192,9 @@ impl Keeper {
                 }
                 Action::Withheld(why) => {
                     self.withheld.send_replace(why);
+                }
+                Action::Hidden(boxes) => {
+                    self.hidden.send_replace(boxes);
                 }
                 // Nobody listening is fine: the message is not kept.
                 Action::Chat(text) => {

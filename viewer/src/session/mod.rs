@@ -23,7 +23,7 @@ use lifeline_proto::SessionCode;
 use lifeline_proto::control::{Mode, SessionReport};
 use lifeline_session::e2e::{E2eError, Side};
 use lifeline_session::messages::{
-    HostMsg, InputEvent, MAX_CLIPBOARD, Quality, ViewerMsg, Withheld,
+    HiddenBox, HostMsg, InputEvent, MAX_CLIPBOARD, Quality, ViewerMsg, Withheld,
 };
 use lifeline_session::screen::Image;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -138,6 +138,7 @@ pub struct Viewer {
     screens: watch::Receiver<Option<Screens>>,
     /// Why the host's screen cannot be shown now, while it cannot.
     withheld: watch::Receiver<Option<Withheld>>,
+    hidden: watch::Receiver<Vec<HiddenBox>>,
     link: Arc<tokio::sync::Mutex<Option<ViewerLink>>>,
     pending: Pending,
     chats: broadcast::Sender<String>,
@@ -266,6 +267,7 @@ impl Viewer {
         let (screens_tx, screens) = watch::channel(None::<Screens>);
         let (mode_tx, mode_rx) = watch::channel(mode);
         let (withheld_tx, withheld) = watch::channel(None::<Withheld>);
+        let (hidden_tx, hidden) = watch::channel(Vec::new());
         let pending = Pending::default();
         let (chats, _) = broadcast::channel(64);
         let keeper = Keeper {
@@ -278,6 +280,7 @@ impl Viewer {
             screens: screens_tx,
             mode: mode_tx,
             withheld: withheld_tx,
+            hidden: hidden_tx,
             resumer: link.resumer(),
             secret: (!resume_window.is_zero()).then_some(resume),
             window: resume_window,
@@ -302,6 +305,7 @@ impl Viewer {
             resume_window,
             screens,
             withheld,
+            hidden,
             link,
             pending,
             chats,
@@ -389,6 +393,12 @@ impl Viewer {
     /// as it changes.
     pub fn withheld(&self) -> watch::Receiver<Option<Withheld>> {
         self.withheld.clone()
+    }
+
+    /// The parts of the picture the user hides from the technician
+    /// (blank in the frames; in its pixels), as they change.
+    pub fn hidden(&self) -> watch::Receiver<Vec<HiddenBox>> {
+        self.hidden.clone()
     }
 
     /// Sends the user a message.

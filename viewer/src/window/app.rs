@@ -145,6 +145,7 @@ impl App {
             self.ui.cursor = v.cursor();
             self.ui.screens = v.screens();
             self.ui.withheld = *v.withheld().borrow();
+            self.ui.hidden = v.hidden().borrow().clone();
             self.ui.transfer = v.progress().borrow().clone().filter(|p| p.bytes < p.of);
             let chats = link.chats.get_or_insert_with(|| v.chats());
             while let Ok(text) = chats.try_recv() {

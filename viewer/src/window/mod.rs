@@ -18,7 +18,7 @@ use lifeline_proto::SessionCode;
 use lifeline_proto::control::Mode;
 use lifeline_proto::devices::valid_reason;
 use lifeline_session::messages::InputEvent;
-use lifeline_session::messages::{Quality, Showing, Withheld};
+use lifeline_session::messages::{HiddenBox, Quality, Showing, Withheld};
 use lifeline_session::screen::Image;
 
 pub use app::{Start, run};
@@ -112,6 +112,9 @@ pub struct ViewerUi {
     /// Why the user's screen cannot be shown now (the picture is dimmed
     /// under a sentence saying so, and no input is sent).
     pub withheld: Option<Withheld>,
+    /// The parts of the picture the user hides (blank in it), each
+    /// drawn as a plain box saying so.
+    pub hidden: Vec<HiddenBox>,
     /// The enrolled devices, when the technician looks at them.
     pub devices: devices::DeviceList,
 }
@@ -163,6 +166,7 @@ impl ViewerUi {
             notice: None,
             screens: None,
             withheld: None,
+            hidden: Vec::new(),
             devices: devices::DeviceList::default(),
         }
     }
@@ -427,6 +431,7 @@ impl ViewerUi {
             ui.label("Waiting for the first picture...");
             return;
         };
+        hidden_over(ui, &picture, &self.hidden);
         if let Some(why) = self.withheld {
             // The desktop there takes no input from the host either.
             withheld_over(ui, picture.rect, why);
@@ -536,6 +541,32 @@ impl ViewerUi {
             width: *w,
             height: *h,
         })
+    }
+}
+
+/// A plain box over each part of the picture the user hides, saying so
+/// (the host sent it blank; input there is dropped on its side).
+fn hidden_over(ui: &mut egui::Ui, picture: &input::Picture, boxes: &[HiddenBox]) {
+    let scale = picture.rect.width() / picture.width.max(1) as f32;
+    let painter = ui.painter().with_clip_rect(picture.rect);
+    for b in boxes {
+        let min = picture.rect.min + egui::vec2(b.x as f32 * scale, b.y as f32 * scale);
+        let size = egui::vec2(b.width as f32 * scale, b.height as f32 * scale);
+        let rect = egui::Rect::from_min_size(min, size);
+        painter.rect_filled(rect, 0.0, Color32::from_gray(72));
+        painter.rect_stroke(
+            rect,
+            0.0,
+            egui::Stroke::new(1.0, Color32::from_gray(140)),
+            egui::StrokeKind::Inside,
+        );
+        painter.text(
+            rect.center(),
+            egui::Align2::CENTER_CENTER,
+            crate::words::HIDDEN_BOX,
+            egui::FontId::proportional(14.0),
+            Color32::from_gray(220),
+        );
     }
 }
 

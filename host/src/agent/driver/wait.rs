@@ -30,7 +30,7 @@ impl Driver<'_> {
             go_on: self.confirming.is_some(),
         };
         match prompt::heard(open, said) {
-            Heard::Session(event) => Some(Wake::Event(event)),
+            Heard::Session(event) => Some(Wake::Event(*event)),
             Heard::Continue(go_on) => {
                 self.confirming = None;
                 Some(Wake::Event(Event::Continue(go_on)))
@@ -163,6 +163,7 @@ fn grabbed(got: Result<Result<Grabbed, CaptureError>, oneshot::error::RecvError>
             refinement: g.refinement,
             view: g.view,
             withheld: g.withheld,
+            hidden: g.hidden,
         },
         Ok(Err(e)) => Event::Failed(e.to_string()),
         Err(_) => Event::Failed(CaptureError::Stopped.to_string()),

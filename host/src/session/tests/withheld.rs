@@ -20,6 +20,7 @@ fn withheld(s: &mut HostSession, at: Instant) {
             refinement: false,
             view: None,
             withheld: Some(WHY),
+            hidden: None,
         },
     );
 }
@@ -36,6 +37,7 @@ fn shown(s: &mut HostSession, at: Instant, seq: u64, full: bool) -> FrameUpdate 
             refinement: false,
             view: None,
             withheld: None,
+            hidden: None,
         },
     );
     u
@@ -203,4 +205,48 @@ fn one_that_starts_while_the_link_is_lost_is_said_once_back() {
     assert_eq!(drain(&mut s), [grab(true)], "the viewer was never told");
     withheld(&mut s, now);
     assert_eq!(drain(&mut s), [told(Some(WHY))]);
+}
+
+/// The parts the user hides are told before the frame that has them
+/// blank, and not while the link is lost (the whole frame after the
+/// resume tells them again, from the capture).
+#[test]
+fn hidden_parts_are_told_before_their_frame() {
+    use lifeline_session::messages::HiddenBox;
+    let mut now = t0();
+    let mut s = settled(Mode::Control, now);
+    now += CAPTURE_INTERVAL;
+    s.handle_timeout(now);
+    assert_eq!(drain(&mut s), [grab(false)]);
+    let boxes = vec![HiddenBox {
+        x: 1,
+        y: 2,
+        width: 3,
+        height: 4,
+    }];
+    let grabbed = |seq| Event::Grabbed {
+        update: Some(update(seq)),
+        pointer: None,
+        refinement: false,
+        view: None,
+        withheld: None,
+        hidden: Some(boxes.clone()),
+    };
+    s.handle(now, grabbed(2));
+    assert_eq!(
+        drain(&mut s),
+        [
+            Action::Send(HostMsg::Hidden(boxes.clone())),
+            Action::Send(HostMsg::Frame(update(2)))
+        ]
+    );
+    s.handle(now, Event::Interrupted);
+    drain(&mut s);
+    s.handle(now, grabbed(3));
+    assert!(
+        !drain(&mut s)
+            .iter()
+            .any(|a| matches!(a, Action::Send(HostMsg::Hidden(_)))),
+        "nothing sent while the link is lost"
+    );
 }
