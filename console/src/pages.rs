@@ -10,6 +10,8 @@ use super::users::Role;
 use lifeline_relay_core::integrity::Integrity;
 use lifeline_relay_core::report::{Outcome, SessionSummary};
 
+pub mod receipts;
+
 /// The stylesheet, served as `/console.css` (the policy allows no inline style).
 pub const CSS: &str = include_str!("console.css");
 
@@ -100,6 +102,7 @@ pub fn layout(
                             a href="/sessions" { "Sessions" }
                             a href="/events" { "Events" }
                             a href="/integrity" { "Integrity" }
+                            a href="/receipts" { "Receipts" }
                             a href="/technicians" { "Technicians" }
                             a href="/devices" { "Devices" }
                             a href="/approvals" { "Approvals" }

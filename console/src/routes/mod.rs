@@ -13,6 +13,7 @@
 
 mod devices;
 mod login;
+mod receipts;
 mod recordings;
 mod sessions;
 mod technicians;
@@ -69,6 +70,10 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/sessions/{id}/recording", get(recording).post(download))
         .route("/events", get(events))
         .route("/integrity", get(integrity))
+        .route(
+            "/receipts",
+            get(receipts::receipt_page).post(receipts::check_receipt),
+        )
         .route("/technicians", get(technicians).post(add_technician))
         .route("/technicians/{name}/revoke", post(revoke_technician))
         .route("/devices", get(devices::devices))
@@ -94,7 +99,13 @@ pub fn router(console: Arc<Console>) -> Router {
 /// its connection no longer); otherwise the connection is closed.
 async fn whole_body(req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
-    let read = tokio::time::timeout(BODY_TIME, axum::body::to_bytes(body, MAX_BODY)).await;
+    // A user's receipt may be larger than any form.
+    let limit = if parts.uri.path() == "/receipts" {
+        receipts::MAX_RECEIPT_BODY
+    } else {
+        MAX_BODY
+    };
+    let read = tokio::time::timeout(BODY_TIME, axum::body::to_bytes(body, limit)).await;
     let mut refused = match read {
         Ok(Ok(bytes)) => {
             return next
@@ -107,7 +118,7 @@ async fn whole_body(req: Request, next: Next) -> Response {
             "Refused",
             &format!(
                 "This request's body was over {} KiB or broke off.",
-                MAX_BODY / 1024
+                limit / 1024
             ),
         ),
         Err(_) => failure(

@@ -53,7 +53,7 @@ pub(super) fn console_user(
 }
 
 /// Pictures for README, when asked for.
-fn shot(b: &mut Browser, name: &str) {
+pub(super) fn shot(b: &mut Browser, name: &str) {
     if let Some(dir) = std::env::var_os("LIFELINE_SCREENSHOTS") {
         let dir = PathBuf::from(dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -92,7 +92,7 @@ fn raw_records(data: &Path) -> Vec<serde_json::Value> {
 
 /// Changes `from` to `to` (same length) in place in the first record of
 /// `event`, the way someone editing the log would; returns its seq.
-fn tamper(data: &Path, event: &str, from: &str, to: &str) -> u64 {
+pub(super) fn tamper(data: &Path, event: &str, from: &str, to: &str) -> u64 {
     assert_eq!(from.len(), to.len());
     let path = data.join("audit.jsonl");
     let text = std::fs::read_to_string(&path).unwrap();

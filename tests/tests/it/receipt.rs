@@ -189,3 +189,81 @@ fn what_is_not_a_receipt_gets_one_clear_line() {
     assert_ne!(rc, 0, "{out}");
     assert!(err.contains("this is not a Lifeline receipt"), "{err}");
 }
+
+/// The console checks a receipt pasted into its Receipts page (a real
+/// session's, with the real binaries; Chromium): verified, then, once
+/// the session's start record is edited in the log, failed naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_checks_a_receipt_too() {
+    use crate::console::{console_user, first_login, shot, skip_without_chromium, tamper};
+    if lifeline_tests::x::skip_without_xvfb() || skip_without_chromium() {
+        return;
+    }
+    let x = Xvfb::start(320, 240);
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path().to_str().unwrap().to_owned();
+    let (_, token, _) = relay_cli(&["technician", "add", "wendy", "--data-dir", &d]);
+    let (once, _) = console_user(&d, "audrey", "auditor", false);
+    let relay = lifeline_tests::RelayProcess::start(data.path(), &["--console", "127.0.0.1:0"]);
+    let url = relay.console.clone().expect("the console's URL");
+    let (addr, ca) = (relay.addr.to_string(), data.path().join("ca.pem"));
+    let receipts = tempfile::tempdir().unwrap();
+    let host = HostProcess::spawn_env(
+        &addr,
+        &ca,
+        &x.display,
+        &["--allow", "view"],
+        Stdio::inherit(),
+        &[("LIFELINE_RECEIPTS", receipts.path().to_str().unwrap())],
+    );
+    let v = lifeline_viewer::session::Viewer::connect(
+        &addr,
+        Some(&ca),
+        token.trim(),
+        &host.code(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    v.settle(
+        std::time::Duration::from_millis(300),
+        std::time::Duration::from_secs(20),
+    )
+    .await
+    .unwrap();
+    // The relay's word on the last record reaches the host first.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    v.disconnect("done").await;
+    let said = host.wait_event("receipt");
+    let text = std::fs::read_to_string(said["path"].as_str().unwrap()).unwrap();
+
+    let data_dir = data.path().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut b = lifeline_tests::browser::Browser::start();
+        first_login(&mut b, &url, "audrey", &once, "");
+        b.goto(&format!("{url}/receipts"));
+        b.fill("textarea[name=receipt]", &text);
+        b.submit("form.receipt");
+        assert_eq!(b.count("p.verdict.good"), 1, "{}", b.text("main"));
+        assert!(b.text("#summary").contains("wendy"));
+        shot(&mut b, "receipt");
+        let seq = tamper(&data_dir, "session_started", "\"wendy\"", "\"mandy\"");
+        b.goto(&format!("{url}/receipts"));
+        b.fill("textarea[name=receipt]", &text);
+        b.submit("form.receipt");
+        assert_eq!(b.status(), 422);
+        let verdict = b.text("#verdict");
+        assert!(
+            verdict.contains("FAILED") && verdict.contains(&format!("record {seq}")),
+            "{verdict}"
+        );
+        // Not a receipt at all: said, nothing else.
+        b.goto(&format!("{url}/receipts"));
+        b.fill("textarea[name=receipt]", "just some notes");
+        b.submit("form.receipt");
+        assert_eq!(b.status(), 400);
+        assert!(b.text("#verdict").contains("Not a receipt"));
+    })
+    .await
+    .unwrap();
+}

@@ -1,0 +1,84 @@
+//! A user's receipt checked against the audit log in the browser, as
+//! `lifeline-relay audit verify-receipt` does: pasted into a form (at
+//! most [`MAX_RECEIPT_BODY`]), each record it names looked up in the
+//! log, unchanged and of that session. Checking changes nothing, so it is
+//! not audited; any role may.
+
+use axum::Form;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use lifeline_proto::receipt::{self, Receipt};
+use serde::Deserialize;
+
+use super::{Authed, C, failure, html};
+use crate::pages::receipts::{ReceiptResult, receipts};
+
+/// The largest request to `/receipts` (a receipt's text, form-encoded).
+pub const MAX_RECEIPT_BODY: usize = 4 << 20;
+
+#[derive(Debug, Deserialize)]
+pub(super) struct ReceiptForm {
+    csrf: String,
+    receipt: String,
+}
+
+pub(super) async fn receipt_page(a: Authed) -> Response {
+    html(StatusCode::OK, receipts(&a.viewer(), None))
+}
+
+pub(super) async fn check_receipt(
+    State(c): C,
+    a: Authed,
+    Form(f): Form<ReceiptForm>,
+) -> Result<Response, Response> {
+    a.check_csrf(&c, &f.csrf, "check receipt").await?;
+    let r = match Receipt::from_text(&f.receipt) {
+        Ok(r) => r,
+        Err(e) => {
+            let result = ReceiptResult::Unreadable(e.to_string());
+            return Ok(html(
+                StatusCode::BAD_REQUEST,
+                receipts(&a.viewer(), Some(&result)),
+            ));
+        }
+    };
+    let path = lifeline_relay_core::audit::log_path(&c.dir);
+    let checking = r.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        std::fs::read_to_string(&path).map(|log| receipt::check(&checking, &log))
+    })
+    .await;
+    let checked = match checked {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
+            return Err(failure(
+                Some(&a.viewer()),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Check failed",
+                &format!("cannot read the audit log: {e}"),
+            ));
+        }
+        Err(e) => {
+            return Err(failure(
+                Some(&a.viewer()),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Check failed",
+                &e.to_string(),
+            ));
+        }
+    };
+    let result = ReceiptResult::Checked {
+        session: &r.session,
+        technician: &r.technician,
+        started: &r.started,
+        ended: &r.ended,
+        checked: &checked,
+    };
+    let status = if checked.findings.is_empty() && checked.named > 0 {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok(html(status, receipts(&a.viewer(), Some(&result))))
+}
