@@ -4,8 +4,10 @@
 //! blank box where it is and the viewer is told the box; the box follows
 //! the window when it moves; the technician's pointer cannot enter it and
 //! typing while it has the keyboard is dropped, while typing into another
-//! window arrives; where windows cannot be hidden, `--hide-window` stops
-//! the host with why.
+//! window arrives. In the host's real window the user ticks the window
+//! in "Hide windows" with the keyboard alone, and the technician sees it
+//! blank (pictured with `LIFELINE_SCREENSHOTS`). Where windows cannot be
+//! hidden, `--hide-window` stops the host with why.
 
 use std::path::Path;
 use std::process::Command;
@@ -218,6 +220,54 @@ async fn a_hidden_window_never_reaches_the_technician_or_the_recording() {
         !timeline.contains("Secret vault"),
         "no title in the timeline"
     );
+}
+
+/// The user opens "Hide windows" in the host's window (Tab to it, Return)
+/// and ticks the vault (Tab, space) before the technician joins.
+#[test]
+fn the_user_ticks_a_window_in_the_host_window() {
+    use crate::session::{Stack, events, stderr};
+    use crate::window::{differ, find_window, keys, picture, settled, until};
+    if lifeline_tests::x::skip_without_xvfb() {
+        return;
+    }
+    let x = Xvfb::start(1024, 768);
+    let files = tempfile::tempdir().unwrap();
+    let colours = ["-bg", "#1e90ff", "-fg", "#ffff00"];
+    let vault_file = files.path().join("vault");
+    let _vault = xterm(&x, "Secret vault", "30x6+500+500", &vault_file, &colours);
+    let stack = Stack::start();
+    let host = HostProcess::spawn_windowed(&stack.addr(), &stack.ca(), &x.display, &[]);
+    let code = host.code().to_string();
+    let (id, _) = find_window(&x);
+    until(&x, &id, "the code", |now| now.iter().any(|p| *p != now[0]));
+    // Copy, Cancel, then Hide windows: the list opens.
+    let closed = settled(&x, &id);
+    keys(&x, &id, &["Tab", "Tab", "Tab", "Return"]);
+    until(&x, &id, "the list", |now| differ(now, &closed) > 1000);
+    keys(&x, &id, &["Tab", "space"]);
+    picture(&x, &id, "host-hide-list");
+    let shot = files.path().join("seen.png");
+    let script = format!(
+        "wait-frame\nsleep 500\nscreenshot {}\nquit\n",
+        shot.display()
+    );
+    let viewer = stack.viewer_in_background(&code, &script);
+    host.wait_event("request");
+    keys(&x, &id, &["Return"]);
+    let out = viewer.join().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        events(&out)
+            .iter()
+            .any(|e| e["event"] == "hidden" && e["boxes"] == 1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let seen = load_png(&shot);
+    assert_eq!((count(&seen, VAULT_BG), count(&seen, VAULT_FG)), (0, 0));
+    assert_eq!(at(&seen, 600, 540), BLANK);
+    assert!(count(&x.screenshot(), VAULT_BG) > 5000, "it is on screen");
 }
 
 #[test]
