@@ -143,6 +143,18 @@ pub fn hiding(backend: Backend, patterns: Vec<String>) -> Result<Option<Privacy>
                 }
             }
         }
+        #[cfg(windows)]
+        Backend::Windows | Backend::Dxgi | Backend::Gdi => {
+            let privacy = Privacy::new(patterns, Box::new(crate::win::toplevel::WinDesk));
+            match crate::win::toplevel::follow(privacy.clone()) {
+                Ok(()) => Ok(Some(privacy)),
+                Err(e) if asked => Err(HidingError::Follow(e.to_string())),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot follow the windows; none can be hidden");
+                    Ok(None)
+                }
+            }
+        }
         Backend::Wlroots => refuse(crate::words::HIDE_WLROOTS),
         Backend::Portal => refuse(crate::words::HIDE_PORTAL),
         _ => refuse(crate::words::HIDE_ELSEWHERE),

@@ -328,8 +328,8 @@ pub const HIDE_WLROOTS: &str = "a wlroots compositor (sway, Hyprland, river) tel
 /// [`cannot_hide`] through the desktop portal.
 pub const HIDE_PORTAL: &str = "the desktop portal (GNOME, KDE) shares the screen without telling where any window is; share a single window from its dialog instead, or close what the technician must not see";
 
-/// [`cannot_hide`] anywhere else (Windows, for now).
-pub const HIDE_ELSEWHERE: &str = "Lifeline can hide windows on X11 desktops only so far; close or minimise what the technician must not see";
+/// [`cannot_hide`] anywhere else (macOS, for now).
+pub const HIDE_ELSEWHERE: &str = "Lifeline can hide windows on X11 desktops and Windows only so far; close or minimise what the technician must not see";
 
 /// The host window's list of windows the user can hide.
 pub const HIDE_HEADING: &str = "Hide from the technician";

@@ -17,6 +17,8 @@ pub mod dxgi;
 pub mod gdi;
 #[cfg(windows)]
 pub mod send;
+#[cfg(windows)]
+pub mod toplevel;
 
 #[cfg(windows)]
 pub use auto::AutoScreen;

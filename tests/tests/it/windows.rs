@@ -135,6 +135,11 @@ impl WinHost {
     /// The host.exe (`--cli --json --allow MODE`) in a 800×600 desktop
     /// with `wallpaper` tiled on it, once the desktop is up.
     async fn start(mode: &str, wallpaper: Option<&Image>) -> Self {
+        Self::start_with(mode, wallpaper, &[]).await
+    }
+
+    /// [`WinHost::start`] with more of the host's options.
+    async fn start_with(mode: &str, wallpaper: Option<&Image>, extra: &[&str]) -> Self {
         let wine = Wine::start_with(800, 600, wallpaper);
         let relay = TestRelay::start().await;
         let token = relay.add_technician("bob");
@@ -143,7 +148,7 @@ impl WinHost {
             wine.command(HOST_EXE),
             &relay.relay_arg(),
             Path::new(&ca),
-            &["--allow", mode],
+            &[&["--allow", mode], extra].concat(),
         );
         let code = host.code().to_string();
         wine.wait_desktop();
@@ -214,6 +219,46 @@ async fn host_exe_shows_the_wine_desktop_exactly() {
         "the technician sees the Wine desktop exactly"
     );
     assert_eq!(s.wine.x.screenshot(), want, "the desktop did not change");
+}
+
+/// `--hide-window notepad`: the technician is told one hidden part, and
+/// their picture is the Wine desktop exactly but for a blank box where
+/// Notepad is (a few thousand pixels, all of the host's blank colour).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_exe_hides_notepad_from_the_technician() {
+    if skip_without_xvfb() || skip_without_wine(&[HOST_EXE]) {
+        return;
+    }
+    let wallpaper = pattern_image(200, 150, 7);
+    let s = WinHost::start_with("view", Some(&wallpaper), &["--hide-window", "NOTEPAD"]).await;
+    let _notepad = s.wine.notepad();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let shot = s.dir.path().join("desktop.png");
+    let evs = s
+        .viewer(&format!(
+            "wait-frame\nsleep 1000\nscreenshot {}\nquit\n",
+            shot.display()
+        ))
+        .await;
+    assert!(
+        evs.iter()
+            .any(|e| e["event"] == "hidden" && e["boxes"] == 1),
+        "{evs:?}"
+    );
+    let (seen, screen) = (load_png(&shot), s.wine.x.screenshot());
+    assert_eq!((seen.width, seen.height), (screen.width, screen.height));
+    let differ: Vec<u32> = seen
+        .pixels
+        .iter()
+        .zip(&screen.pixels)
+        .filter(|(a, b)| a != b)
+        .map(|(a, _)| *a & 0x00ff_ffff)
+        .collect();
+    assert!(differ.len() > 5000, "notepad is hidden: {}", differ.len());
+    assert!(
+        differ.iter().all(|p| *p == 0x48_4848),
+        "everything else is as on screen"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
