@@ -457,6 +457,21 @@ pub async fn one_view_session(relay: &str, ca: &Path, display: &str, token: &str
     host.wait_event("ended");
 }
 
+/// Types `text` then Return through a connected viewer, as a technician
+/// typing a line.
+pub async fn type_line(v: &lifeline_viewer::session::Viewer, text: &str) {
+    use lifeline_session::messages::{InputEvent, Key};
+    v.input(InputEvent::Text(text.into())).await.unwrap();
+    for down in [true, false] {
+        v.input(InputEvent::Key {
+            key: Key::Return,
+            down,
+        })
+        .await
+        .unwrap();
+    }
+}
+
 /// The JSON lines a peer prints on `stdout`, read on a thread of their
 /// own as they come; a line that is not JSON fails the test, naming `who`.
 fn json_events(

@@ -13,9 +13,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use lifeline_session::messages::{HiddenBox, InputEvent, Key};
+use lifeline_session::messages::{HiddenBox, InputEvent};
 use lifeline_session::screen::Image;
-use lifeline_tests::peers::HostProcess;
+use lifeline_tests::peers::{HostProcess, type_line as typed};
 use lifeline_tests::x::{XClient, Xvfb, load_png};
 use lifeline_tests::{RelayProcess, bin, poll, relay_cli, relay_cli_until};
 use lifeline_viewer::session::Viewer;
@@ -77,18 +77,6 @@ async fn box_near(v: &Viewer, near: (i32, i32)) -> HiddenBox {
             .then(|| boxes[0])
     })
     .await
-}
-
-async fn typed(v: &Viewer, text: &str) {
-    v.input(InputEvent::Text(text.into())).await.unwrap();
-    for down in [true, false] {
-        v.input(InputEvent::Key {
-            key: Key::Return,
-            down,
-        })
-        .await
-        .unwrap();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -215,7 +203,10 @@ async fn a_hidden_window_never_reaches_the_technician_or_the_recording() {
         .output()
         .unwrap();
     let timeline = String::from_utf8_lossy(&timeline.stdout);
-    assert!(timeline.contains("hidden"), "{timeline}");
+    assert!(
+        timeline.contains("hidden") && timeline.contains("boxes"),
+        "the timeline notes it: {timeline}"
+    );
     assert!(
         !timeline.contains("Secret vault"),
         "no title in the timeline"

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use lifeline_session::messages::{InputEvent, Key};
+use lifeline_session::messages::InputEvent;
 use lifeline_tests::peers::{HostProcess, one_view_session};
 use lifeline_tests::x::{Xvfb, load_png, pattern_image};
 use lifeline_tests::{RelayProcess, bin, poll, relay_cli, relay_cli_until, resume_tickets};
@@ -140,15 +140,7 @@ async fn a_recorded_session_only_the_auditor_can_open() {
         .unwrap();
     v.input(InputEvent::Move { x: 100, y: 50 }).await.unwrap();
     let secret_text = "hunter2-SECRET-words";
-    v.input(InputEvent::Text(secret_text.into())).await.unwrap();
-    for down in [true, false] {
-        v.input(InputEvent::Key {
-            key: Key::Return,
-            down,
-        })
-        .await
-        .unwrap();
-    }
+    lifeline_tests::peers::type_line(&v, secret_text).await;
     poll("the typing to reach the terminal", || {
         std::fs::read_to_string(&typed_file)
             .ok()?

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use lifeline_session::messages::{InputEvent, Key, MouseButton};
+use lifeline_session::messages::{InputEvent, MouseButton};
 use lifeline_tests::peers::HostProcess;
 use lifeline_tests::sway::Sway;
 use lifeline_tests::{RelayProcess, poll, relay_cli};
@@ -62,15 +62,7 @@ async fn a_session_on_sway_sees_the_screen_and_types_into_foot() {
         .unwrap();
     }
     let text = "Grüße, 世界 ✓ $HOME \"q\" ~`";
-    v.input(InputEvent::Text(text.into())).await.unwrap();
-    for down in [true, false] {
-        v.input(InputEvent::Key {
-            key: Key::Return,
-            down,
-        })
-        .await
-        .unwrap();
-    }
+    lifeline_tests::peers::type_line(&v, text).await;
     let want = format!("{text}\n");
     poll("the typing to reach the terminal", || {
         let got = std::fs::read_to_string(&typed).ok()?;
