@@ -67,7 +67,7 @@ struct Cli {
     /// Hide windows whose title contains PATTERN (any case) from the
     /// technician: blank in what they see and in the recording, no clicks
     /// or typing into them. Repeatable; the window also lists every open
-    /// window to tick. X11 desktops only (elsewhere this stops with why).
+    /// window to tick. X11 desktops and Windows (on Wayland this stops with why).
     #[arg(long, value_name = "PATTERN")]
     hide_window: Vec<String>,
     /// Stay in the terminal (the default with no display); otherwise a

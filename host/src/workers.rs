@@ -305,28 +305,32 @@ impl Capture {
         })
     }
 
-    /// Grabs the screen as it is and as the hidden area now is: whole when
-    /// the area changed, and again (at most twice) when it changed while
-    /// grabbing (a private window moved: its new place must not be sent
-    /// with the old area blanked).
+    /// Grabs the screen as it is and as the hidden area now is: whole
+    /// when the area changed, and again (up to three times) when it
+    /// changed while grabbing (a private window moved: its new place must
+    /// not be sent with the old one blanked). Every area seen meanwhile is
+    /// blanked together ([`Mask`]). A forced grab that found nothing drawn
+    /// still sends the picture as blanked now.
     fn grab_current(&mut self, full: bool) -> Result<(Grab, Option<ViewReport>), CaptureError> {
-        let mut force = self.mask.changed();
+        let mut force = self.mask.before_grab();
         let mut view = None;
-        for _ in 0..3 {
+        let mut tries = 0;
+        loop {
             let (grab, news) =
                 self.framing
                     .grab(&mut *self.screen, &mut self.image, full || force)?;
             view = news.or(view);
-            if matches!(grab, Grab::Withheld(_)) || !self.mask.changed() {
+            tries += 1;
+            let moved = !matches!(grab, Grab::Withheld(_)) && self.mask.after_grab();
+            if !moved || tries > 3 {
+                let grab = match grab {
+                    Grab::Unchanged if full || force || moved => Grab::Captured,
+                    g => g,
+                };
                 return Ok((grab, view));
             }
             force = true;
         }
-        // Still moving: one more, whole, blanked as the area is now.
-        let (grab, news) = self
-            .framing
-            .grab(&mut *self.screen, &mut self.image, true)?;
-        Ok((grab, news.or(view)))
     }
 }
 

@@ -72,7 +72,11 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/integrity", get(integrity))
         .route(
             "/receipts",
-            get(receipts::receipt_page).post(receipts::check_receipt),
+            get(receipts::receipt_page)
+                .post(receipts::check_receipt)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    receipts::MAX_RECEIPT_BODY,
+                )),
         )
         .route("/technicians", get(technicians).post(add_technician))
         .route("/technicians/{name}/revoke", post(revoke_technician))

@@ -2,7 +2,8 @@
 //! `lifeline-relay audit verify-receipt` does: pasted into a form (at
 //! most [`MAX_RECEIPT_BODY`]), each record it names looked up in the
 //! log, unchanged and of that session. Checking changes nothing, so it is
-//! not audited; any role may.
+//! not audited; any role may. Each check reads the whole log: at most
+//! [`MAX_CHECKS`] run at once, whoever asks.
 
 use axum::Form;
 use axum::extract::State;
@@ -16,6 +17,11 @@ use crate::pages::receipts::{ReceiptResult, receipts};
 
 /// The largest request to `/receipts` (a receipt's text, form-encoded).
 pub const MAX_RECEIPT_BODY: usize = 4 << 20;
+
+/// Receipt checks running at once.
+pub const MAX_CHECKS: usize = 2;
+
+static CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_CHECKS);
 
 #[derive(Debug, Deserialize)]
 pub(super) struct ReceiptForm {
@@ -33,6 +39,14 @@ pub(super) async fn check_receipt(
     Form(f): Form<ReceiptForm>,
 ) -> Result<Response, Response> {
     a.check_csrf(&c, &f.csrf, "check receipt").await?;
+    let Ok(_slot) = CHECKS.try_acquire() else {
+        return Err(failure(
+            Some(&a.viewer()),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Busy",
+            "Other receipt checks are running; try again in a moment.",
+        ));
+    };
     let r = match Receipt::from_text(&f.receipt) {
         Ok(r) => r,
         Err(e) => {

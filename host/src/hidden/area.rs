@@ -1,8 +1,7 @@
 //! Which parts of the screen the user hides: pure geometry from the
-//! top-level windows (bottom to top, as the desktop stacks them) and which
-//! of them are private. A private window's area is hidden except where a
-//! window that is not private lies above it; moved to the shown picture's
-//! pixels for the capture to blank and the viewer to box.
+//! top-level windows and which of them are private. A private window's
+//! whole area is hidden, moved to the shown picture's pixels for the
+//! capture to blank and the viewer to box.
 
 use lifeline_session::messages::{HiddenBox, MAX_HIDDEN_BOXES};
 
@@ -28,33 +27,21 @@ pub fn matches(title: &str, pattern: &str) -> bool {
     !pattern.is_empty() && title.to_lowercase().contains(&pattern.to_lowercase())
 }
 
-/// The hidden parts of the screen: each shown private window's area less
-/// what shown windows that are not private cover of it, at most
-/// [`MAX_HIDDEN_BOXES`] boxes (beyond that, each private window's whole
-/// area; beyond that again, one box around them all).
+/// The hidden parts of the screen: each shown private window's whole
+/// area, whatever lies above it (a window above may be see-through, take
+/// no pixels at all, or move away before the next listing: what it
+/// covers is hidden too), at most [`MAX_HIDDEN_BOXES`] boxes (beyond
+/// that, one box around them all).
 pub fn hidden_area(windows: &[TopWindow], private: impl Fn(&TopWindow) -> bool) -> Vec<HiddenBox> {
-    let mut out = Vec::new();
-    let mut whole = Vec::new();
-    for (i, w) in windows.iter().enumerate() {
-        if !w.shown || !private(w) || empty(&w.area) {
-            continue;
-        }
-        whole.push(w.area);
-        let mut pieces = vec![w.area];
-        for above in windows[i + 1..].iter().filter(|a| a.shown && !private(a)) {
-            pieces = pieces
-                .into_iter()
-                .flat_map(|p| subtract(p, above.area))
-                .collect();
-        }
-        out.extend(pieces);
-    }
+    let out: Vec<HiddenBox> = windows
+        .iter()
+        .filter(|w| w.shown && !empty(&w.area) && private(w))
+        .map(|w| w.area)
+        .collect();
     if out.len() <= MAX_HIDDEN_BOXES {
         out
-    } else if whole.len() <= MAX_HIDDEN_BOXES {
-        whole
     } else {
-        whole.into_iter().reduce(bounding).into_iter().collect()
+        out.into_iter().reduce(bounding).into_iter().collect()
     }
 }
 
@@ -82,27 +69,6 @@ fn bounding(a: HiddenBox, b: HiddenBox) -> HiddenBox {
     let (a0, a1, a2, a3) = edges(&a);
     let (b0, b1, b2, b3) = edges(&b);
     from_edges(a0.min(b0), a1.min(b1), a2.max(b2), a3.max(b3))
-}
-
-/// `a` less `b`: up to four boxes (above, below, left, right of what
-/// they share), `a` itself when they do not meet.
-fn subtract(a: HiddenBox, b: HiddenBox) -> Vec<HiddenBox> {
-    let (ax0, ay0, ax1, ay1) = edges(&a);
-    let (bx0, by0, bx1, by1) = edges(&b);
-    let (ix0, iy0, ix1, iy1) = (ax0.max(bx0), ay0.max(by0), ax1.min(bx1), ay1.min(by1));
-    if ix0 >= ix1 || iy0 >= iy1 {
-        return vec![a];
-    }
-    [
-        (ax0, ay0, ax1, iy0),
-        (ax0, iy1, ax1, ay1),
-        (ax0, iy0, ix0, iy1),
-        (ix1, iy0, ax1, iy1),
-    ]
-    .into_iter()
-    .filter(|(x0, y0, x1, y1)| x0 < x1 && y0 < y1)
-    .map(|(x0, y0, x1, y1)| from_edges(x0, y0, x1, y1))
-    .collect()
 }
 
 /// The hidden boxes (screen pixels) as parts of the shown picture: those

@@ -23,6 +23,9 @@ pub trait Desk: Send + Sync {
     /// The top-level window the keyboard types into now (with focus
     /// following the pointer, the one under it).
     fn focused(&self) -> Option<u64>;
+    /// Where window `id` is now, if it is shown (asked for each private
+    /// window around every grab: the watcher's list may lag a move).
+    fn place(&self, id: u64) -> Option<HiddenBox>;
 }
 
 /// A window as the host window lists it.
@@ -66,10 +69,19 @@ struct State {
     /// The watcher stopped: where windows are is unknown, so everything
     /// is hidden.
     lost: bool,
+    /// The watcher has listed the windows at least once (until then,
+    /// everything is hidden).
+    listed: bool,
+    /// The host window's own list of windows is open: the host window is
+    /// private then (it shows every title, and its checkboxes).
+    list_open: bool,
 }
 
 impl State {
     fn private(&self, w: &TopWindow) -> bool {
+        if self.list_open && w.title == crate::words::TITLE {
+            return true;
+        }
         self.chosen
             .get(&w.id)
             .copied()
@@ -77,7 +89,7 @@ impl State {
     }
 
     fn recompute(&mut self) {
-        let now = if self.lost {
+        let now = if self.lost || !self.listed {
             vec![HiddenBox {
                 x: 0,
                 y: 0,
@@ -98,12 +110,15 @@ impl Privacy {
     /// Hides windows whose titles match `patterns` (see
     /// [`area::matches`]) on the desktop `desk` asks.
     pub fn new(patterns: Vec<String>, desk: Box<dyn Desk>) -> Self {
+        let mut state = State {
+            patterns,
+            ..State::default()
+        };
+        // Nothing listed yet: everything hidden.
+        state.recompute();
         Self {
             shared: Arc::new(Shared {
-                state: Mutex::new(State {
-                    patterns,
-                    ..State::default()
-                }),
+                state: Mutex::new(state),
                 desk,
             }),
         }
@@ -118,7 +133,48 @@ impl Privacy {
     pub fn set_windows(&self, windows: Vec<TopWindow>) {
         let mut s = self.state();
         s.windows = windows;
+        s.listed = true;
         s.recompute();
+    }
+
+    /// Asks the desktop where each private window is now and updates the
+    /// area (the capture calls it around each grab).
+    pub fn refresh(&self) {
+        let ids: Vec<u64> = {
+            let s = self.state();
+            s.windows
+                .iter()
+                .filter(|w| w.shown && s.private(w))
+                .map(|w| w.id)
+                .collect()
+        };
+        if ids.is_empty() {
+            return;
+        }
+        let places: Vec<(u64, Option<HiddenBox>)> = ids
+            .into_iter()
+            .map(|id| (id, self.shared.desk.place(id)))
+            .collect();
+        let mut s = self.state();
+        for (id, place) in places {
+            if let Some(w) = s.windows.iter_mut().find(|w| w.id == id) {
+                match place {
+                    Some(area) => w.area = area,
+                    None => w.shown = false,
+                }
+            }
+        }
+        s.recompute();
+    }
+
+    /// The host window's list opened or closed: while open, the host
+    /// window is hidden too.
+    pub fn list_open(&self, open: bool) {
+        let mut s = self.state();
+        if s.list_open != open {
+            s.list_open = open;
+            s.recompute();
+        }
     }
 
     /// The watcher stopped: from now on the whole screen is hidden.
@@ -142,7 +198,7 @@ impl Privacy {
         s.windows
             .iter()
             .rev()
-            .filter(|w| w.shown && !w.title.is_empty())
+            .filter(|w| w.shown && !w.title.is_empty() && w.title != crate::words::TITLE)
             .map(|w| Listed {
                 id: w.id,
                 title: w.title.clone(),
@@ -181,6 +237,19 @@ impl Privacy {
             || desk.pointer(),
             || desk.focused().is_none_or(focus_private),
         )
+    }
+}
+
+/// Hides the whole screen when dropped by a thread that panics: a
+/// watcher that dies mid-listing must not leave a stale area standing.
+#[derive(Debug)]
+pub struct LostOnPanic(pub Privacy);
+
+impl Drop for LostOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.lost();
+        }
     }
 }
 

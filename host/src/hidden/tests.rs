@@ -1,3 +1,7 @@
+//! `Privacy`: patterns and the user's ticks, the change count, the host
+//! window hidden while its list is open, everything hidden until the
+//! first listing and once the watcher is lost, what input is dropped.
+
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use lifeline_session::messages::{Key, MouseButton};
@@ -17,6 +21,9 @@ impl Desk for FakeDesk {
     }
     fn focused(&self) -> Option<u64> {
         Some(self.focused.load(Ordering::Relaxed)).filter(|id| *id != 0)
+    }
+    fn place(&self, _: u64) -> Option<HiddenBox> {
+        None
     }
 }
 
@@ -72,8 +79,27 @@ fn patterns_and_the_users_ticks_decide_and_each_change_is_counted() {
 }
 
 #[test]
-fn a_lost_watcher_hides_everything() {
-    let (p, _, _) = privacy(&[]);
+fn the_host_windows_own_list_hides_it_while_open_and_is_not_listed() {
+    let (p, _, focused) = privacy(&[]);
+    let mut ws = vec![window(1, "Terminal", 0), window(2, "Passwords", 200)];
+    ws.push(window(3, crate::words::TITLE, 400));
+    p.set_windows(ws);
+    assert!(p.windows().iter().all(|w| w.id != 3), "not listed");
+    assert!(p.area().1.is_empty());
+    p.list_open(true);
+    assert_eq!(p.area().1[0].x, 400);
+    focused.store(3, Ordering::Relaxed);
+    assert!(p.drops(&InputEvent::Text(" ".into())), "its checkboxes");
+    p.list_open(false);
+    assert!(p.area().1.is_empty());
+}
+
+#[test]
+fn everything_is_hidden_until_the_first_listing_and_once_lost() {
+    let p = Privacy::new(Vec::new(), Box::new(FakeDesk::default()));
+    let first = p.area().1;
+    assert_eq!((first[0].width, first[0].height), (u32::MAX, u32::MAX));
+    p.set_windows(Vec::new());
     assert!(p.area().1.is_empty());
     p.lost();
     let area = p.area().1;

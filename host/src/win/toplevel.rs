@@ -20,7 +20,7 @@ use windows_sys::core::BOOL;
 
 use super::coords::Rect;
 use super::gdi::{pointer, virtual_screen};
-use crate::hidden::{Desk, Privacy, TopWindow};
+use crate::hidden::{Desk, LostOnPanic, Privacy, TopWindow};
 
 /// How often the windows are listed.
 pub const POLL: Duration = Duration::from_millis(50);
@@ -30,12 +30,15 @@ const MAX_TITLE: usize = 512;
 
 /// Starts listing the windows for `privacy` (its desk is [`WinDesk`]).
 pub fn follow(privacy: Privacy) -> std::io::Result<()> {
+    // Listed once before anything is captured (until then, all is hidden).
+    privacy.set_windows(list());
     std::thread::Builder::new()
         .name("windows".into())
         .spawn(move || {
+            let privacy = LostOnPanic(privacy);
             loop {
-                privacy.set_windows(list());
                 std::thread::sleep(POLL);
+                privacy.0.set_windows(list());
             }
         })?;
     Ok(())
@@ -126,5 +129,9 @@ impl Desk for WinDesk {
             GetAncestor(f, GA_ROOT)
         };
         (!root.is_null()).then_some(root as usize as u64)
+    }
+
+    fn place(&self, id: u64) -> Option<HiddenBox> {
+        shown(id as usize as HWND, virtual_screen()).map(|w| w.area)
     }
 }

@@ -76,7 +76,12 @@ impl eframe::App for App {
             }
         }
         self.links.place.set(ctx.input(screen_rect));
-        self.window.hidable = self.links.hiding.as_ref().map(Privacy::windows);
+        if let Some(p) = &self.links.hiding {
+            self.window.hidable = Some(p.windows());
+            // While the list shows every title and its checkboxes, this
+            // window is hidden from the technician too.
+            p.list_open(self.window.hide_open);
+        }
         if ctx.input(|i| i.viewport().close_requested()) {
             // Closing the window is stopping: the session (or the code)
             // ends as with Ctrl+C.

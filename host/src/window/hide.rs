@@ -34,7 +34,8 @@ impl HostWindow {
         ui.separator();
         ui.label(RichText::new(words::HIDE_HEADING).strong());
         ui.label(words::HIDE_HINT);
-        let mut others = listed.iter().filter(|w| w.title != words::TITLE).peekable();
+        // This window is not among them (`Privacy::windows`).
+        let mut others = listed.iter().peekable();
         if others.peek().is_none() {
             ui.label(words::HIDE_NONE);
         }

@@ -12,28 +12,35 @@ use lifeline_session::messages::HiddenBox;
 use x11rb::connection::Connection as _;
 use x11rb::protocol::Event;
 use x11rb::protocol::xproto::{
-    Atom, AtomEnum, ChangeWindowAttributesAux, ConnectionExt as _, EventMask, MapState, Window,
+    Atom, AtomEnum, ChangeWindowAttributesAux, ConnectionExt as _, EventMask, GetGeometryReply,
+    MapState, Window,
 };
 use x11rb::rust_connection::RustConnection;
 
 use super::X11Error;
-use crate::hidden::{Desk, Privacy, TopWindow};
+use crate::hidden::{Desk, LostOnPanic, Privacy, TopWindow};
 
 /// Longest title kept, in bytes of the property.
 const MAX_TITLE: u32 = 1024;
+
+/// How deep inside a top-level window its title is looked for.
+const TITLE_DEPTH: u32 = 3;
 
 /// Starts following the display's windows for `privacy` (its desk is
 /// [`X11Desk`]); a watcher that fails hides the whole screen from then on.
 pub fn follow(display: &str, privacy: Privacy) -> Result<(), X11Error> {
     let (conn, screen) = x11rb::connect(Some(display))?;
     let root = conn.setup().roots[screen].root;
-    let watcher = Watcher::new(conn, root)?;
+    let mut watcher = Watcher::new(conn, root)?;
+    // Listed once before anything is captured (until then, all is hidden).
+    privacy.set_windows(watcher.list()?);
     thread::Builder::new()
         .name("windows".into())
         .spawn(move || {
-            if let Err(e) = watcher.run(&privacy) {
+            let privacy = LostOnPanic(privacy);
+            if let Err(e) = watcher.run(&privacy.0) {
                 tracing::error!(error = %e, "lost track of the windows: hiding the whole screen");
-                privacy.lost();
+                privacy.0.lost();
             }
         })
         .map_err(X11Error::Thread)?;
@@ -106,36 +113,44 @@ impl Watcher {
             let (Ok(attrs), Ok(g)) = (attrs.reply(), geometry.reply()) else {
                 continue;
             };
-            let border = u32::from(g.border_width) * 2;
             windows.push(TopWindow {
                 id: u64::from(w),
                 title: String::new(),
-                area: HiddenBox {
-                    x: i32::from(g.x),
-                    y: i32::from(g.y),
-                    width: u32::from(g.width) + border,
-                    height: u32::from(g.height) + border,
-                },
+                area: area_of(&g),
                 shown: attrs.map_state == MapState::VIEWABLE,
             });
         }
+        // Ids are reused: a window gone is followed afresh if one comes back.
+        let mut seen = HashSet::new();
         for w in windows.iter_mut().filter(|w| w.shown) {
-            w.title = self.title_of(w.id as Window)?;
+            w.title = self.title_of(w.id as Window, 0, &mut seen)?;
         }
+        self.titled.retain(|w| seen.contains(w));
         Ok(windows)
     }
 
-    /// The window's title, or its first titled child's (a window
-    /// manager's frame holds the client, which has the title).
-    fn title_of(&mut self, w: Window) -> Result<String, X11Error> {
+    /// The window's title, or the first titled one inside it (a window
+    /// manager's frame holds the client, which has the title; some hold
+    /// a wrapper between), at most [`TITLE_DEPTH`] levels down.
+    fn title_of(
+        &mut self,
+        w: Window,
+        depth: u32,
+        seen: &mut HashSet<Window>,
+    ) -> Result<String, X11Error> {
+        seen.insert(w);
         if let Some(t) = self.own_title(w)? {
             return Ok(t);
+        }
+        if depth >= TITLE_DEPTH {
+            return Ok(String::new());
         }
         let Ok(tree) = self.conn.query_tree(w)?.reply() else {
             return Ok(String::new());
         };
         for child in tree.children {
-            if let Some(t) = self.own_title(child)? {
+            let t = self.title_of(child, depth + 1, seen)?;
+            if !t.is_empty() {
                 return Ok(t);
             }
         }
@@ -211,5 +226,24 @@ impl Desk for X11Desk {
             self.top_of(focus)?
         };
         Some(u64::from(w))
+    }
+
+    fn place(&self, id: u64) -> Option<HiddenBox> {
+        let w = Window::try_from(id).ok()?;
+        let attrs = self.conn.get_window_attributes(w).ok()?;
+        let geometry = self.conn.get_geometry(w).ok()?;
+        let (attrs, g) = (attrs.reply().ok()?, geometry.reply().ok()?);
+        (attrs.map_state == MapState::VIEWABLE).then(|| area_of(&g))
+    }
+}
+
+/// Where a root's child is, its border included.
+fn area_of(g: &GetGeometryReply) -> HiddenBox {
+    let border = u32::from(g.border_width) * 2;
+    HiddenBox {
+        x: i32::from(g.x),
+        y: i32::from(g.y),
+        width: u32::from(g.width) + border,
+        height: u32::from(g.height) + border,
     }
 }

@@ -231,6 +231,11 @@ fn clipboard_and_chat(b: &mut Browser, url: &str, x: &Xvfb, host: &HostProcess) 
     // can lose a race with the host's own copy (left alone; see the note).
     let back = "From the host: ✓ ß";
     xclip_set(&x.display, back);
+    // xclip serves it from the background: once another program reads
+    // it there (a CI run under load once asked before), the page asks.
+    wait_for("xclip to serve the text", || {
+        (xclip_get(&x.display).stdout == back.as_bytes()).then_some(())
+    });
     b.eval("document.querySelector('#clip-get').click()");
     wait_for("the page's clipboard", || {
         (b.eval("window.lifeline.clipboard") == json!(back)).then_some(())

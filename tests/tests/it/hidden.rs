@@ -183,7 +183,18 @@ async fn a_hidden_window_never_reaches_the_technician_or_the_recording() {
         "recording_sealed",
     );
     let rec = data.path().join(format!("recordings/{session}.llrec"));
-    let frames = keys.path().join("frames");
+    recording_has_it_blank(
+        &rec,
+        &alice,
+        &keys.path().join("frames"),
+        [(cx, cy), (mx, my)],
+    );
+}
+
+/// Every frame of the recording at `rec` (played with the auditor's key
+/// `alice`) lacks the vault's colours, some have one of `places` blank,
+/// and its timeline notes the hidden parts but never the vault's title.
+fn recording_has_it_blank(rec: &Path, alice: &Path, frames: &Path, places: [(i32, i32); 2]) {
     let rec = rec.to_str().unwrap();
     let out = Command::new(bin("lifeline-viewer"))
         .args(["play", rec, "--identity", alice.to_str().unwrap()])
@@ -192,10 +203,10 @@ async fn a_hidden_window_never_reaches_the_technician_or_the_recording() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     let mut blanked = 0;
-    for frame in std::fs::read_dir(&frames).unwrap() {
+    for frame in std::fs::read_dir(frames).unwrap() {
         let img = load_png(&frame.unwrap().path());
         assert_eq!((count(&img, VAULT_BG), count(&img, VAULT_FG)), (0, 0));
-        blanked += usize::from(at(&img, mx, my) == BLANK || at(&img, cx, cy) == BLANK);
+        blanked += usize::from(places.iter().any(|&(x, y)| at(&img, x, y) == BLANK));
     }
     assert!(blanked > 0);
     let timeline = Command::new(bin("lifeline-viewer"))
@@ -214,11 +225,12 @@ async fn a_hidden_window_never_reaches_the_technician_or_the_recording() {
 }
 
 /// The user opens "Hide windows" in the host's window (Tab to it, Return)
-/// and ticks the vault (Tab, space) before the technician joins.
+/// and ticks the vault (Tab, space) before the technician joins; the list
+/// left open, the host window is hidden too (it shows every title).
 #[test]
 fn the_user_ticks_a_window_in_the_host_window() {
     use crate::session::{Stack, events, stderr};
-    use crate::window::{differ, find_window, keys, picture, settled, until};
+    use crate::window::{differ, find_window, keys, picture, rect_of, settled, until};
     if lifeline_tests::x::skip_without_xvfb() {
         return;
     }
@@ -251,13 +263,20 @@ fn the_user_ticks_a_window_in_the_host_window() {
     assert!(
         events(&out)
             .iter()
-            .any(|e| e["event"] == "hidden" && e["boxes"] == 1),
-        "{}",
+            .any(|e| e["event"] == "hidden" && e["boxes"] == 2),
+        "the vault and the host window: {}",
         String::from_utf8_lossy(&out.stdout)
     );
     let seen = load_png(&shot);
     assert_eq!((count(&seen, VAULT_BG), count(&seen, VAULT_FG)), (0, 0));
     assert_eq!(at(&seen, 600, 540), BLANK);
+    let (wx, wy, ww, wh) = rect_of(&x, &id);
+    let centre = ((wx + ww / 2) as i32, (wy + wh / 2) as i32);
+    assert_eq!(
+        at(&seen, centre.0, centre.1),
+        BLANK,
+        "the list is not shown"
+    );
     assert!(count(&x.screenshot(), VAULT_BG) > 5000, "it is on screen");
 }
 

@@ -1,3 +1,6 @@
+//! The hidden area's geometry: patterns, whole private windows, the
+//! cap on boxes, far-off boxes, the shown monitor and the blanking.
+
 use super::*;
 
 fn b(x: i32, y: i32, width: u32, height: u32) -> HiddenBox {
@@ -22,13 +25,6 @@ fn secret(w: &TopWindow) -> bool {
     matches(&w.title, "vault")
 }
 
-fn total(boxes: &[HiddenBox]) -> u64 {
-    boxes
-        .iter()
-        .map(|b| u64::from(b.width) * u64::from(b.height))
-        .sum()
-}
-
 #[test]
 fn patterns_are_parts_of_titles_in_any_case() {
     assert!(matches("Passwords - KeePassXC", "keepass"));
@@ -47,66 +43,37 @@ fn a_private_window_is_hidden_whole_when_nothing_lies_above() {
 }
 
 #[test]
-fn what_lies_above_is_shown_and_what_lies_below_is_not() {
-    // The browser above covers the vault's right half: that half shows.
+fn what_lies_above_a_private_window_is_hidden_with_it() {
+    // A window above may be see-through, take no pixels (X11's input-only
+    // windows) or move away before the next listing: the private
+    // window's whole area stays hidden.
     let ws = [
         w(1, "Vault", b(0, 0, 200, 100)),
         w(2, "Browser", b(100, 0, 300, 300)),
-    ];
-    let hidden = hidden_area(&ws, secret);
-    assert_eq!(hidden, vec![b(0, 0, 100, 100)]);
-    // Below the vault, the same browser changes nothing.
-    let ws = [
-        w(2, "Browser", b(100, 0, 300, 300)),
-        w(1, "Vault", b(0, 0, 200, 100)),
+        w(3, "Note", b(50, 50, 10, 10)),
     ];
     assert_eq!(hidden_area(&ws, secret), vec![b(0, 0, 200, 100)]);
+    assert!(inside(&hidden_area(&ws, secret), (55, 55)));
 }
 
 #[test]
-fn a_window_in_the_middle_leaves_a_frame_of_four_boxes() {
-    let ws = [
-        w(1, "Vault", b(0, 0, 300, 300)),
-        w(2, "Note", b(100, 100, 100, 100)),
-    ];
-    let hidden = hidden_area(&ws, secret);
-    assert_eq!(hidden.len(), 4);
-    assert_eq!(total(&hidden), 300 * 300 - 100 * 100);
-    assert!(!inside(&hidden, (150, 150)));
-    for p in [(0, 0), (299, 299), (99, 150), (200, 150), (150, 99)] {
-        assert!(inside(&hidden, p), "{p:?}");
-    }
+fn hidden_and_minimised_windows_hide_nothing() {
+    let mut gone = w(2, "Vault 2", b(0, 0, 50, 50));
+    gone.shown = false;
+    let ws = [w(1, "Vault", b(0, 0, 100, 100)), gone];
+    assert_eq!(hidden_area(&ws, secret), vec![b(0, 0, 100, 100)]);
+    let mut none = ws.clone();
+    none[0].shown = false;
+    assert!(hidden_area(&none, secret).is_empty());
 }
 
 #[test]
-fn hidden_and_minimised_windows_and_private_ones_above_change_nothing() {
-    let mut note = w(2, "Note", b(0, 0, 50, 50));
-    note.shown = false;
-    let ws = [
-        w(1, "Vault", b(0, 0, 100, 100)),
-        note,
-        w(3, "Vault 2", b(50, 50, 100, 100)),
-    ];
-    let hidden = hidden_area(&ws, secret);
-    assert_eq!(hidden, vec![b(0, 0, 100, 100), b(50, 50, 100, 100)]);
-    let mut gone = ws.clone();
-    gone[0].shown = false;
-    gone[2].shown = false;
-    assert!(hidden_area(&gone, secret).is_empty());
-}
-
-#[test]
-fn too_many_pieces_become_whole_windows_then_one_box() {
-    // A private window under a comb of 70 windows: 73 pieces.
-    let mut ws = vec![w(1, "Vault", b(0, 0, 1000, 100))];
-    for i in 0..70 {
-        ws.push(w(10 + i, "tooth", b(i as i32 * 14, 10, 10, 10)));
-    }
-    assert_eq!(hidden_area(&ws, secret), vec![b(0, 0, 1000, 100)]);
+fn too_many_windows_become_one_box() {
     let many: Vec<_> = (0..70)
         .map(|i| w(i, "vault", b(i as i32 * 10, 0, 5, 5)))
         .collect();
     assert_eq!(hidden_area(&many, secret), vec![b(0, 0, 695, 5)]);
+    assert_eq!(hidden_area(&many[..64], secret).len(), 64);
 }
 
 #[test]
