@@ -308,11 +308,11 @@ impl Capture {
     /// Grabs the screen as it is and as the hidden area now is: whole
     /// when the area changed, and again (up to three times) when it
     /// changed while grabbing (a private window moved: its new place must
-    /// not be sent with the old one blanked). Every area seen meanwhile is
-    /// blanked together ([`Mask`]). A forced grab that found nothing drawn
-    /// still sends the picture as blanked now.
+    /// not be sent with the old one blanked). A place the area left stays
+    /// blanked a while ([`crate::hidden::mask::HOLD`]). A forced grab that
+    /// found nothing drawn still sends the picture as blanked now.
     fn grab_current(&mut self, full: bool) -> Result<(Grab, Option<ViewReport>), CaptureError> {
-        let mut force = self.mask.before_grab();
+        let mut force = self.mask.before_grab(Instant::now());
         let mut view = None;
         let mut tries = 0;
         loop {
@@ -321,7 +321,7 @@ impl Capture {
                     .grab(&mut *self.screen, &mut self.image, full || force)?;
             view = news.or(view);
             tries += 1;
-            let moved = !matches!(grab, Grab::Withheld(_)) && self.mask.after_grab();
+            let moved = !matches!(grab, Grab::Withheld(_)) && self.mask.after_grab(Instant::now());
             if !moved || tries > 3 {
                 let grab = match grab {
                     Grab::Unchanged if full || force || moved => Grab::Captured,

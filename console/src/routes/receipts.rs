@@ -39,7 +39,8 @@ pub(super) async fn check_receipt(
     Form(f): Form<ReceiptForm>,
 ) -> Result<Response, Response> {
     a.check_csrf(&c, &f.csrf, "check receipt").await?;
-    let Ok(_slot) = CHECKS.try_acquire() else {
+    // Held by the read itself: a client that leaves does not free it.
+    let Ok(slot) = CHECKS.try_acquire() else {
         return Err(failure(
             Some(&a.viewer()),
             StatusCode::SERVICE_UNAVAILABLE,
@@ -60,7 +61,9 @@ pub(super) async fn check_receipt(
     let path = lifeline_relay_core::audit::log_path(&c.dir);
     let checking = r.clone();
     let checked = tokio::task::spawn_blocking(move || {
-        std::fs::read_to_string(&path).map(|log| receipt::check(&checking, &log))
+        let checked = std::fs::read_to_string(&path).map(|log| receipt::check(&checking, &log));
+        drop(slot);
+        checked
     })
     .await;
     let checked = match checked {

@@ -33,15 +33,21 @@ pub fn matches(title: &str, pattern: &str) -> bool {
 /// covers is hidden too), at most [`MAX_HIDDEN_BOXES`] boxes (beyond
 /// that, one box around them all).
 pub fn hidden_area(windows: &[TopWindow], private: impl Fn(&TopWindow) -> bool) -> Vec<HiddenBox> {
-    let out: Vec<HiddenBox> = windows
-        .iter()
-        .filter(|w| w.shown && !empty(&w.area) && private(w))
-        .map(|w| w.area)
-        .collect();
-    if out.len() <= MAX_HIDDEN_BOXES {
-        out
+    capped(
+        windows
+            .iter()
+            .filter(|w| w.shown && !empty(&w.area) && private(w))
+            .map(|w| w.area)
+            .collect(),
+    )
+}
+
+/// At most [`MAX_HIDDEN_BOXES`] boxes: beyond that, one around them all.
+pub fn capped(boxes: Vec<HiddenBox>) -> Vec<HiddenBox> {
+    if boxes.len() <= MAX_HIDDEN_BOXES {
+        boxes
     } else {
-        out.into_iter().reduce(bounding).into_iter().collect()
+        boxes.into_iter().reduce(bounding).into_iter().collect()
     }
 }
 

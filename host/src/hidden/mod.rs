@@ -23,9 +23,20 @@ pub trait Desk: Send + Sync {
     /// The top-level window the keyboard types into now (with focus
     /// following the pointer, the one under it).
     fn focused(&self) -> Option<u64>;
-    /// Where window `id` is now, if it is shown (asked for each private
-    /// window around every grab: the watcher's list may lag a move).
-    fn place(&self, id: u64) -> Option<HiddenBox>;
+    /// Where window `id` is now (asked for each private window around
+    /// every grab: the watcher's list may lag a move).
+    fn place(&self, id: u64) -> Placed;
+}
+
+/// Where a window is, as the desktop answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placed {
+    /// Shown there.
+    At(HiddenBox),
+    /// Closed, unmapped or minimised.
+    Gone,
+    /// The desktop did not answer: the place last known stands.
+    Unknown,
 }
 
 /// A window as the host window lists it.
@@ -151,7 +162,7 @@ impl Privacy {
         if ids.is_empty() {
             return;
         }
-        let places: Vec<(u64, Option<HiddenBox>)> = ids
+        let places: Vec<(u64, Placed)> = ids
             .into_iter()
             .map(|id| (id, self.shared.desk.place(id)))
             .collect();
@@ -159,8 +170,9 @@ impl Privacy {
         for (id, place) in places {
             if let Some(w) = s.windows.iter_mut().find(|w| w.id == id) {
                 match place {
-                    Some(area) => w.area = area,
-                    None => w.shown = false,
+                    Placed::At(area) => w.area = area,
+                    Placed::Gone => w.shown = false,
+                    Placed::Unknown => {}
                 }
             }
         }
@@ -222,13 +234,18 @@ impl Privacy {
             if s.area.is_empty() {
                 return false;
             }
+            // Unlisted or lost: where any window is, is unknown; typing
+            // anywhere may reach a private one.
+            let everything = s.lost || !s.listed;
             let privates: Vec<u64> = s
                 .windows
                 .iter()
                 .filter(|w| s.private(w))
                 .map(|w| w.id)
                 .collect();
-            (s.area.clone(), move |id| privates.contains(&id))
+            (s.area.clone(), move |id| {
+                everything || privates.contains(&id)
+            })
         };
         let desk = &*self.shared.desk;
         drops(

@@ -22,8 +22,8 @@ impl Desk for FakeDesk {
     fn focused(&self) -> Option<u64> {
         Some(self.focused.load(Ordering::Relaxed)).filter(|id| *id != 0)
     }
-    fn place(&self, _: u64) -> Option<HiddenBox> {
-        None
+    fn place(&self, _: u64) -> Placed {
+        Placed::Unknown
     }
 }
 
@@ -96,14 +96,20 @@ fn the_host_windows_own_list_hides_it_while_open_and_is_not_listed() {
 
 #[test]
 fn everything_is_hidden_until_the_first_listing_and_once_lost() {
-    let p = Privacy::new(Vec::new(), Box::new(FakeDesk::default()));
+    let desk = FakeDesk::default();
+    desk.focused.store(5, Ordering::Relaxed);
+    let p = Privacy::new(Vec::new(), Box::new(desk));
     let first = p.area().1;
     assert_eq!((first[0].width, first[0].height), (u32::MAX, u32::MAX));
+    let typing = InputEvent::Text("x".into());
+    assert!(p.drops(&typing), "typing too");
     p.set_windows(Vec::new());
     assert!(p.area().1.is_empty());
+    assert!(!p.drops(&typing));
     p.lost();
     let area = p.area().1;
     assert_eq!((area[0].width, area[0].height), (u32::MAX, u32::MAX));
+    assert!(p.drops(&typing));
 }
 
 #[test]

@@ -14,13 +14,13 @@ use windows_sys::Win32::Foundation::{HWND, LPARAM, RECT};
 use windows_sys::Win32::Graphics::Dwm::{DWMWA_CLOAKED, DwmGetWindowAttribute};
 use windows_sys::Win32::UI::WindowsAndMessaging::{
     EnumWindows, GA_ROOT, GetAncestor, GetForegroundWindow, GetWindowRect, GetWindowTextW,
-    IsIconic, IsWindowVisible,
+    IsIconic, IsWindow, IsWindowVisible,
 };
 use windows_sys::core::BOOL;
 
 use super::coords::Rect;
 use super::gdi::{pointer, virtual_screen};
-use crate::hidden::{Desk, LostOnPanic, Privacy, TopWindow};
+use crate::hidden::{Desk, LostOnPanic, Placed, Privacy, TopWindow};
 
 /// How often the windows are listed.
 pub const POLL: Duration = Duration::from_millis(50);
@@ -65,11 +65,30 @@ fn list() -> Vec<TopWindow> {
 
 /// One window, if it is shown: its title and where it is on the picture.
 fn shown(h: HWND, screen: Rect) -> Option<TopWindow> {
-    // SAFETY: each call takes the handle EnumWindows gave (a window gone
-    // since only makes the call fail) and buffers that live across it.
+    let Placed::At(area) = place_of(h, screen) else {
+        return None;
+    };
+    let mut buf = [0u16; MAX_TITLE];
+    // SAFETY: a handle EnumWindows gave (one gone since only fails the
+    // call) and a buffer that lives across it.
+    let n = unsafe { GetWindowTextW(h, buf.as_mut_ptr(), MAX_TITLE as i32) };
+    let title = String::from_utf16_lossy(&buf[..usize::try_from(n).unwrap_or(0)]);
+    Some(TopWindow {
+        id: h as usize as u64,
+        title,
+        area,
+        shown: true,
+    })
+}
+
+/// Where a window is on the picture of `screen`, without its title
+/// (asking a window's title waits on its thread: the capture must not).
+fn place_of(h: HWND, screen: Rect) -> Placed {
+    // SAFETY: each call takes a handle (a window gone since only makes
+    // the call fail) and values that live across it.
     unsafe {
-        if IsWindowVisible(h) == 0 || IsIconic(h) != 0 {
-            return None;
+        if IsWindow(h) == 0 || IsWindowVisible(h) == 0 || IsIconic(h) != 0 {
+            return Placed::Gone;
         }
         let mut cloaked: u32 = 0;
         let asked = DwmGetWindowAttribute(
@@ -79,7 +98,7 @@ fn shown(h: HWND, screen: Rect) -> Option<TopWindow> {
             std::mem::size_of::<u32>() as u32,
         );
         if asked == 0 && cloaked != 0 {
-            return None;
+            return Placed::Gone;
         }
         let mut r = RECT {
             left: 0,
@@ -88,25 +107,20 @@ fn shown(h: HWND, screen: Rect) -> Option<TopWindow> {
             bottom: 0,
         };
         if GetWindowRect(h, &mut r) == 0 {
-            return None;
+            return Placed::Unknown;
         }
-        let mut buf = [0u16; MAX_TITLE];
-        let n = GetWindowTextW(h, buf.as_mut_ptr(), MAX_TITLE as i32);
-        let title = String::from_utf16_lossy(&buf[..usize::try_from(n).unwrap_or(0)]);
         let rect = Rect::from_edges(r.left, r.top, r.right, r.bottom);
         let x = i64::from(rect.left) - i64::from(screen.left);
         let y = i64::from(rect.top) - i64::from(screen.top);
-        Some(TopWindow {
-            id: h as usize as u64,
-            title,
-            area: HiddenBox {
-                x: i32::try_from(x).ok()?,
-                y: i32::try_from(y).ok()?,
+        match (i32::try_from(x), i32::try_from(y)) {
+            (Ok(x), Ok(y)) => Placed::At(HiddenBox {
+                x,
+                y,
                 width: rect.width,
                 height: rect.height,
-            },
-            shown: true,
-        })
+            }),
+            _ => Placed::Unknown,
+        }
     }
 }
 
@@ -131,7 +145,7 @@ impl Desk for WinDesk {
         (!root.is_null()).then_some(root as usize as u64)
     }
 
-    fn place(&self, id: u64) -> Option<HiddenBox> {
-        shown(id as usize as HWND, virtual_screen()).map(|w| w.area)
+    fn place(&self, id: u64) -> Placed {
+        place_of(id as usize as HWND, virtual_screen())
     }
 }

@@ -79,8 +79,10 @@ impl eframe::App for App {
         if let Some(p) = &self.links.hiding {
             self.window.hidable = Some(p.windows());
             // While the list shows every title and its checkboxes, this
-            // window is hidden from the technician too.
+            // window is hidden from the technician too: hidden first, the
+            // list drawn from the frame after.
             p.list_open(self.window.hide_open);
+            self.window.hide_ready = self.window.hide_open;
         }
         if ctx.input(|i| i.viewport().close_requested()) {
             // Closing the window is stopping: the session (or the code)
@@ -97,6 +99,10 @@ impl eframe::App for App {
             .inner;
         for act in acts {
             self.act(&ctx, act);
+        }
+        if self.window.hide_open != self.window.hide_ready {
+            // The list opened or closed: the next frame follows at once.
+            ctx.request_repaint();
         }
         self.fit(&ctx, used);
         // The time left, and news from the agent, without waiting for input.

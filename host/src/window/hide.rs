@@ -1,7 +1,8 @@
 //! The window's "Hide from the technician" list: every open window with
 //! a checkbox, opened from a button beside the code, the question or the
 //! banner. Ticking one says [`Act::Hide`]; the agent's
-//! [`crate::hidden::Privacy`] does the hiding.
+//! [`crate::hidden::Privacy`] does the hiding. The list is drawn only once
+//! this window is itself hidden from the technician (`hide_ready`).
 
 use eframe::egui::{self, RichText};
 
@@ -28,7 +29,8 @@ impl HostWindow {
 
     /// The list, while open.
     pub(super) fn hide_list(&mut self, ui: &mut egui::Ui, acts: &mut Vec<Act>) {
-        let Some(listed) = self.hidable.as_ref().filter(|_| self.hide_open) else {
+        let shown = self.hide_open && self.hide_ready;
+        let Some(listed) = self.hidable.as_ref().filter(|_| shown) else {
             return;
         };
         ui.separator();

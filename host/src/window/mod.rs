@@ -99,6 +99,9 @@ pub struct HostWindow {
     pub hidable: Option<Vec<crate::hidden::Listed>>,
     /// The list of windows to hide is open.
     pub hide_open: bool,
+    /// This window is hidden from the technician now: the list (every
+    /// title, the checkboxes) is drawn only then, a frame after it opens.
+    pub hide_ready: bool,
 }
 
 /// The window's width while it asks or shows the code, and while it is
@@ -130,6 +133,7 @@ impl HostWindow {
             chat_open: false,
             hidable: None,
             hide_open: false,
+            hide_ready: false,
         }
     }
 

@@ -10,6 +10,7 @@ use std::thread;
 
 use lifeline_session::messages::HiddenBox;
 use x11rb::connection::Connection as _;
+use x11rb::errors::ReplyError;
 use x11rb::protocol::Event;
 use x11rb::protocol::xproto::{
     Atom, AtomEnum, ChangeWindowAttributesAux, ConnectionExt as _, EventMask, GetGeometryReply,
@@ -18,7 +19,7 @@ use x11rb::protocol::xproto::{
 use x11rb::rust_connection::RustConnection;
 
 use super::X11Error;
-use crate::hidden::{Desk, LostOnPanic, Privacy, TopWindow};
+use crate::hidden::{Desk, LostOnPanic, Placed, Privacy, TopWindow};
 
 /// Longest title kept, in bytes of the property.
 const MAX_TITLE: u32 = 1024;
@@ -228,12 +229,24 @@ impl Desk for X11Desk {
         Some(u64::from(w))
     }
 
-    fn place(&self, id: u64) -> Option<HiddenBox> {
-        let w = Window::try_from(id).ok()?;
-        let attrs = self.conn.get_window_attributes(w).ok()?;
-        let geometry = self.conn.get_geometry(w).ok()?;
-        let (attrs, g) = (attrs.reply().ok()?, geometry.reply().ok()?);
-        (attrs.map_state == MapState::VIEWABLE).then(|| area_of(&g))
+    fn place(&self, id: u64) -> Placed {
+        let Ok(w) = Window::try_from(id) else {
+            return Placed::Gone;
+        };
+        let asked = self
+            .conn
+            .get_window_attributes(w)
+            .and_then(|a| Ok((a, self.conn.get_geometry(w)?)));
+        let Ok((attrs, geometry)) = asked else {
+            return Placed::Unknown;
+        };
+        match (attrs.reply(), geometry.reply()) {
+            (Ok(a), Ok(g)) if a.map_state == MapState::VIEWABLE => Placed::At(area_of(&g)),
+            (Ok(_), Ok(_)) => Placed::Gone,
+            // The server's own answer: no such window (any more).
+            (Err(ReplyError::X11Error(_)), _) | (_, Err(ReplyError::X11Error(_))) => Placed::Gone,
+            _ => Placed::Unknown,
+        }
     }
 }
 

@@ -37,6 +37,13 @@ fn the_list_opens_from_the_code_and_each_tick_is_said() {
     let button = format!("{} ({})", words::HIDE_BUTTON, words::hiding_count(1));
     h.get_by_label(&button).click();
     h.run();
+    assert!(h.state().w.hide_open);
+    assert!(
+        h.query_by_label(words::HIDE_HEADING).is_none(),
+        "not drawn until this window is hidden too"
+    );
+    h.state_mut().w.hide_ready = true;
+    h.run();
     h.get_by_label(words::HIDE_HEADING);
     h.get_by_label("Passwords - KeePassXC").click();
     h.run();
@@ -62,6 +69,7 @@ fn the_question_and_the_banner_offer_it_too() {
     for notices in [asked(), sharing(Mode::Control)] {
         let mut h = with_list(notices);
         h.state_mut().w.hide_open = true;
+        h.state_mut().w.hide_ready = true;
         h.run();
         h.get_by_label(words::HIDE_HINT);
         h.get_by_label("Passwords - KeePassXC");
