@@ -332,8 +332,21 @@ impl Xvfb {
     /// `cat` has started. With no window manager, keyboard focus follows
     /// the pointer: point at it before typing.
     pub fn xterm_cat(&self, geometry: &str, file: &std::path::Path) -> XClient {
+        self.xterm_cat_with(geometry, file, &[])
+    }
+
+    /// [`Xvfb::xterm_cat`] with more of xterm's options (`-title`, colours).
+    pub fn xterm_cat_with(
+        &self,
+        geometry: &str,
+        file: &std::path::Path,
+        options: &[&str],
+    ) -> XClient {
         let cmd = format!("cat > '{}'", file.display());
-        let client = self.spawn("xterm", &["-geometry", geometry, "-e", "sh", "-c", &cmd]);
+        let mut args = vec!["-geometry", geometry];
+        args.extend_from_slice(options);
+        args.extend(["-e", "sh", "-c", &cmd]);
+        let client = self.spawn("xterm", &args);
         let deadline = Instant::now() + Duration::from_secs(10);
         while !file.exists() {
             assert!(Instant::now() < deadline, "xterm did not start");

@@ -21,6 +21,7 @@ use lifeline_tests::{RelayProcess, bin, poll, relay_cli, relay_cli_until};
 use lifeline_viewer::session::Viewer;
 
 use crate::recording::{auditor, host_session};
+use crate::window::xdotool;
 
 /// The private xterm's colours (0xRRGGBB), found nowhere else on screen.
 const VAULT_BG: u32 = 0x1e90ff;
@@ -30,17 +31,7 @@ const BLANK: u32 = 0x484848;
 
 /// An xterm titled `title` at `geometry` running `cat > FILE`.
 fn xterm(x: &Xvfb, title: &str, geometry: &str, file: &Path, colours: &[&str]) -> XClient {
-    let cmd = format!("cat > '{}'", file.display());
-    let mut args = vec!["-title", title, "-geometry", geometry];
-    args.extend_from_slice(colours);
-    args.extend(["-e", "sh", "-c", &cmd]);
-    let client = x.spawn("xterm", &args);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !file.exists() {
-        assert!(std::time::Instant::now() < deadline, "xterm did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    client
+    x.xterm_cat_with(geometry, file, &[&["-title", title], colours].concat())
 }
 
 fn count(img: &Image, colour: u32) -> usize {
@@ -56,16 +47,6 @@ fn at(img: &Image, x: i32, y: i32) -> u32 {
 
 fn centre(b: &HiddenBox) -> (i32, i32) {
     (b.x + b.width as i32 / 2, b.y + b.height as i32 / 2)
-}
-
-fn xdotool_out(x: &Xvfb, args: &[&str]) -> String {
-    let out = Command::new("xdotool")
-        .args(args)
-        .env("DISPLAY", &x.display)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "xdotool {args:?}");
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 /// Waits until the viewer is told one box whose top left is near `near`.
@@ -90,7 +71,8 @@ async fn a_hidden_window_never_reaches_the_technician_or_the_recording() {
     let _notes = xterm(&x, "Notes", "30x6+0+0", &notes_file, &[]);
     let colours = ["-bg", "#1e90ff", "-fg", "#ffff00", "-cr", "#ffff00"];
     let _vault = xterm(&x, "Secret vault", "30x6+300+200", &vault_file, &colours);
-    let vault = xdotool_out(&x, &["search", "--name", "Secret vault"]);
+    let vault = xdotool(&x, &["search", "--name", "Secret vault"]);
+    let vault = vault.trim();
     // What is on the screen does show the vault: the checks below can fail.
     assert!(count(&x.screenshot(), VAULT_BG) > 5000);
 
@@ -162,7 +144,7 @@ async fn a_hidden_window_never_reaches_the_technician_or_the_recording() {
     );
 
     // The vault moves: the box follows, and where it was shows again.
-    x.xdotool(&["windowmove", &vault, "40", "300"]);
+    x.xdotool(&["windowmove", vault, "40", "300"]);
     let moved = box_near(&v, (40, 300)).await;
     v.settle(Duration::from_millis(300), Duration::from_secs(20))
         .await

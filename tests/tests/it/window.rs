@@ -19,7 +19,7 @@ use lifeline_tests::x::Xvfb;
 use crate::session::{Stack, events, stderr};
 
 /// Runs xdotool on `x`'s display; its output.
-fn xdotool(x: &Xvfb, args: &[&str]) -> String {
+pub(crate) fn xdotool(x: &Xvfb, args: &[&str]) -> String {
     let out = Command::new("xdotool")
         .args(args)
         .env("DISPLAY", &x.display)
