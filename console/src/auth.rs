@@ -21,6 +21,9 @@ pub struct Session {
     /// The password hash this login was checked against: once the
     /// account's differs (reset, changed elsewhere) the session ends.
     pub password: String,
+    /// Signed in with the identity provider: who it said (no local
+    /// account or password behind the session).
+    pub identity: Option<lifeline_proto::login::Identity>,
     created: Instant,
     seen: Instant,
 }
@@ -73,6 +76,37 @@ impl Sessions {
                 csrf: random_token(),
                 must_change: user.must_change,
                 password: user.password.clone(),
+                identity: None,
+                created: now,
+                seen: now,
+            },
+        );
+        id
+    }
+
+    /// Starts a session for someone the identity provider vouched for,
+    /// shown as `name`, with the `role` their groups give; returns its
+    /// cookie id.
+    pub fn open_signed_in(
+        &mut self,
+        now: Instant,
+        name: &str,
+        role: Role,
+        identity: lifeline_proto::login::Identity,
+    ) -> String {
+        self.live.retain(|_, s| {
+            now.duration_since(s.seen) < self.idle && now.duration_since(s.created) < self.max_age
+        });
+        let id = random_token();
+        self.live.insert(
+            id.clone(),
+            Session {
+                user: name.to_owned(),
+                role,
+                csrf: random_token(),
+                must_change: false,
+                password: String::new(),
+                identity: Some(identity),
                 created: now,
                 seen: now,
             },
@@ -168,6 +202,26 @@ mod tests {
         assert!(s.get(t0, &a).is_none());
         s.end_user("bob");
         assert!(s.get(t0, &b).is_none());
+    }
+
+    #[test]
+    fn signed_in_sessions_carry_their_identity_and_expire_alike() {
+        let t0 = Instant::now();
+        let min = Duration::from_secs(60);
+        let mut s = Sessions::new(30 * min, 12 * 60 * min);
+        let who = lifeline_proto::login::Identity {
+            issuer: "https://idp".into(),
+            subject: "u1".into(),
+        };
+        let id = s.open_signed_in(t0, "ann@example.com", Role::Auditor, who.clone());
+        let got = s.get(t0, &id).unwrap();
+        assert_eq!(
+            (got.user.as_str(), got.role),
+            ("ann@example.com", Role::Auditor)
+        );
+        assert_eq!(got.identity, Some(who));
+        assert!(!got.must_change);
+        assert!(s.get(t0 + 31 * min, &id).is_none());
     }
 
     #[test]

@@ -178,6 +178,8 @@ impl LoginGate {
                         why.as_str().to_owned()
                     }),
                     attempts: Some(b.count),
+                    issuer: None,
+                    subject: None,
                 }
             })
             .collect()

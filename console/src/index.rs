@@ -123,7 +123,8 @@ impl Filter {
         fn opt(v: &Option<String>) -> &str {
             v.as_deref().unwrap_or("")
         }
-        contains_ci(opt(&s.technician), &self.technician)
+        (contains_ci(opt(&s.technician), &self.technician)
+            || contains_ci(opt(&s.subject), &self.technician))
             && (contains_ci(&s.host_name, &self.host) || contains_ci(&s.host_ip, &self.host))
             && (self.from.is_empty() || day >= self.from.as_str())
             && (self.to.is_empty() || day <= self.to.as_str())

@@ -8,13 +8,16 @@
 //! sans-IO core), [`pages`] (pure HTML rendering), [`routes`] (the HTTP
 //! handlers), [`serve`] (TLS accept loop, mini-redis style
 //! `serve(listener, …, shutdown)`), [`metrics`] (the relay's metrics and
-//! health over plain HTTP, `serve --metrics`). Every login and every change is an
+//! health over plain HTTP, `serve --metrics`), [`oidc`] (signing in with the
+//! organisation's identity provider: the console's users, and technicians
+//! through the relay). Every login and every change is an
 //! audit record, written before the change is made.
 
 pub mod auth;
 pub mod gate;
 pub mod index;
 pub mod metrics;
+pub mod oidc;
 pub mod pages;
 pub mod routes;
 pub mod serve;
@@ -67,21 +70,30 @@ pub struct Console {
     /// devices are online, which sessions wait for approval); `None` for
     /// a console over a data directory alone.
     relay: Option<Arc<lifeline_relay_core::Relay>>,
+    /// The organisation's identity provider (`serve --oidc-issuer`), and
+    /// the sign-ins sent there and not back yet, by their `state`.
+    oidc: Option<Arc<oidc::Oidc>>,
+    oidc_pending: Mutex<oidc::PendingLogins>,
 }
 
 impl Console {
     /// A console over the relay's data directory `dir`, writing to its
     /// audit log `audit`; sessions end after 30 minutes idle or 12 hours.
     pub fn new(dir: PathBuf, audit: Arc<AuditLog>) -> Arc<Self> {
-        Self::build(dir, audit, None)
+        Self::build(dir, audit, None, None)
     }
 
-    /// The console of the running `relay` (its data directory and log).
-    pub fn of_relay(relay: &Arc<lifeline_relay_core::Relay>) -> Arc<Self> {
+    /// The console of the running `relay` (its data directory and log),
+    /// signing in with `oidc` too when given.
+    pub fn of_relay(
+        relay: &Arc<lifeline_relay_core::Relay>,
+        oidc: Option<Arc<oidc::Oidc>>,
+    ) -> Arc<Self> {
         Self::build(
             relay.data_dir().to_owned(),
             relay.audit_handle(),
             Some(relay.clone()),
+            oidc,
         )
     }
 
@@ -89,8 +101,11 @@ impl Console {
         dir: PathBuf,
         audit: Arc<AuditLog>,
         relay: Option<Arc<lifeline_relay_core::Relay>>,
+        oidc: Option<Arc<oidc::Oidc>>,
     ) -> Arc<Self> {
         Arc::new(Self {
+            oidc,
+            oidc_pending: Mutex::new(oidc::PendingLogins::default()),
             devices: lifeline_relay_core::devices::DeviceStore::new(&dir),
             relay,
             users: users::UserStore::in_dir(&dir),

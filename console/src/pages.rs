@@ -11,6 +11,7 @@ use lifeline_relay_core::integrity::Integrity;
 use lifeline_relay_core::report::{Outcome, SessionSummary};
 
 pub mod receipts;
+pub mod signin;
 
 /// The stylesheet, served as `/console.css` (the policy allows no inline style).
 pub const CSS: &str = include_str!("console.css");
@@ -30,6 +31,12 @@ pub struct TechnicianRow {
     pub added: String,
     pub revoked: Option<String>,
     pub last_use: Option<String>,
+    /// A credential from a sign-in: when it ends, and the provider's
+    /// subject it is bound to.
+    pub expires: Option<String>,
+    pub subject: Option<String>,
+    /// Sessions of theirs forwarding now.
+    pub live: usize,
 }
 
 /// An enrolled device as the page lists it.
@@ -125,9 +132,13 @@ pub fn layout(
 }
 
 /// The login form; `csrf` is the login cookie's value.
-pub fn login(csrf: &str, error: Option<&str>) -> Markup {
+pub fn login(csrf: &str, error: Option<&str>, provider: bool) -> Markup {
     let body = html! {
         @if let Some(e) = error { p.error id="error" { (e) } }
+        @if provider {
+            p { a.button id="oidc" href="/login/oidc" { "Sign in with your organisation" } }
+            p { "Or with a console account:" }
+        }
         form.login method="post" action="/login" {
             (csrf_field(csrf))
             label { "Name" input name="user" autocomplete="username" required autofocus; }
@@ -214,7 +225,7 @@ fn url_escape(s: &str) -> String {
 fn filter_form(f: &Filter) -> Markup {
     html! {
         form.filter method="get" action="/sessions" {
-            label { "Technician" input name="technician" value=(f.technician); }
+            label { "Technician (name, e-mail or subject)" input name="technician" value=(f.technician); }
             label { "Host" input name="host" value=(f.host); }
             label { "From" input name="from" type="date" value=(f.from); }
             label { "To" input name="to" type="date" value=(f.to); }
@@ -369,6 +380,7 @@ pub fn timeline(
         dl.summary {
             dt { "Host" } dd.host { (s.host_name) " (" (s.host_ip) "), user " (s.os_user) }
             dt { "Technician" } dd { (opt(&s.technician)) " " small { (opt(&s.viewer_ip)) } }
+            @if let Some(subject) = &s.subject { dt { "Subject" } dd.subject { (subject) } }
             dt { "Mode" } dd { (opt(&s.mode)) }
             dt { "Outcome" } dd { (s.outcome().as_str().replace('_', " ")) ": " (opt(&s.end_reason)) }
             dt { "Duration" } dd { (seconds(s.duration_ms)) }
@@ -420,19 +432,23 @@ pub fn technicians(
         }
         @if let Some(e) = error { p.error id="error" { (e) } }
         table.technicians {
-            thead { tr { th { "Name" } th { "Added" } th { "State" } th { "Last session" } @if admin { th {} } } }
+            thead { tr { th { "Name" } th { "Signed in as" } th { "Added" } th { "State" } th { "Last session" } th { "Live" } @if admin { th {} } } }
             tbody {
                 @for t in rows {
                     tr {
-                        td { (t.name) }
+                        td.name { (t.name) }
+                        td.subject { (opt(&t.subject)) }
                         td { (t.added) }
-                        td { @if let Some(r) = &t.revoked { "revoked " (r) } @else { "active" } }
+                        td { @if let Some(r) = &t.revoked { "revoked " (r) }
+                             @else if let Some(e) = &t.expires { "until " (e) }
+                             @else { "active" } }
                         td { (opt(&t.last_use)) }
+                        td.live { (t.live) }
                         @if admin {
                             td { @if t.revoked.is_none() {
                                 form method="post" action=(format!("/technicians/{}/revoke", url_escape(&t.name))) {
                                     (csrf_field(v.csrf))
-                                    button.danger type="submit" { "Revoke" }
+                                    button.danger type="submit" { "Revoke and end sessions" }
                                 }
                             } }
                         }

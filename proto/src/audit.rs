@@ -49,6 +49,11 @@ pub enum AuditEvent {
         locator: String,
         ok: bool,
         reason: Option<String>,
+        /// The identity provider's subject of a technician signed in with
+        /// `lifeline-viewer login` (none for a static token, and on
+        /// records from before).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subject: Option<String>,
     },
     SessionStarted {
         session: String,
@@ -164,6 +169,12 @@ pub enum AuditEvent {
         reason: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         attempts: Option<u64>,
+        /// A sign-in with the identity provider: its issuer and the
+        /// person's subject there (`user` is then the name it gave).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        issuer: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subject: Option<String>,
     },
     /// A command on the relay's machine changing who may do what
     /// (`technician add`, `auditor remove`, `console-user reset`, …), run
@@ -232,6 +243,19 @@ pub enum AuditEvent {
         technician: String,
         by: Option<String>,
         approved: bool,
+    },
+    /// A technician's sign-in with the identity provider
+    /// (`lifeline-viewer login`): who the provider said it was (`name`,
+    /// `subject`; none when it never said), from where, and whether a
+    /// credential was issued (`expires`, RFC 3339) or why not.
+    TechnicianLogin {
+        name: Option<String>,
+        issuer: String,
+        subject: Option<String>,
+        ip: String,
+        ok: bool,
+        reason: Option<String>,
+        expires: Option<String>,
     },
 }
 
@@ -317,6 +341,7 @@ impl AuditEvent {
             AuditEvent::DeviceEnrolled { .. } => "device_enrolled",
             AuditEvent::DeviceSession { .. } => "device_session",
             AuditEvent::DeviceApproval { .. } => "device_approval",
+            AuditEvent::TechnicianLogin { .. } => "technician_login",
         }
     }
 
@@ -327,6 +352,7 @@ impl AuditEvent {
             | AuditEvent::RelayStopped { .. }
             | AuditEvent::TokenSuspended { .. }
             | AuditEvent::ConsoleLogin { .. }
+            | AuditEvent::TechnicianLogin { .. }
             | AuditEvent::AdminAction { .. }
             | AuditEvent::ConsoleAction { .. }
             | AuditEvent::ConnectionsRefused { .. }
@@ -505,6 +531,7 @@ impl AuditEvent {
                 ip,
                 locator,
                 reason,
+                subject,
                 ..
             } => {
                 cut_opt(session, id);
@@ -512,6 +539,7 @@ impl AuditEvent {
                 cut(ip, id);
                 cut(locator, id);
                 cut_opt(reason, text);
+                cut_opt(subject, name);
             }
             E::SessionStarted {
                 session,
@@ -619,11 +647,34 @@ impl AuditEvent {
                 cut(to, name);
             }
             E::ConsoleLogin {
-                user, ip, reason, ..
+                user,
+                ip,
+                reason,
+                issuer,
+                subject,
+                ..
             } => {
                 cut(user, name);
                 cut(ip, id);
                 cut_opt(reason, text);
+                cut_opt(issuer, text);
+                cut_opt(subject, name);
+            }
+            E::TechnicianLogin {
+                name: who,
+                issuer,
+                subject,
+                ip,
+                reason,
+                expires,
+                ..
+            } => {
+                cut_opt(who, name);
+                cut(issuer, text);
+                cut_opt(subject, name);
+                cut(ip, id);
+                cut_opt(reason, text);
+                cut_opt(expires, id);
             }
             E::AdminAction { by, action, target } => {
                 cut(by, name);
@@ -1011,6 +1062,8 @@ mod tests {
                     ok: false,
                     reason: Some("r".into()),
                     attempts: None,
+                    issuer: None,
+                    subject: None,
                 },
                 r#""event":"console_login","user":"ann","ip":"i","ok":false,"reason":"r","hash""#,
             ),
@@ -1021,6 +1074,8 @@ mod tests {
                     ok: false,
                     reason: Some("r".into()),
                     attempts: Some(41),
+                    issuer: None,
+                    subject: None,
                 },
                 r#""event":"console_login","user":"ann","ip":"i","ok":false,"reason":"r","attempts":41,"hash""#,
             ),
@@ -1079,6 +1134,42 @@ mod tests {
                     approved: true,
                 },
                 r#""event":"device_approval","session":"s","device":"desk-7","technician":"bob","by":"carol","approved":true"#,
+            ),
+            (
+                AuditEvent::TechnicianLogin {
+                    name: Some("bob@example.com".into()),
+                    issuer: "https://idp".into(),
+                    subject: Some("u1".into()),
+                    ip: "i".into(),
+                    ok: true,
+                    reason: None,
+                    expires: Some("2026-12-07T23:00:00Z".into()),
+                },
+                r#""event":"technician_login","name":"bob@example.com","issuer":"https://idp","subject":"u1","ip":"i","ok":true,"reason":null,"expires":"2026-12-07T23:00:00Z""#,
+            ),
+            (
+                AuditEvent::ConsoleLogin {
+                    user: "ann@example.com".into(),
+                    ip: "i".into(),
+                    ok: true,
+                    reason: None,
+                    attempts: None,
+                    issuer: Some("https://idp".into()),
+                    subject: Some("u2".into()),
+                },
+                r#""event":"console_login","user":"ann@example.com","ip":"i","ok":true,"reason":null,"issuer":"https://idp","subject":"u2","hash""#,
+            ),
+            (
+                AuditEvent::JoinAttempt {
+                    session: Some("s".into()),
+                    technician: Some("bob@example.com".into()),
+                    ip: "i".into(),
+                    locator: "l".into(),
+                    ok: true,
+                    reason: None,
+                    subject: Some("u1".into()),
+                },
+                r#""event":"join_attempt","session":"s","technician":"bob@example.com","ip":"i","locator":"l","ok":true,"reason":null,"subject":"u1","hash""#,
             ),
         ];
         for (event, body) in cases {
@@ -1230,6 +1321,8 @@ mod tests {
                 ok: false,
                 reason: w(),
                 attempts: Some(u64::MAX),
+                issuer: None,
+                subject: None,
             },
             AuditEvent::AdminAction {
                 by: worst(),
@@ -1268,6 +1361,15 @@ mod tests {
                 technician: worst(),
                 by: w(),
                 approved: true,
+            },
+            AuditEvent::TechnicianLogin {
+                name: w(),
+                issuer: worst(),
+                subject: w(),
+                ip: worst(),
+                ok: false,
+                reason: w(),
+                expires: w(),
             },
         ];
         let chain = Chain::resume_at(u64::MAX - 1, "f".repeat(64));

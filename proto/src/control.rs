@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::code::Locator;
 use crate::devices::{DeviceEntry, DevicePolicy, DeviceRefusal, EnrollRefusal, EnrollRequest};
+use crate::login::{Credential, LoginCode, LoginRefusal};
 
 /// ALPN protocol id negotiated in the TLS handshake.
 pub const ALPN: &[u8] = b"lifeline/1";
@@ -389,6 +390,10 @@ pub enum ViewerRequest {
         locator: Locator,
         reason: String,
     },
+    /// Instead of `Join`: sign in with the relay's identity provider
+    /// (`lifeline-viewer login`). Answered with [`ViewerEvent::LoginCode`],
+    /// then [`ViewerEvent::LoggedIn`] or [`ViewerEvent::LoginRefused`].
+    Login,
 }
 
 /// Relay → viewer.
@@ -413,6 +418,11 @@ pub enum ViewerEvent {
     AwaitingApproval {
         within_s: u32,
     },
+    /// Sign in at the provider's page with this code (`Login`'s first answer).
+    LoginCode(LoginCode),
+    /// Signed in: the credential to join with until it expires.
+    LoggedIn(Credential),
+    LoginRefused(LoginRefusal),
 }
 
 /// Why the relay refused a join; each has one clear line for the technician.
@@ -435,6 +445,8 @@ pub enum JoinRefusal {
     ReasonRequired,
     /// The reason is empty, longer than 256 characters, or not one line.
     BadReason,
+    /// A credential from `lifeline-viewer login` past its end.
+    ExpiredToken,
 }
 
 impl JoinRefusal {
@@ -450,6 +462,7 @@ impl JoinRefusal {
             JoinRefusal::Suspended { .. } => "token suspended",
             JoinRefusal::ReasonRequired => "reason required",
             JoinRefusal::BadReason => "bad reason",
+            JoinRefusal::ExpiredToken => "expired credential",
         }
     }
 
@@ -466,6 +479,7 @@ impl JoinRefusal {
             JoinRefusal::Suspended { retry_after_s: 0 },
             JoinRefusal::ReasonRequired,
             JoinRefusal::BadReason,
+            JoinRefusal::ExpiredToken,
         ]
         .into_iter()
         .find(|r| r.as_str() == word)
@@ -505,6 +519,9 @@ impl fmt::Display for JoinRefusal {
             JoinRefusal::BadReason => {
                 f.write_str("a reason is at most 256 characters, on one line")
             }
+            JoinRefusal::ExpiredToken => f.write_str(
+                "your sign-in has expired; sign in again with `lifeline-viewer login --relay HOST:PORT`",
+            ),
         }
     }
 }

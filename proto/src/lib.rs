@@ -1,5 +1,6 @@
 //! What the relay may read: the session code, length-prefixed framing, the
-//! control messages between a peer and the relay, what one relay of a
+//! control messages between a peer and the relay (a technician's sign-in
+//! among them), what one relay of a
 //! cluster asks another, the audit log's
 //! records and hash chain, and the receipt a host gives its user (checked
 //! against that log).
@@ -15,6 +16,7 @@ pub mod control;
 pub mod devices;
 pub mod frame;
 pub mod link;
+pub mod login;
 pub mod receipt;
 
 pub use code::{CodeError, Locator, SessionCode};

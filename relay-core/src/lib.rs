@@ -23,6 +23,7 @@ pub mod report;
 pub mod resume_store;
 pub mod rules;
 pub mod server;
+pub mod signin;
 pub mod spool;
 pub mod store;
 pub mod tokens;

@@ -65,6 +65,7 @@ pub struct Metrics {
     suspended: Counter,
     sessions_started: Counter,
     console_logins: Family<Outcome, Counter>,
+    technician_logins: Family<Outcome, Counter>,
     pub(crate) forwarded: Forwarded,
     /// Audit records the exporter has read and not shipped yet (set by
     /// the exporter).
@@ -108,6 +109,8 @@ pub const LOGIN_OUTCOMES: &[&str] = &[
     "needs_code",
     "wrong_code",
     "code_reused",
+    "no_role",
+    "provider_failed",
 ];
 
 /// What [`Metrics::refresh`] reads from the relay at a scrape.
@@ -152,6 +155,7 @@ impl Metrics {
             suspended: Counter::default(),
             sessions_started: Counter::default(),
             console_logins: outcomes(LOGIN_OUTCOMES),
+            technician_logins: outcomes(SIGN_IN_OUTCOMES),
             forwarded: Forwarded { to_viewer, to_host },
             export_lag: Gauge::default(),
             certificate_not_after: Gauge::default(),
@@ -184,6 +188,11 @@ impl Metrics {
                 "console_logins",
                 "Console sign-ins by outcome",
                 &m.console_logins,
+            ),
+            (
+                "technician_logins",
+                "Technicians' sign-ins with the identity provider by outcome",
+                &m.technician_logins,
             ),
         ];
         for (name, help, family) in families {
@@ -299,6 +308,14 @@ impl Metrics {
             .inc();
     }
 
+    /// A technician's sign-in with the identity provider: `ok`, or a
+    /// refusal's [`sign_in_word`].
+    pub fn technician_login(&self, outcome: &'static str) {
+        self.technician_logins
+            .get_or_create(&Outcome { outcome })
+            .inc();
+    }
+
     /// Sets the gauges from `reading` and this process's memory.
     pub fn refresh(&self, reading: Reading) {
         let n = &self.now;
@@ -353,6 +370,33 @@ pub(crate) fn refusal_word(r: &lifeline_proto::control::JoinRefusal) -> &'static
         R::Suspended { .. } => "suspended",
         R::ReasonRequired => "reason_required",
         R::BadReason => "bad_reason",
+        R::ExpiredToken => "expired_credential",
+    }
+}
+
+/// The outcomes of technicians' sign-ins, each counted from the start.
+pub const SIGN_IN_OUTCOMES: &[&str] = &[
+    "ok",
+    "off",
+    "not_technician",
+    "denied",
+    "timed_out",
+    "provider_down",
+    "invalid",
+    "unavailable",
+];
+
+/// A sign-in refusal's word in the metrics.
+pub fn sign_in_word(r: lifeline_proto::login::LoginRefusal) -> &'static str {
+    use lifeline_proto::login::LoginRefusal as R;
+    match r {
+        R::Off => "off",
+        R::NotTechnician => "not_technician",
+        R::Denied => "denied",
+        R::TimedOut => "timed_out",
+        R::ProviderDown => "provider_down",
+        R::Invalid => "invalid",
+        R::Unavailable => "unavailable",
     }
 }
 

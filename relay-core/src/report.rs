@@ -35,6 +35,10 @@ pub struct SessionSummary {
     /// reason, or a join's (`lifeline-viewer --reason`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The identity provider's subject of a technician who signed in
+    /// (`lifeline-viewer login`), from the join that started the session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
 }
 
 /// Where a session's recording stands, from its records.
@@ -217,7 +221,13 @@ fn fold(s: &mut SessionSummary, r: &Record) {
         }
         AuditEvent::DeviceApproval { .. } => {}
         AuditEvent::JoinAttempt { ok: false, .. } => s.failed_joins += 1,
-        AuditEvent::JoinAttempt { ok: true, .. } => {}
+        AuditEvent::JoinAttempt {
+            ok: true, subject, ..
+        } => {
+            if subject.is_some() {
+                s.subject.clone_from(subject);
+            }
+        }
         AuditEvent::SessionStarted {
             technician,
             viewer_ip,
@@ -268,6 +278,7 @@ fn fold(s: &mut SessionSummary, r: &Record) {
         | AuditEvent::TokenSuspended { .. }
         | AuditEvent::ResumeRefused { .. }
         | AuditEvent::ConsoleLogin { .. }
+        | AuditEvent::TechnicianLogin { .. }
         | AuditEvent::AdminAction { .. }
         | AuditEvent::ConsoleAction { .. }
         | AuditEvent::ConnectionsRefused { .. }

@@ -1,4 +1,8 @@
 //! Technician accounts: a name and the SHA-256 of a random 128-bit token.
+//! A technician who signed in with the identity provider
+//! (`lifeline-viewer login`) gets a credential of the same kind that also
+//! says who the provider vouched for and when it stops working
+//! ([`TechnicianStore::add_credential`]).
 //!
 //! The token itself is shown once, by `technician add`, and never stored:
 //! a stolen data directory does not yield usable tokens. Tokens are random,
@@ -7,7 +11,9 @@
 
 use std::fs;
 use std::path::Path;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
+
+use lifeline_proto::login::Identity;
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -17,6 +23,11 @@ use sha2::{Digest, Sha256};
 
 /// Prefix that makes a Lifeline token recognisable in a config file or a leak scan.
 pub const TOKEN_PREFIX: &str = "llt_";
+/// … and a credential from `lifeline-viewer login`.
+pub const CREDENTIAL_PREFIX: &str = "llc_";
+/// Expired credentials are dropped from the file this long after their
+/// end (the audit log keeps their issue).
+pub const KEEP_EXPIRED: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Errors of the technician store.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +49,23 @@ pub struct Technician {
     pub token_sha256: String,
     pub created: String,
     pub revoked: Option<String>,
+    /// When a credential stops working (RFC 3339); none for a token from
+    /// `technician add`, which works until revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    /// Who the identity provider said signed in, for a credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Identity>,
+}
+
+impl Technician {
+    /// Whether it has expired by `now` (a time it cannot read counts as
+    /// expired: the store is the relay's own, so that is a bug or an edit).
+    pub fn expired(&self, now: SystemTime) -> bool {
+        self.expires
+            .as_deref()
+            .is_some_and(|e| humantime::parse_rfc3339(e).map_or(true, |end| end <= now))
+    }
 }
 
 /// What a presented token turned out to be.
@@ -45,6 +73,8 @@ pub struct Technician {
 pub enum Lookup {
     Valid(String),
     Revoked(String),
+    /// A credential past its end.
+    Expired(String),
     Unknown,
 }
 
@@ -67,6 +97,8 @@ pub fn new_technician(name: &str) -> Result<(Technician, String), TokenError> {
         token_sha256: token_hash(&token),
         created: now_text(),
         revoked: None,
+        expires: None,
+        identity: None,
     };
     Ok((technician, token))
 }
@@ -115,6 +147,39 @@ impl TechnicianStore {
             return Err(TokenError::Exists(name.to_owned()));
         }
         all.push(technician);
+        self.save(&all)?;
+        Ok(token)
+    }
+
+    /// Issues a credential for `identity`, shown as `name`, working until
+    /// `expires`; returns its secret (shown once). Credentials expired
+    /// over [`KEEP_EXPIRED`] ago are dropped from the file meanwhile.
+    pub fn add_credential(
+        &self,
+        name: &str,
+        identity: Identity,
+        expires: SystemTime,
+    ) -> Result<String, TokenError> {
+        if !valid_name(name) {
+            return Err(TokenError::BadName(name.to_owned()));
+        }
+        let mut secret = [0u8; 16];
+        rand::rng().fill(&mut secret);
+        let token = format!("{CREDENTIAL_PREFIX}{}", hex::encode(secret));
+        let now = SystemTime::now();
+        let mut all = self.list()?;
+        let cutoff = now
+            .checked_sub(KEEP_EXPIRED)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        all.retain(|t| !t.expired(cutoff));
+        all.push(Technician {
+            name: name.to_owned(),
+            token_sha256: token_hash(&token),
+            created: now_text(),
+            revoked: None,
+            expires: Some(humantime::format_rfc3339_seconds(expires).to_string()),
+            identity: Some(identity),
+        });
         self.save(&all)?;
         Ok(token)
     }
@@ -183,14 +248,26 @@ impl TokenCache {
             }
         }
         let h = token_hash(token);
+        let now = SystemTime::now();
         let mut result = Lookup::Unknown;
         for t in self.by_hash.iter().filter(|t| t.token_sha256 == h) {
             result = match t.revoked {
-                None => return (Lookup::Valid(t.name.clone()), err),
                 Some(_) => Lookup::Revoked(t.name.clone()),
+                None if t.expired(now) => Lookup::Expired(t.name.clone()),
+                None => return (Lookup::Valid(t.name.clone()), err),
             };
         }
         (result, err)
+    }
+
+    /// Who the identity provider said a credential is for (as last read;
+    /// call after [`TokenCache::lookup`]); none for a plain token.
+    pub fn identity(&self, token: &str) -> Option<Identity> {
+        let h = token_hash(token);
+        self.by_hash
+            .iter()
+            .find(|t| t.token_sha256 == h)
+            .and_then(|t| t.identity.clone())
     }
 }
 
@@ -220,6 +297,62 @@ mod tests {
         let again = store.add("alice").unwrap();
         assert_eq!(cache.lookup(&again).0, Lookup::Valid("alice".into()));
         assert_eq!(cache.lookup(&token).0, Lookup::Revoked("alice".into()));
+    }
+
+    #[test]
+    fn credentials_expire_and_name_their_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TechnicianStore::in_dir(dir.path());
+        let mut cache = TokenCache::new(store.clone()).unwrap();
+        let who = Identity {
+            issuer: "https://idp".into(),
+            subject: "u1".into(),
+        };
+        let now = SystemTime::now();
+        let live = store
+            .add_credential(
+                "bob@example.com",
+                who.clone(),
+                now + Duration::from_secs(3600),
+            )
+            .unwrap();
+        assert!(live.starts_with(CREDENTIAL_PREFIX));
+        let old = store
+            .add_credential("bob@example.com", who.clone(), now - Duration::from_secs(1))
+            .unwrap();
+        assert_eq!(
+            cache.lookup(&live).0,
+            Lookup::Valid("bob@example.com".into())
+        );
+        assert_eq!(cache.identity(&live), Some(who.clone()));
+        assert_eq!(
+            cache.lookup(&old).0,
+            Lookup::Expired("bob@example.com".into())
+        );
+        // A static token with the same name works beside them; revoking
+        // the name ends all of them.
+        assert_eq!(cache.identity("llt_nope"), None);
+        store.revoke("bob@example.com").unwrap();
+        assert_eq!(
+            cache.lookup(&live).0,
+            Lookup::Revoked("bob@example.com".into())
+        );
+        // Long-expired credentials leave the file when the next is issued.
+        let ancient = now - KEEP_EXPIRED - Duration::from_secs(60);
+        let gone = store.add_credential("c", who.clone(), ancient).unwrap();
+        store.add_credential("d", who, now).unwrap();
+        assert_eq!(cache.lookup(&gone).0, Lookup::Unknown);
+        assert!(matches!(
+            store.add_credential(
+                "a b",
+                Identity {
+                    issuer: "i".into(),
+                    subject: "s".into()
+                },
+                now
+            ),
+            Err(TokenError::BadName(_))
+        ));
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod cli_cluster;
 mod console_users;
 mod devices;
 mod devices_port;
+mod oidc_args;
 mod receipt;
 mod relay_cert;
 mod serve;

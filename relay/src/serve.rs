@@ -185,6 +185,8 @@ pub(crate) struct Serve {
     /// its waiting codes are released.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     node_timeout: Duration,
+    #[command(flatten)]
+    oidc: crate::oidc_args::OidcArgs,
 }
 
 /// A session cap: a whole number, at least 1 (a cap of 0 would end every
@@ -266,6 +268,10 @@ pub(crate) fn serve(s: Serve) -> anyhow::Result<ExitCode> {
             )?),
             None => None,
         };
+        let provider = crate::oidc_args::provider(&s.oidc, s.database.is_some())?;
+        if let Some(p) = &provider {
+            config.sign_in = p.technicians.clone().map(|t| t as _);
+        }
         let relay = match &s.database {
             None => Relay::open(config)?,
             Some(url) => join_cluster(&s, url, local, config).await?,
@@ -291,7 +297,8 @@ pub(crate) fn serve(s: Serve) -> anyhow::Result<ExitCode> {
         })?;
         let stop_console = tokio_util::sync::CancellationToken::new();
         if let (Some(addr), Some(tls)) = (s.console, console_tls) {
-            start_console(addr, tls, &relay, stop_console.clone()).await?;
+            let oidc = provider.as_ref().map(|p| p.oidc.clone());
+            start_console(addr, tls, (&relay, oidc), stop_console.clone()).await?;
         }
         if let Some(addr) = s.metrics {
             start_metrics(addr, &relay).await?;
@@ -456,7 +463,10 @@ async fn start_metrics(addr: SocketAddr, relay: &std::sync::Arc<Relay>) -> anyho
 async fn start_console(
     addr: SocketAddr,
     tls: std::sync::Arc<rustls::ServerConfig>,
-    relay: &std::sync::Arc<Relay>,
+    (relay, oidc): (
+        &std::sync::Arc<Relay>,
+        Option<std::sync::Arc<lifeline_console::oidc::Oidc>>,
+    ),
     stop: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
@@ -466,7 +476,10 @@ async fn start_console(
     println!(
         "Console: https://{at}/ (accounts: lifeline-relay console-user add NAME --role auditor|admin|approver)"
     );
-    let console = lifeline_console::Console::of_relay(relay);
+    if let Some(o) = &oidc {
+        println!("Console sign-in: {} (and console accounts)", o.issuer());
+    }
+    let console = lifeline_console::Console::of_relay(relay, oidc);
     tokio::spawn(lifeline_console::serve(
         listener,
         tls,

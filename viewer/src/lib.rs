@@ -2,12 +2,14 @@
 //! joins a code, runs the end-to-end key exchange, keeps a decoded copy of
 //! the remote screen and sends input; the window and the headless scripted
 //! mode ([`script`]) are both thin layers over it. [`play`] opens a
-//! session recording with an auditor's key; [`player`] is its window.
+//! session recording with an auditor's key; [`player`] is its window;
+//! [`login`] signs a technician in with the relay's identity provider.
 
 pub mod core;
 pub mod devices;
 pub mod fetched;
 pub mod files;
+pub mod login;
 pub mod monitors;
 pub mod org;
 pub mod pins;

@@ -230,6 +230,7 @@ fn whole_command() -> clap::Command {
         .subcommand(PlayCli::command().name("play"))
         .subcommand(lifeline_viewer::verify_web::VerifyCli::command().name("verify-web"))
         .subcommand(lifeline_viewer::devices::DevicesCli::command().name("devices"))
+        .subcommand(lifeline_viewer::login::LoginCli::command().name("login"))
         .subcommand(lifeline_viewer::org::OrgCli::command().name("org"))
         .subcommand(lifeline_viewer::org::UnattendedCli::command().name("unattended"))
 }
@@ -305,13 +306,18 @@ fn subcommand() -> Option<ExitCode> {
             .filter(|(i, _)| *i != 1)
             .map(|(_, a)| a)
     };
-    if first == "devices" {
-        let cli = lifeline_viewer::devices::DevicesCli::parse_from(args());
-        let result = tokio::runtime::Builder::new_multi_thread()
+    if first == "devices" || first == "login" {
+        let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
-            .context("cannot start")
-            .and_then(|rt| rt.block_on(lifeline_viewer::devices::run(&cli)));
+            .context("cannot start");
+        let result = if first == "devices" {
+            let cli = lifeline_viewer::devices::DevicesCli::parse_from(args());
+            rt.and_then(|rt| rt.block_on(lifeline_viewer::devices::run(&cli)))
+        } else {
+            let cli = lifeline_viewer::login::LoginCli::parse_from(args());
+            rt.and_then(|rt| rt.block_on(lifeline_viewer::login::run(&cli)))
+        };
         return Some(result.unwrap_or_else(|e| {
             said_error(false, &e);
             ExitCode::FAILURE

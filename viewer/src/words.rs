@@ -35,3 +35,30 @@ pub const SHOWN_AGAIN: &str = "The picture is back: the user's computer can be s
 
 /// Why input was not sent while the screen is withheld.
 pub const WITHHELD_INPUT: &str = "the user's computer is showing a Windows security prompt, which Windows lets no remote program control: input is not sent until it closes";
+
+/// `lifeline-viewer login`: where to sign in, and the code to enter there.
+pub fn sign_in_at(uri: &str, code: &str) -> String {
+    format!("To sign in, open {uri} in a browser and enter the code {code}")
+}
+
+/// … the same page with the code filled in.
+pub fn sign_in_link(uri: &str) -> String {
+    format!("(or open {uri}, which has the code filled in)")
+}
+
+/// … while the relay waits for the provider.
+pub fn sign_in_waiting(expires_in_s: u32) -> String {
+    format!(
+        "Waiting for you to sign in (the code works for {} minutes)…",
+        expires_in_s.div_ceil(60)
+    )
+}
+
+/// … once the relay issued the credential.
+pub fn signed_in(name: &str, expires_in_s: u32, file: &std::path::Path) -> String {
+    format!(
+        "Signed in as {name}. Your credential works for {} hours and is kept in {} (lifeline-viewer uses it when you give no --token).",
+        expires_in_s.div_ceil(3600),
+        file.display()
+    )
+}

@@ -141,6 +141,8 @@ fn records_of_no_session_are_listed_by_kind_newest_first() {
                 ok: true,
                 reason: None,
                 attempts: None,
+                issuer: None,
+                subject: None,
             },
         );
     }

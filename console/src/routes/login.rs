@@ -21,12 +21,12 @@ use crate::pages;
 use crate::users::{ConsoleUser, Refusal};
 use crate::{Console, lock};
 
-pub(super) async fn login_page(headers: HeaderMap) -> Response {
+pub(super) async fn login_page(State(c): C, headers: HeaderMap) -> Response {
     let token = cookie(&headers, LOGIN_COOKIE)
         .filter(|t| t.len() == 64)
         .unwrap_or_else(random_token);
-    let c = set_cookie(LOGIN_COOKIE, &token, None);
-    ([c], pages::login(&token, None)).into_response()
+    let set = set_cookie(LOGIN_COOKIE, &token, None);
+    ([set], pages::login(&token, None, c.oidc.is_some())).into_response()
 }
 
 #[derive(Debug, Deserialize)]
@@ -113,7 +113,9 @@ pub(super) async fn login(
             "This login form is stale or did not come from this console. Reload the page and try again.",
         ));
     }
-    let again = |status, message: &str| html(status, pages::login(&login_token, Some(message)));
+    let provider = c.oidc.is_some();
+    let again =
+        |status, message: &str| html(status, pages::login(&login_token, Some(message), provider));
     let count = |outcome| {
         if let Some(relay) = &c.relay {
             relay.metrics().console_login(outcome);
@@ -125,6 +127,8 @@ pub(super) async fn login(
         ok,
         reason: reason.map(str::to_owned),
         attempts: None,
+        issuer: None,
+        subject: None,
     };
     // The slots are taken before the check, so raced attempts cannot all
     // pass; a throttled attempt is counted into its burst's record.
@@ -200,7 +204,21 @@ pub(super) async fn logout(State(c): C, a: Authed, Form(f): Form<CsrfForm>) -> R
         .into_response()
 }
 
+/// The page for a session signed in with the identity provider, which
+/// has no password here.
+fn not_here(a: &Authed) -> Response {
+    failure(
+        Some(&a.viewer()),
+        StatusCode::BAD_REQUEST,
+        "Password",
+        "You signed in with your organisation's identity provider: your password is theirs, and is changed there.",
+    )
+}
+
 pub(super) async fn password_page(a: Authed) -> Response {
+    if a.session.identity.is_some() {
+        return not_here(&a);
+    }
     html(
         StatusCode::OK,
         pages::password(&a.viewer(), a.session.must_change, None, false),
@@ -226,6 +244,9 @@ pub(super) async fn change_password(
 ) -> Response {
     if let Err(r) = a.check_csrf(&c, &f.csrf, "change password").await {
         return r;
+    }
+    if a.session.identity.is_some() {
+        return not_here(&a);
     }
     let forced = a.session.must_change;
     let again =

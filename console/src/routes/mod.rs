@@ -13,6 +13,7 @@
 
 mod devices;
 mod login;
+mod oidc;
 mod receipts;
 mod recordings;
 mod sessions;
@@ -64,6 +65,8 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/console.css", get(css))
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
+        .route("/login/oidc", get(oidc::start))
+        .route("/login/oidc/callback", get(oidc::callback))
         .route("/password", get(password_page).post(change_password))
         .route("/sessions", get(sessions))
         .route("/sessions/{id}", get(timeline))
@@ -298,24 +301,28 @@ impl FromRequestParts<Arc<Console>> for Authed {
         let mut session = lock(&c.sessions)
             .get(Instant::now(), &sid)
             .ok_or_else(to_login)?;
-        match c.users.get(&session.user) {
-            Ok(Some(u)) if u.password == session.password => session.role = u.role,
-            Ok(Some(_)) => {
-                // The password was reset or changed elsewhere.
-                lock(&c.sessions).close(&sid);
-                return Err(to_login());
-            }
-            Ok(None) => {
-                lock(&c.sessions).end_user(&session.user);
-                return Err(to_login());
-            }
-            Err(e) => {
-                return Err(failure(
-                    None,
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Accounts unreadable",
-                    &e.to_string(),
-                ));
+        // The provider vouched for a signed-in session when it began; it
+        // has no local account to check again.
+        if session.identity.is_none() {
+            match c.users.get(&session.user) {
+                Ok(Some(u)) if u.password == session.password => session.role = u.role,
+                Ok(Some(_)) => {
+                    // The password was reset or changed elsewhere.
+                    lock(&c.sessions).close(&sid);
+                    return Err(to_login());
+                }
+                Ok(None) => {
+                    lock(&c.sessions).end_user(&session.user);
+                    return Err(to_login());
+                }
+                Err(e) => {
+                    return Err(failure(
+                        None,
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "Accounts unreadable",
+                        &e.to_string(),
+                    ));
+                }
             }
         }
         if session.must_change && parts.uri.path() != "/password" && parts.uri.path() != "/logout" {

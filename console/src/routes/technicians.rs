@@ -1,6 +1,8 @@
-//! The technicians page: who may connect, when each last did, adding one
-//! (its token shown once) and revoking one; admins only, each change
-//! audited before it is made.
+//! The technicians page: who may connect (tokens, and credentials from
+//! signing in with the identity provider, with the subject they are bound
+//! to), when each last did, adding one (its token shown once) and
+//! revoking one, which ends their live sessions at once; admins only,
+//! each change audited before it is made.
 
 use std::sync::Arc;
 
@@ -23,14 +25,20 @@ async fn technician_rows(c: &Arc<Console>) -> Result<Vec<TechnicianRow>, Respons
             &e.to_string(),
         )
     })?;
+    let live = |name: &str| c.relay.as_ref().map_or(0, |r| r.sessions_of(name));
+    let lives: Vec<usize> = list.iter().map(|t| live(&t.name)).collect();
     on_index(c, move |_, idx| {
         Ok(list
             .into_iter()
-            .map(|t| TechnicianRow {
+            .zip(lives)
+            .map(|(t, live)| TechnicianRow {
                 last_use: idx.last_use(&t.name).map(str::to_owned),
                 name: t.name,
                 added: t.created,
                 revoked: t.revoked,
+                expires: t.expires,
+                subject: t.identity.map(|i| i.subject),
+                live,
             })
             .collect())
     })
@@ -112,6 +120,15 @@ pub(super) async fn revoke_technician(
             StatusCode::BAD_REQUEST,
             pages::technicians(&a.viewer(), &rows, None, Some(&e.to_string())),
         ));
+    }
+    // Their sessions end now, not when they next join.
+    if let Some(relay) = &c.relay {
+        let live = relay.sessions_of(&name);
+        if live > 0 {
+            a.action(c, "sessions_ended", Some(format!("{name}: {live}")))
+                .await?;
+            relay.end_sessions_of(&name);
+        }
     }
     Ok(Redirect::to("/technicians").into_response())
 }

@@ -389,3 +389,49 @@ fn clean_text_strips_controls_and_caps_length() {
     assert_eq!(clean_text("a\u{1b}[2Jb\n"), "a[2Jb");
     assert_eq!(clean_text(&"é".repeat(500)).len(), 256);
 }
+
+#[test]
+fn login() {
+    use crate::login::{Credential, LoginCode, LoginRefusal};
+    pin(ViewerRequest::Login, "0000000107");
+    pin(
+        ViewerEvent::LoginCode(LoginCode {
+            uri: "u".into(),
+            uri_complete: None,
+            user_code: "c".into(),
+            expires_in_s: 600,
+        }),
+        "00000008070175000163d804",
+    );
+    pin(
+        ViewerEvent::LoggedIn(Credential {
+            token: "t".into(),
+            name: "n".into(),
+            expires_in_s: 43200,
+        }),
+        "00000008080174016ec0d102",
+    );
+    pin(
+        ViewerEvent::LoginRefused(LoginRefusal::NotTechnician),
+        "000000020901",
+    );
+    pin(
+        ViewerEvent::Refused(JoinRefusal::ExpiredToken),
+        "000000020109",
+    );
+    for r in [
+        LoginRefusal::Off,
+        LoginRefusal::NotTechnician,
+        LoginRefusal::Denied,
+        LoginRefusal::TimedOut,
+        LoginRefusal::ProviderDown,
+        LoginRefusal::Invalid,
+        LoginRefusal::Unavailable,
+    ] {
+        assert!(!r.as_str().is_empty() && r.to_string().len() > 20, "{r:?}");
+    }
+    assert_eq!(
+        JoinRefusal::from_word("expired credential"),
+        Some(JoinRefusal::ExpiredToken)
+    );
+}

@@ -404,6 +404,8 @@ impl Db {
                     token_sha256: r.try_get(1)?,
                     created: r.try_get(2)?,
                     revoked: r.try_get(3)?,
+                    expires: None,
+                    identity: None,
                 })
             })
             .collect()

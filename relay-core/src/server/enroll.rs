@@ -104,6 +104,7 @@ pub(crate) async fn technician(
     let refusal = match lookup {
         Lookup::Valid(name) => return Some(name),
         Lookup::Revoked(_) => JoinRefusal::RevokedToken,
+        Lookup::Expired(_) => JoinRefusal::ExpiredToken,
         Lookup::Unknown => JoinRefusal::UnknownToken,
     };
     lock(&relay.ip_throttle).fail(now, &Source::of(ip));

@@ -51,12 +51,13 @@ pub(crate) fn check_join(
     };
     let name = match lookup {
         Lookup::Valid(name) => name,
-        Lookup::Revoked(_) | Lookup::Unknown => {
+        Lookup::Revoked(_) | Lookup::Expired(_) | Lookup::Unknown => {
             lock(&relay.guards.anon)
                 .reserve(now, &Source::of(ip))
                 .map_err(throttled)?;
             return Err(match lookup {
                 Lookup::Revoked(_) => JoinRefusal::RevokedToken,
+                Lookup::Expired(_) => JoinRefusal::ExpiredToken,
                 _ => JoinRefusal::UnknownToken,
             });
         }
@@ -114,8 +115,9 @@ pub(crate) async fn serve_viewer(relay: &Arc<Relay>, conn: Connection, mut ctl: 
         Ok(l) => l,
         Err(why) => return close(&conn, &Refusal::Busy(why.to_string())),
     };
+    let subject = identity_of(relay, &token).map(|i| i.subject);
     let technician = match &lookup {
-        Lookup::Valid(n) | Lookup::Revoked(n) => Some(n.clone()),
+        Lookup::Valid(n) | Lookup::Revoked(n) | Lookup::Expired(n) => Some(n.clone()),
         Lookup::Unknown => None,
     };
     let attempt =
@@ -126,6 +128,7 @@ pub(crate) async fn serve_viewer(relay: &Arc<Relay>, conn: Connection, mut ctl: 
             locator: locator.to_string(),
             ok,
             reason: reason.map(str::to_owned),
+            subject: subject.clone(),
         };
     // A missing or malformed reason is refused before any code is
     // touched or any allowance spent: it guesses nothing.
@@ -268,6 +271,7 @@ async fn serve_other(
             };
             super::calls::serve_connect(relay, conn, ctl, req, via).await;
         }
+        ViewerRequest::Login => super::login::serve_login(relay, conn, ctl, via).await,
         ViewerRequest::Join { .. } | ViewerRequest::JoinFor { .. } | ViewerRequest::Report(_) => {
             close(&conn, &Refusal::Protocol("a viewer must join first".into()));
         }
@@ -327,6 +331,7 @@ pub(crate) async fn count_refusal(relay: &Relay, refusal: &JoinRefusal, f: Faile
         | JoinRefusal::Suspended { .. }
         | JoinRefusal::UnknownToken
         | JoinRefusal::RevokedToken
+        | JoinRefusal::ExpiredToken
         | JoinRefusal::ReasonRequired
         | JoinRefusal::BadReason => {}
         JoinRefusal::UnknownCode | JoinRefusal::ExpiredCode | JoinRefusal::UsedCode => {
@@ -399,7 +404,7 @@ async fn resume_as(
     let token_key = token_hash(token);
     let valid = match lookup_token(relay, token, &token_key).await {
         Ok(Lookup::Valid(_)) => Some(token_key),
-        Ok(Lookup::Revoked(_) | Lookup::Unknown) => None,
+        Ok(Lookup::Revoked(_) | Lookup::Expired(_) | Lookup::Unknown) => None,
         Err(why) => return close(&conn, &Refusal::Busy(why.to_string())),
     };
     resuming::serve_resume(relay, conn, ctl, (Peer::Viewer, valid), request, ip).await;
@@ -420,6 +425,15 @@ pub(crate) async fn lookup_token(
         tracing::error!(error = %e, "technician store unreadable; serving the last good copy");
     }
     Ok(lookup)
+}
+
+/// Who the identity provider said a credential is for (a plain token,
+/// and every token in a cluster, has none).
+pub(crate) fn identity_of(relay: &Relay, token: &str) -> Option<lifeline_proto::login::Identity> {
+    if relay.cluster.is_some() {
+        return None;
+    }
+    lock(&relay.tokens).identity(token)
 }
 
 /// A code a join won: its host waits here, or on another relay.

@@ -4,7 +4,7 @@
 //!
 //! Rooms: [`accept`] (hello and first requests), [`codes`] (the host's
 //! side: codes issued, moved, retired, waiting), [`joins`] (the viewer's
-//! side), [`segment`] (a paired session, forwarded until it ends or
+//! side; [`login`], a technician signing in with the identity provider), [`segment`] (a paired session, forwarded until it ends or
 //! parks), [`resuming`] (parking and resuming sessions), [`housekeeping`];
 //! the pumps are [`crate::forward`]'s.
 
@@ -16,6 +16,7 @@ mod enroll;
 mod health;
 mod housekeeping;
 mod joins;
+mod login;
 mod resuming;
 mod segment;
 mod told;
@@ -126,6 +127,9 @@ pub struct RelayConfig {
     /// Every join must give a reason (`serve --require-reason`); device
     /// sessions follow their group's policy instead.
     pub require_reason: bool,
+    /// Signs technicians in with the organisation's identity provider
+    /// (`serve --oidc-issuer`); `None`: only tokens from `technician add`.
+    pub sign_in: Option<Arc<dyn crate::signin::SignIn>>,
 }
 
 impl RelayConfig {
@@ -156,6 +160,7 @@ impl RelayConfig {
             web_gate: None,
             devices_port: None,
             require_reason: false,
+            sign_in: None,
         }
     }
 }
@@ -328,6 +333,29 @@ impl Relay {
     /// The cluster this relay belongs to, if any.
     pub fn cluster(&self) -> Option<&Arc<Cluster>> {
         self.cluster.as_ref()
+    }
+
+    /// Ends every session technician `name` is forwarding in now (an
+    /// admin revoked them); returns how many. Each ends as a session
+    /// does, with its `session_ended` record.
+    pub fn end_sessions_of(&self, name: &str) -> usize {
+        let of = lock(&self.forwarding);
+        let theirs: Vec<_> = of
+            .values()
+            .filter(|m| m.joiner.technician == name)
+            .collect();
+        for m in &theirs {
+            m.ended.cancel();
+        }
+        theirs.len()
+    }
+
+    /// How many sessions technician `name` is forwarding in now.
+    pub fn sessions_of(&self, name: &str) -> usize {
+        lock(&self.forwarding)
+            .values()
+            .filter(|m| m.joiner.technician == name)
+            .count()
     }
 
     /// Sessions forwarding right now.

@@ -70,6 +70,8 @@ pub(crate) struct SessionMeta {
     pub untold: std::sync::Mutex<Vec<crate::audit::Sealed>>,
     /// The host stopped taking them: none are told any more.
     pub untold_stopped: std::sync::atomic::AtomicBool,
+    /// Cancelled when an admin ends the session ([`Relay::end_sessions_of`]).
+    pub ended: CancellationToken,
 }
 
 impl SessionMeta {
@@ -89,6 +91,7 @@ impl SessionMeta {
             mode: std::sync::Mutex::new(None),
             untold: std::sync::Mutex::default(),
             untold_stopped: std::sync::atomic::AtomicBool::new(false),
+            ended: CancellationToken::new(),
         }
     }
 

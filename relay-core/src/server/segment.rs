@@ -303,6 +303,12 @@ pub(crate) async fn bridge_controls(
             }),
             e = sides.host.closed() => return gone(sides, Peer::Host, &e, resumable()),
             e = sides.viewer.closed() => return gone(sides, Peer::Viewer, &e, resumable()),
+            () = meta.ended.cancelled() => {
+                let tell = "an administrator ended this session";
+                close(sides.host, &Refusal::Ended(tell.to_string()));
+                close(sides.viewer, &Refusal::Ended(tell.to_string()));
+                return Over::Ended(tell.into());
+            }
             () = stop.cancelled() => {
                 let tell = "the other side reconnected; reconnecting…";
                 close(sides.host, &Refusal::Reconnect(tell.to_string()));

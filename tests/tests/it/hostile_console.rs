@@ -250,6 +250,8 @@ async fn a_record_too_big_for_a_datagram_does_not_stop_the_udp_export() {
         ok: false,
         reason: Some("no such user".into()),
         attempts: None,
+        issuer: None,
+        subject: None,
     };
     let (line, hash) = chain.seal("2026-12-01T00:00:00.000Z".into(), huge).unwrap();
     chain.advance(hash.clone());
