@@ -10,6 +10,7 @@ pub mod browser;
 pub mod chaos;
 pub mod load;
 pub mod netem;
+pub mod oidc;
 pub mod pair;
 pub mod peers;
 pub mod portal;

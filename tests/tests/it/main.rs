@@ -24,6 +24,7 @@ mod hostile_relay_memory;
 mod hostile_relay_rules;
 mod hostile_viewer;
 mod hostile_web;
+mod identity;
 mod link;
 mod logs;
 mod operations;
