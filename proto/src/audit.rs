@@ -1242,6 +1242,7 @@ mod tests {
                 locator: worst(),
                 ok: false,
                 reason: w(),
+                subject: w(),
             },
             AuditEvent::SessionStarted {
                 session: worst(),

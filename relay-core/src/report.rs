@@ -417,6 +417,7 @@ mod tests {
                     locator: loc.into(),
                     ok,
                     reason: (!ok).then(|| "unknown code".into()),
+                    subject: None,
                 },
             )
         };
@@ -486,6 +487,7 @@ mod tests {
                     locator: "00001".into(),
                     ok: true,
                     reason: None,
+                    subject: Some("u-bob".into()),
                 },
             ),
             rec(
@@ -523,6 +525,7 @@ mod tests {
         let s = summarize(&recs);
         assert_eq!(s.len(), 1);
         assert_eq!(s[0].technician.as_deref(), Some("bob"));
+        assert_eq!(s[0].subject.as_deref(), Some("u-bob"), "from the join");
         assert_eq!(s[0].mode.as_deref(), Some("view"));
         assert_eq!(s[0].end_reason.as_deref(), Some("host: ended by the user"));
         assert_eq!(s[0].bytes_host_to_viewer, Some(10));

@@ -63,6 +63,7 @@ fn write_log(dir: &Path, n: u64) -> (u64, String) {
                     locator: format!("{:05}", i % 100_000),
                     ok: true,
                     reason: None,
+                    subject: None,
                 });
                 events.push(AuditEvent::SessionStarted {
                     session: id.clone(),

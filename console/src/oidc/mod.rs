@@ -276,53 +276,91 @@ impl Oidc {
                 return Err(OidcError::Invalid(chain(&e)));
             }
         };
-        // The ID token must belong to this answer's access token.
-        if let Some(expected) = verified.access_token_hash() {
-            let alg = id_token
-                .signing_alg()
-                .map_err(|e| OidcError::Invalid(chain(&e)))?;
-            let key = id_token
-                .signing_key(&verifier)
-                .map_err(|e| OidcError::Invalid(chain(&e)))?;
-            let actual =
-                openidconnect::AccessTokenHash::from_token(tokens.access_token(), alg, key)
-                    .map_err(|e| OidcError::Invalid(chain(&e)))?;
-            if actual != *expected {
-                return Err(OidcError::Invalid(
-                    "the ID token belongs to another access token".into(),
-                ));
-            }
-        }
+        same_access_token(id_token, &verifier, verified.access_token_hash(), tokens)?;
         let subject = verified.subject().to_string();
         let issuer = verified.issuer().to_string();
         let raw = claims::jwt_payload(&id_token.to_string()).unwrap_or_default();
-        let mut groups = claims::claim_values(&raw, &self.config.role_claim);
-        let mut email = verified.email().map(|e| e.to_string());
-        let mut username = verified.preferred_username().map(|u| u.to_string());
-        if groups.is_empty() || email.is_none() {
-            if let Ok(request) = client.user_info(
-                tokens.access_token().clone(),
-                Some(verified.subject().clone()),
-            ) {
-                let info: openidconnect::UserInfoClaims<AllClaims, CoreGenderClaim> = request
-                    .request_async(&self.http)
-                    .await
-                    .map_err(|e| OidcError::Invalid(chain(&e)))?;
-                if groups.is_empty() {
-                    groups =
-                        claims::claim_values(&info.additional_claims().0, &self.config.role_claim);
-                }
-                email = email.or_else(|| info.email().map(|e| e.to_string()));
-                username = username.or_else(|| info.preferred_username().map(|u| u.to_string()));
-            }
+        let mut found = Found {
+            groups: claims::claim_values(&raw, &self.config.role_claim),
+            email: verified.email().map(|e| e.to_string()),
+            username: verified.preferred_username().map(|u| u.to_string()),
+        };
+        if found.groups.is_empty() || found.email.is_none() {
+            self.fill_from_user_info(client, tokens, verified.subject(), &mut found)
+                .await?;
         }
         Ok(SignedIn {
-            name: claims::shown_name(email.as_deref(), username.as_deref(), &subject),
+            name: claims::shown_name(found.email.as_deref(), found.username.as_deref(), &subject),
             issuer,
             subject,
-            groups,
+            groups: found.groups,
         })
     }
+
+    /// Fills in what the ID token left out from the user-info endpoint
+    /// (its answer must be about `subject`), where the provider has one.
+    async fn fill_from_user_info(
+        &self,
+        client: &Discovered,
+        tokens: &CoreTokenResponse,
+        subject: &openidconnect::SubjectIdentifier,
+        found: &mut Found,
+    ) -> Result<(), OidcError> {
+        let Ok(request) = client.user_info(tokens.access_token().clone(), Some(subject.clone()))
+        else {
+            return Ok(());
+        };
+        let info: openidconnect::UserInfoClaims<AllClaims, CoreGenderClaim> = request
+            .request_async(&self.http)
+            .await
+            .map_err(|e| match e {
+                openidconnect::UserInfoError::Request(_) => OidcError::Unreachable(chain(&e)),
+                _ => OidcError::Invalid(chain(&e)),
+            })?;
+        if found.groups.is_empty() {
+            found.groups =
+                claims::claim_values(&info.additional_claims().0, &self.config.role_claim);
+        }
+        if found.email.is_none() {
+            found.email = info.email().map(|e| e.to_string());
+        }
+        if found.username.is_none() {
+            found.username = info.preferred_username().map(|u| u.to_string());
+        }
+        Ok(())
+    }
+}
+
+/// What a sign-in's claims said, from the ID token and then user-info.
+#[derive(Debug)]
+struct Found {
+    groups: Vec<String>,
+    email: Option<String>,
+    username: Option<String>,
+}
+
+/// The ID token must belong to the answer's access token when it names
+/// one (`at_hash`): an ID token lifted from another answer does not.
+fn same_access_token(
+    id_token: &openidconnect::core::CoreIdToken,
+    verifier: &openidconnect::core::CoreIdTokenVerifier<'_>,
+    expected: Option<&openidconnect::AccessTokenHash>,
+    tokens: &CoreTokenResponse,
+) -> Result<(), OidcError> {
+    let Some(expected) = expected else {
+        return Ok(());
+    };
+    let invalid = |e: &dyn std::error::Error| OidcError::Invalid(chain(e));
+    let alg = id_token.signing_alg().map_err(|e| invalid(&e))?;
+    let key = id_token.signing_key(verifier).map_err(|e| invalid(&e))?;
+    let actual = openidconnect::AccessTokenHash::from_token(tokens.access_token(), alg, key)
+        .map_err(|e| invalid(&e))?;
+    if actual != *expected {
+        return Err(OidcError::Invalid(
+            "the ID token belongs to another access token".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// An error and its causes on one line (for the relay's log).

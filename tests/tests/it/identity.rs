@@ -19,7 +19,7 @@ use lifeline_tests::browser::Browser;
 use lifeline_tests::oidc::{CLIENT_ID, IdProvider, Mode, free_port, provider_login};
 use lifeline_tests::peers::{HostProcess, one_view_session};
 use lifeline_tests::x::Xvfb;
-use lifeline_tests::{RelayProcess, bin, poll, audit_records};
+use lifeline_tests::{RelayProcess, audit_records, bin, poll};
 
 use crate::console::skip_without_chromium;
 
@@ -240,7 +240,13 @@ async fn a_forged_readdressed_or_replayed_id_token_is_refused() {
 fn viewer_login(relay: &RelayProcess, account: &str, token_file: &Path) -> (bool, String, String) {
     let ca = relay.dir.join("ca.pem");
     let mut child = Command::new(bin("lifeline-viewer"))
-        .args(["login", "--json", "--relay", &relay.addr.to_string(), "--ca"])
+        .args([
+            "login",
+            "--json",
+            "--relay",
+            &relay.addr.to_string(),
+            "--ca",
+        ])
         .arg(&ca)
         .arg("--token-file")
         .arg(token_file)
@@ -318,9 +324,15 @@ async fn a_technician_signs_in_joins_and_is_cut_off() {
     // the session ends at once, and the credential is dead.
     let host = HostProcess::spawn(&addr, &ca, &x.display, &["--allow", "view"]);
     let code = host.code();
-    let v = lifeline_viewer::session::Viewer::connect(&addr, Some(&ca), credential.trim(), &code, |_| {})
-        .await
-        .unwrap();
+    let v = lifeline_viewer::session::Viewer::connect(
+        &addr,
+        Some(&ca),
+        credential.trim(),
+        &code,
+        |_| {},
+    )
+    .await
+    .unwrap();
     v.settle(Duration::from_millis(200), Duration::from_secs(20))
         .await
         .unwrap();
@@ -330,7 +342,11 @@ async fn a_technician_signs_in_joins_and_is_cut_off() {
         wait_path(&mut b, "/sessions");
         b.fill("input[name=technician]", "bob");
         b.submit("form.filter");
-        assert!(b.text("#count").starts_with("2 sessions"), "{}", b.text("main"));
+        assert!(
+            b.text("#count").starts_with("2 sessions"),
+            "{}",
+            b.text("main")
+        );
         b.goto(&format!("{console}/technicians"));
         assert_eq!(b.text("td.subject"), "bob");
         assert_eq!(b.text("td.live"), "1");
@@ -340,16 +356,30 @@ async fn a_technician_signs_in_joins_and_is_cut_off() {
     .unwrap();
     host.wait_event("ended");
     poll("the ended session's record", || {
-        audit_records(data.path()).into_iter().find_map(|r| match r.event {
-            AuditEvent::SessionEnded { reason, .. } if reason.contains("administrator") => Some(()),
-            _ => None,
-        })
+        audit_records(data.path())
+            .into_iter()
+            .find_map(|r| match r.event {
+                AuditEvent::SessionEnded { reason, .. } if reason.contains("administrator") => {
+                    Some(())
+                }
+                _ => None,
+            })
     })
     .await;
     drop(v);
     let host = HostProcess::spawn(&addr, &ca, &x.display, &["--allow", "view"]);
-    let refused = lifeline_viewer::session::Viewer::connect(&addr, Some(&ca), credential.trim(), &host.code(), |_| {}).await;
-    let e = refused.err().expect("a revoked credential joined").to_string();
+    let refused = lifeline_viewer::session::Viewer::connect(
+        &addr,
+        Some(&ca),
+        credential.trim(),
+        &host.code(),
+        |_| {},
+    )
+    .await;
+    let Err(e) = refused else {
+        panic!("a revoked credential joined")
+    };
+    let e = e.to_string();
     assert!(e.contains("revoked"), "{e}");
 
     // Out of the technicians' group at the provider: no more sign-ins.
@@ -381,7 +411,20 @@ async fn a_technician_signs_in_joins_and_is_cut_off() {
     tokio::time::sleep(Duration::from_secs(11)).await;
     let addr = relay.addr.to_string();
     let host = HostProcess::spawn(&addr, &ca, &x.display, &["--allow", "view"]);
-    let refused = lifeline_viewer::session::Viewer::connect(&addr, Some(&ca), short.trim(), &host.code(), |_| {}).await;
-    let e = refused.err().expect("an expired credential joined").to_string();
-    assert!(e.contains("expired") && e.contains("lifeline-viewer login"), "{e}");
+    let refused = lifeline_viewer::session::Viewer::connect(
+        &addr,
+        Some(&ca),
+        short.trim(),
+        &host.code(),
+        |_| {},
+    )
+    .await;
+    let Err(e) = refused else {
+        panic!("an expired credential joined")
+    };
+    let e = e.to_string();
+    assert!(
+        e.contains("expired") && e.contains("lifeline-viewer login"),
+        "{e}"
+    );
 }
