@@ -178,20 +178,9 @@ pub fn summarize<'a>(records: impl IntoIterator<Item = &'a Record>) -> Vec<Sessi
     all.rows
 }
 
-/// Applies one of a session's records to its summary.
-fn fold(s: &mut SessionSummary, r: &Record) {
+/// [`fold`] for a device session's records.
+fn fold_device(s: &mut SessionSummary, r: &Record) {
     match &r.event {
-        AuditEvent::CodeIssued {
-            host_ip,
-            host_name,
-            os_user,
-            ..
-        } => {
-            s.code_issued.clone_from(&r.ts);
-            s.host_ip.clone_from(host_ip);
-            s.host_name.clone_from(host_name);
-            s.os_user.clone_from(os_user);
-        }
         AuditEvent::DeviceSession {
             device,
             technician,
@@ -220,6 +209,25 @@ fn fold(s: &mut SessionSummary, r: &Record) {
             });
         }
         AuditEvent::DeviceApproval { .. } => {}
+        _ => {}
+    }
+}
+
+/// Applies one of a session's records to its summary.
+fn fold(s: &mut SessionSummary, r: &Record) {
+    match &r.event {
+        AuditEvent::CodeIssued {
+            host_ip,
+            host_name,
+            os_user,
+            ..
+        } => {
+            s.code_issued.clone_from(&r.ts);
+            s.host_ip.clone_from(host_ip);
+            s.host_name.clone_from(host_name);
+            s.os_user.clone_from(os_user);
+        }
+        AuditEvent::DeviceSession { .. } | AuditEvent::DeviceApproval { .. } => fold_device(s, r),
         AuditEvent::JoinAttempt { ok: false, .. } => s.failed_joins += 1,
         AuditEvent::JoinAttempt {
             ok: true, subject, ..

@@ -280,17 +280,7 @@ pub(crate) fn serve(s: Serve) -> anyhow::Result<ExitCode> {
         let devices_thread = devices
             .map(|d| d.start(&reset_key, relay.clone()))
             .transpose()?;
-        if let Some(c) = relay.cluster() {
-            println!(
-                "Cluster: relay {}, links from other relays on {} (UDP, mutual TLS)",
-                c.node,
-                c.link_local_addr()?
-            );
-        }
-        print_ca_note(loaded.ca_note.clone());
-        if loaded.reissued {
-            println!("Certificate reissued by the relay's CA: it was due or lacked a name");
-        }
+        say_started(&relay, &loaded)?;
         let counted = relay.clone();
         crate::relay_cert::watch(source, &loaded, move |t| {
             counted.metrics().set_certificate_not_after(t);
@@ -424,6 +414,23 @@ fn print_audit_log(s: &Serve) {
         ),
         None => println!("Audit log: {}", audit::log_path(&s.dir.data_dir).display()),
     }
+}
+
+/// Tells the operator about the cluster and the certificate once the
+/// relay listens.
+fn say_started(relay: &Relay, loaded: &crate::relay_cert::Loaded) -> anyhow::Result<()> {
+    if let Some(c) = relay.cluster() {
+        println!(
+            "Cluster: relay {}, links from other relays on {} (UDP, mutual TLS)",
+            c.node,
+            c.link_local_addr()?
+        );
+    }
+    print_ca_note(loaded.ca_note.clone());
+    if loaded.reissued {
+        println!("Certificate reissued by the relay's CA: it was due or lacked a name");
+    }
+    Ok(())
 }
 
 /// Tells the operator which CA clients need, or that `--cert` is used.

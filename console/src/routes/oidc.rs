@@ -17,6 +17,7 @@ use serde::Deserialize;
 use super::{C, Ip, SESSION_COOKIE, audit, cookie, html, set_cookie};
 use crate::auth::random_token;
 use crate::oidc::{OidcError, SignedIn};
+use crate::users::Role;
 use crate::{Console, lock, pages};
 
 /// Binds a sign-in under way to the browser that started it. `Lax`, not
@@ -113,6 +114,29 @@ pub(super) struct Callback {
     error: String,
 }
 
+/// Why a return from the provider gave no session: the page's status and
+/// words, the audit record's reason, who (once the provider said), and
+/// the metrics' outcome.
+struct NoSession {
+    status: StatusCode,
+    why: String,
+    reason: &'static str,
+    who: Option<SignedIn>,
+    outcome: &'static str,
+}
+
+impl NoSession {
+    fn new(status: StatusCode, why: &str, reason: &'static str) -> Self {
+        Self {
+            status,
+            why: why.to_owned(),
+            reason,
+            who: None,
+            outcome: "provider_failed",
+        }
+    }
+}
+
 /// `GET /login/oidc/callback`: back from the provider.
 pub(super) async fn callback(
     State(c): C,
@@ -126,86 +150,14 @@ pub(super) async fn callback(
             "This console signs in with console accounts only.",
         ));
     };
-    let ip = ip.to_string();
-    let issuer = oidc.issuer().to_owned();
-    let fail = |status, why: &str, reason: &str, who: Option<&SignedIn>, outcome| {
-        let c = c.clone();
-        let (ip, issuer, why, reason) = (
-            ip.clone(),
-            issuer.clone(),
-            why.to_owned(),
-            reason.to_owned(),
-        );
-        let who = who.cloned();
-        async move {
-            metric(&c, outcome);
-            audit(&c, record(&ip, &issuer, who.as_ref(), Some(&reason))).await?;
-            Err::<Response, Response>(refused(status, &why))
+    let (ip, issuer) = (ip.to_string(), oidc.issuer().to_owned());
+    let (who, role) = match signed_in(&c, &oidc, &headers, query).await {
+        Ok(found) => found,
+        Err(no) => {
+            metric(&c, no.outcome);
+            audit(&c, record(&ip, &issuer, no.who.as_ref(), Some(no.reason))).await?;
+            return Err(refused(no.status, &no.why));
         }
-    };
-    let Ok(Query(back)) = query else {
-        return fail(
-            StatusCode::BAD_REQUEST,
-            STALE,
-            "malformed callback",
-            None,
-            "provider_failed",
-        )
-        .await;
-    };
-    let binding = cookie(&headers, OIDC_COOKIE).unwrap_or_default();
-    let pending = lock(&c.oidc_pending).take(Instant::now(), &back.state, &binding);
-    let Some(pending) = pending else {
-        return fail(
-            StatusCode::BAD_REQUEST,
-            STALE,
-            "stale sign-in",
-            None,
-            "provider_failed",
-        )
-        .await;
-    };
-    if !back.error.is_empty() {
-        let why = "The identity provider did not sign you in (refused there, or cancelled).";
-        return fail(
-            StatusCode::UNAUTHORIZED,
-            why,
-            "refused at the provider",
-            None,
-            "provider_failed",
-        )
-        .await;
-    }
-    let who = match oidc.complete(&back.code, pending).await {
-        Ok(who) => who,
-        Err(e) => {
-            tracing::warn!(error = %e, "console: a sign-in with the identity provider failed");
-            let (status, why, reason) = match e {
-                OidcError::Invalid(_) => {
-                    (StatusCode::UNAUTHORIZED, INVALID, "provider token invalid")
-                }
-                _ => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    PROVIDER_DOWN,
-                    "provider unreachable",
-                ),
-            };
-            return fail(status, why, reason, None, "provider_failed").await;
-        }
-    };
-    let Some(role) = oidc.config().groups.console_role(&who.groups) else {
-        let why = format!(
-            "You signed in as {}, but your account is in none of the console's groups at the identity provider. Ask its administrator.",
-            who.name
-        );
-        return fail(
-            StatusCode::FORBIDDEN,
-            &why,
-            "in no console group",
-            Some(&who),
-            "no_role",
-        )
-        .await;
     };
     audit(&c, record(&ip, &issuer, Some(&who), None)).await?;
     metric(&c, "ok");
@@ -225,4 +177,64 @@ pub(super) async fn callback(
         html(StatusCode::OK, pages::signin::signed_in(&who.name)),
     )
         .into_response())
+}
+
+/// Who came back from the provider, verified, and the role their groups
+/// give; or why there is no session.
+async fn signed_in(
+    c: &Console,
+    oidc: &crate::oidc::Oidc,
+    headers: &HeaderMap,
+    query: Result<Query<Callback>, axum::extract::rejection::QueryRejection>,
+) -> Result<(SignedIn, Role), NoSession> {
+    let Ok(Query(back)) = query else {
+        return Err(NoSession::new(
+            StatusCode::BAD_REQUEST,
+            STALE,
+            "malformed callback",
+        ));
+    };
+    let binding = cookie(headers, OIDC_COOKIE).unwrap_or_default();
+    let pending = lock(&c.oidc_pending).take(Instant::now(), &back.state, &binding);
+    let Some(pending) = pending else {
+        return Err(NoSession::new(
+            StatusCode::BAD_REQUEST,
+            STALE,
+            "stale sign-in",
+        ));
+    };
+    if !back.error.is_empty() {
+        let why = "The identity provider did not sign you in (refused there, or cancelled).";
+        return Err(NoSession::new(
+            StatusCode::UNAUTHORIZED,
+            why,
+            "refused at the provider",
+        ));
+    }
+    let who = oidc.complete(&back.code, pending).await.map_err(|e| {
+        tracing::warn!(error = %e, "console: a sign-in with the identity provider failed");
+        match e {
+            OidcError::Invalid(_) => {
+                NoSession::new(StatusCode::UNAUTHORIZED, INVALID, "provider token invalid")
+            }
+            _ => NoSession::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                PROVIDER_DOWN,
+                "provider unreachable",
+            ),
+        }
+    })?;
+    match oidc.config().groups.console_role(&who.groups) {
+        Some(role) => Ok((who, role)),
+        None => Err(NoSession {
+            status: StatusCode::FORBIDDEN,
+            why: format!(
+                "You signed in as {}, but your account is in none of the console's groups at the identity provider. Ask its administrator.",
+                who.name
+            ),
+            reason: "in no console group",
+            who: Some(who),
+            outcome: "no_role",
+        }),
+    }
 }

@@ -31,29 +31,13 @@ pub(crate) async fn serve_login(relay: &Arc<Relay>, conn: Connection, mut ctl: C
             &Refusal::Busy("too many sign-ins are under way; try again in a minute".into()),
         );
     };
-    let record =
-        |person: Option<&Person>, refusal: Option<LoginRefusal>, expires: Option<String>| {
-            AuditEvent::TechnicianLogin {
-                name: person.map(|p| p.name.clone()),
-                issuer: provider.issuer().to_owned(),
-                subject: person.map(|p| p.identity.subject.clone()),
-                ip: via.ip.to_string(),
-                ok: refusal.is_none(),
-                reason: refusal.map(|r| r.as_str().to_owned()),
-                expires,
-            }
-        };
+    let said = Said {
+        issuer: provider.issuer(),
+        ip: via.ip,
+    };
     let started = match provider.start().await {
         Ok(s) => s,
-        Err(e) => {
-            return refused(
-                relay,
-                (&conn, &mut ctl),
-                record(None, Some(e.refusal), None),
-                e,
-            )
-            .await;
-        }
+        Err(e) => return refused(relay, (&conn, &mut ctl), said.record(None, &e), e).await,
     };
     if ctl
         .send(&ViewerEvent::LoginCode(started.code))
@@ -78,57 +62,93 @@ pub(crate) async fn serve_login(relay: &Arc<Relay>, conn: Connection, mut ctl: C
                     p.name, p.identity.subject
                 ),
             };
-            let r = record(Some(&p), Some(e.refusal), None);
+            let r = said.record(Some(&p), &e);
             return refused(relay, (&conn, &mut ctl), r, e).await;
         }
-        Err(e) => {
-            return refused(
-                relay,
-                (&conn, &mut ctl),
-                record(None, Some(e.refusal), None),
-                e,
-            )
-            .await;
-        }
+        Err(e) => return refused(relay, (&conn, &mut ctl), said.record(None, &e), e).await,
     };
-    let lifetime = provider.lifetime();
-    let expires = SystemTime::now() + lifetime;
-    let expires_text = humantime::format_rfc3339_seconds(expires).to_string();
-    if let Err(e) = relay
-        .audit
-        .append(record(Some(&person), None, Some(expires_text)))
-        .await
-    {
-        return close(&conn, &Refusal::AuditFailed(e.to_string()));
-    }
-    let store = crate::tokens::TechnicianStore::in_dir(&relay.config.data_dir);
-    let (name, identity) = (person.name.clone(), person.identity.clone());
-    let issued =
-        tokio::task::spawn_blocking(move || store.add_credential(&name, identity, expires)).await;
-    let token = match issued {
-        Ok(Ok(token)) => token,
-        other => {
-            let detail = match other {
-                Ok(Err(e)) => e.to_string(),
-                Err(e) => e.to_string(),
-                Ok(Ok(_)) => String::new(),
-            };
-            let e = SignInError {
-                refusal: LoginRefusal::Unavailable,
-                detail,
-            };
-            let r = record(Some(&person), Some(e.refusal), None);
+    let credential = match issue(relay, &said, &person, provider.lifetime()).await {
+        Ok(c) => c,
+        Err(Issue::AuditFailed(why)) => return close(&conn, &Refusal::AuditFailed(why)),
+        Err(Issue::NotKept(e)) => {
+            let r = said.record(Some(&person), &e);
             return refused(relay, (&conn, &mut ctl), r, e).await;
         }
     };
     relay.metrics.technician_login("ok");
-    let credential = Credential {
-        token,
-        name: person.name.clone(),
-        expires_in_s: u32::try_from(lifetime.as_secs()).unwrap_or(u32::MAX),
-    };
     let why = Refusal::Ended(format!("signed in as {}", person.name));
     answer_and_close(&conn, &mut ctl, &ViewerEvent::LoggedIn(credential), why).await;
+}
+
+/// What every `technician_login` record of one sign-in says.
+struct Said<'a> {
+    issuer: &'a str,
+    ip: IpAddr,
+}
+
+impl Said<'_> {
+    /// The record of a sign-in that failed (`person`: who, once known).
+    fn record(&self, person: Option<&Person>, e: &SignInError) -> AuditEvent {
+        AuditEvent::TechnicianLogin {
+            name: person.map(|p| p.name.clone()),
+            issuer: self.issuer.to_owned(),
+            subject: person.map(|p| p.identity.subject.clone()),
+            ip: self.ip.to_string(),
+            ok: false,
+            reason: Some(e.refusal.as_str().to_owned()),
+            expires: None,
+        }
+    }
+}
+
+/// Why no credential came of a good sign-in.
+enum Issue {
+    /// The audit log cannot be written: nothing was issued.
+    AuditFailed(String),
+    /// The store could not keep it (audited as issued, then this).
+    NotKept(SignInError),
+}
+
+/// Audits the credential for `person`, then keeps its hash: the secret
+/// to hand the viewer, working for `lifetime`.
+async fn issue(
+    relay: &Relay,
+    said: &Said<'_>,
+    person: &Person,
+    lifetime: std::time::Duration,
+) -> Result<Credential, Issue> {
+    let expires = SystemTime::now() + lifetime;
+    let record = AuditEvent::TechnicianLogin {
+        name: Some(person.name.clone()),
+        issuer: said.issuer.to_owned(),
+        subject: Some(person.identity.subject.clone()),
+        ip: said.ip.to_string(),
+        ok: true,
+        reason: None,
+        expires: Some(humantime::format_rfc3339_seconds(expires).to_string()),
+    };
+    if let Err(e) = relay.audit.append(record).await {
+        return Err(Issue::AuditFailed(e.to_string()));
+    }
+    let store = crate::tokens::TechnicianStore::in_dir(&relay.config.data_dir);
+    let (name, identity) = (person.name.clone(), person.identity.clone());
+    let kept =
+        tokio::task::spawn_blocking(move || store.add_credential(&name, identity, expires)).await;
+    let detail = match kept {
+        Ok(Ok(token)) => {
+            return Ok(Credential {
+                token,
+                name: person.name.clone(),
+                expires_in_s: u32::try_from(lifetime.as_secs()).unwrap_or(u32::MAX),
+            });
+        }
+        Ok(Err(e)) => e.to_string(),
+        Err(e) => e.to_string(),
+    };
+    Err(Issue::NotKept(SignInError {
+        refusal: LoginRefusal::Unavailable,
+        detail,
+    }))
 }
 
 /// Audits a failed sign-in, logs the provider's detail, and tells the viewer.
