@@ -9,6 +9,7 @@
 //! not passwords, so a fast hash is enough. The relay re-reads the file when
 //! it changes, so `technician revoke` takes effect on the next join.
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -212,19 +213,30 @@ impl TechnicianStore {
     }
 }
 
+/// The records by their tokens' hashes.
+fn index(all: Vec<Technician>) -> HashMap<String, Vec<Technician>> {
+    let mut by_hash: HashMap<String, Vec<Technician>> = HashMap::with_capacity(all.len());
+    for t in all {
+        by_hash.entry(t.token_sha256.clone()).or_default().push(t);
+    }
+    by_hash
+}
+
 /// The relay's view of the store, re-read whenever the file changes.
 #[derive(Debug)]
 pub struct TokenCache {
     store: TechnicianStore,
     stamp: Option<(SystemTime, u64, u64)>,
-    by_hash: Vec<Technician>,
+    /// Every record by its token's hash (a hash a token and a revoked
+    /// one may share: a name revoked then added anew).
+    by_hash: HashMap<String, Vec<Technician>>,
 }
 
 impl TokenCache {
     /// A cache over `store`, read now.
     pub fn new(store: TechnicianStore) -> Result<Self, TokenError> {
         let stamp = store.stamp();
-        let by_hash = store.list()?;
+        let by_hash = index(store.list()?);
         Ok(Self {
             store,
             stamp,
@@ -241,7 +253,7 @@ impl TokenCache {
         if stamp != self.stamp {
             match self.store.list() {
                 Ok(all) => {
-                    self.by_hash = all;
+                    self.by_hash = index(all);
                     self.stamp = stamp;
                 }
                 Err(e) => err = Some(e),
@@ -250,7 +262,7 @@ impl TokenCache {
         let h = token_hash(token);
         let now = SystemTime::now();
         let mut result = Lookup::Unknown;
-        for t in self.by_hash.iter().filter(|t| t.token_sha256 == h) {
+        for t in self.by_hash.get(&h).into_iter().flatten() {
             result = match t.revoked {
                 Some(_) => Lookup::Revoked(t.name.clone()),
                 None if t.expired(now) => Lookup::Expired(t.name.clone()),
@@ -265,9 +277,8 @@ impl TokenCache {
     pub fn identity(&self, token: &str) -> Option<Identity> {
         let h = token_hash(token);
         self.by_hash
-            .iter()
-            .find(|t| t.token_sha256 == h)
-            .and_then(|t| t.identity.clone())
+            .get(&h)
+            .and_then(|all| all.iter().find_map(|t| t.identity.clone()))
     }
 }
 
