@@ -64,24 +64,16 @@ impl Sessions {
 
     /// Starts a session; returns its cookie id.
     pub fn open(&mut self, now: Instant, user: &ConsoleUser) -> String {
-        self.live.retain(|_, s| {
-            now.duration_since(s.seen) < self.idle && now.duration_since(s.created) < self.max_age
-        });
-        let id = random_token();
-        self.live.insert(
-            id.clone(),
-            Session {
-                user: user.name.clone(),
-                role: user.role,
-                csrf: random_token(),
-                must_change: user.must_change,
-                password: user.password.clone(),
-                identity: None,
-                created: now,
-                seen: now,
-            },
-        );
-        id
+        self.insert(now, |csrf| Session {
+            user: user.name.clone(),
+            role: user.role,
+            csrf,
+            must_change: user.must_change,
+            password: user.password.clone(),
+            identity: None,
+            created: now,
+            seen: now,
+        })
     }
 
     /// Starts a session for someone the identity provider vouched for,
@@ -94,23 +86,26 @@ impl Sessions {
         role: Role,
         identity: lifeline_proto::login::Identity,
     ) -> String {
+        self.insert(now, |csrf| Session {
+            user: name.to_owned(),
+            role,
+            csrf,
+            must_change: false,
+            password: String::new(),
+            identity: Some(identity),
+            created: now,
+            seen: now,
+        })
+    }
+
+    /// Forgets the sessions that ended by `now`, then keeps the one
+    /// `session` makes with a fresh CSRF token; returns its cookie id.
+    fn insert(&mut self, now: Instant, session: impl FnOnce(String) -> Session) -> String {
         self.live.retain(|_, s| {
             now.duration_since(s.seen) < self.idle && now.duration_since(s.created) < self.max_age
         });
         let id = random_token();
-        self.live.insert(
-            id.clone(),
-            Session {
-                user: name.to_owned(),
-                role,
-                csrf: random_token(),
-                must_change: false,
-                password: String::new(),
-                identity: Some(identity),
-                created: now,
-                seen: now,
-            },
-        );
+        self.live.insert(id.clone(), session(random_token()));
         id
     }
 

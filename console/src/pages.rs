@@ -34,6 +34,7 @@ pub struct TechnicianRow {
     /// A credential from a sign-in: when it ends, and the provider's
     /// subject it is bound to.
     pub expires: Option<String>,
+    pub expired: bool,
     pub subject: Option<String>,
     /// Sessions of theirs forwarding now.
     pub live: usize,
@@ -440,12 +441,12 @@ pub fn technicians(
                         td.subject { (opt(&t.subject)) }
                         td { (t.added) }
                         td { @if let Some(r) = &t.revoked { "revoked " (r) }
-                             @else if let Some(e) = &t.expires { "until " (e) }
+                             @else if let Some(e) = &t.expires { @if t.expired { "expired " (e) } @else { "until " (e) } }
                              @else { "active" } }
                         td { (opt(&t.last_use)) }
                         td.live { (t.live) }
                         @if admin {
-                            td { @if t.revoked.is_none() {
+                            td { @if t.revoked.is_none() && !t.expired {
                                 form method="post" action=(format!("/technicians/{}/revoke", url_escape(&t.name))) {
                                     (csrf_field(v.csrf))
                                     button.danger type="submit" { "Revoke and end sessions" }

@@ -28,6 +28,18 @@ async fn ask<Q: serde::Serialize, A: serde::de::DeserializeOwned>(
     role: Role,
     question: &Q,
 ) -> Result<A, ClientError> {
+    let (conn, _, answer) = ask_open(relay, ca, role, question).await?;
+    conn.close(0u32.into(), b"done");
+    Ok(answer)
+}
+
+/// [`ask`], leaving the connection open for what follows.
+pub(crate) async fn ask_open<Q: serde::Serialize, A: serde::de::DeserializeOwned>(
+    relay: &str,
+    ca: Option<&Path>,
+    role: Role,
+    question: &Q,
+) -> Result<(quinn::Connection, lifeline_common::framed::Control, A), ClientError> {
     let connector = Connector::new(relay, ca).await?;
     let conn = connector.connect().await?;
     let mut ctl = open_control(&conn, role).await?;
@@ -38,8 +50,7 @@ async fn ask<Q: serde::Serialize, A: serde::de::DeserializeOwned>(
         .recv()
         .await
         .map_err(|e| ClientError::from_control(&conn, e))?;
-    conn.close(0u32.into(), b"done");
-    Ok(answer)
+    Ok((conn, ctl, answer))
 }
 
 /// Enrolls this machine with `req`: what it is now, or why the relay

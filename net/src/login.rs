@@ -8,7 +8,7 @@ use std::path::Path;
 use lifeline_proto::control::{Role, ViewerEvent, ViewerRequest};
 use lifeline_proto::login::{Credential, LoginCode, LoginRefusal};
 
-use crate::client::{ClientError, Connector, open_control};
+use crate::client::ClientError;
 
 /// A sign-in under way: the relay said where to go; [`Pending::finish`]
 /// waits for the technician to get there.
@@ -24,16 +24,8 @@ pub async fn start(
     relay: &str,
     ca: Option<&Path>,
 ) -> Result<Result<(LoginCode, Pending), LoginRefusal>, ClientError> {
-    let connector = Connector::new(relay, ca).await?;
-    let conn = connector.connect().await?;
-    let mut ctl = open_control(&conn, Role::Viewer).await?;
-    ctl.send(&ViewerRequest::Login)
-        .await
-        .map_err(|e| ClientError::from_control(&conn, e))?;
-    let answer = ctl
-        .recv()
-        .await
-        .map_err(|e| ClientError::from_control(&conn, e))?;
+    let (conn, ctl, answer) =
+        crate::enroll::ask_open(relay, ca, Role::Viewer, &ViewerRequest::Login).await?;
     match answer {
         ViewerEvent::LoginCode(code) => Ok(Ok((code, Pending { conn, ctl }))),
         ViewerEvent::LoginRefused(r) => Ok(Err(r)),

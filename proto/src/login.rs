@@ -60,6 +60,9 @@ pub enum LoginRefusal {
     Invalid,
     /// The relay could not keep the credential (its store or audit log).
     Unavailable,
+    /// The name the provider gave belongs to another technician here (a
+    /// token's, or another person's credential).
+    NameTaken,
 }
 
 impl LoginRefusal {
@@ -73,6 +76,7 @@ impl LoginRefusal {
             LoginRefusal::ProviderDown => "provider unreachable",
             LoginRefusal::Invalid => "invalid token",
             LoginRefusal::Unavailable => "relay unavailable",
+            LoginRefusal::NameTaken => "name taken",
         }
     }
 
@@ -97,6 +101,9 @@ impl LoginRefusal {
             }
             LoginRefusal::Unavailable => {
                 "the relay could not keep your credential (its store or audit log failed); try again later"
+            }
+            LoginRefusal::NameTaken => {
+                "your name at the identity provider belongs to another technician at this relay; ask the relay's operator"
             }
         }
     }

@@ -96,6 +96,9 @@ pub const JOIN_OUTCOMES: &[&str] = &[
     "used_code",
     "throttled",
     "suspended",
+    "reason_required",
+    "bad_reason",
+    "expired_credential",
 ];
 /// A side's resume: resumed, or refused.
 pub const RESUME_OUTCOMES: &[&str] = &["resumed", "refused"];
@@ -111,6 +114,7 @@ pub const LOGIN_OUTCOMES: &[&str] = &[
     "code_reused",
     "no_role",
     "provider_failed",
+    "stray",
 ];
 
 /// What [`Metrics::refresh`] reads from the relay at a scrape.
@@ -384,6 +388,7 @@ pub const SIGN_IN_OUTCOMES: &[&str] = &[
     "provider_down",
     "invalid",
     "unavailable",
+    "name_taken",
 ];
 
 /// A sign-in refusal's word in the metrics.
@@ -397,6 +402,7 @@ pub fn sign_in_word(r: lifeline_proto::login::LoginRefusal) -> &'static str {
         R::ProviderDown => "provider_down",
         R::Invalid => "invalid",
         R::Unavailable => "unavailable",
+        R::NameTaken => "name_taken",
     }
 }
 
@@ -411,6 +417,38 @@ fn resident_bytes() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_refusal_and_sign_in_has_its_counted_word() {
+        use lifeline_proto::control::JoinRefusal as R;
+        use lifeline_proto::login::LoginRefusal as L;
+        for r in [
+            R::UnknownToken,
+            R::RevokedToken,
+            R::UnknownCode,
+            R::ExpiredCode,
+            R::UsedCode,
+            R::Throttled { retry_after_s: 1 },
+            R::Suspended { retry_after_s: 1 },
+            R::ReasonRequired,
+            R::BadReason,
+            R::ExpiredToken,
+        ] {
+            assert!(JOIN_OUTCOMES.contains(&refusal_word(&r)), "{r:?}");
+        }
+        for l in [
+            L::Off,
+            L::NotTechnician,
+            L::Denied,
+            L::TimedOut,
+            L::ProviderDown,
+            L::Invalid,
+            L::Unavailable,
+            L::NameTaken,
+        ] {
+            assert!(SIGN_IN_OUTCOMES.contains(&sign_in_word(l)), "{l:?}");
+        }
+    }
 
     /// A scrape names every family, counts what happened, and carries no
     /// label but the fixed words.

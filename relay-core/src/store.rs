@@ -56,6 +56,26 @@ impl JsonFile {
         }
     }
 
+    /// Holds the file's lock (`NAME.lock` beside it, an advisory lock)
+    /// while a change reads, changes and writes it whole: another thread,
+    /// or a command run beside the relay, waits its turn instead of
+    /// writing over the change (a revocation undone by a sign-in).
+    pub fn lock_for_change(&self) -> Result<std::fs::File, StoreError> {
+        let path = self.path.with_extension("lock");
+        let io = |source| StoreError::Io {
+            path: path.clone(),
+            source,
+        };
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        f.lock().map_err(io)?;
+        Ok(f)
+    }
+
     pub(crate) fn io(&self, source: std::io::Error) -> StoreError {
         StoreError::Io {
             path: self.path.clone(),

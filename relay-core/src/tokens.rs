@@ -41,6 +41,9 @@ pub enum TokenError {
     Exists(String),
     #[error("no technician is named {0:?}; see `lifeline-relay technician list`")]
     NoSuch(String),
+    /// A sign-in's name is held by a token or by someone else's credential.
+    #[error("the name {0:?} belongs to another technician at this relay")]
+    NameTaken(String),
 }
 
 /// One technician as stored.
@@ -136,6 +139,9 @@ impl TechnicianStore {
         Ok(self.file.read()?)
     }
 
+    /// Writes the whole list; callers hold [`JsonFile::lock_for_change`]
+    /// from their read on (sign-ins, `technician add` and `revoke`, the
+    /// console's: each reads, changes and writes the whole file).
     fn save(&self, all: &[Technician]) -> Result<(), TokenError> {
         Ok(self.file.write(all)?)
     }
@@ -143,8 +149,13 @@ impl TechnicianStore {
     /// Adds a technician and returns the new token (shown once).
     pub fn add(&self, name: &str) -> Result<String, TokenError> {
         let (technician, token) = new_technician(name)?;
+        let _one = self.file.lock_for_change()?;
         let mut all = self.list()?;
-        if all.iter().any(|t| t.name == name && t.revoked.is_none()) {
+        let now = SystemTime::now();
+        if all
+            .iter()
+            .any(|t| t.name == name && t.revoked.is_none() && !t.expired(now))
+        {
             return Err(TokenError::Exists(name.to_owned()));
         }
         all.push(technician);
@@ -168,7 +179,9 @@ impl TechnicianStore {
         rand::rng().fill(&mut secret);
         let token = format!("{CREDENTIAL_PREFIX}{}", hex::encode(secret));
         let now = SystemTime::now();
+        let _one = self.file.lock_for_change()?;
         let mut all = self.list()?;
+        name_free(&all, name, &identity, now)?;
         let cutoff = now
             .checked_sub(KEEP_EXPIRED)
             .unwrap_or(SystemTime::UNIX_EPOCH);
@@ -185,8 +198,15 @@ impl TechnicianStore {
         Ok(token)
     }
 
+    /// Whether `name` may be `identity`'s: no live token or someone
+    /// else's live credential holds it ([`TokenError::NameTaken`]).
+    pub fn name_free_for(&self, name: &str, identity: &Identity) -> Result<(), TokenError> {
+        name_free(&self.list()?, name, identity, SystemTime::now())
+    }
+
     /// Revokes every live token of `name`.
     pub fn revoke(&self, name: &str) -> Result<(), TokenError> {
+        let _one = self.file.lock_for_change()?;
         let mut all = self.list()?;
         let mut hit = false;
         for t in all
@@ -211,6 +231,25 @@ impl TechnicianStore {
         let ino = 0;
         Some((m.modified().ok()?, m.len(), ino))
     }
+}
+
+/// A name shows who joined: it must not be someone else's.
+fn name_free(
+    all: &[Technician],
+    name: &str,
+    identity: &Identity,
+    now: SystemTime,
+) -> Result<(), TokenError> {
+    let someone_else = all.iter().any(|t| {
+        t.name == name
+            && t.revoked.is_none()
+            && !t.expired(now)
+            && t.identity.as_ref() != Some(identity)
+    });
+    if someone_else {
+        return Err(TokenError::NameTaken(name.to_owned()));
+    }
+    Ok(())
 }
 
 /// The records by their tokens' hashes.
@@ -340,8 +379,20 @@ mod tests {
             cache.lookup(&old).0,
             Lookup::Expired("bob@example.com".into())
         );
-        // A static token with the same name works beside them; revoking
-        // the name ends all of them.
+        // Nobody else signs in under that name, nor a token's.
+        let other = Identity {
+            issuer: "https://idp".into(),
+            subject: "u2".into(),
+        };
+        assert!(matches!(
+            store.add_credential("bob@example.com", other, now + Duration::from_secs(60)),
+            Err(TokenError::NameTaken(_))
+        ));
+        store.add("carol").unwrap();
+        assert!(matches!(
+            store.add_credential("carol", who.clone(), now + Duration::from_secs(60)),
+            Err(TokenError::NameTaken(_))
+        ));
         assert_eq!(cache.identity("llt_nope"), None);
         store.revoke("bob@example.com").unwrap();
         assert_eq!(

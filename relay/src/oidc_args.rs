@@ -31,6 +31,10 @@ pub(crate) struct OidcArgs {
     /// The claim that lists a person's groups.
     #[arg(long, default_value = "groups", requires = "oidc_issuer")]
     oidc_role_claim: String,
+    /// A scope to ask for beside openid, email and profile (repeatable),
+    /// where the provider releases the groups only for one (e.g. groups).
+    #[arg(long = "oidc-scope", value_name = "SCOPE", requires = "oidc_issuer")]
+    oidc_scopes: Vec<String>,
     /// Members of this group sign in to the console as admins.
     #[arg(long, requires = "oidc_issuer")]
     oidc_admin_group: Option<String>,
@@ -108,6 +112,7 @@ pub(crate) fn provider(a: &OidcArgs, cluster: bool) -> anyhow::Result<Option<Pro
         client_id: id.clone(),
         client_secret: secret.to_owned(),
         role_claim: a.oidc_role_claim.trim().to_owned(),
+        scopes: a.oidc_scopes.iter().map(|s| s.trim().to_owned()).collect(),
         groups: groups.clone(),
     };
     let oidc = Oidc::new(config).context("--oidc-issuer")?;
@@ -123,14 +128,7 @@ pub(crate) fn provider(a: &OidcArgs, cluster: bool) -> anyhow::Result<Option<Pro
 /// An issuer is an https URL, or http on the loopback (a provider on the
 /// same machine, as the tests run one).
 fn check_issuer(issuer: &str) -> anyhow::Result<()> {
-    let loopback = [
-        "http://127.0.0.1:",
-        "http://127.0.0.1/",
-        "http://localhost:",
-        "http://localhost/",
-        "http://[::1]:",
-    ];
-    if issuer.starts_with("https://") || loopback.iter().any(|p| issuer.starts_with(p)) {
+    if lifeline_console::oidc::issuer_allowed(issuer) {
         return Ok(());
     }
     bail!(
@@ -150,5 +148,9 @@ mod tests {
         assert!(check_issuer("http://idp.example.com").is_err());
         assert!(check_issuer("http://127.0.0.1.evil.example").is_err());
         assert!(check_issuer("ftp://x").is_err());
+        assert!(check_issuer("http://localhost:@evil.example").is_err());
+        assert!(check_issuer("http://127.0.0.1@evil.example/").is_err());
+        assert!(check_issuer("http://[::1]:8080").is_ok());
+        assert!(check_issuer("not a url").is_err());
     }
 }

@@ -59,15 +59,22 @@ pub(crate) fn run(t: Technician) -> anyhow::Result<ExitCode> {
                 Some(url) => cli_cluster::technician_list(url)?,
                 None => TechnicianStore::in_dir(&dir.data_dir).list()?,
             };
+            let now = std::time::SystemTime::now();
             for t in all {
+                let subject = t.identity.as_ref().map(|i| i.subject.as_str());
                 if json {
-                    let v = serde_json::json!({"name": t.name, "created": t.created, "revoked": t.revoked});
+                    let v = serde_json::json!({"name": t.name, "created": t.created, "revoked": t.revoked,
+                        "expires": t.expires, "expired": t.expired(now), "subject": subject});
                     println!("{v}");
                 } else {
-                    let state = t
-                        .revoked
-                        .map_or("active".to_owned(), |r| format!("revoked {r}"));
-                    println!("{:<24} added {}  {state}", t.name, t.created);
+                    let state = match (&t.revoked, &t.expires) {
+                        (Some(r), _) => format!("revoked {r}"),
+                        (None, Some(e)) if t.expired(now) => format!("expired {e}"),
+                        (None, Some(e)) => format!("signed in, until {e}"),
+                        (None, None) => "active".to_owned(),
+                    };
+                    let who = subject.map_or(String::new(), |s| format!("  subject {s}"));
+                    println!("{:<24} added {}  {state}{who}", t.name, t.created);
                 }
             }
             Ok(ExitCode::SUCCESS)

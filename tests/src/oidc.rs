@@ -1,7 +1,8 @@
 //! A real OpenID provider for the identity tests: node's `oidc-provider`
 //! (tests/oidc/provider.mjs, installed by scripts/install-deps with
 //! `npm ci`) on 127.0.0.1, with one confidential client and the accounts
-//! alice (sec-admins), bob (sec-auditors, helpdesk) and eve (sales). The
+//! [`ALICE`] (sec-admins), [`BOB`] (sec-auditors, helpdesk) and [`EVE`]
+//! (sales), by their opaque subjects. The
 //! test changes an account's groups, or makes the token answers hostile
 //! ([`Mode`]), through the provider's own `/test/…` paths.
 
@@ -14,6 +15,12 @@ use std::process::{Child, Command, Stdio};
 pub const CLIENT_ID: &str = "lifeline-relay";
 pub const CLIENT_SECRET: &str = "a client secret the tests share with the provider";
 
+/// The provider's accounts, by subject (what its login page takes):
+/// alice (sec-admins), bob (sec-auditors, helpdesk), eve (sales).
+pub const ALICE: &str = "u-0a1c9e";
+pub const BOB: &str = "u-5b7d2f";
+pub const EVE: &str = "u-9e4a61";
+
 /// How the provider changes its token answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -24,6 +31,8 @@ pub enum Mode {
     Audience,
     /// An earlier answer's ID token (an earlier nonce) instead.
     Replay,
+    /// The ID token signed again, its `at_hash` naming another access token.
+    AtHash,
 }
 
 /// The provider's node process, stopped when dropped.
@@ -102,6 +111,7 @@ impl IdProvider {
             Mode::Tamper => "tamper",
             Mode::Audience => "audience",
             Mode::Replay => "replay",
+            Mode::AtHash => "athash",
         };
         self.control(&format!("/test/mode/{word}"));
     }

@@ -72,11 +72,13 @@ pub async fn run(cli: &LoginCli) -> anyhow::Result<ExitCode> {
         }
         println!("{}", crate::words::sign_in_waiting(code.expires_in_s));
     }
-    let credential = match pending
-        .finish()
+    // The relay answers once the code expires at the latest; a relay
+    // that never does is not waited for forever.
+    let wait = std::time::Duration::from_secs(u64::from(code.expires_in_s) + 60);
+    let finished = tokio::time::timeout(wait, pending.finish())
         .await
-        .context("lost the relay while waiting")?
-    {
+        .map_err(|_| anyhow::anyhow!("{}", crate::words::SIGN_IN_NO_ANSWER))?;
+    let credential = match finished.context("lost the relay while waiting")? {
         Ok(c) => c,
         Err(refusal) => bail!("{refusal}"),
     };

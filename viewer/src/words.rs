@@ -62,3 +62,7 @@ pub fn signed_in(name: &str, expires_in_s: u32, file: &std::path::Path) -> Strin
         file.display()
     )
 }
+
+/// … when the relay said nothing by the time the code had expired.
+pub const SIGN_IN_NO_ANSWER: &str =
+    "the relay did not answer by the time the code expired; run `lifeline-viewer login` again";

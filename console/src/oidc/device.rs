@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use lifeline_proto::login::LoginCode;
 use openidconnect::core::CoreDeviceAuthorizationResponse;
-use openidconnect::{DeviceCodeErrorResponseType, Nonce, Scope};
+use openidconnect::{DeviceCodeErrorResponseType, Nonce};
 
 use super::{Metadata, Oidc, OidcError, SignedIn, chain, token_error};
 
@@ -35,9 +35,7 @@ impl Oidc {
             .client(&meta)
             .set_device_authorization_url(url)
             .exchange_device_code()
-            .add_scope(Scope::new("email".into()))
-            .add_scope(Scope::new("profile".into()))
-            .add_scope(Scope::new(self.config.role_claim.clone()))
+            .add_scopes(super::scopes(&self.config))
             .request_async(&self.http)
             .await
             .map_err(|e| token_error(&e))?;

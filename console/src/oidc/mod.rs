@@ -5,7 +5,9 @@
 //! flow the relay runs for `lifeline-viewer login` ([`Oidc::device_start`],
 //! [`Oidc::device_finish`]). Every ID token is checked (signature against
 //! the provider's published keys, issuer, audience, expiry, and the nonce
-//! where the flow has one) before anything in it is read; groups come from
+//! where the flow has one) before anything in it is read; the name shown
+//! is the e-mail address only when the provider says it verified it;
+//! groups come from
 //! the verified token, else from the user-info endpoint (checked to be
 //! about the same subject). The provider's discovery document is kept
 //! [`REDISCOVER`] and fetched again after it (its keys rotate) or after
@@ -44,7 +46,7 @@ pub const REDISCOVER: Duration = Duration::from_secs(600);
 pub const PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What `serve --oidc-*` configures.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct OidcConfig {
     /// The issuer URL (its `/.well-known/openid-configuration` is read).
     pub issuer: String,
@@ -52,7 +54,53 @@ pub struct OidcConfig {
     pub client_secret: String,
     /// The claim holding the groups (`groups`).
     pub role_claim: String,
+    /// Scopes asked for beside `openid`, `email` and `profile` (some
+    /// providers release the groups only for a scope of their own).
+    pub scopes: Vec<String>,
     pub groups: Groups,
+}
+
+impl std::fmt::Debug for OidcConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcConfig")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"(hidden)")
+            .field("role_claim", &self.role_claim)
+            .field("scopes", &self.scopes)
+            .field("groups", &self.groups)
+            .finish()
+    }
+}
+
+/// Whether `issuer` may be used: an https URL, or plain http to this
+/// machine's loopback (a provider on the same machine, as the tests run
+/// one); never with a user name or password in it.
+pub fn issuer_allowed(issuer: &str) -> bool {
+    let Ok(url) = openidconnect::url::Url::parse(issuer) else {
+        return false;
+    };
+    if !url.username().is_empty() || url.password().is_some() {
+        return false;
+    }
+    match (url.scheme(), url.host()) {
+        ("https", Some(_)) => true,
+        ("http", Some(openidconnect::url::Host::Ipv4(ip))) => ip.is_loopback(),
+        ("http", Some(openidconnect::url::Host::Ipv6(ip))) => ip.is_loopback(),
+        ("http", Some(openidconnect::url::Host::Domain(d))) => d == "localhost",
+        _ => false,
+    }
+}
+
+/// The scopes a sign-in asks for beside `openid`.
+fn scopes(config: &OidcConfig) -> Vec<Scope> {
+    let mut all = vec!["email".to_owned(), "profile".to_owned()];
+    for s in &config.scopes {
+        if !all.contains(s) && s != "openid" {
+            all.push(s.clone());
+        }
+    }
+    all.into_iter().map(Scope::new).collect()
 }
 
 /// Why a sign-in failed.
@@ -224,9 +272,7 @@ impl Oidc {
                 CsrfToken::new_random,
                 Nonce::new_random,
             )
-            .add_scope(Scope::new("email".into()))
-            .add_scope(Scope::new("profile".into()))
-            .add_scope(Scope::new(self.config.role_claim.clone()))
+            .add_scopes(scopes(&self.config))
             .set_pkce_challenge(challenge)
             .url();
         let pending = Pending {
@@ -282,7 +328,11 @@ impl Oidc {
         let raw = claims::jwt_payload(&id_token.to_string()).unwrap_or_default();
         let mut found = Found {
             groups: claims::claim_values(&raw, &self.config.role_claim),
-            email: verified.email().map(|e| e.to_string()),
+            // An address the provider has not verified names nobody.
+            email: verified
+                .email()
+                .filter(|_| verified.email_verified() == Some(true))
+                .map(|e| e.to_string()),
             username: verified.preferred_username().map(|u| u.to_string()),
         };
         if found.groups.is_empty() || found.email.is_none() {
@@ -322,7 +372,10 @@ impl Oidc {
                 claims::claim_values(&info.additional_claims().0, &self.config.role_claim);
         }
         if found.email.is_none() {
-            found.email = info.email().map(|e| e.to_string());
+            found.email = info
+                .email()
+                .filter(|_| info.email_verified() == Some(true))
+                .map(|e| e.to_string());
         }
         if found.username.is_none() {
             found.username = info.preferred_username().map(|u| u.to_string());

@@ -1,10 +1,12 @@
 //! Console sign-ins sent to the provider and not back yet, sans-IO: each
 //! by the `state` the provider hands back, bound to a random value in the
 //! browser's cookie (so a callback from another browser finds nothing),
-//! taken once, forgotten after [`PENDING_FOR`], and at most
-//! [`MAX_PENDING`] at once (the oldest give way).
+//! taken once, forgotten after [`PENDING_FOR`], at most [`MAX_PENDING`]
+//! at once and [`MAX_PENDING_PER_ADDRESS`] from one address (the oldest
+//! give way: one address cannot push everyone else's out).
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use super::Pending;
@@ -12,40 +14,69 @@ use crate::auth::same;
 
 /// How long a browser may stay at the provider's pages.
 pub const PENDING_FOR: Duration = Duration::from_secs(600);
-/// Sign-ins kept waiting at once.
+/// Sign-ins kept waiting at once …
 pub const MAX_PENDING: usize = 1000;
+/// … and from one address.
+pub const MAX_PENDING_PER_ADDRESS: usize = 20;
 
 /// The waiting sign-ins.
 #[derive(Debug, Default)]
 pub struct PendingLogins {
-    by_state: HashMap<String, (Pending, Instant, String)>,
+    by_state: HashMap<String, Waiting>,
+}
+
+/// One sign-in at the provider: what it needs back, when it left, the
+/// browser's binding and its address.
+#[derive(Debug)]
+struct Waiting {
+    pending: Pending,
+    at: Instant,
+    binding: String,
+    from: IpAddr,
 }
 
 impl PendingLogins {
-    /// Keeps `pending`, bound to the browser's `binding`, from `now`.
-    pub fn insert(&mut self, now: Instant, pending: Pending, binding: String) {
+    /// Keeps `pending`, bound to the browser's `binding`, from `now`
+    /// for a browser at `from`.
+    pub fn insert(&mut self, now: Instant, from: IpAddr, pending: Pending, binding: String) {
         self.by_state
-            .retain(|_, (_, at, _)| now.duration_since(*at) < PENDING_FOR);
-        while self.by_state.len() >= MAX_PENDING {
-            let oldest = self
-                .by_state
-                .iter()
-                .min_by_key(|(_, (_, at, _))| *at)
-                .map(|(k, _)| k.clone());
-            match oldest {
-                Some(k) => self.by_state.remove(&k),
-                None => break,
-            };
+            .retain(|_, w| now.duration_since(w.at) < PENDING_FOR);
+        let theirs = self.by_state.values().filter(|w| w.from == from).count();
+        if theirs >= MAX_PENDING_PER_ADDRESS {
+            self.drop_oldest(|w| w.from == from);
         }
-        self.by_state
-            .insert(pending.state.clone(), (pending, now, binding));
+        if self.by_state.len() >= MAX_PENDING {
+            self.drop_oldest(|_| true);
+        }
+        self.by_state.insert(
+            pending.state.clone(),
+            Waiting {
+                pending,
+                at: now,
+                binding,
+                from,
+            },
+        );
+    }
+
+    /// Forgets the oldest sign-in `which` picks.
+    fn drop_oldest(&mut self, which: impl Fn(&Waiting) -> bool) {
+        let oldest = self
+            .by_state
+            .iter()
+            .filter(|(_, w)| which(w))
+            .min_by_key(|(_, w)| w.at)
+            .map(|(k, _)| k.clone());
+        if let Some(k) = oldest {
+            self.by_state.remove(&k);
+        }
     }
 
     /// Takes the sign-in for `state` if it is live and `binding` is the
     /// one it was started with; whatever the answer, `state` is used up.
     pub fn take(&mut self, now: Instant, state: &str, binding: &str) -> Option<Pending> {
-        let (pending, at, bound) = self.by_state.remove(state)?;
-        (now.duration_since(at) < PENDING_FOR && same(&bound, binding)).then_some(pending)
+        let w = self.by_state.remove(state)?;
+        (now.duration_since(w.at) < PENDING_FOR && same(&w.binding, binding)).then_some(w.pending)
     }
 
     pub fn len(&self) -> usize {
@@ -69,9 +100,9 @@ mod tests {
     fn a_sign_in_is_taken_once_by_its_own_browser_in_time() {
         let t0 = Instant::now();
         let mut p = PendingLogins::default();
-        p.insert(t0, pending("s1"), "b1".into());
-        p.insert(t0, pending("s2"), "b2".into());
-        p.insert(t0, pending("s3"), "b3".into());
+        p.insert(t0, ip(1), pending("s1"), "b1".into());
+        p.insert(t0, ip(1), pending("s2"), "b2".into());
+        p.insert(t0, ip(1), pending("s3"), "b3".into());
         assert!(p.take(t0, "s1", "b2").is_none(), "another browser");
         assert!(p.take(t0, "s1", "b1").is_none(), "used up by the wrong try");
         assert_eq!(p.take(t0, "s2", "b2").unwrap().state, "s2");
@@ -81,17 +112,41 @@ mod tests {
         assert!(p.is_empty());
     }
 
+    fn ip(n: u8) -> IpAddr {
+        IpAddr::from([10, 0, n / 100, n % 100])
+    }
+
     #[test]
-    fn the_oldest_give_way_past_the_cap() {
+    fn the_oldest_give_way_past_the_caps() {
         let t0 = Instant::now();
+        let mut p = PendingLogins::default();
+        // Someone's real sign-in, then one address floods.
+        p.insert(t0, ip(1), pending("real"), "b".into());
+        for i in 0..MAX_PENDING + 5 {
+            let at = t0 + Duration::from_millis(i as u64 + 1);
+            p.insert(at, ip(2), pending(&format!("s{i}")), "b".into());
+        }
+        assert_eq!(
+            p.len(),
+            MAX_PENDING_PER_ADDRESS + 1,
+            "the flood keeps its newest only"
+        );
+        let now = t0 + Duration::from_secs(2);
+        assert!(p.take(now, "real", "b").is_some(), "the real one stays");
+        assert!(p.take(now, "s0", "b").is_none());
+        assert!(p.take(now, &format!("s{}", MAX_PENDING + 4), "b").is_some());
+        // Many addresses: the whole cap holds.
         let mut p = PendingLogins::default();
         for i in 0..MAX_PENDING + 5 {
             let at = t0 + Duration::from_millis(i as u64);
-            p.insert(at, pending(&format!("s{i}")), "b".into());
+            p.insert(
+                at,
+                ip((i % 200) as u8),
+                pending(&format!("s{i}")),
+                "b".into(),
+            );
         }
-        assert_eq!(p.len(), MAX_PENDING);
-        let now = t0 + Duration::from_secs(1);
+        assert!(p.len() <= MAX_PENDING);
         assert!(p.take(now, "s0", "b").is_none());
-        assert!(p.take(now, &format!("s{}", MAX_PENDING + 4), "b").is_some());
     }
 }

@@ -69,7 +69,7 @@ fn refused(status: StatusCode, why: &str) -> Response {
 }
 
 /// `GET /login/oidc`: off to the provider.
-pub(super) async fn start(State(c): C, headers: HeaderMap) -> Response {
+pub(super) async fn start(State(c): C, Ip(ip): Ip, headers: HeaderMap) -> Response {
     let Some(oidc) = c.oidc.clone() else {
         return refused(
             StatusCode::NOT_FOUND,
@@ -85,7 +85,7 @@ pub(super) async fn start(State(c): C, headers: HeaderMap) -> Response {
     match oidc.begin(&format!("{origin}/login/oidc/callback")).await {
         Ok((url, pending)) => {
             let binding = random_token();
-            lock(&c.oidc_pending).insert(Instant::now(), pending, binding.clone());
+            lock(&c.oidc_pending).insert(Instant::now(), ip, pending, binding.clone());
             let age = crate::oidc::pending::PENDING_FOR.as_secs();
             let cookie = (
                 header::SET_COOKIE,
@@ -123,6 +123,9 @@ struct NoSession {
     reason: &'static str,
     who: Option<SignedIn>,
     outcome: &'static str,
+    /// Written to the audit log: not for a return that matches no
+    /// sign-in started here (anyone can make those, as many as they like).
+    audited: bool,
 }
 
 impl NoSession {
@@ -133,6 +136,16 @@ impl NoSession {
             reason,
             who: None,
             outcome: "provider_failed",
+            audited: true,
+        }
+    }
+
+    /// A return that matches no sign-in started here: counted, not audited.
+    fn stray(why: &str, reason: &'static str) -> Self {
+        Self {
+            outcome: "stray",
+            audited: false,
+            ..Self::new(StatusCode::BAD_REQUEST, why, reason)
         }
     }
 }
@@ -155,7 +168,9 @@ pub(super) async fn callback(
         Ok(found) => found,
         Err(no) => {
             metric(&c, no.outcome);
-            audit(&c, record(&ip, &issuer, no.who.as_ref(), Some(no.reason))).await?;
+            if no.audited {
+                audit(&c, record(&ip, &issuer, no.who.as_ref(), Some(no.reason))).await?;
+            }
             return Err(refused(no.status, &no.why));
         }
     };
@@ -188,20 +203,12 @@ async fn signed_in(
     query: Result<Query<Callback>, axum::extract::rejection::QueryRejection>,
 ) -> Result<(SignedIn, Role), NoSession> {
     let Ok(Query(back)) = query else {
-        return Err(NoSession::new(
-            StatusCode::BAD_REQUEST,
-            STALE,
-            "malformed callback",
-        ));
+        return Err(NoSession::stray(STALE, "malformed callback"));
     };
     let binding = cookie(headers, OIDC_COOKIE).unwrap_or_default();
     let pending = lock(&c.oidc_pending).take(Instant::now(), &back.state, &binding);
     let Some(pending) = pending else {
-        return Err(NoSession::new(
-            StatusCode::BAD_REQUEST,
-            STALE,
-            "stale sign-in",
-        ));
+        return Err(NoSession::stray(STALE, "stale sign-in"));
     };
     if !back.error.is_empty() {
         let why = "The identity provider did not sign you in (refused there, or cancelled).";
@@ -235,6 +242,7 @@ async fn signed_in(
             reason: "in no console group",
             who: Some(who),
             outcome: "no_role",
+            audited: true,
         }),
     }
 }

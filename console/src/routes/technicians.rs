@@ -27,12 +27,14 @@ async fn technician_rows(c: &Arc<Console>) -> Result<Vec<TechnicianRow>, Respons
     })?;
     let live = |name: &str| c.relay.as_ref().map_or(0, |r| r.sessions_of(name));
     let lives: Vec<usize> = list.iter().map(|t| live(&t.name)).collect();
+    let now = std::time::SystemTime::now();
     on_index(c, move |_, idx| {
         Ok(list
             .into_iter()
             .zip(lives)
             .map(|(t, live)| TechnicianRow {
                 last_use: idx.last_use(&t.name).map(str::to_owned),
+                expired: t.expired(now),
                 name: t.name,
                 added: t.created,
                 revoked: t.revoked,

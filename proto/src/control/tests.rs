@@ -427,6 +427,7 @@ fn login() {
         LoginRefusal::ProviderDown,
         LoginRefusal::Invalid,
         LoginRefusal::Unavailable,
+        LoginRefusal::NameTaken,
     ] {
         assert!(!r.as_str().is_empty() && r.to_string().len() > 20, "{r:?}");
     }

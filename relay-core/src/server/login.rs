@@ -15,17 +15,53 @@ use tokio::sync::Semaphore;
 use super::*;
 use crate::signin::{Person, SignInError};
 
-/// Sign-ins waiting for their person at once, across the process.
+/// Sign-ins waiting for their person at once, across the process …
 pub const MAX_SIGN_INS: usize = 64;
+/// … and from one address (an IPv6 /64 is one): a stranger cannot hold
+/// them all.
+pub const MAX_SIGN_INS_PER_ADDRESS: usize = 4;
 static SIGN_INS: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(MAX_SIGN_INS));
+static BY_ADDRESS: LazyLock<Mutex<HashMap<Source, usize>>> = LazyLock::new(Default::default);
+
+/// An address's turn at signing in, given back when dropped.
+struct AddressTurn(Source);
+
+impl AddressTurn {
+    fn take(ip: IpAddr) -> Option<Self> {
+        let source = Source::of(ip);
+        let mut all = lock(&BY_ADDRESS);
+        let held = all.entry(source).or_default();
+        if *held >= MAX_SIGN_INS_PER_ADDRESS {
+            return None;
+        }
+        *held += 1;
+        Some(Self(source))
+    }
+}
+
+impl Drop for AddressTurn {
+    fn drop(&mut self) {
+        let mut all = lock(&BY_ADDRESS);
+        if let Some(held) = all.get_mut(&self.0) {
+            *held = held.saturating_sub(1);
+            if *held == 0 {
+                all.remove(&self.0);
+            }
+        }
+    }
+}
 
 pub(crate) async fn serve_login(relay: &Arc<Relay>, conn: Connection, mut ctl: Control, via: Via) {
     let Some(provider) = relay.config.sign_in.clone() else {
         let refusal = LoginRefusal::Off;
+        relay
+            .metrics
+            .technician_login(crate::metrics::sign_in_word(refusal));
         let why = Refusal::Refused(refusal.to_string());
         return answer_and_close(&conn, &mut ctl, &ViewerEvent::LoginRefused(refusal), why).await;
     };
-    let Ok(_turn) = SIGN_INS.try_acquire() else {
+    let turns = (SIGN_INS.try_acquire().ok(), AddressTurn::take(via.ip));
+    let (Some(_turn), Some(_here)) = turns else {
         return close(
             &conn,
             &Refusal::Busy("too many sign-ins are under way; try again in a minute".into()),
@@ -49,7 +85,12 @@ pub(crate) async fn serve_login(relay: &Arc<Relay>, conn: Connection, mut ctl: C
     let person = tokio::select! {
         p = started.person => p,
         // The technician gave up (or the viewer died): nothing was issued.
-        _ = conn.closed() => return,
+        _ = conn.closed() => {
+            if let Err(e) = relay.audit.append(said.abandoned()).await {
+                tracing::error!(error = %e, "a given-up sign-in could not be logged");
+            }
+            return;
+        }
         () = relay.shutdown.cancelled() => return close(&conn, &Refusal::Shutdown),
     };
     let person = match person {
@@ -87,6 +128,20 @@ struct Said<'a> {
 }
 
 impl Said<'_> {
+    /// The record of a sign-in the viewer gave up on before the provider
+    /// said who it was.
+    fn abandoned(&self) -> AuditEvent {
+        AuditEvent::TechnicianLogin {
+            name: None,
+            issuer: self.issuer.to_owned(),
+            subject: None,
+            ip: self.ip.to_string(),
+            ok: false,
+            reason: Some("abandoned".into()),
+            expires: None,
+        }
+    }
+
     /// The record of a sign-in that failed (`person`: who, once known).
     fn record(&self, person: Option<&Person>, e: &SignInError) -> AuditEvent {
         AuditEvent::TechnicianLogin {
@@ -117,6 +172,21 @@ async fn issue(
     person: &Person,
     lifetime: std::time::Duration,
 ) -> Result<Credential, Issue> {
+    let store = crate::tokens::TechnicianStore::in_dir(&relay.config.data_dir);
+    // Refused before anything is audited as issued (and checked again
+    // as it is kept).
+    let check = store.clone();
+    let (name, identity) = (person.name.clone(), person.identity.clone());
+    match tokio::task::spawn_blocking(move || check.name_free_for(&name, &identity)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(Issue::NotKept(not_kept(&e))),
+        Err(e) => {
+            return Err(Issue::NotKept(SignInError {
+                refusal: LoginRefusal::Unavailable,
+                detail: e.to_string(),
+            }));
+        }
+    }
     let expires = SystemTime::now() + lifetime;
     let record = AuditEvent::TechnicianLogin {
         name: Some(person.name.clone()),
@@ -130,7 +200,6 @@ async fn issue(
     if let Err(e) = relay.audit.append(record).await {
         return Err(Issue::AuditFailed(e.to_string()));
     }
-    let store = crate::tokens::TechnicianStore::in_dir(&relay.config.data_dir);
     let (name, identity) = (person.name.clone(), person.identity.clone());
     let kept =
         tokio::task::spawn_blocking(move || store.add_credential(&name, identity, expires)).await;
@@ -142,13 +211,25 @@ async fn issue(
                 expires_in_s: u32::try_from(lifetime.as_secs()).unwrap_or(u32::MAX),
             });
         }
-        Ok(Err(e)) => e.to_string(),
+        Ok(Err(e)) => return Err(Issue::NotKept(not_kept(&e))),
         Err(e) => e.to_string(),
     };
     Err(Issue::NotKept(SignInError {
         refusal: LoginRefusal::Unavailable,
         detail,
     }))
+}
+
+/// What the technician hears when the store refused a credential.
+fn not_kept(e: &TokenError) -> SignInError {
+    let refusal = match e {
+        TokenError::NameTaken(_) => LoginRefusal::NameTaken,
+        _ => LoginRefusal::Unavailable,
+    };
+    SignInError {
+        refusal,
+        detail: e.to_string(),
+    }
 }
 
 /// Audits a failed sign-in, logs the provider's detail, and tells the viewer.

@@ -16,12 +16,14 @@ use std::time::{Duration, Instant};
 
 use lifeline_proto::audit::AuditEvent;
 use lifeline_tests::browser::Browser;
-use lifeline_tests::oidc::{CLIENT_ID, IdProvider, Mode, free_port, provider_login};
+use lifeline_tests::oidc::{
+    ALICE, BOB, CLIENT_ID, EVE, IdProvider, Mode, free_port, provider_login,
+};
 use lifeline_tests::peers::{HostProcess, one_view_session};
 use lifeline_tests::x::Xvfb;
 use lifeline_tests::{RelayProcess, audit_records, bin, poll};
 
-use crate::console::skip_without_chromium;
+use crate::console::{shot, skip_without_chromium};
 
 fn skip() -> bool {
     skip_without_chromium() || lifeline_tests::oidc::skip_without_provider()
@@ -43,6 +45,9 @@ fn oidc_args(idp: &IdProvider, secret: &Path) -> Vec<String> {
         "sec-auditors",
         "--oidc-technician-group",
         "helpdesk",
+        // This provider releases the groups for their own scope only.
+        "--oidc-scope",
+        "groups",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -80,6 +85,9 @@ fn wait_path(b: &mut Browser, path: &str) {
 fn console_sign_in(console: &str, account: &str) -> Browser {
     let mut b = Browser::start();
     b.goto(&format!("{console}/login"));
+    if account == ALICE {
+        shot(&mut b, "sign-in");
+    }
     b.click("#oidc");
     assert!(
         b.count("input[name=login]") > 0,
@@ -114,25 +122,32 @@ async fn security_staff_sign_in_with_the_provider_and_get_their_groups_role() {
     let d = data.path().to_owned();
     tokio::task::spawn_blocking(move || {
         // alice is in the admins' group.
-        let mut b = console_sign_in(&console, "alice");
+        let mut b = console_sign_in(&console, ALICE);
         wait_path(&mut b, "/sessions");
         assert_eq!(b.text(".who"), "alice@example.com (admin)");
         b.goto(&format!("{console}/technicians"));
         assert!(b.count("form[action^='/technicians/']") == 0 || b.status() == 200);
-        assert!(b.text("main").contains("Add a technician"), "an admin's page");
+        assert!(
+            b.text("main").contains("Add a technician"),
+            "an admin's page"
+        );
         // The password page is the provider's business.
         b.goto(&format!("{console}/password"));
-        assert!(b.text("main").contains("identity provider"), "{}", b.text("main"));
+        assert!(
+            b.text("main").contains("identity provider"),
+            "{}",
+            b.text("main")
+        );
 
         // bob is an auditor: no admin forms.
-        let mut b = console_sign_in(&console, "bob");
+        let mut b = console_sign_in(&console, BOB);
         wait_path(&mut b, "/sessions");
         assert_eq!(b.text(".who"), "bob@example.com (auditor)");
         b.goto(&format!("{console}/technicians"));
         assert!(!b.text("main").contains("Add a technician"));
 
         // eve is in neither group: refused, and told why.
-        let mut b = console_sign_in(&console, "eve");
+        let mut b = console_sign_in(&console, EVE);
         std::thread::sleep(Duration::from_millis(300));
         assert_ne!(b.path(), "/sessions");
         assert!(
@@ -144,8 +159,18 @@ async fn security_staff_sign_in_with_the_provider_and_get_their_groups_role() {
         assert_eq!(b.path(), "/login", "eve has no session");
 
         // A callback that is not this browser's sign-in finds nothing.
-        b.goto(&format!("{console}/login/oidc/callback?code=x&state=forged"));
+        // Anyone can make those, as often as they like: counted, not
+        // written to the log.
+        let before = console_logins(&d).len();
+        b.goto(&format!(
+            "{console}/login/oidc/callback?code=x&state=forged"
+        ));
         assert!(b.text("#error").contains("stale"), "{}", b.text("main"));
+        assert_eq!(
+            console_logins(&d).len(),
+            before,
+            "a stray return was audited"
+        );
 
         // Every sign-in is audited with the issuer and, once known, the subject.
         let logins = console_logins(&d);
@@ -165,18 +190,16 @@ async fn security_staff_sign_in_with_the_provider_and_get_their_groups_role() {
                 _ => None,
             })
         };
-        assert_eq!(with("alice"), Some(("alice@example.com".into(), true, None)));
-        assert_eq!(with("bob"), Some(("bob@example.com".into(), true, None)));
+        assert_eq!(with(ALICE), Some(("alice@example.com".into(), true, None)));
+        assert_eq!(with(BOB), Some(("bob@example.com".into(), true, None)));
         assert_eq!(
-            with("eve"),
+            with(EVE),
             Some((
                 "eve@example.com".into(),
                 false,
                 Some("in no console group".into())
             ))
         );
-        assert!(logins.iter().any(|e| matches!(e,
-            AuditEvent::ConsoleLogin { ok: false, reason: Some(r), issuer: Some(_), .. } if r == "stale sign-in")));
     })
     .await
     .unwrap();
@@ -197,16 +220,18 @@ async fn a_forged_readdressed_or_replayed_id_token_is_refused() {
     let d = data.path().to_owned();
     tokio::task::spawn_blocking(move || {
         // An honest sign-in first: its ID token is the one replayed later.
-        let mut b = console_sign_in(&console, "bob");
+        let mut b = console_sign_in(&console, BOB);
         wait_path(&mut b, "/sessions");
         for (mode, why) in [
             (Mode::Tamper, "signature"),
             (Mode::Audience, "audience"),
             (Mode::Replay, "nonce"),
+            (Mode::AtHash, "another access token"),
         ] {
             idp.set_mode(mode);
             let before = console_logins(&d).len();
-            let mut b = console_sign_in(&console, "bob");
+            let logged = std::fs::read_to_string(&log).unwrap().len();
+            let mut b = console_sign_in(&console, BOB);
             std::thread::sleep(Duration::from_millis(300));
             assert_ne!(b.path(), "/sessions", "{mode:?} let bob in");
             assert!(
@@ -222,16 +247,24 @@ async fn a_forged_readdressed_or_replayed_id_token_is_refused() {
                 "{mode:?}: {:?}",
                 &logins[before..]
             );
+            // What this sign-in added to the relay's log says which check.
             let said = std::fs::read_to_string(&log).unwrap().to_lowercase();
-            assert!(said.contains(why), "{mode:?}: the relay's log names no {why}:\n{said}");
+            let new = &said[logged.min(said.len())..];
+            assert!(new.contains(why), "{mode:?}: the relay's log names no {why}:\n{new}");
         }
+        // The device flow's ID token is checked the same way.
+        idp.set_mode(Mode::Tamper);
+        let (ok, out, err) = viewer_login(&relay, BOB, &d.join("credential"));
+        assert!(!ok, "a forged ID token gave a credential: {out}");
+        assert!(err.contains("failed the relay's checks"), "{err}");
+        assert!(!d.join("credential").exists());
         idp.set_mode(Mode::Honest);
-        let mut b = console_sign_in(&console, "bob");
+        let mut b = console_sign_in(&console, BOB);
         wait_path(&mut b, "/sessions");
+        drop(relay);
     })
     .await
     .unwrap();
-    drop(relay);
 }
 
 /// `lifeline-viewer login` driven to the end: its code entered at the
@@ -276,6 +309,30 @@ fn viewer_login(relay: &RelayProcess, account: &str, token_file: &Path) -> (bool
     )
 }
 
+/// Joins a real host's new code with `credential`, which must be
+/// refused (`what` names it otherwise); the viewer's error.
+async fn refused_join(
+    addr: &str,
+    ca: &Path,
+    display: &str,
+    credential: &str,
+    what: &str,
+) -> String {
+    let host = HostProcess::spawn(addr, ca, display, &["--allow", "view"]);
+    let joined = lifeline_viewer::session::Viewer::connect(
+        addr,
+        Some(ca),
+        credential.trim(),
+        &host.code(),
+        |_| {},
+    )
+    .await;
+    match joined {
+        Ok(_) => panic!("{what}"),
+        Err(e) => e.to_string(),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_technician_signs_in_joins_and_is_cut_off() {
     if lifeline_tests::x::skip_without_xvfb() || skip() {
@@ -294,7 +351,7 @@ async fn a_technician_signs_in_joins_and_is_cut_off() {
     // bob (helpdesk) signs in with the device flow.
     let (ok, out, err) = {
         let (relay, token_file) = (&relay, token_file.clone());
-        tokio::task::block_in_place(|| viewer_login(relay, "bob", &token_file))
+        tokio::task::block_in_place(|| viewer_login(relay, BOB, &token_file))
     };
     assert!(ok, "login failed: {out}\n{err}");
     let done: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
@@ -315,10 +372,10 @@ async fn a_technician_signs_in_joins_and_is_cut_off() {
     let records = audit_records(data.path());
     assert!(records.iter().any(|r| matches!(&r.event,
         AuditEvent::TechnicianLogin { ok: true, subject: Some(s), name: Some(n), issuer, expires: Some(_), .. }
-            if s == "bob" && n == "bob@example.com" && issuer == &idp.issuer)));
+            if s == BOB && n == "bob@example.com" && issuer == &idp.issuer)));
     assert!(records.iter().any(|r| matches!(&r.event,
         AuditEvent::JoinAttempt { ok: true, subject: Some(s), technician: Some(t), .. }
-            if s == "bob" && t == "bob@example.com")));
+            if s == BOB && t == "bob@example.com")));
 
     // An admin (alice, through the provider) revokes bob mid-session:
     // the session ends at once, and the credential is dead.
@@ -338,9 +395,9 @@ async fn a_technician_signs_in_joins_and_is_cut_off() {
         .unwrap();
     let console = relay.console.clone().unwrap();
     tokio::task::spawn_blocking(move || {
-        let mut b = console_sign_in(&console, "alice");
+        let mut b = console_sign_in(&console, ALICE);
         wait_path(&mut b, "/sessions");
-        b.fill("input[name=technician]", "bob");
+        b.fill("input[name=technician]", &BOB[2..]);
         b.submit("form.filter");
         assert!(
             b.text("#count").starts_with("2 sessions"),
@@ -348,8 +405,9 @@ async fn a_technician_signs_in_joins_and_is_cut_off() {
             b.text("main")
         );
         b.goto(&format!("{console}/technicians"));
-        assert_eq!(b.text("td.subject"), "bob");
+        assert_eq!(b.text("td.subject"), BOB);
         assert_eq!(b.text("td.live"), "1");
+        shot(&mut b, "credentials");
         b.submit("form[action='/technicians/bob%40example.com/revoke']");
     })
     .await
@@ -367,36 +425,31 @@ async fn a_technician_signs_in_joins_and_is_cut_off() {
     })
     .await;
     drop(v);
-    let host = HostProcess::spawn(&addr, &ca, &x.display, &["--allow", "view"]);
-    let refused = lifeline_viewer::session::Viewer::connect(
+    let e = refused_join(
         &addr,
-        Some(&ca),
-        credential.trim(),
-        &host.code(),
-        |_| {},
+        &ca,
+        &x.display,
+        &credential,
+        "a revoked credential joined",
     )
     .await;
-    let Err(e) = refused else {
-        panic!("a revoked credential joined")
-    };
-    let e = e.to_string();
     assert!(e.contains("revoked"), "{e}");
 
     // Out of the technicians' group at the provider: no more sign-ins.
-    idp.set_groups("bob", &["sec-auditors"]);
+    idp.set_groups(BOB, &["sec-auditors"]);
     let (ok, out, err) = {
         let (relay, token_file) = (&relay, token_file.clone());
-        tokio::task::block_in_place(|| viewer_login(relay, "bob", &token_file))
+        tokio::task::block_in_place(|| viewer_login(relay, BOB, &token_file))
     };
     assert!(!ok, "bob signed in out of the group: {out}");
     assert!(err.contains("not in the technicians' group"), "{err}");
     assert!(audit_records(data.path()).iter().any(|r| matches!(&r.event,
         AuditEvent::TechnicianLogin { ok: false, reason: Some(why), subject: Some(s), .. }
-            if why == "not a technician" && s == "bob")));
+            if why == "not a technician" && s == BOB)));
 
     // A credential that ran out is refused, with what to do.
     drop(relay);
-    idp.set_groups("bob", &["helpdesk"]);
+    idp.set_groups(BOB, &["helpdesk"]);
     let secret = IdProvider::secret_file(data.path());
     let mut args = oidc_args(&idp, &secret);
     args.extend(["--oidc-credential-lifetime".to_owned(), "10s".to_owned()]);
@@ -404,25 +457,20 @@ async fn a_technician_signs_in_joins_and_is_cut_off() {
     let relay = RelayProcess::start(data.path(), &args);
     let (ok, out, err) = {
         let (relay, token_file) = (&relay, token_file.clone());
-        tokio::task::block_in_place(|| viewer_login(relay, "bob", &token_file))
+        tokio::task::block_in_place(|| viewer_login(relay, BOB, &token_file))
     };
     assert!(ok, "{out}\n{err}");
     let short = std::fs::read_to_string(&token_file).unwrap();
     tokio::time::sleep(Duration::from_secs(11)).await;
     let addr = relay.addr.to_string();
-    let host = HostProcess::spawn(&addr, &ca, &x.display, &["--allow", "view"]);
-    let refused = lifeline_viewer::session::Viewer::connect(
+    let e = refused_join(
         &addr,
-        Some(&ca),
-        short.trim(),
-        &host.code(),
-        |_| {},
+        &ca,
+        &x.display,
+        &short,
+        "an expired credential joined",
     )
     .await;
-    let Err(e) = refused else {
-        panic!("an expired credential joined")
-    };
-    let e = e.to_string();
     assert!(
         e.contains("expired") && e.contains("lifeline-viewer login"),
         "{e}"

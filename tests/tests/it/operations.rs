@@ -125,6 +125,7 @@ async fn the_metrics_count_a_session_and_name_no_one_and_readiness_flips_while_d
             lifeline_relay_core::metrics::JOIN_OUTCOMES,
             lifeline_relay_core::metrics::RESUME_OUTCOMES,
             lifeline_relay_core::metrics::LOGIN_OUTCOMES,
+            lifeline_relay_core::metrics::SIGN_IN_OUTCOMES,
             &[
                 "host_to_viewer",
                 "viewer_to_host",
