@@ -446,7 +446,7 @@ pub fn technicians(
                         td { (opt(&t.last_use)) }
                         td.live { (t.live) }
                         @if admin {
-                            td { @if t.revoked.is_none() && !t.expired {
+                            td { @if t.revoked.is_none() && (!t.expired || t.live > 0) {
                                 form method="post" action=(format!("/technicians/{}/revoke", url_escape(&t.name))) {
                                     (csrf_field(v.csrf))
                                     button.danger type="submit" { "Revoke and end sessions" }

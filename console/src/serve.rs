@@ -50,7 +50,7 @@ struct AddressSlot {
 
 /// What counts as one address: an IPv4 address (also when mapped into
 /// IPv6), or an IPv6 /64 (what one subscriber gets).
-fn address_key(ip: IpAddr) -> IpAddr {
+pub(crate) fn address_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

@@ -389,6 +389,7 @@ pub const SIGN_IN_OUTCOMES: &[&str] = &[
     "invalid",
     "unavailable",
     "name_taken",
+    "abandoned",
 ];
 
 /// A sign-in refusal's word in the metrics.

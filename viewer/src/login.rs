@@ -49,9 +49,13 @@ fn target(cli: &LoginCli) -> anyhow::Result<PathBuf> {
 /// Runs `lifeline-viewer login`.
 pub async fn run(cli: &LoginCli) -> anyhow::Result<ExitCode> {
     let file = target(cli)?;
-    let started = lifeline_net::login::start(&cli.relay, cli.ca.as_deref())
-        .await
-        .context("cannot reach the relay")?;
+    let started = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        lifeline_net::login::start(&cli.relay, cli.ca.as_deref()),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("{}", crate::words::SIGN_IN_NO_CODE))?
+    .context("cannot reach the relay")?;
     let (code, pending) = match started {
         Ok(s) => s,
         Err(refusal) => bail!("{refusal}"),
@@ -74,7 +78,7 @@ pub async fn run(cli: &LoginCli) -> anyhow::Result<ExitCode> {
     }
     // The relay answers once the code expires at the latest; a relay
     // that never does is not waited for forever.
-    let wait = std::time::Duration::from_secs(u64::from(code.expires_in_s) + 60);
+    let wait = std::time::Duration::from_secs(u64::from(code.expires_in_s.min(3600)) + 60);
     let finished = tokio::time::timeout(wait, pending.finish())
         .await
         .map_err(|_| anyhow::anyhow!("{}", crate::words::SIGN_IN_NO_ANSWER))?;

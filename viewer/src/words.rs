@@ -66,3 +66,6 @@ pub fn signed_in(name: &str, expires_in_s: u32, file: &std::path::Path) -> Strin
 /// … when the relay said nothing by the time the code had expired.
 pub const SIGN_IN_NO_ANSWER: &str =
     "the relay did not answer by the time the code expired; run `lifeline-viewer login` again";
+
+/// … when the relay gave no code within a minute.
+pub const SIGN_IN_NO_CODE: &str = "the relay gave no sign-in code within a minute (its identity provider may be slow or down); try again later";

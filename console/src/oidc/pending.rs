@@ -41,6 +41,8 @@ impl PendingLogins {
     pub fn insert(&mut self, now: Instant, from: IpAddr, pending: Pending, binding: String) {
         self.by_state
             .retain(|_, w| now.duration_since(w.at) < PENDING_FOR);
+        // An IPv6 /64 is one address, as for the console's connections.
+        let from = crate::serve::address_key(from);
         let theirs = self.by_state.values().filter(|w| w.from == from).count();
         if theirs >= MAX_PENDING_PER_ADDRESS {
             self.drop_oldest(|w| w.from == from);
@@ -135,6 +137,13 @@ mod tests {
         assert!(p.take(now, "real", "b").is_some(), "the real one stays");
         assert!(p.take(now, "s0", "b").is_none());
         assert!(p.take(now, &format!("s{}", MAX_PENDING + 4), "b").is_some());
+        // One IPv6 /64 is one address, however many it uses.
+        let mut p = PendingLogins::default();
+        for i in 0..MAX_PENDING {
+            let ip = IpAddr::from([0x2001, 0xdb8, 0, 1, 0, 0, 0, i as u16]);
+            p.insert(t0, ip, pending(&format!("v{i}")), "b".into());
+        }
+        assert_eq!(p.len(), MAX_PENDING_PER_ADDRESS);
         // Many addresses: the whole cap holds.
         let mut p = PendingLogins::default();
         for i in 0..MAX_PENDING + 5 {

@@ -47,6 +47,17 @@ async fn technician_rows(c: &Arc<Console>) -> Result<Vec<TechnicianRow>, Respons
     .await
 }
 
+/// Runs a change to the store off the async threads (it waits for the
+/// store's lock while a sign-in holds it); its error as words.
+async fn on_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, lifeline_relay_core::tokens::TokenError> + Send + 'static,
+) -> Result<T, String> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 pub(super) async fn technicians(State(c): C, a: Authed) -> Response {
     match technician_rows(&c).await {
         Ok(rows) => html(
@@ -86,7 +97,8 @@ pub(super) async fn add_technician(
         return refuse(lifeline_relay_core::tokens::TokenError::BadName(name).to_string()).await;
     }
     a.action(c, "technician_added", Some(name.clone())).await?;
-    let token = match c.technicians.add(&name) {
+    let (store, n) = (c.technicians.clone(), name.clone());
+    let token = match on_blocking(move || store.add(&n)).await {
         Ok(t) => t,
         Err(e) => {
             a.action(c, "failed", Some(format!("add technician {name}: {e}")))
@@ -114,7 +126,8 @@ pub(super) async fn revoke_technician(
         .await?;
     a.action(c, "technician_revoked", Some(name.clone()))
         .await?;
-    if let Err(e) = c.technicians.revoke(&name) {
+    let (store, n) = (c.technicians.clone(), name.clone());
+    if let Err(e) = on_blocking(move || store.revoke(&n)).await {
         a.action(c, "failed", Some(format!("revoke technician {name}: {e}")))
             .await?;
         let rows = technician_rows(c).await?;

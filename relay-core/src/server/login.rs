@@ -86,9 +86,8 @@ pub(crate) async fn serve_login(relay: &Arc<Relay>, conn: Connection, mut ctl: C
         p = started.person => p,
         // The technician gave up (or the viewer died): nothing was issued.
         _ = conn.closed() => {
-            if let Err(e) = relay.audit.append(said.abandoned()).await {
-                tracing::error!(error = %e, "a given-up sign-in could not be logged");
-            }
+            // Counted, not audited: anyone can start and drop these.
+            relay.metrics.technician_login("abandoned");
             return;
         }
         () = relay.shutdown.cancelled() => return close(&conn, &Refusal::Shutdown),
@@ -128,20 +127,6 @@ struct Said<'a> {
 }
 
 impl Said<'_> {
-    /// The record of a sign-in the viewer gave up on before the provider
-    /// said who it was.
-    fn abandoned(&self) -> AuditEvent {
-        AuditEvent::TechnicianLogin {
-            name: None,
-            issuer: self.issuer.to_owned(),
-            subject: None,
-            ip: self.ip.to_string(),
-            ok: false,
-            reason: Some("abandoned".into()),
-            expires: None,
-        }
-    }
-
     /// The record of a sign-in that failed (`person`: who, once known).
     fn record(&self, person: Option<&Person>, e: &SignInError) -> AuditEvent {
         AuditEvent::TechnicianLogin {
@@ -160,7 +145,9 @@ impl Said<'_> {
 enum Issue {
     /// The audit log cannot be written: nothing was issued.
     AuditFailed(String),
-    /// The store could not keep it (audited as issued, then this).
+    /// The store would not keep it: the name is someone else's (checked
+    /// before the record of its issue, and again, under the store's lock,
+    /// as it is kept), or the store failed.
     NotKept(SignInError),
 }
 
