@@ -236,3 +236,30 @@ async fn refused(
     let why = Refusal::Refused(e.refusal.to_string());
     answer_and_close(conn, ctl, &ViewerEvent::LoginRefused(e.refusal), why).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_address_holds_at_most_its_share_of_sign_ins() {
+        let ip: IpAddr = "2001:db8:7:7::1".parse().unwrap();
+        let same_64: IpAddr = "2001:db8:7:7::beef".parse().unwrap();
+        let other: IpAddr = "2001:db8:7:8::1".parse().unwrap();
+        let mut held: Vec<_> = (0..MAX_SIGN_INS_PER_ADDRESS)
+            .map(|i| AddressTurn::take(if i % 2 == 0 { ip } else { same_64 }).unwrap())
+            .collect();
+        assert!(AddressTurn::take(ip).is_none(), "one /64 is one address");
+        assert!(AddressTurn::take(same_64).is_none());
+        let elsewhere = AddressTurn::take(other);
+        assert!(elsewhere.is_some(), "another address has its own share");
+        held.pop();
+        assert!(
+            AddressTurn::take(ip).is_some(),
+            "a turn given back is free again"
+        );
+        drop(held);
+        drop(elsewhere);
+        assert!(!lock(&BY_ADDRESS).contains_key(&Source::of(ip)));
+    }
+}
