@@ -469,21 +469,22 @@ impl JoinRefusal {
     /// The refusal an audit record's word names (its waits read as 0),
     /// for code that reads the log back; `None` for any other text.
     pub fn from_word(word: &str) -> Option<Self> {
-        [
-            JoinRefusal::UnknownToken,
-            JoinRefusal::RevokedToken,
-            JoinRefusal::UnknownCode,
-            JoinRefusal::ExpiredCode,
-            JoinRefusal::UsedCode,
-            JoinRefusal::Throttled { retry_after_s: 0 },
-            JoinRefusal::Suspended { retry_after_s: 0 },
-            JoinRefusal::ReasonRequired,
-            JoinRefusal::BadReason,
-            JoinRefusal::ExpiredToken,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == word)
+        Self::ALL.into_iter().find(|r| r.as_str() == word)
     }
+
+    /// Every refusal (waits as 0), for what lists or counts them all.
+    pub const ALL: [Self; 10] = [
+        JoinRefusal::UnknownToken,
+        JoinRefusal::RevokedToken,
+        JoinRefusal::UnknownCode,
+        JoinRefusal::ExpiredCode,
+        JoinRefusal::UsedCode,
+        JoinRefusal::Throttled { retry_after_s: 0 },
+        JoinRefusal::Suspended { retry_after_s: 0 },
+        JoinRefusal::ReasonRequired,
+        JoinRefusal::BadReason,
+        JoinRefusal::ExpiredToken,
+    ];
 }
 
 impl fmt::Display for JoinRefusal {

@@ -66,6 +66,18 @@ pub enum LoginRefusal {
 }
 
 impl LoginRefusal {
+    /// Every refusal, for what lists or counts them all.
+    pub const ALL: [Self; 8] = [
+        LoginRefusal::Off,
+        LoginRefusal::NotTechnician,
+        LoginRefusal::Denied,
+        LoginRefusal::TimedOut,
+        LoginRefusal::ProviderDown,
+        LoginRefusal::Invalid,
+        LoginRefusal::Unavailable,
+        LoginRefusal::NameTaken,
+    ];
+
     /// Short machine-friendly words used in the audit log.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -421,32 +421,10 @@ mod tests {
 
     #[test]
     fn every_refusal_and_sign_in_has_its_counted_word() {
-        use lifeline_proto::control::JoinRefusal as R;
-        use lifeline_proto::login::LoginRefusal as L;
-        for r in [
-            R::UnknownToken,
-            R::RevokedToken,
-            R::UnknownCode,
-            R::ExpiredCode,
-            R::UsedCode,
-            R::Throttled { retry_after_s: 1 },
-            R::Suspended { retry_after_s: 1 },
-            R::ReasonRequired,
-            R::BadReason,
-            R::ExpiredToken,
-        ] {
+        for r in lifeline_proto::control::JoinRefusal::ALL {
             assert!(JOIN_OUTCOMES.contains(&refusal_word(&r)), "{r:?}");
         }
-        for l in [
-            L::Off,
-            L::NotTechnician,
-            L::Denied,
-            L::TimedOut,
-            L::ProviderDown,
-            L::Invalid,
-            L::Unavailable,
-            L::NameTaken,
-        ] {
+        for l in lifeline_proto::login::LoginRefusal::ALL {
             assert!(SIGN_IN_OUTCOMES.contains(&sign_in_word(l)), "{l:?}");
         }
     }

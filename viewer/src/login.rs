@@ -40,10 +40,8 @@ fn target(cli: &LoginCli) -> anyhow::Result<PathBuf> {
     if let Some(p) = &cli.token_file {
         return Ok(p.clone());
     }
-    let dir = lifeline_common::folders::this()
-        .config()
-        .context("no configuration folder for the token file: give --token-file")?;
-    Ok(dir.join("token"))
+    crate::token::default_path()
+        .context("no configuration folder for the token file: give --token-file")
 }
 
 /// Runs `lifeline-viewer login`.

@@ -31,10 +31,18 @@ pub fn find(file: Option<&Path>, given: Option<&str>) -> Result<Option<String>, 
     if let Some(t) = given {
         return Ok(Some(t.trim().to_owned()));
     }
-    match lifeline_common::folders::this().config() {
-        Some(dir) => read(&dir.join("token"), false),
+    match default_path() {
+        Some(path) => read(&path, false),
         None => Ok(None),
     }
+}
+
+/// The token file read when none is named: `~/.config/lifeline/token`
+/// (where `lifeline-viewer login` keeps its credential).
+pub fn default_path() -> Option<PathBuf> {
+    lifeline_common::folders::this()
+        .config()
+        .map(|dir| dir.join("token"))
 }
 
 /// The token in `path`, trimmed; refused if others may read the file

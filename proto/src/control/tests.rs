@@ -419,16 +419,7 @@ fn login() {
         ViewerEvent::Refused(JoinRefusal::ExpiredToken),
         "000000020109",
     );
-    for r in [
-        LoginRefusal::Off,
-        LoginRefusal::NotTechnician,
-        LoginRefusal::Denied,
-        LoginRefusal::TimedOut,
-        LoginRefusal::ProviderDown,
-        LoginRefusal::Invalid,
-        LoginRefusal::Unavailable,
-        LoginRefusal::NameTaken,
-    ] {
+    for r in LoginRefusal::ALL {
         assert!(!r.as_str().is_empty() && r.to_string().len() > 20, "{r:?}");
     }
     assert_eq!(

@@ -129,14 +129,26 @@ struct Said<'a> {
 impl Said<'_> {
     /// The record of a sign-in that failed (`person`: who, once known).
     fn record(&self, person: Option<&Person>, e: &SignInError) -> AuditEvent {
+        self.about(person, Err(e.refusal))
+    }
+
+    /// The record of `person` (once the provider said who), with the
+    /// credential's end, or why none was issued.
+    fn about(
+        &self,
+        person: Option<&Person>,
+        outcome: Result<SystemTime, LoginRefusal>,
+    ) -> AuditEvent {
         AuditEvent::TechnicianLogin {
             name: person.map(|p| p.name.clone()),
             issuer: self.issuer.to_owned(),
             subject: person.map(|p| p.identity.subject.clone()),
             ip: self.ip.to_string(),
-            ok: false,
-            reason: Some(e.refusal.as_str().to_owned()),
-            expires: None,
+            ok: outcome.is_ok(),
+            reason: outcome.err().map(|r| r.as_str().to_owned()),
+            expires: outcome
+                .ok()
+                .map(|end| humantime::format_rfc3339_seconds(end).to_string()),
         }
     }
 }
@@ -175,16 +187,11 @@ async fn issue(
         }
     }
     let expires = SystemTime::now() + lifetime;
-    let record = AuditEvent::TechnicianLogin {
-        name: Some(person.name.clone()),
-        issuer: said.issuer.to_owned(),
-        subject: Some(person.identity.subject.clone()),
-        ip: said.ip.to_string(),
-        ok: true,
-        reason: None,
-        expires: Some(humantime::format_rfc3339_seconds(expires).to_string()),
-    };
-    if let Err(e) = relay.audit.append(record).await {
+    if let Err(e) = relay
+        .audit
+        .append(said.about(Some(person), Ok(expires)))
+        .await
+    {
         return Err(Issue::AuditFailed(e.to_string()));
     }
     let (name, identity) = (person.name.clone(), person.identity.clone());
